@@ -3,9 +3,12 @@
 
 pub mod builtins;
 pub mod cell;
+pub mod decode;
+pub mod encode;
 pub mod graph;
 pub mod heap;
 pub mod int;
+pub mod opcodes;
 pub mod value;
 
 pub use cell::CellPtr;
