@@ -1,1 +1,525 @@
-pub struct Vm {}
+//! The VM: AL, Store, Register frames, loaded modules, host roots, the heap and the last error.
+//!
+//! A `Vm` is always used behind a stable address (`Vm::new` returns a `Box`): JIT code and the
+//! bridge keep `*mut Vm`, and the epoch and shadow-stack addresses handed out must not move.
+//!
+//! # Roots (what `collect` marks)
+//! the AL; the Store root; every frame's Register root and Block; every loaded module's
+//! constants and Block objects; the builtin objects; host pins; the live part of the JIT
+//! shadow stack. Nothing else keeps an object alive.
+
+use crate::builtins::{BuiltinId, CORE_BUILTINS};
+use crate::cell::CellPtr;
+use crate::decode::{Const, Module};
+use crate::error::{msg, ErrorClass, RtResult, SomaError};
+use crate::graph::Graph;
+use crate::heap::{BlockObj, Heap, HeapStats};
+use crate::value::Value;
+use std::io::{BufRead, Write};
+use std::rc::Rc;
+
+/// Default limit on nested block executions (docs/semantics.md).
+pub const DEFAULT_MAX_DEPTH: usize = 10_000;
+
+/// Slots in the JIT shadow stack (root slots JIT frames spill live values into).
+pub const SHADOW_STACK_SLOTS: usize = 1 << 16;
+
+/// One block execution: its Register and the Block running (None at top level).
+#[derive(Clone, Copy, Debug)]
+pub struct Frame {
+    /// The Register's root cell `_`, created lazily by the first write or reference.
+    pub register: Option<CellPtr>,
+    pub block: Option<Value>,
+}
+
+/// A decoded module with its constants materialised as values.
+pub struct LoadedModule {
+    pub module: Module,
+    /// `consts[code][i]`: the value CONST pushes (Blocks point into `blocks`).
+    pub consts: Vec<Vec<Value>>,
+    /// One Block object per Code (index 0, the program, is never pushed).
+    pub blocks: Vec<Value>,
+}
+
+/// Where `print` writes and `readLine` reads. The bridge plugs in Python's `sys.stdout`.
+pub trait HostIo {
+    fn write_line(&mut self, line: &str);
+    /// One line without its newline; `None` at end of input.
+    fn read_line(&mut self) -> Option<String>;
+}
+
+/// Process stdin/stdout.
+pub struct StdIo;
+
+impl HostIo for StdIo {
+    fn write_line(&mut self, line: &str) {
+        let mut out = std::io::stdout().lock();
+        // A closed stdout is not a SOMA error; the reference ignores it too (print succeeds).
+        let _ = writeln!(out, "{line}");
+    }
+    fn read_line(&mut self) -> Option<String> {
+        let mut s = String::new();
+        match std::io::stdin().lock().read_line(&mut s) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => {
+                if s.ends_with('\n') {
+                    s.pop();
+                    if s.ends_with('\r') {
+                        s.pop();
+                    }
+                }
+                Some(s)
+            }
+        }
+    }
+}
+
+/// Host callback for host builtins (`BuiltinId::Host(id)`): runs builtin `id` on `vm`,
+/// returns a status (`SOMA_OK`, or `SOMA_ERROR` after `soma_rt_set_error`).
+pub type HostCall = unsafe extern "C" fn(user: *mut std::ffi::c_void, vm: *mut Vm, id: u32) -> i32;
+
+/// Host callback rendering a foreign object for `print` (Python's `repr`). Writes at most
+/// `cap` bytes of UTF-8 to `buf` and returns the full length.
+pub type ForeignRepr =
+    unsafe extern "C" fn(user: *mut std::ffi::c_void, handle: u64, buf: *mut u8, cap: usize) -> usize;
+
+pub struct Vm {
+    pub(crate) al: Vec<Value>,
+    pub(crate) graph: Graph,
+    /// `frames[0]` is the top level, whose Register persists across runs.
+    pub(crate) frames: Vec<Frame>,
+    pub(crate) modules: Vec<Rc<LoadedModule>>,
+    /// Builtin objects by name (core first, then host builtins).
+    pub(crate) builtins: Vec<(String, Value)>,
+    pins: Vec<Option<Value>>,
+    free_pins: Vec<usize>,
+    shadow: Box<[Value]>,
+    shadow_top: usize,
+    pub(crate) error: Option<SomaError>,
+    pub(crate) max_depth: usize,
+    pub(crate) io: Box<dyn HostIo>,
+    pub(crate) host_call: Option<(HostCall, *mut std::ffi::c_void)>,
+    pub(crate) foreign_repr: Option<(ForeignRepr, *mut std::ffi::c_void)>,
+    /// Declared last: dropped after everything that holds values.
+    pub(crate) heap: Heap,
+}
+
+impl Vm {
+    /// A VM with the core builtins installed in the Store.
+    pub fn new() -> Box<Vm> {
+        let mut heap = Heap::new();
+        let graph = Graph::new(&mut heap);
+        let mut vm = Box::new(Vm {
+            al: Vec::new(),
+            graph,
+            frames: vec![Frame {
+                register: None,
+                block: None,
+            }],
+            modules: Vec::new(),
+            builtins: Vec::new(),
+            pins: Vec::new(),
+            free_pins: Vec::new(),
+            shadow: vec![Value::VOID; SHADOW_STACK_SLOTS].into_boxed_slice(),
+            shadow_top: 0,
+            error: None,
+            max_depth: DEFAULT_MAX_DEPTH,
+            io: Box::new(StdIo),
+            host_call: None,
+            foreign_repr: None,
+            heap,
+        });
+        vm.install_builtins();
+        vm
+    }
+
+    fn install_builtins(&mut self) {
+        for &(name, id) in CORE_BUILTINS {
+            self.define_builtin(name, id);
+        }
+        self.graph.store_write(&mut self.heap, &["True"], Value::TRUE);
+        self.graph.store_write(&mut self.heap, &["False"], Value::FALSE);
+        self.graph.store_write(&mut self.heap, &["Nil"], Value::NIL);
+        self.graph.store_write(&mut self.heap, &["Void"], Value::VOID);
+    }
+
+    /// Create a builtin object and store it at the dotted path `name`.
+    fn define_builtin(&mut self, name: &str, id: BuiltinId) -> Value {
+        let v = self.heap.alloc_builtin(id, name);
+        self.builtins.push((name.to_string(), v));
+        let comps: Vec<&str> = name.split('.').collect();
+        self.graph.store_write(&mut self.heap, &comps, v);
+        v
+    }
+
+    /// Register a host builtin (e.g. `use.python.call`) at the dotted Store path `name`.
+    /// Executing it calls the host callback with `id`.
+    pub fn define_host_builtin(&mut self, name: &str, id: u32) -> Value {
+        self.define_builtin(name, BuiltinId::Host(id))
+    }
+
+    pub fn set_host_call(&mut self, f: Option<HostCall>, user: *mut std::ffi::c_void) {
+        self.host_call = f.map(|f| (f, user));
+    }
+
+    pub fn set_foreign_repr(&mut self, f: Option<ForeignRepr>, user: *mut std::ffi::c_void) {
+        self.foreign_repr = f.map(|f| (f, user));
+    }
+
+    pub fn set_io(&mut self, io: Box<dyn HostIo>) {
+        self.io = io;
+    }
+
+    pub fn set_max_depth(&mut self, depth: usize) {
+        self.max_depth = depth;
+    }
+
+    pub fn max_depth(&self) -> usize {
+        self.max_depth
+    }
+
+    // ----- accessors for hosts and tests -----
+
+    pub fn al(&self) -> &[Value] {
+        &self.al
+    }
+
+    pub fn push(&mut self, v: Value) {
+        self.al.push(v);
+    }
+
+    pub fn pop(&mut self) -> Option<Value> {
+        self.al.pop()
+    }
+
+    pub fn heap(&mut self) -> &mut Heap {
+        &mut self.heap
+    }
+
+    pub fn heap_stats(&self) -> HeapStats {
+        self.heap.stats()
+    }
+
+    pub fn graph(&mut self) -> &mut Graph {
+        &mut self.graph
+    }
+
+    /// The value at a Store path given as components (`None` if never created).
+    pub fn read_store_path(&self, components: &[&str]) -> Option<Value> {
+        self.graph.store_read(components)
+    }
+
+    /// Write a value at a Store path (auto-vivifying, CellRef write-through), as `!a.b`.
+    pub fn write_store_path(&mut self, components: &[&str], v: Value) {
+        self.graph.store_write(&mut self.heap, components, v);
+    }
+
+    /// The Register root of the innermost frame.
+    pub fn register(&self) -> Option<CellPtr> {
+        self.frames.last().expect("top-level frame").register
+    }
+
+    /// Nested block executions in progress.
+    pub fn depth(&self) -> usize {
+        self.frames.len() - 1
+    }
+
+    pub fn last_error(&self) -> Option<&SomaError> {
+        self.error.as_ref()
+    }
+
+    pub fn take_error(&mut self) -> Option<SomaError> {
+        self.error.take()
+    }
+
+    pub fn set_error(&mut self, e: SomaError) {
+        self.error = Some(e);
+    }
+
+    /// Record an error raised by the host (bridge), e.g. a LexError from the Python lexer.
+    pub fn set_error_parts(&mut self, class: ErrorClass, message: &str, line: u32, col: u32) {
+        self.error = Some(SomaError {
+            class,
+            message: message.to_string(),
+            line,
+            col,
+        });
+    }
+
+    /// Render a value as `print` does.
+    pub fn print_form(&self, v: Value) -> String {
+        let repr = |v: Value| -> String {
+            let p = v.as_foreign_obj().expect("foreign");
+            // SAFETY: a Foreign value points at a live ForeignObj.
+            let handle = unsafe { (*p.as_ptr()).handle };
+            match self.foreign_repr {
+                Some((f, user)) => {
+                    let mut buf = vec![0u8; 256];
+                    // SAFETY: the host contract: write at most `cap` bytes, return the length.
+                    let n = unsafe { f(user, handle, buf.as_mut_ptr(), buf.len()) };
+                    if n > buf.len() {
+                        buf.resize(n, 0);
+                        // SAFETY: as above, with a buffer of the announced size.
+                        unsafe { f(user, handle, buf.as_mut_ptr(), buf.len()) };
+                    }
+                    buf.truncate(n);
+                    String::from_utf8_lossy(&buf).into_owned()
+                }
+                None => format!("<{}>", v.type_name()),
+            }
+        };
+        crate::render::print_form(v, &repr)
+    }
+
+    // ----- modules -----
+
+    /// Decode and load a module; returns its id. Its constants and blocks become roots.
+    pub fn load_module_bytes(&mut self, bytes: &[u8]) -> RtResult<u32> {
+        let module = crate::decode::decode_module(bytes)
+            .map_err(|e| SomaError::runtime(e.to_string()))?;
+        Ok(self.load_module(module))
+    }
+
+    /// Load an already decoded module; returns its id.
+    pub fn load_module(&mut self, module: Module) -> u32 {
+        let id = self.modules.len() as u32;
+        let blocks: Vec<Value> = (0..module.codes.len() as u32)
+            .map(|code| self.heap.alloc_block(id, code))
+            .collect();
+        let consts = module
+            .codes
+            .iter()
+            .map(|code| {
+                code.consts
+                    .iter()
+                    .map(|c| match c {
+                        Const::Int(i) => crate::int::from_i64(&mut self.heap, *i),
+                        Const::BigInt(b) => crate::int::from_bigint(&mut self.heap, b.clone()),
+                        Const::Str(s) => self.heap.alloc_str(s),
+                        Const::Block(i) => blocks[*i as usize],
+                    })
+                    .collect()
+            })
+            .collect();
+        self.modules.push(Rc::new(LoadedModule {
+            module,
+            consts,
+            blocks,
+        }));
+        id
+    }
+
+    pub fn module(&self, id: u32) -> Option<&Rc<LoadedModule>> {
+        self.modules.get(id as usize)
+    }
+
+    /// The Block object behind a Block value.
+    pub fn block_obj<'a>(&self, block: Value) -> Option<&'a BlockObj> {
+        // SAFETY: Block objects are owned by loaded modules, which are roots for the VM's
+        // whole life, so the object outlives any use through this VM.
+        block.as_block_obj().map(|p| unsafe { &*p.as_ptr() })
+    }
+
+    // ----- block frames -----
+
+    /// Begin executing `block`: depth check, fresh Register, bump the tier-up counter.
+    pub fn enter_block(&mut self, block: Value) -> RtResult<()> {
+        if self.depth() >= self.max_depth {
+            return Err(msg::recursion(self.max_depth));
+        }
+        if let Some(b) = self.block_obj(block) {
+            b.exec_count.set(b.exec_count.get() + 1);
+        }
+        self.frames.push(Frame {
+            register: None,
+            block: Some(block),
+        });
+        Ok(())
+    }
+
+    /// End the innermost block execution (its Register becomes garbage unless referenced).
+    pub fn leave_block(&mut self) {
+        debug_assert!(self.frames.len() > 1, "leave_block without enter_block");
+        if self.frames.len() > 1 {
+            self.frames.pop();
+        }
+    }
+
+    // ----- host pins (handles the bridge holds) -----
+
+    /// Keep `v` alive until `unpin`. Returns a non-zero handle.
+    pub fn pin(&mut self, v: Value) -> u64 {
+        match self.free_pins.pop() {
+            Some(i) => {
+                self.pins[i] = Some(v);
+                i as u64 + 1
+            }
+            None => {
+                self.pins.push(Some(v));
+                self.pins.len() as u64
+            }
+        }
+    }
+
+    /// The value behind a live handle.
+    pub fn pinned(&self, handle: u64) -> Option<Value> {
+        let i = usize::try_from(handle).ok()?.checked_sub(1)?;
+        self.pins.get(i).copied().flatten()
+    }
+
+    /// Release a handle. Returns false if it was not live.
+    pub fn unpin(&mut self, handle: u64) -> bool {
+        let Some(i) = usize::try_from(handle).ok().and_then(|h| h.checked_sub(1)) else {
+            return false;
+        };
+        match self.pins.get_mut(i) {
+            Some(slot @ Some(_)) => {
+                *slot = None;
+                self.free_pins.push(i);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    // ----- JIT shadow stack -----
+
+    /// Reserve `n` root slots (initialised to Void) and return the first. JIT code stores
+    /// live values there before calling a safepoint helper; slots stay valid (never move)
+    /// until released, in LIFO order.
+    pub fn shadow_reserve(&mut self, n: usize) -> RtResult<*mut Value> {
+        if n > SHADOW_STACK_SLOTS - self.shadow_top {
+            return Err(msg::recursion(self.max_depth));
+        }
+        let base = self.shadow_top;
+        self.shadow[base..base + n].fill(Value::VOID);
+        self.shadow_top += n;
+        Ok(&mut self.shadow[base] as *mut Value)
+    }
+
+    /// Release the `n` most recently reserved slots.
+    pub fn shadow_release(&mut self, n: usize) {
+        self.shadow_top = self.shadow_top.saturating_sub(n);
+    }
+
+    pub fn shadow_depth(&self) -> usize {
+        self.shadow_top
+    }
+
+    // ----- collection -----
+
+    /// Collect if the allocation budget is exhausted (or in stress mode). Call only where
+    /// every live value is in a root (see `heap.rs`).
+    #[inline]
+    pub fn safepoint(&mut self) {
+        if self.heap.should_collect() {
+            self.collect();
+        }
+    }
+
+    /// A full mark-sweep collection from the VM's roots.
+    pub fn collect(&mut self) {
+        let heap = &mut self.heap;
+        for &v in &self.al {
+            heap.mark_value(v);
+        }
+        heap.mark_cell(self.graph.store_root());
+        for f in &self.frames {
+            if let Some(r) = f.register {
+                heap.mark_cell(r);
+            }
+            if let Some(b) = f.block {
+                heap.mark_value(b);
+            }
+        }
+        for m in &self.modules {
+            for &b in &m.blocks {
+                heap.mark_value(b);
+            }
+            for code in &m.consts {
+                for &c in code {
+                    heap.mark_value(c);
+                }
+            }
+        }
+        for (_, b) in &self.builtins {
+            heap.mark_value(*b);
+        }
+        for v in self.pins.iter().flatten() {
+            heap.mark_value(*v);
+        }
+        for &v in &self.shadow[..self.shadow_top] {
+            heap.mark_value(v);
+        }
+        heap.trace();
+        heap.sweep();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtins_and_constants_are_in_the_store() {
+        let vm = Vm::new();
+        assert_eq!(vm.graph.store_read(&["True"]), Some(Value::TRUE));
+        assert_eq!(vm.graph.store_read(&["Void"]), Some(Value::VOID));
+        let plus = vm.graph.store_read(&["+"]).unwrap();
+        assert_eq!(vm.print_form(plus), "<Builtin:+>");
+        let ty = vm.graph.store_read(&["debug", "type"]).unwrap();
+        assert_eq!(ty.type_name(), "BuiltinBlock");
+    }
+
+    #[test]
+    fn pins_keep_values_alive_and_handles_are_reused() {
+        let mut vm = Vm::new();
+        let s = vm.heap.alloc_str("pinned");
+        let h = vm.pin(s);
+        vm.heap.alloc_str("garbage");
+        let before = vm.heap_stats().objects;
+        vm.collect();
+        assert_eq!(vm.heap_stats().objects, before - 1);
+        assert_eq!(vm.pinned(h).unwrap().as_str(), Some("pinned"));
+        assert!(vm.unpin(h));
+        assert!(!vm.unpin(h));
+        assert_eq!(vm.pinned(h), None);
+        vm.collect();
+        assert_eq!(vm.heap_stats().objects, before - 2);
+        let h2 = vm.pin(Value::NIL);
+        assert_eq!(h2, h, "slot reused");
+        assert!(!vm.unpin(0));
+    }
+
+    #[test]
+    fn shadow_stack_slots_are_roots() {
+        let mut vm = Vm::new();
+        let base = vm.shadow_reserve(2).unwrap();
+        let s = vm.heap.alloc_str("spilled");
+        // SAFETY: two slots were reserved at `base`.
+        unsafe { *base.add(1) = s };
+        vm.collect();
+        assert_eq!(s.as_str(), Some("spilled"));
+        vm.shadow_release(2);
+        let before = vm.heap_stats().objects;
+        vm.collect();
+        assert_eq!(vm.heap_stats().objects, before - 1);
+        assert!(vm.shadow_reserve(SHADOW_STACK_SLOTS + 1).is_err());
+    }
+
+    #[test]
+    fn depth_limit() {
+        let mut vm = Vm::new();
+        vm.set_max_depth(2);
+        let m = vm.load_module(crate::encode::assemble("{ }").unwrap());
+        let b = vm.module(m).unwrap().blocks[1];
+        vm.enter_block(b).unwrap();
+        vm.enter_block(b).unwrap();
+        let e = vm.enter_block(b).unwrap_err();
+        assert_eq!(e.message, "recursion too deep (limit 2 nested block executions)");
+        assert_eq!(vm.block_obj(b).unwrap().exec_count.get(), 2);
+        vm.leave_block();
+        vm.leave_block();
+        assert_eq!(vm.depth(), 0);
+    }
+}

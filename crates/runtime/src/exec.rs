@@ -1,0 +1,278 @@
+//! The native reference executor: runs decoded Codes by dispatching every instruction to the
+//! `soma_rt_*` helpers.
+//!
+//! Block-to-block calls and `chain` loops do not recurse on the native stack: the executor
+//! keeps its own activation stack (a Code activation per running block, plus a marker for
+//! every `chain` in progress), so interpreted SOMA recursion is bounded only by the VM's depth
+//! limit. Native recursion happens only through compiled blocks and helpers that execute
+//! values (`soma_rt_exec_*`); [`run_block`] guards those with a check of the remaining
+//! native stack.
+
+use crate::decode::Path;
+use crate::error::{msg, RtResult, SomaError};
+use crate::ffi::{self, SOMA_OK};
+use crate::opcodes::Opcode;
+use crate::value::Value;
+use crate::vm::{LoadedModule, Vm};
+use std::rc::Rc;
+
+/// Keep this much native stack free; below it, block execution is a recursion error.
+const STACK_RESERVE: usize = 256 * 1024;
+
+enum Act {
+    /// A Code being run; `is_block` when it owns a VM frame (everything but the top level).
+    Code {
+        module: Rc<LoadedModule>,
+        code: usize,
+        pc: usize,
+        is_block: bool,
+    },
+    /// A `chain` in progress: when it is on top, the chain looks at the AL.
+    Chain,
+}
+
+/// Run code 0 of a loaded module at top level (in the persistent top-level Register).
+pub fn run_module(vm: &mut Vm, module: u32) -> RtResult<()> {
+    let m = vm
+        .module(module)
+        .cloned()
+        .ok_or_else(|| SomaError::runtime(format!("no module {module}")))?;
+    if m.module.codes.is_empty() {
+        return Ok(());
+    }
+    interpret(vm, m, 0, false)
+}
+
+/// Execute a Block to completion: compiled code when it has a native entry, else the
+/// interpreter. Used by helpers that execute values.
+pub fn run_block(vm: &mut Vm, block: Value) -> RtResult<()> {
+    if stack_is_low() {
+        return Err(msg::recursion(vm.max_depth()));
+    }
+    let b = vm.block_obj(block).expect("run_block needs a Block");
+    let (module, code, native) = (b.module, b.code, b.native_entry.get());
+    vm.enter_block(block)?;
+    if let Some(entry) = native {
+        // SAFETY: the JIT installed `entry` for this block; it runs the block's body on a
+        // live VM whose frame for the block has just been entered.
+        let status = unsafe { entry(vm as *mut Vm) };
+        vm.leave_block();
+        return if status == SOMA_OK {
+            Ok(())
+        } else {
+            Err(vm.take_error().unwrap_or_else(|| SomaError::runtime("compiled block failed")))
+        };
+    }
+    let m = vm.module(module).cloned().expect("block of a loaded module");
+    interpret(vm, m, code as usize, true)
+}
+
+fn interpret(vm: &mut Vm, module: Rc<LoadedModule>, code: usize, is_block: bool) -> RtResult<()> {
+    let mut acts = vec![Act::Code {
+        module,
+        code,
+        pc: 0,
+        is_block,
+    }];
+    let result = run_acts(vm, &mut acts);
+    if result.is_err() {
+        // Unwind: every block activation still on the stack owns a VM frame.
+        for act in acts.drain(..).rev() {
+            if let Act::Code { is_block: true, .. } = act {
+                vm.leave_block();
+            }
+        }
+    }
+    result
+}
+
+/// Position of the instruction being executed by the innermost Code activation.
+fn current_position(acts: &[Act]) -> (u32, u32) {
+    for act in acts.iter().rev() {
+        if let Act::Code {
+            module, code, pc, ..
+        } = act
+        {
+            let ins = module.module.codes[*code].instrs[pc.saturating_sub(1)];
+            return (ins.line, ins.col);
+        }
+    }
+    (0, 0)
+}
+
+/// Call a helper and turn its status into a Result (the error is taken off the VM).
+#[inline]
+fn check(vm: &mut Vm, status: i32) -> RtResult<()> {
+    if status == SOMA_OK {
+        Ok(())
+    } else {
+        Err(vm
+            .take_error()
+            .unwrap_or_else(|| SomaError::runtime("helper failed without an error")))
+    }
+}
+
+#[inline]
+fn path_helper(vm: &mut Vm, f: ffi::PathHelper, path: &Path) -> RtResult<()> {
+    // SAFETY: `vm` is a live boxed VM and `path` belongs to a module loaded in it.
+    let status = unsafe { f(vm as *mut Vm, path as *const Path) };
+    check(vm, status)
+}
+
+fn run_acts(vm: &mut Vm, acts: &mut Vec<Act>) -> RtResult<()> {
+    while let Some(top) = acts.last_mut() {
+        let (module, code, pc, is_block) = match top {
+            Act::Chain => {
+                match vm.chain_next() {
+                    Some(v) => {
+                        if let Err(e) = exec(vm, acts, v) {
+                            let (line, col) = current_position(acts);
+                            return Err(e.at(line, col));
+                        }
+                    }
+                    None => {
+                        acts.pop();
+                    }
+                }
+                continue;
+            }
+            Act::Code {
+                module,
+                code,
+                pc,
+                is_block,
+            } => (module, *code, pc, *is_block),
+        };
+        // SAFETY: loaded modules are never unloaded (the VM keeps them for its whole life),
+        // so this reference stays valid while `acts` changes below.
+        let m: &LoadedModule = unsafe { &*Rc::as_ptr(module) };
+        let instrs = &m.module.codes[code].instrs;
+        if *pc >= instrs.len() {
+            if is_block {
+                vm.leave_block();
+            }
+            acts.pop();
+            continue;
+        }
+        let ins = instrs[*pc];
+        *pc += 1;
+        let k = ins.operand as usize;
+        let paths = &m.module.codes[code].paths;
+        let result = match ins.op {
+            Opcode::Const => {
+                // SAFETY: a live boxed VM; the constant is a module root.
+                let status = unsafe { ffi::soma_rt_push(vm as *mut Vm, m.consts[code][k].to_bits()) };
+                check(vm, status)
+            }
+            Opcode::LoadStore => path_helper(vm, ffi::soma_rt_load_store, &paths[k]),
+            Opcode::LoadReg => path_helper(vm, ffi::soma_rt_load_reg, &paths[k]),
+            Opcode::RefStore => path_helper(vm, ffi::soma_rt_ref_store, &paths[k]),
+            Opcode::RefReg => path_helper(vm, ffi::soma_rt_ref_reg, &paths[k]),
+            Opcode::SetStore => path_helper(vm, ffi::soma_rt_set_store, &paths[k]),
+            Opcode::SetReg => path_helper(vm, ffi::soma_rt_set_reg, &paths[k]),
+            Opcode::SetrefStore => path_helper(vm, ffi::soma_rt_setref_store, &paths[k]),
+            Opcode::SetrefReg => path_helper(vm, ffi::soma_rt_setref_reg, &paths[k]),
+            Opcode::ExecStore | Opcode::ExecReg => {
+                let load = if ins.op == Opcode::ExecStore {
+                    ffi::soma_rt_load_store as ffi::PathHelper
+                } else {
+                    ffi::soma_rt_load_reg
+                };
+                path_helper(vm, load, &paths[k]).and_then(|()| {
+                    let v = vm.pop().expect("load pushed a value");
+                    exec(vm, acts, v)
+                })
+            }
+            Opcode::ExecConst => exec(vm, acts, m.consts[code][k]),
+        };
+        if let Err(e) = result {
+            return Err(e.at(ins.line, ins.col));
+        }
+    }
+    Ok(())
+}
+
+/// Execute `v` from the executor: interpreted Blocks and `chain` get activations, everything
+/// else goes to the `soma_rt_exec_value` helper.
+fn exec(vm: &mut Vm, acts: &mut Vec<Act>, v: Value) -> RtResult<()> {
+    if let Some(b) = vm.block_obj(v) {
+        if b.native_entry.get().is_none() {
+            let (module, code) = (b.module, b.code as usize);
+            vm.enter_block(v)?;
+            let module = vm.module(module).cloned().expect("block of a loaded module");
+            acts.push(Act::Code {
+                module,
+                code,
+                pc: 0,
+                is_block: true,
+            });
+            return Ok(());
+        }
+    } else if is_chain(v) {
+        let mut bits = Value::VOID.to_bits();
+        // SAFETY: live boxed VM; `bits` is a valid out pointer.
+        let status = unsafe { ffi::soma_rt_chain_start(vm as *mut Vm, &mut bits) };
+        check(vm, status)?;
+        // SAFETY: the helper wrote a value popped from the AL (or Void).
+        let first = unsafe { Value::from_bits(bits) };
+        if first.is_executable() {
+            acts.push(Act::Chain);
+            return exec(vm, acts, first);
+        }
+        return Ok(());
+    }
+    // SAFETY: live boxed VM; `v` came from the AL, a cell or a module constant.
+    let status = unsafe { ffi::soma_rt_exec_value(vm as *mut Vm, v.to_bits()) };
+    check(vm, status)
+}
+
+fn is_chain(v: Value) -> bool {
+    v.as_builtin_obj()
+        // SAFETY: builtin objects are VM roots for the VM's whole life.
+        .is_some_and(|p| unsafe { (*p.as_ptr()).id } == crate::builtins::BuiltinId::Chain)
+}
+
+// ----- native stack guard -----
+
+thread_local! {
+    /// Lowest stack address this thread may use before block execution is refused
+    /// (0 = not yet computed, `usize::MAX` = unknown, no guard).
+    static STACK_LIMIT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+fn stack_is_low() -> bool {
+    let marker = 0u8;
+    let sp = &marker as *const u8 as usize;
+    let limit = STACK_LIMIT.with(|l| {
+        if l.get() == 0 {
+            l.set(compute_stack_limit());
+        }
+        l.get()
+    });
+    limit != usize::MAX && sp < limit
+}
+
+#[cfg(target_os = "linux")]
+fn compute_stack_limit() -> usize {
+    // SAFETY: pthread_getattr_np fills `attr` for the calling thread; we destroy it after
+    // reading the stack bounds. Both calls only touch the memory we pass.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+            return usize::MAX;
+        }
+        let mut addr: *mut libc::c_void = std::ptr::null_mut();
+        let mut size: libc::size_t = 0;
+        let ok = libc::pthread_attr_getstack(&attr, &mut addr, &mut size) == 0;
+        libc::pthread_attr_destroy(&mut attr);
+        if !ok || addr.is_null() {
+            return usize::MAX;
+        }
+        addr as usize + STACK_RESERVE.min(size / 2)
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn compute_stack_limit() -> usize {
+    usize::MAX
+}

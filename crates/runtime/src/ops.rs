@@ -1,0 +1,125 @@
+//! The path operations and execute dispatch: the semantics behind the path opcodes.
+//!
+//! Each method is the single native definition of its operation; the C-ABI helpers in
+//! `ffi.rs` wrap them and the reference executor calls those helpers. Operations that can
+//! allocate call `safepoint` on entry, before they pop anything.
+
+use crate::decode::Path;
+use crate::error::{msg, RtResult};
+use crate::graph::Graph;
+use crate::value::Value;
+use crate::vm::Vm;
+
+impl Vm {
+    /// `a.b` (LOAD_STORE): push the value of the Store cell; error if never created.
+    pub fn load_store(&mut self, path: &Path) -> RtResult<()> {
+        let v = self.read_store(path)?;
+        self.al.push(v);
+        Ok(())
+    }
+
+    /// The value `a.b` would push.
+    pub fn read_store(&self, path: &Path) -> RtResult<Value> {
+        self.graph
+            .store_read(&path.components)
+            .ok_or_else(|| msg::undefined_store(&path.display))
+    }
+
+    /// `_.a` (LOAD_REG).
+    pub fn load_reg(&mut self, path: &Path) -> RtResult<()> {
+        let v = self.read_reg(path)?;
+        self.al.push(v);
+        Ok(())
+    }
+
+    pub fn read_reg(&self, path: &Path) -> RtResult<Value> {
+        Graph::reg_read(self.register(), &path.components)
+            .ok_or_else(|| msg::undefined_register(&path.display))
+    }
+
+    /// `a.b.` (REF_STORE): push a CellRef, creating the cell and its parents.
+    pub fn ref_store(&mut self, path: &Path) -> RtResult<()> {
+        self.safepoint();
+        let cell = self.graph.store_ref(&mut self.heap, &path.components);
+        self.al.push(cell.as_value());
+        Ok(())
+    }
+
+    /// `_.a.` (REF_REG).
+    pub fn ref_reg(&mut self, path: &Path) -> RtResult<()> {
+        self.safepoint();
+        let frame = self.frames.last_mut().expect("top-level frame");
+        let cell = self
+            .graph
+            .reg_ref(&mut self.heap, &mut frame.register, &path.components);
+        self.al.push(cell.as_value());
+        Ok(())
+    }
+
+    fn pop_for_store(&mut self, path: &Path) -> RtResult<Value> {
+        self.al.pop().ok_or_else(|| msg::store_underflow(&path.display))
+    }
+
+    /// `!a.b` (SET_STORE): pop and write (CellRef write-through).
+    pub fn set_store(&mut self, path: &Path) -> RtResult<()> {
+        self.safepoint();
+        let v = self.pop_for_store(path)?;
+        self.graph.store_write(&mut self.heap, &path.components, v);
+        Ok(())
+    }
+
+    /// `!_.a` (SET_REG).
+    pub fn set_reg(&mut self, path: &Path) -> RtResult<()> {
+        self.safepoint();
+        let v = self.pop_for_store(path)?;
+        let frame = self.frames.last_mut().expect("top-level frame");
+        self.graph
+            .reg_write(&mut self.heap, &mut frame.register, &path.components, v);
+        Ok(())
+    }
+
+    /// `!a.b.` (SETREF_STORE): pop; Void deletes, anything else replaces and drops children.
+    pub fn setref_store(&mut self, path: &Path) -> RtResult<()> {
+        self.safepoint();
+        let v = self.pop_for_store(path)?;
+        self.graph.store_setref(&mut self.heap, &path.components, v);
+        Ok(())
+    }
+
+    /// `!_.a.` (SETREF_REG).
+    pub fn setref_reg(&mut self, path: &Path) -> RtResult<()> {
+        self.safepoint();
+        let v = self.pop_for_store(path)?;
+        let frame = self.frames.last_mut().expect("top-level frame");
+        self.graph
+            .reg_setref(&mut self.heap, &mut frame.register, &path.components, v);
+        Ok(())
+    }
+
+    /// `>a.b` (EXEC_STORE): read and execute.
+    pub fn exec_store(&mut self, path: &Path) -> RtResult<()> {
+        let v = self.read_store(path)?;
+        self.exec_value(v)
+    }
+
+    /// `>_.a` (EXEC_REG).
+    pub fn exec_reg(&mut self, path: &Path) -> RtResult<()> {
+        let v = self.read_reg(path)?;
+        self.exec_value(v)
+    }
+
+    /// Execute a value: a Block runs (compiled if it has a native entry, else interpreted),
+    /// a builtin runs, anything else is an error. Runs to completion (native recursion,
+    /// bounded by the depth limit and the native stack guard).
+    pub fn exec_value(&mut self, v: Value) -> RtResult<()> {
+        if v.as_block_obj().is_some() {
+            crate::exec::run_block(self, v)
+        } else if let Some(b) = v.as_builtin_obj() {
+            // SAFETY: builtin objects are VM roots for the VM's whole life.
+            let id = unsafe { (*b.as_ptr()).id };
+            self.call_builtin(id)
+        } else {
+            Err(msg::not_executable(v.type_name()))
+        }
+    }
+}
