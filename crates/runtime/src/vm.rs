@@ -214,6 +214,11 @@ impl Vm {
         self.graph.store_write(&mut self.heap, components, v);
     }
 
+    /// The Store cell at a path, created (with parents) if needed, as `a.b.`.
+    pub fn store_ref_path(&mut self, components: &[&str]) -> CellPtr {
+        self.graph.store_ref(&mut self.heap, components)
+    }
+
     /// The Register root of the innermost frame.
     pub fn register(&self) -> Option<CellPtr> {
         self.frames.last().expect("top-level frame").register
