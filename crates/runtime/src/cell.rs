@@ -12,8 +12,37 @@
 use crate::heap::CellObj;
 use crate::value::{Tag, Value};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ptr::NonNull;
 use std::rc::Rc;
+
+/// A small, fast, non-cryptographic hasher for child names (FNV-1a over 8-byte words).
+///
+/// Names are short program identifiers and hash flooding is not a threat model for a local
+/// language VM, so the std SipHash (about 20 ns per short name) is not worth its cost here.
+#[derive(Default)]
+pub struct NameHasher(u64);
+
+impl Hasher for NameHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const PRIME: u64 = 0x0000_0100_0000_01B3;
+        let mut h = if self.0 == 0 { 0xCBF2_9CE4_8422_2325 } else { self.0 };
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            h = (h ^ u64::from_le_bytes(c.try_into().expect("8 bytes"))).wrapping_mul(PRIME);
+        }
+        for &b in chunks.remainder() {
+            h = (h ^ b as u64).wrapping_mul(PRIME);
+        }
+        self.0 = h;
+    }
+    fn finish(&self) -> u64 {
+        // Mix the high bits down: hashbrown takes its bucket index from the low bits.
+        self.0 ^ (self.0 >> 29)
+    }
+}
+
+type NameMap<V> = HashMap<Rc<str>, V, BuildHasherDefault<NameHasher>>;
 
 /// Number of children above which a hash index is maintained.
 pub const INDEX_THRESHOLD: usize = 8;
@@ -23,7 +52,7 @@ pub const INDEX_THRESHOLD: usize = 8;
 pub struct Children {
     entries: Vec<(Rc<str>, CellPtr)>,
     /// name -> position in `entries`; present only while `entries.len() > INDEX_THRESHOLD`.
-    index: Option<HashMap<Rc<str>, usize>>,
+    index: Option<NameMap<usize>>,
 }
 
 impl Children {

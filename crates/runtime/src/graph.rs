@@ -515,6 +515,9 @@ mod tests {
         SetRefInt(bool, Vec<&'static str>, i64),
         SetRefRef(bool, Vec<&'static str>, usize),
         Delete(bool, Vec<&'static str>),
+        /// A full collection with the Store, the Register and every ref taken so far as
+        /// roots: reachable cells must survive it (valgrind catches any use after free).
+        Collect,
     }
 
     fn path_strategy() -> impl Strategy<Value = (bool, Vec<&'static str>)> {
@@ -529,14 +532,15 @@ mod tests {
     }
 
     fn op_strategy() -> impl Strategy<Value = Op> {
-        (path_strategy(), 0u8..7, -3i64..4, 0usize..16).prop_map(|((reg, p), kind, i, r)| match kind {
+        (path_strategy(), 0u8..8, -3i64..4, 0usize..16).prop_map(|((reg, p), kind, i, r)| match kind {
             0 => Op::Read(reg, p),
             1 => Op::Ref(reg, p),
             2 => Op::WriteInt(reg, p, i),
             3 => Op::WriteRef(reg, p, r),
             4 => Op::SetRefInt(reg, p, i),
             5 => Op::SetRefRef(reg, p, r),
-            _ => Op::Delete(reg, p),
+            6 => Op::Delete(reg, p),
+            _ => Op::Collect,
         })
     }
 
@@ -598,6 +602,17 @@ mod tests {
                     Op::Delete(r, p) => {
                         if r { g.reg_setref(&mut heap, &mut reg, &p, Value::VOID) } else { g.store_setref(&mut heap, &p, Value::VOID) }
                         m.setref(r, &p, MVal::Void);
+                    }
+                    Op::Collect => {
+                        heap.mark_cell(g.store_root());
+                        if let Some(r) = reg {
+                            heap.mark_cell(r);
+                        }
+                        for &(_, n) in &refs {
+                            heap.mark_cell(n);
+                        }
+                        heap.trace();
+                        heap.sweep();
                     }
                 }
             }

@@ -227,3 +227,12 @@ fn python_compiled_stdlib_loads_and_works() {
     r.more("3 4 >swap 5 >dup").unwrap();
     assert_eq!(r.al(), "[4, 3, 5, 5]");
 }
+
+#[test]
+fn python_writer_output_re_encodes_byte_for_byte() {
+    // Both writers emit the smallest form, so decode + encode is the identity on the bytes.
+    for bytes in [&include_bytes!("fixtures/stdlib.bc")[..], &include_bytes!("fixtures/fib_al.bc")[..]] {
+        let m = soma_runtime::decode::decode_module(bytes).unwrap();
+        assert_eq!(soma_runtime::encode::encode_module(&m), bytes);
+    }
+}

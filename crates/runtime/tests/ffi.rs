@@ -248,3 +248,52 @@ fn host_builtins_and_foreign_handles() {
     h.vm().collect();
     assert_eq!(RELEASED.load(Ordering::SeqCst), 1005, "popped by debug.type, then released");
 }
+
+static RECURSE_PATH: std::sync::atomic::AtomicPtr<soma_runtime::decode::Path> =
+    std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+static NATIVE_CALLS: AtomicU64 = AtomicU64::new(0);
+
+/// A "compiled" body for `{ >r }`: executes `r` again through the helper, i.e. native
+/// recursion as JIT code would do it.
+unsafe extern "C" fn native_recurse(vm: *mut Vm) -> i32 {
+    NATIVE_CALLS.fetch_add(1, Ordering::SeqCst);
+    let path = RECURSE_PATH.load(Ordering::SeqCst);
+    // SAFETY: the path belongs to a module loaded in this VM.
+    unsafe { soma_rt_exec_store(vm, path) }
+}
+
+#[test]
+fn native_entries_are_called_and_native_recursion_is_guarded() {
+    // A thread with a known stack (16 MiB: room for 10,000 helper-recursion levels), so the
+    // depth limit fires first; with the limit lifted the native stack guard must fire
+    // before the stack overflows.
+    std::thread::Builder::new()
+        .stack_size(16 << 20)
+        .spawn(|| {
+            let h = Handle::new();
+            let id = h.load("{ >r } !r >r");
+            let m = h.vm().module(id).unwrap().clone();
+            RECURSE_PATH.store(&m.module.codes[0].paths[1] as *const _ as *mut _, Ordering::SeqCst);
+            let block = h.vm().block_obj(m.blocks[1]).unwrap();
+            block.native_entry.set(Some(native_recurse));
+            // With the default depth limit the depth check stops it.
+            // SAFETY: live VM.
+            assert_eq!(unsafe { soma_rt_run_module(h.0, id) }, SOMA_ERROR);
+            assert_eq!(h.error().1, "recursion too deep (limit 10000 nested block executions)");
+            assert_eq!(NATIVE_CALLS.load(Ordering::SeqCst), 10_000);
+            assert_eq!(h.vm().depth(), 0, "every frame left on the way out");
+            // With no practical depth limit, the native stack guard stops it instead.
+            h.vm().set_max_depth(usize::MAX);
+            // SAFETY: live VM.
+            unsafe { soma_rt_error_clear(h.0) };
+            let run = h.load(">r");
+            // SAFETY: live VM.
+            assert_eq!(unsafe { soma_rt_run_module(h.0, run) }, SOMA_ERROR);
+            assert!(h.error().1.starts_with("recursion too deep"), "{}", h.error().1);
+            assert_eq!(h.vm().depth(), 0);
+            assert_eq!(h.run("1 2 >+"), SOMA_OK, "usable afterwards");
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
