@@ -34,6 +34,10 @@ pub enum BuiltinId {
     DebugError,
     DebugId,
     DebugAlDump,
+    DebugChain,
+    DebugChoose,
+    DebugGraphDump,
+    DebugGraphDraw,
     /// `use`: loading extensions is the host's job; without a host every name is unknown.
     Use,
     /// A builtin implemented by the host (e.g. `use.python.call`); the number is the host's.
@@ -62,6 +66,10 @@ pub const CORE_BUILTINS: &[(&str, BuiltinId)] = &[
     ("debug.error", BuiltinId::DebugError),
     ("debug.id", BuiltinId::DebugId),
     ("debug.al.dump", BuiltinId::DebugAlDump),
+    ("debug.chain", BuiltinId::DebugChain),
+    ("debug.choose", BuiltinId::DebugChoose),
+    ("debug.graph.dump", BuiltinId::DebugGraphDump),
+    ("debug.graph.draw", BuiltinId::DebugGraphDraw),
     ("use", BuiltinId::Use),
 ];
 
@@ -178,7 +186,13 @@ impl Vm {
                 self.need("debug.type", 1)?;
                 self.safepoint();
                 let v = self.pop_unchecked();
-                let s = self.heap.alloc_str(v.type_name());
+                // Foreign Python dicts and lists report as the reference does.
+                let name = match v.type_name() {
+                    "dict" if v.as_foreign_obj().is_some() => "Dict",
+                    "list" if v.as_foreign_obj().is_some() => "List",
+                    other => other,
+                };
+                let s = self.heap.alloc_str(name);
                 self.al.push(s);
             }
             BuiltinId::DebugError => {
@@ -201,11 +215,11 @@ impl Vm {
                 let r = int::from_i64(&mut self.heap, id);
                 self.al.push(r);
             }
-            BuiltinId::DebugAlDump => {
-                let items: Vec<String> = self.al.iter().map(|&v| crate::render::al_form(v)).collect();
-                let line = format!("DEBUG AL [{} items]: [{}]", items.len(), items.join(", "));
-                self.io.write_line(&line);
-            }
+            BuiltinId::DebugAlDump => self.debug_al_dump(),
+            BuiltinId::DebugChain => self.debug_chain()?,
+            BuiltinId::DebugChoose => self.debug_choose()?,
+            BuiltinId::DebugGraphDump => self.debug_graph_dump()?,
+            BuiltinId::DebugGraphDraw => self.debug_graph_draw()?,
             BuiltinId::Use => {
                 self.need("use", 1)?;
                 let v = self.pop_unchecked();

@@ -240,7 +240,8 @@ thread_local! {
     static STACK_LIMIT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-fn stack_is_low() -> bool {
+/// True when less than the reserve of native stack is left on this thread.
+pub(crate) fn stack_is_low() -> bool {
     let marker = 0u8;
     let sp = &marker as *const u8 as usize;
     let limit = STACK_LIMIT.with(|l| {

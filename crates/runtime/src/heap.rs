@@ -343,6 +343,7 @@ impl Heap {
             let header = unsafe { h.as_ref() };
             if header.marked.get() {
                 header.marked.set(false);
+                // SAFETY: `h` is a live object of this heap (it survives this sweep).
                 live += unsafe { object_bytes(h) };
                 true
             } else {

@@ -10,11 +10,13 @@
 //! * `error`, `render` — the error catalogue and Python-exact text conversions
 //! * `vm` — the VM state and its GC roots
 //! * `builtins`, `ops` — the semantics of builtins and path operations
+//! * `debug` — the narrated and graph-printing `debug.*` builtins
 //! * `ffi` — the `soma_rt_*` C ABI over those semantics
 //! * `exec` — the native reference executor
 
 pub mod builtins;
 pub mod cell;
+pub mod debug;
 pub mod decode;
 pub mod encode;
 pub mod error;

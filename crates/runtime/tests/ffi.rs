@@ -244,7 +244,7 @@ fn host_builtins_and_foreign_handles() {
     h.vm().collect();
     assert_eq!(RELEASED.load(Ordering::SeqCst), 5, "the unrooted handle is released");
     assert_eq!(h.run(">debug.type"), SOMA_OK);
-    assert_eq!(h.vm().al().last().unwrap().as_str(), Some("list"));
+    assert_eq!(h.vm().al().last().unwrap().as_str(), Some("List"), "debug.type of a Python list");
     h.vm().collect();
     assert_eq!(RELEASED.load(Ordering::SeqCst), 1005, "popped by debug.type, then released");
 }
