@@ -1,0 +1,443 @@
+"""The builtins that live in the Store from the start (SOMA-LANGUAGE.md).
+
+Every builtin is `fn(vm)` working on `vm.al`. Underflow is checked before
+anything is popped (the AL is untouched by an underflow error); operands are
+popped before their types are checked, as in the reference. Messages are
+pinned in docs/semantics.md.
+"""
+
+import sys
+
+from .bigint import str_to_int
+from .errors import RuntimeError as SomaRuntimeError
+from .values import (FALSE, NIL, TRUE, VOID, Block, Builtin, CellRef, Singleton,
+                     render, render_al_item, type_name)
+
+
+def underflow(name, needed):
+    return SomaRuntimeError("AL underflow: %s needs %d value(s)" % (name, needed))
+
+
+def _is_int(v):
+    # Fast exact check first; a foreign int subclass still counts, as in the reference.
+    return type(v) is int or (isinstance(v, int) and not isinstance(v, Singleton))
+
+
+def _pop2(vm, name):
+    al = vm.al
+    if len(al) < 2:
+        raise underflow(name, 2)
+    b = al.pop()
+    return al.pop(), b
+
+
+# -- control ---------------------------------------------------------------
+
+def b_block(vm):
+    if vm.current_block is None:
+        raise SomaRuntimeError(">block used outside any block")
+    vm.al.append(vm.current_block)
+
+
+def b_choose(vm):
+    al = vm.al
+    if len(al) < 3:
+        raise underflow("choose", 3)
+    if_false = al.pop()
+    if_true = al.pop()
+    cond = al.pop()
+    al.append(if_false if (cond is FALSE or cond is NIL or cond is VOID) else if_true)
+
+
+def b_chain(vm):
+    al = vm.al
+    if not al:
+        raise underflow("chain", 1)
+    value = al.pop()
+    while True:
+        t = type(value)
+        if t is Block:
+            vm.call_block(value)
+        elif t is Builtin:
+            value.fn(vm)
+        else:
+            al.append(value)
+            return
+        if al and type(al[-1]) in (Block, Builtin):
+            value = al.pop()
+        else:
+            return
+
+
+# -- arithmetic and comparison ---------------------------------------------
+
+def _arith_type_error(name, a, b):
+    return SomaRuntimeError("Type error in %s: expected Int and Int, got %s and %s"
+                            % (name, type_name(a), type_name(b)))
+
+
+def b_add(vm):
+    a, b = _pop2(vm, "+")
+    if type(a) is int and type(b) is int or _is_int(a) and _is_int(b):
+        vm.al.append(int(a) + int(b))
+    else:
+        raise _arith_type_error("+", a, b)
+
+
+def b_sub(vm):
+    a, b = _pop2(vm, "-")
+    if type(a) is int and type(b) is int or _is_int(a) and _is_int(b):
+        vm.al.append(int(a) - int(b))
+    else:
+        raise _arith_type_error("-", a, b)
+
+
+def b_mul(vm):
+    a, b = _pop2(vm, "*")
+    if type(a) is int and type(b) is int or _is_int(a) and _is_int(b):
+        vm.al.append(int(a) * int(b))
+    else:
+        raise _arith_type_error("*", a, b)
+
+
+def b_div(vm):
+    a, b = _pop2(vm, "/")
+    if not (_is_int(a) and _is_int(b)):
+        raise _arith_type_error("/", a, b)
+    if b == 0:
+        raise SomaRuntimeError("Division by zero")
+    vm.al.append(int(a) // int(b))
+
+
+def b_mod(vm):
+    a, b = _pop2(vm, "%")
+    if not (_is_int(a) and _is_int(b)):
+        raise _arith_type_error("%", a, b)
+    if b == 0:
+        raise SomaRuntimeError("Modulo by zero")
+    vm.al.append(int(a) % int(b))
+
+
+def b_lt(vm):
+    a, b = _pop2(vm, "<")
+    ta, tb = type(a), type(b)
+    if ta is tb and (ta is int or ta is str):
+        vm.al.append(TRUE if a < b else FALSE)
+    else:
+        raise SomaRuntimeError("Type error in <: cannot compare %s and %s"
+                               % (type_name(a), type_name(b)))
+
+
+# -- strings and types -----------------------------------------------------
+
+def b_concat(vm):
+    a, b = _pop2(vm, "concat")
+    if type(a) is not str or type(b) is not str:
+        raise SomaRuntimeError("Type error in concat: expected Str and Str, got %s and %s"
+                               % (type_name(a), type_name(b)))
+    vm.al.append(a + b)
+
+
+def b_to_string(vm):
+    al = vm.al
+    if not al:
+        raise underflow("toString", 1)
+    v = al.pop()
+    if not _is_int(v):
+        raise SomaRuntimeError("Type error in toString: expected Int, got %s" % type_name(v))
+    al.append(render(int(v)))
+
+
+def b_to_int(vm):
+    al = vm.al
+    if not al:
+        raise underflow("toInt", 1)
+    v = al.pop()
+    if type(v) is not str:
+        raise SomaRuntimeError("Type error in toInt: expected Str, got %s" % type_name(v))
+    try:
+        al.append(str_to_int(v))
+    except ValueError:
+        al.append(NIL)
+
+
+def b_is_void(vm):
+    al = vm.al
+    if not al:
+        raise underflow("isVoid", 1)
+    al.append(TRUE if al.pop() is VOID else FALSE)
+
+
+def b_is_nil(vm):
+    al = vm.al
+    if not al:
+        raise underflow("isNil", 1)
+    al.append(TRUE if al.pop() is NIL else FALSE)
+
+
+# -- I/O -------------------------------------------------------------------
+
+def b_print(vm):
+    al = vm.al
+    if not al:
+        raise underflow("print", 1)
+    vm.write_line(render(al.pop()))
+
+
+def b_read_line(vm):
+    line = vm.read_line()
+    if line is None:
+        raise SomaRuntimeError("readLine: end of input")
+    vm.al.append(line)
+
+
+# -- extensions ------------------------------------------------------------
+
+def b_use(vm):
+    al = vm.al
+    if not al:
+        raise underflow("use", 1)
+    name = al.pop()
+    if type(name) is not str:
+        raise SomaRuntimeError("use: expected Str extension name, got %s" % type_name(name))
+    vm.load_extension(name)
+
+
+# -- debug -----------------------------------------------------------------
+
+def b_debug_type(vm):
+    al = vm.al
+    if not al:
+        raise underflow("debug.type", 1)
+    v = al.pop()
+    if type(v) is dict:
+        al.append("Dict")
+    elif type(v) is list:
+        al.append("List")
+    else:
+        al.append(type_name(v))
+
+
+def b_debug_id(vm):
+    al = vm.al
+    if not al:
+        raise underflow("debug.id", 1)
+    v = al.pop()
+    al.append(id(v.cell) if type(v) is CellRef else id(v))
+
+
+def b_debug_error(vm):
+    al = vm.al
+    if not al:
+        raise SomaRuntimeError("ASSERT FAILED: (no message provided)")
+    raise SomaRuntimeError("ASSERT FAILED: %s" % render(al.pop()))
+
+
+def b_debug_al_dump(vm):
+    items = []
+    for v in vm.al:
+        if type(v) is CellRef:
+            items.append("CellRef(%d)" % id(v.cell))
+        else:
+            items.append(render_al_item(v))
+    vm.write_line("DEBUG AL [%d items]: [%s]" % (len(vm.al), ", ".join(items)))
+
+
+def b_debug_chain(vm):
+    """`chain` that narrates each step; stops after 1000 steps as a loop guard."""
+    al = vm.al
+    if not al:
+        raise underflow("debug.chain", 1)
+    say = vm.write_line
+    value = al.pop()
+    step = 0
+    while type(value) in (Block, Builtin):
+        step += 1
+        say("")
+        say("[DEBUG CHAIN] Iteration %d" % step)
+        say("  AL before: %d items" % len(al))
+        say("  \u2192 Executing Block")
+        if step >= 1000:
+            say("")
+            say("[DEBUG CHAIN] \u26a0\ufe0f  WARNING: Reached 1000 iterations!")
+            say("  Possible infinite loop detected - stopping chain")
+            say("  Last AL size: %d items" % len(al))
+            return
+        vm.execute_value(value)
+        say("  AL after: %d items" % len(al))
+        if al and type(al[-1]) in (Block, Builtin):
+            value = al.pop()
+        else:
+            say("  \u2192 Chain terminating: no more blocks on AL")
+            return
+    if value is NIL:
+        say("")
+        say("[DEBUG CHAIN] \u2192 Nil encountered, stopping")
+    else:
+        al.append(value)
+
+
+def b_debug_choose(vm):
+    """`choose` that narrates the branch it takes."""
+    al = vm.al
+    if len(al) < 3:
+        raise underflow("debug.choose", 3)
+    say = vm.write_line
+    before = len(al)
+    if_false = al.pop()
+    if_true = al.pop()
+    cond = al.pop()
+    say("")
+    say("[DEBUG CHOOSE]")
+    say("  Condition: %s" % _python_kind(cond))
+    say("  AL before: %d items" % before)
+    # This narrated variant also treats 0 and the empty string as false.
+    if cond is TRUE:
+        say("  \u2192 Taking TRUE branch")
+        al.append(if_true)
+    elif cond is FALSE or cond is VOID or cond is NIL:
+        say("  \u2192 Taking FALSE branch")
+        al.append(if_false)
+    elif _is_int(cond):
+        if cond != 0:
+            say("  \u2192 Taking TRUE branch (non-zero int: %s)" % render(int(cond)))
+            al.append(if_true)
+        else:
+            say("  \u2192 Taking FALSE branch (zero)")
+            al.append(if_false)
+    elif type(cond) is str:
+        if cond:
+            say("  \u2192 Taking TRUE branch (non-empty string)")
+            al.append(if_true)
+        else:
+            say("  \u2192 Taking FALSE branch (empty string)")
+            al.append(if_false)
+    else:
+        say("  \u2192 Taking TRUE branch (truthy value)")
+        al.append(if_true)
+    say("  AL after: %d items" % len(al))
+
+
+def _python_kind(value):
+    """The class names the narrated debug words print for a value."""
+    names = {"True": "TrueSingleton", "False": "FalseSingleton",
+             "Nil": "NilSingleton", "Void": "VoidSingleton"}
+    if type(value) is Singleton:
+        return names[value.name]
+    if type(value) is Builtin:
+        return "BuiltinBlock"
+    return type(value).__name__
+
+
+def _graph_leaf(value):
+    """A non-reference value as the graph words show it."""
+    if type(value) is Block:
+        return "<Block>"
+    if type(value) is Builtin:
+        return "<Builtin:%s>" % value.name
+    t = type(value)
+    if t is int or t is str or t is Singleton:
+        return render_al_item(value)
+    return "<%s>" % type(value).__name__
+
+
+def b_debug_graph_dump(vm):
+    """Print the cell structure reachable from a CellRef, numbering cells, marking cycles."""
+    al = vm.al
+    if not al:
+        raise underflow("debug.graph.dump", 1)
+    seen = {}
+
+    def show(value, indent):
+        if type(value) is not CellRef:
+            return _graph_leaf(value)
+        key = id(value.cell)
+        if key in seen:
+            return "#%d (cycle)" % seen[key]
+        number = seen[key] = len(seen)
+        cell = value.cell
+        if not cell.children:
+            return "#%d { value: %s }" % (number, show(cell.value, indent))
+        pad = "  " * indent
+        lines = ["#%d {" % number]
+        for name, child in sorted(cell.children.items()):
+            lines.append("%s  %s: %s" % (pad, name, show(child.value, indent + 1)))
+        lines.append(pad + "}")
+        return "\n".join(lines)
+
+    vm.write_line(show(al.pop(), 0))
+
+
+def b_debug_graph_draw(vm):
+    """Print the cell structure reachable from a CellRef as a tree with box-drawing lines."""
+    al = vm.al
+    if not al:
+        raise underflow("debug.graph.draw", 1)
+    seen = {}
+    out = []
+
+    def draw(value, prefix, connector):
+        if type(value) is not CellRef:
+            out.append(prefix + connector + _graph_leaf(value))
+            return
+        key = id(value.cell)
+        if key in seen:
+            out.append("%s%s#%d (cycle)" % (prefix, connector, seen[key]))
+            return
+        number = seen[key] = len(seen)
+        out.append("%s%s#%d" % (prefix, connector, number))
+        inner = prefix + ("" if not connector else ("    " if connector.startswith("\u2514")
+                                                     else "\u2502   "))
+        children = sorted(value.cell.children.items())
+        for i, (name, child) in enumerate(children):
+            last = i == len(children) - 1
+            branch = "\u2514\u2500\u2500 " if last else "\u251c\u2500\u2500 "
+            v = child.value
+            if type(v) is CellRef and id(v.cell) in seen:
+                out.append("%s%s%s: #%d (cycle)" % (inner, branch, name, seen[id(v.cell)]))
+            elif type(v) is CellRef:
+                out.append("%s%s%s:" % (inner, branch, name))
+                draw(v, inner + ("    " if last else "\u2502   "), "\u2514\u2500\u2500 ")
+            else:
+                out.append("%s%s%s: %s" % (inner, branch, name, _graph_leaf(v)))
+
+    draw(al.pop(), "", "")
+    for line in out:
+        vm.write_line(line)
+
+
+# The Store's initial contents: path -> builtin function (or constant value).
+CORE_BUILTINS = {
+    "block": b_block,
+    "choose": b_choose,
+    "chain": b_chain,
+    "<": b_lt,
+    "+": b_add,
+    "-": b_sub,
+    "*": b_mul,
+    "/": b_div,
+    "%": b_mod,
+    "print": b_print,
+    "readLine": b_read_line,
+    "concat": b_concat,
+    "toString": b_to_string,
+    "toInt": b_to_int,
+    "isVoid": b_is_void,
+    "isNil": b_is_nil,
+    "use": b_use,
+    "debug.al.dump": b_debug_al_dump,
+    "debug.chain": b_debug_chain,
+    "debug.choose": b_debug_choose,
+    "debug.error": b_debug_error,
+    "debug.type": b_debug_type,
+    "debug.id": b_debug_id,
+    "debug.graph.dump": b_debug_graph_dump,
+    "debug.graph.draw": b_debug_graph_draw,
+}
+
+CORE_CONSTANTS = {"True": TRUE, "False": FALSE, "Nil": NIL, "Void": VOID}
+
+
+def default_output(text):
+    sys.stdout.write(text)
+    sys.stdout.write("\n")

@@ -1,0 +1,105 @@
+"""The `soma` command line.
+
+    soma run FILE|-          run a program (`-` reads standard input)
+    soma test PATH...        run `.soma` test files (directories are searched)
+    soma dis FILE            print the bytecode of a program
+    soma compile FILE -o OUT write the serialized bytecode (docs/bytecode.md)
+
+`--stdlib PATH` loads another stdlib, `--no-stdlib` none. Errors go to stderr
+as `FILE:LINE:COL: Class: message`, with exit status 1.
+"""
+
+import argparse
+import sys
+
+from .code import encode_module
+from .compiler import compile_source
+from .dis import disassemble
+from .errors import SomaError
+from .testfile import run_paths
+from .vm import VM
+
+
+def _stdlib_choice(args):
+    if args.no_stdlib:
+        return False
+    return args.stdlib  # None: the bundled one
+
+
+def _read(path):
+    if path == "-":
+        return sys.stdin.read(), "<stdin>"
+    with open(path, encoding="utf-8") as f:
+        return f.read(), path
+
+
+def cmd_run(args):
+    text, name = _read(args.file)
+    vm = VM(stdlib=_stdlib_choice(args))
+    vm.execute_code(text, name)
+    return 0
+
+
+def cmd_test(args):
+    stdlib = _stdlib_choice(args)
+
+    def factory(with_stdlib):
+        return VM(stdlib=stdlib if with_stdlib else False)
+
+    failed = run_paths(args.paths, factory, sys.stdout)
+    return 1 if failed else 0
+
+
+def cmd_dis(args):
+    text, name = _read(args.file)
+    sys.stdout.write(disassemble(compile_source(text, name)))
+    return 0
+
+
+def cmd_compile(args):
+    text, name = _read(args.file)
+    data = encode_module(compile_source(text, name))
+    with open(args.output, "wb") as f:
+        f.write(data)
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="soma", description="The SOMA language.")
+    parser.add_argument("--stdlib", metavar="PATH", help="load this stdlib instead of the bundled one")
+    parser.add_argument("--no-stdlib", action="store_true", help="load no stdlib")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="run a SOMA program")
+    p.add_argument("file", help="a .soma file, or - for standard input")
+    p.set_defaults(handler=cmd_run)
+    p = sub.add_parser("test", help="run .soma test files")
+    p.add_argument("paths", nargs="+", help="test files or directories")
+    p.set_defaults(handler=cmd_test)
+    p = sub.add_parser("dis", help="disassemble a SOMA program")
+    p.add_argument("file")
+    p.set_defaults(handler=cmd_dis)
+    p = sub.add_parser("compile", help="write a program's serialized bytecode")
+    p.add_argument("file")
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(handler=cmd_compile)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except SomaError as err:
+        sys.stdout.flush()
+        sys.stderr.write(err.describe() + "\n")
+        return 1
+    except OSError as err:
+        sys.stderr.write("soma: %s\n" % err)
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("soma: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,321 @@
+"""The bytecode interpreter of the pure-Python tier.
+
+Design notes
+- Before a Code first runs, its instructions are *quickened* into tuples
+  `(qop, arg, pos)`: the operand is resolved to what the handler needs (the
+  constant itself, a path pre-split into `(init, last)`), and common shapes get
+  their own handler (a one-component Store path, `_.x`, the bare `_`). The
+  serialized bytecode is untouched; quickening is private to this loop.
+- The Register of a running Code is a local of `_run`: a holder dict whose only
+  key, `_`, is created on the first write. A block execution passes a fresh `{}`.
+- Errors raised anywhere below get the position of the innermost instruction
+  that was running (`SomaError.at` keeps the first position attached).
+- Each block execution bumps `code.count`: the profile tier-up reads.
+"""
+
+from . import cells
+from . import opcodes as op
+from .errors import RuntimeError as SomaRuntimeError
+from .errors import SomaError
+from .values import Block, Builtin, CellRef, Cell, VOID, type_name
+
+# Quickened opcodes, in rough order of frequency. The EXEC family comes first
+# so one comparison routes all of it to the shared execute tail.
+Q_EXEC_NAME = 0       # >name           arg: name
+Q_EXEC_REG1 = 1       # >_.name         arg: name
+Q_EXEC_BLOCK = 2      # >{...}          arg: Block
+Q_EXEC_PATH = 3       # >a.b            arg: (init, last)
+Q_EXEC_REG = 4        # >_.a.b          arg: (init, last), init starting with "_"
+Q_EXEC_ROOT = 5       # >_
+Q_EXEC_LAST = Q_EXEC_ROOT
+Q_CONST = 6           # literal         arg: value
+Q_LOAD_REG1 = 7       # _.name          arg: name
+Q_SET_REG1 = 8        # !_.name         arg: name
+Q_LOAD_NAME = 9       # name            arg: name
+Q_SET_NAME = 10       # !name           arg: name
+Q_LOAD_PATH = 11      # a.b / _.a.b     arg: (holder_is_register, init, last, text)
+Q_SET_PATH = 12       # !a.b / !_.a.b   arg: (holder_is_register, init, last, text)
+Q_LOAD_ROOT = 13      # _
+Q_SET_ROOT = 14       # !_
+Q_REF = 15            # a.b. / _.a.     arg: (holder_is_register, init, last)
+Q_SETREF = 16         # !a.b. / !_.a.   arg: (holder_is_register, init, last, text)
+Q_REF_ROOT = 17       # _.
+Q_SETREF_ROOT = 18    # !_.
+
+DEFAULT_MAX_DEPTH = 10_000
+
+
+def path_text(root, comps):
+    if root == op.REGISTER_ROOT:
+        return ".".join(("_",) + tuple(comps))
+    return ".".join(comps)
+
+
+def quicken(code):
+    """Build the interpreter's form of `code` (see the module docstring)."""
+    quick = []
+    for (opcode, operand), pos in zip(code.instrs, code.positions):
+        if op.OPCODES[opcode].operand == "const":
+            value = code.consts[operand]
+            quick.append((Q_EXEC_BLOCK if opcode == op.EXEC_CONST else Q_CONST, value, pos))
+            continue
+        root, comps = code.paths[operand]
+        in_reg = root == op.REGISTER_ROOT
+        text = path_text(root, comps)
+        if in_reg:
+            full = ("_",) + tuple(comps)
+        else:
+            full = tuple(comps)
+        init, last = full[:-1], full[-1]
+        general = (in_reg, init, last, text)
+        kind = op.NAMES[opcode].split("_")[0]   # LOAD, REF, SET, SETREF, EXEC
+        if in_reg and not comps:
+            qop = {"LOAD": Q_LOAD_ROOT, "SET": Q_SET_ROOT, "EXEC": Q_EXEC_ROOT,
+                   "REF": Q_REF_ROOT, "SETREF": Q_SETREF_ROOT}[kind]
+            quick.append((qop, None, pos))
+        elif kind == "REF":
+            quick.append((Q_REF, general, pos))
+        elif kind == "SETREF":
+            quick.append((Q_SETREF, general, pos))
+        elif in_reg and len(comps) == 1:
+            qop = {"LOAD": Q_LOAD_REG1, "SET": Q_SET_REG1, "EXEC": Q_EXEC_REG1}[kind]
+            quick.append((qop, comps[0], pos))
+        elif not in_reg and len(comps) == 1:
+            qop = {"LOAD": Q_LOAD_NAME, "SET": Q_SET_NAME, "EXEC": Q_EXEC_NAME}[kind]
+            quick.append((qop, comps[0], pos))
+        else:
+            qop = {"LOAD": Q_LOAD_PATH, "SET": Q_SET_PATH,
+                   "EXEC": Q_EXEC_REG if in_reg else Q_EXEC_PATH}[kind]
+            quick.append((qop, general if kind != "EXEC" else (init, last, text), pos))
+    code.quick = tuple(quick)
+    return code.quick
+
+
+def undefined(in_register, text):
+    where = "Register" if in_register else "Store"
+    return SomaRuntimeError("Undefined %s path: '%s'" % (where, text))
+
+
+def store_underflow(text):
+    return SomaRuntimeError("AL underflow: store to '%s' needs a value" % text)
+
+
+def not_executable(value):
+    return SomaRuntimeError("Cannot execute %s: only Blocks are executable" % type_name(value))
+
+
+class Interpreter:
+    """The execution engine. `VM` (vm.py) adds the public API on top."""
+
+    def __init__(self, max_depth=DEFAULT_MAX_DEPTH):
+        self.al = []
+        self.store = Cell(VOID)        # the Store's root cell; its children are top-level names
+        self.top_register = {}         # the Register of top-level code, kept across runs
+        self.current_block = None
+        self.depth = 0
+        self.max_depth = max_depth
+
+    # -- entry points -------------------------------------------------------
+
+    def run_program(self, code):
+        """Run a top-level Code in the persistent top-level Register.
+
+        Re-entrant: a builtin may run a program (`load`) in the middle of a
+        block; depth and the current block carry on from the caller.
+        """
+        code.count += 1
+        self._run(code, self.top_register)
+
+    def execute_value(self, value):
+        """Execute a Block or builtin as `>` does; anything else is an error."""
+        t = type(value)
+        if t is Builtin:
+            value.fn(self)
+        elif t is Block:
+            self.call_block(value)
+        else:
+            raise not_executable(value)
+
+    def call_block(self, block):
+        """Run `block` with a fresh Register, as `>block` does."""
+        code = block.code
+        code.count += 1
+        if self.depth >= self.max_depth:
+            raise self._too_deep()
+        self.depth += 1
+        saved = self.current_block
+        self.current_block = block
+        try:
+            self._run(code, {})
+        finally:
+            self.current_block = saved
+            self.depth -= 1
+
+    def _too_deep(self):
+        return SomaRuntimeError("recursion too deep (limit %d nested block executions)"
+                                % self.max_depth)
+
+    # -- the loop -----------------------------------------------------------
+
+    def _run(self, code, reg):
+        quick = code.quick or quicken(code)
+        al = self.al
+        push = al.append
+        pop = al.pop
+        store = self.store.children
+        pos = None
+        try:
+            for qop, arg, pos in quick:
+                if qop <= Q_EXEC_LAST:
+                    if qop == Q_EXEC_NAME:
+                        cell = store.get(arg)
+                        if cell is None:
+                            raise undefined(False, arg)
+                        v = cell.value
+                    elif qop == Q_EXEC_REG1:
+                        root = reg.get("_")
+                        if root is not None and type(root.value) is CellRef:
+                            root = root.value.cell
+                        cell = root.children.get(arg) if root is not None else None
+                        if cell is None:
+                            raise undefined(True, "_." + arg)
+                        v = cell.value
+                    elif qop == Q_EXEC_BLOCK:
+                        v = arg
+                    elif qop == Q_EXEC_ROOT:
+                        cell = cells.register_root(reg)
+                        if cell is None:
+                            raise undefined(True, "_")
+                        v = cell.value
+                    else:
+                        init, last, text = arg
+                        cell = cells.find(reg if qop == Q_EXEC_REG else store, init, last)
+                        if cell is None:
+                            raise undefined(qop == Q_EXEC_REG, text)
+                        v = cell.value
+                    t = type(v)
+                    if t is Builtin:
+                        v.fn(self)
+                    elif t is Block:
+                        # call_block, inlined: this is the hottest path.
+                        sub = v.code
+                        sub.count += 1
+                        if self.depth >= self.max_depth:
+                            raise self._too_deep()
+                        self.depth += 1
+                        saved = self.current_block
+                        self.current_block = v
+                        try:
+                            self._run(sub, {})
+                        finally:
+                            self.current_block = saved
+                            self.depth -= 1
+                    else:
+                        raise not_executable(v)
+                elif qop == Q_CONST:
+                    push(arg)
+                elif qop == Q_LOAD_REG1:
+                    root = reg.get("_")
+                    if root is not None and type(root.value) is CellRef:
+                        root = root.value.cell
+                    cell = root.children.get(arg) if root is not None else None
+                    if cell is None:
+                        raise undefined(True, "_." + arg)
+                    push(cell.value)
+                elif qop == Q_SET_REG1:
+                    if not al:
+                        raise store_underflow("_." + arg)
+                    root = reg.get("_")
+                    if root is None:
+                        root = reg["_"] = Cell(VOID)
+                    elif type(root.value) is CellRef:
+                        root = root.value.cell
+                    children = root.children
+                    cell = children.get(arg)
+                    v = pop()
+                    if cell is None:
+                        children[arg] = Cell(v)
+                    elif type(cell.value) is CellRef and type(v) is not CellRef:
+                        cell.value.cell.value = v
+                    else:
+                        cell.value = v
+                elif qop == Q_LOAD_NAME:
+                    cell = store.get(arg)
+                    if cell is None:
+                        raise undefined(False, arg)
+                    push(cell.value)
+                elif qop == Q_SET_NAME:
+                    if not al:
+                        raise store_underflow(arg)
+                    cell = store.get(arg)
+                    v = pop()
+                    if cell is None:
+                        store[arg] = Cell(v)
+                    elif type(cell.value) is CellRef and type(v) is not CellRef:
+                        cell.value.cell.value = v
+                    else:
+                        cell.value = v
+                elif qop == Q_LOAD_PATH:
+                    in_reg, init, last, text = arg
+                    cell = cells.find(reg if in_reg else store, init, last)
+                    if cell is None:
+                        raise undefined(in_reg, text)
+                    push(cell.value)
+                elif qop == Q_SET_PATH:
+                    in_reg, init, last, text = arg
+                    if not al:
+                        raise store_underflow(text)
+                    cells.write_value(cells.vivify(reg if in_reg else store, init, last), pop())
+                elif qop == Q_LOAD_ROOT:
+                    cell = cells.register_root(reg)
+                    if cell is None:
+                        raise undefined(True, "_")
+                    push(cell.value)
+                elif qop == Q_SET_ROOT:
+                    if not al:
+                        raise store_underflow("_")
+                    cells.write_value(cells.vivify_register_root(reg), pop())
+                elif qop == Q_REF:
+                    in_reg, init, last, _ = arg
+                    push(CellRef(cells.vivify(reg if in_reg else store, init, last)))
+                elif qop == Q_SETREF:
+                    in_reg, init, last, text = arg
+                    if not al:
+                        raise store_underflow(text + ".")
+                    v = pop()
+                    holder = reg if in_reg else store
+                    if v is VOID:
+                        cells.delete(holder, init, last)
+                    else:
+                        cells.replace(cells.vivify(holder, init, last), v)
+                elif qop == Q_REF_ROOT:
+                    push(CellRef(cells.vivify_register_root(reg)))
+                elif qop == Q_SETREF_ROOT:
+                    if not al:
+                        raise store_underflow("_.")
+                    v = pop()
+                    if v is VOID:
+                        reg.pop("_", None)
+                    else:
+                        cells.replace(cells.vivify_register_root(reg), v)
+                else:  # pragma: no cover - quicken() emits nothing else
+                    raise AssertionError("bad quickened op %r" % (qop,))
+        except SomaError as err:
+            if pos is not None:
+                err.at(*pos)
+            if err.source is None:
+                err.source = code.source or None
+            raise
+        except RecursionError:
+            err = self._too_deep()
+            if pos is not None:
+                err.at(*pos)
+            raise err from None
+        except Exception as exc:
+            # A Python-written builtin or extension failed in a way it did not
+            # report as a SOMA error: surface it as one, keeping the cause.
+            err = SomaRuntimeError("%s: %s" % (type(exc).__name__, exc))
+            if pos is not None:
+                err.at(*pos)
+            err.source = code.source or None
+            raise err from exc

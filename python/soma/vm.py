@@ -1,0 +1,134 @@
+"""The public VM: state, program execution, stdlib and extension loading."""
+
+import importlib
+import os
+import sys
+
+from . import cells
+from .builtins import CORE_BUILTINS, CORE_CONSTANTS
+from .compiler import compile_source
+from .errors import RuntimeError as SomaRuntimeError
+from .errors import SomaError
+from .interpreter import DEFAULT_MAX_DEPTH, Interpreter
+from .values import Builtin, Cell, VOID
+
+STDLIB_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stdlib.soma")
+
+# Python frames one SOMA block execution may need at most (the loop, plus a
+# builtin such as `chain` and its call into the loop). The recursion limit is
+# raised so that SOMA's own depth limit, not Python's, is what a program meets.
+_FRAMES_PER_LEVEL = 3
+
+
+def _read_source(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+class VM(Interpreter):
+    """A SOMA virtual machine.
+
+    stdlib    None: the bundled stdlib.soma; False: no stdlib; a path: that file.
+    max_depth how many block executions may nest before a RuntimeError.
+    output    called with each line a program prints (default: sys.stdout).
+    input     called to read a line, returning None at end of input (default: sys.stdin).
+    """
+
+    def __init__(self, stdlib=None, max_depth=DEFAULT_MAX_DEPTH, output=None, input=None):
+        super().__init__(max_depth=max_depth)
+        self._output = output
+        self._input = input
+        self.loaded_extensions = set()
+        needed = max_depth * _FRAMES_PER_LEVEL + 1000
+        if sys.getrecursionlimit() < needed:
+            sys.setrecursionlimit(needed)
+        for path, fn in CORE_BUILTINS.items():
+            self._define(path, Builtin(path, fn))
+        for name, value in CORE_CONSTANTS.items():
+            self._define(name, value)
+        if stdlib is None:
+            stdlib = STDLIB_PATH
+        if stdlib:
+            self.execute_file(stdlib)
+
+    # -- running code -------------------------------------------------------
+
+    def compile(self, source_text, source_name=""):
+        return compile_source(source_text, source_name)
+
+    def execute_code(self, source_text, source_name=""):
+        """Compile and run SOMA source on this VM. Raises a SomaError subclass on error."""
+        try:
+            code = compile_source(source_text, source_name)
+        except SomaError as err:
+            if err.source is None:
+                err.source = source_name or None
+            raise
+        self.run_program(code)
+
+    def execute_file(self, path):
+        self.execute_code(_read_source(path), path)
+
+    # -- I/O (the builtins print and read through these) --------------------
+
+    def write_line(self, text):
+        if self._output is not None:
+            self._output(text)
+        else:
+            out = sys.stdout
+            out.write(text)
+            out.write("\n")
+
+    def read_line(self):
+        if self._input is not None:
+            return self._input()
+        line = sys.stdin.readline()
+        if not line:
+            return None
+        return line[:-1] if line.endswith("\n") else line
+
+    # -- Store access for Python code ---------------------------------------
+
+    def _define(self, path, value):
+        comps = path.split(".")
+        cells.write_value(cells.vivify(self.store.children, comps[:-1], comps[-1]), value)
+
+    def lookup(self, path):
+        """The value at a Store path (dotted text), as a SOMA read would see it."""
+        comps = path.split(".")
+        cell = cells.find(self.store.children, comps[:-1], comps[-1])
+        if cell is None:
+            raise SomaRuntimeError("Undefined Store path: '%s'" % path)
+        return cell.value
+
+    def register_extension_builtin(self, name, fn):
+        """Install a Python-written builtin `fn(vm)` at a path under `use.`."""
+        if not name.startswith("use.") or "" in name.split("."):
+            raise ValueError("extension builtins live under 'use.*', got %r" % (name,))
+        self._define(name, Builtin(name, fn))
+
+    def load_extension(self, name):
+        """Load extension `soma.extensions.<name>` once: its register(vm), then its setup code."""
+        if name in self.loaded_extensions:
+            return
+        if not name or not all(part.isidentifier() for part in name.split(".")):
+            raise SomaRuntimeError("Extension '%s' not found" % name)
+        module_name = "soma.extensions." + name
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and module_name.startswith(exc.name):
+                raise SomaRuntimeError("Extension '%s' not found" % name) from None
+            raise
+        register = getattr(module, "register", None)
+        if register is None:
+            raise SomaRuntimeError("Extension '%s' has no register(vm) hook" % name)
+        register(self)
+        setup = getattr(module, "soma_setup", None)
+        if setup is not None:
+            text = setup()
+            if text:
+                self.execute_code(text, "<extension %s>" % name)
+        self.loaded_extensions.add(name)
+
+
