@@ -49,6 +49,7 @@ pub fn run_block(vm: &mut Vm, block: Value) -> RtResult<()> {
     if stack_is_low() {
         return Err(msg::recursion(vm.max_depth()));
     }
+    vm.maybe_tier_up(block);
     let b = vm.block_obj(block).expect("run_block needs a Block");
     let (module, code, native) = (b.module, b.code, b.native_entry.get());
     vm.enter_block(block)?;
@@ -67,11 +68,31 @@ pub fn run_block(vm: &mut Vm, block: Value) -> RtResult<()> {
     interpret(vm, m, code as usize, true)
 }
 
+/// Interpret the rest of `block`'s Code from instruction `pc` in the frame that is already
+/// current (the caller owns it: `run_block` entered it, or the top level for code 0). Compiled
+/// code calls this to leave native code mid-Code (a failed guard: a deoptimisation exit).
+pub fn resume(vm: &mut Vm, block: Value, pc: usize) -> RtResult<()> {
+    let b = vm.block_obj(block).expect("resume needs a Block");
+    let (module, code) = (b.module, b.code as usize);
+    let m = vm.module(module).cloned().expect("block of a loaded module");
+    interpret_from(vm, m, code, pc, false)
+}
+
 fn interpret(vm: &mut Vm, module: Rc<LoadedModule>, code: usize, is_block: bool) -> RtResult<()> {
+    interpret_from(vm, module, code, 0, is_block)
+}
+
+fn interpret_from(
+    vm: &mut Vm,
+    module: Rc<LoadedModule>,
+    code: usize,
+    pc: usize,
+    is_block: bool,
+) -> RtResult<()> {
     let mut acts = vec![Act::Code {
         module,
         code,
-        pc: 0,
+        pc,
         is_block,
     }];
     let result = run_acts(vm, &mut acts);
@@ -195,6 +216,7 @@ fn run_acts(vm: &mut Vm, acts: &mut Vec<Act>) -> RtResult<()> {
 /// Execute `v` from the executor: interpreted Blocks and `chain` get activations, everything
 /// else goes to the `soma_rt_exec_value` helper.
 fn exec(vm: &mut Vm, acts: &mut Vec<Act>, v: Value) -> RtResult<()> {
+    vm.maybe_tier_up(v);
     if let Some(b) = vm.block_obj(v) {
         if b.native_entry.get().is_none() {
             let (module, code) = (b.module, b.code as usize);

@@ -83,6 +83,12 @@ pub type HostCall = unsafe extern "C" fn(user: *mut std::ffi::c_void, vm: *mut V
 pub type ForeignRepr =
     unsafe extern "C" fn(user: *mut std::ffi::c_void, handle: u64, buf: *mut u8, cap: usize) -> usize;
 
+/// Tier-up hook a JIT installs (see [`Vm::set_tier_up`]): called with a Block that is about to
+/// run, exactly once per Block (when its `exec_count` equals the threshold) unless the Block
+/// already has a native entry. It may install `BlockObj::native_entry`; it must not run SOMA
+/// code. A compile failure simply leaves the entry empty: the Block keeps being interpreted.
+pub type TierUpHook = fn(vm: &mut Vm, block: Value);
+
 pub struct Vm {
     pub(crate) al: Vec<Value>,
     pub(crate) graph: Graph,
@@ -100,6 +106,10 @@ pub struct Vm {
     pub(crate) io: Box<dyn HostIo>,
     pub(crate) host_call: Option<(HostCall, *mut std::ffi::c_void)>,
     pub(crate) foreign_repr: Option<(ForeignRepr, *mut std::ffi::c_void)>,
+    /// JIT tier-up: the hook and the execution count at which it fires.
+    tier_up: Option<(TierUpHook, u64)>,
+    /// State owned by the JIT (compiled code, caches); dropped with the VM.
+    jit_state: Option<Box<dyn std::any::Any>>,
     /// Declared last: dropped after everything that holds values.
     pub(crate) heap: Heap,
 }
@@ -127,6 +137,8 @@ impl Vm {
             io: Box::new(StdIo),
             host_call: None,
             foreign_repr: None,
+            tier_up: None,
+            jit_state: None,
             heap,
         });
         vm.install_builtins();
@@ -323,6 +335,38 @@ impl Vm {
         // SAFETY: Block objects are owned by loaded modules, which are roots for the VM's
         // whole life, so the object outlives any use through this VM.
         block.as_block_obj().map(|p| unsafe { &*p.as_ptr() })
+    }
+
+    // ----- JIT tier-up -----
+
+    /// Install (or remove, with `None`) the tier-up hook. `threshold` is the number of
+    /// executions a Block runs interpreted before the hook sees it (0: before the first run;
+    /// `u64::MAX`: never).
+    pub fn set_tier_up(&mut self, hook: Option<TierUpHook>, threshold: u64) {
+        self.tier_up = hook.map(|h| (h, threshold));
+    }
+
+    /// The installed hook's threshold, if any.
+    pub fn tier_up_threshold(&self) -> Option<u64> {
+        self.tier_up.map(|(_, t)| t)
+    }
+
+    /// Slot for the JIT's own state (kept alive as long as the VM).
+    pub fn jit_state(&mut self) -> &mut Option<Box<dyn std::any::Any>> {
+        &mut self.jit_state
+    }
+
+    /// Executors call this just before running `block`: fires the tier-up hook when the
+    /// Block's execution count reaches the threshold and it has no native entry yet.
+    #[inline]
+    pub fn maybe_tier_up(&mut self, block: Value) {
+        if let Some((hook, threshold)) = self.tier_up {
+            if let Some(b) = self.block_obj(block) {
+                if b.exec_count.get() == threshold && b.native_entry.get().is_none() {
+                    hook(self, block);
+                }
+            }
+        }
     }
 
     // ----- block frames -----
