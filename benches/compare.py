@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""Time the SOMA benchmark programs on every tier and compare them.
+
+    python benches/compare.py                       # our tiers
+    python benches/compare.py --reference ~/soma    # plus the reference VM (a checkout)
+    python benches/compare.py --programs fib chain_loop --repeat 5
+
+Each (tier, program) pair runs in a fresh subprocess that times only the
+program's execution (VM creation and stdlib loading excluded) and reports the
+best of `--repeat` runs. Every program checks its own result and fails loudly
+on a wrong answer, so a fast wrong tier cannot look like a win.
+
+The reference VM runs with OUR stdlib (loaded as plain SOMA source), so the
+comparison measures the virtual machines, not the two libraries.
+
+Writes a table to stdout and, with --out DIR (default benches/out), a JSON file,
+an SVG bar chart of speed-ups over the pure-Python tier, and an HTML page.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+PROGRAMS_DIR = os.path.join(HERE, "programs")
+STDLIB = os.path.join(ROOT, "python", "soma", "stdlib.soma")
+
+# name -> (environment, runner kind). The runner kinds are below.
+TIERS = {
+    "python": ({"SOMA_JIT": "0"}, "ours"),
+    "native": ({"SOMA_JIT": "1", "SOMA_JIT_THRESHOLD": "off"}, "ours"),
+    "jit": ({"SOMA_JIT": "1"}, "ours"),
+}
+
+# Runs inside the subprocess: argv = program path, repeat count.
+OUR_RUNNER = r"""
+import sys, time
+import soma
+path, repeat = sys.argv[1], int(sys.argv[2])
+src = open(path, encoding="utf-8").read()
+lines = []
+best = None
+for _ in range(repeat):
+    vm = soma.VM(output=lines.append)
+    t = time.perf_counter()
+    vm.execute_code(src, path)
+    dt = time.perf_counter() - t
+    best = dt if best is None else min(best, dt)
+print(best)
+"""
+
+REFERENCE_RUNNER = r"""
+import sys, time, io, contextlib
+ref, stdlib, path, repeat = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+sys.path.insert(0, ref)
+from soma.vm import VM
+lib = open(stdlib, encoding="utf-8").read()
+src = open(path, encoding="utf-8").read()
+best = None
+for _ in range(repeat):
+    vm = VM(load_stdlib=False)
+    vm.execute_code(lib)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        t = time.perf_counter()
+        vm.execute_code(src)
+        dt = time.perf_counter() - t
+    best = dt if best is None else min(best, dt)
+print(best)
+"""
+
+
+def native_available():
+    try:
+        subprocess.run([sys.executable, "-c", "import soma._native"], check=True,
+                       capture_output=True)
+        return True
+    except subprocess.CalledProcessError:
+        return False
+
+
+def time_program(tier, program, repeat, reference=None):
+    path = os.path.join(PROGRAMS_DIR, program + ".soma")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.path.join(ROOT, "python") + os.pathsep + env.get("PYTHONPATH", "")
+    if tier == "reference":
+        env.pop("PYTHONPATH")
+        cmd = [sys.executable, "-c", REFERENCE_RUNNER, reference, STDLIB, path, str(repeat)]
+    else:
+        env.update(TIERS[tier][0])
+        cmd = [sys.executable, "-c", OUR_RUNNER, path, str(repeat)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return None, tail
+    return float(proc.stdout.strip().splitlines()[-1]), None
+
+
+def svg_chart(results, tiers, programs, base):
+    """A grouped bar chart of speed-up over `base`, log scale, as SVG text."""
+    import math
+    width, height, left, bottom, top = 900, 420, 60, 80, 30
+    plot_h = height - bottom - top
+    speedups = [results[p][t] and results[p][base] and results[p][base] / results[p][t]
+                for p in programs for t in tiers]
+    hi = max([s for s in speedups if s] + [2.0])
+    top_decade = 10 ** math.ceil(math.log10(hi))
+    lo_decade = 0.1
+
+    def y(value):
+        frac = (math.log10(value) - math.log10(lo_decade)) / (
+            math.log10(top_decade) - math.log10(lo_decade))
+        return top + plot_h * (1 - frac)
+
+    colors = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2"]
+    group_w = (width - left - 20) / len(programs)
+    bar_w = group_w * 0.8 / len(tiers)
+    parts = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
+             'font-family="sans-serif" font-size="12">' % (width, height)]
+    decade = lo_decade
+    while decade <= top_decade * 1.0001:
+        parts.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#ddd"/>'
+                     % (left, width - 20, y(decade), y(decade)))
+        parts.append('<text x="%d" y="%.1f" text-anchor="end">%gx</text>'
+                     % (left - 5, y(decade) + 4, decade))
+        decade *= 10
+    parts.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#333"/>'
+                 % (left, width - 20, y(1), y(1)))
+    for gi, program in enumerate(programs):
+        gx = left + gi * group_w + group_w * 0.1
+        for ti, tier in enumerate(tiers):
+            t, b = results[program][tier], results[program][base]
+            if not t or not b:
+                continue
+            s = b / t
+            x = gx + ti * bar_w
+            y0, y1 = sorted((y(1), y(s)))
+            parts.append('<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s">'
+                         '<title>%s on %s: %.3fs, %.2fx</title></rect>'
+                         % (x, y0, bar_w - 2, max(y1 - y0, 1), colors[ti % len(colors)],
+                            program, tier, t, s))
+            parts.append('<text x="%.1f" y="%.1f" text-anchor="middle" font-size="10">%.1fx</text>'
+                         % (x + bar_w / 2, y0 - 3, s))
+        parts.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>'
+                     % (gx + group_w * 0.4, height - bottom + 18, program))
+    for ti, tier in enumerate(tiers):
+        lx = left + ti * 130
+        parts.append('<rect x="%d" y="%d" width="12" height="12" fill="%s"/>'
+                     % (lx, height - 30, colors[ti % len(colors)]))
+        parts.append('<text x="%d" y="%d">%s</text>' % (lx + 16, height - 20, tier))
+    parts.append('<text x="%d" y="18" font-size="14">Speed-up over the %s tier '
+                 '(log scale; higher is faster)</text>' % (left, base))
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--reference", metavar="DIR",
+                        help="a checkout of the reference SOMA repository to time as well")
+    parser.add_argument("--programs", nargs="*", help="program names (default: all)")
+    parser.add_argument("--tiers", nargs="*", help="tiers to run (default: all available)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (best kept)")
+    parser.add_argument("--out", default=os.path.join(HERE, "out"), help="where to write the report")
+    args = parser.parse_args()
+
+    programs = args.programs or sorted(f[:-5] for f in os.listdir(PROGRAMS_DIR)
+                                       if f.endswith(".soma"))
+    tiers = args.tiers or (["python", "native", "jit"] if native_available() else ["python"])
+    if args.reference:
+        tiers = ["reference"] + tiers
+    base = "python"
+
+    results, failures = {}, []
+    for program in programs:
+        results[program] = {}
+        for tier in tiers:
+            seconds, error = time_program(tier, program, args.repeat, args.reference)
+            results[program][tier] = seconds
+            if error:
+                failures.append("%s on %s: %s" % (program, tier, error))
+
+    header = "%-16s" % "program" + "".join("%12s" % t for t in tiers)
+    header += "".join("%14s" % ("%s speed-up" % t) for t in tiers if t != base)
+    print(header)
+    for program in programs:
+        row = results[program]
+        line = "%-16s" % program
+        line += "".join("%11.3fs" % row[t] if row[t] else "%12s" % "failed" for t in tiers)
+        for t in tiers:
+            if t == base:
+                continue
+            if row[t] and row.get(base):
+                line += "%13.2fx" % (row[base] / row[t])
+            else:
+                line += "%14s" % "-"
+        print(line)
+    for failure in failures:
+        print("FAILED:", failure)
+
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "tiers.json"), "w") as f:
+        json.dump({"tiers": tiers, "results": results, "failures": failures}, f, indent=2)
+    if base in tiers:
+        chart_tiers = [t for t in tiers if t != base]
+        if chart_tiers:
+            svg = svg_chart(results, chart_tiers, programs, base)
+            with open(os.path.join(args.out, "tiers.svg"), "w") as f:
+                f.write(svg)
+            rows = "".join(
+                "<tr><td>%s</td>%s</tr>" % (p, "".join(
+                    "<td>%s</td>" % ("%.3f s" % results[p][t] if results[p][t] else "failed")
+                    for t in tiers)) for p in programs)
+            html = ("<!doctype html><meta charset=utf-8><title>SOMA tiers</title>"
+                    "<h1>SOMA benchmark programs by tier</h1>%s"
+                    "<table border=1 cellpadding=4><tr><th>program</th>%s</tr>%s</table>"
+                    % (svg, "".join("<th>%s</th>" % t for t in tiers), rows))
+            with open(os.path.join(args.out, "tiers.html"), "w") as f:
+                f.write(html)
+            print("report: %s" % os.path.join(args.out, "tiers.html"))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
