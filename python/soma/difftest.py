@@ -1,0 +1,297 @@
+"""Differential testing: random SOMA programs run on several VMs must agree.
+
+The generator is grammar-aware: it builds programs statement by statement from
+the language's forms (literals, value and reference paths in the Store and the
+Register, stores, `!path.` replace/delete, execs of builtins, block literals,
+executed literals, context passing, bounded `>chain` loops), and with a small
+probability it damages the text (a dropped brace, a bad escape, a stray
+modifier) so that lex and parse errors are compared too.
+
+Every program terminates: the only loop form is a counting `>chain` template
+with a literal bound, and unbounded recursion (a stored block that executes
+itself) meets the VM's depth limit, which every tier enforces identically.
+
+An outcome is (AL rendering, printed lines, error class, message, line, col).
+On a divergence the program is minimized (statements removed while the
+divergence persists) before it is reported.
+
+    python -m soma.difftest --count 20000 --seed 1     # a long run on every tier
+"""
+
+import argparse
+import random
+import sys
+
+from .errors import SomaError
+from .values import render_al
+
+# Builtins a random program may execute, with how many AL values they need.
+_BUILTINS = [("+", 2), ("-", 2), ("*", 2), ("/", 2), ("%", 2), ("<", 2),
+             ("concat", 2), ("toString", 1), ("toInt", 1), ("isVoid", 1),
+             ("isNil", 1), ("choose", 3), ("print", 1), ("debug.type", 1)]
+_STORE_NAMES = ["a", "b", "c", "a.b", "a.c", "b.x.y", "r", "r.k", "f"]
+_REG_NAMES = ["_", "_.x", "_.y", "_.x.z", "_.r", "_.r.k"]
+_INTS = [0, 1, 2, 3, -1, -7, 10, 255, 9223372036854775807, -9223372036854775808,
+         2 ** 64, -(2 ** 70), 10 ** 20]
+_STRS = ["", "a", "hi there", "42", " -5 ", "x)y", "\u00e9\u4e2d", "007"]
+
+
+class _Scope:
+    """What the generator believes about the AL and the defined paths at a point.
+
+    `stack` holds type tags (int, str, bool, nil, void, ref, block, any) for
+    the values a statement may consume; `store`/`reg` map defined paths to the
+    tag of their value. Beliefs are only a bias: 10% of statements ignore them.
+    """
+
+    def __init__(self, store, reg, stack):
+        self.store = store
+        self.reg = reg
+        self.stack = stack
+
+
+class Generator:
+    def __init__(self, seed):
+        self.rnd = random.Random(seed)
+
+    # -- pieces ---------------------------------------------------------------
+
+    def int_literal(self):
+        if self.rnd.random() < 0.7:
+            return str(self.rnd.randrange(-20, 50))
+        return str(self.rnd.choice(_INTS))
+
+    def str_literal(self):
+        text = self.rnd.choice(_STRS)
+        return "(" + text.replace(")", "\\29\\") + ")"
+
+    def literal(self, scope):
+        r = self.rnd.random()
+        if r < 0.55:
+            scope.stack.append("int")
+            return self.int_literal()
+        if r < 0.8:
+            scope.stack.append("str")
+            return self.str_literal()
+        name = self.rnd.choice(["True", "False", "Nil", "Void"])
+        scope.stack.append({"True": "bool", "False": "bool", "Nil": "nil", "Void": "void"}[name])
+        return name
+
+    def _defined(self, scope):
+        known = [(p, t) for p, t in scope.store.items()] + [(p, t) for p, t in scope.reg.items()]
+        return known
+
+    def statement(self, scope, depth):
+        rnd = self.rnd
+        if rnd.random() < 0.1:
+            return self.wild(scope, depth)
+        st = scope.stack
+        choices = ["literal", "literal", "store", "read", "ref", "arith", "arith", "compare",
+                   "string", "predicate", "choose", "print", "exec_block", "context", "loop",
+                   "delete"]
+        kind = rnd.choice(choices)
+        if kind == "literal":
+            return self.literal(scope)
+        if kind == "store" and st:
+            target = rnd.choice(_STORE_NAMES + _REG_NAMES)
+            tag = st.pop()
+            (scope.reg if target.startswith("_") else scope.store)[target] = tag
+            return "!" + target
+        if kind == "delete" and st:
+            st.pop()
+            return "!" + rnd.choice(_STORE_NAMES + _REG_NAMES) + "."
+        if kind == "read":
+            known = self._defined(scope)
+            if known:
+                path, tag = rnd.choice(known)
+                st.append(tag)
+                return path
+        if kind == "ref":
+            st.append("ref")
+            return rnd.choice(_STORE_NAMES + _REG_NAMES) + "."
+        if kind == "arith":
+            if len(st) >= 2 and st[-1] == "int" and st[-2] == "int":
+                st.pop()
+                op = rnd.choice(["+", "-", "*", "*", "/", "%"])
+                return ">" + op
+            st.append("int")
+            return self.int_literal()
+        if kind == "compare" and len(st) >= 2 and st[-1] == st[-2] and st[-1] in ("int", "str"):
+            st.pop()
+            st[-1] = "bool"
+            return "><"
+        if kind == "string":
+            if len(st) >= 2 and st[-1] == "str" and st[-2] == "str":
+                st.pop()
+                return ">concat"
+            if st and st[-1] == "int":
+                st[-1] = "str"
+                return ">toString"
+            if st and st[-1] == "str":
+                st[-1] = "any"
+                return ">toInt"
+        if kind == "predicate" and st:
+            st[-1] = "bool"
+            return rnd.choice([">isVoid", ">isNil"])
+        if kind == "choose" and len(st) >= 3:
+            del st[-3:]
+            st.append("any")
+            return ">choose"
+        if kind == "print" and st:
+            st.pop()
+            return ">print"
+        if kind == "exec_block" and depth < 3:
+            # `>{...}` shares the AL; its Register is fresh.
+            inner = _Scope(scope.store, {}, st)
+            return ">{ " + self.body(inner, depth + 1, rnd.randrange(1, 5)) + " }"
+        if kind == "context" and depth < 3:
+            # `_. >{ !_. ... }`: the executed block adopts this Register.
+            inner = _Scope(scope.store, scope.reg, st)
+            return "_. >{ !_. " + self.body(inner, depth + 1, rnd.randrange(1, 4)) + " }"
+        if kind == "loop" and depth < 2:
+            return self.loop(scope, depth)
+        return self.literal(scope)
+
+    def loop(self, scope, depth):
+        """A bounded `>chain` loop whose body leaves the AL as it found it.
+
+        The body is a block, so it runs with a fresh Register: its counter
+        lives in the Store.
+        """
+        counter = "loop%d" % depth
+        inner = _Scope(scope.store, {}, [])
+        scope.store[counter] = "int"
+        body = self.body(inner, depth + 1, self.rnd.randrange(1, 5))
+        drops = " ".join("!_.junk" for _ in inner.stack)
+        bound = self.rnd.randrange(0, 8)
+        scope.stack.append("nil")
+        return ("0 !%s { %s %s  %s 1 >+ !%s  %s %d >< >block Nil >choose } >chain"
+                % (counter, body, drops, counter, counter, counter, bound))
+
+    def wild(self, scope, depth):
+        """Any statement at all, believed or not: errors are compared too."""
+        rnd = self.rnd
+        scope.stack = []   # beliefs are void after a wild statement
+        r = rnd.random()
+        if r < 0.3:
+            return ">" + rnd.choice(_BUILTINS)[0]
+        if r < 0.5:
+            return rnd.choice(_STORE_NAMES + _REG_NAMES)
+        if r < 0.6:
+            return ">" + rnd.choice(["f", "_.x", "a", "_"])
+        if r < 0.7:
+            return "{ >f } !f"
+        if r < 0.8 and depth < 3:
+            return "{ " + self.body(_Scope({}, {}, []), depth + 1, rnd.randrange(0, 4)) + " }"
+        return self.literal(scope)
+
+    def body(self, scope, depth, count):
+        return " ".join(self.statement(scope, depth) for _ in range(count))
+
+    def program(self):
+        rnd = self.rnd
+        text = self.body(_Scope({}, {}, []), 0, rnd.randrange(1, 30))
+        if rnd.random() < 0.06:
+            text = self.damage(text)
+        return text
+
+    def damage(self, text):
+        rnd = self.rnd
+        pos = rnd.randrange(len(text) + 1)
+        junk = rnd.choice(["{", "}", "(", "\\zz\\", "!(", ">5", "a..b", "_q", "12ab", "!", ">"])
+        return text[:pos] + " " + junk + " " + text[pos:]
+
+
+def outcome(vm_factory, text):
+    """Run `text` on a fresh VM; return a comparable description of what happened."""
+    lines = []
+    vm = vm_factory(lines.append)
+    error = None
+    try:
+        vm.execute_code(text)
+    except SomaError as err:
+        error = (type(err).__name__, err.message, err.line, err.col)
+    return (render_al(vm.al), tuple(lines), error)
+
+
+def _split_statements(text):
+    """Top-level statements of a program, as text pieces (braces kept balanced)."""
+    pieces, depth, current = [], 0, []
+    for word in text.split(" "):
+        if not word:
+            continue
+        current.append(word)
+        depth += word.count("{") - word.count("}")
+        if depth <= 0:
+            pieces.append(" ".join(current))
+            current, depth = [], 0
+    if current:
+        pieces.append(" ".join(current))
+    return pieces
+
+
+def minimize(text, diverges):
+    """Drop top-level statements while `diverges(text)` stays true."""
+    pieces = _split_statements(text)
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(pieces)):
+            trial = pieces[:i] + pieces[i + 1:]
+            if trial and diverges(" ".join(trial)):
+                pieces = trial
+                changed = True
+                break
+    return " ".join(pieces)
+
+
+def compare(factories, count, seed, report=print):
+    """Run `count` programs from `seed` on every factory. Return the divergences found."""
+    names = list(factories)
+    gen = Generator(seed)
+    divergences = []
+    for index in range(count):
+        text = gen.program()
+        results = {name: outcome(factories[name], text) for name in names}
+        base = results[names[0]]
+        if all(results[n] == base for n in names[1:]):
+            continue
+
+        def diverges(candidate):
+            first = outcome(factories[names[0]], candidate)
+            return any(outcome(factories[n], candidate) != first for n in names[1:])
+
+        small = minimize(text, diverges)
+        detail = {n: outcome(factories[n], small) for n in names}
+        divergences.append((index, small, detail))
+        report("DIVERGENCE program %d (seed %d): %s" % (index, seed, small))
+        for n in names:
+            report("  %-8s %r" % (n, detail[n]))
+    return divergences
+
+
+def available_factories(max_depth=200):
+    """A VM factory per tier that can run in this process (see soma.tiers)."""
+    from .vm import VM
+    return {"python": lambda out: VM(stdlib=False, max_depth=max_depth, output=out)}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Differential testing of SOMA tiers.")
+    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--show", action="store_true", help="print the programs instead")
+    args = parser.parse_args(argv)
+    if args.show:
+        gen = Generator(args.seed)
+        for _ in range(args.count):
+            print(gen.program())
+        return 0
+    factories = available_factories()
+    found = compare(factories, args.count, args.seed)
+    print("%d programs on %s: %d divergences" % (args.count, ", ".join(factories), len(found)))
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
