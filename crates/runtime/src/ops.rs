@@ -56,14 +56,22 @@ impl Vm {
         Ok(())
     }
 
-    fn pop_for_store(&mut self, path: &Path) -> RtResult<Value> {
-        self.al.pop().ok_or_else(|| msg::store_underflow(&path.display))
+    /// Pop the value a store statement writes. The underflow message names the path as
+    /// written, including the reference dot of `!a.b.` (as the Python tier does).
+    fn pop_for_store(&mut self, path: &Path, reference: bool) -> RtResult<Value> {
+        self.al.pop().ok_or_else(|| {
+            if reference {
+                msg::store_underflow(&format!("{}.", path.display))
+            } else {
+                msg::store_underflow(&path.display)
+            }
+        })
     }
 
     /// `!a.b` (SET_STORE): pop and write (CellRef write-through).
     pub fn set_store(&mut self, path: &Path) -> RtResult<()> {
         self.safepoint();
-        let v = self.pop_for_store(path)?;
+        let v = self.pop_for_store(path, false)?;
         self.graph.store_write(&mut self.heap, &path.components, v);
         Ok(())
     }
@@ -71,7 +79,7 @@ impl Vm {
     /// `!_.a` (SET_REG).
     pub fn set_reg(&mut self, path: &Path) -> RtResult<()> {
         self.safepoint();
-        let v = self.pop_for_store(path)?;
+        let v = self.pop_for_store(path, false)?;
         let frame = self.frames.last_mut().expect("top-level frame");
         self.graph
             .reg_write(&mut self.heap, &mut frame.register, &path.components, v);
@@ -81,7 +89,7 @@ impl Vm {
     /// `!a.b.` (SETREF_STORE): pop; Void deletes, anything else replaces and drops children.
     pub fn setref_store(&mut self, path: &Path) -> RtResult<()> {
         self.safepoint();
-        let v = self.pop_for_store(path)?;
+        let v = self.pop_for_store(path, true)?;
         self.graph.store_setref(&mut self.heap, &path.components, v);
         Ok(())
     }
@@ -89,7 +97,7 @@ impl Vm {
     /// `!_.a.` (SETREF_REG).
     pub fn setref_reg(&mut self, path: &Path) -> RtResult<()> {
         self.safepoint();
-        let v = self.pop_for_store(path)?;
+        let v = self.pop_for_store(path, true)?;
         let frame = self.frames.last_mut().expect("top-level frame");
         self.graph
             .reg_setref(&mut self.heap, &mut frame.register, &path.components, v);
