@@ -1,0 +1,284 @@
+"""Python-level checks of stdlib words: large dict workloads against a Python model,
+and long lists, where .soma tests would be unwieldy."""
+
+import random
+
+import pytest
+
+import soma
+from soma import FALSE, NIL, TRUE, VOID
+
+
+# ---------------------------------------------------------------- dict helpers
+
+class SomaDict:
+    """Drive a SOMA dict held in the Store at `d` from Python."""
+
+    def __init__(self, vm):
+        self.vm = vm
+        vm.execute_code("Nil !d")
+        # `!d.` (replace), not `!d`: d holds a CellRef, and storing the Nil of an
+        # emptied dict with `!d` would write through into the old root node.
+        self._put = vm.compile("d >dict.put !d.")
+        self._remove = vm.compile("d >dict.remove !d.")
+        self._get = vm.compile("d >dict.get")
+        self._has = vm.compile("d >dict.has")
+        self._size = vm.compile("d >dict.size")
+
+    def _run(self, code, *args):
+        al = self.vm.al
+        al.clear()
+        al.extend(args)
+        self.vm.run_program(code)
+        return list(al)
+
+    def put(self, k, v):
+        assert self._run(self._put, k, v) == []
+
+    def remove(self, k):
+        assert self._run(self._remove, k) == []
+
+    def get(self, k):
+        (value,) = self._run(self._get, k)
+        return value
+
+    def has(self, k):
+        (flag,) = self._run(self._has, k)
+        return flag
+
+    def size(self):
+        (n,) = self._run(self._size)
+        return n
+
+    def keys(self):
+        return self._run(self.vm.compile("d >dict.keys >list.to_al"))
+
+    def values(self):
+        return self._run(self.vm.compile("d >dict.values >list.to_al"))
+
+    def root(self):
+        return self.vm.lookup("d")
+
+
+def check_red_black(root):
+    """Validate the left-leaning red-black invariants by walking the cells."""
+    if root is NIL:
+        return 0
+    assert type(root) is soma.CellRef
+    assert root.cell.children["color"].value is FALSE, "root must be black"
+    count = 0
+    # iterative DFS: (node, lo, hi, parent_red, blacks_so_far)
+    black_heights = set()
+    stack = [(root, None, None, False, 0)]
+    while stack:
+        node, lo, hi, parent_red, blacks = stack.pop()
+        if node is NIL:
+            black_heights.add(blacks)
+            continue
+        kids = node.cell.children
+        key = kids["key"].value
+        red = kids["color"].value is TRUE
+        assert kids["color"].value in (TRUE, FALSE)
+        assert not (red and parent_red), "red node with a red child at %r" % (key,)
+        if lo is not None:
+            assert lo < key
+        if hi is not None:
+            assert key < hi
+        right = kids["right"].value
+        if right is not NIL:
+            assert right.cell.children["color"].value is FALSE, "red right child (not LLRB)"
+        count += 1
+        nb = blacks + (0 if red else 1)
+        stack.append((kids["left"].value, lo, key, red, nb))
+        stack.append((right, key, hi, red, nb))
+    assert len(black_heights) == 1, "unequal black heights %r" % black_heights
+    return count
+
+
+def check_against_model(sd, model):
+    assert sd.size() == len(model)
+    assert sd.keys() == sorted(model)
+    assert sd.values() == [model[k] for k in sorted(model)]
+    assert check_red_black(sd.root()) == len(model)
+
+
+# ---------------------------------------------------------------- dict workloads
+
+def test_dict_2000_keys_put_and_remove_against_python_dict(vm_factory):
+    vm = vm_factory(True)
+    sd = SomaDict(vm)
+    rnd = random.Random(20261121)
+    model = {}
+    keys = list(range(-1000, 1000))
+    rnd.shuffle(keys)
+    for i, k in enumerate(keys):
+        sd.put(k, k * 3)
+        model[k] = k * 3
+        if i in (0, 1, 2, 63, 500, 1999):
+            check_against_model(sd, model)
+    # overwrite a few hundred existing keys: size must not change
+    for k in rnd.sample(keys, 300):
+        sd.put(k, (k, "new"))
+        model[k] = (k, "new")
+    check_against_model(sd, model)
+    # spot-check reads
+    for k in rnd.sample(keys, 200):
+        assert sd.get(k) == model[k]
+        assert sd.has(k) is TRUE
+    for k in (1000, 5000, -1001):
+        assert sd.has(k) is FALSE
+    # remove 1,500 present keys and 100 absent ones, interleaved
+    doomed = rnd.sample(keys, 1500) + list(range(2000, 2100))
+    rnd.shuffle(doomed)
+    for i, k in enumerate(doomed):
+        sd.remove(k)
+        model.pop(k, None)
+        if i % 400 == 0:
+            check_against_model(sd, model)
+    check_against_model(sd, model)
+    for k in keys:
+        assert (sd.has(k) is TRUE) == (k in model)
+    # drain completely
+    for k in list(model):
+        sd.remove(k)
+        del model[k]
+    assert sd.root() is NIL
+    assert sd.size() == 0 and sd.keys() == []
+
+
+def test_dict_string_keys(vm_factory):
+    vm = vm_factory(True)
+    sd = SomaDict(vm)
+    rnd = random.Random(7)
+    words = sorted({"".join(rnd.choice("abcxyz") for _ in range(rnd.randint(0, 6)))
+                    for _ in range(400)})
+    model = {}
+    order = words[:]
+    rnd.shuffle(order)
+    for w in order:
+        sd.put(w, len(w))
+        model[w] = len(w)
+    check_against_model(sd, model)
+    for w in order[::2]:
+        sd.remove(w)
+        del model[w]
+    check_against_model(sd, model)
+
+
+def test_dict_is_persistent(vm_factory):
+    vm = vm_factory(True)
+    vm.execute_code("""
+        Nil !d0
+        1 (one) d0 >dict.put !d1
+        2 (two) d1 >dict.put !d2
+        1 d2 >dict.remove !d3
+        d0 >dict.size d1 >dict.size d2 >dict.size d3 >dict.size
+        1 d2 >dict.get  1 d3 >dict.has
+    """)
+    assert vm.al == [0, 1, 2, 1, "one", FALSE]
+
+
+def test_dict_get_missing_key_errors(vm_factory):
+    vm = vm_factory(True)
+    with pytest.raises(soma.RuntimeError) as info:
+        vm.execute_code("Nil 1 (a) >rot >dict.put !d  2 d >dict.get")
+    assert info.value.message == "ASSERT FAILED: dict.get: key not found"
+
+
+def test_dict_get_or_and_fold(vm_factory):
+    vm = vm_factory(True)
+    vm.execute_code("""
+        Nil !d
+        { !_.i  _.i _.i _.i >* d >dict.put !d } !add
+        1 >add 2 >add 3 >add 10 >add
+        5 (dflt) d >dict.get_or  10 (dflt) d >dict.get_or
+        { !_.acc !_.v !_.k  _.acc _.v >+ } 0 d >dict.fold
+    """)
+    assert vm.al == ["dflt", 100, 114]
+
+
+def test_dict_mixed_key_types_is_a_type_error(vm_factory):
+    vm = vm_factory(True)
+    with pytest.raises(soma.RuntimeError) as info:
+        vm.execute_code("1 (a) Nil >dict.put !d  (k) (b) d >dict.put")
+    assert info.value.message.startswith("Type error in <: cannot compare ")
+
+
+# ---------------------------------------------------------------- long lists
+
+N = 10_000
+
+
+def test_list_from_al_to_al_round_trip_10000(vm_factory):
+    vm = vm_factory(True)
+    items = list(range(N))
+    vm.al.append(VOID)
+    vm.al.extend(items)
+    vm.execute_code(">list.from_al !l  l >list.length  l >list.to_al")
+    assert vm.al[0] == N
+    assert vm.al[1:] == items
+
+
+def test_list_round_trip_mixed_values(vm_factory):
+    vm = vm_factory(True)
+    items = [i if i % 3 else "s%d" % i for i in range(3000)] + [TRUE, NIL, FALSE]
+    vm.al.append(VOID)
+    vm.al.extend(items)
+    vm.execute_code(">list.from_al >list.to_al")
+    assert vm.al == items
+
+
+def test_list_from_al_leaves_values_below_void(vm_factory):
+    vm = vm_factory(True)
+    vm.execute_code("(below) Void 1 2 3 >list.from_al >list.to_al")
+    assert vm.al == ["below", 1, 2, 3]
+
+
+def test_long_list_words_without_recursion_errors(vm_factory):
+    vm = vm_factory(True, max_depth=200)   # long lists must not nest per element
+    vm.al.append(VOID)
+    vm.al.extend(range(1, N + 1))
+    vm.execute_code("""
+        >list.from_al !l
+        l >list.reverse !r
+        r >list.length
+        { >+ } 0 l >list.fold
+        l r >list.append >list.length
+        r.value  l.value
+    """)
+    assert vm.al == [N, N * (N + 1) // 2, 2 * N, N, 1]
+
+
+def test_long_list_map_and_filter(vm_factory):
+    vm = vm_factory(True, max_depth=200)
+    vm.al.append(VOID)
+    vm.al.extend(range(3000))
+    vm.execute_code("""
+        >list.from_al !l
+        l { 2 >* } >list.map >list.to_al
+    """)
+    assert vm.al == [2 * i for i in range(3000)]
+    vm.al.clear()
+    vm.execute_code("{ 3 >% 0 >== } l >list.filter >list.to_al")
+    assert vm.al == [i for i in range(3000) if i % 3 == 0]
+
+
+def test_al_drain_order(vm_factory):
+    vm = vm_factory(True)
+    # action runs as ( x acc -- acc' ) for the top item first
+    vm.execute_code("Void (a) (b) (c) () { !_.acc !_.x  _.acc _.x >concat } >al.drain")
+    assert vm.al == ["cba"]
+    vm.al.clear()
+    vm.execute_code("Void (a) (b) (c) () { >concat } >al.drain")
+    assert vm.al == ["abc"]
+
+
+def test_times_while_do(vm_factory):
+    vm = vm_factory(True, max_depth=100)
+    vm.execute_code("""
+        0 !n  500 { n 1 >+ !n } >times  n
+        0 !i  { i 1000 >< } { i 1 >+ !i } >while  i
+        0 !j  { j 1 >+ !j } { j 700 >< } >do  j
+        0 { 1 } >times
+    """)
+    assert vm.al == [500, 1000, 700, 1]
