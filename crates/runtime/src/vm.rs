@@ -170,6 +170,24 @@ impl Vm {
         self.define_builtin(name, BuiltinId::Host(id))
     }
 
+    /// A host builtin object that lives at no Store path (e.g. a Python `soma.Builtin` pushed
+    /// onto the AL by the host). Rooted for the VM's whole life, like every builtin.
+    pub fn alloc_host_builtin(&mut self, name: &str, id: u32) -> Value {
+        let v = self.heap.alloc_builtin(BuiltinId::Host(id), name);
+        self.builtins.push((name.to_string(), v));
+        v
+    }
+
+    /// The Block of the innermost block execution (`>block`), `None` at top level.
+    pub fn current_block(&self) -> Option<Value> {
+        self.frames.last().and_then(|f| f.block)
+    }
+
+    /// The AL itself, for hosts that edit it like a list (insert, replace, delete).
+    pub fn al_mut(&mut self) -> &mut Vec<Value> {
+        &mut self.al
+    }
+
     pub fn set_host_call(&mut self, f: Option<HostCall>, user: *mut std::ffi::c_void) {
         self.host_call = f.map(|f| (f, user));
     }
