@@ -8,18 +8,20 @@
 //! values. In that range bits 63..51 are all ones, bits 50..48 are a 3-bit tag and bits
 //! 47..0 are a 48-bit payload:
 //!
-//! | bits 63..48 | tag | kind       | payload (bits 47..0)                                     |
-//! |-------------|-----|------------|----------------------------------------------------------|
-//! | < `0xFFF8`  |  -  | double     | the rest of the IEEE-754 bits (NaN only as `0x7FF8…0`)   |
-//! | `0xFFF8`    |  0  | singleton  | 0 = Void, 1 = Nil, 2 = False, 3 = True                   |
-//! | `0xFFF9`    |  1  | small Int  | two's complement, sign-extended from bit 47              |
-//! | `0xFFFA`    |  2  | Str        | address of a [`StrObj`](crate::heap::StrObj)             |
-//! | `0xFFFB`    |  3  | BigInt     | address of a [`BigIntObj`](crate::heap::BigIntObj)       |
-//! | `0xFFFC`    |  4  | Block      | address of a [`BlockObj`](crate::heap::BlockObj)         |
-//! | `0xFFFD`    |  5  | Builtin    | address of a [`BuiltinObj`](crate::heap::BuiltinObj)     |
-//! | `0xFFFE`    |  6  | CellRef    | address of the referenced [`CellObj`](crate::heap::CellObj) |
-//! | `0xFFFF`    |  7  | Foreign    | address of a [`ForeignObj`](crate::heap::ForeignObj)     |
+//! | bits 63..48 | tag | kind      | bits 47..0                                         |
+//! |-------------|-----|-----------|----------------------------------------------------|
+//! | < `0xFFF8`  |  -  | double    | (all 64 bits are the double; NaN only `0x7FF8…0`) |
+//! | `0xFFF8`    |  0  | singleton | 0 = Void, 1 = Nil, 2 = False, 3 = True             |
+//! | `0xFFF9`    |  1  | small Int | two's complement, sign-extended from bit 47        |
+//! | `0xFFFA`    |  2  | Str       | address of a `heap::StrObj`                        |
+//! | `0xFFFB`    |  3  | BigInt    | address of a `heap::BigIntObj`                     |
+//! | `0xFFFC`    |  4  | Block     | address of a `heap::BlockObj`                      |
+//! | `0xFFFD`    |  5  | Builtin   | address of a `heap::BuiltinObj`                    |
+//! | `0xFFFE`    |  6  | CellRef   | address of the referenced `heap::CellObj`          |
+//! | `0xFFFF`    |  7  | Foreign   | address of a `heap::ForeignObj`                    |
 //!
+//! * 48 bits is what the NaN space leaves after 13 fixed bits and the tag, and it is exactly
+//!   one user-space pointer, so ints and pointers share the payload width.
 //! * Small ints are 48 bits wide: `-2^47 ..= 2^47 - 1` (about ±1.4e14). Wider results of
 //!   inline arithmetic are boxed as BigInt. Invariant: **a BigInt object never holds a value
 //!   that fits in a small int** (results are normalised), so "is small" is an exact range test
