@@ -148,6 +148,15 @@ def test_store_without_a_path():
     assert (err.line, err.col) == (1, 3)
 
 
+@pytest.mark.parametrize("src", ["!) comment\nx", ">) comment\nx", "1 !)\n  x", ">)\r\nprint"])
+def test_modifier_does_not_reach_across_a_comment_to_the_next_line(src):
+    # A modifier applies to the token right after it; `!)` / `>)` have none (the
+    # `)` opens a comment), so they must not silently bind to a path on a later line.
+    with pytest.raises(soma.SomaError) as info:
+        parse(src)
+    assert info.value.line in (1, 2)
+
+
 def test_exec_without_a_target():
     err = parse_error(">)")
     assert err.message == "Expected a path or a block after '>'"
