@@ -773,3 +773,69 @@ def test_debug_type(vm):
 def test_debug_id_identity(vm):
     vm.execute_code("a. >debug.id a. >debug.id b. >debug.id")
     assert vm.al[0] == vm.al[1] != vm.al[2]
+
+
+# ---------------------------------------------------------------- fast paths vs general paths
+
+_INIT = "1 !@a  2 !@b  3 !_.@a  4 !_.@b"
+
+
+def _random_statements(rnd, depth=0):
+    out = []
+    for _ in range(rnd.randint(1, 10)):
+        k = rnd.random()
+        p = ("_.@" if rnd.random() < 0.5 else "@") + rnd.choice("ab")
+        q = ("_.@" if rnd.random() < 0.5 else "@") + rnd.choice("ab")
+        if k < 0.12:
+            out.append(rnd.choice(["1", "2", "Void", "Nil", "(s)"]))
+        elif k < 0.22:
+            out.append(p)
+        elif k < 0.28:
+            out.append(p + ".")
+        elif k < 0.38:
+            out.append("%s. !%s" % (p, q))            # make q hold a CellRef
+        elif k < 0.48:
+            out.append("%d !%s" % (rnd.randint(5, 9), p))
+        elif k < 0.54:
+            out.append(rnd.choice(["Void", "7", "Nil"]) + " !" + p + ".")
+        elif k < 0.6:
+            out.append(">" + p)
+        elif k < 0.68 and depth < 2:
+            out.append("{\n" + _INIT + "\n" + "\n".join(_random_statements(rnd, depth + 1))
+                       + "\n}")
+        elif k < 0.74 and depth < 2:
+            out.append(">{\n" + _INIT + "\n" + "\n".join(_random_statements(rnd, depth + 1))
+                       + "\n}")
+        elif k < 0.8:
+            out.append(rnd.choice(["_", "_.", "!_", "!_.", "_. >{ !_. 8 !_.@a }"]))
+        elif k < 0.86:
+            out.append(p + ".x")
+        elif k < 0.92:
+            out.append("%d !%s.x" % (rnd.randint(5, 9), p))
+        elif k < 0.96:
+            out.append("Void !%s.x." % p)
+        else:
+            out.append(">choose")
+    return out
+
+
+def _outcome(vm_factory, src):
+    from soma.values import render_al
+    vm = vm_factory(False, max_depth=30)
+    try:
+        vm.execute_code(src)
+        return render_al(vm.al), None
+    except soma.SomaError as e:
+        return render_al(vm.al), (type(e).__name__, e.message.replace("ns.", ""), e.line)
+
+
+def test_single_component_paths_behave_like_longer_paths(vm_factory):
+    """`a` / `_.a` (specialised handlers) against `ns.a` / `_.ns.a` (general walk):
+    same AL, same errors (modulo the path text), same lines, on random programs."""
+    import random
+    for seed in range(500):
+        rnd = random.Random(seed)
+        prog = _INIT + "\n" + "\n".join(_random_statements(rnd))
+        fast = _outcome(vm_factory, prog.replace("@", ""))
+        general = _outcome(vm_factory, prog.replace("@", "ns."))
+        assert fast == general, "seed %d:\n%s" % (seed, prog.replace("@", ""))
