@@ -34,6 +34,16 @@ class VM(Interpreter):
     input     called to read a line, returning None at end of input (default: sys.stdin).
     """
 
+    # -- backend selection (SOMA_JIT): soma.VM() is a native.NativeVM when the native
+    # backend is selected (python/soma/native.py); SOMA_JIT=0 keeps this class. --------
+    def __new__(cls, *args, **kwargs):
+        if cls is VM:
+            from . import native
+            if native.selected():
+                cls = native.NativeVM
+        return super().__new__(cls)
+    # -- end of backend selection ---------------------------------------------------
+
     def __init__(self, stdlib=None, max_depth=DEFAULT_MAX_DEPTH, output=None, input=None):
         super().__init__(max_depth=max_depth)
         self._output = output

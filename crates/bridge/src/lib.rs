@@ -1,9 +1,655 @@
 //! `soma._native`: the only Rust that knows about Python.
-use pyo3::prelude::*;
+//!
+//! One class, `Machine`, owns a `soma_runtime::Vm` (AL, Store, Registers, cells, heap) and is
+//! driven by `soma.native.NativeVM` (python/soma/native.py). The design rule of
+//! /work/shared/ARCHITECTURE.md holds: Python hands over a whole serialized module per
+//! crossing (`run`), and the runtime (or the JIT, once tiered up) executes it to the end. The
+//! only ways back into Python during a run are
+//! * a host builtin (a Python-written builtin such as `use.python.call`, and `use` itself,
+//!   which loads Python extensions): `host_call` below;
+//! * `print` / `readLine`: `BridgeIo`, which calls the VM's `write_line` / `read_line`;
+//! * rendering a foreign object for `print`: `foreign_repr`;
+//! * releasing a foreign object the collector freed: `foreign_release`.
+//!
+//! Values crossing the boundary (`to_py` / `from_py`): Int (small and big, exact), Str,
+//! True/False/Nil/Void as the `soma` singletons, Python floats as doubles; Blocks and builtins
+//! map to one Python object each (a cache keyed by the value's bits: both are VM roots for the
+//! VM's whole life, so bits are stable identities); a CellRef becomes a `NativeCellRef` that
+//! pins its cell until the Python object dies; any other Python object becomes a Foreign
+//! value holding a strong reference, dropped by the collector's release callback.
+//!
+//! Errors: a run returns `None` or an error tuple `(class, message, line, col, exc)`, where
+//! `exc` is the Python exception a host builtin raised (kept as is, so its class, message and
+//! source survive), and native.py raises the matching `soma` exception.
+//!
+//! Re-entrancy: every method takes `&self` (a host builtin may run SOMA code on the same
+//! machine while an outer run is in progress); the VM is reached through a raw pointer, as
+//! the runtime itself does for host callbacks. The class is `unsendable`: one thread only.
 
-/// The extension module. Its surface grows with the native-state backend.
+use pyo3::exceptions::{PyIndexError, PyKeyError, PyRuntimeError, PyValueError};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+use soma_runtime::error::SomaError;
+use soma_runtime::value::Kind;
+use soma_runtime::vm::HostIo;
+use soma_runtime::{Value, Vm};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+const SOMA_OK: i32 = soma_runtime::ffi::SOMA_OK;
+const SOMA_ERROR: i32 = soma_runtime::ffi::SOMA_ERROR;
+
+/// What callbacks reach through their `user` pointer. Boxed inside `Machine`: stable address.
+struct Ctx {
+    /// The Python `NativeVM` while a run is in progress (None otherwise; not kept between
+    /// runs so that no reference cycle through Rust is created).
+    owner: RefCell<Option<Py<PyAny>>>,
+    /// Host builtin id -> the Python callable `fn(vm)`.
+    host_fns: RefCell<Vec<Py<PyAny>>>,
+    /// The exception a callback raised, handed back with the run's error.
+    pending: RefCell<Option<PyErr>>,
+    t: Py<PyAny>,
+    f: Py<PyAny>,
+    nil: Py<PyAny>,
+    void: Py<PyAny>,
+    make_block: Py<PyAny>,
+    make_cellref: Py<PyAny>,
+    make_builtin: Py<PyAny>,
+    block_type: Py<PyType>,
+    cellref_type: Py<PyType>,
+    builtin_type: Py<PyType>,
+    /// Bits of a Block or builtin value -> its one Python object.
+    objects: RefCell<HashMap<u64, Py<PyAny>>>,
+    /// Address of a Python `soma.Builtin` -> its native builtin value (objects are kept
+    /// alive by `objects`, so addresses are not reused).
+    builtin_bits: RefCell<HashMap<usize, u64>>,
+}
+
+impl Ctx {
+    fn owner(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.owner.borrow().as_ref().map(|o| o.clone_ref(py))
+    }
+
+    fn stash(&self, e: PyErr) {
+        *self.pending.borrow_mut() = Some(e);
+    }
+}
+
+/// `print` and `readLine` through the Python VM's `write_line` / `read_line` (which honour
+/// the output/input hooks and look up `sys.stdout` at call time).
+struct BridgeIo {
+    ctx: *const Ctx,
+}
+
+impl HostIo for BridgeIo {
+    fn write_line(&mut self, line: &str) {
+        // SAFETY: `ctx` points into the Box owned by the Machine that owns this VM; the VM
+        // (and so this IO object) is dropped before the Ctx.
+        let ctx = unsafe { &*self.ctx };
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            Python::attach(|py| {
+                let Some(owner) = ctx.owner(py) else { return };
+                if let Err(e) = owner.call_method1(py, pyo3::intern!(py, "write_line"), (line,)) {
+                    ctx.stash(e);
+                }
+            })
+        }));
+    }
+
+    fn read_line(&mut self) -> Option<String> {
+        // SAFETY: as in `write_line`.
+        let ctx = unsafe { &*self.ctx };
+        catch_unwind(AssertUnwindSafe(|| {
+            Python::attach(|py| {
+                let owner = ctx.owner(py)?;
+                match owner.call_method0(py, pyo3::intern!(py, "read_line")) {
+                    Ok(v) if v.is_none(py) => None,
+                    Ok(v) => match v.bind(py).str() {
+                        Ok(s) => Some(s.to_string_lossy().into_owned()),
+                        Err(e) => {
+                            ctx.stash(e);
+                            None
+                        }
+                    },
+                    Err(e) => {
+                        ctx.stash(e);
+                        None
+                    }
+                }
+            })
+        }))
+        .unwrap_or(None)
+    }
+}
+
+/// Host builtin callback: call the Python function registered under `id` with the VM.
+unsafe extern "C" fn host_call(user: *mut std::ffi::c_void, vm: *mut Vm, id: u32) -> i32 {
+    // SAFETY: `user` is the Machine's boxed Ctx (registered in `Machine::new`), alive as long
+    // as the VM that calls us.
+    let ctx = unsafe { &*(user as *const Ctx) };
+    let status = catch_unwind(AssertUnwindSafe(|| {
+        Python::attach(|py| {
+            let f = ctx.host_fns.borrow().get(id as usize).map(|f| f.clone_ref(py));
+            let (Some(f), Some(owner)) = (f, ctx.owner(py)) else {
+                return Err("host builtin called outside a run".to_string());
+            };
+            match f.call1(py, (owner,)) {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    ctx.stash(e);
+                    Err("host builtin failed".to_string())
+                }
+            }
+        })
+    }));
+    let message = match status {
+        Ok(Ok(())) => return SOMA_OK,
+        Ok(Err(m)) => m,
+        Err(_) => "internal error: panic in a host builtin".to_string(),
+    };
+    // SAFETY: the runtime passes the live VM that is running the host builtin.
+    let vm = unsafe { &mut *vm };
+    vm.set_error(SomaError::runtime(message));
+    SOMA_ERROR
+}
+
+/// `print` of a foreign value: Python's `repr`.
+unsafe extern "C" fn foreign_repr(
+    _user: *mut std::ffi::c_void,
+    handle: u64,
+    buf: *mut u8,
+    cap: usize,
+) -> usize {
+    let text = catch_unwind(AssertUnwindSafe(|| {
+        Python::attach(|py| {
+            // SAFETY: a foreign handle is a strong reference to a live Python object that the
+            // VM owns until `foreign_release`.
+            let obj = unsafe { Bound::from_borrowed_ptr(py, handle as *mut ffi::PyObject) };
+            match obj.repr() {
+                Ok(r) => r.to_string_lossy().into_owned(),
+                Err(_) => "<unrepresentable object>".to_string(),
+            }
+        })
+    }))
+    .unwrap_or_else(|_| "<unrepresentable object>".to_string());
+    let bytes = text.as_bytes();
+    let n = bytes.len().min(cap);
+    // SAFETY: the runtime's contract: `buf` is valid for `cap` bytes.
+    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf, n) };
+    bytes.len()
+}
+
+/// The collector freed a foreign object: drop our strong reference.
+unsafe extern "C" fn foreign_release(handle: u64) {
+    // SAFETY: the handle is a strong reference created by `from_py` (Py_IncRef). The runtime
+    // is only entered from Python (the GIL is held while the heap sweeps or the VM drops).
+    unsafe { ffi::Py_DecRef(handle as *mut ffi::PyObject) };
+}
+
+/// A SOMA error as native.py receives it: (class, message, line, col, exception or None).
+type ErrorInfo = (i32, String, u32, u32, Option<Py<PyAny>>);
+
+/// The native VM state. See the module documentation.
+#[pyclass(unsendable, weakref, module = "soma._native")]
+struct Machine {
+    vm: *mut Vm,
+    ctx: Box<Ctx>,
+    /// The JIT is installed (run modules through `soma_jit::run_module`).
+    jit: bool,
+    /// Runs in progress (nested through host builtins).
+    running: Cell<u32>,
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        // SAFETY: `vm` came from `Box::into_raw` in `new` and is dropped exactly once, here,
+        // before the Ctx its callbacks point to.
+        let vm = unsafe { Box::from_raw(self.vm) };
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(vm)));
+    }
+}
+
+impl Machine {
+    #[allow(clippy::mut_from_ref)]
+    fn vm(&self) -> &mut Vm {
+        // SAFETY: the VM is owned by this Machine and used by one thread (`unsendable`).
+        // Re-entrant use (a host builtin calling back into the machine during a run) mirrors
+        // the runtime's own host-call contract, which hands the running VM to the callback.
+        unsafe { &mut *self.vm }
+    }
+
+    /// A native value as a Python object.
+    fn to_py(&self, py: Python<'_>, v: Value) -> PyResult<Py<PyAny>> {
+        let ctx = &*self.ctx;
+        Ok(match v.kind() {
+            Kind::Double => PyFloat::new(py, v.as_f64().unwrap_or(f64::NAN)).into_any().unbind(),
+            Kind::Void => ctx.void.clone_ref(py),
+            Kind::Nil => ctx.nil.clone_ref(py),
+            Kind::False => ctx.f.clone_ref(py),
+            Kind::True => ctx.t.clone_ref(py),
+            Kind::Int => v.as_small_int().unwrap_or(0).into_pyobject(py)?.into_any().unbind(),
+            Kind::BigInt => {
+                let b = v.as_bigint().expect("BigInt value");
+                let bytes = PyBytes::new(py, &b.to_signed_bytes_le());
+                let kw = PyDict::new(py);
+                kw.set_item("signed", true)?;
+                py.get_type::<PyInt>()
+                    .call_method("from_bytes", (bytes, "little"), Some(&kw))?
+                    .unbind()
+            }
+            Kind::Str => PyString::new(py, v.as_str().unwrap_or("")).into_any().unbind(),
+            Kind::Block => {
+                let bits = v.to_bits();
+                if let Some(o) = ctx.objects.borrow().get(&bits) {
+                    return Ok(o.clone_ref(py));
+                }
+                let o = ctx.make_block.call1(py, (bits,))?;
+                ctx.objects.borrow_mut().insert(bits, o.clone_ref(py));
+                o
+            }
+            Kind::Builtin => {
+                let bits = v.to_bits();
+                if let Some(o) = ctx.objects.borrow().get(&bits) {
+                    return Ok(o.clone_ref(py));
+                }
+                let p = v.as_builtin_obj().expect("builtin value");
+                // SAFETY: builtin objects are VM roots for the VM's whole life.
+                let name: String = unsafe { (*p.as_ptr()).name.to_string() };
+                let o = ctx.make_builtin.call1(py, (name, bits))?;
+                ctx.builtin_bits.borrow_mut().insert(o.as_ptr() as usize, bits);
+                ctx.objects.borrow_mut().insert(bits, o.clone_ref(py));
+                o
+            }
+            Kind::CellRef => {
+                let h = self.vm().pin(v);
+                ctx.make_cellref.call1(py, (h, v.to_bits()))?
+            }
+            Kind::Foreign => {
+                let p = v.as_foreign_obj().expect("foreign value");
+                // SAFETY: a Foreign value points at a live ForeignObj; its handle is a strong
+                // reference to a Python object (see `from_py`).
+                let handle = unsafe { (*p.as_ptr()).handle };
+                // SAFETY: as above; borrowing creates a new strong reference for the caller.
+                unsafe { Bound::from_borrowed_ptr(py, handle as *mut ffi::PyObject) }.unbind()
+            }
+        })
+    }
+
+    /// A Python object as a native value (allocates; never collects).
+    fn from_py(&self, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+        let py = obj.py();
+        let ctx = &*self.ctx;
+        let vm = self.vm();
+        if obj.is_exact_instance_of::<PyInt>() {
+            if let Ok(i) = obj.extract::<i64>() {
+                return Ok(soma_runtime::int::from_i64(vm.heap(), i));
+            }
+            let bits: usize = obj.call_method0("bit_length")?.extract()?;
+            let kw = PyDict::new(py);
+            kw.set_item("signed", true)?;
+            let bytes = obj.call_method("to_bytes", (bits / 8 + 1, "little"), Some(&kw))?;
+            let bytes = bytes.cast::<PyBytes>()?;
+            let b = num_bigint::BigInt::from_signed_bytes_le(bytes.as_bytes());
+            return Ok(soma_runtime::int::from_bigint(vm.heap(), b));
+        }
+        if obj.is_exact_instance_of::<PyString>() {
+            if let Ok(s) = obj.cast::<PyString>()?.to_str() {
+                return Ok(vm.heap().alloc_str(s));
+            }
+        } else if obj.is(&ctx.t) {
+            return Ok(Value::TRUE);
+        } else if obj.is(&ctx.f) {
+            return Ok(Value::FALSE);
+        } else if obj.is(&ctx.nil) {
+            return Ok(Value::NIL);
+        } else if obj.is(&ctx.void) {
+            return Ok(Value::VOID);
+        } else if obj.is_exact_instance_of::<PyFloat>() {
+            return Ok(Value::from_f64(obj.extract::<f64>()?));
+        } else if obj.get_type().is(ctx.block_type.bind(py)) {
+            let bits: u64 = obj.getattr(pyo3::intern!(py, "_bits"))?.extract()?;
+            // Only a Block of this machine (the cache maps its bits to this very object).
+            if ctx.objects.borrow().get(&bits).is_some_and(|o| o.bind(py).is(obj)) {
+                // SAFETY: the bits are those of a live Block of this VM (a module root).
+                return Ok(unsafe { Value::from_bits(bits) });
+            }
+        } else if obj.get_type().is(ctx.cellref_type.bind(py)) {
+            let h: u64 = obj.getattr(pyo3::intern!(py, "_h"))?.extract()?;
+            let m = obj.getattr(pyo3::intern!(py, "_m"))?;
+            if m.as_ptr() as usize == self as *const Machine as usize
+                || m.extract::<PyRef<'_, Machine>>().is_ok_and(|r| std::ptr::eq(&*r, self))
+            {
+                if let Some(v) = vm.pinned(h) {
+                    return Ok(v);
+                }
+            }
+        } else if obj.is_instance(ctx.builtin_type.bind(py))? {
+            let key = obj.as_ptr() as usize;
+            if let Some(&bits) = ctx.builtin_bits.borrow().get(&key) {
+                // SAFETY: recorded bits of a builtin of this VM (builtins are roots).
+                return Ok(unsafe { Value::from_bits(bits) });
+            }
+            // A Python-made builtin: give it a host id and a native builtin object.
+            let name: String = obj.getattr("name")?.extract()?;
+            let f = obj.getattr("fn")?.unbind();
+            let id = self.add_host_fn(f);
+            let v = vm.alloc_host_builtin(&name, id);
+            self.remember_builtin(obj, v);
+            return Ok(v);
+        }
+        // Any other Python object: a Foreign value holding a strong reference.
+        let name = obj.get_type().name()?.to_string();
+        let ptr = obj.as_ptr();
+        // SAFETY: a new strong reference, owned by the heap until `foreign_release`.
+        unsafe { ffi::Py_IncRef(ptr) };
+        Ok(vm.heap().alloc_foreign(ptr as u64, &name))
+    }
+
+    fn add_host_fn(&self, f: Py<PyAny>) -> u32 {
+        let mut fns = self.ctx.host_fns.borrow_mut();
+        fns.push(f);
+        (fns.len() - 1) as u32
+    }
+
+    fn remember_builtin(&self, obj: &Bound<'_, PyAny>, v: Value) {
+        let bits = v.to_bits();
+        self.ctx.builtin_bits.borrow_mut().insert(obj.as_ptr() as usize, bits);
+        self.ctx.objects.borrow_mut().insert(bits, obj.clone().unbind());
+    }
+
+    /// Run `f` with `owner` as the callbacks' VM; turn its outcome into None / ErrorInfo.
+    fn with_owner(
+        &self,
+        py: Python<'_>,
+        owner: &Bound<'_, PyAny>,
+        f: impl FnOnce(&mut Vm) -> Result<(), SomaError>,
+    ) -> Option<ErrorInfo> {
+        let prev = self.ctx.owner.replace(Some(owner.clone().unbind()));
+        self.running.set(self.running.get() + 1);
+        let vm = self.vm();
+        let result = catch_unwind(AssertUnwindSafe(|| f(vm)));
+        self.running.set(self.running.get() - 1);
+        *self.ctx.owner.borrow_mut() = prev;
+        let pending = self.ctx.pending.borrow_mut().take();
+        let err = match result {
+            Ok(Ok(())) if pending.is_none() => return None,
+            // A callback failed where the runtime could not report it (e.g. print's output).
+            Ok(Ok(())) => SomaError::runtime("host callback failed"),
+            Ok(Err(e)) => e,
+            Err(_) => SomaError::runtime("internal error: panic in the native VM"),
+        };
+        let exc = pending.map(|e| e.into_value(py).into_any());
+        Some((err.class as i32, err.message, err.line, err.col, exc))
+    }
+}
+
+#[pymethods]
+impl Machine {
+    /// `jit`: install the JIT tier-up hook (crates/jit); `threshold`: its threshold (None:
+    /// the JIT's default / `SOMA_JIT_DUMP` etc. from the environment).
+    #[new]
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (jit, threshold, max_depth, singletons, make_block, make_cellref, make_builtin, block_type, cellref_type, builtin_type))]
+    fn new(
+        jit: bool,
+        threshold: Option<u64>,
+        max_depth: usize,
+        singletons: (Py<PyAny>, Py<PyAny>, Py<PyAny>, Py<PyAny>),
+        make_block: Py<PyAny>,
+        make_cellref: Py<PyAny>,
+        make_builtin: Py<PyAny>,
+        block_type: Py<PyType>,
+        cellref_type: Py<PyType>,
+        builtin_type: Py<PyType>,
+    ) -> PyResult<Machine> {
+        let (t, f, nil, void) = singletons;
+        let ctx = Box::new(Ctx {
+            owner: RefCell::new(None),
+            host_fns: RefCell::new(Vec::new()),
+            pending: RefCell::new(None),
+            t,
+            f,
+            nil,
+            void,
+            make_block,
+            make_cellref,
+            make_builtin,
+            block_type,
+            cellref_type,
+            builtin_type,
+            objects: RefCell::new(HashMap::new()),
+            builtin_bits: RefCell::new(HashMap::new()),
+        });
+        let mut vm = catch_unwind(Vm::new)
+            .map_err(|_| PyRuntimeError::new_err("cannot create the native VM"))?;
+        let user = &*ctx as *const Ctx as *mut std::ffi::c_void;
+        vm.set_host_call(Some(host_call), user);
+        vm.set_foreign_repr(Some(foreign_repr), user);
+        vm.heap().set_foreign_release(Some(foreign_release));
+        vm.set_io(Box::new(BridgeIo { ctx: &*ctx }));
+        vm.set_max_depth(max_depth);
+        if jit {
+            // The JIT tier-up hook: blocks are compiled after `threshold` interpreted runs.
+            let mut config = soma_jit::JitConfig::from_env();
+            if threshold.is_some() {
+                config.threshold = threshold;
+            }
+            soma_jit::install_with(&mut vm, config).map_err(PyRuntimeError::new_err)?;
+        }
+        Ok(Machine {
+            vm: Box::into_raw(vm),
+            ctx,
+            jit,
+            running: Cell::new(0),
+        })
+    }
+
+    /// Decode and run a serialized module (soma.code.encode_module) at top level.
+    /// None on success, else the error tuple (see the module documentation).
+    fn run(&self, py: Python<'_>, owner: &Bound<'_, PyAny>, data: &[u8]) -> Option<ErrorInfo> {
+        let jit = self.jit;
+        self.with_owner(py, owner, |vm| {
+            let id = vm.load_module_bytes(data)?;
+            if jit {
+                soma_jit::run_module(vm, id)
+            } else {
+                soma_runtime::exec::run_module(vm, id)
+            }
+        })
+    }
+
+    /// Execute a value as `>` does (a Block, a builtin; anything else is an error).
+    fn exec_value(
+        &self,
+        py: Python<'_>,
+        owner: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<Option<ErrorInfo>> {
+        let v = self.from_py(value)?;
+        Ok(self.with_owner(py, owner, |vm| vm.exec_value(v)))
+    }
+
+    /// Install the Python builtin object `builtin` (a `soma.Builtin`) at a Store path.
+    fn define_host(&self, path: &str, builtin: &Bound<'_, PyAny>) -> PyResult<()> {
+        let f = builtin.getattr("fn")?.unbind();
+        let id = self.add_host_fn(f);
+        let v = self.vm().define_host_builtin(path, id);
+        self.remember_builtin(builtin, v);
+        Ok(())
+    }
+
+    /// `!path` from Python (auto-vivifying, CellRef write-through).
+    fn store_write(&self, path: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let v = self.from_py(value)?;
+        let comps: Vec<&str> = path.split('.').collect();
+        self.vm().write_store_path(&comps, v);
+        Ok(())
+    }
+
+    /// The value at a Store path; KeyError if it was never created.
+    fn lookup(&self, py: Python<'_>, path: &str) -> PyResult<Py<PyAny>> {
+        let comps: Vec<&str> = path.split('.').collect();
+        match self.vm().read_store_path(&comps) {
+            Some(v) => self.to_py(py, v),
+            None => Err(PyKeyError::new_err(path.to_string())),
+        }
+    }
+
+    // ----- the AL (indices are already normalised by native.py) -----
+
+    fn al_len(&self) -> usize {
+        self.vm().al().len()
+    }
+
+    fn al_get(&self, py: Python<'_>, i: usize) -> PyResult<Py<PyAny>> {
+        let v = *self
+            .vm()
+            .al()
+            .get(i)
+            .ok_or_else(|| PyIndexError::new_err("list index out of range"))?;
+        self.to_py(py, v)
+    }
+
+    fn al_set(&self, i: usize, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let v = self.from_py(value)?;
+        let al = self.vm().al_mut();
+        let slot = al
+            .get_mut(i)
+            .ok_or_else(|| PyIndexError::new_err("list assignment index out of range"))?;
+        *slot = v;
+        Ok(())
+    }
+
+    fn al_del(&self, i: usize) -> PyResult<()> {
+        let al = self.vm().al_mut();
+        if i >= al.len() {
+            return Err(PyIndexError::new_err("list assignment index out of range"));
+        }
+        al.remove(i);
+        Ok(())
+    }
+
+    fn al_insert(&self, i: usize, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let v = self.from_py(value)?;
+        let al = self.vm().al_mut();
+        let i = i.min(al.len());
+        al.insert(i, v);
+        Ok(())
+    }
+
+    fn al_push(&self, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let v = self.from_py(value)?;
+        self.vm().push(v);
+        Ok(())
+    }
+
+    fn al_pop(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let v = self
+            .vm()
+            .pop()
+            .ok_or_else(|| PyIndexError::new_err("pop from empty list"))?;
+        // A popped heap value is unrooted until converted; conversion never collects.
+        self.to_py(py, v)
+    }
+
+    fn al_clear(&self) {
+        self.vm().al_mut().clear();
+    }
+
+    /// The whole AL as a Python list (one crossing for iteration, comparison, repr).
+    fn al_list<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let vals: Vec<Value> = self.vm().al().to_vec();
+        let mut out = Vec::with_capacity(vals.len());
+        for v in vals {
+            out.push(self.to_py(py, v)?);
+        }
+        PyList::new(py, out)
+    }
+
+    /// Append every item of `values` (a sequence).
+    fn al_extend(&self, values: &Bound<'_, PyAny>) -> PyResult<()> {
+        let mut vals = Vec::new();
+        for item in values.try_iter()? {
+            vals.push(self.from_py(&item?)?);
+        }
+        self.vm().al_mut().extend(vals);
+        Ok(())
+    }
+
+    // ----- state for Python builtins and the API -----
+
+    fn unpin(&self, handle: u64) {
+        self.vm().unpin(handle);
+    }
+
+    /// The value a pin handle keeps alive (for NativeCellRef identity).
+    fn pinned_bits(&self, handle: u64) -> Option<u64> {
+        self.vm().pinned(handle).map(Value::to_bits)
+    }
+
+    fn current_block(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        match self.vm().current_block() {
+            Some(b) => Ok(Some(self.to_py(py, b)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn depth(&self) -> usize {
+        self.vm().depth()
+    }
+
+    #[getter]
+    fn get_max_depth(&self) -> usize {
+        self.vm().max_depth()
+    }
+
+    #[setter]
+    fn set_max_depth(&self, depth: usize) {
+        self.vm().set_max_depth(depth);
+    }
+
+    /// Runs in progress on this machine (nested through host builtins).
+    fn running(&self) -> u32 {
+        self.running.get()
+    }
+
+    /// Force a full collection (tests).
+    fn collect(&self) -> PyResult<()> {
+        if self.running.get() != 0 {
+            return Err(PyValueError::new_err("cannot collect during a run"));
+        }
+        self.vm().collect();
+        Ok(())
+    }
+
+    /// (objects, bytes) on the native heap (tests, benchmarks).
+    fn heap_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let s = self.vm().heap_stats();
+        PyTuple::new(py, [s.objects as u64, s.bytes as u64])
+    }
+
+    fn jit_enabled(&self) -> bool {
+        self.jit
+    }
+
+    // ----- crossing benchmarks (benches/crossings.py) -----
+
+    /// Push and pop an Int `n` times inside one crossing (the per-op native cost).
+    fn bench_push_pop_native(&self, n: u64) {
+        let vm = self.vm();
+        for i in 0..n {
+            vm.push(Value::small_int(i as i64 & 0xFFFF).unwrap_or(Value::NIL));
+            vm.pop();
+        }
+    }
+}
+
+/// The extension module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<Machine>()?;
     Ok(())
 }

@@ -1,0 +1,401 @@
+"""The native-state backend: AL, Store, Registers and cells live in the Rust runtime.
+
+`soma.VM(...)` returns a `NativeVM` when the backend is selected (see `selected()`, read
+by `VM.__new__`):
+
+    SOMA_JIT=0 / off    the pure-Python interpreter (interpreter.py)
+    SOMA_JIT=1          this backend; an ImportError if `soma._native` is not built
+    unset               this backend if `soma._native` imports, else pure Python
+    SOMA_JIT_THRESHOLD  N: JIT tier-up after N interpreted runs of a block (0: before the
+                        first); off: native state, never compile; unset: the JIT's default
+
+Crossings are per program run, not per operation: `execute_code` compiles the source in
+Python (lexer, parser, compiler are shared with the pure-Python tier), serializes the Code
+with `soma.code.encode_module`, and hands the whole module to `Machine.run`, which returns
+only when the program finishes or fails. During a run the runtime calls back into Python
+only for Python-written builtins (`use`, extension builtins such as `use.python.call`),
+for print / readLine (through `write_line` / `read_line`, so output hooks and a redirected
+`sys.stdout` work), and to `repr` a foreign object.
+
+Python code (extension builtins, tests) sees `vm.al` as a list-like proxy over the native
+AL, and ordinary SOMA values: int, str, the `soma` singletons, `NativeBlock` (a
+`soma.Block`, one object per native block), `NativeCellRef` (a `soma.CellRef` pinning its
+cell), `soma.Builtin`, and any other Python object as itself (a Foreign value natively).
+There is no second copy of SOMA semantics here: every operation runs in the runtime.
+"""
+
+import os
+import sys
+import weakref
+from collections.abc import MutableSequence
+
+from .builtins import b_use
+from .code import encode_module
+from .errors import LexError, ParseError, SomaError
+from .errors import RuntimeError as SomaRuntimeError
+from .interpreter import DEFAULT_MAX_DEPTH
+from .values import FALSE, NIL, TRUE, VOID, Block, Builtin, CellRef
+from .vm import VM, _FRAMES_PER_LEVEL
+
+try:
+    from . import _native
+except ImportError as exc:  # not built: only the pure-Python tier is available
+    _native = None
+    _IMPORT_ERROR = exc
+else:
+    _IMPORT_ERROR = None
+
+BUILD_HINT = ("the native backend (SOMA_JIT=1) needs the extension soma._native: "
+              "build it with `pip install -e .` or `./scripts/setup.sh`")
+
+_OFF = ("0", "off", "python", "false", "no")
+
+
+def available():
+    return _native is not None
+
+
+def selected():
+    """Whether `soma.VM()` should be native, from SOMA_JIT (see the module docstring)."""
+    raw = os.environ.get("SOMA_JIT", "").strip().lower()
+    if raw in _OFF:
+        return False
+    if raw == "":
+        return _native is not None
+    if _native is None:
+        raise ImportError("%s (import failed: %s)" % (BUILD_HINT, _IMPORT_ERROR))
+    return True
+
+
+def jit_threshold():
+    """(install the JIT?, threshold or None for the JIT's default) from SOMA_JIT_THRESHOLD."""
+    raw = os.environ.get("SOMA_JIT_THRESHOLD", "").strip().lower()
+    if raw == "":
+        return True, None
+    if raw == "off":
+        return False, None
+    try:
+        n = int(raw)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise ValueError("SOMA_JIT_THRESHOLD must be a count >= 0 or 'off', got %r"
+                         % os.environ.get("SOMA_JIT_THRESHOLD"))
+    return True, n
+
+
+# -- values ------------------------------------------------------------------
+
+class NativeBlock(Block):
+    """A native Block: one Python object per block literal of the native VM."""
+
+    __slots__ = ("_bits",)
+
+    def __init__(self, bits):
+        self.code = None
+        self._bits = bits
+
+    def __repr__(self):
+        return "<Block native>"
+
+
+class NativeCellRef(CellRef):
+    """A reference to a native cell. Keeps the cell alive (a runtime pin) while it lives."""
+
+    __slots__ = ("_h", "_bits", "_m")
+
+    def __init__(self, machine, handle, bits):
+        self.cell = None
+        self._m = machine
+        self._h = handle
+        self._bits = bits
+
+    def __eq__(self, other):
+        return (isinstance(other, NativeCellRef) and other._bits == self._bits
+                and other._m is self._m)
+
+    def __hash__(self):
+        return hash(self._bits)
+
+    def __repr__(self):
+        return "CellRef(<native cell %#x>)" % (self._bits & 0xFFFFFFFFFFFF)
+
+    def __del__(self):
+        try:
+            self._m.unpin(self._h)
+        except Exception:  # interpreter shutdown
+            pass
+
+
+class _Factory:
+    """Builds the Python objects for native Blocks, builtins and CellRefs.
+
+    Holds the Machine weakly, so Machine -> factory -> Machine is no uncollectable cycle.
+    """
+
+    def __init__(self):
+        self.machine = None
+
+    def block(self, bits):
+        return NativeBlock(bits)
+
+    def cellref(self, handle, bits):
+        return NativeCellRef(self.machine(), handle, bits)
+
+    def builtin(self, name, bits):
+        builtin = Builtin(name, None)
+
+        def run_native(vm):
+            vm.execute_value(builtin)
+        builtin.fn = run_native
+        return builtin
+
+
+class NativeAL(MutableSequence):
+    """The native AL as a Python list-like object (what extension builtins and tests use)."""
+
+    __slots__ = ("_m", "append")
+
+    def __init__(self, machine):
+        self._m = machine
+        self.append = machine.al_push
+
+    def __len__(self):
+        return self._m.al_len()
+
+    def __bool__(self):
+        return self._m.al_len() != 0
+
+    def _index(self, i):
+        n = self._m.al_len()
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("list index out of range")
+        return i
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return self._m.al_list()[i]
+        return self._m.al_get(self._index(i))
+
+    def __setitem__(self, i, value):
+        if isinstance(i, slice):
+            items = self._m.al_list()
+            items[i] = value
+            self._m.al_clear()
+            self._m.al_extend(items)
+            return
+        self._m.al_set(self._index(i), value)
+
+    def __delitem__(self, i):
+        if isinstance(i, slice):
+            items = self._m.al_list()
+            del items[i]
+            self._m.al_clear()
+            self._m.al_extend(items)
+            return
+        self._m.al_del(self._index(i))
+
+    def insert(self, i, value):
+        n = self._m.al_len()
+        if i < 0:
+            i = max(0, i + n)
+        self._m.al_insert(min(i, n), value)
+
+    def pop(self, i=-1):
+        if i == -1:
+            return self._m.al_pop()
+        if not self._m.al_len():
+            raise IndexError("pop from empty list")
+        i = self._index(i)
+        value = self._m.al_get(i)
+        self._m.al_del(i)
+        return value
+
+    def clear(self):
+        self._m.al_clear()
+
+    def extend(self, values):
+        self._m.al_extend(list(values))
+
+    def __iter__(self):
+        return iter(self._m.al_list())
+
+    def __reversed__(self):
+        return reversed(self._m.al_list())
+
+    def __contains__(self, value):
+        return value in self._m.al_list()
+
+    def copy(self):
+        return self._m.al_list()
+
+    def __eq__(self, other):
+        if isinstance(other, NativeAL):
+            other = other._m.al_list()
+        elif not isinstance(other, list):
+            return NotImplemented
+        return self._m.al_list() == other
+
+    def __ne__(self, other):
+        result = self.__eq__(other)
+        return result if result is NotImplemented else not result
+
+    __hash__ = None
+
+    def __repr__(self):
+        return repr(self._m.al_list())
+
+    def __add__(self, other):
+        return self._m.al_list() + list(other)
+
+
+# -- the VM ------------------------------------------------------------------
+
+_ERROR_CLASSES = {1: LexError, 2: ParseError, 3: SomaRuntimeError}
+
+# Serialized modules by (source text, source name): the stdlib and extension setup code
+# are compiled once per process, not once per VM.
+_MODULE_CACHE = {}
+_MODULE_CACHE_LIMIT = 32
+_CACHE_MIN_LEN = 512
+
+
+class NativeVM(VM):
+    """`soma.VM` with its state in the Rust runtime (see the module docstring)."""
+
+    def __init__(self, stdlib=None, max_depth=DEFAULT_MAX_DEPTH, output=None, input=None):
+        # Not Interpreter.__init__: there is no Python-side AL, Store or Register.
+        if _native is None:
+            raise ImportError(BUILD_HINT)
+        self._output = output
+        self._input = input
+        self.loaded_extensions = set()
+        needed = max_depth * _FRAMES_PER_LEVEL + 1000
+        if sys.getrecursionlimit() < needed:
+            sys.setrecursionlimit(needed)
+        jit, threshold = jit_threshold()
+        factory = _Factory()
+        self._m = _native.Machine(jit, threshold, max_depth, (TRUE, FALSE, NIL, VOID),
+                                  factory.block, factory.cellref, factory.builtin,
+                                  NativeBlock, NativeCellRef, Builtin)
+        factory.machine = weakref.ref(self._m)
+        self._al = NativeAL(self._m)
+        # `use` loads Python extensions: a host builtin around the pure-Python word.
+        self._m.store_write("use", Builtin("use", b_use))
+        if stdlib is None:
+            from .vm import STDLIB_PATH
+            stdlib = STDLIB_PATH
+        if stdlib:
+            self.execute_file(stdlib)
+
+    # -- state ----------------------------------------------------------------
+
+    @property
+    def al(self):
+        return self._al
+
+    @al.setter
+    def al(self, values):
+        values = list(values)
+        self._m.al_clear()
+        self._m.al_extend(values)
+
+    @property
+    def current_block(self):
+        return self._m.current_block()
+
+    @property
+    def depth(self):
+        return self._m.depth()
+
+    @property
+    def max_depth(self):
+        return self._m.max_depth
+
+    @max_depth.setter
+    def max_depth(self, depth):
+        self._m.max_depth = depth
+
+    @property
+    def backend(self):
+        return "native+jit" if self._m.jit_enabled() else "native"
+
+    # -- running code ---------------------------------------------------------
+
+    def execute_code(self, source_text, source_name=""):
+        key = (source_text, source_name)
+        data = _MODULE_CACHE.get(key)
+        if data is None:
+            try:
+                code = self.compile(source_text, source_name)
+            except SomaError as err:
+                if err.source is None:
+                    err.source = source_name or None
+                raise
+            data = encode_module(code)
+            if len(source_text) >= _CACHE_MIN_LEN:
+                if len(_MODULE_CACHE) >= _MODULE_CACHE_LIMIT:
+                    _MODULE_CACHE.clear()
+                _MODULE_CACHE[key] = data
+        self._run_bytes(data, source_name)
+
+    def run_program(self, code):
+        """Run a compiled top-level Code (one crossing for the whole module)."""
+        self._run_bytes(encode_module(code), code.source)
+
+    def _run_bytes(self, data, source):
+        info = self._m.run(self, data)
+        if info is not None:
+            self._raise(info, source)
+
+    def execute_value(self, value):
+        """Execute a Block or builtin as `>` does; anything else is an error."""
+        info = self._m.exec_value(self, value)
+        if info is not None:
+            self._raise(info, None)
+
+    call_block = execute_value
+
+    def _raise(self, info, source):
+        cls, message, line, col, exc = info
+        if exc is not None:
+            if isinstance(exc, SomaError):
+                if line:
+                    exc.at(line, col)
+                if exc.source is None:
+                    exc.source = source or None
+                raise exc
+            if isinstance(exc, RecursionError):
+                err = SomaRuntimeError("recursion too deep (limit %d nested block executions)"
+                                       % self.max_depth)
+                if line:
+                    err.at(line, col)
+                err.source = source or None
+                raise err from None
+            if isinstance(exc, Exception):
+                # As the pure-Python tier: a Python builtin failed without a SOMA error.
+                err = SomaRuntimeError("%s: %s" % (type(exc).__name__, exc))
+                if line:
+                    err.at(line, col)
+                err.source = source or None
+                raise err from exc
+            raise exc
+        err = _ERROR_CLASSES.get(cls, SomaRuntimeError)(message)
+        if line:
+            err.at(line, col)
+        err.source = source or None
+        raise err
+
+    # -- Store access for Python code ----------------------------------------
+
+    def _define(self, path, value):
+        self._m.store_write(path, value)
+
+    def lookup(self, path):
+        """The value at a Store path (dotted text), as a SOMA read would see it."""
+        try:
+            return self._m.lookup(path)
+        except KeyError:
+            raise SomaRuntimeError("Undefined Store path: '%s'" % path) from None
