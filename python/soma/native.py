@@ -127,6 +127,12 @@ class NativeCellRef(CellRef):
             pass
 
 
+# soma.values.type_name falls back to the class name for types it does not know by
+# identity: these must read as the SOMA type names (messages, debug.type, test AL rendering).
+NativeBlock.__name__ = NativeBlock.__qualname__ = "Block"
+NativeCellRef.__name__ = NativeCellRef.__qualname__ = "CellRef"
+
+
 class _Factory:
     """Builds the Python objects for native Blocks, builtins and CellRefs.
 
