@@ -1,1 +1,28 @@
 //! The SOMA JIT: lowers decoded SOMA bytecode to Cranelift IR and compiles it.
+//!
+//! Module map:
+//! * `vstack` — translation state: the virtual AL kept in SSA values
+//! * `translate` — the lowering, one `gen_*` per opcode
+//! * `helpers` — the JIT's own C-ABI slow paths (next to the runtime's `soma_rt_*`)
+//! * `compiler` — the per-VM `JITModule`, tier-up hook, stats, dumps and perf map
+//! * `cross` — compiling the same IR for another ISA (aarch64 check)
+//!
+//! Using it:
+//! ```no_run
+//! let mut vm = soma_runtime::Vm::new();
+//! soma_jit::install(&mut vm);                   // config from SOMA_JIT_THRESHOLD / SOMA_JIT_DUMP
+//! let id = vm.load_module_bytes(&[]).unwrap();
+//! soma_jit::run_module(&mut vm, id).unwrap();   // top-level code compiled too at threshold 0
+//! let stats = soma_jit::stats(&mut vm);
+//! ```
+
+pub mod compiler;
+pub mod cross;
+pub mod helpers;
+pub mod translate;
+pub mod vstack;
+
+pub use compiler::{
+    compile_block, install, install_with, run_module, set_threshold, stats, BlockStat, DumpFlags, JitConfig,
+    JitStats,
+};

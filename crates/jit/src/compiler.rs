@@ -1,0 +1,419 @@
+//! The per-VM JIT: owns the `JITModule`, compiles Blocks on tier-up, keeps stats, prints
+//! dumps and writes the perf map.
+
+use crate::helpers::StoreCache;
+use crate::translate::{self, CodeEnv};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_codegen::{isa::OwnedTargetIsa, Context};
+use cranelift_frontend::FunctionBuilderContext;
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{default_libcall_names, Linkage, Module};
+use soma_runtime::builtins::BuiltinId;
+use soma_runtime::error::{RtResult, SomaError};
+use soma_runtime::ffi::SOMA_OK;
+use soma_runtime::heap::NativeEntry;
+use soma_runtime::opcodes::Opcode;
+use soma_runtime::{Value, Vm};
+use std::collections::HashSet;
+use std::io::Write;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
+
+/// What `SOMA_JIT_DUMP` asks for (a comma-separated list of `clif`, `asm`, `stats`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DumpFlags {
+    pub clif: bool,
+    pub asm: bool,
+    pub stats: bool,
+}
+
+impl DumpFlags {
+    pub fn parse(s: &str) -> DumpFlags {
+        let mut d = DumpFlags::default();
+        for part in s.split(',').map(str::trim) {
+            match part {
+                "clif" => d.clif = true,
+                "asm" => d.asm = true,
+                "stats" => d.stats = true,
+                "all" => {
+                    d.clif = true;
+                    d.asm = true;
+                    d.stats = true;
+                }
+                _ => {}
+            }
+        }
+        d
+    }
+}
+
+/// JIT configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JitConfig {
+    /// Executions a Block runs interpreted before it is compiled (0: before the first run);
+    /// `None`: never compile (`SOMA_JIT_THRESHOLD=off`).
+    pub threshold: Option<u64>,
+    pub dump: DumpFlags,
+    /// Append `ADDR SIZE NAME` lines to `/tmp/perf-PID.map` (`SOMA_JIT_PERFMAP=1`).
+    pub perf_map: bool,
+    /// Run the Cranelift verifier on every function before compiling it.
+    pub verify: bool,
+}
+
+/// Default tier-up threshold when `SOMA_JIT_THRESHOLD` is unset.
+pub const DEFAULT_THRESHOLD: u64 = 2;
+
+impl Default for JitConfig {
+    fn default() -> JitConfig {
+        JitConfig {
+            threshold: Some(DEFAULT_THRESHOLD),
+            dump: DumpFlags::default(),
+            perf_map: false,
+            verify: cfg!(debug_assertions),
+        }
+    }
+}
+
+impl JitConfig {
+    /// `SOMA_JIT_THRESHOLD` (N or `off`), `SOMA_JIT_DUMP`, `SOMA_JIT_PERFMAP=1`.
+    pub fn from_env() -> JitConfig {
+        let mut c = JitConfig::default();
+        if let Ok(t) = std::env::var("SOMA_JIT_THRESHOLD") {
+            c.threshold = parse_threshold(&t).unwrap_or(c.threshold);
+        }
+        if let Ok(d) = std::env::var("SOMA_JIT_DUMP") {
+            c.dump = DumpFlags::parse(&d);
+        }
+        c.perf_map = std::env::var("SOMA_JIT_PERFMAP").is_ok_and(|v| v == "1");
+        c
+    }
+}
+
+/// `"off"` → `Some(None)`, `"N"` → `Some(Some(N))`, anything else → `None` (ignored).
+pub fn parse_threshold(s: &str) -> Option<Option<u64>> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("off") {
+        Some(None)
+    } else {
+        s.parse().ok().map(Some)
+    }
+}
+
+/// Per-block compile record.
+#[derive(Clone, Debug)]
+pub struct BlockStat {
+    pub name: String,
+    pub module: u32,
+    pub code: u32,
+    pub instrs: usize,
+    pub compile_us: u64,
+    pub code_size: usize,
+}
+
+/// JIT statistics the bridge can expose.
+#[derive(Clone, Debug, Default)]
+pub struct JitStats {
+    pub blocks_compiled: u64,
+    pub compile_failures: u64,
+    pub total_compile_ns: u64,
+    pub total_code_bytes: u64,
+    /// Wall time spent in compiled top-level programs run through [`run_module`] (native
+    /// code plus the helpers and interpreted blocks it calls).
+    pub native_ns: u64,
+    pub blocks: Vec<BlockStat>,
+}
+
+impl JitStats {
+    /// Median compile time per block in µs (0 when nothing was compiled).
+    pub fn median_compile_us(&self) -> u64 {
+        let mut v: Vec<u64> = self.blocks.iter().map(|b| b.compile_us).collect();
+        v.sort_unstable();
+        v.get(v.len() / 2).copied().unwrap_or(0)
+    }
+}
+
+/// The JIT state kept in `Vm::jit_state`.
+pub struct Jit {
+    module: Option<JITModule>,
+    isa: OwnedTargetIsa,
+    ctx: Context,
+    fctx: FunctionBuilderContext,
+    /// Cache lines of compiled code (boxed slices: their addresses never move).
+    caches: Vec<Box<[StoreCache]>>,
+    failed: HashSet<(u32, u32)>,
+    pub config: JitConfig,
+    pub stats: JitStats,
+    next_id: u64,
+}
+
+impl Drop for Jit {
+    fn drop(&mut self) {
+        if let Some(m) = self.module.take() {
+            // SAFETY: the Jit is dropped with its VM; no compiled function of this module can
+            // run afterwards (their entries live on Blocks of the same VM, which is being
+            // dropped, and nothing else holds them).
+            unsafe { m.free_memory() };
+        }
+    }
+}
+
+/// Cranelift flags shared by the host JIT and cross-compilation.
+pub fn flags(verify: bool) -> settings::Flags {
+    let mut fb = settings::builder();
+    fb.set("opt_level", "speed").expect("opt_level");
+    fb.set("use_colocated_libcalls", "false").expect("colocated");
+    fb.set("is_pic", "false").expect("is_pic");
+    fb.set("enable_verifier", if verify { "true" } else { "false" })
+        .expect("verifier");
+    settings::Flags::new(fb)
+}
+
+impl Jit {
+    pub fn new(config: JitConfig) -> Result<Jit, String> {
+        let isa_builder = cranelift_native::builder().map_err(|e| format!("host ISA: {e}"))?;
+        let isa = isa_builder
+            .finish(flags(config.verify))
+            .map_err(|e| format!("host ISA: {e}"))?;
+        let module = JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()));
+        Ok(Jit {
+            module: Some(module),
+            isa,
+            ctx: Context::new(),
+            fctx: FunctionBuilderContext::new(),
+            caches: Vec::new(),
+            failed: HashSet::new(),
+            config,
+            stats: JitStats::default(),
+            next_id: 0,
+        })
+    }
+
+    /// Compile `block` (if not yet compiled) and install its native entry.
+    pub fn compile(&mut self, vm: &mut Vm, block: Value) -> Result<NativeEntry, String> {
+        let b = vm.block_obj(block).ok_or("not a Block")?;
+        if let Some(e) = b.native_entry.get() {
+            return Ok(e);
+        }
+        let key = (b.module, b.code);
+        if self.failed.contains(&key) {
+            return Err("block is marked not compilable".into());
+        }
+        let t0 = Instant::now();
+        let r = catch_unwind(AssertUnwindSafe(|| self.compile_inner(vm, block)))
+            .unwrap_or_else(|_| Err("panic during compilation".into()));
+        match r {
+            Ok((entry, stat)) => {
+                let ns = t0.elapsed().as_nanos() as u64;
+                let stat = BlockStat {
+                    compile_us: ns / 1000,
+                    ..stat
+                };
+                if self.config.dump.stats {
+                    eprintln!(
+                        "jit: compiled {} ({} instrs) in {} us, {} bytes",
+                        stat.name, stat.instrs, stat.compile_us, stat.code_size
+                    );
+                }
+                self.stats.blocks_compiled += 1;
+                self.stats.total_compile_ns += ns;
+                self.stats.total_code_bytes += stat.code_size as u64;
+                self.stats.blocks.push(stat);
+                b.native_entry.set(Some(entry));
+                Ok(entry)
+            }
+            Err(e) => {
+                self.failed.insert(key);
+                self.stats.compile_failures += 1;
+                if self.config.dump.stats {
+                    eprintln!("jit: cannot compile module {} code {}: {e}", key.0, key.1);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn compile_inner(&mut self, vm: &mut Vm, block: Value) -> Result<(NativeEntry, BlockStat), String> {
+        let b = vm.block_obj(block).ok_or("not a Block")?;
+        let (mid, cid) = (b.module, b.code);
+        let m = vm.module(mid).cloned().ok_or("unknown module")?;
+        let code = m.module.codes.get(cid as usize).ok_or("unknown code")?;
+        let mut caches: Box<[StoreCache]> = code.instrs.iter().map(|_| StoreCache::empty()).collect();
+        let env = code_env(vm, &m, cid as usize, block, caches.as_mut_ptr());
+        let module = self.module.as_mut().ok_or("no module")?;
+        self.ctx.clear();
+        self.ctx.set_disasm(self.config.dump.asm);
+        translate::translate(&mut self.ctx.func, &mut self.fctx, &env, self.isa.frontend_config());
+        self.next_id += 1;
+        let name = format!("soma_m{mid}_c{cid}_{}", sanitize(&code.name));
+        let sym = format!("{name}_{}", self.next_id);
+        if self.config.dump.clif {
+            eprintln!("; jit: CLIF of {name}\n{}", self.ctx.func.display());
+        }
+        let sig = self.ctx.func.signature.clone();
+        let id = module
+            .declare_function(&sym, Linkage::Local, &sig)
+            .map_err(|e| e.to_string())?;
+        module
+            .define_function(id, &mut self.ctx)
+            .map_err(|e| format!("{e:?}"))?;
+        let compiled = self.ctx.compiled_code().ok_or("no compiled code")?;
+        let size = compiled.code_info().total_size as usize;
+        if self.config.dump.asm {
+            if let Some(vcode) = &compiled.vcode {
+                eprintln!("; jit: machine code of {name}\n{vcode}");
+            }
+        }
+        module.finalize_definitions().map_err(|e| e.to_string())?;
+        let ptr = module.get_finalized_function(id);
+        if self.config.perf_map {
+            write_perf_map(ptr as usize, size, &name);
+        }
+        self.caches.push(caches);
+        // SAFETY: `ptr` is the finalized code of a function built with `entry_signature`
+        // (`extern "C" fn(*mut Vm) -> i32` in the ISA's default call convention, which is the
+        // C convention of this host).
+        let entry: NativeEntry = unsafe { std::mem::transmute::<*const u8, NativeEntry>(ptr) };
+        let stat = BlockStat {
+            name,
+            module: mid,
+            code: cid,
+            instrs: code.instrs.len(),
+            compile_us: 0,
+            code_size: size,
+        };
+        Ok((entry, stat))
+    }
+}
+
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+fn write_perf_map(addr: usize, size: usize, name: &str) {
+    let path = format!("/tmp/perf-{}.map", std::process::id());
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        let _ = writeln!(f, "{addr:x} {size:x} soma:{name}");
+    }
+}
+
+/// The translator's view of Code `code` of module `m` in `vm`.
+pub(crate) fn code_env<'a>(
+    vm: &mut Vm,
+    m: &'a soma_runtime::vm::LoadedModule,
+    code: usize,
+    block: Value,
+    caches: *mut StoreCache,
+) -> CodeEnv<'a> {
+    let c = &m.module.codes[code];
+    let exec_builtins = c
+        .instrs
+        .iter()
+        .map(|ins| {
+            if ins.op != Opcode::ExecStore {
+                return None;
+            }
+            let path = &c.paths[ins.operand as usize];
+            let comps: Vec<&str> = path.components.iter().map(|s| &**s).collect();
+            let v = vm.read_store_path(&comps)?;
+            let p = v.as_builtin_obj()?;
+            // SAFETY: builtin objects are VM roots for the VM's whole life.
+            let id: BuiltinId = unsafe { (*p.as_ptr()).id };
+            Some((id, v))
+        })
+        .collect();
+    CodeEnv {
+        code: c,
+        consts: &m.consts[code],
+        block,
+        is_program: code == 0,
+        epoch_ptr: vm.graph().epoch_ptr(),
+        caches,
+        exec_builtins,
+    }
+}
+
+// ----- the API the bridge uses -----
+
+fn with_jit<R>(vm: &mut Vm, f: impl FnOnce(&mut Jit, &mut Vm) -> R) -> Option<R> {
+    let mut st = vm.jit_state().take()?;
+    let r = st.downcast_mut::<Jit>().map(|jit| f(jit, vm));
+    *vm.jit_state() = Some(st);
+    r
+}
+
+/// The tier-up hook installed on the VM.
+fn tier_up(vm: &mut Vm, block: Value) {
+    with_jit(vm, |jit, vm| {
+        // A failure marks the block not compilable; the executor keeps interpreting it.
+        let _ = jit.compile(vm, block);
+    });
+}
+
+/// Enable the JIT on `vm` with the configuration from the environment.
+pub fn install(vm: &mut Vm) -> Result<(), String> {
+    install_with(vm, JitConfig::from_env())
+}
+
+/// Enable the JIT on `vm`. Replaces an earlier installation.
+pub fn install_with(vm: &mut Vm, config: JitConfig) -> Result<(), String> {
+    let threshold = config.threshold;
+    let jit = Jit::new(config)?;
+    *vm.jit_state() = Some(Box::new(jit));
+    set_threshold(vm, threshold);
+    Ok(())
+}
+
+/// Change the tier-up threshold (`None`: never compile). No effect without [`install`].
+pub fn set_threshold(vm: &mut Vm, threshold: Option<u64>) {
+    let installed = with_jit(vm, |jit, _| jit.config.threshold = threshold).is_some();
+    if installed {
+        match threshold {
+            Some(t) => vm.set_tier_up(Some(tier_up), t),
+            None => vm.set_tier_up(None, 0),
+        }
+    }
+}
+
+/// A snapshot of the JIT's statistics (`None` without [`install`]).
+pub fn stats(vm: &mut Vm) -> Option<JitStats> {
+    with_jit(vm, |jit, _| jit.stats.clone())
+}
+
+/// Compile `block` now (whatever its count). Errors say why it is not compilable.
+pub fn compile_block(vm: &mut Vm, block: Value) -> Result<(), String> {
+    with_jit(vm, |jit, vm| jit.compile(vm, block).map(|_| ()))
+        .unwrap_or_else(|| Err("JIT not installed".into()))
+}
+
+/// Run code 0 of a loaded module at top level. With threshold 0 the program itself is
+/// compiled and run natively; otherwise (or if it cannot be compiled) the reference executor
+/// runs it, tiering blocks up as they get hot.
+pub fn run_module(vm: &mut Vm, module: u32) -> RtResult<()> {
+    let program = vm
+        .module(module)
+        .ok_or_else(|| SomaError::runtime(format!("no module {module}")))?
+        .blocks
+        .first()
+        .copied();
+    let threshold = with_jit(vm, |jit, _| jit.config.threshold).flatten();
+    if let (Some(program), Some(0)) = (program, threshold) {
+        if let Some(Ok(entry)) = with_jit(vm, |jit, vm| jit.compile(vm, program)) {
+            let t0 = Instant::now();
+            // SAFETY: `entry` was compiled for this VM from code 0, which runs at top level
+            // (no frame of its own); `vm` is a live boxed VM.
+            let status = unsafe { entry(vm as *mut Vm) };
+            let ns = t0.elapsed().as_nanos() as u64;
+            with_jit(vm, |jit, _| jit.stats.native_ns += ns);
+            return if status == SOMA_OK {
+                Ok(())
+            } else {
+                Err(vm
+                    .take_error()
+                    .unwrap_or_else(|| SomaError::runtime("compiled program failed")))
+            };
+        }
+    }
+    soma_runtime::exec::run_module(vm, module)
+}

@@ -1,0 +1,60 @@
+//! Compile the IR of SOMA Codes for another ISA (named by a target-lexicon triple) without
+//! running it: the check that the lowering is portable (aarch64 in the tests).
+//!
+//! The IR embeds this process's addresses (helpers, paths, cache lines), so the machine code
+//! produced is only good for inspection; running it needs a JIT on the target (docs/jit.md).
+
+use crate::compiler::{code_env, flags};
+use crate::helpers::StoreCache;
+use crate::translate;
+use cranelift_codegen::control::ControlPlane;
+use cranelift_codegen::isa::{self, OwnedTargetIsa};
+use cranelift_codegen::Context;
+use cranelift_frontend::FunctionBuilderContext;
+use soma_runtime::Vm;
+use std::str::FromStr;
+use target_lexicon::Triple;
+
+/// A Cranelift ISA for `triple` (e.g. `aarch64-unknown-linux-gnu`).
+pub fn isa_for(triple: &str) -> Result<OwnedTargetIsa, String> {
+    let t = Triple::from_str(triple).map_err(|e| format!("bad triple {triple}: {e}"))?;
+    let builder = isa::lookup(t).map_err(|e| format!("no ISA for {triple}: {e}"))?;
+    builder.finish(flags(true)).map_err(|e| e.to_string())
+}
+
+/// What compiling one Code produced.
+#[derive(Debug, Clone)]
+pub struct CrossCompiled {
+    pub code: usize,
+    pub name: String,
+    pub code_size: usize,
+    pub clif: String,
+}
+
+/// Lower every Code of loaded module `module`, run the Cranelift verifier on the IR and
+/// compile it for `isa`. Returns one record per Code, or the first failure.
+pub fn compile_module_for(vm: &mut Vm, module: u32, isa: &dyn isa::TargetIsa) -> Result<Vec<CrossCompiled>, String> {
+    let m = vm.module(module).cloned().ok_or("unknown module")?;
+    let mut ctx = Context::new();
+    let mut fctx = FunctionBuilderContext::new();
+    let mut out = Vec::new();
+    for (i, code) in m.module.codes.iter().enumerate() {
+        let mut caches: Vec<StoreCache> = code.instrs.iter().map(|_| StoreCache::empty()).collect();
+        let env = code_env(vm, &m, i, m.blocks[i], caches.as_mut_ptr());
+        ctx.clear();
+        translate::translate(&mut ctx.func, &mut fctx, &env, isa.frontend_config());
+        let clif = ctx.func.display().to_string();
+        ctx.verify(isa)
+            .map_err(|e| format!("verifier, code {i} ({}): {e}\n{clif}", code.name))?;
+        let compiled = ctx
+            .compile(isa, &mut ControlPlane::default())
+            .map_err(|e| format!("compile, code {i} ({}): {:?}", code.name, e.inner))?;
+        out.push(CrossCompiled {
+            code: i,
+            name: code.name.clone(),
+            code_size: compiled.code_info().total_size as usize,
+            clif,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,225 @@
+//! JIT-side C-ABI helpers: the slow paths compiled code calls that the runtime's `soma_rt_*`
+//! surface does not provide in the form the translator wants (value-form reads that do not
+//! touch the AL, epoch-cached Store writes, a chain step, the deoptimisation exit).
+//!
+//! Every helper follows the contract at the top of `soma_runtime::ffi`: `vm` is a live boxed
+//! VM used by this thread only, `path` points at a path of a module loaded in it, value bits
+//! are live values of this VM, and helpers never unwind (a panic becomes `SOMA_INTERNAL` with
+//! a RuntimeError on the VM). Errors are not positioned; compiled code calls
+//! `soma_rt_error_at` with the failing instruction's position.
+
+use soma_runtime::decode::Path;
+use soma_runtime::error::{msg, RtResult, SomaError};
+use soma_runtime::ffi::{SOMA_ERROR, SOMA_INTERNAL, SOMA_OK};
+use soma_runtime::heap::CellObj;
+use soma_runtime::{Value, Vm};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// One Store-path cache line, owned by the JIT and read inline by compiled code: the cell
+/// the path resolved to, valid while the graph's epoch equals `epoch`.
+#[repr(C)]
+#[derive(Debug)]
+pub struct StoreCache {
+    pub epoch: u64,
+    pub cell: *mut CellObj,
+}
+
+/// Byte offsets of [`StoreCache`] fields, used by the translator.
+pub const CACHE_EPOCH_OFFSET: i32 = std::mem::offset_of!(StoreCache, epoch) as i32;
+pub const CACHE_CELL_OFFSET: i32 = std::mem::offset_of!(StoreCache, cell) as i32;
+
+impl StoreCache {
+    pub const fn empty() -> StoreCache {
+        // The epoch starts at 0 and only grows by one per structural change, so u64::MAX is
+        // never a live epoch: an empty line always misses.
+        StoreCache {
+            epoch: u64::MAX,
+            cell: std::ptr::null_mut(),
+        }
+    }
+}
+
+/// Run `f` on the VM, turning `Err` into `SOMA_ERROR` and a panic into `SOMA_INTERNAL`.
+///
+/// # Safety
+/// `vm` is a live boxed VM used by this thread only (or null: reported as internal).
+#[inline]
+unsafe fn guard(vm: *mut Vm, f: impl FnOnce(&mut Vm) -> RtResult<()>) -> i32 {
+    // SAFETY: caller contract: a live VM, exclusively ours for the call.
+    let Some(vm) = (unsafe { vm.as_mut() }) else {
+        return SOMA_INTERNAL;
+    };
+    match catch_unwind(AssertUnwindSafe(|| f(&mut *vm))) {
+        Ok(Ok(())) => SOMA_OK,
+        Ok(Err(e)) => {
+            vm.set_error(e);
+            SOMA_ERROR
+        }
+        Err(_) => {
+            vm.set_error(SomaError::runtime("internal error: panic in a JIT helper"));
+            SOMA_INTERNAL
+        }
+    }
+}
+
+/// # Safety
+/// The bits come from compiled code, which only handles live values of this VM.
+#[inline]
+unsafe fn val(bits: u64) -> Value {
+    // SAFETY: caller contract.
+    unsafe { Value::from_bits(bits) }
+}
+
+/// Push `n` values (bottom first) from `values` onto the AL: the virtual stack's flush.
+/// Never collects.
+///
+/// # Safety
+/// Helper contract; `values` is readable for `n` u64s of live values.
+pub unsafe extern "C" fn jit_push_n(vm: *mut Vm, values: *const u64, n: usize) -> i32 {
+    // SAFETY: helper contract.
+    unsafe {
+        guard(vm, |vm| {
+            for i in 0..n {
+                vm.push(val(*values.add(i)));
+            }
+            Ok(())
+        })
+    }
+}
+
+/// `_.a` in value form: write the Register cell's value to `out` without touching the AL.
+/// Never collects.
+///
+/// # Safety
+/// Helper contract; `out` valid for one write.
+pub unsafe extern "C" fn jit_read_reg(vm: *mut Vm, path: *const Path, out: *mut u64) -> i32 {
+    // SAFETY: helper contract.
+    unsafe {
+        guard(vm, |vm| {
+            let v = vm.read_reg(&*path)?;
+            out.write(v.to_bits());
+            Ok(())
+        })
+    }
+}
+
+/// Resolve a Store path for an inline cache: on success fill `cache` (cell + current epoch)
+/// and return the cell; return null, leaving the cache alone, when the path was never
+/// created. Sets no error. Never collects.
+///
+/// # Safety
+/// Helper contract; `cache` is a cache line owned by the JIT of this VM.
+pub unsafe extern "C" fn jit_resolve_store(vm: *mut Vm, path: *const Path, cache: *mut StoreCache) -> *mut CellObj {
+    // SAFETY: helper contract.
+    let vm = unsafe { &mut *vm };
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: helper contract.
+        let path = unsafe { &*path };
+        let epoch = vm.graph().epoch();
+        match vm.graph().store_lookup(&path.components) {
+            Some(cell) => {
+                let p = cell.as_raw().as_ptr();
+                // SAFETY: the cache line is JIT-owned and not aliased during the call.
+                unsafe {
+                    (*cache).epoch = epoch;
+                    (*cache).cell = p;
+                }
+                p
+            }
+            None => std::ptr::null_mut(),
+        }
+    }));
+    r.unwrap_or(std::ptr::null_mut())
+}
+
+/// Record `Undefined Store path: 'P'` and return `SOMA_ERROR`.
+///
+/// # Safety
+/// Helper contract.
+pub unsafe extern "C" fn jit_undefined_store(vm: *mut Vm, path: *const Path) -> i32 {
+    // SAFETY: helper contract.
+    unsafe { guard(vm, |_| Err(msg::undefined_store(&(*path).display))) }
+}
+
+/// `!a.b` through a cache line: safepoint, pop (underflow error as the executor), then write
+/// the cached cell if the epoch still matches, else walk (creating cells) and refill the
+/// line. Safepoint: the virtual stack must be flushed.
+///
+/// # Safety
+/// Helper contract; `cache` is a cache line owned by the JIT of this VM.
+pub unsafe extern "C" fn jit_set_store(vm: *mut Vm, path: *const Path, cache: *mut StoreCache) -> i32 {
+    // SAFETY: helper contract.
+    unsafe {
+        guard(vm, |vm| {
+            let path = &*path;
+            vm.safepoint();
+            let v = vm.pop().ok_or_else(|| msg::store_underflow(&path.display))?;
+            let cache = &mut *cache;
+            let vmp: *mut Vm = vm;
+            if cache.epoch == vm.graph().epoch() {
+                let st = soma_runtime::ffi::soma_rt_cell_write(vmp, cache.cell, v.to_bits());
+                return if st == SOMA_OK {
+                    Ok(())
+                } else {
+                    Err(vm.take_error().unwrap_or_else(|| SomaError::runtime("cell write failed")))
+                };
+            }
+            let comps: Vec<&str> = path.components.iter().map(|c| &**c).collect();
+            vm.write_store_path(&comps, v);
+            let epoch = vm.graph().epoch();
+            if let Some(cell) = vm.graph().store_lookup(&path.components) {
+                cache.epoch = epoch;
+                cache.cell = cell.as_raw().as_ptr();
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Execute a value (Block, builtin, or the not-executable error). Safepoint when the value is
+/// executable (Blocks and builtins are permanent roots, so `v` itself needs no root); the
+/// virtual stack must be flushed.
+///
+/// # Safety
+/// Helper contract.
+pub unsafe extern "C" fn jit_exec(vm: *mut Vm, v: u64) -> i32 {
+    // SAFETY: helper contract.
+    unsafe {
+        guard(vm, |vm| {
+            let v = val(v);
+            if v.is_executable() {
+                vm.safepoint();
+            }
+            vm.exec_value(v)
+        })
+    }
+}
+
+/// One `chain` iteration: execute `v`, then write the next value to run (the AL top, popped,
+/// if executable) or Void to `out`. Safepoint.
+///
+/// # Safety
+/// Helper contract; `out` valid for one write.
+pub unsafe extern "C" fn jit_chain_step(vm: *mut Vm, v: u64, out: *mut u64) -> i32 {
+    // SAFETY: helper contract.
+    unsafe {
+        guard(vm, |vm| {
+            let v = val(v);
+            vm.safepoint();
+            vm.exec_value(v)?;
+            out.write(vm.chain_next().unwrap_or(Value::VOID).to_bits());
+            Ok(())
+        })
+    }
+}
+
+/// Deoptimisation exit: interpret the rest of `block`'s Code from instruction `pc` in the
+/// current frame. The virtual stack must be flushed (the AL is the executor's state before
+/// instruction `pc`). Errors come back positioned by the executor.
+///
+/// # Safety
+/// Helper contract; `block` is the Block whose compiled code is running.
+pub unsafe extern "C" fn jit_resume(vm: *mut Vm, block: u64, pc: u64) -> i32 {
+    // SAFETY: helper contract.
+    unsafe { guard(vm, |vm| soma_runtime::exec::resume(vm, val(block), pc as usize)) }
+}

@@ -1,0 +1,644 @@
+//! Lowering of one SOMA Code to Cranelift IR: one `gen_*` per opcode over the virtual stack of
+//! `vstack.rs`.
+//!
+//! The function built is `extern "C" fn(vm: *mut Vm) -> i32` (a `NativeEntry`): it runs the
+//! Code's body in the frame its caller entered and returns `SOMA_OK`, or the status of the
+//! first helper that failed, with the error on the VM positioned at the failing instruction.
+//!
+//! Runtime addresses (helpers, paths, cache lines, the epoch, constants) are embedded as
+//! immediates, so the IR does not depend on a `Module` and can be compiled for any 64-bit ISA
+//! (the aarch64 check compiles the same IR it would run on x86_64).
+//!
+//! What is inline: constants, `choose` on virtual operands, small-int `+ - * / % <` with
+//! overflow checks, Store reads through an epoch-guarded cache line, `>block`, and the `chain`
+//! loop (which calls one helper per iteration and never grows the native stack). Everything
+//! else goes through helpers; guarded builtin sites leave native code through a
+//! deoptimisation exit when the Store value is no longer the builtin seen at compile time.
+
+use crate::helpers::{self, StoreCache, CACHE_CELL_OFFSET, CACHE_EPOCH_OFFSET};
+use crate::vstack::{VEntry, VStack, MAX_VIRTUAL};
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{
+    self, types, AbiParam, BlockArg, InstBuilder, MemFlagsData, Signature, StackSlotData, StackSlotKind,
+};
+use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use soma_runtime::builtins::BuiltinId;
+use soma_runtime::decode::{Code, Path};
+use soma_runtime::ffi;
+use soma_runtime::heap::CELL_VALUE_OFFSET;
+use soma_runtime::opcodes::Opcode;
+use soma_runtime::value::{Tag, Value, BOX_BASE, PAYLOAD_MASK};
+use std::collections::HashMap;
+
+const I64: ir::Type = types::I64;
+const I32: ir::Type = types::I32;
+
+/// Everything the translator needs to know about one Code and its VM.
+pub struct CodeEnv<'a> {
+    pub code: &'a Code,
+    /// Materialised constants of this Code (`LoadedModule::consts[code]`).
+    pub consts: &'a [Value],
+    /// The Block value of this Code (a `>block` inside it pushes this).
+    pub block: Value,
+    /// Code 0 runs at top level, where `>block` is an error.
+    pub is_program: bool,
+    /// Address of the graph's structural epoch.
+    pub epoch_ptr: *const u64,
+    /// One cache line per instruction (only Store-path instructions use theirs).
+    pub caches: *mut StoreCache,
+    /// For `EXEC_STORE` at index i: the builtin the path held at compile time.
+    pub exec_builtins: Vec<Option<(BuiltinId, Value)>>,
+}
+
+/// Build the IR of `env.code` into `func` (whose signature is set here).
+pub fn translate(
+    func: &mut ir::Function,
+    fctx: &mut FunctionBuilderContext,
+    env: &CodeEnv,
+    frontend: TargetFrontendConfig,
+) {
+    let call_conv = frontend.default_call_conv;
+    func.signature = entry_signature(call_conv);
+    let mut b = FunctionBuilder::new(func, fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    b.seal_block(entry);
+    let vm = b.block_params(entry)[0];
+    let flush_slot = b.create_sized_stack_slot(StackSlotData::new(
+        StackSlotKind::ExplicitSlot,
+        (MAX_VIRTUAL * 8) as u32,
+        3,
+    ));
+    let out_slot = b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 8, 3));
+    let mut t = Translator {
+        b,
+        env,
+        vm,
+        vs: VStack::default(),
+        flush_slot,
+        out_slot,
+        sigs: HashMap::new(),
+        call_conv,
+        pc: 0,
+    };
+    for (pc, ins) in env.code.instrs.iter().enumerate() {
+        t.pc = pc;
+        let k = ins.operand as usize;
+        match ins.op {
+            Opcode::Const => t.gen_const(k),
+            Opcode::LoadStore => t.gen_load_store(k),
+            Opcode::LoadReg => t.gen_load_reg(k),
+            Opcode::RefStore => t.gen_path_helper(ffi::soma_rt_ref_store as *const () as usize, k),
+            Opcode::RefReg => t.gen_path_helper(ffi::soma_rt_ref_reg as *const () as usize, k),
+            Opcode::SetStore => t.gen_set_store(k),
+            Opcode::SetReg => t.gen_path_helper(ffi::soma_rt_set_reg as *const () as usize, k),
+            Opcode::SetrefStore => t.gen_path_helper(ffi::soma_rt_setref_store as *const () as usize, k),
+            Opcode::SetrefReg => t.gen_path_helper(ffi::soma_rt_setref_reg as *const () as usize, k),
+            Opcode::ExecStore => t.gen_exec_store(k),
+            Opcode::ExecReg => t.gen_path_helper(ffi::soma_rt_exec_reg as *const () as usize, k),
+            Opcode::ExecConst => t.gen_exec_const(k),
+        }
+    }
+    t.flush();
+    let ok = t.b.ins().iconst(I32, ffi::SOMA_OK as i64);
+    t.b.ins().return_(&[ok]);
+    t.b.seal_all_blocks();
+    t.b.finalize(frontend);
+}
+
+/// `fn(vm: *mut Vm) -> i32`.
+pub fn entry_signature(call_conv: CallConv) -> Signature {
+    let mut sig = Signature::new(call_conv);
+    sig.params.push(AbiParam::new(I64));
+    sig.returns.push(AbiParam::new(I32));
+    sig
+}
+
+/// Arithmetic builtins lowered inline, with their `soma_rt_int_arith` op number.
+fn arith_op(id: BuiltinId) -> Option<u32> {
+    Some(match id {
+        BuiltinId::Add => 0,
+        BuiltinId::Sub => 1,
+        BuiltinId::Mul => 2,
+        BuiltinId::Div => 3,
+        BuiltinId::Mod => 4,
+        _ => return None,
+    })
+}
+
+/// The AL-form helper of a guarded builtin (used when its operands are not all virtual).
+fn al_form_helper(id: BuiltinId) -> usize {
+    match id {
+        BuiltinId::Add => ffi::soma_rt_add as *const () as usize,
+        BuiltinId::Sub => ffi::soma_rt_sub as *const () as usize,
+        BuiltinId::Mul => ffi::soma_rt_mul as *const () as usize,
+        BuiltinId::Div => ffi::soma_rt_div as *const () as usize,
+        BuiltinId::Mod => ffi::soma_rt_mod as *const () as usize,
+        BuiltinId::Lt => ffi::soma_rt_lt as *const () as usize,
+        BuiltinId::Choose => ffi::soma_rt_choose as *const () as usize,
+        BuiltinId::Block => ffi::soma_rt_block as *const () as usize,
+        _ => unreachable!("no AL-form helper for {id:?}"),
+    }
+}
+
+/// Builtins a guarded `EXEC_STORE` site specialises.
+pub fn is_specialised(id: BuiltinId) -> bool {
+    matches!(
+        id,
+        BuiltinId::Add
+            | BuiltinId::Sub
+            | BuiltinId::Mul
+            | BuiltinId::Div
+            | BuiltinId::Mod
+            | BuiltinId::Lt
+            | BuiltinId::Choose
+            | BuiltinId::Chain
+            | BuiltinId::Block
+    )
+}
+
+struct Translator<'a, 'e> {
+    b: FunctionBuilder<'a>,
+    env: &'e CodeEnv<'e>,
+    vm: ir::Value,
+    vs: VStack,
+    flush_slot: ir::StackSlot,
+    out_slot: ir::StackSlot,
+    sigs: HashMap<(Vec<ir::Type>, Option<ir::Type>), ir::SigRef>,
+    call_conv: CallConv,
+    /// Index of the instruction being lowered.
+    pc: usize,
+}
+
+impl Translator<'_, '_> {
+    // ----- plumbing -----
+
+    fn iconst(&mut self, bits: u64) -> ir::Value {
+        self.b.ins().iconst(I64, bits as i64)
+    }
+
+    fn sig(&mut self, params: &[ir::Type], ret: Option<ir::Type>) -> ir::SigRef {
+        let key = (params.to_vec(), ret);
+        if let Some(&s) = self.sigs.get(&key) {
+            return s;
+        }
+        let mut sig = Signature::new(self.call_conv);
+        sig.params.extend(params.iter().map(|&t| AbiParam::new(t)));
+        sig.returns.extend(ret.map(AbiParam::new));
+        let s = self.b.import_signature(sig);
+        self.sigs.insert(key, s);
+        s
+    }
+
+    /// Call the helper at `addr`; returns its result (if any).
+    fn call(&mut self, addr: usize, args: &[ir::Value], ret: Option<ir::Type>) -> Option<ir::Value> {
+        let params: Vec<ir::Type> = args.iter().map(|&a| self.b.func.dfg.value_type(a)).collect();
+        let sig = self.sig(&params, ret);
+        let callee = self.iconst(addr as u64);
+        let inst = self.b.ins().call_indirect(sig, callee, args);
+        self.b.inst_results(inst).first().copied()
+    }
+
+    /// Call a status-returning helper.
+    fn call_status(&mut self, addr: usize, args: &[ir::Value]) -> ir::Value {
+        self.call(addr, args, Some(I32)).expect("status")
+    }
+
+    fn out_addr(&mut self) -> ir::Value {
+        self.b.ins().stack_addr(I64, self.out_slot, 0)
+    }
+
+    fn load_out(&mut self) -> ir::Value {
+        self.b.ins().stack_load(I64, I64, self.out_slot, 0)
+    }
+
+    fn path_ptr(&self, k: usize) -> u64 {
+        &self.env.code.paths[k] as *const Path as u64
+    }
+
+    fn cache_ptr(&self) -> u64 {
+        // SAFETY: `caches` holds one line per instruction of this Code, and pc < instrs.len().
+        unsafe { self.env.caches.add(self.pc) as u64 }
+    }
+
+    fn position(&self) -> (u32, u32) {
+        let ins = self.env.code.instrs[self.pc];
+        (ins.line, ins.col)
+    }
+
+    /// Push `entries` (bottom first) onto the real AL.
+    fn emit_flush(&mut self, entries: &[VEntry]) {
+        if entries.is_empty() {
+            return;
+        }
+        for (i, e) in entries.iter().enumerate() {
+            self.b.ins().stack_store(I64, e.val, self.flush_slot, (i * 8) as i32);
+        }
+        let base = self.b.ins().stack_addr(I64, self.flush_slot, 0);
+        let n = self.iconst(entries.len() as u64);
+        // The status is ignored: pushing cannot fail (a panic would be an allocation abort).
+        self.call_status(helpers::jit_push_n as *const () as usize, &[self.vm, base, n]);
+    }
+
+    /// Flush the whole virtual stack (before a helper that observes the AL or collects).
+    fn flush(&mut self) {
+        let entries = self.vs.take_all();
+        self.emit_flush(&entries);
+    }
+
+    fn vpush(&mut self, val: ir::Value, konst: Option<u64>) {
+        if self.vs.len() >= MAX_VIRTUAL {
+            self.flush();
+        }
+        self.vs.push(VEntry { val, konst });
+    }
+
+    /// After a helper returned `status`: when it is not OK, flush `pending` (what the executor
+    /// would still hold on the AL), position the error at this instruction and return the
+    /// status. Continues in a fresh block on success.
+    fn check(&mut self, status: ir::Value, pending: &[VEntry]) {
+        let fail = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.set_cold_block(fail);
+        self.b.ins().brif(status, fail, &[], cont, &[]);
+        self.b.switch_to_block(fail);
+        self.emit_flush(pending);
+        self.emit_error_return(status);
+        self.b.switch_to_block(cont);
+    }
+
+    /// Position the pending error at this instruction and return `status`.
+    fn emit_error_return(&mut self, status: ir::Value) {
+        let (line, col) = self.position();
+        let line = self.b.ins().iconst(I32, line as i64);
+        let col = self.b.ins().iconst(I32, col as i64);
+        self.call(ffi::soma_rt_error_at as *const () as usize, &[self.vm, line, col], None);
+        self.b.ins().return_(&[status]);
+    }
+
+    /// Flush, then call a `(vm, path) -> status` helper that works on the AL.
+    fn gen_path_helper(&mut self, addr: usize, k: usize) {
+        self.flush();
+        let path = self.iconst(self.path_ptr(k));
+        let st = self.call_status(addr, &[self.vm, path]);
+        self.check(st, &[]);
+    }
+
+    /// Flush, then call a `(vm) -> status` AL-form builtin helper.
+    fn gen_al_builtin(&mut self, addr: usize) {
+        self.flush();
+        let st = self.call_status(addr, &[self.vm]);
+        self.check(st, &[]);
+    }
+
+    /// Deoptimisation exit: flush the virtual stack (the executor's AL before this
+    /// instruction) and interpret the rest of the Code from here; return its status.
+    fn emit_deopt(&mut self) {
+        let entries: Vec<VEntry> = self.vs.entries().to_vec();
+        self.emit_flush(&entries);
+        let block = self.iconst(self.env.block.to_bits());
+        let pc = self.iconst(self.pc as u64);
+        let st = self.call_status(helpers::jit_resume as *const () as usize, &[self.vm, block, pc]);
+        self.b.ins().return_(&[st]);
+    }
+
+    // ----- value tests -----
+
+    fn high16(&mut self, v: ir::Value) -> ir::Value {
+        self.b.ins().ushr_imm_s(v, 48)
+    }
+
+    /// Nonzero when `v` is a small Int.
+    fn is_small_int(&mut self, v: ir::Value) -> ir::Value {
+        let h = self.high16(v);
+        self.b.ins().icmp_imm_s(IntCC::Equal, h, (Tag::Int.high_bits() >> 48) as i64)
+    }
+
+    /// Nonzero when `v` is a Block or a builtin.
+    fn is_executable(&mut self, v: ir::Value) -> ir::Value {
+        let h = self.high16(v);
+        let d = self.b.ins().iadd_imm_s(h, -((Tag::Block.high_bits() >> 48) as i64));
+        self.b.ins().icmp_imm_s(IntCC::UnsignedLessThanOrEqual, d, 1)
+    }
+
+    /// Sign-extend the 48-bit payload.
+    fn unbox_int(&mut self, v: ir::Value) -> ir::Value {
+        let s = self.b.ins().ishl_imm_s(v, 16);
+        self.b.ins().sshr_imm_s(s, 16)
+    }
+
+    fn box_int(&mut self, i: ir::Value) -> ir::Value {
+        let p = self.b.ins().band_imm_s(i, PAYLOAD_MASK as i64);
+        self.b.ins().bor_imm_s(p, Tag::Int.high_bits() as i64)
+    }
+
+    /// Nonzero when the i64 `i` fits in a small int.
+    fn fits_small(&mut self, i: ir::Value) -> ir::Value {
+        let s = self.unbox_int(i);
+        self.b.ins().icmp(IntCC::Equal, s, i)
+    }
+
+    // ----- Store cache -----
+
+    /// The value of Store path `k` through this instruction's cache line. When the path was
+    /// never created, `on_undefined` is emitted (it must end the block).
+    fn cached_store_value(&mut self, k: usize, on_undefined: impl FnOnce(&mut Self)) -> ir::Value {
+        let flags = MemFlagsData::trusted();
+        let cache = self.iconst(self.cache_ptr());
+        let epoch_addr = self.iconst(self.env.epoch_ptr as u64);
+        let epoch = self.b.ins().load(I64, flags, epoch_addr, 0);
+        let cached = self.b.ins().load(I64, flags, cache, CACHE_EPOCH_OFFSET);
+        let hit = self.b.ins().icmp(IntCC::Equal, epoch, cached);
+        let hit_b = self.b.create_block();
+        let miss_b = self.b.create_block();
+        let undef_b = self.b.create_block();
+        let have = self.b.create_block();
+        let cell = self.b.append_block_param(have, I64);
+        self.b.set_cold_block(miss_b);
+        self.b.set_cold_block(undef_b);
+        self.b.ins().brif(hit, hit_b, &[], miss_b, &[]);
+
+        self.b.switch_to_block(hit_b);
+        let c = self.b.ins().load(I64, flags, cache, CACHE_CELL_OFFSET);
+        self.b.ins().jump(have, &[BlockArg::Value(c)]);
+
+        self.b.switch_to_block(miss_b);
+        let path = self.iconst(self.path_ptr(k));
+        let c = self
+            .call(helpers::jit_resolve_store as *const () as usize, &[self.vm, path, cache], Some(I64))
+            .expect("cell");
+        self.b.ins().brif(c, have, &[BlockArg::Value(c)], undef_b, &[]);
+
+        self.b.switch_to_block(undef_b);
+        on_undefined(self);
+
+        self.b.switch_to_block(have);
+        self.b.ins().load(I64, flags, cell, CELL_VALUE_OFFSET as i32)
+    }
+
+    /// Emit the `Undefined Store path` error exit (the virtual stack is what the executor
+    /// holds).
+    fn emit_undefined_store(&mut self, k: usize) {
+        let entries: Vec<VEntry> = self.vs.entries().to_vec();
+        self.emit_flush(&entries);
+        let path = self.iconst(self.path_ptr(k));
+        let st = self.call_status(helpers::jit_undefined_store as *const () as usize, &[self.vm, path]);
+        self.emit_error_return(st);
+    }
+
+    // ----- one gen_* per opcode -----
+
+    /// CONST: a virtual push of the constant's bits (constants are module roots).
+    fn gen_const(&mut self, k: usize) {
+        let bits = self.env.consts[k].to_bits();
+        let v = self.iconst(bits);
+        self.vpush(v, Some(bits));
+    }
+
+    /// LOAD_STORE: inline read through the epoch-guarded cache line.
+    fn gen_load_store(&mut self, k: usize) {
+        let v = self.cached_store_value(k, |t| t.emit_undefined_store(k));
+        self.vpush(v, None);
+    }
+
+    /// LOAD_REG: value-form read (no AL traffic, never collects).
+    fn gen_load_reg(&mut self, k: usize) {
+        let path = self.iconst(self.path_ptr(k));
+        let out = self.out_addr();
+        let st = self.call_status(helpers::jit_read_reg as *const () as usize, &[self.vm, path, out]);
+        let pending: Vec<VEntry> = self.vs.entries().to_vec();
+        self.check(st, &pending);
+        let v = self.load_out();
+        self.vpush(v, None);
+    }
+
+    /// SET_STORE: flush, then the cached-write helper (a safepoint, like the executor's).
+    fn gen_set_store(&mut self, k: usize) {
+        self.flush();
+        let path = self.iconst(self.path_ptr(k));
+        let cache = self.iconst(self.cache_ptr());
+        let st = self.call_status(helpers::jit_set_store as *const () as usize, &[self.vm, path, cache]);
+        self.check(st, &[]);
+    }
+
+    /// EXEC_CONST: run a block literal through the exec helper.
+    fn gen_exec_const(&mut self, k: usize) {
+        self.flush();
+        let v = self.iconst(self.env.consts[k].to_bits());
+        let st = self.call_status(helpers::jit_exec as *const () as usize, &[self.vm, v]);
+        self.check(st, &[]);
+    }
+
+    /// EXEC_STORE: read through the cache; a site whose path held a specialised builtin at
+    /// compile time is guarded on the value's identity (deopt exit when rebound) and lowered
+    /// inline; anything else is flushed and executed by the helper.
+    fn gen_exec_store(&mut self, k: usize) {
+        let v = self.cached_store_value(k, |t| t.emit_undefined_store(k));
+        let spec = self.env.exec_builtins.get(self.pc).copied().flatten();
+        let Some((id, bits)) = spec.filter(|(id, _)| is_specialised(*id)) else {
+            self.flush();
+            let st = self.call_status(helpers::jit_exec as *const () as usize, &[self.vm, v]);
+            self.check(st, &[]);
+            return;
+        };
+        let same = self.b.ins().icmp_imm_s(IntCC::Equal, v, bits.to_bits() as i64);
+        let fast = self.b.create_block();
+        let deopt = self.b.create_block();
+        self.b.set_cold_block(deopt);
+        self.b.ins().brif(same, fast, &[], deopt, &[]);
+        self.b.switch_to_block(deopt);
+        self.emit_deopt();
+        self.b.switch_to_block(fast);
+        self.gen_builtin(id);
+    }
+
+    /// A guarded builtin, lowered inline where its operands are virtual.
+    fn gen_builtin(&mut self, id: BuiltinId) {
+        match id {
+            BuiltinId::Chain => self.gen_chain(),
+            BuiltinId::Choose if self.vs.len() >= 3 => self.gen_choose(),
+            BuiltinId::Lt if self.vs.len() >= 2 => self.gen_lt(),
+            BuiltinId::Block if !self.env.is_program => {
+                let bits = self.env.block.to_bits();
+                let v = self.iconst(bits);
+                self.vpush(v, Some(bits));
+            }
+            _ => match arith_op(id) {
+                Some(op) if self.vs.len() >= 2 => self.gen_arith(op),
+                _ => self.gen_al_builtin(al_form_helper(id)),
+            },
+        }
+    }
+
+    /// `choose` on three virtual operands: a select, nothing called.
+    fn gen_choose(&mut self) {
+        let [c, t, f]: [VEntry; 3] = self.vs.pop_n(3).try_into().expect("3 entries");
+        if let Some(cb) = c.konst {
+            // SAFETY: compile-time constant bits are live values (module constants).
+            let truthy = unsafe { Value::from_bits(cb) }.is_truthy();
+            self.vpush(
+                if truthy { t.val } else { f.val },
+                if truthy { t.konst } else { f.konst },
+            );
+            return;
+        }
+        // Falsy values are exactly Void, Nil, False: BOX_BASE + 0..=2.
+        let d = self.b.ins().iadd_imm_s(c.val, -(BOX_BASE as i64));
+        let truthy = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThan, d, 2);
+        let r = self.b.ins().select(truthy, t.val, f.val);
+        let konst = match (t.konst, f.konst) {
+            (Some(a), Some(b)) if a == b => Some(a),
+            _ => None,
+        };
+        self.vpush(r, konst);
+    }
+
+    /// Small-int `+ - * / %` with overflow checks; other operands (BigInts, wrong types, zero
+    /// divisors, overflowing results) go to `soma_rt_int_arith`, which never collects.
+    fn gen_arith(&mut self, op: u32) {
+        let [a, bv]: [VEntry; 2] = self.vs.pop_n(2).try_into().expect("2 entries");
+        let (a, bv) = (a.val, bv.val);
+        let done = self.b.create_block();
+        let result = self.b.append_block_param(done, I64);
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        self.b.set_cold_block(slow);
+
+        let ia_ok = self.is_small_int(a);
+        let ib_ok = self.is_small_int(bv);
+        let both = self.b.ins().band(ia_ok, ib_ok);
+        self.b.ins().brif(both, fast, &[], slow, &[]);
+
+        self.b.switch_to_block(fast);
+        let x = self.unbox_int(a);
+        let y = self.unbox_int(bv);
+        let r = match op {
+            0 => self.b.ins().iadd(x, y),
+            1 => self.b.ins().isub(x, y),
+            2 => {
+                let (r, of) = self.b.ins().smul_overflow(x, y);
+                let next = self.b.create_block();
+                self.b.ins().brif(of, slow, &[], next, &[]);
+                self.b.switch_to_block(next);
+                r
+            }
+            _ => {
+                // Floor division / modulo (Python): divisor zero goes to the slow path for
+                // its error.
+                let next = self.b.create_block();
+                self.b.ins().brif(y, next, &[], slow, &[]);
+                self.b.switch_to_block(next);
+                let q = self.b.ins().sdiv(x, y);
+                let m = self.b.ins().srem(x, y);
+                let nz = self.b.ins().icmp_imm_s(IntCC::NotEqual, m, 0);
+                let sx = self.b.ins().bxor(m, y);
+                let neg = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, sx, 0);
+                let adjust = self.b.ins().band(nz, neg);
+                if op == 3 {
+                    let one = self.b.ins().uextend(I64, adjust);
+                    self.b.ins().isub(q, one)
+                } else {
+                    let zero = self.iconst(0);
+                    let add = self.b.ins().select(adjust, y, zero);
+                    self.b.ins().iadd(m, add)
+                }
+            }
+        };
+        let fits = self.fits_small(r);
+        let boxed = self.box_int(r);
+        self.b.ins().brif(fits, done, &[BlockArg::Value(boxed)], slow, &[]);
+
+        self.b.switch_to_block(slow);
+        let opv = self.b.ins().iconst(I32, op as i64);
+        let out = self.out_addr();
+        let st = self.call_status(ffi::soma_rt_int_arith as *const () as usize, &[self.vm, opv, a, bv, out]);
+        let pending: Vec<VEntry> = self.vs.entries().to_vec();
+        self.check(st, &pending);
+        let r = self.load_out();
+        self.b.ins().jump(done, &[BlockArg::Value(r)]);
+
+        self.b.switch_to_block(done);
+        self.vpush(result, None);
+    }
+
+    /// `<` on two virtual operands: inline for small ints, else `soma_rt_lt_values`.
+    fn gen_lt(&mut self) {
+        let [a, bv]: [VEntry; 2] = self.vs.pop_n(2).try_into().expect("2 entries");
+        let (a, bv) = (a.val, bv.val);
+        let done = self.b.create_block();
+        let result = self.b.append_block_param(done, I64);
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        self.b.set_cold_block(slow);
+        let ia_ok = self.is_small_int(a);
+        let ib_ok = self.is_small_int(bv);
+        let both = self.b.ins().band(ia_ok, ib_ok);
+        self.b.ins().brif(both, fast, &[], slow, &[]);
+
+        self.b.switch_to_block(fast);
+        let x = self.unbox_int(a);
+        let y = self.unbox_int(bv);
+        let lt = self.b.ins().icmp(IntCC::SignedLessThan, x, y);
+        let t = self.iconst(Value::TRUE.to_bits());
+        let f = self.iconst(Value::FALSE.to_bits());
+        let r = self.b.ins().select(lt, t, f);
+        self.b.ins().jump(done, &[BlockArg::Value(r)]);
+
+        self.b.switch_to_block(slow);
+        let out = self.out_addr();
+        let st = self.call_status(ffi::soma_rt_lt_values as *const () as usize, &[self.vm, a, bv, out]);
+        let pending: Vec<VEntry> = self.vs.entries().to_vec();
+        self.check(st, &pending);
+        let r = self.load_out();
+        self.b.ins().jump(done, &[BlockArg::Value(r)]);
+
+        self.b.switch_to_block(done);
+        self.vpush(result, None);
+    }
+
+    /// `>chain` as a native loop: one `jit_chain_step` call per iteration (the executed block
+    /// returns before the next starts, so the native stack does not grow).
+    fn gen_chain(&mut self) {
+        let first = if let Some(top) = self.vs.pop() {
+            self.flush();
+            let exe = self.is_executable(top.val);
+            let push_back = self.b.create_block();
+            let start = self.b.create_block();
+            let start_v = self.b.append_block_param(start, I64);
+            self.b.ins().brif(exe, start, &[BlockArg::Value(top.val)], push_back, &[]);
+            // A non-executable value first popped is pushed back and the chain is over.
+            self.b.switch_to_block(push_back);
+            self.emit_flush(&[top]);
+            let zero = self.iconst(Value::VOID.to_bits());
+            self.b.ins().jump(start, &[BlockArg::Value(zero)]);
+            self.b.switch_to_block(start);
+            start_v
+        } else {
+            self.flush();
+            let out = self.out_addr();
+            let st = self.call_status(ffi::soma_rt_chain_start as *const () as usize, &[self.vm, out]);
+            self.check(st, &[]);
+            self.load_out()
+        };
+        let head = self.b.create_block();
+        let v = self.b.append_block_param(head, I64);
+        let body = self.b.create_block();
+        let exit = self.b.create_block();
+        self.b.ins().jump(head, &[BlockArg::Value(first)]);
+
+        self.b.switch_to_block(head);
+        let exe = self.is_executable(v);
+        self.b.ins().brif(exe, body, &[], exit, &[]);
+
+        self.b.switch_to_block(body);
+        let out = self.out_addr();
+        let st = self.call_status(helpers::jit_chain_step as *const () as usize, &[self.vm, v, out]);
+        self.check(st, &[]);
+        let next = self.load_out();
+        self.b.ins().jump(head, &[BlockArg::Value(next)]);
+
+        self.b.switch_to_block(exit);
+    }
+}

@@ -1,0 +1,90 @@
+//! Translation state: the virtual AL.
+//!
+//! Compiled code keeps the values a Code pushes in SSA values for as long as it can. The
+//! virtual stack models the top of the real AL: at any point the executor's AL equals the real
+//! AL followed by the virtual entries, bottom first. Before a helper that can observe the AL
+//! or collect garbage (a safepoint), the translator flushes the virtual entries to the real AL,
+//! which also makes them GC roots; before an error exit it flushes what the executor would
+//! still have on the AL. Helpers that neither collect nor touch the AL (value-form reads, Int
+//! slow paths, compares) run with values still virtual.
+//!
+//! Values held only virtually are never collected early: they are either permanent roots
+//! (constants, Blocks, builtins), immediates, or were read from a cell / produced by a helper
+//! since the last safepoint, and every safepoint is preceded by a flush.
+
+use cranelift_codegen::ir;
+
+/// One virtual AL slot.
+#[derive(Clone, Copy, Debug)]
+pub struct VEntry {
+    /// The value's bits (an `i64` SSA value).
+    pub val: ir::Value,
+    /// The bits when known at compile time (constants, `>block`).
+    pub konst: Option<u64>,
+}
+
+/// The virtual top of the AL.
+#[derive(Default, Debug)]
+pub struct VStack {
+    entries: Vec<VEntry>,
+}
+
+/// Flushes past this depth keep stack frames small (the flush buffer has this many slots).
+pub const MAX_VIRTUAL: usize = 16;
+
+impl VStack {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn push(&mut self, e: VEntry) {
+        self.entries.push(e);
+    }
+
+    pub fn pop(&mut self) -> Option<VEntry> {
+        self.entries.pop()
+    }
+
+    /// The entries, bottom first (what a flush writes).
+    pub fn entries(&self) -> &[VEntry] {
+        &self.entries
+    }
+
+    /// Remove every entry (after a flush).
+    pub fn take_all(&mut self) -> Vec<VEntry> {
+        std::mem::take(&mut self.entries)
+    }
+
+    /// The top `n` entries, bottom first, removed.
+    pub fn pop_n(&mut self, n: usize) -> Vec<VEntry> {
+        let at = self.entries.len() - n;
+        self.entries.split_off(at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cranelift_codegen::entity::EntityRef;
+
+    #[test]
+    fn push_pop_order() {
+        let mut s = VStack::default();
+        for i in 0..3 {
+            s.push(VEntry {
+                val: ir::Value::new(i),
+                konst: Some(i as u64),
+            });
+        }
+        let top2 = s.pop_n(2);
+        assert_eq!(top2[0].konst, Some(1));
+        assert_eq!(top2[1].konst, Some(2));
+        assert_eq!(s.len(), 1);
+        assert_eq!(s.take_all().len(), 1);
+        assert!(s.is_empty());
+    }
+}

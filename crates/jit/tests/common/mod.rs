@@ -1,0 +1,126 @@
+//! Differential harness: run the same source on the reference executor and under the JIT,
+//! with captured I/O, and compare AL, output and error.
+#![allow(dead_code)]
+
+use soma_jit::JitConfig;
+use soma_runtime::decode::Module;
+use soma_runtime::encode::assemble;
+use soma_runtime::render::al_form;
+use soma_runtime::vm::HostIo;
+use soma_runtime::Vm;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+pub const STDLIB: &[u8] = include_bytes!("../../../runtime/tests/fixtures/stdlib.bc");
+
+#[derive(Clone, Default)]
+pub struct Capture {
+    pub out: Rc<RefCell<Vec<String>>>,
+}
+
+impl HostIo for Capture {
+    fn write_line(&mut self, line: &str) {
+        self.out.borrow_mut().push(line.to_string());
+    }
+    fn read_line(&mut self) -> Option<String> {
+        None
+    }
+}
+
+/// Everything observable about a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub al: String,
+    pub out: Vec<String>,
+    /// (class, message, line, col)
+    pub err: Option<(String, String, u32, u32)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tier {
+    Executor,
+    /// JIT with this threshold.
+    Jit(u64),
+}
+
+pub struct Runner {
+    pub vm: Box<Vm>,
+    pub io: Capture,
+    pub tier: Tier,
+}
+
+impl Runner {
+    pub fn new(tier: Tier) -> Runner {
+        let mut vm = Vm::new();
+        let io = Capture::default();
+        vm.set_io(Box::new(io.clone()));
+        if let Tier::Jit(t) = tier {
+            let config = JitConfig {
+                threshold: Some(t),
+                verify: true,
+                ..JitConfig::default()
+            };
+            soma_jit::install_with(&mut vm, config).expect("JIT installs");
+        }
+        Runner { vm, io, tier }
+    }
+
+    pub fn run_module(&mut self, m: Module) -> Result<(), soma_runtime::SomaError> {
+        let id = self.vm.load_module(m);
+        self.run_id(id)
+    }
+
+    pub fn run_id(&mut self, id: u32) -> Result<(), soma_runtime::SomaError> {
+        match self.tier {
+            Tier::Executor => soma_runtime::exec::run_module(&mut self.vm, id),
+            Tier::Jit(_) => soma_jit::run_module(&mut self.vm, id),
+        }
+    }
+
+    pub fn load_stdlib(&mut self) {
+        let id = self.vm.load_module_bytes(STDLIB).expect("stdlib decodes");
+        self.run_id(id).expect("stdlib runs");
+    }
+
+    pub fn run_src(&mut self, src: &str) -> Result<(), soma_runtime::SomaError> {
+        self.run_module(assemble(src).unwrap_or_else(|e| panic!("assemble {src:?}: {e}")))
+    }
+
+    pub fn outcome(&self, r: Result<(), soma_runtime::SomaError>) -> Outcome {
+        let items: Vec<String> = self.vm.al().iter().map(|&v| al_form(v)).collect();
+        Outcome {
+            al: format!("[{}]", items.join(", ")),
+            out: self.io.out.borrow().clone(),
+            err: r
+                .err()
+                .map(|e| (e.class.name().to_string(), e.message.clone(), e.line, e.col)),
+        }
+    }
+}
+
+/// Run `src` (after the stdlib if `stdlib`) under `tier`.
+pub fn run_on(tier: Tier, src: &str, stdlib: bool) -> (Outcome, Runner) {
+    let mut r = Runner::new(tier);
+    if stdlib {
+        r.load_stdlib();
+    }
+    let res = r.run_src(src);
+    let o = r.outcome(res);
+    (o, r)
+}
+
+/// Run under the executor and the JIT (threshold 0 and 1) and assert equal outcomes.
+/// Returns the reference outcome.
+pub fn diff(src: &str, stdlib: bool) -> Outcome {
+    let (reference, _) = run_on(Tier::Executor, src, stdlib);
+    for t in [0, 1] {
+        let (jit, mut r) = run_on(Tier::Jit(t), src, stdlib);
+        assert_eq!(jit, reference, "threshold {t}, source:\n{src}");
+        if t == 0 {
+            let stats = soma_jit::stats(&mut r.vm).expect("installed");
+            assert_eq!(stats.compile_failures, 0, "{stats:?}");
+            assert!(stats.blocks_compiled >= 1, "the program itself is compiled at threshold 0");
+        }
+    }
+    reference
+}

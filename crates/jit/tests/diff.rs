@@ -1,0 +1,231 @@
+//! Differential tests: the reference executor and the JIT (thresholds 0 and 1) must leave the
+//! same AL, output and error (class, message, line, col).
+
+mod common;
+use common::{diff, run_on, Tier};
+
+const FIB: &str = "{ !_.n _.n _.n 2 >< { } { !_.m _.m 1 >- >fib _.m 2 >- >fib >+ } >choose >chain } !fib";
+
+#[test]
+fn literals_and_arith() {
+    let o = diff("1 (two) 3 7 2 >- -7 2 >/ -7 2 >% 7 -2 >% 7 -2 >/ 1 2 >< 2 1 >< (a) (b) ><", false);
+    assert_eq!(o.al, "[1, (two), 3, 5, -4, 1, -1, -4, True, False, True]");
+    diff("True False Nil Void { 1 } + _.", false);
+}
+
+#[test]
+fn fib() {
+    let o = diff(&format!("{FIB}\n15 >fib"), false);
+    assert_eq!(o.al, "[610]");
+}
+
+#[test]
+fn chain_counting_loop() {
+    let src = "0 !acc 10000 !i\n{ acc i >+ !acc  i 1 >- !i  0 i >< >block Nil >choose } >chain\nacc";
+    let o = diff(src, false);
+    assert_eq!(o.al, "[Nil, 50005000]");
+    diff("5 >chain", false);
+    diff("1 2 + >chain", false);
+    diff("{ 1 } { 2 } >chain >chain", false);
+}
+
+#[test]
+fn cell_ref_write_through() {
+    diff("42 !x  x. !r  7 !r  x", false);
+    diff("42 !data.x  data. !ref  ref.x  99 !ref.y  data.y", false);
+    diff("1 !t  t. !a  5 !a.  t a", false);
+    diff("1 !a.b  2 !a.  a", false);
+    diff("1 !a.b  2 !a.  a.b", false);
+    diff("1 !a  Void !a.  a", false);
+    diff("1 !a.b.c  a.b >isVoid", false);
+    // Cached cells must notice structural changes between executions of the same code.
+    diff("{ x.y } !get  1 !x.y >get  2 !x.y >get  Void !x. 3 !x.y >get  Void !x. >get", false);
+    diff("{ 5 !p.q p.q } !f 1 !o.q o. !p >f  o.q  Void !p.  >f", false);
+}
+
+#[test]
+fn register_aliasing() {
+    let src = "{ !_. 5 !_.v  _.w 1 >+ !_.w } !setv\n10 !_.w  _. >setv  _.v _.w";
+    let o = diff(src, false);
+    assert_eq!(o.al, "[5, 11]");
+    diff("1 !_.x { _.x } >chain", false);
+    diff("_", false);
+    diff("3 !_.a _. >{ !_. _.a 4 >+ !_.a } _.a", false);
+}
+
+#[test]
+fn bigint_overflow() {
+    let o = diff("9223372036854775807 1 >+", false);
+    assert_eq!(o.al, "[9223372036854775808]");
+    let o = diff("10 20 >* !e 1 { 10 >* } !t 100000000000000000000 3 >*", false);
+    assert_eq!(o.al, "[1, 300000000000000000000]");
+    diff("140737488355327 1 >+ 1 >- -140737488355328 1 >- 140737488355327 2 >* -140737488355328 -1 >/", false);
+    diff("-140737488355328 -1 >% 70000000 70000000 >* 100000000000000000000 7 >/ -100000000000000000000 7 >%", false);
+    diff("99999999999999999999 100000000000000000000 >< 1 100000000000000000000 ><", false);
+}
+
+#[test]
+fn floor_div_mod_of_negatives() {
+    for (a, b) in [(-7, 2), (7, -2), (-7, -2), (7, 2), (-6, 3), (6, -3), (0, -5), (-1, 5)] {
+        diff(&format!("{a} {b} >/ {a} {b} >%"), false);
+    }
+}
+
+#[test]
+fn every_error_kind() {
+    for src in [
+        "nope",
+        "1 2 nope.x",
+        "1 _.nope",
+        "!x",
+        "!x.",
+        "!_.y",
+        "1 2 (s) >+",
+        "1 (a) >-",
+        "1 2 >+ (a) 3 >*",
+        "5 0 >/",
+        "5 0 >%",
+        "1 (a) ><",
+        "Nil Nil ><",
+        "1 >concat",
+        "1 2 >concat",
+        "(x) >toString",
+        "5 >toInt",
+        ">block",
+        "(boom) >debug.error",
+        ">debug.error",
+        "5 >use",
+        "(zzz) >use",
+        "5 !f >f",
+        "(str) !g 1 >g",
+        ">+",
+        "1 >+",
+        ">choose",
+        "1 2 >choose",
+        ">chain",
+        "{ 1 (a) >+ } >chain",
+        "{ 1 (a) >+ } !h 1 2 >h",
+        "{ { 7 0 >% } >chain } !k >k",
+        "1 2 { 3 } >_.nothere",
+        "1 !_.q >_.q",
+        ">readLine",
+    ] {
+        let o = diff(src, false);
+        assert!(o.err.is_some(), "{src} should fail");
+    }
+}
+
+#[test]
+fn error_does_not_roll_back() {
+    diff("1 2 !a 3 4 (x) >+ 5", false);
+    diff("{ 1 2 3 (x) >* } !f 9 >f", false);
+}
+
+fn big_stack<F: FnOnce() + Send + 'static>(f: F) {
+    std::thread::Builder::new()
+        .stack_size(1 << 30)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+#[test]
+fn deep_recursion() {
+    big_stack(|| {
+        // Runaway recursion hits the depth limit in both tiers.
+        let o = diff("{ 1 >f } !f >f", false);
+        assert_eq!(
+            o.err.as_ref().unwrap().1,
+            "recursion too deep (limit 10000 nested block executions)"
+        );
+        // Just below the limit works.
+        let o = diff(
+            "{ !_.n _.n 0 _.n >< { !_.m _.m 1 >- >d 1 >+ } { } >choose >chain } !d 3000 >d",
+            false,
+        );
+        assert_eq!(o.al, "[3000]", "{o:?}");
+    });
+}
+
+#[test]
+fn runaway_recursion_on_a_small_stack_is_an_error_not_a_crash() {
+    std::thread::Builder::new()
+        .stack_size(512 * 1024)
+        .spawn(|| {
+            let (o, _) = run_on(Tier::Jit(0), "{ 1 >f } !f >f", false);
+            let (class, msg, _, _) = o.err.expect("error");
+            assert_eq!(class, "RuntimeError");
+            assert!(msg.starts_with("recursion too deep"), "{msg}");
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+#[test]
+fn rebinding_plus_mid_program() {
+    let o = diff("{ 1 2 >+ } !three >three { >- } !+ >three 5 3 >+", false);
+    assert_eq!(o.al, "[3, -1, 2]");
+    diff("{ >+ } !add 1 2 >add { >* } !+ 3 4 >add 5 6 >+", false);
+    diff("{ !_.x _.x _.x >< } !lt 1 >lt 3 !< 1 >lt", false);
+    diff("{ 1 2 3 >choose } !c >c { 9 } !choose >c", false);
+    diff("{ { 1 } >chain } !c >c { 7 } !chain >c", false);
+    diff("{ >block } !b >b 5 !block >b", false);
+    // Rebinding through the structural path: delete and recreate.
+    diff("{ 1 2 >+ } !p >p Void !+. >p", false);
+}
+
+#[test]
+fn output_and_print() {
+    diff("1 >print (hi) >print { 2 >print } >chain + >print 7 >toString >print", false);
+}
+
+#[test]
+fn stdlib_loads_and_runs() {
+    diff("1 2 >swap 3 >dup >drop 5 >inc 2 >dec", true);
+    diff("3 4 >max 3 4 >min -5 >abs True False >and True >not", true);
+}
+
+#[test]
+fn stdlib_dict_workload() {
+    let src = "\
+        >dict.new !d\n\
+        0 !i { i i i >* d >dict.put !d  i 1 >+ !i  i 40 >< >block Nil >choose } >chain >drop\n\
+        d >dict.size\n\
+        7 d >dict.get\n\
+        39 d >dict.has 40 d >dict.has\n\
+        5 d >dict.remove !d d >dict.size\n\
+        d >dict.keys >list.length";
+    let o = diff(src, true);
+    assert!(o.err.is_none(), "{o:?}");
+    assert_eq!(o.al, "[40, 49, True, False, 39, 39]");
+}
+
+#[test]
+fn stdlib_lists() {
+    diff(
+        "1 2 3 4 5 Void >list.from_al !l l >list.length l { 2 >* } >list.map >list.to_al",
+        true,
+    );
+}
+
+#[test]
+fn tier_up_by_threshold() {
+    // Blocks compile on their threshold-th execution; the program keeps being correct.
+    for t in [1, 2, 5, 50] {
+        let src = format!("{FIB}\n18 >fib");
+        let (reference, _) = run_on(Tier::Executor, &src, false);
+        let (o, mut r) = run_on(Tier::Jit(t), &src, false);
+        assert_eq!(o, reference);
+        let s = soma_jit::stats(&mut r.vm).unwrap();
+        assert!(s.blocks_compiled >= 2, "threshold {t}: {s:?}");
+    }
+    // `off`: nothing is compiled.
+    let mut r = common::Runner::new(Tier::Jit(0));
+    soma_jit::set_threshold(&mut r.vm, None);
+    let res = r.run_src(&format!("{FIB}\n10 >fib"));
+    let o = r.outcome(res);
+    assert_eq!(o.al, "[55]");
+    assert_eq!(soma_jit::stats(&mut r.vm).unwrap().blocks_compiled, 0);
+}
