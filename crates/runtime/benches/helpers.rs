@@ -11,7 +11,7 @@ use soma_runtime::opcodes::Root;
 use soma_runtime::{Value, Vm};
 
 fn path(root: Root, comps: &[&str]) -> Path {
-    Path::new(root, comps.iter().map(|c| Box::from(*c)).collect())
+    Path::new(root, comps.iter().map(|c| std::rc::Rc::from(*c)).collect())
 }
 
 fn helpers(c: &mut Criterion) {

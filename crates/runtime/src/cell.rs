@@ -44,6 +44,25 @@ impl Hasher for NameHasher {
 
 type NameMap<V> = HashMap<Rc<str>, V, BuildHasherDefault<NameHasher>>;
 
+/// A path component usable as a child name. Creating a child needs an owned key; decoded
+/// paths hold `Rc<str>` components, so a new child shares the path's string instead of
+/// allocating a copy.
+pub trait Name: AsRef<str> {
+    fn to_key(&self) -> Rc<str> {
+        self.as_ref().into()
+    }
+}
+
+impl Name for str {}
+impl Name for &str {}
+impl Name for String {}
+impl Name for Box<str> {}
+impl Name for Rc<str> {
+    fn to_key(&self) -> Rc<str> {
+        self.clone()
+    }
+}
+
 /// Number of children above which a hash index is maintained.
 pub const INDEX_THRESHOLD: usize = 8;
 
@@ -80,9 +99,8 @@ impl Children {
     }
 
     /// Add a child that is not present yet (callers check with `get` first).
-    pub fn insert_new(&mut self, name: &str, cell: CellPtr) {
-        debug_assert!(self.get(name).is_none());
-        let key: Rc<str> = name.into();
+    pub fn insert_new(&mut self, key: Rc<str>, cell: CellPtr) {
+        debug_assert!(self.get(&key).is_none());
         if let Some(index) = &mut self.index {
             index.insert(key.clone(), self.entries.len());
         }
@@ -168,10 +186,11 @@ impl CellPtr {
     }
 
     /// Add a child named `name`, which must not exist yet.
-    pub fn insert_child(self, name: &str, child: CellPtr) {
+    pub fn insert_child<N: Name + ?Sized>(self, name: &N, child: CellPtr) {
+        let key = name.to_key();
         // SAFETY: exclusive access for the duration of the call (single-threaded runtime, no
         // reference into the cell escapes any accessor).
-        unsafe { (*self.0.as_ptr()).children.insert_new(name, child) }
+        unsafe { (*self.0.as_ptr()).children.insert_new(key, child) }
     }
 
     /// Unlink the child `name`. Returns whether it existed.

@@ -7,6 +7,7 @@
 use crate::opcodes::{Opcode, OperandKind, Root};
 use num_bigint::{BigInt, Sign};
 use std::fmt;
+use std::rc::Rc;
 
 pub const MAGIC: &[u8; 6] = b"SOMABC";
 pub const VERSION: u16 = 1;
@@ -41,13 +42,14 @@ pub enum Const {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Path {
     pub root: Root,
-    pub components: Vec<Box<str>>,
+    /// Shared with the cells created from this path (see `cell::Name`).
+    pub components: Vec<Rc<str>>,
     /// The path as written (`a.b`, `_`, `_.x`), for error messages.
     pub display: String,
 }
 
 impl Path {
-    pub fn new(root: Root, components: Vec<Box<str>>) -> Path {
+    pub fn new(root: Root, components: Vec<Rc<str>>) -> Path {
         let display = match root {
             Root::Store => components.join("."),
             Root::Register => std::iter::once("_")
@@ -323,7 +325,7 @@ fn decode_code(r: &mut Reader<'_>, index: usize, n_codes: usize) -> Result<Code>
                     offset: comp_at,
                 });
             }
-            components.push(Box::from(comp));
+            components.push(Rc::from(comp));
         }
         paths.push(Path::new(root, components));
     }

@@ -294,7 +294,7 @@ pub fn assemble(source: &str) -> Result<Module, String> {
                 } else {
                     (Root::Store, comps)
                 };
-                let path = Path::new(root, comps.into_iter().map(Box::from).collect());
+                let path = Path::new(root, comps.into_iter().map(std::rc::Rc::from).collect());
                 codes[cur].paths.push(path);
                 let k = codes[cur].paths.len() - 1;
                 let op = match (modifier, is_ref, reg) {

@@ -180,6 +180,20 @@ fn run_acts(vm: &mut Vm, acts: &mut Vec<Act>) -> RtResult<()> {
         let k = ins.operand as usize;
         let paths = &m.module.codes[code].paths;
         let result = match ins.op {
+            // Store paths go through the epoch-guarded inline cache when it hits.
+            Opcode::LoadStore | Opcode::ExecStore | Opcode::SetStore
+                if cached_store_cell(vm, m, code, k).is_some() =>
+            {
+                let cell = cached_store_cell(vm, m, code, k).expect("just checked");
+                match ins.op {
+                    Opcode::LoadStore => {
+                        vm.push(cell.value());
+                        Ok(())
+                    }
+                    Opcode::ExecStore => exec(vm, acts, cell.value()),
+                    _ => set_cached(vm, cell, &paths[k]),
+                }
+            }
             Opcode::Const => {
                 // SAFETY: a live boxed VM; the constant is a module root.
                 let status = unsafe { ffi::soma_rt_push(vm as *mut Vm, m.consts[code][k].to_bits()) };
@@ -211,6 +225,48 @@ fn run_acts(vm: &mut Vm, acts: &mut Vec<Act>) -> RtResult<()> {
         }
     }
     Ok(())
+}
+
+/// The cell a Store path of `code` resolves to, from the inline cache when the graph epoch is
+/// unchanged, else resolved (without creating anything) through `soma_rt_store_lookup` and
+/// cached. `None` when the path does not exist (the caller falls back to the full helper,
+/// which creates cells or reports the error).
+fn cached_store_cell(vm: &mut Vm, m: &LoadedModule, code: usize, k: usize) -> Option<crate::CellPtr> {
+    let slot = &m.store_cache[code][k];
+    let epoch = vm.graph().epoch();
+    let (seen, cell) = slot.get();
+    if seen == epoch && cell.is_some() {
+        return cell;
+    }
+    let mut raw = std::ptr::null_mut();
+    // SAFETY: live boxed VM; the path belongs to a loaded module; `raw` is a valid out pointer.
+    let status = unsafe { ffi::soma_rt_store_lookup(vm as *mut Vm, &m.module.codes[code].paths[k], &mut raw) };
+    if status != SOMA_OK {
+        vm.take_error();
+        return None;
+    }
+    let cell = std::ptr::NonNull::new(raw).map(crate::cell::CellPtr::from_raw);
+    if cell.is_some() {
+        slot.set((epoch, cell));
+    }
+    cell
+}
+
+/// `!a.b` on a cached cell: the same steps as `set_store` (safepoint, pop, write with
+/// write-through) without the walk.
+fn set_cached(vm: &mut Vm, cell: crate::CellPtr, path: &Path) -> RtResult<()> {
+    if vm.al().is_empty() {
+        // Let the helper report the underflow with its message.
+        return path_helper(vm, ffi::soma_rt_set_store, path);
+    }
+    // SAFETY: live boxed VM. The cached cell is reachable from the Store root (that is what
+    // an unchanged epoch guarantees), so the collection cannot free it.
+    let status = unsafe { ffi::soma_rt_safepoint(vm as *mut Vm) };
+    check(vm, status)?;
+    let v = vm.pop().expect("checked non-empty");
+    // SAFETY: live boxed VM; `cell` is live (see above); `v` was just popped.
+    let status = unsafe { ffi::soma_rt_cell_write(vm as *mut Vm, cell.as_raw().as_ptr(), v.to_bits()) };
+    check(vm, status)
 }
 
 /// Execute `v` from the executor: interpreted Blocks and `chain` get activations, everything

@@ -30,7 +30,7 @@
 //! counters and accumulators in the Store keep their caches. The counter is global (Store and
 //! Register cells) because a CellRef can link the two graphs.
 
-use crate::cell::CellPtr;
+use crate::cell::{CellPtr, Name};
 use crate::heap::Heap;
 use crate::value::Value;
 
@@ -47,7 +47,7 @@ fn follow(c: CellPtr) -> CellPtr {
 }
 
 /// Strict lookup from `start`'s children, following CellRefs held by intermediate cells.
-fn walk_existing<S: AsRef<str>>(start: CellPtr, path: &[S]) -> Option<CellPtr> {
+fn walk_existing<S: Name>(start: CellPtr, path: &[S]) -> Option<CellPtr> {
     let (last, init) = path.split_last()?;
     let mut cur = start;
     for comp in init {
@@ -58,11 +58,10 @@ fn walk_existing<S: AsRef<str>>(start: CellPtr, path: &[S]) -> Option<CellPtr> {
 
 /// Lookup from `start`'s children that creates missing cells (Void), following CellRefs held
 /// by intermediate cells. `path` must not be empty.
-fn walk_create<S: AsRef<str>>(heap: &mut Heap, start: CellPtr, path: &[S]) -> CellPtr {
+fn walk_create<S: Name>(heap: &mut Heap, start: CellPtr, path: &[S]) -> CellPtr {
     let mut cur = start;
     for (i, comp) in path.iter().enumerate() {
-        let comp = comp.as_ref();
-        let next = match cur.child(comp) {
+        let next = match cur.child(comp.as_ref()) {
             Some(c) => c,
             None => {
                 let c = heap.alloc_cell();
@@ -77,7 +76,7 @@ fn walk_create<S: AsRef<str>>(heap: &mut Heap, start: CellPtr, path: &[S]) -> Ce
 
 /// Unlink the cell at `path` below `start`, walking raw children (no CellRef following, no
 /// creation). Returns whether a cell was removed.
-fn delete_raw<S: AsRef<str>>(start: CellPtr, path: &[S]) -> bool {
+fn delete_raw<S: Name>(start: CellPtr, path: &[S]) -> bool {
     let Some((last, init)) = path.split_last() else {
         return false;
     };
@@ -151,27 +150,27 @@ impl Graph {
     // ----- Store -----
 
     /// The Store cell at `path`, if it was ever created.
-    pub fn store_lookup<S: AsRef<str>>(&self, path: &[S]) -> Option<CellPtr> {
+    pub fn store_lookup<S: Name>(&self, path: &[S]) -> Option<CellPtr> {
         walk_existing(self.store_root, path)
     }
 
     /// Value of the Store cell at `path`; `None` when it was never created.
-    pub fn store_read<S: AsRef<str>>(&self, path: &[S]) -> Option<Value> {
+    pub fn store_read<S: Name>(&self, path: &[S]) -> Option<Value> {
         self.store_lookup(path).map(CellPtr::value)
     }
 
     /// The Store cell at `path`, created (with parents) if needed. `path` must not be empty.
-    pub fn store_ref<S: AsRef<str>>(&mut self, heap: &mut Heap, path: &[S]) -> CellPtr {
+    pub fn store_ref<S: Name>(&mut self, heap: &mut Heap, path: &[S]) -> CellPtr {
         assert!(!path.is_empty(), "a Store path has at least one component");
         walk_create(heap, self.store_root, path)
     }
 
-    pub fn store_write<S: AsRef<str>>(&mut self, heap: &mut Heap, path: &[S], v: Value) {
+    pub fn store_write<S: Name>(&mut self, heap: &mut Heap, path: &[S], v: Value) {
         let cell = self.store_ref(heap, path);
         self.write_cell(cell, v);
     }
 
-    pub fn store_setref<S: AsRef<str>>(&mut self, heap: &mut Heap, path: &[S], v: Value) {
+    pub fn store_setref<S: Name>(&mut self, heap: &mut Heap, path: &[S], v: Value) {
         if v.is_void() {
             if delete_raw(self.store_root, path) {
                 self.bump();
@@ -185,7 +184,7 @@ impl Graph {
     // ----- Register (`reg` is the frame's optional root cell `_`; paths exclude the `_`) -----
 
     /// The Register cell at `path` (`[]` is `_` itself), if it was ever created.
-    pub fn reg_lookup<S: AsRef<str>>(reg: Option<CellPtr>, path: &[S]) -> Option<CellPtr> {
+    pub fn reg_lookup<S: Name>(reg: Option<CellPtr>, path: &[S]) -> Option<CellPtr> {
         let root = follow(reg?);
         if path.is_empty() {
             Some(root)
@@ -194,12 +193,12 @@ impl Graph {
         }
     }
 
-    pub fn reg_read<S: AsRef<str>>(reg: Option<CellPtr>, path: &[S]) -> Option<Value> {
+    pub fn reg_read<S: Name>(reg: Option<CellPtr>, path: &[S]) -> Option<Value> {
         Graph::reg_lookup(reg, path).map(CellPtr::value)
     }
 
     /// The Register cell at `path`, created (with `_` and parents) if needed.
-    pub fn reg_ref<S: AsRef<str>>(
+    pub fn reg_ref<S: Name>(
         &mut self,
         heap: &mut Heap,
         reg: &mut Option<CellPtr>,
@@ -214,7 +213,7 @@ impl Graph {
         }
     }
 
-    pub fn reg_write<S: AsRef<str>>(
+    pub fn reg_write<S: Name>(
         &mut self,
         heap: &mut Heap,
         reg: &mut Option<CellPtr>,
@@ -225,7 +224,7 @@ impl Graph {
         self.write_cell(cell, v);
     }
 
-    pub fn reg_setref<S: AsRef<str>>(
+    pub fn reg_setref<S: Name>(
         &mut self,
         heap: &mut Heap,
         reg: &mut Option<CellPtr>,

@@ -39,7 +39,13 @@ pub struct LoadedModule {
     pub consts: Vec<Vec<Value>>,
     /// One Block object per Code (index 0, the program, is never pushed).
     pub blocks: Vec<Value>,
+    /// `store_cache[code][path]`: the executor's inline cache of resolved Store cells, valid
+    /// while the graph epoch equals the recorded one (the protocol compiled code uses too).
+    pub store_cache: Vec<Box<[StoreCacheSlot]>>,
 }
+
+/// One inline-cache entry: (epoch when resolved, the cell).
+pub type StoreCacheSlot = std::cell::Cell<(u64, Option<CellPtr>)>;
 
 /// Where `print` writes and `readLine` reads. The bridge plugs in Python's `sys.stdout`.
 pub trait HostIo {
@@ -336,10 +342,20 @@ impl Vm {
                     .collect()
             })
             .collect();
+        let store_cache = module
+            .codes
+            .iter()
+            .map(|code| {
+                (0..code.paths.len())
+                    .map(|_| StoreCacheSlot::new((u64::MAX, None)))
+                    .collect()
+            })
+            .collect();
         self.modules.push(Rc::new(LoadedModule {
             module,
             consts,
             blocks,
+            store_cache,
         }));
         id
     }

@@ -238,3 +238,26 @@ fn python_writer_output_re_encodes_byte_for_byte() {
         assert_eq!(soma_runtime::encode::encode_module(&m), bytes);
     }
 }
+
+#[test]
+fn store_inline_cache_follows_structural_changes() {
+    // The same instructions (inside `get` / `put`) run before and after changes that reroute
+    // or remove what `a.x` resolves to; the epoch guard must notice every one.
+    let src = "{ a.x } !get  { !a.x } !put\n\
+               1 !a.x  2 !b.x  >get\n\
+               b. !a  >get\n\
+               5 >put  b.x\n\
+               9 !a.  c. !a.  7 >put  c.x >get";
+    assert_eq!(al_of(src), "[1, 2, 5, 7, 7]");
+    let r = run("{ a.x } !get  1 !a.x >get  Void !a.x. >get");
+    assert_eq!(r.al(), "[1]");
+    assert_eq!(r.err().message, "Undefined Store path: 'a.x'");
+    assert_eq!((r.err().line, r.err().col), (1, 3));
+    // A write-through target changing under a cached cell.
+    assert_eq!(al_of("{ !r } !put  1 !x 2 !y  x. !r  5 >put  y. !r  6 >put  x y"), "[5, 6]");
+    // Loops hit the cache on every iteration and still see each other's writes.
+    assert_eq!(
+        al_of("0 !n { n 1 >+ !n  n 1000 >< >block Nil >choose } >chain n"),
+        "[Nil, 1000]"
+    );
+}

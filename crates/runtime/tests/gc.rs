@@ -17,7 +17,7 @@ fn rss_bytes() -> usize {
 }
 
 fn reg_path(comps: &[&str]) -> Path {
-    Path::new(Root::Register, comps.iter().map(|c| Box::from(*c)).collect())
+    Path::new(Root::Register, comps.iter().map(|c| std::rc::Rc::from(*c)).collect())
 }
 
 /// Iterations for the long loops; stress mode collects at every safepoint (a full mark-sweep
