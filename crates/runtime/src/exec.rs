@@ -32,6 +32,8 @@ enum Act {
 }
 
 /// Run code 0 of a loaded module at top level (in the persistent top-level Register).
+/// Re-entrant: run by a builtin in the middle of a block, the program still uses the
+/// top-level Register, and depth and the current block carry on from the caller.
 pub fn run_module(vm: &mut Vm, module: u32) -> RtResult<()> {
     let m = vm
         .module(module)
@@ -40,7 +42,10 @@ pub fn run_module(vm: &mut Vm, module: u32) -> RtResult<()> {
     if m.module.codes.is_empty() {
         return Ok(());
     }
-    interpret(vm, m, 0, false)
+    let pushed = vm.enter_top_level();
+    let result = interpret(vm, m, 0, false);
+    vm.leave_top_level(pushed);
+    result
 }
 
 /// Execute a Block to completion: compiled code when it has a native entry, else the

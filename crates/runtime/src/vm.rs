@@ -30,6 +30,9 @@ pub struct Frame {
     /// The Register's root cell `_`, created lazily by the first write or reference.
     pub register: Option<CellPtr>,
     pub block: Option<Value>,
+    /// A top-level program run re-entrantly (by a builtin such as `load` in the middle of a
+    /// block): it uses the top-level Register, keeps the caller's block and adds no depth.
+    pub top_level_alias: bool,
 }
 
 /// A decoded module with its constants materialised as values.
@@ -100,6 +103,8 @@ pub struct Vm {
     pub(crate) graph: Graph,
     /// `frames[0]` is the top level, whose Register persists across runs.
     pub(crate) frames: Vec<Frame>,
+    /// Block executions in progress (frames that are not top-level aliases).
+    block_depth: usize,
     pub(crate) modules: Vec<Rc<LoadedModule>>,
     /// Builtin objects by name (core first, then host builtins).
     pub(crate) builtins: Vec<(String, Value)>,
@@ -131,7 +136,9 @@ impl Vm {
             frames: vec![Frame {
                 register: None,
                 block: None,
+                top_level_alias: false,
             }],
+            block_depth: 0,
             modules: Vec::new(),
             builtins: Vec::new(),
             pins: Vec::new(),
@@ -262,7 +269,7 @@ impl Vm {
 
     /// Nested block executions in progress.
     pub fn depth(&self) -> usize {
-        self.frames.len() - 1
+        self.block_depth
     }
 
     pub fn last_error(&self) -> Option<&SomaError> {
@@ -407,7 +414,7 @@ impl Vm {
 
     /// Begin executing `block`: depth check, fresh Register, bump the tier-up counter.
     pub fn enter_block(&mut self, block: Value) -> RtResult<()> {
-        if self.depth() >= self.max_depth {
+        if self.block_depth >= self.max_depth {
             return Err(msg::recursion(self.max_depth));
         }
         if let Some(b) = self.block_obj(block) {
@@ -416,15 +423,45 @@ impl Vm {
         self.frames.push(Frame {
             register: None,
             block: Some(block),
+            top_level_alias: false,
         });
+        self.block_depth += 1;
         Ok(())
     }
 
     /// End the innermost block execution (its Register becomes garbage unless referenced).
     pub fn leave_block(&mut self) {
-        debug_assert!(self.frames.len() > 1, "leave_block without enter_block");
-        if self.frames.len() > 1 {
+        let is_block = self.frames.len() > 1 && !self.frames.last().is_some_and(|f| f.top_level_alias);
+        debug_assert!(is_block, "leave_block without enter_block");
+        if is_block {
             self.frames.pop();
+            self.block_depth -= 1;
+        }
+    }
+
+    /// Prepare to run a top-level program. At top level nothing changes; in the middle of a
+    /// block (a builtin running a program) a frame aliasing the top-level Register is pushed,
+    /// keeping the caller's block and depth. Returns whether a frame was pushed; pass that to
+    /// [`Vm::leave_top_level`].
+    pub fn enter_top_level(&mut self) -> bool {
+        if self.frames.len() == 1 {
+            return false;
+        }
+        let block = self.frames.last().and_then(|f| f.block);
+        self.frames.push(Frame {
+            register: self.frames[0].register,
+            block,
+            top_level_alias: true,
+        });
+        true
+    }
+
+    /// Undo [`Vm::enter_top_level`], keeping what the program did to the top-level Register.
+    pub fn leave_top_level(&mut self, pushed: bool) {
+        if pushed {
+            let alias = self.frames.pop().expect("alias frame");
+            debug_assert!(alias.top_level_alias);
+            self.frames[0].register = alias.register;
         }
     }
 

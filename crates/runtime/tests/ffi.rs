@@ -297,3 +297,27 @@ fn native_entries_are_called_and_native_recursion_is_guarded() {
         .join()
         .unwrap();
 }
+
+static LOAD_MODULE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// A `load`-like host builtin: runs a whole program in the middle of a block.
+unsafe extern "C" fn host_load(_user: *mut std::ffi::c_void, vm: *mut Vm, _id: u32) -> i32 {
+    // SAFETY: the runtime calls us with its live VM.
+    unsafe { soma_rt_run_module(vm, LOAD_MODULE.load(Ordering::SeqCst)) }
+}
+
+#[test]
+fn a_program_run_inside_a_block_uses_the_top_level_register() {
+    let h = Handle::new();
+    h.vm().define_host_builtin("load", 1);
+    h.vm().set_host_call(Some(host_load), std::ptr::null_mut());
+    let loaded = h.load("_.x 1 >+ !_.x  >block");
+    LOAD_MODULE.store(loaded, Ordering::SeqCst);
+    assert_eq!(h.run("10 !_.x  { 5 !_.y >load _.y } !f >f  _.x"), SOMA_OK);
+    let al: Vec<String> = h.vm().al().iter().map(|&v| soma_runtime::render::al_form(v)).collect();
+    // The loaded program saw the top-level `_.x`, and `>block` the caller's block `f`.
+    assert_eq!(al, ["Block", "5", "11"]);
+    assert_eq!(h.vm().depth(), 0);
+    let f = h.vm().read_store_path(&["f"]).unwrap();
+    assert_eq!(h.vm().al()[0], f);
+}
