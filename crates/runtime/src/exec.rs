@@ -42,6 +42,10 @@ pub fn run_module(vm: &mut Vm, module: u32) -> RtResult<()> {
     if m.module.codes.is_empty() {
         return Ok(());
     }
+    // The program's Code is profiled like a block's (its Block object is never pushed).
+    if let Some(b) = vm.block_obj(m.blocks[0]) {
+        b.exec_count.set(b.exec_count.get() + 1);
+    }
     let pushed = vm.enter_top_level();
     let result = interpret(vm, m, 0, false);
     vm.leave_top_level(pushed);

@@ -414,11 +414,12 @@ impl Vm {
 
     /// Begin executing `block`: depth check, fresh Register, bump the tier-up counter.
     pub fn enter_block(&mut self, block: Value) -> RtResult<()> {
-        if self.block_depth >= self.max_depth {
-            return Err(msg::recursion(self.max_depth));
-        }
+        // Counted even when the depth check fails, as the Python tier counts.
         if let Some(b) = self.block_obj(block) {
             b.exec_count.set(b.exec_count.get() + 1);
+        }
+        if self.block_depth >= self.max_depth {
+            return Err(msg::recursion(self.max_depth));
         }
         self.frames.push(Frame {
             register: None,
@@ -637,7 +638,7 @@ mod tests {
         vm.enter_block(b).unwrap();
         let e = vm.enter_block(b).unwrap_err();
         assert_eq!(e.message, "recursion too deep (limit 2 nested block executions)");
-        assert_eq!(vm.block_obj(b).unwrap().exec_count.get(), 2);
+        assert_eq!(vm.block_obj(b).unwrap().exec_count.get(), 3);
         vm.leave_block();
         vm.leave_block();
         assert_eq!(vm.depth(), 0);
