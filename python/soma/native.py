@@ -17,8 +17,8 @@ only for Python-written builtins (`use`, extension builtins such as `use.python.
 for print / readLine (through `write_line` / `read_line`, so output hooks and a redirected
 `sys.stdout` work), and to `repr` a foreign object.
 
-Python code (extension builtins, tests) sees `vm.al` as a list-like proxy over the native
-AL, and ordinary SOMA values: int, str, the `soma` singletons, `NativeBlock` (a
+Python code (extension builtins, tests) sees `vm.al` as a real list kept in step with the
+native AL at every crossing (see `NativeVM.al`), and ordinary SOMA values: int, str, the `soma` singletons, `NativeBlock` (a
 `soma.Block`, one object per native block), `NativeCellRef` (a `soma.CellRef` pinning its
 cell), `soma.Builtin`, and any other Python object as itself (a Foreign value natively).
 There is no second copy of SOMA semantics here: every operation runs in the runtime.
@@ -27,7 +27,7 @@ There is no second copy of SOMA semantics here: every operation runs in the runt
 import os
 import sys
 import weakref
-from collections.abc import MutableSequence
+import operator
 
 from .builtins import b_use
 from .code import encode_module
@@ -157,104 +157,9 @@ class _Factory:
         return builtin
 
 
-class NativeAL(MutableSequence):
-    """The native AL as a Python list-like object (what extension builtins and tests use)."""
-
-    __slots__ = ("_m", "append")
-
-    def __init__(self, machine):
-        self._m = machine
-        self.append = machine.al_push
-
-    def __len__(self):
-        return self._m.al_len()
-
-    def __bool__(self):
-        return self._m.al_len() != 0
-
-    def _index(self, i):
-        n = self._m.al_len()
-        if i < 0:
-            i += n
-        if not 0 <= i < n:
-            raise IndexError("list index out of range")
-        return i
-
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return self._m.al_list()[i]
-        return self._m.al_get(self._index(i))
-
-    def __setitem__(self, i, value):
-        if isinstance(i, slice):
-            items = self._m.al_list()
-            items[i] = value
-            self._m.al_clear()
-            self._m.al_extend(items)
-            return
-        self._m.al_set(self._index(i), value)
-
-    def __delitem__(self, i):
-        if isinstance(i, slice):
-            items = self._m.al_list()
-            del items[i]
-            self._m.al_clear()
-            self._m.al_extend(items)
-            return
-        self._m.al_del(self._index(i))
-
-    def insert(self, i, value):
-        n = self._m.al_len()
-        if i < 0:
-            i = max(0, i + n)
-        self._m.al_insert(min(i, n), value)
-
-    def pop(self, i=-1):
-        if i == -1:
-            return self._m.al_pop()
-        if not self._m.al_len():
-            raise IndexError("pop from empty list")
-        i = self._index(i)
-        value = self._m.al_get(i)
-        self._m.al_del(i)
-        return value
-
-    def clear(self):
-        self._m.al_clear()
-
-    def extend(self, values):
-        self._m.al_extend(list(values))
-
-    def __iter__(self):
-        return iter(self._m.al_list())
-
-    def __reversed__(self):
-        return reversed(self._m.al_list())
-
-    def __contains__(self, value):
-        return value in self._m.al_list()
-
-    def copy(self):
-        return self._m.al_list()
-
-    def __eq__(self, other):
-        if isinstance(other, NativeAL):
-            other = other._m.al_list()
-        elif not isinstance(other, list):
-            return NotImplemented
-        return self._m.al_list() == other
-
-    def __ne__(self, other):
-        result = self.__eq__(other)
-        return result if result is NotImplemented else not result
-
-    __hash__ = None
-
-    def __repr__(self):
-        return repr(self._m.al_list())
-
-    def __add__(self, other):
-        return self._m.al_list() + list(other)
+def _same(items, snapshot):
+    """True when the list still holds exactly the objects of the snapshot."""
+    return len(items) == len(snapshot) and all(map(operator.is_, items, snapshot))
 
 
 # -- the VM ------------------------------------------------------------------
@@ -287,7 +192,8 @@ class NativeVM(VM):
                                   factory.block, factory.cellref, factory.builtin,
                                   NativeBlock, NativeCellRef, Builtin)
         factory.machine = weakref.ref(self._m)
-        self._al = NativeAL(self._m)
+        self._pyal = None
+        self._snap = ()
         # `use` loads Python extensions: a host builtin around the pure-Python word.
         self._m.store_write("use", Builtin("use", b_use))
         if stdlib is None:
@@ -298,15 +204,49 @@ class NativeVM(VM):
 
     # -- state ----------------------------------------------------------------
 
+    # The AL. While native code runs, the native AL is the truth. Python code (a test, a
+    # Python-written builtin) gets `vm.al` as a real list, materialised on first access and
+    # then kept in step at every crossing: refreshed from the native AL when control comes
+    # to Python (end of a run, entry of a host builtin), written back when control goes to
+    # native code (start of a run, return of a host builtin) if Python changed it. Programs
+    # that never touch `vm.al` from Python pay nothing.
+
     @property
     def al(self):
-        return self._al
+        items = self._pyal
+        if items is None:
+            items = self._pyal = self._m.al_list()
+            self._snap = items[:]
+        return items
 
     @al.setter
     def al(self, values):
-        values = list(values)
-        self._m.al_clear()
-        self._m.al_extend(values)
+        self._pyal = values
+        self._snap = ()
+        self._to_native()
+
+    def _to_python(self):
+        items = self._pyal
+        if items is not None:
+            fresh = self._m.al_list()
+            items[:] = fresh
+            self._snap = fresh
+
+    def _to_native(self):
+        items = self._pyal
+        if items is not None and not _same(items, self._snap):
+            m = self._m
+            m.al_clear()
+            m.al_extend(items)
+            self._snap = items[:]
+
+    def _host(self, fn):
+        """Run a Python-written builtin `fn(vm)` for the runtime (host builtin callback)."""
+        self._to_python()
+        try:
+            fn(self)
+        finally:
+            self._to_native()
 
     @property
     def current_block(self):
@@ -352,13 +292,21 @@ class NativeVM(VM):
         self._run_bytes(encode_module(code), code.source)
 
     def _run_bytes(self, data, source):
-        info = self._m.run(self, data)
+        self._to_native()
+        try:
+            info = self._m.run(self, data)
+        finally:
+            self._to_python()
         if info is not None:
             self._raise(info, source)
 
     def execute_value(self, value):
         """Execute a Block or builtin as `>` does; anything else is an error."""
-        info = self._m.exec_value(self, value)
+        self._to_native()
+        try:
+            info = self._m.exec_value(self, value)
+        finally:
+            self._to_python()
         if info is not None:
             self._raise(info, None)
 

@@ -135,7 +135,8 @@ unsafe extern "C" fn host_call(user: *mut std::ffi::c_void, vm: *mut Vm, id: u32
             let (Some(f), Some(owner)) = (f, ctx.owner(py)) else {
                 return Err("host builtin called outside a run".to_string());
             };
-            match f.call1(py, (owner,)) {
+            // `NativeVM._host` keeps `vm.al` in step around the call.
+            match owner.call_method1(py, pyo3::intern!(py, "_host"), (f,)) {
                 Ok(_) => Ok(()),
                 Err(e) => {
                     ctx.stash(e);
