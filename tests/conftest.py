@@ -1,12 +1,16 @@
 """Shared fixtures for the SOMA pytest suites.
 
-The VM *tier* under test is chosen by the environment variable SOMA_JIT:
+The VM *tier* under test follows the product's own rule for SOMA_JIT
+(python/soma/native.py):
 
-    unset, "", "0", "off", "python"   the pure-Python tier (soma.VM)
+    SOMA_JIT=0 / off / python / false / no   the pure-Python tier
+    SOMA_JIT=1                                the native backend (fails if not built)
+    unset                                     native if soma._native is built, else Python
 
-The JIT tiers will register themselves in TIERS once they exist; any other
-value stops the run with a usage error rather than silently testing the
-pure-Python tier under a JIT name.
+`vm_factory` builds VMs of that tier, so every suite written against it (and the
+parametrized `.soma` suite) runs on whichever tier is selected. Tests about the
+pure-Python tier's own internals (Code objects, quickening, depth bookkeeping)
+use `python_vm_factory`, which always builds the pure-Python VM.
 """
 
 import os
@@ -23,35 +27,34 @@ if PYTHON_DIR not in sys.path:
     sys.path.insert(0, PYTHON_DIR)
 
 import soma  # noqa: E402
+import soma.vm  # noqa: E402
 
 
-def _python_tier(with_stdlib, **kwargs):
-    """A fresh pure-Python VM; `with_stdlib` False means no stdlib at all."""
-    if not with_stdlib:
-        kwargs["stdlib"] = False
-    return soma.VM(**kwargs)
+class PythonVM(soma.vm.VM):
+    """The pure-Python tier whatever SOMA_JIT says (VM.__new__ only redirects `soma.VM`)."""
 
 
-# name -> factory(with_stdlib, **VM keyword arguments) -> VM
-TIERS = {"python": _python_tier}
-_ALIASES = {"": "python", "0": "python", "off": "python", "python": "python"}
+def _make(cls):
+    def factory(with_stdlib, **kwargs):
+        """A fresh VM; `with_stdlib` False means no stdlib at all."""
+        if not with_stdlib:
+            kwargs["stdlib"] = False
+        return cls(**kwargs)
+    return factory
+
+
+python_factory = _make(PythonVM)
+selected_factory = _make(soma.VM)
 
 
 def selected_tier():
-    raw = os.environ.get("SOMA_JIT", "").strip().lower()
-    return _ALIASES.get(raw, raw)
-
-
-def pytest_configure(config):
-    tier = selected_tier()
-    if tier not in TIERS:
-        raise pytest.UsageError(
-            "SOMA_JIT=%r names no known VM tier (known: %s)"
-            % (os.environ.get("SOMA_JIT"), ", ".join(sorted(TIERS))))
+    """'python' or 'native': what `soma.VM()` builds under the current SOMA_JIT."""
+    vm = soma.VM(stdlib=False)
+    return "python" if isinstance(vm, soma.vm.VM) and type(vm).__name__ == "VM" else "native"
 
 
 def pytest_report_header(config):
-    return "SOMA tier: %s" % selected_tier()
+    return "SOMA tier: %s (SOMA_JIT=%r)" % (selected_tier(), os.environ.get("SOMA_JIT"))
 
 
 @pytest.fixture(scope="session")
@@ -62,19 +65,31 @@ def tier_name():
 @pytest.fixture(scope="session")
 def vm_factory():
     """factory(with_stdlib, **kwargs) -> a fresh VM of the selected tier."""
-    return TIERS[selected_tier()]
+    return selected_factory
+
+
+@pytest.fixture(scope="session")
+def python_vm_factory():
+    """factory(with_stdlib, **kwargs) -> a fresh pure-Python VM."""
+    return python_factory
 
 
 @pytest.fixture
 def vm(vm_factory):
-    """A fresh VM without the stdlib."""
+    """A fresh VM of the selected tier, without the stdlib."""
     return vm_factory(False)
 
 
 @pytest.fixture
 def svm(vm_factory):
-    """A fresh VM with the bundled stdlib."""
+    """A fresh VM of the selected tier, with the bundled stdlib."""
     return vm_factory(True)
+
+
+@pytest.fixture
+def pyvm(python_vm_factory):
+    """A fresh pure-Python VM without the stdlib."""
+    return python_vm_factory(False)
 
 
 @pytest.fixture

@@ -77,9 +77,9 @@ def test_al_is_a_list_bottom_to_top():
     assert al[1] == "two" and type(al[1]) is str
     assert al[2] is soma.TRUE and al[3] is soma.FALSE
     assert al[4] is soma.NIL and al[5] is soma.VOID
-    assert type(al[6]) is soma.Block
-    assert type(al[7]) is soma.CellRef
-    assert type(al[8]) is soma.Builtin and al[8].name == "print"
+    assert isinstance(al[6], soma.Block)
+    assert isinstance(al[7], soma.CellRef)
+    assert isinstance(al[8], soma.Builtin) and al[8].name == "print"
     assert [repr(v) for v in al[2:6]] == ["True", "False", "Nil", "Void"]
 
 
@@ -213,9 +213,9 @@ def test_lookup():
     assert vm.lookup("a.b") == 5
     assert vm.lookup("a") is soma.VOID
     assert vm.lookup("a.c") is soma.VOID
-    assert type(vm.lookup("f")) is soma.Block
+    assert isinstance(vm.lookup("f"), soma.Block)
     assert vm.lookup("True") is soma.TRUE
-    assert type(vm.lookup("+")) is soma.Builtin
+    assert isinstance(vm.lookup("+"), soma.Builtin)
     assert vm.lookup("r.k") == 9        # follows the CellRef in r, as a read does
     with pytest.raises(soma.RuntimeError) as info:
         vm.lookup("a.nope")
@@ -224,8 +224,8 @@ def test_lookup():
 
 def test_lookup_sees_stdlib_words():
     vm = soma.VM()
-    assert type(vm.lookup("dup")) is soma.Block
-    assert type(vm.lookup("list.map")) is soma.Block
+    assert isinstance(vm.lookup("dup"), soma.Block)
+    assert isinstance(vm.lookup("list.map"), soma.Block)
 
 
 # ---------------------------------------------------------------- extension builtins
@@ -244,7 +244,7 @@ def test_register_extension_builtin_sees_python_values():
     vm.execute_code("(s) True Nil 4 2 >use.t.combine")
     assert seen == [["s", soma.TRUE, soma.NIL, 4, 2]]
     assert vm.al == ["s", soma.TRUE, soma.NIL, 42]
-    assert type(vm.lookup("use.t.combine")) is soma.Builtin
+    assert isinstance(vm.lookup("use.t.combine"), soma.Builtin)
 
 
 def test_builtin_can_push_foreign_objects():
@@ -319,6 +319,13 @@ def test_compile_and_run_program():
     vm.run_program(code)
     vm.run_program(code)
     assert vm.al == [2, 2]
+
+
+def test_code_count_counts_program_runs(python_vm_factory):
+    vm = python_vm_factory(False)
+    code = vm.compile("1")
+    vm.run_program(code)
+    vm.run_program(code)
     assert code.count == 2
 
 

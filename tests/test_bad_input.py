@@ -134,7 +134,7 @@ def test_brace_balance(tokens):
 
 def test_deep_block_nesting_pushes_one_block(vm):
     vm.execute_code("{" * 10_000 + "}" * 10_000)
-    assert len(vm.al) == 1 and type(vm.al[0]) is soma.Block
+    assert len(vm.al) == 1 and isinstance(vm.al[0], soma.Block)
 
 
 @pytest.mark.parametrize("n", [9_999, 10_000])

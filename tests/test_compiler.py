@@ -57,7 +57,7 @@ def test_int_and_str_constants_not_conflated():
 def test_block_literals_are_distinct_constants():
     code = compile_source("{ 1 } { 1 }")
     a, b = code.consts
-    assert type(a) is Block and type(b) is Block
+    assert isinstance(a, Block) and isinstance(b, Block)
     assert a is not b and a.code is not b.code
     assert [arg for _, arg in code.instrs] == [0, 1]
 
@@ -83,7 +83,7 @@ def test_block_constant_is_the_same_object_on_every_evaluation():
     vm.execute_code("{ { 7 } } !f  >f >f >f")
     assert len(vm.al) == 3
     assert vm.al[0] is vm.al[1] is vm.al[2]
-    assert type(vm.al[0]) is Block
+    assert isinstance(vm.al[0], Block)
 
 
 def test_block_literal_identity_in_a_chain_loop():
@@ -95,7 +95,7 @@ def test_block_literal_identity_in_a_chain_loop():
     """)
     assert len(vm.al) == 6 and vm.al[-1] is soma.NIL    # chain leaves the stop value
     blocks = vm.al[:-1]
-    assert all(type(v) is Block for v in blocks)
+    assert all(isinstance(v, Block) for v in blocks)
     assert all(v is blocks[0] for v in blocks)
 
 
@@ -236,7 +236,7 @@ def test_hand_built_module_decodes():
     prog = decode_module(data)
     assert prog.name == "<program>" and prog.source == "m"
     assert prog.consts[:2] == [-3, "hé"]
-    assert type(prog.consts[2]) is Block and prog.consts[2].code.name == "inner"
+    assert isinstance(prog.consts[2], Block) and prog.consts[2].code.name == "inner"
     assert prog.consts[2].code.source == "m"
     assert prog.consts[3] == -0x0201
     assert prog.paths == [(0, ("a", "b")), (1, ())]
@@ -257,7 +257,7 @@ def same_code(a, b):
         assert len(x.consts) == len(y.consts)
         for u, v in zip(x.consts, y.consts):
             assert type(u) is type(v)
-            if type(u) is Block:
+            if isinstance(u, Block):
                 assert index_a[id(u.code)] == index_b[id(v.code)]
             else:
                 assert u == v
@@ -292,7 +292,7 @@ def test_decoded_program_runs_like_the_original():
     b = soma.VM(stdlib=False)
     b.run_program(decode_module(encode_module(compile_source(src))))
     assert a.al[:-1] == b.al[:-1] == [3 * 10 ** 20, "é", 144, -4, 1]
-    assert type(b.al[-1]) is Block
+    assert isinstance(b.al[-1], Block)
 
 
 def test_encode_source_override():

@@ -197,9 +197,9 @@ def test_helpers_work_without_the_stdlib(bare_pvm):
 
 def test_helpers_are_blocks(pvm):
     for name in ("succeeded", "failed", "getResult", "getException"):
-        assert type(pvm.lookup("use.python." + name)) is soma.Block
+        assert isinstance(pvm.lookup("use.python." + name), soma.Block)
     for name in ("call", "import", "load"):
-        assert type(pvm.lookup("use.python." + name)) is soma.Builtin
+        assert isinstance(pvm.lookup("use.python." + name), soma.Builtin)
 
 
 # ---------------------------------------------------------------- load extension
@@ -312,8 +312,8 @@ def test_loading_twice_is_a_no_op(svm):
 
 def test_loading_twice_in_one_program_keeps_builtins(vm):
     vm.execute_code("(load) >use (load) >use (python) >use (load) >use")
-    assert type(vm.lookup("use.load.file")) is soma.Builtin
-    assert type(vm.lookup("load")) is soma.Block
+    assert isinstance(vm.lookup("use.load.file"), soma.Builtin)
+    assert isinstance(vm.lookup("load"), soma.Block)
     assert vm.loaded_extensions == {"load", "python"}
 
 

@@ -6,6 +6,11 @@ import soma
 from soma import NIL, VOID, TRUE, FALSE, Block, CellRef
 
 
+# `r >deref` pushes the value of the cell a CellRef names: `!_.` makes the
+# Register root alias that cell, and reading `_` follows the alias.
+DEREF = "{ !_. _ } !deref\n"
+
+
 def err_of(vm, src, cls=soma.RuntimeError):
     with pytest.raises(cls) as info:
         vm.execute_code(src)
@@ -27,7 +32,7 @@ def check_error(vm, src, message, line, col, cls=soma.RuntimeError):
 def test_literals_push(vm):
     vm.execute_code("1 -2 (s) () { }")
     assert vm.al[:4] == [1, -2, "s", ""]
-    assert type(vm.al[4]) is Block
+    assert isinstance(vm.al[4], Block)
     assert [type(v) for v in vm.al[:2]] == [int, int]
 
 
@@ -105,7 +110,7 @@ def test_auto_vivified_register_parents_read_void(vm):
 
 def test_ref_read_creates_cells(vm):
     vm.execute_code("p.q.  p p.q")
-    assert type(vm.al[0]) is CellRef
+    assert isinstance(vm.al[0], CellRef)
     assert vm.al[1:] == [VOID, VOID]
 
 
@@ -125,7 +130,7 @@ def test_ref_identity(vm):
     vm.execute_code("a. a. b.")
     r1, r2, r3 = vm.al
     assert r1 == r2 and r1 != r3
-    assert r1.cell is r2.cell
+    assert hash(r1) == hash(r2)
 
 
 @pytest.mark.parametrize("target,holder", [
@@ -133,10 +138,13 @@ def test_ref_identity(vm):
     ("a", "_.r"), ("_.a", "r"),
 ])
 def test_cellref_write_through(vm, target, holder):
-    vm.execute_code("{ 1 !%s  %s. !%s  5 !%s  %s %s } !f >f" % (target, target, holder, holder,
-                                                                 target, holder))
+    vm.execute_code(DEREF + "{ 1 !%s  %s. !%s  5 !%s  %s %s %s. } !f >f"
+                    % (target, target, holder, holder, target, holder, target))
     assert vm.al[0] == 5
-    assert type(vm.al[1]) is CellRef and vm.al[1].cell.value == 5
+    # the holder still holds a CellRef to the target cell
+    assert isinstance(vm.al[1], CellRef) and vm.al[1] == vm.al[2]
+    vm.execute_code(">deref")
+    assert vm.al[-1] == 5
 
 
 @pytest.mark.parametrize("holder", ["r", "r.s", "_.r", "_.r.s"])
@@ -167,7 +175,7 @@ def test_write_through_is_one_hop(vm):
 def test_walk_follows_cellref_in_intermediate_cells(vm):
     vm.execute_code("1 !t.x  t. !r  r.x  5 !r.y  t.y  r.z.  t.z")
     assert vm.al[0] == 1 and vm.al[1] == 5
-    assert type(vm.al[2]) is CellRef and vm.al[3] is VOID
+    assert isinstance(vm.al[2], CellRef) and vm.al[3] is VOID
 
 
 def test_walk_follows_one_hop_per_cell(vm):
@@ -186,9 +194,10 @@ def test_exec_through_cellref_walk(vm):
 
 
 def test_cellref_keeps_register_cell_alive(vm):
-    vm.execute_code("{ 11 !_.keep  _.keep. } !f >f !r  r  12 !r  r")
-    assert type(vm.al[0]) is CellRef and vm.al[0].cell.value == 12
-    assert vm.al[1] is vm.al[0] or vm.al[1] == vm.al[0]
+    vm.execute_code(DEREF + "{ 11 !_.keep  _.keep. } !f >f !r  r >deref  12 !r  r  r >deref")
+    assert vm.al[0] == 11
+    assert isinstance(vm.al[1], CellRef)
+    assert vm.al[2] == 12
 
 
 def test_cellref_to_root_of_register_keeps_children(vm):
@@ -209,9 +218,11 @@ def test_setref_replace_drops_children(vm, p):
 
 @pytest.mark.parametrize("p", ["a", "a.b", "_.a", "_.a.b"])
 def test_setref_void_deletes_subtree(vm, p):
-    vm.execute_code("{ 1 !%s  2 !%s.c  Void !%s.  %s. } !f >f" % (p, p, p, p))
-    # recreated by the ref read: a brand new cell without the old child
-    assert vm.al[0].cell.value is VOID and not vm.al[0].cell.children
+    vm.execute_code(DEREF + "{ 1 !%s  2 !%s.c  Void !%s.  %s. } !f >f >deref" % (p, p, p, p))
+    # recreated by the ref read: a brand new cell
+    assert vm.al == [VOID]
+    err = err_of(vm, "{ 1 !%s  2 !%s.c  Void !%s.  %s.  %s.c } !f >f" % (p, p, p, p, p))
+    assert "Undefined" in err.message
     err = err_of(vm, "{ 1 !%s  Void !%s.  %s } !f >f" % (p, p, p))
     in_reg = p.startswith("_")
     assert err.message == "Undefined %s path: '%s'" % ("Register" if in_reg else "Store", p)
@@ -241,8 +252,8 @@ def test_delete_does_not_follow_aliased_register_root(vm):
 
 
 def test_delete_register_root(vm):
-    vm.execute_code("{ 1 !_.a  Void !_.  _. } !f >f")
-    assert vm.al[0].cell.value is VOID and not vm.al[0].cell.children
+    vm.execute_code(DEREF + "{ 1 !_.a  Void !_.  _. } !f >f >deref")
+    assert vm.al == [VOID]
     check_error(vm, "{ 1 !_.a  Void !_.  _.a } !f >f", "Undefined Register path: '_.a'", 1, 21)
 
 
@@ -320,14 +331,14 @@ def test_root_aliasing_reads_and_exec(vm):
 def test_root_aliasing_ref_of_root(vm):
     vm.execute_code("{ _. >{ !_.  _. } } !f >f")
     outer = vm.al[0]
-    assert type(outer) is CellRef
+    assert isinstance(outer, CellRef)
 
 
 def test_root_alias_replace_with_another_ref(vm):
     # docs/semantics.md: `!_.` with a CellRef while `_` holds one replaces the
     # value of the referred cell and drops its children.
     vm.execute_code("{ 7 !_.a  _. >{ !_.  9 !_.b  x. !_. }  _.  x. } !f >f")
-    assert type(vm.al[0]) is CellRef and vm.al[0] == vm.al[1]
+    assert isinstance(vm.al[0], CellRef) and vm.al[0] == vm.al[1]
     check_error(vm, "{ 7 !_.a  _. >{ !_.  9 !_.b  x. !_. }  _.b } !f >f",
                 "Undefined Register path: '_.b'", 1, 40)
 
@@ -344,7 +355,7 @@ def test_inner_block_with_aliased_root_sees_caller_cells(vm):
 def test_block_pushes_current_block(vm):
     vm.execute_code("{ >block } !f >f  f")
     assert vm.al[0] is vm.al[1]
-    assert type(vm.al[0]) is Block
+    assert isinstance(vm.al[0], Block)
 
 
 def test_block_in_nested_and_after_return(vm):
@@ -359,7 +370,7 @@ def test_block_outside_any_block(vm):
 
 def test_block_builtin_value_pushed_without_exec(vm):
     vm.execute_code("block")
-    assert type(vm.al[0]) is soma.Builtin
+    assert isinstance(vm.al[0], soma.Builtin)
 
 
 @pytest.mark.parametrize("cond,picked", [
@@ -373,7 +384,7 @@ def test_choose_truthiness(vm, cond, picked):
 
 def test_choose_does_not_execute(vm):
     vm.execute_code("True { 1 } { 2 } >choose")
-    assert len(vm.al) == 1 and type(vm.al[0]) is Block
+    assert len(vm.al) == 1 and isinstance(vm.al[0], Block)
 
 
 def test_choose_underflow_leaves_al(vm):
@@ -395,7 +406,7 @@ def test_chain_runs_until_top_is_not_a_block(vm):
 
 def test_chain_stops_when_block_is_not_on_top(vm):
     vm.execute_code("{ { 9 } 1 } >chain")
-    assert len(vm.al) == 2 and type(vm.al[0]) is Block and vm.al[1] == 1
+    assert len(vm.al) == 2 and isinstance(vm.al[0], Block) and vm.al[1] == 1
 
 
 def test_chain_executes_builtins(vm):
@@ -422,7 +433,8 @@ def test_chain_underflow(vm):
 
 # ---------------------------------------------------------------- Code.count
 
-def test_code_count_per_execution(vm):
+def test_code_count_per_execution(pyvm):
+    vm = pyvm
     code = vm.compile("{ 1 } !f  >f >f  f >chain  { } >chain")
     vm.run_program(code)
     f_code = code.consts[0].code
@@ -433,14 +445,16 @@ def test_code_count_per_execution(vm):
     assert code.count == 2 and f_code.count == 6
 
 
-def test_code_count_of_exec_const_and_loops(vm):
+def test_code_count_of_exec_const_and_loops(pyvm):
+    vm = pyvm
     code = vm.compile("0 !i { i 1 >+ !i  i 10 ><  >block Nil >choose } >chain  >{ }")
     vm.run_program(code)
-    blocks = [c for c in code.consts if type(c) is Block]
+    blocks = [c for c in code.consts if isinstance(c, Block)]
     assert [b.code.count for b in blocks] == [10, 1]
 
 
-def test_code_count_not_shared_between_literals(vm):
+def test_code_count_not_shared_between_literals(pyvm):
+    vm = pyvm
     code = vm.compile("{ } !a { } !b >a >a >b")
     vm.run_program(code)
     assert [c.code.count for c in code.consts] == [2, 1]
@@ -558,7 +572,12 @@ def test_error_inside_stdlib_word_points_into_stdlib(svm):
         svm.execute_code("(a) 1 >max", "user.soma")
     err = info.value
     assert err.message == "Type error in <: cannot compare Int and Str"
+    # the position is the failing `><` inside the stdlib word, so the file must be the stdlib
     assert err.source and err.source.endswith("stdlib.soma")
+    with open(err.source, encoding="utf-8") as f:
+        line = f.read().split("\n")[err.line - 1]
+    assert line[err.col - 1:err.col + 1] == "><"
+    assert "!max" in line
 
 
 def test_error_inside_chained_block_position(vm):
