@@ -130,6 +130,14 @@ fn current_position(acts: &[Act]) -> (u32, u32) {
     (0, 0)
 }
 
+/// The module of the innermost Code activation.
+fn current_module(acts: &[Act]) -> Option<Rc<LoadedModule>> {
+    acts.iter().rev().find_map(|act| match act {
+        Act::Code { module, .. } => Some(module.clone()),
+        Act::Chain => None,
+    })
+}
+
 /// Call a helper and turn its status into a Result (the error is taken off the VM).
 #[inline]
 fn check(vm: &mut Vm, status: i32) -> RtResult<()> {
@@ -157,6 +165,11 @@ fn run_acts(vm: &mut Vm, acts: &mut Vec<Act>) -> RtResult<()> {
                     Some(v) => {
                         if let Err(e) = exec(vm, acts, v) {
                             let (line, col) = current_position(acts);
+                            if !e.is_positioned() {
+                                if let Some(m) = current_module(acts) {
+                                    vm.note_error_module(&m);
+                                }
+                            }
                             return Err(e.at(line, col));
                         }
                     }
@@ -230,6 +243,9 @@ fn run_acts(vm: &mut Vm, acts: &mut Vec<Act>) -> RtResult<()> {
             Opcode::ExecConst => exec(vm, acts, m.consts[code][k]),
         };
         if let Err(e) = result {
+            if !e.is_positioned() {
+                vm.note_error_module(m);
+            }
             return Err(e.at(ins.line, ins.col));
         }
     }

@@ -98,6 +98,14 @@ pub type ForeignRepr =
 /// code. A compile failure simply leaves the entry empty: the Block keeps being interpreted.
 pub type TierUpHook = fn(vm: &mut Vm, block: Value);
 
+/// Host poll hook (see [`Vm::set_poll`]): called every [`POLL_INTERVAL`] block entries so a
+/// host can stop a runaway program (the bridge runs Python's signal handlers for Ctrl-C).
+/// An `Err` aborts the block entry like any runtime error.
+pub type PollHook = fn(vm: &mut Vm, user: *mut std::ffi::c_void) -> RtResult<()>;
+
+/// Block entries between two calls of the poll hook.
+pub const POLL_INTERVAL: u32 = 1 << 12;
+
 pub struct Vm {
     pub(crate) al: Vec<Value>,
     pub(crate) graph: Graph,
@@ -119,6 +127,12 @@ pub struct Vm {
     pub(crate) foreign_repr: Option<(ForeignRepr, *mut std::ffi::c_void)>,
     /// JIT tier-up: the hook and the execution count at which it fires.
     tier_up: Option<(TierUpHook, u64)>,
+    /// Host poll hook and the block entries left until it is called next.
+    poll: Option<(PollHook, *mut std::ffi::c_void)>,
+    poll_countdown: u32,
+    /// Source name of the module whose instruction positioned the last error (the bridge
+    /// reports it as the exception's `.source`, as the Python tier does).
+    error_source: Option<String>,
     /// State owned by the JIT (compiled code, caches); dropped with the VM.
     jit_state: Option<Box<dyn std::any::Any>>,
     /// Declared last: dropped after everything that holds values.
@@ -151,6 +165,9 @@ impl Vm {
             host_call: None,
             foreign_repr: None,
             tier_up: None,
+            poll: None,
+            poll_countdown: POLL_INTERVAL,
+            error_source: None,
             jit_state: None,
             heap,
         });
@@ -274,6 +291,23 @@ impl Vm {
 
     pub fn last_error(&self) -> Option<&SomaError> {
         self.error.as_ref()
+    }
+
+    /// Install (or remove) the host poll hook.
+    pub fn set_poll(&mut self, hook: Option<PollHook>, user: *mut std::ffi::c_void) {
+        self.poll = hook.map(|h| (h, user));
+        self.poll_countdown = POLL_INTERVAL;
+    }
+
+    /// Remember the module whose instruction positions an error (executors call this
+    /// just before `SomaError::at` on an error that is not positioned yet).
+    pub fn note_error_module(&mut self, module: &LoadedModule) {
+        self.error_source = Some(module.module.source.clone());
+    }
+
+    /// The source name of the module noted for the last positioned error, and forget it.
+    pub fn take_error_source(&mut self) -> Option<String> {
+        self.error_source.take()
     }
 
     pub fn take_error(&mut self) -> Option<SomaError> {
@@ -414,6 +448,13 @@ impl Vm {
 
     /// Begin executing `block`: depth check, fresh Register, bump the tier-up counter.
     pub fn enter_block(&mut self, block: Value) -> RtResult<()> {
+        if let Some((hook, user)) = self.poll {
+            self.poll_countdown -= 1;
+            if self.poll_countdown == 0 {
+                self.poll_countdown = POLL_INTERVAL;
+                hook(self, user)?;
+            }
+        }
         // Counted even when the depth check fails, as the Python tier counts.
         if let Some(b) = self.block_obj(block) {
             b.exec_count.set(b.exec_count.get() + 1);
