@@ -259,3 +259,16 @@ def test_decoder_mutated_modules(module, data):
     # Whatever decodes must re-encode to a module that decodes again.
     again = encode_module(code)
     decode_module(again)
+
+
+@pytest.mark.parametrize("src", ["(\udc80) !s  s", "\udcff", "a\ud800b !x", "(ok) (\udfff) >concat"])
+def test_lone_surrogates_in_source_text(vm, src):
+    # Text decoded with errors="surrogateescape" can carry lone surrogates; the VM
+    # must run it or reject it with a SomaError, never leak a UnicodeError.
+    try:
+        vm.execute_code(src, "s.soma")
+    except soma.SomaError as err:
+        assert err.line is not None
+    vm.al.clear()
+    vm.execute_code("1 2 >+")
+    assert vm.al == [3]
