@@ -120,6 +120,8 @@ pub struct JitStats {
     /// Wall time spent in compiled top-level programs run through [`run_module`] (native
     /// code plus the helpers and interpreted blocks it calls).
     pub native_ns: u64,
+    /// Deoptimisation exits taken (a guarded builtin site found its path rebound).
+    pub deopts: u64,
     pub blocks: Vec<BlockStat>,
 }
 
@@ -157,10 +159,23 @@ impl Drop for Jit {
     }
 }
 
+/// Cranelift optimisation level (see docs/jit.md for the measurements behind it).
+pub const DEFAULT_OPT_LEVEL: &str = "speed";
+/// Cranelift register allocator.
+pub const DEFAULT_REGALLOC: &str = "backtracking";
+
 /// Cranelift flags shared by the host JIT and cross-compilation.
 pub fn flags(verify: bool) -> settings::Flags {
     let mut fb = settings::builder();
-    fb.set("opt_level", "speed").expect("opt_level");
+    // `SOMA_JIT_OPT` / `SOMA_JIT_REGALLOC` override the defaults for experiments.
+    let opt = std::env::var("SOMA_JIT_OPT").unwrap_or_else(|_| DEFAULT_OPT_LEVEL.into());
+    if fb.set("opt_level", &opt).is_err() {
+        fb.set("opt_level", DEFAULT_OPT_LEVEL).expect("opt_level");
+    }
+    let ra = std::env::var("SOMA_JIT_REGALLOC").unwrap_or_else(|_| DEFAULT_REGALLOC.into());
+    if fb.set("regalloc_algorithm", &ra).is_err() {
+        fb.set("regalloc_algorithm", DEFAULT_REGALLOC).expect("regalloc");
+    }
     fb.set("use_colocated_libcalls", "false").expect("colocated");
     fb.set("is_pic", "false").expect("is_pic");
     fb.set("enable_verifier", if verify { "true" } else { "false" })
@@ -349,6 +364,11 @@ fn tier_up(vm: &mut Vm, block: Value) {
         // A failure marks the block not compilable; the executor keeps interpreting it.
         let _ = jit.compile(vm, block);
     });
+}
+
+/// Count a deoptimisation exit (called by the `jit_resume` helper; a rare path).
+pub(crate) fn note_deopt(vm: &mut Vm) {
+    with_jit(vm, |jit, _| jit.stats.deopts += 1);
 }
 
 /// Enable the JIT on `vm` with the configuration from the environment.

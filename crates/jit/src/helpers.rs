@@ -221,5 +221,42 @@ pub unsafe extern "C" fn jit_chain_step(vm: *mut Vm, v: u64, out: *mut u64) -> i
 /// Helper contract; `block` is the Block whose compiled code is running.
 pub unsafe extern "C" fn jit_resume(vm: *mut Vm, block: u64, pc: u64) -> i32 {
     // SAFETY: helper contract.
-    unsafe { guard(vm, |vm| soma_runtime::exec::resume(vm, val(block), pc as usize)) }
+    unsafe {
+        guard(vm, |vm| {
+            crate::compiler::note_deopt(vm);
+            soma_runtime::exec::resume(vm, val(block), pc as usize)
+        })
+    }
+}
+
+/// Pop the value a `!_.x` statement writes into `out` (`AL underflow: store to '_.x' needs a
+/// value` when the AL is empty). Never collects.
+///
+/// # Safety
+/// Helper contract; `out` valid for one write.
+pub unsafe extern "C" fn jit_pop_for_store(vm: *mut Vm, path: *const Path, out: *mut u64) -> i32 {
+    // SAFETY: helper contract.
+    unsafe {
+        guard(vm, |vm| {
+            let v = vm.pop().ok_or_else(|| msg::store_underflow(&(*path).display))?;
+            out.write(v.to_bits());
+            Ok(())
+        })
+    }
+}
+
+/// Materialise one virtual Register name: `!_.x` of `v` in the current frame (the frame's
+/// Register is still empty of this name, so no write-through can happen). Safepoint: the
+/// AL must be flushed and `v` rooted (it is, in its shadow slot).
+///
+/// # Safety
+/// Helper contract.
+pub unsafe extern "C" fn jit_reg_init(vm: *mut Vm, path: *const Path, v: u64) -> i32 {
+    // SAFETY: helper contract.
+    unsafe {
+        guard(vm, |vm| {
+            vm.push(val(v));
+            vm.set_reg(&*path)
+        })
+    }
 }

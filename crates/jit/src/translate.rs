@@ -82,7 +82,11 @@ pub fn translate(
         sigs: HashMap::new(),
         call_conv,
         pc: 0,
+        reg: None,
     };
+    if let Some(plan) = RegPlan::for_code(env.code, env.is_program) {
+        t.reserve_register(plan);
+    }
     for (pc, ins) in env.code.instrs.iter().enumerate() {
         t.pc = pc;
         let k = ins.operand as usize;
@@ -93,7 +97,7 @@ pub fn translate(
             Opcode::RefStore => t.gen_path_helper(ffi::soma_rt_ref_store as *const () as usize, k),
             Opcode::RefReg => t.gen_path_helper(ffi::soma_rt_ref_reg as *const () as usize, k),
             Opcode::SetStore => t.gen_set_store(k),
-            Opcode::SetReg => t.gen_path_helper(ffi::soma_rt_set_reg as *const () as usize, k),
+            Opcode::SetReg => t.gen_set_reg(k),
             Opcode::SetrefStore => t.gen_path_helper(ffi::soma_rt_setref_store as *const () as usize, k),
             Opcode::SetrefReg => t.gen_path_helper(ffi::soma_rt_setref_reg as *const () as usize, k),
             Opcode::ExecStore => t.gen_exec_store(k),
@@ -103,7 +107,7 @@ pub fn translate(
     }
     t.flush();
     let ok = t.b.ins().iconst(I32, ffi::SOMA_OK as i64);
-    t.b.ins().return_(&[ok]);
+    t.emit_return(ok);
     t.b.seal_all_blocks();
     t.b.finalize(frontend);
 }
@@ -170,6 +174,62 @@ struct Translator<'a, 'e> {
     call_conv: CallConv,
     /// Index of the instruction being lowered.
     pc: usize,
+    /// The virtual Register, when this Code's Register is private (see [`RegPlan`]).
+    reg: Option<RegState>,
+}
+
+/// Register virtualisation: a block's Register is fresh per execution and only its own
+/// instructions can reach it unless a CellRef to it escapes. When every Register instruction
+/// of a Code is `_.x` / `!_.x` with one component (no `_` root, no references, no
+/// `>_.x`), each name lives in a shadow-stack slot (a GC root) instead of heap cells. The
+/// one case the slots cannot express (`!_.x` of a non-CellRef into a name holding a CellRef:
+/// write-through) materialises the Register in the frame and leaves through a deopt exit.
+pub struct RegPlan {
+    /// Distinct names, in order of first appearance.
+    pub names: Vec<Box<str>>,
+    /// For each name, the index of a path `_.name` in the Code's path table.
+    pub path_of: Vec<usize>,
+}
+
+impl RegPlan {
+    pub fn for_code(code: &Code, is_program: bool) -> Option<RegPlan> {
+        if is_program {
+            return None;
+        }
+        let mut plan = RegPlan {
+            names: Vec::new(),
+            path_of: Vec::new(),
+        };
+        for ins in &code.instrs {
+            match ins.op {
+                Opcode::LoadReg | Opcode::SetReg => {
+                    let path = &code.paths[ins.operand as usize];
+                    let [name] = &path.components[..] else {
+                        return None;
+                    };
+                    if !plan.names.iter().any(|n| **n == **name) {
+                        plan.names.push((**name).into());
+                        plan.path_of.push(ins.operand as usize);
+                    }
+                }
+                Opcode::RefReg | Opcode::SetrefReg | Opcode::ExecReg => return None,
+                _ => {}
+            }
+        }
+        (!plan.names.is_empty()).then_some(plan)
+    }
+
+    fn index(&self, name: &str) -> usize {
+        self.names.iter().position(|n| &**n == name).expect("planned name")
+    }
+}
+
+struct RegState {
+    plan: RegPlan,
+    /// Address of the first reserved shadow slot (one per name).
+    base: ir::Value,
+    /// Names written so far (straight-line code: known at every instruction).
+    defined: Vec<bool>,
 }
 
 impl Translator<'_, '_> {
@@ -275,7 +335,96 @@ impl Translator<'_, '_> {
         let line = self.b.ins().iconst(I32, line as i64);
         let col = self.b.ins().iconst(I32, col as i64);
         self.call(ffi::soma_rt_error_at as *const () as usize, &[self.vm, line, col], None);
+        self.emit_return(status);
+    }
+
+    /// Return `status`, releasing the virtual Register's shadow slots first.
+    fn emit_return(&mut self, status: ir::Value) {
+        if let Some(n) = self.reg.as_ref().map(|r| r.plan.names.len()) {
+            let n = self.iconst(n as u64);
+            self.call_status(ffi::soma_rt_shadow_release as *const () as usize, &[self.vm, n]);
+        }
         self.b.ins().return_(&[status]);
+    }
+
+    /// Reserve one shadow slot per virtual Register name (exhaustion is the recursion error).
+    fn reserve_register(&mut self, plan: RegPlan) {
+        let n = self.iconst(plan.names.len() as u64);
+        let out = self.out_addr();
+        let st = self.call_status(ffi::soma_rt_shadow_reserve as *const () as usize, &[self.vm, n, out]);
+        // No slots are held yet: the error exit must not release any.
+        self.check(st, &[]);
+        let base = self.load_out();
+        let defined = vec![false; plan.names.len()];
+        self.reg = Some(RegState { plan, base, defined });
+    }
+
+    /// Write the defined virtual Register names into the frame's real Register (before a
+    /// deopt exit hands the frame to the executor). The AL must be flushed: this allocates
+    /// cells at safepoints.
+    fn emit_materialize_register(&mut self) {
+        let Some(reg) = &self.reg else { return };
+        let items: Vec<(usize, usize)> = (0..reg.plan.names.len())
+            .filter(|&i| reg.defined[i])
+            .map(|i| (i, reg.plan.path_of[i]))
+            .collect();
+        let base = reg.base;
+        for (i, k) in items {
+            let v = self.b.ins().load(I64, MemFlagsData::trusted(), base, (i * 8) as i32);
+            let path = self.iconst(self.path_ptr(k));
+            self.call_status(helpers::jit_reg_init as *const () as usize, &[self.vm, path, v]);
+        }
+    }
+
+    fn is_cell_ref(&mut self, v: ir::Value) -> ir::Value {
+        let h = self.high16(v);
+        self.b.ins().icmp_imm_s(IntCC::Equal, h, (Tag::CellRef.high_bits() >> 48) as i64)
+    }
+
+    /// SET_REG: into the virtual Register's slot, or through the helper.
+    fn gen_set_reg(&mut self, k: usize) {
+        let Some(i) = self.reg.as_ref().map(|r| r.plan.index(&self.env.code.paths[k].components[0])) else {
+            return self.gen_path_helper(ffi::soma_rt_set_reg as *const () as usize, k);
+        };
+        // The value: the virtual top (peeked: a deopt must still find it on the AL), else
+        // popped from the real AL (underflow error as the executor).
+        let (v, peeked) = match self.vs.entries().last() {
+            Some(e) => (e.val, true),
+            None => {
+                let path = self.iconst(self.path_ptr(k));
+                let out = self.out_addr();
+                let st = self.call_status(helpers::jit_pop_for_store as *const () as usize, &[self.vm, path, out]);
+                self.check(st, &[]);
+                (self.load_out(), false)
+            }
+        };
+        let (base, was_defined) = {
+            let r = self.reg.as_ref().expect("virtual register");
+            (r.base, r.defined[i])
+        };
+        let flags = MemFlagsData::trusted();
+        if was_defined {
+            // Write-through case: old value a CellRef, new value not one.
+            let old = self.b.ins().load(I64, flags, base, (i * 8) as i32);
+            let old_ref = self.is_cell_ref(old);
+            let new_ref = self.is_cell_ref(v);
+            let through = self.b.ins().band_not(old_ref, new_ref);
+            let deopt = self.b.create_block();
+            let cont = self.b.create_block();
+            self.b.set_cold_block(deopt);
+            self.b.ins().brif(through, deopt, &[], cont, &[]);
+            self.b.switch_to_block(deopt);
+            if !peeked {
+                self.emit_flush(&[VEntry { val: v, konst: None }]);
+            }
+            self.emit_deopt();
+            self.b.switch_to_block(cont);
+        }
+        self.b.ins().store(flags, v, base, (i * 8) as i32);
+        if peeked {
+            self.vs.pop();
+        }
+        self.reg.as_mut().expect("virtual register").defined[i] = true;
     }
 
     /// Flush, then call a `(vm, path) -> status` helper that works on the AL.
@@ -298,6 +447,13 @@ impl Translator<'_, '_> {
     fn emit_deopt(&mut self) {
         let entries: Vec<VEntry> = self.vs.entries().to_vec();
         self.emit_flush(&entries);
+        self.emit_materialize_register();
+        // The slots are released before the executor takes over (it may reserve its own
+        // through compiled callees, in LIFO order).
+        if let Some(n) = self.reg.as_ref().map(|r| r.plan.names.len()) {
+            let n = self.iconst(n as u64);
+            self.call_status(ffi::soma_rt_shadow_release as *const () as usize, &[self.vm, n]);
+        }
         let block = self.iconst(self.env.block.to_bits());
         let pc = self.iconst(self.pc as u64);
         let st = self.call_status(helpers::jit_resume as *const () as usize, &[self.vm, block, pc]);
@@ -405,6 +561,15 @@ impl Translator<'_, '_> {
 
     /// LOAD_REG: value-form read (no AL traffic, never collects).
     fn gen_load_reg(&mut self, k: usize) {
+        if let Some(r) = &self.reg {
+            let i = r.plan.index(&self.env.code.paths[k].components[0]);
+            if r.defined[i] {
+                let v = self.b.ins().load(I64, MemFlagsData::trusted(), r.base, (i * 8) as i32);
+                self.vpush(v, None);
+                return;
+            }
+            // Never written in this execution: the real (empty) Register gives the error.
+        }
         let path = self.iconst(self.path_ptr(k));
         let out = self.out_addr();
         let st = self.call_status(helpers::jit_read_reg as *const () as usize, &[self.vm, path, out]);

@@ -229,3 +229,29 @@ fn tier_up_by_threshold() {
     assert_eq!(o.al, "[55]");
     assert_eq!(soma_jit::stats(&mut r.vm).unwrap().blocks_compiled, 0);
 }
+
+#[test]
+fn virtual_register_write_through_deopts() {
+    let o = diff("{ a. !_.x 7 !_.x _.x } !f 5 !a >f a", false);
+    assert_eq!(o.al, "[CellRef, 7]");
+    diff("{ a. !_.x b. !_.x 9 !_.x } !f 1 !a 2 !b >f a b", false);
+    diff("{ !_.x 3 !_.x _.x } !f 1 !a a. >f a", false);
+    // Virtual names holding heap values across calls (run also under SOMA_GC_STRESS=1).
+    diff(
+        "{ (x) (y) >concat } !mk { !_.s >mk !_.t _.s _.t >concat >mk >concat } !g (a) >g (b) >g",
+        false,
+    );
+    diff("{ !_.n 100000000000000000000 !_.b _.b _.n >* !_.c { 1 } >chain _.c } !h 3 >h", false);
+    // Undefined virtual name, and underflow of `!_.x`.
+    diff("{ 1 _.nope } !f >f", false);
+    diff("{ !_.x } !f >f", false);
+    let (_, mut r) = run_on(Tier::Jit(0), "{ a. !_.x 7 !_.x } !f 5 !a >f >f", false);
+    assert_eq!(soma_jit::stats(&mut r.vm).unwrap().deopts, 2);
+}
+
+#[test]
+fn deopt_counts_rebinding() {
+    let (o, mut r) = run_on(Tier::Jit(0), "{ 1 2 >+ } !p >p { >- } !+ >p >p", false);
+    assert_eq!(o.al, "[3, -1, -1]");
+    assert_eq!(soma_jit::stats(&mut r.vm).unwrap().deopts, 2);
+}
