@@ -131,6 +131,11 @@ pub struct HeapStats {
 /// Smallest allocation budget between collections.
 const MIN_BUDGET: usize = 1 << 20;
 
+/// Dead cells kept for reuse. Register cells die by the thousand between collections (every
+/// block execution makes some); recycling them, with their children vectors' capacity, saves
+/// a malloc/free pair per cell. Bounded so a burst of garbage does not pin memory.
+const CELL_POOL_MAX: usize = 4096;
+
 /// The object heap.
 pub struct Heap {
     objects: Vec<NonNull<Header>>,
@@ -143,6 +148,8 @@ pub struct Heap {
     /// Collect at every safepoint.
     stress: bool,
     mark_stack: Vec<NonNull<Header>>,
+    /// Swept cells ready for reuse: value Void, no children, unmarked, not in `objects`.
+    cell_pool: Vec<NonNull<CellObj>>,
     foreign_release: Option<ForeignRelease>,
     collections: u64,
     freed_objects: u64,
@@ -168,6 +175,7 @@ impl Heap {
             budget: MIN_BUDGET,
             stress: stress_requested(),
             mark_stack: Vec::new(),
+            cell_pool: Vec::new(),
             foreign_release: None,
             collections: 0,
             freed_objects: 0,
@@ -263,6 +271,12 @@ impl Heap {
 
     /// A fresh cell with value Void and no children.
     pub fn alloc_cell(&mut self) -> CellPtr {
+        if let Some(p) = self.cell_pool.pop() {
+            // A pooled cell was reset when it was swept and is owned by nobody but the pool.
+            self.objects.push(p.cast());
+            self.allocated_since_gc += std::mem::size_of::<CellObj>();
+            return CellPtr::from_raw(p);
+        }
         let p = self.register(
             Box::new(CellObj {
                 header: Header::new(ObjKind::Cell),
@@ -337,6 +351,7 @@ impl Heap {
         let release = self.foreign_release;
         let mut live = 0usize;
         let mut freed = 0u64;
+        let pool = &mut self.cell_pool;
         self.objects.retain(|&h| {
             // SAFETY: every address in `objects` is a live object allocated by `register`
             // and freed only here, after which it is removed from the list.
@@ -347,10 +362,23 @@ impl Heap {
                 live += unsafe { object_bytes(h) };
                 true
             } else {
-                // SAFETY: unmarked means unreachable from every root, so no value that can be
-                // used again points at it.
-                unsafe { free_object(h, release) };
                 freed += 1;
+                if header.kind == ObjKind::Cell && pool.len() < CELL_POOL_MAX {
+                    let cell = h.cast::<CellObj>();
+                    // SAFETY: unmarked means unreachable from every root, so nothing will use
+                    // this cell again until `alloc_cell` hands it out afresh; resetting it
+                    // here (dropping its child links, keeping their vector's capacity) makes
+                    // it indistinguishable from a new cell.
+                    unsafe {
+                        (*cell.as_ptr()).value = Value::VOID;
+                        (*cell.as_ptr()).children.clear();
+                    }
+                    pool.push(cell);
+                } else {
+                    // SAFETY: unmarked means unreachable from every root, so no value that
+                    // can be used again points at it.
+                    unsafe { free_object(h, release) };
+                }
                 false
             }
         });
@@ -414,7 +442,7 @@ unsafe fn free_object(h: NonNull<Header>, release: Option<ForeignRelease>) {
 impl Drop for Heap {
     fn drop(&mut self) {
         let release = self.foreign_release;
-        for h in self.objects.drain(..) {
+        for h in self.objects.drain(..).chain(self.cell_pool.drain(..).map(NonNull::cast)) {
             // SAFETY: the heap is going away with everything it owns; nothing can use these
             // objects afterwards (a Vm drops its heap last, see `Vm`'s field order).
             unsafe { free_object(h, release) };
@@ -463,6 +491,26 @@ mod tests {
         assert_eq!(heap.stats().objects, 2, "reachable cycle survives");
         heap.sweep();
         assert_eq!(heap.stats().objects, 0, "unreachable cycle is freed");
+    }
+
+    #[test]
+    fn swept_cells_are_recycled_clean() {
+        let mut heap = Heap::new();
+        let a = heap.alloc_cell();
+        let child = heap.alloc_cell();
+        a.insert_child("k", child);
+        let s = heap.alloc_str("x");
+        a.set_value(s);
+        heap.sweep(); // nothing marked: both cells go to the pool, the Str is freed
+        assert_eq!(heap.stats().objects, 0);
+        let b = heap.alloc_cell();
+        let c = heap.alloc_cell();
+        assert!([a, child].contains(&b) && [a, child].contains(&c), "pooled cells reused");
+        for cell in [b, c] {
+            assert_eq!(cell.value(), Value::VOID);
+            assert_eq!(cell.child_count(), 0);
+        }
+        assert_eq!(heap.stats().objects, 2);
     }
 
     static RELEASED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
