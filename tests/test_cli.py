@@ -191,3 +191,13 @@ def test_compile_then_decode(prog, tmp_path):
     from soma.code import encode_module
     from soma.compiler import compile_source
     assert data == encode_module(compile_source(src, path))
+
+
+@pytest.mark.parametrize("command", ["run", "dis", "test"])
+def test_non_utf8_file_is_reported_not_a_traceback(tmp_path, command):
+    path = tmp_path / "02_latin1.soma"
+    path.write_bytes(b") TEST: t\n) EXPECT_AL: [1]\n1 (caf\xe9)\n")
+    r = soma_cli(command, str(path))
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr
+    assert str(path) in r.stderr + r.stdout
