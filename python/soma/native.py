@@ -28,6 +28,7 @@ import os
 import sys
 import weakref
 import operator
+import re
 
 from .builtins import b_use
 from .code import encode_module
@@ -164,6 +165,8 @@ def _same(items, snapshot):
 
 # -- the VM ------------------------------------------------------------------
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
 _ERROR_CLASSES = {1: LexError, 2: ParseError, 3: SomaRuntimeError}
 
 # Serialized modules by (source text, source name): the stdlib and extension setup code
@@ -274,6 +277,10 @@ class NativeVM(VM):
         key = (source_text, source_name)
         data = _MODULE_CACHE.get(key)
         if data is None:
+            if _SURROGATE.search(source_text):
+                # Native strings are UTF-8: a lone surrogate (text decoded with
+                # surrogateescape) becomes U+FFFD, one character for one, so positions hold.
+                source_text = _SURROGATE.sub("\ufffd", source_text)
             try:
                 code = self.compile(source_text, source_name)
             except SomaError as err:
@@ -313,7 +320,10 @@ class NativeVM(VM):
     call_block = execute_value
 
     def _raise(self, info, source):
-        cls, message, line, col, exc = info
+        cls, message, line, col, exc, where = info
+        if where is not None:
+            # The module whose instruction failed (a stdlib word's body, a loaded file).
+            source = where
         if exc is not None:
             if isinstance(exc, SomaError):
                 if line:

@@ -156,6 +156,32 @@ unsafe extern "C" fn host_call(user: *mut std::ffi::c_void, vm: *mut Vm, id: u32
     SOMA_ERROR
 }
 
+/// Poll hook (every few thousand block entries): run Python's signal handlers, so Ctrl-C
+/// (KeyboardInterrupt) stops a runaway program. The exception is handed back with the run.
+fn poll(_vm: &mut Vm, user: *mut std::ffi::c_void) -> Result<(), SomaError> {
+    // SAFETY: `user` is the Machine's boxed Ctx, alive as long as the VM.
+    let ctx = unsafe { &*(user as *const Ctx) };
+    let failed = catch_unwind(AssertUnwindSafe(|| {
+        Python::attach(|py| {
+            // SAFETY: called with the GIL held (the runtime only runs inside a Python call).
+            if unsafe { ffi::PyErr_CheckSignals() } != 0 {
+                let e = PyErr::take(py)
+                    .unwrap_or_else(|| PyRuntimeError::new_err("signal handler failed"));
+                ctx.stash(e);
+                true
+            } else {
+                false
+            }
+        })
+    }))
+    .unwrap_or(false);
+    if failed {
+        Err(SomaError::runtime("interrupted"))
+    } else {
+        Ok(())
+    }
+}
+
 /// `print` of a foreign value: Python's `repr`.
 unsafe extern "C" fn foreign_repr(
     _user: *mut std::ffi::c_void,
@@ -189,8 +215,9 @@ unsafe extern "C" fn foreign_release(handle: u64) {
     unsafe { ffi::Py_DecRef(handle as *mut ffi::PyObject) };
 }
 
-/// A SOMA error as native.py receives it: (class, message, line, col, exception or None).
-type ErrorInfo = (i32, String, u32, u32, Option<Py<PyAny>>);
+/// A SOMA error as native.py receives it: (class, message, line, col, exception or None,
+/// source name of the module whose instruction failed, or None).
+type ErrorInfo = (i32, String, u32, u32, Option<Py<PyAny>>, Option<String>);
 
 /// The native VM state. See the module documentation.
 #[pyclass(unsendable, weakref, module = "soma._native")]
@@ -368,6 +395,7 @@ impl Machine {
         f: impl FnOnce(&mut Vm) -> Result<(), SomaError>,
     ) -> Option<ErrorInfo> {
         let prev = self.ctx.owner.replace(Some(owner.clone().unbind()));
+        self.vm().take_error_source();
         self.running.set(self.running.get() + 1);
         let vm = self.vm();
         let result = catch_unwind(AssertUnwindSafe(|| f(vm)));
@@ -382,7 +410,8 @@ impl Machine {
             Err(_) => SomaError::runtime("internal error: panic in the native VM"),
         };
         let exc = pending.map(|e| e.into_value(py).into_any());
-        Some((err.class as i32, err.message, err.line, err.col, exc))
+        let source = self.vm().take_error_source();
+        Some((err.class as i32, err.message, err.line, err.col, exc, source))
     }
 }
 
@@ -428,6 +457,7 @@ impl Machine {
         let user = &*ctx as *const Ctx as *mut std::ffi::c_void;
         vm.set_host_call(Some(host_call), user);
         vm.set_foreign_repr(Some(foreign_repr), user);
+        vm.set_poll(Some(poll), user);
         vm.heap().set_foreign_release(Some(foreign_release));
         vm.set_io(Box::new(BridgeIo { ctx: &*ctx }));
         vm.set_max_depth(max_depth);
