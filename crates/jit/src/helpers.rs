@@ -154,26 +154,43 @@ pub unsafe extern "C" fn jit_set_store(vm: *mut Vm, path: *const Path, cache: *m
             let path = &*path;
             vm.safepoint();
             let v = vm.pop().ok_or_else(|| msg::store_underflow(&path.display))?;
-            let cache = &mut *cache;
-            let vmp: *mut Vm = vm;
-            if cache.epoch == vm.graph().epoch() {
-                let st = soma_runtime::ffi::soma_rt_cell_write(vmp, cache.cell, v.to_bits());
-                return if st == SOMA_OK {
-                    Ok(())
-                } else {
-                    Err(vm.take_error().unwrap_or_else(|| SomaError::runtime("cell write failed")))
-                };
-            }
-            let comps: Vec<&str> = path.components.iter().map(|c| &**c).collect();
-            vm.write_store_path(&comps, v);
-            let epoch = vm.graph().epoch();
-            if let Some(cell) = vm.graph().store_lookup(&path.components) {
-                cache.epoch = epoch;
-                cache.cell = cell.as_raw().as_ptr();
-            }
-            Ok(())
+            store_through_cache(vm, &*path, &mut *cache, v)
         })
     }
+}
+
+/// `!a.b` of a value held by compiled code (not on the AL): the cached-write helper without
+/// the pop. Never collects, so the caller's other virtual values need no flush.
+///
+/// # Safety
+/// Helper contract; `cache` is a cache line owned by the JIT of this VM.
+pub unsafe extern "C" fn jit_set_store_value(vm: *mut Vm, path: *const Path, cache: *mut StoreCache, v: u64) -> i32 {
+    // SAFETY: helper contract.
+    unsafe { guard(vm, |vm| store_through_cache(vm, &*path, &mut *cache, val(v))) }
+}
+
+/// Write `v` at Store path `path` (write-through and epoch rules of `Graph::write_cell`),
+/// using and refilling `cache`.
+fn store_through_cache(vm: &mut Vm, path: &Path, cache: &mut StoreCache, v: Value) -> RtResult<()> {
+    let vmp: *mut Vm = vm;
+    if cache.epoch == vm.graph().epoch() {
+        // SAFETY: `vmp` is the live VM we were given; the cell is live (cached under an
+        // unchanged epoch).
+        let st = unsafe { soma_runtime::ffi::soma_rt_cell_write(vmp, cache.cell, v.to_bits()) };
+        return if st == SOMA_OK {
+            Ok(())
+        } else {
+            Err(vm.take_error().unwrap_or_else(|| SomaError::runtime("cell write failed")))
+        };
+    }
+    let comps: Vec<&str> = path.components.iter().map(|c| &**c).collect();
+    vm.write_store_path(&comps, v);
+    let epoch = vm.graph().epoch();
+    if let Some(cell) = vm.graph().store_lookup(&path.components) {
+        cache.epoch = epoch;
+        cache.cell = cell.as_raw().as_ptr();
+    }
+    Ok(())
 }
 
 /// Execute a value (Block, builtin, or the not-executable error). Safepoint when the value is

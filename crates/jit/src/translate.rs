@@ -581,11 +581,56 @@ impl Translator<'_, '_> {
 
     /// SET_STORE: flush, then the cached-write helper (a safepoint, like the executor's).
     fn gen_set_store(&mut self, k: usize) {
+        if let Some(e) = self.vs.pop() {
+            return self.gen_set_store_value(k, e.val);
+        }
         self.flush();
         let path = self.iconst(self.path_ptr(k));
         let cache = self.iconst(self.cache_ptr());
         let st = self.call_status(helpers::jit_set_store as *const () as usize, &[self.vm, path, cache]);
         self.check(st, &[]);
+    }
+
+    /// SET_STORE of a virtual value: an inline store into the cached cell when neither the old
+    /// nor the new value is a CellRef (no write-through, no epoch change), else the
+    /// value-form helper. Nothing is flushed: neither path collects.
+    fn gen_set_store_value(&mut self, k: usize, v: ir::Value) {
+        let flags = MemFlagsData::trusted();
+        let cache = self.iconst(self.cache_ptr());
+        let epoch_addr = self.iconst(self.env.epoch_ptr as u64);
+        let epoch = self.b.ins().load(I64, flags, epoch_addr, 0);
+        let cached = self.b.ins().load(I64, flags, cache, CACHE_EPOCH_OFFSET);
+        let hit = self.b.ins().icmp(IntCC::Equal, epoch, cached);
+        let hit_b = self.b.create_block();
+        let slow = self.b.create_block();
+        let store_b = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.set_cold_block(slow);
+        self.b.ins().brif(hit, hit_b, &[], slow, &[]);
+
+        self.b.switch_to_block(hit_b);
+        let cell = self.b.ins().load(I64, flags, cache, CACHE_CELL_OFFSET);
+        let old = self.b.ins().load(I64, flags, cell, CELL_VALUE_OFFSET as i32);
+        let old_ref = self.is_cell_ref(old);
+        let new_ref = self.is_cell_ref(v);
+        let any_ref = self.b.ins().bor(old_ref, new_ref);
+        self.b.ins().brif(any_ref, slow, &[], store_b, &[]);
+
+        self.b.switch_to_block(store_b);
+        self.b.ins().store(flags, v, cell, CELL_VALUE_OFFSET as i32);
+        self.b.ins().jump(done, &[]);
+
+        self.b.switch_to_block(slow);
+        let path = self.iconst(self.path_ptr(k));
+        let st = self.call_status(
+            helpers::jit_set_store_value as *const () as usize,
+            &[self.vm, path, cache, v],
+        );
+        let pending: Vec<VEntry> = self.vs.entries().to_vec();
+        self.check(st, &pending);
+        self.b.ins().jump(done, &[]);
+
+        self.b.switch_to_block(done);
     }
 
     /// EXEC_CONST: run a block literal through the exec helper.
