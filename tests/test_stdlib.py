@@ -300,3 +300,53 @@ def test_times_while_do(vm_factory):
         0 { 1 } >times
     """)
     assert vm.al == [500, 1000, 700, 1]
+
+
+# ---------------------------------------------------------------- small words against Python
+
+def test_comparison_words_against_python(vm_factory):
+    vm = vm_factory(True)
+    rnd = random.Random(3)
+    words = [">", "==", "=!", "=<", "=>", "min", "max"]
+    for _ in range(200):
+        if rnd.random() < 0.5:
+            a, b = rnd.randint(-5, 5), rnd.randint(-5, 5)
+            la, lb = str(a), str(b)
+        else:
+            a, b = rnd.choice(["", "a", "b", "ab", "B"]), rnd.choice(["", "a", "b", "ab", "B"])
+            la, lb = "(%s)" % a, "(%s)" % b
+        vm.al.clear()
+        vm.execute_code(" ".join("%s %s >%s" % (la, lb, w) for w in words))
+        flags = [a > b, a == b, a != b, a <= b, a >= b]
+        expected = [TRUE if f else FALSE for f in flags] + [a if a < b else b,
+                                                            a if b < a else b]
+        assert vm.al == expected, (a, b)
+
+
+FALSY = {"True": False, "False": True, "Nil": True, "Void": True, "0": False, "()": False}
+
+
+@pytest.mark.parametrize("x", sorted(FALSY))
+def test_logic_words(vm_factory, x):
+    vm = vm_factory(True)
+    for y in ("7", "Nil"):
+        vm.al.clear()
+        vm.execute_code("%s >not  %s %s >and  %s %s >or" % (x, x, y, x, y))
+        y_val = 7 if y == "7" else NIL
+        x_true = not FALSY[x]
+        assert vm.al == [FALSE if x_true else TRUE,
+                         y_val if x_true else FALSE,
+                         TRUE if x_true else y_val], (x, y)
+
+
+@pytest.mark.parametrize("n", [-3, -1, 0, 1, 10 ** 20, -(10 ** 20)])
+def test_arithmetic_words(vm_factory, n):
+    vm = vm_factory(True)
+    vm.execute_code("%d >abs %d >inc %d >dec" % (n, n, n))
+    assert vm.al == [abs(n), n + 1, n - 1]
+
+
+def test_stack_words(vm_factory):
+    vm = vm_factory(True)
+    vm.execute_code("1 >dup  2 3 >swap  4 5 >over  6 7 8 >rot  9 >drop")
+    assert vm.al == [1, 1, 3, 2, 4, 5, 4, 7, 8, 6]
