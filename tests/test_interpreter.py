@@ -858,3 +858,20 @@ def test_single_component_paths_behave_like_longer_paths(vm_factory):
         fast = _outcome(vm_factory, prog.replace("@", ""))
         general = _outcome(vm_factory, prog.replace("@", "ns."))
         assert fast == general, "seed %d:\n%s" % (seed, prog.replace("@", ""))
+
+
+@pytest.mark.parametrize("src,message,col", ERROR_CASES, ids=[c[0] for c in ERROR_CASES])
+def test_al_after_each_catalogued_error(vm_factory, src, message, col):
+    """A builtin's underflow leaves the AL alone; every other error has consumed its
+    operands (builtins pop before they check types; `!` pops the value it stores)."""
+    from soma.values import render_al
+    vm = vm_factory(False, input=lambda: None)
+    with pytest.raises(soma.RuntimeError):
+        vm.execute_code(src)
+    if message.startswith("AL underflow") and "store to" not in message:
+        before = vm_factory(False)
+        before.execute_code(src.rsplit(" ", 1)[0] if " " in src else "")
+        assert render_al(before.al) != "[]" or src.count(" ") == 0
+        assert render_al(vm.al) == render_al(before.al)
+    else:
+        assert vm.al == []
