@@ -376,11 +376,16 @@ pub fn install(vm: &mut Vm) -> Result<(), String> {
     install_with(vm, JitConfig::from_env())
 }
 
-/// Enable the JIT on `vm`. Replaces an earlier installation.
+/// Enable the JIT on `vm`. On a VM that already has it, only the configuration changes (the
+/// compiled code stays: Blocks keep pointing into it).
 pub fn install_with(vm: &mut Vm, config: JitConfig) -> Result<(), String> {
     let threshold = config.threshold;
-    let jit = Jit::new(config)?;
-    *vm.jit_state() = Some(Box::new(jit));
+    let mut cfg = Some(config);
+    let existing = with_jit(vm, |jit, _| jit.config = cfg.take().expect("config")).is_some();
+    if !existing {
+        let jit = Jit::new(cfg.take().expect("config"))?;
+        *vm.jit_state() = Some(Box::new(jit));
+    }
     set_threshold(vm, threshold);
     Ok(())
 }

@@ -255,3 +255,20 @@ fn deopt_counts_rebinding() {
     assert_eq!(o.al, "[3, -1, -1]");
     assert_eq!(soma_jit::stats(&mut r.vm).unwrap().deopts, 2);
 }
+
+#[test]
+fn reinstalling_keeps_compiled_code_valid() {
+    let mut r = common::Runner::new(Tier::Jit(0));
+    r.run_src(&format!("{FIB}\n10 >fib")).unwrap();
+    soma_jit::install_with(
+        &mut r.vm,
+        soma_jit::JitConfig {
+            threshold: Some(3),
+            ..soma_jit::JitConfig::default()
+        },
+    )
+    .unwrap();
+    r.run_src("12 >fib").unwrap();
+    assert_eq!(r.outcome(Ok(())).al, "[55, 144]");
+    assert_eq!(soma_jit::stats(&mut r.vm).unwrap().compile_failures, 0);
+}
