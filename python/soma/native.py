@@ -36,7 +36,7 @@ from .errors import LexError, ParseError, SomaError
 from .errors import RuntimeError as SomaRuntimeError
 from .interpreter import DEFAULT_MAX_DEPTH
 from .values import FALSE, NIL, TRUE, VOID, Block, Builtin, CellRef
-from .vm import VM, _FRAMES_PER_LEVEL
+from .vm import STDLIB_PATH, VM, _FRAMES_PER_LEVEL
 
 try:
     from . import _native
@@ -169,11 +169,11 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 _ERROR_CLASSES = {1: LexError, 2: ParseError, 3: SomaRuntimeError}
 
-# Serialized modules by (source text, source name): the stdlib and extension setup code
-# are compiled once per process, not once per VM.
+# Serialized modules by (source text, source name) for the stdlib and extension setup
+# code only: compiled once per process, not once per VM. (User programs are compiled on
+# every execute_code, as in the pure-Python tier.)
 _MODULE_CACHE = {}
 _MODULE_CACHE_LIMIT = 32
-_CACHE_MIN_LEN = 512
 
 
 class NativeVM(VM):
@@ -200,7 +200,6 @@ class NativeVM(VM):
         # `use` loads Python extensions: a host builtin around the pure-Python word.
         self._m.store_write("use", Builtin("use", b_use))
         if stdlib is None:
-            from .vm import STDLIB_PATH
             stdlib = STDLIB_PATH
         if stdlib:
             self.execute_file(stdlib)
@@ -288,7 +287,7 @@ class NativeVM(VM):
                     err.source = source_name or None
                 raise
             data = encode_module(code)
-            if len(source_text) >= _CACHE_MIN_LEN:
+            if source_name == STDLIB_PATH or source_name.startswith("<extension "):
                 if len(_MODULE_CACHE) >= _MODULE_CACHE_LIMIT:
                     _MODULE_CACHE.clear()
                 _MODULE_CACHE[key] = data
