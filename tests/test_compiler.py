@@ -473,6 +473,35 @@ def test_block_reference_rules():
     rejected(module(code_bytes("<program>", [c_block(5)]), code_bytes("a")))
 
 
+def test_code_named_by_two_block_constants_is_rejected_or_listed_once():
+    # Block literals nest, so each Code but code 0 has exactly one parent. A module
+    # in which two Block constants name the same Code must either be rejected, or be
+    # handled as a graph: every Code listed once, and re-encoded without duplicates.
+    data = module(code_bytes("<program>", [c_block(1), c_block(1)], [],
+                             [ins(op.CONST, 0), ins(op.CONST, 1)]),
+                  code_bytes("shared"))
+    try:
+        prog = decode_module(data)
+    except DecodeError:
+        return
+    assert [c.name for c in all_codes(prog)] == ["<program>", "shared"]
+    assert len(encode_module(prog)) == len(data)
+
+
+def test_shared_codes_do_not_blow_up_exponentially():
+    # 12 Codes, each naming the next one twice: 2**11 paths through the graph.
+    n = 12
+    data = module(*([code_bytes("c%d" % i, [c_block(i + 1), c_block(i + 1)], [],
+                                [ins(op.CONST, 0), ins(op.CONST, 1)]) for i in range(n - 1)]
+                    + [code_bytes("last")]))
+    try:
+        prog = decode_module(data)
+    except DecodeError:
+        return
+    assert len(all_codes(prog)) <= n
+    assert len(encode_module(prog)) <= 2 * len(data)
+
+
 @pytest.mark.parametrize("line,col", [(0, 1), (1, 0), (0, 0)])
 def test_zero_positions(line, col):
     rejected(module(code_bytes("<program>", [c_int(1)], [], [ins(op.CONST, 0, line, col)])))
