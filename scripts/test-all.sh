@@ -27,6 +27,11 @@ step "Benches compile (cargo bench --no-run)" "^error" \
     cargo bench --workspace --no-run --quiet
 step ".soma suite, pure-Python tier (soma test)" "passed, " \
     env SOMA_JIT=0 .venv/bin/soma test tests/soma
+step ".soma suite, native backend without JIT (soma test)" "passed, " \
+    env SOMA_JIT=1 SOMA_JIT_THRESHOLD=off .venv/bin/soma test tests/soma
 
 echo "== pytest, pure-Python tier"
 SOMA_JIT=0 "$PY" -m pytest -q tests
+
+echo "== pytest, native backend without JIT"
+SOMA_JIT=1 SOMA_JIT_THRESHOLD=off "$PY" -m pytest -q tests
