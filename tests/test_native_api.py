@@ -463,3 +463,18 @@ def test_cli_style_run_through_soma_vm(monkeypatch):
 
 def test_environment_is_untouched():
     assert "SOMA_JIT_THRESHOLD" not in os.environ or os.environ["SOMA_JIT_THRESHOLD"]
+
+
+def test_output_hook_that_raises_fails_the_print_as_in_the_python_tier():
+    def bad(line):
+        raise OSError("disk full")
+    results = []
+    for vm in (PurePythonVM(stdlib=False, output=bad), nvm(output=bad)):
+        with pytest.raises(soma.RuntimeError) as info:
+            vm.execute_code("1 !a\n(x) >print 2 !b")
+        e = info.value
+        results.append((e.message, e.line, e.col, type(e.__cause__)))
+        assert vm.lookup("a") == 1
+        with pytest.raises(soma.RuntimeError):
+            vm.lookup("b")
+    assert results[0] == results[1] == ("OSError: disk full", 2, 5, OSError)

@@ -81,6 +81,8 @@ impl Ctx {
 /// the output/input hooks and look up `sys.stdout` at call time).
 struct BridgeIo {
     ctx: *const Ctx,
+    /// The last call raised (the exception is stashed on the Ctx): `print` / `readLine` fail.
+    failed: bool,
 }
 
 impl HostIo for BridgeIo {
@@ -93,6 +95,7 @@ impl HostIo for BridgeIo {
                 let Some(owner) = ctx.owner(py) else { return };
                 if let Err(e) = owner.call_method1(py, pyo3::intern!(py, "write_line"), (line,)) {
                     ctx.stash(e);
+                    self.failed = true;
                 }
             })
         }));
@@ -110,17 +113,23 @@ impl HostIo for BridgeIo {
                         Ok(s) => Some(s.to_string_lossy().into_owned()),
                         Err(e) => {
                             ctx.stash(e);
+                            self.failed = true;
                             None
                         }
                     },
                     Err(e) => {
                         ctx.stash(e);
+                        self.failed = true;
                         None
                     }
                 }
             })
         }))
         .unwrap_or(None)
+    }
+
+    fn take_error(&mut self) -> Option<SomaError> {
+        std::mem::take(&mut self.failed).then(|| SomaError::runtime("host I/O failed"))
     }
 }
 
@@ -459,7 +468,10 @@ impl Machine {
         vm.set_foreign_repr(Some(foreign_repr), user);
         vm.set_poll(Some(poll), user);
         vm.heap().set_foreign_release(Some(foreign_release));
-        vm.set_io(Box::new(BridgeIo { ctx: &*ctx }));
+        vm.set_io(Box::new(BridgeIo {
+            ctx: &*ctx,
+            failed: false,
+        }));
         vm.set_max_depth(max_depth);
         if jit {
             // The JIT tier-up hook: blocks are compiled after `threshold` interpreted runs.

@@ -132,10 +132,17 @@ impl Vm {
                 let v = self.pop_unchecked();
                 let line = self.print_form(v);
                 self.io.write_line(&line);
+                if let Some(e) = self.io.take_error() {
+                    return Err(e);
+                }
             }
             BuiltinId::ReadLine => {
                 self.safepoint();
-                let line = self.io.read_line().ok_or_else(msg::read_line_eof)?;
+                let line = self.io.read_line();
+                if let Some(e) = self.io.take_error() {
+                    return Err(e);
+                }
+                let line = line.ok_or_else(msg::read_line_eof)?;
                 let s = self.heap.alloc_str(&line);
                 self.al.push(s);
             }

@@ -55,6 +55,11 @@ pub trait HostIo {
     fn write_line(&mut self, line: &str);
     /// One line without its newline; `None` at end of input.
     fn read_line(&mut self) -> Option<String>;
+    /// An error the host hit in the last `write_line` / `read_line` (e.g. a Python output
+    /// hook that raised); `print` and `readLine` fail with it. Default: none.
+    fn take_error(&mut self) -> Option<SomaError> {
+        None
+    }
 }
 
 /// Process stdin/stdout.
