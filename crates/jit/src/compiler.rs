@@ -160,9 +160,9 @@ impl Drop for Jit {
 }
 
 /// Cranelift optimisation level (see docs/jit.md for the measurements behind it).
-pub const DEFAULT_OPT_LEVEL: &str = "speed";
+pub const DEFAULT_OPT_LEVEL: &str = "none";
 /// Cranelift register allocator.
-pub const DEFAULT_REGALLOC: &str = "backtracking";
+pub const DEFAULT_REGALLOC: &str = "single_pass";
 
 /// Cranelift flags shared by the host JIT and cross-compilation.
 pub fn flags(verify: bool) -> settings::Flags {

@@ -83,6 +83,7 @@ pub fn translate(
         call_conv,
         pc: 0,
         reg: None,
+        shared_exit: None,
     };
     if let Some(plan) = RegPlan::for_code(env.code, env.is_program) {
         t.reserve_register(plan);
@@ -108,6 +109,7 @@ pub fn translate(
     t.flush();
     let ok = t.b.ins().iconst(I32, ffi::SOMA_OK as i64);
     t.emit_return(ok);
+    t.finish_error_exit();
     t.b.seal_all_blocks();
     t.b.finalize(frontend);
 }
@@ -176,6 +178,8 @@ struct Translator<'a, 'e> {
     pc: usize,
     /// The virtual Register, when this Code's Register is private (see [`RegPlan`]).
     reg: Option<RegState>,
+    /// The shared error exit, once built.
+    shared_exit: Option<ir::Block>,
 }
 
 /// Register virtualisation: a block's Register is fresh per execution and only its own
@@ -319,6 +323,18 @@ impl Translator<'_, '_> {
     /// would still hold on the AL), position the error at this instruction and return the
     /// status. Continues in a fresh block on success.
     fn check(&mut self, status: ir::Value, pending: &[VEntry]) {
+        if pending.is_empty() {
+            // Shared exit: one cold block per function positions and returns.
+            let fail = self.error_exit();
+            let cont = self.b.create_block();
+            let (line, col) = self.position();
+            let line = self.b.ins().iconst(I32, line as i64);
+            let col = self.b.ins().iconst(I32, col as i64);
+            let args = [BlockArg::Value(status), BlockArg::Value(line), BlockArg::Value(col)];
+            self.b.ins().brif(status, fail, &args, cont, &[]);
+            self.b.switch_to_block(cont);
+            return;
+        }
         let fail = self.b.create_block();
         let cont = self.b.create_block();
         self.b.set_cold_block(fail);
@@ -327,6 +343,31 @@ impl Translator<'_, '_> {
         self.emit_flush(pending);
         self.emit_error_return(status);
         self.b.switch_to_block(cont);
+    }
+
+    /// The function's shared error exit `(status, line, col)`: position the pending error,
+    /// release the Register slots, return the status. Created on first use, filled by
+    /// `finish_error_exit`.
+    fn error_exit(&mut self) -> ir::Block {
+        if let Some(b) = self.shared_exit {
+            return b;
+        }
+        let exit = self.b.create_block();
+        self.b.set_cold_block(exit);
+        for _ in 0..3 {
+            self.b.append_block_param(exit, I32);
+        }
+        self.shared_exit = Some(exit);
+        exit
+    }
+
+    /// Fill the shared error exit (after the body: a block under construction cannot be left).
+    fn finish_error_exit(&mut self) {
+        let Some(exit) = self.shared_exit else { return };
+        self.b.switch_to_block(exit);
+        let p = self.b.block_params(exit).to_vec();
+        self.call(ffi::soma_rt_error_at as *const () as usize, &[self.vm, p[1], p[2]], None);
+        self.emit_return(p[0]);
     }
 
     /// Position the pending error at this instruction and return `status`.
@@ -352,8 +393,19 @@ impl Translator<'_, '_> {
         let n = self.iconst(plan.names.len() as u64);
         let out = self.out_addr();
         let st = self.call_status(ffi::soma_rt_shadow_reserve as *const () as usize, &[self.vm, n, out]);
-        // No slots are held yet: the error exit must not release any.
-        self.check(st, &[]);
+        // No slots are held yet: this error exit must not release any (so it is not the
+        // shared one, which does).
+        let fail = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.set_cold_block(fail);
+        self.b.ins().brif(st, fail, &[], cont, &[]);
+        self.b.switch_to_block(fail);
+        let (line, col) = self.position();
+        let line = self.b.ins().iconst(I32, line as i64);
+        let col = self.b.ins().iconst(I32, col as i64);
+        self.call(ffi::soma_rt_error_at as *const () as usize, &[self.vm, line, col], None);
+        self.b.ins().return_(&[st]);
+        self.b.switch_to_block(cont);
         let base = self.load_out();
         let defined = vec![false; plan.names.len()];
         self.reg = Some(RegState { plan, base, defined });

@@ -119,6 +119,8 @@ fn run_small_depth(tier: Tier, src: &str) -> Outcome {
     let mut r = Runner::new(tier);
     r.vm.set_max_depth(200);
     let res = r.run_src(src);
+    assert_eq!(r.vm.shadow_depth(), 0, "shadow slots leaked:\n{src}");
+    assert_eq!(r.vm.depth(), 0, "frames leaked:\n{src}");
     r.outcome(res)
 }
 

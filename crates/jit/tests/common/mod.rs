@@ -116,6 +116,8 @@ pub fn diff(src: &str, stdlib: bool) -> Outcome {
     for t in [0, 1] {
         let (jit, mut r) = run_on(Tier::Jit(t), src, stdlib);
         assert_eq!(jit, reference, "threshold {t}, source:\n{src}");
+        assert_eq!(r.vm.shadow_depth(), 0, "shadow slots leaked, source:\n{src}");
+        assert_eq!(r.vm.depth(), 0, "frames leaked, source:\n{src}");
         if t == 0 {
             let stats = soma_jit::stats(&mut r.vm).expect("installed");
             assert_eq!(stats.compile_failures, 0, "{stats:?}");
