@@ -459,9 +459,12 @@ def test_exec_const_of_non_block(const):
 
 
 def test_block_reference_rules():
-    ok = module(code_bytes("<program>", [c_block(1), c_block(2)]),
-                code_bytes("a", [c_block(2)]), code_bytes("b"))
+    ok = module(code_bytes("<program>", [c_block(1), c_block(3)]),
+                code_bytes("a", [c_block(2)]), code_bytes("b"), code_bytes("c"))
     decode_module(ok)
+    rejected(module(code_bytes("<program>", [c_block(1), c_block(2)]),
+                    code_bytes("a", [c_block(2)]), code_bytes("b")))        # two parents
+    rejected(module(code_bytes("<program>"), code_bytes("orphan")))         # no parent
     rejected(module(code_bytes("<program>", [c_block(0)])))                 # code 0
     rejected(module(code_bytes("<program>", [c_block(1)]),
                     code_bytes("a", [c_block(1)])))                         # itself

@@ -342,66 +342,91 @@ def _graph_leaf(value):
 
 
 def b_debug_graph_dump(vm):
-    """Print the cell structure reachable from a CellRef, numbering cells, marking cycles."""
+    """Print the cell structure reachable from a CellRef, numbering cells, marking cycles.
+
+    Iterative (an explicit stack of pending text and values), so a long list
+    does not meet Python's recursion limit. Cells are numbered in visit order.
+    """
     al = vm.al
     if not al:
         raise underflow("debug.graph.dump", 1)
     seen = {}
-
-    def show(value, indent):
+    parts = []
+    stack = [(None, al.pop(), 0)]   # (text to emit, or None and a value to show at indent)
+    while stack:
+        text, value, indent = stack.pop()
+        if text is not None:
+            parts.append(text)
+            continue
         if type(value) is not CellRef:
-            return _graph_leaf(value)
+            parts.append(_graph_leaf(value))
+            continue
         key = id(value.cell)
         if key in seen:
-            return "#%d (cycle)" % seen[key]
+            parts.append("#%d (cycle)" % seen[key])
+            continue
         number = seen[key] = len(seen)
         cell = value.cell
         if not cell.children:
-            return "#%d { value: %s }" % (number, show(cell.value, indent))
+            parts.append("#%d { value: " % number)
+            stack.append((" }", None, 0))
+            stack.append((None, cell.value, indent))
+            continue
         pad = "  " * indent
-        lines = ["#%d {" % number]
+        parts.append("#%d {" % number)
+        pending = []
         for name, child in sorted(cell.children.items()):
-            lines.append("%s  %s: %s" % (pad, name, show(child.value, indent + 1)))
-        lines.append(pad + "}")
-        return "\n".join(lines)
+            pending.append(("\n%s  %s: " % (pad, name), None, 0))
+            pending.append((None, child.value, indent + 1))
+        pending.append(("\n%s}" % pad, None, 0))
+        stack.extend(reversed(pending))
+    vm.write_line("".join(parts))
 
-    vm.write_line(show(al.pop(), 0))
+
+_LAST, _MIDDLE = "\u2514\u2500\u2500 ", "\u251c\u2500\u2500 "
+_SPACE, _BAR = "    ", "\u2502   "
 
 
 def b_debug_graph_draw(vm):
-    """Print the cell structure reachable from a CellRef as a tree with box-drawing lines."""
+    """Print the cell structure reachable from a CellRef as a tree with box-drawing lines.
+
+    Iterative for the same reason as debug.graph.dump. A child's cycle check
+    happens when it is reached, after its earlier siblings' subtrees are drawn.
+    """
     al = vm.al
     if not al:
         raise underflow("debug.graph.draw", 1)
     seen = {}
     out = []
-
-    def draw(value, prefix, connector):
-        if type(value) is not CellRef:
-            out.append(prefix + connector + _graph_leaf(value))
-            return
-        key = id(value.cell)
-        if key in seen:
-            out.append("%s%s#%d (cycle)" % (prefix, connector, seen[key]))
-            return
-        number = seen[key] = len(seen)
-        out.append("%s%s#%d" % (prefix, connector, number))
-        inner = prefix + ("" if not connector else ("    " if connector.startswith("\u2514")
-                                                     else "\u2502   "))
-        children = sorted(value.cell.children.items())
-        for i, (name, child) in enumerate(children):
-            last = i == len(children) - 1
-            branch = "\u2514\u2500\u2500 " if last else "\u251c\u2500\u2500 "
-            v = child.value
+    stack = [("node", al.pop(), "", "")]
+    while stack:
+        act = stack.pop()
+        if act[0] == "node":
+            _, value, prefix, connector = act
+            if type(value) is not CellRef:
+                out.append(prefix + connector + _graph_leaf(value))
+                continue
+            key = id(value.cell)
+            if key in seen:
+                out.append("%s%s#%d (cycle)" % (prefix, connector, seen[key]))
+                continue
+            number = seen[key] = len(seen)
+            out.append("%s%s#%d" % (prefix, connector, number))
+            inner = prefix + ("" if not connector else (_SPACE if connector == _LAST else _BAR))
+            children = sorted(value.cell.children.items())
+            last = len(children) - 1
+            stack.extend(("child", name, child.value, inner, i == last)
+                         for i, (name, child) in reversed(list(enumerate(children))))
+        else:
+            _, name, v, inner, is_last = act
+            branch = _LAST if is_last else _MIDDLE
             if type(v) is CellRef and id(v.cell) in seen:
                 out.append("%s%s%s: #%d (cycle)" % (inner, branch, name, seen[id(v.cell)]))
             elif type(v) is CellRef:
                 out.append("%s%s%s:" % (inner, branch, name))
-                draw(v, inner + ("    " if last else "\u2502   "), "\u2514\u2500\u2500 ")
+                stack.append(("node", v, inner + (_SPACE if is_last else _BAR), _LAST))
             else:
                 out.append("%s%s%s: %s" % (inner, branch, name, _graph_leaf(v)))
-
-    draw(al.pop(), "", "")
     for line in out:
         vm.write_line(line)
 

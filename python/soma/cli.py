@@ -16,6 +16,7 @@ from .code import encode_module
 from .compiler import compile_source
 from .dis import disassemble
 from .errors import SomaError
+from .sources import read_source
 from .testfile import run_paths
 from .vm import VM
 
@@ -29,8 +30,7 @@ def _stdlib_choice(args):
 def _read(path):
     if path == "-":
         return sys.stdin.read(), "<stdin>"
-    with open(path, encoding="utf-8") as f:
-        return f.read(), path
+    return read_source(path), path
 
 
 def cmd_run(args):
@@ -64,21 +64,32 @@ def cmd_compile(args):
     return 0
 
 
+def _stdlib_options(parser, default):
+    parser.add_argument("--stdlib", metavar="PATH", default=default,
+                        help="load this stdlib instead of the bundled one")
+    parser.add_argument("--no-stdlib", action="store_true", default=default,
+                        help="load no stdlib")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="soma", description="The SOMA language.")
-    parser.add_argument("--stdlib", metavar="PATH", help="load this stdlib instead of the bundled one")
-    parser.add_argument("--no-stdlib", action="store_true", help="load no stdlib")
+    _stdlib_options(parser, None)
+    # The options are accepted after the subcommand too; there they default to
+    # "not given" so that they do not overwrite what came before it.
+    common = argparse.ArgumentParser(add_help=False)
+    _stdlib_options(common, argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("run", help="run a SOMA program")
+    p = sub.add_parser("run", help="run a SOMA program", parents=[common])
     p.add_argument("file", help="a .soma file, or - for standard input")
     p.set_defaults(handler=cmd_run)
-    p = sub.add_parser("test", help="run .soma test files")
+    p = sub.add_parser("test", help="run .soma test files", parents=[common])
     p.add_argument("paths", nargs="+", help="test files or directories")
     p.set_defaults(handler=cmd_test)
-    p = sub.add_parser("dis", help="disassemble a SOMA program")
+    p = sub.add_parser("dis", help="disassemble a SOMA program", parents=[common])
     p.add_argument("file")
     p.set_defaults(handler=cmd_dis)
-    p = sub.add_parser("compile", help="write a program's serialized bytecode")
+    p = sub.add_parser("compile", help="write a program's serialized bytecode",
+                       parents=[common])
     p.add_argument("file")
     p.add_argument("-o", "--output", required=True)
     p.set_defaults(handler=cmd_compile)

@@ -275,6 +275,16 @@ def decode_module(data):
         raw_codes.append(Code(name, source, consts, paths, instrs, positions))
     if r.pos != len(r.data):
         r.fail("trailing bytes")
+    # Block literals nest, so every Code but the program has exactly one parent.
+    parents = [0] * n_codes
+    for code in raw_codes:
+        for c in code.consts:
+            if type(c) is _PendingBlock:
+                parents[c.index] += 1
+    for index in range(1, n_codes):
+        if parents[index] != 1:
+            raise DecodeError("code %d is named by %d block constants (must be exactly 1)"
+                              % (index, parents[index]))
     blocks = [Block(c) for c in raw_codes]
     for code in raw_codes:
         code.consts = [blocks[c.index] if type(c) is _PendingBlock else c for c in code.consts]

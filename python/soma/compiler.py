@@ -8,6 +8,7 @@ iterative so that deeply nested blocks compile without recursion.
 from . import opcodes as op
 from .ast import BlockLit, Exec, IntLit, Path, Store, StrLit
 from .code import Code
+from .errors import SomaError
 from .parser import parse
 from .values import Block
 
@@ -85,5 +86,11 @@ def _new_block(node, source, work):
 
 
 def compile_source(text, source=""):
-    """Lex, parse and compile; return the top-level Code."""
-    return compile_program(parse(text), source)
+    """Lex, parse and compile; return the top-level Code. Errors name `source`."""
+    try:
+        program = parse(text)
+    except SomaError as err:
+        if err.source is None:
+            err.source = source or None
+        raise
+    return compile_program(program, source)

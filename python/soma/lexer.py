@@ -51,7 +51,10 @@ def _is_digit(ch):
 
 
 class _Lexer:
-    """One pass over the source. Columns count code points from 1."""
+    """One pass over the source. Columns count code points from 1.
+
+    LF, CR and CRLF each end a line, inside strings and comments too.
+    """
 
     def __init__(self, source):
         self.src = source
@@ -79,7 +82,7 @@ class _Lexer:
             i = self.i
             ch = src[i]
             if ch in _WHITESPACE:
-                if ch == "\n":
+                if ch == "\n" or (ch == "\r" and not src.startswith("\n", i + 1)):
                     self.newline_at(i + 1)
                 self.i = i + 1
                 continue
@@ -162,7 +165,7 @@ class _Lexer:
                 parts.append(src[run_start:i])
                 self.i = i + 1
                 return "".join(parts)
-            if ch == "\n":
+            if ch == "\n" or (ch == "\r" and not src.startswith("\n", i + 1)):
                 self.newline_at(i + 1)
                 i += 1
             elif ch == "\\":

@@ -24,6 +24,13 @@ def parse_path(token):
     return Path(components, is_ref, token.line, token.col)
 
 
+def _adjacent(modifier, target):
+    """A modifier applies to the token right after it. The lexer emits one only when a
+    character follows; when that character opens a comment (`>) ...`), the next token
+    is elsewhere and the modifier has no target."""
+    return target.line == modifier.line and target.col == modifier.col + 1
+
+
 def parse_tokens(tokens):
     """Parse a token list (ending with EOF) into a Program."""
     top = []
@@ -56,6 +63,9 @@ def parse_tokens(tokens):
                 body.append(Exec(block, exec_tok.line, exec_tok.col))
         elif kind == L.EXEC:
             target = tokens[i]
+            if not _adjacent(tok, target):
+                raise ParseError("Expected a path or a block after '>'",
+                                 target.line, target.col)
             if target.kind == L.LBRACE:
                 open_blocks.append((body, target, tok))
                 body = []
@@ -72,7 +82,7 @@ def parse_tokens(tokens):
                                  target.line, target.col)
         elif kind == L.STORE:
             target = tokens[i]
-            if target.kind != L.PATH:
+            if target.kind != L.PATH or not _adjacent(tok, target):
                 raise ParseError("Expected a path after '!'", target.line, target.col)
             body.append(Store(parse_path(target), tok.line, tok.col))
             i += 1

@@ -17,6 +17,7 @@ import os
 from contextlib import redirect_stdout
 
 from .errors import SomaError
+from .sources import read_source
 from .values import render_al
 
 _MARKERS = ("TEST:", "EXPECT_AL:", "EXPECT_OUTPUT:", "EXPECT_ERROR:")
@@ -49,8 +50,7 @@ def _marker(line):
 
 
 def parse_test_file(path):
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    text = read_source(path)
     tests = []
     current = None
     for number, line in enumerate(text.split("\n"), 1):

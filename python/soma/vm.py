@@ -8,9 +8,9 @@ from . import cells
 from .builtins import CORE_BUILTINS, CORE_CONSTANTS
 from .compiler import compile_source
 from .errors import RuntimeError as SomaRuntimeError
-from .errors import SomaError
+from .sources import read_source
 from .interpreter import DEFAULT_MAX_DEPTH, Interpreter
-from .values import Builtin, Cell, VOID
+from .values import Builtin
 
 STDLIB_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stdlib.soma")
 
@@ -18,11 +18,6 @@ STDLIB_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stdlib.s
 # builtin such as `chain` and its call into the loop). The recursion limit is
 # raised so that SOMA's own depth limit, not Python's, is what a program meets.
 _FRAMES_PER_LEVEL = 3
-
-
-def _read_source(path):
-    with open(path, encoding="utf-8") as f:
-        return f.read()
 
 
 class VM(Interpreter):
@@ -68,16 +63,10 @@ class VM(Interpreter):
 
     def execute_code(self, source_text, source_name=""):
         """Compile and run SOMA source on this VM. Raises a SomaError subclass on error."""
-        try:
-            code = compile_source(source_text, source_name)
-        except SomaError as err:
-            if err.source is None:
-                err.source = source_name or None
-            raise
-        self.run_program(code)
+        self.run_program(compile_source(source_text, source_name))
 
     def execute_file(self, path):
-        self.execute_code(_read_source(path), path)
+        self.execute_code(read_source(path), path)
 
     # -- I/O (the builtins print and read through these) --------------------
 

@@ -7,6 +7,7 @@ A file found nowhere is a RuntimeError naming the places searched.
 
 import os
 
+from ..sources import read_source
 from ..errors import RuntimeError as SomaRuntimeError
 from ..values import type_name
 
@@ -32,8 +33,10 @@ def load_file(vm):
     if path is None:
         raise SomaRuntimeError("load: '%s' not found in the current directory or SOMA_LIB"
                                % name)
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    try:
+        text = read_source(path)
+    except OSError as exc:
+        raise SomaRuntimeError("load: cannot read %s" % exc) from None
     vm.execute_code(text, path)
 
 

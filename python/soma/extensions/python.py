@@ -17,6 +17,7 @@ of a builtin type (`str.upper`).
 import builtins
 import importlib
 
+from ..sources import read_source
 from ..errors import RuntimeError as SomaRuntimeError
 from ..values import FALSE, TRUE, VOID, type_name
 
@@ -64,9 +65,9 @@ def call(vm):
     args.reverse()
     try:
         fn = _resolve(name)
-    except (ImportError, AttributeError) as exc:
+    except Exception as exc:  # a name that does not resolve is reported, not raised
         al.append(VOID)
-        al.append(str(exc))
+        al.append(str(exc) or type(exc).__name__)
         return
     try:
         result = fn(*args)
@@ -82,7 +83,7 @@ def import_module(vm):
     name = _pop_str(vm, "use.python.import", "module name")
     try:
         importlib.import_module(name)
-    except ImportError:
+    except Exception:  # not importable, whatever the reason (bad name, failing module)
         vm.al.append(FALSE)
     else:
         vm.al.append(TRUE)
@@ -91,8 +92,7 @@ def import_module(vm):
 def load(vm):
     path = _pop_str(vm, "use.python.load", "file path")
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        text = read_source(path)
     except FileNotFoundError:
         raise SomaRuntimeError("use.python.load: file not found: %s" % path) from None
     except OSError as exc:
@@ -107,10 +107,11 @@ def register(vm):
 
 
 def soma_setup():
-    # Helpers over a call's [result, exception] pair.
+    # Helpers over a call's [result, exception] pair; core builtins only, so they
+    # work without the stdlib.
     return """
-{ >isVoid } !use.python.succeeded        ) [exception] -> [True if the call worked]
-{ >isVoid >not } !use.python.failed      ) [exception] -> [True if the call raised]
-{ >drop } !use.python.getResult          ) [result, exception] -> [result]
-{ >swap >drop } !use.python.getException ) [result, exception] -> [exception]
+{ >isVoid } !use.python.succeeded                    ) [exception] -> [True if the call worked]
+{ >isVoid False True >choose } !use.python.failed    ) [exception] -> [True if the call raised]
+{ !_.exception } !use.python.getResult               ) [result, exception] -> [result]
+{ !_.exception !_.result _.exception } !use.python.getException  ) [result, exception] -> [exception]
 """
