@@ -11,7 +11,7 @@
 //! * rendering a foreign object for `print`: `foreign_repr`;
 //! * releasing a foreign object the collector freed: `foreign_release`.
 //!
-//! Values crossing the boundary (`to_py` / `from_py`): Int (small and big, exact), Str,
+//! Values crossing the boundary (`object_of` / `value_of`): Int (small and big, exact), Str,
 //! True/False/Nil/Void as the `soma` singletons, Python floats as doubles; Blocks and builtins
 //! map to one Python object each (a cache keyed by the value's bits: both are VM roots for the
 //! VM's whole life, so bits are stable identities); a CellRef becomes a `NativeCellRef` that
@@ -219,7 +219,7 @@ unsafe extern "C" fn foreign_repr(
 
 /// The collector freed a foreign object: drop our strong reference.
 unsafe extern "C" fn foreign_release(handle: u64) {
-    // SAFETY: the handle is a strong reference created by `from_py` (Py_IncRef). The runtime
+    // SAFETY: the handle is a strong reference created by `value_of` (Py_IncRef). The runtime
     // is only entered from Python (the GIL is held while the heap sweeps or the VM drops).
     unsafe { ffi::Py_DecRef(handle as *mut ffi::PyObject) };
 }
@@ -258,7 +258,7 @@ impl Machine {
     }
 
     /// A native value as a Python object.
-    fn to_py(&self, py: Python<'_>, v: Value) -> PyResult<Py<PyAny>> {
+    fn object_of(&self, py: Python<'_>, v: Value) -> PyResult<Py<PyAny>> {
         let ctx = &*self.ctx;
         Ok(match v.kind() {
             Kind::Double => PyFloat::new(py, v.as_f64().unwrap_or(f64::NAN)).into_any().unbind(),
@@ -306,7 +306,7 @@ impl Machine {
             Kind::Foreign => {
                 let p = v.as_foreign_obj().expect("foreign value");
                 // SAFETY: a Foreign value points at a live ForeignObj; its handle is a strong
-                // reference to a Python object (see `from_py`).
+                // reference to a Python object (see `value_of`).
                 let handle = unsafe { (*p.as_ptr()).handle };
                 // SAFETY: as above; borrowing creates a new strong reference for the caller.
                 unsafe { Bound::from_borrowed_ptr(py, handle as *mut ffi::PyObject) }.unbind()
@@ -315,7 +315,7 @@ impl Machine {
     }
 
     /// A Python object as a native value (allocates; never collects).
-    fn from_py(&self, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+    fn value_of(&self, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
         let py = obj.py();
         let ctx = &*self.ctx;
         let vm = self.vm();
@@ -355,9 +355,8 @@ impl Machine {
         } else if obj.get_type().is(ctx.cellref_type.bind(py)) {
             let h: u64 = obj.getattr(pyo3::intern!(py, "_h"))?.extract()?;
             let m = obj.getattr(pyo3::intern!(py, "_m"))?;
-            if m.as_ptr() as usize == self as *const Machine as usize
-                || m.extract::<PyRef<'_, Machine>>().is_ok_and(|r| std::ptr::eq(&*r, self))
-            {
+            // Only a CellRef of this machine (its pin handle means nothing elsewhere).
+            if m.extract::<PyRef<'_, Machine>>().is_ok_and(|r| std::ptr::eq(&*r, self)) {
                 if let Some(v) = vm.pinned(h) {
                     return Ok(v);
                 }
@@ -510,7 +509,7 @@ impl Machine {
         owner: &Bound<'_, PyAny>,
         value: &Bound<'_, PyAny>,
     ) -> PyResult<Option<ErrorInfo>> {
-        let v = self.from_py(value)?;
+        let v = self.value_of(value)?;
         Ok(self.with_owner(py, owner, |vm| vm.exec_value(v)))
     }
 
@@ -525,7 +524,7 @@ impl Machine {
 
     /// `!path` from Python (auto-vivifying, CellRef write-through).
     fn store_write(&self, path: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        let v = self.from_py(value)?;
+        let v = self.value_of(value)?;
         let comps: Vec<&str> = path.split('.').collect();
         self.vm().write_store_path(&comps, v);
         Ok(())
@@ -535,7 +534,7 @@ impl Machine {
     fn lookup(&self, py: Python<'_>, path: &str) -> PyResult<Py<PyAny>> {
         let comps: Vec<&str> = path.split('.').collect();
         match self.vm().read_store_path(&comps) {
-            Some(v) => self.to_py(py, v),
+            Some(v) => self.object_of(py, v),
             None => Err(PyKeyError::new_err(path.to_string())),
         }
     }
@@ -552,11 +551,11 @@ impl Machine {
             .al()
             .get(i)
             .ok_or_else(|| PyIndexError::new_err("list index out of range"))?;
-        self.to_py(py, v)
+        self.object_of(py, v)
     }
 
     fn al_set(&self, i: usize, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        let v = self.from_py(value)?;
+        let v = self.value_of(value)?;
         let al = self.vm().al_mut();
         let slot = al
             .get_mut(i)
@@ -575,7 +574,7 @@ impl Machine {
     }
 
     fn al_insert(&self, i: usize, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        let v = self.from_py(value)?;
+        let v = self.value_of(value)?;
         let al = self.vm().al_mut();
         let i = i.min(al.len());
         al.insert(i, v);
@@ -583,7 +582,7 @@ impl Machine {
     }
 
     fn al_push(&self, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        let v = self.from_py(value)?;
+        let v = self.value_of(value)?;
         self.vm().push(v);
         Ok(())
     }
@@ -594,7 +593,7 @@ impl Machine {
             .pop()
             .ok_or_else(|| PyIndexError::new_err("pop from empty list"))?;
         // A popped heap value is unrooted until converted; conversion never collects.
-        self.to_py(py, v)
+        self.object_of(py, v)
     }
 
     fn al_clear(&self) {
@@ -606,7 +605,7 @@ impl Machine {
         let vals: Vec<Value> = self.vm().al().to_vec();
         let mut out = Vec::with_capacity(vals.len());
         for v in vals {
-            out.push(self.to_py(py, v)?);
+            out.push(self.object_of(py, v)?);
         }
         PyList::new(py, out)
     }
@@ -615,7 +614,7 @@ impl Machine {
     fn al_extend(&self, values: &Bound<'_, PyAny>) -> PyResult<()> {
         let mut vals = Vec::new();
         for item in values.try_iter()? {
-            vals.push(self.from_py(&item?)?);
+            vals.push(self.value_of(&item?)?);
         }
         self.vm().al_mut().extend(vals);
         Ok(())
@@ -634,7 +633,7 @@ impl Machine {
 
     fn current_block(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
         match self.vm().current_block() {
-            Some(b) => Ok(Some(self.to_py(py, b)?)),
+            Some(b) => Ok(Some(self.object_of(py, b)?)),
             None => Ok(None),
         }
     }
