@@ -478,3 +478,15 @@ def test_output_hook_that_raises_fails_the_print_as_in_the_python_tier():
         with pytest.raises(soma.RuntimeError):
             vm.lookup("b")
     assert results[0] == results[1] == ("OSError: disk full", 2, 5, OSError)
+
+
+def test_run_program_reuses_the_loaded_module_and_reports_counts():
+    vm = nvm()
+    code = vm.compile("{ 1 } !f  >f >f  f >chain  { } >chain  f")
+    vm.run_program(code)
+    first = vm.al[-1]
+    f_code = code.consts[0].code
+    assert code.count == 1 and f_code.count == 3 and code.consts[1].code.count == 1
+    vm.run_program(code)
+    assert code.count == 2 and f_code.count == 6
+    assert vm.al[-1] is first          # the same Block: the module was loaded once

@@ -31,7 +31,7 @@ import operator
 import re
 
 from .builtins import b_use
-from .code import encode_module
+from .code import all_codes, encode_module
 from .errors import LexError, ParseError, SomaError
 from .errors import RuntimeError as SomaRuntimeError
 from .interpreter import DEFAULT_MAX_DEPTH
@@ -197,6 +197,7 @@ class NativeVM(VM):
         factory.machine = weakref.ref(self._m)
         self._pyal = None
         self._snap = ()
+        self._programs = weakref.WeakKeyDictionary()   # Code -> [module id, children, counts]
         # `use` loads Python extensions: a host builtin around the pure-Python word.
         self._m.store_write("use", Builtin("use", b_use))
         if stdlib is None:
@@ -294,8 +295,33 @@ class NativeVM(VM):
         self._run_bytes(data, source_name)
 
     def run_program(self, code):
-        """Run a compiled top-level Code (one crossing for the whole module)."""
-        self._run_bytes(encode_module(code), code.source)
+        """Run a compiled top-level Code (one crossing for the whole module).
+
+        A Code is serialized and loaded once per VM; running it again reuses the loaded
+        module, so its Blocks keep their identity and counts carry on, as in the pure-Python
+        tier. Afterwards the Codes' `count` fields show the native execution counts.
+        """
+        code.count += 1
+        entry = self._programs.get(code)
+        if entry is None:
+            try:
+                mid = self._m.load(encode_module(code))
+            except ValueError as exc:
+                raise SomaRuntimeError(str(exc)) from None
+            children = all_codes(code)[1:]
+            entry = self._programs[code] = [mid, children, [0] * len(children)]
+        mid, children, seen = entry
+        self._to_native()
+        try:
+            info = self._m.run_loaded(self, mid)
+        finally:
+            self._to_python()
+            counts = self._m.exec_counts(mid)[1:]
+            for i, (c, n) in enumerate(zip(children, counts)):
+                c.count += n - seen[i]
+                seen[i] = n
+        if info is not None:
+            self._raise(info, code.source)
 
     def _run_bytes(self, data, source):
         self._to_native()

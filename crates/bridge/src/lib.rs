@@ -502,6 +502,40 @@ impl Machine {
         })
     }
 
+    /// Decode and load a serialized module without running it; returns its id (a module
+    /// can then be run many times: `run_loaded`). A malformed module is a ValueError.
+    fn load(&self, data: &[u8]) -> PyResult<u32> {
+        self.vm()
+            .load_module_bytes(data)
+            .map_err(|e| PyValueError::new_err(e.message))
+    }
+
+    /// Run a loaded module again at top level (same Blocks, counts carry on).
+    fn run_loaded(&self, py: Python<'_>, owner: &Bound<'_, PyAny>, id: u32) -> Option<ErrorInfo> {
+        let jit = self.jit;
+        self.with_owner(py, owner, |vm| {
+            if jit {
+                soma_jit::run_module(vm, id)
+            } else {
+                soma_runtime::exec::run_module(vm, id)
+            }
+        })
+    }
+
+    /// Execution counts of every Code of a loaded module (index 0: the program's Block,
+    /// which top-level runs do not count).
+    fn exec_counts(&self, id: u32) -> PyResult<Vec<u64>> {
+        let vm = self.vm();
+        let m = vm
+            .module(id)
+            .cloned()
+            .ok_or_else(|| PyIndexError::new_err("no such module"))?;
+        Ok(m.blocks
+            .iter()
+            .map(|&b| vm.block_obj(b).map_or(0, |o| o.exec_count.get()))
+            .collect())
+    }
+
     /// Execute a value as `>` does (a Block, a builtin; anything else is an error).
     fn exec_value(
         &self,
