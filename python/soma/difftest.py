@@ -271,9 +271,41 @@ def compare(factories, count, seed, report=print):
 
 
 def available_factories(max_depth=200):
-    """A VM factory per tier that can run in this process (see soma.tiers)."""
+    """A VM factory per tier that can run in this process: pure Python always; with the
+    extension built, the native backend without compilation and with everything compiled.
+    """
+    import os
     from .vm import VM
-    return {"python": lambda out: VM(stdlib=False, max_depth=max_depth, output=out)}
+
+    class PythonVM(VM):
+        # A subclass of VM is never redirected to the native backend by VM.__new__.
+        pass
+
+    factories = {"python": lambda out: PythonVM(stdlib=False, max_depth=max_depth, output=out)}
+    try:
+        from .native import NativeVM, _native
+    except ImportError:
+        return factories
+    if _native is None:
+        return factories
+
+    def native(threshold):
+        def make(out):
+            # The backend reads its tier-up threshold from the environment at construction.
+            saved = os.environ.get("SOMA_JIT_THRESHOLD")
+            os.environ["SOMA_JIT_THRESHOLD"] = threshold
+            try:
+                return NativeVM(stdlib=False, max_depth=max_depth, output=out)
+            finally:
+                if saved is None:
+                    del os.environ["SOMA_JIT_THRESHOLD"]
+                else:
+                    os.environ["SOMA_JIT_THRESHOLD"] = saved
+        return make
+
+    factories["native"] = native("off")
+    factories["jit"] = native("0")
+    return factories
 
 
 def main(argv=None):
