@@ -10,58 +10,69 @@
 //! hand out references into the cell, so no two Rust borrows of one cell can overlap.
 
 use crate::heap::CellObj;
+use crate::sym::Sym;
 use crate::value::{Tag, Value};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::ptr::NonNull;
 use std::rc::Rc;
 
-/// A small, fast, non-cryptographic hasher for child names (FNV-1a over 8-byte words).
-///
-/// Names are short program identifiers and hash flooding is not a threat model for a local
-/// language VM, so the std SipHash (about 20 ns per short name) is not worth its cost here.
+/// Hasher for symbols: one multiply (Fibonacci hashing), high bits folded down because
+/// hashbrown takes its bucket index from the low bits.
 #[derive(Default)]
-pub struct NameHasher(u64);
+pub struct SymHasher(u64);
 
-impl Hasher for NameHasher {
+impl Hasher for SymHasher {
     fn write(&mut self, bytes: &[u8]) {
-        const PRIME: u64 = 0x0000_0100_0000_01B3;
-        let mut h = if self.0 == 0 { 0xCBF2_9CE4_8422_2325 } else { self.0 };
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            h = (h ^ u64::from_le_bytes(c.try_into().expect("8 bytes"))).wrapping_mul(PRIME);
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         }
-        for &b in chunks.remainder() {
-            h = (h ^ b as u64).wrapping_mul(PRIME);
-        }
-        self.0 = h;
     }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.0 = (self.0 ^ i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    #[inline]
     fn finish(&self) -> u64 {
-        // Mix the high bits down: hashbrown takes its bucket index from the low bits.
-        self.0 ^ (self.0 >> 29)
+        self.0 ^ (self.0 >> 32)
     }
 }
 
-type NameMap<V> = HashMap<Rc<str>, V, BuildHasherDefault<NameHasher>>;
+type SymMap<V> = HashMap<Sym, V, BuildHasherDefault<SymHasher>>;
 
-/// A path component usable as a child name. Creating a child needs an owned key; decoded
-/// paths hold `Rc<str>` components, so a new child shares the path's string instead of
-/// allocating a copy.
-pub trait Name: AsRef<str> {
-    fn to_key(&self) -> Rc<str> {
-        self.as_ref().into()
+/// A path component usable as a child name: a [`Sym`] (decoded paths carry them, the fast
+/// path) or a string (host-facing APIs; interned on use, see `sym.rs`).
+pub trait Name {
+    /// The symbol of this name, interning it if needed (for creating a child).
+    fn sym(&self) -> Sym;
+    /// The symbol if the name was ever interned; `None` means no child can have this name.
+    fn find_sym(&self) -> Option<Sym>;
+}
+
+impl Name for Sym {
+    #[inline]
+    fn sym(&self) -> Sym {
+        *self
+    }
+    #[inline]
+    fn find_sym(&self) -> Option<Sym> {
+        Some(*self)
     }
 }
 
-impl Name for str {}
-impl Name for &str {}
-impl Name for String {}
-impl Name for Box<str> {}
-impl Name for Rc<str> {
-    fn to_key(&self) -> Rc<str> {
-        self.clone()
-    }
+macro_rules! str_name {
+    ($($t:ty),*) => {$(
+        impl Name for $t {
+            fn sym(&self) -> Sym {
+                Sym::intern(AsRef::<str>::as_ref(self))
+            }
+            fn find_sym(&self) -> Option<Sym> {
+                Sym::find(AsRef::<str>::as_ref(self))
+            }
+        }
+    )*};
 }
+str_name!(str, &str, String, Box<str>, Rc<str>);
 
 /// Number of children above which a hash index is maintained.
 pub const INDEX_THRESHOLD: usize = 8;
@@ -69,9 +80,9 @@ pub const INDEX_THRESHOLD: usize = 8;
 /// The ordered children of a cell.
 #[derive(Default)]
 pub struct Children {
-    entries: Vec<(Rc<str>, CellPtr)>,
+    entries: Vec<(Sym, CellPtr)>,
     /// name -> position in `entries`; present only while `entries.len() > INDEX_THRESHOLD`.
-    index: Option<NameMap<usize>>,
+    index: Option<SymMap<usize>>,
 }
 
 impl Children {
@@ -79,30 +90,35 @@ impl Children {
         Children::default()
     }
 
+    #[inline]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
-    fn position(&self, name: &str) -> Option<usize> {
+    #[inline]
+    fn position(&self, name: Sym) -> Option<usize> {
         match &self.index {
-            Some(index) => index.get(name).copied(),
-            None => self.entries.iter().position(|(k, _)| &**k == name),
+            Some(index) => index.get(&name).copied(),
+            None => self.entries.iter().position(|&(k, _)| k == name),
         }
     }
 
-    pub fn get(&self, name: &str) -> Option<CellPtr> {
+    #[inline]
+    pub fn get(&self, name: Sym) -> Option<CellPtr> {
         self.position(name).map(|i| self.entries[i].1)
     }
 
     /// Add a child that is not present yet (callers check with `get` first).
-    pub fn insert_new(&mut self, key: Rc<str>, cell: CellPtr) {
-        debug_assert!(self.get(&key).is_none());
+    #[inline]
+    pub fn insert_new(&mut self, key: Sym, cell: CellPtr) {
+        debug_assert!(self.get(key).is_none());
         if let Some(index) = &mut self.index {
-            index.insert(key.clone(), self.entries.len());
+            index.insert(key, self.entries.len());
         }
         self.entries.push((key, cell));
         if self.index.is_none() && self.entries.len() > INDEX_THRESHOLD {
@@ -111,7 +127,7 @@ impl Children {
     }
 
     /// Remove a child, keeping the order of the others. Returns whether it was present.
-    pub fn remove(&mut self, name: &str) -> bool {
+    pub fn remove(&mut self, name: Sym) -> bool {
         let Some(pos) = self.position(name) else {
             return false;
         };
@@ -124,6 +140,7 @@ impl Children {
         true
     }
 
+    #[inline]
     pub fn clear(&mut self) {
         self.entries.clear();
         self.index = None;
@@ -134,13 +151,19 @@ impl Children {
             .entries
             .iter()
             .enumerate()
-            .map(|(i, (k, _))| (k.clone(), i))
+            .map(|(i, &(k, _))| (k, i))
             .collect();
         self.index = Some(index);
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&str, CellPtr)> {
-        self.entries.iter().map(|(k, c)| (&**k, *c))
+    pub fn iter(&self) -> impl Iterator<Item = (Sym, CellPtr)> + '_ {
+        self.entries.iter().copied()
+    }
+
+    /// The child cells in insertion order (what marking needs).
+    #[inline]
+    pub fn cells(&self) -> impl Iterator<Item = CellPtr> + '_ {
+        self.entries.iter().map(|&(_, c)| c)
     }
 }
 
@@ -179,22 +202,32 @@ impl CellPtr {
         unsafe { (*self.0.as_ptr()).value = v }
     }
 
+    /// The child named `name` (a string is looked up in the symbol table first).
     #[inline]
-    pub fn child(self, name: &str) -> Option<CellPtr> {
+    pub fn child<N: Name + ?Sized>(self, name: &N) -> Option<CellPtr> {
+        self.child_sym(name.find_sym()?)
+    }
+
+    #[inline]
+    pub fn child_sym(self, name: Sym) -> Option<CellPtr> {
         // SAFETY: the borrow of `children` ends before this function returns.
         unsafe { (*self.0.as_ptr()).children.get(name) }
     }
 
     /// Add a child named `name`, which must not exist yet.
+    #[inline]
     pub fn insert_child<N: Name + ?Sized>(self, name: &N, child: CellPtr) {
-        let key = name.to_key();
+        let key = name.sym();
         // SAFETY: exclusive access for the duration of the call (single-threaded runtime, no
         // reference into the cell escapes any accessor).
         unsafe { (*self.0.as_ptr()).children.insert_new(key, child) }
     }
 
     /// Unlink the child `name`. Returns whether it existed.
-    pub fn remove_child(self, name: &str) -> bool {
+    pub fn remove_child<N: Name + ?Sized>(self, name: &N) -> bool {
+        let Some(name) = name.find_sym() else {
+            return false;
+        };
         // SAFETY: as in `insert_child`.
         unsafe { (*self.0.as_ptr()).children.remove(name) }
     }
@@ -221,7 +254,7 @@ impl CellPtr {
         // cell's children (it only records names and pointers).
         let children = unsafe { &(*self.0.as_ptr()).children };
         for (k, c) in children.iter() {
-            f(k, c);
+            f(k.as_str(), c);
         }
     }
 

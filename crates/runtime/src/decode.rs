@@ -42,8 +42,10 @@ pub enum Const {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Path {
     pub root: Root,
-    /// Shared with the cells created from this path (see `cell::Name`).
+    /// The components as text.
     pub components: Vec<Rc<str>>,
+    /// The components interned (`sym.rs`): what the graph walks with (integer compares).
+    pub syms: Box<[crate::sym::Sym]>,
     /// The path as written (`a.b`, `_`, `_.x`), for error messages.
     pub display: String,
 }
@@ -57,9 +59,11 @@ impl Path {
                 .collect::<Vec<_>>()
                 .join("."),
         };
+        let syms = components.iter().map(|c| crate::sym::Sym::intern(c)).collect();
         Path {
             root,
             components,
+            syms,
             display,
         }
     }

@@ -599,7 +599,7 @@ pub unsafe extern "C" fn soma_rt_store_lookup(vm: *mut Vm, path: *const Path, ou
     unsafe {
         guard(vm, |vm| {
             let path = path.as_ref().ok_or_else(|| SomaError::runtime("null path"))?;
-            let cell = vm.graph().store_lookup(&path.components);
+            let cell = vm.graph().store_lookup(&path.syms);
             put(out, cell.map_or(std::ptr::null_mut(), |c| c.as_raw().as_ptr()));
             Ok(())
         })

@@ -51,9 +51,9 @@ fn walk_existing<S: Name>(start: CellPtr, path: &[S]) -> Option<CellPtr> {
     let (last, init) = path.split_last()?;
     let mut cur = start;
     for comp in init {
-        cur = follow(cur.child(comp.as_ref())?);
+        cur = follow(cur.child_sym(comp.find_sym()?)?);
     }
-    cur.child(last.as_ref())
+    cur.child_sym(last.find_sym()?)
 }
 
 /// Lookup from `start`'s children that creates missing cells (Void), following CellRefs held
@@ -61,11 +61,12 @@ fn walk_existing<S: Name>(start: CellPtr, path: &[S]) -> Option<CellPtr> {
 fn walk_create<S: Name>(heap: &mut Heap, start: CellPtr, path: &[S]) -> CellPtr {
     let mut cur = start;
     for (i, comp) in path.iter().enumerate() {
-        let next = match cur.child(comp.as_ref()) {
+        let name = comp.sym();
+        let next = match cur.child_sym(name) {
             Some(c) => c,
             None => {
                 let c = heap.alloc_cell();
-                cur.insert_child(comp, c);
+                cur.insert_child(&name, c);
                 c
             }
         };
@@ -82,12 +83,12 @@ fn delete_raw<S: Name>(start: CellPtr, path: &[S]) -> bool {
     };
     let mut cur = start;
     for comp in init {
-        match cur.child(comp.as_ref()) {
+        match comp.find_sym().and_then(|s| cur.child_sym(s)) {
             Some(c) => cur = c,
             None => return false,
         }
     }
-    cur.remove_child(last.as_ref())
+    cur.remove_child(last)
 }
 
 impl Graph {

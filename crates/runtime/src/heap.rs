@@ -335,11 +335,17 @@ impl Heap {
         while let Some(h) = self.mark_stack.pop() {
             let cell = CellPtr::from_raw(h.cast::<CellObj>());
             self.mark_value(cell.value());
-            // Collect children first: `for_each_child` borrows the cell, marking needs `self`.
-            let mut kids: Vec<CellPtr> = Vec::new();
-            cell.for_each_child(|_, c| kids.push(c));
-            for c in kids {
-                self.mark_cell(c);
+            // SAFETY: the cell is alive (it was just marked); the shared borrow of its
+            // children lasts for the loop, which only touches mark bits and `mark_stack`.
+            let children = unsafe { &(*h.cast::<CellObj>().as_ptr()).children };
+            for c in children.cells() {
+                let kh: NonNull<Header> = c.as_raw().cast();
+                // SAFETY: a child of a live cell is alive (GC invariant).
+                let header = unsafe { kh.as_ref() };
+                if !header.marked.get() {
+                    header.marked.set(true);
+                    self.mark_stack.push(kh);
+                }
             }
         }
     }

@@ -5,6 +5,7 @@
 //! * `value` — the NaN-boxed `Value` and its bit layout
 //! * `int` — Int arithmetic (inline fast paths, BigInt slow paths, Python semantics)
 //! * `heap` — heap objects and the mark-sweep collector
+//! * `sym` — interned child names
 //! * `cell`, `graph` — cells, the Store/Register path semantics, the structural epoch
 //! * `opcodes`, `decode`, `encode` — the bytecode contract
 //! * `error`, `render` — the error catalogue and Python-exact text conversions
@@ -28,11 +29,13 @@ pub mod int;
 pub mod opcodes;
 pub mod ops;
 pub mod render;
+pub mod sym;
 pub mod value;
 pub mod vm;
 
 pub use cell::CellPtr;
 pub use error::{ErrorClass, SomaError};
 pub use heap::Heap;
+pub use sym::Sym;
 pub use value::Value;
 pub use vm::Vm;

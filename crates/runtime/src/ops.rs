@@ -21,7 +21,7 @@ impl Vm {
     /// The value `a.b` would push.
     pub fn read_store(&self, path: &Path) -> RtResult<Value> {
         self.graph
-            .store_read(&path.components)
+            .store_read(&path.syms)
             .ok_or_else(|| msg::undefined_store(&path.display))
     }
 
@@ -33,14 +33,14 @@ impl Vm {
     }
 
     pub fn read_reg(&self, path: &Path) -> RtResult<Value> {
-        Graph::reg_read(self.register(), &path.components)
+        Graph::reg_read(self.register(), &path.syms)
             .ok_or_else(|| msg::undefined_register(&path.display))
     }
 
     /// `a.b.` (REF_STORE): push a CellRef, creating the cell and its parents.
     pub fn ref_store(&mut self, path: &Path) -> RtResult<()> {
         self.safepoint();
-        let cell = self.graph.store_ref(&mut self.heap, &path.components);
+        let cell = self.graph.store_ref(&mut self.heap, &path.syms);
         self.al.push(cell.as_value());
         Ok(())
     }
@@ -51,7 +51,7 @@ impl Vm {
         let frame = self.frames.last_mut().expect("top-level frame");
         let cell = self
             .graph
-            .reg_ref(&mut self.heap, &mut frame.register, &path.components);
+            .reg_ref(&mut self.heap, &mut frame.register, &path.syms);
         self.al.push(cell.as_value());
         Ok(())
     }
@@ -72,7 +72,7 @@ impl Vm {
     pub fn set_store(&mut self, path: &Path) -> RtResult<()> {
         self.safepoint();
         let v = self.pop_for_store(path, false)?;
-        self.graph.store_write(&mut self.heap, &path.components, v);
+        self.graph.store_write(&mut self.heap, &path.syms, v);
         Ok(())
     }
 
@@ -82,7 +82,7 @@ impl Vm {
         let v = self.pop_for_store(path, false)?;
         let frame = self.frames.last_mut().expect("top-level frame");
         self.graph
-            .reg_write(&mut self.heap, &mut frame.register, &path.components, v);
+            .reg_write(&mut self.heap, &mut frame.register, &path.syms, v);
         Ok(())
     }
 
@@ -90,7 +90,7 @@ impl Vm {
     pub fn setref_store(&mut self, path: &Path) -> RtResult<()> {
         self.safepoint();
         let v = self.pop_for_store(path, true)?;
-        self.graph.store_setref(&mut self.heap, &path.components, v);
+        self.graph.store_setref(&mut self.heap, &path.syms, v);
         Ok(())
     }
 
@@ -100,7 +100,7 @@ impl Vm {
         let v = self.pop_for_store(path, true)?;
         let frame = self.frames.last_mut().expect("top-level frame");
         self.graph
-            .reg_setref(&mut self.heap, &mut frame.register, &path.components, v);
+            .reg_setref(&mut self.heap, &mut frame.register, &path.syms, v);
         Ok(())
     }
 

@@ -1,0 +1,86 @@
+//! Interned child names (symbols).
+//!
+//! Every path component and child name is interned once into a [`Sym`] (a `u32`): when a
+//! module is decoded (`Path::new`), when host code or a builtin defines a name, and when a
+//! path given as strings is used (the slow, host-facing APIs). Children store and compare
+//! symbols, so child lookup on the hot path is an integer compare (or an integer-keyed hash
+//! probe), never a string compare.
+//!
+//! The interner is process-global (a symbol means the same name in every VM and thread; a
+//! decoded module may be loaded anywhere) and never forgets a name: names come from program
+//! text and host definitions, so the table is bounded by the code loaded, not by the data a
+//! program processes. Interned strings are leaked (`&'static str`), which lets
+//! [`Sym::as_str`] hand out a reference without holding the lock.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+/// An interned name. Equal symbols are equal names.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+#[repr(transparent)]
+pub struct Sym(pub u32);
+
+#[derive(Default)]
+struct Interner {
+    ids: HashMap<&'static str, Sym>,
+    names: Vec<&'static str>,
+}
+
+fn interner() -> &'static Mutex<Interner> {
+    static INTERNER: OnceLock<Mutex<Interner>> = OnceLock::new();
+    INTERNER.get_or_init(Default::default)
+}
+
+fn lock() -> std::sync::MutexGuard<'static, Interner> {
+    // The table is only ever appended to; a panic while holding the lock cannot leave it
+    // inconsistent, so a poisoned lock is still usable.
+    interner().lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Sym {
+    /// The symbol of `name`, interning it if it is new.
+    pub fn intern(name: &str) -> Sym {
+        let mut t = lock();
+        if let Some(&s) = t.ids.get(name) {
+            return s;
+        }
+        let s = Sym(u32::try_from(t.names.len()).expect("fewer than 2^32 distinct names"));
+        let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+        t.names.push(leaked);
+        t.ids.insert(leaked, s);
+        s
+    }
+
+    /// The symbol of `name` if it was ever interned (a name never interned cannot be the name
+    /// of any child, so lookups need not intern).
+    pub fn find(name: &str) -> Option<Sym> {
+        lock().ids.get(name).copied()
+    }
+
+    /// The name this symbol stands for.
+    pub fn as_str(self) -> &'static str {
+        lock().names[self.0 as usize]
+    }
+}
+
+impl std::fmt::Display for Sym {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interning_is_idempotent_and_round_trips() {
+        let a = Sym::intern("sym_test_alpha");
+        let b = Sym::intern("sym_test_beta");
+        assert_ne!(a, b);
+        assert_eq!(Sym::intern("sym_test_alpha"), a);
+        assert_eq!(a.as_str(), "sym_test_alpha");
+        assert_eq!(Sym::find("sym_test_beta"), Some(b));
+        assert_eq!(Sym::find("sym_test_never_interned_name"), None);
+    }
+}
