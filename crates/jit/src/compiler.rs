@@ -58,6 +58,8 @@ pub struct JitConfig {
     pub perf_map: bool,
     /// Run the Cranelift verifier on every function before compiling it.
     pub verify: bool,
+    /// Keep dump text for [`take_dumps`] instead of printing it to stderr.
+    pub capture_dumps: bool,
 }
 
 /// Default tier-up threshold when `SOMA_JIT_THRESHOLD` is unset.
@@ -70,6 +72,7 @@ impl Default for JitConfig {
             dump: DumpFlags::default(),
             perf_map: false,
             verify: cfg!(debug_assertions),
+            capture_dumps: false,
         }
     }
 }
@@ -146,6 +149,7 @@ pub struct Jit {
     pub config: JitConfig,
     pub stats: JitStats,
     next_id: u64,
+    dumps: Vec<String>,
 }
 
 impl Drop for Jit {
@@ -200,7 +204,16 @@ impl Jit {
             config,
             stats: JitStats::default(),
             next_id: 0,
+            dumps: Vec::new(),
         })
+    }
+
+    fn dump(&mut self, text: String) {
+        if self.config.capture_dumps {
+            self.dumps.push(text);
+        } else {
+            eprintln!("{text}");
+        }
     }
 
     /// Compile `block` (if not yet compiled) and install its native entry.
@@ -224,10 +237,10 @@ impl Jit {
                     ..stat
                 };
                 if self.config.dump.stats {
-                    eprintln!(
+                    self.dump(format!(
                         "jit: compiled {} ({} instrs) in {} us, {} bytes",
                         stat.name, stat.instrs, stat.compile_us, stat.code_size
-                    );
+                    ));
                 }
                 self.stats.blocks_compiled += 1;
                 self.stats.total_compile_ns += ns;
@@ -240,7 +253,7 @@ impl Jit {
                 self.failed.insert(key);
                 self.stats.compile_failures += 1;
                 if self.config.dump.stats {
-                    eprintln!("jit: cannot compile module {} code {}: {e}", key.0, key.1);
+                    self.dump(format!("jit: cannot compile module {} code {}: {e}", key.0, key.1));
                 }
                 Err(e)
             }
@@ -254,7 +267,6 @@ impl Jit {
         let code = m.module.codes.get(cid as usize).ok_or("unknown code")?;
         let mut caches: Box<[StoreCache]> = code.instrs.iter().map(|_| StoreCache::empty()).collect();
         let env = code_env(vm, &m, cid as usize, block, caches.as_mut_ptr());
-        let module = self.module.as_mut().ok_or("no module")?;
         self.ctx.clear();
         self.ctx.set_disasm(self.config.dump.asm);
         translate::translate(&mut self.ctx.func, &mut self.fctx, &env, self.isa.frontend_config());
@@ -262,9 +274,11 @@ impl Jit {
         let name = format!("soma_m{mid}_c{cid}_{}", sanitize(&code.name));
         let sym = format!("{name}_{}", self.next_id);
         if self.config.dump.clif {
-            eprintln!("; jit: CLIF of {name}\n{}", self.ctx.func.display());
+            let text = format!("; jit: CLIF of {name}\n{}", self.ctx.func.display());
+            self.dump(text);
         }
         let sig = self.ctx.func.signature.clone();
+        let module = self.module.as_mut().ok_or("no module")?;
         let id = module
             .declare_function(&sym, Linkage::Local, &sig)
             .map_err(|e| e.to_string())?;
@@ -273,13 +287,14 @@ impl Jit {
             .map_err(|e| format!("{e:?}"))?;
         let compiled = self.ctx.compiled_code().ok_or("no compiled code")?;
         let size = compiled.code_info().total_size as usize;
-        if self.config.dump.asm {
-            if let Some(vcode) = &compiled.vcode {
-                eprintln!("; jit: machine code of {name}\n{vcode}");
-            }
-        }
+        let asm = compiled.vcode.clone();
         module.finalize_definitions().map_err(|e| e.to_string())?;
         let ptr = module.get_finalized_function(id);
+        if self.config.dump.asm {
+            if let Some(vcode) = asm {
+                self.dump(format!("; jit: machine code of {name}\n{vcode}"));
+            }
+        }
         if self.config.perf_map {
             write_perf_map(ptr as usize, size, &name);
         }
@@ -399,6 +414,11 @@ pub fn set_threshold(vm: &mut Vm, threshold: Option<u64>) {
             None => vm.set_tier_up(None, 0),
         }
     }
+}
+
+/// Dump text kept since the last call (with `JitConfig::capture_dumps`).
+pub fn take_dumps(vm: &mut Vm) -> Vec<String> {
+    with_jit(vm, |jit, _| std::mem::take(&mut jit.dumps)).unwrap_or_default()
 }
 
 /// A snapshot of the JIT's statistics (`None` without [`install`]).

@@ -154,7 +154,7 @@ pub unsafe extern "C" fn jit_set_store(vm: *mut Vm, path: *const Path, cache: *m
             let path = &*path;
             vm.safepoint();
             let v = vm.pop().ok_or_else(|| msg::store_underflow(&path.display))?;
-            store_through_cache(vm, &*path, &mut *cache, v)
+            store_through_cache(vm, path, &mut *cache, v)
         })
     }
 }

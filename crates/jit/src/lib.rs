@@ -23,6 +23,6 @@ pub mod translate;
 pub mod vstack;
 
 pub use compiler::{
-    compile_block, install, install_with, run_module, set_threshold, stats, BlockStat, DumpFlags, JitConfig,
+    compile_block, install, install_with, run_module, set_threshold, stats, take_dumps, BlockStat, DumpFlags, JitConfig,
     JitStats,
 };
