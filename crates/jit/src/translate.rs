@@ -393,17 +393,18 @@ impl Translator<'_, '_> {
         let n = self.iconst(plan.names.len() as u64);
         let out = self.out_addr();
         let st = self.call_status(ffi::soma_rt_shadow_reserve as *const () as usize, &[self.vm, n, out]);
-        // No slots are held yet: this error exit must not release any (so it is not the
-        // shared one, which does).
+        // Shadow stack exhausted (deep recursion of blocks with many names): the executor
+        // would still run this block with heap Registers, so drop the error and interpret the
+        // whole Code (a deopt exit at instruction 0; no slots are held, none released).
         let fail = self.b.create_block();
         let cont = self.b.create_block();
         self.b.set_cold_block(fail);
         self.b.ins().brif(st, fail, &[], cont, &[]);
         self.b.switch_to_block(fail);
-        let (line, col) = self.position();
-        let line = self.b.ins().iconst(I32, line as i64);
-        let col = self.b.ins().iconst(I32, col as i64);
-        self.call(ffi::soma_rt_error_at as *const () as usize, &[self.vm, line, col], None);
+        self.call(ffi::soma_rt_error_clear as *const () as usize, &[self.vm], None);
+        let block = self.iconst(self.env.block.to_bits());
+        let pc = self.iconst(0);
+        let st = self.call_status(helpers::jit_resume as *const () as usize, &[self.vm, block, pc]);
         self.b.ins().return_(&[st]);
         self.b.switch_to_block(cont);
         let base = self.load_out();

@@ -272,3 +272,20 @@ fn reinstalling_keeps_compiled_code_valid() {
     assert_eq!(r.outcome(Ok(())).al, "[55, 144]");
     assert_eq!(soma_jit::stats(&mut r.vm).unwrap().compile_failures, 0);
 }
+
+#[test]
+fn shadow_stack_exhaustion_falls_back_to_heap_registers() {
+    // 20 Register names per level × 4000 levels is more than the 65,536 shadow slots:
+    // frames past that run interpreted (deopt at instruction 0) instead of failing.
+    big_stack(|| {
+        let names: String = (0..19).map(|i| format!("{i} !_.v{i} ")).collect();
+        let src = format!(
+            "{{ !_.n {names} _.n 0 _.n >< {{ !_.m _.m 1 >- >r }} {{ }} >choose >chain }} !r 4000 >r"
+        );
+        let src = src.as_str();
+        let o = diff(src, false);
+        assert_eq!(o.al, "[0]", "{o:?}");
+        let (_, mut r) = run_on(Tier::Jit(0), src, false);
+        assert!(soma_jit::stats(&mut r.vm).unwrap().deopts > 0, "the fallback was taken");
+    });
+}
