@@ -10,6 +10,7 @@ Crossing kinds (python/soma/native.py, crates/bridge/src/lib.rs):
   store read         Machine.lookup("a.b.c")
   run module         Machine.run on an already serialized one-instruction module
                      (decode + load + execute + return), no compilation
+  run loaded module  Machine.run_loaded: execute an already loaded module + return
   execute_code       NativeVM.execute_code("1 !x"): compile in Python + serialize + run
   host builtin call  one call of a Python-written builtin from native code (runtime ->
                      Python -> runtime), measured inside one run of 1000 calls
@@ -81,6 +82,13 @@ def main():
         for _ in range(k):
             r(vm, data)
     rows.append(("run a serialized module (1 instr)", per_op(run, n // 10)))
+    loaded = m.load(data)
+
+    def run_loaded(k):
+        r = m.run_loaded
+        for _ in range(k):
+            r(vm, loaded)
+    rows.append(("run an already loaded module (1 instr)", per_op(run_loaded, n // 10)))
 
     def execute(k):
         e = vm.execute_code
@@ -110,18 +118,20 @@ def main():
     rows.append(("execute_value(empty block) from Python", per_op(ex, n // 10)))
 
     # For scale: the pure-Python tier's cost of one SOMA instruction.
-    py = PyVM(stdlib=False)
+    class PurePython(PyVM):     # VM.__new__ only redirects soma.VM itself
+        pass
+    py = PurePython(stdlib=False)
     prog = compile_source("1 !x " * 1000)
 
     def py_ops(k):
         for _ in range(k):
             py.run_program(prog)
     rows.append(("pure-Python tier: one instruction (for scale)", per_op(py_ops, max(1, n // 2000), 2000)))
-    nat = encode_module(prog)
+    nat = m.load(encode_module(prog))
 
     def nat_ops(k):
         for _ in range(k):
-            m.run(vm, nat)
+            m.run_loaded(vm, nat)
     rows.append(("native executor: one instruction (for scale)", per_op(nat_ops, max(1, n // 2000), 2000)))
 
     width = max(len(r[0]) for r in rows)
