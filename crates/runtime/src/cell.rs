@@ -146,6 +146,17 @@ impl Children {
         self.index = None;
     }
 
+    /// Drop every child of a dead cell, keeping the entries' capacity when it is at most
+    /// `keep` (so a recycled cell rarely allocates), else freeing it.
+    pub(crate) fn recycle(&mut self, keep: usize) {
+        if self.entries.capacity() > keep {
+            self.entries = Vec::new();
+        } else {
+            self.entries.clear();
+        }
+        self.index = None;
+    }
+
     fn rebuild_index(&mut self) {
         let index = self
             .entries

@@ -1,9 +1,30 @@
 //! Heap objects and the precise, non-moving mark-sweep collector.
 //!
 //! # Objects
-//! Every heap object is a `#[repr(C)]` struct that starts with a [`Header`] (kind + mark bit),
-//! allocated with `Box` and never moved. The heap keeps the address of every object it
-//! allocated in `objects`; a sweep frees the unmarked ones.
+//! Every heap object is a `#[repr(C)]` struct that starts with a [`Header`] (kind + mark bit)
+//! and never moves.
+//!
+//! # Allocation: cells come from slabs
+//! Cells are by far the most numerous objects (every Register frame that is written makes
+//! some, every auto-vivified path component is one) and all have the same size, so they are
+//! carved out of [`CELL_CHUNK`]-cell slab chunks and recycled through a free list instead of
+//! costing a `malloc`/`free` pair each:
+//! * `alloc_cell` pops a free slot (value Void, no children); when the free list is empty it
+//!   allocates one more chunk and threads its slots onto the list;
+//! * the sweep walks every chunk: a marked cell survives, an unmarked in-use cell is reset
+//!   (value Void, children dropped; the children vector keeps a small capacity so the next
+//!   user rarely allocates) and its slot goes back on the free list.
+//! Chunks are never returned, so the cell memory is bounded by the peak number of live cells
+//! (plus one chunk). Cells are not in `objects`; the other kinds (strings, big ints, blocks,
+//! builtins, foreign handles) are `Box`ed individually, listed in `objects`, and freed by the
+//! sweep.
+//!
+//! # Pacing
+//! Allocation counts bytes. The next collection is due when the bytes allocated since the last
+//! one exceed `max(MIN_BUDGET, live_after_last_gc * GROWTH)`: each collection costs O(live)
+//! and is paid for by at least O(live) of allocation, so total GC work stays linear in the
+//! allocation volume (a fixed allocation interval would make it quadratic in the live size).
+//! Stress mode collects at every safepoint instead.
 //!
 //! # Roots and safepoints
 //! The heap does not know the roots; `Vm::collect` marks them (AL, Store, Register frames,
@@ -43,6 +64,8 @@ pub enum ObjKind {
 pub struct Header {
     kind: ObjKind,
     marked: StdCell<bool>,
+    /// A slab cell slot that is on the free list (never set for other objects).
+    free: StdCell<bool>,
 }
 
 impl Header {
@@ -50,6 +73,7 @@ impl Header {
         Header {
             kind,
             marked: StdCell::new(false),
+            free: StdCell::new(false),
         }
     }
 }
@@ -128,13 +152,19 @@ pub struct HeapStats {
     pub freed_objects: u64,
 }
 
-/// Smallest allocation budget between collections.
-const MIN_BUDGET: usize = 1 << 20;
+/// Smallest allocation budget between collections (bytes).
+const MIN_BUDGET: usize = 2 << 20;
 
-/// Dead cells kept for reuse. Register cells die by the thousand between collections (every
-/// block execution makes some); recycling them, with their children vectors' capacity, saves
-/// a malloc/free pair per cell. Bounded so a burst of garbage does not pin memory.
-const CELL_POOL_MAX: usize = 4096;
+/// The budget after a collection is at least `GROWTH_NUM / GROWTH_DEN` times the live bytes.
+const GROWTH_NUM: usize = 3;
+const GROWTH_DEN: usize = 2;
+
+/// Cells per slab chunk.
+pub const CELL_CHUNK: usize = 1024;
+
+/// A dead cell's children vector keeps its capacity up to this many entries (larger ones are
+/// freed so one big dead map does not pin memory).
+const KEEP_CHILD_CAPACITY: usize = 8;
 
 /// The object heap.
 pub struct Heap {
@@ -148,8 +178,12 @@ pub struct Heap {
     /// Collect at every safepoint.
     stress: bool,
     mark_stack: Vec<NonNull<Header>>,
-    /// Swept cells ready for reuse: value Void, no children, unmarked, not in `objects`.
-    cell_pool: Vec<NonNull<CellObj>>,
+    /// Slab chunks of cells (see the module documentation). Never freed before the heap.
+    cell_chunks: Vec<Box<[CellObj]>>,
+    /// Free cell slots: value Void, no children, unmarked, `free` set.
+    cell_free: Vec<NonNull<CellObj>>,
+    /// Cells handed out and not swept yet.
+    cells_in_use: usize,
     foreign_release: Option<ForeignRelease>,
     collections: u64,
     freed_objects: u64,
@@ -175,7 +209,9 @@ impl Heap {
             budget: MIN_BUDGET,
             stress: stress_requested(),
             mark_stack: Vec::new(),
-            cell_pool: Vec::new(),
+            cell_chunks: Vec::new(),
+            cell_free: Vec::new(),
+            cells_in_use: 0,
             foreign_release: None,
             collections: 0,
             freed_objects: 0,
@@ -196,7 +232,7 @@ impl Heap {
 
     pub fn stats(&self) -> HeapStats {
         HeapStats {
-            objects: self.objects.len(),
+            objects: self.objects.len() + self.cells_in_use,
             bytes: self.live_bytes + self.allocated_since_gc,
             collections: self.collections,
             freed_objects: self.freed_objects,
@@ -270,22 +306,44 @@ impl Heap {
     }
 
     /// A fresh cell with value Void and no children.
+    #[inline]
     pub fn alloc_cell(&mut self) -> CellPtr {
-        if let Some(p) = self.cell_pool.pop() {
-            // A pooled cell was reset when it was swept and is owned by nobody but the pool.
-            self.objects.push(p.cast());
-            self.allocated_since_gc += std::mem::size_of::<CellObj>();
-            return CellPtr::from_raw(p);
-        }
-        let p = self.register(
-            Box::new(CellObj {
-                header: Header::new(ObjKind::Cell),
-                value: Value::VOID,
-                children: Children::new(),
-            }),
-            std::mem::size_of::<CellObj>(),
-        );
+        let p = match self.cell_free.pop() {
+            Some(p) => p,
+            None => self.grow_cells(),
+        };
+        // SAFETY: a free slot belongs to a live chunk and is owned by nobody but the free
+        // list; it was reset when it was swept (or created fresh).
+        unsafe { (*p.as_ptr()).header.free.set(false) };
+        self.cells_in_use += 1;
+        self.allocated_since_gc += std::mem::size_of::<CellObj>();
         CellPtr::from_raw(p)
+    }
+
+    /// Add a chunk of free cells; returns one of them (not on the free list).
+    #[cold]
+    fn grow_cells(&mut self) -> NonNull<CellObj> {
+        let chunk: Box<[CellObj]> = (0..CELL_CHUNK)
+            .map(|_| {
+                let header = Header::new(ObjKind::Cell);
+                header.free.set(true);
+                CellObj {
+                    header,
+                    value: Value::VOID,
+                    children: Children::new(),
+                }
+            })
+            .collect();
+        self.cell_chunks.push(chunk);
+        let chunk = self.cell_chunks.last_mut().expect("just pushed");
+        let base = chunk.as_mut_ptr();
+        // Hand out low addresses first (pop takes from the end).
+        for i in (1..CELL_CHUNK).rev() {
+            // SAFETY: `i` is in bounds of the chunk; the boxed slice never moves.
+            self.cell_free.push(unsafe { NonNull::new_unchecked(base.add(i)) });
+        }
+        // SAFETY: slot 0 of a non-empty chunk.
+        unsafe { NonNull::new_unchecked(base) }
     }
 
     /// Wrap a host handle. The heap owns the handle from now on and gives it back to the
@@ -357,7 +415,30 @@ impl Heap {
         let release = self.foreign_release;
         let mut live = 0usize;
         let mut freed = 0u64;
-        let pool = &mut self.cell_pool;
+        // Cells: walk the slabs.
+        let mut cells_live = 0usize;
+        for chunk in &mut self.cell_chunks {
+            for cell in chunk.iter_mut() {
+                if cell.header.free.get() {
+                    continue;
+                }
+                if cell.header.marked.get() {
+                    cell.header.marked.set(false);
+                    cells_live += 1;
+                } else {
+                    // Unmarked means unreachable from every root: nothing will use this cell
+                    // again until `alloc_cell` hands it out afresh; resetting it makes it
+                    // indistinguishable from a new cell.
+                    cell.value = Value::VOID;
+                    cell.children.recycle(KEEP_CHILD_CAPACITY);
+                    cell.header.free.set(true);
+                    self.cell_free.push(NonNull::from(cell));
+                    freed += 1;
+                }
+            }
+        }
+        self.cells_in_use = cells_live;
+        live += cells_live * std::mem::size_of::<CellObj>();
         self.objects.retain(|&h| {
             // SAFETY: every address in `objects` is a live object allocated by `register`
             // and freed only here, after which it is removed from the list.
@@ -369,28 +450,15 @@ impl Heap {
                 true
             } else {
                 freed += 1;
-                if header.kind == ObjKind::Cell && pool.len() < CELL_POOL_MAX {
-                    let cell = h.cast::<CellObj>();
-                    // SAFETY: unmarked means unreachable from every root, so nothing will use
-                    // this cell again until `alloc_cell` hands it out afresh; resetting it
-                    // here (dropping its child links, keeping their vector's capacity) makes
-                    // it indistinguishable from a new cell.
-                    unsafe {
-                        (*cell.as_ptr()).value = Value::VOID;
-                        (*cell.as_ptr()).children.clear();
-                    }
-                    pool.push(cell);
-                } else {
-                    // SAFETY: unmarked means unreachable from every root, so no value that
-                    // can be used again points at it.
-                    unsafe { free_object(h, release) };
-                }
+                // SAFETY: unmarked means unreachable from every root, so no value that can be
+                // used again points at it.
+                unsafe { free_object(h, release) };
                 false
             }
         });
         self.live_bytes = live;
         self.allocated_since_gc = 0;
-        self.budget = MIN_BUDGET.max(live);
+        self.budget = MIN_BUDGET.max(live / GROWTH_DEN * GROWTH_NUM);
         self.collections += 1;
         self.freed_objects += freed;
     }
@@ -434,7 +502,7 @@ unsafe fn free_object(h: NonNull<Header>, release: Option<ForeignRelease>) {
             ObjKind::BigInt => drop(Box::from_raw(h.cast::<BigIntObj>().as_ptr())),
             ObjKind::Block => drop(Box::from_raw(h.cast::<BlockObj>().as_ptr())),
             ObjKind::Builtin => drop(Box::from_raw(h.cast::<BuiltinObj>().as_ptr())),
-            ObjKind::Cell => drop(Box::from_raw(h.cast::<CellObj>().as_ptr())),
+            ObjKind::Cell => unreachable!("cells live in slabs and are never freed one by one"),
             ObjKind::Foreign => {
                 let obj = Box::from_raw(h.cast::<ForeignObj>().as_ptr());
                 if let Some(release) = release {
@@ -448,7 +516,8 @@ unsafe fn free_object(h: NonNull<Header>, release: Option<ForeignRelease>) {
 impl Drop for Heap {
     fn drop(&mut self) {
         let release = self.foreign_release;
-        for h in self.objects.drain(..).chain(self.cell_pool.drain(..).map(NonNull::cast)) {
+        // The cell chunks drop with the heap (after this), freeing every cell at once.
+        for h in self.objects.drain(..) {
             // SAFETY: the heap is going away with everything it owns; nothing can use these
             // objects afterwards (a Vm drops its heap last, see `Vm`'s field order).
             unsafe { free_object(h, release) };
