@@ -107,8 +107,11 @@ def svg_chart(results, tiers, programs, base):
     speedups = [results[p][t] and results[p][base] and results[p][base] / results[p][t]
                 for p in programs for t in tiers]
     hi = max([s for s in speedups if s] + [2.0])
+    lo = min([s for s in speedups if s] + [1.0])
     top_decade = 10 ** math.ceil(math.log10(hi))
-    lo_decade = 0.1
+    lo_decade = 10 ** math.floor(math.log10(lo))   # 1x unless some tier is slower
+    if lo_decade == top_decade:
+        top_decade *= 10
 
     def y(value):
         frac = (math.log10(value) - math.log10(lo_decade)) / (
