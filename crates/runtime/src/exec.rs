@@ -344,7 +344,7 @@ thread_local! {
 }
 
 /// True when less than the reserve of native stack is left on this thread.
-pub(crate) fn stack_is_low() -> bool {
+pub fn stack_is_low() -> bool {
     let marker = 0u8;
     let sp = &marker as *const u8 as usize;
     let limit = STACK_LIMIT.with(|l| {
