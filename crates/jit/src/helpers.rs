@@ -193,17 +193,49 @@ fn store_through_cache(vm: &mut Vm, path: &Path, cache: &mut StoreCache, v: Valu
     Ok(())
 }
 
+/// Run `v` if it is a Block with a native entry: the lean path of `exec::run_block` (native
+/// stack check, tier-up check, frame, direct call of the entry). Returns `None` when `v` is
+/// anything else (the caller takes the general path). Errors stay on the VM.
+///
+/// # Safety
+/// Helper contract; every live value is rooted (the caller flushed), `v` is a live value.
+#[inline]
+unsafe fn call_compiled(vm: *mut Vm, v: Value) -> Option<i32> {
+    // SAFETY: helper contract: a live VM, exclusively ours for the call.
+    let vmr = unsafe { &mut *vm };
+    let b = vmr.block_obj(v)?;
+    vmr.maybe_tier_up(v);
+    let entry = b.native_entry.get()?;
+    if soma_runtime::exec::stack_is_low() {
+        vmr.set_error(msg::recursion(vmr.max_depth()));
+        return Some(SOMA_ERROR);
+    }
+    vmr.safepoint();
+    if let Err(e) = vmr.enter_block(v) {
+        vmr.set_error(e);
+        return Some(SOMA_ERROR);
+    }
+    // SAFETY: the JIT installed `entry` for this Block; its frame has just been entered.
+    let st = unsafe { entry(vm) };
+    // SAFETY: as above; the callee returned, so no other reference to the VM is live.
+    unsafe { (*vm).leave_block() };
+    Some(st)
+}
+
 /// Execute a value (Block, builtin, or the not-executable error). Safepoint when the value is
 /// executable (Blocks and builtins are permanent roots, so `v` itself needs no root); the
-/// virtual stack must be flushed.
+/// virtual stack must be flushed. Compiled Blocks are called directly.
 ///
 /// # Safety
 /// Helper contract.
 pub unsafe extern "C" fn jit_exec(vm: *mut Vm, v: u64) -> i32 {
     // SAFETY: helper contract.
     unsafe {
+        let v = val(v);
+        if let Some(st) = call_compiled(vm, v) {
+            return st;
+        }
         guard(vm, |vm| {
-            let v = val(v);
             if v.is_executable() {
                 vm.safepoint();
             }
@@ -213,20 +245,29 @@ pub unsafe extern "C" fn jit_exec(vm: *mut Vm, v: u64) -> i32 {
 }
 
 /// One `chain` iteration: execute `v`, then write the next value to run (the AL top, popped,
-/// if executable) or Void to `out`. Safepoint.
+/// if executable) or Void to `out`. Safepoint. Compiled Blocks are called directly.
 ///
 /// # Safety
 /// Helper contract; `out` valid for one write.
 pub unsafe extern "C" fn jit_chain_step(vm: *mut Vm, v: u64, out: *mut u64) -> i32 {
     // SAFETY: helper contract.
     unsafe {
-        guard(vm, |vm| {
-            let v = val(v);
-            vm.safepoint();
-            vm.exec_value(v)?;
-            out.write(vm.chain_next().unwrap_or(Value::VOID).to_bits());
-            Ok(())
-        })
+        let v = val(v);
+        match call_compiled(vm, v) {
+            Some(SOMA_OK) => {}
+            Some(st) => return st,
+            None => {
+                let st = guard(vm, |vm| {
+                    vm.safepoint();
+                    vm.exec_value(v)
+                });
+                if st != SOMA_OK {
+                    return st;
+                }
+            }
+        }
+        out.write((*vm).chain_next().unwrap_or(Value::VOID).to_bits());
+        SOMA_OK
     }
 }
 

@@ -84,6 +84,7 @@ pub fn translate(
         pc: 0,
         reg: None,
         shared_exit: None,
+        max_flush: 0,
     };
     if let Some(plan) = RegPlan::for_code(env.code, env.is_program) {
         t.reserve_register(plan);
@@ -110,8 +111,12 @@ pub fn translate(
     let ok = t.b.ins().iconst(I32, ffi::SOMA_OK as i64);
     t.emit_return(ok);
     t.finish_error_exit();
+    // Native stack per nested block matters (deep SOMA recursion runs on it): shrink the
+    // flush buffer to what was used.
+    let (flush_slot, used) = (t.flush_slot, t.max_flush.max(1));
     t.b.seal_all_blocks();
     t.b.finalize(frontend);
+    func.sized_stack_slots[flush_slot].size = (used * 8) as u32;
 }
 
 /// `fn(vm: *mut Vm) -> i32`.
@@ -180,6 +185,8 @@ struct Translator<'a, 'e> {
     reg: Option<RegState>,
     /// The shared error exit, once built.
     shared_exit: Option<ir::Block>,
+    /// Largest flush emitted (the flush buffer is sized to it at the end).
+    max_flush: usize,
 }
 
 /// Register virtualisation: a block's Register is fresh per execution and only its own
@@ -297,6 +304,7 @@ impl Translator<'_, '_> {
         if entries.is_empty() {
             return;
         }
+        self.max_flush = self.max_flush.max(entries.len());
         for (i, e) in entries.iter().enumerate() {
             self.b.ins().stack_store(I64, e.val, self.flush_slot, (i * 8) as i32);
         }
