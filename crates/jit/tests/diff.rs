@@ -289,3 +289,19 @@ fn shadow_stack_exhaustion_falls_back_to_heap_registers() {
         assert!(soma_jit::stats(&mut r.vm).unwrap().deopts > 0, "the fallback was taken");
     });
 }
+
+#[test]
+fn depth_limit_recursion_fits_an_8_mib_stack() {
+    // 4990 levels = 9980 nested blocks: the executor needs no native stack for them; compiled
+    // code does, and must still reach the same result on a main-thread-sized stack.
+    std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(|| {
+            let src = "{ !_.n _.n 0 _.n >< { !_.m _.m 1 >- >d 1 >+ } { } >choose >chain } !d 4990 >d";
+            let (o, _) = run_on(Tier::Jit(0), src, false);
+            assert_eq!(o.al, "[4990]", "{o:?}");
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
