@@ -101,6 +101,10 @@ pub enum DecodeErrorKind {
     BadComponent,
     ExecConstNotBlock,
     BadBlockIndex,
+    /// A Code other than code 0 that no Block constant names (offset: where the Code starts).
+    OrphanCode,
+    /// A second Block constant naming the same Code (offset: that constant).
+    SharedCode,
     ZeroPosition,
 }
 
@@ -248,16 +252,31 @@ pub fn decode_module(data: &[u8]) -> Result<Module> {
     let source = r.str()?.to_string();
     let n_codes = r.count()?;
     let mut codes = Vec::with_capacity(n_codes);
+    // Every Code but code 0 is named by exactly one Block constant (one parent each).
+    let mut has_parent = vec![false; n_codes];
+    let mut starts = Vec::with_capacity(n_codes);
     for index in 0..n_codes {
-        codes.push(decode_code(&mut r, index, n_codes)?);
+        starts.push(r.pos);
+        codes.push(decode_code(&mut r, index, n_codes, &mut has_parent)?);
     }
     if r.remaining() != 0 {
         return r.fail(DecodeErrorKind::TrailingBytes);
     }
+    if let Some(orphan) = (1..n_codes).find(|&i| !has_parent[i]) {
+        return Err(DecodeError {
+            kind: DecodeErrorKind::OrphanCode,
+            offset: starts[orphan],
+        });
+    }
     Ok(Module { source, codes })
 }
 
-fn decode_code(r: &mut Reader<'_>, index: usize, n_codes: usize) -> Result<Code> {
+fn decode_code(
+    r: &mut Reader<'_>,
+    index: usize,
+    n_codes: usize,
+    has_parent: &mut [bool],
+) -> Result<Code> {
     let name = r.str()?.to_string();
 
     let n_consts = r.count()?;
@@ -287,6 +306,12 @@ fn decode_code(r: &mut Reader<'_>, index: usize, n_codes: usize) -> Result<Code>
                 if target == 0 || target <= index as u64 || target >= n_codes as u64 {
                     return Err(DecodeError {
                         kind: DecodeErrorKind::BadBlockIndex,
+                        offset: at,
+                    });
+                }
+                if std::mem::replace(&mut has_parent[target as usize], true) {
+                    return Err(DecodeError {
+                        kind: DecodeErrorKind::SharedCode,
                         offset: at,
                     });
                 }
@@ -532,6 +557,21 @@ mod tests {
         let mut ok_two = block_to(1);
         ok_two.extend(ok_code.clone());
         assert!(decode_module(&raw(2, &ok_two)).is_ok());
+        // every Code but code 0 has exactly one parent: no orphans, no sharing
+        let mut orphan = ok_code.clone();
+        orphan.extend(ok_code.clone());
+        let e = decode_module(&raw(2, &orphan)).expect_err("orphan code 1");
+        assert_eq!(e.kind, K::OrphanCode);
+        assert_eq!(e.offset, 10 + ok_code.len(), "offset: where the orphan starts");
+        let shared = code(&[2, 0x03, 1, 0x03, 1], &[0], &[0]);
+        let mut two_parents = shared.clone();
+        two_parents.extend(ok_code.clone());
+        assert_eq!(kind(&raw(2, &two_parents)), K::SharedCode, "two constants of one code");
+        // code 0 names 2, code 1 names 2 as well (and nobody names 1)
+        let mut c2_named_twice = block_to(2);
+        c2_named_twice.extend(block_to(2));
+        c2_named_twice.extend(ok_code.clone());
+        assert_eq!(kind(&raw(3, &c2_named_twice)), K::SharedCode, "two parents in two codes");
         // a line or column of 0
         assert_eq!(kind(&raw(1, &code(&[1, 0, 1], &[0], &[1, 0, 0, 0, 1]))), K::ZeroPosition);
         assert_eq!(kind(&raw(1, &code(&[1, 0, 1], &[0], &[1, 0, 0, 1, 0]))), K::ZeroPosition);
