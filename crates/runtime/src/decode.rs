@@ -42,24 +42,64 @@ pub enum Const {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Path {
     pub root: Root,
-    /// The components as text.
-    pub components: Vec<Rc<str>>,
+    /// The components: text plus symbol (a `Component` derefs to `str` and is a `cell::Name`
+    /// that needs no symbol-table lookup).
+    pub components: Vec<Component>,
     /// The components interned (`sym.rs`): what the graph walks with (integer compares).
     pub syms: Box<[crate::sym::Sym]>,
     /// The path as written (`a.b`, `_`, `_.x`), for error messages.
     pub display: String,
 }
 
+/// One path component: its text and its interned symbol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Component {
+    pub text: Rc<str>,
+    pub sym: crate::sym::Sym,
+}
+
+impl Component {
+    pub fn new(text: Rc<str>) -> Component {
+        let sym = crate::sym::Sym::intern(&text);
+        Component { text, sym }
+    }
+}
+
+impl std::ops::Deref for Component {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl AsRef<str> for Component {
+    fn as_ref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl crate::cell::Name for Component {
+    #[inline]
+    fn sym(&self) -> crate::sym::Sym {
+        self.sym
+    }
+    #[inline]
+    fn find_sym(&self) -> Option<crate::sym::Sym> {
+        Some(self.sym)
+    }
+}
+
 impl Path {
     pub fn new(root: Root, components: Vec<Rc<str>>) -> Path {
+        let components: Vec<Component> = components.into_iter().map(Component::new).collect();
         let display = match root {
-            Root::Store => components.join("."),
+            Root::Store => components.iter().map(|c| &**c).collect::<Vec<_>>().join("."),
             Root::Register => std::iter::once("_")
                 .chain(components.iter().map(|c| &**c))
                 .collect::<Vec<_>>()
                 .join("."),
         };
-        let syms = components.iter().map(|c| crate::sym::Sym::intern(c)).collect();
+        let syms = components.iter().map(|c| c.sym).collect();
         Path {
             root,
             components,
