@@ -1,0 +1,33 @@
+//! `JitConfig::from_env` and `install` read SOMA_JIT_THRESHOLD / SOMA_JIT_DUMP /
+//! SOMA_JIT_PERFMAP. One test in its own binary: it sets process environment variables.
+
+use soma_jit::{DumpFlags, JitConfig};
+
+#[test]
+fn environment_configures_the_jit() {
+    std::env::set_var("SOMA_JIT_THRESHOLD", "7");
+    std::env::set_var("SOMA_JIT_DUMP", "stats");
+    std::env::set_var("SOMA_JIT_PERFMAP", "1");
+    let c = JitConfig::from_env();
+    assert_eq!(c.threshold, Some(7));
+    assert_eq!(c.dump, DumpFlags { clif: false, asm: false, stats: true });
+    assert!(c.perf_map);
+
+    std::env::set_var("SOMA_JIT_THRESHOLD", "off");
+    std::env::remove_var("SOMA_JIT_PERFMAP");
+    let c = JitConfig::from_env();
+    assert_eq!(c.threshold, None);
+    assert!(!c.perf_map);
+    let mut vm = soma_runtime::Vm::new();
+    soma_jit::install(&mut vm).unwrap();
+    assert_eq!(vm.tier_up_threshold(), None, "off installs no hook");
+
+    std::env::set_var("SOMA_JIT_THRESHOLD", "0");
+    std::env::remove_var("SOMA_JIT_DUMP");
+    soma_jit::install(&mut vm).unwrap();
+    assert_eq!(vm.tier_up_threshold(), Some(0));
+
+    // Garbage keeps the default.
+    std::env::set_var("SOMA_JIT_THRESHOLD", "soon");
+    assert_eq!(JitConfig::from_env().threshold, JitConfig::default().threshold);
+}
