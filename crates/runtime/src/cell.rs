@@ -234,6 +234,20 @@ impl CellPtr {
         unsafe { (*self.0.as_ptr()).children.insert_new(key, child) }
     }
 
+    /// Record that a Store lookup went through (or ended at) this cell.
+    #[inline]
+    pub(crate) fn set_walked(self) {
+        // SAFETY: as in `value`.
+        unsafe { (*self.0.as_ptr()).header.walked.set(true) }
+    }
+
+    /// Whether a Store lookup ever went through (or ended at) this cell since it was allocated.
+    #[inline]
+    pub fn walked(self) -> bool {
+        // SAFETY: as in `value`.
+        unsafe { (*self.0.as_ptr()).header.walked.get() }
+    }
+
     /// Unlink the child `name`. Returns whether it existed.
     pub fn remove_child<N: Name + ?Sized>(self, name: &N) -> bool {
         let Some(name) = name.find_sym() else {

@@ -19,11 +19,20 @@
 //!
 //! # Structural epoch
 //! Compiled code may cache the cell a Store path resolves to and reuse it while
-//! [`Graph::epoch`] is unchanged. The epoch is bumped whenever a walk could resolve
-//! differently or a cached cell could die:
-//! 1. a cell is unlinked from its parent (delete, or the children dropped by a replace), or a
-//!    Register root is deleted;
-//! 2. a cell's value changes *to, from or between* CellRefs (walks route through CellRefs).
+//! [`Graph::epoch`] is unchanged. Cached resolutions come only from [`Graph::store_lookup`],
+//! which marks every cell it visits (each cell whose children it searched, and the cell it
+//! resolved to) as *walked*; the flag stays until the cell is swept. The epoch is bumped
+//! whenever a cached walk could resolve differently or a cached cell could die:
+//! 1. a walked cell is unlinked from its parent (delete), a walked cell's children are dropped
+//!    (replace), or a walked Register root is deleted;
+//! 2. a walked cell's value changes *to, from or between* CellRefs (walks route through
+//!    CellRefs).
+//!
+//! A change to a cell no Store lookup ever visited cannot alter any cached resolution (a
+//! resolution depends only on the children and values of the cells its walk visited, and an
+//! unlinked subtree can hold a cached cell only if the walk to it visited the unlinked root),
+//! so such changes, e.g. context passing (`_. !_.`) between Register frames, keep every cache
+//! valid.
 //!
 //! Creating cells does not bump it: an existing resolution stays valid (only "not found"
 //! results would change, and those are never cached). Plain value writes do not bump it, so
@@ -44,6 +53,22 @@ pub struct Graph {
 #[inline]
 fn follow(c: CellPtr) -> CellPtr {
     c.value().as_cell().unwrap_or(c)
+}
+
+/// [`walk_existing`] that marks every visited cell as walked (for cacheable resolutions).
+fn walk_marking<S: Name>(start: CellPtr, path: &[S]) -> Option<CellPtr> {
+    let (last, init) = path.split_last()?;
+    let mut cur = start;
+    cur.set_walked();
+    for comp in init {
+        let next = cur.child_sym(comp.find_sym()?)?;
+        next.set_walked();
+        cur = follow(next);
+        cur.set_walked();
+    }
+    let found = cur.child_sym(last.find_sym()?)?;
+    found.set_walked();
+    Some(found)
 }
 
 /// Strict lookup from `start`'s children, following CellRefs held by intermediate cells.
@@ -76,19 +101,19 @@ fn walk_create<S: Name>(heap: &mut Heap, start: CellPtr, path: &[S]) -> CellPtr 
 }
 
 /// Unlink the cell at `path` below `start`, walking raw children (no CellRef following, no
-/// creation). Returns whether a cell was removed.
-fn delete_raw<S: Name>(start: CellPtr, path: &[S]) -> bool {
-    let Some((last, init)) = path.split_last() else {
-        return false;
-    };
+/// creation). Returns the removed cell.
+fn delete_raw<S: Name>(start: CellPtr, path: &[S]) -> Option<CellPtr> {
+    let (last, init) = path.split_last()?;
     let mut cur = start;
     for comp in init {
         match comp.find_sym().and_then(|s| cur.child_sym(s)) {
             Some(c) => cur = c,
-            None => return false,
+            None => return None,
         }
     }
-    cur.remove_child(last)
+    let removed = cur.child_sym(last.find_sym()?)?;
+    cur.remove_child(last);
+    Some(removed)
 }
 
 impl Graph {
@@ -125,7 +150,7 @@ impl Graph {
     /// Set a cell's value, bumping the epoch when a CellRef is involved (rule 2).
     #[inline]
     fn set_tracked(&mut self, cell: CellPtr, v: Value) {
-        if v.is_cell_ref() || cell.value().is_cell_ref() {
+        if cell.walked() && (v.is_cell_ref() || cell.value().is_cell_ref()) {
             self.bump();
         }
         cell.set_value(v);
@@ -143,7 +168,7 @@ impl Graph {
     /// `!path.` with a non-Void value on a resolved cell: replace the value, drop the children.
     pub fn replace_cell(&mut self, cell: CellPtr, v: Value) {
         self.set_tracked(cell, v);
-        if cell.clear_children() {
+        if cell.clear_children() && cell.walked() {
             self.bump();
         }
     }
@@ -151,13 +176,14 @@ impl Graph {
     // ----- Store -----
 
     /// The Store cell at `path`, if it was ever created.
+    /// Marks the cells it visits as walked: the result may be cached under the epoch.
     pub fn store_lookup<S: Name>(&self, path: &[S]) -> Option<CellPtr> {
-        walk_existing(self.store_root, path)
+        walk_marking(self.store_root, path)
     }
 
     /// Value of the Store cell at `path`; `None` when it was never created.
     pub fn store_read<S: Name>(&self, path: &[S]) -> Option<Value> {
-        self.store_lookup(path).map(CellPtr::value)
+        walk_existing(self.store_root, path).map(CellPtr::value)
     }
 
     /// The Store cell at `path`, created (with parents) if needed. `path` must not be empty.
@@ -173,7 +199,7 @@ impl Graph {
 
     pub fn store_setref<S: Name>(&mut self, heap: &mut Heap, path: &[S], v: Value) {
         if v.is_void() {
-            if delete_raw(self.store_root, path) {
+            if delete_raw(self.store_root, path).is_some_and(|c| c.walked()) {
                 self.bump();
             }
         } else {
@@ -235,12 +261,12 @@ impl Graph {
         if v.is_void() {
             let removed = match (*reg, path.is_empty()) {
                 (None, _) => false,
-                (Some(_), true) => {
+                (Some(root), true) => {
                     *reg = None;
-                    true
+                    root.walked()
                 }
                 // Deletes do not follow a CellRef held by `_`.
-                (Some(root), false) => delete_raw(root, path),
+                (Some(root), false) => delete_raw(root, path).is_some_and(|c| c.walked()),
             };
             if removed {
                 self.bump();
@@ -310,6 +336,7 @@ mod tests {
         g.store_setref(&mut heap, &["ref", "y"], Value::VOID);
         assert_eq!(g.store_read(&["data", "y"]), Some(int(99)));
         assert_eq!(g.epoch(), epoch, "nothing removed, no bump");
+        assert!(g.store_lookup(&["data", "y"]).is_some(), "a cacheable lookup visits data.y");
         g.store_setref(&mut heap, &["data", "y"], Value::VOID);
         assert_eq!(g.store_read(&["data", "y"]), None);
         assert!(g.epoch() > epoch);
@@ -380,7 +407,13 @@ mod tests {
         g.store_write(&mut heap, &["a", "b"], int(1));
         g.store_write(&mut heap, &["a", "b"], int(2));
         assert_eq!(g.epoch(), e0, "creation and plain writes keep caches");
+        // Only cells a (cacheable) lookup visited count.
         let c = g.store_ref(&mut heap, &["c"]);
+        g.store_write(&mut heap, &["a"], c.as_value());
+        g.store_setref(&mut heap, &["a"], int(0));
+        assert_eq!(g.epoch(), e0, "no lookup visited `a`: no cache can depend on it");
+        g.store_write(&mut heap, &["a", "b"], int(2));
+        assert!(g.store_lookup(&["a", "b"]).is_some());
         g.store_write(&mut heap, &["a"], c.as_value());
         let e1 = g.epoch();
         assert!(e1 > e0, "installing a CellRef reroutes walks");
@@ -555,6 +588,8 @@ mod tests {
             // Refs taken so far: (model cell, native cell); values are compared through it.
             let mut refs: Vec<(usize, CellPtr)> = Vec::new();
             let mut to_model: HashMap<CellPtr, usize> = HashMap::new();
+            // Store resolutions cached under the epoch, as compiled code caches them.
+            let mut cache: Vec<(Vec<&'static str>, u64, CellPtr)> = Vec::new();
             let conv = |v: Value, to_model: &HashMap<CellPtr, usize>| -> MVal {
                 if v.is_void() { MVal::Void }
                 else if let Some(i) = v.as_small_int() { MVal::Int(i) }
@@ -563,6 +598,11 @@ mod tests {
             for op in ops {
                 match op {
                     Op::Read(r, p) => {
+                        if !r {
+                            if let Some(c) = g.store_lookup(&p) {
+                                cache.push((p.clone(), g.epoch(), c));
+                            }
+                        }
                         let native = if r { Graph::reg_read(reg, &p) } else { g.store_read(&p) };
                         let model = m.resolve(r, &p, false).map(|c| m.value[c]);
                         prop_assert_eq!(native.map(|v| conv(v, &to_model)), model);
@@ -614,6 +654,12 @@ mod tests {
                         heap.trace();
                         heap.sweep();
                     }
+                }
+                // Every cache line whose epoch is current still names the right cell.
+                let epoch = g.epoch();
+                cache.retain(|(_, e, _)| *e == epoch);
+                for (p, _, c) in &cache {
+                    prop_assert_eq!(g.store_lookup(p), Some(*c), "stale cache for {:?}", p);
                 }
             }
         }

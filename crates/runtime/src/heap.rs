@@ -66,6 +66,8 @@ pub struct Header {
     marked: StdCell<bool>,
     /// A slab cell slot that is on the free list (never set for other objects).
     free: StdCell<bool>,
+    /// A cell a Store lookup has walked through or resolved to (see `graph.rs`, epoch).
+    pub(crate) walked: StdCell<bool>,
 }
 
 impl Header {
@@ -74,6 +76,7 @@ impl Header {
             kind,
             marked: StdCell::new(false),
             free: StdCell::new(false),
+            walked: StdCell::new(false),
         }
     }
 }
@@ -432,6 +435,7 @@ impl Heap {
                     cell.value = Value::VOID;
                     cell.children.recycle(KEEP_CHILD_CAPACITY);
                     cell.header.free.set(true);
+                    cell.header.walked.set(false);
                     self.cell_free.push(NonNull::from(cell));
                     freed += 1;
                 }
