@@ -51,13 +51,14 @@ fn main() {
     println!("[{}]", items.join(", "));
     if let Some(s) = soma_jit::stats(&mut vm) {
         eprintln!(
-            "jit: {} blocks compiled ({} failed), {} us compiling (median {} us/block), {} code bytes, {} deopts",
+            "jit: {} blocks compiled ({} failed), {} us compiling (median {} us/block), {} code bytes, {} deopts, {} us in native code",
             s.blocks_compiled,
             s.compile_failures,
             s.total_compile_ns / 1000,
             s.median_compile_us(),
             s.total_code_bytes,
-            s.deopts
+            s.deopts,
+            s.native_ns / 1000
         );
     }
 }

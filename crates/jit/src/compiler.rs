@@ -60,6 +60,9 @@ pub struct JitConfig {
     pub verify: bool,
     /// Keep dump text for [`take_dumps`] instead of printing it to stderr.
     pub capture_dumps: bool,
+    /// Account wall time in compiled code (`JitStats::native_ns`): two clock reads per
+    /// outermost native call. On with `SOMA_JIT_DUMP=stats` or `SOMA_JIT_TIME=1`.
+    pub time_native: bool,
 }
 
 /// Default tier-up threshold when `SOMA_JIT_THRESHOLD` is unset.
@@ -73,6 +76,7 @@ impl Default for JitConfig {
             perf_map: false,
             verify: cfg!(debug_assertions),
             capture_dumps: false,
+            time_native: false,
         }
     }
 }
@@ -88,6 +92,7 @@ impl JitConfig {
             c.dump = DumpFlags::parse(&d);
         }
         c.perf_map = std::env::var("SOMA_JIT_PERFMAP").is_ok_and(|v| v == "1");
+        c.time_native = c.dump.stats || std::env::var("SOMA_JIT_TIME").is_ok_and(|v| v == "1");
         c
     }
 }
@@ -120,8 +125,9 @@ pub struct JitStats {
     pub compile_failures: u64,
     pub total_compile_ns: u64,
     pub total_code_bytes: u64,
-    /// Wall time spent in compiled top-level programs run through [`run_module`] (native
-    /// code plus the helpers and interpreted blocks it calls).
+    /// Wall time in compiled code, counted from the outermost compiled frame (so including
+    /// the helpers and interpreted blocks it calls). Measured when `JitConfig::time_native`
+    /// was on when the code was compiled; 0 otherwise.
     pub native_ns: u64,
     /// Deoptimisation exits taken (a guarded builtin site found its path rebound).
     pub deopts: u64,
@@ -150,6 +156,8 @@ pub struct Jit {
     pub stats: JitStats,
     next_id: u64,
     dumps: Vec<String>,
+    /// Boxed: compiled code holds its address.
+    clock: Box<crate::helpers::NativeClock>,
 }
 
 impl Drop for Jit {
@@ -205,6 +213,7 @@ impl Jit {
             stats: JitStats::default(),
             next_id: 0,
             dumps: Vec::new(),
+            clock: Box::default(),
         })
     }
 
@@ -266,7 +275,10 @@ impl Jit {
         let m = vm.module(mid).cloned().ok_or("unknown module")?;
         let code = m.module.codes.get(cid as usize).ok_or("unknown code")?;
         let mut caches: Box<[StoreCache]> = code.instrs.iter().map(|_| StoreCache::empty()).collect();
-        let env = code_env(vm, &m, cid as usize, block, caches.as_mut_ptr());
+        let mut env = code_env(vm, &m, cid as usize, block, caches.as_mut_ptr());
+        if self.config.time_native {
+            env.clock = Some(&mut *self.clock as *mut crate::helpers::NativeClock);
+        }
         self.ctx.clear();
         self.ctx.set_disasm(self.config.dump.asm);
         translate::translate(&mut self.ctx.func, &mut self.fctx, &env, self.isa.frontend_config());
@@ -361,6 +373,7 @@ pub(crate) fn code_env<'a>(
         epoch_ptr: vm.graph().epoch_ptr(),
         caches,
         exec_builtins,
+        clock: None,
     }
 }
 
@@ -423,7 +436,10 @@ pub fn take_dumps(vm: &mut Vm) -> Vec<String> {
 
 /// A snapshot of the JIT's statistics (`None` without [`install`]).
 pub fn stats(vm: &mut Vm) -> Option<JitStats> {
-    with_jit(vm, |jit, _| jit.stats.clone())
+    with_jit(vm, |jit, _| JitStats {
+        native_ns: jit.clock.total_ns,
+        ..jit.stats.clone()
+    })
 }
 
 /// Compile `block` now (whatever its count). Errors say why it is not compilable.
@@ -445,12 +461,9 @@ pub fn run_module(vm: &mut Vm, module: u32) -> RtResult<()> {
     let threshold = with_jit(vm, |jit, _| jit.config.threshold).flatten();
     if let (Some(program), Some(0)) = (program, threshold) {
         if let Some(Ok(entry)) = with_jit(vm, |jit, vm| jit.compile(vm, program)) {
-            let t0 = Instant::now();
             // SAFETY: `entry` was compiled for this VM from code 0, which runs at top level
             // (no frame of its own); `vm` is a live boxed VM.
             let status = unsafe { entry(vm as *mut Vm) };
-            let ns = t0.elapsed().as_nanos() as u64;
-            with_jit(vm, |jit, _| jit.stats.native_ns += ns);
             return if status == SOMA_OK {
                 Ok(())
             } else {

@@ -318,3 +318,42 @@ pub unsafe extern "C" fn jit_reg_init(vm: *mut Vm, path: *const Path, v: u64) ->
         })
     }
 }
+
+/// Wall-clock accounting of time spent in compiled code (`JitConfig::time_native`). Compiled
+/// functions call [`jit_time_begin`] on entry and [`jit_time_end`] on every return; only the
+/// outermost compiled frame counts, so time in helpers and interpreted blocks called from
+/// native code is included, and nested native frames are not counted twice.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct NativeClock {
+    pub nest: u64,
+    pub start_ns: u64,
+    pub total_ns: u64,
+}
+
+fn now_ns() -> u64 {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    EPOCH.get_or_init(std::time::Instant::now).elapsed().as_nanos() as u64
+}
+
+/// # Safety
+/// `clock` is the JIT-owned clock of the running VM (not aliased during the call).
+pub unsafe extern "C" fn jit_time_begin(clock: *mut NativeClock) {
+    // SAFETY: caller contract.
+    let c = unsafe { &mut *clock };
+    if c.nest == 0 {
+        c.start_ns = now_ns();
+    }
+    c.nest += 1;
+}
+
+/// # Safety
+/// As [`jit_time_begin`], paired with it.
+pub unsafe extern "C" fn jit_time_end(clock: *mut NativeClock) {
+    // SAFETY: caller contract.
+    let c = unsafe { &mut *clock };
+    c.nest = c.nest.saturating_sub(1);
+    if c.nest == 0 {
+        c.total_ns += now_ns().saturating_sub(c.start_ns);
+    }
+}

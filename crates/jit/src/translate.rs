@@ -49,6 +49,8 @@ pub struct CodeEnv<'a> {
     pub caches: *mut StoreCache,
     /// For `EXEC_STORE` at index i: the builtin the path held at compile time.
     pub exec_builtins: Vec<Option<(BuiltinId, Value)>>,
+    /// When set, entry and every return account time on this clock.
+    pub clock: Option<*mut helpers::NativeClock>,
 }
 
 /// Build the IR of `env.code` into `func` (whose signature is set here).
@@ -86,6 +88,10 @@ pub fn translate(
         shared_exit: None,
         max_flush: 0,
     };
+    if let Some(clock) = env.clock {
+        let c = t.iconst(clock as u64);
+        t.call(helpers::jit_time_begin as *const () as usize, &[c], None);
+    }
     if let Some(plan) = RegPlan::for_code(env.code, env.is_program) {
         t.reserve_register(plan);
     }
@@ -393,7 +399,15 @@ impl Translator<'_, '_> {
             let n = self.iconst(n as u64);
             self.call_status(ffi::soma_rt_shadow_release as *const () as usize, &[self.vm, n]);
         }
+        self.emit_time_end();
         self.b.ins().return_(&[status]);
+    }
+
+    fn emit_time_end(&mut self) {
+        if let Some(clock) = self.env.clock {
+            let c = self.iconst(clock as u64);
+            self.call(helpers::jit_time_end as *const () as usize, &[c], None);
+        }
     }
 
     /// Reserve one shadow slot per virtual Register name (exhaustion is the recursion error).
@@ -413,6 +427,7 @@ impl Translator<'_, '_> {
         let block = self.iconst(self.env.block.to_bits());
         let pc = self.iconst(0);
         let st = self.call_status(helpers::jit_resume as *const () as usize, &[self.vm, block, pc]);
+        self.emit_time_end();
         self.b.ins().return_(&[st]);
         self.b.switch_to_block(cont);
         let base = self.load_out();
@@ -518,6 +533,7 @@ impl Translator<'_, '_> {
         let block = self.iconst(self.env.block.to_bits());
         let pc = self.iconst(self.pc as u64);
         let st = self.call_status(helpers::jit_resume as *const () as usize, &[self.vm, block, pc]);
+        self.emit_time_end();
         self.b.ins().return_(&[st]);
     }
 

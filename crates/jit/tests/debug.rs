@@ -72,6 +72,7 @@ fn config_parsing() {
 fn stats_are_kept() {
     let mut vm = vm_with(JitConfig {
         threshold: Some(0),
+        time_native: true,
         ..JitConfig::default()
     });
     let id = vm.load_module(assemble(FIB).unwrap());
@@ -96,4 +97,15 @@ fn compile_failure_is_not_a_crash() {
     let id = vm.load_module(assemble("1 2 >+").unwrap());
     soma_jit::run_module(&mut vm, id).unwrap();
     assert_eq!(vm.al().len(), 1);
+}
+
+#[test]
+fn native_time_is_off_by_default() {
+    let mut vm = vm_with(JitConfig {
+        threshold: Some(0),
+        ..JitConfig::default()
+    });
+    let id = vm.load_module(assemble(FIB).unwrap());
+    soma_jit::run_module(&mut vm, id).unwrap();
+    assert_eq!(soma_jit::stats(&mut vm).unwrap().native_ns, 0);
 }

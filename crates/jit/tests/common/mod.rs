@@ -58,6 +58,8 @@ impl Runner {
             let config = JitConfig {
                 threshold: Some(t),
                 verify: true,
+                // Exercise the native-time accounting on one of the two JIT runs.
+                time_native: t == 1,
                 ..JitConfig::default()
             };
             soma_jit::install_with(&mut vm, config).expect("JIT installs");
