@@ -490,3 +490,15 @@ def test_run_program_reuses_the_loaded_module_and_reports_counts():
     vm.run_program(code)
     assert code.count == 2 and f_code.count == 6
     assert vm.al[-1] is first          # the same Block: the module was loaded once
+
+
+def test_a_vm_whose_builtin_closes_over_it_is_collected():
+    refs = []
+    for _ in range(3):
+        vm = nvm()
+        vm.register_extension_builtin("use.t.me", lambda v, vm=vm: vm.al.append(1))
+        vm.execute_code(">use.t.me")
+        refs.append(weakref.ref(vm._m))
+        del vm
+    gc.collect()
+    assert all(r() is None for r in refs)

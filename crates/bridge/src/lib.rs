@@ -29,6 +29,7 @@
 use pyo3::exceptions::{PyIndexError, PyKeyError, PyRuntimeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
+use pyo3::{PyTraverseError, PyVisit};
 use pyo3::types::{PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 use soma_runtime::error::SomaError;
 use soma_runtime::value::Kind;
@@ -500,6 +501,39 @@ impl Machine {
                 soma_runtime::exec::run_module(vm, id)
             }
         })
+    }
+
+    /// Show Python's cycle collector the Python objects the machine holds (host builtin
+    /// functions, the Block/builtin objects, the factories), so that a builtin closing over
+    /// its VM does not keep VM and machine alive forever. (Foreign values on the native heap
+    /// are not traversed: a foreign object referring back to its VM still leaks.)
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        if let Ok(fns) = self.ctx.host_fns.try_borrow() {
+            for f in fns.iter() {
+                visit.call(f)?;
+            }
+        }
+        if let Ok(objects) = self.ctx.objects.try_borrow() {
+            for o in objects.values() {
+                visit.call(o)?;
+            }
+        }
+        visit.call(&self.ctx.make_block)?;
+        visit.call(&self.ctx.make_cellref)?;
+        visit.call(&self.ctx.make_builtin)?;
+        Ok(())
+    }
+
+    fn __clear__(&mut self) {
+        if let Ok(mut fns) = self.ctx.host_fns.try_borrow_mut() {
+            fns.clear();
+        }
+        if let Ok(mut objects) = self.ctx.objects.try_borrow_mut() {
+            objects.clear();
+        }
+        if let Ok(mut bits) = self.ctx.builtin_bits.try_borrow_mut() {
+            bits.clear();
+        }
     }
 
     /// Decode and load a serialized module without running it; returns its id (a module
