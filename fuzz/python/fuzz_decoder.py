@@ -1,0 +1,82 @@
+"""Fuzz target: `soma.code.decode_module` on arbitrary bytes.
+
+Property, for any input bytes:
+  * `decode_module` returns a program Code or raises `soma.code.DecodeError`, nothing else
+    (no IndexError, UnicodeDecodeError, RecursionError, MemoryError, ...);
+  * whatever it accepts, the writer can write again, and that writing is a fixed point
+    (decode -> encode -> decode -> encode gives the same bytes). The first encoding may differ
+    from the input: the writer emits the smallest Int form, drops Codes no Block names and
+    writes a Code once per literal that names it. Modules whose Block constants share Codes
+    so much that writing them out as a tree would exceed MAX_TREE Codes are only decoded.
+
+Run it with atheris (coverage-guided; `pip install atheris`, not a project dependency):
+
+    .venv/bin/python fuzz/python/fuzz_decoder.py fuzz/work/py_decoder fuzz/corpus/py_decoder -max_total_time=120
+
+`check(data)` is the target body; tests/test_fuzz_targets.py runs it over the committed corpus
+and seeded random inputs without atheris.
+"""
+
+import contextlib
+import os
+import sys
+
+try:
+    import atheris
+except ImportError:
+    atheris = None
+
+if "soma" not in sys.modules:
+    try:
+        import importlib.util
+        if importlib.util.find_spec("soma") is None:
+            raise ImportError
+    except ImportError:  # run from a checkout without the editable install
+        sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "python"))
+
+# Run as a script under atheris: instrument the project's modules for coverage as they load.
+_instrument = (atheris.instrument_imports(include=["soma"])
+               if __name__ == "__main__" and atheris is not None else contextlib.nullcontext())
+with _instrument:
+    from soma.code import Code, DecodeError, decode_module, encode_module
+    from soma.values import Block
+
+MAX_TREE = 2000
+
+
+def tree_size(program, cap=MAX_TREE):
+    """How many Codes `encode_module` would write (stops counting past `cap`)."""
+    n = 0
+    stack = [program]
+    while stack:
+        code = stack.pop()
+        n += 1
+        if n > cap:
+            return n
+        stack.extend(c.code for c in code.consts if type(c) is Block)
+    return n
+
+
+def check(data):
+    """The target body: returns normally, or raises AssertionError / an unexpected error."""
+    try:
+        program = decode_module(data)
+    except DecodeError:
+        return
+    assert isinstance(program, Code), program
+    if tree_size(program) > MAX_TREE:
+        return
+    once = encode_module(program)
+    again = decode_module(once)
+    assert encode_module(again) == once, "encode/decode is not a fixed point"
+
+
+def main():
+    atheris.Setup(sys.argv, check)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    if atheris is None:
+        sys.exit("atheris is not installed: pip install atheris")
+    main()
