@@ -14,7 +14,7 @@ use soma_runtime::ffi::SOMA_OK;
 use soma_runtime::heap::NativeEntry;
 use soma_runtime::opcodes::Opcode;
 use soma_runtime::{Value, Vm};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
@@ -129,8 +129,11 @@ pub struct JitStats {
     /// the helpers and interpreted blocks it calls). Measured when `JitConfig::time_native`
     /// was on when the code was compiled; 0 otherwise.
     pub native_ns: u64,
-    /// Deoptimisation exits taken (a guarded builtin site found its path rebound).
+    /// Deoptimisation exits taken (a guarded builtin site found its path rebound, or a
+    /// virtual Register name needed write-through).
     pub deopts: u64,
+    /// Blocks recompiled after repeated deopts.
+    pub recompiles: u64,
     pub blocks: Vec<BlockStat>,
 }
 
@@ -158,7 +161,17 @@ pub struct Jit {
     dumps: Vec<String>,
     /// Boxed: compiled code holds its address.
     clock: Box<crate::helpers::NativeClock>,
+    /// Deopts per Block since it was last compiled, and recompiles per Block.
+    deopt_counts: HashMap<(u32, u32), u32>,
+    recompiles: HashMap<(u32, u32), u32>,
+    /// Blocks recompiled without the virtual Register (their deopts were write-through).
+    no_virtual_register: HashSet<(u32, u32)>,
 }
+
+/// Deopts of one compiled Block before it is recompiled against the current Store.
+pub const DEOPTS_BEFORE_RECOMPILE: u32 = 4;
+/// Recompiles per Block at most (then it keeps its last code and deopt exits).
+pub const MAX_RECOMPILES: u32 = 3;
 
 impl Drop for Jit {
     fn drop(&mut self) {
@@ -214,6 +227,9 @@ impl Jit {
             next_id: 0,
             dumps: Vec::new(),
             clock: Box::default(),
+            deopt_counts: HashMap::new(),
+            recompiles: HashMap::new(),
+            no_virtual_register: HashSet::new(),
         })
     }
 
@@ -279,6 +295,7 @@ impl Jit {
         if self.config.time_native {
             env.clock = Some(&mut *self.clock as *mut crate::helpers::NativeClock);
         }
+        env.virtual_register = !self.no_virtual_register.contains(&(mid, cid));
         self.ctx.clear();
         self.ctx.set_disasm(self.config.dump.asm);
         translate::translate(&mut self.ctx.func, &mut self.fctx, &env, self.isa.frontend_config());
@@ -374,6 +391,7 @@ pub(crate) fn code_env<'a>(
         caches,
         exec_builtins,
         clock: None,
+        virtual_register: true,
     }
 }
 
@@ -394,9 +412,40 @@ fn tier_up(vm: &mut Vm, block: Value) {
     });
 }
 
-/// Count a deoptimisation exit (called by the `jit_resume` helper; a rare path).
-pub(crate) fn note_deopt(vm: &mut Vm) {
-    with_jit(vm, |jit, _| jit.stats.deopts += 1);
+/// Count a deoptimisation exit of `block` at instruction `pc` (called by the `jit_resume`
+/// helper, a rare path). After [`DEOPTS_BEFORE_RECOMPILE`] of them the Block is recompiled:
+/// its guards then see the Store as it is now (a rebound `+` becomes a plain call), and when
+/// the exits were Register write-throughs the new code keeps the Register in heap cells.
+/// The running code finishes through its exit; it stays allocated until the VM is dropped.
+pub(crate) fn note_deopt(vm: &mut Vm, block: Value, pc: usize) {
+    with_jit(vm, |jit, vm| {
+        jit.stats.deopts += 1;
+        let Some(b) = vm.block_obj(block) else { return };
+        let key = (b.module, b.code);
+        let n = jit.deopt_counts.entry(key).or_insert(0);
+        *n += 1;
+        if *n < DEOPTS_BEFORE_RECOMPILE {
+            return;
+        }
+        *n = 0;
+        let r = jit.recompiles.entry(key).or_insert(0);
+        if *r >= MAX_RECOMPILES {
+            return;
+        }
+        *r += 1;
+        let at_set_reg = vm
+            .module(key.0)
+            .and_then(|m| m.module.codes.get(key.1 as usize).map(|c| c.instrs.get(pc).map(|i| i.op)))
+            .flatten()
+            == Some(Opcode::SetReg);
+        if at_set_reg {
+            jit.no_virtual_register.insert(key);
+        }
+        b.native_entry.set(None);
+        jit.stats.recompiles += 1;
+        // A failure leaves the Block interpreted (and marked), as at tier-up.
+        let _ = jit.compile(vm, block);
+    });
 }
 
 /// Enable the JIT on `vm` with the configuration from the environment.

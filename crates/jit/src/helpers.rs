@@ -281,8 +281,9 @@ pub unsafe extern "C" fn jit_resume(vm: *mut Vm, block: u64, pc: u64) -> i32 {
     // SAFETY: helper contract.
     unsafe {
         guard(vm, |vm| {
-            crate::compiler::note_deopt(vm);
-            soma_runtime::exec::resume(vm, val(block), pc as usize)
+            let block = val(block);
+            crate::compiler::note_deopt(vm, block, pc as usize);
+            soma_runtime::exec::resume(vm, block, pc as usize)
         })
     }
 }

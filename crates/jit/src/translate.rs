@@ -51,6 +51,8 @@ pub struct CodeEnv<'a> {
     pub exec_builtins: Vec<Option<(BuiltinId, Value)>>,
     /// When set, entry and every return account time on this clock.
     pub clock: Option<*mut helpers::NativeClock>,
+    /// Allow the virtual Register (off after repeated write-through deopts).
+    pub virtual_register: bool,
 }
 
 /// Build the IR of `env.code` into `func` (whose signature is set here).
@@ -92,7 +94,7 @@ pub fn translate(
         let c = t.iconst(clock as u64);
         t.call(helpers::jit_time_begin as *const () as usize, &[c], None);
     }
-    if let Some(plan) = RegPlan::for_code(env.code, env.is_program) {
+    if let Some(plan) = RegPlan::for_code(env.code, env.is_program).filter(|_| env.virtual_register) {
         t.reserve_register(plan);
     }
     for (pc, ins) in env.code.instrs.iter().enumerate() {

@@ -305,3 +305,25 @@ fn depth_limit_recursion_fits_an_8_mib_stack() {
         .join()
         .unwrap();
 }
+
+#[test]
+fn repeated_deopts_recompile_the_block() {
+    // `+` rebound: the guard fails at every call until the block is recompiled against the
+    // new binding (a plain call), after which no exit is taken.
+    let calls = ">p ".repeat(12);
+    let src = format!("{{ 1 2 >+ }} !p >p {{ >- }} !+ {calls}");
+    let o = diff(&src, false);
+    assert_eq!(o.al, format!("[3{}]", ", -1".repeat(12)));
+    let (_, mut r) = run_on(Tier::Jit(0), &src, false);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert_eq!(s.deopts, soma_jit::compiler::DEOPTS_BEFORE_RECOMPILE as u64);
+    assert_eq!(s.recompiles, 1);
+    // Register write-through at every call: recompiled with heap Registers, exits stop.
+    let calls = ">f ".repeat(10);
+    let src = format!("{{ a. !_.x 7 !_.x _.x >drop_ }} !f {{ !_.z }} !drop_ 5 !a {calls} a");
+    let o = diff(&src, false);
+    assert_eq!(o.al, "[7]");
+    let (_, mut r) = run_on(Tier::Jit(0), &src, false);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert_eq!((s.deopts, s.recompiles), (4, 1));
+}
