@@ -3,8 +3,9 @@
 //! (threshold 0, and threshold 1 for every other program); AL, output and error must agree.
 //!
 //! Termination by construction: block bodies only execute builtins, nested `{ .. } >chain`
-//! / `>{ .. }` forms, and end with an Int literal (so a chain stops after one round); `+` is
-//! only ever rebound to blocks that do not execute `+`.
+//! / `>{ .. }` forms, and end with an Int literal (so a chain stops after one round); the
+//! only loops are counting loops on `cnt`, a path nothing else names; `+` is only ever
+//! rebound to blocks that do not execute `+`.
 
 mod common;
 use common::{run_on, Outcome, Runner, Tier};
@@ -108,6 +109,18 @@ fn program(r: &mut Rng) -> String {
             4 => out.push(">_.r".to_string()),
             5 => out.push(format!(">{}", r.pick(STORE_PATHS))),
             6 => out.push(">chain".to_string()),
+            7 | 8 => {
+                // A bounded counting loop around a random body (nothing else can reach `cnt`).
+                let mut body = Vec::new();
+                for _ in 0..r.below(6) {
+                    stmt(r, 1, &mut body);
+                }
+                out.push(format!(
+                    "{} !cnt {{ {} cnt 1 >- !cnt 0 cnt >< >block Nil >choose }} >chain",
+                    1 + r.below(12),
+                    body.join(" ")
+                ));
+            }
             _ => stmt(r, 0, &mut out),
         }
     }
