@@ -22,7 +22,10 @@ const STACK_RESERVE: usize = 256 * 1024;
 enum Act {
     /// A Code being run; `is_block` when it owns a VM frame (everything but the top level).
     Code {
-        module: Rc<LoadedModule>,
+        /// A module of the VM: loaded modules are never unloaded and their `Rc` contents never
+        /// move, so the pointer is valid for the whole run (no reference count traffic per
+        /// activation).
+        module: *const LoadedModule,
         code: usize,
         pc: usize,
         is_block: bool,
@@ -37,8 +40,10 @@ enum Act {
 pub fn run_module(vm: &mut Vm, module: u32) -> RtResult<()> {
     let m = vm
         .module(module)
-        .cloned()
+        .map(Rc::as_ptr)
         .ok_or_else(|| SomaError::runtime(format!("no module {module}")))?;
+    // SAFETY: see `Act::Code::module`.
+    let m = unsafe { &*m };
     if m.module.codes.is_empty() {
         return Ok(());
     }
@@ -47,7 +52,7 @@ pub fn run_module(vm: &mut Vm, module: u32) -> RtResult<()> {
         b.exec_count.set(b.exec_count.get() + 1);
     }
     let pushed = vm.enter_top_level();
-    let result = interpret(vm, m, 0, false);
+    let result = interpret(vm, m as *const LoadedModule, 0, false);
     vm.leave_top_level(pushed);
     result
 }
@@ -73,7 +78,7 @@ pub fn run_block(vm: &mut Vm, block: Value) -> RtResult<()> {
             Err(vm.take_error().unwrap_or_else(|| SomaError::runtime("compiled block failed")))
         };
     }
-    let m = vm.module(module).cloned().expect("block of a loaded module");
+    let m = Rc::as_ptr(vm.module(module).expect("block of a loaded module"));
     interpret(vm, m, code as usize, true)
 }
 
@@ -83,17 +88,17 @@ pub fn run_block(vm: &mut Vm, block: Value) -> RtResult<()> {
 pub fn resume(vm: &mut Vm, block: Value, pc: usize) -> RtResult<()> {
     let b = vm.block_obj(block).expect("resume needs a Block");
     let (module, code) = (b.module, b.code as usize);
-    let m = vm.module(module).cloned().expect("block of a loaded module");
+    let m = Rc::as_ptr(vm.module(module).expect("block of a loaded module"));
     interpret_from(vm, m, code, pc, false)
 }
 
-fn interpret(vm: &mut Vm, module: Rc<LoadedModule>, code: usize, is_block: bool) -> RtResult<()> {
+fn interpret(vm: &mut Vm, module: *const LoadedModule, code: usize, is_block: bool) -> RtResult<()> {
     interpret_from(vm, module, code, 0, is_block)
 }
 
 fn interpret_from(
     vm: &mut Vm,
-    module: Rc<LoadedModule>,
+    module: *const LoadedModule,
     code: usize,
     pc: usize,
     is_block: bool,
@@ -123,7 +128,8 @@ fn current_position(acts: &[Act]) -> (u32, u32) {
             module, code, pc, ..
         } = act
         {
-            let ins = module.module.codes[*code].instrs[pc.saturating_sub(1)];
+            // SAFETY: see `Act::Code::module`.
+            let ins = unsafe { &**module }.module.codes[*code].instrs[pc.saturating_sub(1)];
             return (ins.line, ins.col);
         }
     }
@@ -131,9 +137,10 @@ fn current_position(acts: &[Act]) -> (u32, u32) {
 }
 
 /// The module of the innermost Code activation.
-fn current_module(acts: &[Act]) -> Option<Rc<LoadedModule>> {
+fn current_module<'a>(acts: &[Act]) -> Option<&'a LoadedModule> {
     acts.iter().rev().find_map(|act| match act {
-        Act::Code { module, .. } => Some(module.clone()),
+        // SAFETY: see `Act::Code::module`.
+        Act::Code { module, .. } => Some(unsafe { &**module }),
         Act::Chain => None,
     })
 }
@@ -150,7 +157,7 @@ fn check(vm: &mut Vm, status: i32) -> RtResult<()> {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn path_helper(vm: &mut Vm, f: ffi::PathHelper, path: &Path) -> RtResult<()> {
     // SAFETY: `vm` is a live boxed VM and `path` belongs to a module loaded in it.
     let status = unsafe { f(vm as *mut Vm, path as *const Path) };
@@ -167,7 +174,7 @@ fn run_acts(vm: &mut Vm, acts: &mut Vec<Act>) -> RtResult<()> {
                             let (line, col) = current_position(acts);
                             if !e.is_positioned() {
                                 if let Some(m) = current_module(acts) {
-                                    vm.note_error_module(&m);
+                                    vm.note_error_module(m);
                                 }
                             }
                             return Err(e.at(line, col));
@@ -188,7 +195,7 @@ fn run_acts(vm: &mut Vm, acts: &mut Vec<Act>) -> RtResult<()> {
         };
         // SAFETY: loaded modules are never unloaded (the VM keeps them for its whole life),
         // so this reference stays valid while `acts` changes below.
-        let m: &LoadedModule = unsafe { &*Rc::as_ptr(module) };
+        let m: &LoadedModule = unsafe { &**module };
         let instrs = &m.module.codes[code].instrs;
         if *pc >= instrs.len() {
             if is_block {
@@ -202,18 +209,23 @@ fn run_acts(vm: &mut Vm, acts: &mut Vec<Act>) -> RtResult<()> {
         let k = ins.operand as usize;
         let paths = &m.module.codes[code].paths;
         let result = match ins.op {
-            // Store paths go through the epoch-guarded inline cache when it hits.
-            Opcode::LoadStore | Opcode::ExecStore | Opcode::SetStore
-                if cached_store_cell(vm, m, code, k).is_some() =>
-            {
-                let cell = cached_store_cell(vm, m, code, k).expect("just checked");
-                match ins.op {
-                    Opcode::LoadStore => {
+            // Store paths go through the epoch-guarded inline cache; a miss on a path that does
+            // not exist falls back to the full helper (which creates cells or reports the error).
+            Opcode::LoadStore | Opcode::ExecStore | Opcode::SetStore => {
+                match (cached_store_cell(vm, m, code, k), ins.op) {
+                    (Some(cell), Opcode::LoadStore) => {
                         vm.push(cell.value());
                         Ok(())
                     }
-                    Opcode::ExecStore => exec(vm, acts, cell.value()),
-                    _ => set_cached(vm, cell, &paths[k]),
+                    (Some(cell), Opcode::ExecStore) => exec(vm, acts, cell.value()),
+                    (Some(cell), _) => set_cached(vm, cell, &paths[k]),
+                    (None, Opcode::LoadStore) => path_helper(vm, ffi::soma_rt_load_store, &paths[k]),
+                    (None, Opcode::ExecStore) => path_helper(vm, ffi::soma_rt_load_store, &paths[k])
+                        .and_then(|()| {
+                            let v = vm.pop().expect("load pushed a value");
+                            exec(vm, acts, v)
+                        }),
+                    (None, _) => path_helper(vm, ffi::soma_rt_set_store, &paths[k]),
                 }
             }
             Opcode::Const => {
@@ -221,21 +233,14 @@ fn run_acts(vm: &mut Vm, acts: &mut Vec<Act>) -> RtResult<()> {
                 let status = unsafe { ffi::soma_rt_push(vm as *mut Vm, m.consts[code][k].to_bits()) };
                 check(vm, status)
             }
-            Opcode::LoadStore => path_helper(vm, ffi::soma_rt_load_store, &paths[k]),
             Opcode::LoadReg => path_helper(vm, ffi::soma_rt_load_reg, &paths[k]),
             Opcode::RefStore => path_helper(vm, ffi::soma_rt_ref_store, &paths[k]),
             Opcode::RefReg => path_helper(vm, ffi::soma_rt_ref_reg, &paths[k]),
-            Opcode::SetStore => path_helper(vm, ffi::soma_rt_set_store, &paths[k]),
             Opcode::SetReg => path_helper(vm, ffi::soma_rt_set_reg, &paths[k]),
             Opcode::SetrefStore => path_helper(vm, ffi::soma_rt_setref_store, &paths[k]),
             Opcode::SetrefReg => path_helper(vm, ffi::soma_rt_setref_reg, &paths[k]),
-            Opcode::ExecStore | Opcode::ExecReg => {
-                let load = if ins.op == Opcode::ExecStore {
-                    ffi::soma_rt_load_store as ffi::PathHelper
-                } else {
-                    ffi::soma_rt_load_reg
-                };
-                path_helper(vm, load, &paths[k]).and_then(|()| {
+            Opcode::ExecReg => {
+                path_helper(vm, ffi::soma_rt_load_reg, &paths[k]).and_then(|()| {
                     let v = vm.pop().expect("load pushed a value");
                     exec(vm, acts, v)
                 })
@@ -256,6 +261,7 @@ fn run_acts(vm: &mut Vm, acts: &mut Vec<Act>) -> RtResult<()> {
 /// unchanged, else resolved (without creating anything) through `soma_rt_store_lookup` and
 /// cached. `None` when the path does not exist (the caller falls back to the full helper,
 /// which creates cells or reports the error).
+#[inline(always)]
 fn cached_store_cell(vm: &mut Vm, m: &LoadedModule, code: usize, k: usize) -> Option<crate::CellPtr> {
     let slot = &m.store_cache[code][k];
     let epoch = vm.graph().epoch();
@@ -263,6 +269,18 @@ fn cached_store_cell(vm: &mut Vm, m: &LoadedModule, code: usize, k: usize) -> Op
     if seen == epoch && cell.is_some() {
         return cell;
     }
+    refill_store_cache(vm, m, code, k, slot, epoch)
+}
+
+#[inline(never)]
+fn refill_store_cache(
+    vm: &mut Vm,
+    m: &LoadedModule,
+    code: usize,
+    k: usize,
+    slot: &crate::vm::StoreCacheSlot,
+    epoch: u64,
+) -> Option<crate::CellPtr> {
     let mut raw = std::ptr::null_mut();
     // SAFETY: live boxed VM; the path belongs to a loaded module; `raw` is a valid out pointer.
     let status = unsafe { ffi::soma_rt_store_lookup(vm as *mut Vm, &m.module.codes[code].paths[k], &mut raw) };
@@ -302,7 +320,7 @@ fn exec(vm: &mut Vm, acts: &mut Vec<Act>, v: Value) -> RtResult<()> {
         if b.native_entry.get().is_none() {
             let (module, code) = (b.module, b.code as usize);
             vm.enter_block(v)?;
-            let module = vm.module(module).cloned().expect("block of a loaded module");
+            let module = Rc::as_ptr(vm.module(module).expect("block of a loaded module"));
             acts.push(Act::Code {
                 module,
                 code,
