@@ -156,7 +156,7 @@ pub struct HeapStats {
 }
 
 /// Smallest allocation budget between collections (bytes).
-const MIN_BUDGET: usize = 2 << 20;
+const MIN_BUDGET: usize = 4 << 20;
 
 /// The budget after a collection is at least `GROWTH_NUM / GROWTH_DEN` times the live bytes.
 const GROWTH_NUM: usize = 3;
