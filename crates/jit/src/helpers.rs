@@ -103,6 +103,23 @@ pub unsafe extern "C" fn jit_read_reg(vm: *mut Vm, path: *const Path, out: *mut 
     }
 }
 
+/// `a.b` in value form: write the Store cell's value to `out` without touching the AL
+/// (`Undefined Store path` when never created). Never collects. Used by run-once program
+/// code, where an inline cache would only cost compile time.
+///
+/// # Safety
+/// Helper contract; `out` valid for one write.
+pub unsafe extern "C" fn jit_read_store(vm: *mut Vm, path: *const Path, out: *mut u64) -> i32 {
+    // SAFETY: helper contract.
+    unsafe {
+        guard(vm, |vm| {
+            let v = vm.read_store(&*path)?;
+            out.write(v.to_bits());
+            Ok(())
+        })
+    }
+}
+
 /// Resolve a Store path for an inline cache: on success fill `cache` (cell + current epoch)
 /// and return the cell; return null, leaving the cache alone, when the path was never
 /// created. Sets no error. Never collects.

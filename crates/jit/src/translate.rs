@@ -580,6 +580,15 @@ impl Translator<'_, '_> {
     /// The value of Store path `k` through this instruction's cache line. When the path was
     /// never created, `on_undefined` is emitted (it must end the block).
     fn cached_store_value(&mut self, k: usize, on_undefined: impl FnOnce(&mut Self)) -> ir::Value {
+        if self.env.is_program {
+            // The program runs once: a helper read is smaller and compiles faster.
+            let path = self.iconst(self.path_ptr(k));
+            let out = self.out_addr();
+            let st = self.call_status(helpers::jit_read_store as *const () as usize, &[self.vm, path, out]);
+            let pending: Vec<VEntry> = self.vs.entries().to_vec();
+            self.check(st, &pending);
+            return self.load_out();
+        }
         let flags = MemFlagsData::trusted();
         let cache = self.iconst(self.cache_ptr());
         let epoch_addr = self.iconst(self.env.epoch_ptr as u64);
@@ -674,6 +683,17 @@ impl Translator<'_, '_> {
     /// nor the new value is a CellRef (no write-through, no epoch change), else the
     /// value-form helper. Nothing is flushed: neither path collects.
     fn gen_set_store_value(&mut self, k: usize, v: ir::Value) {
+        if self.env.is_program {
+            let path = self.iconst(self.path_ptr(k));
+            let cache = self.iconst(self.cache_ptr());
+            let st = self.call_status(
+                helpers::jit_set_store_value as *const () as usize,
+                &[self.vm, path, cache, v],
+            );
+            let pending: Vec<VEntry> = self.vs.entries().to_vec();
+            self.check(st, &pending);
+            return;
+        }
         let flags = MemFlagsData::trusted();
         let cache = self.iconst(self.cache_ptr());
         let epoch_addr = self.iconst(self.env.epoch_ptr as u64);
