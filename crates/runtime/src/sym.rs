@@ -12,8 +12,41 @@
 //! program processes. Interned strings are leaked (`&'static str`), which lets
 //! [`Sym::as_str`] hand out a reference without holding the lock.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Mutex, OnceLock};
+
+/// FNV-1a over 8-byte words: names are short identifiers from program text, hash flooding is
+/// not a threat model here, and SipHash costs several times more per short name.
+#[derive(Default)]
+struct NameHasher(u64);
+
+impl Hasher for NameHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const PRIME: u64 = 0x0000_0100_0000_01B3;
+        let mut h = if self.0 == 0 { 0xCBF2_9CE4_8422_2325 } else { self.0 };
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            h = (h ^ u64::from_le_bytes(c.try_into().expect("8 bytes"))).wrapping_mul(PRIME);
+        }
+        for &b in chunks.remainder() {
+            h = (h ^ b as u64).wrapping_mul(PRIME);
+        }
+        self.0 = h;
+    }
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 29)
+    }
+}
+
+type NameMap = HashMap<&'static str, Sym, BuildHasherDefault<NameHasher>>;
+
+thread_local! {
+    /// This thread's copy of the names it has looked up: host-facing string lookups hit here
+    /// without taking the global lock (sound because the global table never forgets).
+    static LOCAL: RefCell<NameMap> = RefCell::new(NameMap::default());
+}
 
 /// An interned name. Equal symbols are equal names.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
@@ -22,7 +55,7 @@ pub struct Sym(pub u32);
 
 #[derive(Default)]
 struct Interner {
-    ids: HashMap<&'static str, Sym>,
+    ids: NameMap,
     names: Vec<&'static str>,
 }
 
@@ -40,21 +73,41 @@ fn lock() -> std::sync::MutexGuard<'static, Interner> {
 impl Sym {
     /// The symbol of `name`, interning it if it is new.
     pub fn intern(name: &str) -> Sym {
-        let mut t = lock();
-        if let Some(&s) = t.ids.get(name) {
+        if let Some(s) = Sym::find_local(name) {
             return s;
         }
-        let s = Sym(u32::try_from(t.names.len()).expect("fewer than 2^32 distinct names"));
-        let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
-        t.names.push(leaked);
-        t.ids.insert(leaked, s);
+        let (s, leaked) = {
+            let mut t = lock();
+            match t.ids.get_key_value(name) {
+                Some((&k, &s)) => (s, k),
+                None => {
+                    let s = Sym(u32::try_from(t.names.len()).expect("fewer than 2^32 distinct names"));
+                    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+                    t.names.push(leaked);
+                    t.ids.insert(leaked, s);
+                    (s, leaked)
+                }
+            }
+        };
+        let _ = LOCAL.try_with(|l| l.borrow_mut().insert(leaked, s));
         s
+    }
+
+    fn find_local(name: &str) -> Option<Sym> {
+        // During thread teardown the local copy may be gone: then use the global table.
+        LOCAL.try_with(|l| l.borrow().get(name).copied()).ok().flatten()
     }
 
     /// The symbol of `name` if it was ever interned (a name never interned cannot be the name
     /// of any child, so lookups need not intern).
     pub fn find(name: &str) -> Option<Sym> {
-        lock().ids.get(name).copied()
+        if let Some(s) = Sym::find_local(name) {
+            return Some(s);
+        }
+        let found = lock().ids.get_key_value(name).map(|(&k, &s)| (k, s));
+        let (k, s) = found?;
+        let _ = LOCAL.try_with(|l| l.borrow_mut().insert(k, s));
+        Some(s)
     }
 
     /// The name this symbol stands for.
