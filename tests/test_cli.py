@@ -201,3 +201,22 @@ def test_non_utf8_file_is_reported_not_a_traceback(tmp_path, command):
     assert r.returncode != 0
     assert "Traceback" not in r.stderr
     assert str(path) in r.stderr + r.stdout
+
+
+def test_run_jit_stats(prog, monkeypatch):
+    path = prog("{ 1 >+ } !inc  1 >inc >inc >print\n")
+    monkeypatch.setenv("SOMA_JIT", "0")
+    r = soma_cli("run", "--jit-stats", path)
+    assert (r.returncode, r.stdout) == (0, "3\n")
+    assert r.stderr == "jit: not running (pure-Python tier, or SOMA_JIT_THRESHOLD=off)\n"
+    try:
+        import soma._native  # noqa: F401
+    except ImportError:
+        return   # the JIT half needs the extension (scripts/setup.sh builds it)
+    monkeypatch.setenv("SOMA_JIT", "1")
+    monkeypatch.setenv("SOMA_JIT_THRESHOLD", "0")
+    r = soma_cli("run", "--jit-stats", path)
+    assert (r.returncode, r.stdout) == (0, "3\n")
+    assert re.fullmatch(r"jit: [1-9]\d* blocks compiled \(0 failed\), compile time [\d.]+ ms "
+                        r"\(median \d+ us per block\), \d+ bytes of code, [\d.]+ ms in native "
+                        r"code, \d+ deopts\n", r.stderr), r.stderr

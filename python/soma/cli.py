@@ -1,6 +1,7 @@
 """The `soma` command line.
 
-    soma run FILE|-          run a program (`-` reads standard input)
+    soma run FILE|-          run a program (`-` reads standard input);
+                             --jit-stats prints what the JIT did to stderr
     soma test PATH...        run `.soma` test files (directories are searched)
     soma dis FILE            print the bytecode of a program
     soma compile FILE -o OUT write the serialized bytecode (docs/bytecode.md)
@@ -10,6 +11,7 @@ as `FILE:LINE:COL: Class: message`, with exit status 1.
 """
 
 import argparse
+import os
 import sys
 
 from .code import encode_module
@@ -35,9 +37,26 @@ def _read(path):
 
 def cmd_run(args):
     text, name = _read(args.file)
+    if args.jit_stats:
+        os.environ["SOMA_JIT_TIME"] = "1"   # the JIT then clocks time spent in compiled code
     vm = VM(stdlib=_stdlib_choice(args))
-    vm.execute_code(text, name)
+    try:
+        vm.execute_code(text, name)
+    finally:
+        if args.jit_stats:
+            sys.stdout.flush()
+            sys.stderr.write(format_jit_stats(vm.jit_stats()) + "\n")
     return 0
+
+
+def format_jit_stats(stats):
+    if stats is None:
+        return "jit: not running (pure-Python tier, or SOMA_JIT_THRESHOLD=off)"
+    return ("jit: %d blocks compiled (%d failed), compile time %.2f ms (median %d us per block), "
+            "%d bytes of code, %.2f ms in native code, %d deopts"
+            % (stats["blocks_compiled"], stats["compile_failures"],
+               stats["total_compile_ns"] / 1e6, stats["median_compile_us"],
+               stats["total_code_bytes"], stats["native_ns"] / 1e6, stats["deopts"]))
 
 
 def cmd_test(args):
@@ -81,6 +100,8 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="run a SOMA program", parents=[common])
     p.add_argument("file", help="a .soma file, or - for standard input")
+    p.add_argument("--jit-stats", action="store_true",
+                   help="after the run, print blocks compiled, compile time and native time")
     p.set_defaults(handler=cmd_run)
     p = sub.add_parser("test", help="run .soma test files", parents=[common])
     p.add_argument("paths", nargs="+", help="test files or directories")

@@ -271,6 +271,9 @@ class NativeVM(VM):
     def backend(self):
         return "native+jit" if self._m.jit_enabled() else "native"
 
+    def jit_stats(self):
+        return self._m.jit_stats()
+
     # -- running code ---------------------------------------------------------
 
     def execute_code(self, source_text, source_name=""):

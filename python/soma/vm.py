@@ -65,6 +65,10 @@ class VM(Interpreter):
         """Compile and run SOMA source on this VM. Raises a SomaError subclass on error."""
         self.run_program(compile_source(source_text, source_name))
 
+    def jit_stats(self):
+        """The JIT's statistics (a dict, see NativeVM), or None when no JIT is running."""
+        return None
+
     def execute_file(self, path):
         self.execute_code(read_source(path), path)
 

@@ -744,6 +744,30 @@ impl Machine {
         self.jit
     }
 
+    /// The JIT's statistics as a dict (`None` without the JIT): totals, and one
+    /// `(name, instrs, compile_us, code_bytes)` tuple per compiled block.
+    fn jit_stats<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(s) = soma_jit::stats(self.vm()) else {
+            return Ok(None);
+        };
+        let d = PyDict::new(py);
+        d.set_item("blocks_compiled", s.blocks_compiled)?;
+        d.set_item("compile_failures", s.compile_failures)?;
+        d.set_item("total_compile_ns", s.total_compile_ns)?;
+        d.set_item("median_compile_us", s.median_compile_us())?;
+        d.set_item("total_code_bytes", s.total_code_bytes)?;
+        d.set_item("native_ns", s.native_ns)?;
+        d.set_item("deopts", s.deopts)?;
+        d.set_item("recompiles", s.recompiles)?;
+        let blocks: Vec<(String, usize, u64, usize)> = s
+            .blocks
+            .iter()
+            .map(|b| (b.name.clone(), b.instrs, b.compile_us, b.code_size))
+            .collect();
+        d.set_item("blocks", blocks)?;
+        Ok(Some(d))
+    }
+
     // ----- crossing benchmarks (benches/crossings.py) -----
 
     /// Push and pop an Int `n` times inside one crossing (the per-op native cost).
