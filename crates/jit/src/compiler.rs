@@ -382,10 +382,12 @@ pub(crate) fn code_env<'a>(
             Some((id, v))
         })
         .collect();
+    let module = vm.block_obj(block).map_or(0, |b| b.module);
     CodeEnv {
         code: c,
         consts: &m.consts[code],
         block,
+        module,
         is_program: code == 0,
         epoch_ptr: vm.graph().epoch_ptr(),
         caches,

@@ -6,7 +6,7 @@
 //! VM used by this thread only, `path` points at a path of a module loaded in it, value bits
 //! are live values of this VM, and helpers never unwind (a panic becomes `SOMA_INTERNAL` with
 //! a RuntimeError on the VM). Errors are not positioned; compiled code calls
-//! `soma_rt_error_at` with the failing instruction's position.
+//! `jit_error_at` with the failing instruction's position.
 
 use soma_runtime::decode::Path;
 use soma_runtime::error::{msg, RtResult, SomaError};
@@ -374,4 +374,23 @@ pub unsafe extern "C" fn jit_time_end(clock: *mut NativeClock) {
     if c.nest == 0 {
         c.total_ns += now_ns().saturating_sub(c.start_ns);
     }
+}
+
+/// Position the pending error at `line:col` of a Code of module `module` unless it already has
+/// a position, and then (as the executor does) note that module as the error's source.
+///
+/// # Safety
+/// Helper contract.
+pub unsafe extern "C" fn jit_error_at(vm: *mut Vm, line: u32, col: u32, module: u32) {
+    // SAFETY: helper contract.
+    let Some(vm) = (unsafe { vm.as_mut() }) else { return };
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        let Some(e) = vm.take_error() else { return };
+        if !e.is_positioned() {
+            if let Some(m) = vm.module(module).cloned() {
+                vm.note_error_module(&m);
+            }
+        }
+        vm.set_error(e.at(line, col));
+    }));
 }

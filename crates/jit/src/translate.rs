@@ -41,6 +41,8 @@ pub struct CodeEnv<'a> {
     pub consts: &'a [Value],
     /// The Block value of this Code (a `>block` inside it pushes this).
     pub block: Value,
+    /// The module id (errors note it as their source, as the executor does).
+    pub module: u32,
     /// Code 0 runs at top level, where `>block` is an error.
     pub is_program: bool,
     /// Address of the graph's structural epoch.
@@ -382,7 +384,8 @@ impl Translator<'_, '_> {
         let Some(exit) = self.shared_exit else { return };
         self.b.switch_to_block(exit);
         let p = self.b.block_params(exit).to_vec();
-        self.call(ffi::soma_rt_error_at as *const () as usize, &[self.vm, p[1], p[2]], None);
+        let module = self.b.ins().iconst(I32, self.env.module as i64);
+        self.call(helpers::jit_error_at as *const () as usize, &[self.vm, p[1], p[2], module], None);
         self.emit_return(p[0]);
     }
 
@@ -391,7 +394,8 @@ impl Translator<'_, '_> {
         let (line, col) = self.position();
         let line = self.b.ins().iconst(I32, line as i64);
         let col = self.b.ins().iconst(I32, col as i64);
-        self.call(ffi::soma_rt_error_at as *const () as usize, &[self.vm, line, col], None);
+        let module = self.b.ins().iconst(I32, self.env.module as i64);
+        self.call(helpers::jit_error_at as *const () as usize, &[self.vm, line, col, module], None);
         self.emit_return(status);
     }
 

@@ -327,3 +327,14 @@ fn repeated_deopts_recompile_the_block() {
     let s = soma_jit::stats(&mut r.vm).unwrap();
     assert_eq!((s.deopts, s.recompiles), (4, 1));
 }
+
+#[test]
+fn error_source_is_the_module_of_the_failing_code() {
+    // The error is raised inside a stdlib word: its source is the stdlib module.
+    let o = diff("(k) >dict.new >dict.get", true);
+    let src = o.err_source.clone().expect("noted");
+    assert!(src.contains("stdlib"), "{o:?}");
+    // And in the program itself.
+    let o = diff("1 (a) >+", true);
+    assert_eq!(o.err_source.as_deref(), Some(""), "{o:?}");
+}

@@ -34,6 +34,8 @@ pub struct Outcome {
     pub out: Vec<String>,
     /// (class, message, line, col)
     pub err: Option<(String, String, u32, u32)>,
+    /// The source name of the module the error was positioned in (`Vm::take_error_source`).
+    pub err_source: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,7 +90,8 @@ impl Runner {
         self.run_module(assemble(src).unwrap_or_else(|e| panic!("assemble {src:?}: {e}")))
     }
 
-    pub fn outcome(&self, r: Result<(), soma_runtime::SomaError>) -> Outcome {
+    pub fn outcome(&mut self, r: Result<(), soma_runtime::SomaError>) -> Outcome {
+        let err_source = if r.is_err() { self.vm.take_error_source() } else { None };
         let items: Vec<String> = self.vm.al().iter().map(|&v| al_form(v)).collect();
         Outcome {
             al: format!("[{}]", items.join(", ")),
@@ -96,6 +99,7 @@ impl Runner {
             err: r
                 .err()
                 .map(|e| (e.class.name().to_string(), e.message.clone(), e.line, e.col)),
+            err_source,
         }
     }
 }
