@@ -164,6 +164,15 @@ fn path_helper(vm: &mut Vm, f: ffi::PathHelper, path: &Path) -> RtResult<()> {
     check(vm, status)
 }
 
+/// Store `pc` into the Code activation at `i` (before anything that may push activations,
+/// so that error positions and resumption see it).
+#[inline(always)]
+fn save_pc(acts: &mut [Act], i: usize, pc: usize) {
+    if let Some(Act::Code { pc: slot, .. }) = acts.get_mut(i) {
+        *slot = pc;
+    }
+}
+
 fn run_acts(vm: &mut Vm, acts: &mut Vec<Act>) -> RtResult<()> {
     while let Some(top) = acts.last_mut() {
         let (module, code, pc, is_block) = match top {
@@ -191,23 +200,43 @@ fn run_acts(vm: &mut Vm, acts: &mut Vec<Act>) -> RtResult<()> {
                 code,
                 pc,
                 is_block,
-            } => (module, *code, pc, *is_block),
+            } => (*module, *code, *pc, *is_block),
         };
         // SAFETY: loaded modules are never unloaded (the VM keeps them for its whole life),
         // so this reference stays valid while `acts` changes below.
-        let m: &LoadedModule = unsafe { &**module };
-        let instrs = &m.module.codes[code].instrs;
-        if *pc >= instrs.len() {
+        let m: &LoadedModule = unsafe { &*module };
+        run_code(vm, acts, m, code, pc, is_block)?;
+    }
+    Ok(())
+}
+
+/// Run the Code activation on top of `acts` (at index `acts.len() - 1`) from `pc` until it
+/// finishes (then it is popped) or it pushes another activation (its `pc` is saved first).
+/// The instruction, path and constant tables stay in locals for the whole stretch.
+#[inline(always)]
+fn run_code(
+    vm: &mut Vm,
+    acts: &mut Vec<Act>,
+    m: &LoadedModule,
+    code: usize,
+    mut pc: usize,
+    is_block: bool,
+) -> RtResult<()> {
+    let me = acts.len() - 1;
+    let c = &m.module.codes[code];
+    let instrs = &c.instrs[..];
+    let paths = &c.paths[..];
+    let consts = &m.consts[code][..];
+    loop {
+        let Some(&ins) = instrs.get(pc) else {
             if is_block {
                 vm.leave_block();
             }
             acts.pop();
-            continue;
-        }
-        let ins = instrs[*pc];
-        *pc += 1;
+            return Ok(());
+        };
+        pc += 1;
         let k = ins.operand as usize;
-        let paths = &m.module.codes[code].paths;
         let result = match ins.op {
             // Store paths go through the epoch-guarded inline cache; a miss on a path that does
             // not exist falls back to the full helper (which creates cells or reports the error).
@@ -217,21 +246,24 @@ fn run_acts(vm: &mut Vm, acts: &mut Vec<Act>) -> RtResult<()> {
                         vm.push(cell.value());
                         Ok(())
                     }
-                    (Some(cell), Opcode::ExecStore) => exec(vm, acts, cell.value()),
+                    (Some(cell), Opcode::ExecStore) => {
+                        save_pc(acts, me, pc);
+                        exec(vm, acts, cell.value())
+                    }
                     (Some(cell), _) => set_cached(vm, cell, &paths[k]),
                     (None, Opcode::LoadStore) => path_helper(vm, ffi::soma_rt_load_store, &paths[k]),
                     (None, Opcode::ExecStore) => path_helper(vm, ffi::soma_rt_load_store, &paths[k])
                         .and_then(|()| {
                             let v = vm.pop().expect("load pushed a value");
+                            save_pc(acts, me, pc);
                             exec(vm, acts, v)
                         }),
                     (None, _) => path_helper(vm, ffi::soma_rt_set_store, &paths[k]),
                 }
             }
             Opcode::Const => {
-                // SAFETY: a live boxed VM; the constant is a module root.
-                let status = unsafe { ffi::soma_rt_push(vm as *mut Vm, m.consts[code][k].to_bits()) };
-                check(vm, status)
+                vm.push(consts[k]);
+                Ok(())
             }
             Opcode::LoadReg => path_helper(vm, ffi::soma_rt_load_reg, &paths[k]),
             Opcode::RefStore => path_helper(vm, ffi::soma_rt_ref_store, &paths[k]),
@@ -239,22 +271,28 @@ fn run_acts(vm: &mut Vm, acts: &mut Vec<Act>) -> RtResult<()> {
             Opcode::SetReg => path_helper(vm, ffi::soma_rt_set_reg, &paths[k]),
             Opcode::SetrefStore => path_helper(vm, ffi::soma_rt_setref_store, &paths[k]),
             Opcode::SetrefReg => path_helper(vm, ffi::soma_rt_setref_reg, &paths[k]),
-            Opcode::ExecReg => {
-                path_helper(vm, ffi::soma_rt_load_reg, &paths[k]).and_then(|()| {
-                    let v = vm.pop().expect("load pushed a value");
-                    exec(vm, acts, v)
-                })
+            Opcode::ExecReg => path_helper(vm, ffi::soma_rt_load_reg, &paths[k]).and_then(|()| {
+                let v = vm.pop().expect("load pushed a value");
+                save_pc(acts, me, pc);
+                exec(vm, acts, v)
+            }),
+            Opcode::ExecConst => {
+                save_pc(acts, me, pc);
+                exec(vm, acts, consts[k])
             }
-            Opcode::ExecConst => exec(vm, acts, m.consts[code][k]),
         };
         if let Err(e) = result {
+            save_pc(acts, me, pc);
             if !e.is_positioned() {
                 vm.note_error_module(m);
             }
             return Err(e.at(ins.line, ins.col));
         }
+        if acts.len() != me + 1 {
+            // A block or `chain` activation was pushed: it runs next; this one resumes later.
+            return Ok(());
+        }
     }
-    Ok(())
 }
 
 /// The cell a Store path of `code` resolves to, from the inline cache when the graph epoch is
