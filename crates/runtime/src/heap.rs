@@ -81,11 +81,40 @@ impl Header {
     }
 }
 
-/// An immutable UTF-8 string.
+/// An immutable UTF-8 string: the header, the length, then the bytes inline (one allocation
+/// per string; see [`StrObj::text`]).
 #[repr(C)]
 pub struct StrObj {
     pub header: Header,
-    pub text: Box<str>,
+    len: usize,
+    // `len` bytes of UTF-8 follow.
+}
+
+impl StrObj {
+    fn layout(len: usize) -> std::alloc::Layout {
+        std::alloc::Layout::from_size_align(
+            std::mem::size_of::<StrObj>() + len,
+            std::mem::align_of::<StrObj>(),
+        )
+        .expect("string size fits the address space")
+    }
+
+    /// The text of the string object at `p`.
+    ///
+    /// # Safety
+    /// `p` is a live StrObj of a heap (made by `alloc_str`); the reference must not be used
+    /// after the object is swept. Works from the raw pointer (whose provenance covers the
+    /// whole allocation), not from a `&StrObj`, which would cover only the header.
+    #[inline]
+    pub unsafe fn text<'a>(p: NonNull<StrObj>) -> &'a str {
+        // SAFETY: `alloc_str` wrote `len` bytes of valid UTF-8 right after the struct, in the
+        // same allocation, and they never change.
+        unsafe {
+            let len = (*p.as_ptr()).len;
+            let data = p.as_ptr().add(1).cast::<u8>();
+            std::str::from_utf8_unchecked(std::slice::from_raw_parts(data, len))
+        }
+    }
 }
 
 /// An Int outside the small-int range (never one that fits: see `value.rs`).
@@ -258,14 +287,23 @@ impl Heap {
     }
 
     pub fn alloc_str(&mut self, text: &str) -> Value {
-        let bytes = std::mem::size_of::<StrObj>() + text.len();
-        let p = self.register(
-            Box::new(StrObj {
+        let layout = StrObj::layout(text.len());
+        // SAFETY: the layout has a non-zero size (the struct itself); the struct and then the
+        // bytes are written before the object is published.
+        let p = unsafe {
+            let raw = std::alloc::alloc(layout).cast::<StrObj>();
+            let Some(p) = NonNull::new(raw) else {
+                std::alloc::handle_alloc_error(layout);
+            };
+            p.as_ptr().write(StrObj {
                 header: Header::new(ObjKind::Str),
-                text: text.into(),
-            }),
-            bytes,
-        );
+                len: text.len(),
+            });
+            std::ptr::copy_nonoverlapping(text.as_ptr(), p.as_ptr().add(1).cast::<u8>(), text.len());
+            p
+        };
+        self.objects.push(p.cast());
+        self.allocated_since_gc += layout.size();
         Value::from_ptr(Tag::Str, p.as_ptr() as usize)
     }
 
@@ -478,7 +516,7 @@ unsafe fn object_bytes(h: NonNull<Header>) -> usize {
     // SAFETY (whole body): the kind in the header says which struct `h` heads.
     unsafe {
         match h.as_ref().kind {
-            ObjKind::Str => std::mem::size_of::<StrObj>() + h.cast::<StrObj>().as_ref().text.len(),
+            ObjKind::Str => std::mem::size_of::<StrObj>() + h.cast::<StrObj>().as_ref().len,
             ObjKind::BigInt => {
                 std::mem::size_of::<BigIntObj>()
                     + (h.cast::<BigIntObj>().as_ref().value.bits() as usize).div_ceil(8)
@@ -504,7 +542,10 @@ unsafe fn free_object(h: NonNull<Header>, release: Option<ForeignRelease>) {
     // SAFETY (whole body): `h` was produced by `Box::leak` of the struct its kind names.
     unsafe {
         match h.as_ref().kind {
-            ObjKind::Str => drop(Box::from_raw(h.cast::<StrObj>().as_ptr())),
+            ObjKind::Str => {
+                let p = h.cast::<StrObj>();
+                std::alloc::dealloc(p.as_ptr().cast(), StrObj::layout(p.as_ref().len));
+            }
             ObjKind::BigInt => drop(Box::from_raw(h.cast::<BigIntObj>().as_ptr())),
             ObjKind::Block => drop(Box::from_raw(h.cast::<BlockObj>().as_ptr())),
             ObjKind::Builtin => drop(Box::from_raw(h.cast::<BuiltinObj>().as_ptr())),

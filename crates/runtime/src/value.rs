@@ -332,7 +332,7 @@ impl Value {
     pub fn as_str<'a>(self) -> Option<&'a str> {
         // SAFETY: a Str value points at a live StrObj (see `from_bits`); its text is immutable
         // for the object's whole life, so a shared borrow of it cannot alias a mutation.
-        self.as_str_obj().map(|p| unsafe { &*(*p.as_ptr()).text })
+        self.as_str_obj().map(|p| unsafe { StrObj::text(p) })
     }
 
     /// The value of a BigInt (never in small-int range). Same lifetime rule as [`Value::as_str`].
