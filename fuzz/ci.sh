@@ -6,8 +6,14 @@
 #
 #   fuzz/ci.sh                      # all targets
 #   FUZZ_SECONDS=300 fuzz/ci.sh jit # one target, longer
+#   SOMA_FUZZ=0 fuzz/ci.sh          # skip (prints why, exits 0)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ "${SOMA_FUZZ:-1}" = 0 ]; then
+    echo "== fuzz/ci.sh skipped (SOMA_FUZZ=0)"
+    exit 0
+fi
 
 SECS="${FUZZ_SECONDS:-25}"
 TARGETS=("$@")

@@ -54,6 +54,10 @@ SNIPPETS = [
     "(\\48\\\\49\\) !s s s >concat",
     ">readLine",
     "(nope) >use",
+    "{ >block } >chain",
+    "3 !x { x x >* !x >block } >chain",
+    "(ab) !x { x x >concat !x >block } >chain",
+    "{ >f >f } !f >f",
 ]
 
 

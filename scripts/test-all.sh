@@ -35,3 +35,8 @@ SOMA_JIT=0 "$PY" -m pytest -q tests
 
 echo "== pytest, native backend without JIT"
 SOMA_JIT=1 SOMA_JIT_THRESHOLD=off "$PY" -m pytest -q tests
+
+# Last: short bounded runs of the Rust fuzz targets (docs/fuzzing.md; the Python fuzz targets
+# already ran in pytest). Installs cargo-fuzz if missing; SOMA_FUZZ=0 skips.
+step "Fuzz: Rust targets, ~25 s each (fuzz/ci.sh)" "^(==|   stat::)" \
+    fuzz/ci.sh

@@ -5,9 +5,9 @@ Property, for any input bytes:
     (no IndexError, UnicodeDecodeError, RecursionError, MemoryError, ...);
   * whatever it accepts, the writer can write again, and that writing is a fixed point
     (decode -> encode -> decode -> encode gives the same bytes). The first encoding may differ
-    from the input: the writer emits the smallest Int form, drops Codes no Block names and
-    writes a Code once per literal that names it. Modules whose Block constants share Codes
-    so much that writing them out as a tree would exceed MAX_TREE Codes are only decoded.
+    from the input: the writer emits the smallest Int form and numbers Codes in preorder.
+    (`tree_size` guards the re-encoding against Code graphs that would write out
+    exponentially many Codes, should the decoder ever accept shared Codes again.)
 
 Run it with atheris (coverage-guided; `pip install atheris`, not a project dependency):
 

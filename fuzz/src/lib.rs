@@ -237,9 +237,38 @@ pub fn jit_run(module: &Module, mode: JitMode, run: bool) -> Option<Outcome> {
     Some(outcome(&mut vm, r, &out))
 }
 
+thread_local! {
+    /// Inputs compared, compile-only after the block budget, compile-only after the size guard.
+    static COUNTS: Cell<[u64; 3]> = const { Cell::new([0; 3]) };
+}
+
+/// With `SOMA_FUZZ_STATS=1`, print how many inputs were compared and how many were
+/// compile-only (every 10 000 inputs), to check that the guards do not starve the run path.
+fn count(kind: usize) {
+    let c = COUNTS.with(|c| {
+        let mut v = c.get();
+        v[kind] += 1;
+        c.set(v);
+        v
+    });
+    let total: u64 = c.iter().sum();
+    if total % 10_000 == 0 && std::env::var_os("SOMA_FUZZ_STATS").is_some() {
+        eprintln!(
+            "soma-fuzz: {total} modules: {} run on both tiers and compared, {} compile-only (block budget), {} compile-only (size guard)",
+            c[0], c[1], c[2]
+        );
+    }
+}
+
 /// Reference run, then the JIT run, and compare.
 pub fn differential(module: &Module, mode: JitMode) {
-    match reference_run(module) {
+    let reference = reference_run(module);
+    count(match (&reference, TRIPPED.with(|t| t.get())) {
+        (Some(_), _) => 0,
+        (None, Some("block budget")) => 1,
+        _ => 2,
+    });
+    match reference {
         Some(expected) => {
             let got = jit_run(module, mode, true).expect("ran");
             if got != expected {
