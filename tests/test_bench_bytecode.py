@@ -1,4 +1,4 @@
-"""The checked-in bytecode that `cargo bench` runs must match its sources.
+"""Checked-in bytecode that Rust tests and benches load must match its sources.
 
 benches/bytecode/*.bc are compiled from benches/programs/*.soma and the stdlib
 by benches/build-bytecode.sh; if a program, the stdlib or the compiler changes
@@ -32,3 +32,16 @@ def test_checked_in_bytecode_is_current(stem, source):
         actual = f.read()
     assert actual == expected, "stale %s.bc: run benches/build-bytecode.sh" % stem
     assert encode_module(decode_module(actual)) == actual
+
+
+def test_jit_corpus_is_current():
+    # crates/jit/tests/corpus.rs runs every tests/soma case from this file.
+    import importlib.util
+    path = os.path.join(ROOT, "crates", "jit", "tests", "fixtures", "make_corpus.py")
+    spec = importlib.util.spec_from_file_location("make_corpus", path)
+    make_corpus = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_corpus)
+    expected, _ = make_corpus.build()
+    with open(make_corpus.TARGET, "rb") as f:
+        actual = f.read()
+    assert actual == expected, "stale corpus.bin: run crates/jit/tests/fixtures/make_corpus.py"

@@ -220,7 +220,7 @@ fn python_compiled_module_runs() {
 
 #[test]
 fn python_compiled_stdlib_loads_and_works() {
-    let bytes = include_bytes!("fixtures/stdlib.bc");
+    let bytes = include_bytes!("../../../benches/bytecode/stdlib.bc");
     let mut vm = Vm::new();
     let id = vm.load_module_bytes(bytes).unwrap();
     run_module(&mut vm, id).unwrap();
@@ -233,7 +233,7 @@ fn python_compiled_stdlib_loads_and_works() {
 #[test]
 fn python_writer_output_re_encodes_byte_for_byte() {
     // Both writers emit the smallest form, so decode + encode is the identity on the bytes.
-    for bytes in [&include_bytes!("fixtures/stdlib.bc")[..], &include_bytes!("fixtures/fib_al.bc")[..]] {
+    for bytes in [&include_bytes!("../../../benches/bytecode/stdlib.bc")[..], &include_bytes!("fixtures/fib_al.bc")[..]] {
         let m = soma_runtime::decode::decode_module(bytes).unwrap();
         assert_eq!(soma_runtime::encode::encode_module(&m), bytes);
     }

@@ -11,7 +11,7 @@ use soma_runtime::Vm;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-pub const STDLIB: &[u8] = include_bytes!("../../../runtime/tests/fixtures/stdlib.bc");
+pub const STDLIB: &[u8] = include_bytes!("../../../../benches/bytecode/stdlib.bc");
 
 #[derive(Clone, Default)]
 pub struct Capture {
