@@ -82,7 +82,8 @@ pub const INDEX_THRESHOLD: usize = 8;
 pub struct Children {
     entries: Vec<(Sym, CellPtr)>,
     /// name -> position in `entries`; present only while `entries.len() > INDEX_THRESHOLD`.
-    index: Option<SymMap<usize>>,
+    /// Boxed: most cells never have one, and a cell stays small (48 bytes with its header).
+    index: Option<Box<SymMap<usize>>>,
 }
 
 impl Children {
@@ -164,7 +165,7 @@ impl Children {
             .enumerate()
             .map(|(i, &(k, _))| (k, i))
             .collect();
-        self.index = Some(index);
+        self.index = Some(Box::new(index));
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (Sym, CellPtr)> + '_ {

@@ -158,6 +158,8 @@ pub struct CellObj {
     pub children: Children,
 }
 
+const _: () = assert!(std::mem::size_of::<CellObj>() == 48, "cells stay small");
+
 /// Byte offset of `CellObj::value`, for JIT code that reads a cached cell inline.
 pub const CELL_VALUE_OFFSET: usize = std::mem::offset_of!(CellObj, value);
 
