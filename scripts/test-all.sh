@@ -25,18 +25,27 @@ step "Rust: runtime tests under GC stress (collect at every safepoint)" "^test r
     env SOMA_GC_STRESS=1 cargo test -p soma-runtime --quiet
 step "Benches compile (cargo bench --no-run)" "^error" \
     cargo bench --workspace --no-run --quiet
-step ".soma suite, pure-Python tier (soma test)" "passed, " \
-    env SOMA_JIT=0 .venv/bin/soma test tests/soma
-step ".soma suite, native backend without JIT (soma test)" "passed, " \
-    env SOMA_JIT=1 SOMA_JIT_THRESHOLD=off .venv/bin/soma test tests/soma
-
-echo "== pytest, pure-Python tier"
-SOMA_JIT=0 "$PY" -m pytest -q tests
-
-echo "== pytest, native backend without JIT"
-SOMA_JIT=1 SOMA_JIT_THRESHOLD=off "$PY" -m pytest -q tests
-
-# Last: short bounded runs of the Rust fuzz targets (docs/fuzzing.md; the Python fuzz targets
-# already ran in pytest). Installs cargo-fuzz if missing; SOMA_FUZZ=0 skips.
+# Short bounded runs of the Rust fuzz targets (docs/fuzzing.md; the Python fuzz targets run in
+# pytest). Installs cargo-fuzz if missing; SOMA_FUZZ=0 skips.
 step "Fuzz: Rust targets, ~25 s each (fuzz/ci.sh)" "^(==|   stat::)" \
     fuzz/ci.sh
+
+# The language suite and pytest on every tier: pure Python; native state without compiling;
+# the JIT compiling every block before its first run; the JIT at its default threshold.
+TIERS=(
+    "pure-Python tier|SOMA_JIT=0"
+    "native backend without JIT|SOMA_JIT=1 SOMA_JIT_THRESHOLD=off"
+    "JIT, everything compiled|SOMA_JIT=1 SOMA_JIT_THRESHOLD=0"
+    "JIT, default threshold|SOMA_JIT=1"
+)
+for tier in "${TIERS[@]}"; do
+    name="${tier%%|*}"; vars="${tier#*|}"
+    # shellcheck disable=SC2086  # $vars is a list of VAR=value words
+    step ".soma suite, $name (soma test)" "passed, " env $vars .venv/bin/soma test tests/soma
+done
+for tier in "${TIERS[@]}"; do
+    name="${tier%%|*}"; vars="${tier#*|}"
+    echo "== pytest, $name"
+    # shellcheck disable=SC2086
+    env $vars "$PY" -m pytest -q -p no:cacheprovider tests
+done
