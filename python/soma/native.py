@@ -25,7 +25,6 @@ There is no second copy of SOMA semantics here: every operation runs in the runt
 """
 
 import os
-import sys
 import weakref
 import operator
 import re
@@ -36,7 +35,7 @@ from .errors import LexError, ParseError, SomaError
 from .errors import RuntimeError as SomaRuntimeError
 from .interpreter import DEFAULT_MAX_DEPTH
 from .values import FALSE, NIL, TRUE, VOID, Block, Builtin, CellRef
-from .vm import STDLIB_PATH, VM, _FRAMES_PER_LEVEL
+from .vm import STDLIB_PATH, VM
 
 try:
     from . import _native
@@ -183,12 +182,7 @@ class NativeVM(VM):
         # Not Interpreter.__init__: there is no Python-side AL, Store or Register.
         if _native is None:
             raise ImportError(BUILD_HINT)
-        self._output = output
-        self._input = input
-        self.loaded_extensions = set()
-        needed = max_depth * _FRAMES_PER_LEVEL + 1000
-        if sys.getrecursionlimit() < needed:
-            sys.setrecursionlimit(needed)
+        self._init_host(output, input, max_depth)
         jit, threshold = jit_threshold()
         factory = _Factory()
         self._m = _native.Machine(jit, threshold, max_depth, (TRUE, FALSE, NIL, VOID),

@@ -41,12 +41,7 @@ class VM(Interpreter):
 
     def __init__(self, stdlib=None, max_depth=DEFAULT_MAX_DEPTH, output=None, input=None):
         super().__init__(max_depth=max_depth)
-        self._output = output
-        self._input = input
-        self.loaded_extensions = set()
-        needed = max_depth * _FRAMES_PER_LEVEL + 1000
-        if sys.getrecursionlimit() < needed:
-            sys.setrecursionlimit(needed)
+        self._init_host(output, input, max_depth)
         for path, fn in CORE_BUILTINS.items():
             self._define(path, Builtin(path, fn))
         for name, value in CORE_CONSTANTS.items():
@@ -55,6 +50,16 @@ class VM(Interpreter):
             stdlib = STDLIB_PATH
         if stdlib:
             self.execute_file(stdlib)
+
+    def _init_host(self, output, input, max_depth):
+        """Python-side state of every backend: the I/O hooks, the loaded extensions, and a
+        Python recursion limit high enough that SOMA's depth limit is the one a program meets."""
+        self._output = output
+        self._input = input
+        self.loaded_extensions = set()
+        needed = max_depth * _FRAMES_PER_LEVEL + 1000
+        if sys.getrecursionlimit() < needed:
+            sys.setrecursionlimit(needed)
 
     # -- running code -------------------------------------------------------
 
