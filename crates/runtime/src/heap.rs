@@ -14,9 +14,10 @@
 //! * the sweep walks every chunk: a marked cell survives, an unmarked in-use cell is reset
 //!   (value Void, children dropped; the children vector keeps a small capacity so the next
 //!   user rarely allocates) and its slot goes back on the free list.
+//!
 //! Chunks are never returned, so the cell memory is bounded by the peak number of live cells
 //! (plus one chunk). Cells are not in `objects`; the other kinds (strings, big ints, blocks,
-//! builtins, foreign handles) are `Box`ed individually, listed in `objects`, and freed by the
+//! builtins, foreign handles) are allocated individually, listed in `objects`, and freed by the
 //! sweep.
 //!
 //! # Pacing
