@@ -145,6 +145,8 @@ pub enum DecodeErrorKind {
     OrphanCode,
     /// A second Block constant naming the same Code (offset: that constant).
     SharedCode,
+    /// A module without code 0, the program.
+    NoCode,
     ZeroPosition,
 }
 
@@ -291,6 +293,9 @@ pub fn decode_module(data: &[u8]) -> Result<Module> {
     }
     let source = r.str()?.to_string();
     let n_codes = r.count()?;
+    if n_codes == 0 {
+        return r.fail(DecodeErrorKind::NoCode);
+    }
     let mut codes = Vec::with_capacity(n_codes);
     // Every Code but code 0 is named by exactly one Block constant (one parent each).
     let mut has_parent = vec![false; n_codes];
@@ -607,6 +612,7 @@ mod tests {
         let mut two_parents = shared.clone();
         two_parents.extend(ok_code.clone());
         assert_eq!(kind(&raw(2, &two_parents)), K::SharedCode, "two constants of one code");
+        assert_eq!(kind(&raw(0, &[])), K::NoCode, "a module must hold the program");
         // code 0 names 2, code 1 names 2 as well (and nobody names 1)
         let mut c2_named_twice = block_to(2);
         c2_named_twice.extend(block_to(2));
