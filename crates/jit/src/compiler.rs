@@ -65,8 +65,12 @@ pub struct JitConfig {
     pub time_native: bool,
 }
 
-/// Default tier-up threshold when `SOMA_JIT_THRESHOLD` is unset.
-pub const DEFAULT_THRESHOLD: u64 = 2;
+/// Default tier-up threshold when `SOMA_JIT_THRESHOLD` is unset. Chosen by measurement
+/// (docs/jit.md, "Choosing the default threshold"): long-running programs take the same time
+/// anywhere from 0 to 1,000, while short programs pay for compiling blocks that run only a
+/// few times; from about 50 up that cost is gone. 100 interpreted runs of a block cost about
+/// what compiling it does (~200 µs).
+pub const DEFAULT_THRESHOLD: u64 = 100;
 
 impl Default for JitConfig {
     fn default() -> JitConfig {
