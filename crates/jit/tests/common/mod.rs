@@ -13,6 +13,36 @@ use std::rc::Rc;
 
 pub const STDLIB: &[u8] = include_bytes!("../../../../benches/bytecode/stdlib.bc");
 
+/// Every test case of tests/soma that compiles, as bytecode (`fixtures/make_corpus.py` writes
+/// the file: per case a u16 name length, the name, a u8 uses-stdlib flag, a u32 module length
+/// and the module; little-endian).
+const CORPUS: &[u8] = include_bytes!("../fixtures/corpus.bin");
+
+pub struct CorpusCase {
+    pub name: String,
+    pub stdlib: bool,
+    pub module: Vec<u8>,
+}
+
+pub fn corpus_cases() -> Vec<CorpusCase> {
+    let mut out = Vec::new();
+    let mut p = 0;
+    let take = |p: &mut usize, n: usize| {
+        let s = &CORPUS[*p..*p + n];
+        *p += n;
+        s
+    };
+    while p < CORPUS.len() {
+        let n = u16::from_le_bytes(take(&mut p, 2).try_into().unwrap()) as usize;
+        let name = String::from_utf8(take(&mut p, n).to_vec()).unwrap();
+        let stdlib = take(&mut p, 1)[0] == 1;
+        let len = u32::from_le_bytes(take(&mut p, 4).try_into().unwrap()) as usize;
+        let module = take(&mut p, len).to_vec();
+        out.push(CorpusCase { name, stdlib, module });
+    }
+    out
+}
+
 #[derive(Clone, Default)]
 pub struct Capture {
     pub out: Rc<RefCell<Vec<String>>>,
