@@ -5,6 +5,7 @@ their properties hold on every CI run. Coverage-guided runs: docs/fuzzing.md."""
 import importlib.util
 import os
 import random
+import sys
 
 import pytest
 
@@ -14,6 +15,9 @@ N_RANDOM = 300
 
 
 def _load(name):
+    # The targets import their shared set-up (fuzz/python/harness.py) as a sibling module.
+    if os.path.join(FUZZ, "python") not in sys.path:
+        sys.path.insert(0, os.path.join(FUZZ, "python"))
     spec = importlib.util.spec_from_file_location(name, os.path.join(FUZZ, "python", name + ".py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -17,27 +17,9 @@ Run it with atheris (coverage-guided; `pip install atheris`, not a project depen
 and seeded random inputs without atheris.
 """
 
-import contextlib
-import os
-import sys
+from harness import fuzz, instrumented
 
-try:
-    import atheris
-except ImportError:
-    atheris = None
-
-if "soma" not in sys.modules:
-    try:
-        import importlib.util
-        if importlib.util.find_spec("soma") is None:
-            raise ImportError
-    except ImportError:  # run from a checkout without the editable install
-        sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "python"))
-
-# Run as a script under atheris: instrument the project's modules for coverage as they load.
-_instrument = (atheris.instrument_imports(include=["soma"])
-               if __name__ == "__main__" and atheris is not None else contextlib.nullcontext())
-with _instrument:
+with instrumented(__name__ == "__main__"):
     from soma.code import Code, DecodeError, decode_module, encode_module
     from soma.values import Block
 
@@ -71,12 +53,5 @@ def check(data):
     assert encode_module(again) == once, "encode/decode is not a fixed point"
 
 
-def main():
-    atheris.Setup(sys.argv, check)
-    atheris.Fuzz()
-
-
 if __name__ == "__main__":
-    if atheris is None:
-        sys.exit("atheris is not installed: pip install atheris")
-    main()
+    fuzz(check)

@@ -14,27 +14,9 @@ Run it with atheris (coverage-guided; `pip install atheris`, not a project depen
 and seeded random inputs without atheris.
 """
 
-import contextlib
-import os
-import sys
+from harness import fuzz, instrumented
 
-try:
-    import atheris
-except ImportError:
-    atheris = None
-
-if "soma" not in sys.modules:
-    try:
-        import importlib.util
-        if importlib.util.find_spec("soma") is None:
-            raise ImportError
-    except ImportError:  # run from a checkout without the editable install
-        sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "python"))
-
-# Run as a script under atheris: instrument the project's modules for coverage as they load.
-_instrument = (atheris.instrument_imports(include=["soma"])
-               if __name__ == "__main__" and atheris is not None else contextlib.nullcontext())
-with _instrument:
+with instrumented(__name__ == "__main__"):
     from soma.code import all_codes, decode_module, encode_module
     from soma.compiler import compile_source
     from soma.errors import SomaError
@@ -83,15 +65,5 @@ def check(data):
     assert encode_module(decoded) == encoded, "re-encoding the decoded program differs"
 
 
-def main():
-    def one_input(data):
-        check(data)
-
-    atheris.Setup(sys.argv, one_input)
-    atheris.Fuzz()
-
-
 if __name__ == "__main__":
-    if atheris is None:
-        sys.exit("atheris is not installed: pip install atheris")
-    main()
+    fuzz(check)
