@@ -173,6 +173,9 @@ class Interpreter:
                             raise undefined(False, arg)
                         v = cell.value
                     elif qop == Q_EXEC_REG1:
+                        # cells.register_root + find, written out here and in Q_LOAD_REG1:
+                        # `_.x` is the hottest Register shape, and a call per access is
+                        # most of its cost in this loop.
                         root = reg.get("_")
                         if root is not None and type(root.value) is CellRef:
                             root = root.value.cell
