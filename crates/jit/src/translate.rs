@@ -31,6 +31,14 @@ use soma_runtime::opcodes::Opcode;
 use soma_runtime::value::{Tag, Value, BOX_BASE, PAYLOAD_MASK};
 use std::collections::HashMap;
 
+/// An inline binary Int op in progress (see `Translator::begin_int_binop`).
+struct IntBinop {
+    a: ir::Value,
+    b: ir::Value,
+    slow: ir::Block,
+    done: ir::Block,
+}
+
 const I64: ir::Type = types::I64;
 const I32: ir::Type = types::I32;
 
@@ -811,20 +819,7 @@ impl Translator<'_, '_> {
     /// Small-int `+ - * / %` with overflow checks; other operands (BigInts, wrong types, zero
     /// divisors, overflowing results) go to `soma_rt_int_arith`, which never collects.
     fn gen_arith(&mut self, op: u32) {
-        let [a, bv]: [VEntry; 2] = self.vs.pop_n(2).try_into().expect("2 entries");
-        let (a, bv) = (a.val, bv.val);
-        let done = self.b.create_block();
-        let result = self.b.append_block_param(done, I64);
-        let fast = self.b.create_block();
-        let slow = self.b.create_block();
-        self.b.set_cold_block(slow);
-
-        let ia_ok = self.is_small_int(a);
-        let ib_ok = self.is_small_int(bv);
-        let both = self.b.ins().band(ia_ok, ib_ok);
-        self.b.ins().brif(both, fast, &[], slow, &[]);
-
-        self.b.switch_to_block(fast);
+        let IntBinop { a, b: bv, slow, done } = self.begin_int_binop();
         let x = self.unbox_int(a);
         let y = self.unbox_int(bv);
         let r = match op {
@@ -866,31 +861,13 @@ impl Translator<'_, '_> {
         self.b.switch_to_block(slow);
         let opv = self.b.ins().iconst(I32, op as i64);
         let out = self.out_addr();
-        let st = self.call_status(ffi::soma_rt_int_arith as *const () as usize, &[self.vm, opv, a, bv, out]);
-        let pending: Vec<VEntry> = self.vs.entries().to_vec();
-        self.check(st, &pending);
-        let r = self.load_out();
-        self.b.ins().jump(done, &[BlockArg::Value(r)]);
-
-        self.b.switch_to_block(done);
-        self.vpush(result, None);
+        let args = [self.vm, opv, a, bv, out];
+        self.finish_int_binop(done, ffi::soma_rt_int_arith as *const () as usize, &args);
     }
 
     /// `<` on two virtual operands: inline for small ints, else `soma_rt_lt_values`.
     fn gen_lt(&mut self) {
-        let [a, bv]: [VEntry; 2] = self.vs.pop_n(2).try_into().expect("2 entries");
-        let (a, bv) = (a.val, bv.val);
-        let done = self.b.create_block();
-        let result = self.b.append_block_param(done, I64);
-        let fast = self.b.create_block();
-        let slow = self.b.create_block();
-        self.b.set_cold_block(slow);
-        let ia_ok = self.is_small_int(a);
-        let ib_ok = self.is_small_int(bv);
-        let both = self.b.ins().band(ia_ok, ib_ok);
-        self.b.ins().brif(both, fast, &[], slow, &[]);
-
-        self.b.switch_to_block(fast);
+        let IntBinop { a, b: bv, slow, done } = self.begin_int_binop();
         let x = self.unbox_int(a);
         let y = self.unbox_int(bv);
         let lt = self.b.ins().icmp(IntCC::SignedLessThan, x, y);
@@ -901,13 +878,40 @@ impl Translator<'_, '_> {
 
         self.b.switch_to_block(slow);
         let out = self.out_addr();
-        let st = self.call_status(ffi::soma_rt_lt_values as *const () as usize, &[self.vm, a, bv, out]);
+        let args = [self.vm, a, bv, out];
+        self.finish_int_binop(done, ffi::soma_rt_lt_values as *const () as usize, &args);
+    }
+
+    /// Start an inline binary Int op: pop its two operands and branch to a fast block (now
+    /// current) when both are small ints, else to the returned cold `slow` block. Every path
+    /// ends by jumping to `done` with the boxed result (see [`Self::finish_int_binop`]).
+    fn begin_int_binop(&mut self) -> IntBinop {
+        let [a, b]: [VEntry; 2] = self.vs.pop_n(2).try_into().expect("2 entries");
+        let (a, b) = (a.val, b.val);
+        let done = self.b.create_block();
+        self.b.append_block_param(done, I64);
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        self.b.set_cold_block(slow);
+        let a_ok = self.is_small_int(a);
+        let b_ok = self.is_small_int(b);
+        let both = self.b.ins().band(a_ok, b_ok);
+        self.b.ins().brif(both, fast, &[], slow, &[]);
+        self.b.switch_to_block(fast);
+        IntBinop { a, b, slow, done }
+    }
+
+    /// End an inline binary Int op in its (current) slow block: call the status helper at
+    /// `helper`, which writes the result to the out slot, then continue in `done` with the
+    /// result pushed on the virtual stack.
+    fn finish_int_binop(&mut self, done: ir::Block, helper: usize, args: &[ir::Value]) {
+        let st = self.call_status(helper, args);
         let pending: Vec<VEntry> = self.vs.entries().to_vec();
         self.check(st, &pending);
         let r = self.load_out();
         self.b.ins().jump(done, &[BlockArg::Value(r)]);
-
         self.b.switch_to_block(done);
+        let result = self.b.block_params(done)[0];
         self.vpush(result, None);
     }
 
