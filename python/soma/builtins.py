@@ -23,6 +23,12 @@ def _is_int(v):
     return type(v) is int or (isinstance(v, int) and not isinstance(v, Singleton))
 
 
+def _pop1(vm, name):
+    if not vm.al:
+        raise underflow(name, 1)
+    return vm.al.pop()
+
+
 def _pop2(vm, name):
     al = vm.al
     if len(al) < 2:
@@ -51,9 +57,7 @@ def b_choose(vm):
 
 def b_chain(vm):
     al = vm.al
-    if not al:
-        raise underflow("chain", 1)
-    value = al.pop()
+    value = _pop1(vm, "chain")
     while True:
         t = type(value)
         if t is Block:
@@ -140,9 +144,7 @@ def b_concat(vm):
 
 def b_to_string(vm):
     al = vm.al
-    if not al:
-        raise underflow("toString", 1)
-    v = al.pop()
+    v = _pop1(vm, "toString")
     if not _is_int(v):
         raise SomaRuntimeError("Type error in toString: expected Int, got %s" % type_name(v))
     al.append(render(int(v)))
@@ -150,9 +152,7 @@ def b_to_string(vm):
 
 def b_to_int(vm):
     al = vm.al
-    if not al:
-        raise underflow("toInt", 1)
-    v = al.pop()
+    v = _pop1(vm, "toInt")
     if type(v) is not str:
         raise SomaRuntimeError("Type error in toInt: expected Str, got %s" % type_name(v))
     try:
@@ -162,26 +162,17 @@ def b_to_int(vm):
 
 
 def b_is_void(vm):
-    al = vm.al
-    if not al:
-        raise underflow("isVoid", 1)
-    al.append(TRUE if al.pop() is VOID else FALSE)
+    vm.al.append(TRUE if _pop1(vm, "isVoid") is VOID else FALSE)
 
 
 def b_is_nil(vm):
-    al = vm.al
-    if not al:
-        raise underflow("isNil", 1)
-    al.append(TRUE if al.pop() is NIL else FALSE)
+    vm.al.append(TRUE if _pop1(vm, "isNil") is NIL else FALSE)
 
 
 # -- I/O -------------------------------------------------------------------
 
 def b_print(vm):
-    al = vm.al
-    if not al:
-        raise underflow("print", 1)
-    vm.write_line(render(al.pop()))
+    vm.write_line(render(_pop1(vm, "print")))
 
 
 def b_read_line(vm):
@@ -194,10 +185,7 @@ def b_read_line(vm):
 # -- extensions ------------------------------------------------------------
 
 def b_use(vm):
-    al = vm.al
-    if not al:
-        raise underflow("use", 1)
-    name = al.pop()
+    name = _pop1(vm, "use")
     if type(name) is not str:
         raise SomaRuntimeError("use: expected Str extension name, got %s" % type_name(name))
     vm.load_extension(name)
@@ -207,9 +195,7 @@ def b_use(vm):
 
 def b_debug_type(vm):
     al = vm.al
-    if not al:
-        raise underflow("debug.type", 1)
-    v = al.pop()
+    v = _pop1(vm, "debug.type")
     if type(v) is dict:
         al.append("Dict")
     elif type(v) is list:
@@ -220,9 +206,7 @@ def b_debug_type(vm):
 
 def b_debug_id(vm):
     al = vm.al
-    if not al:
-        raise underflow("debug.id", 1)
-    v = al.pop()
+    v = _pop1(vm, "debug.id")
     al.append(id(v.cell) if type(v) is CellRef else id(v))
 
 
@@ -246,10 +230,8 @@ def b_debug_al_dump(vm):
 def b_debug_chain(vm):
     """`chain` that narrates each step; stops after 1000 steps as a loop guard."""
     al = vm.al
-    if not al:
-        raise underflow("debug.chain", 1)
+    value = _pop1(vm, "debug.chain")
     say = vm.write_line
-    value = al.pop()
     step = 0
     while type(value) in (Block, Builtin):
         step += 1
@@ -347,12 +329,9 @@ def b_debug_graph_dump(vm):
     Iterative (an explicit stack of pending text and values), so a long list
     does not meet Python's recursion limit. Cells are numbered in visit order.
     """
-    al = vm.al
-    if not al:
-        raise underflow("debug.graph.dump", 1)
     seen = {}
     parts = []
-    stack = [(None, al.pop(), 0)]   # (text to emit, or None and a value to show at indent)
+    stack = [(None, _pop1(vm, "debug.graph.dump"), 0)]   # (text to emit, or None and a value to show at indent)
     while stack:
         text, value, indent = stack.pop()
         if text is not None:
@@ -393,12 +372,9 @@ def b_debug_graph_draw(vm):
     Iterative for the same reason as debug.graph.dump. A child's cycle check
     happens when it is reached, after its earlier siblings' subtrees are drawn.
     """
-    al = vm.al
-    if not al:
-        raise underflow("debug.graph.draw", 1)
     seen = {}
     out = []
-    stack = [("node", al.pop(), "", "")]
+    stack = [("node", _pop1(vm, "debug.graph.draw"), "", "")]
     while stack:
         act = stack.pop()
         if act[0] == "node":
