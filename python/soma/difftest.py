@@ -274,7 +274,6 @@ def available_factories(max_depth=200):
     """A VM factory per tier that can run in this process: pure Python always; with the
     extension built, the native backend without compilation and with everything compiled.
     """
-    import os
     from .vm import VM
 
     class PythonVM(VM):
@@ -290,18 +289,8 @@ def available_factories(max_depth=200):
         return factories
 
     def native(threshold):
-        def make(out):
-            # The backend reads its tier-up threshold from the environment at construction.
-            saved = os.environ.get("SOMA_JIT_THRESHOLD")
-            os.environ["SOMA_JIT_THRESHOLD"] = threshold
-            try:
-                return NativeVM(stdlib=False, max_depth=max_depth, output=out)
-            finally:
-                if saved is None:
-                    del os.environ["SOMA_JIT_THRESHOLD"]
-                else:
-                    os.environ["SOMA_JIT_THRESHOLD"] = saved
-        return make
+        return lambda out: NativeVM(stdlib=False, max_depth=max_depth, output=out,
+                                    jit_threshold=threshold)
 
     factories["native"] = native("off")
     factories["jit"] = native("0")

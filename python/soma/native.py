@@ -67,9 +67,12 @@ def selected():
     return True
 
 
-def jit_threshold():
-    """(install the JIT?, threshold or None for the JIT's default) from SOMA_JIT_THRESHOLD."""
-    raw = os.environ.get("SOMA_JIT_THRESHOLD", "").strip().lower()
+def _jit_setting(setting=None):
+    """(install the JIT?, threshold or None for the JIT's default) from `setting` (a count,
+    "off", or None to read SOMA_JIT_THRESHOLD)."""
+    if setting is None:
+        setting = os.environ.get("SOMA_JIT_THRESHOLD", "")
+    raw = str(setting).strip().lower()
     if raw == "":
         return True, None
     if raw == "off":
@@ -80,7 +83,7 @@ def jit_threshold():
         n = -1
     if n < 0:
         raise ValueError("SOMA_JIT_THRESHOLD must be a count >= 0 or 'off', got %r"
-                         % os.environ.get("SOMA_JIT_THRESHOLD"))
+                         % (setting,))
     return True, n
 
 
@@ -176,14 +179,18 @@ _MODULE_CACHE_LIMIT = 32
 
 
 class NativeVM(VM):
-    """`soma.VM` with its state in the Rust runtime (see the module docstring)."""
+    """`soma.VM` with its state in the Rust runtime (see the module docstring).
 
-    def __init__(self, stdlib=None, max_depth=DEFAULT_MAX_DEPTH, output=None, input=None):
+    jit_threshold  a count, "off", or None to read SOMA_JIT_THRESHOLD (the default).
+    """
+
+    def __init__(self, stdlib=None, max_depth=DEFAULT_MAX_DEPTH, output=None, input=None,
+                 jit_threshold=None):
         # Not Interpreter.__init__: there is no Python-side AL, Store or Register.
         if _native is None:
             raise ImportError(BUILD_HINT)
         self._init_host(output, input, max_depth)
-        jit, threshold = jit_threshold()
+        jit, threshold = _jit_setting(jit_threshold)
         factory = _Factory()
         self._m = _native.Machine(jit, threshold, max_depth, (TRUE, FALSE, NIL, VOID),
                                   factory.block, factory.cellref, factory.builtin,
