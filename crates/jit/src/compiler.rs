@@ -333,7 +333,7 @@ impl Jit {
         }
         self.caches.push(caches);
         // SAFETY: `ptr` is the finalized code of a function built with `entry_signature`
-        // (`extern "C" fn(*mut Vm) -> i32` in the ISA's default call convention, which is the
+        // (`extern "C" fn(*mut Vm, u32) -> i32` in the ISA's default call convention, which is the
         // C convention of this host).
         let entry: NativeEntry = unsafe { std::mem::transmute::<*const u8, NativeEntry>(ptr) };
         let stat = BlockStat {
@@ -524,7 +524,7 @@ pub fn run_module(vm: &mut Vm, module: u32) -> RtResult<()> {
             let pushed = vm.enter_top_level();
             // SAFETY: `entry` was compiled for this VM from code 0, which runs at top level
             // (no frame of its own); `vm` is a live boxed VM.
-            let status = unsafe { entry(vm as *mut Vm) };
+            let status = unsafe { entry(vm as *mut Vm, 0) };
             vm.leave_top_level(pushed);
             return if status == SOMA_OK {
                 Ok(())

@@ -211,19 +211,20 @@ fn store_through_cache(vm: &mut Vm, path: &Path, cache: &mut StoreCache, v: Valu
 }
 
 /// Run `v` if it is a Block with a native entry: the lean path of `exec::run_block` (native
-/// stack check, tier-up check, frame, direct call of the entry). Returns `None` when `v` is
-/// anything else (the caller takes the general path). Errors stay on the VM.
+/// stack check, tier-up check, frame, direct call of the entry; `chained` as in
+/// `heap::NativeEntry`). Returns `None` when `v` is anything else (the caller takes the
+/// general path). Errors stay on the VM.
 ///
 /// # Safety
 /// Helper contract; every live value is rooted (the caller flushed), `v` is a live value.
 #[inline]
-unsafe fn call_compiled(vm: *mut Vm, v: Value) -> Option<i32> {
+unsafe fn call_compiled(vm: *mut Vm, v: Value, chained: bool) -> Option<i32> {
     // SAFETY: helper contract: a live VM, exclusively ours for the call.
     let vmr = unsafe { &mut *vm };
     let b = vmr.block_obj(v)?;
     vmr.maybe_tier_up(v);
     let entry = b.native_entry.get()?;
-    if soma_runtime::exec::stack_is_low() {
+    if vmr.stack_is_low() {
         vmr.set_error(msg::recursion(vmr.max_depth()));
         return Some(SOMA_ERROR);
     }
@@ -233,7 +234,7 @@ unsafe fn call_compiled(vm: *mut Vm, v: Value) -> Option<i32> {
         return Some(SOMA_ERROR);
     }
     // SAFETY: the JIT installed `entry` for this Block; its frame has just been entered.
-    let st = unsafe { entry(vm) };
+    let st = unsafe { entry(vm, chained as u32) };
     // SAFETY: as above; the callee returned, so no other reference to the VM is live.
     unsafe { (*vm).leave_block() };
     Some(st)
@@ -249,7 +250,7 @@ pub unsafe extern "C" fn jit_exec(vm: *mut Vm, v: u64) -> i32 {
     // SAFETY: helper contract.
     unsafe {
         let v = val(v);
-        if let Some(st) = call_compiled(vm, v) {
+        if let Some(st) = call_compiled(vm, v, false) {
             return st;
         }
         guard(vm, |vm| {
@@ -270,7 +271,7 @@ pub unsafe extern "C" fn jit_chain_step(vm: *mut Vm, v: u64, out: *mut u64) -> i
     // SAFETY: helper contract.
     unsafe {
         let v = val(v);
-        match call_compiled(vm, v) {
+        match call_compiled(vm, v, true) {
             Some(SOMA_OK) => {}
             Some(st) => return st,
             None => {
@@ -285,6 +286,32 @@ pub unsafe extern "C" fn jit_chain_step(vm: *mut Vm, v: u64, out: *mut u64) -> i
         }
         out.write((*vm).chain_next().unwrap_or(Value::VOID).to_bits());
         SOMA_OK
+    }
+}
+
+/// The poll hook's turn in a compiled block running its own next `chain` iteration (its
+/// inline countdown reached zero): `Vm::poll_now`. An error (e.g. Ctrl-C) fails the block
+/// entry, as in `Vm::enter_block`.
+///
+/// # Safety
+/// Helper contract.
+pub unsafe extern "C" fn jit_poll(vm: *mut Vm) -> i32 {
+    // SAFETY: helper contract.
+    unsafe { guard(vm, |vm| vm.poll_now()) }
+}
+
+/// A compiled block with a heap Register running its own next `chain` iteration: drop the
+/// frame's Register (`Vm::restart_frame`). Never collects.
+///
+/// # Safety
+/// Helper contract.
+pub unsafe extern "C" fn jit_restart_frame(vm: *mut Vm) -> i32 {
+    // SAFETY: helper contract.
+    unsafe {
+        guard(vm, |vm| {
+            vm.restart_frame();
+            Ok(())
+        })
     }
 }
 

@@ -26,7 +26,8 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use soma_runtime::builtins::BuiltinId;
 use soma_runtime::decode::{Code, Path};
 use soma_runtime::ffi;
-use soma_runtime::heap::CELL_VALUE_OFFSET;
+use soma_runtime::heap::{BlockObj, CELL_VALUE_OFFSET};
+use soma_runtime::vm::JitLayout;
 use soma_runtime::opcodes::Opcode;
 use soma_runtime::value::{Tag, Value, BOX_BASE, PAYLOAD_MASK};
 use std::collections::HashMap;
@@ -80,6 +81,7 @@ pub fn translate(
     b.switch_to_block(entry);
     b.seal_block(entry);
     let vm = b.block_params(entry)[0];
+    let chained = b.block_params(entry)[1];
     let flush_slot = b.create_sized_stack_slot(StackSlotData::new(
         StackSlotKind::ExplicitSlot,
         (MAX_VIRTUAL * 8) as u32,
@@ -90,6 +92,8 @@ pub fn translate(
         b,
         env,
         vm,
+        chained,
+        body: entry,
         vs: VStack::default(),
         flush_slot,
         out_slot,
@@ -107,6 +111,10 @@ pub fn translate(
     if let Some(plan) = RegPlan::for_code(env.code, env.is_program).filter(|_| env.virtual_register) {
         t.reserve_register(plan);
     }
+    // The body starts in a block of its own: a chained run loops back to it (`finish_body`).
+    t.body = t.b.create_block();
+    t.b.ins().jump(t.body, &[]);
+    t.b.switch_to_block(t.body);
     for (pc, ins) in env.code.instrs.iter().enumerate() {
         t.pc = pc;
         let k = ins.operand as usize;
@@ -125,9 +133,7 @@ pub fn translate(
             Opcode::ExecConst => t.gen_exec_const(k),
         }
     }
-    t.flush();
-    let ok = t.b.ins().iconst(I32, ffi::SOMA_OK as i64);
-    t.emit_return(ok);
+    t.finish_body();
     t.finish_error_exit();
     // Native stack per nested block matters (deep SOMA recursion runs on it): shrink the
     // flush buffer to what was used.
@@ -137,10 +143,11 @@ pub fn translate(
     func.sized_stack_slots[flush_slot].size = (used * 8) as u32;
 }
 
-/// `fn(vm: *mut Vm) -> i32`.
+/// `fn(vm: *mut Vm, chained: u32) -> i32` (`soma_runtime::heap::NativeEntry`).
 pub fn entry_signature(call_conv: CallConv) -> Signature {
     let mut sig = Signature::new(call_conv);
     sig.params.push(AbiParam::new(I64));
+    sig.params.push(AbiParam::new(I32));
     sig.returns.push(AbiParam::new(I32));
     sig
 }
@@ -192,6 +199,10 @@ struct Translator<'a, 'e> {
     b: FunctionBuilder<'a>,
     env: &'e CodeEnv<'e>,
     vm: ir::Value,
+    /// The entry's `chained` argument (nonzero when a `chain` loop runs this Code).
+    chained: ir::Value,
+    /// First block of the Code's body, after the prologue (a chained run loops back here).
+    body: ir::Block,
     vs: VStack,
     flush_slot: ir::StackSlot,
     out_slot: ir::StackSlot,
@@ -642,6 +653,84 @@ impl Translator<'_, '_> {
         let path = self.iconst(self.path_ptr(k));
         let st = self.call_status(helpers::jit_undefined_store as *const () as usize, &[self.vm, path]);
         self.emit_error_return(st);
+    }
+
+    /// End of the Code. The virtual stack goes to the AL and the function returns OK, except
+    /// in a chained run (a `chain` loop is running this Code) whose result on top is this
+    /// very Block: the loop would pop it and run it again, so the code runs that next
+    /// iteration itself without growing anything (see `heap::NativeEntry`).
+    fn finish_body(&mut self) {
+        let self_bits = self.env.block.to_bits();
+        let top = self.vs.entries().last().copied();
+        let may_loop = !self.env.is_program && top.is_some_and(|e| e.konst.is_none_or(|k| k == self_bits));
+        if !may_loop {
+            self.flush();
+            let ok = self.b.ins().iconst(I32, ffi::SOMA_OK as i64);
+            self.emit_return(ok);
+            return;
+        }
+        let top = self.vs.pop().expect("checked");
+        self.flush();
+        let is_self = self.b.ins().icmp_imm_s(IntCC::Equal, top.val, self_bits as i64);
+        let chained = self.chained_flag();
+        let again = self.b.ins().band(is_self, chained);
+        let loop_b = self.b.create_block();
+        let ret_b = self.b.create_block();
+        self.b.ins().brif(again, loop_b, &[], ret_b, &[]);
+
+        self.b.switch_to_block(ret_b);
+        self.emit_flush(&[top]);
+        let ok = self.b.ins().iconst(I32, ffi::SOMA_OK as i64);
+        self.emit_return(ok);
+
+        self.b.switch_to_block(loop_b);
+        self.emit_reenter();
+        self.b.ins().jump(self.body, &[]);
+    }
+
+    /// Nonzero (as an i8 truth value) when this run is chained.
+    fn chained_flag(&mut self) -> ir::Value {
+        self.b.ins().icmp_imm_s(IntCC::NotEqual, self.chained, 0)
+    }
+
+    /// The block-entry bookkeeping of the next chained iteration (`Vm::enter_block` for the
+    /// same Block at the same depth): poll countdown, execution count, fresh Register.
+    fn emit_reenter(&mut self) {
+        let flags = MemFlagsData::trusted();
+        let off = JitLayout::POLL_COUNTDOWN;
+        let n = self.b.ins().load(I32, flags, self.vm, off);
+        let n = self.b.ins().iadd_imm_s(n, -1);
+        self.b.ins().store(flags, n, self.vm, off);
+        let poll_b = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.set_cold_block(poll_b);
+        self.b.ins().brif(n, cont, &[], poll_b, &[]);
+        self.b.switch_to_block(poll_b);
+        let st = self.call_status(helpers::jit_poll as *const () as usize, &[self.vm]);
+        // A failed poll fails the block entry: the error is the caller's, positioned at its
+        // `chain` (as when `Vm::enter_block` fails), so it is returned unpositioned.
+        let fail = self.b.create_block();
+        self.b.set_cold_block(fail);
+        self.b.ins().brif(st, fail, &[], cont, &[]);
+        self.b.switch_to_block(fail);
+        self.emit_return(st);
+        self.b.switch_to_block(cont);
+
+        let obj = self.env.block.as_block_obj().expect("a compiled Block").as_ptr();
+        let count = self.iconst(obj as u64 + std::mem::offset_of!(BlockObj, exec_count) as u64);
+        let c = self.b.ins().load(I64, flags, count, 0);
+        let c = self.b.ins().iadd_imm_s(c, 1);
+        self.b.ins().store(flags, c, count, 0);
+        let heap_register = self.reg.is_none()
+            && self.env.code.instrs.iter().any(|i| {
+                matches!(
+                    i.op,
+                    Opcode::LoadReg | Opcode::SetReg | Opcode::RefReg | Opcode::SetrefReg | Opcode::ExecReg
+                )
+            });
+        if heap_register {
+            self.call_status(helpers::jit_restart_frame as *const () as usize, &[self.vm]);
+        }
     }
 
     // ----- one gen_* per opcode -----

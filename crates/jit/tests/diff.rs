@@ -338,3 +338,64 @@ fn error_source_is_the_module_of_the_failing_code() {
     let o = diff("1 (a) >+", true);
     assert_eq!(o.err_source.as_deref(), Some(""), "{o:?}");
 }
+
+#[test]
+fn chained_blocks_run_their_own_next_iteration() {
+    // Self-continuing chain bodies, with the value on top found different ways; values left
+    // below the top; a heap Register (a CellRef to it is taken) that must be fresh in every
+    // iteration; a virtual one; an error in a late iteration; a body chained by a builtin.
+    let counting = "0 !i { i 1 >+ !i  i 1000 >< >block Nil >choose } >chain i";
+    assert_eq!(diff(counting, false).al, "[Nil, 1000]");
+    diff("0 !i { i 1 >+ !i  i  i 5 >< loop Nil >choose } !loop >loop >chain", false);
+    diff("0 !i { i 1 >+ !i  i 3 >< { } >block >choose >chain } >chain i", false);
+    // `_.x.` creates `_.x` (Void) only in a fresh Register; the CellRef makes it a heap one.
+    let fresh = "0 !i 0 !fresh\n{ _.x. !_.p  _.x >isVoid 1 0 >choose fresh >+ !fresh  1 !_.x\n  i 1 >+ !i  i 50 >< >block Nil >choose } >chain fresh";
+    assert_eq!(diff(fresh, false).al, "[Nil, 50]");
+    diff("0 !i { !_.v  i 1 >+ !i  i _.v >+  i 20 >< >block Nil >choose } 7 >chain", false);
+    diff("0 !i { i 1 >+ !i  i 40 >== (x) 1 >choose 2 >+  >block } >chain", false);
+    diff("0 !i { i 1 >+ !i  i 10 >< >block Nil >choose } !b { b >chain } >chain", false);
+
+    // Every chained iteration counts as an execution of the Block, as the executor counts.
+    for tier in [Tier::Executor, Tier::Jit(0)] {
+        let (_, r) = run_on(tier, counting, false);
+        let block = r.vm.module(0).expect("module").blocks[1];
+        assert_eq!(r.vm.block_obj(block).expect("block").exec_count.get(), 1000, "{tier:?}");
+    }
+}
+
+#[test]
+fn chained_iterations_poll_the_host() {
+    // The poll hook runs every POLL_INTERVAL block entries, chained iterations included, and
+    // its error stops the loop at the `chain`, in both tiers alike.
+    fn fail_on_third(_: &mut soma_runtime::Vm, user: *mut std::ffi::c_void) -> soma_runtime::error::RtResult<()> {
+        // SAFETY: `user` points at the test's counter, alive for the whole run.
+        let calls = unsafe { &mut *(user as *mut u32) };
+        *calls += 1;
+        if *calls == 3 {
+            return Err(soma_runtime::SomaError::runtime("interrupted"));
+        }
+        Ok(())
+    }
+    let src = "0 !i\n  { i 1 >+ !i  i 100000 >< >block Nil >choose } >chain";
+    let mut seen = Vec::new();
+    for tier in [Tier::Executor, Tier::Jit(0), Tier::Jit(2)] {
+        let mut r = common::Runner::new(tier);
+        let mut calls = 0u32;
+        r.vm.set_poll(Some(fail_on_third), &mut calls as *mut u32 as *mut std::ffi::c_void);
+        let res = r.run_src(src);
+        let o = r.outcome(res);
+        let i = r.vm.read_store_path(&["i"]).map(soma_runtime::render::al_form);
+        r.vm.set_poll(None, std::ptr::null_mut());
+        seen.push((o, i, calls));
+    }
+    let reference = &seen[0];
+    assert_eq!(reference.2, 3);
+    assert_eq!(
+        reference.0.err.as_ref().map(|e| (e.1.as_str(), e.2, e.3)),
+        Some(("interrupted", 2, 49))
+    );
+    assert_eq!(reference.1.as_deref(), Some(&*format!("{}", 3 * soma_runtime::vm::POLL_INTERVAL - 1)));
+    for s in &seen[1..] {
+        assert_eq!(s, reference);
+    }
+}

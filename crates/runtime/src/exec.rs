@@ -60,26 +60,37 @@ pub fn run_module(vm: &mut Vm, module: u32) -> RtResult<()> {
 /// Execute a Block to completion: compiled code when it has a native entry, else the
 /// interpreter. Used by helpers that execute values.
 pub fn run_block(vm: &mut Vm, block: Value) -> RtResult<()> {
-    if stack_is_low() {
-        return Err(msg::recursion(vm.max_depth()));
-    }
     vm.maybe_tier_up(block);
     let b = vm.block_obj(block).expect("run_block needs a Block");
-    let (module, code, native) = (b.module, b.code, b.native_entry.get());
-    vm.enter_block(block)?;
-    if let Some(entry) = native {
-        // SAFETY: the JIT installed `entry` for this block; it runs the block's body on a
-        // live VM whose frame for the block has just been entered.
-        let status = unsafe { entry(vm as *mut Vm) };
-        vm.leave_block();
-        return if status == SOMA_OK {
-            Ok(())
-        } else {
-            Err(vm.take_error().unwrap_or_else(|| SomaError::runtime("compiled block failed")))
-        };
+    if let Some(entry) = b.native_entry.get() {
+        return run_native(vm, block, entry, false);
     }
+    if vm.stack_is_low() {
+        return Err(msg::recursion(vm.max_depth()));
+    }
+    let (module, code) = (b.module, b.code);
+    vm.enter_block(block)?;
     let m = Rc::as_ptr(vm.module(module).expect("block of a loaded module"));
     interpret(vm, m, code as usize, true)
+}
+
+/// Run compiled `entry` of `block` in a frame of its own (native stack check, frame entry,
+/// call, frame exit). `chained` tells the code that a `chain` loop runs it (see
+/// `heap::NativeEntry`).
+pub fn run_native(vm: &mut Vm, block: Value, entry: crate::heap::NativeEntry, chained: bool) -> RtResult<()> {
+    if vm.stack_is_low() {
+        return Err(msg::recursion(vm.max_depth()));
+    }
+    vm.enter_block(block)?;
+    // SAFETY: the JIT installed `entry` for this block; it runs the block's body on a live VM
+    // whose frame for the block has just been entered.
+    let status = unsafe { entry(vm as *mut Vm, chained as u32) };
+    vm.leave_block();
+    if status == SOMA_OK {
+        Ok(())
+    } else {
+        Err(vm.take_error().unwrap_or_else(|| SomaError::runtime("compiled block failed")))
+    }
 }
 
 /// Interpret the rest of `block`'s Code from instruction `pc` in the frame that is already
@@ -179,7 +190,7 @@ fn run_acts(vm: &mut Vm, acts: &mut Vec<Act>) -> RtResult<()> {
             Act::Chain => {
                 match vm.chain_next() {
                     Some(v) => {
-                        if let Err(e) = exec(vm, acts, v) {
+                        if let Err(e) = exec(vm, acts, v, true) {
                             let (line, col) = current_position(acts);
                             if !e.is_positioned() {
                                 if let Some(m) = current_module(acts) {
@@ -248,7 +259,7 @@ fn run_code(
                     }
                     (Some(cell), Opcode::ExecStore) => {
                         save_pc(acts, me, pc);
-                        exec(vm, acts, cell.value())
+                        exec(vm, acts, cell.value(), false)
                     }
                     (Some(cell), _) => set_cached(vm, cell, &paths[k]),
                     (None, Opcode::LoadStore) => path_helper(vm, ffi::soma_rt_load_store, &paths[k]),
@@ -256,7 +267,7 @@ fn run_code(
                         .and_then(|()| {
                             let v = vm.pop().expect("load pushed a value");
                             save_pc(acts, me, pc);
-                            exec(vm, acts, v)
+                            exec(vm, acts, v, false)
                         }),
                     (None, _) => path_helper(vm, ffi::soma_rt_set_store, &paths[k]),
                 }
@@ -274,11 +285,11 @@ fn run_code(
             Opcode::ExecReg => path_helper(vm, ffi::soma_rt_load_reg, &paths[k]).and_then(|()| {
                 let v = vm.pop().expect("load pushed a value");
                 save_pc(acts, me, pc);
-                exec(vm, acts, v)
+                exec(vm, acts, v, false)
             }),
             Opcode::ExecConst => {
                 save_pc(acts, me, pc);
-                exec(vm, acts, consts[k])
+                exec(vm, acts, consts[k], false)
             }
         };
         if let Err(e) = result {
@@ -350,23 +361,25 @@ fn set_cached(vm: &mut Vm, cell: crate::CellPtr, path: &Path) -> RtResult<()> {
     check(vm, status)
 }
 
-/// Execute `v` from the executor: interpreted Blocks and `chain` get activations, everything
-/// else goes to the `soma_rt_exec_value` helper.
-fn exec(vm: &mut Vm, acts: &mut Vec<Act>, v: Value) -> RtResult<()> {
+/// Execute `v` from the executor: interpreted Blocks and `chain` get activations, compiled
+/// Blocks are called (`chained` when a `chain` activation runs them), everything else goes
+/// to the `soma_rt_exec_value` helper.
+fn exec(vm: &mut Vm, acts: &mut Vec<Act>, v: Value, chained: bool) -> RtResult<()> {
     vm.maybe_tier_up(v);
     if let Some(b) = vm.block_obj(v) {
-        if b.native_entry.get().is_none() {
-            let (module, code) = (b.module, b.code as usize);
-            vm.enter_block(v)?;
-            let module = Rc::as_ptr(vm.module(module).expect("block of a loaded module"));
-            acts.push(Act::Code {
-                module,
-                code,
-                pc: 0,
-                is_block: true,
-            });
-            return Ok(());
+        if let Some(entry) = b.native_entry.get() {
+            return run_native(vm, v, entry, chained);
         }
+        let (module, code) = (b.module, b.code as usize);
+        vm.enter_block(v)?;
+        let module = Rc::as_ptr(vm.module(module).expect("block of a loaded module"));
+        acts.push(Act::Code {
+            module,
+            code,
+            pc: 0,
+            is_block: true,
+        });
+        return Ok(());
     } else if is_chain(v) {
         let mut bits = Value::VOID.to_bits();
         // SAFETY: live boxed VM; `bits` is a valid out pointer.
@@ -376,7 +389,7 @@ fn exec(vm: &mut Vm, acts: &mut Vec<Act>, v: Value) -> RtResult<()> {
         let first = unsafe { Value::from_bits(bits) };
         if first.is_executable() {
             acts.push(Act::Chain);
-            return exec(vm, acts, first);
+            return exec(vm, acts, first, true);
         }
         return Ok(());
     }
@@ -403,13 +416,21 @@ thread_local! {
 pub fn stack_is_low() -> bool {
     let marker = 0u8;
     let sp = &marker as *const u8 as usize;
-    let limit = STACK_LIMIT.with(|l| {
+    sp < thread_stack_limit()
+}
+
+/// The lowest stack address this thread may use before block execution is refused (0 when
+/// the bounds are unknown: no guard). Computed once per thread.
+pub fn thread_stack_limit() -> usize {
+    STACK_LIMIT.with(|l| {
         if l.get() == 0 {
             l.set(compute_stack_limit());
         }
-        l.get()
-    });
-    limit != usize::MAX && sp < limit
+        match l.get() {
+            usize::MAX => 0,
+            limit => limit,
+        }
+    })
 }
 
 #[cfg(target_os = "linux")]

@@ -125,8 +125,12 @@ pub struct BigIntObj {
     pub value: BigInt,
 }
 
-/// Signature of a compiled block: runs the block's body on `vm` and returns a status.
-pub type NativeEntry = unsafe extern "C" fn(vm: *mut crate::vm::Vm) -> i32;
+/// Signature of a compiled block: runs the block's body on `vm` in the frame its caller
+/// entered and returns a status. `chained` is 1 when a `chain` loop runs the block: when the
+/// body ends with the block itself on top of the AL (the loop continues with it), the code
+/// may run that next iteration itself (same frame depth, a fresh Register, the entry
+/// bookkeeping of `Vm::enter_block`) instead of pushing the block and returning.
+pub type NativeEntry = unsafe extern "C" fn(vm: *mut crate::vm::Vm, chained: u32) -> i32;
 
 /// A block literal: one per Code of a loaded module, so block identity is per literal.
 #[repr(C)]

@@ -111,6 +111,15 @@ pub type PollHook = fn(vm: &mut Vm, user: *mut std::ffi::c_void) -> RtResult<()>
 /// Block entries between two calls of the poll hook.
 pub const POLL_INTERVAL: u32 = 1 << 12;
 
+/// Byte offsets of the `Vm` fields compiled code reads and writes inline. The JIT is linked
+/// into the same binary as the runtime, so `offset_of!` here is the layout it runs against.
+pub struct JitLayout;
+
+impl JitLayout {
+    /// `u32`: block entries left until the poll hook runs (`Vm::poll_now` at zero).
+    pub const POLL_COUNTDOWN: i32 = std::mem::offset_of!(Vm, poll_countdown) as i32;
+}
+
 pub struct Vm {
     pub(crate) al: Vec<Value>,
     pub(crate) graph: Graph,
@@ -134,7 +143,12 @@ pub struct Vm {
     tier_up: Option<(TierUpHook, u64)>,
     /// Host poll hook and the block entries left until it is called next.
     poll: Option<(PollHook, *mut std::ffi::c_void)>,
+    /// Block entries left until the poll hook runs. Compiled chain loops decrement it inline
+    /// (offset in [`JitLayout`]) and call `poll_now` when it reaches zero.
     poll_countdown: u32,
+    /// Lowest native stack address block execution may use (see [`Vm::stack_is_low`]). A `Vm`
+    /// is not `Send`, so the thread that created it is the only one that runs it.
+    stack_limit: usize,
     /// Source name of the module whose instruction positioned the last error (the bridge
     /// reports it as the exception's `.source`, as the Python tier does).
     error_source: Option<String>,
@@ -172,6 +186,7 @@ impl Vm {
             tier_up: None,
             poll: None,
             poll_countdown: POLL_INTERVAL,
+            stack_limit: crate::exec::thread_stack_limit(),
             error_source: None,
             jit_state: None,
             heap,
@@ -451,13 +466,43 @@ impl Vm {
 
     // ----- block frames -----
 
+    /// True when less than the reserve of native stack is left (block execution is then a
+    /// recursion error rather than a crash).
+    #[inline]
+    pub fn stack_is_low(&self) -> bool {
+        let marker = 0u8;
+        let sp = &marker as *const u8 as usize;
+        sp < self.stack_limit
+    }
+
+    /// The poll hook's turn (a block entry found the countdown at zero): restart the countdown
+    /// and run the hook, if one is installed.
+    pub fn poll_now(&mut self) -> RtResult<()> {
+        self.poll_countdown = POLL_INTERVAL;
+        match self.poll {
+            Some((hook, user)) => hook(self, user),
+            None => Ok(()),
+        }
+    }
+
+    /// A compiled block running its own next `chain` iteration: the frame stays (same depth),
+    /// its Register is dropped, as `leave_block` + `enter_block` of the same Block would.
+    /// Compiled code calls this only for blocks whose Register is on the heap; it does the
+    /// entry counting (poll countdown, `exec_count`) inline.
+    pub fn restart_frame(&mut self) {
+        if let Some(f) = self.frames.last_mut() {
+            if !f.top_level_alias {
+                f.register = None;
+            }
+        }
+    }
+
     /// Begin executing `block`: depth check, fresh Register, bump the tier-up counter.
     pub fn enter_block(&mut self, block: Value) -> RtResult<()> {
-        if let Some((hook, user)) = self.poll {
+        if self.poll.is_some() {
             self.poll_countdown -= 1;
             if self.poll_countdown == 0 {
-                self.poll_countdown = POLL_INTERVAL;
-                hook(self, user)?;
+                self.poll_now()?;
             }
         }
         // Counted even when the depth check fails, as the Python tier counts.

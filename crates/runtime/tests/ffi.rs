@@ -255,7 +255,7 @@ static NATIVE_CALLS: AtomicU64 = AtomicU64::new(0);
 
 /// A "compiled" body for `{ >r }`: executes `r` again through the helper, i.e. native
 /// recursion as JIT code would do it.
-unsafe extern "C" fn native_recurse(vm: *mut Vm) -> i32 {
+unsafe extern "C" fn native_recurse(vm: *mut Vm, _chained: u32) -> i32 {
     NATIVE_CALLS.fetch_add(1, Ordering::SeqCst);
     let path = RECURSE_PATH.load(Ordering::SeqCst);
     // SAFETY: the path belongs to a module loaded in this VM.
