@@ -1,14 +1,12 @@
 //! The per-VM JIT: owns the `JITModule`, compiles Blocks on tier-up, keeps stats, prints
 //! dumps and writes the perf map.
 
-use crate::helpers::StoreCache;
-use crate::translate::{self, CodeEnv};
+use crate::translate::{self, CodeEnv, Translated};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{isa::OwnedTargetIsa, Context};
 use cranelift_frontend::FunctionBuilderContext;
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, Linkage, Module};
-use soma_runtime::builtins::BuiltinId;
 use soma_runtime::error::{RtResult, SomaError};
 use soma_runtime::ffi::SOMA_OK;
 use soma_runtime::heap::NativeEntry;
@@ -138,6 +136,8 @@ pub struct JitStats {
     pub deopts: u64,
     /// Blocks recompiled after repeated deopts.
     pub recompiles: u64,
+    /// Block executions inlined into compiled code (counted per compile).
+    pub inlined: u64,
     pub blocks: Vec<BlockStat>,
 }
 
@@ -156,8 +156,9 @@ pub struct Jit {
     isa: OwnedTargetIsa,
     ctx: Context,
     fctx: FunctionBuilderContext,
-    /// Cache lines of compiled code (boxed slices: their addresses never move).
-    caches: Vec<Box<[StoreCache]>>,
+    /// Memory compiled code refers to: cache lines and deoptimisation resume points (boxed:
+    /// their addresses never move).
+    code_data: Vec<Translated>,
     failed: HashSet<(u32, u32)>,
     pub config: JitConfig,
     pub stats: JitStats,
@@ -170,6 +171,8 @@ pub struct Jit {
     recompiles: HashMap<(u32, u32), u32>,
     /// Blocks recompiled without the virtual Register (their deopts were write-through).
     no_virtual_register: HashSet<(u32, u32)>,
+    /// Blocks recompiled without inlining (their deopts came from inlined bodies).
+    no_inline: HashSet<(u32, u32)>,
 }
 
 /// Deopts of one compiled Block before it is recompiled against the current Store.
@@ -224,7 +227,7 @@ impl Jit {
             isa,
             ctx: Context::new(),
             fctx: FunctionBuilderContext::new(),
-            caches: Vec::new(),
+            code_data: Vec::new(),
             failed: HashSet::new(),
             config,
             stats: JitStats::default(),
@@ -234,6 +237,7 @@ impl Jit {
             deopt_counts: HashMap::new(),
             recompiles: HashMap::new(),
             no_virtual_register: HashSet::new(),
+            no_inline: HashSet::new(),
         })
     }
 
@@ -294,15 +298,21 @@ impl Jit {
         let (mid, cid) = (b.module, b.code);
         let m = vm.module(mid).cloned().ok_or("unknown module")?;
         let code = m.module.codes.get(cid as usize).ok_or("unknown code")?;
-        let mut caches: Box<[StoreCache]> = code.instrs.iter().map(|_| StoreCache::empty()).collect();
-        let mut env = code_env(vm, &m, cid as usize, block, caches.as_mut_ptr());
-        if self.config.time_native {
-            env.clock = Some(&mut *self.clock as *mut crate::helpers::NativeClock);
-        }
-        env.virtual_register = !self.no_virtual_register.contains(&(mid, cid));
-        self.ctx.clear();
+        let epoch_ptr = vm.graph().epoch_ptr();
+        let clock = self
+            .config
+            .time_native
+            .then_some(&mut *self.clock as *mut crate::helpers::NativeClock);
+        let mut env = CodeEnv {
+            vm: &*vm,
+            block,
+            epoch_ptr,
+            clock,
+            virtual_register: !self.no_virtual_register.contains(&(mid, cid)),
+            inline: !self.no_inline.contains(&(mid, cid)),
+        };
+        let data = translate_with_fallbacks(&mut self.ctx, &mut self.fctx, &mut env, self.isa.frontend_config())?;
         self.ctx.set_disasm(self.config.dump.asm);
-        translate::translate(&mut self.ctx.func, &mut self.fctx, &env, self.isa.frontend_config());
         self.next_id += 1;
         let name = format!("soma_m{mid}_c{cid}_{}", sanitize(&code.name));
         let sym = format!("{name}_{}", self.next_id);
@@ -331,7 +341,8 @@ impl Jit {
         if self.config.perf_map {
             write_perf_map(ptr as usize, size, &name);
         }
-        self.caches.push(caches);
+        self.stats.inlined += data.inlined as u64;
+        self.code_data.push(data);
         // SAFETY: `ptr` is the finalized code of a function built with `entry_signature`
         // (`extern "C" fn(*mut Vm, u32) -> i32` in the ISA's default call convention, which is the
         // C convention of this host).
@@ -361,43 +372,28 @@ fn write_perf_map(addr: usize, size: usize, name: &str) {
     }
 }
 
-/// The translator's view of Code `code` of module `m` in `vm`.
-pub(crate) fn code_env<'a>(
-    vm: &mut Vm,
-    m: &'a soma_runtime::vm::LoadedModule,
-    code: usize,
-    block: Value,
-    caches: *mut StoreCache,
-) -> CodeEnv<'a> {
-    let c = &m.module.codes[code];
-    let exec_builtins = c
-        .instrs
-        .iter()
-        .map(|ins| {
-            if ins.op != Opcode::ExecStore {
-                return None;
-            }
-            let path = &c.paths[ins.operand as usize];
-            let comps: Vec<&str> = path.components.iter().map(|s| &**s).collect();
-            let v = vm.read_store_path(&comps)?;
-            let p = v.as_builtin_obj()?;
-            // SAFETY: builtin objects are VM roots for the VM's whole life.
-            let id: BuiltinId = unsafe { (*p.as_ptr()).id };
-            Some((id, v))
-        })
-        .collect();
-    let module = vm.block_obj(block).map_or(0, |b| b.module);
-    CodeEnv {
-        code: c,
-        consts: &m.consts[code],
-        block,
-        module,
-        is_program: code == 0,
-        epoch_ptr: vm.graph().epoch_ptr(),
-        caches,
-        exec_builtins,
-        clock: None,
-        virtual_register: true,
+/// Translate `env.block` into `ctx.func`, with less ambition each time a translation bails
+/// out: first as configured, then without inlining, then without virtual Registers either
+/// (which always succeeds: every instruction has a helper form).
+pub(crate) fn translate_with_fallbacks(
+    ctx: &mut Context,
+    fctx: &mut FunctionBuilderContext,
+    env: &mut CodeEnv,
+    frontend: cranelift_codegen::isa::TargetFrontendConfig,
+) -> Result<Translated, String> {
+    loop {
+        ctx.clear();
+        let r = translate::translate(&mut ctx.func, fctx, env, frontend);
+        if r.is_err() {
+            // The abandoned builder left its SSA state behind (only `finalize` resets it).
+            *fctx = FunctionBuilderContext::new();
+        }
+        match r {
+            Ok(data) => return Ok(data),
+            Err(_) if env.inline => env.inline = false,
+            Err(_) if env.virtual_register => env.virtual_register = false,
+            Err(translate::Bail(why)) => return Err(format!("cannot translate: {why}")),
+        }
     }
 }
 
@@ -419,11 +415,13 @@ fn tier_up(vm: &mut Vm, block: Value) {
 }
 
 /// Count a deoptimisation exit of `block` at instruction `pc` (called by the `jit_resume`
-/// helper, a rare path). After [`DEOPTS_BEFORE_RECOMPILE`] of them the Block is recompiled:
-/// its guards then see the Store as it is now (a rebound `+` becomes a plain call), and when
-/// the exits were Register write-throughs the new code keeps the Register in heap cells.
-/// The running code finishes through its exit; it stays allocated until the VM is dropped.
-pub(crate) fn note_deopt(vm: &mut Vm, block: Value, pc: usize) {
+/// helper, a rare path; `inlined` when the exit was taken inside a body inlined into the
+/// Block). After [`DEOPTS_BEFORE_RECOMPILE`] of them the Block is recompiled: its guards then
+/// see the Store as it is now (a rebound `+` becomes a plain call); when the exits were
+/// Register write-throughs the new code keeps the Register in heap cells, and when they came
+/// from inlined bodies it inlines nothing. The running code finishes through its exit; it
+/// stays allocated until the VM is dropped.
+pub(crate) fn note_deopt(vm: &mut Vm, block: Value, pc: usize, inlined: bool) {
     with_jit(vm, |jit, vm| {
         jit.stats.deopts += 1;
         let Some(b) = vm.block_obj(block) else { return };
@@ -444,7 +442,9 @@ pub(crate) fn note_deopt(vm: &mut Vm, block: Value, pc: usize) {
             .and_then(|m| m.module.codes.get(key.1 as usize).map(|c| c.instrs.get(pc).map(|i| i.op)))
             .flatten()
             == Some(Opcode::SetReg);
-        if at_set_reg {
+        if inlined {
+            jit.no_inline.insert(key);
+        } else if at_set_reg {
             jit.no_virtual_register.insert(key);
         }
         b.native_entry.set(None);

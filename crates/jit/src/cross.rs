@@ -4,9 +4,8 @@
 //! The IR embeds this process's addresses (helpers, paths, cache lines), so the machine code
 //! produced is only good for inspection; running it needs a JIT on the target (docs/jit.md).
 
-use crate::compiler::{code_env, flags};
-use crate::helpers::StoreCache;
-use crate::translate;
+use crate::compiler::{flags, translate_with_fallbacks};
+use crate::translate::CodeEnv;
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::isa::{self, OwnedTargetIsa};
 use cranelift_codegen::Context;
@@ -39,10 +38,19 @@ pub fn compile_module_for(vm: &mut Vm, module: u32, isa: &dyn isa::TargetIsa) ->
     let mut fctx = FunctionBuilderContext::new();
     let mut out = Vec::new();
     for (i, code) in m.module.codes.iter().enumerate() {
-        let mut caches: Vec<StoreCache> = code.instrs.iter().map(|_| StoreCache::empty()).collect();
-        let env = code_env(vm, &m, i, m.blocks[i], caches.as_mut_ptr());
-        ctx.clear();
-        translate::translate(&mut ctx.func, &mut fctx, &env, isa.frontend_config());
+        let epoch_ptr = vm.graph().epoch_ptr();
+        let mut env = CodeEnv {
+            vm: &*vm,
+            block: m.blocks[i],
+            epoch_ptr,
+            clock: None,
+            virtual_register: true,
+            inline: true,
+        };
+        // The cache lines and resume points live until the end of this iteration: the code
+        // is compiled, never run.
+        let _data = translate_with_fallbacks(&mut ctx, &mut fctx, &mut env, isa.frontend_config())
+            .map_err(|e| format!("code {i} ({}): {e}", code.name))?;
         let clif = ctx.func.display().to_string();
         ctx.verify(isa)
             .map_err(|e| format!("verifier, code {i} ({}): {e}\n{clif}", code.name))?;

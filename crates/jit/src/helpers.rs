@@ -315,19 +315,112 @@ pub unsafe extern "C" fn jit_restart_frame(vm: *mut Vm) -> i32 {
     }
 }
 
-/// Deoptimisation exit: interpret the rest of `block`'s Code from instruction `pc` in the
-/// current frame. The virtual stack must be flushed (the AL is the executor's state before
-/// instruction `pc`). Errors come back positioned by the executor.
+/// One frame a deoptimisation exit hands to the executor: the Block running in it and the
+/// instruction to resume at.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ResumePoint {
+    pub block: u64,
+    pub pc: u64,
+}
+
+/// Deoptimisation exit: interpret the rest of the running Codes. `points[0..n]` lists the
+/// frames innermost first: `points[n - 1]` is the compiled Block's own frame (its caller
+/// leaves it), the others are frames of Blocks inlined into it, entered by compiled code.
+/// Each is resumed in its frame, which is then left, and so on outwards, as if the executor
+/// had been running all along. The virtual stack must be flushed and every virtual Register
+/// materialised. Errors come back positioned by the executor, with the inlined frames left.
 ///
 /// # Safety
-/// Helper contract; `block` is the Block whose compiled code is running.
-pub unsafe extern "C" fn jit_resume(vm: *mut Vm, block: u64, pc: u64) -> i32 {
+/// Helper contract; `points` is readable for `n >= 1` entries of live Blocks, and the `n - 1`
+/// innermost frames are the entered frames of `points[0..n - 1]`.
+pub unsafe extern "C" fn jit_resume(vm: *mut Vm, points: *const ResumePoint, n: u64) -> i32 {
+    // SAFETY: helper contract.
+    unsafe {
+        let points = std::slice::from_raw_parts(points, n as usize);
+        guard(vm, |vm| {
+            let outer = points[points.len() - 1];
+            crate::compiler::note_deopt(vm, val(outer.block), outer.pc as usize, points.len() > 1);
+            for (i, p) in points.iter().enumerate() {
+                let inlined_left = points.len() - 1 - i;
+                if let Err(e) = soma_runtime::exec::resume(vm, val(p.block), p.pc as usize) {
+                    vm.leave_blocks(inlined_left);
+                    return Err(e);
+                }
+                if inlined_left > 0 {
+                    vm.leave_block();
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Enter the frame of a Block whose body runs inline in compiled code (`Vm::enter_inlined`:
+/// the recursion error when too deep). Never collects.
+///
+/// # Safety
+/// Helper contract; `block` is a live Block.
+pub unsafe extern "C" fn jit_enter_inlined(vm: *mut Vm, block: u64) -> i32 {
+    // SAFETY: helper contract.
+    unsafe { guard(vm, |vm| vm.enter_inlined(val(block))) }
+}
+
+/// Leave the `n` innermost frames (inlined bodies ending, normally or by an error).
+///
+/// # Safety
+/// Helper contract; at least `n` block frames are entered.
+pub unsafe extern "C" fn jit_leave_blocks(vm: *mut Vm, n: u64) -> i32 {
     // SAFETY: helper contract.
     unsafe {
         guard(vm, |vm| {
-            let block = val(block);
-            crate::compiler::note_deopt(vm, block, pc as usize);
-            soma_runtime::exec::resume(vm, block, pc as usize)
+            vm.leave_blocks(n as usize);
+            Ok(())
+        })
+    }
+}
+
+/// Materialise one virtual Register name: `!_.x` of `v` in the frame `from_top` below the
+/// innermost one. No safepoint: compiled code calls it while values are still virtual.
+///
+/// # Safety
+/// Helper contract; that frame exists.
+pub unsafe extern "C" fn jit_reg_init_at(vm: *mut Vm, from_top: u64, path: *const Path, v: u64) -> i32 {
+    // SAFETY: helper contract.
+    unsafe {
+        guard(vm, |vm| {
+            vm.reg_write_at(from_top as usize, &*path, val(v));
+            Ok(())
+        })
+    }
+}
+
+/// Materialise a virtual `_.`: write a CellRef to the Register root of the frame `from_top`
+/// below the innermost one (created if needed) to `out`. No safepoint.
+///
+/// # Safety
+/// Helper contract; that frame exists; `out` valid for one write.
+pub unsafe extern "C" fn jit_reg_root_ref_at(vm: *mut Vm, from_top: u64, out: *mut u64) -> i32 {
+    // SAFETY: helper contract.
+    unsafe {
+        guard(vm, |vm| {
+            out.write(vm.reg_root_ref_at(from_top as usize).to_bits());
+            Ok(())
+        })
+    }
+}
+
+/// Materialise an inlined `!_.` of a Register root: `!_.` of `v` in the frame `from_top`
+/// below the innermost one. No safepoint.
+///
+/// # Safety
+/// Helper contract; that frame exists.
+pub unsafe extern "C" fn jit_reg_set_root_at(vm: *mut Vm, from_top: u64, v: u64) -> i32 {
+    // SAFETY: helper contract.
+    unsafe {
+        guard(vm, |vm| {
+            vm.reg_set_root_at(from_top as usize, val(v));
+            Ok(())
         })
     }
 }
@@ -344,22 +437,6 @@ pub unsafe extern "C" fn jit_pop_for_store(vm: *mut Vm, path: *const Path, out: 
             let v = vm.pop().ok_or_else(|| msg::store_underflow(&(*path).display))?;
             out.write(v.to_bits());
             Ok(())
-        })
-    }
-}
-
-/// Materialise one virtual Register name: `!_.x` of `v` in the current frame (the frame's
-/// Register is still empty of this name, so no write-through can happen). Safepoint: the
-/// AL must be flushed and `v` rooted (it is, in its shadow slot).
-///
-/// # Safety
-/// Helper contract.
-pub unsafe extern "C" fn jit_reg_init(vm: *mut Vm, path: *const Path, v: u64) -> i32 {
-    // SAFETY: helper contract.
-    unsafe {
-        guard(vm, |vm| {
-            vm.push(val(v));
-            vm.set_reg(&*path)
         })
     }
 }

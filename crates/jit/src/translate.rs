@@ -1,21 +1,38 @@
 //! Lowering of one SOMA Code to Cranelift IR: one `gen_*` per opcode over the virtual stack of
-//! `vstack.rs`.
+//! `vstack.rs`, with small Blocks inlined where the executed value is known.
 //!
-//! The function built is `extern "C" fn(vm: *mut Vm) -> i32` (a `NativeEntry`): it runs the
-//! Code's body in the frame its caller entered and returns `SOMA_OK`, or the status of the
-//! first helper that failed, with the error on the VM positioned at the failing instruction.
+//! The function built is `extern "C" fn(vm: *mut Vm, chained: u32) -> i32` (a `NativeEntry`):
+//! it runs the Code's body in the frame its caller entered and returns `SOMA_OK`, or the
+//! status of the first helper that failed, with the error on the VM positioned at the failing
+//! instruction.
 //!
 //! Runtime addresses (helpers, paths, cache lines, the epoch, constants) are embedded as
 //! immediates, so the IR does not depend on a `Module` and can be compiled for any 64-bit ISA
 //! (the aarch64 check compiles the same IR it would run on x86_64).
 //!
 //! What is inline: constants, `choose` on virtual operands, small-int `+ - * / % <` with
-//! overflow checks, Store reads through an epoch-guarded cache line, `>block`, and the `chain`
-//! loop (which calls one helper per iteration and never grows the native stack). Everything
-//! else goes through helpers; guarded builtin sites leave native code through a
-//! deoptimisation exit when the Store value is no longer the builtin seen at compile time.
+//! overflow checks, Store reads through an epoch-guarded cache line, `>block`, the `chain`
+//! loop (which calls one helper per iteration and never grows the native stack), and the
+//! bodies of small Blocks executed where the value is known at compile time (a guarded Store
+//! path, a block literal, or a Register name holding one of two block literals picked by
+//! `choose`, the shape of the stdlib's `^`, `if` and `ifelse`). Everything else goes through
+//! helpers; guarded sites leave native code through a deoptimisation exit when the Store value
+//! is no longer the one seen at compile time.
+//!
+//! # Levels
+//! The compiled Code is level 0; a body inlined into level n is level n + 1. Every level has
+//! a real VM frame (an inlined body enters and leaves one through a helper, which keeps the
+//! depth limit, `>block` and the heap Register helpers exact), but its Register can live in
+//! shadow slots ([`RegMode::Virtual`]). The stdlib's context passing, `_.` in one Block and
+//! `!_.` in a Block it runs, becomes [`RegMode::Alias`]: the inner level reads and writes
+//! the outer level's slots, and no cell or CellRef exists until an error or a
+//! deoptimisation exit materialises the Registers of every level into their frames.
+//!
+//! Shapes the translator does not model (a virtual `_.` that would escape, two inlined
+//! branches that leave the Registers differently) make it bail out; the compiler then
+//! translates the Code again without inlining, and without virtual Registers if need be.
 
-use crate::helpers::{self, StoreCache, CACHE_CELL_OFFSET, CACHE_EPOCH_OFFSET};
+use crate::helpers::{self, ResumePoint, StoreCache, CACHE_CELL_OFFSET, CACHE_EPOCH_OFFSET};
 use crate::vstack::{VEntry, VStack, MAX_VIRTUAL};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
@@ -24,12 +41,13 @@ use cranelift_codegen::ir::{
 use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use soma_runtime::builtins::BuiltinId;
-use soma_runtime::decode::{Code, Path};
+use soma_runtime::decode::{Code, Instr, Path};
 use soma_runtime::ffi;
 use soma_runtime::heap::{BlockObj, CELL_VALUE_OFFSET};
-use soma_runtime::vm::JitLayout;
 use soma_runtime::opcodes::Opcode;
 use soma_runtime::value::{Tag, Value, BOX_BASE, PAYLOAD_MASK};
+use soma_runtime::vm::JitLayout;
+use soma_runtime::Vm;
 use std::collections::HashMap;
 
 /// An inline binary Int op in progress (see `Translator::begin_int_binop`).
@@ -43,36 +61,52 @@ struct IntBinop {
 const I64: ir::Type = types::I64;
 const I32: ir::Type = types::I32;
 
-/// Everything the translator needs to know about one Code and its VM.
+/// Inlined Blocks have at most this many instructions...
+pub const MAX_INLINE_INSTRS: usize = 32;
+/// ...and nest at most this deep below the compiled Code.
+pub const MAX_INLINE_DEPTH: usize = 3;
+
+/// Everything the translator needs to know about the Code compiled and its VM.
 pub struct CodeEnv<'a> {
-    pub code: &'a Code,
-    /// Materialised constants of this Code (`LoadedModule::consts[code]`).
-    pub consts: &'a [Value],
-    /// The Block value of this Code (a `>block` inside it pushes this).
+    /// Read at compile time: the Store values guarded sites specialise on, inlined Codes.
+    pub vm: &'a Vm,
+    /// The Block compiled (code 0 of a module is its program, run at top level).
     pub block: Value,
-    /// The module id (errors note it as their source, as the executor does).
-    pub module: u32,
-    /// Code 0 runs at top level, where `>block` is an error.
-    pub is_program: bool,
     /// Address of the graph's structural epoch.
     pub epoch_ptr: *const u64,
-    /// One cache line per instruction (only Store-path instructions use theirs).
-    pub caches: *mut StoreCache,
-    /// For `EXEC_STORE` at index i: the builtin the path held at compile time.
-    pub exec_builtins: Vec<Option<(BuiltinId, Value)>>,
     /// When set, entry and every return account time on this clock.
     pub clock: Option<*mut helpers::NativeClock>,
-    /// Allow the virtual Register (off after repeated write-through deopts).
+    /// Allow virtual Registers (off after repeated write-through deopts).
     pub virtual_register: bool,
+    /// Allow inlining (off after repeated deopts inside inlined bodies).
+    pub inline: bool,
 }
 
-/// Build the IR of `env.code` into `func` (whose signature is set here).
+/// Memory the compiled code refers to (the JIT keeps it as long as the code), and counts.
+#[derive(Default)]
+pub struct Translated {
+    pub cache_lines: Vec<Box<StoreCache>>,
+    pub resume_points: Vec<Box<[ResumePoint]>>,
+    /// Block executions inlined.
+    pub inlined: usize,
+}
+
+/// Why a translation gave up (the compiler retries with less ambition).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bail(pub &'static str);
+
+/// Build the IR of `env.block`'s Code into `func` (whose signature is set here).
 pub fn translate(
     func: &mut ir::Function,
     fctx: &mut FunctionBuilderContext,
     env: &CodeEnv,
     frontend: TargetFrontendConfig,
-) {
+) -> Result<Translated, Bail> {
+    let bo = env.vm.block_obj(env.block).ok_or(Bail("not a Block"))?;
+    let m = env.vm.module(bo.module).ok_or(Bail("unknown module"))?;
+    let code_index = bo.code as usize;
+    let code = m.module.codes.get(code_index).ok_or(Bail("unknown code"))?;
+    let is_program = code_index == 0;
     let call_conv = frontend.default_call_conv;
     func.signature = entry_signature(call_conv);
     let mut b = FunctionBuilder::new(func, fctx);
@@ -88,6 +122,11 @@ pub fn translate(
         3,
     ));
     let out_slot = b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 8, 3));
+    let reg = if env.virtual_register && !is_program && reg_eligible(code) {
+        RegMode::Virtual(Vec::new())
+    } else {
+        RegMode::Heap
+    };
     let mut t = Translator {
         b,
         env,
@@ -99,48 +138,61 @@ pub fn translate(
         out_slot,
         sigs: HashMap::new(),
         call_conv,
-        pc: 0,
-        reg: None,
+        levels: vec![Level {
+            code,
+            consts: &m.consts[code_index],
+            block: env.block,
+            module: bo.module,
+            is_program,
+            pc: 0,
+            call_pc: 0,
+            reg,
+        }],
+        slots: None,
+        slot_count: 0,
+        slot_count_uses: Vec::new(),
+        slot_memo: HashMap::new(),
         shared_exit: None,
         max_flush: 0,
+        bail: None,
+        out: Translated::default(),
     };
     if let Some(clock) = env.clock {
         let c = t.iconst(clock as u64);
         t.call(helpers::jit_time_begin as *const () as usize, &[c], None);
     }
-    if let Some(plan) = RegPlan::for_code(env.code, env.is_program).filter(|_| env.virtual_register) {
-        t.reserve_register(plan);
+    if t.needs_slots() {
+        t.reserve_slots();
     }
     // The body starts in a block of its own: a chained run loops back to it (`finish_body`).
     t.body = t.b.create_block();
     t.b.ins().jump(t.body, &[]);
     t.b.switch_to_block(t.body);
-    for (pc, ins) in env.code.instrs.iter().enumerate() {
-        t.pc = pc;
-        let k = ins.operand as usize;
-        match ins.op {
-            Opcode::Const => t.gen_const(k),
-            Opcode::LoadStore => t.gen_load_store(k),
-            Opcode::LoadReg => t.gen_load_reg(k),
-            Opcode::RefStore => t.gen_path_helper(ffi::soma_rt_ref_store as *const () as usize, k),
-            Opcode::RefReg => t.gen_path_helper(ffi::soma_rt_ref_reg as *const () as usize, k),
-            Opcode::SetStore => t.gen_set_store(k),
-            Opcode::SetReg => t.gen_set_reg(k),
-            Opcode::SetrefStore => t.gen_path_helper(ffi::soma_rt_setref_store as *const () as usize, k),
-            Opcode::SetrefReg => t.gen_path_helper(ffi::soma_rt_setref_reg as *const () as usize, k),
-            Opcode::ExecStore => t.gen_exec_store(k),
-            Opcode::ExecReg => t.gen_path_helper(ffi::soma_rt_exec_reg as *const () as usize, k),
-            Opcode::ExecConst => t.gen_exec_const(k),
-        }
+    for (pc, &ins) in code.instrs.iter().enumerate() {
+        t.levels[0].pc = pc;
+        t.gen_instr(ins);
     }
     t.finish_body();
     t.finish_error_exit();
     // Native stack per nested block matters (deep SOMA recursion runs on it): shrink the
     // flush buffer to what was used.
     let (flush_slot, used) = (t.flush_slot, t.max_flush.max(1));
+    let slot_count = t.slot_count;
+    let uses = std::mem::take(&mut t.slot_count_uses);
+    if let Some(reason) = t.bail {
+        return Err(reason);
+    }
+    let out = std::mem::take(&mut t.out);
     t.b.seal_all_blocks();
     t.b.finalize(frontend);
+    for inst in uses {
+        func.dfg.insts[inst] = ir::InstructionData::UnaryImm {
+            opcode: ir::Opcode::Iconst,
+            imm: ir::immediates::Imm64::new(slot_count as i64),
+        };
+    }
     func.sized_stack_slots[flush_slot].size = (used * 8) as u32;
+    Ok(out)
 }
 
 /// `fn(vm: *mut Vm, chained: u32) -> i32` (`soma_runtime::heap::NativeEntry`).
@@ -150,6 +202,29 @@ pub fn entry_signature(call_conv: CallConv) -> Signature {
     sig.params.push(AbiParam::new(I32));
     sig.returns.push(AbiParam::new(I32));
     sig
+}
+
+/// Whether a Code's Register can start virtual: every Register instruction names `_` or one
+/// name below it, and takes no CellRef to a name (`_.` itself is modelled, see the module
+/// docs).
+fn reg_eligible(code: &Code) -> bool {
+    code.instrs.iter().all(|ins| {
+        let comps = || code.paths[ins.operand as usize].components.len();
+        match ins.op {
+            Opcode::LoadReg | Opcode::SetReg | Opcode::ExecReg => comps() == 1,
+            Opcode::RefReg | Opcode::SetrefReg => comps() == 0,
+            _ => true,
+        }
+    })
+}
+
+fn has_register_instrs(code: &Code) -> bool {
+    code.instrs.iter().any(|i| {
+        matches!(
+            i.op,
+            Opcode::LoadReg | Opcode::SetReg | Opcode::RefReg | Opcode::SetrefReg | Opcode::ExecReg
+        )
+    })
 }
 
 /// Arithmetic builtins lowered inline, with their `soma_rt_int_arith` op number.
@@ -195,6 +270,50 @@ pub fn is_specialised(id: BuiltinId) -> bool {
     )
 }
 
+/// A Code being translated: the compiled one (level 0) or a body inlined into it.
+struct Level<'e> {
+    code: &'e Code,
+    consts: &'e [Value],
+    block: Value,
+    module: u32,
+    /// Code 0 runs at top level, where `>block` is an error.
+    is_program: bool,
+    /// Index of the instruction being lowered.
+    pc: usize,
+    /// In the level above, the index of the instruction that executes this body.
+    call_pc: usize,
+    reg: RegMode,
+}
+
+/// Where a level's Register lives.
+#[derive(Clone, Debug)]
+enum RegMode {
+    /// In the level's real frame, through the helpers.
+    Heap,
+    /// In shadow slots, one per name (none exists in the real frame).
+    Virtual(Vec<RegName>),
+    /// `!_.` made the root hold a CellRef to the root of level n, which is virtual: names are
+    /// level n's.
+    Alias(usize),
+}
+
+/// One virtual Register name.
+#[derive(Clone, Debug)]
+struct RegName {
+    name: Box<str>,
+    /// Index of its shadow slot.
+    slot: usize,
+    /// Address of a `_.name` Path (materialisation writes through it).
+    path: u64,
+    /// Written on every path to the instruction being lowered.
+    defined: bool,
+    /// What was written, when known at compile time (`konst`, `choice`).
+    info: Option<VEntry>,
+}
+
+/// The Register states of every level (saved before, and compared after, inlined branches).
+type RegSnapshot = Vec<RegMode>;
+
 struct Translator<'a, 'e> {
     b: FunctionBuilder<'a>,
     env: &'e CodeEnv<'e>,
@@ -208,71 +327,23 @@ struct Translator<'a, 'e> {
     out_slot: ir::StackSlot,
     sigs: HashMap<(Vec<ir::Type>, Option<ir::Type>), ir::SigRef>,
     call_conv: CallConv,
-    /// Index of the instruction being lowered.
-    pc: usize,
-    /// The virtual Register, when this Code's Register is private (see [`RegPlan`]).
-    reg: Option<RegState>,
-    /// The shared error exit, once built.
+    levels: Vec<Level<'e>>,
+    /// Address of the first shadow slot reserved at entry (virtual Register names).
+    slots: Option<ir::Value>,
+    /// Shadow slots handed out so far (the count reserved is patched in at the end).
+    slot_count: usize,
+    slot_count_uses: Vec<ir::Inst>,
+    slot_memo: HashMap<(usize, Box<str>), usize>,
+    /// The function's shared error exit (level 0, nothing pending), once built.
     shared_exit: Option<ir::Block>,
     /// Largest flush emitted (the flush buffer is sized to it at the end).
     max_flush: usize,
+    /// Set when the translation met a shape it does not model.
+    bail: Option<Bail>,
+    out: Translated,
 }
 
-/// Register virtualisation: a block's Register is fresh per execution and only its own
-/// instructions can reach it unless a CellRef to it escapes. When every Register instruction
-/// of a Code is `_.x` / `!_.x` with one component (no `_` root, no references, no
-/// `>_.x`), each name lives in a shadow-stack slot (a GC root) instead of heap cells. The
-/// one case the slots cannot express (`!_.x` of a non-CellRef into a name holding a CellRef:
-/// write-through) materialises the Register in the frame and leaves through a deopt exit.
-pub struct RegPlan {
-    /// Distinct names, in order of first appearance.
-    pub names: Vec<Box<str>>,
-    /// For each name, the index of a path `_.name` in the Code's path table.
-    pub path_of: Vec<usize>,
-}
-
-impl RegPlan {
-    pub fn for_code(code: &Code, is_program: bool) -> Option<RegPlan> {
-        if is_program {
-            return None;
-        }
-        let mut plan = RegPlan {
-            names: Vec::new(),
-            path_of: Vec::new(),
-        };
-        for ins in &code.instrs {
-            match ins.op {
-                Opcode::LoadReg | Opcode::SetReg => {
-                    let path = &code.paths[ins.operand as usize];
-                    let [name] = &path.components[..] else {
-                        return None;
-                    };
-                    if !plan.names.iter().any(|n| **n == **name) {
-                        plan.names.push((**name).into());
-                        plan.path_of.push(ins.operand as usize);
-                    }
-                }
-                Opcode::RefReg | Opcode::SetrefReg | Opcode::ExecReg => return None,
-                _ => {}
-            }
-        }
-        (!plan.names.is_empty()).then_some(plan)
-    }
-
-    fn index(&self, name: &str) -> usize {
-        self.names.iter().position(|n| &**n == name).expect("planned name")
-    }
-}
-
-struct RegState {
-    plan: RegPlan,
-    /// Address of the first reserved shadow slot (one per name).
-    base: ir::Value,
-    /// Names written so far (straight-line code: known at every instruction).
-    defined: Vec<bool>,
-}
-
-impl Translator<'_, '_> {
+impl<'e> Translator<'_, 'e> {
     // ----- plumbing -----
 
     fn iconst(&mut self, bits: u64) -> ir::Value {
@@ -314,33 +385,96 @@ impl Translator<'_, '_> {
         self.b.ins().stack_load(I64, I64, self.out_slot, 0)
     }
 
-    fn path_ptr(&self, k: usize) -> u64 {
-        &self.env.code.paths[k] as *const Path as u64
+    fn give_up(&mut self, why: &'static str) {
+        self.bail.get_or_insert(Bail(why));
     }
 
-    fn cache_ptr(&self) -> u64 {
-        // SAFETY: `caches` holds one line per instruction of this Code, and pc < instrs.len().
-        unsafe { self.env.caches.add(self.pc) as u64 }
+    fn lvl(&self) -> &Level<'e> {
+        self.levels.last().expect("level 0")
+    }
+
+    fn depth(&self) -> usize {
+        self.levels.len() - 1
+    }
+
+    fn path(&self, k: usize) -> &'e Path {
+        &self.lvl().code.paths[k]
+    }
+
+    fn path_ptr(&self, k: usize) -> u64 {
+        self.path(k) as *const Path as u64
+    }
+
+    /// A fresh cache line for a Store-path instruction.
+    fn cache_ptr(&mut self) -> u64 {
+        let line = Box::new(StoreCache::empty());
+        let p = &*line as *const StoreCache as u64;
+        self.out.cache_lines.push(line);
+        p
     }
 
     fn position(&self) -> (u32, u32) {
-        let ins = self.env.code.instrs[self.pc];
+        let l = self.lvl();
+        let ins = l.code.instrs[l.pc];
         (ins.line, ins.col)
     }
 
-    /// Push `entries` (bottom first) onto the real AL.
+    fn gen_instr(&mut self, ins: Instr) {
+        let k = ins.operand as usize;
+        match ins.op {
+            Opcode::Const => self.gen_const(k),
+            Opcode::LoadStore => self.gen_load_store(k),
+            Opcode::LoadReg => self.gen_load_reg(k),
+            Opcode::RefStore => self.gen_path_helper(ffi::soma_rt_ref_store as *const () as usize, k),
+            Opcode::RefReg => self.gen_ref_reg(k),
+            Opcode::SetStore => self.gen_set_store(k),
+            Opcode::SetReg => self.gen_set_reg(k),
+            Opcode::SetrefStore => self.gen_path_helper(ffi::soma_rt_setref_store as *const () as usize, k),
+            Opcode::SetrefReg => self.gen_setref_reg(k),
+            Opcode::ExecStore => self.gen_exec_store(k),
+            Opcode::ExecReg => self.gen_exec_reg(k),
+            Opcode::ExecConst => self.gen_exec_const(k),
+        }
+    }
+
+    // ----- the virtual stack -----
+
+    /// Push `entries` (bottom first) onto the real AL. A virtual `_.` cannot be pushed (it
+    /// has no cell): on a normal path that is an escape and the translation bails.
     fn emit_flush(&mut self, entries: &[VEntry]) {
-        if entries.is_empty() {
+        if entries.iter().any(|e| e.root.is_some()) {
+            self.give_up("a virtual `_.` escapes");
+        }
+        self.emit_push(entries.iter().map(|e| e.val).collect());
+    }
+
+    fn emit_push(&mut self, vals: Vec<ir::Value>) {
+        if vals.is_empty() {
             return;
         }
-        self.max_flush = self.max_flush.max(entries.len());
-        for (i, e) in entries.iter().enumerate() {
-            self.b.ins().stack_store(I64, e.val, self.flush_slot, (i * 8) as i32);
+        self.max_flush = self.max_flush.max(vals.len());
+        for (i, &v) in vals.iter().enumerate() {
+            self.b.ins().stack_store(I64, v, self.flush_slot, (i * 8) as i32);
         }
         let base = self.b.ins().stack_addr(I64, self.flush_slot, 0);
-        let n = self.iconst(entries.len() as u64);
+        let n = self.iconst(vals.len() as u64);
         // The status is ignored: pushing cannot fail (a panic would be an allocation abort).
         self.call_status(helpers::jit_push_n as *const () as usize, &[self.vm, base, n]);
+    }
+
+    /// On an error or deoptimisation path: materialise every level's Register into its frame,
+    /// then push `entries` (a virtual `_.` becomes a CellRef to its now real root). Nothing
+    /// here collects, so values still virtual stay valid.
+    fn emit_flush_materialized(&mut self, entries: &[VEntry]) {
+        self.emit_materialize_registers();
+        let mut vals = Vec::with_capacity(entries.len());
+        for e in entries {
+            vals.push(match e.root {
+                Some(level) => self.emit_root_ref(level),
+                None => e.val,
+            });
+        }
+        self.emit_push(vals);
     }
 
     /// Flush the whole virtual stack (before a helper that observes the AL or collects).
@@ -350,17 +484,23 @@ impl Translator<'_, '_> {
     }
 
     fn vpush(&mut self, val: ir::Value, konst: Option<u64>) {
+        self.vpush_entry(VEntry::new(val, konst));
+    }
+
+    fn vpush_entry(&mut self, e: VEntry) {
         if self.vs.len() >= MAX_VIRTUAL {
             self.flush();
         }
-        self.vs.push(VEntry { val, konst });
+        self.vs.push(e);
     }
+
+    // ----- errors -----
 
     /// After a helper returned `status`: when it is not OK, flush `pending` (what the executor
     /// would still hold on the AL), position the error at this instruction and return the
     /// status. Continues in a fresh block on success.
     fn check(&mut self, status: ir::Value, pending: &[VEntry]) {
-        if pending.is_empty() {
+        if pending.is_empty() && self.depth() == 0 {
             // Shared exit: one cold block per function positions and returns.
             let fail = self.error_exit();
             let cont = self.b.create_block();
@@ -377,14 +517,18 @@ impl Translator<'_, '_> {
         self.b.set_cold_block(fail);
         self.b.ins().brif(status, fail, &[], cont, &[]);
         self.b.switch_to_block(fail);
-        self.emit_flush(pending);
-        self.emit_error_return(status);
+        self.emit_error_return(status, pending);
         self.b.switch_to_block(cont);
     }
 
-    /// The function's shared error exit `(status, line, col)`: position the pending error,
-    /// release the Register slots, return the status. Created on first use, filled by
-    /// `finish_error_exit`.
+    /// The virtual stack as the executor would hold it (for error paths).
+    fn pending(&self) -> Vec<VEntry> {
+        self.vs.entries().to_vec()
+    }
+
+    /// The function's shared error exit `(status, line, col)` for level 0 with nothing
+    /// pending: position the pending error, release the Register slots, return the status.
+    /// Created on first use, filled by `finish_error_exit`.
     fn error_exit(&mut self) -> ir::Block {
         if let Some(b) = self.shared_exit {
             return b;
@@ -403,29 +547,57 @@ impl Translator<'_, '_> {
         let Some(exit) = self.shared_exit else { return };
         self.b.switch_to_block(exit);
         let p = self.b.block_params(exit).to_vec();
-        let module = self.b.ins().iconst(I32, self.env.module as i64);
+        let module = self.b.ins().iconst(I32, self.levels[0].module as i64);
         self.call(helpers::jit_error_at as *const () as usize, &[self.vm, p[1], p[2], module], None);
         self.emit_return(p[0]);
     }
 
-    /// Position the pending error at this instruction and return `status`.
-    fn emit_error_return(&mut self, status: ir::Value) {
+    /// Error path of the current instruction: flush `pending`, position the error here (in
+    /// this level's module), leave the frames of inlined levels (as the executor unwinds)
+    /// and return `status`.
+    fn emit_error_return(&mut self, status: ir::Value, pending: &[VEntry]) {
+        if pending.iter().any(|e| e.root.is_some()) {
+            self.emit_flush_materialized(pending);
+        } else {
+            self.emit_flush(pending);
+        }
         let (line, col) = self.position();
         let line = self.b.ins().iconst(I32, line as i64);
         let col = self.b.ins().iconst(I32, col as i64);
-        let module = self.b.ins().iconst(I32, self.env.module as i64);
+        let module = self.lvl().module;
+        let module = self.b.ins().iconst(I32, module as i64);
         self.call(helpers::jit_error_at as *const () as usize, &[self.vm, line, col, module], None);
+        self.emit_leave_inlined(self.depth());
         self.emit_return(status);
     }
 
-    /// Return `status`, releasing the virtual Register's shadow slots first.
-    fn emit_return(&mut self, status: ir::Value) {
-        if let Some(n) = self.reg.as_ref().map(|r| r.plan.names.len()) {
+    fn emit_leave_inlined(&mut self, n: usize) {
+        if n > 0 {
             let n = self.iconst(n as u64);
-            self.call_status(ffi::soma_rt_shadow_release as *const () as usize, &[self.vm, n]);
+            self.call_status(helpers::jit_leave_blocks as *const () as usize, &[self.vm, n]);
         }
+    }
+
+    /// Return `status`, releasing the shadow slots first.
+    fn emit_return(&mut self, status: ir::Value) {
+        self.emit_release_slots();
         self.emit_time_end();
         self.b.ins().return_(&[status]);
+    }
+
+    fn emit_release_slots(&mut self) {
+        if self.slots.is_some() {
+            let n = self.slot_count_const();
+            self.call_status(ffi::soma_rt_shadow_release as *const () as usize, &[self.vm, n]);
+        }
+    }
+
+    /// The number of shadow slots reserved (an `iconst` patched once the count is known).
+    fn slot_count_const(&mut self) -> ir::Value {
+        let v = self.iconst(0);
+        let inst = self.b.func.dfg.value_def(v).unwrap_inst();
+        self.slot_count_uses.push(inst);
+        v
     }
 
     fn emit_time_end(&mut self) {
@@ -435,9 +607,58 @@ impl Translator<'_, '_> {
         }
     }
 
-    /// Reserve one shadow slot per virtual Register name (exhaustion is the recursion error).
-    fn reserve_register(&mut self, plan: RegPlan) {
-        let n = self.iconst(plan.names.len() as u64);
+    /// Deoptimisation exit at the current instruction: materialise the Registers of every
+    /// level, flush the virtual stack (the executor's AL before this instruction), release
+    /// the slots and let the executor finish every level, innermost first (`jit_resume`).
+    fn emit_deopt(&mut self) {
+        let entries = self.pending();
+        self.emit_flush_materialized(&entries);
+        // The slots are released before the executor takes over (it may reserve its own
+        // through compiled callees, in LIFO order).
+        self.emit_release_slots();
+        let mut points = Vec::with_capacity(self.levels.len());
+        let mut resume_at = self.lvl().pc;
+        for l in self.levels.iter().rev() {
+            points.push(ResumePoint {
+                block: l.block.to_bits(),
+                pc: resume_at as u64,
+            });
+            resume_at = l.call_pc + 1;
+        }
+        let st = self.emit_resume(points.into_boxed_slice());
+        self.emit_time_end();
+        self.b.ins().return_(&[st]);
+    }
+
+    fn emit_resume(&mut self, points: Box<[ResumePoint]>) -> ir::Value {
+        let n = self.iconst(points.len() as u64);
+        let p = self.iconst(points.as_ptr() as u64);
+        self.out.resume_points.push(points);
+        self.call_status(helpers::jit_resume as *const () as usize, &[self.vm, p, n])
+    }
+
+    // ----- virtual Registers -----
+
+    /// Whether the prologue reserves shadow slots: level 0 has virtual names, or some site
+    /// executes a Block that may be inlined (which may have some).
+    fn needs_slots(&self) -> bool {
+        let l = &self.levels[0];
+        if matches!(l.reg, RegMode::Virtual(_)) && has_register_instrs(l.code) {
+            return true;
+        }
+        l.code.instrs.iter().any(|ins| match ins.op {
+            Opcode::ExecConst => self.inlinable(l.consts[ins.operand as usize].to_bits()),
+            Opcode::ExecStore => self
+                .store_value_at_compile_time(&l.code.paths[ins.operand as usize])
+                .is_some_and(|v| self.inlinable(v.to_bits())),
+            _ => false,
+        })
+    }
+
+    /// Reserve the shadow slots (the count is patched in at the end; exhaustion is the
+    /// recursion error).
+    fn reserve_slots(&mut self) {
+        let n = self.slot_count_const();
         let out = self.out_addr();
         let st = self.call_status(ffi::soma_rt_shadow_reserve as *const () as usize, &[self.vm, n, out]);
         // Shadow stack exhausted (deep recursion of blocks with many names): the executor
@@ -449,32 +670,101 @@ impl Translator<'_, '_> {
         self.b.ins().brif(st, fail, &[], cont, &[]);
         self.b.switch_to_block(fail);
         self.call(ffi::soma_rt_error_clear as *const () as usize, &[self.vm], None);
-        let block = self.iconst(self.env.block.to_bits());
-        let pc = self.iconst(0);
-        let st = self.call_status(helpers::jit_resume as *const () as usize, &[self.vm, block, pc]);
+        let st = self.emit_resume(Box::new([ResumePoint {
+            block: self.env.block.to_bits(),
+            pc: 0,
+        }]));
         self.emit_time_end();
         self.b.ins().return_(&[st]);
         self.b.switch_to_block(cont);
-        let base = self.load_out();
-        let defined = vec![false; plan.names.len()];
-        self.reg = Some(RegState { plan, base, defined });
+        self.slots = Some(self.load_out());
     }
 
-    /// Write the defined virtual Register names into the frame's real Register (before a
-    /// deopt exit hands the frame to the executor). The AL must be flushed: this allocates
-    /// cells at safepoints.
-    fn emit_materialize_register(&mut self) {
-        let Some(reg) = &self.reg else { return };
-        let items: Vec<(usize, usize)> = (0..reg.plan.names.len())
-            .filter(|&i| reg.defined[i])
-            .map(|i| (i, reg.plan.path_of[i]))
-            .collect();
-        let base = reg.base;
-        for (i, k) in items {
-            let v = self.b.ins().load(I64, MemFlagsData::trusted(), base, (i * 8) as i32);
-            let path = self.iconst(self.path_ptr(k));
-            self.call_status(helpers::jit_reg_init as *const () as usize, &[self.vm, path, v]);
+    /// The level whose names the current level's Register instructions use (itself, or the
+    /// level it aliases), when those names are virtual.
+    fn virtual_level(&self) -> Option<usize> {
+        let mut i = self.depth();
+        loop {
+            match &self.levels[i].reg {
+                RegMode::Virtual(_) => return Some(i),
+                RegMode::Alias(j) => i = *j,
+                RegMode::Heap => return None,
+            }
         }
+    }
+
+    fn names(&mut self, level: usize) -> &mut Vec<RegName> {
+        match &mut self.levels[level].reg {
+            RegMode::Virtual(names) => names,
+            _ => unreachable!("level {level} is virtual"),
+        }
+    }
+
+    /// The virtual name `name` of `level` (given a slot on first use; `None` when slots were
+    /// not reserved, which bails).
+    fn reg_name(&mut self, level: usize, k: usize) -> Option<usize> {
+        let path = self.path(k);
+        let name = &*path.components[0];
+        if let Some(i) = self.names(level).iter().position(|n| &*n.name == name) {
+            return Some(i);
+        }
+        if self.slots.is_none() {
+            self.give_up("no shadow slots reserved");
+            return None;
+        }
+        // One slot per (level, name): both inlined branches of a `choose` give a name the
+        // same slot, and Blocks inlined one after another at a level reuse them.
+        let next = self.slot_count;
+        let slot = *self.slot_memo.entry((level, name.into())).or_insert(next);
+        if slot == next {
+            self.slot_count += 1;
+        }
+        let path_ptr = path as *const Path as u64;
+        let names = self.names(level);
+        names.push(RegName {
+            name: name.into(),
+            slot,
+            path: path_ptr,
+            defined: false,
+            info: None,
+        });
+        Some(names.len() - 1)
+    }
+
+    fn slot_offset(slot: usize) -> i32 {
+        (slot * 8) as i32
+    }
+
+    /// Write every level's virtual Register into its real frame (levels outward first, so an
+    /// alias finds its target's root). Never collects.
+    fn emit_materialize_registers(&mut self) {
+        let Some(base) = self.slots else { return };
+        let depth = self.depth();
+        for level in 0..self.levels.len() {
+            let from_top = self.iconst((depth - level) as u64);
+            match self.levels[level].reg.clone() {
+                RegMode::Heap => {}
+                RegMode::Virtual(names) => {
+                    for n in names.iter().filter(|n| n.defined) {
+                        let v = self.b.ins().load(I64, MemFlagsData::trusted(), base, Self::slot_offset(n.slot));
+                        let path = self.iconst(n.path);
+                        self.call_status(helpers::jit_reg_init_at as *const () as usize, &[self.vm, from_top, path, v]);
+                    }
+                }
+                RegMode::Alias(target) => {
+                    let r = self.emit_root_ref(target);
+                    self.call_status(helpers::jit_reg_set_root_at as *const () as usize, &[self.vm, from_top, r]);
+                }
+            }
+        }
+    }
+
+    /// A real CellRef to level `level`'s Register root (created in its frame if need be).
+    fn emit_root_ref(&mut self, level: usize) -> ir::Value {
+        let from_top = self.iconst((self.depth() - level) as u64);
+        let out = self.out_addr();
+        self.call_status(helpers::jit_reg_root_ref_at as *const () as usize, &[self.vm, from_top, out]);
+        self.load_out()
     }
 
     fn is_cell_ref(&mut self, v: ir::Value) -> ir::Value {
@@ -482,31 +772,62 @@ impl Translator<'_, '_> {
         self.b.ins().icmp_imm_s(IntCC::Equal, h, (Tag::CellRef.high_bits() >> 48) as i64)
     }
 
-    /// SET_REG: into the virtual Register's slot, or through the helper.
+    /// LOAD_REG: a virtual name's slot, or the value-form helper (no AL traffic, never
+    /// collects).
+    fn gen_load_reg(&mut self, k: usize) {
+        if let Some(level) = self.virtual_level() {
+            let Some(i) = self.reg_name(level, k) else { return };
+            let n = self.names(level)[i].clone();
+            if n.defined {
+                let base = self.slots.expect("reserved");
+                let v = self.b.ins().load(I64, MemFlagsData::trusted(), base, Self::slot_offset(n.slot));
+                let mut e = VEntry::new(v, None);
+                if let Some(info) = n.info {
+                    e.konst = info.konst;
+                    e.choice = info.choice;
+                }
+                self.vpush_entry(e);
+                return;
+            }
+            // Never written in this execution: the real (empty) Register gives the error.
+        }
+        let path = self.iconst(self.path_ptr(k));
+        let out = self.out_addr();
+        let st = self.call_status(helpers::jit_read_reg as *const () as usize, &[self.vm, path, out]);
+        let pending = self.pending();
+        self.check(st, &pending);
+        let v = self.load_out();
+        self.vpush(v, None);
+    }
+
+    /// SET_REG: into a virtual name's slot, or through the helper.
     fn gen_set_reg(&mut self, k: usize) {
-        let Some(i) = self.reg.as_ref().map(|r| r.plan.index(&self.env.code.paths[k].components[0])) else {
+        let Some(level) = self.virtual_level() else {
             return self.gen_path_helper(ffi::soma_rt_set_reg as *const () as usize, k);
         };
+        let Some(i) = self.reg_name(level, k) else { return };
         // The value: the virtual top (peeked: a deopt must still find it on the AL), else
         // popped from the real AL (underflow error as the executor).
-        let (v, peeked) = match self.vs.entries().last() {
-            Some(e) => (e.val, true),
+        let (entry, peeked) = match self.vs.entries().last() {
+            Some(e) => (*e, true),
             None => {
                 let path = self.iconst(self.path_ptr(k));
                 let out = self.out_addr();
                 let st = self.call_status(helpers::jit_pop_for_store as *const () as usize, &[self.vm, path, out]);
                 self.check(st, &[]);
-                (self.load_out(), false)
+                (VEntry::new(self.load_out(), None), false)
             }
         };
-        let (base, was_defined) = {
-            let r = self.reg.as_ref().expect("virtual register");
-            (r.base, r.defined[i])
-        };
+        if entry.root.is_some() {
+            return self.give_up("a virtual `_.` stored in a Register");
+        }
+        let v = entry.val;
+        let n = self.names(level)[i].clone();
+        let base = self.slots.expect("reserved");
         let flags = MemFlagsData::trusted();
-        if was_defined {
+        if n.defined {
             // Write-through case: old value a CellRef, new value not one.
-            let old = self.b.ins().load(I64, flags, base, (i * 8) as i32);
+            let old = self.b.ins().load(I64, flags, base, Self::slot_offset(n.slot));
             let old_ref = self.is_cell_ref(old);
             let new_ref = self.is_cell_ref(v);
             let through = self.b.ins().band_not(old_ref, new_ref);
@@ -516,16 +837,84 @@ impl Translator<'_, '_> {
             self.b.ins().brif(through, deopt, &[], cont, &[]);
             self.b.switch_to_block(deopt);
             if !peeked {
-                self.emit_flush(&[VEntry { val: v, konst: None }]);
+                self.vs.push(entry);
             }
             self.emit_deopt();
+            if !peeked {
+                self.vs.pop();
+            }
             self.b.switch_to_block(cont);
         }
-        self.b.ins().store(flags, v, base, (i * 8) as i32);
+        self.b.ins().store(flags, v, base, Self::slot_offset(n.slot));
         if peeked {
             self.vs.pop();
         }
-        self.reg.as_mut().expect("virtual register").defined[i] = true;
+        let known = (entry.konst.is_some() || entry.choice.is_some()).then_some(entry);
+        let name = &mut self.names(level)[i];
+        name.defined = true;
+        name.info = known;
+    }
+
+    /// REF_REG: `_.` of a virtual Register is a virtual entry (no cell yet); anything else
+    /// goes through the helper.
+    fn gen_ref_reg(&mut self, k: usize) {
+        match self.virtual_level() {
+            Some(level) if self.path(k).components.is_empty() => {
+                let v = self.iconst(Value::VOID.to_bits());
+                let mut e = VEntry::new(v, None);
+                e.root = Some(level);
+                self.vpush_entry(e);
+            }
+            _ => self.gen_path_helper(ffi::soma_rt_ref_reg as *const () as usize, k),
+        }
+    }
+
+    /// SETREF_REG. `!_.` of a virtual `_.` of an outer level makes this level an alias of it
+    /// (nothing is emitted); `!_.` of anything else replaces the root in the real frame, so
+    /// the level's Register is a heap one from here on (the virtual names it had are
+    /// dropped by that very write).
+    fn gen_setref_reg(&mut self, k: usize) {
+        let here = self.depth();
+        let top = self.vs.entries().last().copied();
+        if self.path(k).components.is_empty() {
+            if let Some(RegMode::Alias(_)) = Some(&self.levels[here].reg) {
+                // A second `!_.` writes through the alias into the target's root.
+                return self.give_up("`!_.` on an aliased Register");
+            }
+            if self.vs.entries().iter().any(|e| e.root == Some(here)) {
+                return self.give_up("`!_.` while this level's `_.` is virtual");
+            }
+            if let Some(target) = top.and_then(|e| e.root) {
+                if target >= here || !matches!(self.levels[target].reg, RegMode::Virtual(_)) {
+                    return self.give_up("`!_.` of an unsupported root");
+                }
+                self.vs.pop();
+                self.levels[here].reg = RegMode::Alias(target);
+                return;
+            }
+            self.levels[here].reg = RegMode::Heap;
+        }
+        self.gen_path_helper(ffi::soma_rt_setref_reg as *const () as usize, k);
+    }
+
+    /// EXEC_REG: a virtual name's value is executed as a known value (maybe inlined); else
+    /// the helper.
+    fn gen_exec_reg(&mut self, k: usize) {
+        if let Some(level) = self.virtual_level() {
+            let Some(i) = self.reg_name(level, k) else { return };
+            let n = self.names(level)[i].clone();
+            if n.defined {
+                let base = self.slots.expect("reserved");
+                let v = self.b.ins().load(I64, MemFlagsData::trusted(), base, Self::slot_offset(n.slot));
+                let mut e = VEntry::new(v, None);
+                if let Some(info) = n.info {
+                    e.konst = info.konst;
+                    e.choice = info.choice;
+                }
+                return self.exec_entry(e);
+            }
+        }
+        self.gen_path_helper(ffi::soma_rt_exec_reg as *const () as usize, k);
     }
 
     /// Flush, then call a `(vm, path) -> status` helper that works on the AL.
@@ -543,23 +932,157 @@ impl Translator<'_, '_> {
         self.check(st, &[]);
     }
 
-    /// Deoptimisation exit: flush the virtual stack (the executor's AL before this
-    /// instruction) and interpret the rest of the Code from here; return its status.
-    fn emit_deopt(&mut self) {
-        let entries: Vec<VEntry> = self.vs.entries().to_vec();
-        self.emit_flush(&entries);
-        self.emit_materialize_register();
-        // The slots are released before the executor takes over (it may reserve its own
-        // through compiled callees, in LIFO order).
-        if let Some(n) = self.reg.as_ref().map(|r| r.plan.names.len()) {
-            let n = self.iconst(n as u64);
-            self.call_status(ffi::soma_rt_shadow_release as *const () as usize, &[self.vm, n]);
+    // ----- executing values, inlining -----
+
+    /// The value at a Store path now, if any.
+    fn store_value_at_compile_time(&self, path: &Path) -> Option<Value> {
+        let comps: Vec<&str> = path.components.iter().map(|s| &**s).collect();
+        self.env.vm.read_store_path(&comps)
+    }
+
+    /// Whether the Block with these bits (if it is one) is inlined where it is executed.
+    fn inlinable(&self, bits: u64) -> bool {
+        if !self.env.inline || self.depth() >= MAX_INLINE_DEPTH {
+            return false;
         }
-        let block = self.iconst(self.env.block.to_bits());
-        let pc = self.iconst(self.pc as u64);
-        let st = self.call_status(helpers::jit_resume as *const () as usize, &[self.vm, block, pc]);
-        self.emit_time_end();
-        self.b.ins().return_(&[st]);
+        // SAFETY: compile-time bits are live values of this VM (constants, Store values).
+        let v = unsafe { Value::from_bits(bits) };
+        let Some(b) = self.env.vm.block_obj(v) else { return false };
+        let Some(m) = self.env.vm.module(b.module) else { return false };
+        b.code != 0
+            && m.module.codes[b.code as usize].instrs.len() <= MAX_INLINE_INSTRS
+            && !self.levels.iter().any(|l| l.block == v)
+    }
+
+    /// Execute a virtual entry: inline the Block when it is known, branch to both inlined
+    /// Blocks of a known `choose`, else flush and call the exec helper.
+    fn exec_entry(&mut self, e: VEntry) {
+        if e.root.is_some() {
+            return self.give_up("a virtual `_.` executed");
+        }
+        if let Some(bits) = e.konst.filter(|&b| self.inlinable(b)) {
+            return self.inline_block(bits);
+        }
+        if let Some((truthy, t, f)) = e.choice.filter(|&(_, t, f)| self.inlinable(t) && self.inlinable(f)) {
+            return self.inline_choice(truthy, t, f);
+        }
+        self.flush();
+        let st = self.call_status(helpers::jit_exec as *const () as usize, &[self.vm, e.val]);
+        self.check(st, &[]);
+    }
+
+    /// Run the body of Block `bits` here, in a frame entered for it, with the virtual stack
+    /// carried through.
+    fn inline_block(&mut self, bits: u64) {
+        // SAFETY: `inlinable` checked these are the bits of a live Block.
+        let v = unsafe { Value::from_bits(bits) };
+        let b = self.env.vm.block_obj(v).expect("inlinable Block");
+        let m = self.env.vm.module(b.module).expect("loaded module");
+        let code = &m.module.codes[b.code as usize];
+        let block = self.iconst(bits);
+        let st = self.call_status(helpers::jit_enter_inlined as *const () as usize, &[self.vm, block]);
+        let pending = self.pending();
+        self.check(st, &pending);
+        let call_pc = self.lvl().pc;
+        let reg = if reg_eligible(code) {
+            RegMode::Virtual(Vec::new())
+        } else {
+            RegMode::Heap
+        };
+        self.levels.push(Level {
+            code,
+            consts: &m.consts[b.code as usize],
+            block: v,
+            module: b.module,
+            is_program: false,
+            pc: 0,
+            call_pc,
+            reg,
+        });
+        self.out.inlined += 1;
+        for (pc, &ins) in code.instrs.iter().enumerate() {
+            self.levels.last_mut().expect("level").pc = pc;
+            self.gen_instr(ins);
+            if self.bail.is_some() {
+                break;
+            }
+        }
+        let here = self.depth();
+        if self.vs.entries().iter().any(|e| e.root == Some(here)) {
+            self.give_up("a virtual `_.` outlives its Block");
+        }
+        self.emit_leave_inlined(1);
+        self.levels.pop();
+    }
+
+    /// Execute a `choose` between Blocks `t` and `f` (by `truthy`, an `i8`): both bodies are
+    /// inlined on their own branch and the branches meet again with the same virtual stack
+    /// depth (or both flushed) and the same Register states (else the translation bails).
+    fn inline_choice(&mut self, truthy: ir::Value, t: u64, f: u64) {
+        let before_vs = self.vs.clone();
+        let before_regs = self.reg_snapshot();
+        let tb = self.b.create_block();
+        let fb = self.b.create_block();
+        self.b.ins().brif(truthy, tb, &[], fb, &[]);
+
+        let mut arms = Vec::with_capacity(2);
+        for (entry, bits) in [(tb, t), (fb, f)] {
+            self.vs = before_vs.clone();
+            self.restore_regs(&before_regs);
+            self.b.switch_to_block(entry);
+            self.inline_block(bits);
+            // A pristine exit block per arm: what it does (jump with values, or flush first)
+            // is decided once both arms are known.
+            let exit = self.b.create_block();
+            self.b.ins().jump(exit, &[]);
+            arms.push((exit, self.vs.clone(), self.reg_snapshot()));
+        }
+        let [(t_exit, t_vs, t_regs), (f_exit, f_vs, f_regs)]: [_; 2] = arms.try_into().expect("two arms");
+        let Some(regs) = merge_regs(&t_regs, &f_regs) else {
+            return self.give_up("inlined branches leave the Registers differently");
+        };
+        let merge = self.b.create_block();
+        let same_shape = t_vs.len() == f_vs.len();
+        let vars: Vec<_> = if same_shape {
+            (0..t_vs.len()).map(|_| self.b.declare_var(I64)).collect()
+        } else {
+            Vec::new()
+        };
+        for (exit, vs) in [(t_exit, &t_vs), (f_exit, &f_vs)] {
+            self.b.switch_to_block(exit);
+            if same_shape {
+                for (var, e) in vars.iter().zip(vs.entries()) {
+                    self.b.def_var(*var, e.val);
+                }
+            } else {
+                self.emit_flush(vs.entries());
+            }
+            self.b.ins().jump(merge, &[]);
+        }
+        self.b.switch_to_block(merge);
+        self.vs = VStack::default();
+        if same_shape {
+            for (i, var) in vars.iter().enumerate() {
+                let (a, b) = (t_vs.entries()[i], f_vs.entries()[i]);
+                if a.root.is_some() || b.root.is_some() {
+                    return self.give_up("a virtual `_.` across inlined branches");
+                }
+                let val = self.b.use_var(*var);
+                let konst = if a.konst == b.konst { a.konst } else { None };
+                self.vs.push(VEntry::new(val, konst));
+            }
+        }
+        self.restore_regs(&regs);
+    }
+
+    fn reg_snapshot(&self) -> RegSnapshot {
+        self.levels.iter().map(|l| l.reg.clone()).collect()
+    }
+
+    fn restore_regs(&mut self, snap: &RegSnapshot) {
+        for (l, r) in self.levels.iter_mut().zip(snap) {
+            l.reg = r.clone();
+        }
     }
 
     // ----- value tests -----
@@ -603,17 +1126,18 @@ impl Translator<'_, '_> {
     /// The value of Store path `k` through this instruction's cache line. When the path was
     /// never created, `on_undefined` is emitted (it must end the block).
     fn cached_store_value(&mut self, k: usize, on_undefined: impl FnOnce(&mut Self)) -> ir::Value {
-        if self.env.is_program {
+        if self.lvl().is_program {
             // The program runs once: a helper read is smaller and compiles faster.
             let path = self.iconst(self.path_ptr(k));
             let out = self.out_addr();
             let st = self.call_status(helpers::jit_read_store as *const () as usize, &[self.vm, path, out]);
-            let pending: Vec<VEntry> = self.vs.entries().to_vec();
+            let pending = self.pending();
             self.check(st, &pending);
             return self.load_out();
         }
         let flags = MemFlagsData::trusted();
-        let cache = self.iconst(self.cache_ptr());
+        let line = self.cache_ptr();
+        let cache = self.iconst(line);
         let epoch_addr = self.iconst(self.env.epoch_ptr as u64);
         let epoch = self.b.ins().load(I64, flags, epoch_addr, 0);
         let cached = self.b.ins().load(I64, flags, cache, CACHE_EPOCH_OFFSET);
@@ -648,11 +1172,10 @@ impl Translator<'_, '_> {
     /// Emit the `Undefined Store path` error exit (the virtual stack is what the executor
     /// holds).
     fn emit_undefined_store(&mut self, k: usize) {
-        let entries: Vec<VEntry> = self.vs.entries().to_vec();
-        self.emit_flush(&entries);
         let path = self.iconst(self.path_ptr(k));
         let st = self.call_status(helpers::jit_undefined_store as *const () as usize, &[self.vm, path]);
-        self.emit_error_return(st);
+        let entries = self.pending();
+        self.emit_error_return(st, &entries);
     }
 
     /// End of the Code. The virtual stack goes to the AL and the function returns OK, except
@@ -662,7 +1185,8 @@ impl Translator<'_, '_> {
     fn finish_body(&mut self) {
         let self_bits = self.env.block.to_bits();
         let top = self.vs.entries().last().copied();
-        let may_loop = !self.env.is_program && top.is_some_and(|e| e.konst.is_none_or(|k| k == self_bits));
+        let may_loop = !self.lvl().is_program
+            && top.is_some_and(|e| e.root.is_none() && e.konst.is_none_or(|k| k == self_bits));
         if !may_loop {
             self.flush();
             let ok = self.b.ins().iconst(I32, ffi::SOMA_OK as i64);
@@ -721,14 +1245,9 @@ impl Translator<'_, '_> {
         let c = self.b.ins().load(I64, flags, count, 0);
         let c = self.b.ins().iadd_imm_s(c, 1);
         self.b.ins().store(flags, c, count, 0);
-        let heap_register = self.reg.is_none()
-            && self.env.code.instrs.iter().any(|i| {
-                matches!(
-                    i.op,
-                    Opcode::LoadReg | Opcode::SetReg | Opcode::RefReg | Opcode::SetrefReg | Opcode::ExecReg
-                )
-            });
-        if heap_register {
+        // Level 0's Register may be virtual now and heap at the end (after `!_.` of a value):
+        // restarting the real frame is right whatever the mode.
+        if has_register_instrs(self.levels[0].code) {
             self.call_status(helpers::jit_restart_frame as *const () as usize, &[self.vm]);
         }
     }
@@ -737,7 +1256,7 @@ impl Translator<'_, '_> {
 
     /// CONST: a virtual push of the constant's bits (constants are module roots).
     fn gen_const(&mut self, k: usize) {
-        let bits = self.env.consts[k].to_bits();
+        let bits = self.lvl().consts[k].to_bits();
         let v = self.iconst(bits);
         self.vpush(v, Some(bits));
     }
@@ -748,34 +1267,18 @@ impl Translator<'_, '_> {
         self.vpush(v, None);
     }
 
-    /// LOAD_REG: value-form read (no AL traffic, never collects).
-    fn gen_load_reg(&mut self, k: usize) {
-        if let Some(r) = &self.reg {
-            let i = r.plan.index(&self.env.code.paths[k].components[0]);
-            if r.defined[i] {
-                let v = self.b.ins().load(I64, MemFlagsData::trusted(), r.base, (i * 8) as i32);
-                self.vpush(v, None);
-                return;
-            }
-            // Never written in this execution: the real (empty) Register gives the error.
-        }
-        let path = self.iconst(self.path_ptr(k));
-        let out = self.out_addr();
-        let st = self.call_status(helpers::jit_read_reg as *const () as usize, &[self.vm, path, out]);
-        let pending: Vec<VEntry> = self.vs.entries().to_vec();
-        self.check(st, &pending);
-        let v = self.load_out();
-        self.vpush(v, None);
-    }
-
     /// SET_STORE: flush, then the cached-write helper (a safepoint, like the executor's).
     fn gen_set_store(&mut self, k: usize) {
         if let Some(e) = self.vs.pop() {
+            if e.root.is_some() {
+                return self.give_up("a virtual `_.` stored in the Store");
+            }
             return self.gen_set_store_value(k, e.val);
         }
         self.flush();
         let path = self.iconst(self.path_ptr(k));
-        let cache = self.iconst(self.cache_ptr());
+        let line = self.cache_ptr();
+        let cache = self.iconst(line);
         let st = self.call_status(helpers::jit_set_store as *const () as usize, &[self.vm, path, cache]);
         self.check(st, &[]);
     }
@@ -784,19 +1287,19 @@ impl Translator<'_, '_> {
     /// nor the new value is a CellRef (no write-through, no epoch change), else the
     /// value-form helper. Nothing is flushed: neither path collects.
     fn gen_set_store_value(&mut self, k: usize, v: ir::Value) {
-        if self.env.is_program {
+        let line = self.cache_ptr();
+        let cache = self.iconst(line);
+        if self.lvl().is_program {
             let path = self.iconst(self.path_ptr(k));
-            let cache = self.iconst(self.cache_ptr());
             let st = self.call_status(
                 helpers::jit_set_store_value as *const () as usize,
                 &[self.vm, path, cache, v],
             );
-            let pending: Vec<VEntry> = self.vs.entries().to_vec();
+            let pending = self.pending();
             self.check(st, &pending);
             return;
         }
         let flags = MemFlagsData::trusted();
-        let cache = self.iconst(self.cache_ptr());
         let epoch_addr = self.iconst(self.env.epoch_ptr as u64);
         let epoch = self.b.ins().load(I64, flags, epoch_addr, 0);
         let cached = self.b.ins().load(I64, flags, cache, CACHE_EPOCH_OFFSET);
@@ -826,28 +1329,34 @@ impl Translator<'_, '_> {
             helpers::jit_set_store_value as *const () as usize,
             &[self.vm, path, cache, v],
         );
-        let pending: Vec<VEntry> = self.vs.entries().to_vec();
+        let pending = self.pending();
         self.check(st, &pending);
         self.b.ins().jump(done, &[]);
 
         self.b.switch_to_block(done);
     }
 
-    /// EXEC_CONST: run a block literal through the exec helper.
+    /// EXEC_CONST: a block literal, inlined when small, else run through the exec helper.
     fn gen_exec_const(&mut self, k: usize) {
-        self.flush();
-        let v = self.iconst(self.env.consts[k].to_bits());
-        let st = self.call_status(helpers::jit_exec as *const () as usize, &[self.vm, v]);
-        self.check(st, &[]);
+        let bits = self.lvl().consts[k].to_bits();
+        let v = self.iconst(bits);
+        self.exec_entry(VEntry::new(v, Some(bits)));
     }
 
-    /// EXEC_STORE: read through the cache; a site whose path held a specialised builtin at
-    /// compile time is guarded on the value's identity (deopt exit when rebound) and lowered
-    /// inline; anything else is flushed and executed by the helper.
+    /// EXEC_STORE: read through the cache. A site whose path held a specialised builtin or an
+    /// inlinable Block at compile time is guarded on the value's identity (deopt exit when
+    /// rebound) and lowered inline; anything else is flushed and executed by the helper.
     fn gen_exec_store(&mut self, k: usize) {
         let v = self.cached_store_value(k, |t| t.emit_undefined_store(k));
-        let spec = self.env.exec_builtins.get(self.pc).copied().flatten();
-        let Some((id, bits)) = spec.filter(|(id, _)| is_specialised(*id)) else {
+        let seen = self.store_value_at_compile_time(self.path(k));
+        let builtin = seen.and_then(|s| {
+            let p = s.as_builtin_obj()?;
+            // SAFETY: builtin objects are VM roots for the VM's whole life.
+            let id: BuiltinId = unsafe { (*p.as_ptr()).id };
+            is_specialised(id).then_some(id)
+        });
+        let block = seen.filter(|s| self.inlinable(s.to_bits()));
+        let Some(bits) = seen.filter(|_| builtin.is_some() || block.is_some()) else {
             self.flush();
             let st = self.call_status(helpers::jit_exec as *const () as usize, &[self.vm, v]);
             self.check(st, &[]);
@@ -861,7 +1370,10 @@ impl Translator<'_, '_> {
         self.b.switch_to_block(deopt);
         self.emit_deopt();
         self.b.switch_to_block(fast);
-        self.gen_builtin(id);
+        match builtin {
+            Some(id) => self.gen_builtin(id),
+            None => self.inline_block(bits.to_bits()),
+        }
     }
 
     /// A guarded builtin, lowered inline where its operands are virtual.
@@ -870,8 +1382,8 @@ impl Translator<'_, '_> {
             BuiltinId::Chain => self.gen_chain(),
             BuiltinId::Choose if self.vs.len() >= 3 => self.gen_choose(),
             BuiltinId::Lt if self.vs.len() >= 2 => self.gen_lt(),
-            BuiltinId::Block if !self.env.is_program => {
-                let bits = self.env.block.to_bits();
+            BuiltinId::Block if !self.lvl().is_program => {
+                let bits = self.lvl().block.to_bits();
                 let v = self.iconst(bits);
                 self.vpush(v, Some(bits));
             }
@@ -885,24 +1397,27 @@ impl Translator<'_, '_> {
     /// `choose` on three virtual operands: a select, nothing called.
     fn gen_choose(&mut self) {
         let [c, t, f]: [VEntry; 3] = self.vs.pop_n(3).try_into().expect("3 entries");
-        if let Some(cb) = c.konst {
-            // SAFETY: compile-time constant bits are live values (module constants).
-            let truthy = unsafe { Value::from_bits(cb) }.is_truthy();
-            self.vpush(
-                if truthy { t.val } else { f.val },
-                if truthy { t.konst } else { f.konst },
-            );
+        // SAFETY: compile-time constant bits are live values (module constants). A virtual
+        // `_.` is a CellRef, which is truthy.
+        let known = c.konst.map(|cb| unsafe { Value::from_bits(cb) }.is_truthy()).or(c.root.map(|_| true));
+        if let Some(truthy) = known {
+            self.vpush_entry(if truthy { t } else { f });
             return;
+        }
+        if t.root.is_some() || f.root.is_some() {
+            return self.give_up("a virtual `_.` chosen at run time");
         }
         // Falsy values are exactly Void, Nil, False: BOX_BASE + 0..=2.
         let d = self.b.ins().iadd_imm_s(c.val, -(BOX_BASE as i64));
         let truthy = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThan, d, 2);
         let r = self.b.ins().select(truthy, t.val, f.val);
-        let konst = match (t.konst, f.konst) {
-            (Some(a), Some(b)) if a == b => Some(a),
-            _ => None,
-        };
-        self.vpush(r, konst);
+        let mut e = VEntry::new(r, None);
+        match (t.konst, f.konst) {
+            (Some(a), Some(b)) if a == b => e.konst = Some(a),
+            (Some(a), Some(b)) => e.choice = Some((truthy, a, b)),
+            _ => {}
+        }
+        self.vpush_entry(e);
     }
 
     /// Small-int `+ - * / %` with overflow checks; other operands (BigInts, wrong types, zero
@@ -976,6 +1491,9 @@ impl Translator<'_, '_> {
     /// ends by jumping to `done` with the boxed result (see [`Self::finish_int_binop`]).
     fn begin_int_binop(&mut self) -> IntBinop {
         let [a, b]: [VEntry; 2] = self.vs.pop_n(2).try_into().expect("2 entries");
+        if a.root.is_some() || b.root.is_some() {
+            self.give_up("a virtual `_.` as an operand");
+        }
         let (a, b) = (a.val, b.val);
         let done = self.b.create_block();
         self.b.append_block_param(done, I64);
@@ -995,7 +1513,7 @@ impl Translator<'_, '_> {
     /// result pushed on the virtual stack.
     fn finish_int_binop(&mut self, done: ir::Block, helper: usize, args: &[ir::Value]) {
         let st = self.call_status(helper, args);
-        let pending: Vec<VEntry> = self.vs.entries().to_vec();
+        let pending = self.pending();
         self.check(st, &pending);
         let r = self.load_out();
         self.b.ins().jump(done, &[BlockArg::Value(r)]);
@@ -1008,6 +1526,9 @@ impl Translator<'_, '_> {
     /// returns before the next starts, so the native stack does not grow).
     fn gen_chain(&mut self) {
         let first = if let Some(top) = self.vs.pop() {
+            if top.root.is_some() {
+                self.give_up("a virtual `_.` chained");
+            }
             self.flush();
             let exe = self.is_executable(top.val);
             let push_back = self.b.create_block();
@@ -1047,4 +1568,38 @@ impl Translator<'_, '_> {
 
         self.b.switch_to_block(exit);
     }
+}
+
+/// The Register states after two inlined branches, when they agree: the same modes, the same
+/// names defined (a name only one branch gave a slot must be undefined there), and what is
+/// known of a value kept only where both branches know the same.
+fn merge_regs(a: &RegSnapshot, b: &RegSnapshot) -> Option<RegSnapshot> {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| match (x, y) {
+            (RegMode::Heap, RegMode::Heap) => Some(RegMode::Heap),
+            (RegMode::Alias(i), RegMode::Alias(j)) if i == j => Some(RegMode::Alias(*i)),
+            (RegMode::Virtual(xs), RegMode::Virtual(ys)) => {
+                let mut names = Vec::with_capacity(xs.len().max(ys.len()));
+                for n in xs {
+                    match ys.iter().find(|m| m.name == n.name) {
+                        Some(m) if m.slot == n.slot && m.defined == n.defined => {
+                            let info = if m.info == n.info { n.info } else { None };
+                            names.push(RegName { info, ..n.clone() });
+                        }
+                        None if !n.defined => names.push(n.clone()),
+                        _ => return None,
+                    }
+                }
+                for m in ys.iter().filter(|m| !xs.iter().any(|n| n.name == m.name)) {
+                    if m.defined {
+                        return None;
+                    }
+                    names.push(m.clone());
+                }
+                Some(RegMode::Virtual(names))
+            }
+            _ => None,
+        })
+        .collect()
 }

@@ -15,16 +15,35 @@
 use cranelift_codegen::ir;
 
 /// One virtual AL slot.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct VEntry {
     /// The value's bits (an `i64` SSA value).
     pub val: ir::Value,
     /// The bits when known at compile time (constants, `>block`).
     pub konst: Option<u64>,
+    /// A `choose` between two known values: (the condition's truth as an `i8`, the value when
+    /// true, the value when false). Executing it can branch to two known Blocks.
+    pub choice: Option<(ir::Value, u64, u64)>,
+    /// A CellRef to the Register root of translation level `n` (`_.` of a virtual Register):
+    /// no cell exists yet, so `val` is meaningless. Consumed by an inlined `!_.`; anywhere
+    /// else the translation bails out, except on error and deoptimisation paths, which
+    /// materialise the Register first.
+    pub root: Option<usize>,
+}
+
+impl VEntry {
+    pub fn new(val: ir::Value, konst: Option<u64>) -> VEntry {
+        VEntry {
+            val,
+            konst,
+            choice: None,
+            root: None,
+        }
+    }
 }
 
 /// The virtual top of the AL.
-#[derive(Default, Debug)]
+#[derive(Default, Debug, Clone)]
 pub struct VStack {
     entries: Vec<VEntry>,
 }
@@ -59,6 +78,10 @@ impl VStack {
         std::mem::take(&mut self.entries)
     }
 
+    pub fn entries_mut(&mut self) -> &mut [VEntry] {
+        &mut self.entries
+    }
+
     /// The top `n` entries, bottom first, removed.
     pub fn pop_n(&mut self, n: usize) -> Vec<VEntry> {
         let at = self.entries.len() - n;
@@ -75,10 +98,7 @@ mod tests {
     fn push_pop_order() {
         let mut s = VStack::default();
         for i in 0..3 {
-            s.push(VEntry {
-                val: ir::Value::new(i),
-                konst: Some(i as u64),
-            });
+            s.push(VEntry::new(ir::Value::new(i), Some(i as u64)));
         }
         let top2 = s.pop_n(2);
         assert_eq!(top2[0].konst, Some(1));

@@ -399,3 +399,60 @@ fn chained_iterations_poll_the_host() {
         assert_eq!(s, reference);
     }
 }
+
+/// Context passing as the stdlib writes it: `_.` handed to a branch that does `!_.`.
+const SIGN: &str = "{ !_.n _. _.n 0 ><\n  { !_. (neg) }\n  { !_. _. _.n 0 >>  { !_. (pos) } { !_. (zero) } >ifelse }\n  >ifelse } !sign";
+
+#[test]
+fn inlined_bodies_share_the_callers_virtual_register() {
+    let o = diff(&format!("{SIGN}\n-3 >sign 0 >sign 8 >sign"), true);
+    assert_eq!(o.al, "[(neg), (zero), (pos)]");
+    let fib = "{ !_.n _. _.n 2 >< { !_. _.n } { !_. _.n 1 >- >fib _.n 2 >- >fib >+ } >choose >^ } !fib";
+    let o = diff(&format!("{fib}\n20 >fib"), true);
+    assert_eq!(o.al, "[6765]");
+    // The inlined branches write names of the caller through the alias, and read them after.
+    diff(
+        "{ !_.n _. _.n 5 >< { !_. 1 !_.r } { !_. 2 !_.r _.n !_.m } >ifelse _.r } !f 3 >f 9 >f",
+        true,
+    );
+    let (_, mut r) = run_on(Tier::Jit(0), &format!("{fib}\n10 >fib"), true);
+    assert!(soma_jit::stats(&mut r.vm).unwrap().inlined > 0, "nothing was inlined");
+}
+
+#[test]
+fn errors_inside_inlined_bodies_match_the_executor() {
+    // Errors at every depth of inlining: position, module, the AL left behind (including a
+    // CellRef to a Register that only existed virtually), no frame or shadow slot leaked.
+    diff("{ !_.n _. _.n 0 >< { !_. _.n (x) >+ } { !_. _.q } >ifelse } !f 1 >f", true);
+    diff("{ !_.n _. _.n 0 >< { !_. _.n (x) >+ } { !_. _.q } >ifelse } !f -1 >f", true);
+    diff("{ !_.n _. (a) _.n 0 >< { !_. _.n 0 >/ } { !_. 1 } >ifelse } !f -4 >f", true);
+    diff("{ _. { !_. 1 !_.x nope } >^ } !f >f", true);
+    diff("{ !_.n _.  { !_. _.n } >^ } !f >f", true);
+    // The depth limit is reached inside inlined frames exactly where the executor reaches it
+    // (on a stack big enough that the native guard does not fire first).
+    big_stack(|| {
+        let deep = "{ !_.n _. _.n 1 >< { !_. 0 } { !_. _.n 1 >- >down } >ifelse } !down 6000 >down";
+        let o = diff(deep, true);
+        assert!(o.err.as_ref().is_some_and(|e| e.1.starts_with("recursion too deep")), "{o:?}");
+    });
+}
+
+#[test]
+fn deopts_inside_inlined_bodies_resume_every_level() {
+    // `-` is rebound after the blocks are compiled with it inlined: the exits inside the
+    // inlined branch hand the materialised Registers and frames to the executor.
+    let src = format!(
+        "{SIGN}\n{{ !_.n _. _.n 1 >< {{ !_. _.n }} {{ !_. _.n 1 >- !_.m _.m 2 >* }} >ifelse }} !g\n\
+         5 >g -3 >sign  {{ >+ }} !-  5 >g 7 >g 9 >g 11 >g 13 >g 0 >sign 8 >sign"
+    );
+    let o = diff(&src, true);
+    assert_eq!(o.al, "[8, (neg), 12, 16, 20, 24, 28, (zero), (pos)]");
+    let (_, mut r) = run_on(Tier::Jit(0), &src, true);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert!(s.deopts >= 4 && s.recompiles >= 1, "{s:?}");
+    // Rebinding the Block an `>ifelse` site inlined.
+    diff(
+        "{ !_.n _.n 0 >< { (a) } { (b) } >ifelse } !f 1 >f  { >drop >drop >drop (c) } !ifelse 1 >f -1 >f",
+        true,
+    );
+}

@@ -521,6 +521,59 @@ impl Vm {
         Ok(())
     }
 
+    /// Begin a block execution whose body compiled code runs inline in its caller: as
+    /// [`Vm::enter_block`] (count, depth check, frame with a fresh Register) except that the
+    /// host is not polled (the enclosing compiled block's own entry polls).
+    pub fn enter_inlined(&mut self, block: Value) -> RtResult<()> {
+        if let Some(b) = self.block_obj(block) {
+            b.exec_count.set(b.exec_count.get() + 1);
+        }
+        if self.block_depth >= self.max_depth {
+            return Err(msg::recursion(self.max_depth));
+        }
+        self.frames.push(Frame {
+            register: None,
+            block: Some(block),
+            top_level_alias: false,
+        });
+        self.block_depth += 1;
+        Ok(())
+    }
+
+    /// End the `n` innermost block executions.
+    pub fn leave_blocks(&mut self, n: usize) {
+        for _ in 0..n {
+            self.leave_block();
+        }
+    }
+
+    /// `!_.name` of `v` into the Register of the frame `from_top` below the innermost one,
+    /// without a safepoint (compiled code materialising a virtual Register while it still
+    /// holds unrooted values). Write-through rules as `set_reg`.
+    pub fn reg_write_at(&mut self, from_top: usize, path: &crate::decode::Path, v: Value) {
+        let i = self.frames.len() - 1 - from_top;
+        let frame = &mut self.frames[i];
+        self.graph.reg_write(&mut self.heap, &mut frame.register, &path.syms, v);
+    }
+
+    /// A CellRef to the Register root `_` of the frame `from_top` below the innermost one
+    /// (created if the Register has none yet), as `_.` run in that frame. No safepoint.
+    pub fn reg_root_ref_at(&mut self, from_top: usize) -> Value {
+        let i = self.frames.len() - 1 - from_top;
+        let frame = &mut self.frames[i];
+        let no_path: [crate::sym::Sym; 0] = [];
+        self.graph.reg_ref(&mut self.heap, &mut frame.register, &no_path).as_value()
+    }
+
+    /// `!_.` of `v` in the frame `from_top` below the innermost one (`setref_reg` on the
+    /// root), without a safepoint.
+    pub fn reg_set_root_at(&mut self, from_top: usize, v: Value) {
+        let i = self.frames.len() - 1 - from_top;
+        let frame = &mut self.frames[i];
+        let no_path: [crate::sym::Sym; 0] = [];
+        self.graph.reg_setref(&mut self.heap, &mut frame.register, &no_path, v);
+    }
+
     /// End the innermost block execution (its Register becomes garbage unless referenced).
     pub fn leave_block(&mut self) {
         let is_block = self.frames.len() > 1 && !self.frames.last().is_some_and(|f| f.top_level_alias);
