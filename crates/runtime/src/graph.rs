@@ -41,6 +41,7 @@
 
 use crate::cell::{CellPtr, Name};
 use crate::heap::Heap;
+use crate::sym::Sym;
 use crate::value::Value;
 
 /// The Store (a persistent root cell) and the structural epoch shared by all cells.
@@ -81,23 +82,44 @@ fn walk_existing<S: Name>(start: CellPtr, path: &[S]) -> Option<CellPtr> {
     cur.child_sym(last.find_sym()?)
 }
 
+/// A new child `name` (Void, no children) of `parent`, which has no child of that name.
+#[inline]
+fn new_child(heap: &mut Heap, parent: CellPtr, name: Sym) -> CellPtr {
+    let c = heap.alloc_cell();
+    parent.insert_child_sym(name, c);
+    c
+}
+
 /// Lookup from `start`'s children that creates missing cells (Void), following CellRefs held
 /// by intermediate cells. `path` must not be empty.
+///
+/// Once a component is missing, every cell below it is new (Void, childless: nothing to
+/// follow, nothing to find), so the rest of the path is created without lookups.
+#[inline]
 fn walk_create<S: Name>(heap: &mut Heap, start: CellPtr, path: &[S]) -> CellPtr {
+    let Some((last, init)) = path.split_last() else {
+        return start;
+    };
     let mut cur = start;
-    for (i, comp) in path.iter().enumerate() {
+    let mut rest = init.iter();
+    while let Some(comp) = rest.next() {
         let name = comp.sym();
-        let next = match cur.child_sym(name) {
-            Some(c) => c,
+        match cur.child_sym(name) {
+            Some(next) => cur = follow(next),
             None => {
-                let c = heap.alloc_cell();
-                cur.insert_child(&name, c);
-                c
+                let mut c = new_child(heap, cur, name);
+                for comp in rest {
+                    c = new_child(heap, c, comp.sym());
+                }
+                return new_child(heap, c, last.sym());
             }
-        };
-        cur = if i + 1 < path.len() { follow(next) } else { next };
+        }
     }
-    cur
+    let name = last.sym();
+    match cur.child_sym(name) {
+        Some(c) => c,
+        None => new_child(heap, cur, name),
+    }
 }
 
 /// Unlink the cell at `path` below `start`, walking raw children (no CellRef following, no

@@ -12,8 +12,8 @@
 //! * `alloc_cell` pops a free slot (value Void, no children); when the free list is empty it
 //!   allocates one more chunk and threads its slots onto the list;
 //! * the sweep walks every chunk: a marked cell survives, an unmarked in-use cell is reset
-//!   (value Void, children dropped; the children vector keeps a small capacity so the next
-//!   user rarely allocates) and its slot goes back on the free list.
+//!   (value Void, children dropped, back to the inline slots) and its slot goes back on the
+//!   free list.
 //!
 //! Chunks are never returned, so the cell memory is bounded by the peak number of live cells
 //! (plus one chunk). Cells are not in `objects`; the other kinds (strings, big ints, blocks,
@@ -156,14 +156,16 @@ pub struct BuiltinObj {
 }
 
 /// A cell of the graph: a value plus ordered named children (independent of each other).
-#[repr(C)]
+/// One cache line: the header, the value and up to `cell::INLINE_CHILDREN` children (slab
+/// chunks keep cells line-aligned), so a walk step touches one line per cell.
+#[repr(C, align(64))]
 pub struct CellObj {
     pub header: Header,
     pub value: Value,
     pub children: Children,
 }
 
-const _: () = assert!(std::mem::size_of::<CellObj>() == 48, "cells stay small");
+const _: () = assert!(std::mem::size_of::<CellObj>() == 64, "a cell is one cache line");
 
 /// Byte offset of `CellObj::value`, for JIT code that reads a cached cell inline.
 pub const CELL_VALUE_OFFSET: usize = std::mem::offset_of!(CellObj, value);
@@ -202,10 +204,6 @@ const GROWTH_DEN: usize = 2;
 
 /// Cells per slab chunk.
 pub const CELL_CHUNK: usize = 1024;
-
-/// A dead cell's children vector keeps its capacity up to this many entries (larger ones are
-/// freed so one big dead map does not pin memory).
-const KEEP_CHILD_CAPACITY: usize = 8;
 
 /// The object heap.
 pub struct Heap {
@@ -480,7 +478,7 @@ impl Heap {
                     // again until `alloc_cell` hands it out afresh; resetting it makes it
                     // indistinguishable from a new cell.
                     cell.value = Value::VOID;
-                    cell.children.recycle(KEEP_CHILD_CAPACITY);
+                    cell.children.recycle();
                     cell.header.free.set(true);
                     cell.header.walked.set(false);
                     self.cell_free.push(NonNull::from(cell));
