@@ -103,6 +103,22 @@ pub unsafe extern "C" fn jit_read_reg(vm: *mut Vm, path: *const Path, out: *mut 
     }
 }
 
+/// `_.x.rest` of a virtual name `_.x` holding `v`, in value form (`Vm::read_below`). Never
+/// collects.
+///
+/// # Safety
+/// Helper contract; `out` valid for one write.
+pub unsafe extern "C" fn jit_read_below(vm: *mut Vm, v: u64, path: *const Path, out: *mut u64) -> i32 {
+    // SAFETY: helper contract.
+    unsafe {
+        guard(vm, |vm| {
+            let r = vm.read_below(val(v), &*path)?;
+            out.write(r.to_bits());
+            Ok(())
+        })
+    }
+}
+
 /// `a.b` in value form: write the Store cell's value to `out` without touching the AL
 /// (`Undefined Store path` when never created). Never collects. Used by run-once program
 /// code, where an inline cache would only cost compile time.
@@ -364,6 +380,54 @@ pub unsafe extern "C" fn jit_resume(vm: *mut Vm, points: *const ResumePoint, n: 
 pub unsafe extern "C" fn jit_enter_inlined(vm: *mut Vm, block: u64) -> i32 {
     // SAFETY: helper contract.
     unsafe { guard(vm, |vm| vm.enter_inlined(val(block))) }
+}
+
+/// Make the virtual frames of inlined bodies real: push frames for `blocks[0..n]`
+/// (outermost first), already counted in the depth. Never collects.
+///
+/// # Safety
+/// Helper contract; `blocks` readable for `n` live Blocks.
+pub unsafe extern "C" fn jit_frames_enter(vm: *mut Vm, blocks: *const u64, n: u64) -> i32 {
+    // SAFETY: helper contract.
+    unsafe {
+        let blocks = std::slice::from_raw_parts(blocks as *const Value, n as usize);
+        guard(vm, |vm| {
+            vm.push_frames_uncounted(blocks);
+            Ok(())
+        })
+    }
+}
+
+/// Undo [`jit_frames_enter`] after a call (the frames are virtual again).
+///
+/// # Safety
+/// Helper contract; the `n` innermost frames were pushed by `jit_frames_enter`.
+pub unsafe extern "C" fn jit_frames_leave(vm: *mut Vm, n: u64) -> i32 {
+    // SAFETY: helper contract.
+    unsafe {
+        guard(vm, |vm| {
+            vm.pop_frames_uncounted(n as usize);
+            Ok(())
+        })
+    }
+}
+
+/// Record the recursion error (the depth limit reached entering an inlined body).
+///
+/// # Safety
+/// Helper contract.
+pub unsafe extern "C" fn jit_recursion_error(vm: *mut Vm) -> i32 {
+    // SAFETY: helper contract.
+    unsafe { guard(vm, |vm| Err(msg::recursion(vm.max_depth()))) }
+}
+
+/// Record `Undefined Register path` for `path` (a virtual Register without that name).
+///
+/// # Safety
+/// Helper contract.
+pub unsafe extern "C" fn jit_undefined_reg(vm: *mut Vm, path: *const Path) -> i32 {
+    // SAFETY: helper contract.
+    unsafe { guard(vm, |_| Err(msg::undefined_register(&(*path).display))) }
 }
 
 /// Leave the `n` innermost frames (inlined bodies ending, normally or by an error).

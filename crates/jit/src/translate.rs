@@ -46,7 +46,7 @@ use soma_runtime::ffi;
 use soma_runtime::heap::{BlockObj, CELL_VALUE_OFFSET};
 use soma_runtime::opcodes::Opcode;
 use soma_runtime::value::{Tag, Value, BOX_BASE, PAYLOAD_MASK};
-use soma_runtime::vm::JitLayout;
+use soma_runtime::vm::{JitLayout, SHADOW_STACK_SLOTS};
 use soma_runtime::Vm;
 use std::collections::HashMap;
 
@@ -87,6 +87,8 @@ pub struct CodeEnv<'a> {
 pub struct Translated {
     pub cache_lines: Vec<Box<StoreCache>>,
     pub resume_points: Vec<Box<[ResumePoint]>>,
+    /// Blocks of virtual frames made real on slow paths (`jit_frames_enter`).
+    pub frame_lists: Vec<Box<[u64]>>,
     /// Block executions inlined.
     pub inlined: usize,
 }
@@ -147,6 +149,7 @@ pub fn translate(
             pc: 0,
             call_pc: 0,
             reg,
+            virtual_frame: false,
         }],
         slots: None,
         slot_count: 0,
@@ -204,14 +207,16 @@ pub fn entry_signature(call_conv: CallConv) -> Signature {
     sig
 }
 
-/// Whether a Code's Register can start virtual: every Register instruction names `_` or one
-/// name below it, and takes no CellRef to a name (`_.` itself is modelled, see the module
-/// docs).
+/// Whether a Code's Register can start virtual: it writes only names right below `_`, takes
+/// no CellRef to a name (`_.` itself is modelled, see the module docs), and reads names or
+/// paths below them (`_.h.key`: a virtual name has no children, so that is a read below the
+/// cell its value refers to).
 fn reg_eligible(code: &Code) -> bool {
     code.instrs.iter().all(|ins| {
         let comps = || code.paths[ins.operand as usize].components.len();
         match ins.op {
-            Opcode::LoadReg | Opcode::SetReg | Opcode::ExecReg => comps() == 1,
+            Opcode::LoadReg | Opcode::ExecReg => comps() >= 1,
+            Opcode::SetReg => comps() == 1,
             Opcode::RefReg | Opcode::SetrefReg => comps() == 0,
             _ => true,
         }
@@ -283,6 +288,10 @@ struct Level<'e> {
     /// In the level above, the index of the instruction that executes this body.
     call_pc: usize,
     reg: RegMode,
+    /// The level's frame is only counted in the VM's depth, not pushed (see
+    /// [`Translator::frame_is_optional`]); levels with virtual frames are always the
+    /// innermost ones.
+    virtual_frame: bool,
 }
 
 /// Where a level's Register lives.
@@ -556,6 +565,9 @@ impl<'e> Translator<'_, 'e> {
     /// this level's module), leave the frames of inlined levels (as the executor unwinds)
     /// and return `status`.
     fn emit_error_return(&mut self, status: ir::Value, pending: &[VEntry]) {
+        // Virtual frames become real (already counted), so that Registers can be
+        // materialised into them and the unwinding below leaves every inlined frame.
+        self.emit_realize_frames();
         if pending.iter().any(|e| e.root.is_some()) {
             self.emit_flush_materialized(pending);
         } else {
@@ -585,10 +597,14 @@ impl<'e> Translator<'_, 'e> {
         self.b.ins().return_(&[status]);
     }
 
+    /// `Vm::shadow_release` inline (slots are released in LIFO order).
     fn emit_release_slots(&mut self) {
         if self.slots.is_some() {
+            let flags = MemFlagsData::trusted();
             let n = self.slot_count_const();
-            self.call_status(ffi::soma_rt_shadow_release as *const () as usize, &[self.vm, n]);
+            let top = self.b.ins().load(I64, flags, self.vm, JitLayout::SHADOW_TOP);
+            let top = self.b.ins().isub(top, n);
+            self.b.ins().store(flags, top, self.vm, JitLayout::SHADOW_TOP);
         }
     }
 
@@ -611,6 +627,7 @@ impl<'e> Translator<'_, 'e> {
     /// level, flush the virtual stack (the executor's AL before this instruction), release
     /// the slots and let the executor finish every level, innermost first (`jit_resume`).
     fn emit_deopt(&mut self) {
+        self.emit_realize_frames();
         let entries = self.pending();
         self.emit_flush_materialized(&entries);
         // The slots are released before the executor takes over (it may reserve its own
@@ -657,27 +674,54 @@ impl<'e> Translator<'_, 'e> {
 
     /// Reserve the shadow slots (the count is patched in at the end; exhaustion is the
     /// recursion error).
+    /// `Vm::shadow_reserve` inline: bump the top, fill the slots with Void (the collector
+    /// marks every slot in use).
     fn reserve_slots(&mut self) {
+        let flags = MemFlagsData::trusted();
         let n = self.slot_count_const();
-        let out = self.out_addr();
-        let st = self.call_status(ffi::soma_rt_shadow_reserve as *const () as usize, &[self.vm, n, out]);
+        let top = self.b.ins().load(I64, flags, self.vm, JitLayout::SHADOW_TOP);
+        let new_top = self.b.ins().iadd(top, n);
+        let full = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedGreaterThan, new_top, SHADOW_STACK_SLOTS as i64);
         // Shadow stack exhausted (deep recursion of blocks with many names): the executor
-        // would still run this block with heap Registers, so drop the error and interpret the
-        // whole Code (a deopt exit at instruction 0; no slots are held, none released).
+        // would still run this block with heap Registers, so interpret the whole Code (a
+        // deopt exit at instruction 0; no slots are held, none released).
         let fail = self.b.create_block();
         let cont = self.b.create_block();
         self.b.set_cold_block(fail);
-        self.b.ins().brif(st, fail, &[], cont, &[]);
+        self.b.ins().brif(full, fail, &[], cont, &[]);
         self.b.switch_to_block(fail);
-        self.call(ffi::soma_rt_error_clear as *const () as usize, &[self.vm], None);
         let st = self.emit_resume(Box::new([ResumePoint {
             block: self.env.block.to_bits(),
             pc: 0,
         }]));
         self.emit_time_end();
         self.b.ins().return_(&[st]);
+
         self.b.switch_to_block(cont);
-        self.slots = Some(self.load_out());
+        self.b.ins().store(flags, new_top, self.vm, JitLayout::SHADOW_TOP);
+        let base = self.b.ins().load(I64, flags, self.vm, JitLayout::SHADOW_BASE);
+        let offset = self.b.ins().ishl_imm_s(top, 3);
+        let first = self.b.ins().iadd(base, offset);
+        let bytes = self.b.ins().ishl_imm_s(n, 3);
+        let end = self.b.ins().iadd(first, bytes);
+        let void = self.iconst(Value::VOID.to_bits());
+        let head = self.b.create_block();
+        let p = self.b.append_block_param(head, I64);
+        let fill = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.ins().jump(head, &[BlockArg::Value(first)]);
+        self.b.switch_to_block(head);
+        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, p, end);
+        self.b.ins().brif(more, fill, &[], done, &[]);
+        self.b.switch_to_block(fill);
+        self.b.ins().store(flags, void, p, 0);
+        let next = self.b.ins().iadd_imm_s(p, 8);
+        self.b.ins().jump(head, &[BlockArg::Value(next)]);
+        self.b.switch_to_block(done);
+        self.slots = Some(first);
     }
 
     /// The level whose names the current level's Register instructions use (itself, or the
@@ -778,18 +822,13 @@ impl<'e> Translator<'_, 'e> {
         if let Some(level) = self.virtual_level() {
             let Some(i) = self.reg_name(level, k) else { return };
             let n = self.names(level)[i].clone();
-            if n.defined {
-                let base = self.slots.expect("reserved");
-                let v = self.b.ins().load(I64, MemFlagsData::trusted(), base, Self::slot_offset(n.slot));
-                let mut e = VEntry::new(v, None);
-                if let Some(info) = n.info {
-                    e.konst = info.konst;
-                    e.choice = info.choice;
-                }
-                self.vpush_entry(e);
-                return;
+            if !n.defined {
+                // Never written in this execution: the Register has no such name.
+                return self.emit_undefined_reg(k);
             }
-            // Never written in this execution: the real (empty) Register gives the error.
+            let e = self.read_virtual(&n, k);
+            self.vpush_entry(e);
+            return;
         }
         let path = self.iconst(self.path_ptr(k));
         let out = self.out_addr();
@@ -798,6 +837,28 @@ impl<'e> Translator<'_, 'e> {
         self.check(st, &pending);
         let v = self.load_out();
         self.vpush(v, None);
+    }
+
+    /// The value of Register path `k` whose first name is the (defined) virtual name `n`: its
+    /// slot, with what is known of it, or for a longer path the value below the cell it
+    /// refers to (`jit_read_below`: never collects, errors as the executor's walk).
+    fn read_virtual(&mut self, n: &RegName, k: usize) -> VEntry {
+        let base = self.slots.expect("reserved");
+        let v = self.b.ins().load(I64, MemFlagsData::trusted(), base, Self::slot_offset(n.slot));
+        if self.path(k).components.len() > 1 {
+            let path = self.iconst(self.path_ptr(k));
+            let out = self.out_addr();
+            let st = self.call_status(helpers::jit_read_below as *const () as usize, &[self.vm, v, path, out]);
+            let pending = self.pending();
+            self.check(st, &pending);
+            return VEntry::new(self.load_out(), None);
+        }
+        let mut e = VEntry::new(v, None);
+        if let Some(info) = n.info {
+            e.konst = info.konst;
+            e.choice = info.choice;
+        }
+        e
     }
 
     /// SET_REG: into a virtual name's slot, or through the helper.
@@ -885,12 +946,17 @@ impl<'e> Translator<'_, 'e> {
                 return self.give_up("`!_.` while this level's `_.` is virtual");
             }
             if let Some(target) = top.and_then(|e| e.root) {
-                if target >= here || !matches!(self.levels[target].reg, RegMode::Virtual(_)) {
+                let both_virtual = matches!(self.levels[target].reg, RegMode::Virtual(_))
+                    && matches!(self.levels[here].reg, RegMode::Virtual(_));
+                if target >= here || !both_virtual {
                     return self.give_up("`!_.` of an unsupported root");
                 }
                 self.vs.pop();
                 self.levels[here].reg = RegMode::Alias(target);
                 return;
+            }
+            if self.levels[here].virtual_frame {
+                return self.give_up("a heap Register needs a real frame");
             }
             self.levels[here].reg = RegMode::Heap;
         }
@@ -903,18 +969,25 @@ impl<'e> Translator<'_, 'e> {
         if let Some(level) = self.virtual_level() {
             let Some(i) = self.reg_name(level, k) else { return };
             let n = self.names(level)[i].clone();
-            if n.defined {
-                let base = self.slots.expect("reserved");
-                let v = self.b.ins().load(I64, MemFlagsData::trusted(), base, Self::slot_offset(n.slot));
-                let mut e = VEntry::new(v, None);
-                if let Some(info) = n.info {
-                    e.konst = info.konst;
-                    e.choice = info.choice;
-                }
-                return self.exec_entry(e);
+            if !n.defined {
+                return self.emit_undefined_reg(k);
             }
+            let e = self.read_virtual(&n, k);
+            return self.exec_entry(e);
         }
         self.gen_path_helper(ffi::soma_rt_exec_reg as *const () as usize, k);
+    }
+
+    /// `Undefined Register path` for a virtual name never written (the real frame at the
+    /// top may belong to another level, so it is not asked).
+    fn emit_undefined_reg(&mut self, k: usize) {
+        let path = self.iconst(self.path_ptr(k));
+        let st = self.call_status(helpers::jit_undefined_reg as *const () as usize, &[self.vm, path]);
+        let pending = self.pending();
+        self.emit_error_return(st, &pending);
+        // Unreachable continuation, for the instructions lowered after this one.
+        let dead = self.b.create_block();
+        self.b.switch_to_block(dead);
     }
 
     /// Flush, then call a `(vm, path) -> status` helper that works on the AL.
@@ -942,16 +1015,89 @@ impl<'e> Translator<'_, 'e> {
 
     /// Whether the Block with these bits (if it is one) is inlined where it is executed.
     fn inlinable(&self, bits: u64) -> bool {
+        self.inline_frame(bits).is_some()
+    }
+
+    /// How the Block with these bits would be inlined here: `Some(true)` with a virtual
+    /// frame, `Some(false)` with a real one, `None` not at all (too big, too deep, recursive,
+    /// the program, or needing a real frame under a virtual one).
+    fn inline_frame(&self, bits: u64) -> Option<bool> {
         if !self.env.inline || self.depth() >= MAX_INLINE_DEPTH {
-            return false;
+            return None;
         }
         // SAFETY: compile-time bits are live values of this VM (constants, Store values).
         let v = unsafe { Value::from_bits(bits) };
-        let Some(b) = self.env.vm.block_obj(v) else { return false };
-        let Some(m) = self.env.vm.module(b.module) else { return false };
-        b.code != 0
-            && m.module.codes[b.code as usize].instrs.len() <= MAX_INLINE_INSTRS
-            && !self.levels.iter().any(|l| l.block == v)
+        let b = self.env.vm.block_obj(v)?;
+        let m = self.env.vm.module(b.module)?;
+        let code = &m.module.codes[b.code as usize];
+        if b.code == 0 || code.instrs.len() > MAX_INLINE_INSTRS || self.levels.iter().any(|l| l.block == v) {
+            return None;
+        }
+        let optional = self.frame_is_optional(code);
+        if !optional && self.lvl().virtual_frame {
+            return None;
+        }
+        Some(optional)
+    }
+
+    /// Whether an inlined Code can run without a real frame: nothing in it can observe the
+    /// frame stack. Its Register must be able to stay virtual, and every site it executes
+    /// must be known at compile time to be a Block (which pushes its own frame on top) or a
+    /// specialised builtin other than `chain`. An executed Register name is decided during
+    /// translation: an unknown value is called with the virtual frames made real around it.
+    fn frame_is_optional(&self, code: &Code) -> bool {
+        reg_eligible(code)
+            && code.instrs.iter().all(|ins| {
+                if ins.op != Opcode::ExecStore {
+                    return true;
+                }
+                match self.store_value_at_compile_time(&code.paths[ins.operand as usize]) {
+                    Some(v) if v.as_block_obj().is_some() => true,
+                    Some(v) => v.as_builtin_obj().is_some_and(|p| {
+                        // SAFETY: builtin objects are VM roots for the VM's whole life.
+                        let id = unsafe { (*p.as_ptr()).id };
+                        is_specialised(id) && id != BuiltinId::Chain
+                    }),
+                    None => false,
+                }
+            })
+    }
+
+    /// Blocks of the levels whose frames are virtual, outermost first.
+    fn virtual_frames(&self) -> Vec<u64> {
+        self.levels
+            .iter()
+            .filter(|l| l.virtual_frame)
+            .map(|l| l.block.to_bits())
+            .collect()
+    }
+
+    /// Push real frames for the levels whose frames are virtual (a slow path about to need
+    /// them); returns how many.
+    fn emit_realize_frames(&mut self) -> usize {
+        let blocks = self.virtual_frames();
+        if blocks.is_empty() {
+            return 0;
+        }
+        let n = blocks.len();
+        let list: Box<[u64]> = blocks.into_boxed_slice();
+        let p = self.iconst(list.as_ptr() as u64);
+        self.out.frame_lists.push(list);
+        let count = self.iconst(n as u64);
+        self.call_status(helpers::jit_frames_enter as *const () as usize, &[self.vm, p, count]);
+        n
+    }
+
+    /// Call the exec helper on `v` (the AL flushed). Under virtual frames the value may be
+    /// anything (`block`, a host builtin): they are made real for the call.
+    fn emit_exec_value(&mut self, v: ir::Value) {
+        let realized = self.emit_realize_frames();
+        let st = self.call_status(helpers::jit_exec as *const () as usize, &[self.vm, v]);
+        if realized > 0 {
+            let n = self.iconst(realized as u64);
+            self.call_status(helpers::jit_frames_leave as *const () as usize, &[self.vm, n]);
+        }
+        self.check(st, &[]);
     }
 
     /// Execute a virtual entry: inline the Block when it is known, branch to both inlined
@@ -967,8 +1113,7 @@ impl<'e> Translator<'_, 'e> {
             return self.inline_choice(truthy, t, f);
         }
         self.flush();
-        let st = self.call_status(helpers::jit_exec as *const () as usize, &[self.vm, e.val]);
-        self.check(st, &[]);
+        self.emit_exec_value(e.val);
     }
 
     /// Run the body of Block `bits` here, in a frame entered for it, with the virtual stack
@@ -979,10 +1124,15 @@ impl<'e> Translator<'_, 'e> {
         let b = self.env.vm.block_obj(v).expect("inlinable Block");
         let m = self.env.vm.module(b.module).expect("loaded module");
         let code = &m.module.codes[b.code as usize];
-        let block = self.iconst(bits);
-        let st = self.call_status(helpers::jit_enter_inlined as *const () as usize, &[self.vm, block]);
-        let pending = self.pending();
-        self.check(st, &pending);
+        let virtual_frame = self.inline_frame(bits).expect("inlinable");
+        if virtual_frame {
+            self.emit_count_frame();
+        } else {
+            let block = self.iconst(bits);
+            let st = self.call_status(helpers::jit_enter_inlined as *const () as usize, &[self.vm, block]);
+            let pending = self.pending();
+            self.check(st, &pending);
+        }
         let call_pc = self.lvl().pc;
         let reg = if reg_eligible(code) {
             RegMode::Virtual(Vec::new())
@@ -998,6 +1148,7 @@ impl<'e> Translator<'_, 'e> {
             pc: 0,
             call_pc,
             reg,
+            virtual_frame,
         });
         self.out.inlined += 1;
         for (pc, &ins) in code.instrs.iter().enumerate() {
@@ -1011,8 +1162,39 @@ impl<'e> Translator<'_, 'e> {
         if self.vs.entries().iter().any(|e| e.root == Some(here)) {
             self.give_up("a virtual `_.` outlives its Block");
         }
-        self.emit_leave_inlined(1);
+        if self.lvl().virtual_frame {
+            self.emit_uncount_frame();
+        } else {
+            self.emit_leave_inlined(1);
+        }
         self.levels.pop();
+    }
+
+    /// Enter a virtual frame: the depth check and count of `Vm::enter_block`, inline (the
+    /// recursion error is the executing instruction's, here in the calling level).
+    fn emit_count_frame(&mut self) {
+        let flags = MemFlagsData::trusted();
+        let depth = self.b.ins().load(I64, flags, self.vm, JitLayout::BLOCK_DEPTH);
+        let max = self.b.ins().load(I64, flags, self.vm, JitLayout::MAX_DEPTH);
+        let full = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, depth, max);
+        let fail = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.set_cold_block(fail);
+        self.b.ins().brif(full, fail, &[], cont, &[]);
+        self.b.switch_to_block(fail);
+        let st = self.call_status(helpers::jit_recursion_error as *const () as usize, &[self.vm]);
+        let pending = self.pending();
+        self.emit_error_return(st, &pending);
+        self.b.switch_to_block(cont);
+        let depth = self.b.ins().iadd_imm_s(depth, 1);
+        self.b.ins().store(flags, depth, self.vm, JitLayout::BLOCK_DEPTH);
+    }
+
+    fn emit_uncount_frame(&mut self) {
+        let flags = MemFlagsData::trusted();
+        let depth = self.b.ins().load(I64, flags, self.vm, JitLayout::BLOCK_DEPTH);
+        let depth = self.b.ins().iadd_imm_s(depth, -1);
+        self.b.ins().store(flags, depth, self.vm, JitLayout::BLOCK_DEPTH);
     }
 
     /// Execute a `choose` between Blocks `t` and `f` (by `truthy`, an `i8`): both bodies are
@@ -1355,11 +1537,10 @@ impl<'e> Translator<'_, 'e> {
             let id: BuiltinId = unsafe { (*p.as_ptr()).id };
             is_specialised(id).then_some(id)
         });
-        let block = seen.filter(|s| self.inlinable(s.to_bits()));
+        let block = seen.filter(|s| s.as_block_obj().is_some());
         let Some(bits) = seen.filter(|_| builtin.is_some() || block.is_some()) else {
             self.flush();
-            let st = self.call_status(helpers::jit_exec as *const () as usize, &[self.vm, v]);
-            self.check(st, &[]);
+            self.emit_exec_value(v);
             return;
         };
         let same = self.b.ins().icmp_imm_s(IntCC::Equal, v, bits.to_bits() as i64);
@@ -1372,7 +1553,13 @@ impl<'e> Translator<'_, 'e> {
         self.b.switch_to_block(fast);
         match builtin {
             Some(id) => self.gen_builtin(id),
-            None => self.inline_block(bits.to_bits()),
+            None if self.inlinable(bits.to_bits()) => self.inline_block(bits.to_bits()),
+            None => {
+                // A known Block pushes its own frame: no virtual frame needs to be real.
+                self.flush();
+                let st = self.call_status(helpers::jit_exec as *const () as usize, &[self.vm, v]);
+                self.check(st, &[]);
+            }
         }
     }
 

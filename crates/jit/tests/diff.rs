@@ -456,3 +456,29 @@ fn deopts_inside_inlined_bodies_resume_every_level() {
         true,
     );
 }
+
+#[test]
+fn reads_below_virtual_register_names() {
+    // `_.h` lives in a slot; `_.h.key` reads below the cell its CellRef value names.
+    assert_eq!(diff("{ !_.h _.h.key } !f 5 !n.key n. >f", false).al, "[5]");
+    assert_eq!(diff("{ !_.h _.h.a.b } !f 7 !n.a.b n. >f", false).al, "[7]");
+    // An intermediate cell holding a CellRef is followed, one hop, as every walk does.
+    assert_eq!(diff("{ !_.h _.h.a.b } !f 1 !m.b  m. !n.a  n. >f", false).al, "[1]");
+    assert_eq!(diff("{ !_.h >_.h.go } !f { 42 } !n.go n. >f", false).al, "[42]");
+    // Undefined below a non-CellRef, a missing child, an unwritten name.
+    diff("{ !_.h _.h.key } !f 5 >f", false);
+    diff("{ !_.h _.h.nope } !f 1 !n.k n. >f", false);
+    diff("{ 1 _.h.key } !f >f", false);
+    diff("{ !_.h _.h.a.b } !f 1 !n.a n. >f", false);
+}
+
+#[test]
+fn frames_of_inlined_bodies_are_real_when_observed() {
+    // `block` run as an unknown value inside inlined bodies sees the innermost Block, as
+    // in the executor (the virtual frames are pushed around the call).
+    let o = diff("{ !_.g  _.g { !_.h >_.h } >^ } !f  block >f >debug.id  f >debug.id  >==", true);
+    assert_eq!(o.al, "[False]", "{o:?}");
+    // And an error raised by such a call unwinds every frame.
+    diff("{ !_.g  _.g { !_.h >_.h } >^ } !f  (x) >f", true);
+    diff("{ !_.g  _.g { !_.h 1 >_.h } >^ } !f  + >f", true);
+}

@@ -232,6 +232,12 @@ impl Graph {
 
     // ----- Register (`reg` is the frame's optional root cell `_`; paths exclude the `_`) -----
 
+    /// The cell at `path` below `start`'s children (following CellRefs held by intermediate
+    /// cells, as every read does), if it exists. `path` must not be empty.
+    pub fn lookup_below<S: Name>(start: CellPtr, path: &[S]) -> Option<CellPtr> {
+        walk_existing(start, path)
+    }
+
     /// The Register cell at `path` (`[]` is `_` itself), if it was ever created.
     pub fn reg_lookup<S: Name>(reg: Option<CellPtr>, path: &[S]) -> Option<CellPtr> {
         let root = follow(reg?);

@@ -118,6 +118,15 @@ pub struct JitLayout;
 impl JitLayout {
     /// `u32`: block entries left until the poll hook runs (`Vm::poll_now` at zero).
     pub const POLL_COUNTDOWN: i32 = std::mem::offset_of!(Vm, poll_countdown) as i32;
+    /// `usize`: block executions in progress; compiled code counts the frames of inlined
+    /// bodies it keeps virtual here (see [`Vm::push_frames_uncounted`]).
+    pub const BLOCK_DEPTH: i32 = std::mem::offset_of!(Vm, block_depth) as i32;
+    /// `usize`: the depth limit.
+    pub const MAX_DEPTH: i32 = std::mem::offset_of!(Vm, max_depth) as i32;
+    /// `usize`: shadow-stack slots in use (`shadow_reserve` / `shadow_release` inline).
+    pub const SHADOW_TOP: i32 = std::mem::offset_of!(Vm, shadow_top) as i32;
+    /// `*mut Value`: the first shadow-stack slot ([`SHADOW_STACK_SLOTS`] of them).
+    pub const SHADOW_BASE: i32 = std::mem::offset_of!(Vm, shadow_base) as i32;
 }
 
 pub struct Vm {
@@ -133,6 +142,8 @@ pub struct Vm {
     pins: Vec<Option<Value>>,
     free_pins: Vec<usize>,
     shadow: Box<[Value]>,
+    /// `shadow.as_mut_ptr()`, kept for compiled code (the boxed slice never moves).
+    shadow_base: *mut Value,
     shadow_top: usize,
     pub(crate) error: Option<SomaError>,
     pub(crate) max_depth: usize,
@@ -177,6 +188,7 @@ impl Vm {
             pins: Vec::new(),
             free_pins: Vec::new(),
             shadow: vec![Value::VOID; SHADOW_STACK_SLOTS].into_boxed_slice(),
+            shadow_base: std::ptr::null_mut(),
             shadow_top: 0,
             error: None,
             max_depth: DEFAULT_MAX_DEPTH,
@@ -191,6 +203,7 @@ impl Vm {
             jit_state: None,
             heap,
         });
+        vm.shadow_base = vm.shadow.as_mut_ptr();
         vm.install_builtins();
         vm
     }
@@ -538,6 +551,34 @@ impl Vm {
         });
         self.block_depth += 1;
         Ok(())
+    }
+
+    /// Push frames for block executions already counted in the depth: compiled code keeps
+    /// the frames of some inlined bodies virtual (it only counts them) and makes them real,
+    /// outermost first, before anything that needs them (an error or deoptimisation exit, a
+    /// call of an unknown value).
+    pub fn push_frames_uncounted(&mut self, blocks: &[Value]) {
+        self.frames.extend(blocks.iter().map(|&b| Frame {
+            register: None,
+            block: Some(b),
+            top_level_alias: false,
+        }));
+    }
+
+    /// Pop `n` frames pushed by [`Vm::push_frames_uncounted`] (the depth keeps counting them).
+    pub fn pop_frames_uncounted(&mut self, n: usize) {
+        let keep = self.frames.len().saturating_sub(n).max(1);
+        self.frames.truncate(keep);
+    }
+
+    /// `_.x.rest` where `_.x` holds `v` but exists only in compiled code (a virtual Register
+    /// name, which has no children): the value found below the cell `v` refers to, as the
+    /// read would find it through `_.x` holding that CellRef.
+    pub fn read_below(&self, v: Value, path: &crate::decode::Path) -> RtResult<Value> {
+        v.as_cell()
+            .and_then(|cell| Graph::lookup_below(cell, &path.syms[1..]))
+            .map(|c| c.value())
+            .ok_or_else(|| msg::undefined_register(&path.display))
     }
 
     /// End the `n` innermost block executions.
