@@ -103,6 +103,21 @@ fn helpers(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    c.bench_function("collect_10k_live_cells_10k_dead_cells", |b| {
+        b.iter_batched(
+            || {
+                // Dead cells with a child each, as dropped Register frames leave them.
+                for _ in 0..5_000 {
+                    let parent = vm().heap().alloc_cell();
+                    let child = vm().heap().alloc_cell();
+                    parent.insert_child("garbage", child);
+                }
+            },
+            // One full mark-sweep per iteration.
+            |()| vm().collect(),
+            BatchSize::PerIteration,
+        )
+    });
     // SAFETY: created by Box::into_raw above and not used afterwards.
     unsafe { soma_rt_vm_free(vmp) };
 
