@@ -759,6 +759,8 @@ impl Machine {
         d.set_item("native_ns", s.native_ns)?;
         d.set_item("deopts", s.deopts)?;
         d.set_item("recompiles", s.recompiles)?;
+        d.set_item("inlined", s.inlined)?;
+        d.set_item("retranslations", s.retranslations)?;
         let blocks: Vec<(String, usize, u64, usize)> = s
             .blocks
             .iter()

@@ -138,6 +138,8 @@ pub struct JitStats {
     pub recompiles: u64,
     /// Block executions inlined into compiled code (counted per compile).
     pub inlined: u64,
+    /// Translations retried with less ambition (see `translate_with_fallbacks`).
+    pub retranslations: u64,
     pub blocks: Vec<BlockStat>,
 }
 
@@ -311,7 +313,9 @@ impl Jit {
             virtual_register: !self.no_virtual_register.contains(&(mid, cid)),
             inline: !self.no_inline.contains(&(mid, cid)),
         };
-        let data = translate_with_fallbacks(&mut self.ctx, &mut self.fctx, &mut env, self.isa.frontend_config())?;
+        let (data, retries) =
+            translate_with_fallbacks(&mut self.ctx, &mut self.fctx, &mut env, self.isa.frontend_config())?;
+        self.stats.retranslations += retries;
         self.ctx.set_disasm(self.config.dump.asm);
         self.next_id += 1;
         let name = format!("soma_m{mid}_c{cid}_{}", sanitize(&code.name));
@@ -380,7 +384,8 @@ pub(crate) fn translate_with_fallbacks(
     fctx: &mut FunctionBuilderContext,
     env: &mut CodeEnv,
     frontend: cranelift_codegen::isa::TargetFrontendConfig,
-) -> Result<Translated, String> {
+) -> Result<(Translated, u64), String> {
+    let mut retries = 0;
     loop {
         ctx.clear();
         let r = translate::translate(&mut ctx.func, fctx, env, frontend);
@@ -389,11 +394,12 @@ pub(crate) fn translate_with_fallbacks(
             *fctx = FunctionBuilderContext::new();
         }
         match r {
-            Ok(data) => return Ok(data),
+            Ok(data) => return Ok((data, retries)),
             Err(_) if env.inline => env.inline = false,
             Err(_) if env.virtual_register => env.virtual_register = false,
             Err(translate::Bail(why)) => return Err(format!("cannot translate: {why}")),
         }
+        retries += 1;
     }
 }
 

@@ -49,7 +49,7 @@ pub fn compile_module_for(vm: &mut Vm, module: u32, isa: &dyn isa::TargetIsa) ->
         };
         // The cache lines and resume points live until the end of this iteration: the code
         // is compiled, never run.
-        let _data = translate_with_fallbacks(&mut ctx, &mut fctx, &mut env, isa.frontend_config())
+        let (_data, _) = translate_with_fallbacks(&mut ctx, &mut fctx, &mut env, isa.frontend_config())
             .map_err(|e| format!("code {i} ({}): {e}", code.name))?;
         let clif = ctx.func.display().to_string();
         ctx.verify(isa)

@@ -137,8 +137,8 @@ pub unsafe extern "C" fn jit_read_store(vm: *mut Vm, path: *const Path, out: *mu
 }
 
 /// Resolve a Store path for an inline cache: on success fill `cache` (cell + current epoch)
-/// and return the cell; return null, leaving the cache alone, when the path was never
-/// created. Sets no error. Never collects.
+/// and return the cell; when the path was never created, leave the cache alone, record
+/// `Undefined Store path: 'P'` and return null. Never collects.
 ///
 /// # Safety
 /// Helper contract; `cache` is a cache line owned by the JIT of this VM.
@@ -159,19 +159,16 @@ pub unsafe extern "C" fn jit_resolve_store(vm: *mut Vm, path: *const Path, cache
                 }
                 p
             }
-            None => std::ptr::null_mut(),
+            None => {
+                vm.set_error(msg::undefined_store(&path.display));
+                std::ptr::null_mut()
+            }
         }
     }));
-    r.unwrap_or(std::ptr::null_mut())
-}
-
-/// Record `Undefined Store path: 'P'` and return `SOMA_ERROR`.
-///
-/// # Safety
-/// Helper contract.
-pub unsafe extern "C" fn jit_undefined_store(vm: *mut Vm, path: *const Path) -> i32 {
-    // SAFETY: helper contract.
-    unsafe { guard(vm, |_| Err(msg::undefined_store(&(*path).display))) }
+    r.unwrap_or_else(|_| {
+        vm.set_error(SomaError::runtime("internal error: panic in a JIT helper"));
+        std::ptr::null_mut()
+    })
 }
 
 /// `!a.b` through a cache line: safepoint, pop (underflow error as the executor), then write
@@ -372,6 +369,136 @@ pub unsafe extern "C" fn jit_resume(vm: *mut Vm, points: *const ResumePoint, n: 
     }
 }
 
+/// Everything an exit from compiled code (an error or a deoptimisation) must rebuild,
+/// described once at compile time so that the exit site is only a few stores and one call of
+/// [`jit_exit`].
+#[derive(Debug)]
+pub struct ExitDesc {
+    /// The translation levels at the exit, outermost (the compiled Block) first.
+    pub levels: Vec<ExitLevel>,
+    /// The virtual stack at the exit, bottom first: `None` for a value passed in the exit's
+    /// buffer (same index), `Some(n)` for a virtual `_.` of level n's Register.
+    pub pending: Vec<Option<usize>>,
+    pub kind: ExitKind,
+    /// Shadow slots the function reserved (filled in when the translation is done).
+    pub slot_count: usize,
+}
+
+#[derive(Debug)]
+pub struct ExitLevel {
+    pub block: Value,
+    /// The level's frame is only counted in the depth (pushed here before anything else).
+    pub virtual_frame: bool,
+    pub reg: ExitReg,
+    /// Where the executor resumes this level after a deopt: after the instruction that ran
+    /// the next level (the innermost level's pc is the exit's site).
+    pub resume_pc: usize,
+}
+
+/// A level's Register at an exit.
+#[derive(Debug)]
+pub enum ExitReg {
+    /// In its frame already.
+    Heap,
+    /// Defined virtual names: (shadow slot index, address of a `_.name` Path).
+    Virtual(Vec<(usize, *const Path)>),
+    /// The root holds a CellRef to level n's root.
+    Alias(usize),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum ExitKind {
+    /// An error in a Code of `module` (the status is passed through); its `line:col` comes
+    /// with each call of [`jit_exit`] (exits of the same shape share code).
+    Error { module: u32 },
+    /// Interpret the rest of every level.
+    Deopt,
+}
+
+/// Leave compiled code at an exit described by `desc`: make the virtual frames real,
+/// materialise the Registers (always for a deopt; for an error when a virtual `_.` is
+/// pending), push the pending values, release the shadow slots, then either position the
+/// error and unwind the inlined frames, or hand every level to the executor. Returns the
+/// status to return. `values` holds the pending values, `slots` the function's shadow slots
+/// (null when it has none), `site` says where: `line << 32 | col` of an error, the pc of the
+/// innermost level for a deopt.
+///
+/// # Safety
+/// Helper contract; `desc` is an exit description of the running code, `values` readable for
+/// `desc.pending.len()` entries of live values, `slots` for `desc.slot_count`.
+pub unsafe extern "C" fn jit_exit(
+    vm: *mut Vm,
+    status: i32,
+    desc: *const ExitDesc,
+    values: *const u64,
+    slots: *const u64,
+    site: u64,
+) -> i32 {
+    // SAFETY: helper contract.
+    let (d, vmr) = unsafe { (&*desc, &mut *vm) };
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        let virtual_frames: Vec<Value> = d.levels.iter().filter(|l| l.virtual_frame).map(|l| l.block).collect();
+        vmr.push_frames_uncounted(&virtual_frames);
+        let depth = d.levels.len() - 1;
+        let materialize = matches!(d.kind, ExitKind::Deopt) || d.pending.iter().any(Option::is_some);
+        if materialize && !slots.is_null() {
+            for (i, level) in d.levels.iter().enumerate() {
+                match &level.reg {
+                    ExitReg::Heap => {}
+                    ExitReg::Virtual(names) => {
+                        for &(slot, path) in names {
+                            // SAFETY: the slot index is below `slot_count`; the path belongs
+                            // to a loaded module.
+                            let v = unsafe { val(*slots.add(slot)) };
+                            vmr.reg_write_at(depth - i, unsafe { &*path }, v);
+                        }
+                    }
+                    ExitReg::Alias(target) => {
+                        let root = vmr.reg_root_ref_at(depth - target);
+                        vmr.reg_set_root_at(depth - i, root);
+                    }
+                }
+            }
+        }
+        for (i, p) in d.pending.iter().enumerate() {
+            let v = match p {
+                Some(level) => vmr.reg_root_ref_at(depth - level),
+                // SAFETY: `values` holds the pending values.
+                None => unsafe { val(*values.add(i)) },
+            };
+            vmr.push(v);
+        }
+        if !slots.is_null() {
+            vmr.shadow_release(d.slot_count);
+        }
+        match d.kind {
+            ExitKind::Error { module } => {
+                position_error(vmr, (site >> 32) as u32, site as u32, module);
+                vmr.leave_blocks(depth);
+                status
+            }
+            ExitKind::Deopt => {
+                let points: Vec<ResumePoint> = d
+                    .levels
+                    .iter()
+                    .rev()
+                    .enumerate()
+                    .map(|(i, l)| ResumePoint {
+                        block: l.block.to_bits(),
+                        pc: if i == 0 { site } else { l.resume_pc as u64 },
+                    })
+                    .collect();
+                // SAFETY: the points describe the frames just made real, innermost first.
+                unsafe { jit_resume(vm, points.as_ptr(), points.len() as u64) }
+            }
+        }
+    }));
+    r.unwrap_or_else(|_| {
+        vmr.set_error(SomaError::runtime("internal error: panic in a JIT helper"));
+        SOMA_INTERNAL
+    })
+}
+
 /// Enter the frame of a Block whose body runs inline in compiled code (`Vm::enter_inlined`:
 /// the recursion error when too deep). Never collects.
 ///
@@ -552,13 +679,15 @@ pub unsafe extern "C" fn jit_time_end(clock: *mut NativeClock) {
 pub unsafe extern "C" fn jit_error_at(vm: *mut Vm, line: u32, col: u32, module: u32) {
     // SAFETY: helper contract.
     let Some(vm) = (unsafe { vm.as_mut() }) else { return };
-    let _ = catch_unwind(AssertUnwindSafe(|| {
-        let Some(e) = vm.take_error() else { return };
-        if !e.is_positioned() {
-            if let Some(m) = vm.module(module).cloned() {
-                vm.note_error_module(&m);
-            }
+    let _ = catch_unwind(AssertUnwindSafe(|| position_error(vm, line, col, module)));
+}
+
+fn position_error(vm: &mut Vm, line: u32, col: u32, module: u32) {
+    let Some(e) = vm.take_error() else { return };
+    if !e.is_positioned() {
+        if let Some(m) = vm.module(module).cloned() {
+            vm.note_error_module(&m);
         }
-        vm.set_error(e.at(line, col));
-    }));
+    }
+    vm.set_error(e.at(line, col));
 }

@@ -32,7 +32,9 @@
 //! branches that leave the Registers differently) make it bail out; the compiler then
 //! translates the Code again without inlining, and without virtual Registers if need be.
 
-use crate::helpers::{self, ResumePoint, StoreCache, CACHE_CELL_OFFSET, CACHE_EPOCH_OFFSET};
+use crate::helpers::{
+    self, ExitDesc, ExitKind, ExitLevel, ExitReg, ResumePoint, StoreCache, CACHE_CELL_OFFSET, CACHE_EPOCH_OFFSET,
+};
 use crate::vstack::{VEntry, VStack, MAX_VIRTUAL};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
@@ -62,9 +64,12 @@ const I64: ir::Type = types::I64;
 const I32: ir::Type = types::I32;
 
 /// Inlined Blocks have at most this many instructions...
-pub const MAX_INLINE_INSTRS: usize = 32;
-/// ...and nest at most this deep below the compiled Code.
+pub const MAX_INLINE_INSTRS: usize = 24;
+/// ...and nest at most this deep below the compiled Code...
 pub const MAX_INLINE_DEPTH: usize = 3;
+/// ...and all of them together have at most this many instructions (code size and compile
+/// time grow with every inlined instruction: each has its own error and deopt paths).
+pub const INLINE_BUDGET: usize = 24;
 
 /// Everything the translator needs to know about the Code compiled and its VM.
 pub struct CodeEnv<'a> {
@@ -87,8 +92,10 @@ pub struct CodeEnv<'a> {
 pub struct Translated {
     pub cache_lines: Vec<Box<StoreCache>>,
     pub resume_points: Vec<Box<[ResumePoint]>>,
-    /// Blocks of virtual frames made real on slow paths (`jit_frames_enter`).
+    /// Blocks of virtual frames made real around calls of unknown values.
     pub frame_lists: Vec<Box<[u64]>>,
+    /// Error and deoptimisation exits.
+    pub exits: Vec<Box<ExitDesc>>,
     /// Block executions inlined.
     pub inlined: usize,
 }
@@ -158,6 +165,9 @@ pub fn translate(
         shared_exit: None,
         max_flush: 0,
         bail: None,
+        inlined_instrs: 0,
+        exits: HashMap::new(),
+        exit_bodies: Vec::new(),
         out: Translated::default(),
     };
     if let Some(clock) = env.clock {
@@ -177,6 +187,7 @@ pub fn translate(
     }
     t.finish_body();
     t.finish_error_exit();
+    t.finish_exits();
     // Native stack per nested block matters (deep SOMA recursion runs on it): shrink the
     // flush buffer to what was used.
     let (flush_slot, used) = (t.flush_slot, t.max_flush.max(1));
@@ -185,7 +196,10 @@ pub fn translate(
     if let Some(reason) = t.bail {
         return Err(reason);
     }
-    let out = std::mem::take(&mut t.out);
+    let mut out = std::mem::take(&mut t.out);
+    for exit in &mut out.exits {
+        exit.slot_count = slot_count;
+    }
     t.b.seal_all_blocks();
     t.b.finalize(frontend);
     for inst in uses {
@@ -349,6 +363,11 @@ struct Translator<'a, 'e> {
     max_flush: usize,
     /// Set when the translation met a shape it does not model.
     bail: Option<Bail>,
+    /// Instructions inlined so far (against [`INLINE_BUDGET`]).
+    inlined_instrs: usize,
+    /// Shared exit blocks by shape (see `emit_exit`), and what fills them at the end.
+    exits: HashMap<Vec<u64>, ir::Block>,
+    exit_bodies: Vec<(ir::Block, Box<ExitDesc>)>,
     out: Translated,
 }
 
@@ -471,21 +490,6 @@ impl<'e> Translator<'_, 'e> {
         self.call_status(helpers::jit_push_n as *const () as usize, &[self.vm, base, n]);
     }
 
-    /// On an error or deoptimisation path: materialise every level's Register into its frame,
-    /// then push `entries` (a virtual `_.` becomes a CellRef to its now real root). Nothing
-    /// here collects, so values still virtual stay valid.
-    fn emit_flush_materialized(&mut self, entries: &[VEntry]) {
-        self.emit_materialize_registers();
-        let mut vals = Vec::with_capacity(entries.len());
-        for e in entries {
-            vals.push(match e.root {
-                Some(level) => self.emit_root_ref(level),
-                None => e.val,
-            });
-        }
-        self.emit_push(vals);
-    }
-
     /// Flush the whole virtual stack (before a helper that observes the AL or collects).
     fn flush(&mut self) {
         let entries = self.vs.take_all();
@@ -561,26 +565,115 @@ impl<'e> Translator<'_, 'e> {
         self.emit_return(p[0]);
     }
 
-    /// Error path of the current instruction: flush `pending`, position the error here (in
-    /// this level's module), leave the frames of inlined levels (as the executor unwinds)
-    /// and return `status`.
+    /// Error path of the current instruction: `pending` is what the executor would still
+    /// hold on the AL. Positions the error here (in this level's module), unwinds the frames
+    /// of inlined levels and returns `status` (see [`helpers::jit_exit`]).
     fn emit_error_return(&mut self, status: ir::Value, pending: &[VEntry]) {
-        // Virtual frames become real (already counted), so that Registers can be
-        // materialised into them and the unwinding below leaves every inlined frame.
-        self.emit_realize_frames();
-        if pending.iter().any(|e| e.root.is_some()) {
-            self.emit_flush_materialized(pending);
-        } else {
-            self.emit_flush(pending);
-        }
         let (line, col) = self.position();
-        let line = self.b.ins().iconst(I32, line as i64);
-        let col = self.b.ins().iconst(I32, col as i64);
         let module = self.lvl().module;
-        let module = self.b.ins().iconst(I32, module as i64);
-        self.call(helpers::jit_error_at as *const () as usize, &[self.vm, line, col, module], None);
-        self.emit_leave_inlined(self.depth());
-        self.emit_return(status);
+        let site = ((line as u64) << 32) | col as u64;
+        self.emit_exit(status, pending, ExitKind::Error { module }, site);
+    }
+
+    /// Leave through `jit_exit`. Exits with the same shape (the levels and their Register
+    /// states, the pending entries, the kind) share one block at the end of the function,
+    /// which gets the status, the site (`line << 32 | col` of an error, the resume pc of a
+    /// deopt) and the pending values as arguments.
+    fn emit_exit(&mut self, status: ir::Value, pending: &[VEntry], kind: ExitKind, site: u64) {
+        let mut key: Vec<u64> = vec![matches!(kind, ExitKind::Deopt) as u64];
+        if let ExitKind::Error { module } = kind {
+            key.push(module as u64);
+        }
+        let mut levels = Vec::with_capacity(self.levels.len());
+        for (i, l) in self.levels.iter().enumerate() {
+            let reg = match &l.reg {
+                RegMode::Heap => ExitReg::Heap,
+                RegMode::Alias(n) => ExitReg::Alias(*n),
+                RegMode::Virtual(names) => ExitReg::Virtual(
+                    names
+                        .iter()
+                        .filter(|n| n.defined)
+                        .map(|n| (n.slot, n.path as *const Path))
+                        .collect(),
+                ),
+            };
+            // Resume after the instruction that ran the next level (the innermost level's pc
+            // comes with the site).
+            let resume_pc = self.levels.get(i + 1).map_or(0, |next| next.call_pc + 1);
+            key.extend([l.block.to_bits(), l.virtual_frame as u64, resume_pc as u64]);
+            match &reg {
+                ExitReg::Heap => key.push(0),
+                ExitReg::Alias(n) => key.extend([1, *n as u64]),
+                ExitReg::Virtual(names) => {
+                    key.push(2);
+                    key.extend(names.iter().flat_map(|&(slot, path)| [slot as u64, path as u64]));
+                    key.push(u64::MAX);
+                }
+            }
+            levels.push(ExitLevel {
+                block: l.block,
+                virtual_frame: l.virtual_frame,
+                reg,
+                resume_pc,
+            });
+        }
+        key.extend(pending.iter().map(|e| e.root.map_or(u64::MAX, |n| n as u64)));
+        let values: Vec<ir::Value> = pending.iter().filter(|e| e.root.is_none()).map(|e| e.val).collect();
+        let block = match self.exits.get(&key) {
+            Some(&b) => b,
+            None => {
+                let b = self.b.create_block();
+                self.b.set_cold_block(b);
+                self.b.append_block_param(b, I32);
+                self.b.append_block_param(b, I64);
+                for _ in &values {
+                    self.b.append_block_param(b, I64);
+                }
+                let desc = Box::new(ExitDesc {
+                    levels,
+                    pending: pending.iter().map(|e| e.root).collect(),
+                    kind,
+                    slot_count: 0,
+                });
+                self.exits.insert(key, b);
+                self.exit_bodies.push((b, desc));
+                b
+            }
+        };
+        let site = self.iconst(site);
+        let mut args = vec![BlockArg::Value(status), BlockArg::Value(site)];
+        args.extend(values.iter().map(|&v| BlockArg::Value(v)));
+        self.b.ins().jump(block, &args);
+    }
+
+    /// Fill the shared exit blocks (after the body).
+    fn finish_exits(&mut self) {
+        for (block, desc) in std::mem::take(&mut self.exit_bodies) {
+            self.b.switch_to_block(block);
+            let params = self.b.block_params(block).to_vec();
+            let values = &params[2..];
+            self.max_flush = self.max_flush.max(desc.pending.len());
+            let mut next = values.iter();
+            for (i, root) in desc.pending.iter().enumerate() {
+                if root.is_none() {
+                    let v = *next.next().expect("a value per non-root entry");
+                    self.b.ins().stack_store(I64, v, self.flush_slot, (i * 8) as i32);
+                }
+            }
+            let d = self.iconst(&*desc as *const ExitDesc as u64);
+            self.out.exits.push(desc);
+            let buf = self.b.ins().stack_addr(I64, self.flush_slot, 0);
+            let slots = match self.slots {
+                Some(s) => s,
+                None => self.iconst(0),
+            };
+            let st = self.call_status(
+                helpers::jit_exit as *const () as usize,
+                &[self.vm, params[0], d, buf, slots, params[1]],
+            );
+            self.emit_time_end();
+            self.b.ins().return_(&[st]);
+        }
     }
 
     fn emit_leave_inlined(&mut self, n: usize) {
@@ -623,28 +716,13 @@ impl<'e> Translator<'_, 'e> {
         }
     }
 
-    /// Deoptimisation exit at the current instruction: materialise the Registers of every
-    /// level, flush the virtual stack (the executor's AL before this instruction), release
-    /// the slots and let the executor finish every level, innermost first (`jit_resume`).
+    /// Deoptimisation exit at the current instruction: the executor takes over every level,
+    /// innermost first, with the virtual stack as its AL (see [`helpers::jit_exit`]).
     fn emit_deopt(&mut self) {
-        self.emit_realize_frames();
         let entries = self.pending();
-        self.emit_flush_materialized(&entries);
-        // The slots are released before the executor takes over (it may reserve its own
-        // through compiled callees, in LIFO order).
-        self.emit_release_slots();
-        let mut points = Vec::with_capacity(self.levels.len());
-        let mut resume_at = self.lvl().pc;
-        for l in self.levels.iter().rev() {
-            points.push(ResumePoint {
-                block: l.block.to_bits(),
-                pc: resume_at as u64,
-            });
-            resume_at = l.call_pc + 1;
-        }
-        let st = self.emit_resume(points.into_boxed_slice());
-        self.emit_time_end();
-        self.b.ins().return_(&[st]);
+        let ok = self.b.ins().iconst(I32, ffi::SOMA_OK as i64);
+        let site = self.lvl().pc as u64;
+        self.emit_exit(ok, &entries, ExitKind::Deopt, site);
     }
 
     fn emit_resume(&mut self, points: Box<[ResumePoint]>) -> ir::Value {
@@ -777,38 +855,6 @@ impl<'e> Translator<'_, 'e> {
 
     fn slot_offset(slot: usize) -> i32 {
         (slot * 8) as i32
-    }
-
-    /// Write every level's virtual Register into its real frame (levels outward first, so an
-    /// alias finds its target's root). Never collects.
-    fn emit_materialize_registers(&mut self) {
-        let Some(base) = self.slots else { return };
-        let depth = self.depth();
-        for level in 0..self.levels.len() {
-            let from_top = self.iconst((depth - level) as u64);
-            match self.levels[level].reg.clone() {
-                RegMode::Heap => {}
-                RegMode::Virtual(names) => {
-                    for n in names.iter().filter(|n| n.defined) {
-                        let v = self.b.ins().load(I64, MemFlagsData::trusted(), base, Self::slot_offset(n.slot));
-                        let path = self.iconst(n.path);
-                        self.call_status(helpers::jit_reg_init_at as *const () as usize, &[self.vm, from_top, path, v]);
-                    }
-                }
-                RegMode::Alias(target) => {
-                    let r = self.emit_root_ref(target);
-                    self.call_status(helpers::jit_reg_set_root_at as *const () as usize, &[self.vm, from_top, r]);
-                }
-            }
-        }
-    }
-
-    /// A real CellRef to level `level`'s Register root (created in its frame if need be).
-    fn emit_root_ref(&mut self, level: usize) -> ir::Value {
-        let from_top = self.iconst((self.depth() - level) as u64);
-        let out = self.out_addr();
-        self.call_status(helpers::jit_reg_root_ref_at as *const () as usize, &[self.vm, from_top, out]);
-        self.load_out()
     }
 
     fn is_cell_ref(&mut self, v: ir::Value) -> ir::Value {
@@ -1030,7 +1076,11 @@ impl<'e> Translator<'_, 'e> {
         let b = self.env.vm.block_obj(v)?;
         let m = self.env.vm.module(b.module)?;
         let code = &m.module.codes[b.code as usize];
-        if b.code == 0 || code.instrs.len() > MAX_INLINE_INSTRS || self.levels.iter().any(|l| l.block == v) {
+        if b.code == 0
+            || code.instrs.len() > MAX_INLINE_INSTRS
+            || self.inlined_instrs + code.instrs.len() > INLINE_BUDGET
+            || self.levels.iter().any(|l| l.block == v)
+        {
             return None;
         }
         let optional = self.frame_is_optional(code);
@@ -1124,7 +1174,15 @@ impl<'e> Translator<'_, 'e> {
         let b = self.env.vm.block_obj(v).expect("inlinable Block");
         let m = self.env.vm.module(b.module).expect("loaded module");
         let code = &m.module.codes[b.code as usize];
-        let virtual_frame = self.inline_frame(bits).expect("inlinable");
+        let Some(virtual_frame) = self.inline_frame(bits) else {
+            // The budget ran out (inside the other branch of a `choose`): a plain call. A
+            // Block pushes its own frame, so no virtual frame needs to be real.
+            self.flush();
+            let v = self.iconst(bits);
+            let st = self.call_status(helpers::jit_exec as *const () as usize, &[self.vm, v]);
+            self.check(st, &[]);
+            return;
+        };
         if virtual_frame {
             self.emit_count_frame();
         } else {
@@ -1151,6 +1209,7 @@ impl<'e> Translator<'_, 'e> {
             virtual_frame,
         });
         self.out.inlined += 1;
+        self.inlined_instrs += code.instrs.len();
         for (pc, &ins) in code.instrs.iter().enumerate() {
             self.levels.last_mut().expect("level").pc = pc;
             self.gen_instr(ins);
@@ -1351,11 +1410,10 @@ impl<'e> Translator<'_, 'e> {
         self.b.ins().load(I64, flags, cell, CELL_VALUE_OFFSET as i32)
     }
 
-    /// Emit the `Undefined Store path` error exit (the virtual stack is what the executor
-    /// holds).
-    fn emit_undefined_store(&mut self, k: usize) {
-        let path = self.iconst(self.path_ptr(k));
-        let st = self.call_status(helpers::jit_undefined_store as *const () as usize, &[self.vm, path]);
+    /// The `Undefined Store path` error exit (`jit_resolve_store` recorded the error; the
+    /// virtual stack is what the executor holds).
+    fn emit_undefined_store(&mut self) {
+        let st = self.b.ins().iconst(I32, ffi::SOMA_ERROR as i64);
         let entries = self.pending();
         self.emit_error_return(st, &entries);
     }
@@ -1445,7 +1503,7 @@ impl<'e> Translator<'_, 'e> {
 
     /// LOAD_STORE: inline read through the epoch-guarded cache line.
     fn gen_load_store(&mut self, k: usize) {
-        let v = self.cached_store_value(k, |t| t.emit_undefined_store(k));
+        let v = self.cached_store_value(k, |t| t.emit_undefined_store());
         self.vpush(v, None);
     }
 
@@ -1529,7 +1587,7 @@ impl<'e> Translator<'_, 'e> {
     /// inlinable Block at compile time is guarded on the value's identity (deopt exit when
     /// rebound) and lowered inline; anything else is flushed and executed by the helper.
     fn gen_exec_store(&mut self, k: usize) {
-        let v = self.cached_store_value(k, |t| t.emit_undefined_store(k));
+        let v = self.cached_store_value(k, |t| t.emit_undefined_store());
         let seen = self.store_value_at_compile_time(self.path(k));
         let builtin = seen.and_then(|s| {
             let p = s.as_builtin_obj()?;
