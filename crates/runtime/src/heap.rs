@@ -11,9 +11,12 @@
 //! costing a `malloc`/`free` pair each:
 //! * `alloc_cell` pops a free slot (value Void, no children); when the free list is empty it
 //!   allocates one more chunk and threads its slots onto the list;
-//! * the sweep walks every chunk: a marked cell survives, an unmarked in-use cell is reset
-//!   (value Void, children dropped, back to the inline slots) and its slot goes back on the
-//!   free list.
+//! * each chunk has two side bitmaps, *in use* (set by `alloc_cell`) and *live* (set when a
+//!   collection marks the cell); the sweep reads only those: an in-use cell that is not live
+//!   is dead and its slot goes back on the free list untouched. `alloc_cell` resets the slot
+//!   (value Void, children dropped back to the inline slots, mark cleared) as it hands it
+//!   out, when the caller is about to write the cell anyway.
+//! * marks are epochs (1 and 2 alternate), so survivors need no unmarking pass either.
 //!
 //! Chunks are never returned, so the cell memory is bounded by the peak number of live cells
 //! (plus one chunk). Cells are not in `objects`; the other kinds (strings, big ints, blocks,
@@ -64,9 +67,10 @@ pub enum ObjKind {
 #[repr(C)]
 pub struct Header {
     kind: ObjKind,
-    marked: StdCell<bool>,
-    /// A slab cell slot that is on the free list (never set for other objects).
-    free: StdCell<bool>,
+    /// The mark epoch of the collection that last marked this object (`Heap::mark_epoch`
+    /// alternates between 1 and 2; new objects have 0). An object is marked when this equals
+    /// the current epoch, so survivors need no unmarking pass.
+    marked: StdCell<u8>,
     /// A cell a Store lookup has walked through or resolved to (see `graph.rs`, epoch).
     pub(crate) walked: StdCell<bool>,
 }
@@ -75,8 +79,7 @@ impl Header {
     fn new(kind: ObjKind) -> Header {
         Header {
             kind,
-            marked: StdCell::new(false),
-            free: StdCell::new(false),
+            marked: StdCell::new(0),
             walked: StdCell::new(false),
         }
     }
@@ -161,6 +164,9 @@ pub struct BuiltinObj {
 #[repr(C, align(64))]
 pub struct CellObj {
     pub header: Header,
+    /// Where the cell sits in the slabs: chunk index * `CELL_CHUNK` + index in the chunk
+    /// (fixed when the chunk is made), for the side bitmaps.
+    slot: u32,
     pub value: Value,
     pub children: Children,
 }
@@ -205,6 +211,16 @@ const GROWTH_DEN: usize = 2;
 /// Cells per slab chunk.
 pub const CELL_CHUNK: usize = 1024;
 
+const CHUNK_WORDS: usize = CELL_CHUNK / 64;
+
+/// Side bitmaps of one slab chunk (bit i is cell i of the chunk).
+struct ChunkBits {
+    /// Cells handed out and not found dead by a sweep yet.
+    in_use: [u64; CHUNK_WORDS],
+    /// Cells marked by the collection in progress.
+    live: [u64; CHUNK_WORDS],
+}
+
 /// The object heap.
 pub struct Heap {
     objects: Vec<NonNull<Header>>,
@@ -219,8 +235,12 @@ pub struct Heap {
     mark_stack: Vec<NonNull<Header>>,
     /// Slab chunks of cells (see the module documentation). Never freed before the heap.
     cell_chunks: Vec<Box<[CellObj]>>,
-    /// Free cell slots: value Void, no children, unmarked, `free` set.
+    /// `cell_bits[i]` describes `cell_chunks[i]`.
+    cell_bits: Vec<ChunkBits>,
+    /// Free cell slots, not reset yet (`alloc_cell` resets a slot when it hands it out).
     cell_free: Vec<NonNull<CellObj>>,
+    /// Current mark epoch: 1 or 2 (see `Header::marked`).
+    mark_epoch: u8,
     /// Cells handed out and not swept yet.
     cells_in_use: usize,
     foreign_release: Option<ForeignRelease>,
@@ -249,7 +269,9 @@ impl Heap {
             stress: stress_requested(),
             mark_stack: Vec::new(),
             cell_chunks: Vec::new(),
+            cell_bits: Vec::new(),
             cell_free: Vec::new(),
+            mark_epoch: 1,
             cells_in_use: 0,
             foreign_release: None,
             collections: 0,
@@ -361,8 +383,21 @@ impl Heap {
             None => self.grow_cells(),
         };
         // SAFETY: a free slot belongs to a live chunk and is owned by nobody but the free
-        // list; it was reset when it was swept (or created fresh).
-        unsafe { (*p.as_ptr()).header.free.set(false) };
+        // list (a dead cell is unreachable from every root); resetting it makes it
+        // indistinguishable from a new cell. The mark must go too: a stale epoch could equal
+        // a later collection's.
+        let slot = unsafe {
+            let cell = &mut *p.as_ptr();
+            cell.header.marked.set(0);
+            cell.header.walked.set(false);
+            cell.value = Value::VOID;
+            cell.children.recycle();
+            cell.slot as usize
+        };
+        if let Some(bits) = self.cell_bits.get_mut(slot / CELL_CHUNK) {
+            let i = slot % CELL_CHUNK;
+            bits.in_use[i / 64] |= 1 << (i % 64);
+        }
         self.cells_in_use += 1;
         self.allocated_since_gc += std::mem::size_of::<CellObj>();
         CellPtr::from_raw(p)
@@ -371,18 +406,21 @@ impl Heap {
     /// Add a chunk of free cells; returns one of them (not on the free list).
     #[cold]
     fn grow_cells(&mut self) -> NonNull<CellObj> {
-        let chunk: Box<[CellObj]> = (0..CELL_CHUNK)
-            .map(|_| {
-                let header = Header::new(ObjKind::Cell);
-                header.free.set(true);
-                CellObj {
-                    header,
-                    value: Value::VOID,
-                    children: Children::new(),
-                }
+        let first = u32::try_from(self.cell_chunks.len() * CELL_CHUNK)
+            .expect("fewer than 2^32 cell slots");
+        let chunk: Box<[CellObj]> = (0..CELL_CHUNK as u32)
+            .map(|i| CellObj {
+                header: Header::new(ObjKind::Cell),
+                slot: first + i,
+                value: Value::VOID,
+                children: Children::new(),
             })
             .collect();
         self.cell_chunks.push(chunk);
+        self.cell_bits.push(ChunkBits {
+            in_use: [0; CHUNK_WORDS],
+            live: [0; CHUNK_WORDS],
+        });
         let chunk = self.cell_chunks.last_mut().expect("just pushed");
         let base = chunk.as_mut_ptr();
         // Hand out low addresses first (pop takes from the end).
@@ -428,12 +466,24 @@ impl Heap {
         // SAFETY: `h` comes from a root or from a marked object's fields; by the GC invariant
         // every such object is alive (it was allocated here and not yet swept).
         let header = unsafe { h.as_ref() };
-        if !header.marked.get() {
-            header.marked.set(true);
+        if header.marked.get() != self.mark_epoch {
+            header.marked.set(self.mark_epoch);
             if header.kind == ObjKind::Cell {
-                self.mark_stack.push(h);
+                self.grey_cell(h);
             }
         }
+    }
+
+    /// Record a cell just marked as live in its chunk's bitmap and queue it for tracing.
+    #[inline]
+    fn grey_cell(&mut self, h: NonNull<Header>) {
+        // SAFETY: `h` heads a live CellObj (its kind says so); `slot` never changes.
+        let slot = unsafe { (*h.cast::<CellObj>().as_ptr()).slot } as usize;
+        if let Some(bits) = self.cell_bits.get_mut(slot / CELL_CHUNK) {
+            let i = slot % CELL_CHUNK;
+            bits.live[i / 64] |= 1 << (i % 64);
+        }
+        self.mark_stack.push(h);
     }
 
     /// Drain the mark stack: mark the value and children of every grey cell.
@@ -448,41 +498,40 @@ impl Heap {
                 let kh: NonNull<Header> = c.as_raw().cast();
                 // SAFETY: a child of a live cell is alive (GC invariant).
                 let header = unsafe { kh.as_ref() };
-                if !header.marked.get() {
-                    header.marked.set(true);
-                    self.mark_stack.push(kh);
+                if header.marked.get() != self.mark_epoch {
+                    header.marked.set(self.mark_epoch);
+                    self.grey_cell(kh);
                 }
             }
         }
     }
 
-    /// Free every unmarked object, clear the marks of the survivors and reset the budget.
+    /// Free every unmarked object, start a new mark epoch (survivors read as unmarked) and
+    /// reset the budget.
     /// Call only after marking every root and [`Heap::trace`].
     pub fn sweep(&mut self) {
         debug_assert!(self.mark_stack.is_empty());
         let release = self.foreign_release;
+        let epoch = self.mark_epoch;
         let mut live = 0usize;
         let mut freed = 0u64;
-        // Cells: walk the slabs.
+        // Cells: only the side bitmaps are read. A cell in use and not marked is dead: its
+        // slot goes on the free list as it is (`alloc_cell` resets it); no cell is touched.
         let mut cells_live = 0usize;
-        for chunk in &mut self.cell_chunks {
-            for cell in chunk.iter_mut() {
-                if cell.header.free.get() {
-                    continue;
-                }
-                if cell.header.marked.get() {
-                    cell.header.marked.set(false);
-                    cells_live += 1;
-                } else {
-                    // Unmarked means unreachable from every root: nothing will use this cell
-                    // again until `alloc_cell` hands it out afresh; resetting it makes it
-                    // indistinguishable from a new cell.
-                    cell.value = Value::VOID;
-                    cell.children.recycle();
-                    cell.header.free.set(true);
-                    cell.header.walked.set(false);
-                    self.cell_free.push(NonNull::from(cell));
-                    freed += 1;
+        for (chunk, bits) in self.cell_chunks.iter_mut().zip(self.cell_bits.iter_mut()) {
+            let base = chunk.as_mut_ptr();
+            for w in 0..CHUNK_WORDS {
+                let live = bits.live[w];
+                let mut dead = bits.in_use[w] & !live;
+                bits.in_use[w] = live;
+                bits.live[w] = 0;
+                cells_live += live.count_ones() as usize;
+                freed += u64::from(dead.count_ones());
+                while dead != 0 {
+                    let i = w * 64 + dead.trailing_zeros() as usize;
+                    dead &= dead - 1;
+                    // SAFETY: `i < CELL_CHUNK`, in bounds of the chunk, which never moves.
+                    self.cell_free.push(unsafe { NonNull::new_unchecked(base.add(i)) });
                 }
             }
         }
@@ -492,8 +541,7 @@ impl Heap {
             // SAFETY: every address in `objects` is a live object allocated by `register`
             // and freed only here, after which it is removed from the list.
             let header = unsafe { h.as_ref() };
-            if header.marked.get() {
-                header.marked.set(false);
+            if header.marked.get() == epoch {
                 // SAFETY: `h` is a live object of this heap (it survives this sweep).
                 live += unsafe { object_bytes(h) };
                 true
@@ -508,6 +556,8 @@ impl Heap {
         self.live_bytes = live;
         self.allocated_since_gc = 0;
         self.budget = MIN_BUDGET.max(live / GROWTH_DEN * GROWTH_NUM);
+        // The next collection marks with the other epoch: every current mark reads as unmarked.
+        self.mark_epoch = 3 - self.mark_epoch;
         self.collections += 1;
         self.freed_objects += freed;
     }
