@@ -219,4 +219,5 @@ def test_run_jit_stats(prog, monkeypatch):
     assert (r.returncode, r.stdout) == (0, "3\n")
     assert re.fullmatch(r"jit: [1-9]\d* blocks compiled \(0 failed\), compile time [\d.]+ ms "
                         r"\(median \d+ us per block\), \d+ bytes of code, [\d.]+ ms in native "
-                        r"code, \d+ deopts\n", r.stderr), r.stderr
+                        r"code, \d+ deopts, \d+ blocks inlined, \d+ translations retried\n",
+                        r.stderr), r.stderr

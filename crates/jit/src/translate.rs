@@ -1426,7 +1426,7 @@ impl<'e> Translator<'_, 'e> {
         let self_bits = self.env.block.to_bits();
         let top = self.vs.entries().last().copied();
         let may_loop = !self.lvl().is_program
-            && top.is_some_and(|e| e.root.is_none() && e.konst.is_none_or(|k| k == self_bits));
+            && top.is_some_and(|e| e.root.is_none() && (e.konst == Some(self_bits) || e.may_be == Some(self_bits)));
         if !may_loop {
             self.flush();
             let ok = self.b.ins().iconst(I32, ffi::SOMA_OK as i64);
@@ -1662,6 +1662,7 @@ impl<'e> Translator<'_, 'e> {
             (Some(a), Some(b)) => e.choice = Some((truthy, a, b)),
             _ => {}
         }
+        e.may_be = t.konst.or(t.may_be).or(f.konst).or(f.may_be);
         self.vpush_entry(e);
     }
 

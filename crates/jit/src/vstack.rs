@@ -29,6 +29,9 @@ pub struct VEntry {
     /// else the translation bails out, except on error and deoptimisation paths, which
     /// materialise the Register first.
     pub root: Option<usize>,
+    /// A value known at compile time this entry may hold (one arm of a `choose`): a chained
+    /// Block ending with itself on top is recognised by it (`Translator::finish_body`).
+    pub may_be: Option<u64>,
 }
 
 impl VEntry {
@@ -38,6 +41,7 @@ impl VEntry {
             konst,
             choice: None,
             root: None,
+            may_be: None,
         }
     }
 }
