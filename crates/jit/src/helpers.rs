@@ -571,51 +571,6 @@ pub unsafe extern "C" fn jit_leave_blocks(vm: *mut Vm, n: u64) -> i32 {
     }
 }
 
-/// Materialise one virtual Register name: `!_.x` of `v` in the frame `from_top` below the
-/// innermost one. No safepoint: compiled code calls it while values are still virtual.
-///
-/// # Safety
-/// Helper contract; that frame exists.
-pub unsafe extern "C" fn jit_reg_init_at(vm: *mut Vm, from_top: u64, path: *const Path, v: u64) -> i32 {
-    // SAFETY: helper contract.
-    unsafe {
-        guard(vm, |vm| {
-            vm.reg_write_at(from_top as usize, &*path, val(v));
-            Ok(())
-        })
-    }
-}
-
-/// Materialise a virtual `_.`: write a CellRef to the Register root of the frame `from_top`
-/// below the innermost one (created if needed) to `out`. No safepoint.
-///
-/// # Safety
-/// Helper contract; that frame exists; `out` valid for one write.
-pub unsafe extern "C" fn jit_reg_root_ref_at(vm: *mut Vm, from_top: u64, out: *mut u64) -> i32 {
-    // SAFETY: helper contract.
-    unsafe {
-        guard(vm, |vm| {
-            out.write(vm.reg_root_ref_at(from_top as usize).to_bits());
-            Ok(())
-        })
-    }
-}
-
-/// Materialise an inlined `!_.` of a Register root: `!_.` of `v` in the frame `from_top`
-/// below the innermost one. No safepoint.
-///
-/// # Safety
-/// Helper contract; that frame exists.
-pub unsafe extern "C" fn jit_reg_set_root_at(vm: *mut Vm, from_top: u64, v: u64) -> i32 {
-    // SAFETY: helper contract.
-    unsafe {
-        guard(vm, |vm| {
-            vm.reg_set_root_at(from_top as usize, val(v));
-            Ok(())
-        })
-    }
-}
-
 /// Pop the value a `!_.x` statement writes into `out` (`AL underflow: store to '_.x' needs a
 /// value` when the AL is empty). Never collects.
 ///
