@@ -389,6 +389,26 @@ impl CellPtr {
         unsafe { (*self.0.as_ptr()).header.walked.set(true) }
     }
 
+    /// Record that a Store lookup went through this cell: searched its children or followed
+    /// the CellRef it holds (also counts as walked).
+    #[inline]
+    pub(crate) fn set_walked_through(self) {
+        // SAFETY: as in `value`.
+        unsafe {
+            let header = &(*self.0.as_ptr()).header;
+            header.walked.set(true);
+            header.walked_through.set(true);
+        }
+    }
+
+    /// Whether a Store lookup ever went through this cell (not only ended at it) since it was
+    /// allocated.
+    #[inline]
+    pub fn walked_through(self) -> bool {
+        // SAFETY: as in `value`.
+        unsafe { (*self.0.as_ptr()).header.walked_through.get() }
+    }
+
     /// Whether a Store lookup ever went through (or ended at) this cell since it was allocated.
     #[inline]
     pub fn walked(self) -> bool {

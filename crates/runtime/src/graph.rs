@@ -20,19 +20,23 @@
 //! # Structural epoch
 //! Compiled code may cache the cell a Store path resolves to and reuse it while
 //! [`Graph::epoch`] is unchanged. Cached resolutions come only from [`Graph::store_lookup`],
-//! which marks every cell it visits (each cell whose children it searched, and the cell it
-//! resolved to) as *walked*; the flag stays until the cell is swept. The epoch is bumped
-//! whenever a cached walk could resolve differently or a cached cell could die:
-//! 1. a walked cell is unlinked from its parent (delete), a walked cell's children are dropped
-//!    (replace), or a walked Register root is deleted;
-//! 2. a walked cell's value changes *to, from or between* CellRefs (walks route through
-//!    CellRefs).
+//! which marks every cell it visits as *walked*, and each cell it went *through* (searched
+//! the children of, or followed the CellRef of: every cell but the one it resolved to, unless
+//! that one was also passed through) as *walked through*; the flags stay until the cell is
+//! swept. The epoch is bumped whenever a cached walk could resolve differently or a cached
+//! cell could die:
+//! 1. a walked cell is unlinked from its parent (delete), or a walked Register root is
+//!    deleted;
+//! 2. a walked-through cell's children are dropped (replace), or its value changes *to, from
+//!    or between* CellRefs (walks route through CellRefs).
 //!
 //! A change to a cell no Store lookup ever visited cannot alter any cached resolution (a
-//! resolution depends only on the children and values of the cells its walk visited, and an
-//! unlinked subtree can hold a cached cell only if the walk to it visited the unlinked root),
-//! so such changes, e.g. context passing (`_. !_.`) between Register frames, keep every cache
-//! valid.
+//! resolution depends only on the children and values of the cells its walk went through, and
+//! an unlinked subtree can hold a cached cell only if the walk to it visited the unlinked
+//! root), so such changes, e.g. context passing (`_. !_.`) between Register frames, keep
+//! every cache valid. Nor can a new value or dropped children of a cell that lookups only
+//! resolved *to*: e.g. `d >dict.put !d.`, which replaces the CellRef in the Store cell `d`
+//! on every insert, keeps every cache (including the one for `d` itself).
 //!
 //! Creating cells does not bump it: an existing resolution stays valid (only "not found"
 //! results would change, and those are never cached). Plain value writes do not bump it, so
@@ -60,12 +64,12 @@ fn follow(c: CellPtr) -> CellPtr {
 fn walk_marking<S: Name>(start: CellPtr, path: &[S]) -> Option<CellPtr> {
     let (last, init) = path.split_last()?;
     let mut cur = start;
-    cur.set_walked();
+    cur.set_walked_through();
     for comp in init {
         let next = cur.child_sym(comp.find_sym()?)?;
-        next.set_walked();
+        next.set_walked_through();
         cur = follow(next);
-        cur.set_walked();
+        cur.set_walked_through();
     }
     let found = cur.child_sym(last.find_sym()?)?;
     found.set_walked();
@@ -172,7 +176,7 @@ impl Graph {
     /// Set a cell's value, bumping the epoch when a CellRef is involved (rule 2).
     #[inline]
     fn set_tracked(&mut self, cell: CellPtr, v: Value) {
-        if cell.walked() && (v.is_cell_ref() || cell.value().is_cell_ref()) {
+        if cell.walked_through() && (v.is_cell_ref() || cell.value().is_cell_ref()) {
             self.bump();
         }
         cell.set_value(v);
@@ -190,7 +194,7 @@ impl Graph {
     /// `!path.` with a non-Void value on a resolved cell: replace the value, drop the children.
     pub fn replace_cell(&mut self, cell: CellPtr, v: Value) {
         self.set_tracked(cell, v);
-        if cell.clear_children() && cell.walked() {
+        if cell.clear_children() && cell.walked_through() {
             self.bump();
         }
     }
@@ -450,6 +454,16 @@ mod tests {
         let e2 = g.epoch();
         g.store_setref(&mut heap, &["c"], int(5));
         assert_eq!(g.epoch(), e2, "replace of a childless plain cell");
+        // A cell lookups only resolved to: its value and children are not part of any cached
+        // resolution (`d >dict.put !d.`), but unlinking it is.
+        g.store_write(&mut heap, &["d", "k"], int(1));
+        let d = g.store_lookup(&["d"]).unwrap();
+        g.store_setref(&mut heap, &["d"], c.as_value());
+        g.store_write(&mut heap, &["d"], d.as_value());
+        assert_eq!(g.epoch(), e2, "replacing the value / children of a resolved-only cell");
+        assert_eq!(g.store_lookup(&["d"]), Some(d));
+        g.store_setref(&mut heap, &["d"], Value::VOID);
+        assert!(g.epoch() > e2, "unlinking a cached cell");
     }
 
     // ----- model-based property test -----

@@ -73,6 +73,9 @@ pub struct Header {
     marked: StdCell<u8>,
     /// A cell a Store lookup has walked through or resolved to (see `graph.rs`, epoch).
     pub(crate) walked: StdCell<bool>,
+    /// A cell a Store lookup has walked *through* (searched its children or followed its
+    /// CellRef), not only resolved to; implies `walked`.
+    pub(crate) walked_through: StdCell<bool>,
 }
 
 impl Header {
@@ -81,6 +84,7 @@ impl Header {
             kind,
             marked: StdCell::new(0),
             walked: StdCell::new(false),
+            walked_through: StdCell::new(false),
         }
     }
 }
@@ -390,6 +394,7 @@ impl Heap {
             let cell = &mut *p.as_ptr();
             cell.header.marked.set(0);
             cell.header.walked.set(false);
+            cell.header.walked_through.set(false);
             cell.value = Value::VOID;
             cell.children.recycle();
             cell.slot as usize
