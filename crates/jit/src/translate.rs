@@ -476,10 +476,34 @@ impl<'e> Translator<'_, 'e> {
         self.emit_push(entries.iter().map(|e| e.val).collect());
     }
 
+    /// Push `vals` (bottom first) onto the real AL: inline while they fit in its capacity,
+    /// else through `jit_push_n` (which grows it). Never collects.
     fn emit_push(&mut self, vals: Vec<ir::Value>) {
         if vals.is_empty() {
             return;
         }
+        let flags = MemFlagsData::trusted();
+        let len = self.b.ins().load(I64, flags, self.vm, JitLayout::AL_LEN);
+        let cap = self.b.ins().load(I64, flags, self.vm, JitLayout::AL_CAP);
+        let new_len = self.b.ins().iadd_imm_s(len, vals.len() as i64);
+        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, new_len, cap);
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.set_cold_block(slow);
+        self.b.ins().brif(fits, fast, &[], slow, &[]);
+
+        self.b.switch_to_block(fast);
+        let ptr = self.b.ins().load(I64, flags, self.vm, JitLayout::AL_PTR);
+        let offset = self.b.ins().ishl_imm_s(len, 3);
+        let at = self.b.ins().iadd(ptr, offset);
+        for (i, &v) in vals.iter().enumerate() {
+            self.b.ins().store(flags, v, at, (i * 8) as i32);
+        }
+        self.b.ins().store(flags, new_len, self.vm, JitLayout::AL_LEN);
+        self.b.ins().jump(done, &[]);
+
+        self.b.switch_to_block(slow);
         self.max_flush = self.max_flush.max(vals.len());
         for (i, &v) in vals.iter().enumerate() {
             self.b.ins().stack_store(I64, v, self.flush_slot, (i * 8) as i32);
@@ -488,6 +512,56 @@ impl<'e> Translator<'_, 'e> {
         let n = self.iconst(vals.len() as u64);
         // The status is ignored: pushing cannot fail (a panic would be an allocation abort).
         self.call_status(helpers::jit_push_n as *const () as usize, &[self.vm, base, n]);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
+    }
+
+    /// Pop the top `n` values of the real AL into SSA values (bottom first), inline. When the
+    /// AL holds fewer, `underflow` is emitted instead (it must end the block: an error exit).
+    /// The values are then held only virtually, which is safe for the same reason as any
+    /// virtual value: nothing collects before they are consumed or flushed.
+    fn emit_take(&mut self, n: usize, underflow: impl FnOnce(&mut Self)) -> Vec<ir::Value> {
+        let flags = MemFlagsData::trusted();
+        let len = self.b.ins().load(I64, flags, self.vm, JitLayout::AL_LEN);
+        let enough = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, len, n as i64);
+        let take = self.b.create_block();
+        let short = self.b.create_block();
+        self.b.set_cold_block(short);
+        self.b.ins().brif(enough, take, &[], short, &[]);
+        self.b.switch_to_block(short);
+        underflow(self);
+        self.b.switch_to_block(take);
+        let new_len = self.b.ins().iadd_imm_s(len, -(n as i64));
+        self.b.ins().store(flags, new_len, self.vm, JitLayout::AL_LEN);
+        let ptr = self.b.ins().load(I64, flags, self.vm, JitLayout::AL_PTR);
+        let offset = self.b.ins().ishl_imm_s(new_len, 3);
+        let at = self.b.ins().iadd(ptr, offset);
+        (0..n)
+            .map(|i| self.b.ins().load(I64, flags, at, (i * 8) as i32))
+            .collect()
+    }
+
+    /// Make the top `n` entries of the (virtual + real) AL virtual, taking what is missing
+    /// from the real AL. Underflow runs the builtin's AL-form helper, which reports it with the
+    /// builtin's own message.
+    fn ensure_virtual(&mut self, n: usize, al_form: usize) {
+        let missing = n.saturating_sub(self.vs.len());
+        if missing == 0 {
+            return;
+        }
+        let vals = self.emit_take(missing, |t| {
+            // The AL holds fewer than `n` values in all: the helper fails on underflow.
+            t.flush_copy();
+            let st = t.call_status(al_form, &[t.vm]);
+            t.emit_error_return(st, &[]);
+        });
+        self.vs.insert_bottom(vals.into_iter().map(|v| VEntry::new(v, None)).collect());
+    }
+
+    /// Flush the virtual stack on a path that leaves (the translation state keeps it).
+    fn flush_copy(&mut self) {
+        let entries = self.pending();
+        self.emit_flush(&entries);
     }
 
     /// Flush the whole virtual stack (before a helper that observes the AL or collects).
@@ -918,11 +992,14 @@ impl<'e> Translator<'_, 'e> {
         let (entry, peeked) = match self.vs.entries().last() {
             Some(e) => (*e, true),
             None => {
-                let path = self.iconst(self.path_ptr(k));
-                let out = self.out_addr();
-                let st = self.call_status(helpers::jit_pop_for_store as *const () as usize, &[self.vm, path, out]);
-                self.check(st, &[]);
-                (VEntry::new(self.load_out(), None), false)
+                let v = self.emit_take(1, |t| {
+                    // Empty AL: the helper reports the store's underflow.
+                    let path = t.iconst(t.path_ptr(k));
+                    let out = t.out_addr();
+                    let st = t.call_status(helpers::jit_pop_for_store as *const () as usize, &[t.vm, path, out]);
+                    t.emit_error_return(st, &[]);
+                });
+                (VEntry::new(v[0], None), false)
             }
         };
         if entry.root.is_some() {
@@ -1625,16 +1702,25 @@ impl<'e> Translator<'_, 'e> {
     fn gen_builtin(&mut self, id: BuiltinId) {
         match id {
             BuiltinId::Chain => self.gen_chain(),
-            BuiltinId::Choose if self.vs.len() >= 3 => self.gen_choose(),
-            BuiltinId::Lt if self.vs.len() >= 2 => self.gen_lt(),
+            BuiltinId::Choose => {
+                self.ensure_virtual(3, al_form_helper(id));
+                self.gen_choose()
+            }
+            BuiltinId::Lt => {
+                self.ensure_virtual(2, al_form_helper(id));
+                self.gen_lt()
+            }
             BuiltinId::Block if !self.lvl().is_program => {
                 let bits = self.lvl().block.to_bits();
                 let v = self.iconst(bits);
                 self.vpush(v, Some(bits));
             }
             _ => match arith_op(id) {
-                Some(op) if self.vs.len() >= 2 => self.gen_arith(op),
-                _ => self.gen_al_builtin(al_form_helper(id)),
+                Some(op) => {
+                    self.ensure_virtual(2, al_form_helper(id));
+                    self.gen_arith(op)
+                }
+                None => self.gen_al_builtin(al_form_helper(id)),
             },
         }
     }

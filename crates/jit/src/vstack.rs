@@ -86,6 +86,11 @@ impl VStack {
         &mut self.entries
     }
 
+    /// Put `below` (bottom first) under the current entries (values taken from the real AL).
+    pub fn insert_bottom(&mut self, below: Vec<VEntry>) {
+        self.entries.splice(0..0, below);
+    }
+
     /// The top `n` entries, bottom first, removed.
     pub fn pop_n(&mut self, n: usize) -> Vec<VEntry> {
         let at = self.entries.len() - n;

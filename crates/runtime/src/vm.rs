@@ -16,6 +16,7 @@ use crate::graph::Graph;
 use crate::heap::{BlockObj, Heap, HeapStats};
 use crate::value::Value;
 use std::io::{BufRead, Write};
+use std::ptr::NonNull;
 use std::rc::Rc;
 
 /// Default limit on nested block executions (docs/semantics.md).
@@ -127,10 +128,125 @@ impl JitLayout {
     pub const SHADOW_TOP: i32 = std::mem::offset_of!(Vm, shadow_top) as i32;
     /// `*mut Value`: the first shadow-stack slot ([`SHADOW_STACK_SLOTS`] of them).
     pub const SHADOW_BASE: i32 = std::mem::offset_of!(Vm, shadow_base) as i32;
+    /// `*mut Value`, `usize`, `usize`: the AL's buffer, length and capacity ([`AlStack`]).
+    pub const AL_PTR: i32 = (std::mem::offset_of!(Vm, al) + std::mem::offset_of!(AlStack, ptr)) as i32;
+    pub const AL_LEN: i32 = (std::mem::offset_of!(Vm, al) + std::mem::offset_of!(AlStack, len)) as i32;
+    pub const AL_CAP: i32 = (std::mem::offset_of!(Vm, al) + std::mem::offset_of!(AlStack, cap)) as i32;
+}
+
+/// The AL: a vector of values kept as its raw parts in a known layout, so that compiled code
+/// pushes and pops inline (while `len < cap`, and `len > 0`) and calls a helper otherwise.
+/// Derefs to the slice of values, bottom first.
+#[repr(C)]
+pub struct AlStack {
+    ptr: NonNull<Value>,
+    len: usize,
+    cap: usize,
+}
+
+impl Default for AlStack {
+    fn default() -> AlStack {
+        AlStack::from_vec(Vec::new())
+    }
+}
+
+impl AlStack {
+    fn from_vec(v: Vec<Value>) -> AlStack {
+        let mut v = std::mem::ManuallyDrop::new(v);
+        AlStack {
+            ptr: NonNull::new(v.as_mut_ptr()).expect("a Vec's pointer is never null"),
+            len: v.len(),
+            cap: v.capacity(),
+        }
+    }
+
+    /// Run `f` on the AL as a `Vec` (for the operations that may reallocate).
+    fn edit<R>(&mut self, f: impl FnOnce(&mut Vec<Value>) -> R) -> R {
+        /// Puts the parts back, also when `f` unwinds.
+        struct Parts<'a> {
+            stack: &'a mut AlStack,
+            vec: std::mem::ManuallyDrop<Vec<Value>>,
+        }
+        impl Drop for Parts<'_> {
+            fn drop(&mut self) {
+                let vec = &mut self.vec;
+                self.stack.ptr = NonNull::new(vec.as_mut_ptr()).expect("a Vec's pointer is never null");
+                self.stack.len = vec.len();
+                self.stack.cap = vec.capacity();
+            }
+        }
+        // SAFETY: (ptr, len, cap) are the parts of a `Vec<Value>` (from `from_vec` or an earlier
+        // `edit`) and no other owner exists; `Parts` hands them back before anyone else looks.
+        let vec = unsafe { Vec::from_raw_parts(self.ptr.as_ptr(), self.len, self.cap) };
+        let mut parts = Parts {
+            stack: self,
+            vec: std::mem::ManuallyDrop::new(vec),
+        };
+        f(&mut parts.vec)
+    }
+
+    #[inline]
+    pub fn push(&mut self, v: Value) {
+        if self.len < self.cap {
+            // SAFETY: `len < cap`: the slot is inside the allocation.
+            unsafe { self.ptr.as_ptr().add(self.len).write(v) };
+            self.len += 1;
+        } else {
+            self.edit(|vec| vec.push(v));
+        }
+    }
+
+    #[inline]
+    pub fn pop(&mut self) -> Option<Value> {
+        if self.len == 0 {
+            return None;
+        }
+        self.len -= 1;
+        // SAFETY: `len` was in bounds and slots below it hold initialised values.
+        Some(unsafe { self.ptr.as_ptr().add(self.len).read() })
+    }
+
+    pub fn insert(&mut self, i: usize, v: Value) {
+        self.edit(|vec| vec.insert(i, v));
+    }
+
+    pub fn remove(&mut self, i: usize) -> Value {
+        self.edit(|vec| vec.remove(i))
+    }
+
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    pub fn extend(&mut self, values: impl IntoIterator<Item = Value>) {
+        self.edit(|vec| vec.extend(values));
+    }
+}
+
+impl std::ops::Deref for AlStack {
+    type Target = [Value];
+    fn deref(&self) -> &[Value] {
+        // SAFETY: `ptr` is valid for `len` initialised values (a Vec's parts).
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl std::ops::DerefMut for AlStack {
+    fn deref_mut(&mut self) -> &mut [Value] {
+        // SAFETY: as in `deref`, and `&mut self` is the only access.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for AlStack {
+    fn drop(&mut self) {
+        // SAFETY: the parts of a `Vec<Value>` no one else owns (values need no drop).
+        drop(unsafe { Vec::from_raw_parts(self.ptr.as_ptr(), self.len, self.cap) });
+    }
 }
 
 pub struct Vm {
-    pub(crate) al: Vec<Value>,
+    pub(crate) al: AlStack,
     pub(crate) graph: Graph,
     /// `frames[0]` is the top level, whose Register persists across runs.
     pub(crate) frames: Vec<Frame>,
@@ -175,7 +291,7 @@ impl Vm {
         let mut heap = Heap::new();
         let graph = Graph::new(&mut heap);
         let mut vm = Box::new(Vm {
-            al: Vec::new(),
+            al: AlStack::default(),
             graph,
             frames: vec![Frame {
                 register: None,
@@ -247,7 +363,7 @@ impl Vm {
     }
 
     /// The AL itself, for hosts that edit it like a list (insert, replace, delete).
-    pub fn al_mut(&mut self) -> &mut Vec<Value> {
+    pub fn al_mut(&mut self) -> &mut AlStack {
         &mut self.al
     }
 
@@ -726,7 +842,7 @@ impl Vm {
     /// A full mark-sweep collection from the VM's roots.
     pub fn collect(&mut self) {
         let heap = &mut self.heap;
-        for &v in &self.al {
+        for &v in self.al.iter() {
             heap.mark_value(v);
         }
         heap.mark_cell(self.graph.store_root());
@@ -811,6 +927,39 @@ mod tests {
         vm.collect();
         assert_eq!(vm.heap_stats().objects, before - 1);
         assert!(vm.shadow_reserve(SHADOW_STACK_SLOTS + 1).is_err());
+    }
+
+    #[test]
+    fn al_stack_behaves_like_a_vec() {
+        let int = |i: i64| Value::small_int(i).unwrap();
+        let mut al = AlStack::default();
+        let mut model: Vec<Value> = Vec::new();
+        for i in 0..100 {
+            al.push(int(i));
+            model.push(int(i));
+        }
+        assert_eq!(&*al, &model[..]);
+        al.insert(3, int(-1));
+        model.insert(3, int(-1));
+        assert_eq!(al.remove(50), model.remove(50));
+        al.extend([int(7), int(8)]);
+        model.extend([int(7), int(8)]);
+        al[0] = int(42);
+        model[0] = int(42);
+        assert_eq!(&*al, &model[..]);
+        while let Some(v) = model.pop() {
+            assert_eq!(al.pop(), Some(v));
+        }
+        assert_eq!(al.pop(), None);
+        // A panic in the middle of a reallocating edit leaves a valid stack behind.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            al.extend((0..1000).map(|i| if i == 500 { panic!("stop") } else { int(i) }));
+        }));
+        assert!(r.is_err());
+        assert_eq!(al.len(), 500);
+        assert_eq!(al.last(), Some(&int(499)));
+        al.clear();
+        assert!(al.is_empty());
     }
 
     #[test]
