@@ -31,7 +31,8 @@ pub struct Code {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Const {
     Int(i64),
-    /// An Int written in the arbitrary-size form (may still fit in i64 if the writer was lax).
+    /// An Int outside the i64 range (the arbitrary-size form of one that fits decodes as
+    /// `Int`).
     BigInt(BigInt),
     Str(String),
     /// Index of the block literal's Code in the module.
@@ -342,7 +343,13 @@ fn decode_code(
                     return r.fail(DecodeErrorKind::TrailingZeroMagnitude);
                 }
                 let sign = if sign == 1 { Sign::Minus } else { Sign::Plus };
-                Const::BigInt(BigInt::from_bytes_le(sign, mag))
+                // A lax writer may use this form for an Int that fits in 64 bits (zero, say):
+                // it decodes as the Int it is, so equal modules compare equal.
+                let b = BigInt::from_bytes_le(sign, mag);
+                match i64::try_from(&b) {
+                    Ok(i) => Const::Int(i),
+                    Err(_) => Const::BigInt(b),
+                }
             }
             0x02 => Const::Str(r.str()?.to_string()),
             0x03 => {
@@ -621,6 +628,21 @@ mod tests {
         // a line or column of 0
         assert_eq!(kind(&raw(1, &code(&[1, 0, 1], &[0], &[1, 0, 0, 0, 1]))), K::ZeroPosition);
         assert_eq!(kind(&raw(1, &code(&[1, 0, 1], &[0], &[1, 0, 0, 1, 0]))), K::ZeroPosition);
+    }
+
+    #[test]
+    fn big_form_of_an_int_that_fits_decodes_as_an_int() {
+        // Found by `mutations_of_a_valid_module_never_panic`: one inserted 0x01 turns the Int
+        // constant 0 into the big form of 0, which must decode (and re-encode) as `Int(0)`.
+        let mut bytes = sample_module();
+        let at = 2165836757619097395 % (bytes.len() + 1);
+        bytes.insert(at, 1);
+        let m = decode_module(&bytes).expect("still a valid module");
+        assert!(m.codes.iter().flat_map(|c| &c.consts).all(|c| match c {
+            Const::BigInt(b) => i64::try_from(b).is_err(),
+            _ => true,
+        }));
+        assert_eq!(decode_module(&encode_module(&m)).unwrap(), m);
     }
 
     fn sample_module() -> Vec<u8> {
