@@ -184,6 +184,10 @@ pub fn translate(
     for (pc, &ins) in code.instrs.iter().enumerate() {
         t.levels[0].pc = pc;
         t.gen_instr(ins);
+        if t.bail.is_some() {
+            // The state may no longer make sense (a `_.` of an ended level): stop here.
+            return Err(t.bail.expect("checked"));
+        }
     }
     t.finish_body();
     t.finish_error_exit();
@@ -1061,7 +1065,7 @@ impl<'e> Translator<'_, 'e> {
         let here = self.depth();
         let top = self.vs.entries().last().copied();
         if self.path(k).components.is_empty() {
-            if let Some(RegMode::Alias(_)) = Some(&self.levels[here].reg) {
+            if matches!(self.levels[here].reg, RegMode::Alias(_)) {
                 // A second `!_.` writes through the alias into the target's root.
                 return self.give_up("`!_.` on an aliased Register");
             }
@@ -1069,9 +1073,12 @@ impl<'e> Translator<'_, 'e> {
                 return self.give_up("`!_.` while this level's `_.` is virtual");
             }
             if let Some(target) = top.and_then(|e| e.root) {
-                let both_virtual = matches!(self.levels[target].reg, RegMode::Virtual(_))
-                    && matches!(self.levels[here].reg, RegMode::Virtual(_));
-                if target >= here || !both_virtual {
+                // (A `_.` of a level that has ended cannot be aliased: `target >= here`.)
+                let both_virtual = || {
+                    matches!(self.levels[target].reg, RegMode::Virtual(_))
+                        && matches!(self.levels[here].reg, RegMode::Virtual(_))
+                };
+                if target >= here || !both_virtual() {
                     return self.give_up("`!_.` of an unsupported root");
                 }
                 self.vs.pop();

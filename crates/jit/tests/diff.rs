@@ -482,3 +482,20 @@ fn frames_of_inlined_bodies_are_real_when_observed() {
     diff("{ !_.g  _.g { !_.h >_.h } >^ } !f  (x) >f", true);
     diff("{ !_.g  _.g { !_.h 1 >_.h } >^ } !f  + >f", true);
 }
+
+#[test]
+fn a_virtual_register_root_escaping_its_inlined_block_falls_back() {
+    // `_.` of an inlined Block left behind for its caller: the translation gives up on
+    // inlining (it must not fail), and the result is the executor's.
+    for src in [
+        ">{ _. } !_. 5",
+        "{ >{ _. } !_. 5 !_.x _.x } !f >f",
+        "{ >{ 3 !_.y _. } !_. _.y } !f >f",
+        "{ >{ _. } >{ !_. 1 } } !f >f",
+    ] {
+        diff(src, false);
+        let (_, mut r) = run_on(Tier::Jit(0), src, false);
+        let s = soma_jit::stats(&mut r.vm).unwrap();
+        assert_eq!(s.compile_failures, 0, "{src}: {s:?}");
+    }
+}
