@@ -338,6 +338,16 @@ struct RegName {
     info: Option<VEntry>,
 }
 
+/// A Register read as `read_virtual` found it.
+enum VirtualRead {
+    /// The path's first name lives in a slot: its value.
+    Value(VEntry),
+    /// The read failed (its error exit is emitted) or the translation bailed out.
+    Failed,
+    /// The Register is in heap cells: read it through a helper.
+    Heap,
+}
+
 /// The Register states of every level (saved before, and compared after, inlined branches).
 type RegSnapshot = Vec<RegMode>;
 
@@ -943,16 +953,10 @@ impl<'e> Translator<'_, 'e> {
     /// LOAD_REG: a virtual name's slot, or the value-form helper (no AL traffic, never
     /// collects).
     fn gen_load_reg(&mut self, k: usize) {
-        if let Some(level) = self.virtual_level() {
-            let Some(i) = self.reg_name(level, k) else { return };
-            let n = self.names(level)[i].clone();
-            if !n.defined {
-                // Never written in this execution: the Register has no such name.
-                return self.emit_undefined_reg(k);
-            }
-            let e = self.read_virtual(&n, k);
-            self.vpush_entry(e);
-            return;
+        match self.read_virtual(k) {
+            VirtualRead::Value(e) => return self.vpush_entry(e),
+            VirtualRead::Failed => return,
+            VirtualRead::Heap => {}
         }
         let path = self.iconst(self.path_ptr(k));
         let out = self.out_addr();
@@ -963,10 +967,23 @@ impl<'e> Translator<'_, 'e> {
         self.vpush(v, None);
     }
 
+    /// Register path `k` read from a virtual Register: the value, or the error emitted (a
+    /// name never written in this execution, which the Register does not have).
+    fn read_virtual(&mut self, k: usize) -> VirtualRead {
+        let Some(level) = self.virtual_level() else { return VirtualRead::Heap };
+        let Some(i) = self.reg_name(level, k) else { return VirtualRead::Failed };
+        let n = self.names(level)[i].clone();
+        if !n.defined {
+            self.emit_undefined_reg(k);
+            return VirtualRead::Failed;
+        }
+        VirtualRead::Value(self.read_name(&n, k))
+    }
+
     /// The value of Register path `k` whose first name is the (defined) virtual name `n`: its
     /// slot, with what is known of it, or for a longer path the value below the cell it
     /// refers to (`jit_read_below`: never collects, errors as the executor's walk).
-    fn read_virtual(&mut self, n: &RegName, k: usize) -> VEntry {
+    fn read_name(&mut self, n: &RegName, k: usize) -> VEntry {
         let base = self.slots.expect("reserved");
         let v = self.b.ins().load(I64, MemFlagsData::trusted(), base, Self::slot_offset(n.slot));
         if self.path(k).components.len() > 1 {
@@ -1096,14 +1113,10 @@ impl<'e> Translator<'_, 'e> {
     /// EXEC_REG: a virtual name's value is executed as a known value (maybe inlined); else
     /// the helper.
     fn gen_exec_reg(&mut self, k: usize) {
-        if let Some(level) = self.virtual_level() {
-            let Some(i) = self.reg_name(level, k) else { return };
-            let n = self.names(level)[i].clone();
-            if !n.defined {
-                return self.emit_undefined_reg(k);
-            }
-            let e = self.read_virtual(&n, k);
-            return self.exec_entry(e);
+        match self.read_virtual(k) {
+            VirtualRead::Value(e) => return self.exec_entry(e),
+            VirtualRead::Failed => return,
+            VirtualRead::Heap => {}
         }
         self.gen_path_helper(ffi::soma_rt_exec_reg as *const () as usize, k);
     }

@@ -634,26 +634,14 @@ impl Vm {
                 self.poll_now()?;
             }
         }
-        // Counted even when the depth check fails, as the Python tier counts.
-        if let Some(b) = self.block_obj(block) {
-            b.exec_count.set(b.exec_count.get() + 1);
-        }
-        if self.block_depth >= self.max_depth {
-            return Err(msg::recursion(self.max_depth));
-        }
-        self.frames.push(Frame {
-            register: None,
-            block: Some(block),
-            top_level_alias: false,
-        });
-        self.block_depth += 1;
-        Ok(())
+        self.enter_inlined(block)
     }
 
     /// Begin a block execution whose body compiled code runs inline in its caller: as
     /// [`Vm::enter_block`] (count, depth check, frame with a fresh Register) except that the
     /// host is not polled (the enclosing compiled block's own entry polls).
     pub fn enter_inlined(&mut self, block: Value) -> RtResult<()> {
+        // Counted even when the depth check fails, as the Python tier counts.
         if let Some(b) = self.block_obj(block) {
             b.exec_count.set(b.exec_count.get() + 1);
         }
