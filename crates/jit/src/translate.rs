@@ -56,6 +56,9 @@ use std::collections::HashMap;
 struct IntBinop {
     a: ir::Value,
     b: ir::Value,
+    /// The operands' integers (valid in the fast block).
+    x: ir::Value,
+    y: ir::Value,
     slow: ir::Block,
     done: ir::Block,
 }
@@ -63,13 +66,12 @@ struct IntBinop {
 const I64: ir::Type = types::I64;
 const I32: ir::Type = types::I32;
 
-/// Inlined Blocks have at most this many instructions...
-pub const MAX_INLINE_INSTRS: usize = 24;
-/// ...and nest at most this deep below the compiled Code...
-pub const MAX_INLINE_DEPTH: usize = 3;
-/// ...and all of them together have at most this many instructions (code size and compile
-/// time grow with every inlined instruction: each has its own error and deopt paths).
-pub const INLINE_BUDGET: usize = 24;
+/// Inlined Blocks nest at most this deep below the compiled Code...
+pub const MAX_INLINE_DEPTH: usize = 2;
+/// ...and together have at most this many instructions: code size and compile time grow with
+/// every inlined instruction (each brings its own guards and exits). 16 covers the stdlib's
+/// `^`, `if` and `ifelse` with both of their branches in fib- and collatz-sized code.
+pub const INLINE_BUDGET: usize = 16;
 
 /// Everything the translator needs to know about the Code compiled and its VM.
 pub struct CodeEnv<'a> {
@@ -657,10 +659,16 @@ impl<'e> Translator<'_, 'e> {
     /// hold on the AL. Positions the error here (in this level's module), unwinds the frames
     /// of inlined levels and returns `status` (see [`helpers::jit_exit`]).
     fn emit_error_return(&mut self, status: ir::Value, pending: &[VEntry]) {
+        let (block, args) = self.error_target(status, pending);
+        self.b.ins().jump(block, &args);
+    }
+
+    /// Where [`Self::emit_error_return`] jumps, and with what.
+    fn error_target(&mut self, status: ir::Value, pending: &[VEntry]) -> (ir::Block, Vec<BlockArg>) {
         let (line, col) = self.position();
         let module = self.lvl().module;
         let site = ((line as u64) << 32) | col as u64;
-        self.emit_exit(status, pending, ExitKind::Error { module }, site);
+        self.exit_target(status, pending, ExitKind::Error { module }, site)
     }
 
     /// Leave through `jit_exit`. Exits with the same shape (the levels and their Register
@@ -668,6 +676,18 @@ impl<'e> Translator<'_, 'e> {
     /// which gets the status, the site (`line << 32 | col` of an error, the resume pc of a
     /// deopt) and the pending values as arguments.
     fn emit_exit(&mut self, status: ir::Value, pending: &[VEntry], kind: ExitKind, site: u64) {
+        let (block, args) = self.exit_target(status, pending, kind, site);
+        self.b.ins().jump(block, &args);
+    }
+
+    /// The shared exit block for an exit of this shape, and the arguments to jump there with.
+    fn exit_target(
+        &mut self,
+        status: ir::Value,
+        pending: &[VEntry],
+        kind: ExitKind,
+        site: u64,
+    ) -> (ir::Block, Vec<BlockArg>) {
         let mut key: Vec<u64> = vec![matches!(kind, ExitKind::Deopt) as u64];
         if let ExitKind::Error { module } = kind {
             key.push(module as u64);
@@ -731,7 +751,7 @@ impl<'e> Translator<'_, 'e> {
         let site = self.iconst(site);
         let mut args = vec![BlockArg::Value(status), BlockArg::Value(site)];
         args.extend(values.iter().map(|&v| BlockArg::Value(v)));
-        self.b.ins().jump(block, &args);
+        (block, args)
     }
 
     /// Fill the shared exit blocks (after the body).
@@ -1174,7 +1194,6 @@ impl<'e> Translator<'_, 'e> {
         let m = self.env.vm.module(b.module)?;
         let code = &m.module.codes[b.code as usize];
         if b.code == 0
-            || code.instrs.len() > MAX_INLINE_INSTRS
             || self.inlined_instrs + code.instrs.len() > INLINE_BUDGET
             || self.levels.iter().any(|l| l.block == v)
         {
@@ -1462,8 +1481,8 @@ impl<'e> Translator<'_, 'e> {
     // ----- Store cache -----
 
     /// The value of Store path `k` through this instruction's cache line. When the path was
-    /// never created, `on_undefined` is emitted (it must end the block).
-    fn cached_store_value(&mut self, k: usize, on_undefined: impl FnOnce(&mut Self)) -> ir::Value {
+    /// never created, the `Undefined Store path` error exit.
+    fn cached_store_value(&mut self, k: usize) -> ir::Value {
         if self.lvl().is_program {
             // The program runs once: a helper read is smaller and compiles faster.
             let path = self.iconst(self.path_ptr(k));
@@ -1482,11 +1501,9 @@ impl<'e> Translator<'_, 'e> {
         let hit = self.b.ins().icmp(IntCC::Equal, epoch, cached);
         let hit_b = self.b.create_block();
         let miss_b = self.b.create_block();
-        let undef_b = self.b.create_block();
         let have = self.b.create_block();
         let cell = self.b.append_block_param(have, I64);
         self.b.set_cold_block(miss_b);
-        self.b.set_cold_block(undef_b);
         self.b.ins().brif(hit, hit_b, &[], miss_b, &[]);
 
         self.b.switch_to_block(hit_b);
@@ -1498,21 +1515,15 @@ impl<'e> Translator<'_, 'e> {
         let c = self
             .call(helpers::jit_resolve_store as *const () as usize, &[self.vm, path, cache], Some(I64))
             .expect("cell");
-        self.b.ins().brif(c, have, &[BlockArg::Value(c)], undef_b, &[]);
-
-        self.b.switch_to_block(undef_b);
-        on_undefined(self);
+        // Null: never created; the helper recorded `Undefined Store path` (the virtual stack
+        // is what the executor holds).
+        let st = self.b.ins().iconst(I32, ffi::SOMA_ERROR as i64);
+        let pending = self.pending();
+        let (undefined, args) = self.error_target(st, &pending);
+        self.b.ins().brif(c, have, &[BlockArg::Value(c)], undefined, &args);
 
         self.b.switch_to_block(have);
         self.b.ins().load(I64, flags, cell, CELL_VALUE_OFFSET as i32)
-    }
-
-    /// The `Undefined Store path` error exit (`jit_resolve_store` recorded the error; the
-    /// virtual stack is what the executor holds).
-    fn emit_undefined_store(&mut self) {
-        let st = self.b.ins().iconst(I32, ffi::SOMA_ERROR as i64);
-        let entries = self.pending();
-        self.emit_error_return(st, &entries);
     }
 
     /// End of the Code. The virtual stack goes to the AL and the function returns OK, except
@@ -1600,7 +1611,7 @@ impl<'e> Translator<'_, 'e> {
 
     /// LOAD_STORE: inline read through the epoch-guarded cache line.
     fn gen_load_store(&mut self, k: usize) {
-        let v = self.cached_store_value(k, |t| t.emit_undefined_store());
+        let v = self.cached_store_value(k);
         self.vpush(v, None);
     }
 
@@ -1684,7 +1695,7 @@ impl<'e> Translator<'_, 'e> {
     /// inlinable Block at compile time is guarded on the value's identity (deopt exit when
     /// rebound) and lowered inline; anything else is flushed and executed by the helper.
     fn gen_exec_store(&mut self, k: usize) {
-        let v = self.cached_store_value(k, |t| t.emit_undefined_store());
+        let v = self.cached_store_value(k);
         let seen = self.store_value_at_compile_time(self.path(k));
         let builtin = seen.and_then(|s| {
             let p = s.as_builtin_obj()?;
@@ -1775,9 +1786,7 @@ impl<'e> Translator<'_, 'e> {
     /// Small-int `+ - * / %` with overflow checks; other operands (BigInts, wrong types, zero
     /// divisors, overflowing results) go to `soma_rt_int_arith`, which never collects.
     fn gen_arith(&mut self, op: u32) {
-        let IntBinop { a, b: bv, slow, done } = self.begin_int_binop();
-        let x = self.unbox_int(a);
-        let y = self.unbox_int(bv);
+        let IntBinop { a, b: bv, x, y, slow, done } = self.begin_int_binop();
         let r = match op {
             0 => self.b.ins().iadd(x, y),
             1 => self.b.ins().isub(x, y),
@@ -1823,9 +1832,7 @@ impl<'e> Translator<'_, 'e> {
 
     /// `<` on two virtual operands: inline for small ints, else `soma_rt_lt_values`.
     fn gen_lt(&mut self) {
-        let IntBinop { a, b: bv, slow, done } = self.begin_int_binop();
-        let x = self.unbox_int(a);
-        let y = self.unbox_int(bv);
+        let IntBinop { a, b: bv, x, y, slow, done } = self.begin_int_binop();
         let lt = self.b.ins().icmp(IntCC::SignedLessThan, x, y);
         let t = self.iconst(Value::TRUE.to_bits());
         let f = self.iconst(Value::FALSE.to_bits());
@@ -1846,18 +1853,44 @@ impl<'e> Translator<'_, 'e> {
         if a.root.is_some() || b.root.is_some() {
             self.give_up("a virtual `_.` as an operand");
         }
+        // A constant operand's tag and integer are known at compile time.
+        // SAFETY: compile-time constant bits are live values (module constants).
+        let known = |e: &VEntry| e.konst.and_then(|k| unsafe { Value::from_bits(k) }.as_small_int());
+        let (ka, kb) = (known(&a), known(&b));
         let (a, b) = (a.val, b.val);
         let done = self.b.create_block();
         self.b.append_block_param(done, I64);
         let fast = self.b.create_block();
         let slow = self.b.create_block();
         self.b.set_cold_block(slow);
-        let a_ok = self.is_small_int(a);
-        let b_ok = self.is_small_int(b);
-        let both = self.b.ins().band(a_ok, b_ok);
-        self.b.ins().brif(both, fast, &[], slow, &[]);
+        let checks: Vec<ir::Value> = [(a, ka), (b, kb)]
+            .into_iter()
+            .filter(|(_, k)| k.is_none())
+            .map(|(v, _)| self.is_small_int(v))
+            .collect();
+        match checks[..] {
+            [] => {
+                self.b.ins().jump(fast, &[]);
+            }
+            [one] => {
+                self.b.ins().brif(one, fast, &[], slow, &[]);
+            }
+            [p, q] => {
+                let both = self.b.ins().band(p, q);
+                self.b.ins().brif(both, fast, &[], slow, &[]);
+            }
+            _ => unreachable!("two operands"),
+        }
         self.b.switch_to_block(fast);
-        IntBinop { a, b, slow, done }
+        let x = match ka {
+            Some(i) => self.iconst(i as u64),
+            None => self.unbox_int(a),
+        };
+        let y = match kb {
+            Some(i) => self.iconst(i as u64),
+            None => self.unbox_int(b),
+        };
+        IntBinop { a, b, x, y, slow, done }
     }
 
     /// End an inline binary Int op in its (current) slow block: call the status helper at
