@@ -186,9 +186,9 @@ pub fn translate(
     for (pc, &ins) in code.instrs.iter().enumerate() {
         t.levels[0].pc = pc;
         t.gen_instr(ins);
-        if t.bail.is_some() {
+        if let Some(reason) = t.bail {
             // The state may no longer make sense (a `_.` of an ended level): stop here.
-            return Err(t.bail.expect("checked"));
+            return Err(reason);
         }
     }
     t.finish_body();
@@ -1275,11 +1275,89 @@ impl<'e> Translator<'_, 'e> {
         if let Some(bits) = e.konst.filter(|&b| self.inlinable(b)) {
             return self.inline_block(bits);
         }
+        // SAFETY: compile-time constant bits are live values (module constants).
+        if let Some(bits) = e.konst.filter(|&b| unsafe { Value::from_bits(b) }.as_block_obj().is_some()) {
+            return self.emit_call_block(bits);
+        }
         if let Some((truthy, t, f)) = e.choice.filter(|&(_, t, f)| self.inlinable(t) && self.inlinable(f)) {
             return self.inline_choice(truthy, t, f);
         }
         self.flush();
         self.emit_exec_value(e.val);
+    }
+
+    /// Call Block `bits`, known at compile time, directly: the checks and bookkeeping of
+    /// `exec::run_native` inline (native stack, depth limit, room in the frame stack, the
+    /// poll's turn, `exec_count`, the frame) around a native call of its compiled entry. A
+    /// Block not compiled yet, and any check that fails, take `jit_exec`, which does the same
+    /// with every detail (tier-up, growing the frame stack, the poll hook, the errors). A
+    /// Block pushes its own frame, so no virtual frame of this code needs to be real.
+    fn emit_call_block(&mut self, bits: u64) {
+        self.flush();
+        let flags = MemFlagsData::trusted();
+        // SAFETY: compile-time constant bits are live values (module constants).
+        let obj = unsafe { Value::from_bits(bits) }.as_block_obj().expect("a Block").as_ptr() as u64;
+        let entry_addr = self.iconst(obj + std::mem::offset_of!(BlockObj, native_entry) as u64);
+        let entry = self.b.ins().load(I64, flags, entry_addr, 0);
+        let compiled = self.b.ins().icmp_imm_s(IntCC::NotEqual, entry, 0);
+        let sp = self.b.ins().get_stack_pointer(I64);
+        let limit = self.b.ins().load(I64, flags, self.vm, JitLayout::STACK_LIMIT);
+        let stack_ok = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, sp, limit);
+        let depth = self.b.ins().load(I64, flags, self.vm, JitLayout::BLOCK_DEPTH);
+        let max = self.b.ins().load(I64, flags, self.vm, JitLayout::MAX_DEPTH);
+        let depth_ok = self.b.ins().icmp(IntCC::UnsignedLessThan, depth, max);
+        let len = self.b.ins().load(I64, flags, self.vm, JitLayout::FRAMES_LEN);
+        let cap = self.b.ins().load(I64, flags, self.vm, JitLayout::FRAMES_CAP);
+        let room = self.b.ins().icmp(IntCC::UnsignedLessThan, len, cap);
+        let countdown = self.b.ins().load(I32, flags, self.vm, JitLayout::POLL_COUNTDOWN);
+        let not_polling = self.b.ins().icmp_imm_s(IntCC::NotEqual, countdown, 1);
+        let a = self.b.ins().band(compiled, stack_ok);
+        let c = self.b.ins().band(depth_ok, room);
+        let a = self.b.ins().band(a, c);
+        let ok = self.b.ins().band(a, not_polling);
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        let done = self.b.create_block();
+        let st = self.b.append_block_param(done, I32);
+        self.b.set_cold_block(slow);
+        self.b.ins().brif(ok, fast, &[], slow, &[]);
+
+        self.b.switch_to_block(fast);
+        let countdown = self.b.ins().iadd_imm_s(countdown, -1);
+        self.b.ins().store(flags, countdown, self.vm, JitLayout::POLL_COUNTDOWN);
+        let count_addr = self.iconst(obj + std::mem::offset_of!(BlockObj, exec_count) as u64);
+        let count = self.b.ins().load(I64, flags, count_addr, 0);
+        let count = self.b.ins().iadd_imm_s(count, 1);
+        self.b.ins().store(flags, count, count_addr, 0);
+        let frames = self.b.ins().load(I64, flags, self.vm, JitLayout::FRAMES_PTR);
+        let offset = self.b.ins().imul_imm_s(len, JitLayout::FRAME_SIZE as i64);
+        let frame = self.b.ins().iadd(frames, offset);
+        let null = self.iconst(0);
+        let block = self.iconst(bits);
+        let no = self.b.ins().iconst(types::I8, 0);
+        self.b.ins().store(flags, null, frame, JitLayout::FRAME_REGISTER);
+        self.b.ins().store(flags, block, frame, JitLayout::FRAME_BLOCK);
+        self.b.ins().store(flags, no, frame, JitLayout::FRAME_ALIAS);
+        let pushed = self.b.ins().iadd_imm_s(len, 1);
+        self.b.ins().store(flags, pushed, self.vm, JitLayout::FRAMES_LEN);
+        let deeper = self.b.ins().iadd_imm_s(depth, 1);
+        self.b.ins().store(flags, deeper, self.vm, JitLayout::BLOCK_DEPTH);
+        let sig = self.sig(&[I64, I32], Some(I32));
+        let not_chained = self.b.ins().iconst(I32, 0);
+        let call = self.b.ins().call_indirect(sig, entry, &[self.vm, not_chained]);
+        let status = self.b.inst_results(call)[0];
+        // Leave the frame: the callee left the frame stack and the depth as it found them.
+        self.b.ins().store(flags, len, self.vm, JitLayout::FRAMES_LEN);
+        self.b.ins().store(flags, depth, self.vm, JitLayout::BLOCK_DEPTH);
+        self.b.ins().jump(done, &[BlockArg::Value(status)]);
+
+        self.b.switch_to_block(slow);
+        let v = self.iconst(bits);
+        let status = self.call_status(helpers::jit_exec as *const () as usize, &[self.vm, v]);
+        self.b.ins().jump(done, &[BlockArg::Value(status)]);
+
+        self.b.switch_to_block(done);
+        self.check(st, &[]);
     }
 
     /// Run the body of Block `bits` here, in a frame entered for it, with the virtual stack
@@ -1291,13 +1369,8 @@ impl<'e> Translator<'_, 'e> {
         let m = self.env.vm.module(b.module).expect("loaded module");
         let code = &m.module.codes[b.code as usize];
         let Some(virtual_frame) = self.inline_frame(bits) else {
-            // The budget ran out (inside the other branch of a `choose`): a plain call. A
-            // Block pushes its own frame, so no virtual frame needs to be real.
-            self.flush();
-            let v = self.iconst(bits);
-            let st = self.call_status(helpers::jit_exec as *const () as usize, &[self.vm, v]);
-            self.check(st, &[]);
-            return;
+            // The budget ran out (inside the other branch of a `choose`): a call.
+            return self.emit_call_block(bits);
         };
         if virtual_frame {
             self.emit_count_frame();
@@ -1720,12 +1793,7 @@ impl<'e> Translator<'_, 'e> {
         match builtin {
             Some(id) => self.gen_builtin(id),
             None if self.inlinable(bits.to_bits()) => self.inline_block(bits.to_bits()),
-            None => {
-                // A known Block pushes its own frame: no virtual frame needs to be real.
-                self.flush();
-                let st = self.call_status(helpers::jit_exec as *const () as usize, &[self.vm, v]);
-                self.check(st, &[]);
-            }
+            None => self.emit_call_block(bits.to_bits()),
         }
     }
 

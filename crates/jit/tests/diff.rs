@@ -377,17 +377,7 @@ fn chained_iterations_poll_the_host() {
         Ok(())
     }
     let src = "0 !i\n  { i 1 >+ !i  i 100000 >< >block Nil >choose } >chain";
-    let mut seen = Vec::new();
-    for tier in [Tier::Executor, Tier::Jit(0), Tier::Jit(2)] {
-        let mut r = common::Runner::new(tier);
-        let mut calls = 0u32;
-        r.vm.set_poll(Some(fail_on_third), &mut calls as *mut u32 as *mut std::ffi::c_void);
-        let res = r.run_src(src);
-        let o = r.outcome(res);
-        let i = r.vm.read_store_path(&["i"]).map(soma_runtime::render::al_form);
-        r.vm.set_poll(None, std::ptr::null_mut());
-        seen.push((o, i, calls));
-    }
+    let seen = poll_runs(src, fail_on_third);
     let reference = &seen[0];
     assert_eq!(reference.2, 3);
     assert_eq!(
@@ -398,6 +388,33 @@ fn chained_iterations_poll_the_host() {
     for s in &seen[1..] {
         assert_eq!(s, reference);
     }
+    // Calls of a Block too big to inline (compiled code calls its entry directly) count
+    // towards the poll too; the error is positioned at the call.
+    let calls = "{ 1 >+ 0 >+ 0 >+ 0 >+ 0 >+ 0 >+ 0 >+ 0 >+ 0 >+ } !inc  0 !i\n\
+                 { i >inc !i  i 100000 >< >block Nil >choose } >chain";
+    let seen = poll_runs(calls, fail_on_third);
+    assert_eq!(seen[0].0.err.as_ref().map(|e| (e.2, e.3)), Some((2, 5)), "{:?}", seen[0]);
+    for s in &seen[1..] {
+        assert_eq!(s, &seen[0]);
+    }
+}
+
+type PollHook = fn(&mut soma_runtime::Vm, *mut std::ffi::c_void) -> soma_runtime::error::RtResult<()>;
+
+/// Run `src` on the executor and the JIT with `hook` polling: (outcome, `i`, polls).
+fn poll_runs(src: &str, hook: PollHook) -> Vec<(common::Outcome, Option<String>, u32)> {
+    let mut seen = Vec::new();
+    for tier in [Tier::Executor, Tier::Jit(0), Tier::Jit(2)] {
+        let mut r = common::Runner::new(tier);
+        let mut calls = 0u32;
+        r.vm.set_poll(Some(hook), &mut calls as *mut u32 as *mut std::ffi::c_void);
+        let res = r.run_src(src);
+        let o = r.outcome(res);
+        let i = r.vm.read_store_path(&["i"]).map(soma_runtime::render::al_form);
+        r.vm.set_poll(None, std::ptr::null_mut());
+        seen.push((o, i, calls));
+    }
+    seen
 }
 
 /// Context passing as the stdlib writes it: `_.` handed to a branch that does `!_.`.

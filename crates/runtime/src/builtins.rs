@@ -104,7 +104,7 @@ impl Vm {
     pub fn call_builtin(&mut self, id: BuiltinId) -> RtResult<()> {
         match id {
             BuiltinId::Block => {
-                let block = self.frames.last().and_then(|f| f.block);
+                let block = self.frames.last().and_then(crate::vm::Frame::block);
                 self.al.push(block.ok_or_else(msg::block_outside)?);
             }
             BuiltinId::Choose => {

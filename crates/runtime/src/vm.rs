@@ -25,15 +25,35 @@ pub const DEFAULT_MAX_DEPTH: usize = 10_000;
 /// Slots in the JIT shadow stack (root slots JIT frames spill live values into).
 pub const SHADOW_STACK_SLOTS: usize = 1 << 16;
 
-/// One block execution: its Register and the Block running (None at top level).
+/// One block execution: its Register and the Block running. `repr(C)` with offsets in
+/// [`JitLayout`]: compiled code pushes and pops frames of the Blocks it calls.
+#[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct Frame {
-    /// The Register's root cell `_`, created lazily by the first write or reference.
+    /// The Register's root cell `_`, created lazily by the first write or reference (null:
+    /// none yet).
     pub register: Option<CellPtr>,
-    pub block: Option<Value>,
+    /// The Block running, or Void at top level (see [`Frame::block`]).
+    pub block_or_void: Value,
     /// A top-level program run re-entrantly (by a builtin such as `load` in the middle of a
     /// block): it uses the top-level Register, keeps the caller's block and adds no depth.
     pub top_level_alias: bool,
+}
+
+impl Frame {
+    /// A frame for a Block execution, with a fresh Register.
+    pub fn for_block(block: Value) -> Frame {
+        Frame {
+            register: None,
+            block_or_void: block,
+            top_level_alias: false,
+        }
+    }
+
+    /// The Block running (`None` at top level).
+    pub fn block(&self) -> Option<Value> {
+        (!self.block_or_void.is_void()).then_some(self.block_or_void)
+    }
 }
 
 /// A decoded module with its constants materialised as values.
@@ -128,46 +148,66 @@ impl JitLayout {
     pub const SHADOW_TOP: i32 = std::mem::offset_of!(Vm, shadow_top) as i32;
     /// `*mut Value`: the first shadow-stack slot ([`SHADOW_STACK_SLOTS`] of them).
     pub const SHADOW_BASE: i32 = std::mem::offset_of!(Vm, shadow_base) as i32;
-    /// `*mut Value`, `usize`, `usize`: the AL's buffer, length and capacity ([`AlStack`]).
+    /// `*mut Value`, `usize`, `usize`: the AL's buffer, length and capacity ([`RawStack`]).
     pub const AL_PTR: i32 = (std::mem::offset_of!(Vm, al) + std::mem::offset_of!(AlStack, ptr)) as i32;
     pub const AL_LEN: i32 = (std::mem::offset_of!(Vm, al) + std::mem::offset_of!(AlStack, len)) as i32;
     pub const AL_CAP: i32 = (std::mem::offset_of!(Vm, al) + std::mem::offset_of!(AlStack, cap)) as i32;
+    /// `*mut Frame`, `usize`, `usize`: the frame stack's buffer, length and capacity.
+    pub const FRAMES_PTR: i32 =
+        (std::mem::offset_of!(Vm, frames) + std::mem::offset_of!(RawStack<Frame>, ptr)) as i32;
+    pub const FRAMES_LEN: i32 =
+        (std::mem::offset_of!(Vm, frames) + std::mem::offset_of!(RawStack<Frame>, len)) as i32;
+    pub const FRAMES_CAP: i32 =
+        (std::mem::offset_of!(Vm, frames) + std::mem::offset_of!(RawStack<Frame>, cap)) as i32;
+    /// `Frame` size and fields: the Register root (null: none), the Block, the alias flag (u8).
+    pub const FRAME_SIZE: i32 = std::mem::size_of::<Frame>() as i32;
+    pub const FRAME_REGISTER: i32 = std::mem::offset_of!(Frame, register) as i32;
+    pub const FRAME_BLOCK: i32 = std::mem::offset_of!(Frame, block_or_void) as i32;
+    pub const FRAME_ALIAS: i32 = std::mem::offset_of!(Frame, top_level_alias) as i32;
+    /// `usize`: the lowest native stack address block execution may use.
+    pub const STACK_LIMIT: i32 = std::mem::offset_of!(Vm, stack_limit) as i32;
 }
 
-/// The AL: a vector of values kept as its raw parts in a known layout, so that compiled code
-/// pushes and pops inline (while `len < cap`, and `len > 0`) and calls a helper otherwise.
-/// Derefs to the slice of values, bottom first.
+// Compiled code writes a frame's Register as a null pointer for "none".
+const _: () = assert!(std::mem::size_of::<Option<CellPtr>>() == 8);
+
+/// The AL's storage.
+pub type AlStack = RawStack<Value>;
+
+/// A vector kept as its raw parts in a known layout (`repr(C)`: pointer, length, capacity),
+/// so that compiled code pushes and pops inline (while `len < cap`, and `len > 0`) and calls a
+/// helper otherwise: the AL and the frame stack. Derefs to the slice, bottom first.
 #[repr(C)]
-pub struct AlStack {
-    ptr: NonNull<Value>,
+pub struct RawStack<T: Copy> {
+    ptr: NonNull<T>,
     len: usize,
     cap: usize,
 }
 
-impl Default for AlStack {
-    fn default() -> AlStack {
-        AlStack::from_vec(Vec::new())
+impl<T: Copy> Default for RawStack<T> {
+    fn default() -> RawStack<T> {
+        RawStack::from_vec(Vec::new())
     }
 }
 
-impl AlStack {
-    fn from_vec(v: Vec<Value>) -> AlStack {
+impl<T: Copy> RawStack<T> {
+    pub fn from_vec(v: Vec<T>) -> RawStack<T> {
         let mut v = std::mem::ManuallyDrop::new(v);
-        AlStack {
+        RawStack {
             ptr: NonNull::new(v.as_mut_ptr()).expect("a Vec's pointer is never null"),
             len: v.len(),
             cap: v.capacity(),
         }
     }
 
-    /// Run `f` on the AL as a `Vec` (for the operations that may reallocate).
-    fn edit<R>(&mut self, f: impl FnOnce(&mut Vec<Value>) -> R) -> R {
+    /// Run `f` on the stack as a `Vec` (for the operations that may reallocate).
+    fn edit<R>(&mut self, f: impl FnOnce(&mut Vec<T>) -> R) -> R {
         /// Puts the parts back, also when `f` unwinds.
-        struct Parts<'a> {
-            stack: &'a mut AlStack,
-            vec: std::mem::ManuallyDrop<Vec<Value>>,
+        struct Parts<'a, T: Copy> {
+            stack: &'a mut RawStack<T>,
+            vec: std::mem::ManuallyDrop<Vec<T>>,
         }
-        impl Drop for Parts<'_> {
+        impl<T: Copy> Drop for Parts<'_, T> {
             fn drop(&mut self) {
                 let vec = &mut self.vec;
                 self.stack.ptr = NonNull::new(vec.as_mut_ptr()).expect("a Vec's pointer is never null");
@@ -175,7 +215,7 @@ impl AlStack {
                 self.stack.cap = vec.capacity();
             }
         }
-        // SAFETY: (ptr, len, cap) are the parts of a `Vec<Value>` (from `from_vec` or an earlier
+        // SAFETY: (ptr, len, cap) are the parts of a `Vec<T>` (from `from_vec` or an earlier
         // `edit`) and no other owner exists; `Parts` hands them back before anyone else looks.
         let vec = unsafe { Vec::from_raw_parts(self.ptr.as_ptr(), self.len, self.cap) };
         let mut parts = Parts {
@@ -186,7 +226,7 @@ impl AlStack {
     }
 
     #[inline]
-    pub fn push(&mut self, v: Value) {
+    pub fn push(&mut self, v: T) {
         if self.len < self.cap {
             // SAFETY: `len < cap`: the slot is inside the allocation.
             unsafe { self.ptr.as_ptr().add(self.len).write(v) };
@@ -197,7 +237,7 @@ impl AlStack {
     }
 
     #[inline]
-    pub fn pop(&mut self) -> Option<Value> {
+    pub fn pop(&mut self) -> Option<T> {
         if self.len == 0 {
             return None;
         }
@@ -206,11 +246,11 @@ impl AlStack {
         Some(unsafe { self.ptr.as_ptr().add(self.len).read() })
     }
 
-    pub fn insert(&mut self, i: usize, v: Value) {
+    pub fn insert(&mut self, i: usize, v: T) {
         self.edit(|vec| vec.insert(i, v));
     }
 
-    pub fn remove(&mut self, i: usize) -> Value {
+    pub fn remove(&mut self, i: usize) -> T {
         self.edit(|vec| vec.remove(i))
     }
 
@@ -218,29 +258,33 @@ impl AlStack {
         self.len = 0;
     }
 
-    pub fn extend(&mut self, values: impl IntoIterator<Item = Value>) {
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    pub fn extend(&mut self, values: impl IntoIterator<Item = T>) {
         self.edit(|vec| vec.extend(values));
     }
 }
 
-impl std::ops::Deref for AlStack {
-    type Target = [Value];
-    fn deref(&self) -> &[Value] {
+impl<T: Copy> std::ops::Deref for RawStack<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
         // SAFETY: `ptr` is valid for `len` initialised values (a Vec's parts).
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 }
 
-impl std::ops::DerefMut for AlStack {
-    fn deref_mut(&mut self) -> &mut [Value] {
+impl<T: Copy> std::ops::DerefMut for RawStack<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
         // SAFETY: as in `deref`, and `&mut self` is the only access.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
     }
 }
 
-impl Drop for AlStack {
+impl<T: Copy> Drop for RawStack<T> {
     fn drop(&mut self) {
-        // SAFETY: the parts of a `Vec<Value>` no one else owns (values need no drop).
+        // SAFETY: the parts of a `Vec<T>` no one else owns (`T: Copy` needs no drop).
         drop(unsafe { Vec::from_raw_parts(self.ptr.as_ptr(), self.len, self.cap) });
     }
 }
@@ -249,7 +293,7 @@ pub struct Vm {
     pub(crate) al: AlStack,
     pub(crate) graph: Graph,
     /// `frames[0]` is the top level, whose Register persists across runs.
-    pub(crate) frames: Vec<Frame>,
+    pub(crate) frames: RawStack<Frame>,
     /// Block executions in progress (frames that are not top-level aliases).
     block_depth: usize,
     pub(crate) modules: Vec<Rc<LoadedModule>>,
@@ -293,11 +337,7 @@ impl Vm {
         let mut vm = Box::new(Vm {
             al: AlStack::default(),
             graph,
-            frames: vec![Frame {
-                register: None,
-                block: None,
-                top_level_alias: false,
-            }],
+            frames: RawStack::from_vec(vec![Frame::for_block(Value::VOID)]),
             block_depth: 0,
             modules: Vec::new(),
             builtins: Vec::new(),
@@ -359,7 +399,7 @@ impl Vm {
 
     /// The Block of the innermost block execution (`>block`), `None` at top level.
     pub fn current_block(&self) -> Option<Value> {
-        self.frames.last().and_then(|f| f.block)
+        self.frames.last().and_then(Frame::block)
     }
 
     /// The AL itself, for hosts that edit it like a list (insert, replace, delete).
@@ -628,11 +668,10 @@ impl Vm {
 
     /// Begin executing `block`: depth check, fresh Register, bump the tier-up counter.
     pub fn enter_block(&mut self, block: Value) -> RtResult<()> {
-        if self.poll.is_some() {
-            self.poll_countdown -= 1;
-            if self.poll_countdown == 0 {
-                self.poll_now()?;
-            }
+        // Counted down with or without a hook (compiled code counts the same way).
+        self.poll_countdown -= 1;
+        if self.poll_countdown == 0 {
+            self.poll_now()?;
         }
         self.enter_inlined(block)
     }
@@ -648,11 +687,7 @@ impl Vm {
         if self.block_depth >= self.max_depth {
             return Err(msg::recursion(self.max_depth));
         }
-        self.frames.push(Frame {
-            register: None,
-            block: Some(block),
-            top_level_alias: false,
-        });
+        self.frames.push(Frame::for_block(block));
         self.block_depth += 1;
         Ok(())
     }
@@ -662,11 +697,7 @@ impl Vm {
     /// outermost first, before anything that needs them (an error or deoptimisation exit, a
     /// call of an unknown value).
     pub fn push_frames_uncounted(&mut self, blocks: &[Value]) {
-        self.frames.extend(blocks.iter().map(|&b| Frame {
-            register: None,
-            block: Some(b),
-            top_level_alias: false,
-        }));
+        self.frames.extend(blocks.iter().map(|&b| Frame::for_block(b)));
     }
 
     /// Pop `n` frames pushed by [`Vm::push_frames_uncounted`] (the depth keeps counting them).
@@ -737,10 +768,10 @@ impl Vm {
         if self.frames.len() == 1 {
             return false;
         }
-        let block = self.frames.last().and_then(|f| f.block);
+        let block = self.frames.last().map_or(Value::VOID, |f| f.block_or_void);
         self.frames.push(Frame {
             register: self.frames[0].register,
-            block,
+            block_or_void: block,
             top_level_alias: true,
         });
         true
@@ -834,13 +865,11 @@ impl Vm {
             heap.mark_value(v);
         }
         heap.mark_cell(self.graph.store_root());
-        for f in &self.frames {
+        for f in self.frames.iter() {
             if let Some(r) = f.register {
                 heap.mark_cell(r);
             }
-            if let Some(b) = f.block {
-                heap.mark_value(b);
-            }
+            heap.mark_value(f.block_or_void);
         }
         for m in &self.modules {
             for &b in &m.blocks {
