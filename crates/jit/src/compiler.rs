@@ -262,8 +262,12 @@ impl Jit {
             return Err("block is marked not compilable".into());
         }
         let t0 = Instant::now();
-        let r = catch_unwind(AssertUnwindSafe(|| self.compile_inner(vm, block)))
-            .unwrap_or_else(|_| Err("panic during compilation".into()));
+        let r = catch_unwind(AssertUnwindSafe(|| self.compile_inner(vm, block))).unwrap_or_else(|_| {
+            // The builder contexts may be half way through a function: start afresh.
+            self.ctx.clear();
+            self.fctx = FunctionBuilderContext::new();
+            Err("panic during compilation".into())
+        });
         match r {
             Ok((entry, stat)) => {
                 let ns = t0.elapsed().as_nanos() as u64;

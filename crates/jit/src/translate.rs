@@ -1403,7 +1403,9 @@ impl<'e> Translator<'_, 'e> {
             self.levels.last_mut().expect("level").pc = pc;
             self.gen_instr(ins);
             if self.bail.is_some() {
-                break;
+                // Abandoned: emit nothing more (the current block may be filled).
+                self.levels.pop();
+                return;
             }
         }
         let here = self.depth();
@@ -1461,6 +1463,9 @@ impl<'e> Translator<'_, 'e> {
             self.restore_regs(&before_regs);
             self.b.switch_to_block(entry);
             self.inline_block(bits);
+            if self.bail.is_some() {
+                return;
+            }
             // A pristine exit block per arm: what it does (jump with values, or flush first)
             // is decided once both arms are known.
             let exit = self.b.create_block();
