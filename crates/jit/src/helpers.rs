@@ -223,9 +223,9 @@ fn store_through_cache(vm: &mut Vm, path: &Path, cache: &mut StoreCache, v: Valu
     Ok(())
 }
 
-/// Run `v` if it is a Block with a native entry: the lean path of `exec::run_block` (native
-/// stack check, tier-up check, frame, direct call of the entry; `chained` as in
-/// `heap::NativeEntry`). Returns `None` when `v` is anything else (the caller takes the
+/// Run `v` if it is a Block with a native entry, compiling it first if it has none: the lean
+/// path of `exec::run_block` (native stack check, frame, direct call of the entry; `chained`
+/// as in `heap::NativeEntry`). Returns `None` when `v` is anything else (the caller takes the
 /// general path). Errors stay on the VM.
 ///
 /// # Safety
@@ -235,7 +235,8 @@ unsafe fn call_compiled(vm: *mut Vm, v: Value, chained: bool) -> Option<i32> {
     // SAFETY: helper contract: a live VM, exclusively ours for the call.
     let vmr = unsafe { &mut *vm };
     let b = vmr.block_obj(v)?;
-    vmr.maybe_tier_up(v);
+    // Native code compiles its callees on their first call from it.
+    vmr.tier_up_now(v);
     let entry = b.native_entry.get()?;
     if vmr.stack_is_low() {
         vmr.set_error(msg::recursion(vmr.max_depth()));

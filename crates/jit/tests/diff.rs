@@ -516,3 +516,23 @@ fn a_virtual_register_root_escaping_its_inlined_block_falls_back() {
         assert_eq!(s.compile_failures, 0, "{src}: {s:?}");
     }
 }
+
+#[test]
+fn native_code_compiles_its_callees_on_first_call() {
+    // `f` is compiled by hand; `g` (too big to inline) has never run when `f`'s native code
+    // calls it, far below the threshold: it is compiled on that first call.
+    let mut r = common::Runner::new(Tier::Jit(1000));
+    let g_body = "0 >+ ".repeat(9);
+    r.run_src(&format!("{{ 7 {g_body} }} !g  {{ >g 1 >+ }} !f")).unwrap();
+    let entry = |r: &mut common::Runner, name: &str| {
+        let v = r.vm.read_store_path(&[name]).unwrap();
+        r.vm.block_obj(v).unwrap().native_entry.get().is_some()
+    };
+    let f = r.vm.read_store_path(&["f"]).unwrap();
+    soma_jit::compile_block(&mut r.vm, f).unwrap();
+    assert!(entry(&mut r, "f") && !entry(&mut r, "g"));
+    let res = r.run_src(">f");
+    assert_eq!(r.outcome(res).al, "[8]");
+    assert!(entry(&mut r, "g"), "g compiled on its first call from native code");
+    assert_eq!(soma_jit::stats(&mut r.vm).unwrap().blocks_compiled, 2);
+}

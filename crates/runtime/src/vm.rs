@@ -119,9 +119,11 @@ pub type ForeignRepr =
     unsafe extern "C" fn(user: *mut std::ffi::c_void, handle: u64, buf: *mut u8, cap: usize) -> usize;
 
 /// Tier-up hook a JIT installs (see [`Vm::set_tier_up`]): called with a Block that is about to
-/// run, exactly once per Block (when its `exec_count` equals the threshold) unless the Block
-/// already has a native entry. It may install `BlockObj::native_entry`; it must not run SOMA
-/// code. A compile failure simply leaves the entry empty: the Block keeps being interpreted.
+/// run and has no native entry: by executors when its `exec_count` equals the threshold, by
+/// compiled code on every call of it ([`Vm::tier_up_now`]). It may install
+/// `BlockObj::native_entry`; it must not run SOMA code. A compile failure simply leaves the
+/// entry empty (the hook should remember it and return at once next time): the Block keeps
+/// being interpreted.
 pub type TierUpHook = fn(vm: &mut Vm, block: Value);
 
 /// Host poll hook (see [`Vm::set_poll`]): called every [`POLL_INTERVAL`] block entries so a
@@ -629,6 +631,18 @@ impl Vm {
                 if b.exec_count.get() == threshold && b.native_entry.get().is_none() {
                     hook(self, block);
                 }
+            }
+        }
+    }
+
+    /// Compiled code calls this before running `block`: native code compiles its callees on
+    /// their first call from it, whatever their count. Fires the tier-up hook when the Block
+    /// has no native entry (the hook remembers Blocks it could not compile).
+    #[inline]
+    pub fn tier_up_now(&mut self, block: Value) {
+        if let Some((hook, _)) = self.tier_up {
+            if self.block_obj(block).is_some_and(|b| b.native_entry.get().is_none()) {
+                hook(self, block);
             }
         }
     }
