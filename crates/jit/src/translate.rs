@@ -1325,10 +1325,7 @@ impl<'e> Translator<'_, 'e> {
         self.b.switch_to_block(fast);
         let countdown = self.b.ins().iadd_imm_s(countdown, -1);
         self.b.ins().store(flags, countdown, self.vm, JitLayout::POLL_COUNTDOWN);
-        let count_addr = self.iconst(obj + std::mem::offset_of!(BlockObj, exec_count) as u64);
-        let count = self.b.ins().load(I64, flags, count_addr, 0);
-        let count = self.b.ins().iadd_imm_s(count, 1);
-        self.b.ins().store(flags, count, count_addr, 0);
+        self.emit_count_execution(obj);
         let frames = self.b.ins().load(I64, flags, self.vm, JitLayout::FRAMES_PTR);
         let offset = self.b.ins().imul_imm_s(len, JitLayout::FRAME_SIZE as i64);
         let frame = self.b.ins().iadd(frames, offset);
@@ -1558,6 +1555,30 @@ impl<'e> Translator<'_, 'e> {
 
     // ----- Store cache -----
 
+    /// The epoch guard of a cache line: branch to the cold `miss` block unless the line was
+    /// filled under the current epoch; on a hit (the block now current) return its cell.
+    fn emit_cache_hit(&mut self, cache: ir::Value, miss: ir::Block) -> ir::Value {
+        let flags = MemFlagsData::trusted();
+        let epoch_addr = self.iconst(self.env.epoch_ptr as u64);
+        let epoch = self.b.ins().load(I64, flags, epoch_addr, 0);
+        let cached = self.b.ins().load(I64, flags, cache, CACHE_EPOCH_OFFSET);
+        let hit = self.b.ins().icmp(IntCC::Equal, epoch, cached);
+        let hit_b = self.b.create_block();
+        self.b.set_cold_block(miss);
+        self.b.ins().brif(hit, hit_b, &[], miss, &[]);
+        self.b.switch_to_block(hit_b);
+        self.b.ins().load(I64, flags, cache, CACHE_CELL_OFFSET)
+    }
+
+    /// `exec_count += 1` on the Block object at `obj` (an execution the executor would count).
+    fn emit_count_execution(&mut self, obj: u64) {
+        let flags = MemFlagsData::trusted();
+        let count_addr = self.iconst(obj + std::mem::offset_of!(BlockObj, exec_count) as u64);
+        let count = self.b.ins().load(I64, flags, count_addr, 0);
+        let count = self.b.ins().iadd_imm_s(count, 1);
+        self.b.ins().store(flags, count, count_addr, 0);
+    }
+
     /// The value of Store path `k` through this instruction's cache line. When the path was
     /// never created, the `Undefined Store path` error exit.
     fn cached_store_value(&mut self, k: usize) -> ir::Value {
@@ -1573,19 +1594,10 @@ impl<'e> Translator<'_, 'e> {
         let flags = MemFlagsData::trusted();
         let line = self.cache_ptr();
         let cache = self.iconst(line);
-        let epoch_addr = self.iconst(self.env.epoch_ptr as u64);
-        let epoch = self.b.ins().load(I64, flags, epoch_addr, 0);
-        let cached = self.b.ins().load(I64, flags, cache, CACHE_EPOCH_OFFSET);
-        let hit = self.b.ins().icmp(IntCC::Equal, epoch, cached);
-        let hit_b = self.b.create_block();
         let miss_b = self.b.create_block();
         let have = self.b.create_block();
         let cell = self.b.append_block_param(have, I64);
-        self.b.set_cold_block(miss_b);
-        self.b.ins().brif(hit, hit_b, &[], miss_b, &[]);
-
-        self.b.switch_to_block(hit_b);
-        let c = self.b.ins().load(I64, flags, cache, CACHE_CELL_OFFSET);
+        let c = self.emit_cache_hit(cache, miss_b);
         self.b.ins().jump(have, &[BlockArg::Value(c)]);
 
         self.b.switch_to_block(miss_b);
@@ -1667,10 +1679,7 @@ impl<'e> Translator<'_, 'e> {
         self.b.switch_to_block(cont);
 
         let obj = self.env.block.as_block_obj().expect("a compiled Block").as_ptr();
-        let count = self.iconst(obj as u64 + std::mem::offset_of!(BlockObj, exec_count) as u64);
-        let c = self.b.ins().load(I64, flags, count, 0);
-        let c = self.b.ins().iadd_imm_s(c, 1);
-        self.b.ins().store(flags, c, count, 0);
+        self.emit_count_execution(obj as u64);
         // Level 0's Register may be virtual now and heap at the end (after `!_.` of a value):
         // restarting the real frame is right whatever the mode.
         if has_register_instrs(self.levels[0].code) {
@@ -1726,19 +1735,10 @@ impl<'e> Translator<'_, 'e> {
             return;
         }
         let flags = MemFlagsData::trusted();
-        let epoch_addr = self.iconst(self.env.epoch_ptr as u64);
-        let epoch = self.b.ins().load(I64, flags, epoch_addr, 0);
-        let cached = self.b.ins().load(I64, flags, cache, CACHE_EPOCH_OFFSET);
-        let hit = self.b.ins().icmp(IntCC::Equal, epoch, cached);
-        let hit_b = self.b.create_block();
         let slow = self.b.create_block();
         let store_b = self.b.create_block();
         let done = self.b.create_block();
-        self.b.set_cold_block(slow);
-        self.b.ins().brif(hit, hit_b, &[], slow, &[]);
-
-        self.b.switch_to_block(hit_b);
-        let cell = self.b.ins().load(I64, flags, cache, CACHE_CELL_OFFSET);
+        let cell = self.emit_cache_hit(cache, slow);
         let old = self.b.ins().load(I64, flags, cell, CELL_VALUE_OFFSET as i32);
         let old_ref = self.is_cell_ref(old);
         let new_ref = self.is_cell_ref(v);
