@@ -25,8 +25,8 @@ def test_generator_is_deterministic_and_varied():
     # Most generated programs run deep; errors of several kinds are compared too.
     factory = difftest.available_factories()["python"]
     outcomes = [difftest.outcome(factory, p) for p in programs]
-    finished = sum(1 for _, _, err in outcomes if err is None)
-    kinds = {err[0] for _, _, err in outcomes if err is not None}
+    finished = sum(1 for _, _, err, _ in outcomes if err is None)
+    kinds = {err[0] for _, _, err, _ in outcomes if err is not None}
     assert finished > 40
     assert {"RuntimeError", "ParseError"} <= kinds
 

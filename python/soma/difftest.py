@@ -203,7 +203,11 @@ class Generator:
 
 
 def outcome(vm_factory, text):
-    """Run `text` on a fresh VM; return a comparable description of what happened."""
+    """Run `text` on a fresh VM; return a comparable description of what happened.
+
+    Blocks the JIT failed to compile count too: a failure (a caught panic in the compiler)
+    leaves the block interpreted, so the AL would not show it, but it is a bug all the same.
+    """
     lines = []
     vm = vm_factory(lines.append)
     error = None
@@ -211,7 +215,9 @@ def outcome(vm_factory, text):
         vm.execute_code(text)
     except SomaError as err:
         error = (type(err).__name__, err.message, err.line, err.col)
-    return (render_al(vm.al), tuple(lines), error)
+    stats = vm.jit_stats()
+    compile_failures = stats["compile_failures"] if stats else 0
+    return (render_al(vm.al), tuple(lines), error, compile_failures)
 
 
 def _split_statements(text):
