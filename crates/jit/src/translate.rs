@@ -1725,14 +1725,7 @@ impl<'e> Translator<'_, 'e> {
         let line = self.cache_ptr();
         let cache = self.iconst(line);
         if self.lvl().is_program {
-            let path = self.iconst(self.path_ptr(k));
-            let st = self.call_status(
-                helpers::jit_set_store_value as *const () as usize,
-                &[self.vm, path, cache, v],
-            );
-            let pending = self.pending();
-            self.check(st, &pending);
-            return;
+            return self.emit_set_store_helper(k, cache, v);
         }
         let flags = MemFlagsData::trusted();
         let slow = self.b.create_block();
@@ -1750,6 +1743,15 @@ impl<'e> Translator<'_, 'e> {
         self.b.ins().jump(done, &[]);
 
         self.b.switch_to_block(slow);
+        self.emit_set_store_helper(k, cache, v);
+        self.b.ins().jump(done, &[]);
+
+        self.b.switch_to_block(done);
+    }
+
+    /// `jit_set_store_value` (the write with write-through and epoch rules, refilling the
+    /// cache line), error exit with the virtual stack as it stands.
+    fn emit_set_store_helper(&mut self, k: usize, cache: ir::Value, v: ir::Value) {
         let path = self.iconst(self.path_ptr(k));
         let st = self.call_status(
             helpers::jit_set_store_value as *const () as usize,
@@ -1757,9 +1759,6 @@ impl<'e> Translator<'_, 'e> {
         );
         let pending = self.pending();
         self.check(st, &pending);
-        self.b.ins().jump(done, &[]);
-
-        self.b.switch_to_block(done);
     }
 
     /// EXEC_CONST: a block literal, inlined when small, else run through the exec helper.

@@ -82,10 +82,6 @@ impl VStack {
         std::mem::take(&mut self.entries)
     }
 
-    pub fn entries_mut(&mut self) -> &mut [VEntry] {
-        &mut self.entries
-    }
-
     /// Put `below` (bottom first) under the current entries (values taken from the real AL).
     pub fn insert_bottom(&mut self, below: Vec<VEntry>) {
         self.entries.splice(0..0, below);
