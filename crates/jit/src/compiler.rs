@@ -1,12 +1,14 @@
 //! The per-VM JIT: owns the `JITModule`, compiles Blocks on tier-up, keeps stats, prints
 //! dumps and writes the perf map.
 
+use crate::background::{self, MachineCode, Worker};
 use crate::translate::{self, CodeEnv, Translated};
+use cranelift_codegen::ir;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{isa::OwnedTargetIsa, Context};
 use cranelift_frontend::FunctionBuilderContext;
 use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{default_libcall_names, Linkage, Module};
+use cranelift_module::{default_libcall_names, Linkage, Module, ModuleReloc};
 use soma_runtime::error::{RtResult, SomaError};
 use soma_runtime::ffi::SOMA_OK;
 use soma_runtime::heap::NativeEntry;
@@ -15,7 +17,7 @@ use soma_runtime::{Value, Vm};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What `SOMA_JIT_DUMP` asks for (a comma-separated list of `clif`, `asm`, `stats`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -61,6 +63,38 @@ pub struct JitConfig {
     /// Account wall time in compiled code (`JitStats::native_ns`): two clock reads per
     /// outermost native call. On with `SOMA_JIT_DUMP=stats` or `SOMA_JIT_TIME=1`.
     pub time_native: bool,
+    /// Where tier-up generates machine code (`SOMA_JIT_BACKGROUND`).
+    pub background: Background,
+    /// For tests of the failure path: every job panics on the compile thread.
+    #[doc(hidden)]
+    pub inject_worker_panic: bool,
+}
+
+/// Where tier-up runs Cranelift's code generation. Translation (reading the VM) is always on
+/// the main thread; explicit compiles ([`compile_block`], threshold 0, `run_module`) are
+/// always synchronous.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Background {
+    /// On the compile thread; the Block keeps running interpreted until its code is installed
+    /// at a later safepoint (`SOMA_JIT_BACKGROUND=1`, the default).
+    On,
+    /// On the main thread, before the Block runs (`SOMA_JIT_BACKGROUND=0`: for debugging).
+    Off,
+    /// On the compile thread, but the next safepoint waits for it: the background path with a
+    /// deterministic install point, for tests (`SOMA_JIT_BACKGROUND=lockstep`).
+    Lockstep,
+}
+
+impl Background {
+    /// `1`/`on`, `0`/`off`, `lockstep`; anything else: `None` (ignored).
+    pub fn parse(s: &str) -> Option<Background> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "1" | "on" => Some(Background::On),
+            "0" | "off" => Some(Background::Off),
+            "lockstep" => Some(Background::Lockstep),
+            _ => None,
+        }
+    }
 }
 
 /// Default tier-up threshold when `SOMA_JIT_THRESHOLD` is unset. Chosen by measurement
@@ -79,6 +113,8 @@ impl Default for JitConfig {
             verify: cfg!(debug_assertions),
             capture_dumps: false,
             time_native: false,
+            background: Background::On,
+            inject_worker_panic: false,
         }
     }
 }
@@ -95,6 +131,9 @@ impl JitConfig {
         }
         c.perf_map = std::env::var("SOMA_JIT_PERFMAP").is_ok_and(|v| v == "1");
         c.time_native = c.dump.stats || std::env::var("SOMA_JIT_TIME").is_ok_and(|v| v == "1");
+        if let Some(b) = std::env::var("SOMA_JIT_BACKGROUND").ok().and_then(|v| Background::parse(&v)) {
+            c.background = b;
+        }
         c
     }
 }
@@ -116,8 +155,13 @@ pub struct BlockStat {
     pub module: u32,
     pub code: u32,
     pub instrs: usize,
+    /// Translation plus code generation (not the time queued).
     pub compile_us: u64,
     pub code_size: usize,
+    /// Whether the code was generated on the compile thread.
+    pub background: bool,
+    /// Time the job waited in the queue (background only).
+    pub queue_wait_us: u64,
 }
 
 /// JIT statistics the bridge can expose.
@@ -140,6 +184,20 @@ pub struct JitStats {
     pub inlined: u64,
     /// Translations retried with less ambition (see `translate_with_fallbacks`).
     pub retranslations: u64,
+    /// Jobs handed to the compile thread.
+    pub background_queued: u64,
+    /// Background jobs whose code was installed.
+    pub background_installed: u64,
+    /// Background jobs dropped at install time because a Store identity they speculated on
+    /// had changed, or the Block had code already.
+    pub dropped_stale: u64,
+    /// Panics caught on the compile thread (the Block stays interpreted).
+    pub worker_panics: u64,
+    /// Time jobs waited in the queue, and the compile thread's time generating code.
+    pub queue_wait_ns: u64,
+    pub background_generate_ns: u64,
+    /// Main-thread time translating Blocks whose code was generated in the background.
+    pub background_translate_ns: u64,
     pub blocks: Vec<BlockStat>,
 }
 
@@ -175,7 +233,31 @@ pub struct Jit {
     no_virtual_register: HashSet<(u32, u32)>,
     /// Blocks recompiled without inlining (their deopts came from inlined bodies).
     no_inline: HashSet<(u32, u32)>,
+    /// The compile thread (started on the first background compile), or why it could not be.
+    worker: Option<Result<Worker, String>>,
+    /// Blocks translated and waiting for their machine code, by job number.
+    pending: HashMap<u64, Translation>,
+    /// The job number of each Block waiting, by (module, code).
+    queued: HashMap<(u32, u32), u64>,
+    /// Background compiles of a Block dropped as stale so far (see [`MAX_STALE_DROPS`]).
+    stale_drops: HashMap<(u32, u32), u32>,
 }
+
+/// A Block translated to CLIF: what the install step needs besides the machine code.
+struct Translation {
+    block: Value,
+    key: (u32, u32),
+    /// The function's name (perf map, dumps) and its unique symbol in the module.
+    name: String,
+    symbol: String,
+    instrs: usize,
+    data: Translated,
+    translate: Duration,
+}
+
+/// A Block whose background compiles were dropped as stale this many times is compiled on the
+/// main thread the next time it tiers up (its Store keeps changing under the compile thread).
+pub const MAX_STALE_DROPS: u32 = 3;
 
 /// Deopts of one compiled Block before it is recompiled against the current Store.
 pub const DEOPTS_BEFORE_RECOMPILE: u32 = 4;
@@ -240,6 +322,10 @@ impl Jit {
             recompiles: HashMap::new(),
             no_virtual_register: HashSet::new(),
             no_inline: HashSet::new(),
+            worker: None,
+            pending: HashMap::new(),
+            queued: HashMap::new(),
+            stale_drops: HashMap::new(),
         })
     }
 
@@ -251,7 +337,7 @@ impl Jit {
         }
     }
 
-    /// Compile `block` (if not yet compiled) and install its native entry.
+    /// Compile `block` now, on this thread (if not yet compiled), and install its native entry.
     pub fn compile(&mut self, vm: &mut Vm, block: Value) -> Result<NativeEntry, String> {
         let b = vm.block_obj(block).ok_or("not a Block")?;
         if let Some(e) = b.native_entry.get() {
@@ -261,45 +347,158 @@ impl Jit {
         if self.failed.contains(&key) {
             return Err("block is marked not compilable".into());
         }
-        let t0 = Instant::now();
-        let r = catch_unwind(AssertUnwindSafe(|| self.compile_inner(vm, block))).unwrap_or_else(|_| {
-            // The builder contexts may be half way through a function: start afresh.
-            self.ctx.clear();
-            self.fctx = FunctionBuilderContext::new();
-            Err("panic during compilation".into())
+        let r = self.translate_block(vm, block).and_then(|t| {
+            let t0 = Instant::now();
+            let disasm = self.config.dump.asm;
+            let isa = &*self.isa;
+            let ctx = &mut self.ctx;
+            let code = catch_unwind(AssertUnwindSafe(|| background::generate(ctx, isa, disasm)))
+                .unwrap_or_else(|_| {
+                    self.ctx = Context::new();
+                    Err("panic during code generation".into())
+                });
+            let func = std::mem::replace(&mut self.ctx.func, ir::Function::new());
+            code.and_then(|code| self.install(t, &func, code, t0.elapsed(), None))
         });
-        match r {
-            Ok((entry, stat)) => {
-                let ns = t0.elapsed().as_nanos() as u64;
-                let stat = BlockStat {
-                    compile_us: ns / 1000,
-                    ..stat
-                };
-                if self.config.dump.stats {
-                    self.dump(format!(
-                        "jit: compiled {} ({} instrs) in {} us, {} bytes",
-                        stat.name, stat.instrs, stat.compile_us, stat.code_size
-                    ));
+        r.map_err(|e| self.note_failure(key, e))
+    }
+
+    /// Tier `block` up: compile it now ([`Background::Off`], or when the compile thread cannot
+    /// run), or translate it now and hand the code generation to the compile thread.
+    fn tier_up(&mut self, vm: &mut Vm, block: Value) {
+        let Some(b) = vm.block_obj(block) else { return };
+        let key = (b.module, b.code);
+        if b.native_entry.get().is_some() || self.failed.contains(&key) {
+            return;
+        }
+        if let Some(&id) = self.queued.get(&key) {
+            // Called again while it waits (from compiled code): it is hot.
+            if let Some(Ok(w)) = &self.worker {
+                w.warm(id, 1);
+            }
+            return;
+        }
+        // Threshold 0 means "everything compiled before it first runs": synchronous, so the
+        // all-compiled test tier runs compiled code deterministically.
+        let synchronous = self.config.background == Background::Off
+            || self.config.threshold == Some(0)
+            || self.stale_drops.get(&key).is_some_and(|&n| n >= MAX_STALE_DROPS);
+        if synchronous || !self.worker_ready() {
+            let _ = self.compile(vm, block);
+            return;
+        }
+        let heat = b.exec_count.get();
+        match self.translate_block(vm, block) {
+            Ok(t) => {
+                let func = std::mem::replace(&mut self.ctx.func, ir::Function::new());
+                self.next_id += 1;
+                let id = self.next_id;
+                self.stats.background_queued += 1;
+                self.stats.background_translate_ns += t.translate.as_nanos() as u64;
+                self.queued.insert(key, id);
+                self.pending.insert(id, t);
+                if let Some(Ok(w)) = &mut self.worker {
+                    w.submit(id, heat, func, self.config.dump.asm, self.config.inject_worker_panic);
                 }
-                self.stats.blocks_compiled += 1;
-                self.stats.total_compile_ns += ns;
-                self.stats.total_code_bytes += stat.code_size as u64;
-                self.stats.blocks.push(stat);
-                b.native_entry.set(Some(entry));
-                Ok(entry)
+                vm.set_install_hook(Some(install_ready));
             }
             Err(e) => {
-                self.failed.insert(key);
-                self.stats.compile_failures += 1;
-                if self.config.dump.stats {
-                    self.dump(format!("jit: cannot compile module {} code {}: {e}", key.0, key.1));
-                }
-                Err(e)
+                self.note_failure(key, e);
             }
         }
     }
 
-    fn compile_inner(&mut self, vm: &mut Vm, block: Value) -> Result<(NativeEntry, BlockStat), String> {
+    /// Whether the compile thread runs (starting it on first use).
+    fn worker_ready(&mut self) -> bool {
+        if self.worker.is_none() {
+            self.worker = Some(Worker::start(self.isa.clone()));
+        }
+        matches!(self.worker, Some(Ok(_)))
+    }
+
+    /// Install the background compiles that are done. `wait_all`: wait for every job in
+    /// flight, also those queued again here. In lockstep mode this waits for the jobs queued
+    /// before this safepoint, and only those: a job queued here (a stale compile redone) is
+    /// installed at the next one, as it would be if the compile thread were slow. When none
+    /// is left in flight the VM stops calling this.
+    fn install_ready(&mut self, vm: &mut Vm, wait_all: bool) {
+        let lockstep = self.config.background == Background::Lockstep;
+        let mut due = match &self.worker {
+            Some(Ok(w)) => w.in_flight(),
+            _ => 0,
+        };
+        loop {
+            if lockstep && !wait_all && due == 0 {
+                break;
+            }
+            let Some(Ok(w)) = &mut self.worker else { break };
+            let Some(done) = w.next_done(wait_all || lockstep) else { break };
+            due = due.saturating_sub(1);
+            let Some(t) = self.pending.remove(&done.id) else { continue };
+            self.queued.remove(&t.key);
+            self.stats.queue_wait_ns += done.queue_wait.as_nanos() as u64;
+            self.stats.background_generate_ns += done.generate.as_nanos() as u64;
+            if done.panicked {
+                self.stats.worker_panics += 1;
+            }
+            let key = t.key;
+            let code = match done.code {
+                Ok(code) => code,
+                Err(e) => {
+                    self.note_failure(key, e);
+                    continue;
+                }
+            };
+            if let Some(why) = stale(vm, &t) {
+                self.stats.dropped_stale += 1;
+                *self.stale_drops.entry(key).or_insert(0) += 1;
+                if self.config.dump.stats {
+                    self.dump(format!("jit: dropped the background compile of {}: {why}", t.name));
+                }
+                // Compile it again against the Store as it is now (on the main thread once
+                // it has been dropped `MAX_STALE_DROPS` times).
+                self.tier_up(vm, t.block);
+                continue;
+            }
+            let queue_wait = done.queue_wait;
+            match self.install(t, &done.func, code, done.generate, Some(queue_wait)) {
+                Ok(_) => self.stats.background_installed += 1,
+                Err(e) => {
+                    self.note_failure(key, e);
+                }
+            }
+        }
+        if !matches!(&self.worker, Some(Ok(w)) if w.in_flight() > 0) {
+            vm.set_install_hook(None);
+        }
+    }
+
+    /// Remember that a Block cannot be compiled (it stays interpreted); returns the reason.
+    fn note_failure(&mut self, key: (u32, u32), e: String) -> String {
+        self.failed.insert(key);
+        self.stats.compile_failures += 1;
+        if self.config.dump.stats {
+            self.dump(format!("jit: cannot compile module {} code {}: {e}", key.0, key.1));
+        }
+        e
+    }
+
+    /// Translate `block` into `self.ctx.func` (main thread: this reads the VM).
+    fn translate_block(&mut self, vm: &mut Vm, block: Value) -> Result<Translation, String> {
+        let t0 = Instant::now();
+        let r = catch_unwind(AssertUnwindSafe(|| self.translate_inner(vm, block))).unwrap_or_else(|_| {
+            // The builder contexts may be half way through a function: start afresh.
+            self.ctx.clear();
+            self.fctx = FunctionBuilderContext::new();
+            Err("panic during translation".into())
+        });
+        r.map(|t| Translation {
+            translate: t0.elapsed(),
+            ..t
+        })
+    }
+
+    fn translate_inner(&mut self, vm: &mut Vm, block: Value) -> Result<Translation, String> {
         let b = vm.block_obj(block).ok_or("not a Block")?;
         let (mid, cid) = (b.module, b.code);
         let m = vm.module(mid).cloned().ok_or("unknown module")?;
@@ -320,51 +519,114 @@ impl Jit {
         let (data, retries) =
             translate_with_fallbacks(&mut self.ctx, &mut self.fctx, &mut env, self.isa.frontend_config())?;
         self.stats.retranslations += retries;
-        self.ctx.set_disasm(self.config.dump.asm);
         self.next_id += 1;
         let name = format!("soma_m{mid}_c{cid}_{}", sanitize(&code.name));
-        let sym = format!("{name}_{}", self.next_id);
+        let symbol = format!("{name}_{}", self.next_id);
         if self.config.dump.clif {
             let text = format!("; jit: CLIF of {name}\n{}", self.ctx.func.display());
             self.dump(text);
         }
-        let sig = self.ctx.func.signature.clone();
+        Ok(Translation {
+            block,
+            key: (mid, cid),
+            name,
+            symbol,
+            instrs: code.instrs.len(),
+            data,
+            translate: Duration::ZERO,
+        })
+    }
+
+    /// Put generated code into the module and give the Block its native entry. `func` is the
+    /// function the code was generated from; `generate` the code generation's time.
+    fn install(
+        &mut self,
+        t: Translation,
+        func: &ir::Function,
+        code: MachineCode,
+        generate: Duration,
+        queue_wait: Option<Duration>,
+    ) -> Result<NativeEntry, String> {
         let module = self.module.as_mut().ok_or("no module")?;
         let id = module
-            .declare_function(&sym, Linkage::Local, &sig)
+            .declare_function(&t.symbol, Linkage::Local, &func.signature)
             .map_err(|e| e.to_string())?;
+        let relocs: Vec<ModuleReloc> =
+            code.relocs.iter().map(|r| ModuleReloc::from_mach_reloc(r, func, id)).collect();
         module
-            .define_function(id, &mut self.ctx)
+            .define_function_bytes(id, code.alignment, &code.bytes, &relocs)
             .map_err(|e| format!("{e:?}"))?;
-        let compiled = self.ctx.compiled_code().ok_or("no compiled code")?;
-        let size = compiled.code_info().total_size as usize;
-        let asm = compiled.vcode.clone();
         module.finalize_definitions().map_err(|e| e.to_string())?;
         let ptr = module.get_finalized_function(id);
+        let size = code.bytes.len();
         if self.config.dump.asm {
-            if let Some(vcode) = asm {
-                self.dump(format!("; jit: machine code of {name}\n{vcode}"));
+            if let Some(vcode) = &code.vcode {
+                self.dump(format!("; jit: machine code of {}\n{vcode}", t.name));
             }
         }
         if self.config.perf_map {
-            write_perf_map(ptr as usize, size, &name);
+            write_perf_map(ptr as usize, size, &t.name);
         }
-        self.stats.inlined += data.inlined as u64;
-        self.code_data.push(data);
-        // SAFETY: `ptr` is the finalized code of a function built with `entry_signature`
-        // (`extern "C" fn(*mut Vm, u32) -> i32` in the ISA's default call convention, which is the
-        // C convention of this host).
-        let entry: NativeEntry = unsafe { std::mem::transmute::<*const u8, NativeEntry>(ptr) };
+        let compile = t.translate + generate;
         let stat = BlockStat {
-            name,
-            module: mid,
-            code: cid,
-            instrs: code.instrs.len(),
-            compile_us: 0,
+            name: t.name,
+            module: t.key.0,
+            code: t.key.1,
+            instrs: t.instrs,
+            compile_us: compile.as_micros() as u64,
             code_size: size,
+            background: queue_wait.is_some(),
+            queue_wait_us: queue_wait.map_or(0, |d| d.as_micros() as u64),
         };
-        Ok((entry, stat))
+        if self.config.dump.stats {
+            let wait = match queue_wait {
+                Some(w) => format!(", in the background after {} us queued", w.as_micros()),
+                None => String::new(),
+            };
+            self.dump(format!(
+                "jit: compiled {} ({} instrs) in {} us, {} bytes{wait}",
+                stat.name, stat.instrs, stat.compile_us, stat.code_size
+            ));
+        }
+        self.stats.blocks_compiled += 1;
+        self.stats.total_compile_ns += compile.as_nanos() as u64;
+        self.stats.total_code_bytes += size as u64;
+        self.stats.blocks.push(stat);
+        self.stats.inlined += t.data.inlined as u64;
+        self.code_data.push(t.data);
+        // SAFETY: `ptr` is the finalized code of a function built with `entry_signature`
+        // (`extern "C" fn(*mut Vm, u32) -> i32` in the ISA's default call convention, which is
+        // the C convention of this host).
+        let entry: NativeEntry = unsafe { std::mem::transmute::<*const u8, NativeEntry>(ptr) };
+        // SAFETY: the block was a live Block when translated, and Blocks are module roots for
+        // the VM's whole life (`Vm::block_obj`).
+        if let Some(b) = unsafe { block_obj_of(t.block) } {
+            b.native_entry.set(Some(entry));
+        }
+        Ok(entry)
     }
+}
+
+/// Why code translated for `t` must not be installed now, if it must not: the Block has code
+/// already (compiled meanwhile), or a Store path it speculates on holds another value.
+fn stale(vm: &Vm, t: &Translation) -> Option<String> {
+    if vm.block_obj(t.block).is_some_and(|b| b.native_entry.get().is_some()) {
+        return Some("the Block was compiled meanwhile".into());
+    }
+    t.data.assumptions.iter().find_map(|(path, bits)| {
+        let comps: Vec<&str> = path.iter().map(|c| c.as_str()).collect();
+        let now = vm.read_store_path(&comps).map(|v| v.to_bits());
+        (now != Some(*bits)).then(|| format!("`{}` was rebound", path.join(".")))
+    })
+}
+
+/// The Block object of a Block value.
+///
+/// # Safety
+/// `block` must be a Block value of a live VM (Blocks live as long as their VM).
+unsafe fn block_obj_of<'a>(block: Value) -> Option<&'a soma_runtime::heap::BlockObj> {
+    // SAFETY: caller's contract.
+    block.as_block_obj().map(|p| unsafe { &*p.as_ptr() })
 }
 
 fn sanitize(name: &str) -> String {
@@ -418,10 +680,13 @@ fn with_jit<R>(vm: &mut Vm, f: impl FnOnce(&mut Jit, &mut Vm) -> R) -> Option<R>
 
 /// The tier-up hook installed on the VM.
 fn tier_up(vm: &mut Vm, block: Value) {
-    with_jit(vm, |jit, vm| {
-        // A failure marks the block not compilable; the executor keeps interpreting it.
-        let _ = jit.compile(vm, block);
-    });
+    // A failure marks the block not compilable; the executor keeps interpreting it.
+    with_jit(vm, |jit, vm| jit.tier_up(vm, block));
+}
+
+/// The install hook the VM calls at safepoints while background compiles are in flight.
+fn install_ready(vm: &mut Vm) {
+    with_jit(vm, |jit, vm| jit.install_ready(vm, false));
 }
 
 /// Count a deoptimisation exit of `block` at instruction `pc` (called by the `jit_resume`
@@ -505,6 +770,12 @@ pub fn stats(vm: &mut Vm) -> Option<JitStats> {
         native_ns: jit.clock.total_ns,
         ..jit.stats.clone()
     })
+}
+
+/// Wait for every background compile in flight and install what is still valid (tests,
+/// benchmarks; a program never needs to: code is installed at safepoints as it is ready).
+pub fn wait_for_background(vm: &mut Vm) {
+    with_jit(vm, |jit, vm| jit.install_ready(vm, true));
 }
 
 /// Compile `block` now (whatever its count). Errors say why it is not compilable.

@@ -5,6 +5,7 @@
 //! * `translate` — the lowering, one `gen_*` per opcode
 //! * `helpers` — the JIT's own C-ABI slow paths (next to the runtime's `soma_rt_*`)
 //! * `compiler` — the per-VM `JITModule`, tier-up hook, stats, dumps and perf map
+//! * `background` — the compile thread: code generation off the main thread, its queue
 //! * `cross` — compiling the same IR for another ISA (aarch64 check)
 //!
 //! Using it:
@@ -16,6 +17,7 @@
 //! let stats = soma_jit::stats(&mut vm);
 //! ```
 
+pub mod background;
 pub mod compiler;
 pub mod cross;
 pub mod helpers;
@@ -23,6 +25,6 @@ pub mod translate;
 pub mod vstack;
 
 pub use compiler::{
-    compile_block, install, install_with, run_module, set_threshold, stats, take_dumps, BlockStat, DumpFlags, JitConfig,
+    compile_block, install, install_with, run_module, set_threshold, stats, take_dumps, wait_for_background, Background, BlockStat, DumpFlags, JitConfig,
     JitStats,
 };

@@ -100,6 +100,11 @@ pub struct Translated {
     pub exits: Vec<Box<ExitDesc>>,
     /// Block executions inlined.
     pub inlined: usize,
+    /// The Store identities the code speculates on: each guarded `EXEC_STORE` path (as
+    /// components) and the bits of the builtin or Block it held at compile time. Code
+    /// installed later than it was translated (background compilation) is stale when one of
+    /// them no longer holds.
+    pub assumptions: Vec<(Vec<String>, u64)>,
 }
 
 /// Why a translation gave up (the compiler retries with less ambition).
@@ -1786,6 +1791,8 @@ impl<'e> Translator<'_, 'e> {
             self.emit_exec_value(v);
             return;
         };
+        let comps = self.path(k).components.iter().map(|c| c.to_string()).collect();
+        self.out.assumptions.push((comps, bits.to_bits()));
         let same = self.b.ins().icmp_imm_s(IntCC::Equal, v, bits.to_bits() as i64);
         let fast = self.b.create_block();
         let deopt = self.b.create_block();

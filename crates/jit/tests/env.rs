@@ -1,7 +1,7 @@
 //! `JitConfig::from_env` and `install` read SOMA_JIT_THRESHOLD / SOMA_JIT_DUMP /
-//! SOMA_JIT_PERFMAP. One test in its own binary: it sets process environment variables.
+//! SOMA_JIT_PERFMAP / SOMA_JIT_BACKGROUND. One test in its own binary: it sets process environment variables.
 
-use soma_jit::{DumpFlags, JitConfig};
+use soma_jit::{Background, DumpFlags, JitConfig};
 
 #[test]
 fn environment_configures_the_jit() {
@@ -30,4 +30,15 @@ fn environment_configures_the_jit() {
     // Garbage keeps the default.
     std::env::set_var("SOMA_JIT_THRESHOLD", "soon");
     assert_eq!(JitConfig::from_env().threshold, JitConfig::default().threshold);
+
+    // SOMA_JIT_BACKGROUND: on by default, 0 / lockstep, garbage keeps the default.
+    std::env::remove_var("SOMA_JIT_BACKGROUND");
+    assert_eq!(JitConfig::from_env().background, Background::On);
+    std::env::set_var("SOMA_JIT_BACKGROUND", "0");
+    assert_eq!(JitConfig::from_env().background, Background::Off);
+    std::env::set_var("SOMA_JIT_BACKGROUND", "lockstep");
+    assert_eq!(JitConfig::from_env().background, Background::Lockstep);
+    std::env::set_var("SOMA_JIT_BACKGROUND", "later");
+    assert_eq!(JitConfig::from_env().background, Background::On);
+    std::env::remove_var("SOMA_JIT_BACKGROUND");
 }

@@ -126,6 +126,12 @@ pub type ForeignRepr =
 /// being interpreted.
 pub type TierUpHook = fn(vm: &mut Vm, block: Value);
 
+/// Install hook a JIT sets while it has code compiling off the main thread (see
+/// [`Vm::set_install_hook`]): called at the safepoints where the tier-up hook could run (before
+/// a Block runs, in an executor or from compiled code), so finished code is installed there.
+/// Like the tier-up hook, it may set `BlockObj::native_entry`s and must not run SOMA code.
+pub type InstallHook = fn(vm: &mut Vm);
+
 /// Host poll hook (see [`Vm::set_poll`]): called every [`POLL_INTERVAL`] block entries so a
 /// host can stop a runaway program (the bridge runs Python's signal handlers for Ctrl-C).
 /// An `Err` aborts the block entry like any runtime error.
@@ -314,6 +320,8 @@ pub struct Vm {
     pub(crate) foreign_repr: Option<(ForeignRepr, *mut std::ffi::c_void)>,
     /// JIT tier-up: the hook and the execution count at which it fires.
     tier_up: Option<(TierUpHook, u64)>,
+    /// Set while the JIT has compiles in flight: one branch per block entry otherwise.
+    install: Option<InstallHook>,
     /// Host poll hook and the block entries left until it is called next.
     poll: Option<(PollHook, *mut std::ffi::c_void)>,
     /// Block entries left until the poll hook runs. Compiled chain loops decrement it inline
@@ -354,6 +362,7 @@ impl Vm {
             host_call: None,
             foreign_repr: None,
             tier_up: None,
+            install: None,
             poll: None,
             poll_countdown: POLL_INTERVAL,
             stack_limit: crate::exec::thread_stack_limit(),
@@ -612,6 +621,12 @@ impl Vm {
         self.tier_up = hook.map(|h| (h, threshold));
     }
 
+    /// Set (or clear, with `None`) the hook that installs code finished off the main thread.
+    /// The JIT sets it while compiles are in flight and clears it when none are.
+    pub fn set_install_hook(&mut self, hook: Option<InstallHook>) {
+        self.install = hook;
+    }
+
     /// The installed hook's threshold, if any.
     pub fn tier_up_threshold(&self) -> Option<u64> {
         self.tier_up.map(|(_, t)| t)
@@ -626,6 +641,9 @@ impl Vm {
     /// Block's execution count reaches the threshold and it has no native entry yet.
     #[inline]
     pub fn maybe_tier_up(&mut self, block: Value) {
+        if let Some(install) = self.install {
+            install(self);
+        }
         if let Some((hook, threshold)) = self.tier_up {
             if let Some(b) = self.block_obj(block) {
                 if b.exec_count.get() == threshold && b.native_entry.get().is_none() {
@@ -640,6 +658,9 @@ impl Vm {
     /// has no native entry (the hook remembers Blocks it could not compile).
     #[inline]
     pub fn tier_up_now(&mut self, block: Value) {
+        if let Some(install) = self.install {
+            install(self);
+        }
         if let Some((hook, _)) = self.tier_up {
             if self.block_obj(block).is_some_and(|b| b.native_entry.get().is_none()) {
                 hook(self, block);

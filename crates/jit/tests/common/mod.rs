@@ -2,7 +2,7 @@
 //! with captured I/O, and compare AL, output and error.
 #![allow(dead_code)]
 
-use soma_jit::JitConfig;
+use soma_jit::{Background, JitConfig};
 use soma_runtime::decode::Module;
 use soma_runtime::encode::assemble;
 use soma_runtime::render::al_form;
@@ -92,6 +92,9 @@ impl Runner {
                 verify: true,
                 // Exercise the native-time accounting on one of the two JIT runs.
                 time_native: t == 1,
+                // Above 0, tier-up runs the background path (compile thread, install at the
+                // next safepoint) with deterministic install points.
+                background: Background::Lockstep,
                 ..JitConfig::default()
             };
             soma_jit::install_with(&mut vm, config).expect("JIT installs");

@@ -1,0 +1,167 @@
+//! Tier-up in the background: code generated on the compile thread and installed at a later
+//! safepoint. Lockstep mode fixes the install point (the next safepoint), so these tests do
+//! not depend on timing; the free-running tests only compare results and counts that hold
+//! whenever the code lands.
+
+mod common;
+use common::{run_on, Runner, Tier};
+use soma_jit::{Background, JitConfig};
+use soma_runtime::Vm;
+
+fn runner(threshold: u64, background: Background) -> Runner {
+    let mut r = Runner::new(Tier::Executor);
+    let config = JitConfig {
+        threshold: Some(threshold),
+        verify: true,
+        background,
+        ..JitConfig::default()
+    };
+    soma_jit::install_with(&mut r.vm, config).expect("JIT installs");
+    r.tier = Tier::Jit(threshold);
+    r
+}
+
+fn compiled(vm: &Vm, name: &str) -> bool {
+    let v = vm.read_store_path(&[name]).expect("a stored Block");
+    vm.block_obj(v).expect("a Block").native_entry.get().is_some()
+}
+
+#[test]
+fn background_code_is_installed_at_the_next_safepoint() {
+    // `k` executes nothing itself, so no safepoint falls inside its own runs.
+    let mut r = runner(2, Background::Lockstep);
+    r.run_src("{ 7 } !k  >k >k").unwrap();
+    assert!(!compiled(&r.vm, "k"), "two runs: still below the threshold");
+    // The third run reaches the threshold: the block is translated and queued, and runs
+    // interpreted this time.
+    r.run_src(">k").unwrap();
+    assert!(!compiled(&r.vm, "k"), "queued, not installed before a safepoint");
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert_eq!((s.background_queued, s.background_installed, s.blocks_compiled), (1, 0, 0));
+    // The next execution of a value is a safepoint: the code is installed, and runs.
+    let res = r.run_src(">k");
+    assert_eq!(r.outcome(res).al, "[7, 7, 7, 7]");
+    assert!(compiled(&r.vm, "k"));
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert_eq!((s.background_queued, s.background_installed, s.blocks_compiled), (1, 1, 1));
+    assert!(s.blocks[0].background);
+}
+
+/// Run `src` on the executor and in lockstep at threshold 1; return the JIT's statistics.
+fn lockstep_matches_the_executor(src: &str) -> soma_jit::JitStats {
+    let (reference, _) = run_on(Tier::Executor, src, false);
+    let mut r = runner(1, Background::Lockstep);
+    let res = r.run_src(src);
+    assert_eq!(r.outcome(res), reference, "{src}");
+    assert!(compiled(&r.vm, "f"));
+    soma_jit::stats(&mut r.vm).unwrap()
+}
+
+#[test]
+fn a_compile_whose_store_identity_changed_is_dropped_and_redone() {
+    // Every run of `f` swaps the builtins bound to `+` and `next` before it executes `+`.
+    // `f` is translated at its second entry with `+` specialised (guarded on the builtin it
+    // held then); the swap that follows makes that code stale before the next safepoint (the
+    // execution of `+`): it is dropped, and `f` is translated again against the Store as it
+    // is now, which is still so at the next safepoint: installed.
+    let s = lockstep_matches_the_executor("* !next  { next + !next !+  2 3 >+ } !f  >f >f >f >f >f");
+    assert_eq!((s.dropped_stale, s.background_queued, s.background_installed), (1, 2, 1), "{s:?}");
+    assert_eq!(s.compile_failures, 0, "{s:?}");
+}
+
+#[test]
+fn a_block_whose_compiles_keep_going_stale_is_compiled_on_the_main_thread() {
+    // Two swaps per run: the Store changes between every two safepoints, so every background
+    // compile of `f` is stale when it could be installed; after MAX_STALE_DROPS drops the
+    // main thread compiles it (and its guard deopts from then on, as it must).
+    let s = lockstep_matches_the_executor(
+        "* !next  { next + !next !+  2 3 >+  next + !next !+ } !f  >f >f >f >f >f >f",
+    );
+    let max = soma_jit::compiler::MAX_STALE_DROPS as u64;
+    assert_eq!((s.dropped_stale, s.background_queued, s.background_installed), (max, max, 0), "{s:?}");
+    assert_eq!(s.compile_failures, 0, "{s:?}");
+}
+
+#[test]
+fn a_panic_on_the_compile_thread_leaves_the_block_interpreted() {
+    let src = "{ 1 >+ } !inc  0 >inc >inc >inc >inc";
+    let (reference, _) = run_on(Tier::Executor, src, false);
+    let mut r = Runner::new(Tier::Executor);
+    let config = JitConfig {
+        threshold: Some(1),
+        background: Background::Lockstep,
+        inject_worker_panic: true,
+        ..JitConfig::default()
+    };
+    soma_jit::install_with(&mut r.vm, config).unwrap();
+    r.tier = Tier::Jit(1);
+    let res = r.run_src(src);
+    assert_eq!(r.outcome(res), reference);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert_eq!((s.worker_panics, s.compile_failures, s.blocks_compiled), (1, 1, 0), "{s:?}");
+    assert!(!compiled(&r.vm, "inc"));
+    // The VM, and the compile thread, keep working.
+    let res = r.run_src("{ 2 >* } !dbl  1 >dbl >dbl >dbl");
+    assert_eq!(r.outcome(res).al, "[4, 8]");
+}
+
+#[test]
+fn free_running_background_compiles_match_the_executor() {
+    const FIB: &str = "{ !_.n _.n _.n 2 >< { } { !_.m _.m 1 >- >fib _.m 2 >- >fib >+ } >choose >chain } !fib";
+    let src = format!("{FIB}\n20 >fib 15 >fib");
+    let (reference, _) = run_on(Tier::Executor, &src, false);
+    let mut r = runner(5, Background::On);
+    let res = r.run_src(&src);
+    assert_eq!(r.outcome(res), reference);
+    soma_jit::wait_for_background(&mut r.vm);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert!(s.background_queued >= 1, "{s:?}");
+    assert_eq!(s.background_installed + s.dropped_stale, s.background_queued, "{s:?}");
+    assert!(compiled(&r.vm, "fib"));
+    // And the installed code gives the same answers.
+    let res = r.run_src("10 >fib");
+    assert_eq!(r.outcome(res).al, "[6765, 610, 55]");
+}
+
+#[test]
+fn dropping_a_vm_with_compiles_in_flight_is_clean() {
+    // Many blocks queued at once, the VM dropped at once: the worker is told to stop, finishes
+    // the job it holds and is joined; queued jobs are discarded with their translations.
+    let blocks: String = (0..40).map(|i| format!("{{ {i} >+ }} !b{i} ")).collect();
+    let runs: String = (0..40).map(|i| format!("1 >b{i} >b{i} ")).collect();
+    for _ in 0..10 {
+        let mut r = runner(1, Background::On);
+        r.run_src(&format!("{blocks} {runs}")).unwrap();
+        let s = soma_jit::stats(&mut r.vm).unwrap();
+        assert_eq!(s.background_queued, 40, "{s:?}");
+        drop(r);
+    }
+}
+
+#[test]
+fn threshold_zero_compiles_synchronously_even_with_background_on() {
+    let mut r = runner(0, Background::On);
+    r.run_src("{ 1 >+ } !inc  0 >inc").unwrap();
+    assert!(compiled(&r.vm, "inc"));
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert_eq!(s.background_queued, 0, "{s:?}");
+}
+
+#[test]
+fn background_off_compiles_before_the_block_runs() {
+    let mut r = runner(1, Background::Off);
+    r.run_src("{ 1 >+ } !inc  0 >inc >inc").unwrap();
+    assert!(compiled(&r.vm, "inc"));
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert_eq!((s.background_queued, s.blocks_compiled), (0, 1), "{s:?}");
+}
+
+#[test]
+fn the_environment_switch() {
+    assert_eq!(Background::parse("0"), Some(Background::Off));
+    assert_eq!(Background::parse(" off "), Some(Background::Off));
+    assert_eq!(Background::parse("1"), Some(Background::On));
+    assert_eq!(Background::parse("LOCKSTEP"), Some(Background::Lockstep));
+    assert_eq!(Background::parse("maybe"), None);
+    assert_eq!(JitConfig::default().background, Background::On);
+}
