@@ -217,7 +217,20 @@ def test_run_jit_stats(prog, monkeypatch):
     monkeypatch.setenv("SOMA_JIT_THRESHOLD", "0")
     r = soma_cli("run", "--jit-stats", path)
     assert (r.returncode, r.stdout) == (0, "3\n")
-    assert re.fullmatch(r"jit: [1-9]\d* blocks compiled \(0 failed\), compile time [\d.]+ ms "
-                        r"\(median \d+ us per block\), \d+ bytes of code, [\d.]+ ms in native "
-                        r"code, \d+ deopts, \d+ blocks inlined, \d+ translations retried\n",
-                        r.stderr), r.stderr
+    background = (r"jit: background: (\d+) queued, (\d+) installed, (\d+) dropped stale, "
+                  r"(\d+) worker panics; [\d.]+ ms queued in all, [\d.]+ ms generating code on "
+                  r"the compile thread, [\d.]+ ms translating on the main thread\n")
+    m = re.fullmatch(r"jit: [1-9]\d* blocks compiled \(0 failed\), compile time [\d.]+ ms "
+                     r"\(median \d+ us per block\), \d+ bytes of code, [\d.]+ ms in native "
+                     r"code, \d+ deopts, \d+ blocks inlined, \d+ translations retried\n"
+                     + background, r.stderr)
+    assert m, r.stderr
+    assert m.groups() == ("0", "0", "0", "0")   # threshold 0 compiles synchronously
+    # Tier-up in the background, installed at the next safepoint (lockstep: deterministic).
+    path = prog("{ 1 >+ } !inc  1 >inc >inc >inc >inc >print\n")
+    monkeypatch.setenv("SOMA_JIT_THRESHOLD", "1")
+    monkeypatch.setenv("SOMA_JIT_BACKGROUND", "lockstep")
+    r = soma_cli("run", "--jit-stats", path)
+    assert (r.returncode, r.stdout) == (0, "5\n")
+    m = re.search(background, r.stderr)
+    assert m and m.groups() == ("1", "1", "0", "0"), r.stderr

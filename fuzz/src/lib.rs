@@ -213,6 +213,9 @@ pub fn jit_run(module: &Module, mode: JitMode, run: bool) -> Option<Outcome> {
     let config = soma_jit::JitConfig {
         threshold: Some(threshold),
         verify: true,
+        // Tier-up through the compile thread, installed at deterministic points (the next
+        // safepoint), so a crash reproduces.
+        background: soma_jit::Background::Lockstep,
         ..Default::default()
     };
     soma_jit::install_with(&mut vm, config).expect("JIT installs on the host ISA");

@@ -294,12 +294,16 @@ def available_factories(max_depth=200):
     if _native is None:
         return factories
 
-    def native(threshold):
+    def native(threshold, background=None):
         return lambda out: NativeVM(stdlib=False, max_depth=max_depth, output=out,
-                                    jit_threshold=threshold)
+                                    jit_threshold=threshold, jit_background=background)
 
     factories["native"] = native("off")
     factories["jit"] = native("0")
+    # Tier-up in the background: blocks compiled on the compile thread after one run and
+    # installed at the next safepoint, mid-program (lockstep makes that point deterministic,
+    # so a divergence reproduces).
+    factories["jit-background"] = native("1", "lockstep")
     return factories
 
 

@@ -181,11 +181,12 @@ _MODULE_CACHE_LIMIT = 32
 class NativeVM(VM):
     """`soma.VM` with its state in the Rust runtime (see the module docstring).
 
-    jit_threshold  a count, "off", or None to read SOMA_JIT_THRESHOLD (the default).
+    jit_threshold   a count, "off", or None to read SOMA_JIT_THRESHOLD (the default).
+    jit_background  "1", "0" or "lockstep" (docs/jit.md), or None to read SOMA_JIT_BACKGROUND.
     """
 
     def __init__(self, stdlib=None, max_depth=DEFAULT_MAX_DEPTH, output=None, input=None,
-                 jit_threshold=None):
+                 jit_threshold=None, jit_background=None):
         # Not Interpreter.__init__: there is no Python-side AL, Store or Register.
         if _native is None:
             raise ImportError(BUILD_HINT)
@@ -194,7 +195,8 @@ class NativeVM(VM):
         factory = _Factory()
         self._m = _native.Machine(jit, threshold, max_depth, (TRUE, FALSE, NIL, VOID),
                                   factory.block, factory.cellref, factory.builtin,
-                                  NativeBlock, NativeCellRef, Builtin)
+                                  NativeBlock, NativeCellRef, Builtin,
+                                  None if jit_background is None else str(jit_background))
         factory.machine = weakref.ref(self._m)
         self._pyal = None
         self._snap = ()

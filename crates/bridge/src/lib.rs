@@ -427,10 +427,11 @@ impl Machine {
 #[pymethods]
 impl Machine {
     /// `jit`: install the JIT tier-up hook (crates/jit); `threshold`: its threshold (None:
-    /// the JIT's default / `SOMA_JIT_DUMP` etc. from the environment).
+    /// the JIT's default / `SOMA_JIT_DUMP` etc. from the environment); `background`: where
+    /// tier-up generates code (`"1"`, `"0"`, `"lockstep"`; None: `SOMA_JIT_BACKGROUND`).
     #[new]
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (jit, threshold, max_depth, singletons, make_block, make_cellref, make_builtin, block_type, cellref_type, builtin_type))]
+    #[pyo3(signature = (jit, threshold, max_depth, singletons, make_block, make_cellref, make_builtin, block_type, cellref_type, builtin_type, background=None))]
     fn new(
         jit: bool,
         threshold: Option<u64>,
@@ -442,6 +443,7 @@ impl Machine {
         block_type: Py<PyType>,
         cellref_type: Py<PyType>,
         builtin_type: Py<PyType>,
+        background: Option<&str>,
     ) -> PyResult<Machine> {
         let (t, f, nil, void) = singletons;
         let ctx = Box::new(Ctx {
@@ -478,6 +480,11 @@ impl Machine {
             let mut config = soma_jit::JitConfig::from_env();
             if threshold.is_some() {
                 config.threshold = threshold;
+            }
+            if let Some(b) = background {
+                config.background = soma_jit::Background::parse(b).ok_or_else(|| {
+                    PyValueError::new_err(format!("background must be 1, 0 or lockstep, got {b:?}"))
+                })?;
             }
             soma_jit::install_with(&mut vm, config).map_err(PyRuntimeError::new_err)?;
         }
@@ -761,6 +768,13 @@ impl Machine {
         d.set_item("recompiles", s.recompiles)?;
         d.set_item("inlined", s.inlined)?;
         d.set_item("retranslations", s.retranslations)?;
+        d.set_item("background_queued", s.background_queued)?;
+        d.set_item("background_installed", s.background_installed)?;
+        d.set_item("dropped_stale", s.dropped_stale)?;
+        d.set_item("worker_panics", s.worker_panics)?;
+        d.set_item("queue_wait_ns", s.queue_wait_ns)?;
+        d.set_item("background_generate_ns", s.background_generate_ns)?;
+        d.set_item("background_translate_ns", s.background_translate_ns)?;
         let blocks: Vec<(String, usize, u64, usize)> = s
             .blocks
             .iter()
