@@ -218,8 +218,9 @@ def test_run_jit_stats(prog, monkeypatch):
     r = soma_cli("run", "--jit-stats", path)
     assert (r.returncode, r.stdout) == (0, "3\n")
     background = (r"jit: background: (\d+) queued, (\d+) installed, (\d+) dropped stale, "
-                  r"(\d+) worker panics; [\d.]+ ms queued in all, [\d.]+ ms generating code on "
-                  r"the compile thread, [\d.]+ ms translating on the main thread\n")
+                  r"(\d+) worker panics, \d+ postponed \(budget\); [\d.]+ ms queued in all, "
+                  r"[\d.]+ ms generating code on the compile thread, [\d.]+ ms translating and "
+                  r"[\d.]+ ms installing on the main thread\n")
     m = re.fullmatch(r"jit: [1-9]\d* blocks compiled \(0 failed\), compile time [\d.]+ ms "
                      r"\(median \d+ us per block\), \d+ bytes of code, [\d.]+ ms in native "
                      r"code, \d+ deopts, \d+ blocks inlined, \d+ translations retried\n"

@@ -775,6 +775,8 @@ impl Machine {
         d.set_item("queue_wait_ns", s.queue_wait_ns)?;
         d.set_item("background_generate_ns", s.background_generate_ns)?;
         d.set_item("background_translate_ns", s.background_translate_ns)?;
+        d.set_item("background_install_ns", s.background_install_ns)?;
+        d.set_item("postponed", s.postponed)?;
         let blocks: Vec<(String, usize, u64, usize)> = s
             .blocks
             .iter()

@@ -28,10 +28,11 @@
 //!
 //! # Life cycle
 //! The thread starts on the first background compile (so a VM that never tiers up, or one at
-//! `SOMA_JIT_THRESHOLD=0`, which compiles synchronously, has none) and is stopped and joined
-//! when the JIT is dropped with its VM. A job in progress then finishes first (one compile,
-//! under a few milliseconds); queued jobs are discarded. A panic inside Cranelift is caught
-//! on the worker and reported as that job's error: the Block stays interpreted.
+//! `SOMA_JIT_THRESHOLD=0`, which compiles synchronously, has none) and is told to stop when
+//! the JIT is dropped with its VM: queued jobs are discarded, a job in progress finishes on
+//! the detached thread (one compile, a few milliseconds at most) and its result is thrown
+//! away. A panic inside Cranelift is caught on the worker and reported as that job's error:
+//! the Block stays interpreted.
 
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir;
@@ -188,6 +189,11 @@ impl Worker {
 }
 
 impl Drop for Worker {
+    /// Stop the worker without waiting for it: it finishes the job it holds (if any), finds
+    /// the queue shut down (or the result channel closed) and exits. Not joining keeps a
+    /// compile in progress from delaying the VM's drop, or the exit of a short program. The
+    /// detached thread owns everything it touches (its job, its `Context`, an `Arc` of the
+    /// queue and of the ISA), so nothing it uses goes away under it.
     fn drop(&mut self) {
         {
             let mut q = lock(&self.shared);
@@ -195,11 +201,7 @@ impl Drop for Worker {
             q.jobs.clear();
         }
         self.shared.wake.notify_all();
-        if let Some(t) = self.thread.take() {
-            // The worker finishes the job it holds (if any) and exits; it never waits on the
-            // main thread, so this cannot deadlock.
-            let _ = t.join();
-        }
+        drop(self.thread.take());
     }
 }
 

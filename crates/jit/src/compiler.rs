@@ -65,6 +65,11 @@ pub struct JitConfig {
     pub time_native: bool,
     /// Where tier-up generates machine code (`SOMA_JIT_BACKGROUND`).
     pub background: Background,
+    /// The main thread's budget for background tier-up (see [`MAIN_THREAD_BUDGET_PERCENT`]):
+    /// a share of the time since the JIT was created, in percent, plus an allowance. Applies
+    /// to [`Background::On`] only (lockstep stays deterministic).
+    pub budget_percent: u64,
+    pub budget_allowance_ns: u64,
     /// For tests of the failure path: every job panics on the compile thread.
     #[doc(hidden)]
     pub inject_worker_panic: bool,
@@ -114,6 +119,8 @@ impl Default for JitConfig {
             capture_dumps: false,
             time_native: false,
             background: Background::On,
+            budget_percent: MAIN_THREAD_BUDGET_PERCENT,
+            budget_allowance_ns: MAIN_THREAD_BUDGET_ALLOWANCE_NS,
             inject_worker_panic: false,
         }
     }
@@ -198,6 +205,10 @@ pub struct JitStats {
     pub background_generate_ns: u64,
     /// Main-thread time translating Blocks whose code was generated in the background.
     pub background_translate_ns: u64,
+    /// Main-thread time installing background code.
+    pub background_install_ns: u64,
+    /// Tier-ups postponed because the main thread's compile budget was spent.
+    pub postponed: u64,
     pub blocks: Vec<BlockStat>,
 }
 
@@ -241,6 +252,10 @@ pub struct Jit {
     queued: HashMap<(u32, u32), u64>,
     /// Background compiles of a Block dropped as stale so far (see [`MAX_STALE_DROPS`]).
     stale_drops: HashMap<(u32, u32), u32>,
+    /// When the JIT was created, and the main thread's time in background tier-up since
+    /// (translating, installing): the budget's two sides.
+    started: Instant,
+    main_thread_ns: u64,
 }
 
 /// A Block translated to CLIF: what the install step needs besides the machine code.
@@ -254,6 +269,14 @@ struct Translation {
     data: Translated,
     translate: Duration,
 }
+
+/// The main thread's default budget for background tier-up (translating and installing):
+/// this share of the time since the JIT was created, in percent, plus a fixed allowance. A
+/// Block that reaches its threshold with the budget spent is looked at again when its
+/// execution count has doubled: a short program cannot lose more than this to tier-up, and in
+/// a long one the hottest Blocks come back first.
+pub const MAIN_THREAD_BUDGET_PERCENT: u64 = 10;
+pub const MAIN_THREAD_BUDGET_ALLOWANCE_NS: u64 = 1_000_000;
 
 /// A Block whose background compiles were dropped as stale this many times is compiled on the
 /// main thread the next time it tiers up (its Store keeps changing under the compile thread).
@@ -326,6 +349,8 @@ impl Jit {
             pending: HashMap::new(),
             queued: HashMap::new(),
             stale_drops: HashMap::new(),
+            started: Instant::now(),
+            main_thread_ns: 0,
         })
     }
 
@@ -388,6 +413,14 @@ impl Jit {
             return;
         }
         let heat = b.exec_count.get();
+        if !self.within_budget() {
+            // Look again when the count has doubled (the hook fires at threshold + delay).
+            let threshold = self.config.threshold.unwrap_or(0);
+            let next = heat.saturating_mul(2).max(threshold.saturating_add(1));
+            b.tier_up_delay.set(next - threshold);
+            self.stats.postponed += 1;
+            return;
+        }
         match self.translate_block(vm, block) {
             Ok(t) => {
                 let func = std::mem::replace(&mut self.ctx.func, ir::Function::new());
@@ -395,6 +428,7 @@ impl Jit {
                 let id = self.next_id;
                 self.stats.background_queued += 1;
                 self.stats.background_translate_ns += t.translate.as_nanos() as u64;
+                self.main_thread_ns += t.translate.as_nanos() as u64;
                 self.queued.insert(key, id);
                 self.pending.insert(id, t);
                 if let Some(Ok(w)) = &mut self.worker {
@@ -406,6 +440,18 @@ impl Jit {
                 self.note_failure(key, e);
             }
         }
+    }
+
+    /// Whether the main thread may spend more time on background tier-up now.
+    fn within_budget(&self) -> bool {
+        if self.config.background != Background::On {
+            return true;
+        }
+        let elapsed = self.started.elapsed().as_nanos() as u64;
+        let allowed = (elapsed / 100)
+            .saturating_mul(self.config.budget_percent)
+            .saturating_add(self.config.budget_allowance_ns);
+        self.main_thread_ns < allowed
     }
 
     /// Whether the compile thread runs (starting it on first use).
@@ -461,7 +507,12 @@ impl Jit {
                 continue;
             }
             let queue_wait = done.queue_wait;
-            match self.install(t, &done.func, code, done.generate, Some(queue_wait)) {
+            let t0 = Instant::now();
+            let installed = self.install(t, &done.func, code, done.generate, Some(queue_wait));
+            let ns = t0.elapsed().as_nanos() as u64;
+            self.main_thread_ns += ns;
+            self.stats.background_install_ns += ns;
+            match installed {
                 Ok(_) => self.stats.background_installed += 1,
                 Err(e) => {
                     self.note_failure(key, e);

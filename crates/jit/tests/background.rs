@@ -8,12 +8,15 @@ use common::{run_on, Runner, Tier};
 use soma_jit::{Background, JitConfig};
 use soma_runtime::Vm;
 
+/// A JIT runner; free-running background compiles get an unlimited main-thread budget, so
+/// what they queue does not depend on how fast this machine translates.
 fn runner(threshold: u64, background: Background) -> Runner {
     let mut r = Runner::new(Tier::Executor);
     let config = JitConfig {
         threshold: Some(threshold),
         verify: true,
         background,
+        budget_allowance_ns: u64::MAX,
         ..JitConfig::default()
     };
     soma_jit::install_with(&mut r.vm, config).expect("JIT installs");
@@ -136,6 +139,36 @@ fn dropping_a_vm_with_compiles_in_flight_is_clean() {
         assert_eq!(s.background_queued, 40, "{s:?}");
         drop(r);
     }
+}
+
+#[test]
+fn with_the_main_thread_budget_spent_a_block_is_postponed_until_its_count_doubles() {
+    let mut r = Runner::new(Tier::Executor);
+    let config = JitConfig {
+        threshold: Some(2),
+        background: Background::On,
+        budget_percent: 0,
+        budget_allowance_ns: 0, // always spent
+        ..JitConfig::default()
+    };
+    soma_jit::install_with(&mut r.vm, config).unwrap();
+    r.tier = Tier::Jit(2);
+    let delay = |r: &Runner| {
+        let v = r.vm.read_store_path(&["k"]).unwrap();
+        r.vm.block_obj(v).unwrap().tier_up_delay.get()
+    };
+    r.run_src("{ 7 } !k  >k >k").unwrap();
+    assert_eq!(delay(&r), 0);
+    // Third run: count 2 = the threshold, postponed to count 4 (threshold + 2).
+    r.run_src(">k").unwrap();
+    assert_eq!(delay(&r), 2);
+    // Fourth run: count 3, nothing; fifth: count 4, postponed again, to 8.
+    r.run_src(">k >k").unwrap();
+    assert_eq!(delay(&r), 6);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert_eq!((s.postponed, s.background_queued, s.blocks_compiled), (2, 0, 0), "{s:?}");
+    let res = r.run_src("");
+    assert_eq!(r.outcome(res).al, "[7, 7, 7, 7, 7]");
 }
 
 #[test]

@@ -152,6 +152,9 @@ pub struct BlockObj {
     /// Compiled body, installed by the JIT; when set, executors call it instead of
     /// interpreting the Code.
     pub native_entry: StdCell<Option<NativeEntry>>,
+    /// Executions past the tier-up threshold before the tier-up hook sees this Block: the JIT
+    /// postpones a Block this way when its main-thread compile budget is spent.
+    pub tier_up_delay: StdCell<u64>,
 }
 
 /// A builtin block (core builtin or one provided by the host).
@@ -361,6 +364,7 @@ impl Heap {
                 code,
                 exec_count: StdCell::new(0),
                 native_entry: StdCell::new(None),
+                tier_up_delay: StdCell::new(0),
             }),
             std::mem::size_of::<BlockObj>(),
         );

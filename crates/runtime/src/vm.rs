@@ -638,7 +638,8 @@ impl Vm {
     }
 
     /// Executors call this just before running `block`: fires the tier-up hook when the
-    /// Block's execution count reaches the threshold and it has no native entry yet.
+    /// Block's execution count reaches the threshold (plus the Block's `tier_up_delay`) and
+    /// it has no native entry yet.
     #[inline]
     pub fn maybe_tier_up(&mut self, block: Value) {
         if let Some(install) = self.install {
@@ -646,7 +647,8 @@ impl Vm {
         }
         if let Some((hook, threshold)) = self.tier_up {
             if let Some(b) = self.block_obj(block) {
-                if b.exec_count.get() == threshold && b.native_entry.get().is_none() {
+                let due = threshold.saturating_add(b.tier_up_delay.get());
+                if b.exec_count.get() == due && b.native_entry.get().is_none() {
                     hook(self, block);
                 }
             }
