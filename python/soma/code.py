@@ -5,13 +5,15 @@ block literal. It also carries the profile the JIT reads (`count`, bumped on
 every execution) and the JIT's slot (`native`).
 """
 
+from . import bytecode_format as fmt
 from . import opcodes as op
 from .values import Block
 
-FORMAT_VERSION = 1
-MAGIC = b"SOMABC"
-
-CONST_INT, CONST_BIGINT, CONST_STR, CONST_BLOCK = 0, 1, 2, 3
+# The format's constants live in format.tsv, shared with the Rust decoder.
+FORMAT_VERSION = fmt.VERSION
+MAGIC = fmt.MAGIC
+CONST_INT, CONST_BIGINT, CONST_STR, CONST_BLOCK = (
+    fmt.CONST_INT, fmt.CONST_BIGINT, fmt.CONST_STR, fmt.CONST_BLOCK)
 _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
 
 

@@ -7,6 +7,8 @@ After import, each opcode is a module constant (`CONST`, `LOAD_STORE`, ...), and
 import os
 from collections import namedtuple
 
+from . import bytecode_format as _format
+
 Opcode = namedtuple("Opcode", "number name operand doc")
 
 TABLE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "opcodes.tsv")
@@ -34,8 +36,9 @@ OPCODES = load_table()
 NAMES = tuple(op.name for op in OPCODES)
 globals().update({op.name: op.number for op in OPCODES})
 
-# The opcodes the compiler pairs with each statement form, by path root.
-STORE_ROOT, REGISTER_ROOT = 0, 1
+# The opcodes the compiler pairs with each statement form, by path root (the root bytes of
+# the serialized form, format.tsv).
+STORE_ROOT, REGISTER_ROOT = _format.ROOT_STORE, _format.ROOT_REGISTER
 LOAD = {STORE_ROOT: LOAD_STORE, REGISTER_ROOT: LOAD_REG}          # noqa: F821
 REF = {STORE_ROOT: REF_STORE, REGISTER_ROOT: REF_REG}             # noqa: F821
 SET = {STORE_ROOT: SET_STORE, REGISTER_ROOT: SET_REG}             # noqa: F821

@@ -798,10 +798,18 @@ impl Machine {
     }
 }
 
+/// Run the runtime's decoder alone on `data`: `None` when it accepts the module, else why it
+/// rejects it. For tests that hold the Python and the Rust decoder to the same rules.
+#[pyfunction]
+fn decode_error(data: &[u8]) -> Option<String> {
+    soma_runtime::decode::decode_module(data).err().map(|e| e.to_string())
+}
+
 /// The extension module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<Machine>()?;
+    m.add_function(wrap_pyfunction!(decode_error, m)?)?;
     Ok(())
 }

@@ -9,8 +9,8 @@ use num_bigint::{BigInt, Sign};
 use std::fmt;
 use std::rc::Rc;
 
-pub const MAGIC: &[u8; 6] = b"SOMABC";
-pub const VERSION: u16 = 1;
+pub use crate::format::{MAGIC, VERSION};
+use crate::format::{CONST_BIGINT, CONST_BLOCK, CONST_INT, CONST_STR};
 
 /// A decoded module: every Code of one compiled source. Code 0 is the top-level program.
 #[derive(Debug, Clone, PartialEq)]
@@ -330,8 +330,8 @@ fn decode_code(
     for _ in 0..n_consts {
         let at = r.pos;
         let c = match r.u8()? {
-            0x00 => Const::Int(r.sleb()?),
-            0x01 => {
+            CONST_INT => Const::Int(r.sleb()?),
+            CONST_BIGINT => {
                 let sign = r.u8()?;
                 if sign > 1 {
                     r.pos -= 1;
@@ -351,8 +351,8 @@ fn decode_code(
                     Err(_) => Const::BigInt(b),
                 }
             }
-            0x02 => Const::Str(r.str()?.to_string()),
-            0x03 => {
+            CONST_STR => Const::Str(r.str()?.to_string()),
+            CONST_BLOCK => {
                 let target = r.uleb()?;
                 // Block literals nest, so a block names a later Code; this forbids cycles.
                 if target == 0 || target <= index as u64 || target >= n_codes as u64 {
@@ -381,13 +381,10 @@ fn decode_code(
     let mut paths = Vec::with_capacity(n_paths);
     for _ in 0..n_paths {
         let at = r.pos;
-        let root = match r.u8()? {
-            0 => Root::Store,
-            1 => Root::Register,
-            other => {
-                r.pos = at;
-                return r.fail(DecodeErrorKind::UnknownPathRoot(other));
-            }
+        let byte = r.u8()?;
+        let Some(root) = Root::from_u8(byte) else {
+            r.pos = at;
+            return r.fail(DecodeErrorKind::UnknownPathRoot(byte));
         };
         let n = r.count()?;
         if root == Root::Store && n == 0 {

@@ -8,6 +8,7 @@
 //! it needs to produce well-formed bytecode.
 
 use crate::decode::{Code, Const, Instr, Module, Path, MAGIC, VERSION};
+use crate::format::{CONST_BIGINT, CONST_BLOCK, CONST_INT, CONST_STR};
 use crate::opcodes::{Opcode, Root};
 use num_bigint::{BigInt, Sign};
 
@@ -53,28 +54,28 @@ pub fn encode_module(m: &Module) -> Vec<u8> {
         for c in &code.consts {
             match c {
                 Const::Int(i) => {
-                    out.push(0x00);
+                    out.push(CONST_INT);
                     sleb(&mut out, *i);
                 }
                 Const::BigInt(b) => match i64::try_from(b) {
                     Ok(i) => {
-                        out.push(0x00);
+                        out.push(CONST_INT);
                         sleb(&mut out, i);
                     }
                     Err(_) => {
                         let (sign, mag) = b.to_bytes_le();
-                        out.push(0x01);
+                        out.push(CONST_BIGINT);
                         out.push(u8::from(sign == Sign::Minus));
                         uleb(&mut out, mag.len() as u64);
                         out.extend_from_slice(&mag);
                     }
                 },
                 Const::Str(s) => {
-                    out.push(0x02);
+                    out.push(CONST_STR);
                     string(&mut out, s);
                 }
                 Const::Block(i) => {
-                    out.push(0x03);
+                    out.push(CONST_BLOCK);
                     uleb(&mut out, *i as u64);
                 }
             }

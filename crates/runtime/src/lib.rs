@@ -7,7 +7,8 @@
 //! * `heap` — heap objects and the mark-sweep collector
 //! * `sym` — interned child names
 //! * `cell`, `graph` — cells, the Store/Register path semantics, the structural epoch
-//! * `opcodes`, `decode`, `encode` — the bytecode contract
+//! * `opcodes`, `format`, `decode`, `encode` — the bytecode contract (the opcode enum and the
+//!   format constants are generated from the tables Python reads: `build.rs`)
 //! * `error`, `render` — the error catalogue and Python-exact text conversions
 //! * `vm` — the VM state and its GC roots
 //! * `builtins`, `ops` — the semantics of builtins and path operations
@@ -23,6 +24,7 @@ pub mod encode;
 pub mod error;
 pub mod exec;
 pub mod ffi;
+pub mod format;
 pub mod graph;
 pub mod heap;
 pub mod int;
