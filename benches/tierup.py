@@ -5,15 +5,18 @@
     python benches/tierup.py --pairs 11 --rows fib chain_loop
 
 Rows: every program of benches/programs at a small size and at its own (large) size, and
-every file of tests/soma run as `soma test FILE`. Each row is timed as a whole process, the
-way a user runs it (`soma run FILE` / `soma test FILE`: interpreter start, stdlib, compiles,
-everything), on the native tier without compilation (`SOMA_JIT_THRESHOLD=off`) and with the
-JIT at its defaults (`SOMA_JIT=1`), in turn (native, jit, native, jit, ...), so the two see
-the same machine. Reported: the median time of each and the median of the per-pair ratios
-jit / native (below 1: the JIT is faster).
+every file of tests/soma run as `soma test` runs it. Each measurement is a fresh process (so
+every run starts with a cold JIT, as a user's does) that times the work a user waits for,
+everything after `import soma`: creating the VM (the JIT's installation included) and loading
+the stdlib, compiling and running the program (or every test of the file, each in its own VM,
+as `soma test` does), and dropping the VM. Interpreter start-up and imports are left out: they
+are the same for both tiers and would bury the difference. Native (`SOMA_JIT_THRESHOLD=off`)
+and JIT (`SOMA_JIT=1`) runs alternate (native, jit, native, jit, ...), so both see the same
+machine. Reported: the median time of each and the median of the per-pair ratios jit / native
+(below 1: the JIT is faster).
 
 A program checks its own result (a small size gets its expected values rewritten with it), and
-a `soma test` row must pass, so a fast wrong tier fails the row instead of winning it.
+every test of a file must pass, so a fast wrong tier fails the row instead of winning it.
 
 The acceptance bar (issue "Tier-up that never loses"): no row more than 5% slower with the
 JIT, and every row that runs longer than 50 ms natively faster with it. Rows breaking it are
@@ -27,7 +30,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -107,7 +109,7 @@ SMALL = {
 
 
 def rows(tmp, only):
-    """(name, argv) for every row."""
+    """(name, kind, path) for every row; kind is "run" or "test"."""
     out = []
     for f in sorted(os.listdir(PROGRAMS)):
         if not f.endswith(".soma"):
@@ -119,30 +121,51 @@ def rows(tmp, only):
             small = os.path.join(tmp, "%s_%d.soma" % (name, size))
             with open(path, encoding="utf-8") as src, open(small, "w", encoding="utf-8") as dst:
                 dst.write(rewrite(src.read(), size))
-            out.append(("%s (small: %d)" % (name, size), ["run", small]))
-        out.append(("%s" % name, ["run", path]))
+            out.append(("%s (small: %d)" % (name, size), "run", small))
+        out.append((name, "run", path))
     for f in sorted(os.listdir(TESTS)):
         if f.endswith(".soma"):
-            out.append(("tests/soma/%s" % f, ["test", os.path.join(TESTS, f)]))
+            out.append(("tests/soma/%s" % f, "test", os.path.join(TESTS, f)))
     if only:
         out = [r for r in out if any(o in r[0] for o in only)]
     return out
 
 
-def run_once(argv, tier):
+# Runs in the measured process: argv = kind, path. Prints the seconds the work took.
+RUNNER = r"""
+import gc, io, sys, time
+import soma
+from soma.testfile import run_paths
+kind, path = sys.argv[1], sys.argv[2]
+t = time.perf_counter()
+if kind == "run":
+    lines = []
+    vm = soma.VM(output=lines.append)
+    vm.execute_code(open(path, encoding="utf-8").read(), path)
+    if not lines or not lines[-1].endswith(" ok"):
+        sys.exit("the program did not print its ok line: %r" % lines[-3:])
+    del vm
+else:
+    out = io.StringIO()
+    if run_paths([path], lambda with_stdlib: soma.VM(stdlib=None if with_stdlib else False), out):
+        sys.exit(out.getvalue())
+gc.collect()
+print(time.perf_counter() - t)
+"""
+
+
+def run_once(kind, path, tier):
     env = dict(os.environ)
-    for var in ("SOMA_JIT_THRESHOLD", "SOMA_JIT_BACKGROUND", "SOMA_JIT_DUMP"):
+    for var in ("SOMA_JIT_THRESHOLD", "SOMA_JIT_BACKGROUND", "SOMA_JIT_DUMP", "SOMA_JIT_TIME"):
         env.pop(var, None)
     env.update(tier)
     env["PYTHONPATH"] = os.path.join(ROOT, "python") + os.pathsep + env.get("PYTHONPATH", "")
-    cmd = [sys.executable, "-m", "soma"] + argv
-    t = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    dt = time.perf_counter() - t
+    proc = subprocess.run([sys.executable, "-c", RUNNER, kind, path], env=env,
+                          capture_output=True, text=True)
     if proc.returncode != 0:
-        raise SystemExit("FAILED: %s with %s:\n%s%s" % (" ".join(argv), tier, proc.stdout[-2000:],
-                                                        proc.stderr[-2000:]))
-    return dt
+        raise SystemExit("FAILED: %s %s with %s:\n%s%s" % (kind, path, tier, proc.stdout[-2000:],
+                                                          proc.stderr[-2000:]))
+    return float(proc.stdout.strip().splitlines()[-1])
 
 
 def main():
@@ -155,12 +178,12 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         table = []
         print("%-40s %10s %10s %9s  %s" % ("row", "native", "jit", "jit/nat", ""))
-        for name, argv in rows(tmp, args.rows):
-            run_once(argv, NATIVE)   # warm-up: file cache, imports
+        for name, kind, path in rows(tmp, args.rows):
+            run_once(kind, path, NATIVE)   # warm-up: file cache, imports
             native, jit, ratios = [], [], []
             for _ in range(args.pairs):
-                a = run_once(argv, NATIVE)
-                b = run_once(argv, JIT)
+                a = run_once(kind, path, NATIVE)
+                b = run_once(kind, path, JIT)
                 native.append(a)
                 jit.append(b)
                 ratios.append(b / a)

@@ -223,6 +223,7 @@ impl JitStats {
 
 /// The JIT state kept in `Vm::jit_state`.
 pub struct Jit {
+    /// Where installed code lives (created on the first install).
     module: Option<JITModule>,
     isa: OwnedTargetIsa,
     ctx: Context,
@@ -328,9 +329,10 @@ impl Jit {
         let isa = isa_builder
             .finish(flags(config.verify))
             .map_err(|e| format!("host ISA: {e}"))?;
-        let module = JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()));
         Ok(Jit {
-            module: Some(module),
+            // Made on the first install: a VM that never compiles (most short programs, every
+            // test of a `soma test` file) does not pay for it.
+            module: None,
             isa,
             ctx: Context::new(),
             fctx: FunctionBuilderContext::new(),
@@ -598,7 +600,10 @@ impl Jit {
         generate: Duration,
         queue_wait: Option<Duration>,
     ) -> Result<NativeEntry, String> {
-        let module = self.module.as_mut().ok_or("no module")?;
+        let isa = &self.isa;
+        let module = self
+            .module
+            .get_or_insert_with(|| JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names())));
         let id = module
             .declare_function(&t.symbol, Linkage::Local, &func.signature)
             .map_err(|e| e.to_string())?;
