@@ -38,7 +38,7 @@ TIERS=(
     "JIT, everything compiled|SOMA_JIT=1 SOMA_JIT_THRESHOLD=0"
     "JIT, default threshold|SOMA_JIT=1"
 )
-for tier in "${TIERS[@]}"; do
+for tier in "${TIERS[@]}" "JIT, everything compiled by the optimizing tier|SOMA_JIT=1 SOMA_JIT_THRESHOLD=0 SOMA_JIT_OPT_THRESHOLD=0"; do
     name="${tier%%|*}"; vars="${tier#*|}"
     # shellcheck disable=SC2086  # $vars is a list of VAR=value words
     step ".soma suite, $name (soma test)" "passed, " env $vars .venv/bin/soma test tests/soma

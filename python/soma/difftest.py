@@ -294,16 +294,18 @@ def available_factories(max_depth=200):
     if _native is None:
         return factories
 
-    def native(threshold, background=None):
+    def native(threshold, background=None, opt="off"):
         return lambda out: NativeVM(stdlib=False, max_depth=max_depth, output=out,
-                                    jit_threshold=threshold, jit_background=background)
+                                    jit_threshold=threshold, jit_background=background,
+                                    jit_opt_threshold=opt)
 
     factories["native"] = native("off")
     factories["jit"] = native("0")
     # Tier-up in the background: blocks compiled on the compile thread after one run and
     # installed at the next safepoint, mid-program (lockstep makes that point deterministic,
-    # so a divergence reproduces).
-    factories["jit-background"] = native("1", "lockstep")
+    # so a divergence reproduces); from their third run, compiled again by the optimizing
+    # tier, which replaces the baseline code mid-program too.
+    factories["jit-background"] = native("1", "lockstep", "3")
     return factories
 
 

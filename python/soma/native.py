@@ -183,10 +183,12 @@ class NativeVM(VM):
 
     jit_threshold   a count, "off", or None to read SOMA_JIT_THRESHOLD (the default).
     jit_background  "1", "0" or "lockstep" (docs/jit.md), or None to read SOMA_JIT_BACKGROUND.
+    jit_opt_threshold  executions before the optimizing tier recompiles a compiled block (a
+                    count, "off"), or None to read SOMA_JIT_OPT_THRESHOLD.
     """
 
     def __init__(self, stdlib=None, max_depth=DEFAULT_MAX_DEPTH, output=None, input=None,
-                 jit_threshold=None, jit_background=None):
+                 jit_threshold=None, jit_background=None, jit_opt_threshold=None):
         # Not Interpreter.__init__: there is no Python-side AL, Store or Register.
         if _native is None:
             raise ImportError(BUILD_HINT)
@@ -196,7 +198,8 @@ class NativeVM(VM):
         self._m = _native.Machine(jit, threshold, max_depth, (TRUE, FALSE, NIL, VOID),
                                   factory.block, factory.cellref, factory.builtin,
                                   NativeBlock, NativeCellRef, Builtin,
-                                  None if jit_background is None else str(jit_background))
+                                  None if jit_background is None else str(jit_background),
+                                  None if jit_opt_threshold is None else str(jit_opt_threshold))
         factory.machine = weakref.ref(self._m)
         self._pyal = None
         self._snap = ()

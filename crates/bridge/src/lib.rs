@@ -428,10 +428,11 @@ impl Machine {
 impl Machine {
     /// `jit`: install the JIT tier-up hook (crates/jit); `threshold`: its threshold (None:
     /// the JIT's default / `SOMA_JIT_DUMP` etc. from the environment); `background`: where
-    /// tier-up generates code (`"1"`, `"0"`, `"lockstep"`; None: `SOMA_JIT_BACKGROUND`).
+    /// tier-up generates code (`"1"`, `"0"`, `"lockstep"`; None: `SOMA_JIT_BACKGROUND`);
+    /// `opt_threshold`: the optimizing tier's (a count or `"off"`; None: `SOMA_JIT_OPT_THRESHOLD`).
     #[new]
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (jit, threshold, max_depth, singletons, make_block, make_cellref, make_builtin, block_type, cellref_type, builtin_type, background=None))]
+    #[pyo3(signature = (jit, threshold, max_depth, singletons, make_block, make_cellref, make_builtin, block_type, cellref_type, builtin_type, background=None, opt_threshold=None))]
     fn new(
         jit: bool,
         threshold: Option<u64>,
@@ -444,6 +445,7 @@ impl Machine {
         cellref_type: Py<PyType>,
         builtin_type: Py<PyType>,
         background: Option<&str>,
+        opt_threshold: Option<&str>,
     ) -> PyResult<Machine> {
         let (t, f, nil, void) = singletons;
         let ctx = Box::new(Ctx {
@@ -480,6 +482,11 @@ impl Machine {
             let mut config = soma_jit::JitConfig::from_env();
             if threshold.is_some() {
                 config.threshold = threshold;
+            }
+            if let Some(t) = opt_threshold {
+                config.opt_threshold = soma_jit::compiler::parse_threshold(t).ok_or_else(|| {
+                    PyValueError::new_err(format!("opt_threshold must be a count or off, got {t:?}"))
+                })?;
             }
             if let Some(b) = background {
                 config.background = soma_jit::Background::parse(b).ok_or_else(|| {
@@ -752,7 +759,7 @@ impl Machine {
     }
 
     /// The JIT's statistics as a dict (`None` without the JIT): totals, and one
-    /// `(name, instrs, compile_us, code_bytes)` tuple per compiled block.
+    /// `(name, instrs, compile_us, code_bytes, tier)` tuple per compiled block.
     fn jit_stats<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
         let Some(s) = soma_jit::stats(self.vm()) else {
             return Ok(None);
@@ -777,10 +784,11 @@ impl Machine {
         d.set_item("background_translate_ns", s.background_translate_ns)?;
         d.set_item("background_install_ns", s.background_install_ns)?;
         d.set_item("postponed", s.postponed)?;
-        let blocks: Vec<(String, usize, u64, usize)> = s
+        d.set_item("optimized", s.optimized)?;
+        let blocks: Vec<(String, usize, u64, usize, u8)> = s
             .blocks
             .iter()
-            .map(|b| (b.name.clone(), b.instrs, b.compile_us, b.code_size))
+            .map(|b| (b.name.clone(), b.instrs, b.compile_us, b.code_size, b.tier))
             .collect();
         d.set_item("blocks", blocks)?;
         Ok(Some(d))

@@ -17,7 +17,7 @@
 //!   worker copies them into machine code and never dereferences one. No `Value`, cell, Block
 //!   or other collectable memory is reachable from a job, so the collector and the worker
 //!   never meet.
-//! * To the worker, shared: the target ISA (`Arc<dyn TargetIsa>`, immutable and `Sync`).
+//! * With each job, shared: its tier's target ISA (`Arc<dyn TargetIsa>`, immutable and `Sync`).
 //! * Back to the main thread: a [`Done`]: the job number, the function (moved back: its
 //!   external names resolve relocations) and the machine code or the error, with timings.
 //! * The queue is a `Mutex` + `Condvar` (jobs, heat updates, shutdown); results come back on an
@@ -73,6 +73,8 @@ pub struct Job {
     /// Jobs with more heat go first (ties: the older job).
     heat: u64,
     func: ir::Function,
+    /// The tier's target ISA (baseline or optimizing settings).
+    isa: Option<OwnedTargetIsa>,
     disasm: bool,
     /// Panic instead of generating code (tests of the failure path).
     inject_panic: bool,
@@ -121,7 +123,7 @@ fn lock(shared: &Shared) -> MutexGuard<'_, Queue> {
 impl Worker {
     /// Start the compile thread. `Err` when the system cannot start a thread (the caller then
     /// compiles synchronously).
-    pub fn start(isa: OwnedTargetIsa) -> Result<Worker, String> {
+    pub fn start() -> Result<Worker, String> {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
                 jobs: Vec::new(),
@@ -133,7 +135,7 @@ impl Worker {
         let worker_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("soma-jit-compile".into())
-            .spawn(move || worker_loop(&worker_shared, &*isa, &tx))
+            .spawn(move || worker_loop(&worker_shared, &tx))
             .map_err(|e| format!("cannot start the compile thread: {e}"))?;
         Ok(Worker {
             shared,
@@ -144,11 +146,20 @@ impl Worker {
     }
 
     /// Queue `func` for code generation.
-    pub fn submit(&mut self, id: u64, heat: u64, func: ir::Function, disasm: bool, inject_panic: bool) {
+    pub fn submit(
+        &mut self,
+        id: u64,
+        heat: u64,
+        func: ir::Function,
+        isa: OwnedTargetIsa,
+        disasm: bool,
+        inject_panic: bool,
+    ) {
         let job = Job {
             id,
             heat,
             func,
+            isa: Some(isa),
             disasm,
             inject_panic,
             queued_at: Instant::now(),
@@ -222,7 +233,7 @@ fn take_hottest(q: &mut Queue) -> Option<Job> {
     Some(q.jobs.swap_remove(best))
 }
 
-fn worker_loop(shared: &Shared, isa: &dyn TargetIsa, done: &Sender<Done>) {
+fn worker_loop(shared: &Shared, done: &Sender<Done>) {
     let mut ctx = Context::new();
     loop {
         let job = {
@@ -242,11 +253,12 @@ fn worker_loop(shared: &Shared, isa: &dyn TargetIsa, done: &Sender<Done>) {
         ctx.clear();
         ctx.func = job.func;
         let (disasm, inject_panic) = (job.disasm, job.inject_panic);
+        let isa = job.isa.expect("submitted with its ISA");
         let r = catch_unwind(AssertUnwindSafe(|| {
             if inject_panic {
                 panic!("injected panic on the compile thread");
             }
-            generate(&mut ctx, isa, disasm)
+            generate(&mut ctx, &*isa, disasm)
         }));
         let generate_time = t0.elapsed();
         let (code, panicked) = match r {
@@ -281,6 +293,7 @@ mod tests {
             id,
             heat,
             func: ir::Function::new(),
+            isa: None,
             disasm: false,
             inject_panic: false,
             queued_at: Instant::now() - Duration::from_millis(age_ms),

@@ -65,6 +65,9 @@ pub struct JitConfig {
     pub time_native: bool,
     /// Where tier-up generates machine code (`SOMA_JIT_BACKGROUND`).
     pub background: Background,
+    /// Executions after which a compiled Block is compiled again by the optimizing tier
+    /// (`SOMA_JIT_OPT_THRESHOLD`; 0: every compile is optimized at once; `None`: never).
+    pub opt_threshold: Option<u64>,
     /// The main thread's budget for background tier-up (see [`MAIN_THREAD_BUDGET_PERCENT`]):
     /// a share of the time since the JIT was created, in percent, plus an allowance. Applies
     /// to [`Background::On`] only (lockstep stays deterministic).
@@ -109,6 +112,12 @@ impl Background {
 /// what compiling it does (~200 µs).
 pub const DEFAULT_THRESHOLD: u64 = 100;
 
+/// Default executions (block entries, chained rounds) after which compiled code is compiled
+/// again by the optimizing tier. The optimized compile costs about 2.5 times the baseline's
+/// and runs on the compile thread; at 10,000 executions a Block has run long enough for the
+/// main thread's share (translating again, ~0.1 ms) to be under 1% of its time.
+pub const DEFAULT_OPT_THRESHOLD: u64 = 10_000;
+
 impl Default for JitConfig {
     fn default() -> JitConfig {
         JitConfig {
@@ -119,6 +128,7 @@ impl Default for JitConfig {
             capture_dumps: false,
             time_native: false,
             background: Background::On,
+            opt_threshold: Some(DEFAULT_OPT_THRESHOLD),
             budget_percent: MAIN_THREAD_BUDGET_PERCENT,
             budget_allowance_ns: MAIN_THREAD_BUDGET_ALLOWANCE_NS,
             inject_worker_panic: false,
@@ -140,6 +150,9 @@ impl JitConfig {
         c.time_native = c.dump.stats || std::env::var("SOMA_JIT_TIME").is_ok_and(|v| v == "1");
         if let Some(b) = std::env::var("SOMA_JIT_BACKGROUND").ok().and_then(|v| Background::parse(&v)) {
             c.background = b;
+        }
+        if let Ok(t) = std::env::var("SOMA_JIT_OPT_THRESHOLD") {
+            c.opt_threshold = parse_threshold(&t).unwrap_or(c.opt_threshold);
         }
         c
     }
@@ -167,6 +180,8 @@ pub struct BlockStat {
     pub code_size: usize,
     /// Whether the code was generated on the compile thread.
     pub background: bool,
+    /// 1: the baseline tier; 2: the optimizing tier.
+    pub tier: u8,
     /// Time the job waited in the queue (background only).
     pub queue_wait_us: u64,
 }
@@ -209,6 +224,10 @@ pub struct JitStats {
     pub background_install_ns: u64,
     /// Tier-ups postponed because the main thread's compile budget was spent.
     pub postponed: u64,
+    /// Blocks whose optimized code (tier 2) was installed.
+    pub optimized: u64,
+    /// Chained loops that left older code for newer code of their Block at a back edge.
+    pub loops_moved: u64,
     pub blocks: Vec<BlockStat>,
 }
 
@@ -253,6 +272,11 @@ pub struct Jit {
     queued: HashMap<(u32, u32), u64>,
     /// Background compiles of a Block dropped as stale so far (see [`MAX_STALE_DROPS`]).
     stale_drops: HashMap<(u32, u32), u32>,
+    /// The optimizing tier's ISA (Cranelift's optimizer and register allocator), made on
+    /// first use.
+    opt_isa: Option<OwnedTargetIsa>,
+    /// The code installed for each Block: its index in `code_data`, and its tier.
+    current: HashMap<(u32, u32), (usize, u8)>,
     /// When the JIT was created, and the main thread's time in background tier-up since
     /// (translating, installing): the budget's two sides.
     started: Instant,
@@ -269,6 +293,11 @@ struct Translation {
     instrs: usize,
     data: Translated,
     translate: Duration,
+    /// 1 (baseline) or 2 (optimizing).
+    tier: u8,
+    /// The Block's native entry when it was translated (the code this one replaces): it is
+    /// stale if the entry changed meanwhile.
+    replaces: Option<NativeEntry>,
 }
 
 /// The main thread's default budget for background tier-up (translating and installing):
@@ -304,7 +333,20 @@ pub const DEFAULT_OPT_LEVEL: &str = "none";
 /// Cranelift register allocator.
 pub const DEFAULT_REGALLOC: &str = "single_pass";
 
-/// Cranelift flags shared by the host JIT and cross-compilation.
+/// Cranelift flags of the optimizing tier: the optimizer and the backtracking register
+/// allocator (about 2.5 times the compile time of the baseline's settings).
+pub fn optimizing_flags(verify: bool) -> settings::Flags {
+    let mut fb = settings::builder();
+    fb.set("opt_level", "speed").expect("opt_level");
+    fb.set("regalloc_algorithm", "backtracking").expect("regalloc");
+    fb.set("use_colocated_libcalls", "false").expect("colocated");
+    fb.set("is_pic", "false").expect("is_pic");
+    fb.set("enable_verifier", if verify { "true" } else { "false" })
+        .expect("verifier");
+    settings::Flags::new(fb)
+}
+
+/// Cranelift flags of the baseline tier, shared by the host JIT and cross-compilation.
 pub fn flags(verify: bool) -> settings::Flags {
     let mut fb = settings::builder();
     // `SOMA_JIT_OPT` / `SOMA_JIT_REGALLOC` override the defaults for experiments.
@@ -351,6 +393,8 @@ impl Jit {
             pending: HashMap::new(),
             queued: HashMap::new(),
             stale_drops: HashMap::new(),
+            opt_isa: None,
+            current: HashMap::new(),
             started: Instant::now(),
             main_thread_ns: 0,
         })
@@ -370,22 +414,55 @@ impl Jit {
         if let Some(e) = b.native_entry.get() {
             return Ok(e);
         }
+        let tier = self.first_tier();
+        self.compile_now(vm, block, tier)
+    }
+
+    /// The tier a Block's first compile uses: the optimizing one at once when
+    /// `opt_threshold` is 0.
+    fn first_tier(&self) -> u8 {
+        if self.config.opt_threshold == Some(0) {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// The ISA a tier generates code with.
+    fn isa_for(&mut self, tier: u8) -> Result<OwnedTargetIsa, String> {
+        if tier < 2 {
+            return Ok(self.isa.clone());
+        }
+        if self.opt_isa.is_none() {
+            let isa = cranelift_native::builder()
+                .map_err(|e| format!("host ISA: {e}"))?
+                .finish(optimizing_flags(self.config.verify))
+                .map_err(|e| format!("host ISA: {e}"))?;
+            self.opt_isa = Some(isa);
+        }
+        Ok(self.opt_isa.clone().expect("just made"))
+    }
+
+    /// Translate `block` for `tier`, generate its code on this thread and install it (replacing
+    /// the code it has, if any).
+    fn compile_now(&mut self, vm: &mut Vm, block: Value, tier: u8) -> Result<NativeEntry, String> {
+        let b = vm.block_obj(block).ok_or("not a Block")?;
         let key = (b.module, b.code);
         if self.failed.contains(&key) {
             return Err("block is marked not compilable".into());
         }
-        let r = self.translate_block(vm, block).and_then(|t| {
+        let r = self.isa_for(tier).and_then(|isa| {
+            let t = self.translate_block(vm, block, tier)?;
             let t0 = Instant::now();
             let disasm = self.config.dump.asm;
-            let isa = &*self.isa;
             let ctx = &mut self.ctx;
-            let code = catch_unwind(AssertUnwindSafe(|| background::generate(ctx, isa, disasm)))
+            let code = catch_unwind(AssertUnwindSafe(|| background::generate(ctx, &*isa, disasm)))
                 .unwrap_or_else(|_| {
                     self.ctx = Context::new();
                     Err("panic during code generation".into())
                 });
             let func = std::mem::replace(&mut self.ctx.func, ir::Function::new());
-            code.and_then(|code| self.install(t, &func, code, t0.elapsed(), None))
+            code.and_then(|code| self.install(vm, t, &func, code, t0.elapsed(), None))
         });
         r.map_err(|e| self.note_failure(key, e))
     }
@@ -423,7 +500,42 @@ impl Jit {
             self.stats.postponed += 1;
             return;
         }
-        match self.translate_block(vm, block) {
+        let tier = self.first_tier();
+        self.queue(vm, block, tier, heat);
+    }
+
+    /// The baseline code of `block` reached the optimizing tier's threshold: compile it again
+    /// with the optimizer, in the background (or now, as tier-up would). The baseline code
+    /// keeps running until the optimized code is installed; a chained loop running in it
+    /// moves over at its next round (`Translated::superseded`).
+    fn optimize(&mut self, vm: &mut Vm, block: Value) {
+        let Some(b) = vm.block_obj(block) else { return };
+        let key = (b.module, b.code);
+        let baseline = matches!(self.current.get(&key), Some(&(_, 1)));
+        if !baseline || self.failed.contains(&key) || self.queued.contains_key(&key) {
+            return;
+        }
+        if self.config.background == Background::Off || !self.worker_ready() {
+            // A failure keeps the baseline code (and marks the Block: no further attempts).
+            let _ = self.compile_now(vm, block, 2);
+            return;
+        }
+        let heat = b.exec_count.get();
+        self.queue(vm, block, 2, heat);
+    }
+
+    /// Translate `block` for `tier` now and hand its code generation to the compile thread.
+    fn queue(&mut self, vm: &mut Vm, block: Value, tier: u8, heat: u64) {
+        let Some(b) = vm.block_obj(block) else { return };
+        let key = (b.module, b.code);
+        let isa = match self.isa_for(tier) {
+            Ok(isa) => isa,
+            Err(e) => {
+                self.note_failure(key, e);
+                return;
+            }
+        };
+        match self.translate_block(vm, block, tier) {
             Ok(t) => {
                 let func = std::mem::replace(&mut self.ctx.func, ir::Function::new());
                 self.next_id += 1;
@@ -434,7 +546,7 @@ impl Jit {
                 self.queued.insert(key, id);
                 self.pending.insert(id, t);
                 if let Some(Ok(w)) = &mut self.worker {
-                    w.submit(id, heat, func, self.config.dump.asm, self.config.inject_worker_panic);
+                    w.submit(id, heat, func, isa, self.config.dump.asm, self.config.inject_worker_panic);
                 }
                 vm.set_install_hook(Some(install_ready));
             }
@@ -459,7 +571,7 @@ impl Jit {
     /// Whether the compile thread runs (starting it on first use).
     fn worker_ready(&mut self) -> bool {
         if self.worker.is_none() {
-            self.worker = Some(Worker::start(self.isa.clone()));
+            self.worker = Some(Worker::start());
         }
         matches!(self.worker, Some(Ok(_)))
     }
@@ -505,12 +617,15 @@ impl Jit {
                 }
                 // Compile it again against the Store as it is now (on the main thread once
                 // it has been dropped `MAX_STALE_DROPS` times).
-                self.tier_up(vm, t.block);
+                match t.tier {
+                    2 => self.optimize(vm, t.block),
+                    _ => self.tier_up(vm, t.block),
+                }
                 continue;
             }
             let queue_wait = done.queue_wait;
             let t0 = Instant::now();
-            let installed = self.install(t, &done.func, code, done.generate, Some(queue_wait));
+            let installed = self.install(vm, t, &done.func, code, done.generate, Some(queue_wait));
             let ns = t0.elapsed().as_nanos() as u64;
             self.main_thread_ns += ns;
             self.stats.background_install_ns += ns;
@@ -537,9 +652,9 @@ impl Jit {
     }
 
     /// Translate `block` into `self.ctx.func` (main thread: this reads the VM).
-    fn translate_block(&mut self, vm: &mut Vm, block: Value) -> Result<Translation, String> {
+    fn translate_block(&mut self, vm: &mut Vm, block: Value, tier: u8) -> Result<Translation, String> {
         let t0 = Instant::now();
-        let r = catch_unwind(AssertUnwindSafe(|| self.translate_inner(vm, block))).unwrap_or_else(|_| {
+        let r = catch_unwind(AssertUnwindSafe(|| self.translate_inner(vm, block, tier))).unwrap_or_else(|_| {
             // The builder contexts may be half way through a function: start afresh.
             self.ctx.clear();
             self.fctx = FunctionBuilderContext::new();
@@ -551,9 +666,16 @@ impl Jit {
         })
     }
 
-    fn translate_inner(&mut self, vm: &mut Vm, block: Value) -> Result<Translation, String> {
+    fn translate_inner(&mut self, vm: &mut Vm, block: Value, tier: u8) -> Result<Translation, String> {
         let b = vm.block_obj(block).ok_or("not a Block")?;
         let (mid, cid) = (b.module, b.code);
+        let replaces = b.native_entry.get();
+        // Baseline code asks for the optimizing tier when its count reaches the threshold
+        // (only a count still ahead of it: the check fires on equality).
+        let hot_at = match (tier, self.config.opt_threshold) {
+            (1, Some(n)) if n > b.exec_count.get() => Some(n),
+            _ => None,
+        };
         let m = vm.module(mid).cloned().ok_or("unknown module")?;
         let code = m.module.codes.get(cid as usize).ok_or("unknown code")?;
         let epoch_ptr = vm.graph().epoch_ptr();
@@ -568,12 +690,13 @@ impl Jit {
             clock,
             virtual_register: !self.no_virtual_register.contains(&(mid, cid)),
             inline: !self.no_inline.contains(&(mid, cid)),
+            hot_at,
         };
         let (data, retries) =
             translate_with_fallbacks(&mut self.ctx, &mut self.fctx, &mut env, self.isa.frontend_config())?;
         self.stats.retranslations += retries;
         self.next_id += 1;
-        let name = format!("soma_m{mid}_c{cid}_{}", sanitize(&code.name));
+        let name = format!("soma_m{mid}_c{cid}_{}{}", sanitize(&code.name), if tier == 2 { "_opt" } else { "" });
         let symbol = format!("{name}_{}", self.next_id);
         if self.config.dump.clif {
             let text = format!("; jit: CLIF of {name}\n{}", self.ctx.func.display());
@@ -587,6 +710,8 @@ impl Jit {
             instrs: code.instrs.len(),
             data,
             translate: Duration::ZERO,
+            tier,
+            replaces,
         })
     }
 
@@ -594,6 +719,7 @@ impl Jit {
     /// function the code was generated from; `generate` the code generation's time.
     fn install(
         &mut self,
+        vm: &mut Vm,
         t: Translation,
         func: &ir::Function,
         code: MachineCode,
@@ -624,6 +750,7 @@ impl Jit {
             write_perf_map(ptr as usize, size, &t.name);
         }
         let compile = t.translate + generate;
+        let tier = t.tier;
         let stat = BlockStat {
             name: t.name,
             module: t.key.0,
@@ -632,6 +759,7 @@ impl Jit {
             compile_us: compile.as_micros() as u64,
             code_size: size,
             background: queue_wait.is_some(),
+            tier,
             queue_wait_us: queue_wait.map_or(0, |d| d.as_micros() as u64),
         };
         if self.config.dump.stats {
@@ -640,8 +768,8 @@ impl Jit {
                 None => String::new(),
             };
             self.dump(format!(
-                "jit: compiled {} ({} instrs) in {} us, {} bytes{wait}",
-                stat.name, stat.instrs, stat.compile_us, stat.code_size
+                "jit: compiled {} ({} instrs, tier {}) in {} us, {} bytes{wait}",
+                stat.name, stat.instrs, stat.tier, stat.compile_us, stat.code_size
             ));
         }
         self.stats.blocks_compiled += 1;
@@ -649,14 +777,20 @@ impl Jit {
         self.stats.total_code_bytes += size as u64;
         self.stats.blocks.push(stat);
         self.stats.inlined += t.data.inlined as u64;
+        if tier == 2 {
+            self.stats.optimized += 1;
+        }
+        // Code this replaces stays allocated (frames may still run it); a chained run of it
+        // leaves its loop at the next round.
+        if let Some((old, _)) = self.current.insert(t.key, (self.code_data.len(), tier)) {
+            self.code_data[old].superseded.set(1);
+        }
         self.code_data.push(t.data);
         // SAFETY: `ptr` is the finalized code of a function built with `entry_signature`
         // (`extern "C" fn(*mut Vm, u32) -> i32` in the ISA's default call convention, which is
         // the C convention of this host).
         let entry: NativeEntry = unsafe { std::mem::transmute::<*const u8, NativeEntry>(ptr) };
-        // SAFETY: the block was a live Block when translated, and Blocks are module roots for
-        // the VM's whole life (`Vm::block_obj`).
-        if let Some(b) = unsafe { block_obj_of(t.block) } {
+        if let Some(b) = vm.block_obj(t.block) {
             b.native_entry.set(Some(entry));
         }
         Ok(entry)
@@ -666,8 +800,10 @@ impl Jit {
 /// Why code translated for `t` must not be installed now, if it must not: the Block has code
 /// already (compiled meanwhile), or a Store path it speculates on holds another value.
 fn stale(vm: &Vm, t: &Translation) -> Option<String> {
-    if vm.block_obj(t.block).is_some_and(|b| b.native_entry.get().is_some()) {
-        return Some("the Block was compiled meanwhile".into());
+    // Entries are compared by address: each installed function has memory of its own.
+    let addr = |e: Option<NativeEntry>| e.map(|f| f as usize);
+    if vm.block_obj(t.block).is_some_and(|b| addr(b.native_entry.get()) != addr(t.replaces)) {
+        return Some("the Block's code changed meanwhile".into());
     }
     t.data.assumptions.iter().find_map(|(path, bits)| {
         let comps: Vec<&str> = path.iter().map(|c| c.as_str()).collect();
@@ -676,14 +812,6 @@ fn stale(vm: &Vm, t: &Translation) -> Option<String> {
     })
 }
 
-/// The Block object of a Block value.
-///
-/// # Safety
-/// `block` must be a Block value of a live VM (Blocks live as long as their VM).
-unsafe fn block_obj_of<'a>(block: Value) -> Option<&'a soma_runtime::heap::BlockObj> {
-    // SAFETY: caller's contract.
-    block.as_block_obj().map(|p| unsafe { &*p.as_ptr() })
-}
 
 fn sanitize(name: &str) -> String {
     name.chars()
@@ -740,6 +868,12 @@ fn tier_up(vm: &mut Vm, block: Value) {
     with_jit(vm, |jit, vm| jit.tier_up(vm, block));
 }
 
+/// Called by baseline code whose Block reached the optimizing tier's threshold
+/// (`jit_note_hot`).
+pub(crate) fn note_hot(vm: &mut Vm, block: Value) {
+    with_jit(vm, |jit, vm| jit.optimize(vm, block));
+}
+
 /// The install hook the VM calls at safepoints while background compiles are in flight.
 fn install_ready(vm: &mut Vm) {
     with_jit(vm, |jit, vm| jit.install_ready(vm, false));
@@ -780,8 +914,10 @@ pub(crate) fn note_deopt(vm: &mut Vm, block: Value, pc: usize, inlined: bool) {
         }
         b.native_entry.set(None);
         jit.stats.recompiles += 1;
-        // A failure leaves the Block interpreted (and marked), as at tier-up.
-        let _ = jit.compile(vm, block);
+        // Same tier as the code it replaces. A failure leaves the Block interpreted (and
+        // marked), as at tier-up.
+        let tier = jit.current.get(&key).map_or(1, |&(_, tier)| tier);
+        let _ = jit.compile_now(vm, block, tier);
     });
 }
 
@@ -824,6 +960,7 @@ pub fn take_dumps(vm: &mut Vm) -> Vec<String> {
 pub fn stats(vm: &mut Vm) -> Option<JitStats> {
     with_jit(vm, |jit, _| JitStats {
         native_ns: jit.clock.total_ns,
+        loops_moved: jit.code_data.iter().filter(|d| d.superseded.get() == 2).count() as u64,
         ..jit.stats.clone()
     })
 }

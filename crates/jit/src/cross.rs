@@ -46,6 +46,8 @@ pub fn compile_module_for(vm: &mut Vm, module: u32, isa: &dyn isa::TargetIsa) ->
             clock: None,
             virtual_register: true,
             inline: true,
+            // Baseline code with the optimizing tier's hot check (the most IR).
+            hot_at: Some(crate::compiler::DEFAULT_OPT_THRESHOLD),
         };
         // The cache lines and resume points live until the end of this iteration: the code
         // is compiled, never run.

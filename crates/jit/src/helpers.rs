@@ -314,6 +314,22 @@ pub unsafe extern "C" fn jit_poll(vm: *mut Vm) -> i32 {
     unsafe { guard(vm, |vm| vm.poll_now()) }
 }
 
+/// Baseline code of `block` found its execution count at the optimizing tier's threshold:
+/// queue (or make) the optimized compile. Never collects, never touches the AL, never fails
+/// (a compile failure leaves the baseline code in place).
+///
+/// # Safety
+/// Helper contract; `block` is the compiled Block's own value.
+pub unsafe extern "C" fn jit_note_hot(vm: *mut Vm, block: u64) {
+    // SAFETY: helper contract: a live VM, exclusively ours for the call.
+    let Some(vm) = (unsafe { vm.as_mut() }) else { return };
+    // SAFETY: compiled code passes its own Block's bits.
+    let block = unsafe { val(block) };
+    // Nothing to report: the compiler catches its own panics; this one only keeps an
+    // unexpected panic from unwinding into compiled code.
+    let _ = catch_unwind(AssertUnwindSafe(|| crate::compiler::note_hot(vm, block)));
+}
+
 /// A compiled block with a heap Register running its own next `chain` iteration: drop the
 /// frame's Register (`Vm::restart_frame`). Never collects.
 ///

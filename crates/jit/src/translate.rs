@@ -87,6 +87,10 @@ pub struct CodeEnv<'a> {
     pub virtual_register: bool,
     /// Allow inlining (off after repeated deopts inside inlined bodies).
     pub inline: bool,
+    /// Baseline code of a Block the optimizing tier may take over: on the entry (or chained
+    /// round) that brings its execution count to this, the code asks for the optimized
+    /// compile (`jit_note_hot`). `None` in optimized code and when that tier is off.
+    pub hot_at: Option<u64>,
 }
 
 /// Memory the compiled code refers to (the JIT keeps it as long as the code), and counts.
@@ -105,6 +109,10 @@ pub struct Translated {
     /// installed later than it was translated (background compilation) is stale when one of
     /// them no longer holds.
     pub assumptions: Vec<(Vec<String>, u64)>,
+    /// Set to 1 when newer code for the same Block is installed: a chained run of this code
+    /// then leaves its in-place loop at the next round, so the `chain` loop calls the newer
+    /// code (the compiled code reads it at every back edge, and sets it to 2 when it leaves).
+    pub superseded: Box<std::cell::Cell<u64>>,
 }
 
 /// Why a translation gave up (the compiler retries with less ambition).
@@ -183,6 +191,11 @@ pub fn translate(
     }
     if t.needs_slots() {
         t.reserve_slots();
+    }
+    if !is_program {
+        if let Some(n) = env.hot_at {
+            t.emit_hot_check(n);
+        }
     }
     // The body starts in a block of its own: a chained run loops back to it (`finish_body`).
     t.body = t.b.create_block();
@@ -1575,6 +1588,26 @@ impl<'e> Translator<'_, 'e> {
         self.b.ins().load(I64, flags, cache, CACHE_CELL_OFFSET)
     }
 
+    /// When this Block's execution count is `n` (counted by whoever entered it), ask for the
+    /// optimized compile: a cold call of `jit_note_hot`, which neither collects nor touches
+    /// the AL (it translates and queues, or compiles and installs), so nothing is flushed.
+    fn emit_hot_check(&mut self, n: u64) {
+        let flags = MemFlagsData::trusted();
+        let obj = self.env.block.as_block_obj().expect("a compiled Block").as_ptr() as u64;
+        let count_addr = self.iconst(obj + std::mem::offset_of!(BlockObj, exec_count) as u64);
+        let count = self.b.ins().load(I64, flags, count_addr, 0);
+        let hot = self.b.ins().icmp_imm_s(IntCC::Equal, count, n as i64);
+        let ask = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.set_cold_block(ask);
+        self.b.ins().brif(hot, ask, &[], cont, &[]);
+        self.b.switch_to_block(ask);
+        let block = self.iconst(self.env.block.to_bits());
+        self.call(helpers::jit_note_hot as *const () as usize, &[self.vm, block], None);
+        self.b.ins().jump(cont, &[]);
+        self.b.switch_to_block(cont);
+    }
+
     /// `exec_count += 1` on the Block object at `obj` (an execution the executor would count).
     fn emit_count_execution(&mut self, obj: u64) {
         let flags = MemFlagsData::trusted();
@@ -1641,9 +1674,23 @@ impl<'e> Translator<'_, 'e> {
         let is_self = self.b.ins().icmp_imm_s(IntCC::Equal, top.val, self_bits as i64);
         let chained = self.chained_flag();
         let again = self.b.ins().band(is_self, chained);
+        // Newer code for this Block installed meanwhile (the optimizing tier): return, and
+        // the `chain` loop runs the next round in it.
+        let flag_addr = self.iconst(&*self.out.superseded as *const std::cell::Cell<u64> as u64);
+        let superseded = self.b.ins().load(I64, MemFlagsData::trusted(), flag_addr, 0);
         let loop_b = self.b.create_block();
         let ret_b = self.b.create_block();
-        self.b.ins().brif(again, loop_b, &[], ret_b, &[]);
+        let check_b = self.b.create_block();
+        let moved_b = self.b.create_block();
+        self.b.set_cold_block(moved_b);
+        self.b.ins().brif(again, check_b, &[], ret_b, &[]);
+        self.b.switch_to_block(check_b);
+        self.b.ins().brif(superseded, moved_b, &[], loop_b, &[]);
+        // Leaving for the newer code: mark the move (2), for the statistics.
+        self.b.switch_to_block(moved_b);
+        let two = self.b.ins().iconst(I64, 2);
+        self.b.ins().store(MemFlagsData::trusted(), two, flag_addr, 0);
+        self.b.ins().jump(ret_b, &[]);
 
         self.b.switch_to_block(ret_b);
         self.emit_flush(&[top]);
@@ -1685,6 +1732,9 @@ impl<'e> Translator<'_, 'e> {
 
         let obj = self.env.block.as_block_obj().expect("a compiled Block").as_ptr();
         self.emit_count_execution(obj as u64);
+        if let Some(n) = self.env.hot_at {
+            self.emit_hot_check(n);
+        }
         // Level 0's Register may be virtual now and heap at the end (after `!_.` of a value):
         // restarting the real frame is right whatever the mode.
         if has_register_instrs(self.levels[0].code) {

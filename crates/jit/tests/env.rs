@@ -41,4 +41,15 @@ fn environment_configures_the_jit() {
     std::env::set_var("SOMA_JIT_BACKGROUND", "later");
     assert_eq!(JitConfig::from_env().background, Background::On);
     std::env::remove_var("SOMA_JIT_BACKGROUND");
+
+    // SOMA_JIT_OPT_THRESHOLD: N or off; garbage keeps the default.
+    std::env::remove_var("SOMA_JIT_OPT_THRESHOLD");
+    assert_eq!(JitConfig::from_env().opt_threshold, Some(soma_jit::compiler::DEFAULT_OPT_THRESHOLD));
+    std::env::set_var("SOMA_JIT_OPT_THRESHOLD", "0");
+    assert_eq!(JitConfig::from_env().opt_threshold, Some(0));
+    std::env::set_var("SOMA_JIT_OPT_THRESHOLD", "off");
+    assert_eq!(JitConfig::from_env().opt_threshold, None);
+    std::env::set_var("SOMA_JIT_OPT_THRESHOLD", "hot");
+    assert_eq!(JitConfig::from_env().opt_threshold, Some(soma_jit::compiler::DEFAULT_OPT_THRESHOLD));
+    std::env::remove_var("SOMA_JIT_OPT_THRESHOLD");
 }

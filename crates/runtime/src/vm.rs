@@ -128,7 +128,8 @@ pub type TierUpHook = fn(vm: &mut Vm, block: Value);
 
 /// Install hook a JIT sets while it has code compiling off the main thread (see
 /// [`Vm::set_install_hook`]): called at the safepoints where the tier-up hook could run (before
-/// a Block runs, in an executor or from compiled code), so finished code is installed there.
+/// a value is executed, in an executor or from compiled code) and at every host poll (which
+/// compiled loops reach every [`POLL_INTERVAL`] rounds), so finished code is installed there.
 /// Like the tier-up hook, it may set `BlockObj::native_entry`s and must not run SOMA code.
 pub type InstallHook = fn(vm: &mut Vm);
 
@@ -685,6 +686,11 @@ impl Vm {
     /// and run the hook, if one is installed.
     pub fn poll_now(&mut self) -> RtResult<()> {
         self.poll_countdown = POLL_INTERVAL;
+        // Also an install point: compiled loops that run in place (no block entry, no call)
+        // reach no other safepoint, and they are where newer code matters most.
+        if let Some(install) = self.install {
+            install(self);
+        }
         match self.poll {
             Some((hook, user)) => hook(self, user),
             None => Ok(()),

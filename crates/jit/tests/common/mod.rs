@@ -73,6 +73,8 @@ pub enum Tier {
     Executor,
     /// JIT with this threshold.
     Jit(u64),
+    /// JIT with this threshold and this optimizing-tier threshold (0: everything optimized).
+    Optimizing(u64, u64),
 }
 
 pub struct Runner {
@@ -86,7 +88,12 @@ impl Runner {
         let mut vm = Vm::new();
         let io = Capture::default();
         vm.set_io(Box::new(io.clone()));
-        if let Tier::Jit(t) = tier {
+        let jit = match tier {
+            Tier::Executor => None,
+            Tier::Jit(t) => Some((t, None)),
+            Tier::Optimizing(t, opt) => Some((t, Some(opt))),
+        };
+        if let Some((t, opt)) = jit {
             let config = JitConfig {
                 threshold: Some(t),
                 verify: true,
@@ -95,6 +102,7 @@ impl Runner {
                 // Above 0, tier-up runs the background path (compile thread, install at the
                 // next safepoint) with deterministic install points.
                 background: Background::Lockstep,
+                opt_threshold: opt,
                 ..JitConfig::default()
             };
             soma_jit::install_with(&mut vm, config).expect("JIT installs");
@@ -110,7 +118,7 @@ impl Runner {
     pub fn run_id(&mut self, id: u32) -> Result<(), soma_runtime::SomaError> {
         match self.tier {
             Tier::Executor => soma_runtime::exec::run_module(&mut self.vm, id),
-            Tier::Jit(_) => soma_jit::run_module(&mut self.vm, id),
+            Tier::Jit(_) | Tier::Optimizing(..) => soma_jit::run_module(&mut self.vm, id),
         }
     }
 
@@ -148,19 +156,27 @@ pub fn run_on(tier: Tier, src: &str, stdlib: bool) -> (Outcome, Runner) {
     (o, r)
 }
 
-/// Run under the executor and the JIT (threshold 0 and 1) and assert equal outcomes.
-/// Returns the reference outcome.
+/// Run under the executor and the JIT (threshold 0 and 1, the optimizing tier only, and
+/// baseline code optimized after 2 runs) and assert equal outcomes. Returns the reference
+/// outcome.
 pub fn diff(src: &str, stdlib: bool) -> Outcome {
     let (reference, _) = run_on(Tier::Executor, src, stdlib);
-    for t in [0, 1] {
-        let (jit, mut r) = run_on(Tier::Jit(t), src, stdlib);
-        assert_eq!(jit, reference, "threshold {t}, source:\n{src}");
+    for tier in [Tier::Jit(0), Tier::Jit(1), Tier::Optimizing(0, 0), Tier::Optimizing(1, 2)] {
+        let t = match tier {
+            Tier::Jit(t) | Tier::Optimizing(t, _) => t,
+            Tier::Executor => unreachable!(),
+        };
+        let (jit, mut r) = run_on(tier, src, stdlib);
+        assert_eq!(jit, reference, "{tier:?}, source:\n{src}");
         assert_eq!(r.vm.shadow_depth(), 0, "shadow slots leaked, source:\n{src}");
         assert_eq!(r.vm.depth(), 0, "frames leaked, source:\n{src}");
         if t == 0 {
             let stats = soma_jit::stats(&mut r.vm).expect("installed");
             assert_eq!(stats.compile_failures, 0, "{stats:?}");
             assert!(stats.blocks_compiled >= 1, "the program itself is compiled at threshold 0");
+            if let Tier::Optimizing(_, 0) = tier {
+                assert_eq!(stats.optimized, stats.blocks_compiled, "all optimized: {stats:?}");
+            }
         }
     }
     reference

@@ -1,0 +1,66 @@
+//! The optimizing tier (tier 2): baseline code that stays hot asks for it, the optimized code
+//! is installed at a later safepoint (deterministically, in lockstep), and a chained loop
+//! running in the baseline code moves over at a back edge.
+
+mod common;
+use common::{run_on, Runner, Tier};
+
+fn tiers(r: &mut Runner) -> Vec<(String, u8)> {
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    s.blocks.iter().map(|b| (b.name.clone(), b.tier)).collect()
+}
+
+#[test]
+fn a_block_that_stays_hot_is_compiled_again_by_the_optimizing_tier() {
+    // Baseline after 1 run, optimized when its count reaches 5 (asked for by the baseline
+    // code itself, installed at the next safepoint).
+    let src = "{ 7 } !k  >k >k >k >k >k >k >k >k";
+    let (reference, _) = run_on(Tier::Executor, src, false);
+    let (o, mut r) = run_on(Tier::Optimizing(1, 5), src, false);
+    assert_eq!(o, reference);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert_eq!((s.blocks_compiled, s.optimized), (2, 1), "{s:?}");
+    let t = tiers(&mut r);
+    assert_eq!(t[0].1, 1);
+    assert_eq!(t[1].1, 2);
+    assert!(t[1].0.ends_with("_opt"), "{t:?}");
+}
+
+#[test]
+fn a_chained_loop_moves_to_the_optimized_code_at_a_back_edge() {
+    // The loop runs in place in its baseline code; at 100 rounds that code asks for the
+    // optimized compile, which is installed at the next host poll (every 4,096 rounds), and
+    // the loop leaves the baseline code at the following back edge for the optimized one.
+    let src = "0 !n { n 1 >+ !n  n 20000 >< >block Nil >choose } >chain >drop n";
+    let (reference, _) = run_on(Tier::Executor, src, true);
+    assert_eq!(reference.al, "[20000]");
+    let (o, mut r) = run_on(Tier::Optimizing(1, 100), src, true);
+    assert_eq!(o, reference);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert_eq!((s.optimized, s.loops_moved), (1, 1), "{s:?}");
+}
+
+#[test]
+fn optimized_code_deopts_like_baseline_code() {
+    // Everything optimized at once; rebinding `+` mid-loop makes the guarded site leave the
+    // optimized code through its deoptimisation exit.
+    // `+` becomes a Block that adds through the saved builtin: same sums, another identity.
+    let src = "+ !plus  0 !i  { i 1 >+ !i  i 100 >< >block Nil >choose } !step \
+               >step >chain >drop  { >plus } !+  0 !i  >step >chain >drop  i";
+    let (reference, _) = run_on(Tier::Executor, src, true);
+    assert_eq!(reference.al, "[100]");
+    let (o, mut r) = run_on(Tier::Optimizing(0, 0), src, true);
+    assert_eq!(o, reference);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert!(s.deopts >= 1, "{s:?}");
+    assert_eq!(s.optimized, s.blocks_compiled, "{s:?}");
+}
+
+#[test]
+fn off_keeps_the_baseline_tier_only() {
+    let src = "{ 7 } !k  >k >k >k >k >k >k >k >k";
+    let (_, mut r) = run_on(Tier::Jit(1), src, false);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert_eq!((s.blocks_compiled, s.optimized), (1, 0), "{s:?}");
+}
+
