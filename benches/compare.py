@@ -3,25 +3,48 @@
 
     python benches/compare.py                       # our tiers
     python benches/compare.py --reference ~/soma    # plus the reference VM (a checkout)
+    python benches/compare.py --peers               # plus the peer implementations
     python benches/compare.py --programs fib chain_loop --repeat 5
 
 Each (tier, program) pair runs in a fresh subprocess that times only the
 program's execution (VM creation and stdlib loading excluded) and reports the
 best of `--repeat` runs. Every program checks its own result and fails loudly
-on a wrong answer, so a fast wrong tier cannot look like a win.
+on a wrong answer, so a fast wrong tier cannot look like a win; the script also
+checks that the run printed the program's `... ok` line.
 
 The reference VM runs with OUR stdlib (loaded as plain SOMA source), so the
 comparison measures the virtual machines, not the two libraries.
 
+--peers also times benches/peers/: every program written directly as the same
+algorithm (same data structures: cons lists, a persistent left-leaning
+red-black tree for the dict, a persistent BST; Store cells as globals) in
+Python (run by CPython and by PyPy), Lua (LuaJIT) and Rust (compiled here with
+`rustc -O` into a temporary directory). A peer whose interpreter or compiler is
+not installed is skipped with a note. Peers are timed the same way as our
+tiers: a fresh process per (peer, program), and inside it the peer's harness
+(benches/peers/harness.*) times only the algorithm, `--repeat` times, keeping
+the best; interpreter start-up and compilation are excluded for every
+implementation alike, so the figures are steady-state. One asymmetry, against
+us: a peer's JIT (PyPy, LuaJIT) stays warm from one repeat to the next, while
+our runner makes a fresh VM per repeat, whose tier-up starts again, so our
+JIT figures include compiling the hot blocks. Each peer must print the same `... ok` line as the SOMA program.
+The peers table gives the ratio `jit / peer`: how many times slower our JIT
+tier is than that peer (below 1: faster).
+
 Writes a table to stdout and, with --out DIR (default benches/out), a JSON file,
-an SVG bar chart of speed-ups over the pure-Python tier, and an HTML page.
+an SVG bar chart of speed-ups over the pure-Python tier (peers included), and an
+HTML page.
 """
 
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
+import tempfile
+
+import peer_runners
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -49,6 +72,7 @@ for _ in range(repeat):
     vm.execute_code(src, path)
     dt = time.perf_counter() - t
     best = dt if best is None else min(best, dt)
+print(lines[-1] if lines else "")
 print(best)
 """
 
@@ -82,6 +106,13 @@ def native_available():
         return False
 
 
+def expected_line(program):
+    """The `... ok` line the program prints when its result is right, or None."""
+    with open(os.path.join(PROGRAMS_DIR, program + ".soma"), encoding="utf-8") as f:
+        match = re.search(r"\(([^()]* ok)\) >print", f.read())
+    return match.group(1) if match else None
+
+
 def time_program(tier, program, repeat, reference=None):
     path = os.path.join(PROGRAMS_DIR, program + ".soma")
     env = dict(os.environ)
@@ -96,7 +127,11 @@ def time_program(tier, program, repeat, reference=None):
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         return None, tail
-    return float(proc.stdout.strip().splitlines()[-1]), None
+    lines = proc.stdout.strip().splitlines()
+    wanted = expected_line(program)
+    if tier != "reference" and wanted is not None and lines[-2:-1] != [wanted]:
+        return None, "printed %r, not %r" % (lines[-2:-1], wanted)
+    return float(lines[-1]), None
 
 
 def svg_chart(results, tiers, programs, base):
@@ -118,7 +153,8 @@ def svg_chart(results, tiers, programs, base):
             math.log10(top_decade) - math.log10(lo_decade))
         return top + plot_h * (1 - frac)
 
-    colors = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2"]
+    colors = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948",
+              "#b07aa1", "#9c755f"]
     group_w = (width - left - 20) / len(programs)
     bar_w = group_w * 0.8 / len(tiers)
     parts = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
@@ -145,12 +181,17 @@ def svg_chart(results, tiers, programs, base):
                          '<title>%s on %s: %.3fs, %.2fx</title></rect>'
                          % (x, y0, bar_w - 2, max(y1 - y0, 1), colors[ti % len(colors)],
                             program, tier, t, s))
-            parts.append('<text x="%.1f" y="%.1f" text-anchor="middle" font-size="10">%.1fx</text>'
-                         % (x + bar_w / 2, y0 - 3, s))
+            if bar_w >= 30:
+                parts.append('<text x="%.1f" y="%.1f" text-anchor="middle" font-size="10">'
+                             '%.1fx</text>' % (x + bar_w / 2, y0 - 3, s))
+            else:  # too narrow for a level label: write it upwards from the bar's top
+                cx, cy = x + bar_w / 2 + 3, y0 - 3
+                parts.append('<text x="%.1f" y="%.1f" font-size="9" transform="rotate(-90 %.1f '
+                             '%.1f)">%.1fx</text>' % (cx, cy, cx, cy, s))
         parts.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>'
                      % (gx + group_w * 0.4, height - bottom + 18, program))
     for ti, tier in enumerate(tiers):
-        lx = left + ti * 130
+        lx = left + ti * min(130, (width - left) // len(tiers))
         parts.append('<rect x="%d" y="%d" width="12" height="12" fill="%s"/>'
                      % (lx, height - 30, colors[ti % len(colors)]))
         parts.append('<text x="%d" y="%d">%s</text>' % (lx + 16, height - 20, tier))
@@ -160,10 +201,81 @@ def svg_chart(results, tiers, programs, base):
     return "\n".join(parts)
 
 
+def print_tier_table(results, tiers, programs, base):
+    header = "%-16s" % "program" + "".join("%12s" % t for t in tiers)
+    header += "".join("%17s" % ("%s speed-up" % t) for t in tiers if t != base)
+    print(header)
+    for program in programs:
+        row = results[program]
+        line = "%-16s" % program
+        line += "".join("%11.3fs" % row[t] if row[t] else "%12s" % "failed" for t in tiers)
+        for t in tiers:
+            if t == base:
+                continue
+            if row[t] and row.get(base):
+                line += "%16.2fx" % (row[base] / row[t])
+            else:
+                line += "%17s" % "-"
+        print(line)
+
+
+def peer_ratios(results, peers, programs, ours="jit"):
+    """{program: {peer: our time / peer time}}: how many times slower our tier is."""
+    ratios = {}
+    for program in programs:
+        row = results[program]
+        ratios[program] = {p: (row.get(ours) / row[p] if row.get(ours) and row.get(p) else None)
+                           for p in peers}
+    return ratios
+
+
+def print_peer_table(results, ratios, peers, programs, ours="jit"):
+    print()
+    print("peers: the same algorithms in other languages; %s/peer = how many times "
+          "slower our %s tier is" % (ours, ours))
+    header = "%-16s%12s" % ("program", ours) + "".join("%12s" % p for p in peers)
+    header += "".join("%13s" % ("%s/%s" % (ours, p)) for p in peers)
+    print(header)
+    for program in programs:
+        row = results[program]
+        cells = [row.get(ours)] + [row.get(p) for p in peers]
+        line = "%-16s" % program
+        line += "".join("%11.4fs" % t if t else "%12s" % "-" for t in cells)
+        line += "".join("%12.2fx" % r if r else "%13s" % "-"
+                        for r in (ratios[program][p] for p in peers))
+        print(line)
+
+
+def html_report(results, ratios, tiers, peers, programs, svg):
+    def seconds(value):
+        return "%.4f s" % value if value else "-"
+
+    columns = tiers + peers
+    ratio_columns = ["jit/%s" % p for p in peers] if "jit" in tiers else []
+    rows = "".join(
+        "<tr><td>%s</td>%s%s</tr>" % (
+            p,
+            "".join("<td>%s</td>" % seconds(results[p].get(c)) for c in columns),
+            "".join("<td>%s</td>" % ("%.2fx" % ratios[p][peer] if ratios[p][peer] else "-")
+                    for peer in peers) if ratio_columns else "")
+        for p in programs)
+    note = ("<p>Peers are the same algorithms written directly in Python (CPython, PyPy), "
+            "Lua (LuaJIT) and Rust (benches/peers/). jit/peer is how many times slower "
+            "our JIT tier is than the peer.</p>" if peers else "")
+    return ("<!doctype html><meta charset=utf-8><title>SOMA tiers</title>"
+            "<h1>SOMA benchmark programs by tier</h1>%s%s"
+            "<table border=1 cellpadding=4><tr><th>program</th>%s</tr>%s</table>"
+            % (svg, note, "".join("<th>%s</th>" % c for c in columns + ratio_columns), rows))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reference", metavar="DIR",
                         help="a checkout of the reference SOMA repository to time as well")
+    parser.add_argument("--peers", nargs="*", metavar="PEER",
+                        help="also time the peer implementations of benches/peers/ (all "
+                             "installed ones, or those named: %s)"
+                             % " ".join(peer_runners.PEERS))
     parser.add_argument("--programs", nargs="*", help="program names (default: all)")
     parser.add_argument("--tiers", nargs="*", help="tiers to run (default: all available)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (best kept)")
@@ -186,43 +298,51 @@ def main():
             if error:
                 failures.append("%s on %s: %s" % (program, tier, error))
 
-    header = "%-16s" % "program" + "".join("%12s" % t for t in tiers)
-    header += "".join("%14s" % ("%s speed-up" % t) for t in tiers if t != base)
-    print(header)
-    for program in programs:
-        row = results[program]
-        line = "%-16s" % program
-        line += "".join("%11.3fs" % row[t] if row[t] else "%12s" % "failed" for t in tiers)
-        for t in tiers:
-            if t == base:
-                continue
-            if row[t] and row.get(base):
-                line += "%13.2fx" % (row[base] / row[t])
-            else:
-                line += "%14s" % "-"
-        print(line)
+    peers, notes, versions = [], [], {}
+    if args.peers is not None:
+        unknown = [p for p in args.peers if p not in peer_runners.PEERS]
+        if unknown:
+            parser.error("unknown peer(s) %s; known: %s"
+                         % (" ".join(unknown), " ".join(peer_runners.PEERS)))
+        found, notes = peer_runners.find_peers(args.peers or list(peer_runners.PEERS))
+        peers = list(found)
+        versions = {p: peer_runners.version(p, exe) for p, exe in found.items()}
+        with tempfile.TemporaryDirectory(prefix="soma-peers-") as build_dir:
+            for program in programs:
+                wanted = expected_line(program)
+                for peer, executable in found.items():
+                    seconds, error = peer_runners.time_peer(
+                        peer, executable, program, args.repeat, build_dir, wanted)
+                    results[program][peer] = seconds
+                    if error:
+                        failures.append("%s on %s: %s" % (program, peer, error))
+    ratios = peer_ratios(results, peers, programs)
+
+    print_tier_table(results, tiers, programs, base)
+    if args.peers is not None:
+        if "jit" not in tiers:
+            notes.append("no jit tier was timed, so there are no jit/peer ratios")
+        print_peer_table(results, ratios, peers, programs)
+        for peer in peers:
+            print("  %-8s %s" % (peer, versions[peer]))
+    for note in notes:
+        print("NOTE:", note)
     for failure in failures:
         print("FAILED:", failure)
 
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "tiers.json"), "w") as f:
-        json.dump({"tiers": tiers, "results": results, "failures": failures}, f, indent=2)
+        json.dump({"tiers": tiers, "peers": peers, "peer_versions": versions,
+                   "repeat": args.repeat, "results": results, "jit_over_peer": ratios,
+                   "notes": notes, "failures": failures}, f, indent=2)
     if base in tiers:
-        chart_tiers = [t for t in tiers if t != base]
+        chart_tiers = [t for t in tiers if t != base] + peers
         if chart_tiers:
             svg = svg_chart(results, chart_tiers, programs, base)
             with open(os.path.join(args.out, "tiers.svg"), "w") as f:
                 f.write(svg)
-            rows = "".join(
-                "<tr><td>%s</td>%s</tr>" % (p, "".join(
-                    "<td>%s</td>" % ("%.3f s" % results[p][t] if results[p][t] else "failed")
-                    for t in tiers)) for p in programs)
-            html = ("<!doctype html><meta charset=utf-8><title>SOMA tiers</title>"
-                    "<h1>SOMA benchmark programs by tier</h1>%s"
-                    "<table border=1 cellpadding=4><tr><th>program</th>%s</tr>%s</table>"
-                    % (svg, "".join("<th>%s</th>" % t for t in tiers), rows))
             with open(os.path.join(args.out, "tiers.html"), "w") as f:
-                f.write(html)
+                f.write(html_report(results, ratios, tiers, peers, programs, svg))
             print("report: %s" % os.path.join(args.out, "tiers.html"))
     return 1 if failures else 0
 

@@ -98,7 +98,23 @@ def _strings(text, n):
     return _sub(_sub(text, "i 16384 ><", "i %d ><" % n), "j 14 ><", "j %d ><" % doublings)
 
 
+def _bst(text, n):
+    # n keys (n = 2^a * 5^b with 4 | n keeps x' = 3821x + 7919 mod n full-period), the kept
+    # tree after n/2 inserts, 2n lookups.
+    text = _sub(text, "4321 !x", "%d !x" % (4321 % n))
+    text = _sub(text, "7919 >+ 8000 >%", "7919 >+ %d >%%" % n)
+    text = _sub(text, "4000 !limit", "%d !limit" % (n // 2))
+    text = _sub(text, "8000 !limit", "%d !limit" % n)
+    text = _sub(text, "16000 >% tree", "%d >%% tree" % (2 * n))
+    text = _sub(text, "i 16000 ><", "i %d ><" % (2 * n))
+    text = _sub(text, "found 8000", "found %d" % n)
+    text = _sub(text, "sum 95988000", "sum %d" % (3 * n * (n - 1) // 2))
+    text = _sub(text, "bst.size 8000", "bst.size %d" % n)
+    return _sub(text, "bst.size 4000", "bst.size %d" % (n // 2))
+
+
 SMALL = {
+    "bst": (200, _bst),
     "chain_loop": (2000, _chain_loop),
     "collatz": (100, _collatz),
     "dict_workload": (100, _dict),

@@ -15,6 +15,7 @@ pub const PROGRAMS: &[&str] = &[
     "dict_workload",
     "string_build",
     "list_map_fold",
+    "bst",
 ];
 
 /// Output sink that keeps the lines, so a run can be checked after timing.
