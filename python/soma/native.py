@@ -30,8 +30,9 @@ import operator
 import re
 
 from .builtins import b_use
+from .cells import components_of
 from .code import all_codes, encode_module
-from .errors import LexError, ParseError, SomaError
+from .errors import LexError, ParseError, SomaError, locate
 from .errors import RuntimeError as SomaRuntimeError
 from .interpreter import DEFAULT_MAX_DEPTH
 from .values import FALSE, NIL, TRUE, VOID, Block, Builtin, CellRef
@@ -368,12 +369,9 @@ class NativeVM(VM):
                 err.source = source or None
                 raise err from None
             if isinstance(exc, Exception):
-                # As the pure-Python tier: a Python builtin failed without a SOMA error.
-                err = SomaRuntimeError("%s: %s" % (type(exc).__name__, exc))
-                if line:
-                    err.at(line, col)
-                err.source = source or None
-                raise err from exc
+                # As the pure-Python tier: a Python exception from a Python-written
+                # builtin keeps its class and carries the SOMA position as attributes.
+                locate(exc, (line, col) if line else None, source)
             raise exc
         err = _ERROR_CLASSES.get(cls, SomaRuntimeError)(message)
         if line:
@@ -382,6 +380,11 @@ class NativeVM(VM):
         raise err
 
     # -- Store access for Python code ----------------------------------------
+
+    @property
+    def store(self):
+        """Path reads and writes on the native Store (`vm.store.read_value(["a", "b"])`)."""
+        return NativeStore(self._m)
 
     def _define(self, path, value):
         self._m.store_write(path, value)
@@ -392,3 +395,22 @@ class NativeVM(VM):
             return self._m.lookup(path)
         except KeyError:
             raise SomaRuntimeError("Undefined Store path: '%s'" % path) from None
+
+
+class NativeStore:
+    """`vm.store` of a NativeVM: the reference's path API over the runtime's Store."""
+
+    __slots__ = ("_m",)
+
+    def __init__(self, machine):
+        self._m = machine
+
+    def read_value(self, components):
+        path = ".".join(components_of(components))
+        try:
+            return self._m.lookup(path)
+        except KeyError:
+            raise SomaRuntimeError("Undefined Store path: '%s'" % path) from None
+
+    def write_value(self, components, value):
+        self._m.store_write(".".join(components_of(components)), value)

@@ -2,6 +2,7 @@
 
 import importlib
 import os
+import re
 import sys
 
 from . import cells
@@ -109,6 +110,12 @@ class VM(Interpreter):
             raise SomaRuntimeError("Undefined Store path: '%s'" % path)
         return cell.value
 
+    @property
+    def register(self):
+        """Path reads and writes on the top-level Register (`vm.register.read_value(["_",
+        "x"])`), as the reference's extension API offers them."""
+        return RegisterView(self)
+
     def register_extension_builtin(self, name, fn):
         """Install a Python-written builtin `fn(vm)` at a path under `use.`."""
         if not name.startswith("use.") or "" in name.split("."):
@@ -132,7 +139,8 @@ class VM(Interpreter):
         if register is None:
             raise SomaRuntimeError("Extension '%s' has no register(vm) hook" % name)
         register(self)
-        setup = getattr(module, "soma_setup", None)
+        # `get_soma_setup` is the reference's name for the hook, `soma_setup` ours.
+        setup = getattr(module, "get_soma_setup", None) or getattr(module, "soma_setup", None)
         if setup is not None:
             text = setup()
             if text:
@@ -140,3 +148,49 @@ class VM(Interpreter):
         self.loaded_extensions.add(name)
 
 
+class RegisterView:
+    """`vm.register`: the top-level Register, by path, for Python code.
+
+    Each access runs the one-statement SOMA program `_.a.b` or `!_.a.b` on the VM, so
+    every backend gives exactly the semantics of SOMA code (CellRef walks, errors).
+    """
+
+    __slots__ = ("_vm",)
+
+    def __init__(self, vm):
+        self._vm = vm
+
+    def read_value(self, components):
+        self._vm.execute_code(_register_path(components), "<vm.register>")
+        return self._vm.al.pop()
+
+    def write_value(self, components, value):
+        self._vm.al.append(value)
+        self._vm.execute_code("!" + _register_path(components), "<vm.register>")
+
+
+_NAME = re.compile(r"[^\s(){}.!>][^\s(){}.]*\Z")
+
+
+def _register_path(components):
+    comps = list(components)
+    if not comps or comps[0] != "_" or not all(
+            type(c) is str and _NAME.match(c) and not c.startswith("_") for c in comps[1:]):
+        raise ValueError("a Register path is ['_', name, ...], got %r" % (components,))
+    return ".".join(comps)
+
+
+def run_soma_program(source):
+    """Run SOMA source on a fresh VM (with the stdlib); return its AL, bottom to top."""
+    vm = VM()
+    vm.execute_code(source)
+    return vm.al
+
+
+# The reference VM's module exposes these names; extensions written for it import them
+# from `soma.vm`. Each singleton has its own type (`isinstance(v, VoidSingleton)`).
+from .errors import RuntimeError  # noqa: E402,A001
+from .values import (  # noqa: E402
+    FALSE as False_, NIL as Nil, TRUE as True_, VOID as Void,
+    Block, Builtin as BuiltinBlock, CellRef, FalseSingleton, NilSingleton, TrueSingleton,
+    VoidSingleton)
