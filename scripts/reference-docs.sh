@@ -1,0 +1,66 @@
+#!/bin/bash
+# Render the reference SOMA's docs/*.soma with the reference VM and with ours, and diff.
+#
+#   scripts/reference-docs.sh [REFERENCE_CHECKOUT] [TIER...]
+#
+# REFERENCE_CHECKOUT defaults to /tmp/refsoma; TIERs are SOMA_JIT settings for our VM
+# (default: 0 1). Each .soma runs as the reference's build_docs.sh runs it,
+# `python3 -m soma < FILE`, in a copy of the docs tree under a scratch directory, so that
+# the package imported is the one chosen by PYTHONPATH (the reference's, or ours from
+# this checkout's .venv), never a `soma/` next to the file. Prints, per implementation,
+# how many documents rendered (exit 0) and the wall time; then, per tier, how many of
+# ours are byte-identical to the reference's output (stdout and exit status), listing
+# the others. Not part of ./test: CI has no reference checkout.
+set -uo pipefail
+
+REF=${1:-/tmp/refsoma}
+shift || true
+TIERS=("$@")
+[[ ${#TIERS[@]} -eq 0 ]] && TIERS=(0 1)
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PY="$HERE/.venv/bin/python"
+[[ -x "$PY" ]] || { echo "run scripts/setup.sh first (no $PY)" >&2; exit 2; }
+[[ -d "$REF/docs" ]] || { echo "no reference checkout at $REF" >&2; exit 2; }
+
+WORK=$(mktemp -d /tmp/reference-docs.XXXXXX)
+cp -r "$REF/docs" "$WORK/docs"
+mapfile -t FILES < <(cd "$WORK" && find docs -name '*.soma' -type f | sort)
+
+# render NAME PYTHON [ENV...]: outputs to $WORK/out/NAME/<file>.md (+ .rc)
+render() {
+    local name=$1 python=$2
+    shift 2
+    local out="$WORK/out/$name" start end ok=0
+    mkdir -p "$out"
+    start=$(date +%s.%N)
+    for f in "${FILES[@]}"; do
+        mkdir -p "$out/$(dirname "$f")"
+        (cd "$WORK" && env "$@" "$python" -m soma < "$f" > "$out/${f%.soma}.md" 2>"$out/${f%.soma}.err")
+        echo $? > "$out/${f%.soma}.rc"
+        [[ $(cat "$out/${f%.soma}.rc") == 0 ]] && ok=$((ok + 1))
+    done
+    end=$(date +%s.%N)
+    printf '%-14s rendered %d/%d in %.1f s\n' "$name" "$ok" "${#FILES[@]}" \
+        "$(echo "$end - $start" | bc)"
+}
+
+render reference python3 PYTHONPATH="$REF"
+for tier in "${TIERS[@]}"; do
+    render "ours-jit$tier" "$PY" SOMA_JIT="$tier"
+done
+for tier in "${TIERS[@]}"; do
+    same=0
+    diffs=()
+    for f in "${FILES[@]}"; do
+        base=${f%.soma}
+        if cmp -s "$WORK/out/reference/$base.md" "$WORK/out/ours-jit$tier/$base.md" &&
+           cmp -s "$WORK/out/reference/$base.rc" "$WORK/out/ours-jit$tier/$base.rc"; then
+            same=$((same + 1))
+        else
+            diffs+=("$f")
+        fi
+    done
+    echo "SOMA_JIT=$tier: $same/${#FILES[@]} byte-identical to the reference"
+    for f in "${diffs[@]}"; do echo "  differs: $f"; done
+done
+echo "outputs kept in $WORK/out"
