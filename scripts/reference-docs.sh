@@ -10,7 +10,10 @@
 # this checkout's .venv), never a `soma/` next to the file. Prints, per implementation,
 # how many documents rendered (exit 0) and the wall time; then, per tier, how many of
 # ours are byte-identical to the reference's output (stdout and exit status), listing
-# the others. Not part of ./test: CI has no reference checkout.
+# the others. Then the same comparison for the reference's example programs: the .soma
+# files of examples/ and markdown/ (run the same way) and the Python example scripts
+# examples/sin_calculator/run_soma_sin.py and examples/ffi/python_ffi_demo.py.
+# Not part of ./test: CI has no reference checkout.
 set -uo pipefail
 
 REF=${1:-/tmp/refsoma}
@@ -63,4 +66,37 @@ for tier in "${TIERS[@]}"; do
     echo "SOMA_JIT=$tier: $same/${#FILES[@]} byte-identical to the reference"
     for f in "${diffs[@]}"; do echo "  differs: $f"; done
 done
-echo "outputs kept in $WORK/out"
+
+# -- the example programs ------------------------------------------------------
+mkdir -p "$WORK/ex"
+cp -r "$REF/examples" "$REF/markdown" "$WORK/ex/"
+mapfile -t EXAMPLES < <(cd "$WORK/ex" && find examples markdown -name '*.soma' -type f | sort)
+SCRIPTS=(examples/sin_calculator/run_soma_sin.py examples/ffi/python_ffi_demo.py)
+run_examples() {
+    local name=$1 python=$2
+    shift 2
+    local out="$WORK/exout/$name"
+    mkdir -p "$out"
+    for f in "${EXAMPLES[@]}"; do
+        (cd "$WORK/ex" && env "$@" "$python" -m soma < "$f" > "$out/${f//\//_}.out" 2>/dev/null
+         echo "exit $?" >> "$out/${f//\//_}.out")
+    done
+    for f in "${SCRIPTS[@]}"; do
+        (cd "$WORK/ex" && env "$@" "$python" "$f" > "$out/${f//\//_}.out" 2>/dev/null
+         echo "exit $?" >> "$out/${f//\//_}.out")
+    done
+}
+run_examples reference python3 PYTHONPATH="$REF"
+for tier in "${TIERS[@]}"; do
+    run_examples "ours-jit$tier" "$PY" SOMA_JIT="$tier"
+    same=0
+    for f in "${EXAMPLES[@]}" "${SCRIPTS[@]}"; do
+        if cmp -s "$WORK/exout/reference/${f//\//_}.out" "$WORK/exout/ours-jit$tier/${f//\//_}.out"; then
+            same=$((same + 1))
+        else
+            echo "  example differs: $f"
+        fi
+    done
+    echo "SOMA_JIT=$tier: $same/$(( ${#EXAMPLES[@]} + ${#SCRIPTS[@]} )) example programs give the same output and exit status"
+done
+echo "outputs kept in $WORK/out and $WORK/exout"
