@@ -125,6 +125,8 @@ def test_error_hierarchy():
         assert issubclass(cls, soma.SomaError)
     assert issubclass(soma.SomaError, Exception)
     assert soma.RuntimeError is not builtins.RuntimeError
+    assert issubclass(soma.RuntimeError, builtins.RuntimeError)
+    assert not issubclass(soma.LexError, builtins.RuntimeError)
     assert not issubclass(soma.LexError, soma.ParseError)
 
 

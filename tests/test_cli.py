@@ -114,7 +114,8 @@ def test_python_exception_from_an_extension_is_positioned(tmp_path):
     prog.write_text("(markdown) >use >md.start\n  (a) 5 >md.t\n")
     r = soma_cli("run", str(prog))
     assert r.returncode == 1
-    assert r.stderr.startswith("%s:2:9: TypeError: md.t joins Strs" % prog)
+    assert r.stderr.startswith("%s:2:9: TypeError: Text concatenation (>md.t) requires "
+                               "string items, got Int" % prog)
     assert "Traceback" not in r.stderr
 
 

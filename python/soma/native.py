@@ -36,7 +36,7 @@ from .errors import LexError, ParseError, SomaError, locate
 from .errors import RuntimeError as SomaRuntimeError
 from .interpreter import DEFAULT_MAX_DEPTH
 from .values import FALSE, NIL, TRUE, VOID, Block, Builtin, CellRef
-from .vm import STDLIB_PATH, VM
+from .vm import STDLIB_PATH, VM, stdlib_choice
 
 try:
     from . import _native
@@ -186,7 +186,8 @@ class NativeVM(VM):
     """
 
     def __init__(self, stdlib=None, max_depth=DEFAULT_MAX_DEPTH, output=None, input=None,
-                 jit_threshold=None):
+                 load_stdlib=True, jit_threshold=None):
+        stdlib = stdlib_choice(stdlib, load_stdlib)
         # Not Interpreter.__init__: there is no Python-side AL, Store or Register.
         if _native is None:
             raise ImportError(BUILD_HINT)

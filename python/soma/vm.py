@@ -21,6 +21,11 @@ STDLIB_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stdlib.s
 _FRAMES_PER_LEVEL = 3
 
 
+def stdlib_choice(stdlib, load_stdlib):
+    """The `stdlib` argument, with the reference's `load_stdlib=False` folded in."""
+    return False if not load_stdlib else stdlib
+
+
 class VM(Interpreter):
     """A SOMA virtual machine.
 
@@ -28,6 +33,7 @@ class VM(Interpreter):
     max_depth how many block executions may nest before a RuntimeError.
     output    called with each line a program prints (default: sys.stdout).
     input     called to read a line, returning None at end of input (default: sys.stdin).
+    load_stdlib  False is the reference VM's spelling of stdlib=False.
     """
 
     # -- backend selection (SOMA_JIT): soma.VM() is a native.NativeVM when the native
@@ -40,7 +46,9 @@ class VM(Interpreter):
         return super().__new__(cls)
     # -- end of backend selection ---------------------------------------------------
 
-    def __init__(self, stdlib=None, max_depth=DEFAULT_MAX_DEPTH, output=None, input=None):
+    def __init__(self, stdlib=None, max_depth=DEFAULT_MAX_DEPTH, output=None, input=None,
+                 load_stdlib=True):
+        stdlib = stdlib_choice(stdlib, load_stdlib)
         super().__init__(max_depth=max_depth)
         self._init_host(output, input, max_depth)
         for path, fn in CORE_BUILTINS.items():

@@ -36,12 +36,12 @@ also stored at `md.*`; they run the same way on every tier.
 """
 
 from ..errors import RuntimeError as SomaRuntimeError
-from ..values import NIL, VOID
+from ..values import NIL, VOID, type_name
 from .markdown_emitter import HtmlEmitter, MarkdownEmitter, strip_all_tags
 from .markdown_lists import (
     ACCUMULATORS, DEFINITION_ORDERED, DEFINITION_UNORDERED, ORDERED, UNORDERED,
     DliPlaceholder, ListItemPlaceholder, NestLevel, OliPlaceholder, UliPlaceholder,
-    reject_placeholders, render_list)
+    CONSUMER, reject_placeholders, render_list)
 
 __all__ = ["register", "get_soma_setup", "OliPlaceholder", "UliPlaceholder",
            "DliPlaceholder"]
@@ -111,8 +111,9 @@ def _joined(vm, word, separator):
     items, stopped = _drain(vm, word, stop_at_placeholder=True)
     for item in items:
         if type(item) is not str:
-            raise TypeError("%s joins Strs, got %s %r (to write an operator such as - as "
-                            "text, push it as a Str: (-))" % (word, type(item).__name__, item))
+            raise TypeError("Text concatenation (>%s) requires string items, got %s %r "
+                            "(to write an operator such as - as text, push it as a Str: "
+                            "(-))" % (word, type_name(item), item))
     emitter = _emitter(vm)
     text = emitter.join(items, separator) if separator else emitter.concat(items)
     if not stopped:
@@ -123,14 +124,14 @@ def _joined(vm, word, separator):
 def _texts(vm, word):
     """Drain plain items (no placeholders) as Strs."""
     items, _ = _drain(vm, word)
-    reject_placeholders(items, word)
+    reject_placeholders(items, ">" + word)
     return [str(item) for item in items]
 
 
-def _pairs(items, word):
+def _pairs(items, word, second):
     if len(items) % 2:
-        raise ValueError("%s needs label/value pairs (an even number of items), got %d: %r"
-                         % (word, len(items), items))
+        raise ValueError("%s requires an even number of items (label/value pairs), got %d: "
+                         "%r. Hint: Each label needs a %s." % (word, len(items), items, second))
 
 
 # -- the words ----------------------------------------------------------------
@@ -240,8 +241,8 @@ def _item_word(name):
 def definition_item(vm):
     items, stopped = _drain(vm, "md.dli", stop_at_placeholder=True)
     if len(items) < 2:
-        raise SomaRuntimeError("md.dli needs a label and a value, got %d item(s)"
-                               % len(items))
+        raise SomaRuntimeError("md.dli requires at least label and value, got %d item(s): "
+                               "push (Label) (value parts..) then >md.dli" % len(items))
     emitter = _emitter(vm)
     value = emitter.concat([str(part) for part in items[1:]])
     _placeholder_for(vm, "dli", emitter.list_item_formatted(str(items[0]), value), stopped)
@@ -249,14 +250,14 @@ def definition_item(vm):
 
 def data_title(vm):
     items = _texts(vm, "md.dt")
-    _pairs(items, "md.dt")
+    _pairs(items, "md.dt", "value")
     text = _emitter(vm).data_title(items)
     vm.al.extend((VOID, text))
 
 
 def definitions(vm):
     items = _texts(vm, "md.dl")
-    _pairs(items, "md.dl")
+    _pairs(items, "md.dl", "definition")
     emitter = _emitter(vm)
     vm.al.append(VOID)
     vm.al.extend(emitter.list_item_formatted(items[i], items[i + 1])
@@ -296,8 +297,7 @@ def nest(vm):
 
 def _table_part_word(part):
     def table_part(vm):
-        cells = _texts(vm, "md.table." + {"header": "header", "alignment": "align",
-                                          "rows": "row"}[part])
+        cells = _texts(vm, "md.table.header/row/align")
         if part == "rows":
             rows = _read(vm, "table", "rows")
             cells = (rows if isinstance(rows, list) else []) + [cells]
@@ -318,12 +318,14 @@ def table(vm):
 
 def _check_consumed(vm):
     """Output refuses a document with accumulated list items no list word consumed."""
-    for name, consumer in (("oli", ">md.ol"), ("uli", ">md.ul"),
-                           ("dli", ">md.dul or >md.dol")):
+    for name, placeholder in (("oli", OliPlaceholder), ("uli", UliPlaceholder),
+                              ("dli", DliPlaceholder)):
         if _list_at(vm, name, "items"):
+            hint = ">md.dul or >md.dol" if name == "dli" else ">md.ol or >md.ul"
             raise SomaRuntimeError(
-                "the document has list items made by >md.%s that no list consumed "
-                "(call %s before printing or rendering)" % (name, consumer))
+                ">md.render/print encountered unconsumed %s: the items made by >md.%s must "
+                "be consumed by %s before output. Did you forget to call %s?"
+                % (placeholder.__name__, name, CONSUMER[placeholder], hint))
 
 
 def _finish(vm):

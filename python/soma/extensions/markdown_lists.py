@@ -51,23 +51,26 @@ class ListKind:
     __slots__ = ("word", "ordered", "placeholder", "accumulator", "pairs")
 
     def __init__(self, word, ordered, placeholder, accumulator, pairs):
-        self.word = word                  # for messages
+        self.word = word                  # as written (">md.ul"), for messages
         self.ordered = ordered            # numbered items
         self.placeholder = placeholder    # the placeholder type it resolves
         self.accumulator = accumulator    # "oli", "uli" or "dli": md.state.<it>.items
         self.pairs = pairs                # definition list: label/value pairs allowed
 
 
-UNORDERED = ListKind("md.ul", False, UliPlaceholder, "uli", False)
-ORDERED = ListKind("md.ol", True, OliPlaceholder, "oli", False)
-DEFINITION_UNORDERED = ListKind("md.dul", False, DliPlaceholder, "dli", True)
-DEFINITION_ORDERED = ListKind("md.dol", True, DliPlaceholder, "dli", True)
+UNORDERED = ListKind(">md.ul", False, UliPlaceholder, "uli", False)
+ORDERED = ListKind(">md.ol", True, OliPlaceholder, "oli", False)
+DEFINITION_UNORDERED = ListKind(">md.dul", False, DliPlaceholder, "dli", True)
+DEFINITION_ORDERED = ListKind(">md.dol", True, DliPlaceholder, "dli", True)
 
 ACCUMULATORS = ("oli", "uli", "dli")
 
 # Which word consumes each placeholder type (for messages).
-_CONSUMER = {OliPlaceholder: ">md.ol", UliPlaceholder: ">md.ul",
-             DliPlaceholder: ">md.dul or >md.dol"}
+CONSUMER = {OliPlaceholder: ">md.ol", UliPlaceholder: ">md.ul",
+            DliPlaceholder: ">md.dul or >md.dol"}
+
+# Messages name the words as programs write them (`>md.ul`) and the placeholder type,
+# and end with the likely fix, in the reference's terms.
 
 
 class NestLevel:
@@ -86,13 +89,19 @@ class NestLevel:
 
 
 def reject_placeholders(items, word):
-    """Words that take plain text refuse a list item placeholder among their items."""
+    """Words that take plain text refuse a list item placeholder among their items.
+    `word` is as written, e.g. ">md.p"."""
     for position, item in enumerate(items):
         if isinstance(item, ListItemPlaceholder):
-            raise SomaRuntimeError(
-                "%s: found %s at item %d; a list item made by >md.oli/uli/dli must be "
-                "consumed by %s first" % (word, type(item).__name__, position + 1,
-                                          _CONSUMER[type(item)]))
+            consumer = CONSUMER[type(item)]
+            message = ("%s encountered %s at position %d: a list item from >md.oli/uli/dli "
+                       "must be consumed by its list word before %s. Did you forget to "
+                       "call %s?" % (word, type(item).__name__, position, word, consumer))
+            if word in (">md.dl", ">md.dt"):
+                message += (" Hint: %s processes items in pairs, and a placeholder cannot "
+                            "be one of them; consume placeholders with %s BEFORE calling "
+                            "%s, or keep them below the Void." % (word, consumer, word))
+            raise SomaRuntimeError(message)
 
 
 def _accumulated(placeholder, accumulator):
@@ -107,8 +116,8 @@ def resolve_items(kind, items, accumulator, emitter):
     if kind.pairs and not any(isinstance(item, kind.placeholder) for item in items):
         # A definition list written as label/value pairs.
         if len(items) % 2:
-            raise ValueError("%s needs label/value pairs (an even number of items), got %d"
-                             % (kind.word, len(items)))
+            raise ValueError("%s requires an even number of items (label/value pairs), "
+                             "got %d. Hint: Each label needs a value." % (kind.word, len(items)))
         return [emitter.list_item_formatted(str(items[i]), str(items[i + 1]))
                 for i in range(0, len(items), 2)]
     texts = []
@@ -116,8 +125,11 @@ def resolve_items(kind, items, accumulator, emitter):
         if isinstance(item, kind.placeholder):
             texts.append(_accumulated(item, accumulator))
         elif isinstance(item, ListItemPlaceholder):
-            raise SomaRuntimeError("%s: found %s, which belongs to %s"
-                                   % (kind.word, type(item).__name__, _CONSUMER[type(item)]))
+            consumer = CONSUMER[type(item)]
+            raise SomaRuntimeError(
+                "%s encountered %s: its item belongs to %s. Did you mean to use %s "
+                "instead of %s?" % (kind.word, type(item).__name__, consumer,
+                                    consumer.split(" or ")[0], kind.word))
         else:
             texts.append(str(item))
     return texts
