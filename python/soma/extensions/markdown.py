@@ -82,10 +82,11 @@ def _pop(vm, word):
     return vm.al.pop()
 
 
-def _drain(vm, word, stop_at_placeholder=False):
+def _drain(vm, word, stop_at_placeholder=False, check=None):
     """Pop the items above the nearest Void (which is popped too); return them in push
     order, and whether a list item placeholder stopped the drain first (it is left on
-    the AL, above its Void, when `stop_at_placeholder`)."""
+    the AL, above its Void, when `stop_at_placeholder`). `check(item)` may raise for an
+    item as it is popped: the items below it and the Void stay on the AL."""
     al = vm.al
     items = []
     while True:
@@ -100,6 +101,8 @@ def _drain(vm, word, stop_at_placeholder=False):
             al.append(item)
             stopped = True
             break
+        if check is not None:
+            check(item)
         items.append(item)
     items.reverse()
     return items, stopped
@@ -108,12 +111,13 @@ def _drain(vm, word, stop_at_placeholder=False):
 def _joined(vm, word, separator):
     """Drain Strs (a placeholder ends the drain) and join them with the emitter; the
     Void goes back unless a placeholder stopped the drain."""
-    items, stopped = _drain(vm, word, stop_at_placeholder=True)
-    for item in items:
+    def must_be_str(item):
         if type(item) is not str:
             raise TypeError("Text concatenation (>%s) requires string items, got %s %r "
                             "(to write an operator such as - as text, push it as a Str: "
                             "(-))" % (word, type_name(item), item))
+
+    items, stopped = _drain(vm, word, stop_at_placeholder=True, check=must_be_str)
     emitter = _emitter(vm)
     text = emitter.join(items, separator) if separator else emitter.concat(items)
     if not stopped:
