@@ -325,3 +325,8 @@ def test_a_python_emitter_object_can_replace_the_emitter():
     vm.store.write_value(["md", "state", "emitter"], Shouting())
     vm.execute_code("(hey) >md.b >md.p >md.print")
     assert lines == ["HEY!\n\n"]
+
+
+def test_non_str_items_are_text_the_same_way_on_every_tier():
+    assert doc("5 Nil True >md.p { 1 } print >md.ul") == (
+        "5\n\nNil\n\nTrue\n\n- <Block>\n- <Builtin:print>\n\n")

@@ -41,7 +41,7 @@ from .markdown_emitter import HtmlEmitter, MarkdownEmitter, strip_all_tags
 from .markdown_lists import (
     ACCUMULATORS, DEFINITION_ORDERED, DEFINITION_UNORDERED, ORDERED, UNORDERED,
     DliPlaceholder, ListItemPlaceholder, NestLevel, OliPlaceholder, UliPlaceholder,
-    CONSUMER, reject_placeholders, render_list)
+    CONSUMER, as_text, reject_placeholders, render_list)
 
 __all__ = ["register", "get_soma_setup", "OliPlaceholder", "UliPlaceholder",
            "DliPlaceholder"]
@@ -129,7 +129,7 @@ def _texts(vm, word):
     """Drain plain items (no placeholders) as Strs."""
     items, _ = _drain(vm, word)
     reject_placeholders(items, ">" + word)
-    return [str(item) for item in items]
+    return [as_text(item) for item in items]
 
 
 def _pairs(items, word, second):
@@ -159,7 +159,7 @@ def start(vm):
 def _heading_word(level):
     def heading(vm):
         text = _joined(vm, "md.h%d" % level, " ")
-        _append(vm, getattr(_emitter(vm), "heading%d" % level)(str(text)))
+        _append(vm, getattr(_emitter(vm), "heading%d" % level)(text))
         vm.al.append(VOID)
     return heading
 
@@ -175,10 +175,8 @@ def _block_word(word, method):
 def code_block(vm):
     emitter = _emitter(vm)
     language = _pop(vm, "md.code")
-    if language is NIL or str(language) == "":
-        language = None
-    _append(vm, emitter.code_block(_texts(vm, "md.code"), None if language is None
-                                   else str(language)))
+    language = None if language is NIL or as_text(language) == "" else as_text(language)
+    _append(vm, emitter.code_block(_texts(vm, "md.code"), language))
     vm.al.extend((VOID, VOID))
 
 
@@ -210,7 +208,7 @@ def _inline_word(word, method):
         text = _pop(vm, word)
         emitter = _emitter(vm)
         if not _void_operand(vm, emitter, (text,)):
-            vm.al.append(getattr(emitter, method)(str(text)))
+            vm.al.append(getattr(emitter, method)(as_text(text)))
     return inline
 
 
@@ -219,7 +217,7 @@ def link(vm):
     text = _pop(vm, "md.l")
     emitter = _emitter(vm)
     if not _void_operand(vm, emitter, (text, url)):
-        vm.al.append(emitter.link(str(text), str(url)))
+        vm.al.append(emitter.link(as_text(text), as_text(url)))
 
 
 def inline_text(vm):
@@ -238,7 +236,7 @@ def _placeholder_for(vm, name, text, stopped):
 def _item_word(name):
     def item(vm):
         items, stopped = _drain(vm, "md." + name, stop_at_placeholder=True)
-        _placeholder_for(vm, name, _emitter(vm).concat([str(i) for i in items]), stopped)
+        _placeholder_for(vm, name, _emitter(vm).concat([as_text(i) for i in items]), stopped)
     return item
 
 
@@ -248,8 +246,8 @@ def definition_item(vm):
         raise SomaRuntimeError("md.dli requires at least label and value, got %d item(s): "
                                "push (Label) (value parts..) then >md.dli" % len(items))
     emitter = _emitter(vm)
-    value = emitter.concat([str(part) for part in items[1:]])
-    _placeholder_for(vm, "dli", emitter.list_item_formatted(str(items[0]), value), stopped)
+    value = emitter.concat([as_text(part) for part in items[1:]])
+    _placeholder_for(vm, "dli", emitter.list_item_formatted(as_text(items[0]), value), stopped)
 
 
 def data_title(vm):
@@ -287,7 +285,8 @@ def _list_word(kind):
 
 def nest(vm):
     items, _ = _drain(vm, "md.nest")
-    items = [item if isinstance(item, ListItemPlaceholder) else str(item) for item in items]
+    items = [item if isinstance(item, ListItemPlaceholder) else as_text(item)
+             for item in items]
     depth = _read(vm, "depth")
     stack = _read(vm, "stack")
     saved = NestLevel(items, depth, {name: list(_list_at(vm, name, "items"))
@@ -352,7 +351,7 @@ def render_document(vm):
     filename = _pop(vm, "md.render")
     _check_consumed(vm)
     try:
-        with open(str(filename), "w") as out:
+        with open(as_text(filename), "w") as out:
             out.write(strip_all_tags(str(_read(vm, "doc"))))
     except OSError as exc:
         # As the reference: the failure is reported on standard output, the run goes on.

@@ -16,6 +16,26 @@ by indentation, after the saved items; HTML places it inside the first saved ite
 """
 
 from ..errors import RuntimeError as SomaRuntimeError
+from ..values import Block, Builtin, CellRef, Singleton, render
+
+
+def as_text(value):
+    """A value as document text: a Str as itself, an Int in decimal, the singletons by
+    name (as the reference); a Block, builtin or CellRef as `print` shows it (`<Block>`,
+    the same on every tier; the reference prints its Python object); any other Python
+    object as `str()` gives it."""
+    if type(value) is str:
+        return value
+    if isinstance(value, (int, Singleton)):
+        return render(value)
+    # isinstance: the native tiers' Blocks and CellRefs are subclasses.
+    if isinstance(value, Block):
+        return "<Block>"
+    if isinstance(value, Builtin):
+        return "<Builtin:%s>" % value.name
+    if isinstance(value, CellRef):
+        return "<CellRef>"
+    return str(value)
 
 
 class ListItemPlaceholder:
@@ -118,7 +138,7 @@ def resolve_items(kind, items, accumulator, emitter):
         if len(items) % 2:
             raise ValueError("%s requires an even number of items (label/value pairs), "
                              "got %d. Hint: Each label needs a value." % (kind.word, len(items)))
-        return [emitter.list_item_formatted(str(items[i]), str(items[i + 1]))
+        return [emitter.list_item_formatted(as_text(items[i]), as_text(items[i + 1]))
                 for i in range(0, len(items), 2)]
     texts = []
     for item in items:
@@ -131,7 +151,7 @@ def resolve_items(kind, items, accumulator, emitter):
                 "instead of %s?" % (kind.word, type(item).__name__, consumer,
                                     consumer.split(" or ")[0], kind.word))
         else:
-            texts.append(str(item))
+            texts.append(as_text(item))
     return texts
 
 
@@ -139,7 +159,7 @@ def _saved_item_text(item, accumulator):
     # A saved level resolves any placeholder against the accumulator of the closing kind.
     if isinstance(item, ListItemPlaceholder):
         return _accumulated(item, accumulator)
-    return str(item)
+    return as_text(item)
 
 
 def _indented_lines(kind, texts, depth, first_number=1):
