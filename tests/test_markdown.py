@@ -330,3 +330,12 @@ def test_a_python_emitter_object_can_replace_the_emitter():
 def test_non_str_items_are_text_the_same_way_on_every_tier():
     assert doc("5 Nil True >md.p { 1 } print >md.ul") == (
         "5\n\nNil\n\nTrue\n\n- <Block>\n- <Builtin:print>\n\n")
+
+
+def test_render_to_an_unwritable_path_reports_and_goes_on(tmp_path):
+    vm, lines = new_vm()
+    vm.execute_code("(x) >md.p (%s) >md.render 7" % tmp_path)   # a directory: open fails
+    assert lines[0] == "Error writing markdown file: "
+    assert lines[1].startswith("IsADirectoryError(")
+    assert vm.al[-1] == 7
+    assert vm.store.read_value(["md", "state", "doc"]) == "x\n\n"   # kept, not reset
