@@ -38,7 +38,8 @@ render() {
     start=$(date +%s.%N)
     for f in "${FILES[@]}"; do
         mkdir -p "$out/$(dirname "$f")"
-        (cd "$WORK" && env "$@" "$python" -m soma < "$f" > "$out/${f%.soma}.md" 2>"$out/${f%.soma}.err")
+        (cd "$WORK" && env "$@" "$python" -m soma < "$f" \
+            > "$out/${f%.soma}.md" 2>"$out/${f%.soma}.err")
         echo $? > "$out/${f%.soma}.rc"
         [[ $(cat "$out/${f%.soma}.rc") == 0 ]] && ok=$((ok + 1))
     done
@@ -101,7 +102,8 @@ for tier in "${TIERS[@]}"; do
             echo "  example differs: $f"
         fi
     done
-    echo "SOMA_JIT=$tier: $same/$(( ${#EXAMPLES[@]} + ${#SCRIPTS[@]} )) example programs print the same and exit the same"
+    total=$(( ${#EXAMPLES[@]} + ${#SCRIPTS[@]} ))
+    echo "SOMA_JIT=$tier: $same/$total example programs print the same and exit the same"
     if diff -r -q -x __pycache__ "$WORK/ex/reference" "$WORK/ex/ours-jit$tier"; then
         echo "SOMA_JIT=$tier: the files they write are identical"
     fi
