@@ -91,9 +91,32 @@ def test_missing_file(tmp_path):
 
 
 def test_usage_error():
-    r = soma_cli()
+    r = soma_cli("frobnicate")
     assert r.returncode != 0
     assert "usage" in r.stderr
+
+
+def test_no_arguments_runs_standard_input():
+    # `python -m soma < FILE`, as the reference's build_docs.sh runs its documents.
+    r = soma_cli(stdin="(from stdin) >print 2 3 >+ >print")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "from stdin\n5\n", "")
+
+
+def test_no_arguments_error_is_positioned():
+    r = soma_cli(stdin="1\n  >nope")
+    assert r.returncode == 1
+    assert r.stderr == "<stdin>:2:3: RuntimeError: Undefined Store path: 'nope'\n"
+
+
+def test_python_exception_from_an_extension_is_positioned(tmp_path):
+    # md.t joins Strs only: a TypeError from the extension keeps its class in the message.
+    prog = tmp_path / "bad.soma"
+    prog.write_text("(markdown) >use >md.start\n  (a) 5 >md.t\n")
+    r = soma_cli("run", str(prog))
+    assert r.returncode == 1
+    assert r.stderr.startswith("%s:2:9: TypeError: Text concatenation (>md.t) requires "
+                               "string items, got Int" % prog)
+    assert "Traceback" not in r.stderr
 
 
 def test_test_command_all_pass(tmp_path):

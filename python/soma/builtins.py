@@ -10,7 +10,7 @@ import sys
 
 from .bigint import str_to_int
 from .errors import RuntimeError as SomaRuntimeError
-from .values import (FALSE, NIL, TRUE, VOID, Block, Builtin, CellRef, Singleton,
+from .values import (FALSE, NIL, SINGLETON_TYPES, TRUE, VOID, Block, Builtin, CellRef, Singleton,
                      render, render_al_item, type_name)
 
 
@@ -302,10 +302,6 @@ def b_debug_choose(vm):
 
 def _python_kind(value):
     """The class names the narrated debug words print for a value."""
-    names = {"True": "TrueSingleton", "False": "FalseSingleton",
-             "Nil": "NilSingleton", "Void": "VoidSingleton"}
-    if type(value) is Singleton:
-        return names[value.name]
     if type(value) is Builtin:
         return "BuiltinBlock"
     return type(value).__name__
@@ -318,7 +314,7 @@ def _graph_leaf(value):
     if type(value) is Builtin:
         return "<Builtin:%s>" % value.name
     t = type(value)
-    if t is int or t is str or t is Singleton:
+    if t is int or t is str or t in SINGLETON_TYPES:
         return render_al_item(value)
     return "<%s>" % type(value).__name__
 

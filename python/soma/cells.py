@@ -82,3 +82,35 @@ def vivify_register_root(holder):
     if type(root.value) is CellRef:
         return root.value.cell
     return root
+
+
+class StoreRoot(Cell):
+    """The Store's root cell, with the path methods Python code uses on `vm.store`.
+
+    `components` is a list of names (`["a", "b"]` for `a.b`). Reads and writes follow
+    the walking rules of SOMA code; reading a path never created raises
+    `soma.RuntimeError`, as `a.b` would.
+    """
+
+    __slots__ = ()
+
+    def read_value(self, components):
+        comps = components_of(components)
+        cell = find(self.children, comps[:-1], comps[-1])
+        if cell is None:
+            from .errors import RuntimeError as SomaRuntimeError
+            raise SomaRuntimeError("Undefined Store path: '%s'" % ".".join(comps))
+        return cell.value
+
+    def write_value(self, components, value):
+        comps = components_of(components)
+        write_value(vivify(self.children, comps[:-1], comps[-1]), value)
+
+
+def components_of(components):
+    """A path given as a list of names, checked."""
+    comps = list(components)
+    if not comps or not all(type(c) is str and c and "." not in c for c in comps):
+        raise ValueError("a path is a non-empty list of names (no dots), got %r"
+                         % (components,))
+    return comps

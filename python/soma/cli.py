@@ -1,5 +1,6 @@
 """The `soma` command line.
 
+    soma                     with no arguments: run the program on standard input
     soma run FILE|-          run a program (`-` reads standard input);
                              --jit-stats prints what the JIT did to stderr
     soma test PATH...        run `.soma` test files (directories are searched)
@@ -17,7 +18,7 @@ import sys
 from .code import encode_module
 from .compiler import compile_source
 from .dis import disassemble
-from .errors import SomaError
+from .errors import SomaError, describe
 from .sources import read_source
 from .testfile import run_paths
 from .vm import VM
@@ -129,6 +130,12 @@ def build_parser():
 
 
 def main(argv=None):
+    if argv is None:
+        argv = sys.argv[1:]
+    if not argv:
+        # `soma < FILE` / `python -m soma < FILE`: run the program on standard input,
+        # as the reference's command does (its build_docs.sh relies on it).
+        argv = ["run", "-"]
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
@@ -142,6 +149,13 @@ def main(argv=None):
     except KeyboardInterrupt:
         sys.stderr.write("soma: interrupted\n")
         return 130
+    except Exception as err:
+        if getattr(err, "soma_line", None) is None:
+            raise
+        # A Python exception from an extension builtin, with the SOMA position.
+        sys.stdout.flush()
+        sys.stderr.write(describe(err) + "\n")
+        return 1
 
 
 if __name__ == "__main__":

@@ -215,6 +215,11 @@ def outcome(vm_factory, text):
         vm.execute_code(text)
     except SomaError as err:
         error = (type(err).__name__, err.message, err.line, err.col)
+    except Exception as err:
+        # A Python exception from a Python-written builtin keeps its class (errors.locate).
+        if getattr(err, "soma_line", None) is None:
+            raise
+        error = (type(err).__name__, str(err), err.soma_line, err.soma_col)
     stats = vm.jit_stats()
     compile_failures = stats["compile_failures"] if stats else 0
     return (render_al(vm.al), tuple(lines), error, compile_failures)

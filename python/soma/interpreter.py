@@ -16,7 +16,7 @@ Design notes
 from . import cells
 from . import opcodes as op
 from .errors import RuntimeError as SomaRuntimeError
-from .errors import SomaError
+from .errors import SomaError, locate
 from .values import Block, Builtin, CellRef, Cell, VOID, type_name
 
 # Quickened opcodes, in rough order of frequency. The EXEC family comes first
@@ -109,7 +109,7 @@ class Interpreter:
 
     def __init__(self, max_depth=DEFAULT_MAX_DEPTH):
         self.al = []
-        self.store = Cell(VOID)        # the Store's root cell; its children are top-level names
+        self.store = cells.StoreRoot(VOID)  # the Store's root cell; children: top-level names
         self.top_register = {}         # the Register of top-level code, kept across runs
         self.current_block = None
         self.depth = 0
@@ -315,10 +315,7 @@ class Interpreter:
                 err.at(*pos)
             raise err from None
         except Exception as exc:
-            # A Python-written builtin or extension failed in a way it did not
-            # report as a SOMA error: surface it as one, keeping the cause.
-            err = SomaRuntimeError("%s: %s" % (type(exc).__name__, exc))
-            if pos is not None:
-                err.at(*pos)
-            err.source = code.source or None
-            raise err from exc
+            # A Python-written builtin or extension raised a Python exception: it keeps
+            # its class (extensions rely on it), and gets the SOMA position as attributes.
+            locate(exc, pos, code.source)
+            raise

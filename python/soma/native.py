@@ -30,12 +30,13 @@ import operator
 import re
 
 from .builtins import b_use
+from .cells import components_of
 from .code import all_codes, encode_module
-from .errors import LexError, ParseError, SomaError
+from .errors import LexError, ParseError, SomaError, locate
 from .errors import RuntimeError as SomaRuntimeError
 from .interpreter import DEFAULT_MAX_DEPTH
 from .values import FALSE, NIL, TRUE, VOID, Block, Builtin, CellRef
-from .vm import STDLIB_PATH, VM
+from .vm import STDLIB_PATH, VM, stdlib_choice
 
 try:
     from . import _native
@@ -188,7 +189,9 @@ class NativeVM(VM):
     """
 
     def __init__(self, stdlib=None, max_depth=DEFAULT_MAX_DEPTH, output=None, input=None,
-                 jit_threshold=None, jit_background=None, jit_opt_threshold=None):
+                 load_stdlib=True, jit_threshold=None, jit_background=None,
+                 jit_opt_threshold=None):
+        stdlib = stdlib_choice(stdlib, load_stdlib)
         # Not Interpreter.__init__: there is no Python-side AL, Store or Register.
         if _native is None:
             raise ImportError(BUILD_HINT)
@@ -373,12 +376,9 @@ class NativeVM(VM):
                 err.source = source or None
                 raise err from None
             if isinstance(exc, Exception):
-                # As the pure-Python tier: a Python builtin failed without a SOMA error.
-                err = SomaRuntimeError("%s: %s" % (type(exc).__name__, exc))
-                if line:
-                    err.at(line, col)
-                err.source = source or None
-                raise err from exc
+                # As the pure-Python tier: a Python exception from a Python-written
+                # builtin keeps its class and carries the SOMA position as attributes.
+                locate(exc, (line, col) if line else None, source)
             raise exc
         err = _ERROR_CLASSES.get(cls, SomaRuntimeError)(message)
         if line:
@@ -387,6 +387,11 @@ class NativeVM(VM):
         raise err
 
     # -- Store access for Python code ----------------------------------------
+
+    @property
+    def store(self):
+        """Path reads and writes on the native Store (`vm.store.read_value(["a", "b"])`)."""
+        return NativeStore(self._m)
 
     def _define(self, path, value):
         self._m.store_write(path, value)
@@ -397,3 +402,22 @@ class NativeVM(VM):
             return self._m.lookup(path)
         except KeyError:
             raise SomaRuntimeError("Undefined Store path: '%s'" % path) from None
+
+
+class NativeStore:
+    """`vm.store` of a NativeVM: the reference's path API over the runtime's Store."""
+
+    __slots__ = ("_m",)
+
+    def __init__(self, machine):
+        self._m = machine
+
+    def read_value(self, components):
+        path = ".".join(components_of(components))
+        try:
+            return self._m.lookup(path)
+        except KeyError:
+            raise SomaRuntimeError("Undefined Store path: '%s'" % path) from None
+
+    def write_value(self, components, value):
+        self._m.store_write(".".join(components_of(components)), value)

@@ -16,7 +16,7 @@ import io
 import os
 from contextlib import redirect_stdout
 
-from .errors import SomaError
+from .errors import SomaError, describe
 from .sources import read_source
 from .values import render_al
 
@@ -87,12 +87,15 @@ def run_test(test, vm_factory):
         with redirect_stdout(captured):
             vm = vm_factory(uses_stdlib(test.path))
             vm.execute_code(test.source, test.path)
-    except SomaError as err:
+    except Exception as err:
+        # A SomaError, or a Python exception an extension builtin raised (located).
+        if not isinstance(err, SomaError) and getattr(err, "soma_line", None) is None:
+            raise
         if test.expect_error is None:
-            return "unexpected %s" % err.describe()
+            return "unexpected %s" % describe(err)
         names = [cls.__name__ for cls in type(err).__mro__]
         if test.expect_error not in names:
-            return "expected %s, got %s" % (test.expect_error, err.describe())
+            return "expected %s, got %s" % (test.expect_error, describe(err))
         return None
     if test.expect_error is not None:
         return "expected %s, but the program finished with AL %s" % (

@@ -22,10 +22,34 @@ class Singleton:
         return (_singleton, (self.name,))
 
 
-TRUE = Singleton("True")
-FALSE = Singleton("False")
-NIL = Singleton("Nil")
-VOID = Singleton("Void")
+class TrueSingleton(Singleton):
+    """The type of True (each singleton has its own type, as extensions expect)."""
+    __slots__ = ()
+
+
+class FalseSingleton(Singleton):
+    """The type of False."""
+    __slots__ = ()
+
+
+class NilSingleton(Singleton):
+    """The type of Nil."""
+    __slots__ = ()
+
+
+class VoidSingleton(Singleton):
+    """The type of Void."""
+    __slots__ = ()
+
+
+TRUE = TrueSingleton("True")
+FALSE = FalseSingleton("False")
+NIL = NilSingleton("Nil")
+VOID = VoidSingleton("Void")
+
+# Exactly one instance of each of these types exists; `type(v) in SINGLETON_TYPES`
+# is how hot code asks "is this one of the four singletons".
+SINGLETON_TYPES = frozenset((TrueSingleton, FalseSingleton, NilSingleton, VoidSingleton))
 
 _SINGLETONS = {s.name: s for s in (TRUE, FALSE, NIL, VOID)}
 
@@ -131,7 +155,7 @@ def render(value):
     if t is int:
         from .bigint import int_to_str
         return int_to_str(value)
-    if t is Singleton:
+    if t in SINGLETON_TYPES:
         return value.name
     if t is Block:
         return "<Block>"
@@ -150,7 +174,7 @@ def render_al_item(value):
         return int_to_str(value)
     if t is str:
         return "(%s)" % value
-    if t is Singleton:
+    if t in SINGLETON_TYPES:
         return value.name
     return type_name(value)
 

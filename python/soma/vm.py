@@ -2,6 +2,7 @@
 
 import importlib
 import os
+import re
 import sys
 
 from . import cells
@@ -20,6 +21,11 @@ STDLIB_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stdlib.s
 _FRAMES_PER_LEVEL = 3
 
 
+def stdlib_choice(stdlib, load_stdlib):
+    """The `stdlib` argument, with the reference's `load_stdlib=False` folded in."""
+    return False if not load_stdlib else stdlib
+
+
 class VM(Interpreter):
     """A SOMA virtual machine.
 
@@ -27,6 +33,7 @@ class VM(Interpreter):
     max_depth how many block executions may nest before a RuntimeError.
     output    called with each line a program prints (default: sys.stdout).
     input     called to read a line, returning None at end of input (default: sys.stdin).
+    load_stdlib  False is the reference VM's spelling of stdlib=False.
     """
 
     # -- backend selection (SOMA_JIT): soma.VM() is a native.NativeVM when the native
@@ -39,7 +46,9 @@ class VM(Interpreter):
         return super().__new__(cls)
     # -- end of backend selection ---------------------------------------------------
 
-    def __init__(self, stdlib=None, max_depth=DEFAULT_MAX_DEPTH, output=None, input=None):
+    def __init__(self, stdlib=None, max_depth=DEFAULT_MAX_DEPTH, output=None, input=None,
+                 load_stdlib=True):
+        stdlib = stdlib_choice(stdlib, load_stdlib)
         super().__init__(max_depth=max_depth)
         self._init_host(output, input, max_depth)
         for path, fn in CORE_BUILTINS.items():
@@ -109,6 +118,12 @@ class VM(Interpreter):
             raise SomaRuntimeError("Undefined Store path: '%s'" % path)
         return cell.value
 
+    @property
+    def register(self):
+        """Path reads and writes on the top-level Register (`vm.register.read_value(["_",
+        "x"])`), as the reference's extension API offers them."""
+        return RegisterView(self)
+
     def register_extension_builtin(self, name, fn):
         """Install a Python-written builtin `fn(vm)` at a path under `use.`."""
         if not name.startswith("use.") or "" in name.split("."):
@@ -132,7 +147,8 @@ class VM(Interpreter):
         if register is None:
             raise SomaRuntimeError("Extension '%s' has no register(vm) hook" % name)
         register(self)
-        setup = getattr(module, "soma_setup", None)
+        # `get_soma_setup` is the reference's name for the hook, `soma_setup` ours.
+        setup = getattr(module, "get_soma_setup", None) or getattr(module, "soma_setup", None)
         if setup is not None:
             text = setup()
             if text:
@@ -140,3 +156,49 @@ class VM(Interpreter):
         self.loaded_extensions.add(name)
 
 
+class RegisterView:
+    """`vm.register`: the top-level Register, by path, for Python code.
+
+    Each access runs the one-statement SOMA program `_.a.b` or `!_.a.b` on the VM, so
+    every backend gives exactly the semantics of SOMA code (CellRef walks, errors).
+    """
+
+    __slots__ = ("_vm",)
+
+    def __init__(self, vm):
+        self._vm = vm
+
+    def read_value(self, components):
+        self._vm.execute_code(_register_path(components), "<vm.register>")
+        return self._vm.al.pop()
+
+    def write_value(self, components, value):
+        self._vm.al.append(value)
+        self._vm.execute_code("!" + _register_path(components), "<vm.register>")
+
+
+_NAME = re.compile(r"[^\s(){}.!>][^\s(){}.]*\Z")
+
+
+def _register_path(components):
+    comps = list(components)
+    if not comps or comps[0] != "_" or not all(
+            type(c) is str and _NAME.match(c) and not c.startswith("_") for c in comps[1:]):
+        raise ValueError("a Register path is ['_', name, ...], got %r" % (components,))
+    return ".".join(comps)
+
+
+def run_soma_program(source):
+    """Run SOMA source on a fresh VM (with the stdlib); return its AL, bottom to top."""
+    vm = VM()
+    vm.execute_code(source)
+    return vm.al
+
+
+# The reference VM's module exposes these names; extensions written for it import them
+# from `soma.vm`. Each singleton has its own type (`isinstance(v, VoidSingleton)`).
+from .errors import RuntimeError  # noqa: E402,A001
+from .values import (  # noqa: E402
+    FALSE as False_, NIL as Nil, TRUE as True_, VOID as Void,
+    Block, Builtin as BuiltinBlock, CellRef, FalseSingleton, NilSingleton, TrueSingleton,
+    VoidSingleton)
