@@ -151,6 +151,14 @@ impl JitConfig {
         if let Some(b) = std::env::var("SOMA_JIT_BACKGROUND").ok().and_then(|v| Background::parse(&v)) {
             c.background = b;
         }
+        // `SOMA_JIT_BUDGET=PERCENT,ALLOWANCE_US` overrides the main-thread budget (experiments).
+        if let Some((p, a)) = std::env::var("SOMA_JIT_BUDGET").ok().and_then(|v| {
+            let (p, a) = v.split_once(',')?;
+            Some((p.trim().parse().ok()?, a.trim().parse::<u64>().ok()?))
+        }) {
+            c.budget_percent = p;
+            c.budget_allowance_ns = a.saturating_mul(1000);
+        }
         if let Ok(t) = std::env::var("SOMA_JIT_OPT_THRESHOLD") {
             c.opt_threshold = parse_threshold(&t).unwrap_or(c.opt_threshold);
         }
@@ -305,8 +313,8 @@ struct Translation {
 /// Block that reaches its threshold with the budget spent is looked at again when its
 /// execution count has doubled: a short program cannot lose more than this to tier-up, and in
 /// a long one the hottest Blocks come back first.
-pub const MAIN_THREAD_BUDGET_PERCENT: u64 = 10;
-pub const MAIN_THREAD_BUDGET_ALLOWANCE_NS: u64 = 1_000_000;
+pub const MAIN_THREAD_BUDGET_PERCENT: u64 = 5;
+pub const MAIN_THREAD_BUDGET_ALLOWANCE_NS: u64 = 250_000;
 
 /// A Block whose background compiles were dropped as stale this many times is compiled on the
 /// main thread the next time it tiers up (its Store keeps changing under the compile thread).
