@@ -12,27 +12,29 @@
 //!    into the `JITModule` and the Block gets its native entry (`compiler.rs`).
 //!
 //! # What crosses between the threads, and why it is safe
-//! * To the worker: a [`Job`]: a job number, its heat, and the `ir::Function`, plain owned
-//!   data. Runtime addresses (helpers, cache lines, constants) are immediates in the IR; the
-//!   worker copies them into machine code and never dereferences one. No `Value`, cell, Block
-//!   or other collectable memory is reachable from a job, so the collector and the worker
-//!   never meet.
-//! * With each job, shared: its tier's target ISA (`Arc<dyn TargetIsa>`, immutable and `Sync`).
-//! * Back to the main thread: a [`Done`]: the job number, the function (moved back: its
-//!   external names resolve relocations) and the machine code or the error, with timings.
-//! * The queue is a `Mutex` + `Condvar` (jobs, heat updates, shutdown); results come back on an
-//!   `mpsc` channel that only the main thread reads, at safepoints.
+//! * To the worker: a [`Job`]: its owner (one per JIT, so one per VM), a job number, its heat,
+//!   the `ir::Function` (plain owned data), its tier's target ISA (`Arc<dyn TargetIsa>`,
+//!   immutable and `Sync`) and the sending end of its owner's result channel. Runtime
+//!   addresses (helpers, cache lines, constants) are immediates in the IR; the worker copies
+//!   them into machine code and never dereferences one. No `Value`, cell, Block or other
+//!   collectable memory is reachable from a job, so the collector and the worker never meet.
+//! * Back to the owner: a [`Done`]: the job number, the function (moved back: its external
+//!   names resolve relocations) and the machine code or the error, with timings. Only the
+//!   owner's thread receives it, at its safepoints.
+//! * The queue is a `Mutex` + `Condvar` (jobs, heat updates, an owner's jobs withdrawn).
 //!
 //! Everything the compiled code will point at (cache lines, exit descriptions) stays with the
 //! main thread in `compiler.rs` until the code is installed or dropped.
 //!
 //! # Life cycle
-//! The thread starts on the first background compile (so a VM that never tiers up, or one at
-//! `SOMA_JIT_THRESHOLD=0`, which compiles synchronously, has none) and is told to stop when
-//! the JIT is dropped with its VM: queued jobs are discarded, a job in progress finishes on
-//! the detached thread (one compile, a few milliseconds at most) and its result is thrown
-//! away. A panic inside Cranelift is caught on the worker and reported as that job's error:
-//! the Block stays interpreted.
+//! One compile thread serves every VM of the process (as HotSpot's compiler threads serve
+//! every method): a program that makes many short-lived VMs (`soma test` makes one per test)
+//! does not start a thread for each. It starts on the first background compile (a process
+//! that never tiers up, or runs at `SOMA_JIT_THRESHOLD=0`, which compiles synchronously, has
+//! none) and lives as long as the process, waiting on the queue when it is empty. When a JIT
+//! is dropped with its VM, its queued jobs are withdrawn; a job of it in progress finishes and
+//! its result is thrown away (the channel is closed). A panic inside Cranelift is caught on
+//! the worker and reported as that job's error: the Block stays interpreted.
 
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir;
@@ -40,8 +42,8 @@ use cranelift_codegen::isa::{OwnedTargetIsa, TargetIsa};
 use cranelift_codegen::{Context, FinalizedMachReloc};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Machine code of one function, ready to be installed.
@@ -69,6 +71,8 @@ pub fn generate(ctx: &mut Context, isa: &dyn TargetIsa, disasm: bool) -> Result<
 
 /// A function to generate code for.
 pub struct Job {
+    /// The JIT that queued it (its VM's `Worker` handle).
+    owner: u64,
     pub id: u64,
     /// Jobs with more heat go first (ties: the older job).
     heat: u64,
@@ -79,6 +83,8 @@ pub struct Job {
     /// Panic instead of generating code (tests of the failure path).
     inject_panic: bool,
     queued_at: Instant,
+    /// Where the result goes (the owner's channel).
+    reply: Option<Sender<Done>>,
 }
 
 /// A finished job.
@@ -97,7 +103,6 @@ pub struct Done {
 
 struct Queue {
     jobs: Vec<Job>,
-    shutdown: bool,
 }
 
 struct Shared {
@@ -105,11 +110,33 @@ struct Shared {
     wake: Condvar,
 }
 
-/// The compile thread, from the main thread's side.
+/// The process's compile thread (its queue), started on first use; `Err` when the system could
+/// not start a thread.
+fn compile_thread() -> Result<&'static Shared, String> {
+    static THREAD: OnceLock<Result<&'static Shared, String>> = OnceLock::new();
+    THREAD
+        .get_or_init(|| {
+            // Leaked on purpose: the thread lives as long as the process and holds it.
+            let shared: &'static Shared = Box::leak(Box::new(Shared {
+                queue: Mutex::new(Queue { jobs: Vec::new() }),
+                wake: Condvar::new(),
+            }));
+            std::thread::Builder::new()
+                .name("soma-jit-compile".into())
+                .spawn(move || worker_loop(shared))
+                .map(|_| shared)
+                .map_err(|e| format!("cannot start the compile thread: {e}"))
+        })
+        .clone()
+}
+
+/// One JIT's handle on the compile thread: it queues that JIT's jobs and receives their
+/// results.
 pub struct Worker {
-    shared: Arc<Shared>,
+    shared: &'static Shared,
+    owner: u64,
+    reply: Sender<Done>,
     done: Receiver<Done>,
-    thread: Option<JoinHandle<()>>,
     /// Jobs sent and not yet received back.
     in_flight: usize,
 }
@@ -121,26 +148,17 @@ fn lock(shared: &Shared) -> MutexGuard<'_, Queue> {
 }
 
 impl Worker {
-    /// Start the compile thread. `Err` when the system cannot start a thread (the caller then
-    /// compiles synchronously).
+    /// A handle on the compile thread (starting it if this is the first). `Err` when the
+    /// system cannot start a thread (the caller then compiles synchronously).
     pub fn start() -> Result<Worker, String> {
-        let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue {
-                jobs: Vec::new(),
-                shutdown: false,
-            }),
-            wake: Condvar::new(),
-        });
-        let (tx, rx) = mpsc::channel();
-        let worker_shared = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name("soma-jit-compile".into())
-            .spawn(move || worker_loop(&worker_shared, &tx))
-            .map_err(|e| format!("cannot start the compile thread: {e}"))?;
+        static OWNERS: AtomicU64 = AtomicU64::new(0);
+        let shared = compile_thread()?;
+        let (reply, done) = mpsc::channel();
         Ok(Worker {
             shared,
-            done: rx,
-            thread: Some(thread),
+            owner: OWNERS.fetch_add(1, Ordering::Relaxed),
+            reply,
+            done,
             in_flight: 0,
         })
     }
@@ -156,6 +174,7 @@ impl Worker {
         inject_panic: bool,
     ) {
         let job = Job {
+            owner: self.owner,
             id,
             heat,
             func,
@@ -163,15 +182,16 @@ impl Worker {
             disasm,
             inject_panic,
             queued_at: Instant::now(),
+            reply: Some(self.reply.clone()),
         };
-        lock(&self.shared).jobs.push(job);
+        lock(self.shared).jobs.push(job);
         self.shared.wake.notify_one();
         self.in_flight += 1;
     }
 
     /// Add `by` to the heat of job `id` if it is still waiting.
     pub fn warm(&self, id: u64, by: u64) {
-        warm(&mut lock(&self.shared), id, by);
+        warm(&mut lock(self.shared), self.owner, id, by);
     }
 
     pub fn in_flight(&self) -> usize {
@@ -200,24 +220,17 @@ impl Worker {
 }
 
 impl Drop for Worker {
-    /// Stop the worker without waiting for it: it finishes the job it holds (if any), finds
-    /// the queue shut down (or the result channel closed) and exits. Not joining keeps a
-    /// compile in progress from delaying the VM's drop, or the exit of a short program. The
-    /// detached thread owns everything it touches (its job, its `Context`, an `Arc` of the
-    /// queue and of the ISA), so nothing it uses goes away under it.
+    /// Withdraw this JIT's queued jobs. A job of it in progress finishes on the compile thread,
+    /// which then finds this handle's channel closed and throws the result away: nothing it
+    /// uses belongs to the VM.
     fn drop(&mut self) {
-        {
-            let mut q = lock(&self.shared);
-            q.shutdown = true;
-            q.jobs.clear();
-        }
-        self.shared.wake.notify_all();
-        drop(self.thread.take());
+        let owner = self.owner;
+        lock(self.shared).jobs.retain(|j| j.owner != owner);
     }
 }
 
-fn warm(q: &mut Queue, id: u64, by: u64) {
-    if let Some(j) = q.jobs.iter_mut().find(|j| j.id == id) {
+fn warm(q: &mut Queue, owner: u64, id: u64, by: u64) {
+    if let Some(j) = q.jobs.iter_mut().find(|j| j.owner == owner && j.id == id) {
         j.heat = j.heat.saturating_add(by);
     }
 }
@@ -233,15 +246,12 @@ fn take_hottest(q: &mut Queue) -> Option<Job> {
     Some(q.jobs.swap_remove(best))
 }
 
-fn worker_loop(shared: &Shared, done: &Sender<Done>) {
+fn worker_loop(shared: &Shared) {
     let mut ctx = Context::new();
     loop {
-        let job = {
+        let mut job = {
             let mut q = lock(shared);
             loop {
-                if q.shutdown {
-                    return;
-                }
                 if let Some(j) = take_hottest(&mut q) {
                     break j;
                 }
@@ -251,9 +261,9 @@ fn worker_loop(shared: &Shared, done: &Sender<Done>) {
         let queue_wait = job.queued_at.elapsed();
         let t0 = Instant::now();
         ctx.clear();
-        ctx.func = job.func;
+        ctx.func = std::mem::replace(&mut job.func, ir::Function::new());
         let (disasm, inject_panic) = (job.disasm, job.inject_panic);
-        let isa = job.isa.expect("submitted with its ISA");
+        let isa = job.isa.take().expect("submitted with its ISA");
         let r = catch_unwind(AssertUnwindSafe(|| {
             if inject_panic {
                 panic!("injected panic on the compile thread");
@@ -270,16 +280,16 @@ fn worker_loop(shared: &Shared, done: &Sender<Done>) {
             }
         };
         let func = std::mem::replace(&mut ctx.func, ir::Function::new());
-        let sent = done.send(Done {
-            id: job.id,
-            func,
-            code,
-            panicked,
-            queue_wait,
-            generate: generate_time,
-        });
-        if sent.is_err() {
-            return; // The main thread's side is gone.
+        if let Some(reply) = job.reply.take() {
+            // A closed channel: the JIT was dropped meanwhile; the result is not wanted.
+            let _ = reply.send(Done {
+                id: job.id,
+                func,
+                code,
+                panicked,
+                queue_wait,
+                generate: generate_time,
+            });
         }
     }
 }
@@ -290,6 +300,7 @@ mod tests {
 
     fn job(id: u64, heat: u64, age_ms: u64) -> Job {
         Job {
+            owner: 0,
             id,
             heat,
             func: ir::Function::new(),
@@ -297,6 +308,7 @@ mod tests {
             disasm: false,
             inject_panic: false,
             queued_at: Instant::now() - Duration::from_millis(age_ms),
+            reply: None,
         }
     }
 
@@ -304,7 +316,6 @@ mod tests {
     fn the_hottest_job_goes_first_then_the_oldest() {
         let mut q = Queue {
             jobs: vec![job(1, 100, 5), job(2, 300, 1), job(3, 100, 9), job(4, 300, 3)],
-            shutdown: false,
         };
         let order: Vec<u64> = std::iter::from_fn(|| take_hottest(&mut q).map(|j| j.id)).collect();
         assert_eq!(order, vec![4, 2, 3, 1]);
@@ -314,10 +325,10 @@ mod tests {
     fn warming_a_waiting_job_moves_it_forward() {
         let mut q = Queue {
             jobs: vec![job(1, 100, 2), job(2, 100, 1)],
-            shutdown: false,
         };
-        warm(&mut q, 2, 5);
-        warm(&mut q, 7, 5); // not waiting (any more): nothing happens
+        warm(&mut q, 0, 2, 5);
+        warm(&mut q, 0, 7, 5); // not waiting (any more): nothing happens
+        warm(&mut q, 1, 1, 500); // another JIT's job 1: not this one
         assert_eq!(take_hottest(&mut q).map(|j| j.id), Some(2));
     }
 }
