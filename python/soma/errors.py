@@ -51,5 +51,9 @@ class RuntimeError(SomaError):  # noqa: A001 - the name is part of the test form
     """An error raised while a program runs."""
 
 
+class LimitError(RuntimeError):
+    """A resource limit (memory, steps, time) or `vm.interrupt()` stopped the program."""
+
+
 # The builtin, for code in this package that must name Python's own class.
 PyRuntimeError = builtins.RuntimeError
