@@ -11,6 +11,8 @@ it (crates/runtime/src/limits.rs): a quarter of physical memory, at most 1 GiB.
 `SOMA_MAX_MEMORY` (bytes, or with a K, M or G suffix) overrides it.
 """
 
+import ctypes
+import ctypes.util
 import os
 
 from .errors import LimitError
@@ -68,6 +70,24 @@ def check_time_limit(value):
     if value is not None and not (value >= 0):
         raise ValueError("time_limit must be >= 0 seconds or None, got %r" % (value,))
     return None if value is None else float(value)
+
+
+def give_back_memory():
+    """Return the C allocator's free memory to the operating system (glibc keeps freed
+    blocks of a few MiB in its heap), as the native runtime does after a memory error."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        _malloc_trim = False
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            _malloc_trim = libc.malloc_trim
+        except (OSError, AttributeError):
+            pass
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim = None
 
 
 # -- the messages (the native runtime's error.rs has the same texts) ---------------

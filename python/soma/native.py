@@ -405,10 +405,10 @@ class NativeVM(VM):
         if line:
             err.at(line, col)
         err.source = source or None
-        if cls == 4 and message.startswith("Memory") and not self._m.running():
+        if cls == 4 and message.startswith("Memory"):
             # Give the garbage of the failed run back now (a check that could not collect
-            # may have raised it), not at the next run's first collection.
-            self._m.collect()
+            # may have raised it), and the freed memory to the operating system.
+            self._m.give_back_memory()
         raise err
 
     # -- Store access for Python code ----------------------------------------

@@ -8,6 +8,7 @@ from . import cells
 from . import limits
 from .builtins import CORE_BUILTINS, CORE_CONSTANTS
 from .compiler import compile_source
+from .errors import LimitError
 from .errors import RuntimeError as SomaRuntimeError
 from .sources import read_source
 from .interpreter import DEFAULT_MAX_DEPTH, Interpreter
@@ -88,6 +89,10 @@ class VM(Interpreter):
         self._begin_run(max_steps, time_limit)
         try:
             self._execute(source_text, source_name)
+        except LimitError as err:
+            if self._runs == 1 and err.message.startswith("Memory"):
+                limits.give_back_memory()
+            raise
         finally:
             self._runs -= 1
 

@@ -792,6 +792,15 @@ impl Machine {
         Ok(())
     }
 
+    /// After a memory limit error: a full collection, then the allocator's free memory back to
+    /// the operating system. Nothing when a run is in progress (the next safepoint collects).
+    fn give_back_memory(&self) {
+        if self.running.get() == 0 {
+            self.vm().collect();
+            soma_runtime::limits::give_back_memory();
+        }
+    }
+
     /// (objects, bytes) on the native heap (tests, benchmarks).
     fn heap_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         let s = self.vm().heap_stats();

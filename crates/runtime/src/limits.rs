@@ -34,6 +34,17 @@ pub fn default_max_memory() -> usize {
     physical_memory().map_or(DEFAULT_MEMORY_CAP, |m| (m / 4).min(DEFAULT_MEMORY_CAP))
 }
 
+/// Return the allocator's free memory to the operating system (glibc keeps freed blocks of a
+/// few MiB in its heap): after a memory limit error, so that the host's resident memory
+/// comes back, not only the heap's accounting. A no-op where the allocator has no such call.
+pub fn give_back_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 #[cfg(unix)]
 fn physical_memory() -> Option<usize> {
     // SAFETY: sysconf only reads system configuration.
