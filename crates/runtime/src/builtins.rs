@@ -264,7 +264,10 @@ impl Vm {
 
     fn arith_builtin(&mut self, op: ArithOp) -> RtResult<()> {
         self.need(op.name(), 2)?;
-        if let Err(e) = self.reserve(int::result_bytes_bound(op, self.peek(1), self.peek(0))) {
+        // Small operands (the common case) need only the plain safepoint.
+        let bound = int::result_bytes_bound(op, self.peek(1), self.peek(0));
+        let room = if bound == 0 { self.safepoint() } else { self.reserve(bound) };
+        if let Err(e) = room {
             self.al.truncate(self.al.len() - 2);
             return Err(e);
         }

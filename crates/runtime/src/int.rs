@@ -61,12 +61,14 @@ pub enum ArithError {
 }
 
 /// Heap bytes of the Int `v` (0 for a small int, which is not on the heap).
+#[inline]
 fn heap_bytes(v: Value) -> usize {
     v.as_bigint().map_or(0, |b| (b.bits() as usize).div_ceil(8))
 }
 
 /// An upper bound on the heap bytes of `a op b` (0 when both are small ints: the result then
 /// needs at most 16 bytes). Used to check the memory limit before computing a big result.
+#[inline]
 pub fn result_bytes_bound(op: ArithOp, a: Value, b: Value) -> usize {
     let (x, y) = (heap_bytes(a), heap_bytes(b));
     if x == 0 && y == 0 {
