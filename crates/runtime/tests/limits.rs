@@ -79,7 +79,7 @@ fn the_doubling_program_stops_at_the_memory_limit_and_the_heap_shrinks_back() {
     assert_eq!(e.message, format!("Memory limit exceeded (limit {LIMIT} bytes)"));
     assert_eq!((e.line, e.col), (1, 15), "positioned at the concat");
     let kept = vm.read_store_path(&["s"]).and_then(|v| v.as_str().map(str::len)).unwrap();
-    assert!(kept >= LIMIT / 8 && kept <= LIMIT / 2, "the last completed write stays: {kept}");
+    assert!((LIMIT / 8..=LIMIT / 2).contains(&kept), "the last completed write stays: {kept}");
     vm.collect();
     assert!(vm.heap_stats().bytes <= LIMIT, "within the limit after a collection");
     assert_usable(&mut vm);
