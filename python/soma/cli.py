@@ -110,7 +110,7 @@ def build_parser():
                    help="stop after SECONDS of running (LimitError)")
     p.add_argument("--max-memory", metavar="BYTES",
                    help="memory limit, e.g. 64M (default: SOMA_MAX_MEMORY, else a quarter "
-                        "of physical memory, at most 1G)")
+                        "of physical memory, at most 512M)")
     p.add_argument("--max-depth", type=int, metavar="N", default=10_000,
                    help="nested block executions allowed (default 10000)")
     p.add_argument("--jit-stats", action="store_true",

@@ -7,7 +7,7 @@ A run (one outermost `execute_code`, `run_program` or `execute_value`) has a ste
 `soma.RuntimeError`) with the position of the statement that was running.
 
 The default memory limit is derived from the machine exactly as the native runtime derives
-it (crates/runtime/src/limits.rs): a quarter of physical memory, at most 1 GiB.
+it (crates/runtime/src/limits.rs): a quarter of physical memory, at most 512 MiB.
 `SOMA_MAX_MEMORY` (bytes, or with a K, M or G suffix) overrides it.
 """
 
@@ -20,7 +20,7 @@ from .errors import LimitError
 # Block executions between two polls (the native runtime's POLL_INTERVAL).
 POLL_INTERVAL = 1 << 12
 
-DEFAULT_MEMORY_CAP = 1 << 30
+DEFAULT_MEMORY_CAP = 512 << 20
 
 _SUFFIXES = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 

@@ -32,7 +32,7 @@ class VM(Interpreter):
     max_steps  block executions each run may make (None: unlimited).
     time_limit seconds each run may take (None: unlimited).
     max_memory bytes the VM's values may take (None: SOMA_MAX_MEMORY, else the default of
-               limits.py: a quarter of physical memory, at most 1 GiB).
+               limits.py: a quarter of physical memory, at most 512 MiB).
     The four are also attributes; a run past one raises soma.LimitError (max_depth: the
     RuntimeError "recursion too deep"). See docs/semantics.md, "Limits".
     """

@@ -173,10 +173,7 @@ impl Vm {
                 let (Some(x), Some(y)) = (a.as_str(), b.as_str()) else {
                     return Err(msg::concat_types(a.type_name(), b.type_name()));
                 };
-                let mut joined = String::with_capacity(x.len() + y.len());
-                joined.push_str(x);
-                joined.push_str(y);
-                let s = self.heap.alloc_str(&joined);
+                let s = self.heap.alloc_str_concat(x, y);
                 self.al.push(s);
             }
             BuiltinId::ToString => {

@@ -401,9 +401,16 @@ impl Heap {
     }
 
     pub fn alloc_str(&mut self, text: &str) -> Value {
-        let layout = StrObj::layout(text.len());
+        self.alloc_str_concat(text, "")
+    }
+
+    /// A string of `a` followed by `b`, copied once into the new object (`concat`).
+    pub fn alloc_str_concat(&mut self, a: &str, b: &str) -> Value {
+        let len = a.len().checked_add(b.len()).expect("string size fits the address space");
+        let layout = StrObj::layout(len);
         // SAFETY: the layout has a non-zero size (the struct itself); the struct and then the
-        // bytes are written before the object is published.
+        // `len` bytes (two valid UTF-8 strings, so valid UTF-8) are written before the object
+        // is published.
         let p = unsafe {
             let raw = std::alloc::alloc(layout).cast::<StrObj>();
             let Some(p) = NonNull::new(raw) else {
@@ -411,9 +418,11 @@ impl Heap {
             };
             p.as_ptr().write(StrObj {
                 header: Header::new(ObjKind::Str),
-                len: text.len(),
+                len,
             });
-            std::ptr::copy_nonoverlapping(text.as_ptr(), p.as_ptr().add(1).cast::<u8>(), text.len());
+            let data = p.as_ptr().add(1).cast::<u8>();
+            std::ptr::copy_nonoverlapping(a.as_ptr(), data, a.len());
+            std::ptr::copy_nonoverlapping(b.as_ptr(), data.add(a.len()), b.len());
             p
         };
         self.objects.push(p.cast());

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The largest default memory limit, whatever the machine (bytes).
-pub const DEFAULT_MEMORY_CAP: usize = 1 << 30;
+pub const DEFAULT_MEMORY_CAP: usize = 512 << 20;
 
 /// The default memory limit: a quarter of physical memory, at most [`DEFAULT_MEMORY_CAP`]
 /// (and that cap when the machine's size is unknown), so that by default a program cannot
