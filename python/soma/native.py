@@ -24,6 +24,7 @@ cell), `soma.Builtin`, and any other Python object as itself (a Foreign value na
 There is no second copy of SOMA semantics here: every operation runs in the runtime.
 """
 
+import collections
 import os
 import weakref
 import operator
@@ -127,8 +128,29 @@ class NativeCellRef(CellRef):
     def __del__(self):
         try:
             self._m.unpin(self._h)
-        except Exception:  # interpreter shutdown
-            pass
+        except BaseException:
+            # Another thread dropped the last reference (the Machine is single-threaded and
+            # refuses other threads; e.g. a cycle collected on a thread that interrupts a
+            # VM), or the interpreter is shutting down: the owner releases it later.
+            try:
+                _ORPHAN_PINS.append((weakref.ref(self._m), self._h))
+            except BaseException:
+                pass
+
+
+# Pins of NativeCellRefs that died on a thread other than their Machine's: (machine weakref,
+# handle), released by that machine's VM at its next run (deque appends are thread-safe).
+_ORPHAN_PINS = collections.deque()
+
+
+def _release_orphan_pins(machine):
+    for _ in range(len(_ORPHAN_PINS)):
+        ref, handle = _ORPHAN_PINS.popleft()
+        owner = ref()
+        if owner is machine:
+            machine.unpin(handle)
+        elif owner is not None:
+            _ORPHAN_PINS.append((ref, handle))
 
 
 # soma.values.type_name falls back to the class name for types it does not know by
@@ -243,6 +265,8 @@ class NativeVM(VM):
             self._snap = fresh
 
     def _to_native(self):
+        if _ORPHAN_PINS:
+            _release_orphan_pins(self._m)
         items = self._pyal
         if items is not None and not _same(items, self._snap):
             m = self._m
