@@ -504,3 +504,24 @@ def test_a_vm_whose_builtin_closes_over_it_is_collected():
         del vm
     gc.collect()
     assert all(r() is None for r in refs)
+
+
+def test_a_cellref_dropped_on_another_thread_is_released_by_the_next_run():
+    # The Machine is single-threaded: a CellRef whose last reference dies on another thread
+    # (e.g. a thread calling vm.interrupt() collects a cycle) is queued, not unpinned there.
+    import threading
+    from soma import native
+    if not native.available():
+        pytest.skip("the native extension is not built")
+    vm = native.NativeVM(stdlib=False)
+    vm.execute_code("x.")
+    holder = [vm.al.pop()]
+    vm.al = []                      # no AL snapshot keeps the CellRef: `holder` is the last
+    handle = holder[0]._h
+    assert vm._m.pinned_bits(handle) is not None
+    worker = threading.Thread(target=holder.clear)
+    worker.start()
+    worker.join()
+    assert vm._m.pinned_bits(handle) is not None     # still pinned: queued for the owner
+    vm.execute_code("1")
+    assert vm._m.pinned_bits(handle) is None

@@ -3,19 +3,20 @@
 //! The `jit` and `execute` targets run a decoded module twice, each time on a fresh VM:
 //!
 //! 1. **Reference run**: the native reference executor (`soma_runtime::exec`), no JIT, under
-//!    deterministic guards that make every input terminate quickly:
-//!    * a *block budget*: a tier-up hook set at [`BLOCK_BUDGET`] executions fires the first
-//!      time any one Block is about to run for the `BLOCK_BUDGET`th time; it drops the VM's
-//!      depth limit to 0, so the next block entry fails with the recursion error and the
-//!      program stops. A run that never enters a Block that often is untouched. (Infinite
-//!      loops need unboundedly many block entries: `chain` only repeats while the AL top is
-//!      executable, and no builtin leaves one there without running a Block.)
+//!    deterministic limits that make every input terminate quickly:
+//!    * a *step budget* of [`STEP_BUDGET`] block executions (the runtime's own limit,
+//!      `Vm::begin_budget`; docs/semantics.md "Limits"): the block entry past it fails with
+//!      the `Step limit exceeded` LimitError. (Infinite loops need unboundedly many block
+//!      entries: `chain` only repeats while the AL top is executable, and no builtin leaves
+//!      one there without running a Block.) The JIT run has the same budget, and every tier
+//!      counts steps identically, so a run the budget stops is compared in full: the limit
+//!      trips inside compiled loops, inlined bodies and helpers, at the same statement.
 //!    * a *size guard* on the two operations that grow values geometrically: `*` and
 //!      `concat` are rebound to host builtins that refuse results over [`MAX_INT_BITS`] bits
 //!      or [`MAX_STR_BYTES`] bytes, and otherwise call the real builtin.
-//! 2. **JIT run**: only when no guard fired (the program provably finishes), the same module
-//!    on a VM with the JIT installed and the *real* builtins, so that the JIT's inline
-//!    arithmetic, `chain` loop and guards are what runs. Blocks are compiled before the run
+//! 2. **JIT run**: only when the size guard did not fire, the same module on a VM with the
+//!    JIT installed and the *real* builtins, so that the JIT's inline arithmetic, `chain` loop
+//!    and guards are what runs. Blocks are compiled before the run
 //!    (threshold 0, every Block compiled with `soma_jit::compile_block`) or tiered up during it
 //!    (threshold 1 or 2: deoptimisation and mixed interpreted/compiled frames).
 //!
@@ -39,8 +40,8 @@ use std::rc::Rc;
 
 /// Depth limit of both runs.
 pub const MAX_DEPTH: usize = 24;
-/// Executions of one Block after which the reference run is stopped.
-pub const BLOCK_BUDGET: u64 = 200;
+/// Block executions both runs may make (the runtime's step budget).
+pub const STEP_BUDGET: u64 = 2_000;
 /// Largest Int product the reference run computes.
 pub const MAX_INT_BITS: u64 = 1 << 16;
 /// Longest string `concat` builds in the reference run.
@@ -97,12 +98,8 @@ fn fresh_vm() -> (Box<Vm>, Rc<RefCell<Vec<String>>>) {
     vm.set_max_depth(MAX_DEPTH);
     vm.write_store_path(&["debug", "id"], Value::NIL);
     vm.write_store_path(&["debug", "al", "dump"], Value::NIL);
+    vm.begin_budget(Some(STEP_BUDGET), None);
     (vm, out)
-}
-
-fn budget_hook(vm: &mut Vm, _block: Value) {
-    trip("block budget");
-    vm.set_max_depth(0);
 }
 
 fn int_bits(v: Value) -> Option<u64> {
@@ -173,7 +170,6 @@ pub fn reference_run(module: &Module) -> Option<Outcome> {
     vm.set_host_call(Some(guarded_builtin), std::ptr::null_mut());
     vm.define_host_builtin("*", HOST_MUL);
     vm.define_host_builtin("concat", HOST_CONCAT);
-    vm.set_tier_up(Some(budget_hook), BLOCK_BUDGET);
     let id = vm.load_module(module.clone());
     let r = soma_runtime::exec::run_module(&mut vm, id);
     let o = outcome(&mut vm, r, &out);
@@ -241,7 +237,8 @@ pub fn jit_run(module: &Module, mode: JitMode, run: bool) -> Option<Outcome> {
 }
 
 thread_local! {
-    /// Inputs compared, compile-only after the block budget, compile-only after the size guard.
+    /// Inputs compared (finished or not), compared after the step budget stopped them,
+    /// compile-only after the size guard.
     static COUNTS: Cell<[u64; 3]> = const { Cell::new([0; 3]) };
 }
 
@@ -257,8 +254,8 @@ fn count(kind: usize) {
     let total: u64 = c.iter().sum();
     if total % 10_000 == 0 && std::env::var_os("SOMA_FUZZ_STATS").is_some() {
         eprintln!(
-            "soma-fuzz: {total} modules: {} run on both tiers and compared, {} compile-only (block budget), {} compile-only (size guard)",
-            c[0], c[1], c[2]
+            "soma-fuzz: {total} modules: {} run on both tiers and compared ({} of them stopped by the step budget), {} compile-only (size guard)",
+            c[0] + c[1], c[1], c[2]
         );
     }
 }
@@ -266,10 +263,11 @@ fn count(kind: usize) {
 /// Reference run, then the JIT run, and compare.
 pub fn differential(module: &Module, mode: JitMode) {
     let reference = reference_run(module);
-    count(match (&reference, TRIPPED.with(|t| t.get())) {
-        (Some(_), _) => 0,
-        (None, Some("block budget")) => 1,
-        _ => 2,
+    let stopped = |o: &Outcome| o.error.as_ref().is_some_and(|e| e.0 == "LimitError");
+    count(match &reference {
+        Some(o) if stopped(o) => 1,
+        Some(_) => 0,
+        None => 2,
     });
     match reference {
         Some(expected) => {

@@ -6,13 +6,13 @@
     vm.al            # [5]
 """
 
-from .errors import LexError, ParseError, RuntimeError, SomaError
+from .errors import LexError, LimitError, ParseError, RuntimeError, SomaError
 from .values import FALSE, NIL, TRUE, VOID, Block, Builtin, CellRef
 from .vm import VM
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "VM", "SomaError", "LexError", "ParseError", "RuntimeError",
+    "VM", "SomaError", "LexError", "ParseError", "RuntimeError", "LimitError",
     "TRUE", "FALSE", "NIL", "VOID", "Block", "Builtin", "CellRef",
 ]

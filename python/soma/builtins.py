@@ -8,6 +8,7 @@ pinned in docs/semantics.md.
 
 import sys
 
+from . import limits
 from .bigint import str_to_int
 from .errors import RuntimeError as SomaRuntimeError
 from .values import (FALSE, NIL, SINGLETON_TYPES, TRUE, VOID, Block, Builtin, CellRef, Singleton,
@@ -99,7 +100,12 @@ def b_sub(vm):
 def b_mul(vm):
     a, b = _pop2(vm, "*")
     if type(a) is int and type(b) is int or _is_int(a) and _is_int(b):
-        vm.al.append(int(a) * int(b))
+        a, b = int(a), int(b)
+        # The product's size is known before it is computed (the native tier's bound).
+        bits = a.bit_length() + b.bit_length()
+        if bits > 96 and bits // 8 + 48 > vm.max_memory:
+            raise limits.memory_limit_error(vm.max_memory)
+        vm.al.append(a * b)
     else:
         raise _arith_type_error("*", a, b)
 
@@ -139,6 +145,11 @@ def b_concat(vm):
     if type(a) is not str or type(b) is not str:
         raise SomaRuntimeError("Type error in concat: expected Str and Str, got %s and %s"
                                % (type_name(a), type_name(b)))
+    # The result's size is known before it is made; the exact (UTF-8) size is computed
+    # only when the longest encoding could reach the limit.
+    limit = vm.max_memory
+    if (len(a) + len(b)) * 4 + limits.STR_HEADER_BYTES > limit and limits.str_bytes(a, b) > limit:
+        raise limits.memory_limit_error(limit)
     vm.al.append(a + b)
 
 
@@ -147,6 +158,8 @@ def b_to_string(vm):
     v = _pop1(vm, "toString")
     if not _is_int(v):
         raise SomaRuntimeError("Type error in toString: expected Int, got %s" % type_name(v))
+    if v.bit_length() // 3 + 2 + limits.STR_HEADER_BYTES > vm.max_memory:
+        raise limits.memory_limit_error(vm.max_memory)
     al.append(render(int(v)))
 
 

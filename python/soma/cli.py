@@ -2,7 +2,9 @@
 
     soma                     with no arguments: run the program on standard input
     soma run FILE|-          run a program (`-` reads standard input);
-                             --jit-stats prints what the JIT did to stderr
+                             --jit-stats prints what the JIT did to stderr;
+                             --max-steps N, --time-limit SECONDS, --max-memory BYTES,
+                             --max-depth N set its limits (docs/semantics.md)
     soma test PATH...        run `.soma` test files (directories are searched)
     soma dis FILE            print the bytecode of a program
     soma compile FILE -o OUT write the serialized bytecode (docs/bytecode.md)
@@ -40,9 +42,9 @@ def cmd_run(args):
     text, name = _read(args.file)
     if args.jit_stats:
         os.environ["SOMA_JIT_TIME"] = "1"   # the JIT then clocks time spent in compiled code
-    vm = VM(stdlib=_stdlib_choice(args))
+    vm = VM(stdlib=_stdlib_choice(args), max_depth=args.max_depth, max_memory=args.max_memory)
     try:
-        vm.execute_code(text, name)
+        vm.execute_code(text, name, max_steps=args.max_steps, time_limit=args.time_limit)
     finally:
         if args.jit_stats:
             sys.stdout.flush()
@@ -112,6 +114,15 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="run a SOMA program", parents=[common])
     p.add_argument("file", help="a .soma file, or - for standard input")
+    p.add_argument("--max-steps", type=int, metavar="N",
+                   help="stop after N block executions (LimitError)")
+    p.add_argument("--time-limit", type=float, metavar="SECONDS",
+                   help="stop after SECONDS of running (LimitError)")
+    p.add_argument("--max-memory", metavar="BYTES",
+                   help="memory limit, e.g. 64M (default: SOMA_MAX_MEMORY, else a quarter "
+                        "of physical memory, at most 512M)")
+    p.add_argument("--max-depth", type=int, metavar="N", default=10_000,
+                   help="nested block executions allowed (default 10000)")
     p.add_argument("--jit-stats", action="store_true",
                    help="after the run, print blocks compiled, compile time and native time")
     p.set_defaults(handler=cmd_run)

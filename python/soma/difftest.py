@@ -7,9 +7,16 @@ executed literals, context passing, bounded `>chain` loops), and with a small
 probability it damages the text (a dropped brace, a bad escape, a stray
 modifier) so that lex and parse errors are compared too.
 
-Every program terminates: the only loop form is a counting `>chain` template
-with a literal bound, and unbounded recursion (a stored block that executes
-itself) meets the VM's depth limit, which every tier enforces identically.
+Every program terminates: loops are a counting `>chain` template with a literal
+bound or a never-ending `>chain` (plain, or doubling a string), unbounded
+recursion meets the depth limit, and every run has small resource limits: a
+step budget (STEP_BUDGET block executions) and a memory limit (MEMORY_BUDGET
+bytes), so limits trip inside compiled loops, inlined bodies and helpers.
+Steps are counted identically by every tier, so a step-limit outcome is
+compared in full. The pure-Python tier cannot see its heap (it checks each big
+value on its own, docs/semantics.md), so it may stop a memory-hungry program
+an iteration later than the native tiers: for a memory-limit error only the
+class and message are compared.
 
 An outcome is (AL rendering, printed lines, error class, message, line, col).
 On a divergence the program is minimized (statements removed while the
@@ -34,6 +41,10 @@ _REG_NAMES = ["_", "_.x", "_.y", "_.x.z", "_.r", "_.r.k"]
 _INTS = [0, 1, 2, 3, -1, -7, 10, 255, 9223372036854775807, -9223372036854775808,
          2 ** 64, -(2 ** 70), 10 ** 20]
 _STRS = ["", "a", "hi there", "42", " -5 ", "x)y", "\u00e9\u4e2d", "007"]
+
+# The resource limits of every difftest run (see the module docstring).
+STEP_BUDGET = 400
+MEMORY_BUDGET = 256 << 10
 
 
 class _Scope:
@@ -149,8 +160,19 @@ class Generator:
             inner = _Scope(scope.store, scope.reg, st)
             return "_. >{ !_. " + self.body(inner, depth + 1, rnd.randrange(1, 4)) + " }"
         if kind == "loop" and depth < 2:
+            if rnd.random() < 0.12:
+                return self.endless_loop(scope, depth)
             return self.loop(scope, depth)
         return self.literal(scope)
+
+    def endless_loop(self, scope, depth):
+        """A `>chain` loop that never ends on its own: the step budget stops it, or, when
+        it doubles a string, the memory limit."""
+        if self.rnd.random() < 0.4:
+            return "(ab) !dbl { dbl dbl >concat !dbl >block } >chain"
+        inner = _Scope(scope.store, {}, [])
+        body = self.body(inner, depth + 1, self.rnd.randrange(1, 5))
+        return "{ %s >block } >chain" % body
 
     def loop(self, scope, depth):
         """A bounded `>chain` loop whose body leaves the AL as it found it.
@@ -210,9 +232,10 @@ def outcome(vm_factory, text):
     """
     lines = []
     vm = vm_factory(lines.append)
+    vm.max_memory = MEMORY_BUDGET
     error = None
     try:
-        vm.execute_code(text)
+        vm.execute_code(text, max_steps=STEP_BUDGET)
     except SomaError as err:
         error = (type(err).__name__, err.message, err.line, err.col)
     except Exception as err:
@@ -222,6 +245,10 @@ def outcome(vm_factory, text):
         error = (type(err).__name__, str(err), err.soma_line, err.soma_col)
     stats = vm.jit_stats()
     compile_failures = stats["compile_failures"] if stats else 0
+    if error is not None and error[1].startswith("Memory limit exceeded"):
+        # Where a memory limit stops the program may differ between the pure-Python
+        # tier and the native ones (see the module docstring): class and message only.
+        return (None, None, error[:2], compile_failures)
     return (render_al(vm.al), tuple(lines), error, compile_failures)
 
 

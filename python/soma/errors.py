@@ -82,5 +82,9 @@ def describe(exc):
     return "%s: %s: %s" % (where, type(exc).__name__, exc)
 
 
+class LimitError(RuntimeError):
+    """A resource limit (memory, steps, time) or `vm.interrupt()` stopped the program."""
+
+
 # The builtin, for code in this package that must name Python's own class.
 PyRuntimeError = builtins.RuntimeError

@@ -11,9 +11,15 @@ Design notes
 - Errors raised anywhere below get the position of the innermost instruction
   that was running (`SomaError.at` keeps the first position attached).
 - Each block execution bumps `code.count`: the profile tier-up reads.
+- Each block execution is a *step* (limits.py): it counts down `_countdown`, and at zero
+  `_poll` checks the step budget, the time limit, the interrupt flag and the AL's size
+  (as the native runtime's poll does, at the same block entries).
 """
 
+import time
+
 from . import cells
+from . import limits
 from . import opcodes as op
 from .errors import RuntimeError as SomaRuntimeError
 from .errors import SomaError, locate
@@ -114,6 +120,14 @@ class Interpreter:
         self.current_block = None
         self.depth = 0
         self.max_depth = max_depth
+        self.max_memory = limits.default_max_memory()
+        # The run's budget (see `_poll`): steps counted by earlier armings, what the
+        # countdown was armed with, the step limit and deadline of the run, the interrupt.
+        self._countdown = self._armed = limits.POLL_INTERVAL
+        self._counted = 0
+        self._run_max_steps = None
+        self._deadline = None
+        self._interrupt = False
 
     # -- entry points -------------------------------------------------------
 
@@ -138,6 +152,9 @@ class Interpreter:
 
     def call_block(self, block):
         """Run `block` with a fresh Register, as `>block` does."""
+        self._countdown -= 1
+        if not self._countdown:
+            self._poll()
         code = block.code
         code.count += 1
         if self.depth >= self.max_depth:
@@ -150,6 +167,48 @@ class Interpreter:
         finally:
             self.current_block = saved
             self.depth -= 1
+
+    # -- resource limits (limits.py) -------------------------------------------
+
+    def _begin_budget(self, max_steps, time_limit):
+        """Start a run's step budget and time limit (None: unlimited)."""
+        self._run_max_steps = max_steps
+        self._deadline = None if time_limit is None else time.monotonic() + time_limit
+        self._counted = 0
+        self._arm(limits.POLL_INTERVAL)
+
+    def steps_taken(self):
+        """Steps (block executions) taken by the current or last run."""
+        return self._counted + self._armed - self._countdown
+
+    def _arm(self, interval):
+        limit = self._run_max_steps
+        if limit is not None:
+            interval = max(1, min(interval, limit - self._counted + 1))
+        self._countdown = self._armed = interval
+
+    def _poll(self):
+        """The countdown reached zero at a block entry: count the steps, check the limits."""
+        self._counted += self._armed
+        limit = self._run_max_steps
+        if limit is not None and self._counted > limit:
+            self._arm(1)
+            raise limits.step_limit_error(limit)
+        if self._interrupt:
+            self._interrupt = False
+            self._arm(1)
+            raise limits.interrupted_error()
+        if self._deadline is not None and time.monotonic() >= self._deadline:
+            self._arm(1)
+            raise limits.time_limit_error()
+        self._arm(limits.POLL_INTERVAL)
+        if len(self.al) * 8 > self.max_memory:
+            raise limits.memory_limit_error(self.max_memory)
+
+    def interrupt(self):
+        """Stop the run in progress at its next poll point (or the next run, if none is).
+        Safe to call from another thread."""
+        self._interrupt = True
 
     def _too_deep(self):
         return SomaRuntimeError("recursion too deep (limit %d nested block executions)"
@@ -201,6 +260,9 @@ class Interpreter:
                         v.fn(self)
                     elif t is Block:
                         # call_block, inlined: this is the hottest path.
+                        self._countdown -= 1
+                        if not self._countdown:
+                            self._poll()
                         sub = v.code
                         sub.count += 1
                         if self.depth >= self.max_depth:

@@ -24,6 +24,7 @@ cell), `soma.Builtin`, and any other Python object as itself (a Foreign value na
 There is no second copy of SOMA semantics here: every operation runs in the runtime.
 """
 
+import collections
 import os
 import weakref
 import operator
@@ -32,8 +33,9 @@ import re
 from .builtins import b_use
 from .cells import components_of
 from .code import all_codes, encode_module
-from .errors import LexError, ParseError, SomaError, locate
+from .errors import LexError, LimitError, ParseError, SomaError, locate
 from .errors import RuntimeError as SomaRuntimeError
+from . import limits
 from .interpreter import DEFAULT_MAX_DEPTH
 from .values import FALSE, NIL, TRUE, VOID, Block, Builtin, CellRef
 from .vm import STDLIB_PATH, VM, stdlib_choice
@@ -127,8 +129,29 @@ class NativeCellRef(CellRef):
     def __del__(self):
         try:
             self._m.unpin(self._h)
-        except Exception:  # interpreter shutdown
-            pass
+        except BaseException:
+            # Another thread dropped the last reference (the Machine is single-threaded and
+            # refuses other threads; e.g. a cycle collected on a thread that interrupts a
+            # VM), or the interpreter is shutting down: the owner releases it later.
+            try:
+                _ORPHAN_PINS.append((weakref.ref(self._m), self._h))
+            except BaseException:
+                pass
+
+
+# Pins of NativeCellRefs that died on a thread other than their Machine's: (machine weakref,
+# handle), released by that machine's VM at its next run (deque appends are thread-safe).
+_ORPHAN_PINS = collections.deque()
+
+
+def _release_orphan_pins(machine):
+    for _ in range(len(_ORPHAN_PINS)):
+        ref, handle = _ORPHAN_PINS.popleft()
+        owner = ref()
+        if owner is machine:
+            machine.unpin(handle)
+        elif owner is not None:
+            _ORPHAN_PINS.append((ref, handle))
 
 
 # soma.values.type_name falls back to the class name for types it does not know by
@@ -170,7 +193,7 @@ def _same(items, snapshot):
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
-_ERROR_CLASSES = {1: LexError, 2: ParseError, 3: SomaRuntimeError}
+_ERROR_CLASSES = {1: LexError, 2: ParseError, 3: SomaRuntimeError, 4: LimitError}
 
 # Serialized modules by (source text, source name) for the stdlib and extension setup
 # code only: compiled once per process, not once per VM. (User programs are compiled on
@@ -189,13 +212,13 @@ class NativeVM(VM):
     """
 
     def __init__(self, stdlib=None, max_depth=DEFAULT_MAX_DEPTH, output=None, input=None,
-                 load_stdlib=True, jit_threshold=None, jit_background=None,
-                 jit_opt_threshold=None):
+                 load_stdlib=True, max_steps=None, time_limit=None, max_memory=None,
+                 jit_threshold=None, jit_background=None, jit_opt_threshold=None):
         stdlib = stdlib_choice(stdlib, load_stdlib)
         # Not Interpreter.__init__: there is no Python-side AL, Store or Register.
         if _native is None:
             raise ImportError(BUILD_HINT)
-        self._init_host(output, input, max_depth)
+        self._init_host(output, input, max_depth, max_steps, time_limit)
         jit, threshold = _jit_setting(jit_threshold)
         factory = _Factory()
         self._m = _native.Machine(jit, threshold, max_depth, (TRUE, FALSE, NIL, VOID),
@@ -204,6 +227,8 @@ class NativeVM(VM):
                                   None if jit_background is None else str(jit_background),
                                   None if jit_opt_threshold is None else str(jit_opt_threshold))
         factory.machine = weakref.ref(self._m)
+        self._m.max_memory = limits.configured_max_memory(max_memory)
+        self._interrupter = self._m.interrupter()
         self._pyal = None
         self._snap = ()
         self._programs = weakref.WeakKeyDictionary()   # Code -> [module id, children, counts]
@@ -233,9 +258,12 @@ class NativeVM(VM):
 
     @al.setter
     def al(self, values):
+        # Written through at once (comparing against a snapshot cannot see `vm.al = []`
+        # replace a native AL the Python side never materialised).
         self._pyal = values
-        self._snap = ()
-        self._to_native()
+        self._m.al_clear()
+        self._m.al_extend(values)
+        self._snap = values[:]
 
     def _to_python(self):
         items = self._pyal
@@ -245,6 +273,8 @@ class NativeVM(VM):
             self._snap = fresh
 
     def _to_native(self):
+        if _ORPHAN_PINS:
+            _release_orphan_pins(self._m)
         items = self._pyal
         if items is not None and not _same(items, self._snap):
             m = self._m
@@ -277,6 +307,26 @@ class NativeVM(VM):
         self._m.max_depth = depth
 
     @property
+    def max_memory(self):
+        return self._m.max_memory
+
+    @max_memory.setter
+    def max_memory(self, nbytes):
+        self._m.max_memory = limits.configured_max_memory(nbytes)
+
+    def _begin_budget(self, max_steps, time_limit):
+        self._m.begin_budget(max_steps, time_limit)
+
+    def steps_taken(self):
+        """Steps (block executions) taken by the current or last run."""
+        return self._m.steps_taken()
+
+    def interrupt(self):
+        """Stop the run in progress at its next poll point (or the next run, if none is).
+        Safe to call from another thread."""
+        self._interrupter.interrupt()
+
+    @property
     def backend(self):
         return "native+jit" if self._m.jit_enabled() else "native"
 
@@ -285,7 +335,7 @@ class NativeVM(VM):
 
     # -- running code ---------------------------------------------------------
 
-    def execute_code(self, source_text, source_name=""):
+    def _execute(self, source_text, source_name):
         key = (source_text, source_name)
         data = _MODULE_CACHE.get(key)
         if data is None:
@@ -306,7 +356,7 @@ class NativeVM(VM):
                 _MODULE_CACHE[key] = data
         self._run_bytes(data, source_name)
 
-    def run_program(self, code):
+    def _run_code(self, code):
         """Run a compiled top-level Code (one crossing for the whole module).
 
         A Code is serialized and loaded once per VM; running it again reuses the loaded
@@ -344,7 +394,7 @@ class NativeVM(VM):
         if info is not None:
             self._raise(info, source)
 
-    def execute_value(self, value):
+    def _exec_value(self, value):
         """Execute a Block or builtin as `>` does; anything else is an error."""
         self._to_native()
         try:
@@ -354,7 +404,7 @@ class NativeVM(VM):
         if info is not None:
             self._raise(info, None)
 
-    call_block = execute_value
+    call_block = VM.execute_value
 
     def _raise(self, info, source):
         cls, message, line, col, exc, where = info
@@ -384,6 +434,10 @@ class NativeVM(VM):
         if line:
             err.at(line, col)
         err.source = source or None
+        if cls == 4 and message.startswith("Memory"):
+            # Give the garbage of the failed run back now (a check that could not collect
+            # may have raised it), and the freed memory to the operating system.
+            self._m.give_back_memory()
         raise err
 
     # -- Store access for Python code ----------------------------------------

@@ -6,8 +6,10 @@ import re
 import sys
 
 from . import cells
+from . import limits
 from .builtins import CORE_BUILTINS, CORE_CONSTANTS
 from .compiler import compile_source
+from .errors import LimitError
 from .errors import RuntimeError as SomaRuntimeError
 from .sources import read_source
 from .interpreter import DEFAULT_MAX_DEPTH, Interpreter
@@ -29,11 +31,17 @@ def stdlib_choice(stdlib, load_stdlib):
 class VM(Interpreter):
     """A SOMA virtual machine.
 
-    stdlib    None: the bundled stdlib.soma; False: no stdlib; a path: that file.
-    max_depth how many block executions may nest before a RuntimeError.
-    output    called with each line a program prints (default: sys.stdout).
-    input     called to read a line, returning None at end of input (default: sys.stdin).
+    stdlib     None: the bundled stdlib.soma; False: no stdlib; a path: that file.
+    max_depth  how many block executions may nest before a RuntimeError.
+    output     called with each line a program prints (default: sys.stdout).
+    input      called to read a line, returning None at end of input (default: sys.stdin).
+    max_steps  block executions each run may make (None: unlimited).
+    time_limit seconds each run may take (None: unlimited).
+    max_memory bytes the VM's values may take (None: SOMA_MAX_MEMORY, else the default of
+               limits.py: a quarter of physical memory, at most 512 MiB).
     load_stdlib  False is the reference VM's spelling of stdlib=False.
+    The four limits are also attributes; a run past one raises soma.LimitError (max_depth: the
+    RuntimeError "recursion too deep"). See docs/semantics.md, "Limits".
     """
 
     # -- backend selection (SOMA_JIT): soma.VM() is a native.NativeVM when the native
@@ -47,10 +55,11 @@ class VM(Interpreter):
     # -- end of backend selection ---------------------------------------------------
 
     def __init__(self, stdlib=None, max_depth=DEFAULT_MAX_DEPTH, output=None, input=None,
-                 load_stdlib=True):
+                 load_stdlib=True, max_steps=None, time_limit=None, max_memory=None):
         stdlib = stdlib_choice(stdlib, load_stdlib)
         super().__init__(max_depth=max_depth)
-        self._init_host(output, input, max_depth)
+        self._init_host(output, input, max_depth, max_steps, time_limit)
+        self.max_memory = limits.configured_max_memory(max_memory)
         for path, fn in CORE_BUILTINS.items():
             self._define(path, Builtin(path, fn))
         for name, value in CORE_CONSTANTS.items():
@@ -60,12 +69,16 @@ class VM(Interpreter):
         if stdlib:
             self.execute_file(stdlib)
 
-    def _init_host(self, output, input, max_depth):
-        """Python-side state of every backend: the I/O hooks, the loaded extensions, and a
-        Python recursion limit high enough that SOMA's depth limit is the one a program meets."""
+    def _init_host(self, output, input, max_depth, max_steps, time_limit):
+        """Python-side state of every backend: the I/O hooks, the loaded extensions, the
+        run limits, and a Python recursion limit high enough that SOMA's depth limit is the
+        one a program meets."""
         self._output = output
         self._input = input
         self.loaded_extensions = set()
+        self.max_steps = limits.check_max_steps(max_steps)
+        self.time_limit = limits.check_time_limit(time_limit)
+        self._runs = 0          # runs in progress (nested through builtins such as `load`)
         needed = max_depth * _FRAMES_PER_LEVEL + 1000
         if sys.getrecursionlimit() < needed:
             sys.setrecursionlimit(needed)
@@ -75,9 +88,64 @@ class VM(Interpreter):
     def compile(self, source_text, source_name=""):
         return compile_source(source_text, source_name)
 
-    def execute_code(self, source_text, source_name=""):
-        """Compile and run SOMA source on this VM. Raises a SomaError subclass on error."""
+    def execute_code(self, source_text, source_name="", max_steps=None, time_limit=None):
+        """Compile and run SOMA source on this VM. Raises a SomaError subclass on error.
+
+        max_steps, time_limit: this run's limits (None: the VM's attributes of those names).
+        A run started inside another one (a builtin running code) shares the outer budget.
+        """
+        self._begin_run(max_steps, time_limit)
+        try:
+            self._execute(source_text, source_name)
+        except LimitError as err:
+            if self._runs == 1 and err.message.startswith("Memory"):
+                limits.give_back_memory()
+            raise
+        finally:
+            self._runs -= 1
+
+    def _execute(self, source_text, source_name):
         self.run_program(compile_source(source_text, source_name))
+
+    def run_program(self, code):
+        """Run a compiled top-level Code (with the VM's run limits when not nested)."""
+        self._begin_run(None, None)
+        try:
+            self._run_code(code)
+        finally:
+            self._runs -= 1
+
+    def _run_code(self, code):
+        Interpreter.run_program(self, code)
+
+    def execute_value(self, value):
+        """Execute a Block or builtin as `>` does (with the VM's run limits when not nested)."""
+        self._begin_run(None, None)
+        try:
+            self._exec_value(value)
+        finally:
+            self._runs -= 1
+
+    def _exec_value(self, value):
+        Interpreter.execute_value(self, value)
+
+    def _begin_run(self, max_steps, time_limit):
+        """Count a run in; the outermost one starts the step budget and time limit."""
+        if self._runs == 0:
+            steps = limits.check_max_steps(self.max_steps if max_steps is None else max_steps)
+            seconds = limits.check_time_limit(self.time_limit if time_limit is None
+                                              else time_limit)
+            self._begin_budget(steps, seconds)
+        self._runs += 1
+
+    @property
+    def max_memory(self):
+        """The memory limit in bytes (set it to bytes or a size such as "64M")."""
+        return self._max_memory
+
+    @max_memory.setter
+    def max_memory(self, nbytes):
+        self._max_memory = limits.configured_max_memory(nbytes)
 
     def jit_stats(self):
         """The JIT's statistics (a dict, see NativeVM), or None when no JIT is running."""

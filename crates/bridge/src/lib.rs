@@ -61,6 +61,8 @@ struct Ctx {
     block_type: Py<PyType>,
     cellref_type: Py<PyType>,
     builtin_type: Py<PyType>,
+    /// When the poll hook last let other Python threads take the GIL.
+    last_yield: Cell<std::time::Instant>,
     /// Bits of a Block or builtin value -> its one Python object.
     objects: RefCell<HashMap<u64, Py<PyAny>>>,
     /// Address of a Python `soma.Builtin` -> its native builtin value (objects are kept
@@ -166,13 +168,27 @@ unsafe extern "C" fn host_call(user: *mut std::ffi::c_void, vm: *mut Vm, id: u32
     SOMA_ERROR
 }
 
-/// Poll hook (every few thousand block entries): run Python's signal handlers, so Ctrl-C
-/// (KeyboardInterrupt) stops a runaway program. The exception is handed back with the run.
+/// How long a run keeps the GIL before the poll hook lets other Python threads run (as
+/// Python's own switch interval): a thread that calls `vm.interrupt()` needs the GIL.
+const GIL_SLICE: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// Poll hook (every few thousand block entries, after the runtime checked the run's limits):
+/// run Python's signal handlers, so Ctrl-C (KeyboardInterrupt) stops a runaway program (the
+/// exception is handed back with the run); and every [`GIL_SLICE`], release the GIL for a
+/// moment so other Python threads (e.g. one calling `vm.interrupt()`) can run. Nothing of
+/// the VM crosses threads: during the release this thread waits and holds no Python object,
+/// and the Machine is `unsendable` (other threads can only set the interrupt flag, an
+/// atomic shared through `Interrupter`).
 fn poll(_vm: &mut Vm, user: *mut std::ffi::c_void) -> Result<(), SomaError> {
     // SAFETY: `user` is the Machine's boxed Ctx, alive as long as the VM.
     let ctx = unsafe { &*(user as *const Ctx) };
     let failed = catch_unwind(AssertUnwindSafe(|| {
         Python::attach(|py| {
+            let now = std::time::Instant::now();
+            if now.duration_since(ctx.last_yield.get()) >= GIL_SLICE {
+                py.detach(|| ());
+                ctx.last_yield.set(std::time::Instant::now());
+            }
             // SAFETY: called with the GIL held (the runtime only runs inside a Python call).
             if unsafe { ffi::PyErr_CheckSignals() } != 0 {
                 let e = PyErr::take(py)
@@ -409,6 +425,9 @@ impl Machine {
         let vm = self.vm();
         let result = catch_unwind(AssertUnwindSafe(|| f(vm)));
         self.running.set(self.running.get() - 1);
+        if self.running.get() == 0 {
+            self.vm().trim_al();
+        }
         *self.ctx.owner.borrow_mut() = prev;
         let pending = self.ctx.pending.borrow_mut().take();
         let err = match result {
@@ -462,6 +481,7 @@ impl Machine {
             block_type,
             cellref_type,
             builtin_type,
+            last_yield: Cell::new(std::time::Instant::now()),
             objects: RefCell::new(HashMap::new()),
             builtin_bits: RefCell::new(HashMap::new()),
         });
@@ -679,7 +699,9 @@ impl Machine {
     }
 
     fn al_clear(&self) {
-        self.vm().al_mut().clear();
+        let vm = self.vm();
+        vm.al_mut().clear();
+        vm.trim_al();
     }
 
     /// The whole AL as a Python list (one crossing for iteration, comparison, repr).
@@ -739,6 +761,42 @@ impl Machine {
         self.running.get()
     }
 
+    // ----- resource limits (crates/runtime/src/limits.rs) -----
+
+    /// Start the step budget and time limit (seconds) of a top-level run; None: unlimited.
+    #[pyo3(signature = (max_steps, time_limit))]
+    fn begin_budget(&self, max_steps: Option<u64>, time_limit: Option<f64>) -> PyResult<()> {
+        let time_limit = match time_limit {
+            None => None,
+            Some(t) if t.is_finite() && t >= 0.0 => Some(std::time::Duration::from_secs_f64(t.min(1e9))),
+            Some(t) => return Err(PyValueError::new_err(format!("time limit must be >= 0 seconds, got {t}"))),
+        };
+        self.vm().begin_budget(max_steps, time_limit);
+        Ok(())
+    }
+
+    /// Steps (block executions) taken since the last `begin_budget`.
+    fn steps_taken(&self) -> u64 {
+        self.vm().steps_taken()
+    }
+
+    #[getter]
+    fn get_max_memory(&self) -> usize {
+        self.vm().max_memory()
+    }
+
+    #[setter]
+    fn set_max_memory(&self, bytes: usize) {
+        self.vm().set_max_memory(bytes);
+    }
+
+    /// The thread-safe handle that sets this machine's interrupt flag.
+    fn interrupter(&self) -> Interrupter {
+        Interrupter {
+            flag: self.vm().interrupt_handle(),
+        }
+    }
+
     /// Force a full collection (tests).
     fn collect(&self) -> PyResult<()> {
         if self.running.get() != 0 {
@@ -746,6 +804,15 @@ impl Machine {
         }
         self.vm().collect();
         Ok(())
+    }
+
+    /// After a memory limit error: a full collection, then the allocator's free memory back to
+    /// the operating system. Nothing when a run is in progress (the next safepoint collects).
+    fn give_back_memory(&self) {
+        if self.running.get() == 0 {
+            self.vm().collect();
+            soma_runtime::limits::give_back_memory();
+        }
     }
 
     /// (objects, bytes) on the native heap (tests, benchmarks).
@@ -813,11 +880,33 @@ fn decode_error(data: &[u8]) -> Option<String> {
     soma_runtime::decode::decode_module(data).err().map(|e| e.to_string())
 }
 
+/// Sets a machine's interrupt flag; unlike `Machine`, usable from any thread (the flag is an
+/// atomic the runtime reads at its poll points; see `limits.rs`).
+#[pyclass(frozen, module = "soma._native")]
+struct Interrupter {
+    flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[pymethods]
+impl Interrupter {
+    /// Stop the run in progress at its next poll point (or the next run, if none is).
+    fn interrupt(&self) {
+        self.flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Withdraw an interrupt no run has consumed yet.
+    fn clear(&self) {
+        self.flag.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// The extension module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<Machine>()?;
     m.add_function(wrap_pyfunction!(decode_error, m)?)?;
+    m.add_class::<Interrupter>()?;
+    m.add("DEFAULT_MAX_MEMORY", soma_runtime::limits::default_max_memory())?;
     Ok(())
 }

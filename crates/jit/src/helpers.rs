@@ -182,7 +182,7 @@ pub unsafe extern "C" fn jit_set_store(vm: *mut Vm, path: *const Path, cache: *m
     unsafe {
         guard(vm, |vm| {
             let path = &*path;
-            vm.safepoint();
+            vm.safepoint()?;
             let v = vm.pop().ok_or_else(|| msg::store_underflow(&path.display))?;
             store_through_cache(vm, path, &mut *cache, v)
         })
@@ -242,8 +242,7 @@ unsafe fn call_compiled(vm: *mut Vm, v: Value, chained: bool) -> Option<i32> {
         vmr.set_error(msg::recursion(vmr.max_depth()));
         return Some(SOMA_ERROR);
     }
-    vmr.safepoint();
-    if let Err(e) = vmr.enter_block(v) {
+    if let Err(e) = vmr.safepoint().and_then(|()| vmr.enter_block(v)) {
         vmr.set_error(e);
         return Some(SOMA_ERROR);
     }
@@ -269,7 +268,7 @@ pub unsafe extern "C" fn jit_exec(vm: *mut Vm, v: u64) -> i32 {
         }
         guard(vm, |vm| {
             if v.is_executable() {
-                vm.safepoint();
+                vm.safepoint()?;
             }
             vm.exec_value(v)
         })
@@ -290,7 +289,7 @@ pub unsafe extern "C" fn jit_chain_step(vm: *mut Vm, v: u64, out: *mut u64) -> i
             Some(st) => return st,
             None => {
                 let st = guard(vm, |vm| {
-                    vm.safepoint();
+                    vm.safepoint()?;
                     vm.exec_value(v)
                 });
                 if st != SOMA_OK {
@@ -517,7 +516,8 @@ pub unsafe extern "C" fn jit_exit(
 }
 
 /// Enter the frame of a Block whose body runs inline in compiled code (`Vm::enter_inlined`:
-/// the recursion error when too deep). Never collects.
+/// a step; the recursion error when too deep; a limit error at the poll's turn). Never
+/// collects.
 ///
 /// # Safety
 /// Helper contract; `block` is a live Block.
@@ -554,6 +554,16 @@ pub unsafe extern "C" fn jit_frames_leave(vm: *mut Vm, n: u64) -> i32 {
             Ok(())
         })
     }
+}
+
+/// The poll's turn entering an inlined body with a virtual frame (`Vm::poll_inlined`: the
+/// resource limits, not the host). Never collects.
+///
+/// # Safety
+/// Helper contract.
+pub unsafe extern "C" fn jit_poll_inlined(vm: *mut Vm) -> i32 {
+    // SAFETY: helper contract.
+    unsafe { guard(vm, |vm| vm.poll_inlined()) }
 }
 
 /// Record the recursion error (the depth limit reached entering an inlined body).

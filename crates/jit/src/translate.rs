@@ -1435,10 +1435,28 @@ impl<'e> Translator<'_, 'e> {
         self.levels.pop();
     }
 
-    /// Enter a virtual frame: the depth check and count of `Vm::enter_block`, inline (the
-    /// recursion error is the executing instruction's, here in the calling level).
+    /// Enter a virtual frame: the step, depth check and count of `Vm::enter_inlined`, inline
+    /// (a limit or recursion error is the executing instruction's, here in the calling level).
     fn emit_count_frame(&mut self) {
         let flags = MemFlagsData::trusted();
+        // A step (limits.rs): the poll countdown; at zero, the limits (not the host) are
+        // checked by `jit_poll_inlined`.
+        let n = self.b.ins().load(I32, flags, self.vm, JitLayout::POLL_COUNTDOWN);
+        let n = self.b.ins().iadd_imm_s(n, -1);
+        self.b.ins().store(flags, n, self.vm, JitLayout::POLL_COUNTDOWN);
+        let poll_b = self.b.create_block();
+        let polled = self.b.create_block();
+        self.b.set_cold_block(poll_b);
+        self.b.ins().brif(n, polled, &[], poll_b, &[]);
+        self.b.switch_to_block(poll_b);
+        let st = self.call_status(helpers::jit_poll_inlined as *const () as usize, &[self.vm]);
+        let stopped = self.b.create_block();
+        self.b.set_cold_block(stopped);
+        self.b.ins().brif(st, stopped, &[], polled, &[]);
+        self.b.switch_to_block(stopped);
+        let pending = self.pending();
+        self.emit_error_return(st, &pending);
+        self.b.switch_to_block(polled);
         let depth = self.b.ins().load(I64, flags, self.vm, JitLayout::BLOCK_DEPTH);
         let max = self.b.ins().load(I64, flags, self.vm, JitLayout::MAX_DEPTH);
         let full = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, depth, max);

@@ -94,6 +94,12 @@ impl Vm {
         }
     }
 
+    /// The value `depth` below the AL top (0: the top); the length was checked by `need`.
+    #[inline]
+    fn peek(&self, depth: usize) -> Value {
+        self.al[self.al.len() - 1 - depth]
+    }
+
     #[inline]
     fn pop_unchecked(&mut self) -> Value {
         self.al.pop().expect("length checked by `need`")
@@ -137,32 +143,47 @@ impl Vm {
                 }
             }
             BuiltinId::ReadLine => {
-                self.safepoint();
+                self.safepoint()?;
                 let line = self.io.read_line();
                 if let Some(e) = self.io.take_error() {
                     return Err(e);
                 }
                 let line = line.ok_or_else(msg::read_line_eof)?;
+                self.heap.check_alloc(line.len())?;
                 let s = self.heap.alloc_str(&line);
                 self.al.push(s);
             }
             BuiltinId::Concat => {
                 self.need("concat", 2)?;
-                self.safepoint();
+                // The result's size is known before anything is popped: check it against
+                // the memory limit while the operands are still rooted (then pop, as every
+                // builtin does before it fails on its operands).
+                let reserved = match (self.peek(1).as_str(), self.peek(0).as_str()) {
+                    (Some(x), Some(y)) => self.reserve(
+                        std::mem::size_of::<crate::heap::StrObj>() + x.len().saturating_add(y.len()),
+                    ),
+                    _ => self.safepoint(),
+                };
+                if let Err(e) = reserved {
+                    self.al.truncate(self.al.len() - 2);
+                    return Err(e);
+                }
                 let b = self.pop_unchecked();
                 let a = self.pop_unchecked();
                 let (Some(x), Some(y)) = (a.as_str(), b.as_str()) else {
                     return Err(msg::concat_types(a.type_name(), b.type_name()));
                 };
-                let mut joined = String::with_capacity(x.len() + y.len());
-                joined.push_str(x);
-                joined.push_str(y);
-                let s = self.heap.alloc_str(&joined);
+                let s = self.heap.alloc_str_concat(x, y);
                 self.al.push(s);
             }
             BuiltinId::ToString => {
                 self.need("toString", 1)?;
-                self.safepoint();
+                // Decimal digits of a BigInt: fewer than bits / 3 + 2 (log10(2) < 1/3).
+                let digits = self.peek(0).as_bigint().map_or(0, |b| (b.bits() as usize) / 3 + 2);
+                if let Err(e) = self.reserve(std::mem::size_of::<crate::heap::StrObj>() + digits) {
+                    self.al.pop();
+                    return Err(e);
+                }
                 let v = self.pop_unchecked();
                 let text = int::to_decimal(v).ok_or_else(|| msg::to_string_type(v.type_name()))?;
                 let s = self.heap.alloc_str(&text);
@@ -170,7 +191,7 @@ impl Vm {
             }
             BuiltinId::ToInt => {
                 self.need("toInt", 1)?;
-                self.safepoint();
+                self.safepoint()?;
                 let v = self.pop_unchecked();
                 let s = v.as_str().ok_or_else(|| msg::to_int_type(v.type_name()))?;
                 let r = match crate::render::python_int(s) {
@@ -191,7 +212,7 @@ impl Vm {
             }
             BuiltinId::DebugType => {
                 self.need("debug.type", 1)?;
-                self.safepoint();
+                self.safepoint()?;
                 let v = self.pop_unchecked();
                 // Foreign Python dicts and lists report as the reference does.
                 let name = match v.type_name() {
@@ -210,7 +231,7 @@ impl Vm {
             }
             BuiltinId::DebugId => {
                 self.need("debug.id", 1)?;
-                self.safepoint();
+                self.safepoint()?;
                 let v = self.pop_unchecked();
                 // Identity, implementation-specific like the reference's `id()`: the object
                 // (for a CellRef, the cell) address, or the bits of an immediate.
@@ -240,7 +261,13 @@ impl Vm {
 
     fn arith_builtin(&mut self, op: ArithOp) -> RtResult<()> {
         self.need(op.name(), 2)?;
-        self.safepoint();
+        // Small operands (the common case) need only the plain safepoint.
+        let bound = int::result_bytes_bound(op, self.peek(1), self.peek(0));
+        let room = if bound == 0 { self.safepoint() } else { self.reserve(bound) };
+        if let Err(e) = room {
+            self.al.truncate(self.al.len() - 2);
+            return Err(e);
+        }
         let b = self.pop_unchecked();
         let a = self.pop_unchecked();
         let r = self.arith(op, a, b)?;
@@ -255,6 +282,7 @@ impl Vm {
             ArithError::NotInts => msg::arith_types(op.name(), a.type_name(), b.type_name()),
             ArithError::DivisionByZero => msg::division_by_zero(),
             ArithError::ModuloByZero => msg::modulo_by_zero(),
+            ArithError::MemoryLimit => msg::memory_limit(self.heap.max_bytes()),
         })
     }
 

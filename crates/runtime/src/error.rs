@@ -14,6 +14,9 @@ pub enum ErrorClass {
     Lex = 1,
     Parse = 2,
     Runtime = 3,
+    /// A resource limit (memory, steps, time) or an interrupt stopped the program
+    /// (`soma.LimitError`, a subclass of `soma.RuntimeError`).
+    Limit = 4,
 }
 
 impl ErrorClass {
@@ -22,6 +25,7 @@ impl ErrorClass {
             ErrorClass::Lex => "LexError",
             ErrorClass::Parse => "ParseError",
             ErrorClass::Runtime => "RuntimeError",
+            ErrorClass::Limit => "LimitError",
         }
     }
 }
@@ -39,6 +43,15 @@ impl SomaError {
     pub fn runtime(message: impl Into<String>) -> SomaError {
         SomaError {
             class: ErrorClass::Runtime,
+            message: message.into(),
+            line: 0,
+            col: 0,
+        }
+    }
+
+    pub fn limit(message: impl Into<String>) -> SomaError {
+        SomaError {
+            class: ErrorClass::Limit,
             message: message.into(),
             line: 0,
             col: 0,
@@ -138,5 +151,17 @@ pub mod msg {
         SomaError::runtime(format!(
             "recursion too deep (limit {limit} nested block executions)"
         ))
+    }
+    pub fn memory_limit(limit: usize) -> SomaError {
+        SomaError::limit(format!("Memory limit exceeded (limit {limit} bytes)"))
+    }
+    pub fn step_limit(limit: u64) -> SomaError {
+        SomaError::limit(format!("Step limit exceeded (limit {limit} block executions)"))
+    }
+    pub fn time_limit() -> SomaError {
+        SomaError::limit("Time limit exceeded")
+    }
+    pub fn interrupted() -> SomaError {
+        SomaError::limit("Interrupted")
     }
 }

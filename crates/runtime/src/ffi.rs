@@ -398,7 +398,8 @@ pub unsafe extern "C" fn soma_rt_lt_values(vm: *mut Vm, a: u64, b: u64, out: *mu
 
 // ----- memory -----
 
-/// Collect if the allocation budget is spent (always in stress mode). Safepoint.
+/// Collect if the allocation budget is spent (always in stress mode). Safepoint. Fails
+/// (`SOMA_ERROR`) when the heap is then over its memory limit (see `heap.rs`).
 ///
 /// # Safety
 /// Module contract.
@@ -406,10 +407,7 @@ pub unsafe extern "C" fn soma_rt_lt_values(vm: *mut Vm, a: u64, b: u64, out: *mu
 pub unsafe extern "C" fn soma_rt_safepoint(vm: *mut Vm) -> i32 {
     // SAFETY: module contract.
     unsafe {
-        guard(vm, |vm| {
-            vm.safepoint();
-            Ok(())
-        })
+        guard(vm, |vm| vm.safepoint())
     }
 }
 
@@ -727,6 +725,7 @@ pub unsafe extern "C" fn soma_rt_set_error(
     let class = match class {
         1 => ErrorClass::Lex,
         2 => ErrorClass::Parse,
+        4 => ErrorClass::Limit,
         _ => ErrorClass::Runtime,
     };
     vm.set_error_parts(class, &String::from_utf8_lossy(bytes), line, col);

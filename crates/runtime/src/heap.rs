@@ -30,6 +30,18 @@
 //! allocation volume (a fixed allocation interval would make it quadratic in the live size).
 //! Stress mode collects at every safepoint instead.
 //!
+//! # Memory limit
+//! The heap has a limit (`max_bytes`, by default `limits::default_max_memory()`) on the bytes
+//! it holds plus the AL's buffer. The pacing budget never lets the bytes allocated since the
+//! last collection go past the limit by more than [`LIMIT_HEADROOM`], so a collection is due
+//! before that; after it, [`Heap::check_limit`] fails when the live bytes (and the allocation
+//! about to be made, when its size is known) exceed the limit. An allocation of known size
+//! (a `concat` result, a BigInt product) is checked *before* it is made, so an allocation
+//! larger than the limit never happens. After a limit error the heap may stay above the
+//! limit (the Store keeps what completed statements wrote); later plain safepoints fail again
+//! only once it grew by more than [`LIMIT_HEADROOM`] since, so a program can still run, read,
+//! and free memory (`Void !x.`), while every error still ends the run that grew the heap.
+//!
 //! # Roots and safepoints
 //! The heap does not know the roots; `Vm::collect` marks them (AL, Store, Register frames,
 //! loaded modules, builtins, host pins, JIT shadow-stack slots) and then calls
@@ -215,6 +227,11 @@ const MIN_BUDGET: usize = 1 << 20;
 const GROWTH_NUM: usize = 3;
 const GROWTH_DEN: usize = 2;
 
+/// Near the memory limit, collections are still at least this many bytes of allocation apart
+/// (so a heap close to its limit does not collect at every safepoint); also how far the
+/// bytes held may overshoot the limit before a safepoint notices.
+const LIMIT_HEADROOM: usize = 256 << 10;
+
 /// Cells per slab chunk.
 pub const CELL_CHUNK: usize = 1024;
 
@@ -239,6 +256,12 @@ pub struct Heap {
     budget: usize,
     /// Collect at every safepoint.
     stress: bool,
+    /// The memory limit (bytes of objects plus the AL's buffer; see the module docs).
+    max_bytes: usize,
+    /// Bytes held when the last limit error was raised (`None`: none since the heap was
+    /// last found within its limit): a plain safepoint fails again only when the heap grew
+    /// more than [`LIMIT_HEADROOM`] past it.
+    over_limit_at: Option<usize>,
     mark_stack: Vec<NonNull<Header>>,
     /// Slab chunks of cells (see the module documentation). Never freed before the heap.
     cell_chunks: Vec<Box<[CellObj]>>,
@@ -274,6 +297,8 @@ impl Heap {
             allocated_since_gc: 0,
             budget: MIN_BUDGET,
             stress: stress_requested(),
+            max_bytes: crate::limits::default_max_memory(),
+            over_limit_at: None,
             mark_stack: Vec::new(),
             cell_chunks: Vec::new(),
             cell_bits: Vec::new(),
@@ -307,6 +332,64 @@ impl Heap {
         }
     }
 
+    /// The memory limit in bytes.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
+    /// Set the memory limit (at least 1 byte); takes effect at the next safepoint.
+    pub fn set_max_bytes(&mut self, bytes: usize) {
+        self.max_bytes = bytes.max(1);
+        self.over_limit_at = None;
+        self.budget = self.budget.min(self.room());
+    }
+
+    /// Bytes of the objects that survived the last collection.
+    pub fn live_bytes(&self) -> usize {
+        self.live_bytes
+    }
+
+    /// Bytes of objects held now (survivors of the last collection plus everything
+    /// allocated since, garbage included).
+    pub fn held_bytes(&self) -> usize {
+        self.live_bytes + self.allocated_since_gc
+    }
+
+    /// Allocation room before the limit, at least [`LIMIT_HEADROOM`].
+    fn room(&self) -> usize {
+        self.max_bytes.saturating_sub(self.live_bytes).max(LIMIT_HEADROOM)
+    }
+
+    /// Right after a collection: the memory limit error when the live bytes plus `al_bytes`
+    /// (the AL's buffer) plus `extra` (an allocation about to be made) exceed the limit.
+    /// With `extra == 0` (a plain safepoint) after a limit error, only once the heap grew
+    /// more than [`LIMIT_HEADROOM`] past what it held then: a program over its limit can
+    /// still run, read and free memory, and every error ends the run that grew it.
+    pub fn check_limit(&mut self, al_bytes: usize, extra: usize) -> crate::error::RtResult<()> {
+        let held = self.live_bytes.saturating_add(al_bytes);
+        if held.saturating_add(extra) <= self.max_bytes {
+            self.over_limit_at = None;
+            return Ok(());
+        }
+        if extra == 0 && self.over_limit_at.is_some_and(|at| held <= at.saturating_add(LIMIT_HEADROOM)) {
+            return Ok(());
+        }
+        self.over_limit_at = Some(held);
+        Err(crate::error::msg::memory_limit(self.max_bytes))
+    }
+
+    /// Before an allocation of `extra` bytes where no collection may run (a value-form
+    /// helper of compiled code): the memory limit error when the survivors of the last
+    /// collection plus `extra` exceed the limit. (Garbage since then is not counted: the next
+    /// safepoint collects it and checks the total.)
+    pub fn check_alloc(&self, extra: usize) -> crate::error::RtResult<()> {
+        if self.live_bytes.saturating_add(extra) > self.max_bytes {
+            Err(crate::error::msg::memory_limit(self.max_bytes))
+        } else {
+            Ok(())
+        }
+    }
+
     /// True when the next safepoint should collect.
     #[inline]
     pub fn should_collect(&self) -> bool {
@@ -321,9 +404,16 @@ impl Heap {
     }
 
     pub fn alloc_str(&mut self, text: &str) -> Value {
-        let layout = StrObj::layout(text.len());
+        self.alloc_str_concat(text, "")
+    }
+
+    /// A string of `a` followed by `b`, copied once into the new object (`concat`).
+    pub fn alloc_str_concat(&mut self, a: &str, b: &str) -> Value {
+        let len = a.len().checked_add(b.len()).expect("string size fits the address space");
+        let layout = StrObj::layout(len);
         // SAFETY: the layout has a non-zero size (the struct itself); the struct and then the
-        // bytes are written before the object is published.
+        // `len` bytes (two valid UTF-8 strings, so valid UTF-8) are written before the object
+        // is published.
         let p = unsafe {
             let raw = std::alloc::alloc(layout).cast::<StrObj>();
             let Some(p) = NonNull::new(raw) else {
@@ -331,9 +421,11 @@ impl Heap {
             };
             p.as_ptr().write(StrObj {
                 header: Header::new(ObjKind::Str),
-                len: text.len(),
+                len,
             });
-            std::ptr::copy_nonoverlapping(text.as_ptr(), p.as_ptr().add(1).cast::<u8>(), text.len());
+            let data = p.as_ptr().add(1).cast::<u8>();
+            std::ptr::copy_nonoverlapping(a.as_ptr(), data, a.len());
+            std::ptr::copy_nonoverlapping(b.as_ptr(), data.add(a.len()), b.len());
             p
         };
         self.objects.push(p.cast());
@@ -564,7 +656,7 @@ impl Heap {
         });
         self.live_bytes = live;
         self.allocated_since_gc = 0;
-        self.budget = MIN_BUDGET.max(live / GROWTH_DEN * GROWTH_NUM);
+        self.budget = MIN_BUDGET.max(live / GROWTH_DEN * GROWTH_NUM).min(self.room());
         // The next collection marks with the other epoch: every current mark reads as unmarked.
         self.mark_epoch = 3 - self.mark_epoch;
         self.collections += 1;

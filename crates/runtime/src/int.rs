@@ -56,6 +56,30 @@ pub enum ArithError {
     NotInts,
     DivisionByZero,
     ModuloByZero,
+    /// The result would take the heap past its memory limit (checked before computing it).
+    MemoryLimit,
+}
+
+/// Heap bytes of the Int `v` (0 for a small int, which is not on the heap).
+#[inline]
+fn heap_bytes(v: Value) -> usize {
+    v.as_bigint().map_or(0, |b| (b.bits() as usize).div_ceil(8))
+}
+
+/// An upper bound on the heap bytes of `a op b` (0 when both are small ints: the result then
+/// needs at most 16 bytes). Used to check the memory limit before computing a big result.
+#[inline]
+pub fn result_bytes_bound(op: ArithOp, a: Value, b: Value) -> usize {
+    let (x, y) = (heap_bytes(a), heap_bytes(b));
+    if x == 0 && y == 0 {
+        return 0;
+    }
+    let digits = match op {
+        ArithOp::Add | ArithOp::Sub => x.max(y) + 8,
+        ArithOp::Mul => x + y + 8,
+        ArithOp::FloorDiv | ArithOp::Mod => x.max(y) + 8,
+    };
+    std::mem::size_of::<crate::heap::BigIntObj>() + digits
 }
 
 // ----- fast paths on small-int payloads (both operands in the 48-bit range) -----
@@ -161,6 +185,12 @@ pub fn arith(heap: &mut Heap, op: ArithOp, a: Value, b: Value) -> Result<Value, 
             ArithOp::Mod => unreachable!("small modulo always fits"),
         };
         return Ok(from_i128(heap, r));
+    }
+    if !(a.is_int() && b.is_int()) {
+        return Err(ArithError::NotInts);
+    }
+    if heap.check_alloc(result_bytes_bound(op, a, b)).is_err() {
+        return Err(ArithError::MemoryLimit);
     }
     let (Some(x), Some(y)) = (to_bigint(a), to_bigint(b)) else {
         return Err(ArithError::NotInts);

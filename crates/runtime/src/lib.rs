@@ -11,6 +11,7 @@
 //!   format constants are generated from the tables Python reads: `build.rs`)
 //! * `error`, `render` — the error catalogue and Python-exact text conversions
 //! * `vm` — the VM state and its GC roots
+//! * `limits` — step budget, time limit, interrupt flag, the default memory limit
 //! * `builtins`, `ops` — the semantics of builtins and path operations
 //! * `debug` — the narrated and graph-printing `debug.*` builtins
 //! * `ffi` — the `soma_rt_*` C ABI over those semantics
@@ -28,6 +29,7 @@ pub mod format;
 pub mod graph;
 pub mod heap;
 pub mod int;
+pub mod limits;
 pub mod opcodes;
 pub mod ops;
 pub mod render;

@@ -39,7 +39,7 @@ impl Vm {
 
     /// `a.b.` (REF_STORE): push a CellRef, creating the cell and its parents.
     pub fn ref_store(&mut self, path: &Path) -> RtResult<()> {
-        self.safepoint();
+        self.safepoint()?;
         let cell = self.graph.store_ref(&mut self.heap, &path.syms);
         self.al.push(cell.as_value());
         Ok(())
@@ -47,7 +47,7 @@ impl Vm {
 
     /// `_.a.` (REF_REG).
     pub fn ref_reg(&mut self, path: &Path) -> RtResult<()> {
-        self.safepoint();
+        self.safepoint()?;
         let frame = self.frames.last_mut().expect("top-level frame");
         let cell = self
             .graph
@@ -70,7 +70,7 @@ impl Vm {
 
     /// `!a.b` (SET_STORE): pop and write (CellRef write-through).
     pub fn set_store(&mut self, path: &Path) -> RtResult<()> {
-        self.safepoint();
+        self.safepoint()?;
         let v = self.pop_for_store(path, false)?;
         self.graph.store_write(&mut self.heap, &path.syms, v);
         Ok(())
@@ -78,7 +78,7 @@ impl Vm {
 
     /// `!_.a` (SET_REG).
     pub fn set_reg(&mut self, path: &Path) -> RtResult<()> {
-        self.safepoint();
+        self.safepoint()?;
         let v = self.pop_for_store(path, false)?;
         let frame = self.frames.last_mut().expect("top-level frame");
         self.graph
@@ -88,7 +88,7 @@ impl Vm {
 
     /// `!a.b.` (SETREF_STORE): pop; Void deletes, anything else replaces and drops children.
     pub fn setref_store(&mut self, path: &Path) -> RtResult<()> {
-        self.safepoint();
+        self.safepoint()?;
         let v = self.pop_for_store(path, true)?;
         self.graph.store_setref(&mut self.heap, &path.syms, v);
         Ok(())
@@ -96,7 +96,7 @@ impl Vm {
 
     /// `!_.a.` (SETREF_REG).
     pub fn setref_reg(&mut self, path: &Path) -> RtResult<()> {
-        self.safepoint();
+        self.safepoint()?;
         let v = self.pop_for_store(path, true)?;
         let frame = self.frames.last_mut().expect("top-level frame");
         self.graph

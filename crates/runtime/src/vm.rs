@@ -325,6 +325,8 @@ pub struct Vm {
     install: Option<InstallHook>,
     /// Host poll hook and the block entries left until it is called next.
     poll: Option<(PollHook, *mut std::ffi::c_void)>,
+    /// Step budget, time limit and interrupt flag (armed into `poll_countdown`).
+    budget: crate::limits::Budget,
     /// Block entries left until the poll hook runs. Compiled chain loops decrement it inline
     /// (offset in [`JitLayout`]) and call `poll_now` when it reaches zero.
     poll_countdown: u32,
@@ -365,6 +367,7 @@ impl Vm {
             tier_up: None,
             install: None,
             poll: None,
+            budget: crate::limits::Budget::default(),
             poll_countdown: POLL_INTERVAL,
             stack_limit: crate::exec::thread_stack_limit(),
             error_source: None,
@@ -497,7 +500,49 @@ impl Vm {
     /// Install (or remove) the host poll hook.
     pub fn set_poll(&mut self, hook: Option<PollHook>, user: *mut std::ffi::c_void) {
         self.poll = hook.map(|h| (h, user));
-        self.poll_countdown = POLL_INTERVAL;
+    }
+
+    // ----- resource limits (limits.rs) -----
+
+    /// Start a run's step budget and time limit (`None`: unlimited). Hosts call this before
+    /// a top-level run (not before the runs a builtin makes inside it: those share it).
+    pub fn begin_budget(&mut self, max_steps: Option<u64>, time_limit: Option<std::time::Duration>) {
+        self.poll_countdown = self.budget.begin(max_steps, time_limit);
+    }
+
+    /// Steps (block executions) taken since [`Vm::begin_budget`].
+    pub fn steps_taken(&self) -> u64 {
+        self.budget.steps_taken(self.poll_countdown)
+    }
+
+    /// The interrupt flag: setting it (from any thread) stops the run in progress at its next
+    /// poll point with `Interrupted` (or the next run, if none is in progress).
+    pub fn interrupt_handle(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+        self.budget.interrupt_handle()
+    }
+
+    /// Limit on the bytes the heap and the AL may hold (see `heap.rs`, "Memory limit").
+    pub fn set_max_memory(&mut self, bytes: usize) {
+        self.heap.set_max_bytes(bytes);
+    }
+
+    pub fn max_memory(&self) -> usize {
+        self.heap.max_bytes()
+    }
+
+    /// Bytes of the values on the AL (what the memory limit counts of it; its buffer is at
+    /// most twice that while it grows, and [`Vm::trim_al`] gives the rest back).
+    #[inline]
+    fn al_bytes(&self) -> usize {
+        self.al.len * std::mem::size_of::<Value>()
+    }
+
+    /// Give back the AL buffer's unused room when it is mostly empty (hosts call this at the
+    /// end of a run, e.g. after a limit error left a huge AL that was then cleared).
+    pub fn trim_al(&mut self) {
+        if self.al.cap > 4096 && self.al.len < self.al.cap / 4 {
+            self.al.edit(|v| v.shrink_to(v.len() * 2));
+        }
     }
 
     /// Remember the module whose instruction positions an error (executors call this
@@ -682,10 +727,11 @@ impl Vm {
         sp < self.stack_limit
     }
 
-    /// The poll hook's turn (a block entry found the countdown at zero): restart the countdown
-    /// and run the hook, if one is installed.
+    /// The poll's turn (a block entry found the countdown at zero): count the steps, check
+    /// the limits (steps, time, interrupt, the AL against the memory limit), re-arm the
+    /// countdown, and run the host hook, if one is installed.
     pub fn poll_now(&mut self) -> RtResult<()> {
-        self.poll_countdown = POLL_INTERVAL;
+        self.check_limits(POLL_INTERVAL)?;
         // Also an install point: compiled loops that run in place (no block entry, no call)
         // reach no other safepoint, and they are where newer code matters most.
         if let Some(install) = self.install {
@@ -695,6 +741,32 @@ impl Vm {
             Some((hook, user)) => hook(self, user),
             None => Ok(()),
         }
+    }
+
+    /// The poll's turn at the entry of a body compiled code inlined (where the host must not
+    /// run: compiled code may hold values outside any root): the limits only. The host hook
+    /// is owed, so the countdown is re-armed with 1 and the next entry polls again (every
+    /// loop has an entry that polls fully: a call or a `chain` round).
+    pub fn poll_inlined(&mut self) -> RtResult<()> {
+        let interval = if self.poll.is_some() { 1 } else { POLL_INTERVAL };
+        self.check_limits(interval)
+    }
+
+    #[cold]
+    fn check_limits(&mut self, interval: u32) -> RtResult<()> {
+        match self.budget.poll(interval) {
+            Ok(n) => self.poll_countdown = n,
+            Err((e, n)) => {
+                self.poll_countdown = n;
+                return Err(e);
+            }
+        }
+        // The AL grows without safepoints (compiled code pushes inline); between two polls
+        // it can grow by a bounded amount only.
+        if self.al_bytes().saturating_add(self.heap.live_bytes()) > self.heap.max_bytes() {
+            return Err(msg::memory_limit(self.heap.max_bytes()));
+        }
+        Ok(())
     }
 
     /// A compiled block running its own next `chain` iteration: the frame stays (same depth),
@@ -711,18 +783,27 @@ impl Vm {
 
     /// Begin executing `block`: depth check, fresh Register, bump the tier-up counter.
     pub fn enter_block(&mut self, block: Value) -> RtResult<()> {
-        // Counted down with or without a hook (compiled code counts the same way).
+        // Counted down with or without a hook (compiled code counts the same way): a step.
         self.poll_countdown -= 1;
         if self.poll_countdown == 0 {
             self.poll_now()?;
         }
-        self.enter_inlined(block)
+        self.enter_frame(block)
     }
 
     /// Begin a block execution whose body compiled code runs inline in its caller: as
-    /// [`Vm::enter_block`] (count, depth check, frame with a fresh Register) except that the
-    /// host is not polled (the enclosing compiled block's own entry polls).
+    /// [`Vm::enter_block`] (a step, count, depth check, frame with a fresh Register) except
+    /// that the host is not polled (see [`Vm::poll_inlined`]).
     pub fn enter_inlined(&mut self, block: Value) -> RtResult<()> {
+        self.poll_countdown -= 1;
+        if self.poll_countdown == 0 {
+            self.poll_inlined()?;
+        }
+        self.enter_frame(block)
+    }
+
+    /// The frame part of a block entry: count, depth check, frame with a fresh Register.
+    fn enter_frame(&mut self, block: Value) -> RtResult<()> {
         // Counted even when the depth check fails, as the Python tier counts.
         if let Some(b) = self.block_obj(block) {
             b.exec_count.set(b.exec_count.get() + 1);
@@ -893,12 +974,35 @@ impl Vm {
     // ----- collection -----
 
     /// Collect if the allocation budget is exhausted (or in stress mode). Call only where
-    /// every live value is in a root (see `heap.rs`).
+    /// every live value is in a root (see `heap.rs`). Fails when the memory limit is
+    /// exceeded after the collection (and the heap grew since the last such error).
     #[inline]
-    pub fn safepoint(&mut self) {
+    pub fn safepoint(&mut self) -> RtResult<()> {
         if self.heap.should_collect() {
-            self.collect();
+            self.collect_within_limit(0)
+        } else {
+            Ok(())
         }
+    }
+
+    /// A safepoint before an allocation of `bytes` (e.g. a `concat` result) whose operands
+    /// are still rooted: fails, before anything is allocated, when the heap and the AL would
+    /// then hold more than the memory limit even after a collection.
+    #[inline]
+    pub fn reserve(&mut self, bytes: usize) -> RtResult<()> {
+        let held = self.heap.held_bytes().saturating_add(self.al_bytes());
+        if self.heap.should_collect() || held.saturating_add(bytes) > self.heap.max_bytes() {
+            self.collect_within_limit(bytes)
+        } else {
+            Ok(())
+        }
+    }
+
+    #[cold]
+    fn collect_within_limit(&mut self, bytes: usize) -> RtResult<()> {
+        self.collect();
+        let al = self.al_bytes();
+        self.heap.check_limit(al, bytes)
     }
 
     /// A full mark-sweep collection from the VM's roots.

@@ -53,7 +53,7 @@ fn ten_million_register_frames_keep_the_heap_flat() {
         vm.ref_reg(&root).unwrap();
         vm.set_reg(&x_up).unwrap();
         vm.leave_block();
-        vm.safepoint();
+        vm.safepoint().unwrap();
         max_objects = max_objects.max(vm.heap_stats().objects);
         if i == n / 10 {
             checkpoint = Some((vm.heap_stats(), rss_bytes()));
