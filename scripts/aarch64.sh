@@ -73,6 +73,9 @@ mkdir -p "$OUT"
 # (scripts/aarch64-no-threads.c says why); the guest's main thread gets the 1 GiB stack the
 # ulimit below sets, as the x86_64 runs get a 1 GiB thread.
 SHIM="$PWD/$OUT/libsoma-no-threads.so"
+# Seconds one test binary may run under qemu (every_code, the longest, takes 3-6 min): a
+# miscompiled loop condition can make a program loop forever, and that must fail the step.
+LIMIT=1200
 aarch64-linux-gnu-gcc -shared -fPIC -O2 -o "$SHIM" scripts/aarch64-no-threads.c
 cross() { # cross SUBCOMMAND ARGS...
     local sub="$1"
@@ -80,7 +83,7 @@ cross() { # cross SUBCOMMAND ARGS...
     env RUSTC="$DEBIAN_RUSTC" CARGO_TARGET_DIR="$OUT" CARGO_PROFILE_TEST_DEBUG=false \
         cargo "$sub" --target "$TRIPLE" \
         --config "target.$TRIPLE.linker='aarch64-linux-gnu-gcc'" \
-        --config "target.$TRIPLE.runner=['qemu-aarch64', '-L', '$SYSROOT', '-E', 'LD_PRELOAD=$SHIM']" \
+        --config "target.$TRIPLE.runner=['timeout', '$LIMIT', 'qemu-aarch64', '-L', '$SYSROOT', '-E', 'LD_PRELOAD=$SHIM']" \
         "$@"
 }
 
