@@ -49,3 +49,8 @@ for tier in "${TIERS[@]}"; do
     # shellcheck disable=SC2086
     env $vars "$PY" -m pytest -q -p no:cacheprovider tests
 done
+
+# The runtime and the JIT as aarch64 machine code under qemu-aarch64 (docs/jit.md, "Targets"):
+# installs its toolchain when missing, cross-builds into target/aarch64, fails on any difference.
+step "aarch64 under qemu (scripts/aarch64.sh)" "^(aarch64|!!!)" \
+    scripts/aarch64.sh

@@ -35,7 +35,7 @@ def test_checked_in_bytecode_is_current(stem, source):
 
 
 def test_jit_corpus_is_current():
-    # crates/jit/tests/corpus.rs runs every tests/soma case from this file.
+    # crates/jit/tests/every_code.rs runs every tests/soma case from this file.
     import importlib.util
     path = os.path.join(ROOT, "crates", "jit", "tests", "fixtures", "make_corpus.py")
     spec = importlib.util.spec_from_file_location("make_corpus", path)

@@ -122,12 +122,7 @@ fn error_does_not_roll_back() {
 }
 
 fn big_stack<F: FnOnce() + Send + 'static>(f: F) {
-    std::thread::Builder::new()
-        .stack_size(1 << 30)
-        .spawn(f)
-        .unwrap()
-        .join()
-        .unwrap();
+    common::on_big_stack(f)
 }
 
 #[test]

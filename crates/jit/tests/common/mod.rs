@@ -25,14 +25,19 @@ pub struct CorpusCase {
 }
 
 pub fn corpus_cases() -> Vec<CorpusCase> {
+    cases_from(CORPUS)
+}
+
+/// Cases in the corpus file format (above).
+pub fn cases_from(bytes: &[u8]) -> Vec<CorpusCase> {
     let mut out = Vec::new();
     let mut p = 0;
     let take = |p: &mut usize, n: usize| {
-        let s = &CORPUS[*p..*p + n];
+        let s = &bytes[*p..*p + n];
         *p += n;
         s
     };
-    while p < CORPUS.len() {
+    while p < bytes.len() {
         let n = u16::from_le_bytes(take(&mut p, 2).try_into().unwrap()) as usize;
         let name = String::from_utf8(take(&mut p, n).to_vec()).unwrap();
         let stdlib = take(&mut p, 1)[0] == 1;
@@ -180,4 +185,56 @@ pub fn diff(src: &str, stdlib: bool) -> Outcome {
         }
     }
     reference
+}
+
+/// Run `case` under `tier`: the stdlib's definitions first when the case uses it (on the
+/// executor in both tiers: its words tier up when the case uses them), then the case's module.
+/// Returns the outcome, the Runner (its VM holds the compiled code and the counters) and the
+/// ids of the stdlib module (when loaded) and of the case's module.
+pub fn run_case(tier: Tier, case: &CorpusCase) -> (Outcome, Runner, Option<u32>, u32) {
+    let mut r = Runner::new(tier);
+    let stdlib = case.stdlib.then(|| {
+        let id = r.vm.load_module_bytes(STDLIB).expect("stdlib decodes");
+        soma_runtime::exec::run_module(&mut r.vm, id).expect("stdlib runs");
+        id
+    });
+    let module = soma_runtime::decode::decode_module(&case.module)
+        .unwrap_or_else(|e| panic!("{}: bytecode does not decode: {e}", case.name));
+    let id = r.vm.load_module(module);
+    let res = r.run_id(id);
+    let o = r.outcome(res);
+    (o, r, stdlib, id)
+}
+
+/// What a finished run left behind that it should not have: block frames or shadow slots.
+pub fn leftovers(vm: &Vm) -> Option<String> {
+    match (vm.depth(), vm.shadow_depth()) {
+        (0, 0) => None,
+        (frames, slots) => Some(format!("{frames} frames and {slots} shadow slots left behind")),
+    }
+}
+
+/// Run `f` on a thread with a 1 GiB stack (deep recursion in compiled code needs native
+/// stack; the executor's does not). Where thread creation is refused with `EAGAIN` (under
+/// qemu-user, scripts/aarch64.sh makes it so: threads hang there) `f` runs on the calling
+/// thread, whose stack the caller must have made large enough (the script raises
+/// `ulimit -s`); a stack that is too small shows up as a difference, never as a pass.
+pub fn on_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    // The closure is parked here so it is still ours to run when the spawn is refused.
+    let slot = std::sync::Arc::new(std::sync::Mutex::new(Some(f)));
+    let theirs = std::sync::Arc::clone(&slot);
+    let spawned = std::thread::Builder::new()
+        .stack_size(1 << 30)
+        .spawn(move || {
+            let f = theirs.lock().unwrap().take().expect("runs once");
+            f()
+        });
+    match spawned {
+        Ok(handle) => handle.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            let f = slot.lock().unwrap().take().expect("runs once");
+            f()
+        }
+        Err(e) => panic!("cannot start a thread: {e}"),
+    }
 }
