@@ -16,7 +16,8 @@
 # (a developer without root can still run ./test) but 1 in CI (CI=true), where it must run.
 #
 # The build goes to target/aarch64 (not to target/, so the host build is untouched), in the
-# test profile (opt-level 1) without debug info: the fastest build plus run we measured.
+# test profile (opt-level 1, as the host's tests) without debug info, which would only slow
+# the build and the link. (A release build was not measured against it.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
