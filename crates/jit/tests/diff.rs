@@ -145,17 +145,12 @@ fn deep_recursion() {
 
 #[test]
 fn runaway_recursion_on_a_small_stack_is_an_error_not_a_crash() {
-    std::thread::Builder::new()
-        .stack_size(512 * 1024)
-        .spawn(|| {
-            let (o, _) = run_on(Tier::Jit(0), "{ 1 >f } !f >f", false);
-            let (class, msg, _, _) = o.err.expect("error");
-            assert_eq!(class, "RuntimeError");
-            assert!(msg.starts_with("recursion too deep"), "{msg}");
-        })
-        .unwrap()
-        .join()
-        .unwrap();
+    common::on_stack(512 * 1024, || {
+        let (o, _) = run_on(Tier::Jit(0), "{ 1 >f } !f >f", false);
+        let (class, msg, _, _) = o.err.expect("error");
+        assert_eq!(class, "RuntimeError");
+        assert!(msg.starts_with("recursion too deep"), "{msg}");
+    });
 }
 
 #[test]
@@ -289,16 +284,11 @@ fn shadow_stack_exhaustion_falls_back_to_heap_registers() {
 fn depth_limit_recursion_fits_an_8_mib_stack() {
     // 4990 levels = 9980 nested blocks: the executor needs no native stack for them; compiled
     // code does, and must still reach the same result on a main-thread-sized stack.
-    std::thread::Builder::new()
-        .stack_size(8 << 20)
-        .spawn(|| {
-            let src = "{ !_.n _.n 0 _.n >< { !_.m _.m 1 >- >d 1 >+ } { } >choose >chain } !d 4990 >d";
-            let (o, _) = run_on(Tier::Jit(0), src, false);
-            assert_eq!(o.al, "[4990]", "{o:?}");
-        })
-        .unwrap()
-        .join()
-        .unwrap();
+    common::on_stack(8 << 20, || {
+        let src = "{ !_.n _.n 0 _.n >< { !_.m _.m 1 >- >d 1 >+ } { } >choose >chain } !d 4990 >d";
+        let (o, _) = run_on(Tier::Jit(0), src, false);
+        assert_eq!(o.al, "[4990]", "{o:?}");
+    });
 }
 
 #[test]

@@ -215,26 +215,46 @@ pub fn leftovers(vm: &Vm) -> Option<String> {
 }
 
 /// Run `f` on a thread with a 1 GiB stack (deep recursion in compiled code needs native
-/// stack; the executor's does not). Where thread creation is refused with `EAGAIN` (under
-/// qemu-user, scripts/aarch64.sh makes it so: threads hang there) `f` runs on the calling
-/// thread, whose stack the caller must have made large enough (the script raises
-/// `ulimit -s`); a stack that is too small shows up as a difference, never as a pass.
+/// stack; the executor's does not). See `on_stack`.
 pub fn on_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    on_stack(1 << 30, f)
+}
+
+/// Run `f` on a thread with a `bytes` stack. Where thread creation is refused with `EAGAIN`
+/// (under qemu-user, where threads hang, scripts/aarch64.sh makes it so) `f` runs on the
+/// calling thread instead, which must be a main thread whose stack limit (`ulimit -s`, which
+/// sizes it) is exactly `bytes`: the script sets it. Otherwise this panics, so that a test about
+/// a stack size never passes on another size.
+pub fn on_stack<T: Send + 'static>(bytes: usize, f: impl FnOnce() -> T + Send + 'static) -> T {
     // The closure is parked here so it is still ours to run when the spawn is refused.
     let slot = std::sync::Arc::new(std::sync::Mutex::new(Some(f)));
     let theirs = std::sync::Arc::clone(&slot);
-    let spawned = std::thread::Builder::new()
-        .stack_size(1 << 30)
-        .spawn(move || {
-            let f = theirs.lock().unwrap().take().expect("runs once");
-            f()
-        });
+    let spawned = std::thread::Builder::new().stack_size(bytes).spawn(move || {
+        let f = theirs.lock().unwrap().take().expect("runs once");
+        f()
+    });
     match spawned {
         Ok(handle) => handle.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            let limit = main_stack_limit();
+            assert_eq!(
+                limit,
+                Some(bytes as u64),
+                "no thread can start here, and this main thread's stack limit is not {bytes} bytes: \
+                 run this test alone with a stack rlimit of {} KiB",
+                bytes / 1024
+            );
             let f = slot.lock().unwrap().take().expect("runs once");
             f()
         }
         Err(e) => panic!("cannot start a thread: {e}"),
     }
+}
+
+/// The soft `RLIMIT_STACK` (what sizes the main thread's stack), if finite.
+fn main_stack_limit() -> Option<u64> {
+    let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes only the struct we pass.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut rl) } == 0;
+    (ok && rl.rlim_cur != libc::RLIM_INFINITY).then_some(rl.rlim_cur as u64)
 }
