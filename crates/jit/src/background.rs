@@ -69,6 +69,18 @@ pub fn generate(ctx: &mut Context, isa: &dyn TargetIsa, disasm: bool) -> Result<
     })
 }
 
+/// [`generate`], with a panic inside Cranelift caught: it becomes the error, and `ctx` is
+/// made afresh (its state may be half way through a function). The flag says it panicked.
+pub fn generate_caught(ctx: &mut Context, isa: &dyn TargetIsa, disasm: bool) -> (Result<MachineCode, String>, bool) {
+    match catch_unwind(AssertUnwindSafe(|| generate(ctx, isa, disasm))) {
+        Ok(code) => (code, false),
+        Err(_) => {
+            *ctx = Context::new();
+            (Err("panic during code generation".to_string()), true)
+        }
+    }
+}
+
 /// A function to generate code for.
 pub struct Job {
     /// The JIT that queued it (its VM's `Worker` handle).
@@ -264,21 +276,13 @@ fn worker_loop(shared: &Shared) {
         ctx.func = std::mem::replace(&mut job.func, ir::Function::new());
         let (disasm, inject_panic) = (job.disasm, job.inject_panic);
         let isa = job.isa.take().expect("submitted with its ISA");
-        let r = catch_unwind(AssertUnwindSafe(|| {
-            if inject_panic {
-                panic!("injected panic on the compile thread");
-            }
-            generate(&mut ctx, &*isa, disasm)
-        }));
-        let generate_time = t0.elapsed();
-        let (code, panicked) = match r {
-            Ok(code) => (code, false),
-            Err(_) => {
-                // Cranelift's state may be half way through a function: start afresh.
-                ctx = Context::new();
-                (Err("panic during code generation".to_string()), true)
-            }
+        let (code, panicked) = if inject_panic {
+            let r = catch_unwind(|| panic!("injected panic on the compile thread"));
+            (r.map_err(|_| "panic during code generation".to_string()), true)
+        } else {
+            generate_caught(&mut ctx, &*isa, disasm)
         };
+        let generate_time = t0.elapsed();
         let func = std::mem::replace(&mut ctx.func, ir::Function::new());
         if let Some(reply) = job.reply.take() {
             // A closed channel: the JIT was dropped meanwhile; the result is not wanted.

@@ -285,10 +285,10 @@ pub struct Jit {
     opt_isa: Option<OwnedTargetIsa>,
     /// The code installed for each Block: its index in `code_data`, and its tier.
     current: HashMap<(u32, u32), (usize, u8)>,
-    /// When the JIT was created, and the main thread's time in background tier-up since
-    /// (translating, installing): the budget's two sides.
+    /// When the JIT was created: the budget grows with the time since (the other side is the
+    /// main thread's time in background tier-up, `background_translate_ns` plus
+    /// `background_install_ns`).
     started: Instant,
-    main_thread_ns: u64,
 }
 
 /// A Block translated to CLIF: what the install step needs besides the machine code.
@@ -344,26 +344,25 @@ pub const DEFAULT_REGALLOC: &str = "single_pass";
 /// Cranelift flags of the optimizing tier: the optimizer and the backtracking register
 /// allocator (about 2.5 times the compile time of the baseline's settings).
 pub fn optimizing_flags(verify: bool) -> settings::Flags {
-    let mut fb = settings::builder();
-    fb.set("opt_level", "speed").expect("opt_level");
-    fb.set("regalloc_algorithm", "backtracking").expect("regalloc");
-    fb.set("use_colocated_libcalls", "false").expect("colocated");
-    fb.set("is_pic", "false").expect("is_pic");
-    fb.set("enable_verifier", if verify { "true" } else { "false" })
-        .expect("verifier");
-    settings::Flags::new(fb)
+    flags_with("speed", "backtracking", verify)
 }
 
 /// Cranelift flags of the baseline tier, shared by the host JIT and cross-compilation.
 pub fn flags(verify: bool) -> settings::Flags {
-    let mut fb = settings::builder();
     // `SOMA_JIT_OPT` / `SOMA_JIT_REGALLOC` override the defaults for experiments.
     let opt = std::env::var("SOMA_JIT_OPT").unwrap_or_else(|_| DEFAULT_OPT_LEVEL.into());
-    if fb.set("opt_level", &opt).is_err() {
+    let ra = std::env::var("SOMA_JIT_REGALLOC").unwrap_or_else(|_| DEFAULT_REGALLOC.into());
+    flags_with(&opt, &ra, verify)
+}
+
+/// Flags with this optimisation level and register allocator (an unknown name falls back to
+/// the baseline's) and the settings every tier shares.
+fn flags_with(opt: &str, regalloc: &str, verify: bool) -> settings::Flags {
+    let mut fb = settings::builder();
+    if fb.set("opt_level", opt).is_err() {
         fb.set("opt_level", DEFAULT_OPT_LEVEL).expect("opt_level");
     }
-    let ra = std::env::var("SOMA_JIT_REGALLOC").unwrap_or_else(|_| DEFAULT_REGALLOC.into());
-    if fb.set("regalloc_algorithm", &ra).is_err() {
+    if fb.set("regalloc_algorithm", regalloc).is_err() {
         fb.set("regalloc_algorithm", DEFAULT_REGALLOC).expect("regalloc");
     }
     fb.set("use_colocated_libcalls", "false").expect("colocated");
@@ -373,12 +372,17 @@ pub fn flags(verify: bool) -> settings::Flags {
     settings::Flags::new(fb)
 }
 
+/// The host's ISA with these flags.
+fn host_isa(flags: settings::Flags) -> Result<OwnedTargetIsa, String> {
+    cranelift_native::builder()
+        .map_err(|e| format!("host ISA: {e}"))?
+        .finish(flags)
+        .map_err(|e| format!("host ISA: {e}"))
+}
+
 impl Jit {
     pub fn new(config: JitConfig) -> Result<Jit, String> {
-        let isa_builder = cranelift_native::builder().map_err(|e| format!("host ISA: {e}"))?;
-        let isa = isa_builder
-            .finish(flags(config.verify))
-            .map_err(|e| format!("host ISA: {e}"))?;
+        let isa = host_isa(flags(config.verify))?;
         Ok(Jit {
             // Made on the first install: a VM that never compiles (most short programs, every
             // test of a `soma test` file) does not pay for it.
@@ -404,7 +408,6 @@ impl Jit {
             opt_isa: None,
             current: HashMap::new(),
             started: Instant::now(),
-            main_thread_ns: 0,
         })
     }
 
@@ -442,11 +445,7 @@ impl Jit {
             return Ok(self.isa.clone());
         }
         if self.opt_isa.is_none() {
-            let isa = cranelift_native::builder()
-                .map_err(|e| format!("host ISA: {e}"))?
-                .finish(optimizing_flags(self.config.verify))
-                .map_err(|e| format!("host ISA: {e}"))?;
-            self.opt_isa = Some(isa);
+            self.opt_isa = Some(host_isa(optimizing_flags(self.config.verify))?);
         }
         Ok(self.opt_isa.clone().expect("just made"))
     }
@@ -462,13 +461,7 @@ impl Jit {
         let r = self.isa_for(tier).and_then(|isa| {
             let t = self.translate_block(vm, block, tier)?;
             let t0 = Instant::now();
-            let disasm = self.config.dump.asm;
-            let ctx = &mut self.ctx;
-            let code = catch_unwind(AssertUnwindSafe(|| background::generate(ctx, &*isa, disasm)))
-                .unwrap_or_else(|_| {
-                    self.ctx = Context::new();
-                    Err("panic during code generation".into())
-                });
+            let (code, _panicked) = background::generate_caught(&mut self.ctx, &*isa, self.config.dump.asm);
             let func = std::mem::replace(&mut self.ctx.func, ir::Function::new());
             code.and_then(|code| self.install(vm, t, &func, code, t0.elapsed(), None))
         });
@@ -550,7 +543,6 @@ impl Jit {
                 let id = self.next_id;
                 self.stats.background_queued += 1;
                 self.stats.background_translate_ns += t.translate.as_nanos() as u64;
-                self.main_thread_ns += t.translate.as_nanos() as u64;
                 self.queued.insert(key, id);
                 self.pending.insert(id, t);
                 if let Some(Ok(w)) = &mut self.worker {
@@ -573,7 +565,7 @@ impl Jit {
         let allowed = (elapsed / 100)
             .saturating_mul(self.config.budget_percent)
             .saturating_add(self.config.budget_allowance_ns);
-        self.main_thread_ns < allowed
+        self.stats.background_translate_ns + self.stats.background_install_ns < allowed
     }
 
     /// Whether the compile thread runs (starting it on first use).
@@ -634,9 +626,7 @@ impl Jit {
             let queue_wait = done.queue_wait;
             let t0 = Instant::now();
             let installed = self.install(vm, t, &done.func, code, done.generate, Some(queue_wait));
-            let ns = t0.elapsed().as_nanos() as u64;
-            self.main_thread_ns += ns;
-            self.stats.background_install_ns += ns;
+            self.stats.background_install_ns += t0.elapsed().as_nanos() as u64;
             match installed {
                 Ok(_) => self.stats.background_installed += 1,
                 Err(e) => {
@@ -805,8 +795,9 @@ impl Jit {
     }
 }
 
-/// Why code translated for `t` must not be installed now, if it must not: the Block has code
-/// already (compiled meanwhile), or a Store path it speculates on holds another value.
+/// Why code translated for `t` must not be installed now, if it must not: the Block's code is
+/// no longer the code `t` was to replace (compiled meanwhile), or a Store path it speculates on
+/// holds another value.
 fn stale(vm: &Vm, t: &Translation) -> Option<String> {
     // Entries are compared by address: each installed function has memory of its own.
     let addr = |e: Option<NativeEntry>| e.map(|f| f as usize);
@@ -819,7 +810,6 @@ fn stale(vm: &Vm, t: &Translation) -> Option<String> {
         (now != Some(*bits)).then(|| format!("`{}` was rebound", path.join(".")))
     })
 }
-
 
 fn sanitize(name: &str) -> String {
     name.chars()
