@@ -194,7 +194,8 @@ pub fn translate(
     }
     if !is_program {
         if let Some(n) = env.hot_at {
-            t.emit_hot_check(n);
+            let count = t.load_own_exec_count();
+            t.emit_hot_check(count, n);
         }
     }
     // The body starts in a block of its own: a chained run loops back to it (`finish_body`).
@@ -1441,22 +1442,10 @@ impl<'e> Translator<'_, 'e> {
         let flags = MemFlagsData::trusted();
         // A step (limits.rs): the poll countdown; at zero, the limits (not the host) are
         // checked by `jit_poll_inlined`.
-        let n = self.b.ins().load(I32, flags, self.vm, JitLayout::POLL_COUNTDOWN);
-        let n = self.b.ins().iadd_imm_s(n, -1);
-        self.b.ins().store(flags, n, self.vm, JitLayout::POLL_COUNTDOWN);
-        let poll_b = self.b.create_block();
-        let polled = self.b.create_block();
-        self.b.set_cold_block(poll_b);
-        self.b.ins().brif(n, polled, &[], poll_b, &[]);
-        self.b.switch_to_block(poll_b);
-        let st = self.call_status(helpers::jit_poll_inlined as *const () as usize, &[self.vm]);
-        let stopped = self.b.create_block();
-        self.b.set_cold_block(stopped);
-        self.b.ins().brif(st, stopped, &[], polled, &[]);
-        self.b.switch_to_block(stopped);
-        let pending = self.pending();
-        self.emit_error_return(st, &pending);
-        self.b.switch_to_block(polled);
+        self.emit_countdown_poll(helpers::jit_poll_inlined as *const () as usize, |t, st| {
+            let pending = t.pending();
+            t.emit_error_return(st, &pending);
+        });
         let depth = self.b.ins().load(I64, flags, self.vm, JitLayout::BLOCK_DEPTH);
         let max = self.b.ins().load(I64, flags, self.vm, JitLayout::MAX_DEPTH);
         let full = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, depth, max);
@@ -1606,14 +1595,40 @@ impl<'e> Translator<'_, 'e> {
         self.b.ins().load(I64, flags, cache, CACHE_CELL_OFFSET)
     }
 
-    /// When this Block's execution count is `n` (counted by whoever entered it), ask for the
-    /// optimized compile: a cold call of `jit_note_hot`, which neither collects nor touches
-    /// the AL (it translates and queues, or compiles and installs), so nothing is flushed.
-    fn emit_hot_check(&mut self, n: u64) {
+    /// The poll countdown of a block entry done inline: decrement it, and at zero call `poll`
+    /// (a status helper taking the VM); a non-zero status goes to `on_fail`, which ends its
+    /// block. Continues in the block after the poll.
+    fn emit_countdown_poll(&mut self, poll: usize, on_fail: impl FnOnce(&mut Self, ir::Value)) {
         let flags = MemFlagsData::trusted();
+        let off = JitLayout::POLL_COUNTDOWN;
+        let n = self.b.ins().load(I32, flags, self.vm, off);
+        let n = self.b.ins().iadd_imm_s(n, -1);
+        self.b.ins().store(flags, n, self.vm, off);
+        let poll_b = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.set_cold_block(poll_b);
+        self.b.ins().brif(n, cont, &[], poll_b, &[]);
+        self.b.switch_to_block(poll_b);
+        let st = self.call_status(poll, &[self.vm]);
+        let fail = self.b.create_block();
+        self.b.set_cold_block(fail);
+        self.b.ins().brif(st, fail, &[], cont, &[]);
+        self.b.switch_to_block(fail);
+        on_fail(self, st);
+        self.b.switch_to_block(cont);
+    }
+
+    /// This Block's execution count, loaded (at entry: whoever entered it counted it).
+    fn load_own_exec_count(&mut self) -> ir::Value {
         let obj = self.env.block.as_block_obj().expect("a compiled Block").as_ptr() as u64;
         let count_addr = self.iconst(obj + std::mem::offset_of!(BlockObj, exec_count) as u64);
-        let count = self.b.ins().load(I64, flags, count_addr, 0);
+        self.b.ins().load(I64, MemFlagsData::trusted(), count_addr, 0)
+    }
+
+    /// When this Block's execution `count` is `n`, ask for the optimized compile: a cold call
+    /// of `jit_note_hot`, which neither collects nor touches the AL (it translates and
+    /// queues, or compiles and installs), so nothing is flushed.
+    fn emit_hot_check(&mut self, count: ir::Value, n: u64) {
         let hot = self.b.ins().icmp_imm_s(IntCC::Equal, count, n as i64);
         let ask = self.b.create_block();
         let cont = self.b.create_block();
@@ -1626,13 +1641,15 @@ impl<'e> Translator<'_, 'e> {
         self.b.switch_to_block(cont);
     }
 
-    /// `exec_count += 1` on the Block object at `obj` (an execution the executor would count).
-    fn emit_count_execution(&mut self, obj: u64) {
+    /// `exec_count += 1` on the Block object at `obj` (an execution the executor would count);
+    /// returns the new count.
+    fn emit_count_execution(&mut self, obj: u64) -> ir::Value {
         let flags = MemFlagsData::trusted();
         let count_addr = self.iconst(obj + std::mem::offset_of!(BlockObj, exec_count) as u64);
         let count = self.b.ins().load(I64, flags, count_addr, 0);
         let count = self.b.ins().iadd_imm_s(count, 1);
         self.b.ins().store(flags, count, count_addr, 0);
+        count
     }
 
     /// The value of Store path `k` through this instruction's cache line. When the path was
@@ -1728,30 +1745,14 @@ impl<'e> Translator<'_, 'e> {
     /// The block-entry bookkeeping of the next chained iteration (`Vm::enter_block` for the
     /// same Block at the same depth): poll countdown, execution count, fresh Register.
     fn emit_reenter(&mut self) {
-        let flags = MemFlagsData::trusted();
-        let off = JitLayout::POLL_COUNTDOWN;
-        let n = self.b.ins().load(I32, flags, self.vm, off);
-        let n = self.b.ins().iadd_imm_s(n, -1);
-        self.b.ins().store(flags, n, self.vm, off);
-        let poll_b = self.b.create_block();
-        let cont = self.b.create_block();
-        self.b.set_cold_block(poll_b);
-        self.b.ins().brif(n, cont, &[], poll_b, &[]);
-        self.b.switch_to_block(poll_b);
-        let st = self.call_status(helpers::jit_poll as *const () as usize, &[self.vm]);
         // A failed poll fails the block entry: the error is the caller's, positioned at its
         // `chain` (as when `Vm::enter_block` fails), so it is returned unpositioned.
-        let fail = self.b.create_block();
-        self.b.set_cold_block(fail);
-        self.b.ins().brif(st, fail, &[], cont, &[]);
-        self.b.switch_to_block(fail);
-        self.emit_return(st);
-        self.b.switch_to_block(cont);
+        self.emit_countdown_poll(helpers::jit_poll as *const () as usize, |t, st| t.emit_return(st));
 
         let obj = self.env.block.as_block_obj().expect("a compiled Block").as_ptr();
-        self.emit_count_execution(obj as u64);
+        let count = self.emit_count_execution(obj as u64);
         if let Some(n) = self.env.hot_at {
-            self.emit_hot_check(n);
+            self.emit_hot_check(count, n);
         }
         // Level 0's Register may be virtual now and heap at the end (after `!_.` of a value):
         // restarting the real frame is right whatever the mode.
