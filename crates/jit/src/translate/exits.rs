@@ -1,0 +1,248 @@
+//! Error and deoptimisation exits: positioning an error, the shared exit blocks
+//! `jit_exit` rebuilds the executor's state from, returns and slot release.
+
+use super::*;
+
+impl<'e> Translator<'_, 'e> {
+    /// After a helper returned `status`: when it is not OK, flush `pending` (what the executor
+    /// would still hold on the AL), position the error at this instruction and return the
+    /// status. Continues in a fresh block on success.
+    pub(super) fn check(&mut self, status: ir::Value, pending: &[VEntry]) {
+        if pending.is_empty() && self.depth() == 0 {
+            // Shared exit: one cold block per function positions and returns.
+            let fail = self.error_exit();
+            let cont = self.b.create_block();
+            let (line, col) = self.position();
+            let line = self.b.ins().iconst(I32, line as i64);
+            let col = self.b.ins().iconst(I32, col as i64);
+            let args = [BlockArg::Value(status), BlockArg::Value(line), BlockArg::Value(col)];
+            self.b.ins().brif(status, fail, &args, cont, &[]);
+            self.b.switch_to_block(cont);
+            return;
+        }
+        let fail = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.set_cold_block(fail);
+        self.b.ins().brif(status, fail, &[], cont, &[]);
+        self.b.switch_to_block(fail);
+        self.emit_error_return(status, pending);
+        self.b.switch_to_block(cont);
+    }
+
+    /// The virtual stack as the executor would hold it (for error paths).
+    pub(super) fn pending(&self) -> Vec<VEntry> {
+        self.vs.entries().to_vec()
+    }
+
+    /// The function's shared error exit `(status, line, col)` for level 0 with nothing
+    /// pending: position the pending error, release the Register slots, return the status.
+    /// Created on first use, filled by `finish_error_exit`.
+    pub(super) fn error_exit(&mut self) -> ir::Block {
+        if let Some(b) = self.shared_exit {
+            return b;
+        }
+        let exit = self.b.create_block();
+        self.b.set_cold_block(exit);
+        for _ in 0..3 {
+            self.b.append_block_param(exit, I32);
+        }
+        self.shared_exit = Some(exit);
+        exit
+    }
+
+    /// Fill the shared error exit (after the body: a block under construction cannot be left).
+    pub(super) fn finish_error_exit(&mut self) {
+        let Some(exit) = self.shared_exit else { return };
+        self.b.switch_to_block(exit);
+        let p = self.b.block_params(exit).to_vec();
+        let module = self.b.ins().iconst(I32, self.levels[0].module as i64);
+        self.call(helpers::jit_error_at as *const () as usize, &[self.vm, p[1], p[2], module], None);
+        self.emit_return(p[0]);
+    }
+
+    /// Error path of the current instruction: `pending` is what the executor would still
+    /// hold on the AL. Positions the error here (in this level's module), unwinds the frames
+    /// of inlined levels and returns `status` (see [`helpers::jit_exit`]).
+    pub(super) fn emit_error_return(&mut self, status: ir::Value, pending: &[VEntry]) {
+        let (block, args) = self.error_target(status, pending);
+        self.b.ins().jump(block, &args);
+    }
+
+    /// Where [`Self::emit_error_return`] jumps, and with what.
+    pub(super) fn error_target(&mut self, status: ir::Value, pending: &[VEntry]) -> (ir::Block, Vec<BlockArg>) {
+        let (line, col) = self.position();
+        let module = self.lvl().module;
+        let site = ((line as u64) << 32) | col as u64;
+        self.exit_target(status, pending, ExitKind::Error { module }, site)
+    }
+
+    /// Leave through `jit_exit`. Exits with the same shape (the levels and their Register
+    /// states, the pending entries, the kind) share one block at the end of the function,
+    /// which gets the status, the site (`line << 32 | col` of an error, the resume pc of a
+    /// deopt) and the pending values as arguments.
+    pub(super) fn emit_exit(&mut self, status: ir::Value, pending: &[VEntry], kind: ExitKind, site: u64) {
+        let (block, args) = self.exit_target(status, pending, kind, site);
+        self.b.ins().jump(block, &args);
+    }
+
+    /// The shared exit block for an exit of this shape, and the arguments to jump there with.
+    pub(super) fn exit_target(
+        &mut self,
+        status: ir::Value,
+        pending: &[VEntry],
+        kind: ExitKind,
+        site: u64,
+    ) -> (ir::Block, Vec<BlockArg>) {
+        let mut key: Vec<u64> = vec![matches!(kind, ExitKind::Deopt) as u64];
+        if let ExitKind::Error { module } = kind {
+            key.push(module as u64);
+        }
+        let mut levels = Vec::with_capacity(self.levels.len());
+        for (i, l) in self.levels.iter().enumerate() {
+            let reg = match &l.reg {
+                RegMode::Heap => ExitReg::Heap,
+                RegMode::Alias(n) => ExitReg::Alias(*n),
+                RegMode::Virtual(names) => ExitReg::Virtual(
+                    names
+                        .iter()
+                        .filter(|n| n.defined)
+                        .map(|n| (n.slot, n.path as *const Path))
+                        .collect(),
+                ),
+            };
+            // Resume after the instruction that ran the next level (the innermost level's pc
+            // comes with the site).
+            let resume_pc = self.levels.get(i + 1).map_or(0, |next| next.call_pc + 1);
+            key.extend([l.block.to_bits(), l.virtual_frame as u64, resume_pc as u64]);
+            match &reg {
+                ExitReg::Heap => key.push(0),
+                ExitReg::Alias(n) => key.extend([1, *n as u64]),
+                ExitReg::Virtual(names) => {
+                    key.push(2);
+                    key.extend(names.iter().flat_map(|&(slot, path)| [slot as u64, path as u64]));
+                    key.push(u64::MAX);
+                }
+            }
+            levels.push(ExitLevel {
+                block: l.block,
+                virtual_frame: l.virtual_frame,
+                reg,
+                resume_pc,
+            });
+        }
+        key.extend(pending.iter().map(|e| e.root.map_or(u64::MAX, |n| n as u64)));
+        let values: Vec<ir::Value> = pending.iter().filter(|e| e.root.is_none()).map(|e| e.val).collect();
+        let block = match self.exits.get(&key) {
+            Some(&b) => b,
+            None => {
+                let b = self.b.create_block();
+                self.b.set_cold_block(b);
+                self.b.append_block_param(b, I32);
+                self.b.append_block_param(b, I64);
+                for _ in &values {
+                    self.b.append_block_param(b, I64);
+                }
+                let desc = Box::new(ExitDesc {
+                    levels,
+                    pending: pending.iter().map(|e| e.root).collect(),
+                    kind,
+                    slot_count: 0,
+                });
+                self.exits.insert(key, b);
+                self.exit_bodies.push((b, desc));
+                b
+            }
+        };
+        let site = self.iconst(site);
+        let mut args = vec![BlockArg::Value(status), BlockArg::Value(site)];
+        args.extend(values.iter().map(|&v| BlockArg::Value(v)));
+        (block, args)
+    }
+
+    /// Fill the shared exit blocks (after the body).
+    pub(super) fn finish_exits(&mut self) {
+        for (block, desc) in std::mem::take(&mut self.exit_bodies) {
+            self.b.switch_to_block(block);
+            let params = self.b.block_params(block).to_vec();
+            let values = &params[2..];
+            self.max_flush = self.max_flush.max(desc.pending.len());
+            let mut next = values.iter();
+            for (i, root) in desc.pending.iter().enumerate() {
+                if root.is_none() {
+                    let v = *next.next().expect("a value per non-root entry");
+                    self.b.ins().stack_store(I64, v, self.flush_slot, (i * 8) as i32);
+                }
+            }
+            let d = self.iconst(&*desc as *const ExitDesc as u64);
+            self.out.exits.push(desc);
+            let buf = self.b.ins().stack_addr(I64, self.flush_slot, 0);
+            let slots = match self.slots {
+                Some(s) => s,
+                None => self.iconst(0),
+            };
+            let st = self.call_status(
+                helpers::jit_exit as *const () as usize,
+                &[self.vm, params[0], d, buf, slots, params[1]],
+            );
+            self.emit_time_end();
+            self.b.ins().return_(&[st]);
+        }
+    }
+
+    pub(super) fn emit_leave_inlined(&mut self, n: usize) {
+        if n > 0 {
+            let n = self.iconst(n as u64);
+            self.call_status(helpers::jit_leave_blocks as *const () as usize, &[self.vm, n]);
+        }
+    }
+
+    /// Return `status`, releasing the shadow slots first.
+    pub(super) fn emit_return(&mut self, status: ir::Value) {
+        self.emit_release_slots();
+        self.emit_time_end();
+        self.b.ins().return_(&[status]);
+    }
+
+    /// `Vm::shadow_release` inline (slots are released in LIFO order).
+    pub(super) fn emit_release_slots(&mut self) {
+        if self.slots.is_some() {
+            let flags = MemFlagsData::trusted();
+            let n = self.slot_count_const();
+            let top = self.b.ins().load(I64, flags, self.vm, JitLayout::SHADOW_TOP);
+            let top = self.b.ins().isub(top, n);
+            self.b.ins().store(flags, top, self.vm, JitLayout::SHADOW_TOP);
+        }
+    }
+
+    /// The number of shadow slots reserved (an `iconst` patched once the count is known).
+    pub(super) fn slot_count_const(&mut self) -> ir::Value {
+        let v = self.iconst(0);
+        let inst = self.b.func.dfg.value_def(v).unwrap_inst();
+        self.slot_count_uses.push(inst);
+        v
+    }
+
+    pub(super) fn emit_time_end(&mut self) {
+        if let Some(clock) = self.env.clock {
+            let c = self.iconst(clock as u64);
+            self.call(helpers::jit_time_end as *const () as usize, &[c], None);
+        }
+    }
+
+    /// Deoptimisation exit at the current instruction: the executor takes over every level,
+    /// innermost first, with the virtual stack as its AL (see [`helpers::jit_exit`]).
+    pub(super) fn emit_deopt(&mut self) {
+        let entries = self.pending();
+        let ok = self.b.ins().iconst(I32, ffi::SOMA_OK as i64);
+        let site = self.lvl().pc as u64;
+        self.emit_exit(ok, &entries, ExitKind::Deopt, site);
+    }
+
+    pub(super) fn emit_resume(&mut self, points: Box<[ResumePoint]>) -> ir::Value {
+        let n = self.iconst(points.len() as u64);
+        let p = self.iconst(points.as_ptr() as u64);
+        self.out.resume_points.push(points);
+        self.call_status(helpers::jit_resume as *const () as usize, &[self.vm, p, n])
+    }
+
+}

@@ -1,0 +1,361 @@
+//! Executing values: direct calls of known Blocks, inlined bodies (virtual or real frames),
+//! `choose` between two inlined Blocks.
+
+use super::*;
+use super::register::merge_regs;
+
+impl<'e> Translator<'_, 'e> {
+    /// The value at a Store path now, if any.
+    pub(super) fn store_value_at_compile_time(&self, path: &Path) -> Option<Value> {
+        let comps: Vec<&str> = path.components.iter().map(|s| &**s).collect();
+        self.env.vm.read_store_path(&comps)
+    }
+
+    /// Whether the Block with these bits (if it is one) is inlined where it is executed.
+    pub(super) fn inlinable(&self, bits: u64) -> bool {
+        self.inline_frame(bits).is_some()
+    }
+
+    /// How the Block with these bits would be inlined here: `Some(true)` with a virtual
+    /// frame, `Some(false)` with a real one, `None` not at all (too big, too deep, recursive,
+    /// the program, or needing a real frame under a virtual one).
+    pub(super) fn inline_frame(&self, bits: u64) -> Option<bool> {
+        if !self.env.inline || self.depth() >= MAX_INLINE_DEPTH {
+            return None;
+        }
+        // SAFETY: compile-time bits are live values of this VM (constants, Store values).
+        let v = unsafe { Value::from_bits(bits) };
+        let b = self.env.vm.block_obj(v)?;
+        let m = self.env.vm.module(b.module)?;
+        let code = &m.module.codes[b.code as usize];
+        if b.code == 0
+            || self.inlined_instrs + code.instrs.len() > INLINE_BUDGET
+            || self.levels.iter().any(|l| l.block == v)
+        {
+            return None;
+        }
+        let optional = self.frame_is_optional(code);
+        if !optional && self.lvl().virtual_frame {
+            return None;
+        }
+        Some(optional)
+    }
+
+    /// Whether an inlined Code can run without a real frame: nothing in it can observe the
+    /// frame stack. Its Register must be able to stay virtual, and every site it executes
+    /// must be known at compile time to be a Block (which pushes its own frame on top) or a
+    /// specialised builtin other than `chain`. An executed Register name is decided during
+    /// translation: an unknown value is called with the virtual frames made real around it.
+    pub(super) fn frame_is_optional(&self, code: &Code) -> bool {
+        reg_eligible(code)
+            && code.instrs.iter().all(|ins| {
+                if ins.op != Opcode::ExecStore {
+                    return true;
+                }
+                match self.store_value_at_compile_time(&code.paths[ins.operand as usize]) {
+                    Some(v) if v.as_block_obj().is_some() => true,
+                    Some(v) => v.as_builtin_obj().is_some_and(|p| {
+                        // SAFETY: builtin objects are VM roots for the VM's whole life.
+                        let id = unsafe { (*p.as_ptr()).id };
+                        is_specialised(id) && id != BuiltinId::Chain
+                    }),
+                    None => false,
+                }
+            })
+    }
+
+    /// Blocks of the levels whose frames are virtual, outermost first.
+    pub(super) fn virtual_frames(&self) -> Vec<u64> {
+        self.levels
+            .iter()
+            .filter(|l| l.virtual_frame)
+            .map(|l| l.block.to_bits())
+            .collect()
+    }
+
+    /// Push real frames for the levels whose frames are virtual (a slow path about to need
+    /// them); returns how many.
+    pub(super) fn emit_realize_frames(&mut self) -> usize {
+        let blocks = self.virtual_frames();
+        if blocks.is_empty() {
+            return 0;
+        }
+        let n = blocks.len();
+        let list: Box<[u64]> = blocks.into_boxed_slice();
+        let p = self.iconst(list.as_ptr() as u64);
+        self.out.frame_lists.push(list);
+        let count = self.iconst(n as u64);
+        self.call_status(helpers::jit_frames_enter as *const () as usize, &[self.vm, p, count]);
+        n
+    }
+
+    /// Call the exec helper on `v` (the AL flushed). Under virtual frames the value may be
+    /// anything (`block`, a host builtin): they are made real for the call.
+    pub(super) fn emit_exec_value(&mut self, v: ir::Value) {
+        let realized = self.emit_realize_frames();
+        let st = self.call_status(helpers::jit_exec as *const () as usize, &[self.vm, v]);
+        if realized > 0 {
+            let n = self.iconst(realized as u64);
+            self.call_status(helpers::jit_frames_leave as *const () as usize, &[self.vm, n]);
+        }
+        self.check(st, &[]);
+    }
+
+    /// Execute a virtual entry: inline the Block when it is known, branch to both inlined
+    /// Blocks of a known `choose`, else flush and call the exec helper.
+    pub(super) fn exec_entry(&mut self, e: VEntry) {
+        if e.root.is_some() {
+            return self.give_up("a virtual `_.` executed");
+        }
+        if let Some(bits) = e.konst.filter(|&b| self.inlinable(b)) {
+            return self.inline_block(bits);
+        }
+        // SAFETY: compile-time constant bits are live values (module constants).
+        if let Some(bits) = e.konst.filter(|&b| unsafe { Value::from_bits(b) }.as_block_obj().is_some()) {
+            return self.emit_call_block(bits);
+        }
+        if let Some((truthy, t, f)) = e.choice.filter(|&(_, t, f)| self.inlinable(t) && self.inlinable(f)) {
+            return self.inline_choice(truthy, t, f);
+        }
+        self.flush();
+        self.emit_exec_value(e.val);
+    }
+
+    /// Call Block `bits`, known at compile time, directly: the checks and bookkeeping of
+    /// `exec::run_native` inline (native stack, depth limit, room in the frame stack, the
+    /// poll's turn, `exec_count`, the frame) around a native call of its compiled entry. A
+    /// Block not compiled yet, and any check that fails, take `jit_exec`, which does the same
+    /// with every detail (tier-up, growing the frame stack, the poll hook, the errors). A
+    /// Block pushes its own frame, so no virtual frame of this code needs to be real.
+    pub(super) fn emit_call_block(&mut self, bits: u64) {
+        self.flush();
+        let flags = MemFlagsData::trusted();
+        // SAFETY: compile-time constant bits are live values (module constants).
+        let obj = unsafe { Value::from_bits(bits) }.as_block_obj().expect("a Block").as_ptr() as u64;
+        let entry_addr = self.iconst(obj + std::mem::offset_of!(BlockObj, native_entry) as u64);
+        let entry = self.b.ins().load(I64, flags, entry_addr, 0);
+        let compiled = self.b.ins().icmp_imm_s(IntCC::NotEqual, entry, 0);
+        let sp = self.b.ins().get_stack_pointer(I64);
+        let limit = self.b.ins().load(I64, flags, self.vm, JitLayout::STACK_LIMIT);
+        let stack_ok = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, sp, limit);
+        let depth = self.b.ins().load(I64, flags, self.vm, JitLayout::BLOCK_DEPTH);
+        let max = self.b.ins().load(I64, flags, self.vm, JitLayout::MAX_DEPTH);
+        let depth_ok = self.b.ins().icmp(IntCC::UnsignedLessThan, depth, max);
+        let len = self.b.ins().load(I64, flags, self.vm, JitLayout::FRAMES_LEN);
+        let cap = self.b.ins().load(I64, flags, self.vm, JitLayout::FRAMES_CAP);
+        let room = self.b.ins().icmp(IntCC::UnsignedLessThan, len, cap);
+        let countdown = self.b.ins().load(I32, flags, self.vm, JitLayout::POLL_COUNTDOWN);
+        let not_polling = self.b.ins().icmp_imm_s(IntCC::NotEqual, countdown, 1);
+        let a = self.b.ins().band(compiled, stack_ok);
+        let c = self.b.ins().band(depth_ok, room);
+        let a = self.b.ins().band(a, c);
+        let ok = self.b.ins().band(a, not_polling);
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        let done = self.b.create_block();
+        let st = self.b.append_block_param(done, I32);
+        self.b.set_cold_block(slow);
+        self.b.ins().brif(ok, fast, &[], slow, &[]);
+
+        self.b.switch_to_block(fast);
+        let countdown = self.b.ins().iadd_imm_s(countdown, -1);
+        self.b.ins().store(flags, countdown, self.vm, JitLayout::POLL_COUNTDOWN);
+        self.emit_count_execution(obj);
+        let frames = self.b.ins().load(I64, flags, self.vm, JitLayout::FRAMES_PTR);
+        let offset = self.b.ins().imul_imm_s(len, JitLayout::FRAME_SIZE as i64);
+        let frame = self.b.ins().iadd(frames, offset);
+        let null = self.iconst(0);
+        let block = self.iconst(bits);
+        let no = self.b.ins().iconst(types::I8, 0);
+        self.b.ins().store(flags, null, frame, JitLayout::FRAME_REGISTER);
+        self.b.ins().store(flags, block, frame, JitLayout::FRAME_BLOCK);
+        self.b.ins().store(flags, no, frame, JitLayout::FRAME_ALIAS);
+        let pushed = self.b.ins().iadd_imm_s(len, 1);
+        self.b.ins().store(flags, pushed, self.vm, JitLayout::FRAMES_LEN);
+        let deeper = self.b.ins().iadd_imm_s(depth, 1);
+        self.b.ins().store(flags, deeper, self.vm, JitLayout::BLOCK_DEPTH);
+        let sig = self.sig(&[I64, I32], Some(I32));
+        let not_chained = self.b.ins().iconst(I32, 0);
+        let call = self.b.ins().call_indirect(sig, entry, &[self.vm, not_chained]);
+        let status = self.b.inst_results(call)[0];
+        // Leave the frame: the callee left the frame stack and the depth as it found them.
+        self.b.ins().store(flags, len, self.vm, JitLayout::FRAMES_LEN);
+        self.b.ins().store(flags, depth, self.vm, JitLayout::BLOCK_DEPTH);
+        self.b.ins().jump(done, &[BlockArg::Value(status)]);
+
+        self.b.switch_to_block(slow);
+        let v = self.iconst(bits);
+        let status = self.call_status(helpers::jit_exec as *const () as usize, &[self.vm, v]);
+        self.b.ins().jump(done, &[BlockArg::Value(status)]);
+
+        self.b.switch_to_block(done);
+        self.check(st, &[]);
+    }
+
+    /// Run the body of Block `bits` here, in a frame entered for it, with the virtual stack
+    /// carried through.
+    pub(super) fn inline_block(&mut self, bits: u64) {
+        // SAFETY: `inlinable` checked these are the bits of a live Block.
+        let v = unsafe { Value::from_bits(bits) };
+        let b = self.env.vm.block_obj(v).expect("inlinable Block");
+        let m = self.env.vm.module(b.module).expect("loaded module");
+        let code = &m.module.codes[b.code as usize];
+        let Some(virtual_frame) = self.inline_frame(bits) else {
+            // The budget ran out (inside the other branch of a `choose`): a call.
+            return self.emit_call_block(bits);
+        };
+        if virtual_frame {
+            self.emit_count_frame();
+        } else {
+            let block = self.iconst(bits);
+            let st = self.call_status(helpers::jit_enter_inlined as *const () as usize, &[self.vm, block]);
+            let pending = self.pending();
+            self.check(st, &pending);
+        }
+        let call_pc = self.lvl().pc;
+        let reg = if reg_eligible(code) {
+            RegMode::Virtual(Vec::new())
+        } else {
+            RegMode::Heap
+        };
+        self.levels.push(Level {
+            code,
+            consts: &m.consts[b.code as usize],
+            block: v,
+            module: b.module,
+            is_program: false,
+            pc: 0,
+            call_pc,
+            reg,
+            virtual_frame,
+        });
+        self.out.inlined += 1;
+        self.inlined_instrs += code.instrs.len();
+        for (pc, &ins) in code.instrs.iter().enumerate() {
+            self.levels.last_mut().expect("level").pc = pc;
+            self.gen_instr(ins);
+            if self.bail.is_some() {
+                // Abandoned: emit nothing more (the current block may be filled).
+                self.levels.pop();
+                return;
+            }
+        }
+        let here = self.depth();
+        if self.vs.entries().iter().any(|e| e.root == Some(here)) {
+            self.give_up("a virtual `_.` outlives its Block");
+        }
+        if self.lvl().virtual_frame {
+            self.emit_uncount_frame();
+        } else {
+            self.emit_leave_inlined(1);
+        }
+        self.levels.pop();
+    }
+
+    /// Enter a virtual frame: the step, depth check and count of `Vm::enter_inlined`, inline
+    /// (a limit or recursion error is the executing instruction's, here in the calling level).
+    pub(super) fn emit_count_frame(&mut self) {
+        let flags = MemFlagsData::trusted();
+        // A step (limits.rs): the poll countdown; at zero, the limits (not the host) are
+        // checked by `jit_poll_inlined`.
+        self.emit_countdown_poll(helpers::jit_poll_inlined as *const () as usize, |t, st| {
+            let pending = t.pending();
+            t.emit_error_return(st, &pending);
+        });
+        let depth = self.b.ins().load(I64, flags, self.vm, JitLayout::BLOCK_DEPTH);
+        let max = self.b.ins().load(I64, flags, self.vm, JitLayout::MAX_DEPTH);
+        let full = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, depth, max);
+        let fail = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.set_cold_block(fail);
+        self.b.ins().brif(full, fail, &[], cont, &[]);
+        self.b.switch_to_block(fail);
+        let st = self.call_status(helpers::jit_recursion_error as *const () as usize, &[self.vm]);
+        let pending = self.pending();
+        self.emit_error_return(st, &pending);
+        self.b.switch_to_block(cont);
+        let depth = self.b.ins().iadd_imm_s(depth, 1);
+        self.b.ins().store(flags, depth, self.vm, JitLayout::BLOCK_DEPTH);
+    }
+
+    pub(super) fn emit_uncount_frame(&mut self) {
+        let flags = MemFlagsData::trusted();
+        let depth = self.b.ins().load(I64, flags, self.vm, JitLayout::BLOCK_DEPTH);
+        let depth = self.b.ins().iadd_imm_s(depth, -1);
+        self.b.ins().store(flags, depth, self.vm, JitLayout::BLOCK_DEPTH);
+    }
+
+    /// Execute a `choose` between Blocks `t` and `f` (by `truthy`, an `i8`): both bodies are
+    /// inlined on their own branch and the branches meet again with the same virtual stack
+    /// depth (or both flushed) and the same Register states (else the translation bails).
+    pub(super) fn inline_choice(&mut self, truthy: ir::Value, t: u64, f: u64) {
+        let before_vs = self.vs.clone();
+        let before_regs = self.reg_snapshot();
+        let tb = self.b.create_block();
+        let fb = self.b.create_block();
+        self.b.ins().brif(truthy, tb, &[], fb, &[]);
+
+        let mut arms = Vec::with_capacity(2);
+        for (entry, bits) in [(tb, t), (fb, f)] {
+            self.vs = before_vs.clone();
+            self.restore_regs(&before_regs);
+            self.b.switch_to_block(entry);
+            self.inline_block(bits);
+            if self.bail.is_some() {
+                return;
+            }
+            // A pristine exit block per arm: what it does (jump with values, or flush first)
+            // is decided once both arms are known.
+            let exit = self.b.create_block();
+            self.b.ins().jump(exit, &[]);
+            arms.push((exit, self.vs.clone(), self.reg_snapshot()));
+        }
+        let [(t_exit, t_vs, t_regs), (f_exit, f_vs, f_regs)]: [_; 2] = arms.try_into().expect("two arms");
+        let Some(regs) = merge_regs(&t_regs, &f_regs) else {
+            return self.give_up("inlined branches leave the Registers differently");
+        };
+        let merge = self.b.create_block();
+        let same_shape = t_vs.len() == f_vs.len();
+        let vars: Vec<_> = if same_shape {
+            (0..t_vs.len()).map(|_| self.b.declare_var(I64)).collect()
+        } else {
+            Vec::new()
+        };
+        for (exit, vs) in [(t_exit, &t_vs), (f_exit, &f_vs)] {
+            self.b.switch_to_block(exit);
+            if same_shape {
+                for (var, e) in vars.iter().zip(vs.entries()) {
+                    self.b.def_var(*var, e.val);
+                }
+            } else {
+                self.emit_flush(vs.entries());
+            }
+            self.b.ins().jump(merge, &[]);
+        }
+        self.b.switch_to_block(merge);
+        self.vs = VStack::default();
+        if same_shape {
+            for (i, var) in vars.iter().enumerate() {
+                let (a, b) = (t_vs.entries()[i], f_vs.entries()[i]);
+                if a.root.is_some() || b.root.is_some() {
+                    return self.give_up("a virtual `_.` across inlined branches");
+                }
+                let val = self.b.use_var(*var);
+                let konst = if a.konst == b.konst { a.konst } else { None };
+                self.vs.push(VEntry::new(val, konst));
+            }
+        }
+        self.restore_regs(&regs);
+    }
+
+    pub(super) fn reg_snapshot(&self) -> RegSnapshot {
+        self.levels.iter().map(|l| l.reg.clone()).collect()
+    }
+
+    pub(super) fn restore_regs(&mut self, snap: &RegSnapshot) {
+        for (l, r) in self.levels.iter_mut().zip(snap) {
+            l.reg = r.clone();
+        }
+    }
+
+}

@@ -1,0 +1,624 @@
+//! Lowering of one SOMA Code to Cranelift IR: one `gen_*` per opcode over the virtual stack of
+//! `vstack.rs`, with small Blocks inlined where the executed value is known.
+//!
+//! The function built is `extern "C" fn(vm: *mut Vm, chained: u32) -> i32` (a `NativeEntry`):
+//! it runs the Code's body in the frame its caller entered and returns `SOMA_OK`, or the
+//! status of the first helper that failed, with the error on the VM positioned at the failing
+//! instruction.
+//!
+//! Runtime addresses (helpers, paths, cache lines, the epoch, constants) are embedded as
+//! immediates, so the IR does not depend on a `Module` and can be compiled for any 64-bit ISA
+//! (the aarch64 check compiles the same IR it would run on x86_64).
+//!
+//! What is inline: constants, `choose` on virtual operands, small-int `+ - * / % <` with
+//! overflow checks, Store reads through an epoch-guarded cache line, `>block`, the `chain`
+//! loop (which calls one helper per iteration and never grows the native stack), and the
+//! bodies of small Blocks executed where the value is known at compile time (a guarded Store
+//! path, a block literal, or a Register name holding one of two block literals picked by
+//! `choose`, the shape of the stdlib's `^`, `if` and `ifelse`). Everything else goes through
+//! helpers; guarded sites leave native code through a deoptimisation exit when the Store value
+//! is no longer the one seen at compile time.
+//!
+//! # Levels
+//! The compiled Code is level 0; a body inlined into level n is level n + 1. Every level has
+//! a real VM frame (an inlined body enters and leaves one through a helper, which keeps the
+//! depth limit, `>block` and the heap Register helpers exact), but its Register can live in
+//! shadow slots ([`RegMode::Virtual`]). The stdlib's context passing, `_.` in one Block and
+//! `!_.` in a Block it runs, becomes [`RegMode::Alias`]: the inner level reads and writes
+//! the outer level's slots, and no cell or CellRef exists until an error or a
+//! deoptimisation exit materialises the Registers of every level into their frames.
+//!
+//! Shapes the translator does not model (a virtual `_.` that would escape, two inlined
+//! branches that leave the Registers differently) make it bail out; the compiler then
+//! translates the Code again without inlining, and without virtual Registers if need be.
+
+use crate::helpers::{
+    self, ExitDesc, ExitKind, ExitLevel, ExitReg, ResumePoint, StoreCache, CACHE_CELL_OFFSET, CACHE_EPOCH_OFFSET,
+};
+use crate::vstack::{VEntry, VStack, MAX_VIRTUAL};
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{
+    self, types, AbiParam, BlockArg, InstBuilder, MemFlagsData, Signature, StackSlotData, StackSlotKind,
+};
+use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use soma_runtime::builtins::BuiltinId;
+use soma_runtime::decode::{Code, Instr, Path};
+use soma_runtime::ffi;
+use soma_runtime::heap::{BlockObj, CELL_VALUE_OFFSET};
+use soma_runtime::opcodes::Opcode;
+use soma_runtime::value::{Tag, Value, BOX_BASE, PAYLOAD_MASK};
+use soma_runtime::vm::{JitLayout, SHADOW_STACK_SLOTS};
+use soma_runtime::Vm;
+use std::collections::HashMap;
+
+/// An inline binary Int op in progress (see `Translator::begin_int_binop`).
+struct IntBinop {
+    a: ir::Value,
+    b: ir::Value,
+    /// The operands' integers (valid in the fast block).
+    x: ir::Value,
+    y: ir::Value,
+    slow: ir::Block,
+    done: ir::Block,
+}
+
+const I64: ir::Type = types::I64;
+const I32: ir::Type = types::I32;
+
+/// Inlined Blocks nest at most this deep below the compiled Code...
+pub const MAX_INLINE_DEPTH: usize = 2;
+/// ...and together have at most this many instructions: code size and compile time grow with
+/// every inlined instruction (each brings its own guards and exits). 16 covers the stdlib's
+/// `^`, `if` and `ifelse` with both of their branches in fib- and collatz-sized code.
+pub const INLINE_BUDGET: usize = 16;
+
+/// Everything the translator needs to know about the Code compiled and its VM.
+pub struct CodeEnv<'a> {
+    /// Read at compile time: the Store values guarded sites specialise on, inlined Codes.
+    pub vm: &'a Vm,
+    /// The Block compiled (code 0 of a module is its program, run at top level).
+    pub block: Value,
+    /// Address of the graph's structural epoch.
+    pub epoch_ptr: *const u64,
+    /// When set, entry and every return account time on this clock.
+    pub clock: Option<*mut helpers::NativeClock>,
+    /// Allow virtual Registers (off after repeated write-through deopts).
+    pub virtual_register: bool,
+    /// Allow inlining (off after repeated deopts inside inlined bodies).
+    pub inline: bool,
+    /// Baseline code of a Block the optimizing tier may take over: on the entry (or chained
+    /// round) that brings its execution count to this, the code asks for the optimized
+    /// compile (`jit_note_hot`). `None` in optimized code and when that tier is off.
+    pub hot_at: Option<u64>,
+}
+
+/// Memory the compiled code refers to (the JIT keeps it as long as the code), and counts.
+#[derive(Default)]
+pub struct Translated {
+    pub cache_lines: Vec<Box<StoreCache>>,
+    pub resume_points: Vec<Box<[ResumePoint]>>,
+    /// Blocks of virtual frames made real around calls of unknown values.
+    pub frame_lists: Vec<Box<[u64]>>,
+    /// Error and deoptimisation exits.
+    pub exits: Vec<Box<ExitDesc>>,
+    /// Block executions inlined.
+    pub inlined: usize,
+    /// The Store identities the code speculates on: each guarded `EXEC_STORE` path (as
+    /// components) and the bits of the builtin or Block it held at compile time. Code
+    /// installed later than it was translated (background compilation) is stale when one of
+    /// them no longer holds.
+    pub assumptions: Vec<(Vec<String>, u64)>,
+    /// Set to 1 when newer code for the same Block is installed: a chained run of this code
+    /// then leaves its in-place loop at the next round, so the `chain` loop calls the newer
+    /// code (the compiled code reads it at every back edge, and sets it to 2 when it leaves).
+    pub superseded: Box<std::cell::Cell<u64>>,
+}
+
+/// Why a translation gave up (the compiler retries with less ambition).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bail(pub &'static str);
+
+/// Build the IR of `env.block`'s Code into `func` (whose signature is set here).
+pub fn translate(
+    func: &mut ir::Function,
+    fctx: &mut FunctionBuilderContext,
+    env: &CodeEnv,
+    frontend: TargetFrontendConfig,
+) -> Result<Translated, Bail> {
+    let bo = env.vm.block_obj(env.block).ok_or(Bail("not a Block"))?;
+    let m = env.vm.module(bo.module).ok_or(Bail("unknown module"))?;
+    let code_index = bo.code as usize;
+    let code = m.module.codes.get(code_index).ok_or(Bail("unknown code"))?;
+    let is_program = code_index == 0;
+    let call_conv = frontend.default_call_conv;
+    func.signature = entry_signature(call_conv);
+    let mut b = FunctionBuilder::new(func, fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    b.seal_block(entry);
+    let vm = b.block_params(entry)[0];
+    let chained = b.block_params(entry)[1];
+    let flush_slot = b.create_sized_stack_slot(StackSlotData::new(
+        StackSlotKind::ExplicitSlot,
+        (MAX_VIRTUAL * 8) as u32,
+        3,
+    ));
+    let out_slot = b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 8, 3));
+    let reg = if env.virtual_register && !is_program && reg_eligible(code) {
+        RegMode::Virtual(Vec::new())
+    } else {
+        RegMode::Heap
+    };
+    let mut t = Translator {
+        b,
+        env,
+        vm,
+        chained,
+        body: entry,
+        vs: VStack::default(),
+        flush_slot,
+        out_slot,
+        sigs: HashMap::new(),
+        call_conv,
+        levels: vec![Level {
+            code,
+            consts: &m.consts[code_index],
+            block: env.block,
+            module: bo.module,
+            is_program,
+            pc: 0,
+            call_pc: 0,
+            reg,
+            virtual_frame: false,
+        }],
+        slots: None,
+        slot_count: 0,
+        slot_count_uses: Vec::new(),
+        slot_memo: HashMap::new(),
+        shared_exit: None,
+        max_flush: 0,
+        bail: None,
+        inlined_instrs: 0,
+        exits: HashMap::new(),
+        exit_bodies: Vec::new(),
+        out: Translated::default(),
+    };
+    if let Some(clock) = env.clock {
+        let c = t.iconst(clock as u64);
+        t.call(helpers::jit_time_begin as *const () as usize, &[c], None);
+    }
+    if t.needs_slots() {
+        t.reserve_slots();
+    }
+    if !is_program {
+        if let Some(n) = env.hot_at {
+            let count = t.load_own_exec_count();
+            t.emit_hot_check(count, n);
+        }
+    }
+    // The body starts in a block of its own: a chained run loops back to it (`finish_body`).
+    t.body = t.b.create_block();
+    t.b.ins().jump(t.body, &[]);
+    t.b.switch_to_block(t.body);
+    for (pc, &ins) in code.instrs.iter().enumerate() {
+        t.levels[0].pc = pc;
+        t.gen_instr(ins);
+        if let Some(reason) = t.bail {
+            // The state may no longer make sense (a `_.` of an ended level): stop here.
+            return Err(reason);
+        }
+    }
+    t.finish_body();
+    t.finish_error_exit();
+    t.finish_exits();
+    // Native stack per nested block matters (deep SOMA recursion runs on it): shrink the
+    // flush buffer to what was used.
+    let (flush_slot, used) = (t.flush_slot, t.max_flush.max(1));
+    let slot_count = t.slot_count;
+    let uses = std::mem::take(&mut t.slot_count_uses);
+    if let Some(reason) = t.bail {
+        return Err(reason);
+    }
+    let mut out = std::mem::take(&mut t.out);
+    for exit in &mut out.exits {
+        exit.slot_count = slot_count;
+    }
+    t.b.seal_all_blocks();
+    t.b.finalize(frontend);
+    for inst in uses {
+        func.dfg.insts[inst] = ir::InstructionData::UnaryImm {
+            opcode: ir::Opcode::Iconst,
+            imm: ir::immediates::Imm64::new(slot_count as i64),
+        };
+    }
+    func.sized_stack_slots[flush_slot].size = (used * 8) as u32;
+    Ok(out)
+}
+
+/// `fn(vm: *mut Vm, chained: u32) -> i32` (`soma_runtime::heap::NativeEntry`).
+pub fn entry_signature(call_conv: CallConv) -> Signature {
+    let mut sig = Signature::new(call_conv);
+    sig.params.push(AbiParam::new(I64));
+    sig.params.push(AbiParam::new(I32));
+    sig.returns.push(AbiParam::new(I32));
+    sig
+}
+
+/// Whether a Code's Register can start virtual: it writes only names right below `_`, takes
+/// no CellRef to a name (`_.` itself is modelled, see the module docs), and reads names or
+/// paths below them (`_.h.key`: a virtual name has no children, so that is a read below the
+/// cell its value refers to).
+fn reg_eligible(code: &Code) -> bool {
+    code.instrs.iter().all(|ins| {
+        let comps = || code.paths[ins.operand as usize].components.len();
+        match ins.op {
+            Opcode::LoadReg | Opcode::ExecReg => comps() >= 1,
+            Opcode::SetReg => comps() == 1,
+            Opcode::RefReg | Opcode::SetrefReg => comps() == 0,
+            _ => true,
+        }
+    })
+}
+
+fn has_register_instrs(code: &Code) -> bool {
+    code.instrs.iter().any(|i| {
+        matches!(
+            i.op,
+            Opcode::LoadReg | Opcode::SetReg | Opcode::RefReg | Opcode::SetrefReg | Opcode::ExecReg
+        )
+    })
+}
+
+/// Arithmetic builtins lowered inline, with their `soma_rt_int_arith` op number.
+fn arith_op(id: BuiltinId) -> Option<u32> {
+    Some(match id {
+        BuiltinId::Add => 0,
+        BuiltinId::Sub => 1,
+        BuiltinId::Mul => 2,
+        BuiltinId::Div => 3,
+        BuiltinId::Mod => 4,
+        _ => return None,
+    })
+}
+
+/// The AL-form helper of a guarded builtin (used when its operands are not all virtual).
+fn al_form_helper(id: BuiltinId) -> usize {
+    match id {
+        BuiltinId::Add => ffi::soma_rt_add as *const () as usize,
+        BuiltinId::Sub => ffi::soma_rt_sub as *const () as usize,
+        BuiltinId::Mul => ffi::soma_rt_mul as *const () as usize,
+        BuiltinId::Div => ffi::soma_rt_div as *const () as usize,
+        BuiltinId::Mod => ffi::soma_rt_mod as *const () as usize,
+        BuiltinId::Lt => ffi::soma_rt_lt as *const () as usize,
+        BuiltinId::Choose => ffi::soma_rt_choose as *const () as usize,
+        BuiltinId::Block => ffi::soma_rt_block as *const () as usize,
+        _ => unreachable!("no AL-form helper for {id:?}"),
+    }
+}
+
+/// Builtins a guarded `EXEC_STORE` site specialises.
+pub fn is_specialised(id: BuiltinId) -> bool {
+    matches!(
+        id,
+        BuiltinId::Add
+            | BuiltinId::Sub
+            | BuiltinId::Mul
+            | BuiltinId::Div
+            | BuiltinId::Mod
+            | BuiltinId::Lt
+            | BuiltinId::Choose
+            | BuiltinId::Chain
+            | BuiltinId::Block
+    )
+}
+
+/// A Code being translated: the compiled one (level 0) or a body inlined into it.
+struct Level<'e> {
+    code: &'e Code,
+    consts: &'e [Value],
+    block: Value,
+    module: u32,
+    /// Code 0 runs at top level, where `>block` is an error.
+    is_program: bool,
+    /// Index of the instruction being lowered.
+    pc: usize,
+    /// In the level above, the index of the instruction that executes this body.
+    call_pc: usize,
+    reg: RegMode,
+    /// The level's frame is only counted in the VM's depth, not pushed (see
+    /// [`Translator::frame_is_optional`]); levels with virtual frames are always the
+    /// innermost ones.
+    virtual_frame: bool,
+}
+
+/// Where a level's Register lives.
+#[derive(Clone, Debug)]
+enum RegMode {
+    /// In the level's real frame, through the helpers.
+    Heap,
+    /// In shadow slots, one per name (none exists in the real frame).
+    Virtual(Vec<RegName>),
+    /// `!_.` made the root hold a CellRef to the root of level n, which is virtual: names are
+    /// level n's.
+    Alias(usize),
+}
+
+/// One virtual Register name.
+#[derive(Clone, Debug)]
+struct RegName {
+    name: Box<str>,
+    /// Index of its shadow slot.
+    slot: usize,
+    /// Address of a `_.name` Path (materialisation writes through it).
+    path: u64,
+    /// Written on every path to the instruction being lowered.
+    defined: bool,
+    /// What was written, when known at compile time (`konst`, `choice`).
+    info: Option<VEntry>,
+}
+
+/// A Register read as `read_virtual` found it.
+enum VirtualRead {
+    /// The path's first name lives in a slot: its value.
+    Value(VEntry),
+    /// The read failed (its error exit is emitted) or the translation bailed out.
+    Failed,
+    /// The Register is in heap cells: read it through a helper.
+    Heap,
+}
+
+/// The Register states of every level (saved before, and compared after, inlined branches).
+type RegSnapshot = Vec<RegMode>;
+
+struct Translator<'a, 'e> {
+    b: FunctionBuilder<'a>,
+    env: &'e CodeEnv<'e>,
+    vm: ir::Value,
+    /// The entry's `chained` argument (nonzero when a `chain` loop runs this Code).
+    chained: ir::Value,
+    /// First block of the Code's body, after the prologue (a chained run loops back here).
+    body: ir::Block,
+    vs: VStack,
+    flush_slot: ir::StackSlot,
+    out_slot: ir::StackSlot,
+    sigs: HashMap<(Vec<ir::Type>, Option<ir::Type>), ir::SigRef>,
+    call_conv: CallConv,
+    levels: Vec<Level<'e>>,
+    /// Address of the first shadow slot reserved at entry (virtual Register names).
+    slots: Option<ir::Value>,
+    /// Shadow slots handed out so far (the count reserved is patched in at the end).
+    slot_count: usize,
+    slot_count_uses: Vec<ir::Inst>,
+    slot_memo: HashMap<(usize, Box<str>), usize>,
+    /// The function's shared error exit (level 0, nothing pending), once built.
+    shared_exit: Option<ir::Block>,
+    /// Largest flush emitted (the flush buffer is sized to it at the end).
+    max_flush: usize,
+    /// Set when the translation met a shape it does not model.
+    bail: Option<Bail>,
+    /// Instructions inlined so far (against [`INLINE_BUDGET`]).
+    inlined_instrs: usize,
+    /// Shared exit blocks by shape (see `emit_exit`), and what fills them at the end.
+    exits: HashMap<Vec<u64>, ir::Block>,
+    exit_bodies: Vec<(ir::Block, Box<ExitDesc>)>,
+    out: Translated,
+}
+
+impl<'e> Translator<'_, 'e> {
+    // ----- plumbing -----
+
+    fn iconst(&mut self, bits: u64) -> ir::Value {
+        self.b.ins().iconst(I64, bits as i64)
+    }
+
+    fn sig(&mut self, params: &[ir::Type], ret: Option<ir::Type>) -> ir::SigRef {
+        let key = (params.to_vec(), ret);
+        if let Some(&s) = self.sigs.get(&key) {
+            return s;
+        }
+        let mut sig = Signature::new(self.call_conv);
+        sig.params.extend(params.iter().map(|&t| AbiParam::new(t)));
+        sig.returns.extend(ret.map(AbiParam::new));
+        let s = self.b.import_signature(sig);
+        self.sigs.insert(key, s);
+        s
+    }
+
+    /// Call the helper at `addr`; returns its result (if any).
+    fn call(&mut self, addr: usize, args: &[ir::Value], ret: Option<ir::Type>) -> Option<ir::Value> {
+        let params: Vec<ir::Type> = args.iter().map(|&a| self.b.func.dfg.value_type(a)).collect();
+        let sig = self.sig(&params, ret);
+        let callee = self.iconst(addr as u64);
+        let inst = self.b.ins().call_indirect(sig, callee, args);
+        self.b.inst_results(inst).first().copied()
+    }
+
+    /// Call a status-returning helper.
+    fn call_status(&mut self, addr: usize, args: &[ir::Value]) -> ir::Value {
+        self.call(addr, args, Some(I32)).expect("status")
+    }
+
+    fn out_addr(&mut self) -> ir::Value {
+        self.b.ins().stack_addr(I64, self.out_slot, 0)
+    }
+
+    fn load_out(&mut self) -> ir::Value {
+        self.b.ins().stack_load(I64, I64, self.out_slot, 0)
+    }
+
+    fn give_up(&mut self, why: &'static str) {
+        self.bail.get_or_insert(Bail(why));
+    }
+
+    fn lvl(&self) -> &Level<'e> {
+        self.levels.last().expect("level 0")
+    }
+
+    fn depth(&self) -> usize {
+        self.levels.len() - 1
+    }
+
+    fn path(&self, k: usize) -> &'e Path {
+        &self.lvl().code.paths[k]
+    }
+
+    fn path_ptr(&self, k: usize) -> u64 {
+        self.path(k) as *const Path as u64
+    }
+
+    /// A fresh cache line for a Store-path instruction.
+    fn cache_ptr(&mut self) -> u64 {
+        let line = Box::new(StoreCache::empty());
+        let p = &*line as *const StoreCache as u64;
+        self.out.cache_lines.push(line);
+        p
+    }
+
+    fn position(&self) -> (u32, u32) {
+        let l = self.lvl();
+        let ins = l.code.instrs[l.pc];
+        (ins.line, ins.col)
+    }
+
+    fn gen_instr(&mut self, ins: Instr) {
+        let k = ins.operand as usize;
+        match ins.op {
+            Opcode::Const => self.gen_const(k),
+            Opcode::LoadStore => self.gen_load_store(k),
+            Opcode::LoadReg => self.gen_load_reg(k),
+            Opcode::RefStore => self.gen_path_helper(ffi::soma_rt_ref_store as *const () as usize, k),
+            Opcode::RefReg => self.gen_ref_reg(k),
+            Opcode::SetStore => self.gen_set_store(k),
+            Opcode::SetReg => self.gen_set_reg(k),
+            Opcode::SetrefStore => self.gen_path_helper(ffi::soma_rt_setref_store as *const () as usize, k),
+            Opcode::SetrefReg => self.gen_setref_reg(k),
+            Opcode::ExecStore => self.gen_exec_store(k),
+            Opcode::ExecReg => self.gen_exec_reg(k),
+            Opcode::ExecConst => self.gen_exec_const(k),
+        }
+    }
+
+    // ----- the virtual stack -----
+
+    /// Push `entries` (bottom first) onto the real AL. A virtual `_.` cannot be pushed (it
+    /// has no cell): on a normal path that is an escape and the translation bails.
+    fn emit_flush(&mut self, entries: &[VEntry]) {
+        if entries.iter().any(|e| e.root.is_some()) {
+            self.give_up("a virtual `_.` escapes");
+        }
+        self.emit_push(entries.iter().map(|e| e.val).collect());
+    }
+
+    /// Push `vals` (bottom first) onto the real AL: inline while they fit in its capacity,
+    /// else through `jit_push_n` (which grows it). Never collects.
+    fn emit_push(&mut self, vals: Vec<ir::Value>) {
+        if vals.is_empty() {
+            return;
+        }
+        let flags = MemFlagsData::trusted();
+        let len = self.b.ins().load(I64, flags, self.vm, JitLayout::AL_LEN);
+        let cap = self.b.ins().load(I64, flags, self.vm, JitLayout::AL_CAP);
+        let new_len = self.b.ins().iadd_imm_s(len, vals.len() as i64);
+        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, new_len, cap);
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.set_cold_block(slow);
+        self.b.ins().brif(fits, fast, &[], slow, &[]);
+
+        self.b.switch_to_block(fast);
+        let ptr = self.b.ins().load(I64, flags, self.vm, JitLayout::AL_PTR);
+        let offset = self.b.ins().ishl_imm_s(len, 3);
+        let at = self.b.ins().iadd(ptr, offset);
+        for (i, &v) in vals.iter().enumerate() {
+            self.b.ins().store(flags, v, at, (i * 8) as i32);
+        }
+        self.b.ins().store(flags, new_len, self.vm, JitLayout::AL_LEN);
+        self.b.ins().jump(done, &[]);
+
+        self.b.switch_to_block(slow);
+        self.max_flush = self.max_flush.max(vals.len());
+        for (i, &v) in vals.iter().enumerate() {
+            self.b.ins().stack_store(I64, v, self.flush_slot, (i * 8) as i32);
+        }
+        let base = self.b.ins().stack_addr(I64, self.flush_slot, 0);
+        let n = self.iconst(vals.len() as u64);
+        // The status is ignored: pushing cannot fail (a panic would be an allocation abort).
+        self.call_status(helpers::jit_push_n as *const () as usize, &[self.vm, base, n]);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
+    }
+
+    /// Pop the top `n` values of the real AL into SSA values (bottom first), inline. When the
+    /// AL holds fewer, `underflow` is emitted instead (it must end the block: an error exit).
+    /// The values are then held only virtually, which is safe for the same reason as any
+    /// virtual value: nothing collects before they are consumed or flushed.
+    fn emit_take(&mut self, n: usize, underflow: impl FnOnce(&mut Self)) -> Vec<ir::Value> {
+        let flags = MemFlagsData::trusted();
+        let len = self.b.ins().load(I64, flags, self.vm, JitLayout::AL_LEN);
+        let enough = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, len, n as i64);
+        let take = self.b.create_block();
+        let short = self.b.create_block();
+        self.b.set_cold_block(short);
+        self.b.ins().brif(enough, take, &[], short, &[]);
+        self.b.switch_to_block(short);
+        underflow(self);
+        self.b.switch_to_block(take);
+        let new_len = self.b.ins().iadd_imm_s(len, -(n as i64));
+        self.b.ins().store(flags, new_len, self.vm, JitLayout::AL_LEN);
+        let ptr = self.b.ins().load(I64, flags, self.vm, JitLayout::AL_PTR);
+        let offset = self.b.ins().ishl_imm_s(new_len, 3);
+        let at = self.b.ins().iadd(ptr, offset);
+        (0..n)
+            .map(|i| self.b.ins().load(I64, flags, at, (i * 8) as i32))
+            .collect()
+    }
+
+    /// Make the top `n` entries of the (virtual + real) AL virtual, taking what is missing
+    /// from the real AL. Underflow runs the builtin's AL-form helper, which reports it with the
+    /// builtin's own message.
+    fn ensure_virtual(&mut self, n: usize, al_form: usize) {
+        let missing = n.saturating_sub(self.vs.len());
+        if missing == 0 {
+            return;
+        }
+        let vals = self.emit_take(missing, |t| {
+            // The AL holds fewer than `n` values in all: the helper fails on underflow.
+            t.flush_copy();
+            let st = t.call_status(al_form, &[t.vm]);
+            t.emit_error_return(st, &[]);
+        });
+        self.vs.insert_bottom(vals.into_iter().map(|v| VEntry::new(v, None)).collect());
+    }
+
+    /// Flush the virtual stack on a path that leaves (the translation state keeps it).
+    fn flush_copy(&mut self) {
+        let entries = self.pending();
+        self.emit_flush(&entries);
+    }
+
+    /// Flush the whole virtual stack (before a helper that observes the AL or collects).
+    fn flush(&mut self) {
+        let entries = self.vs.take_all();
+        self.emit_flush(&entries);
+    }
+
+    fn vpush(&mut self, val: ir::Value, konst: Option<u64>) {
+        self.vpush_entry(VEntry::new(val, konst));
+    }
+
+    fn vpush_entry(&mut self, e: VEntry) {
+        if self.vs.len() >= MAX_VIRTUAL {
+            self.flush();
+        }
+        self.vs.push(e);
+    }
+
+}
+
+mod exits;
+mod inline;
+mod ops;
+mod register;

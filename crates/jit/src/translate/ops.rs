@@ -1,0 +1,563 @@
+//! Value tests, the Store cache, and one `gen_*` per opcode with the specialised builtins.
+
+use super::*;
+
+impl<'e> Translator<'_, 'e> {
+    pub(super) fn high16(&mut self, v: ir::Value) -> ir::Value {
+        self.b.ins().ushr_imm_s(v, 48)
+    }
+
+    /// Nonzero when `v` is a small Int.
+    pub(super) fn is_small_int(&mut self, v: ir::Value) -> ir::Value {
+        let h = self.high16(v);
+        self.b.ins().icmp_imm_s(IntCC::Equal, h, (Tag::Int.high_bits() >> 48) as i64)
+    }
+
+    /// Nonzero when `v` is a Block or a builtin.
+    pub(super) fn is_executable(&mut self, v: ir::Value) -> ir::Value {
+        let h = self.high16(v);
+        let d = self.b.ins().iadd_imm_s(h, -((Tag::Block.high_bits() >> 48) as i64));
+        self.b.ins().icmp_imm_s(IntCC::UnsignedLessThanOrEqual, d, 1)
+    }
+
+    /// Sign-extend the 48-bit payload.
+    pub(super) fn unbox_int(&mut self, v: ir::Value) -> ir::Value {
+        let s = self.b.ins().ishl_imm_s(v, 16);
+        self.b.ins().sshr_imm_s(s, 16)
+    }
+
+    pub(super) fn box_int(&mut self, i: ir::Value) -> ir::Value {
+        let p = self.b.ins().band_imm_s(i, PAYLOAD_MASK as i64);
+        self.b.ins().bor_imm_s(p, Tag::Int.high_bits() as i64)
+    }
+
+    /// Nonzero when the i64 `i` fits in a small int.
+    pub(super) fn fits_small(&mut self, i: ir::Value) -> ir::Value {
+        let s = self.unbox_int(i);
+        self.b.ins().icmp(IntCC::Equal, s, i)
+    }
+
+    // ----- Store cache -----
+
+    /// The epoch guard of a cache line: branch to the cold `miss` block unless the line was
+    /// filled under the current epoch; on a hit (the block now current) return its cell.
+    pub(super) fn emit_cache_hit(&mut self, cache: ir::Value, miss: ir::Block) -> ir::Value {
+        let flags = MemFlagsData::trusted();
+        let epoch_addr = self.iconst(self.env.epoch_ptr as u64);
+        let epoch = self.b.ins().load(I64, flags, epoch_addr, 0);
+        let cached = self.b.ins().load(I64, flags, cache, CACHE_EPOCH_OFFSET);
+        let hit = self.b.ins().icmp(IntCC::Equal, epoch, cached);
+        let hit_b = self.b.create_block();
+        self.b.set_cold_block(miss);
+        self.b.ins().brif(hit, hit_b, &[], miss, &[]);
+        self.b.switch_to_block(hit_b);
+        self.b.ins().load(I64, flags, cache, CACHE_CELL_OFFSET)
+    }
+
+    /// The poll countdown of a block entry done inline: decrement it, and at zero call `poll`
+    /// (a status helper taking the VM); a non-zero status goes to `on_fail`, which ends its
+    /// block. Continues in the block after the poll.
+    pub(super) fn emit_countdown_poll(&mut self, poll: usize, on_fail: impl FnOnce(&mut Self, ir::Value)) {
+        let flags = MemFlagsData::trusted();
+        let off = JitLayout::POLL_COUNTDOWN;
+        let n = self.b.ins().load(I32, flags, self.vm, off);
+        let n = self.b.ins().iadd_imm_s(n, -1);
+        self.b.ins().store(flags, n, self.vm, off);
+        let poll_b = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.set_cold_block(poll_b);
+        self.b.ins().brif(n, cont, &[], poll_b, &[]);
+        self.b.switch_to_block(poll_b);
+        let st = self.call_status(poll, &[self.vm]);
+        let fail = self.b.create_block();
+        self.b.set_cold_block(fail);
+        self.b.ins().brif(st, fail, &[], cont, &[]);
+        self.b.switch_to_block(fail);
+        on_fail(self, st);
+        self.b.switch_to_block(cont);
+    }
+
+    /// This Block's execution count, loaded (at entry: whoever entered it counted it).
+    pub(super) fn load_own_exec_count(&mut self) -> ir::Value {
+        let obj = self.env.block.as_block_obj().expect("a compiled Block").as_ptr() as u64;
+        let count_addr = self.iconst(obj + std::mem::offset_of!(BlockObj, exec_count) as u64);
+        self.b.ins().load(I64, MemFlagsData::trusted(), count_addr, 0)
+    }
+
+    /// When this Block's execution `count` is `n`, ask for the optimized compile: a cold call
+    /// of `jit_note_hot`, which neither collects nor touches the AL (it translates and
+    /// queues, or compiles and installs), so nothing is flushed.
+    pub(super) fn emit_hot_check(&mut self, count: ir::Value, n: u64) {
+        let hot = self.b.ins().icmp_imm_s(IntCC::Equal, count, n as i64);
+        let ask = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.set_cold_block(ask);
+        self.b.ins().brif(hot, ask, &[], cont, &[]);
+        self.b.switch_to_block(ask);
+        let block = self.iconst(self.env.block.to_bits());
+        self.call(helpers::jit_note_hot as *const () as usize, &[self.vm, block], None);
+        self.b.ins().jump(cont, &[]);
+        self.b.switch_to_block(cont);
+    }
+
+    /// `exec_count += 1` on the Block object at `obj` (an execution the executor would count);
+    /// returns the new count.
+    pub(super) fn emit_count_execution(&mut self, obj: u64) -> ir::Value {
+        let flags = MemFlagsData::trusted();
+        let count_addr = self.iconst(obj + std::mem::offset_of!(BlockObj, exec_count) as u64);
+        let count = self.b.ins().load(I64, flags, count_addr, 0);
+        let count = self.b.ins().iadd_imm_s(count, 1);
+        self.b.ins().store(flags, count, count_addr, 0);
+        count
+    }
+
+    /// The value of Store path `k` through this instruction's cache line. When the path was
+    /// never created, the `Undefined Store path` error exit.
+    pub(super) fn cached_store_value(&mut self, k: usize) -> ir::Value {
+        if self.lvl().is_program {
+            // The program runs once: a helper read is smaller and compiles faster.
+            let path = self.iconst(self.path_ptr(k));
+            let out = self.out_addr();
+            let st = self.call_status(helpers::jit_read_store as *const () as usize, &[self.vm, path, out]);
+            let pending = self.pending();
+            self.check(st, &pending);
+            return self.load_out();
+        }
+        let flags = MemFlagsData::trusted();
+        let line = self.cache_ptr();
+        let cache = self.iconst(line);
+        let miss_b = self.b.create_block();
+        let have = self.b.create_block();
+        let cell = self.b.append_block_param(have, I64);
+        let c = self.emit_cache_hit(cache, miss_b);
+        self.b.ins().jump(have, &[BlockArg::Value(c)]);
+
+        self.b.switch_to_block(miss_b);
+        let path = self.iconst(self.path_ptr(k));
+        let c = self
+            .call(helpers::jit_resolve_store as *const () as usize, &[self.vm, path, cache], Some(I64))
+            .expect("cell");
+        // Null: never created; the helper recorded `Undefined Store path` (the virtual stack
+        // is what the executor holds).
+        let st = self.b.ins().iconst(I32, ffi::SOMA_ERROR as i64);
+        let pending = self.pending();
+        let (undefined, args) = self.error_target(st, &pending);
+        self.b.ins().brif(c, have, &[BlockArg::Value(c)], undefined, &args);
+
+        self.b.switch_to_block(have);
+        self.b.ins().load(I64, flags, cell, CELL_VALUE_OFFSET as i32)
+    }
+
+    /// End of the Code. The virtual stack goes to the AL and the function returns OK, except
+    /// in a chained run (a `chain` loop is running this Code) whose result on top is this
+    /// very Block: the loop would pop it and run it again, so the code runs that next
+    /// iteration itself without growing anything (see `heap::NativeEntry`).
+    pub(super) fn finish_body(&mut self) {
+        let self_bits = self.env.block.to_bits();
+        let top = self.vs.entries().last().copied();
+        let may_loop = !self.lvl().is_program
+            && top.is_some_and(|e| e.root.is_none() && (e.konst == Some(self_bits) || e.may_be == Some(self_bits)));
+        if !may_loop {
+            self.flush();
+            let ok = self.b.ins().iconst(I32, ffi::SOMA_OK as i64);
+            self.emit_return(ok);
+            return;
+        }
+        let top = self.vs.pop().expect("checked");
+        self.flush();
+        let is_self = self.b.ins().icmp_imm_s(IntCC::Equal, top.val, self_bits as i64);
+        let chained = self.chained_flag();
+        let again = self.b.ins().band(is_self, chained);
+        // Newer code for this Block installed meanwhile (the optimizing tier): return, and
+        // the `chain` loop runs the next round in it.
+        let flag_addr = self.iconst(&*self.out.superseded as *const std::cell::Cell<u64> as u64);
+        let superseded = self.b.ins().load(I64, MemFlagsData::trusted(), flag_addr, 0);
+        let loop_b = self.b.create_block();
+        let ret_b = self.b.create_block();
+        let check_b = self.b.create_block();
+        let moved_b = self.b.create_block();
+        self.b.set_cold_block(moved_b);
+        self.b.ins().brif(again, check_b, &[], ret_b, &[]);
+        self.b.switch_to_block(check_b);
+        self.b.ins().brif(superseded, moved_b, &[], loop_b, &[]);
+        // Leaving for the newer code: mark the move (2), for the statistics.
+        self.b.switch_to_block(moved_b);
+        let two = self.b.ins().iconst(I64, 2);
+        self.b.ins().store(MemFlagsData::trusted(), two, flag_addr, 0);
+        self.b.ins().jump(ret_b, &[]);
+
+        self.b.switch_to_block(ret_b);
+        self.emit_flush(&[top]);
+        let ok = self.b.ins().iconst(I32, ffi::SOMA_OK as i64);
+        self.emit_return(ok);
+
+        self.b.switch_to_block(loop_b);
+        self.emit_reenter();
+        self.b.ins().jump(self.body, &[]);
+    }
+
+    /// Nonzero (as an i8 truth value) when this run is chained.
+    pub(super) fn chained_flag(&mut self) -> ir::Value {
+        self.b.ins().icmp_imm_s(IntCC::NotEqual, self.chained, 0)
+    }
+
+    /// The block-entry bookkeeping of the next chained iteration (`Vm::enter_block` for the
+    /// same Block at the same depth): poll countdown, execution count, fresh Register.
+    pub(super) fn emit_reenter(&mut self) {
+        // A failed poll fails the block entry: the error is the caller's, positioned at its
+        // `chain` (as when `Vm::enter_block` fails), so it is returned unpositioned.
+        self.emit_countdown_poll(helpers::jit_poll as *const () as usize, |t, st| t.emit_return(st));
+
+        let obj = self.env.block.as_block_obj().expect("a compiled Block").as_ptr();
+        let count = self.emit_count_execution(obj as u64);
+        if let Some(n) = self.env.hot_at {
+            self.emit_hot_check(count, n);
+        }
+        // Level 0's Register may be virtual now and heap at the end (after `!_.` of a value):
+        // restarting the real frame is right whatever the mode.
+        if has_register_instrs(self.levels[0].code) {
+            self.call_status(helpers::jit_restart_frame as *const () as usize, &[self.vm]);
+        }
+    }
+
+    // ----- one gen_* per opcode -----
+
+    /// CONST: a virtual push of the constant's bits (constants are module roots).
+    pub(super) fn gen_const(&mut self, k: usize) {
+        let bits = self.lvl().consts[k].to_bits();
+        let v = self.iconst(bits);
+        self.vpush(v, Some(bits));
+    }
+
+    /// LOAD_STORE: inline read through the epoch-guarded cache line.
+    pub(super) fn gen_load_store(&mut self, k: usize) {
+        let v = self.cached_store_value(k);
+        self.vpush(v, None);
+    }
+
+    /// SET_STORE: flush, then the cached-write helper (a safepoint, like the executor's).
+    pub(super) fn gen_set_store(&mut self, k: usize) {
+        if let Some(e) = self.vs.pop() {
+            if e.root.is_some() {
+                return self.give_up("a virtual `_.` stored in the Store");
+            }
+            return self.gen_set_store_value(k, e.val);
+        }
+        self.flush();
+        let path = self.iconst(self.path_ptr(k));
+        let line = self.cache_ptr();
+        let cache = self.iconst(line);
+        let st = self.call_status(helpers::jit_set_store as *const () as usize, &[self.vm, path, cache]);
+        self.check(st, &[]);
+    }
+
+    /// SET_STORE of a virtual value: an inline store into the cached cell when neither the old
+    /// nor the new value is a CellRef (no write-through, no epoch change), else the
+    /// value-form helper. Nothing is flushed: neither path collects.
+    pub(super) fn gen_set_store_value(&mut self, k: usize, v: ir::Value) {
+        let line = self.cache_ptr();
+        let cache = self.iconst(line);
+        if self.lvl().is_program {
+            return self.emit_set_store_helper(k, cache, v);
+        }
+        let flags = MemFlagsData::trusted();
+        let slow = self.b.create_block();
+        let store_b = self.b.create_block();
+        let done = self.b.create_block();
+        let cell = self.emit_cache_hit(cache, slow);
+        let old = self.b.ins().load(I64, flags, cell, CELL_VALUE_OFFSET as i32);
+        let old_ref = self.is_cell_ref(old);
+        let new_ref = self.is_cell_ref(v);
+        let any_ref = self.b.ins().bor(old_ref, new_ref);
+        self.b.ins().brif(any_ref, slow, &[], store_b, &[]);
+
+        self.b.switch_to_block(store_b);
+        self.b.ins().store(flags, v, cell, CELL_VALUE_OFFSET as i32);
+        self.b.ins().jump(done, &[]);
+
+        self.b.switch_to_block(slow);
+        self.emit_set_store_helper(k, cache, v);
+        self.b.ins().jump(done, &[]);
+
+        self.b.switch_to_block(done);
+    }
+
+    /// `jit_set_store_value` (the write with write-through and epoch rules, refilling the
+    /// cache line), error exit with the virtual stack as it stands.
+    pub(super) fn emit_set_store_helper(&mut self, k: usize, cache: ir::Value, v: ir::Value) {
+        let path = self.iconst(self.path_ptr(k));
+        let st = self.call_status(
+            helpers::jit_set_store_value as *const () as usize,
+            &[self.vm, path, cache, v],
+        );
+        let pending = self.pending();
+        self.check(st, &pending);
+    }
+
+    /// EXEC_CONST: a block literal, inlined when small, else run through the exec helper.
+    pub(super) fn gen_exec_const(&mut self, k: usize) {
+        let bits = self.lvl().consts[k].to_bits();
+        let v = self.iconst(bits);
+        self.exec_entry(VEntry::new(v, Some(bits)));
+    }
+
+    /// EXEC_STORE: read through the cache. A site whose path held a specialised builtin or an
+    /// inlinable Block at compile time is guarded on the value's identity (deopt exit when
+    /// rebound) and lowered inline; anything else is flushed and executed by the helper.
+    pub(super) fn gen_exec_store(&mut self, k: usize) {
+        let v = self.cached_store_value(k);
+        let seen = self.store_value_at_compile_time(self.path(k));
+        let builtin = seen.and_then(|s| {
+            let p = s.as_builtin_obj()?;
+            // SAFETY: builtin objects are VM roots for the VM's whole life.
+            let id: BuiltinId = unsafe { (*p.as_ptr()).id };
+            is_specialised(id).then_some(id)
+        });
+        let block = seen.filter(|s| s.as_block_obj().is_some());
+        let Some(bits) = seen.filter(|_| builtin.is_some() || block.is_some()) else {
+            self.flush();
+            self.emit_exec_value(v);
+            return;
+        };
+        let comps = self.path(k).components.iter().map(|c| c.to_string()).collect();
+        self.out.assumptions.push((comps, bits.to_bits()));
+        let same = self.b.ins().icmp_imm_s(IntCC::Equal, v, bits.to_bits() as i64);
+        let fast = self.b.create_block();
+        let deopt = self.b.create_block();
+        self.b.set_cold_block(deopt);
+        self.b.ins().brif(same, fast, &[], deopt, &[]);
+        self.b.switch_to_block(deopt);
+        self.emit_deopt();
+        self.b.switch_to_block(fast);
+        match builtin {
+            Some(id) => self.gen_builtin(id),
+            None if self.inlinable(bits.to_bits()) => self.inline_block(bits.to_bits()),
+            None => self.emit_call_block(bits.to_bits()),
+        }
+    }
+
+    /// A guarded builtin, lowered inline where its operands are virtual.
+    pub(super) fn gen_builtin(&mut self, id: BuiltinId) {
+        match id {
+            BuiltinId::Chain => self.gen_chain(),
+            BuiltinId::Choose => {
+                self.ensure_virtual(3, al_form_helper(id));
+                self.gen_choose()
+            }
+            BuiltinId::Lt => {
+                self.ensure_virtual(2, al_form_helper(id));
+                self.gen_lt()
+            }
+            BuiltinId::Block if !self.lvl().is_program => {
+                let bits = self.lvl().block.to_bits();
+                let v = self.iconst(bits);
+                self.vpush(v, Some(bits));
+            }
+            _ => match arith_op(id) {
+                Some(op) => {
+                    self.ensure_virtual(2, al_form_helper(id));
+                    self.gen_arith(op)
+                }
+                None => self.gen_al_builtin(al_form_helper(id)),
+            },
+        }
+    }
+
+    /// `choose` on three virtual operands: a select, nothing called.
+    pub(super) fn gen_choose(&mut self) {
+        let [c, t, f]: [VEntry; 3] = self.vs.pop_n(3).try_into().expect("3 entries");
+        // SAFETY: compile-time constant bits are live values (module constants). A virtual
+        // `_.` is a CellRef, which is truthy.
+        let known = c.konst.map(|cb| unsafe { Value::from_bits(cb) }.is_truthy()).or(c.root.map(|_| true));
+        if let Some(truthy) = known {
+            self.vpush_entry(if truthy { t } else { f });
+            return;
+        }
+        if t.root.is_some() || f.root.is_some() {
+            return self.give_up("a virtual `_.` chosen at run time");
+        }
+        // Falsy values are exactly Void, Nil, False: BOX_BASE + 0..=2.
+        let d = self.b.ins().iadd_imm_s(c.val, -(BOX_BASE as i64));
+        let truthy = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThan, d, 2);
+        let r = self.b.ins().select(truthy, t.val, f.val);
+        let mut e = VEntry::new(r, None);
+        match (t.konst, f.konst) {
+            (Some(a), Some(b)) if a == b => e.konst = Some(a),
+            (Some(a), Some(b)) => e.choice = Some((truthy, a, b)),
+            _ => {}
+        }
+        e.may_be = t.konst.or(t.may_be).or(f.konst).or(f.may_be);
+        self.vpush_entry(e);
+    }
+
+    /// Small-int `+ - * / %` with overflow checks; other operands (BigInts, wrong types, zero
+    /// divisors, overflowing results) go to `soma_rt_int_arith`, which never collects.
+    pub(super) fn gen_arith(&mut self, op: u32) {
+        let IntBinop { a, b: bv, x, y, slow, done } = self.begin_int_binop();
+        let r = match op {
+            0 => self.b.ins().iadd(x, y),
+            1 => self.b.ins().isub(x, y),
+            2 => {
+                let (r, of) = self.b.ins().smul_overflow(x, y);
+                let next = self.b.create_block();
+                self.b.ins().brif(of, slow, &[], next, &[]);
+                self.b.switch_to_block(next);
+                r
+            }
+            _ => {
+                // Floor division / modulo (Python): divisor zero goes to the slow path for
+                // its error.
+                let next = self.b.create_block();
+                self.b.ins().brif(y, next, &[], slow, &[]);
+                self.b.switch_to_block(next);
+                let q = self.b.ins().sdiv(x, y);
+                let m = self.b.ins().srem(x, y);
+                let nz = self.b.ins().icmp_imm_s(IntCC::NotEqual, m, 0);
+                let sx = self.b.ins().bxor(m, y);
+                let neg = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, sx, 0);
+                let adjust = self.b.ins().band(nz, neg);
+                if op == 3 {
+                    let one = self.b.ins().uextend(I64, adjust);
+                    self.b.ins().isub(q, one)
+                } else {
+                    let zero = self.iconst(0);
+                    let add = self.b.ins().select(adjust, y, zero);
+                    self.b.ins().iadd(m, add)
+                }
+            }
+        };
+        let fits = self.fits_small(r);
+        let boxed = self.box_int(r);
+        self.b.ins().brif(fits, done, &[BlockArg::Value(boxed)], slow, &[]);
+
+        self.b.switch_to_block(slow);
+        let opv = self.b.ins().iconst(I32, op as i64);
+        let out = self.out_addr();
+        let args = [self.vm, opv, a, bv, out];
+        self.finish_int_binop(done, ffi::soma_rt_int_arith as *const () as usize, &args);
+    }
+
+    /// `<` on two virtual operands: inline for small ints, else `soma_rt_lt_values`.
+    pub(super) fn gen_lt(&mut self) {
+        let IntBinop { a, b: bv, x, y, slow, done } = self.begin_int_binop();
+        let lt = self.b.ins().icmp(IntCC::SignedLessThan, x, y);
+        let t = self.iconst(Value::TRUE.to_bits());
+        let f = self.iconst(Value::FALSE.to_bits());
+        let r = self.b.ins().select(lt, t, f);
+        self.b.ins().jump(done, &[BlockArg::Value(r)]);
+
+        self.b.switch_to_block(slow);
+        let out = self.out_addr();
+        let args = [self.vm, a, bv, out];
+        self.finish_int_binop(done, ffi::soma_rt_lt_values as *const () as usize, &args);
+    }
+
+    /// Start an inline binary Int op: pop its two operands and branch to a fast block (now
+    /// current) when both are small ints, else to the returned cold `slow` block. Every path
+    /// ends by jumping to `done` with the boxed result (see [`Self::finish_int_binop`]).
+    pub(super) fn begin_int_binop(&mut self) -> IntBinop {
+        let [a, b]: [VEntry; 2] = self.vs.pop_n(2).try_into().expect("2 entries");
+        if a.root.is_some() || b.root.is_some() {
+            self.give_up("a virtual `_.` as an operand");
+        }
+        // A constant operand's tag and integer are known at compile time.
+        // SAFETY: compile-time constant bits are live values (module constants).
+        let known = |e: &VEntry| e.konst.and_then(|k| unsafe { Value::from_bits(k) }.as_small_int());
+        let (ka, kb) = (known(&a), known(&b));
+        let (a, b) = (a.val, b.val);
+        let done = self.b.create_block();
+        self.b.append_block_param(done, I64);
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        self.b.set_cold_block(slow);
+        let checks: Vec<ir::Value> = [(a, ka), (b, kb)]
+            .into_iter()
+            .filter(|(_, k)| k.is_none())
+            .map(|(v, _)| self.is_small_int(v))
+            .collect();
+        match checks[..] {
+            [] => {
+                self.b.ins().jump(fast, &[]);
+            }
+            [one] => {
+                self.b.ins().brif(one, fast, &[], slow, &[]);
+            }
+            [p, q] => {
+                let both = self.b.ins().band(p, q);
+                self.b.ins().brif(both, fast, &[], slow, &[]);
+            }
+            _ => unreachable!("two operands"),
+        }
+        self.b.switch_to_block(fast);
+        let x = match ka {
+            Some(i) => self.iconst(i as u64),
+            None => self.unbox_int(a),
+        };
+        let y = match kb {
+            Some(i) => self.iconst(i as u64),
+            None => self.unbox_int(b),
+        };
+        IntBinop { a, b, x, y, slow, done }
+    }
+
+    /// End an inline binary Int op in its (current) slow block: call the status helper at
+    /// `helper`, which writes the result to the out slot, then continue in `done` with the
+    /// result pushed on the virtual stack.
+    pub(super) fn finish_int_binop(&mut self, done: ir::Block, helper: usize, args: &[ir::Value]) {
+        let st = self.call_status(helper, args);
+        let pending = self.pending();
+        self.check(st, &pending);
+        let r = self.load_out();
+        self.b.ins().jump(done, &[BlockArg::Value(r)]);
+        self.b.switch_to_block(done);
+        let result = self.b.block_params(done)[0];
+        self.vpush(result, None);
+    }
+
+    /// `>chain` as a native loop: one `jit_chain_step` call per iteration (the executed block
+    /// returns before the next starts, so the native stack does not grow).
+    pub(super) fn gen_chain(&mut self) {
+        let first = if let Some(top) = self.vs.pop() {
+            if top.root.is_some() {
+                self.give_up("a virtual `_.` chained");
+            }
+            self.flush();
+            let exe = self.is_executable(top.val);
+            let push_back = self.b.create_block();
+            let start = self.b.create_block();
+            let start_v = self.b.append_block_param(start, I64);
+            self.b.ins().brif(exe, start, &[BlockArg::Value(top.val)], push_back, &[]);
+            // A non-executable value first popped is pushed back and the chain is over.
+            self.b.switch_to_block(push_back);
+            self.emit_flush(&[top]);
+            let zero = self.iconst(Value::VOID.to_bits());
+            self.b.ins().jump(start, &[BlockArg::Value(zero)]);
+            self.b.switch_to_block(start);
+            start_v
+        } else {
+            self.flush();
+            let out = self.out_addr();
+            let st = self.call_status(ffi::soma_rt_chain_start as *const () as usize, &[self.vm, out]);
+            self.check(st, &[]);
+            self.load_out()
+        };
+        let head = self.b.create_block();
+        let v = self.b.append_block_param(head, I64);
+        let body = self.b.create_block();
+        let exit = self.b.create_block();
+        self.b.ins().jump(head, &[BlockArg::Value(first)]);
+
+        self.b.switch_to_block(head);
+        let exe = self.is_executable(v);
+        self.b.ins().brif(exe, body, &[], exit, &[]);
+
+        self.b.switch_to_block(body);
+        let out = self.out_addr();
+        let st = self.call_status(helpers::jit_chain_step as *const () as usize, &[self.vm, v, out]);
+        self.check(st, &[]);
+        let next = self.load_out();
+        self.b.ins().jump(head, &[BlockArg::Value(next)]);
+
+        self.b.switch_to_block(exit);
+    }
+}

@@ -1,0 +1,367 @@
+//! Virtual Registers: names in shadow slots, `_.` and `!_.` modelled as aliases, the
+//! Register instructions.
+
+use super::*;
+
+impl<'e> Translator<'_, 'e> {
+    /// Whether the prologue reserves shadow slots: level 0 has virtual names, or some site
+    /// executes a Block that may be inlined (which may have some).
+    pub(super) fn needs_slots(&self) -> bool {
+        let l = &self.levels[0];
+        if matches!(l.reg, RegMode::Virtual(_)) && has_register_instrs(l.code) {
+            return true;
+        }
+        l.code.instrs.iter().any(|ins| match ins.op {
+            Opcode::ExecConst => self.inlinable(l.consts[ins.operand as usize].to_bits()),
+            Opcode::ExecStore => self
+                .store_value_at_compile_time(&l.code.paths[ins.operand as usize])
+                .is_some_and(|v| self.inlinable(v.to_bits())),
+            _ => false,
+        })
+    }
+
+    /// Reserve the shadow slots (the count is patched in at the end; exhaustion is the
+    /// recursion error).
+    /// `Vm::shadow_reserve` inline: bump the top, fill the slots with Void (the collector
+    /// marks every slot in use).
+    pub(super) fn reserve_slots(&mut self) {
+        let flags = MemFlagsData::trusted();
+        let n = self.slot_count_const();
+        let top = self.b.ins().load(I64, flags, self.vm, JitLayout::SHADOW_TOP);
+        let new_top = self.b.ins().iadd(top, n);
+        let full = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedGreaterThan, new_top, SHADOW_STACK_SLOTS as i64);
+        // Shadow stack exhausted (deep recursion of blocks with many names): the executor
+        // would still run this block with heap Registers, so interpret the whole Code (a
+        // deopt exit at instruction 0; no slots are held, none released).
+        let fail = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.set_cold_block(fail);
+        self.b.ins().brif(full, fail, &[], cont, &[]);
+        self.b.switch_to_block(fail);
+        let st = self.emit_resume(Box::new([ResumePoint {
+            block: self.env.block.to_bits(),
+            pc: 0,
+        }]));
+        self.emit_time_end();
+        self.b.ins().return_(&[st]);
+
+        self.b.switch_to_block(cont);
+        self.b.ins().store(flags, new_top, self.vm, JitLayout::SHADOW_TOP);
+        let base = self.b.ins().load(I64, flags, self.vm, JitLayout::SHADOW_BASE);
+        let offset = self.b.ins().ishl_imm_s(top, 3);
+        let first = self.b.ins().iadd(base, offset);
+        let bytes = self.b.ins().ishl_imm_s(n, 3);
+        let end = self.b.ins().iadd(first, bytes);
+        let void = self.iconst(Value::VOID.to_bits());
+        let head = self.b.create_block();
+        let p = self.b.append_block_param(head, I64);
+        let fill = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.ins().jump(head, &[BlockArg::Value(first)]);
+        self.b.switch_to_block(head);
+        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, p, end);
+        self.b.ins().brif(more, fill, &[], done, &[]);
+        self.b.switch_to_block(fill);
+        self.b.ins().store(flags, void, p, 0);
+        let next = self.b.ins().iadd_imm_s(p, 8);
+        self.b.ins().jump(head, &[BlockArg::Value(next)]);
+        self.b.switch_to_block(done);
+        self.slots = Some(first);
+    }
+
+    /// The level whose names the current level's Register instructions use (itself, or the
+    /// level it aliases), when those names are virtual.
+    pub(super) fn virtual_level(&self) -> Option<usize> {
+        let mut i = self.depth();
+        loop {
+            match &self.levels[i].reg {
+                RegMode::Virtual(_) => return Some(i),
+                RegMode::Alias(j) => i = *j,
+                RegMode::Heap => return None,
+            }
+        }
+    }
+
+    pub(super) fn names(&mut self, level: usize) -> &mut Vec<RegName> {
+        match &mut self.levels[level].reg {
+            RegMode::Virtual(names) => names,
+            _ => unreachable!("level {level} is virtual"),
+        }
+    }
+
+    /// The virtual name `name` of `level` (given a slot on first use; `None` when slots were
+    /// not reserved, which bails).
+    pub(super) fn reg_name(&mut self, level: usize, k: usize) -> Option<usize> {
+        let path = self.path(k);
+        let name = &*path.components[0];
+        if let Some(i) = self.names(level).iter().position(|n| &*n.name == name) {
+            return Some(i);
+        }
+        if self.slots.is_none() {
+            self.give_up("no shadow slots reserved");
+            return None;
+        }
+        // One slot per (level, name): both inlined branches of a `choose` give a name the
+        // same slot, and Blocks inlined one after another at a level reuse them.
+        let next = self.slot_count;
+        let slot = *self.slot_memo.entry((level, name.into())).or_insert(next);
+        if slot == next {
+            self.slot_count += 1;
+        }
+        let path_ptr = path as *const Path as u64;
+        let names = self.names(level);
+        names.push(RegName {
+            name: name.into(),
+            slot,
+            path: path_ptr,
+            defined: false,
+            info: None,
+        });
+        Some(names.len() - 1)
+    }
+
+    pub(super) fn slot_offset(slot: usize) -> i32 {
+        (slot * 8) as i32
+    }
+
+    pub(super) fn is_cell_ref(&mut self, v: ir::Value) -> ir::Value {
+        let h = self.high16(v);
+        self.b.ins().icmp_imm_s(IntCC::Equal, h, (Tag::CellRef.high_bits() >> 48) as i64)
+    }
+
+    /// LOAD_REG: a virtual name's slot, or the value-form helper (no AL traffic, never
+    /// collects).
+    pub(super) fn gen_load_reg(&mut self, k: usize) {
+        match self.read_virtual(k) {
+            VirtualRead::Value(e) => return self.vpush_entry(e),
+            VirtualRead::Failed => return,
+            VirtualRead::Heap => {}
+        }
+        let path = self.iconst(self.path_ptr(k));
+        let out = self.out_addr();
+        let st = self.call_status(helpers::jit_read_reg as *const () as usize, &[self.vm, path, out]);
+        let pending = self.pending();
+        self.check(st, &pending);
+        let v = self.load_out();
+        self.vpush(v, None);
+    }
+
+    /// Register path `k` read from a virtual Register: the value, or the error emitted (a
+    /// name never written in this execution, which the Register does not have).
+    pub(super) fn read_virtual(&mut self, k: usize) -> VirtualRead {
+        let Some(level) = self.virtual_level() else { return VirtualRead::Heap };
+        let Some(i) = self.reg_name(level, k) else { return VirtualRead::Failed };
+        let n = self.names(level)[i].clone();
+        if !n.defined {
+            self.emit_undefined_reg(k);
+            return VirtualRead::Failed;
+        }
+        VirtualRead::Value(self.read_name(&n, k))
+    }
+
+    /// The value of Register path `k` whose first name is the (defined) virtual name `n`: its
+    /// slot, with what is known of it, or for a longer path the value below the cell it
+    /// refers to (`jit_read_below`: never collects, errors as the executor's walk).
+    pub(super) fn read_name(&mut self, n: &RegName, k: usize) -> VEntry {
+        let base = self.slots.expect("reserved");
+        let v = self.b.ins().load(I64, MemFlagsData::trusted(), base, Self::slot_offset(n.slot));
+        if self.path(k).components.len() > 1 {
+            let path = self.iconst(self.path_ptr(k));
+            let out = self.out_addr();
+            let st = self.call_status(helpers::jit_read_below as *const () as usize, &[self.vm, v, path, out]);
+            let pending = self.pending();
+            self.check(st, &pending);
+            return VEntry::new(self.load_out(), None);
+        }
+        let mut e = VEntry::new(v, None);
+        if let Some(info) = n.info {
+            e.konst = info.konst;
+            e.choice = info.choice;
+        }
+        e
+    }
+
+    /// SET_REG: into a virtual name's slot, or through the helper.
+    pub(super) fn gen_set_reg(&mut self, k: usize) {
+        let Some(level) = self.virtual_level() else {
+            return self.gen_path_helper(ffi::soma_rt_set_reg as *const () as usize, k);
+        };
+        let Some(i) = self.reg_name(level, k) else { return };
+        // The value: the virtual top (peeked: a deopt must still find it on the AL), else
+        // popped from the real AL (underflow error as the executor).
+        let (entry, peeked) = match self.vs.entries().last() {
+            Some(e) => (*e, true),
+            None => {
+                let v = self.emit_take(1, |t| {
+                    // Empty AL: the helper reports the store's underflow.
+                    let path = t.iconst(t.path_ptr(k));
+                    let out = t.out_addr();
+                    let st = t.call_status(helpers::jit_pop_for_store as *const () as usize, &[t.vm, path, out]);
+                    t.emit_error_return(st, &[]);
+                });
+                (VEntry::new(v[0], None), false)
+            }
+        };
+        if entry.root.is_some() {
+            return self.give_up("a virtual `_.` stored in a Register");
+        }
+        let v = entry.val;
+        let n = self.names(level)[i].clone();
+        let base = self.slots.expect("reserved");
+        let flags = MemFlagsData::trusted();
+        if n.defined {
+            // Write-through case: old value a CellRef, new value not one.
+            let old = self.b.ins().load(I64, flags, base, Self::slot_offset(n.slot));
+            let old_ref = self.is_cell_ref(old);
+            let new_ref = self.is_cell_ref(v);
+            let through = self.b.ins().band_not(old_ref, new_ref);
+            let deopt = self.b.create_block();
+            let cont = self.b.create_block();
+            self.b.set_cold_block(deopt);
+            self.b.ins().brif(through, deopt, &[], cont, &[]);
+            self.b.switch_to_block(deopt);
+            if !peeked {
+                self.vs.push(entry);
+            }
+            self.emit_deopt();
+            if !peeked {
+                self.vs.pop();
+            }
+            self.b.switch_to_block(cont);
+        }
+        self.b.ins().store(flags, v, base, Self::slot_offset(n.slot));
+        if peeked {
+            self.vs.pop();
+        }
+        let known = (entry.konst.is_some() || entry.choice.is_some()).then_some(entry);
+        let name = &mut self.names(level)[i];
+        name.defined = true;
+        name.info = known;
+    }
+
+    /// REF_REG: `_.` of a virtual Register is a virtual entry (no cell yet); anything else
+    /// goes through the helper.
+    pub(super) fn gen_ref_reg(&mut self, k: usize) {
+        match self.virtual_level() {
+            Some(level) if self.path(k).components.is_empty() => {
+                let v = self.iconst(Value::VOID.to_bits());
+                let mut e = VEntry::new(v, None);
+                e.root = Some(level);
+                self.vpush_entry(e);
+            }
+            _ => self.gen_path_helper(ffi::soma_rt_ref_reg as *const () as usize, k),
+        }
+    }
+
+    /// SETREF_REG. `!_.` of a virtual `_.` of an outer level makes this level an alias of it
+    /// (nothing is emitted); `!_.` of anything else replaces the root in the real frame, so
+    /// the level's Register is a heap one from here on (the virtual names it had are
+    /// dropped by that very write).
+    pub(super) fn gen_setref_reg(&mut self, k: usize) {
+        let here = self.depth();
+        let top = self.vs.entries().last().copied();
+        if self.path(k).components.is_empty() {
+            if matches!(self.levels[here].reg, RegMode::Alias(_)) {
+                // A second `!_.` writes through the alias into the target's root.
+                return self.give_up("`!_.` on an aliased Register");
+            }
+            if self.vs.entries().iter().any(|e| e.root == Some(here)) {
+                return self.give_up("`!_.` while this level's `_.` is virtual");
+            }
+            if let Some(target) = top.and_then(|e| e.root) {
+                // (A `_.` of a level that has ended cannot be aliased: `target >= here`.)
+                let both_virtual = || {
+                    matches!(self.levels[target].reg, RegMode::Virtual(_))
+                        && matches!(self.levels[here].reg, RegMode::Virtual(_))
+                };
+                if target >= here || !both_virtual() {
+                    return self.give_up("`!_.` of an unsupported root");
+                }
+                self.vs.pop();
+                self.levels[here].reg = RegMode::Alias(target);
+                return;
+            }
+            if self.levels[here].virtual_frame {
+                return self.give_up("a heap Register needs a real frame");
+            }
+            self.levels[here].reg = RegMode::Heap;
+        }
+        self.gen_path_helper(ffi::soma_rt_setref_reg as *const () as usize, k);
+    }
+
+    /// EXEC_REG: a virtual name's value is executed as a known value (maybe inlined); else
+    /// the helper.
+    pub(super) fn gen_exec_reg(&mut self, k: usize) {
+        match self.read_virtual(k) {
+            VirtualRead::Value(e) => return self.exec_entry(e),
+            VirtualRead::Failed => return,
+            VirtualRead::Heap => {}
+        }
+        self.gen_path_helper(ffi::soma_rt_exec_reg as *const () as usize, k);
+    }
+
+    /// `Undefined Register path` for a virtual name never written (the real frame at the
+    /// top may belong to another level, so it is not asked).
+    pub(super) fn emit_undefined_reg(&mut self, k: usize) {
+        let path = self.iconst(self.path_ptr(k));
+        let st = self.call_status(helpers::jit_undefined_reg as *const () as usize, &[self.vm, path]);
+        let pending = self.pending();
+        self.emit_error_return(st, &pending);
+        // Unreachable continuation, for the instructions lowered after this one.
+        let dead = self.b.create_block();
+        self.b.switch_to_block(dead);
+    }
+
+    /// Flush, then call a `(vm, path) -> status` helper that works on the AL.
+    pub(super) fn gen_path_helper(&mut self, addr: usize, k: usize) {
+        self.flush();
+        let path = self.iconst(self.path_ptr(k));
+        let st = self.call_status(addr, &[self.vm, path]);
+        self.check(st, &[]);
+    }
+
+    /// Flush, then call a `(vm) -> status` AL-form builtin helper.
+    pub(super) fn gen_al_builtin(&mut self, addr: usize) {
+        self.flush();
+        let st = self.call_status(addr, &[self.vm]);
+        self.check(st, &[]);
+    }
+
+}
+
+/// The Register states after two inlined branches, when they agree: the same modes, the same
+/// names defined (a name only one branch gave a slot must be undefined there), and what is
+/// known of a value kept only where both branches know the same.
+pub(super) fn merge_regs(a: &RegSnapshot, b: &RegSnapshot) -> Option<RegSnapshot> {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| match (x, y) {
+            (RegMode::Heap, RegMode::Heap) => Some(RegMode::Heap),
+            (RegMode::Alias(i), RegMode::Alias(j)) if i == j => Some(RegMode::Alias(*i)),
+            (RegMode::Virtual(xs), RegMode::Virtual(ys)) => {
+                let mut names = Vec::with_capacity(xs.len().max(ys.len()));
+                for n in xs {
+                    match ys.iter().find(|m| m.name == n.name) {
+                        Some(m) if m.slot == n.slot && m.defined == n.defined => {
+                            let info = if m.info == n.info { n.info } else { None };
+                            names.push(RegName { info, ..n.clone() });
+                        }
+                        None if !n.defined => names.push(n.clone()),
+                        _ => return None,
+                    }
+                }
+                for m in ys.iter().filter(|m| !xs.iter().any(|n| n.name == m.name)) {
+                    if m.defined {
+                        return None;
+                    }
+                    names.push(m.clone());
+                }
+                Some(RegMode::Virtual(names))
+            }
+            _ => None,
+        })
+        .collect()
+}
