@@ -2,7 +2,7 @@
 //!
 //! Tier-up is split in three steps (docs/jit.md, "Background compilation"):
 //!
-//! 1. **Translate** (main thread, at a safepoint): `translate.rs` reads what it needs of the VM
+//! 1. **Translate** (main thread, at a safepoint): `translate/` reads what it needs of the VM
 //!    (the Code, the Store values guarded sites specialise on, inlined Codes) and builds an
 //!    `ir::Function`. That is the only step that looks at VM state.
 //! 2. **Generate** (worker thread): Cranelift turns the function into machine code, about
