@@ -17,8 +17,9 @@
 //! 2. **JIT run**: only when the size guard did not fire, the same module on a VM with the
 //!    JIT installed and the *real* builtins, so that the JIT's inline arithmetic, `chain` loop
 //!    and guards are what runs. Blocks are compiled before the run
-//!    (threshold 0, every Block compiled with `soma_jit::compile_block`) or tiered up during it
-//!    (threshold 1 or 2: deoptimisation and mixed interpreted/compiled frames).
+//!    (threshold 0, every Block compiled with `soma_jit::compile_block`, by the baseline tier
+//!    or by the optimizing tier's speculative lowering) or tiered up during it (threshold 1 or
+//!    2: deoptimisation and mixed interpreted/compiled frames).
 //!
 //! The two [`Outcome`]s (AL rendering, error class/message/position, printed lines, frame and
 //! shadow-stack depth afterwards) must be equal; any difference panics (a crash for libFuzzer).
@@ -185,6 +186,9 @@ pub fn reference_run(module: &Module) -> Option<Outcome> {
 pub enum JitMode {
     /// Threshold 0 and every Block compiled before the run.
     Precompile,
+    /// The same, by the optimizing tier: speculative code wherever a Block can speculate
+    /// (docs/jit.md, "Speculative code"), and its deoptimisation exits.
+    Optimized,
     /// Tier-up after this many interpreted executions.
     Threshold(u64),
 }
@@ -192,7 +196,8 @@ pub enum JitMode {
 impl JitMode {
     pub fn from_byte(b: u8) -> JitMode {
         match b % 4 {
-            0 | 1 => JitMode::Precompile,
+            0 => JitMode::Precompile,
+            1 => JitMode::Optimized,
             2 => JitMode::Threshold(1),
             _ => JitMode::Threshold(2),
         }
@@ -203,7 +208,7 @@ impl JitMode {
 pub fn jit_run(module: &Module, mode: JitMode, run: bool) -> Option<Outcome> {
     let (mut vm, out) = fresh_vm();
     let threshold = match mode {
-        JitMode::Precompile => 0,
+        JitMode::Precompile | JitMode::Optimized => 0,
         JitMode::Threshold(t) => t,
     };
     let config = soma_jit::JitConfig {
@@ -212,11 +217,15 @@ pub fn jit_run(module: &Module, mode: JitMode, run: bool) -> Option<Outcome> {
         // Tier-up through the compile thread, installed at deterministic points (the next
         // safepoint), so a crash reproduces.
         background: soma_jit::Background::Lockstep,
+        opt_threshold: match mode {
+            JitMode::Optimized => Some(0),
+            _ => soma_jit::JitConfig::default().opt_threshold,
+        },
         ..Default::default()
     };
     soma_jit::install_with(&mut vm, config).expect("JIT installs on the host ISA");
     let id = vm.load_module(module.clone());
-    if mode == JitMode::Precompile || !run {
+    if matches!(mode, JitMode::Precompile | JitMode::Optimized) || !run {
         let blocks = vm.module(id).expect("just loaded").blocks.clone();
         for (code, &b) in blocks.iter().enumerate() {
             if let Err(e) = soma_jit::compile_block(&mut vm, b) {

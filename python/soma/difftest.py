@@ -160,10 +160,48 @@ class Generator:
             inner = _Scope(scope.store, scope.reg, st)
             return "_. >{ !_. " + self.body(inner, depth + 1, rnd.randrange(1, 4)) + " }"
         if kind == "loop" and depth < 2:
-            if rnd.random() < 0.12:
+            r = rnd.random()
+            if r < 0.12:
                 return self.endless_loop(scope, depth)
+            if r < 0.45:
+                return self.hot_loop(scope)
             return self.loop(scope, depth)
         return self.literal(scope)
+
+    def hot_loop(self, scope):
+        """A loop of the shape the optimizing tier speculates on (Store cells, arithmetic,
+        compares, no calls), with what breaks its assumptions mid-loop: small Ints that
+        overflow into BigInts, an Int replaced by a Str, a zero divisor, `+` rebound, two
+        paths sharing a cell through a CellRef; and long enough that the step budget may
+        stop it inside compiled code."""
+        rnd = self.rnd
+        rounds = rnd.choice([3, 20, 150, 390, 2000])
+        k = rnd.randrange(0, rounds + 1)
+        start = rnd.choice(["0", "1", "-7", "140737488355300", "-140737488355300",
+                            "70368744177664", "1180591620717411303424"])
+        pieces = []
+        for _ in range(rnd.randrange(1, 4)):
+            kind = rnd.choice(["add", "add", "mul", "div", "kind", "rebind", "alias", "cmp"])
+            if kind == "add":
+                pieces.append(rnd.choice(["ha hi >+ !ha", "ha hb >- !ha", "hb ha >+ !hb"]))
+            elif kind == "mul":
+                pieces.append("ha %d >* !ha" % rnd.choice([2, 3, -5]))
+            elif kind == "div":
+                pieces.append("ha hi %d >- >%s !hb" % (k, rnd.choice(["/", "%"])))
+            elif kind == "kind":
+                pieces.append("hi %d >== {(s)} {ha} >ifelse !ha" % k)
+            elif kind == "rebind":
+                pieces.append("hi %d >== {{ >hplus }} {hplus} >ifelse !+" % k)
+            elif kind == "alias":
+                pieces.append("hr.v 1 >+ !hr.v  ht.v !hb")
+            else:
+                pieces.append("ha hb >< !hc")
+        for name in ("hi", "ha", "hb", "hc", "ht.v", "hr", "hr.v"):
+            scope.store[name] = "any"
+        scope.stack.append("nil")
+        return ("0 !hi %s !ha 3 !hb False !hc 0 !ht.v ht. !hr + !hplus "
+                "{ %s  hi 1 >+ !hi  hi %d >< >block Nil >choose } >chain"
+                % (start, "  ".join(pieces), rounds))
 
     def endless_loop(self, scope, depth):
         """A `>chain` loop that never ends on its own: the step budget stops it, or, when
@@ -244,6 +282,8 @@ def outcome(vm_factory, text):
             raise
         error = (type(err).__name__, str(err), err.soma_line, err.soma_col)
     stats = vm.jit_stats()
+    global LAST_STATS
+    LAST_STATS = stats
     compile_failures = stats["compile_failures"] if stats else 0
     if error is not None and error[1].startswith("Memory limit exceeded"):
         # Where a memory limit stops the program may differ between the pure-Python
@@ -283,14 +323,27 @@ def minimize(text, diverges):
     return " ".join(pieces)
 
 
-def compare(factories, count, seed, report=print):
-    """Run `count` programs from `seed` on every factory. Return the divergences found."""
+# The JIT statistics of the last run of `outcome` (None on the pure-Python tier).
+LAST_STATS = None
+
+
+def compare(factories, count, seed, report=print, reach=None):
+    """Run `count` programs from `seed` on every factory. Return the divergences found.
+    `reach`, a dict, counts the programs in which the all-optimized tier compiled
+    speculative code (`speculative`) and in which that code deoptimized (`deopted`)."""
     names = list(factories)
     gen = Generator(seed)
     divergences = []
     for index in range(count):
         text = gen.program()
-        results = {name: outcome(factories[name], text) for name in names}
+        results = {}
+        for name in names:
+            results[name] = outcome(factories[name], text)
+            if name == "jit-optimized" and reach is not None and LAST_STATS:
+                if LAST_STATS.get("speculative", 0):
+                    reach["speculative"] = reach.get("speculative", 0) + 1
+                    if LAST_STATS.get("deopts", 0):
+                        reach["deopted"] = reach.get("deopted", 0) + 1
         base = results[names[0]]
         if all(results[n] == base for n in names[1:]):
             continue
@@ -338,6 +391,9 @@ def available_factories(max_depth=200):
     # so a divergence reproduces); from their third run, compiled again by the optimizing
     # tier, which replaces the baseline code mid-program too.
     factories["jit-background"] = native("1", "lockstep", "3")
+    # Every block compiled by the optimizing tier before its first run: speculative code
+    # (docs/jit.md) wherever a Block can speculate, deopting wherever its assumptions fail.
+    factories["jit-optimized"] = native("0", None, "0")
     return factories
 
 
@@ -353,8 +409,12 @@ def main(argv=None):
             print(gen.program())
         return 0
     factories = available_factories()
-    found = compare(factories, args.count, args.seed)
+    reach = {}
+    found = compare(factories, args.count, args.seed, reach=reach)
     print("%d programs on %s: %d divergences" % (args.count, ", ".join(factories), len(found)))
+    if "jit-optimized" in factories:
+        print("speculative code compiled in %d programs, deoptimized in %d"
+              % (reach.get("speculative", 0), reach.get("deopted", 0)))
     return 1 if found else 0
 
 

@@ -852,6 +852,8 @@ impl Machine {
         d.set_item("background_install_ns", s.background_install_ns)?;
         d.set_item("postponed", s.postponed)?;
         d.set_item("optimized", s.optimized)?;
+        d.set_item("speculative", s.speculative)?;
+        d.set_item("recompiles", s.recompiles)?;
         let blocks: Vec<(String, usize, u64, usize, u8)> = s
             .blocks
             .iter()

@@ -234,6 +234,8 @@ pub struct JitStats {
     pub postponed: u64,
     /// Blocks whose optimized code (tier 2) was installed.
     pub optimized: u64,
+    /// Of those, how many speculate (see docs/jit.md, "Speculative code").
+    pub speculative: u64,
     /// Chained loops that left older code for newer code of their Block at a back edge.
     pub loops_moved: u64,
     pub blocks: Vec<BlockStat>,
@@ -272,6 +274,8 @@ pub struct Jit {
     no_virtual_register: HashSet<(u32, u32)>,
     /// Blocks recompiled without inlining (their deopts came from inlined bodies).
     no_inline: HashSet<(u32, u32)>,
+    /// Blocks recompiled without speculation (their speculative code kept deoptimizing).
+    no_speculate: HashSet<(u32, u32)>,
     /// The compile thread (started on the first background compile), or why it could not be.
     worker: Option<Result<Worker, String>>,
     /// Blocks translated and waiting for their machine code, by job number.
@@ -401,6 +405,7 @@ impl Jit {
             recompiles: HashMap::new(),
             no_virtual_register: HashSet::new(),
             no_inline: HashSet::new(),
+            no_speculate: HashSet::new(),
             worker: None,
             pending: HashMap::new(),
             queued: HashMap::new(),
@@ -689,6 +694,9 @@ impl Jit {
             virtual_register: !self.no_virtual_register.contains(&(mid, cid)),
             inline: !self.no_inline.contains(&(mid, cid)),
             hot_at,
+            // The program runs once; a Block whose speculative code kept deoptimizing gets
+            // the generic kind.
+            speculate: tier == 2 && cid != 0 && !self.no_speculate.contains(&(mid, cid)),
         };
         let (data, retries) =
             translate_with_fallbacks(&mut self.ctx, &mut self.fctx, &mut env, self.isa.frontend_config())?;
@@ -766,8 +774,13 @@ impl Jit {
                 None => String::new(),
             };
             self.dump(format!(
-                "jit: compiled {} ({} instrs, tier {}) in {} us, {} bytes{wait}",
-                stat.name, stat.instrs, stat.tier, stat.compile_us, stat.code_size
+                "jit: compiled {} ({} instrs, tier {}{}) in {} us, {} bytes{wait}",
+                stat.name,
+                stat.instrs,
+                stat.tier,
+                if t.data.speculative { ", speculative" } else { "" },
+                stat.compile_us,
+                stat.code_size
             ));
         }
         self.stats.blocks_compiled += 1;
@@ -777,6 +790,7 @@ impl Jit {
         self.stats.inlined += t.data.inlined as u64;
         if tier == 2 {
             self.stats.optimized += 1;
+            self.stats.speculative += t.data.speculative as u64;
         }
         // Code this replaces stays allocated (frames may still run it); a chained run of it
         // leaves its loop at the next round.
@@ -843,6 +857,7 @@ pub(crate) fn translate_with_fallbacks(
         }
         match r {
             Ok(data) => return Ok((data, retries)),
+            Err(_) if env.speculate => env.speculate = false,
             Err(_) if env.inline => env.inline = false,
             Err(_) if env.virtual_register => env.virtual_register = false,
             Err(translate::Bail(why)) => return Err(format!("cannot translate: {why}")),
@@ -905,7 +920,14 @@ pub(crate) fn note_deopt(vm: &mut Vm, block: Value, pc: usize, inlined: bool) {
             .and_then(|m| m.module.codes.get(key.1 as usize).map(|c| c.instrs.get(pc).map(|i| i.op)))
             .flatten()
             == Some(Opcode::SetReg);
-        if inlined {
+        let speculative = jit
+            .current
+            .get(&key)
+            .is_some_and(|&(i, _)| jit.code_data[i].speculative);
+        if speculative {
+            // The wider types first: speculation off, inlining and virtual Registers kept.
+            jit.no_speculate.insert(key);
+        } else if inlined {
             jit.no_inline.insert(key);
         } else if at_set_reg {
             jit.no_virtual_register.insert(key);

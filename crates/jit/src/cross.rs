@@ -25,19 +25,27 @@ pub fn isa_for(triple: &str) -> Result<OwnedTargetIsa, String> {
 #[derive(Debug, Clone)]
 pub struct CrossCompiled {
     pub code: usize,
+    /// Compiled as the optimizing tier's speculative code (asked for every Code but the
+    /// program; a translation that cannot speculate falls back to generic optimized code).
+    pub speculative: bool,
     pub name: String,
     pub code_size: usize,
     pub clif: String,
 }
 
 /// Lower every Code of loaded module `module`, run the Cranelift verifier on the IR and
-/// compile it for `isa`. Returns one record per Code, or the first failure.
+/// compile it for `isa`: as baseline code, and (but the program) as the optimizing tier's
+/// speculative code. Returns one record per compile, or the first failure.
 pub fn compile_module_for(vm: &mut Vm, module: u32, isa: &dyn isa::TargetIsa) -> Result<Vec<CrossCompiled>, String> {
     let m = vm.module(module).cloned().ok_or("unknown module")?;
     let mut ctx = Context::new();
     let mut fctx = FunctionBuilderContext::new();
     let mut out = Vec::new();
-    for (i, code) in m.module.codes.iter().enumerate() {
+    let codes = m.module.codes.iter().enumerate();
+    for ((i, code), speculate) in codes.flat_map(|c| [(c, false), (c, true)]) {
+        if speculate && i == 0 {
+            continue;
+        }
         let epoch_ptr = vm.graph().epoch_ptr();
         let mut env = CodeEnv {
             vm: &*vm,
@@ -47,11 +55,12 @@ pub fn compile_module_for(vm: &mut Vm, module: u32, isa: &dyn isa::TargetIsa) ->
             virtual_register: true,
             inline: true,
             // Baseline code with the optimizing tier's hot check (the most IR).
-            hot_at: Some(crate::compiler::DEFAULT_OPT_THRESHOLD),
+            hot_at: (!speculate).then_some(crate::compiler::DEFAULT_OPT_THRESHOLD),
+            speculate,
         };
         // The cache lines and resume points live until the end of this iteration: the code
         // is compiled, never run.
-        let (_data, _) = translate_with_fallbacks(&mut ctx, &mut fctx, &mut env, isa.frontend_config())
+        let (data, _) = translate_with_fallbacks(&mut ctx, &mut fctx, &mut env, isa.frontend_config())
             .map_err(|e| format!("code {i} ({}): {e}", code.name))?;
         let clif = ctx.func.display().to_string();
         ctx.verify(isa)
@@ -61,6 +70,7 @@ pub fn compile_module_for(vm: &mut Vm, module: u32, isa: &dyn isa::TargetIsa) ->
             .map_err(|e| format!("compile, code {i} ({}): {:?}", code.name, e.inner))?;
         out.push(CrossCompiled {
             code: i,
+            speculative: data.speculative,
             name: code.name.clone(),
             code_size: compiled.code_info().total_size as usize,
             clif,

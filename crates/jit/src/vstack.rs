@@ -32,6 +32,12 @@ pub struct VEntry {
     /// A value known at compile time this entry may hold (one arm of a `choose`): a chained
     /// Block ending with itself on top is recognised by it (`Translator::finish_body`).
     pub may_be: Option<u64>,
+    /// The value is a small Int and this is its integer (an `i64`): arithmetic and compares
+    /// on it need no tag test, and `val` (its boxed form) is dead code unless it escapes.
+    pub int: Option<ir::Value>,
+    /// The value is `True` or `False` and this is its truth (an `i8`): `choose` and a chained
+    /// round branch on it directly.
+    pub truth: Option<ir::Value>,
 }
 
 impl VEntry {
@@ -42,6 +48,8 @@ impl VEntry {
             choice: None,
             root: None,
             may_be: None,
+            int: None,
+            truth: None,
         }
     }
 }

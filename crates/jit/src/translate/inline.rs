@@ -20,7 +20,12 @@ impl<'e> Translator<'_, 'e> {
     /// frame, `Some(false)` with a real one, `None` not at all (too big, too deep, recursive,
     /// the program, or needing a real frame under a virtual one).
     pub(super) fn inline_frame(&self, bits: u64) -> Option<bool> {
-        if !self.env.inline || self.depth() >= MAX_INLINE_DEPTH {
+        let (max_depth, budget) = if self.spec.is_some() {
+            (SPECULATIVE_INLINE_DEPTH, SPECULATIVE_INLINE_BUDGET)
+        } else {
+            (MAX_INLINE_DEPTH, INLINE_BUDGET)
+        };
+        if !self.env.inline || self.depth() >= max_depth {
             return None;
         }
         // SAFETY: compile-time bits are live values of this VM (constants, Store values).
@@ -29,7 +34,7 @@ impl<'e> Translator<'_, 'e> {
         let m = self.env.vm.module(b.module)?;
         let code = &m.module.codes[b.code as usize];
         if b.code == 0
-            || self.inlined_instrs + code.instrs.len() > INLINE_BUDGET
+            || self.inlined_instrs + code.instrs.len() > budget
             || self.levels.iter().any(|l| l.block == v)
         {
             return None;
@@ -92,6 +97,7 @@ impl<'e> Translator<'_, 'e> {
     /// Call the exec helper on `v` (the AL flushed). Under virtual frames the value may be
     /// anything (`block`, a host builtin): they are made real for the call.
     pub(super) fn emit_exec_value(&mut self, v: ir::Value) {
+        self.impure("a call of an unknown value in speculative code");
         let realized = self.emit_realize_frames();
         let st = self.call_status(helpers::jit_exec as *const () as usize, &[self.vm, v]);
         if realized > 0 {
@@ -128,6 +134,7 @@ impl<'e> Translator<'_, 'e> {
     /// with every detail (tier-up, growing the frame stack, the poll hook, the errors). A
     /// Block pushes its own frame, so no virtual frame of this code needs to be real.
     pub(super) fn emit_call_block(&mut self, bits: u64) {
+        self.impure("a Block call in speculative code");
         self.flush();
         let flags = MemFlagsData::trusted();
         // SAFETY: compile-time constant bits are live values (module constants).
@@ -321,11 +328,25 @@ impl<'e> Translator<'_, 'e> {
         } else {
             Vec::new()
         };
+        // An entry that is a small Int on both arms stays one (its integer merges too).
+        let int_vars: Vec<Option<_>> = if same_shape {
+            (0..t_vs.len())
+                .map(|i| {
+                    let both = t_vs.entries()[i].int.is_some() && f_vs.entries()[i].int.is_some();
+                    both.then(|| self.b.declare_var(I64))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         for (exit, vs) in [(t_exit, &t_vs), (f_exit, &f_vs)] {
             self.b.switch_to_block(exit);
             if same_shape {
-                for (var, e) in vars.iter().zip(vs.entries()) {
+                for ((var, int_var), e) in vars.iter().zip(&int_vars).zip(vs.entries()) {
                     self.b.def_var(*var, e.val);
+                    if let (Some(iv), Some(i)) = (int_var, e.int) {
+                        self.b.def_var(*iv, i);
+                    }
                 }
             } else {
                 self.emit_flush(vs.entries());
@@ -342,7 +363,9 @@ impl<'e> Translator<'_, 'e> {
                 }
                 let val = self.b.use_var(*var);
                 let konst = if a.konst == b.konst { a.konst } else { None };
-                self.vs.push(VEntry::new(val, konst));
+                let mut e = VEntry::new(val, konst);
+                e.int = int_vars[i].map(|iv| self.b.use_var(iv));
+                self.vs.push(e);
             }
         }
         self.restore_regs(&regs);

@@ -72,6 +72,11 @@ pub const MAX_INLINE_DEPTH: usize = 2;
 /// every inlined instruction (each brings its own guards and exits). 16 covers the stdlib's
 /// `^`, `if` and `ifelse` with both of their branches in fib- and collatz-sized code.
 pub const INLINE_BUDGET: usize = 16;
+/// Speculative code (the optimizing tier) inlines deeper and more: it is compiled only for
+/// hot Blocks, and an inlined body costs it no guard per site (see `speculate.rs`), while a
+/// call would end the speculation (the stdlib's `==` is three levels deep).
+pub const SPECULATIVE_INLINE_DEPTH: usize = 4;
+pub const SPECULATIVE_INLINE_BUDGET: usize = 64;
 
 /// Everything the translator needs to know about the Code compiled and its VM.
 pub struct CodeEnv<'a> {
@@ -91,6 +96,9 @@ pub struct CodeEnv<'a> {
     /// round) that brings its execution count to this, the code asks for the optimized
     /// compile (`jit_note_hot`). `None` in optimized code and when that tier is off.
     pub hot_at: Option<u64>,
+    /// Speculative code (the optimizing tier, see `speculate.rs`): Store cells resolved and
+    /// guards checked once per entry, small Ints unboxed, anything else a deopt exit.
+    pub speculate: bool,
 }
 
 /// Memory the compiled code refers to (the JIT keeps it as long as the code), and counts.
@@ -113,6 +121,8 @@ pub struct Translated {
     /// then leaves its in-place loop at the next round, so the `chain` loop calls the newer
     /// code (the compiled code reads it at every back edge, and sets it to 2 when it leaves).
     pub superseded: Box<std::cell::Cell<u64>>,
+    /// The code speculates (see `speculate.rs`): its deopts recompile it without.
+    pub speculative: bool,
 }
 
 /// Why a translation gave up (the compiler retries with less ambition).
@@ -184,6 +194,7 @@ pub fn translate(
         exits: HashMap::new(),
         exit_bodies: Vec::new(),
         out: Translated::default(),
+        spec: None,
     };
     if let Some(clock) = env.clock {
         let c = t.iconst(clock as u64);
@@ -199,8 +210,17 @@ pub fn translate(
         }
     }
     // The body starts in a block of its own: a chained run loops back to it (`finish_body`).
+    // Speculative code enters it through its pre-header, filled at the end.
+    if env.speculate && !is_program {
+        let pre = t.b.create_block();
+        t.b.ins().jump(pre, &[]);
+        t.spec = Some(speculate::Speculation::new(pre, t.levels[0].reg.clone()));
+        t.out.speculative = true;
+    }
     t.body = t.b.create_block();
-    t.b.ins().jump(t.body, &[]);
+    if t.spec.is_none() {
+        t.b.ins().jump(t.body, &[]);
+    }
     t.b.switch_to_block(t.body);
     for (pc, &ins) in code.instrs.iter().enumerate() {
         t.levels[0].pc = pc;
@@ -211,6 +231,7 @@ pub fn translate(
         }
     }
     t.finish_body();
+    t.finish_preheader();
     t.finish_error_exit();
     t.finish_exits();
     // Native stack per nested block matters (deep SOMA recursion runs on it): shrink the
@@ -404,6 +425,8 @@ struct Translator<'a, 'e> {
     exits: HashMap<Vec<u64>, ir::Block>,
     exit_bodies: Vec<(ir::Block, Box<ExitDesc>)>,
     out: Translated,
+    /// Set while translating speculative code.
+    spec: Option<speculate::Speculation>,
 }
 
 impl<'e> Translator<'_, 'e> {
@@ -622,3 +645,4 @@ mod exits;
 mod inline;
 mod ops;
 mod register;
+mod speculate;

@@ -165,9 +165,28 @@ impl<'e> Translator<'_, 'e> {
         }
         let top = self.vs.pop().expect("checked");
         self.flush();
-        let is_self = self.b.ins().icmp_imm_s(IntCC::Equal, top.val, self_bits as i64);
+        let is_self = match top.choice {
+            // `>block X >choose`: the condition itself.
+            Some((truthy, a, b)) if a == self_bits && b != self_bits => truthy,
+            Some((truthy, a, b)) if b == self_bits && a != self_bits => {
+                self.b.ins().icmp_imm_s(IntCC::Equal, truthy, 0)
+            }
+            _ => self.b.ins().icmp_imm_s(IntCC::Equal, top.val, self_bits as i64),
+        };
         let chained = self.chained_flag();
         let again = self.b.ins().band(is_self, chained);
+        if self.spec.is_some() {
+            // Newer code is looked for only when the host poll runs (`emit_reenter_spec`).
+            let loop_b = self.b.create_block();
+            let ret_b = self.b.create_block();
+            self.b.ins().brif(again, loop_b, &[], ret_b, &[]);
+            self.b.switch_to_block(ret_b);
+            self.emit_flush(&[top]);
+            let ok = self.b.ins().iconst(I32, ffi::SOMA_OK as i64);
+            self.emit_return(ok);
+            self.b.switch_to_block(loop_b);
+            return self.emit_reenter_spec();
+        }
         // Newer code for this Block installed meanwhile (the optimizing tier): return, and
         // the `chain` loop runs the next round in it.
         let flag_addr = self.iconst(&*self.out.superseded as *const std::cell::Cell<u64> as u64);
@@ -231,6 +250,12 @@ impl<'e> Translator<'_, 'e> {
 
     /// LOAD_STORE: inline read through the epoch-guarded cache line.
     pub(super) fn gen_load_store(&mut self, k: usize) {
+        if self.speculating() {
+            if let Some(e) = self.spec_read_store(k) {
+                self.vpush_entry(e);
+            }
+            return;
+        }
         let v = self.cached_store_value(k);
         self.vpush(v, None);
     }
@@ -241,8 +266,12 @@ impl<'e> Translator<'_, 'e> {
             if e.root.is_some() {
                 return self.give_up("a virtual `_.` stored in the Store");
             }
+            if self.speculating() {
+                return self.spec_set_store(k, e);
+            }
             return self.gen_set_store_value(k, e.val);
         }
+        self.impure("a Store write from the AL in speculative code");
         self.flush();
         let path = self.iconst(self.path_ptr(k));
         let line = self.cache_ptr();
@@ -285,6 +314,7 @@ impl<'e> Translator<'_, 'e> {
     /// `jit_set_store_value` (the write with write-through and epoch rules, refilling the
     /// cache line), error exit with the virtual stack as it stands.
     pub(super) fn emit_set_store_helper(&mut self, k: usize, cache: ir::Value, v: ir::Value) {
+        self.impure("a Store write through the helper in speculative code");
         let path = self.iconst(self.path_ptr(k));
         let st = self.call_status(
             helpers::jit_set_store_value as *const () as usize,
@@ -305,7 +335,13 @@ impl<'e> Translator<'_, 'e> {
     /// inlinable Block at compile time is guarded on the value's identity (deopt exit when
     /// rebound) and lowered inline; anything else is flushed and executed by the helper.
     pub(super) fn gen_exec_store(&mut self, k: usize) {
-        let v = self.cached_store_value(k);
+        let speculating = self.speculating();
+        let v = if speculating {
+            let Some(e) = self.spec_read_store(k) else { return };
+            e.val
+        } else {
+            self.cached_store_value(k)
+        };
         let seen = self.store_value_at_compile_time(self.path(k));
         let builtin = seen.and_then(|s| {
             let p = s.as_builtin_obj()?;
@@ -321,6 +357,17 @@ impl<'e> Translator<'_, 'e> {
         };
         let comps = self.path(k).components.iter().map(|c| c.to_string()).collect();
         self.out.assumptions.push((comps, bits.to_bits()));
+        if speculating {
+            // Checked once, in the pre-header.
+            if self.spec_guard(k, bits.to_bits()) {
+                match builtin {
+                    Some(id) => self.gen_builtin(id),
+                    None if self.inlinable(bits.to_bits()) => self.inline_block(bits.to_bits()),
+                    None => self.emit_call_block(bits.to_bits()),
+                }
+            }
+            return;
+        }
         let same = self.b.ins().icmp_imm_s(IntCC::Equal, v, bits.to_bits() as i64);
         let fast = self.b.create_block();
         let deopt = self.b.create_block();
@@ -346,6 +393,9 @@ impl<'e> Translator<'_, 'e> {
             }
             BuiltinId::Lt => {
                 self.ensure_virtual(2, al_form_helper(id));
+                if self.speculating() {
+                    return self.gen_lt_spec();
+                }
                 self.gen_lt()
             }
             BuiltinId::Block if !self.lvl().is_program => {
@@ -356,6 +406,9 @@ impl<'e> Translator<'_, 'e> {
             _ => match arith_op(id) {
                 Some(op) => {
                     self.ensure_virtual(2, al_form_helper(id));
+                    if self.speculating() {
+                        return self.gen_arith_spec(op);
+                    }
                     self.gen_arith(op)
                 }
                 None => self.gen_al_builtin(al_form_helper(id)),
@@ -376,11 +429,19 @@ impl<'e> Translator<'_, 'e> {
         if t.root.is_some() || f.root.is_some() {
             return self.give_up("a virtual `_.` chosen at run time");
         }
-        // Falsy values are exactly Void, Nil, False: BOX_BASE + 0..=2.
-        let d = self.b.ins().iadd_imm_s(c.val, -(BOX_BASE as i64));
-        let truthy = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThan, d, 2);
+        let truthy = match c.truth {
+            Some(t) => t,
+            None => {
+                // Falsy values are exactly Void, Nil, False: BOX_BASE + 0..=2.
+                let d = self.b.ins().iadd_imm_s(c.val, -(BOX_BASE as i64));
+                self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThan, d, 2)
+            }
+        };
         let r = self.b.ins().select(truthy, t.val, f.val);
         let mut e = VEntry::new(r, None);
+        if let (Some(x), Some(y)) = (t.int, f.int) {
+            e.int = Some(self.b.ins().select(truthy, x, y));
+        }
         match (t.konst, f.konst) {
             (Some(a), Some(b)) if a == b => e.konst = Some(a),
             (Some(a), Some(b)) => e.choice = Some((truthy, a, b)),
@@ -405,25 +466,11 @@ impl<'e> Translator<'_, 'e> {
                 r
             }
             _ => {
-                // Floor division / modulo (Python): divisor zero goes to the slow path for
-                // its error.
+                // Divisor zero goes to the slow path for its error.
                 let next = self.b.create_block();
                 self.b.ins().brif(y, next, &[], slow, &[]);
                 self.b.switch_to_block(next);
-                let q = self.b.ins().sdiv(x, y);
-                let m = self.b.ins().srem(x, y);
-                let nz = self.b.ins().icmp_imm_s(IntCC::NotEqual, m, 0);
-                let sx = self.b.ins().bxor(m, y);
-                let neg = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, sx, 0);
-                let adjust = self.b.ins().band(nz, neg);
-                if op == 3 {
-                    let one = self.b.ins().uextend(I64, adjust);
-                    self.b.ins().isub(q, one)
-                } else {
-                    let zero = self.iconst(0);
-                    let add = self.b.ins().select(adjust, y, zero);
-                    self.b.ins().iadd(m, add)
-                }
+                self.floor_div_mod(op, x, y)
             }
         };
         let fits = self.fits_small(r);
@@ -435,6 +482,25 @@ impl<'e> Translator<'_, 'e> {
         let out = self.out_addr();
         let args = [self.vm, opv, a, bv, out];
         self.finish_int_binop(done, ffi::soma_rt_int_arith as *const () as usize, &args);
+    }
+
+    /// Floor division (`op` 3) or modulo (4) of two integers, as Python's (`y` is not zero):
+    /// the remainder takes the divisor's sign.
+    pub(super) fn floor_div_mod(&mut self, op: u32, x: ir::Value, y: ir::Value) -> ir::Value {
+        let q = self.b.ins().sdiv(x, y);
+        let m = self.b.ins().srem(x, y);
+        let nz = self.b.ins().icmp_imm_s(IntCC::NotEqual, m, 0);
+        let sx = self.b.ins().bxor(m, y);
+        let neg = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, sx, 0);
+        let adjust = self.b.ins().band(nz, neg);
+        if op == 3 {
+            let one = self.b.ins().uextend(I64, adjust);
+            self.b.ins().isub(q, one)
+        } else {
+            let zero = self.iconst(0);
+            let add = self.b.ins().select(adjust, y, zero);
+            self.b.ins().iadd(m, add)
+        }
     }
 
     /// `<` on two virtual operands: inline for small ints, else `soma_rt_lt_values`.
@@ -517,6 +583,7 @@ impl<'e> Translator<'_, 'e> {
     /// `>chain` as a native loop: one `jit_chain_step` call per iteration (the executed block
     /// returns before the next starts, so the native stack does not grow).
     pub(super) fn gen_chain(&mut self) {
+        self.impure("`chain` in speculative code");
         let first = if let Some(top) = self.vs.pop() {
             if top.root.is_some() {
                 self.give_up("a virtual `_.` chained");

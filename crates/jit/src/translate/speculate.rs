@@ -1,0 +1,387 @@
+//! Speculative lowering, the optimizing tier's own: what baseline code checks at every site on
+//! every round, optimized code checks once, in a *pre-header*, and then assumes.
+//!
+//! # What is assumed
+//! A speculative translation resolves every Store path of the code (its own and those of the
+//! bodies it inlines) to a cell in the pre-header, which runs before the body on entry and
+//! again before a chained round that follows a host poll. There it checks, once:
+//!
+//! * every path resolves (its cell exists);
+//! * each guarded `EXEC_STORE` path holds the builtin or Block it held at compile time;
+//! * a path that held a small Int at compile time holds one now;
+//! * a path the code writes holds no CellRef (so a write is a plain store), and its cell is
+//!   none of the other paths' cells (walks follow CellRefs, so two paths can share a cell).
+//!
+//! Any failure is a deoptimisation exit at instruction 0: the executor runs the round.
+//!
+//! # Why the assumptions hold until the code leaves
+//! Speculative code calls nothing that can run SOMA or host code, or change the Store's
+//! shape: no calls of Blocks, no `chain`, no helper-form Store or Register writes. A
+//! translation that meets one gives up, and the compiler translates the Block without
+//! speculation. So between the pre-header and the next exit or host poll, the only writes to
+//! the hoisted cells are the code's own inline stores, every guarded cell keeps its value,
+//! and no cell is unlinked (nothing is collected from under the code: every hoisted cell is
+//! reachable from the Store). The cells' values then live in SSA variables: a read is a
+//! register, a loop-invariant read is a load in the pre-header. Writes still store to the
+//! cell at once, so exits and polls find the Store as the executor would.
+//!
+//! # Unboxed Ints
+//! A path that holds a small Int keeps its integer in a variable too; every write to it must
+//! be a small Int (known, or tag-tested with a deopt exit otherwise). Arithmetic and `<` on
+//! operands known to be small Ints need no tag test; an operand that is not one, an overflow
+//! or a zero divisor is a deoptimisation exit at the builtin's instruction with its operands
+//! back on the AL, where the executor produces the BigInt, the error or the other type's
+//! result. After repeated deopts the compiler recompiles the Block without speculation (the
+//! wider types: today's generic fast paths with their slow-path helpers).
+
+use super::*;
+use cranelift_frontend::Variable;
+
+/// The state of a speculative translation.
+pub(super) struct Speculation {
+    /// The pre-header: filled at the end (`finish_preheader`), once every hoisted cell and
+    /// guard is known; the body's uses of the variables reach it through SSA construction.
+    pub pre: ir::Block,
+    /// Level 0's Register mode at entry: the pre-header's exit resumes at instruction 0.
+    pub entry_reg: RegMode,
+    pub cells: Vec<Hoisted>,
+}
+
+/// A Store path of the code whose cell is resolved once, in the pre-header.
+pub(super) struct Hoisted {
+    comps: Vec<String>,
+    /// A `Path` with these components (for the resolve helper).
+    path: u64,
+    cell: Variable,
+    value: Variable,
+    /// Its integer, when the path holds a small Int throughout.
+    int: Option<Variable>,
+    /// The builtin or Block a guarded `EXEC_STORE` expects.
+    guard: Option<u64>,
+    written: bool,
+}
+
+impl Speculation {
+    pub(super) fn new(pre: ir::Block, entry_reg: RegMode) -> Speculation {
+        Speculation {
+            pre,
+            entry_reg,
+            cells: Vec::new(),
+        }
+    }
+}
+
+impl<'e> Translator<'_, 'e> {
+    /// Whether the instruction being lowered is speculative code (the program is never).
+    pub(super) fn speculating(&self) -> bool {
+        self.spec.is_some() && !self.lvl().is_program
+    }
+
+    /// In speculative code, a call that could run code or change the Store's shape ends the
+    /// translation (the compiler retries without speculation).
+    pub(super) fn impure(&mut self, what: &'static str) {
+        if self.spec.is_some() {
+            self.give_up(what);
+        }
+    }
+
+    /// The hoisted cell of Store path `k` of the current level (hoisted on first use). A path
+    /// without a cell at compile time would be created by this code: the translation gives up.
+    fn hoisted(&mut self, k: usize) -> Option<usize> {
+        let path = self.path(k);
+        let comps: Vec<String> = path.components.iter().map(|c| c.to_string()).collect();
+        if let Some(i) = self.spec.as_ref()?.cells.iter().position(|c| c.comps == comps) {
+            return Some(i);
+        }
+        let Some(seen) = self.store_value_at_compile_time(path) else {
+            self.give_up("a Store path without a cell in speculative code");
+            return None;
+        };
+        let cell = self.b.declare_var(I64);
+        let value = self.b.declare_var(I64);
+        let int = seen.as_small_int().map(|_| self.b.declare_var(I64));
+        let path = self.path_ptr(k);
+        let cells = &mut self.spec.as_mut()?.cells;
+        cells.push(Hoisted {
+            comps,
+            path,
+            cell,
+            value,
+            int,
+            guard: None,
+            written: false,
+        });
+        Some(cells.len() - 1)
+    }
+
+    /// LOAD_STORE (and the value of an `EXEC_STORE`): the cell's value variable.
+    pub(super) fn spec_read_store(&mut self, k: usize) -> Option<VEntry> {
+        let i = self.hoisted(k)?;
+        let (value, int) = {
+            let c = &self.spec.as_ref()?.cells[i];
+            (c.value, c.int)
+        };
+        let mut e = VEntry::new(self.b.use_var(value), None);
+        e.int = int.map(|v| self.b.use_var(v));
+        Some(e)
+    }
+
+    /// A guarded `EXEC_STORE` of path `k` expecting `bits`: checked in the pre-header only.
+    /// False when the translation gave up (a path the code writes cannot be assumed).
+    pub(super) fn spec_guard(&mut self, k: usize, bits: u64) -> bool {
+        let Some(i) = self.hoisted(k) else { return false };
+        let Some(spec) = self.spec.as_mut() else { return false };
+        let c = &mut spec.cells[i];
+        if c.written || c.guard.is_some_and(|g| g != bits) {
+            self.give_up("a guarded Store path written in speculative code");
+            return false;
+        }
+        c.guard = Some(bits);
+        true
+    }
+
+    /// SET_STORE of the virtual entry `e` into a hoisted cell: a plain store and the variables
+    /// redefined. A value that would break the cell's assumption (not a small Int where one is
+    /// assumed, a CellRef, which would write through) is a deopt exit with `e` back on the AL.
+    pub(super) fn spec_set_store(&mut self, k: usize, e: VEntry) {
+        let Some(i) = self.hoisted(k) else { return };
+        let Some(spec) = self.spec.as_mut() else { return };
+        let c = &mut spec.cells[i];
+        if c.guard.is_some() {
+            return self.give_up("a guarded Store path written in speculative code");
+        }
+        c.written = true;
+        let (cell, value, int_var) = (c.cell, c.value, c.int);
+        let int = match (int_var, e.int) {
+            (Some(_), Some(r)) => Some(r),
+            (Some(_), None) => {
+                let ok = self.is_small_int(e.val);
+                self.deopt_unless(ok, &[e]);
+                Some(self.unbox_int(e.val))
+            }
+            (None, _) => {
+                if e.int.is_none() && e.konst.is_none() {
+                    let is_ref = self.is_cell_ref(e.val);
+                    let ok = self.b.ins().icmp_imm_s(IntCC::Equal, is_ref, 0);
+                    self.deopt_unless(ok, &[e]);
+                }
+                None
+            }
+        };
+        let cell_v = self.b.use_var(cell);
+        self.b
+            .ins()
+            .store(MemFlagsData::trusted(), e.val, cell_v, CELL_VALUE_OFFSET as i32);
+        self.b.def_var(value, e.val);
+        if let (Some(v), Some(r)) = (int_var, int) {
+            self.b.def_var(v, r);
+        }
+    }
+
+    /// Continue only when `ok` (an `i8`); otherwise a deoptimisation exit at this instruction
+    /// with `taken` (the operands the instruction had popped) back on top of the AL.
+    pub(super) fn deopt_unless(&mut self, ok: ir::Value, taken: &[VEntry]) {
+        let cont = self.b.create_block();
+        let deopt = self.b.create_block();
+        self.b.set_cold_block(deopt);
+        self.b.ins().brif(ok, cont, &[], deopt, &[]);
+        self.b.switch_to_block(deopt);
+        for e in taken {
+            self.vs.push(*e);
+        }
+        self.emit_deopt();
+        for _ in taken {
+            self.vs.pop();
+        }
+        self.b.switch_to_block(cont);
+    }
+
+    /// The small Int integer of `e`, tag-tested (deopt exit with `taken` back on the AL when
+    /// it is not one) unless known.
+    fn spec_int(&mut self, e: &VEntry, taken: &[VEntry]) -> ir::Value {
+        if let Some(r) = e.int {
+            return r;
+        }
+        // SAFETY: compile-time constant bits are live values (module constants).
+        if let Some(i) = e.konst.and_then(|k| unsafe { Value::from_bits(k) }.as_small_int()) {
+            return self.iconst(i as u64);
+        }
+        let ok = self.is_small_int(e.val);
+        self.deopt_unless(ok, taken);
+        self.unbox_int(e.val)
+    }
+
+    /// `+ - * / %` on small Ints, with every other case a deopt exit (see the module docs).
+    pub(super) fn gen_arith_spec(&mut self, op: u32) {
+        let [a, b]: [VEntry; 2] = self.vs.pop_n(2).try_into().expect("2 entries");
+        if a.root.is_some() || b.root.is_some() {
+            return self.give_up("a virtual `_.` as an operand");
+        }
+        let taken = [a, b];
+        let x = self.spec_int(&a, &taken);
+        let y = self.spec_int(&b, &taken);
+        let r = match op {
+            0 => self.b.ins().iadd(x, y),
+            1 => self.b.ins().isub(x, y),
+            2 => {
+                let (r, of) = self.b.ins().smul_overflow(x, y);
+                let ok = self.b.ins().icmp_imm_s(IntCC::Equal, of, 0);
+                self.deopt_unless(ok, &taken);
+                r
+            }
+            _ => {
+                let ok = self.b.ins().icmp_imm_s(IntCC::NotEqual, y, 0);
+                self.deopt_unless(ok, &taken);
+                self.floor_div_mod(op, x, y)
+            }
+        };
+        let fits = self.fits_small(r);
+        self.deopt_unless(fits, &taken);
+        let mut e = VEntry::new(self.box_int(r), None);
+        e.int = Some(r);
+        self.vpush_entry(e);
+    }
+
+    /// `<` on small Ints (anything else: a deopt exit); the result's truth is known.
+    pub(super) fn gen_lt_spec(&mut self) {
+        let [a, b]: [VEntry; 2] = self.vs.pop_n(2).try_into().expect("2 entries");
+        if a.root.is_some() || b.root.is_some() {
+            return self.give_up("a virtual `_.` as an operand");
+        }
+        let taken = [a, b];
+        let x = self.spec_int(&a, &taken);
+        let y = self.spec_int(&b, &taken);
+        let lt = self.b.ins().icmp(IntCC::SignedLessThan, x, y);
+        let t = self.iconst(Value::TRUE.to_bits());
+        let f = self.iconst(Value::FALSE.to_bits());
+        let mut e = VEntry::new(self.b.ins().select(lt, t, f), None);
+        e.truth = Some(lt);
+        self.vpush_entry(e);
+    }
+
+    /// A chained round's re-entry in speculative code: the poll countdown; when the host poll
+    /// runs, the next round goes through the pre-header (the host may have changed the Store),
+    /// or, when newer code was installed meanwhile, returns to the `chain` loop with this Block
+    /// on top so that the loop runs the newer code. The execution count is not kept per round:
+    /// it only decides tier-up, and this code is the last tier.
+    pub(super) fn emit_reenter_spec(&mut self) {
+        let pre = self.spec.as_ref().expect("speculating").pre;
+        let flags = MemFlagsData::trusted();
+        let off = JitLayout::POLL_COUNTDOWN;
+        let n = self.b.ins().load(I32, flags, self.vm, off);
+        let n = self.b.ins().iadd_imm_s(n, -1);
+        self.b.ins().store(flags, n, self.vm, off);
+        let poll_b = self.b.create_block();
+        let fast = self.b.create_block();
+        self.b.set_cold_block(poll_b);
+        self.b.ins().brif(n, fast, &[], poll_b, &[]);
+
+        self.b.switch_to_block(poll_b);
+        let st = self.call_status(helpers::jit_poll as *const () as usize, &[self.vm]);
+        let fail = self.b.create_block();
+        let polled = self.b.create_block();
+        self.b.set_cold_block(fail);
+        self.b.set_cold_block(polled);
+        self.b.ins().brif(st, fail, &[], polled, &[]);
+        // A failed poll fails the block entry: the caller's error (see `emit_reenter`).
+        self.b.switch_to_block(fail);
+        self.emit_return(st);
+
+        self.b.switch_to_block(polled);
+        let flag_addr = self.iconst(&*self.out.superseded as *const std::cell::Cell<u64> as u64);
+        let superseded = self.b.ins().load(I64, flags, flag_addr, 0);
+        let moved = self.b.create_block();
+        let revalidate = self.b.create_block();
+        self.b.set_cold_block(moved);
+        self.b.set_cold_block(revalidate);
+        self.b.ins().brif(superseded, moved, &[], revalidate, &[]);
+        self.b.switch_to_block(moved);
+        let two = self.iconst(2);
+        self.b.ins().store(flags, two, flag_addr, 0);
+        let me = self.iconst(self.env.block.to_bits());
+        self.emit_push(vec![me]);
+        let ok = self.b.ins().iconst(I32, ffi::SOMA_OK as i64);
+        self.emit_return(ok);
+
+        for (from, to) in [(revalidate, pre), (fast, self.body)] {
+            self.b.switch_to_block(from);
+            if has_register_instrs(self.levels[0].code) {
+                self.call_status(helpers::jit_restart_frame as *const () as usize, &[self.vm]);
+            }
+            self.b.ins().jump(to, &[]);
+        }
+    }
+
+    /// Fill the pre-header (after the body, before the exits are filled): resolve every
+    /// hoisted cell, check the assumptions, define the variables, enter the body. Any failure
+    /// is a deoptimisation exit at instruction 0 of level 0, nothing pending.
+    pub(super) fn finish_preheader(&mut self) {
+        let Some(spec) = self.spec.take() else { return };
+        let flags = MemFlagsData::trusted();
+        self.b.switch_to_block(spec.pre);
+        let fail = self.b.create_block();
+        self.b.set_cold_block(fail);
+        let mut cells = Vec::with_capacity(spec.cells.len());
+        for c in &spec.cells {
+            let line = self.cache_ptr();
+            let cache = self.iconst(line);
+            let miss = self.b.create_block();
+            let have = self.b.create_block();
+            let cell = self.b.append_block_param(have, I64);
+            let hit = self.emit_cache_hit(cache, miss);
+            self.b.ins().jump(have, &[BlockArg::Value(hit)]);
+            self.b.switch_to_block(miss);
+            let path = self.iconst(c.path);
+            let found = self
+                .call(helpers::jit_resolve_store as *const () as usize, &[self.vm, path, cache], Some(I64))
+                .expect("cell");
+            self.b.ins().brif(found, have, &[BlockArg::Value(found)], fail, &[]);
+            self.b.switch_to_block(have);
+            let v = self.b.ins().load(I64, flags, cell, CELL_VALUE_OFFSET as i32);
+            let mut checks = Vec::new();
+            if let Some(bits) = c.guard {
+                checks.push(self.b.ins().icmp_imm_s(IntCC::Equal, v, bits as i64));
+            }
+            if c.int.is_some() {
+                checks.push(self.is_small_int(v));
+            }
+            if c.written && c.int.is_none() {
+                let is_ref = self.is_cell_ref(v);
+                checks.push(self.b.ins().icmp_imm_s(IntCC::Equal, is_ref, 0));
+            }
+            if let Some(ok) = checks.into_iter().reduce(|p, q| self.b.ins().band(p, q)) {
+                let next = self.b.create_block();
+                self.b.ins().brif(ok, next, &[], fail, &[]);
+                self.b.switch_to_block(next);
+            }
+            self.b.def_var(c.cell, cell);
+            self.b.def_var(c.value, v);
+            if let Some(int) = c.int {
+                let i = self.unbox_int(v);
+                self.b.def_var(int, i);
+            }
+            cells.push(cell);
+        }
+        // A written cell must be no other path's cell.
+        let written = |i: usize| spec.cells[i].written;
+        for i in (0..cells.len()).filter(|&i| written(i)) {
+            // Pairs of two written cells are compared once.
+            for j in (0..cells.len()).filter(|&j| j != i && !(j < i && written(j))) {
+                let same = self.b.ins().icmp(IntCC::Equal, cells[i], cells[j]);
+                let next = self.b.create_block();
+                self.b.ins().brif(same, fail, &[], next, &[]);
+                self.b.switch_to_block(next);
+            }
+        }
+        self.b.ins().jump(self.body, &[]);
+
+        self.b.switch_to_block(fail);
+        let reg = std::mem::replace(&mut self.levels[0].reg, spec.entry_reg.clone());
+        let pc = std::mem::replace(&mut self.levels[0].pc, 0);
+        let vs = std::mem::take(&mut self.vs);
+        self.emit_deopt();
+        self.vs = vs;
+        self.levels[0].pc = pc;
+        self.levels[0].reg = reg;
+    }
+}

@@ -1,0 +1,143 @@
+//! Speculative code (the optimizing tier, docs/jit.md "Speculative code"): every assumption it
+//! makes once per entry, and every check it makes instead of a slow path, is broken here on
+//! purpose. Each case must give the executor's outcome (AL, output, error with its position),
+//! and must have run speculative code that then deoptimized.
+
+mod common;
+use common::{diff, run_on, Runner, Tier};
+
+/// All optimized at once, so the loop Blocks are speculative from their first run.
+const ALL_OPTIMIZED: Tier = Tier::Optimizing(0, 0);
+
+/// Run `src` on the executor and all-optimized; assert the same outcome, that some code was
+/// speculative and that it deoptimized at least `deopts` times. Returns the JIT's Runner.
+fn deopts_like_the_executor(src: &str, deopts: u64) -> Runner {
+    let (reference, _) = run_on(Tier::Executor, src, true);
+    let (o, mut r) = run_on(ALL_OPTIMIZED, src, true);
+    assert_eq!(o, reference, "source:\n{src}");
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert!(s.speculative >= 1, "nothing speculative: {s:?}");
+    assert!(s.deopts >= deopts, "expected {deopts} deopts: {s:?}");
+    assert_eq!(r.vm.shadow_depth(), 0);
+    assert_eq!(r.vm.depth(), 0);
+    // And every other tier too.
+    diff(src, true);
+    r
+}
+
+#[test]
+fn a_counting_loop_is_speculative_and_exact() {
+    let src = "0 !n { n 1 >+ !n  n 50000 >< >block Nil >choose } >chain >drop n";
+    let (o, mut r) = run_on(ALL_OPTIMIZED, src, true);
+    assert_eq!(o.al, "[50000]");
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert_eq!((s.speculative, s.deopts), (1, 0), "{s:?}");
+}
+
+#[test]
+fn a_builtin_rebound_between_runs_fails_the_preheader_guard() {
+    // `+` becomes a Block adding through the saved builtin: same sums, another identity.
+    let src = "+ !plus  0 !i  { i 1 >+ !i  i 100 >< >block Nil >choose } !step \
+               >step >chain >drop  { >plus } !+  0 !i  >step >chain >drop  i";
+    deopts_like_the_executor(src, 1);
+}
+
+#[test]
+fn a_bigint_where_a_small_int_was_assumed_fails_the_preheader() {
+    // Compiled while `n` is small; run again from a BigInt (2^47 and above are BigInts).
+    // Deopts recompile the Block without speculation.
+    let src = "{ n 1 >+ !n  n lim >< >block Nil >choose } !step \
+               0 !n 10 !lim  >step >chain >drop \
+               1000000000000000 !n  1000000000000020 !lim  >step >chain >drop  n";
+    let mut r = deopts_like_the_executor(src, 4);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert!(s.recompiles >= 1, "{s:?}");
+}
+
+#[test]
+fn an_overflow_mid_round_deopts_at_the_builtin_and_continues_with_bigints() {
+    // 2^47 - 4: the fourth increment overflows the small-int range inside a round.
+    let src = "140737488355324 !n \
+               { n 1 >+ !n  n 140737488355340 >< >block Nil >choose } >chain >drop  n";
+    deopts_like_the_executor(src, 1);
+}
+
+#[test]
+fn a_missing_cell_fails_the_preheader_and_the_executor_reports_it() {
+    // `q` is unlinked between runs: the pre-header cannot resolve it, and the executor raises
+    // `Undefined Store path` at the read's position.
+    let src = "5 !q  { n 1 >+ !n  n q >< >block Nil >choose } !step \
+               0 !n >step >chain >drop  Void !q.  0 !n >step >chain >drop";
+    deopts_like_the_executor(src, 1);
+}
+
+#[test]
+fn two_paths_sharing_a_cell_through_a_cellref_fail_the_alias_check() {
+    // `a` holds a CellRef to `t`, so `a.v` and `t.v` are one cell: the loop writes it through
+    // one path and reads it through the other. Kept in two variables it would never stop.
+    let src = "0 !t.v  t. !a  \
+               { a.v 1 >+ !a.v  t.v 10 >< >block Nil >choose } >chain >drop  t.v";
+    deopts_like_the_executor(src, 1);
+}
+
+#[test]
+fn a_string_written_where_a_small_int_was_assumed_deopts_at_the_write() {
+    let src = "0 !i 0 !x \
+               { i 1 >+ !i  i 3 >== {(three)} {i} >ifelse !x  i 5 >< >block Nil >choose } \
+               >chain >drop  x i";
+    deopts_like_the_executor(src, 1);
+}
+
+#[test]
+fn a_cellref_written_into_a_cell_deopts_at_the_write() {
+    // Writing a CellRef replaces the reference: a change of the Store's shape, left to the
+    // executor.
+    let src = "1 !t  t. !r  (s) !x  0 !i \
+               { i 1 >+ !i  i 3 >== {r} {(s)} >ifelse !x  i 5 >< >block Nil >choose } \
+               >chain >drop  i";
+    deopts_like_the_executor(src, 1);
+}
+
+#[test]
+fn a_zero_divisor_mid_loop_is_the_executors_error_at_its_position() {
+    let src = "0 !n 0 !q { n 1 >+ !n  10 n 5 >- >/ !q  n 9 >< >block Nil >choose } >chain";
+    let (reference, _) = run_on(Tier::Executor, src, true);
+    assert!(reference.err.is_some(), "{reference:?}");
+    deopts_like_the_executor(src, 1);
+}
+
+#[test]
+fn a_compare_of_a_string_mid_loop_deopts_and_the_executor_raises_its_type_error() {
+    let src = "0 !n { n 1 >+ !n  n 3 >== {(x)} {n} >ifelse 5 >< >drop  n 9 >< >block Nil >choose } \
+               >chain";
+    deopts_like_the_executor(src, 1);
+}
+
+#[test]
+fn a_step_budget_stops_a_speculative_loop_at_the_same_round() {
+    // The poll countdown still counts every round (and every inlined body) exactly.
+    let src = "0 !n { n 1 >+ !n  n 1000000 >< >block Nil >choose } >chain >drop n";
+    let run = |tier: Tier| {
+        let mut r = Runner::new(tier);
+        r.load_stdlib();
+        r.vm.begin_budget(Some(12_345), None);
+        let res = r.run_src(src);
+        let o = r.outcome(res);
+        let n = r.vm.read_store_path(&["n"]).and_then(|v| v.as_small_int());
+        (o, n)
+    };
+    let reference = run(Tier::Executor);
+    assert!(reference.0.err.is_some(), "the budget stops the loop: {:?}", reference.0);
+    assert_eq!(run(ALL_OPTIMIZED), reference);
+}
+
+#[test]
+fn a_loop_that_calls_a_host_builtin_is_optimized_without_speculation() {
+    // A builtin call could run anything: the translation falls back to generic optimized code.
+    let src = "0 !n { n >toString >drop  n 1 >+ !n  n 1000 >< >block Nil >choose } >chain >drop n";
+    let (o, mut r) = run_on(ALL_OPTIMIZED, src, true);
+    assert_eq!(o.al, "[1000]");
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert!(s.optimized >= 1, "{s:?}");
+    diff(src, true);
+}
