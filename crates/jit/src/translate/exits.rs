@@ -173,6 +173,17 @@ impl<'e> Translator<'_, 'e> {
                     self.b.ins().stack_store(I64, v, self.flush_slot, (i * 8) as i32);
                 }
             }
+            // The names `jit_exit` materialises, from their variables (speculative code).
+            let slots: Vec<usize> = desc
+                .levels
+                .iter()
+                .filter_map(|l| match &l.reg {
+                    ExitReg::Virtual(names) => Some(names.iter().map(|&(slot, _)| slot)),
+                    _ => None,
+                })
+                .flatten()
+                .collect();
+            self.sync_slots(&slots);
             let d = self.iconst(&*desc as *const ExitDesc as u64);
             self.out.exits.push(desc);
             let buf = self.b.ins().stack_addr(I64, self.flush_slot, 0);
@@ -198,6 +209,7 @@ impl<'e> Translator<'_, 'e> {
 
     /// Return `status`, releasing the shadow slots first.
     pub(super) fn emit_return(&mut self, status: ir::Value) {
+        self.sync_vm_state();
         self.emit_release_slots();
         self.emit_time_end();
         self.b.ins().return_(&[status]);

@@ -2,6 +2,7 @@
 //! `choose` between two inlined Blocks.
 
 use super::*;
+use super::vmstate::VmField;
 use super::register::merge_regs;
 
 impl<'e> Translator<'_, 'e> {
@@ -262,15 +263,14 @@ impl<'e> Translator<'_, 'e> {
     /// Enter a virtual frame: the step, depth check and count of `Vm::enter_inlined`, inline
     /// (a limit or recursion error is the executing instruction's, here in the calling level).
     pub(super) fn emit_count_frame(&mut self) {
-        let flags = MemFlagsData::trusted();
         // A step (limits.rs): the poll countdown; at zero, the limits (not the host) are
         // checked by `jit_poll_inlined`.
         self.emit_countdown_poll(helpers::jit_poll_inlined as *const () as usize, |t, st| {
             let pending = t.pending();
             t.emit_error_return(st, &pending);
         });
-        let depth = self.b.ins().load(I64, flags, self.vm, JitLayout::BLOCK_DEPTH);
-        let max = self.b.ins().load(I64, flags, self.vm, JitLayout::MAX_DEPTH);
+        let depth = self.load_vm_field(VmField::Depth);
+        let max = self.load_vm_field(VmField::MaxDepth);
         let full = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, depth, max);
         let fail = self.b.create_block();
         let cont = self.b.create_block();
@@ -282,14 +282,13 @@ impl<'e> Translator<'_, 'e> {
         self.emit_error_return(st, &pending);
         self.b.switch_to_block(cont);
         let depth = self.b.ins().iadd_imm_s(depth, 1);
-        self.b.ins().store(flags, depth, self.vm, JitLayout::BLOCK_DEPTH);
+        self.store_vm_field(VmField::Depth, depth);
     }
 
     pub(super) fn emit_uncount_frame(&mut self) {
-        let flags = MemFlagsData::trusted();
-        let depth = self.b.ins().load(I64, flags, self.vm, JitLayout::BLOCK_DEPTH);
+        let depth = self.load_vm_field(VmField::Depth);
         let depth = self.b.ins().iadd_imm_s(depth, -1);
-        self.b.ins().store(flags, depth, self.vm, JitLayout::BLOCK_DEPTH);
+        self.store_vm_field(VmField::Depth, depth);
     }
 
     /// Execute a `choose` between Blocks `t` and `f` (by `truthy`, an `i8`): both bodies are

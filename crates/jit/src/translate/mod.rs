@@ -195,7 +195,14 @@ pub fn translate(
         exit_bodies: Vec::new(),
         out: Translated::default(),
         spec: None,
+        vm_state: None,
+        slot_vars: None,
+        finishing: false,
     };
+    if env.speculate && !is_program {
+        t.declare_vm_state();
+        t.slot_vars = Some(HashMap::new());
+    }
     if let Some(clock) = env.clock {
         let c = t.iconst(clock as u64);
         t.call(helpers::jit_time_begin as *const () as usize, &[c], None);
@@ -231,6 +238,7 @@ pub fn translate(
         }
     }
     t.finish_body();
+    t.finishing = true;
     t.finish_preheader();
     t.finish_error_exit();
     t.finish_exits();
@@ -376,7 +384,8 @@ struct RegName {
     path: u64,
     /// Written on every path to the instruction being lowered.
     defined: bool,
-    /// What was written, when known at compile time (`konst`, `choice`).
+    /// The entry written last, when one write reaches here on every path (its SSA values
+    /// dominate the reads: reads use it instead of loading the slot).
     info: Option<VEntry>,
 }
 
@@ -427,6 +436,13 @@ struct Translator<'a, 'e> {
     out: Translated,
     /// Set while translating speculative code.
     spec: Option<speculate::Speculation>,
+    /// VM fields kept in variables (speculative code, see `vmstate.rs`).
+    vm_state: Option<vmstate::VmState>,
+    /// Variables of the virtual Register slots (speculative code, see `read_slot`).
+    slot_vars: Option<HashMap<usize, cranelift_frontend::Variable>>,
+    /// Set while the blocks at the end (pre-header, exits) are filled: the translation state
+    /// is then that of the end of the body, not of the code being emitted.
+    finishing: bool,
 }
 
 impl<'e> Translator<'_, 'e> {
@@ -454,8 +470,17 @@ impl<'e> Translator<'_, 'e> {
         let params: Vec<ir::Type> = args.iter().map(|&a| self.b.func.dfg.value_type(a)).collect();
         let sig = self.sig(&params, ret);
         let callee = self.iconst(addr as u64);
+        // The helper sees (and may change) the VM fields speculative code keeps in registers,
+        // and may collect (the Register slots are roots).
+        self.sync_vm_state();
+        if self.slot_vars.is_some() && !self.finishing {
+            let slots = self.defined_slots();
+            self.sync_slots(&slots);
+        }
         let inst = self.b.ins().call_indirect(sig, callee, args);
-        self.b.inst_results(inst).first().copied()
+        let result = self.b.inst_results(inst).first().copied();
+        self.reload_vm_state();
+        result
     }
 
     /// Call a status-returning helper.
@@ -646,3 +671,4 @@ mod inline;
 mod ops;
 mod register;
 mod speculate;
+mod vmstate;

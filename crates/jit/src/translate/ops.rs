@@ -1,6 +1,7 @@
 //! Value tests, the Store cache, and one `gen_*` per opcode with the specialised builtins.
 
 use super::*;
+use super::vmstate::VmField;
 
 impl<'e> Translator<'_, 'e> {
     pub(super) fn high16(&mut self, v: ir::Value) -> ir::Value {
@@ -58,11 +59,9 @@ impl<'e> Translator<'_, 'e> {
     /// (a status helper taking the VM); a non-zero status goes to `on_fail`, which ends its
     /// block. Continues in the block after the poll.
     pub(super) fn emit_countdown_poll(&mut self, poll: usize, on_fail: impl FnOnce(&mut Self, ir::Value)) {
-        let flags = MemFlagsData::trusted();
-        let off = JitLayout::POLL_COUNTDOWN;
-        let n = self.b.ins().load(I32, flags, self.vm, off);
+        let n = self.load_vm_field(VmField::Countdown);
         let n = self.b.ins().iadd_imm_s(n, -1);
-        self.b.ins().store(flags, n, self.vm, off);
+        self.store_vm_field(VmField::Countdown, n);
         let poll_b = self.b.create_block();
         let cont = self.b.create_block();
         self.b.set_cold_block(poll_b);
@@ -336,12 +335,6 @@ impl<'e> Translator<'_, 'e> {
     /// rebound) and lowered inline; anything else is flushed and executed by the helper.
     pub(super) fn gen_exec_store(&mut self, k: usize) {
         let speculating = self.speculating();
-        let v = if speculating {
-            let Some(e) = self.spec_read_store(k) else { return };
-            e.val
-        } else {
-            self.cached_store_value(k)
-        };
         let seen = self.store_value_at_compile_time(self.path(k));
         let builtin = seen.and_then(|s| {
             let p = s.as_builtin_obj()?;
@@ -351,6 +344,10 @@ impl<'e> Translator<'_, 'e> {
         });
         let block = seen.filter(|s| s.as_block_obj().is_some());
         let Some(bits) = seen.filter(|_| builtin.is_some() || block.is_some()) else {
+            if speculating {
+                return self.give_up("a call of an unknown value in speculative code");
+            }
+            let v = self.cached_store_value(k);
             self.flush();
             self.emit_exec_value(v);
             return;
@@ -368,6 +365,7 @@ impl<'e> Translator<'_, 'e> {
             }
             return;
         }
+        let v = self.cached_store_value(k);
         let same = self.b.ins().icmp_imm_s(IntCC::Equal, v, bits.to_bits() as i64);
         let fast = self.b.create_block();
         let deopt = self.b.create_block();
@@ -416,6 +414,15 @@ impl<'e> Translator<'_, 'e> {
         }
     }
 
+    /// The truth (an `i8`) of an entry known to be `True` or `False`.
+    fn truth_of(&mut self, e: &VEntry) -> Option<ir::Value> {
+        if e.truth.is_some() {
+            return e.truth;
+        }
+        let b = e.konst.filter(|&k| k == Value::TRUE.to_bits() || k == Value::FALSE.to_bits())?;
+        Some(self.b.ins().iconst(types::I8, (b == Value::TRUE.to_bits()) as i64))
+    }
+
     /// `choose` on three virtual operands: a select, nothing called.
     pub(super) fn gen_choose(&mut self) {
         let [c, t, f]: [VEntry; 3] = self.vs.pop_n(3).try_into().expect("3 entries");
@@ -441,6 +448,9 @@ impl<'e> Translator<'_, 'e> {
         let mut e = VEntry::new(r, None);
         if let (Some(x), Some(y)) = (t.int, f.int) {
             e.int = Some(self.b.ins().select(truthy, x, y));
+        }
+        if let (Some(x), Some(y)) = (self.truth_of(&t), self.truth_of(&f)) {
+            e.truth = Some(self.b.ins().select(truthy, x, y));
         }
         match (t.konst, f.konst) {
             (Some(a), Some(b)) if a == b => e.konst = Some(a),
@@ -470,7 +480,7 @@ impl<'e> Translator<'_, 'e> {
                 let next = self.b.create_block();
                 self.b.ins().brif(y, next, &[], slow, &[]);
                 self.b.switch_to_block(next);
-                self.floor_div_mod(op, x, y)
+                self.floor_div_mod(op, x, y, None)
             }
         };
         let fits = self.fits_small(r);
@@ -486,7 +496,17 @@ impl<'e> Translator<'_, 'e> {
 
     /// Floor division (`op` 3) or modulo (4) of two integers, as Python's (`y` is not zero):
     /// the remainder takes the divisor's sign.
-    pub(super) fn floor_div_mod(&mut self, op: u32, x: ir::Value, y: ir::Value) -> ir::Value {
+    pub(super) fn floor_div_mod(&mut self, op: u32, x: ir::Value, y: ir::Value, divisor: Option<i64>) -> ir::Value {
+        if let Some(d) = divisor.filter(|&d| d > 0 && (d as u64).is_power_of_two()) {
+            // By 2^k, floor division is an arithmetic shift and floor modulo a mask (for
+            // negative `x` too: the modulo of a positive divisor is never negative).
+            let k = d.trailing_zeros() as i64;
+            return if op == 3 {
+                self.b.ins().sshr_imm_s(x, k)
+            } else {
+                self.b.ins().band_imm_s(x, d - 1)
+            };
+        }
         let q = self.b.ins().sdiv(x, y);
         let m = self.b.ins().srem(x, y);
         let nz = self.b.ins().icmp_imm_s(IntCC::NotEqual, m, 0);

@@ -2,6 +2,7 @@
 //! Register instructions.
 
 use super::*;
+use cranelift_frontend::Variable;
 
 impl<'e> Translator<'_, 'e> {
     /// Whether the prologue reserves shadow slots: level 0 has virtual names, or some site
@@ -127,6 +128,64 @@ impl<'e> Translator<'_, 'e> {
         (slot * 8) as i32
     }
 
+    /// The variable that holds a slot's value in speculative code (see [`Self::write_slot`]).
+    fn slot_var(&mut self, slot: usize) -> Option<Variable> {
+        let vars = self.slot_vars.as_mut()?;
+        if let Some(&v) = vars.get(&slot) {
+            return Some(v);
+        }
+        let v = self.b.declare_var(I64);
+        self.slot_vars.as_mut()?.insert(slot, v);
+        Some(v)
+    }
+
+    /// A virtual name's value. In speculative code it lives in a variable: the slot in memory is
+    /// made current only where something else could read it, before a helper call (which may
+    /// collect: the slots are roots) and in the exits (which materialise the Registers from
+    /// the slots), so the hot path stores nothing.
+    pub(super) fn read_slot(&mut self, slot: usize) -> ir::Value {
+        match self.slot_var(slot) {
+            Some(var) => self.b.use_var(var),
+            None => {
+                let base = self.slots.expect("reserved");
+                self.b.ins().load(I64, MemFlagsData::trusted(), base, Self::slot_offset(slot))
+            }
+        }
+    }
+
+    pub(super) fn write_slot(&mut self, slot: usize, v: ir::Value) {
+        match self.slot_var(slot) {
+            Some(var) => self.b.def_var(var, v),
+            None => {
+                let base = self.slots.expect("reserved");
+                self.b.ins().store(MemFlagsData::trusted(), v, base, Self::slot_offset(slot));
+            }
+        }
+    }
+
+    /// Store the variables of `slots` (names written on every path here) into memory.
+    pub(super) fn sync_slots(&mut self, slots: &[usize]) {
+        let Some(base) = self.slots else { return };
+        for &slot in slots {
+            if let Some(var) = self.slot_vars.as_ref().and_then(|m| m.get(&slot).copied()) {
+                let v = self.b.use_var(var);
+                self.b.ins().store(MemFlagsData::trusted(), v, base, Self::slot_offset(slot));
+            }
+        }
+    }
+
+    /// The slots of the names defined at this point, every level.
+    pub(super) fn defined_slots(&self) -> Vec<usize> {
+        self.levels
+            .iter()
+            .filter_map(|l| match &l.reg {
+                RegMode::Virtual(names) => Some(names.iter().filter(|n| n.defined).map(|n| n.slot)),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
     pub(super) fn is_cell_ref(&mut self, v: ir::Value) -> ir::Value {
         let h = self.high16(v);
         self.b.ins().icmp_imm_s(IntCC::Equal, h, (Tag::CellRef.high_bits() >> 48) as i64)
@@ -166,8 +225,14 @@ impl<'e> Translator<'_, 'e> {
     /// slot, with what is known of it, or for a longer path the value below the cell it
     /// refers to (`jit_read_below`: never collects, errors as the executor's walk).
     pub(super) fn read_name(&mut self, n: &RegName, k: usize) -> VEntry {
-        let base = self.slots.expect("reserved");
-        let v = self.b.ins().load(I64, MemFlagsData::trusted(), base, Self::slot_offset(n.slot));
+        if self.path(k).components.len() == 1 {
+            if let Some(info) = n.info {
+                // The value written last, still in SSA (only this code writes its slots, and
+                // the collector moves nothing): no load.
+                return info;
+            }
+        }
+        let v = self.read_slot(n.slot);
         if self.path(k).components.len() > 1 {
             let path = self.iconst(self.path_ptr(k));
             let out = self.out_addr();
@@ -176,12 +241,7 @@ impl<'e> Translator<'_, 'e> {
             self.check(st, &pending);
             return VEntry::new(self.load_out(), None);
         }
-        let mut e = VEntry::new(v, None);
-        if let Some(info) = n.info {
-            e.konst = info.konst;
-            e.choice = info.choice;
-        }
-        e
+        VEntry::new(v, None)
     }
 
     /// SET_REG: into a virtual name's slot, or through the helper.
@@ -210,11 +270,14 @@ impl<'e> Translator<'_, 'e> {
         }
         let v = entry.val;
         let n = self.names(level)[i].clone();
-        let base = self.slots.expect("reserved");
-        let flags = MemFlagsData::trusted();
-        if n.defined {
+        // An old value known not to be a CellRef (an Int, a constant) cannot write through.
+        let plain = n.info.is_some_and(|e| {
+            // SAFETY: compile-time constant bits are live values (module constants).
+            e.int.is_some() || e.truth.is_some() || e.konst.is_some_and(|k| !unsafe { Value::from_bits(k) }.is_cell_ref())
+        });
+        if n.defined && !plain {
             // Write-through case: old value a CellRef, new value not one.
-            let old = self.b.ins().load(I64, flags, base, Self::slot_offset(n.slot));
+            let old = self.read_slot(n.slot);
             let old_ref = self.is_cell_ref(old);
             let new_ref = self.is_cell_ref(v);
             let through = self.b.ins().band_not(old_ref, new_ref);
@@ -232,14 +295,13 @@ impl<'e> Translator<'_, 'e> {
             }
             self.b.switch_to_block(cont);
         }
-        self.b.ins().store(flags, v, base, Self::slot_offset(n.slot));
+        self.write_slot(n.slot, v);
         if peeked {
             self.vs.pop();
         }
-        let known = (entry.konst.is_some() || entry.choice.is_some()).then_some(entry);
         let name = &mut self.names(level)[i];
         name.defined = true;
-        name.info = known;
+        name.info = Some(entry);
     }
 
     /// REF_REG: `_.` of a virtual Register is a virtual entry (no cell yet); anything else

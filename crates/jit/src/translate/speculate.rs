@@ -35,6 +35,7 @@
 //! wider types: today's generic fast paths with their slow-path helpers).
 
 use super::*;
+use super::vmstate::VmField;
 use cranelift_frontend::Variable;
 
 /// The state of a speculative translation.
@@ -117,10 +118,24 @@ impl<'e> Translator<'_, 'e> {
     /// LOAD_STORE (and the value of an `EXEC_STORE`): the cell's value variable.
     pub(super) fn spec_read_store(&mut self, k: usize) -> Option<VEntry> {
         let i = self.hoisted(k)?;
-        let (value, int) = {
-            let c = &self.spec.as_ref()?.cells[i];
-            (c.value, c.int)
+        let seen = self.store_value_at_compile_time(self.path(k));
+        let c = &mut self.spec.as_mut()?.cells[i];
+        // A path holding `Nil`, `Void`, a Block or a builtin that this code does not write is
+        // a constant (guarded in the pre-header like an executed path): a `choose` on it is
+        // known, so `>block Nil >choose` ends a round with one branch.
+        let constant = |v: Value| {
+            v == Value::NIL || v == Value::VOID || v.as_block_obj().is_some() || v.as_builtin_obj().is_some()
         };
+        if !c.written {
+            if let Some(v) = seen.filter(|&v| constant(v) && c.guard.is_none_or(|g| g == v.to_bits())) {
+                c.guard = Some(v.to_bits());
+            }
+        }
+        if let Some(g) = c.guard {
+            let v = self.iconst(g);
+            return Some(VEntry::new(v, Some(g)));
+        }
+        let (value, int) = (c.value, c.int);
         let mut e = VEntry::new(self.b.use_var(value), None);
         e.int = int.map(|v| self.b.use_var(v));
         Some(e)
@@ -230,9 +245,13 @@ impl<'e> Translator<'_, 'e> {
                 r
             }
             _ => {
-                let ok = self.b.ins().icmp_imm_s(IntCC::NotEqual, y, 0);
-                self.deopt_unless(ok, &taken);
-                self.floor_div_mod(op, x, y)
+                // SAFETY: compile-time constant bits are live values (module constants).
+                let divisor = b.konst.and_then(|k| unsafe { Value::from_bits(k) }.as_small_int());
+                if divisor.is_none_or(|d| d == 0) {
+                    let ok = self.b.ins().icmp_imm_s(IntCC::NotEqual, y, 0);
+                    self.deopt_unless(ok, &taken);
+                }
+                self.floor_div_mod(op, x, y, divisor)
             }
         };
         let fits = self.fits_small(r);
@@ -267,10 +286,9 @@ impl<'e> Translator<'_, 'e> {
     pub(super) fn emit_reenter_spec(&mut self) {
         let pre = self.spec.as_ref().expect("speculating").pre;
         let flags = MemFlagsData::trusted();
-        let off = JitLayout::POLL_COUNTDOWN;
-        let n = self.b.ins().load(I32, flags, self.vm, off);
+        let n = self.load_vm_field(VmField::Countdown);
         let n = self.b.ins().iadd_imm_s(n, -1);
-        self.b.ins().store(flags, n, self.vm, off);
+        self.store_vm_field(VmField::Countdown, n);
         let poll_b = self.b.create_block();
         let fast = self.b.create_block();
         self.b.set_cold_block(poll_b);
@@ -319,6 +337,8 @@ impl<'e> Translator<'_, 'e> {
         let Some(spec) = self.spec.take() else { return };
         let flags = MemFlagsData::trusted();
         self.b.switch_to_block(spec.pre);
+        // Memory is current here (entry, or after the host poll).
+        self.reload_vm_state();
         let fail = self.b.create_block();
         self.b.set_cold_block(fail);
         let mut cells = Vec::with_capacity(spec.cells.len());

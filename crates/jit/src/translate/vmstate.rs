@@ -1,0 +1,115 @@
+//! VM fields that speculative code keeps in registers: the poll countdown, the block depth and
+//! the depth limit. Every block entry (a chained round, an inlined body's virtual frame)
+//! decrements the countdown and bumps the depth; in memory that is a load and a store each,
+//! several times per round. Speculative code keeps them in SSA variables instead and makes
+//! memory current wherever anything else could look: before every helper call (the helper may
+//! read them, and may change them, so they are loaded again after it), and before every
+//! return (exits go through helpers). The pre-header loads them again, since it also runs
+//! after the host poll.
+//!
+//! Baseline and generic optimized code use memory directly (the same accessors, no
+//! variables): they call helpers too often for the registers to pay.
+
+use super::*;
+use cranelift_frontend::Variable;
+
+/// The variables, when speculating.
+#[derive(Clone, Copy)]
+pub(super) struct VmState {
+    countdown: Variable,
+    depth: Variable,
+    max_depth: Variable,
+}
+
+/// A field of the `Vm` the accessors below read and write.
+#[derive(Clone, Copy)]
+pub(super) enum VmField {
+    /// `u32` entries left until the next poll.
+    Countdown,
+    /// Nested block executions (frames and virtual frames).
+    Depth,
+    /// The depth limit (read only).
+    MaxDepth,
+}
+
+impl VmField {
+    fn offset(self) -> i32 {
+        match self {
+            VmField::Countdown => JitLayout::POLL_COUNTDOWN,
+            VmField::Depth => JitLayout::BLOCK_DEPTH,
+            VmField::MaxDepth => JitLayout::MAX_DEPTH,
+        }
+    }
+
+    fn ty(self) -> ir::Type {
+        match self {
+            VmField::Countdown => I32,
+            VmField::Depth | VmField::MaxDepth => I64,
+        }
+    }
+}
+
+impl<'e> Translator<'_, 'e> {
+    /// Keep the fields in variables from here on (the start of speculative code).
+    pub(super) fn declare_vm_state(&mut self) {
+        let state = VmState {
+            countdown: self.b.declare_var(I32),
+            depth: self.b.declare_var(I64),
+            max_depth: self.b.declare_var(I64),
+        };
+        self.vm_state = Some(state);
+        self.reload_vm_state();
+    }
+
+    fn var(state: VmState, field: VmField) -> Variable {
+        match field {
+            VmField::Countdown => state.countdown,
+            VmField::Depth => state.depth,
+            VmField::MaxDepth => state.max_depth,
+        }
+    }
+
+    /// Define the variables from memory (after a helper, in the pre-header).
+    pub(super) fn reload_vm_state(&mut self) {
+        let Some(state) = self.vm_state else { return };
+        for field in [VmField::Countdown, VmField::Depth, VmField::MaxDepth] {
+            let v = self
+                .b
+                .ins()
+                .load(field.ty(), MemFlagsData::trusted(), self.vm, field.offset());
+            self.b.def_var(Self::var(state, field), v);
+        }
+    }
+
+    /// Make memory current (before a helper call or a return).
+    pub(super) fn sync_vm_state(&mut self) {
+        let Some(state) = self.vm_state else { return };
+        for field in [VmField::Countdown, VmField::Depth] {
+            let v = self.b.use_var(Self::var(state, field));
+            self.b
+                .ins()
+                .store(MemFlagsData::trusted(), v, self.vm, field.offset());
+        }
+    }
+
+    pub(super) fn load_vm_field(&mut self, field: VmField) -> ir::Value {
+        match self.vm_state {
+            Some(state) => self.b.use_var(Self::var(state, field)),
+            None => self
+                .b
+                .ins()
+                .load(field.ty(), MemFlagsData::trusted(), self.vm, field.offset()),
+        }
+    }
+
+    pub(super) fn store_vm_field(&mut self, field: VmField, v: ir::Value) {
+        match self.vm_state {
+            Some(state) => self.b.def_var(Self::var(state, field), v),
+            None => {
+                self.b
+                    .ins()
+                    .store(MemFlagsData::trusted(), v, self.vm, field.offset());
+            }
+        }
+    }
+}
