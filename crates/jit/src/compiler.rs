@@ -430,17 +430,21 @@ impl Jit {
         if let Some(e) = b.native_entry.get() {
             return Ok(e);
         }
-        let tier = self.first_tier();
+        let tier = self.first_tier(vm, block);
         self.compile_now(vm, block, tier)
     }
 
     /// The tier a Block's first compile uses: the optimizing one at once when
-    /// `opt_threshold` is 0.
-    fn first_tier(&self) -> u8 {
-        if self.config.opt_threshold == Some(0) {
-            2
-        } else {
-            1
+    /// `opt_threshold` is 0, and for a loop body (a Block that runs `>block`: it pushes itself
+    /// for the next round of a `chain`) whenever that tier is on. A loop that reached the
+    /// tier-up threshold runs most of its rounds in whatever code it gets next: a baseline
+    /// compile first would only delay the optimized one (the loop body is small, and its
+    /// code is generated off the main thread either way).
+    fn first_tier(&self, vm: &Vm, block: Value) -> u8 {
+        match self.config.opt_threshold {
+            Some(0) => 2,
+            Some(_) if is_loop_body(vm, block) => 2,
+            _ => 1,
         }
     }
 
@@ -506,7 +510,7 @@ impl Jit {
             self.stats.postponed += 1;
             return;
         }
-        let tier = self.first_tier();
+        let tier = self.first_tier(vm, block);
         self.queue(vm, block, tier, heat);
     }
 
@@ -807,6 +811,16 @@ impl Jit {
         }
         Ok(entry)
     }
+}
+
+/// Whether `block`'s Code executes the Store path `block` (the `>block` of a `chain` loop body).
+fn is_loop_body(vm: &Vm, block: Value) -> bool {
+    let Some(b) = vm.block_obj(block) else { return false };
+    let Some(m) = vm.module(b.module) else { return false };
+    let Some(code) = m.module.codes.get(b.code as usize) else { return false };
+    code.instrs.iter().any(|ins| {
+        ins.op == Opcode::ExecStore && code.paths[ins.operand as usize].components.iter().map(|c| &**c).eq(["block"])
+    })
 }
 
 /// Why code translated for `t` must not be installed now, if it must not: the Block's code is

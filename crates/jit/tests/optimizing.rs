@@ -1,6 +1,6 @@
 //! The optimizing tier (tier 2): baseline code that stays hot asks for it, the optimized code
-//! is installed at a later safepoint (deterministically, in lockstep), and a chained loop
-//! running in the baseline code moves over at a back edge.
+//! is installed at a later safepoint (deterministically, in lockstep); a `chain` loop's body
+//! is compiled by the optimizing tier at once.
 
 mod common;
 use common::{run_on, Runner, Tier};
@@ -27,17 +27,20 @@ fn a_block_that_stays_hot_is_compiled_again_by_the_optimizing_tier() {
 }
 
 #[test]
-fn a_chained_loop_moves_to_the_optimized_code_at_a_back_edge() {
-    // The loop runs in place in its baseline code; at 100 rounds that code asks for the
-    // optimized compile, which is installed at the next host poll (every 4,096 rounds), and
-    // the loop leaves the baseline code at the following back edge for the optimized one.
+fn a_loop_body_goes_to_the_optimizing_tier_at_once() {
+    // A Block that runs `>block` is a `chain` loop's body: its first compile is optimized
+    // (speculative here), with no baseline code before it.
     let src = "0 !n { n 1 >+ !n  n 20000 >< >block Nil >choose } >chain >drop n";
     let (reference, _) = run_on(Tier::Executor, src, true);
-    assert_eq!(reference.al, "[20000]");
     let (o, mut r) = run_on(Tier::Optimizing(1, 100), src, true);
     assert_eq!(o, reference);
     let s = soma_jit::stats(&mut r.vm).unwrap();
-    assert_eq!((s.optimized, s.loops_moved), (1, 1), "{s:?}");
+    assert_eq!((s.blocks_compiled, s.optimized, s.speculative), (1, 1, 1), "{s:?}");
+    // With the optimizing tier off, the baseline tier compiles it.
+    let (o, mut r) = run_on(Tier::Jit(1), src, true);
+    assert_eq!(o, reference);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert_eq!((s.blocks_compiled, s.optimized), (1, 0), "{s:?}");
 }
 
 #[test]
