@@ -172,13 +172,15 @@ impl<'e> Translator<'_, 'e> {
             }
             _ => self.b.ins().icmp_imm_s(IntCC::Equal, top.val, self_bits as i64),
         };
-        let chained = self.chained_flag();
-        let again = self.b.ins().band(is_self, chained);
         if self.spec.is_some() {
             // Newer code is looked for only when the host poll runs (`emit_reenter_spec`).
+            // Two branches rather than a `band`: each is a test and a jump.
             let loop_b = self.b.create_block();
             let ret_b = self.b.create_block();
-            self.b.ins().brif(again, loop_b, &[], ret_b, &[]);
+            let is_chained = self.b.create_block();
+            self.b.ins().brif(is_self, is_chained, &[], ret_b, &[]);
+            self.b.switch_to_block(is_chained);
+            self.b.ins().brif(self.chained, loop_b, &[], ret_b, &[]);
             self.b.switch_to_block(ret_b);
             self.emit_flush(&[top]);
             let ok = self.b.ins().iconst(I32, ffi::SOMA_OK as i64);
@@ -186,6 +188,8 @@ impl<'e> Translator<'_, 'e> {
             self.b.switch_to_block(loop_b);
             return self.emit_reenter_spec();
         }
+        let chained = self.chained_flag();
+        let again = self.b.ins().band(is_self, chained);
         // Newer code for this Block installed meanwhile (the optimizing tier): return, and
         // the `chain` loop runs the next round in it.
         let flag_addr = self.iconst(&*self.out.superseded as *const std::cell::Cell<u64> as u64);

@@ -136,9 +136,15 @@ impl<'e> Translator<'_, 'e> {
             return Some(VEntry::new(v, Some(g)));
         }
         let (value, int) = (c.value, c.int);
-        let mut e = VEntry::new(self.b.use_var(value), None);
-        e.int = int.map(|v| self.b.use_var(v));
-        Some(e)
+        // An Int cell carries only its integer across rounds; the boxed form is rebuilt where
+        // it is used (and is dead code where it is not).
+        if let Some(iv) = int {
+            let i = self.b.use_var(iv);
+            let mut e = VEntry::new(self.box_int(i), None);
+            e.int = Some(i);
+            return Some(e);
+        }
+        Some(VEntry::new(self.b.use_var(value), None))
     }
 
     /// A guarded `EXEC_STORE` of path `k` expecting `bits`: checked in the pre-header only.
@@ -187,9 +193,9 @@ impl<'e> Translator<'_, 'e> {
         self.b
             .ins()
             .store(MemFlagsData::trusted(), e.val, cell_v, CELL_VALUE_OFFSET as i32);
-        self.b.def_var(value, e.val);
-        if let (Some(v), Some(r)) = (int_var, int) {
-            self.b.def_var(v, r);
+        match (int_var, int) {
+            (Some(v), Some(r)) => self.b.def_var(v, r),
+            _ => self.b.def_var(value, e.val),
         }
     }
 
@@ -375,10 +381,12 @@ impl<'e> Translator<'_, 'e> {
                 self.b.switch_to_block(next);
             }
             self.b.def_var(c.cell, cell);
-            self.b.def_var(c.value, v);
-            if let Some(int) = c.int {
-                let i = self.unbox_int(v);
-                self.b.def_var(int, i);
+            match c.int {
+                Some(int) => {
+                    let i = self.unbox_int(v);
+                    self.b.def_var(int, i);
+                }
+                None => self.b.def_var(c.value, v),
             }
             cells.push(cell);
         }
