@@ -7,6 +7,7 @@ import sys
 
 from . import cells
 from . import limits
+from . import messages
 from .builtins import CORE_BUILTINS, CORE_CONSTANTS
 from .compiler import compile_source
 from .errors import LimitError
@@ -183,7 +184,7 @@ class VM(Interpreter):
         comps = path.split(".")
         cell = cells.find(self.store.children, comps[:-1], comps[-1])
         if cell is None:
-            raise SomaRuntimeError("Undefined Store path: '%s'" % path)
+            raise messages.undefined_store(path)
         return cell.value
 
     @property
@@ -203,13 +204,15 @@ class VM(Interpreter):
         if name in self.loaded_extensions:
             return
         if not name or not all(part.isidentifier() for part in name.split(".")):
-            raise SomaRuntimeError("Extension '%s' not found" % name)
+            # Not imported at all; named as Python's import would name the missing module
+            # (the first dotted component: `../x` lacks `soma.extensions.`).
+            raise messages.extension_not_found(name, "soma.extensions." + name.split(".")[0])
         module_name = "soma.extensions." + name
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             if exc.name is not None and module_name.startswith(exc.name):
-                raise SomaRuntimeError("Extension '%s' not found" % name) from None
+                raise messages.extension_not_found(name, exc.name) from None
             raise
         register = getattr(module, "register", None)
         if register is None:
