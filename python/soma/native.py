@@ -241,6 +241,7 @@ class NativeVM(VM):
         self._m.store_write("use", Builtin("use", b_use))
         if stdlib is None:
             stdlib = STDLIB_PATH
+        self._stdlib_loaded = bool(stdlib)
         if stdlib:
             self.execute_file(stdlib)
 

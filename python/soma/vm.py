@@ -67,8 +67,16 @@ class VM(Interpreter):
             self._define(name, value)
         if stdlib is None:
             stdlib = STDLIB_PATH
+        self._stdlib_loaded = bool(stdlib)
         if stdlib:
             self.execute_file(stdlib)
+
+    def _load_stdlib(self):
+        """Load the bundled stdlib into a VM made without one; a no-op once a stdlib is
+        loaded (the reference VM's method of this name, which its users call)."""
+        if not self._stdlib_loaded:
+            self._stdlib_loaded = True
+            self.execute_file(STDLIB_PATH)
 
     def _init_host(self, output, input, max_depth, max_steps, time_limit):
         """Python-side state of every backend: the I/O hooks, the loaded extensions, the
