@@ -172,3 +172,31 @@ def test_print_renders_as_the_reference(tier, src, line):
     vm.execute_code(src.replace(">print", ""))
     from soma.values import render
     assert render(vm.al[-1]) == line
+
+
+SPECIALIZED = [
+    ("!_.x _.x 1 >+", "(a)", "Type error in +: expected int, got str and int"),
+    ("!_.x 3 _.x >-", "Nil", "Type error in -: expected int, got int and NilSingleton"),
+    ("!_.x _.x 10 ><", "(a)", "Type mismatch in <: cannot compare str and int"),
+    ("!_.x _.x _.x ><", "True", "Cannot compare type TrueSingleton with <"),
+    ("!_.x _.x (!) >concat", "5", "Type error in concat: expected string, got int and str"),
+    ("!_.x _.x >toString", "(5)", "Type error in to_string: expected int, got str"),
+    ("!_.x _.x >toInt", "5", "Type error in to_int: expected string, got int"),
+    ("!_.x >_.x", "7", "Cannot execute int: only Blocks are executable"),
+]
+
+
+@pytest.mark.parametrize("tier", TIERS + ["jit-background"])
+@pytest.mark.parametrize("body,bad,message", SPECIALIZED, ids=[b for b, _, _ in SPECIALIZED])
+def test_messages_after_compiled_code_specialized_on_good_operands(tier, body, bad, message):
+    # Eight runs with operands of the expected type (compiled, and on jit-background
+    # recompiled by the optimizing tier), then one that fails its guards.
+    good = {"(a)": "4", "Nil": "4", "True": "(b)", "5": "(s)", "(5)": "5", "7": "{ }"}[bad]
+    vm = tier_factory(tier)([].append)
+    vm.execute_code("{ %s } !f" % body)
+    for _ in range(8):
+        vm.execute_code("%s >f" % good)
+    with pytest.raises(soma.RuntimeError) as info:
+        vm.execute_code("%s >f" % bad)
+    assert info.value.message == message
+    assert (info.value.line, info.value.col) == (1, 3 + body.rindex(">"))
