@@ -7,6 +7,7 @@ import sys
 import pytest
 
 import soma
+from wording import undefined_store  # noqa: E402
 
 
 def test_public_names():
@@ -35,7 +36,7 @@ def test_stdlib_false_has_only_builtins():
     vm = soma.VM(stdlib=False)
     with pytest.raises(soma.RuntimeError) as info:
         vm.execute_code(">dup")
-    assert info.value.message == "Undefined Store path: 'dup'"
+    assert info.value.message == undefined_store("dup")
     vm.execute_code("1 2 >+")
     assert vm.al == [3]
 
@@ -58,7 +59,7 @@ def test_stdlib_path_with_error_reports_file(tmp_path):
     err = info.value
     assert (err.line, err.col) == (2, 3)
     assert err.source == str(lib)
-    assert err.describe() == "%s:2:3: RuntimeError: Undefined Store path: 'nope'" % lib
+    assert err.describe() == "%s:2:3: RuntimeError: %s" % (lib, undefined_store("nope"))
 
 
 def test_missing_stdlib_path_is_an_os_error(tmp_path):
@@ -133,7 +134,7 @@ def test_error_hierarchy():
 @pytest.mark.parametrize("src,cls,line,col,message", [
     ("1\n 12ab", soma.LexError, 2, 2, "Invalid number '12ab'"),
     ("1\n\n  }", soma.ParseError, 3, 3, "Unexpected '}' without matching '{'"),
-    ("1 2\n  >nope", soma.RuntimeError, 2, 3, "Undefined Store path: 'nope'"),
+    ("1 2\n  >nope", soma.RuntimeError, 2, 3, undefined_store("nope")),
 ])
 def test_errors_carry_position(src, cls, line, col, message):
     vm = soma.VM(stdlib=False)
@@ -151,7 +152,7 @@ def test_error_without_source_name_describes_input():
     vm = soma.VM(stdlib=False)
     with pytest.raises(soma.RuntimeError) as info:
         vm.execute_code("nope")
-    assert info.value.describe() == "<input>:1:1: RuntimeError: Undefined Store path: 'nope'"
+    assert info.value.describe() == "<input>:1:1: RuntimeError: " + undefined_store("nope")
 
 
 def test_soma_error_at_keeps_first_position():
@@ -184,7 +185,7 @@ def test_input_hook():
     assert vm.al == ["first", "", "third"]
     with pytest.raises(soma.RuntimeError) as info:
         vm.execute_code(" >readLine")
-    assert info.value.message == "readLine: end of input"
+    assert info.value.message == "read_line: EOF encountered"
     assert (info.value.line, info.value.col) == (1, 2)
     assert vm.al == ["first", "", "third"]
 
@@ -196,7 +197,7 @@ def test_default_input_is_stdin(monkeypatch):
     assert vm.al == ["one", "two", "", "last"]
     with pytest.raises(soma.RuntimeError) as info:
         vm.execute_code(">readLine")
-    assert info.value.message == "readLine: end of input"
+    assert info.value.message == "read_line: EOF encountered"
 
 
 def test_echo_program_with_hooks():
@@ -221,7 +222,7 @@ def test_lookup():
     assert vm.lookup("r.k") == 9        # follows the CellRef in r, as a read does
     with pytest.raises(soma.RuntimeError) as info:
         vm.lookup("a.nope")
-    assert info.value.message == "Undefined Store path: 'a.nope'"
+    assert info.value.message == undefined_store("a.nope")
 
 
 def test_lookup_sees_stdlib_words():

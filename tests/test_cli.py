@@ -9,6 +9,7 @@ import pytest
 
 from soma import opcodes as op
 from soma.code import all_codes, decode_module
+from wording import undefined_store  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON_DIR = os.path.join(os.path.dirname(HERE), "python")
@@ -44,7 +45,7 @@ def test_run_stdin():
     r = soma_cli("run", "-", stdin="2 3 >max >print\n>readLine >print\n")
     assert r.returncode == 1
     assert r.stdout == "3\n"
-    assert r.stderr == "<stdin>:2:1: RuntimeError: readLine: end of input\n"
+    assert r.stderr == "<stdin>:2:1: RuntimeError: read_line: EOF encountered\n"
 
 
 def test_run_stdin_plain():
@@ -57,7 +58,7 @@ def test_no_stdlib(prog):
     r = soma_cli("--no-stdlib", "run", path)
     assert r.returncode == 1
     assert r.stdout == "1\n"
-    assert r.stderr == "%s:2:3: RuntimeError: Undefined Store path: 'dup'\n" % path
+    assert r.stderr == "%s:2:3: RuntimeError: %s\n" % (path, undefined_store("dup"))
 
 
 def test_custom_stdlib(prog):
@@ -66,7 +67,7 @@ def test_custom_stdlib(prog):
     r = soma_cli("--stdlib", lib, "run", path)
     assert r.returncode == 1
     assert r.stdout == "custom\n"
-    assert r.stderr == "%s:1:10: RuntimeError: Undefined Store path: 'dup'\n" % path
+    assert r.stderr == "%s:1:10: RuntimeError: %s\n" % (path, undefined_store("dup"))
 
 
 @pytest.mark.parametrize("text,line,col,cls,message", [
@@ -105,7 +106,7 @@ def test_no_arguments_runs_standard_input():
 def test_no_arguments_error_is_positioned():
     r = soma_cli(stdin="1\n  >nope")
     assert r.returncode == 1
-    assert r.stderr == "<stdin>:2:3: RuntimeError: Undefined Store path: 'nope'\n"
+    assert r.stderr == "<stdin>:2:3: RuntimeError: %s\n" % undefined_store("nope")
 
 
 def test_python_exception_from_an_extension_is_positioned(tmp_path):

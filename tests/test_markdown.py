@@ -329,7 +329,7 @@ def test_a_python_emitter_object_can_replace_the_emitter():
 
 def test_non_str_items_are_text_the_same_way_on_every_tier():
     assert doc("5 Nil True >md.p { 1 } print >md.ul") == (
-        "5\n\nNil\n\nTrue\n\n- <Block>\n- <Builtin:print>\n\n")
+        "5\n\nNil\n\nTrue\n\n- Block(body=[RunNode(IntNode)])\n- <builtin print>\n\n")
 
 
 def test_render_to_an_unwritable_path_reports_and_goes_on(tmp_path):

@@ -15,6 +15,7 @@ import pytest
 import soma
 import soma.vm
 from soma import native
+from wording import undefined_store  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="soma._native is not built")
 
@@ -260,7 +261,7 @@ def test_lookup_undefined_is_a_soma_error():
     vm = nvm()
     with pytest.raises(soma.RuntimeError) as info:
         vm.lookup("nope.x")
-    assert info.value.message == "Undefined Store path: 'nope.x'"
+    assert info.value.message == undefined_store("nope.x")
 
 
 def test_register_extension_builtin_rules():
@@ -291,7 +292,7 @@ def test_output_and_input_hooks():
     assert out == ["first", "second", "42"]
     with pytest.raises(soma.RuntimeError) as info:
         vm.execute_code(">readLine")
-    assert info.value.message == "readLine: end of input"
+    assert info.value.message == "read_line: EOF encountered"
 
 
 def test_print_goes_to_sys_stdout_at_call_time():
@@ -317,12 +318,13 @@ def test_max_depth():
     ("1 (a", soma.LexError, None, 1, 3),
     ("{ 1", soma.ParseError, None, 1, 4),
     ("1 (a) >+", soma.RuntimeError,
-     "Type error in +: expected Int and Int, got Int and Str", 1, 7),
-    ("{\n  >nope } !f >f", soma.RuntimeError, "Undefined Store path: 'nope'", 2, 3),
+     "Type error in +: expected int, got int and str", 1, 7),
+    ("{\n  >nope } !f >f", soma.RuntimeError, undefined_store("nope"), 2, 3),
     ("5 0 >/", soma.RuntimeError, "Division by zero", 1, 5),
     ("(x) >debug.error", soma.RuntimeError, "ASSERT FAILED: x", 1, 5),
-    ("(nope) >use", soma.RuntimeError, "Extension 'nope' not found", 1, 8),
-    ("5 >use", soma.RuntimeError, "use: expected Str extension name, got Int", 1, 3),
+    ("(nope) >use", soma.RuntimeError,
+     "Extension 'nope' not found: No module named 'soma.extensions.nope'", 1, 8),
+    ("5 >use", soma.RuntimeError, "use: expected string extension name, got int", 1, 3),
 ])
 def test_errors_match_the_python_tier(src, cls, msg, line, col):
     results = []
@@ -412,7 +414,8 @@ def test_python_extension_load_and_load_extension(tmp_path):
     assert vm.al[-2:] == [42, 7]
     with pytest.raises(soma.RuntimeError) as info:
         vm.load_extension("no_such_extension")
-    assert info.value.message == "Extension 'no_such_extension' not found"
+    assert info.value.message == ("Extension 'no_such_extension' not found: "
+                                  "No module named 'soma.extensions.no_such_extension'")
 
 
 def test_load_extension_runs_files_in_the_top_level_register(tmp_path, monkeypatch):

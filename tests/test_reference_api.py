@@ -38,6 +38,20 @@ def test_load_stdlib_false_means_no_stdlib():
         vm.execute_code(">dup")
 
 
+def test_load_stdlib_later_and_only_once():
+    vm = soma.vm.VM(load_stdlib=False)
+    vm._load_stdlib()
+    vm.execute_code("{ 1 } !dup")        # a redefinition the second call must not undo
+    vm._load_stdlib()
+    vm.execute_code("5 >dup 2 >swap")
+    assert vm.al == [5, 2, 1]
+    vm = soma.vm.VM()
+    vm.execute_code("{ 7 } !dup")
+    vm._load_stdlib()                      # loaded by the constructor already
+    vm.execute_code(">dup")
+    assert vm.al == [7]
+
+
 def test_store_paths_for_python_code():
     vm = soma.VM(stdlib=False)
     vm.store.write_value(["a", "b", "c"], 42)

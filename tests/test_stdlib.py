@@ -219,7 +219,7 @@ def test_dict_mixed_key_types_is_a_type_error(vm_factory):
     vm = vm_factory(True)
     with pytest.raises(soma.RuntimeError) as info:
         vm.execute_code("1 (a) Nil >dict.put !d  (k) (b) d >dict.put")
-    assert info.value.message.startswith("Type error in <: cannot compare ")
+    assert info.value.message.startswith("Type mismatch in <: cannot compare ")
 
 
 # ---------------------------------------------------------------- long lists

@@ -10,13 +10,13 @@ import sys
 
 from . import limits
 from .bigint import str_to_int
+from . import messages
 from .errors import RuntimeError as SomaRuntimeError
 from .values import (FALSE, NIL, SINGLETON_TYPES, TRUE, VOID, Block, Builtin, CellRef, Singleton,
                      render, render_al_item, type_name)
 
 
-def underflow(name, needed):
-    return SomaRuntimeError("AL underflow: %s needs %d value(s)" % (name, needed))
+underflow = messages.underflow
 
 
 def _is_int(v):
@@ -42,7 +42,7 @@ def _pop2(vm, name):
 
 def b_block(vm):
     if vm.current_block is None:
-        raise SomaRuntimeError(">block used outside any block")
+        raise messages.block_outside()
     vm.al.append(vm.current_block)
 
 
@@ -76,9 +76,7 @@ def b_chain(vm):
 
 # -- arithmetic and comparison ---------------------------------------------
 
-def _arith_type_error(name, a, b):
-    return SomaRuntimeError("Type error in %s: expected Int and Int, got %s and %s"
-                            % (name, type_name(a), type_name(b)))
+_arith_type_error = messages.arith_types
 
 
 def b_add(vm):
@@ -134,8 +132,7 @@ def b_lt(vm):
     if ta is tb and (ta is int or ta is str):
         vm.al.append(TRUE if a < b else FALSE)
     else:
-        raise SomaRuntimeError("Type error in <: cannot compare %s and %s"
-                               % (type_name(a), type_name(b)))
+        raise messages.compare_types(a, b)
 
 
 # -- strings and types -----------------------------------------------------
@@ -143,8 +140,7 @@ def b_lt(vm):
 def b_concat(vm):
     a, b = _pop2(vm, "concat")
     if type(a) is not str or type(b) is not str:
-        raise SomaRuntimeError("Type error in concat: expected Str and Str, got %s and %s"
-                               % (type_name(a), type_name(b)))
+        raise messages.concat_types(a, b)
     # The result's size is known before it is made; the exact (UTF-8) size is computed
     # only when the longest encoding could reach the limit.
     limit = vm.max_memory
@@ -157,7 +153,7 @@ def b_to_string(vm):
     al = vm.al
     v = _pop1(vm, "toString")
     if not _is_int(v):
-        raise SomaRuntimeError("Type error in toString: expected Int, got %s" % type_name(v))
+        raise messages.to_string_type(v)
     if v.bit_length() // 3 + 2 + limits.STR_HEADER_BYTES > vm.max_memory:
         raise limits.memory_limit_error(vm.max_memory)
     al.append(render(int(v)))
@@ -167,7 +163,7 @@ def b_to_int(vm):
     al = vm.al
     v = _pop1(vm, "toInt")
     if type(v) is not str:
-        raise SomaRuntimeError("Type error in toInt: expected Str, got %s" % type_name(v))
+        raise messages.to_int_type(v)
     try:
         al.append(str_to_int(v))
     except ValueError:
@@ -191,7 +187,7 @@ def b_print(vm):
 def b_read_line(vm):
     line = vm.read_line()
     if line is None:
-        raise SomaRuntimeError("readLine: end of input")
+        raise messages.read_line_eof()
     vm.al.append(line)
 
 
@@ -200,7 +196,7 @@ def b_read_line(vm):
 def b_use(vm):
     name = _pop1(vm, "use")
     if type(name) is not str:
-        raise SomaRuntimeError("use: expected Str extension name, got %s" % type_name(name))
+        raise messages.use_type(name)
     vm.load_extension(name)
 
 

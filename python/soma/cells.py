@@ -98,8 +98,8 @@ class StoreRoot(Cell):
         comps = components_of(components)
         cell = find(self.children, comps[:-1], comps[-1])
         if cell is None:
-            from .errors import RuntimeError as SomaRuntimeError
-            raise SomaRuntimeError("Undefined Store path: '%s'" % ".".join(comps))
+            from .messages import undefined_store
+            raise undefined_store(".".join(comps))
         return cell.value
 
     def write_value(self, components, value):

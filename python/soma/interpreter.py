@@ -20,10 +20,11 @@ import time
 
 from . import cells
 from . import limits
+from . import messages
 from . import opcodes as op
 from .errors import RuntimeError as SomaRuntimeError
 from .errors import SomaError, locate
-from .values import Block, Builtin, CellRef, Cell, VOID, type_name
+from .values import Block, Builtin, CellRef, Cell, VOID
 
 # Quickened opcodes, in rough order of frequency. The EXEC family comes first
 # so one comparison routes all of it to the shared execute tail.
@@ -98,16 +99,14 @@ def quicken(code):
 
 
 def undefined(in_register, text):
-    where = "Register" if in_register else "Store"
-    return SomaRuntimeError("Undefined %s path: '%s'" % (where, text))
+    return (messages.undefined_register if in_register else messages.undefined_store)(text)
 
 
-def store_underflow(text):
-    return SomaRuntimeError("AL underflow: store to '%s' needs a value" % text)
+def store_underflow(_text):
+    return messages.store_underflow()
 
 
-def not_executable(value):
-    return SomaRuntimeError("Cannot execute %s: only Blocks are executable" % type_name(value))
+not_executable = messages.not_executable
 
 
 class Interpreter:

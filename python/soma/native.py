@@ -36,6 +36,7 @@ from .code import all_codes, encode_module
 from .errors import LexError, LimitError, ParseError, SomaError, locate
 from .errors import RuntimeError as SomaRuntimeError
 from . import limits
+from . import messages
 from .interpreter import DEFAULT_MAX_DEPTH
 from .values import FALSE, NIL, TRUE, VOID, Block, Builtin, CellRef
 from .vm import STDLIB_PATH, VM, stdlib_choice
@@ -95,14 +96,18 @@ def _jit_setting(setting=None):
 class NativeBlock(Block):
     """A native Block: one Python object per block literal of the native VM."""
 
-    __slots__ = ("_bits",)
+    __slots__ = ("_bits", "_form")
 
-    def __init__(self, bits):
+    def __init__(self, bits, form):
         self.code = None
         self._bits = bits
+        self._form = form   # how `print` shows it, rendered by the runtime
 
     def __repr__(self):
         return "<Block native>"
+
+    def print_form(self):
+        return self._form
 
 
 class NativeCellRef(CellRef):
@@ -169,8 +174,8 @@ class _Factory:
     def __init__(self):
         self.machine = None
 
-    def block(self, bits):
-        return NativeBlock(bits)
+    def block(self, bits, form):
+        return NativeBlock(bits, form)
 
     def cellref(self, handle, bits):
         return NativeCellRef(self.machine(), handle, bits)
@@ -236,6 +241,7 @@ class NativeVM(VM):
         self._m.store_write("use", Builtin("use", b_use))
         if stdlib is None:
             stdlib = STDLIB_PATH
+        self._stdlib_loaded = bool(stdlib)
         if stdlib:
             self.execute_file(stdlib)
 
@@ -455,7 +461,7 @@ class NativeVM(VM):
         try:
             return self._m.lookup(path)
         except KeyError:
-            raise SomaRuntimeError("Undefined Store path: '%s'" % path) from None
+            raise messages.undefined_store(path) from None
 
 
 class NativeStore:
@@ -471,7 +477,7 @@ class NativeStore:
         try:
             return self._m.lookup(path)
         except KeyError:
-            raise SomaRuntimeError("Undefined Store path: '%s'" % path) from None
+            raise messages.undefined_store(path) from None
 
     def write_value(self, components, value):
         self._m.store_write(".".join(components_of(components)), value)

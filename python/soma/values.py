@@ -111,6 +111,10 @@ class Block:
     def __repr__(self):
         return "<Block %s>" % (self.code.name,)
 
+    def print_form(self):
+        """How `print` shows this block (see `block_form`)."""
+        return block_form(self.code)
+
 
 class Builtin:
     """A block implemented in Python: `fn(vm)` works on the VM's AL."""
@@ -123,6 +127,11 @@ class Builtin:
 
     def __repr__(self):
         return "<Builtin:%s>" % (self.name,)
+
+
+# How `print` shows a CellRef: the reference prints `CellRef(` and the Python object id of
+# the cell, which differs on every run; ours is the same text on every run and tier.
+CELLREF_FORM = "CellRef(...)"
 
 
 def type_name(value):
@@ -147,6 +156,50 @@ def type_name(value):
     return t.__name__
 
 
+def class_name(value):
+    """The type name error messages use: the reference's Python class names (`int`, `str`,
+    `TrueSingleton`, `FalseSingleton`, `NilSingleton`, `VoidSingleton`, `Block`,
+    `BuiltinBlock`, `CellRef`), a foreign object's Python type name."""
+    t = type(value)
+    if t is Builtin:
+        return "BuiltinBlock"
+    if isinstance(value, Block):
+        return "Block"
+    if isinstance(value, CellRef):
+        return "CellRef"
+    return t.__name__
+
+
+# The statement kinds `print` names for a block's body, by opcode (see `block_form`).
+_NODE_KINDS = None
+
+
+def block_form(code):
+    """How `print` shows a Block: its body's statements by kind, as the reference prints
+    its block objects (`Block(body=[RunNode(IntNode), RunNode(ExecNode)])`). Every statement
+    compiles to exactly one instruction, so the kinds follow from the opcodes."""
+    global _NODE_KINDS
+    from . import opcodes as op
+    if _NODE_KINDS is None:
+        kinds = {}
+        for ops, kind in ((op.LOAD, "ValuePath"), (op.REF, "ReferencePath"),
+                          (op.SET, "StoreNode"), (op.SETREF, "StoreNode"),
+                          (op.EXEC, "ExecNode")):
+            for o in ops.values():
+                kinds[o] = kind
+        kinds[op.EXEC_CONST] = "ExecNode"
+        _NODE_KINDS = kinds
+    parts = []
+    for opcode, operand in code.instrs:
+        if opcode == op.CONST:
+            c = code.consts[operand]
+            kind = "BlockNode" if type(c) is Block else "StringNode" if type(c) is str else "IntNode"
+        else:
+            kind = _NODE_KINDS[opcode]
+        parts.append("RunNode(%s)" % kind)
+    return "Block(body=[%s])" % ", ".join(parts)
+
+
 def render(value):
     """How `print` writes a value (docs/semantics.md, "Rendering values")."""
     t = type(value)
@@ -157,12 +210,13 @@ def render(value):
         return int_to_str(value)
     if t in SINGLETON_TYPES:
         return value.name
-    if t is Block:
-        return "<Block>"
     if t is Builtin:
-        return "<Builtin:%s>" % value.name
-    if t is CellRef:
-        return "<CellRef>"
+        return "<builtin %s>" % value.name
+    # isinstance: the native tiers' Blocks and CellRefs are subclasses.
+    if isinstance(value, Block):
+        return value.print_form()
+    if isinstance(value, CellRef):
+        return CELLREF_FORM
     return repr(value)
 
 

@@ -7,6 +7,7 @@ import sys
 
 from . import cells
 from . import limits
+from . import messages
 from .builtins import CORE_BUILTINS, CORE_CONSTANTS
 from .compiler import compile_source
 from .errors import LimitError
@@ -66,8 +67,16 @@ class VM(Interpreter):
             self._define(name, value)
         if stdlib is None:
             stdlib = STDLIB_PATH
+        self._stdlib_loaded = bool(stdlib)
         if stdlib:
             self.execute_file(stdlib)
+
+    def _load_stdlib(self):
+        """Load the bundled stdlib into a VM made without one; a no-op once a stdlib is
+        loaded (the reference VM's method of this name, which its users call)."""
+        if not self._stdlib_loaded:
+            self._stdlib_loaded = True
+            self.execute_file(STDLIB_PATH)
 
     def _init_host(self, output, input, max_depth, max_steps, time_limit):
         """Python-side state of every backend: the I/O hooks, the loaded extensions, the
@@ -183,7 +192,7 @@ class VM(Interpreter):
         comps = path.split(".")
         cell = cells.find(self.store.children, comps[:-1], comps[-1])
         if cell is None:
-            raise SomaRuntimeError("Undefined Store path: '%s'" % path)
+            raise messages.undefined_store(path)
         return cell.value
 
     @property
@@ -203,13 +212,15 @@ class VM(Interpreter):
         if name in self.loaded_extensions:
             return
         if not name or not all(part.isidentifier() for part in name.split(".")):
-            raise SomaRuntimeError("Extension '%s' not found" % name)
+            # Not imported at all; named as Python's import would name the missing module
+            # (the first dotted component: `../x` lacks `soma.extensions.`).
+            raise messages.extension_not_found(name, "soma.extensions." + name.split(".")[0])
         module_name = "soma.extensions." + name
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             if exc.name is not None and module_name.startswith(exc.name):
-                raise SomaRuntimeError("Extension '%s' not found" % name) from None
+                raise messages.extension_not_found(name, exc.name) from None
             raise
         register = getattr(module, "register", None)
         if register is None:

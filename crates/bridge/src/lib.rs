@@ -299,7 +299,9 @@ impl Machine {
                 if let Some(o) = ctx.objects.borrow().get(&bits) {
                     return Ok(o.clone_ref(py));
                 }
-                let o = ctx.make_block.call1(py, (bits,))?;
+                // How `print` shows it (the Python side renders it without the runtime).
+                let form = self.vm().print_form(v);
+                let o = ctx.make_block.call1(py, (bits, form))?;
                 ctx.objects.borrow_mut().insert(bits, o.clone_ref(py));
                 o
             }

@@ -183,7 +183,7 @@ pub unsafe extern "C" fn jit_set_store(vm: *mut Vm, path: *const Path, cache: *m
         guard(vm, |vm| {
             let path = &*path;
             vm.safepoint()?;
-            let v = vm.pop().ok_or_else(|| msg::store_underflow(&path.display))?;
+            let v = vm.pop().ok_or_else(msg::store_underflow)?;
             store_through_cache(vm, path, &mut *cache, v)
         })
     }
@@ -598,16 +598,16 @@ pub unsafe extern "C" fn jit_leave_blocks(vm: *mut Vm, n: u64) -> i32 {
     }
 }
 
-/// Pop the value a `!_.x` statement writes into `out` (`AL underflow: store to '_.x' needs a
-/// value` when the AL is empty). Never collects.
+/// Pop the value a `!_.x` statement writes into `out` (`AL underflow: store requires value
+/// on AL` when the AL is empty; the path is not part of the message). Never collects.
 ///
 /// # Safety
 /// Helper contract; `out` valid for one write.
-pub unsafe extern "C" fn jit_pop_for_store(vm: *mut Vm, path: *const Path, out: *mut u64) -> i32 {
+pub unsafe extern "C" fn jit_pop_for_store(vm: *mut Vm, _path: *const Path, out: *mut u64) -> i32 {
     // SAFETY: helper contract.
     unsafe {
         guard(vm, |vm| {
-            let v = vm.pop().ok_or_else(|| msg::store_underflow(&(*path).display))?;
+            let v = vm.pop().ok_or_else(msg::store_underflow)?;
             out.write(v.to_bits());
             Ok(())
         })

@@ -1,7 +1,7 @@
 //! The core builtins: their Store names and their semantics on the VM.
 //!
 //! Conventions (docs/semantics.md): a builtin first checks that the AL holds enough values
-//! (`AL underflow: NAME needs N value(s)`, nothing popped), then pops its operands, then
+//! (its own `AL underflow: ...` message, `msg::builtin_underflow`; nothing popped), then pops its operands, then
 //! checks their types (so after a type error the operands are gone). Operand order: for
 //! `a b >-` the result is `a - b`. Every builtin that allocates calls `safepoint` first,
 //! while its operands are still on the AL.
@@ -171,7 +171,7 @@ impl Vm {
                 let b = self.pop_unchecked();
                 let a = self.pop_unchecked();
                 let (Some(x), Some(y)) = (a.as_str(), b.as_str()) else {
-                    return Err(msg::concat_types(a.type_name(), b.type_name()));
+                    return Err(msg::concat_types(a, b));
                 };
                 let s = self.heap.alloc_str_concat(x, y);
                 self.al.push(s);
@@ -185,7 +185,7 @@ impl Vm {
                     return Err(e);
                 }
                 let v = self.pop_unchecked();
-                let text = int::to_decimal(v).ok_or_else(|| msg::to_string_type(v.type_name()))?;
+                let text = int::to_decimal(v).ok_or_else(|| msg::to_string_type(v))?;
                 let s = self.heap.alloc_str(&text);
                 self.al.push(s);
             }
@@ -193,7 +193,7 @@ impl Vm {
                 self.need("toInt", 1)?;
                 self.safepoint()?;
                 let v = self.pop_unchecked();
-                let s = v.as_str().ok_or_else(|| msg::to_int_type(v.type_name()))?;
+                let s = v.as_str().ok_or_else(|| msg::to_int_type(v))?;
                 let r = match crate::render::python_int(s) {
                     Some(b) => int::from_bigint(&mut self.heap, b),
                     None => Value::NIL,
@@ -251,7 +251,7 @@ impl Vm {
             BuiltinId::Use => {
                 self.need("use", 1)?;
                 let v = self.pop_unchecked();
-                let name = v.as_str().ok_or_else(|| msg::use_type(v.type_name()))?;
+                let name = v.as_str().ok_or_else(|| msg::use_type(v))?;
                 return Err(msg::extension_not_found(name));
             }
             BuiltinId::Host(id) => self.call_host(id)?,
@@ -279,7 +279,7 @@ impl Vm {
     /// fails). Allocates but never collects.
     pub fn arith(&mut self, op: ArithOp, a: Value, b: Value) -> RtResult<Value> {
         int::arith(&mut self.heap, op, a, b).map_err(|e| match e {
-            ArithError::NotInts => msg::arith_types(op.name(), a.type_name(), b.type_name()),
+            ArithError::NotInts => msg::arith_types(op.name(), a, b),
             ArithError::DivisionByZero => msg::division_by_zero(),
             ArithError::ModuloByZero => msg::modulo_by_zero(),
             ArithError::MemoryLimit => msg::memory_limit(self.heap.max_bytes()),
@@ -349,5 +349,5 @@ pub fn lt(a: Value, b: Value) -> RtResult<Value> {
         // Byte order of UTF-8 is code point order, which is Python's str order.
         return Ok(Value::bool(x < y));
     }
-    Err(msg::compare_types(a.type_name(), b.type_name()))
+    Err(msg::compare_types(a, b))
 }

@@ -12,22 +12,14 @@ use std::collections::HashMap;
 /// The class names the narrated words print for a value (Python's class names in the
 /// reference: `TrueSingleton`, `int`, `str`, ...).
 fn python_kind(v: Value) -> String {
-    match v.kind() {
-        Kind::True => "TrueSingleton".into(),
-        Kind::False => "FalseSingleton".into(),
-        Kind::Nil => "NilSingleton".into(),
-        Kind::Void => "VoidSingleton".into(),
-        Kind::Int | Kind::BigInt => "int".into(),
-        Kind::Str => "str".into(),
-        _ => v.type_name().to_string(),
-    }
+    v.class_name().to_string()
 }
 
 /// A non-reference value as the graph words show it.
 fn graph_leaf(v: Value) -> String {
     match v.kind() {
         Kind::Block => "<Block>".into(),
-        Kind::Builtin => crate::render::print_form(v, &|_| String::new()),
+        Kind::Builtin => format!("<Builtin:{}>", crate::render::builtin_name(v)),
         Kind::Int | Kind::BigInt | Kind::Str | Kind::True | Kind::False | Kind::Nil | Kind::Void => {
             al_form(v)
         }

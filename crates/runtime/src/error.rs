@@ -86,27 +86,75 @@ pub type RtResult<T> = Result<T, SomaError>;
 /// Constructors for every runtime error of the catalogue.
 pub mod msg {
     use super::SomaError;
+    use crate::value::Value;
 
     pub fn undefined_store(path: &str) -> SomaError {
-        SomaError::runtime(format!("Undefined Store path: '{path}'"))
-    }
-    pub fn undefined_register(path: &str) -> SomaError {
-        SomaError::runtime(format!("Undefined Register path: '{path}'"))
-    }
-    pub fn store_underflow(path: &str) -> SomaError {
-        SomaError::runtime(format!("AL underflow: store to '{path}' needs a value"))
-    }
-    pub fn not_executable(type_name: &str) -> SomaError {
         SomaError::runtime(format!(
-            "Cannot execute {type_name}: only Blocks are executable"
+            "Undefined Store path: '{path}'\n  Path was never set. Did you mean to:\n    - \
+             Initialize it first: () !{path}\n    - Set a nested value: <value> !{path}.<child>\n    \
+             - Check a different path?\n  Hint: Auto-vivified intermediate paths can be read \
+             after writing to children.\n        Example: 42 !a.b.c creates 'a' and 'a.b' with \
+             Void, which can be read."
         ))
     }
-    pub fn builtin_underflow(name: &str, needs: usize) -> SomaError {
-        SomaError::runtime(format!("AL underflow: {name} needs {needs} value(s)"))
-    }
-    pub fn arith_types(name: &str, a: &str, b: &str) -> SomaError {
+    /// `path` as written (`_.x`; the root `_` is spelled `_.`).
+    pub fn undefined_register(path: &str) -> SomaError {
+        let path = if path == "_" { "_." } else { path };
         SomaError::runtime(format!(
-            "Type error in {name}: expected Int and Int, got {a} and {b}"
+            "Undefined Register path: '{path}'\n  Register paths must be written before \
+             reading.\n  Did you forget: <value> !{path}?"
+        ))
+    }
+    pub fn store_underflow() -> SomaError {
+        SomaError::runtime("AL underflow: store requires value on AL")
+    }
+    /// `>` of a non-Block `v` (Void and Nil count as an underflow, as in the reference).
+    pub fn not_executable(v: Value) -> SomaError {
+        if v.is_void() || v.is_nil() {
+            SomaError::runtime(format!(
+                "AL underflow: exec requires executable Block on AL, got {}",
+                v.class_name()
+            ))
+        } else {
+            SomaError::runtime(format!(
+                "Cannot execute {}: only Blocks are executable",
+                v.class_name()
+            ))
+        }
+    }
+    /// The underflow message of the core builtin at Store path `name` (each worded as the
+    /// reference words it); any other word gets `AL underflow: NAME requires N value(s)`.
+    pub fn builtin_underflow(name: &str, needs: usize) -> SomaError {
+        let fixed = match name {
+            "<" | "+" | "-" | "*" | "/" | "%" | "concat" => {
+                return SomaError::runtime(format!("AL underflow: {name} requires 2 values"))
+            }
+            "print" | "debug.type" | "debug.id" => {
+                return SomaError::runtime(format!("AL underflow: {name} requires 1 value"))
+            }
+            "debug.graph.dump" | "debug.graph.draw" => {
+                return SomaError::runtime(format!("{name} requires a value on AL"))
+            }
+            "toString" => "AL underflow: to_string requires 1 value",
+            "toInt" => "AL underflow: to_int requires 1 value",
+            "isVoid" => "AL underflow: IsVoid requires 1 value",
+            "isNil" => "AL underflow: IsNil requires 1 value",
+            "choose" => "AL underflow: >choose requires 3 values",
+            "chain" | "debug.chain" => "AL underflow: >chain requires 1 value (block)",
+            "debug.choose" => "Choose requires [condition, true_block, false_block] on AL",
+            "use" => "AL underflow: use requires 1 value (extension name)",
+            _ => {
+                let unit = if needs == 1 { "value" } else { "values" };
+                return SomaError::runtime(format!("AL underflow: {name} requires {needs} {unit}"));
+            }
+        };
+        SomaError::runtime(fixed)
+    }
+    pub fn arith_types(name: &str, a: Value, b: Value) -> SomaError {
+        SomaError::runtime(format!(
+            "Type error in {name}: expected int, got {} and {}",
+            a.class_name(),
+            b.class_name()
         ))
     }
     pub fn division_by_zero() -> SomaError {
@@ -115,25 +163,39 @@ pub mod msg {
     pub fn modulo_by_zero() -> SomaError {
         SomaError::runtime("Modulo by zero")
     }
-    pub fn compare_types(a: &str, b: &str) -> SomaError {
-        SomaError::runtime(format!("Type error in <: cannot compare {a} and {b}"))
+    /// `a < b` on anything but two Ints or two Strs.
+    pub fn compare_types(a: Value, b: Value) -> SomaError {
+        let (ta, tb) = (a.class_name(), b.class_name());
+        if ta != tb {
+            SomaError::runtime(format!("Type mismatch in <: cannot compare {ta} and {tb}"))
+        } else {
+            SomaError::runtime(format!("Cannot compare type {ta} with <"))
+        }
     }
-    pub fn concat_types(a: &str, b: &str) -> SomaError {
+    pub fn concat_types(a: Value, b: Value) -> SomaError {
         SomaError::runtime(format!(
-            "Type error in concat: expected Str and Str, got {a} and {b}"
+            "Type error in concat: expected string, got {} and {}",
+            a.class_name(),
+            b.class_name()
         ))
     }
-    pub fn to_string_type(t: &str) -> SomaError {
-        SomaError::runtime(format!("Type error in toString: expected Int, got {t}"))
+    pub fn to_string_type(v: Value) -> SomaError {
+        SomaError::runtime(format!(
+            "Type error in to_string: expected int, got {}",
+            v.class_name()
+        ))
     }
-    pub fn to_int_type(t: &str) -> SomaError {
-        SomaError::runtime(format!("Type error in toInt: expected Str, got {t}"))
+    pub fn to_int_type(v: Value) -> SomaError {
+        SomaError::runtime(format!(
+            "Type error in to_int: expected string, got {}",
+            v.class_name()
+        ))
     }
     pub fn block_outside() -> SomaError {
-        SomaError::runtime(">block used outside any block")
+        SomaError::runtime(">block called at top-level (no current block)")
     }
     pub fn read_line_eof() -> SomaError {
-        SomaError::runtime("readLine: end of input")
+        SomaError::runtime("read_line: EOF encountered")
     }
     pub fn assert_failed(rendered: &str) -> SomaError {
         SomaError::runtime(format!("ASSERT FAILED: {rendered}"))
@@ -141,11 +203,16 @@ pub mod msg {
     pub fn assert_failed_empty() -> SomaError {
         SomaError::runtime("ASSERT FAILED: (no message provided)")
     }
-    pub fn use_type(t: &str) -> SomaError {
-        SomaError::runtime(format!("use: expected Str extension name, got {t}"))
+    pub fn use_type(v: Value) -> SomaError {
+        SomaError::runtime(format!(
+            "use: expected string extension name, got {}",
+            v.class_name()
+        ))
     }
     pub fn extension_not_found(name: &str) -> SomaError {
-        SomaError::runtime(format!("Extension '{name}' not found"))
+        SomaError::runtime(format!(
+            "Extension '{name}' not found: No module named 'soma.extensions.{name}'"
+        ))
     }
     pub fn recursion(limit: usize) -> SomaError {
         SomaError::runtime(format!(

@@ -56,22 +56,15 @@ impl Vm {
         Ok(())
     }
 
-    /// Pop the value a store statement writes. The underflow message names the path as
-    /// written, including the reference dot of `!a.b.` (as the Python tier does).
-    fn pop_for_store(&mut self, path: &Path, reference: bool) -> RtResult<Value> {
-        self.al.pop().ok_or_else(|| {
-            if reference {
-                msg::store_underflow(&format!("{}.", path.display))
-            } else {
-                msg::store_underflow(&path.display)
-            }
-        })
+    /// Pop the value a store statement writes (`!P` and `!P.` share one underflow message).
+    fn pop_for_store(&mut self) -> RtResult<Value> {
+        self.al.pop().ok_or_else(msg::store_underflow)
     }
 
     /// `!a.b` (SET_STORE): pop and write (CellRef write-through).
     pub fn set_store(&mut self, path: &Path) -> RtResult<()> {
         self.safepoint()?;
-        let v = self.pop_for_store(path, false)?;
+        let v = self.pop_for_store()?;
         self.graph.store_write(&mut self.heap, &path.syms, v);
         Ok(())
     }
@@ -79,7 +72,7 @@ impl Vm {
     /// `!_.a` (SET_REG).
     pub fn set_reg(&mut self, path: &Path) -> RtResult<()> {
         self.safepoint()?;
-        let v = self.pop_for_store(path, false)?;
+        let v = self.pop_for_store()?;
         let frame = self.frames.last_mut().expect("top-level frame");
         self.graph
             .reg_write(&mut self.heap, &mut frame.register, &path.syms, v);
@@ -89,7 +82,7 @@ impl Vm {
     /// `!a.b.` (SETREF_STORE): pop; Void deletes, anything else replaces and drops children.
     pub fn setref_store(&mut self, path: &Path) -> RtResult<()> {
         self.safepoint()?;
-        let v = self.pop_for_store(path, true)?;
+        let v = self.pop_for_store()?;
         self.graph.store_setref(&mut self.heap, &path.syms, v);
         Ok(())
     }
@@ -97,7 +90,7 @@ impl Vm {
     /// `!_.a.` (SETREF_REG).
     pub fn setref_reg(&mut self, path: &Path) -> RtResult<()> {
         self.safepoint()?;
-        let v = self.pop_for_store(path, true)?;
+        let v = self.pop_for_store()?;
         let frame = self.frames.last_mut().expect("top-level frame");
         self.graph
             .reg_setref(&mut self.heap, &mut frame.register, &path.syms, v);
@@ -127,7 +120,7 @@ impl Vm {
             let id = unsafe { (*b.as_ptr()).id };
             self.call_builtin(id)
         } else {
-            Err(msg::not_executable(v.type_name()))
+            Err(msg::not_executable(v))
         }
     }
 }

@@ -1,12 +1,50 @@
 //! Text conversions with Python-exact behaviour: `print` rendering of values, Python's `repr`
 //! of floats, and Python's `int(str)` for `toInt`.
 
+use crate::decode::{Code, Const};
+use crate::opcodes::Opcode;
 use crate::value::{Kind, Value};
 use num_bigint::BigInt;
 
+/// How `print` shows a CellRef: the reference prints `CellRef(` and the Python object id of
+/// the cell, different on every run; ours is the same text on every run and tier.
+pub const CELLREF_FORM: &str = "CellRef(...)";
+
+/// How `print` shows a Block with body `code`: its statements by kind, as the reference
+/// prints its block objects (`Block(body=[RunNode(IntNode), RunNode(ExecNode)])`). Every
+/// statement compiles to exactly one instruction, so the kinds follow from the opcodes.
+pub fn block_form(code: &Code) -> String {
+    let kinds: Vec<String> = code
+        .instrs
+        .iter()
+        .map(|ins| {
+            let kind = match ins.op {
+                Opcode::Const => match code.consts.get(ins.operand as usize) {
+                    Some(Const::Str(_)) => "StringNode",
+                    Some(Const::Block(_)) => "BlockNode",
+                    _ => "IntNode",
+                },
+                Opcode::LoadStore | Opcode::LoadReg => "ValuePath",
+                Opcode::RefStore | Opcode::RefReg => "ReferencePath",
+                Opcode::SetStore | Opcode::SetReg | Opcode::SetrefStore | Opcode::SetrefReg => {
+                    "StoreNode"
+                }
+                Opcode::ExecStore | Opcode::ExecReg | Opcode::ExecConst => "ExecNode",
+            };
+            format!("RunNode({kind})")
+        })
+        .collect();
+    format!("Block(body=[{}])", kinds.join(", "))
+}
+
 /// How `print` (and `debug.error`) renders a value (docs/semantics.md "Rendering values").
-/// `foreign_repr` renders a foreign object (the bridge passes Python's `repr`).
-pub fn print_form(v: Value, foreign_repr: &dyn Fn(Value) -> String) -> String {
+/// `foreign_repr` renders a foreign object (the bridge passes Python's `repr`), `block_repr`
+/// a Block (the VM passes [`block_form`] of its Code).
+pub fn print_form(
+    v: Value,
+    foreign_repr: &dyn Fn(Value) -> String,
+    block_repr: &dyn Fn(Value) -> String,
+) -> String {
     match v.kind() {
         Kind::Double => float_repr(v.as_f64().unwrap()),
         Kind::Void => "Void".into(),
@@ -15,16 +53,19 @@ pub fn print_form(v: Value, foreign_repr: &dyn Fn(Value) -> String) -> String {
         Kind::True => "True".into(),
         Kind::Int | Kind::BigInt => crate::int::to_decimal(v).unwrap(),
         Kind::Str => v.as_str().unwrap().to_string(),
-        Kind::Block => "<Block>".into(),
-        Kind::Builtin => {
-            let p = v.as_builtin_obj().unwrap();
-            // SAFETY: a Builtin value points at a live BuiltinObj; its name is immutable.
-            let name = unsafe { &(*p.as_ptr()).name };
-            format!("<Builtin:{name}>")
-        }
-        Kind::CellRef => "<CellRef>".into(),
+        Kind::Block => block_repr(v),
+        Kind::Builtin => format!("<builtin {}>", builtin_name(v)),
+        Kind::CellRef => CELLREF_FORM.into(),
         Kind::Foreign => foreign_repr(v),
     }
+}
+
+/// The Store name of a builtin value.
+pub fn builtin_name<'a>(v: Value) -> &'a str {
+    let p = v.as_builtin_obj().expect("builtin value");
+    // SAFETY: a Builtin value points at a live BuiltinObj (builtins are VM roots for the
+    // VM's whole life); its name is immutable.
+    unsafe { &(*p.as_ptr()).name }
 }
 
 /// How the `.soma` test format renders one AL entry.
@@ -35,7 +76,7 @@ pub fn al_form(v: Value) -> String {
         Kind::Builtin => "BuiltinBlock".into(),
         Kind::CellRef => "CellRef".into(),
         Kind::Foreign | Kind::Double => v.type_name().to_string(),
-        _ => print_form(v, &|_| String::new()),
+        _ => print_form(v, &|_| String::new(), &|_| String::new()),
     }
 }
 

@@ -342,7 +342,7 @@ impl Value {
         self.as_bigint_obj().map(|p| unsafe { &(*p.as_ptr()).value })
     }
 
-    /// The SOMA type name, as used in error messages and by `debug.type`.
+    /// The SOMA type name, as `debug.type` gives it.
     pub fn type_name<'a>(self) -> &'a str {
         match self.kind() {
             Kind::Double => "float",
@@ -360,6 +360,21 @@ impl Value {
                 // immutable for its whole life.
                 unsafe { &(*p.as_ptr()).type_name }
             }
+        }
+    }
+
+    /// The type name error messages use: the reference's Python class names (`int`, `str`,
+    /// `TrueSingleton`, `FalseSingleton`, `NilSingleton`, `VoidSingleton`, `Block`,
+    /// `BuiltinBlock`, `CellRef`); a foreign object's Python type name.
+    pub fn class_name<'a>(self) -> &'a str {
+        match self.kind() {
+            Kind::Void => "VoidSingleton",
+            Kind::Nil => "NilSingleton",
+            Kind::False => "FalseSingleton",
+            Kind::True => "TrueSingleton",
+            Kind::Int | Kind::BigInt => "int",
+            Kind::Str => "str",
+            _ => self.type_name(),
         }
     }
 }

@@ -596,7 +596,13 @@ impl Vm {
                 None => format!("<{}>", v.type_name()),
             }
         };
-        crate::render::print_form(v, &repr)
+        let block = |v: Value| -> String {
+            let code = self
+                .block_obj(v)
+                .and_then(|b| Some(&self.module(b.module)?.module.codes[b.code as usize]));
+            code.map_or_else(|| "Block(body=[])".into(), crate::render::block_form)
+        };
+        crate::render::print_form(v, &repr, &block)
     }
 
     // ----- modules -----
@@ -1052,7 +1058,7 @@ mod tests {
         assert_eq!(vm.graph.store_read(&["True"]), Some(Value::TRUE));
         assert_eq!(vm.graph.store_read(&["Void"]), Some(Value::VOID));
         let plus = vm.graph.store_read(&["+"]).unwrap();
-        assert_eq!(vm.print_form(plus), "<Builtin:+>");
+        assert_eq!(vm.print_form(plus), "<builtin +>");
         let ty = vm.graph.store_read(&["debug", "type"]).unwrap();
         assert_eq!(ty.type_name(), "BuiltinBlock");
     }

@@ -5,6 +5,18 @@ use common::{al_of, run, run_with_input};
 use soma_runtime::exec::run_module;
 use soma_runtime::{ErrorClass, Vm};
 
+/// The reference's multi-line message for a Store path never created.
+fn undefined_store(path: &str) -> String {
+    format!(
+        "Undefined Store path: '{path}'\n  Path was never set. Did you mean to:\n    - Initialize it first: () !{path}\n    - Set a nested value: <value> !{path}.<child>\n    - Check a different path?\n  Hint: Auto-vivified intermediate paths can be read after writing to children.\n        Example: 42 !a.b.c creates 'a' and 'a.b' with Void, which can be read."
+    )
+}
+
+/// The reference's multi-line message for a Register path never created (`_.` for the root).
+fn undefined_register(path: &str) -> String {
+    format!("Undefined Register path: '{path}'\n  Register paths must be written before reading.\n  Did you forget: <value> !{path}?")
+}
+
 const FIB: &str = "{ !_.n _.n _.n 2 >< { } { !_.m _.m 1 >- >fib _.m 2 >- >fib >+ } >choose >chain } !fib";
 
 #[test]
@@ -53,10 +65,10 @@ fn cell_ref_write_through_and_walks() {
     assert_eq!(al_of("1 !t  t. !a  5 !a.  t a"), "[1, 5]");
     assert_eq!(al_of("1 !a.b  2 !a.  a"), "[2]");
     let r = run("1 !a.b  2 !a.  a.b");
-    assert_eq!(r.err().message, "Undefined Store path: 'a.b'");
+    assert_eq!(r.err().message, undefined_store("a.b"));
     // Void with `!p.` deletes.
     let r = run("1 !a  Void !a.  a");
-    assert_eq!(r.err().message, "Undefined Store path: 'a'");
+    assert_eq!(r.err().message, undefined_store("a"));
     // Auto-vivified parents read as Void.
     assert_eq!(al_of("1 !a.b.c  a.b >isVoid"), "[True]");
 }
@@ -68,10 +80,10 @@ fn context_passing_through_register_root() {
     assert_eq!(al_of(src), "[5, 11]");
     // Registers are fresh per block: a block cannot see its caller's register.
     let r = run("1 !_.x { _.x } >chain");
-    assert_eq!(r.err().message, "Undefined Register path: '_.x'");
+    assert_eq!(r.err().message, undefined_register("_.x"));
     assert_eq!((r.err().line, r.err().col), (1, 10));
     let r = run("_");
-    assert_eq!(r.err().message, "Undefined Register path: '_'");
+    assert_eq!(r.err().message, undefined_register("_."));
 }
 
 #[test]
@@ -87,38 +99,36 @@ fn errors_carry_positions_and_do_not_roll_back() {
     let r = run("1 !a\n  2 (x) >+");
     let e = r.err();
     assert_eq!(e.class, ErrorClass::Runtime);
-    assert_eq!(e.message, "Type error in +: expected Int and Int, got Int and Str");
+    assert_eq!(e.message, "Type error in +: expected int, got int and str");
     assert_eq!((e.line, e.col), (2, 9));
     assert_eq!(r.al(), "[]", "operands are popped before the type check");
     assert_eq!(r.vm.read_store_path(&["a"]).and_then(|v| v.as_small_int()), Some(1));
 
     let cases: &[(&str, &str, (u32, u32))] = &[
-        ("nope", "Undefined Store path: 'nope'", (1, 1)),
-        ("  _.q.r", "Undefined Register path: '_.q.r'", (1, 3)),
-        ("!a", "AL underflow: store to 'a' needs a value", (1, 1)),
-        ("!_.x.", "AL underflow: store to '_.x.' needs a value", (1, 1)),
-        ("!_.", "AL underflow: store to '_.' needs a value", (1, 1)),
-        ("!_", "AL underflow: store to '_' needs a value", (1, 1)),
-        ("1 >+", "AL underflow: + needs 2 value(s)", (1, 3)),
-        ("5 !f >f", "Cannot execute Int: only Blocks are executable", (1, 6)),
-        ("Nil !f >f", "Cannot execute Nil: only Blocks are executable", (1, 8)),
+        ("!a", "AL underflow: store requires value on AL", (1, 1)),
+        ("!_.x.", "AL underflow: store requires value on AL", (1, 1)),
+        ("!_.", "AL underflow: store requires value on AL", (1, 1)),
+        ("!_", "AL underflow: store requires value on AL", (1, 1)),
+        ("1 >+", "AL underflow: + requires 2 values", (1, 3)),
+        ("5 !f >f", "Cannot execute int: only Blocks are executable", (1, 6)),
+        ("Nil !f >f", "AL underflow: exec requires executable Block on AL, got NilSingleton", (1, 8)),
         ("1 0 >/", "Division by zero", (1, 5)),
         ("1 0 >%", "Modulo by zero", (1, 5)),
-        ("1 (a) ><", "Type error in <: cannot compare Int and Str", (1, 7)),
-        ("Nil Nil ><", "Type error in <: cannot compare Nil and Nil", (1, 9)),
-        ("1 (a) >concat", "Type error in concat: expected Str and Str, got Int and Str", (1, 7)),
-        ("(a) >toString", "Type error in toString: expected Int, got Str", (1, 5)),
-        ("1 >toInt", "Type error in toInt: expected Str, got Int", (1, 3)),
-        (">block", ">block used outside any block", (1, 1)),
+        ("1 (a) ><", "Type mismatch in <: cannot compare int and str", (1, 7)),
+        ("Nil Nil ><", "Cannot compare type NilSingleton with <", (1, 9)),
+        ("1 (a) >concat", "Type error in concat: expected string, got int and str", (1, 7)),
+        ("(a) >toString", "Type error in to_string: expected int, got str", (1, 5)),
+        ("1 >toInt", "Type error in to_int: expected string, got int", (1, 3)),
+        (">block", ">block called at top-level (no current block)", (1, 1)),
         ("(boom) >debug.error", "ASSERT FAILED: boom", (1, 8)),
         ("42 >debug.error", "ASSERT FAILED: 42", (1, 4)),
         (">debug.error", "ASSERT FAILED: (no message provided)", (1, 1)),
-        (">readLine", "readLine: end of input", (1, 1)),
-        ("5 >use", "use: expected Str extension name, got Int", (1, 3)),
-        ("(python) >use", "Extension 'python' not found", (1, 10)),
-        ("1 >choose", "AL underflow: choose needs 3 value(s)", (1, 3)),
-        (">chain", "AL underflow: chain needs 1 value(s)", (1, 1)),
-        ("{ 1\n  { (x) 2 >+ } >chain } >chain", "Type error in +: expected Int and Int, got Str and Int", (2, 11)),
+        (">readLine", "read_line: EOF encountered", (1, 1)),
+        ("5 >use", "use: expected string extension name, got int", (1, 3)),
+        ("(python) >use", "Extension 'python' not found: No module named 'soma.extensions.python'", (1, 10)),
+        ("1 >choose", "AL underflow: >choose requires 3 values", (1, 3)),
+        (">chain", "AL underflow: >chain requires 1 value (block)", (1, 1)),
+        ("{ 1\n  { (x) 2 >+ } >chain } >chain", "Type error in +: expected int, got str and int", (2, 11)),
     ];
     for (src, message, pos) in cases {
         let r = run(src);
@@ -127,6 +137,89 @@ fn errors_carry_positions_and_do_not_roll_back() {
         assert_eq!((e.line, e.col), *pos, "{src:?}");
         assert_eq!(e.to_string(), format!("{}:{}: {}", pos.0, pos.1, message));
     }
+}
+
+#[test]
+fn undefined_paths_carry_the_reference_hints_and_positions() {
+    for (src, message, pos) in [
+        ("nope", undefined_store("nope"), (1, 1)),
+        ("1 !a  a.b.c", undefined_store("a.b.c"), (1, 7)),
+        ("  _.q.r", undefined_register("_.q.r"), (1, 3)),
+        ("{ _ } >chain", undefined_register("_."), (1, 3)),
+    ] {
+        let r = run(src);
+        let e = r.err();
+        assert_eq!(e.message, message, "{src:?}");
+        assert_eq!((e.line, e.col), pos, "{src:?}");
+    }
+}
+
+#[test]
+fn builtin_underflow_messages_are_worded_per_builtin() {
+    let cases: &[(&str, &str)] = &[
+        ("<", "AL underflow: < requires 2 values"),
+        ("+", "AL underflow: + requires 2 values"),
+        ("-", "AL underflow: - requires 2 values"),
+        ("*", "AL underflow: * requires 2 values"),
+        ("/", "AL underflow: / requires 2 values"),
+        ("%", "AL underflow: % requires 2 values"),
+        ("concat", "AL underflow: concat requires 2 values"),
+        ("print", "AL underflow: print requires 1 value"),
+        ("toString", "AL underflow: to_string requires 1 value"),
+        ("toInt", "AL underflow: to_int requires 1 value"),
+        ("isVoid", "AL underflow: IsVoid requires 1 value"),
+        ("isNil", "AL underflow: IsNil requires 1 value"),
+        ("debug.type", "AL underflow: debug.type requires 1 value"),
+        ("debug.id", "AL underflow: debug.id requires 1 value"),
+        ("choose", "AL underflow: >choose requires 3 values"),
+        ("chain", "AL underflow: >chain requires 1 value (block)"),
+        ("debug.chain", "AL underflow: >chain requires 1 value (block)"),
+        ("debug.choose", "Choose requires [condition, true_block, false_block] on AL"),
+        ("debug.graph.dump", "debug.graph.dump requires a value on AL"),
+        ("debug.graph.draw", "debug.graph.draw requires a value on AL"),
+        ("use", "AL underflow: use requires 1 value (extension name)"),
+    ];
+    for (word, message) in cases {
+        let r = run(&format!(">{word}"));
+        assert_eq!(&r.err().message, message, "{word}");
+    }
+}
+
+#[test]
+fn type_errors_name_the_reference_classes() {
+    let cases: &[(&str, &str)] = &[
+        ("True 1 >*", "Type error in *: expected int, got TrueSingleton and int"),
+        ("Void Nil >+", "Type error in +: expected int, got VoidSingleton and NilSingleton"),
+        ("{ } + >%", "Type error in %: expected int, got Block and BuiltinBlock"),
+        ("_. 1 >-", "Type error in -: expected int, got CellRef and int"),
+        ("True False ><", "Type mismatch in <: cannot compare TrueSingleton and FalseSingleton"),
+        ("{ } { } ><", "Cannot compare type Block with <"),
+        ("+ + ><", "Cannot compare type BuiltinBlock with <"),
+        ("_. _. ><", "Cannot compare type CellRef with <"),
+        ("(a) False >concat", "Type error in concat: expected string, got str and FalseSingleton"),
+        ("Void >toString", "Type error in to_string: expected int, got VoidSingleton"),
+        ("Nil >toInt", "Type error in to_int: expected string, got NilSingleton"),
+        ("True !f >f", "Cannot execute TrueSingleton: only Blocks are executable"),
+    ];
+    for (src, message) in cases {
+        let r = run(src);
+        assert_eq!(&r.err().message, message, "{src:?}");
+    }
+}
+
+#[test]
+fn print_shows_a_block_by_its_statement_kinds() {
+    let r = run("{ 1 (s) { } x x. !x !x. >x >{ } } >print { } >print print >debug.error");
+    assert_eq!(
+        r.out(),
+        [
+            "Block(body=[RunNode(IntNode), RunNode(StringNode), RunNode(BlockNode), \
+             RunNode(ValuePath), RunNode(ReferencePath), RunNode(StoreNode), RunNode(StoreNode), \
+             RunNode(ExecNode), RunNode(ExecNode)])",
+            "Block(body=[])"
+        ]
+    );
+    assert_eq!(r.err().message, "ASSERT FAILED: <builtin print>");
 }
 
 #[test]
@@ -174,7 +267,7 @@ fn print_renders_values() {
     r.result.as_ref().unwrap();
     assert_eq!(
         r.out(),
-        ["1", "text", "True", "Nil", "Void", "<Block>", "<Builtin:+>", "<CellRef>", "-123456789012345678901234567890"]
+        ["1", "text", "True", "Nil", "Void", "Block(body=[])", "<builtin +>", "CellRef(...)", "-123456789012345678901234567890"]
     );
 }
 
@@ -251,7 +344,7 @@ fn store_inline_cache_follows_structural_changes() {
     assert_eq!(al_of(src), "[1, 2, 5, 7, 7]");
     let r = run("{ a.x } !get  1 !a.x >get  Void !a.x. >get");
     assert_eq!(r.al(), "[1]");
-    assert_eq!(r.err().message, "Undefined Store path: 'a.x'");
+    assert_eq!(r.err().message, undefined_store("a.x"));
     assert_eq!((r.err().line, r.err().col), (1, 3));
     // A write-through target changing under a cached cell.
     assert_eq!(al_of("{ !r } !put  1 !x 2 !y  x. !r  5 >put  y. !r  6 >put  x y"), "[5, 6]");

@@ -57,7 +57,7 @@ fn errors_are_read_back_with_class_and_position() {
     assert_eq!(h.run("1 2 >+\n  (x) >toInt >print\n (a) 1 >-"), SOMA_ERROR);
     assert_eq!(
         h.error(),
-        (3, "Type error in -: expected Int and Int, got Str and Int".to_string(), 3, 8)
+        (3, "Type error in -: expected int, got str and int".to_string(), 3, 8)
     );
     // SAFETY: live VM.
     unsafe {
@@ -128,7 +128,7 @@ fn value_form_arithmetic_slow_paths() {
         assert_eq!(soma_rt_int_arith(h.0, 4, int(7), int(0), &mut out), SOMA_ERROR);
         assert_eq!(h.error().1, "Modulo by zero");
         assert_eq!(soma_rt_int_arith(h.0, 0, Value::NIL.to_bits(), int(1), &mut out), SOMA_ERROR);
-        assert_eq!(h.error().1, "Type error in +: expected Int and Int, got Nil and Int");
+        assert_eq!(h.error().1, "Type error in +: expected int, got NilSingleton and int");
         assert_eq!(soma_rt_lt_values(h.0, int(1), int(2), &mut out), SOMA_OK);
         assert_eq!(Value::from_bits(out), Value::TRUE);
     }
@@ -228,7 +228,7 @@ fn host_builtins_and_foreign_handles() {
     assert_eq!(h.run("21 >use.test.twice"), SOMA_OK);
     assert_eq!(h.vm().al()[0].as_small_int(), Some(42));
     assert_eq!(h.run("!x >use.test.twice"), SOMA_ERROR);
-    assert_eq!(h.error().1, "AL underflow: pop needs 1 value(s)");
+    assert_eq!(h.error().1, "AL underflow: pop requires 1 value");
     assert_eq!((h.error().2, h.error().3), (1, 4));
 
     // SAFETY: live VM; the release callback does not re-enter the runtime.

@@ -9,7 +9,7 @@ import os
 
 from ..sources import read_source
 from ..errors import RuntimeError as SomaRuntimeError
-from ..values import type_name
+from ..values import class_name
 
 
 def find(name):
@@ -25,10 +25,10 @@ def find(name):
 
 def load_file(vm):
     if not vm.al:
-        raise SomaRuntimeError("AL underflow: load needs 1 value(s)")
+        raise SomaRuntimeError("AL underflow: load requires 1 value")
     name = vm.al.pop()
     if type(name) is not str:
-        raise SomaRuntimeError("load: expected Str file name, got %s" % type_name(name))
+        raise SomaRuntimeError("load: expected string file name, got %s" % class_name(name))
     path = find(name)
     if path is None:
         raise SomaRuntimeError("load: '%s' not found in the current directory or SOMA_LIB"

@@ -78,7 +78,7 @@ def _append(vm, text):
 
 def _pop(vm, word):
     if not vm.al:
-        raise SomaRuntimeError("AL underflow: %s needs 1 value(s)" % word)
+        raise SomaRuntimeError("AL underflow: %s requires 1 value" % word)
     return vm.al.pop()
 
 

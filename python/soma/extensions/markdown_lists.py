@@ -21,20 +21,14 @@ from ..values import Block, Builtin, CellRef, Singleton, render
 
 def as_text(value):
     """A value as document text: a Str as itself, an Int in decimal, the singletons by
-    name (as the reference); a Block, builtin or CellRef as `print` shows it (`<Block>`,
-    the same on every tier; the reference prints its Python object); any other Python
-    object as `str()` gives it."""
+    name (as the reference); a Block, builtin or CellRef as `print` shows it (the same on
+    every tier); any other Python object as `str()` gives it."""
     if type(value) is str:
         return value
     if isinstance(value, (int, Singleton)):
         return render(value)
-    # isinstance: the native tiers' Blocks and CellRefs are subclasses.
-    if isinstance(value, Block):
-        return "<Block>"
-    if isinstance(value, Builtin):
-        return "<Builtin:%s>" % value.name
-    if isinstance(value, CellRef):
-        return "<CellRef>"
+    if isinstance(value, (Block, Builtin, CellRef)):
+        return render(value)
     return str(value)
 
 

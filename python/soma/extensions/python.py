@@ -19,15 +19,15 @@ import importlib
 
 from ..sources import read_source
 from ..errors import RuntimeError as SomaRuntimeError
-from ..values import FALSE, TRUE, VOID, type_name
+from ..values import FALSE, TRUE, VOID, class_name
 
 
 def _pop_str(vm, word, what):
     if not vm.al:
-        raise SomaRuntimeError("AL underflow: %s needs 1 value(s)" % word)
+        raise SomaRuntimeError("AL underflow: %s requires %s" % (word, what))
     value = vm.al.pop()
     if type(value) is not str:
-        raise SomaRuntimeError("%s: expected Str %s, got %s" % (word, what, type_name(value)))
+        raise SomaRuntimeError("%s: expected string %s, got %s" % (word, what, class_name(value)))
     return value
 
 
@@ -57,7 +57,7 @@ def call(vm):
     args = []
     while True:
         if not al:
-            raise SomaRuntimeError("AL underflow: use.python.call needs a Void before its arguments")
+            raise SomaRuntimeError("AL underflow: use.python.call requires Void terminator")
         arg = al.pop()
         if arg is VOID:
             break
@@ -90,7 +90,7 @@ def import_module(vm):
 
 
 def load(vm):
-    path = _pop_str(vm, "use.python.load", "file path")
+    path = _pop_str(vm, "use.python.load", "filepath")
     try:
         text = read_source(path)
     except FileNotFoundError:
