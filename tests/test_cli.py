@@ -245,9 +245,10 @@ def test_run_jit_stats(prog, monkeypatch):
                   r"(\d+) worker panics, \d+ postponed \(budget\); [\d.]+ ms queued in all, "
                   r"[\d.]+ ms generating code on the compile thread, [\d.]+ ms translating and "
                   r"[\d.]+ ms installing on the main thread\n")
-    m = re.fullmatch(r"jit: [1-9]\d* blocks compiled \(0 failed, \d+ by the optimizing tier\), "
+    m = re.fullmatch(r"jit: [1-9]\d* blocks compiled \(0 failed, \d+ by the optimizing tier, "
+                     r"\d+ of them speculative\), "
                      r"compile time [\d.]+ ms \(median \d+ us per block\), \d+ bytes of code, "
-                     r"[\d.]+ ms in native code, \d+ deopts, \d+ blocks inlined, "
+                     r"[\d.]+ ms in native code, \d+ deopts, \d+ recompiles, \d+ blocks inlined, "
                      r"\d+ translations retried\n"
                      + background, r.stderr)
     assert m, r.stderr
