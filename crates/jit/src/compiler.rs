@@ -686,6 +686,7 @@ impl Jit {
         let m = vm.module(mid).cloned().ok_or("unknown module")?;
         let code = m.module.codes.get(cid as usize).ok_or("unknown code")?;
         let epoch_ptr = vm.graph().epoch_ptr();
+        let writes_ptr = vm.graph().writes_ptr();
         let clock = self
             .config
             .time_native
@@ -694,6 +695,7 @@ impl Jit {
             vm: &*vm,
             block,
             epoch_ptr,
+            writes_ptr,
             clock,
             virtual_register: !self.no_virtual_register.contains(&(mid, cid)),
             inline: !self.no_inline.contains(&(mid, cid)),

@@ -47,10 +47,12 @@ pub fn compile_module_for(vm: &mut Vm, module: u32, isa: &dyn isa::TargetIsa) ->
             continue;
         }
         let epoch_ptr = vm.graph().epoch_ptr();
+        let writes_ptr = vm.graph().writes_ptr();
         let mut env = CodeEnv {
             vm: &*vm,
             block: m.blocks[i],
             epoch_ptr,
+            writes_ptr,
             clock: None,
             virtual_register: true,
             inline: true,

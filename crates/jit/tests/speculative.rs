@@ -132,12 +132,52 @@ fn a_step_budget_stops_a_speculative_loop_at_the_same_round() {
 }
 
 #[test]
-fn a_loop_that_calls_a_host_builtin_is_optimized_without_speculation() {
-    // A builtin call could run anything: the translation falls back to generic optimized code.
-    let src = "0 !n { n >toString >drop  n 1 >+ !n  n 1000 >< >block Nil >choose } >chain >drop n";
+fn a_call_that_writes_nothing_keeps_the_code_speculating() {
+    // A host builtin and a Block called from the loop write no cell: the check after each
+    // call passes and the loop never leaves its speculative code.
+    let src = "{ !_.x } !sink  0 !n \
+               { n >toString >sink  n 1 >+ !n  n 1000 >< >block Nil >choose } >chain >drop n";
     let (o, mut r) = run_on(ALL_OPTIMIZED, src, true);
     assert_eq!(o.al, "[1000]");
     let s = soma_jit::stats(&mut r.vm).unwrap();
-    assert!(s.optimized >= 1, "{s:?}");
+    assert!(s.speculative >= 1, "{s:?}");
+    assert_eq!(s.deopts, 0, "{s:?}");
     diff(src, true);
+}
+
+#[test]
+fn a_called_block_that_writes_a_cell_the_loop_holds_deopts_after_the_call() {
+    // A Block run by `chain` (a call: `chain` runs what it pops) writes `n`, which the loop
+    // keeps in a register: the write counter differs after the call, so the code leaves at
+    // the next instruction and the executor reads the new `n`. (A small Block executed
+    // directly would be inlined, and its write would be the loop's own.)
+    let src = "0 !n \
+               { { n 10 >+ !n  Nil } >chain >drop  n 1 >+ !n  n 1000 >< >block Nil >choose } \
+               >chain >drop n";
+    deopts_like_the_executor(src, 1);
+}
+
+#[test]
+fn a_called_block_that_rebinds_a_guarded_builtin_deopts_after_the_call() {
+    // Round 5 rebinds `+` from inside a called Block (a Block adding through the saved
+    // builtin, plus one): the loop's `+` sites must see it from the very next instruction.
+    let src = "+ !plus  { { >plus 1 >plus } !+ } !rebind  0 !n \
+               { n 5 >== { >rebind } { } >ifelse  n 1 >+ !n  n 50 >< >block Nil >choose } \
+               >chain >drop n";
+    deopts_like_the_executor(src, 1);
+}
+
+#[test]
+fn recursion_is_speculative_and_a_rebinding_between_calls_fails_the_validation_cache() {
+    // fib calls itself: each entry's pre-header finds the write counter and the epoch as the
+    // last check left them and reuses it. Rebinding `-` between two runs changes the count:
+    // the pre-header checks again, its guard fails, and the executor runs with the new `-`.
+    let fib = "{ !_.n  _.  _.n 2 ><  { !_. _.n }  { !_. _.n 1 >- >fib  _.n 2 >- >fib >+ } \
+               >choose >^ } !fib ";
+    let src = format!("{fib} 15 >fib  - !minus  {{ >minus }} !-  15 >fib");
+    let (o, mut r) = run_on(ALL_OPTIMIZED, &format!("{fib} 15 >fib"), true);
+    assert_eq!(o.al, "[610]");
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert!(s.speculative >= 1 && s.deopts == 0, "{s:?}");
+    deopts_like_the_executor(&src, 1);
 }

@@ -42,6 +42,13 @@
 //! results would change, and those are never cached). Plain value writes do not bump it, so
 //! counters and accumulators in the Store keep their caches. The counter is global (Store and
 //! Register cells) because a CellRef can link the two graphs.
+//!
+//! # Write counter
+//! [`Graph::writes`] counts every change of a cell's value (Store and Register cells alike,
+//! for the same reason). Optimized code that keeps Store values in registers across a call
+//! compares it before and after: unchanged, no cell was written, so every value it holds is
+//! still the cell's (docs/jit.md, "Speculative code"). Compiled code that writes a cell
+//! inline counts its write too.
 
 use crate::cell::{CellPtr, Name};
 use crate::heap::Heap;
@@ -52,6 +59,8 @@ use crate::value::Value;
 pub struct Graph {
     store_root: CellPtr,
     epoch: u64,
+    /// Cell value writes so far (see "Write counter").
+    writes: u64,
 }
 
 /// The cell a CellRef held by `c` names, or `c` itself (one hop).
@@ -148,6 +157,7 @@ impl Graph {
         Graph {
             store_root: heap.alloc_cell(),
             epoch: 0,
+            writes: 0,
         }
     }
 
@@ -168,6 +178,16 @@ impl Graph {
         &self.epoch
     }
 
+    /// Cell value writes so far (see the module documentation).
+    pub fn writes(&self) -> u64 {
+        self.writes
+    }
+
+    /// Address of the write counter, for compiled code (stable as the epoch's is).
+    pub fn writes_ptr(&self) -> *const u64 {
+        &self.writes
+    }
+
     #[inline]
     fn bump(&mut self) {
         self.epoch = self.epoch.wrapping_add(1);
@@ -179,6 +199,7 @@ impl Graph {
         if cell.walked_through() && (v.is_cell_ref() || cell.value().is_cell_ref()) {
             self.bump();
         }
+        self.writes = self.writes.wrapping_add(1);
         cell.set_value(v);
     }
 

@@ -244,10 +244,14 @@ impl<'e> Translator<'_, 'e> {
     /// Deoptimisation exit at the current instruction: the executor takes over every level,
     /// innermost first, with the virtual stack as its AL (see [`helpers::jit_exit`]).
     pub(super) fn emit_deopt(&mut self) {
+        self.emit_deopt_at(self.lvl().pc);
+    }
+
+    /// Deoptimisation exit that resumes the innermost level at instruction `pc`.
+    pub(super) fn emit_deopt_at(&mut self, pc: usize) {
         let entries = self.pending();
         let ok = self.b.ins().iconst(I32, ffi::SOMA_OK as i64);
-        let site = self.lvl().pc as u64;
-        self.emit_exit(ok, &entries, ExitKind::Deopt, site);
+        self.emit_exit(ok, &entries, ExitKind::Deopt, pc as u64);
     }
 
     pub(super) fn emit_resume(&mut self, points: Box<[ResumePoint]>) -> ir::Value {

@@ -98,7 +98,6 @@ impl<'e> Translator<'_, 'e> {
     /// Call the exec helper on `v` (the AL flushed). Under virtual frames the value may be
     /// anything (`block`, a host builtin): they are made real for the call.
     pub(super) fn emit_exec_value(&mut self, v: ir::Value) {
-        self.impure("a call of an unknown value in speculative code");
         let realized = self.emit_realize_frames();
         let st = self.call_status(helpers::jit_exec as *const () as usize, &[self.vm, v]);
         if realized > 0 {
@@ -106,6 +105,7 @@ impl<'e> Translator<'_, 'e> {
             self.call_status(helpers::jit_frames_leave as *const () as usize, &[self.vm, n]);
         }
         self.check(st, &[]);
+        self.spec_after_call();
     }
 
     /// Execute a virtual entry: inline the Block when it is known, branch to both inlined
@@ -135,8 +135,13 @@ impl<'e> Translator<'_, 'e> {
     /// with every detail (tier-up, growing the frame stack, the poll hook, the errors). A
     /// Block pushes its own frame, so no virtual frame of this code needs to be real.
     pub(super) fn emit_call_block(&mut self, bits: u64) {
-        self.impure("a Block call in speculative code");
         self.flush();
+        // The inline path reads and writes the VM's fields and may collect: memory current.
+        self.sync_vm_state();
+        if self.slot_vars.is_some() {
+            let slots = self.defined_slots();
+            self.sync_slots(&slots);
+        }
         let flags = MemFlagsData::trusted();
         // SAFETY: compile-time constant bits are live values (module constants).
         let obj = unsafe { Value::from_bits(bits) }.as_block_obj().expect("a Block").as_ptr() as u64;
@@ -197,7 +202,9 @@ impl<'e> Translator<'_, 'e> {
         self.b.ins().jump(done, &[BlockArg::Value(status)]);
 
         self.b.switch_to_block(done);
+        self.reload_vm_state();
         self.check(st, &[]);
+        self.spec_after_call();
     }
 
     /// Run the body of Block `bits` here, in a frame entered for it, with the virtual stack

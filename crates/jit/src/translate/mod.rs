@@ -86,6 +86,8 @@ pub struct CodeEnv<'a> {
     pub block: Value,
     /// Address of the graph's structural epoch.
     pub epoch_ptr: *const u64,
+    /// Address of the graph's write counter (`Graph::writes`).
+    pub writes_ptr: *const u64,
     /// When set, entry and every return account time on this clock.
     pub clock: Option<*mut helpers::NativeClock>,
     /// Allow virtual Registers (off after repeated write-through deopts).
@@ -106,6 +108,8 @@ pub struct CodeEnv<'a> {
 pub struct Translated {
     pub cache_lines: Vec<Box<StoreCache>>,
     pub resume_points: Vec<Box<[ResumePoint]>>,
+    /// Speculative code's validation cache (see `speculate.rs`), written by the code itself.
+    pub validations: Vec<Box<[std::cell::Cell<u64>]>>,
     /// Blocks of virtual frames made real around calls of unknown values.
     pub frame_lists: Vec<Box<[u64]>>,
     /// Error and deoptimisation exits.
@@ -198,6 +202,8 @@ pub fn translate(
         vm_state: None,
         slot_vars: None,
         finishing: false,
+        writes_var: None,
+        body_started: false,
     };
     if env.speculate && !is_program {
         t.declare_vm_state();
@@ -221,7 +227,10 @@ pub fn translate(
     if env.speculate && !is_program {
         let pre = t.b.create_block();
         t.b.ins().jump(pre, &[]);
-        t.spec = Some(speculate::Speculation::new(pre, t.levels[0].reg.clone()));
+        let writes = t.b.declare_var(I64);
+        let epoch = t.b.declare_var(I64);
+        t.spec = Some(speculate::Speculation::new(pre, t.levels[0].reg.clone(), writes, epoch));
+        t.writes_var = Some(writes);
         t.out.speculative = true;
     }
     t.body = t.b.create_block();
@@ -229,6 +238,7 @@ pub fn translate(
         t.b.ins().jump(t.body, &[]);
     }
     t.b.switch_to_block(t.body);
+    t.body_started = true;
     for (pc, &ins) in code.instrs.iter().enumerate() {
         t.levels[0].pc = pc;
         t.gen_instr(ins);
@@ -443,6 +453,10 @@ struct Translator<'a, 'e> {
     /// Set while the blocks at the end (pre-header, exits) are filled: the translation state
     /// is then that of the end of the body, not of the code being emitted.
     finishing: bool,
+    /// Speculative code's register copy of the graph's write counter (see `speculate.rs`),
+    /// defined from the pre-header on: `body_started` says the code emitted is past it.
+    writes_var: Option<cranelift_frontend::Variable>,
+    body_started: bool,
 }
 
 impl<'e> Translator<'_, 'e> {

@@ -305,6 +305,7 @@ impl<'e> Translator<'_, 'e> {
 
         self.b.switch_to_block(store_b);
         self.b.ins().store(flags, v, cell, CELL_VALUE_OFFSET as i32);
+        self.emit_count_write();
         self.b.ins().jump(done, &[]);
 
         self.b.switch_to_block(slow);
@@ -312,6 +313,15 @@ impl<'e> Translator<'_, 'e> {
         self.b.ins().jump(done, &[]);
 
         self.b.switch_to_block(done);
+    }
+
+    /// `Graph::writes += 1`: an inline cell write counts as the graph's own writes do.
+    pub(super) fn emit_count_write(&mut self) {
+        let flags = MemFlagsData::trusted();
+        let addr = self.iconst(self.env.writes_ptr as u64);
+        let n = self.b.ins().load(I64, flags, addr, 0);
+        let n = self.b.ins().iadd_imm_s(n, 1);
+        self.b.ins().store(flags, n, addr, 0);
     }
 
     /// `jit_set_store_value` (the write with write-through and epoch rules, refilling the
@@ -348,10 +358,12 @@ impl<'e> Translator<'_, 'e> {
         });
         let block = seen.filter(|s| s.as_block_obj().is_some());
         let Some(bits) = seen.filter(|_| builtin.is_some() || block.is_some()) else {
-            if speculating {
-                return self.give_up("a call of an unknown value in speculative code");
-            }
-            let v = self.cached_store_value(k);
+            let v = if speculating {
+                let Some(e) = self.spec_read_store(k) else { return };
+                e.val
+            } else {
+                self.cached_store_value(k)
+            };
             self.flush();
             self.emit_exec_value(v);
             return;
@@ -607,7 +619,6 @@ impl<'e> Translator<'_, 'e> {
     /// `>chain` as a native loop: one `jit_chain_step` call per iteration (the executed block
     /// returns before the next starts, so the native stack does not grow).
     pub(super) fn gen_chain(&mut self) {
-        self.impure("`chain` in speculative code");
         let first = if let Some(top) = self.vs.pop() {
             if top.root.is_some() {
                 self.give_up("a virtual `_.` chained");
@@ -650,5 +661,6 @@ impl<'e> Translator<'_, 'e> {
         self.b.ins().jump(head, &[BlockArg::Value(next)]);
 
         self.b.switch_to_block(exit);
+        self.spec_after_call();
     }
 }

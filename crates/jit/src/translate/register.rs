@@ -379,19 +379,19 @@ impl<'e> Translator<'_, 'e> {
 
     /// Flush, then call a `(vm, path) -> status` helper that works on the AL.
     pub(super) fn gen_path_helper(&mut self, addr: usize, k: usize) {
-        self.impure("a path helper in speculative code");
         self.flush();
         let path = self.iconst(self.path_ptr(k));
         let st = self.call_status(addr, &[self.vm, path]);
         self.check(st, &[]);
+        self.spec_after_call();
     }
 
     /// Flush, then call a `(vm) -> status` AL-form builtin helper.
     pub(super) fn gen_al_builtin(&mut self, addr: usize) {
-        self.impure("an AL-form builtin in speculative code");
         self.flush();
         let st = self.call_status(addr, &[self.vm]);
         self.check(st, &[]);
+        self.spec_after_call();
     }
 
 }

@@ -43,6 +43,12 @@ pub(super) struct Speculation {
     /// The pre-header: filled at the end (`finish_preheader`), once every hoisted cell and
     /// guard is known; the body's uses of the variables reach it through SSA construction.
     pub pre: ir::Block,
+    /// The graph's write counter as this code knows it: read in the pre-header, advanced by
+    /// each of the code's own writes (in the register; stored to the graph's counter where
+    /// anything else could read it, with the VM fields). Any other write makes them differ.
+    pub writes: Variable,
+    /// The structural epoch read in the pre-header.
+    epoch: Variable,
     /// Level 0's Register mode at entry: the pre-header's exit resumes at instruction 0.
     pub entry_reg: RegMode,
     pub cells: Vec<Hoisted>,
@@ -63,9 +69,11 @@ pub(super) struct Hoisted {
 }
 
 impl Speculation {
-    pub(super) fn new(pre: ir::Block, entry_reg: RegMode) -> Speculation {
+    pub(super) fn new(pre: ir::Block, entry_reg: RegMode, writes: Variable, epoch: Variable) -> Speculation {
         Speculation {
             pre,
+            writes,
+            epoch,
             entry_reg,
             cells: Vec::new(),
         }
@@ -78,12 +86,40 @@ impl<'e> Translator<'_, 'e> {
         self.spec.is_some() && !self.lvl().is_program
     }
 
-    /// In speculative code, a call that could run code or change the Store's shape ends the
-    /// translation (the compiler retries without speculation).
+    /// In speculative code, a write the code cannot keep in its variables (through a helper)
+    /// ends the translation (the compiler retries without speculation).
     pub(super) fn impure(&mut self, what: &'static str) {
         if self.spec.is_some() {
             self.give_up(what);
         }
+    }
+
+    /// After a call that may have run anything (a Block, a builtin, a helper): when any cell
+    /// was written or the Store's shape changed meanwhile, what the code holds may be stale,
+    /// so it leaves through a deoptimisation exit that resumes at the next instruction (the
+    /// call's results are on the AL). Otherwise every hoisted cell, value and guard still
+    /// holds, and the code goes on speculating.
+    pub(super) fn spec_after_call(&mut self) {
+        let Some(spec) = self.spec.as_ref() else { return };
+        let (wv, ev) = (spec.writes, spec.epoch);
+        let flags = MemFlagsData::trusted();
+        let wa = self.iconst(self.env.writes_ptr as u64);
+        let w = self.b.ins().load(I64, flags, wa, 0);
+        let ea = self.iconst(self.env.epoch_ptr as u64);
+        let e = self.b.ins().load(I64, flags, ea, 0);
+        let known_w = self.b.use_var(wv);
+        let known_e = self.b.use_var(ev);
+        let same_w = self.b.ins().icmp(IntCC::Equal, w, known_w);
+        let same_e = self.b.ins().icmp(IntCC::Equal, e, known_e);
+        let ok = self.b.ins().band(same_w, same_e);
+        let cont = self.b.create_block();
+        let deopt = self.b.create_block();
+        self.b.set_cold_block(deopt);
+        self.b.ins().brif(ok, cont, &[], deopt, &[]);
+        self.b.switch_to_block(deopt);
+        let next = self.lvl().pc + 1;
+        self.emit_deopt_at(next);
+        self.b.switch_to_block(cont);
     }
 
     /// The hoisted cell of Store path `k` of the current level (hoisted on first use). A path
@@ -190,9 +226,14 @@ impl<'e> Translator<'_, 'e> {
             }
         };
         let cell_v = self.b.use_var(cell);
-        self.b
-            .ins()
-            .store(MemFlagsData::trusted(), e.val, cell_v, CELL_VALUE_OFFSET as i32);
+        let flags = MemFlagsData::trusted();
+        self.b.ins().store(flags, e.val, cell_v, CELL_VALUE_OFFSET as i32);
+        // Count the write in the register copy of the counter; memory gets it where anything
+        // else could look (`sync_vm_state`).
+        let wv = self.spec.as_ref().expect("speculating").writes;
+        let w = self.b.use_var(wv);
+        let w = self.b.ins().iadd_imm_s(w, 1);
+        self.b.def_var(wv, w);
         match (int_var, int) {
             (Some(v), Some(r)) => self.b.def_var(v, r),
             _ => self.b.def_var(value, e.val),
@@ -339,16 +380,53 @@ impl<'e> Translator<'_, 'e> {
     /// Fill the pre-header (after the body, before the exits are filled): resolve every
     /// hoisted cell, check the assumptions, define the variables, enter the body. Any failure
     /// is a deoptimisation exit at instruction 0 of level 0, nothing pending.
+    ///
+    /// **Validation cache.** A successful check stores the structural epoch and the write
+    /// counter it saw, with every cell and value, in a table of the code's own. At the next
+    /// entry, the same epoch and count mean nothing was written and nothing moved since: the
+    /// cells resolve the same and hold the same values, so every check would pass again, and
+    /// the pre-header only loads the table. A recursive Block that writes nothing (fib) pays
+    /// two loads and a compare per call for all its assumptions.
     pub(super) fn finish_preheader(&mut self) {
         let Some(spec) = self.spec.take() else { return };
         let flags = MemFlagsData::trusted();
         self.b.switch_to_block(spec.pre);
         // Memory is current here (entry, or after the host poll).
         self.reload_vm_state();
+        let n = spec.cells.len();
+        let table: Box<[std::cell::Cell<u64>]> = (0..2 + 2 * n).map(|_| std::cell::Cell::new(u64::MAX)).collect();
+        let table_addr = table.as_ptr() as u64;
+        self.out.validations.push(table);
+        let tab = self.iconst(table_addr);
+        let wa = self.iconst(self.env.writes_ptr as u64);
+        let ea = self.iconst(self.env.epoch_ptr as u64);
+        let w0 = self.b.ins().load(I64, flags, wa, 0);
+        let e0 = self.b.ins().load(I64, flags, ea, 0);
+        self.b.def_var(spec.writes, w0);
+        self.b.def_var(spec.epoch, e0);
+        let seen_e = self.b.ins().load(I64, flags, tab, 0);
+        let seen_w = self.b.ins().load(I64, flags, tab, 8);
+        let same_e = self.b.ins().icmp(IntCC::Equal, e0, seen_e);
+        let same_w = self.b.ins().icmp(IntCC::Equal, w0, seen_w);
+        let same = self.b.ins().band(same_e, same_w);
+        let cached = self.b.create_block();
+        let check = self.b.create_block();
+        self.b.ins().brif(same, cached, &[], check, &[]);
+
+        // Nothing changed since the last successful check: the table's cells and values.
+        self.b.switch_to_block(cached);
+        for (i, c) in spec.cells.iter().enumerate() {
+            let cell = self.b.ins().load(I64, flags, tab, (16 + 16 * i) as i32);
+            let v = self.b.ins().load(I64, flags, tab, (24 + 16 * i) as i32);
+            self.define_cell(c, cell, v);
+        }
+        self.b.ins().jump(self.body, &[]);
+
+        self.b.switch_to_block(check);
         let fail = self.b.create_block();
         self.b.set_cold_block(fail);
-        let mut cells = Vec::with_capacity(spec.cells.len());
-        for c in &spec.cells {
+        let mut cells = Vec::with_capacity(n);
+        for (i, c) in spec.cells.iter().enumerate() {
             let line = self.cache_ptr();
             let cache = self.iconst(line);
             let miss = self.b.create_block();
@@ -380,27 +458,25 @@ impl<'e> Translator<'_, 'e> {
                 self.b.ins().brif(ok, next, &[], fail, &[]);
                 self.b.switch_to_block(next);
             }
-            self.b.def_var(c.cell, cell);
-            match c.int {
-                Some(int) => {
-                    let i = self.unbox_int(v);
-                    self.b.def_var(int, i);
-                }
-                None => self.b.def_var(c.value, v),
-            }
+            self.b.ins().store(flags, cell, tab, (16 + 16 * i) as i32);
+            self.b.ins().store(flags, v, tab, (24 + 16 * i) as i32);
+            self.define_cell(c, cell, v);
             cells.push(cell);
         }
         // A written cell must be no other path's cell.
         let written = |i: usize| spec.cells[i].written;
-        for i in (0..cells.len()).filter(|&i| written(i)) {
+        for i in (0..n).filter(|&i| written(i)) {
             // Pairs of two written cells are compared once.
-            for j in (0..cells.len()).filter(|&j| j != i && !(j < i && written(j))) {
+            for j in (0..n).filter(|&j| j != i && !(j < i && written(j))) {
                 let same = self.b.ins().icmp(IntCC::Equal, cells[i], cells[j]);
                 let next = self.b.create_block();
                 self.b.ins().brif(same, fail, &[], next, &[]);
                 self.b.switch_to_block(next);
             }
         }
+        // Valid: remember under which epoch and count (the resolution wrote nothing).
+        self.b.ins().store(flags, e0, tab, 0);
+        self.b.ins().store(flags, w0, tab, 8);
         self.b.ins().jump(self.body, &[]);
 
         self.b.switch_to_block(fail);
@@ -411,5 +487,17 @@ impl<'e> Translator<'_, 'e> {
         self.vs = vs;
         self.levels[0].pc = pc;
         self.levels[0].reg = reg;
+    }
+
+    /// Define a hoisted cell's variables from its address and value.
+    fn define_cell(&mut self, c: &Hoisted, cell: ir::Value, v: ir::Value) {
+        self.b.def_var(c.cell, cell);
+        match c.int {
+            Some(int) => {
+                let i = self.unbox_int(v);
+                self.b.def_var(int, i);
+            }
+            None => self.b.def_var(c.value, v),
+        }
     }
 }

@@ -84,6 +84,12 @@ impl<'e> Translator<'_, 'e> {
     /// Make memory current (before a helper call or a return).
     pub(super) fn sync_vm_state(&mut self) {
         let Some(state) = self.vm_state else { return };
+        if let Some(w) = self.writes_var.filter(|_| self.body_started) {
+            // The graph's write counter with the code's own writes (see `speculate.rs`).
+            let v = self.b.use_var(w);
+            let addr = self.iconst(self.env.writes_ptr as u64);
+            self.b.ins().store(MemFlagsData::trusted(), v, addr, 0);
+        }
         for field in [VmField::Countdown, VmField::Depth] {
             let v = self.b.use_var(Self::var(state, field));
             self.b
