@@ -27,22 +27,7 @@ use crate::value::Value;
 use crate::vm::Vm;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-pub const SOMA_OK: i32 = 0;
-pub const SOMA_ERROR: i32 = 1;
-pub const SOMA_INTERNAL: i32 = 2;
-
-/// Signature shared by the path helpers.
-pub type PathHelper = unsafe extern "C" fn(vm: *mut Vm, path: *const Path) -> i32;
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".to_string()
-    }
-}
+pub use crate::abi::{NativeEntry, SOMA_ERROR, SOMA_INTERNAL, SOMA_OK};
 
 /// Run `f` on the VM, turning `Err` into `SOMA_ERROR` and a panic into `SOMA_INTERNAL`.
 ///
@@ -62,10 +47,7 @@ unsafe fn guard(vm: *mut Vm, f: impl FnOnce(&mut Vm) -> RtResult<()>) -> i32 {
             SOMA_ERROR
         }
         Err(payload) => {
-            vm.set_error(SomaError::runtime(format!(
-                "internal error: {}",
-                panic_message(&*payload)
-            )));
+            vm.set_error(SomaError::from_panic(&*payload));
             SOMA_INTERNAL
         }
     }
