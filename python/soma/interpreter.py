@@ -21,8 +21,9 @@ import time
 from . import cells
 from . import limits
 from . import opcodes as op
+from .compiler import compile_source
 from .errors import RuntimeError as SomaRuntimeError
-from .errors import SomaError, locate
+from .errors import recursion_error, run_error
 from .values import Block, Builtin, CellRef, Cell, VOID, type_name
 
 # Quickened opcodes, in rough order of frequency. The EXEC family comes first
@@ -111,16 +112,23 @@ def not_executable(value):
 
 
 class Interpreter:
-    """The execution engine. `VM` (vm.py) adds the public API on top."""
+    """The pure-Python backend: the AL, the Store, the Registers and the loop over them.
 
-    def __init__(self, max_depth=DEFAULT_MAX_DEPTH):
+    `host` is the `VM` front end (vm.py) that delegates to this object; Python-written
+    builtins get it (`fn(host)`), so they see the public API whichever backend runs them.
+    """
+
+    name = "python"
+
+    def __init__(self, host, max_depth=DEFAULT_MAX_DEPTH, max_memory=None):
+        self.host = host
         self.al = []
         self.store = cells.StoreRoot(VOID)  # the Store's root cell; children: top-level names
         self.top_register = {}         # the Register of top-level code, kept across runs
         self.current_block = None
         self.depth = 0
         self.max_depth = max_depth
-        self.max_memory = limits.default_max_memory()
+        self.max_memory = limits.default_max_memory() if max_memory is None else max_memory
         # The run's budget (see `_poll`): steps counted by earlier armings, what the
         # countdown was armed with, the step limit and deadline of the run, the interrupt.
         self._countdown = self._armed = limits.POLL_INTERVAL
@@ -130,6 +138,26 @@ class Interpreter:
         self._interrupt = False
 
     # -- entry points -------------------------------------------------------
+
+    def define(self, path, value):
+        """Bind a Store path (dotted text) to `value`, creating cells."""
+        comps = path.split(".")
+        cells.write_value(cells.vivify(self.store.children, comps[:-1], comps[-1]), value)
+
+    def lookup(self, path):
+        """The value at a Store path (dotted text), as a SOMA read would see it."""
+        comps = path.split(".")
+        cell = cells.find(self.store.children, comps[:-1], comps[-1])
+        if cell is None:
+            raise SomaRuntimeError("Undefined Store path: '%s'" % path)
+        return cell.value
+
+    def jit_stats(self):
+        return None
+
+    def run_source(self, source_text, source_name):
+        """Compile and run SOMA source at top level."""
+        self.run_program(compile_source(source_text, source_name))
 
     def run_program(self, code):
         """Run a top-level Code in the persistent top-level Register.
@@ -144,7 +172,7 @@ class Interpreter:
         """Execute a Block or builtin as `>` does; anything else is an error."""
         t = type(value)
         if t is Builtin:
-            value.fn(self)
+            value.fn(self.host)
         elif t is Block:
             self.call_block(value)
         else:
@@ -170,7 +198,7 @@ class Interpreter:
 
     # -- resource limits (limits.py) -------------------------------------------
 
-    def _begin_budget(self, max_steps, time_limit):
+    def begin_budget(self, max_steps, time_limit):
         """Start a run's step budget and time limit (None: unlimited)."""
         self._run_max_steps = max_steps
         self._deadline = None if time_limit is None else time.monotonic() + time_limit
@@ -211,8 +239,7 @@ class Interpreter:
         self._interrupt = True
 
     def _too_deep(self):
-        return SomaRuntimeError("recursion too deep (limit %d nested block executions)"
-                                % self.max_depth)
+        return recursion_error(self.max_depth)
 
     # -- the loop -----------------------------------------------------------
 
@@ -222,6 +249,7 @@ class Interpreter:
         push = al.append
         pop = al.pop
         store = self.store.children
+        host = self.host
         pos = None
         try:
             for qop, arg, pos in quick:
@@ -257,7 +285,7 @@ class Interpreter:
                         v = cell.value
                     t = type(v)
                     if t is Builtin:
-                        v.fn(self)
+                        v.fn(host)
                     elif t is Block:
                         # call_block, inlined: this is the hottest path.
                         self._countdown -= 1
@@ -365,19 +393,11 @@ class Interpreter:
                         cells.replace(cells.vivify_register_root(reg), v)
                 else:  # pragma: no cover - quicken() emits nothing else
                     raise AssertionError("bad quickened op %r" % (qop,))
-        except SomaError as err:
-            if pos is not None:
-                err.at(*pos)
-            if err.source is None:
-                err.source = code.source or None
-            raise
-        except RecursionError:
-            err = self._too_deep()
-            if pos is not None:
-                err.at(*pos)
+        except BaseException as exc:
+            # Positioned (SomaError), converted (RecursionError) or located (a Python
+            # exception from a Python-written builtin keeps its class), as the native
+            # backend does with what the runtime reports.
+            err = run_error(exc, pos, code.source, self.max_depth)
+            if err is exc:
+                raise
             raise err from None
-        except Exception as exc:
-            # A Python-written builtin or extension raised a Python exception: it keeps
-            # its class (extensions rely on it), and gets the SOMA position as attributes.
-            locate(exc, pos, code.source)
-            raise
