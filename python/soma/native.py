@@ -26,6 +26,7 @@ There is no second copy of SOMA semantics here: every operation runs in the runt
 """
 
 import collections
+import importlib
 import os
 import weakref
 import operator
@@ -43,7 +44,9 @@ from .values import FALSE, NIL, TRUE, VOID, Block, Builtin, CellRef
 from .vm import STDLIB_PATH, VM
 
 try:
-    from . import _native
+    # By its full name: `from . import _native` while the package is still initialising
+    # (soma/__init__ imports this module) would blame a "circular import" when it is missing.
+    _native = importlib.import_module(__package__ + "._native")
 except ImportError as exc:  # not built: only the pure-Python tier is available
     _native = None
     _IMPORT_ERROR = exc
