@@ -444,6 +444,20 @@ class NativeVM(VM):
         return NativeBackend(self, max_depth, max_memory, *self._jit)
 
     @property
+    def al(self):
+        """The AL, bottom first, as a Python list (kept in step with the native AL)."""
+        return self._backend.al
+
+    @al.setter
+    def al(self, values):
+        self._backend.al = values
+
+    @property
+    def current_block(self):
+        """The Block running innermost (None at top level)."""
+        return self._backend.current_block
+
+    @property
     def _m(self):
         """The `_native.Machine` (tests and benches reach it for collections and pins)."""
         return self._backend._m

@@ -86,25 +86,14 @@ class VM:
         return backend
 
     # -- the backend's state --------------------------------------------------
-
-    @property
-    def al(self):
-        """The AL, bottom first, as a Python list."""
-        return self._backend.al
-
-    @al.setter
-    def al(self, values):
-        self._backend.al = values
+    # `al` (the AL, bottom first, a Python list) and `current_block` (the Block running
+    # innermost, None at top level) are plain attributes with the pure-Python backend, which
+    # works on them in place (see interpreter.Interpreter); NativeVM makes them properties.
 
     @property
     def store(self):
         """The Store, with the path API (`vm.store.read_value(["a", "b"])`)."""
         return self._backend.store
-
-    @property
-    def current_block(self):
-        """The Block running innermost (None at top level)."""
-        return self._backend.current_block
 
     @property
     def depth(self):
