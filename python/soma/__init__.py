@@ -9,6 +9,7 @@
 from .errors import LexError, LimitError, ParseError, RuntimeError, SomaError
 from .values import FALSE, NIL, TRUE, VOID, Block, Builtin, CellRef
 from .vm import VM
+from . import native  # noqa: F401  (registers the native backend: backends.py)
 
 __version__ = "0.1.0"
 

@@ -86,5 +86,33 @@ class LimitError(RuntimeError):
     """A resource limit (memory, steps, time) or `vm.interrupt()` stopped the program."""
 
 
+def recursion_error(max_depth):
+    """The error of a block execution nested deeper than `max_depth` (either backend)."""
+    return RuntimeError("recursion too deep (limit %d nested block executions)" % max_depth)
+
+
+def run_error(exc, pos, source, max_depth):
+    """What a run raises for `exc`, which stopped the statement at `pos` ((line, col), or None)
+    of `source`: the one conversion both backends apply (the pure-Python interpreter to what
+    its loop catches, the native backend to what the runtime reports).
+
+    A SomaError gets the position and source unless an inner statement gave them; Python's
+    RecursionError is SOMA's recursion error; any other Exception from a Python-written
+    builtin keeps its class and gets the position as attributes (`locate`); anything else
+    (KeyboardInterrupt, ...) passes unchanged. Returns the exception to raise (`exc` itself
+    unless it was a RecursionError).
+    """
+    if isinstance(exc, RecursionError):
+        exc = recursion_error(max_depth)
+    if isinstance(exc, SomaError):
+        if pos is not None:
+            exc.at(*pos)
+        if exc.source is None:
+            exc.source = source or None
+    elif isinstance(exc, Exception):
+        locate(exc, pos, source)
+    return exc
+
+
 # The builtin, for code in this package that must name Python's own class.
 PyRuntimeError = builtins.RuntimeError

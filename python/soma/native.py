@@ -1,7 +1,8 @@
 """The native-state backend: AL, Store, Registers and cells live in the Rust runtime.
 
-`soma.VM(...)` returns a `NativeVM` when the backend is selected (see `selected()`, read
-by `VM.__new__`):
+`NativeBackend` is the backend object a `VM` front end delegates to (see backends.py);
+`NativeVM` is the VM built with it. `soma.VM(...)` returns a `NativeVM` when the backend is
+selected (see `selected()`, registered with backends.py and read by `VM.__new__`):
 
     SOMA_JIT=0 / off    the pure-Python interpreter (interpreter.py)
     SOMA_JIT=1          this backend; an ImportError if `soma._native` is not built
@@ -25,6 +26,7 @@ There is no second copy of SOMA semantics here: every operation runs in the runt
 """
 
 import collections
+import importlib
 import os
 import weakref
 import operator
@@ -33,16 +35,19 @@ import re
 from .builtins import b_use
 from .cells import components_of
 from .code import all_codes, encode_module
-from .errors import LexError, LimitError, ParseError, SomaError, locate
+from .backends import register_native
+from .compiler import compile_source
+from .errors import LexError, LimitError, ParseError, run_error
 from .errors import RuntimeError as SomaRuntimeError
-from . import limits
 from . import messages
 from .interpreter import DEFAULT_MAX_DEPTH
 from .values import FALSE, NIL, TRUE, VOID, Block, Builtin, CellRef
-from .vm import STDLIB_PATH, VM, stdlib_choice
+from .vm import STDLIB_PATH, VM
 
 try:
-    from . import _native
+    # By its full name: `from . import _native` while the package is still initialising
+    # (soma/__init__ imports this module) would blame a "circular import" when it is missing.
+    _native = importlib.import_module(__package__ + "._native")
 except ImportError as exc:  # not built: only the pure-Python tier is available
     _native = None
     _IMPORT_ERROR = exc
@@ -207,23 +212,19 @@ _MODULE_CACHE = {}
 _MODULE_CACHE_LIMIT = 32
 
 
-class NativeVM(VM):
-    """`soma.VM` with its state in the Rust runtime (see the module docstring).
+class NativeBackend:
+    """The native backend of a `VM` front end (see backends.py): a `_native.Machine` holding
+    the AL, the Store, the Registers and the JIT. `host` is the front end; Python-written
+    builtins get it (`fn(host)`, through `_host`)."""
 
-    jit_threshold   a count, "off", or None to read SOMA_JIT_THRESHOLD (the default).
-    jit_background  "1", "0" or "lockstep" (docs/jit.md), or None to read SOMA_JIT_BACKGROUND.
-    jit_opt_threshold  executions before the optimizing tier recompiles a compiled block (a
-                    count, "off"), or None to read SOMA_JIT_OPT_THRESHOLD.
-    """
-
-    def __init__(self, stdlib=None, max_depth=DEFAULT_MAX_DEPTH, output=None, input=None,
-                 load_stdlib=True, max_steps=None, time_limit=None, max_memory=None,
-                 jit_threshold=None, jit_background=None, jit_opt_threshold=None):
-        stdlib = stdlib_choice(stdlib, load_stdlib)
-        # Not Interpreter.__init__: there is no Python-side AL, Store or Register.
+    def __init__(self, host, max_depth, max_memory, jit_threshold=None, jit_background=None,
+                 jit_opt_threshold=None):
         if _native is None:
             raise ImportError(BUILD_HINT)
-        self._init_host(output, input, max_depth, max_steps, time_limit)
+        self.host = host
+        # The machine calls these on the object a run is handed (`Machine.run(self, ...)`).
+        self.write_line = host.write_line
+        self.read_line = host.read_line
         jit, threshold = _jit_setting(jit_threshold)
         factory = _Factory()
         self._m = _native.Machine(jit, threshold, max_depth, (TRUE, FALSE, NIL, VOID),
@@ -232,18 +233,13 @@ class NativeVM(VM):
                                   None if jit_background is None else str(jit_background),
                                   None if jit_opt_threshold is None else str(jit_opt_threshold))
         factory.machine = weakref.ref(self._m)
-        self._m.max_memory = limits.configured_max_memory(max_memory)
+        self._m.max_memory = max_memory
         self._interrupter = self._m.interrupter()
         self._pyal = None
         self._snap = ()
         self._programs = weakref.WeakKeyDictionary()   # Code -> [module id, children, counts]
         # `use` loads Python extensions: a host builtin around the pure-Python word.
         self._m.store_write("use", Builtin("use", b_use))
-        if stdlib is None:
-            stdlib = STDLIB_PATH
-        self._stdlib_loaded = bool(stdlib)
-        if stdlib:
-            self.execute_file(stdlib)
 
     # -- state ----------------------------------------------------------------
 
@@ -292,9 +288,14 @@ class NativeVM(VM):
         """Run a Python-written builtin `fn(vm)` for the runtime (host builtin callback)."""
         self._to_python()
         try:
-            fn(self)
+            fn(self.host)
         finally:
             self._to_native()
+
+    @property
+    def store(self):
+        """Path reads and writes on the native Store (`vm.store.read_value(["a", "b"])`)."""
+        return NativeStore(self._m)
 
     @property
     def current_block(self):
@@ -318,30 +319,36 @@ class NativeVM(VM):
 
     @max_memory.setter
     def max_memory(self, nbytes):
-        self._m.max_memory = limits.configured_max_memory(nbytes)
+        self._m.max_memory = nbytes
 
-    def _begin_budget(self, max_steps, time_limit):
+    @property
+    def name(self):
+        return "native+jit" if self._m.jit_enabled() else "native"
+
+    def begin_budget(self, max_steps, time_limit):
         self._m.begin_budget(max_steps, time_limit)
 
     def steps_taken(self):
-        """Steps (block executions) taken by the current or last run."""
         return self._m.steps_taken()
 
     def interrupt(self):
-        """Stop the run in progress at its next poll point (or the next run, if none is).
-        Safe to call from another thread."""
         self._interrupter.interrupt()
-
-    @property
-    def backend(self):
-        return "native+jit" if self._m.jit_enabled() else "native"
 
     def jit_stats(self):
         return self._m.jit_stats()
 
+    def define(self, path, value):
+        self._m.store_write(path, value)
+
+    def lookup(self, path):
+        try:
+            return self._m.lookup(path)
+        except KeyError:
+            raise messages.undefined_store(path) from None
+
     # -- running code ---------------------------------------------------------
 
-    def _execute(self, source_text, source_name):
+    def run_source(self, source_text, source_name):
         key = (source_text, source_name)
         data = _MODULE_CACHE.get(key)
         if data is None:
@@ -349,20 +356,21 @@ class NativeVM(VM):
                 # Native strings are UTF-8: a lone surrogate (text decoded with
                 # surrogateescape) becomes U+FFFD, one character for one, so positions hold.
                 source_text = _SURROGATE.sub("\ufffd", source_text)
-            try:
-                code = self.compile(source_text, source_name)
-            except SomaError as err:
-                if err.source is None:
-                    err.source = source_name or None
-                raise
+            code = compile_source(source_text, source_name)
             data = encode_module(code)
             if source_name == STDLIB_PATH or source_name.startswith("<extension "):
                 if len(_MODULE_CACHE) >= _MODULE_CACHE_LIMIT:
                     _MODULE_CACHE.clear()
                 _MODULE_CACHE[key] = data
-        self._run_bytes(data, source_name)
+        self._to_native()
+        try:
+            info = self._m.run(self, data)
+        finally:
+            self._to_python()
+        if info is not None:
+            self._raise(info, source_name)
 
-    def _run_code(self, code):
+    def run_program(self, code):
         """Run a compiled top-level Code (one crossing for the whole module).
 
         A Code is serialized and loaded once per VM; running it again reuses the loaded
@@ -391,16 +399,7 @@ class NativeVM(VM):
         if info is not None:
             self._raise(info, code.source)
 
-    def _run_bytes(self, data, source):
-        self._to_native()
-        try:
-            info = self._m.run(self, data)
-        finally:
-            self._to_python()
-        if info is not None:
-            self._raise(info, source)
-
-    def _exec_value(self, value):
+    def execute_value(self, value):
         """Execute a Block or builtin as `>` does; anything else is an error."""
         self._to_native()
         try:
@@ -410,58 +409,66 @@ class NativeVM(VM):
         if info is not None:
             self._raise(info, None)
 
-    call_block = VM.execute_value
-
     def _raise(self, info, source):
+        """Raise what the runtime reported: its own error (class, message, position) or the
+        exception a Python-written builtin raised, converted as the pure-Python backend
+        converts it (`errors.run_error`)."""
         cls, message, line, col, exc, where = info
         if where is not None:
             # The module whose instruction failed (a stdlib word's body, a loaded file).
             source = where
-        if exc is not None:
-            if isinstance(exc, SomaError):
-                if line:
-                    exc.at(line, col)
-                if exc.source is None:
-                    exc.source = source or None
-                raise exc
-            if isinstance(exc, RecursionError):
-                err = SomaRuntimeError("recursion too deep (limit %d nested block executions)"
-                                       % self.max_depth)
-                if line:
-                    err.at(line, col)
-                err.source = source or None
-                raise err from None
-            if isinstance(exc, Exception):
-                # As the pure-Python tier: a Python exception from a Python-written
-                # builtin keeps its class and carries the SOMA position as attributes.
-                locate(exc, (line, col) if line else None, source)
-            raise exc
-        err = _ERROR_CLASSES.get(cls, SomaRuntimeError)(message)
-        if line:
-            err.at(line, col)
-        err.source = source or None
-        if cls == 4 and message.startswith("Memory"):
-            # Give the garbage of the failed run back now (a check that could not collect
-            # may have raised it), and the freed memory to the operating system.
-            self._m.give_back_memory()
-        raise err
+        if exc is None:
+            exc = _ERROR_CLASSES.get(cls, SomaRuntimeError)(message)
+            if cls == 4 and message.startswith("Memory"):
+                # Give the garbage of the failed run back now (a check that could not
+                # collect may have raised it), and the freed memory to the operating system.
+                self._m.give_back_memory()
+        err = run_error(exc, (line, col) if line else None, source, self._m.max_depth)
+        if err is exc:
+            raise err
+        raise err from None
 
-    # -- Store access for Python code ----------------------------------------
+
+class NativeVM(VM):
+    """`soma.VM` with its state in the Rust runtime (see the module docstring).
+
+    jit_threshold   a count, "off", or None to read SOMA_JIT_THRESHOLD (the default).
+    jit_background  "1", "0" or "lockstep" (docs/jit.md), or None to read SOMA_JIT_BACKGROUND.
+    jit_opt_threshold  executions before the optimizing tier recompiles a compiled block (a
+                    count, "off"), or None to read SOMA_JIT_OPT_THRESHOLD.
+    """
+
+    def __init__(self, stdlib=None, max_depth=DEFAULT_MAX_DEPTH, output=None, input=None,
+                 load_stdlib=True, max_steps=None, time_limit=None, max_memory=None,
+                 jit_threshold=None, jit_background=None, jit_opt_threshold=None):
+        self._jit = (jit_threshold, jit_background, jit_opt_threshold)
+        super().__init__(stdlib, max_depth, output, input, load_stdlib, max_steps, time_limit,
+                         max_memory)
+
+    def _make_backend(self, max_depth, max_memory):
+        return NativeBackend(self, max_depth, max_memory, *self._jit)
 
     @property
-    def store(self):
-        """Path reads and writes on the native Store (`vm.store.read_value(["a", "b"])`)."""
-        return NativeStore(self._m)
+    def al(self):
+        """The AL, bottom first, as a Python list (kept in step with the native AL)."""
+        return self._backend.al
 
-    def _define(self, path, value):
-        self._m.store_write(path, value)
+    @al.setter
+    def al(self, values):
+        self._backend.al = values
 
-    def lookup(self, path):
-        """The value at a Store path (dotted text), as a SOMA read would see it."""
-        try:
-            return self._m.lookup(path)
-        except KeyError:
-            raise messages.undefined_store(path) from None
+    @property
+    def current_block(self):
+        """The Block running innermost (None at top level)."""
+        return self._backend.current_block
+
+    @property
+    def _m(self):
+        """The `_native.Machine` (tests and benches reach it for collections and pins)."""
+        return self._backend._m
+
+
+register_native(selected, NativeVM)
 
 
 class NativeStore:

@@ -5,7 +5,7 @@ import os
 import re
 import sys
 
-from . import cells
+from . import backends
 from . import limits
 from . import messages
 from .builtins import CORE_BUILTINS, CORE_CONSTANTS
@@ -29,7 +29,7 @@ def stdlib_choice(stdlib, load_stdlib):
     return False if not load_stdlib else stdlib
 
 
-class VM(Interpreter):
+class VM:
     """A SOMA virtual machine.
 
     stdlib     None: the bundled stdlib.soma; False: no stdlib; a path: that file.
@@ -43,28 +43,33 @@ class VM(Interpreter):
     load_stdlib  False is the reference VM's spelling of stdlib=False.
     The four limits are also attributes; a run past one raises soma.LimitError (max_depth: the
     RuntimeError "recursion too deep"). See docs/semantics.md, "Limits".
+
+    The VM is the front end: the public API, run limits, I/O hooks and extensions. The state
+    and the execution are its backend's (`self._backend`): the pure-Python interpreter
+    (interpreter.py) here, the Rust runtime in `native.NativeVM`, which `soma.VM()` builds
+    instead when SOMA_JIT selects it (backends.py).
     """
 
-    # -- backend selection (SOMA_JIT): soma.VM() is a native.NativeVM when the native
-    # backend is selected (python/soma/native.py); SOMA_JIT=0 keeps this class. --------
     def __new__(cls, *args, **kwargs):
         if cls is VM:
-            from . import native
-            if native.selected():
-                cls = native.NativeVM
+            cls = backends.selected_vm_class() or VM
         return super().__new__(cls)
-    # -- end of backend selection ---------------------------------------------------
 
     def __init__(self, stdlib=None, max_depth=DEFAULT_MAX_DEPTH, output=None, input=None,
                  load_stdlib=True, max_steps=None, time_limit=None, max_memory=None):
         stdlib = stdlib_choice(stdlib, load_stdlib)
-        super().__init__(max_depth=max_depth)
-        self._init_host(output, input, max_depth, max_steps, time_limit)
-        self.max_memory = limits.configured_max_memory(max_memory)
-        for path, fn in CORE_BUILTINS.items():
-            self._define(path, Builtin(path, fn))
-        for name, value in CORE_CONSTANTS.items():
-            self._define(name, value)
+        self._output = output
+        self._input = input
+        self.loaded_extensions = set()
+        self.max_steps = limits.check_max_steps(max_steps)
+        self.time_limit = limits.check_time_limit(time_limit)
+        self._runs = 0          # runs in progress (nested through builtins such as `load`)
+        # A Python recursion limit high enough that SOMA's depth limit is the one a program
+        # meets (Python-written builtins run on the Python stack with either backend).
+        needed = max_depth * _FRAMES_PER_LEVEL + 1000
+        if sys.getrecursionlimit() < needed:
+            sys.setrecursionlimit(needed)
+        self._backend = self._make_backend(max_depth, limits.configured_max_memory(max_memory))
         if stdlib is None:
             stdlib = STDLIB_PATH
         self._stdlib_loaded = bool(stdlib)
@@ -78,19 +83,66 @@ class VM(Interpreter):
             self._stdlib_loaded = True
             self.execute_file(STDLIB_PATH)
 
-    def _init_host(self, output, input, max_depth, max_steps, time_limit):
-        """Python-side state of every backend: the I/O hooks, the loaded extensions, the
-        run limits, and a Python recursion limit high enough that SOMA's depth limit is the
-        one a program meets."""
-        self._output = output
-        self._input = input
-        self.loaded_extensions = set()
-        self.max_steps = limits.check_max_steps(max_steps)
-        self.time_limit = limits.check_time_limit(time_limit)
-        self._runs = 0          # runs in progress (nested through builtins such as `load`)
-        needed = max_depth * _FRAMES_PER_LEVEL + 1000
-        if sys.getrecursionlimit() < needed:
-            sys.setrecursionlimit(needed)
+    def _make_backend(self, max_depth, max_memory):
+        """The pure-Python backend, with the core builtins and constants in its Store."""
+        backend = Interpreter(self, max_depth, max_memory)
+        for path, fn in CORE_BUILTINS.items():
+            backend.define(path, Builtin(path, fn))
+        for name, value in CORE_CONSTANTS.items():
+            backend.define(name, value)
+        # Builtins such as `chain` call this once per iteration: no front-end frame.
+        self.call_block = backend.call_block
+        return backend
+
+    # -- the backend's state --------------------------------------------------
+    # `al` (the AL, bottom first, a Python list) and `current_block` (the Block running
+    # innermost, None at top level) are plain attributes with the pure-Python backend, which
+    # works on them in place (see interpreter.Interpreter); NativeVM makes them properties.
+
+    @property
+    def store(self):
+        """The Store, with the path API (`vm.store.read_value(["a", "b"])`)."""
+        return self._backend.store
+
+    @property
+    def depth(self):
+        """How many block executions are nested right now."""
+        return self._backend.depth
+
+    @property
+    def max_depth(self):
+        return self._backend.max_depth
+
+    @max_depth.setter
+    def max_depth(self, depth):
+        self._backend.max_depth = depth
+
+    @property
+    def max_memory(self):
+        """The memory limit in bytes (set it to bytes or a size such as "64M")."""
+        return self._backend.max_memory
+
+    @max_memory.setter
+    def max_memory(self, nbytes):
+        self._backend.max_memory = limits.configured_max_memory(nbytes)
+
+    @property
+    def backend(self):
+        """"python", "native" or "native+jit"."""
+        return self._backend.name
+
+    def steps_taken(self):
+        """Steps (block executions) taken by the current or last run."""
+        return self._backend.steps_taken()
+
+    def interrupt(self):
+        """Stop the run in progress at its next poll point (or the next run, if none is).
+        Safe to call from another thread."""
+        self._backend.interrupt()
+
+    def jit_stats(self):
+        """The JIT's statistics (a dict, see native.py), or None when no JIT is running."""
+        return self._backend.jit_stats()
 
     # -- running code -------------------------------------------------------
 
@@ -105,7 +157,7 @@ class VM(Interpreter):
         """
         self._begin_run(max_steps, time_limit)
         try:
-            self._execute(source_text, source_name)
+            self._backend.run_source(source_text, source_name)
         except LimitError as err:
             if self._runs == 1 and err.message.startswith("Memory"):
                 limits.give_back_memory()
@@ -113,30 +165,26 @@ class VM(Interpreter):
         finally:
             self._runs -= 1
 
-    def _execute(self, source_text, source_name):
-        self.run_program(compile_source(source_text, source_name))
-
     def run_program(self, code):
         """Run a compiled top-level Code (with the VM's run limits when not nested)."""
         self._begin_run(None, None)
         try:
-            self._run_code(code)
+            self._backend.run_program(code)
         finally:
             self._runs -= 1
-
-    def _run_code(self, code):
-        Interpreter.run_program(self, code)
 
     def execute_value(self, value):
         """Execute a Block or builtin as `>` does (with the VM's run limits when not nested)."""
         self._begin_run(None, None)
         try:
-            self._exec_value(value)
+            self._backend.execute_value(value)
         finally:
             self._runs -= 1
 
-    def _exec_value(self, value):
-        Interpreter.execute_value(self, value)
+    def call_block(self, block):
+        """Run a Block with a fresh Register, as `>block` does. (The pure-Python backend
+        binds its own method over this one.)"""
+        self.execute_value(block)
 
     def _begin_run(self, max_steps, time_limit):
         """Count a run in; the outermost one starts the step budget and time limit."""
@@ -144,21 +192,8 @@ class VM(Interpreter):
             steps = limits.check_max_steps(self.max_steps if max_steps is None else max_steps)
             seconds = limits.check_time_limit(self.time_limit if time_limit is None
                                               else time_limit)
-            self._begin_budget(steps, seconds)
+            self._backend.begin_budget(steps, seconds)
         self._runs += 1
-
-    @property
-    def max_memory(self):
-        """The memory limit in bytes (set it to bytes or a size such as "64M")."""
-        return self._max_memory
-
-    @max_memory.setter
-    def max_memory(self, nbytes):
-        self._max_memory = limits.configured_max_memory(nbytes)
-
-    def jit_stats(self):
-        """The JIT's statistics (a dict, see NativeVM), or None when no JIT is running."""
-        return None
 
     def execute_file(self, path):
         self.execute_code(read_source(path), path)
@@ -184,16 +219,11 @@ class VM(Interpreter):
     # -- Store access for Python code ---------------------------------------
 
     def _define(self, path, value):
-        comps = path.split(".")
-        cells.write_value(cells.vivify(self.store.children, comps[:-1], comps[-1]), value)
+        self._backend.define(path, value)
 
     def lookup(self, path):
         """The value at a Store path (dotted text), as a SOMA read would see it."""
-        comps = path.split(".")
-        cell = cells.find(self.store.children, comps[:-1], comps[-1])
-        if cell is None:
-            raise messages.undefined_store(path)
-        return cell.value
+        return self._backend.lookup(path)
 
     @property
     def register(self):

@@ -11,7 +11,7 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, Linkage, Module, ModuleReloc};
 use soma_runtime::error::{RtResult, SomaError};
 use soma_runtime::ffi::SOMA_OK;
-use soma_runtime::heap::NativeEntry;
+use soma_runtime::abi::NativeEntry;
 use soma_runtime::opcodes::Opcode;
 use soma_runtime::{Value, Vm};
 use std::collections::{HashMap, HashSet};

@@ -11,67 +11,7 @@ use crate::int::{self, ArithError, ArithOp};
 use crate::value::Value;
 use crate::vm::Vm;
 
-/// Which builtin a `BuiltinObj` is.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
-pub enum BuiltinId {
-    Block,
-    Choose,
-    Chain,
-    Lt,
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Mod,
-    Print,
-    ReadLine,
-    Concat,
-    ToString,
-    ToInt,
-    IsVoid,
-    IsNil,
-    DebugType,
-    DebugError,
-    DebugId,
-    DebugAlDump,
-    DebugChain,
-    DebugChoose,
-    DebugGraphDump,
-    DebugGraphDraw,
-    /// `use`: loading extensions is the host's job; without a host every name is unknown.
-    Use,
-    /// A builtin implemented by the host (e.g. `use.python.call`); the number is the host's.
-    Host(u32),
-}
-
-/// The builtins every VM starts with, at these Store paths.
-pub const CORE_BUILTINS: &[(&str, BuiltinId)] = &[
-    ("block", BuiltinId::Block),
-    ("choose", BuiltinId::Choose),
-    ("chain", BuiltinId::Chain),
-    ("<", BuiltinId::Lt),
-    ("+", BuiltinId::Add),
-    ("-", BuiltinId::Sub),
-    ("*", BuiltinId::Mul),
-    ("/", BuiltinId::Div),
-    ("%", BuiltinId::Mod),
-    ("print", BuiltinId::Print),
-    ("readLine", BuiltinId::ReadLine),
-    ("concat", BuiltinId::Concat),
-    ("toString", BuiltinId::ToString),
-    ("toInt", BuiltinId::ToInt),
-    ("isVoid", BuiltinId::IsVoid),
-    ("isNil", BuiltinId::IsNil),
-    ("debug.type", BuiltinId::DebugType),
-    ("debug.error", BuiltinId::DebugError),
-    ("debug.id", BuiltinId::DebugId),
-    ("debug.al.dump", BuiltinId::DebugAlDump),
-    ("debug.chain", BuiltinId::DebugChain),
-    ("debug.choose", BuiltinId::DebugChoose),
-    ("debug.graph.dump", BuiltinId::DebugGraphDump),
-    ("debug.graph.draw", BuiltinId::DebugGraphDraw),
-    ("use", BuiltinId::Use),
-];
+pub use crate::builtin_id::{BuiltinId, CORE_BUILTINS};
 
 impl BuiltinId {
     /// The name used in messages.
@@ -329,7 +269,7 @@ impl Vm {
         // SAFETY: the host registered `f` with this contract: it runs builtin `id` on `vm`
         // and reports errors through `soma_rt_set_error`. `self` is a live, boxed Vm.
         let status = unsafe { f(user, self as *mut Vm, id) };
-        if status == crate::ffi::SOMA_OK {
+        if status == crate::abi::SOMA_OK {
             Ok(())
         } else {
             Err(self

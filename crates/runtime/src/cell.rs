@@ -10,45 +10,38 @@
 //! is alive (reachable from a root, or no safepoint has run since it was obtained). They never
 //! hand out references into the cell, so no two Rust borrows of one cell can overlap.
 
-use crate::heap::CellObj;
+use crate::object::Header;
 use crate::sym::Sym;
 use crate::value::{Tag, Value};
 use std::ptr::NonNull;
-use std::rc::Rc;
 
-/// A path component usable as a child name: a [`Sym`] (decoded paths carry them, the fast
-/// path) or a string (host-facing APIs; interned on use, see `sym.rs`).
-pub trait Name {
-    /// The symbol of this name, interning it if needed (for creating a child).
-    fn sym(&self) -> Sym;
-    /// The symbol if the name was ever interned; `None` means no child can have this name.
-    fn find_sym(&self) -> Option<Sym>;
+pub use crate::sym::Name;
+
+/// A cell of the graph: a value plus ordered named children (independent of each other).
+/// One cache line: the header, the value and up to `cell::INLINE_CHILDREN` children (slab
+/// chunks keep cells line-aligned), so a walk step touches one line per cell.
+#[repr(C, align(64))]
+pub struct CellObj {
+    pub header: Header,
+    /// Where the cell sits in the slabs: chunk index * `CELL_CHUNK` + index in the chunk
+    /// (fixed when the chunk is made), for the side bitmaps.
+    pub(crate) slot: u32,
+    pub value: Value,
+    pub children: Children,
 }
 
-impl Name for Sym {
+const _: () = assert!(std::mem::size_of::<CellObj>() == 64, "a cell is one cache line");
+
+/// Byte offset of `CellObj::value`, for JIT code that reads a cached cell inline.
+pub const CELL_VALUE_OFFSET: usize = std::mem::offset_of!(CellObj, value);
+
+impl Value {
+    /// The cell a CellRef value refers to.
     #[inline]
-    fn sym(&self) -> Sym {
-        *self
-    }
-    #[inline]
-    fn find_sym(&self) -> Option<Sym> {
-        Some(*self)
+    pub fn as_cell(self) -> Option<CellPtr> {
+        self.ptr::<CellObj>(Tag::CellRef).map(CellPtr::from_raw)
     }
 }
-
-macro_rules! str_name {
-    ($($t:ty),*) => {$(
-        impl Name for $t {
-            fn sym(&self) -> Sym {
-                Sym::intern(AsRef::<str>::as_ref(self))
-            }
-            fn find_sym(&self) -> Option<Sym> {
-                Sym::find(AsRef::<str>::as_ref(self))
-            }
-        }
-    )*};
-}
-str_name!(str, &str, String, Box<str>, Rc<str>);
 
 /// Number of children above which a hash index is maintained.
 pub const INDEX_THRESHOLD: usize = 8;

@@ -141,7 +141,7 @@ impl Vm {
         let Some(cell) = v.as_cell() else {
             return Ok(graph_leaf(v));
         };
-        if crate::exec::stack_is_low() {
+        if crate::stack::stack_is_low() {
             return Err(msg::recursion(self.max_depth));
         }
         if let Some(n) = seen.get(&cell) {
@@ -191,7 +191,7 @@ impl Vm {
             out.push(format!("{prefix}{connector}{}", graph_leaf(v)));
             return Ok(());
         };
-        if crate::exec::stack_is_low() {
+        if crate::stack::stack_is_low() {
             return Err(msg::recursion(self.max_depth));
         }
         if let Some(n) = seen.get(&cell) {

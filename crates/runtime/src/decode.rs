@@ -79,7 +79,7 @@ impl AsRef<str> for Component {
     }
 }
 
-impl crate::cell::Name for Component {
+impl crate::sym::Name for Component {
     #[inline]
     fn sym(&self) -> crate::sym::Sym {
         self.sym

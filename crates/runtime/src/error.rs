@@ -58,6 +58,19 @@ impl SomaError {
         }
     }
 
+    /// The RuntimeError a caught Rust panic becomes (`internal error: MESSAGE`): a bug of the
+    /// runtime, reported instead of unwinding into compiled code or the host.
+    pub fn from_panic(payload: &(dyn std::any::Any + Send)) -> SomaError {
+        let message = if let Some(s) = payload.downcast_ref::<&str>() {
+            (*s).to_string()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "unknown panic".to_string()
+        };
+        SomaError::runtime(format!("internal error: {message}"))
+    }
+
     pub fn is_positioned(&self) -> bool {
         self.line != 0
     }

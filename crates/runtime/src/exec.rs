@@ -1,5 +1,5 @@
-//! The native reference executor: runs decoded Codes by dispatching every instruction to the
-//! `soma_rt_*` helpers.
+//! The native reference executor: runs decoded Codes by calling the `Vm` operations
+//! (`ops.rs`, `builtins.rs`) directly. The C ABI (`ffi.rs`) is for compiled code and hosts.
 //!
 //! Block-to-block calls and `chain` loops do not recurse on the native stack: the executor
 //! keeps its own activation stack (a Code activation per running block, plus a marker for
@@ -10,14 +10,14 @@
 
 use crate::decode::Path;
 use crate::error::{msg, RtResult, SomaError};
-use crate::ffi::{self, SOMA_OK};
+use crate::abi::{NativeEntry, SOMA_OK};
 use crate::opcodes::Opcode;
 use crate::value::Value;
 use crate::vm::{LoadedModule, Vm};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 
-/// Keep this much native stack free; below it, block execution is a recursion error.
-const STACK_RESERVE: usize = 256 * 1024;
+pub use crate::stack::{stack_is_low, thread_stack_limit};
 
 enum Act {
     /// A Code being run; `is_block` when it owns a VM frame (everything but the top level).
@@ -76,8 +76,8 @@ pub fn run_block(vm: &mut Vm, block: Value) -> RtResult<()> {
 
 /// Run compiled `entry` of `block` in a frame of its own (native stack check, frame entry,
 /// call, frame exit). `chained` tells the code that a `chain` loop runs it (see
-/// `heap::NativeEntry`).
-pub fn run_native(vm: &mut Vm, block: Value, entry: crate::heap::NativeEntry, chained: bool) -> RtResult<()> {
+/// `abi::NativeEntry`).
+pub fn run_native(vm: &mut Vm, block: Value, entry: NativeEntry, chained: bool) -> RtResult<()> {
     if vm.stack_is_low() {
         return Err(msg::recursion(vm.max_depth()));
     }
@@ -120,7 +120,15 @@ fn interpret_from(
         pc,
         is_block,
     }];
-    let result = run_acts(vm, &mut acts);
+    // A panic is a bug of the runtime; like the C ABI, turn it into a RuntimeError at the
+    // instruction being run, once per run rather than per instruction.
+    let result = match catch_unwind(AssertUnwindSafe(|| run_acts(vm, &mut acts))) {
+        Ok(r) => r,
+        Err(payload) => {
+            let (line, col) = current_position(&acts);
+            Err(SomaError::from_panic(&*payload).at(line, col))
+        }
+    };
     if result.is_err() {
         // Unwind: every block activation still on the stack owns a VM frame.
         for act in acts.drain(..).rev() {
@@ -154,25 +162,6 @@ fn current_module<'a>(acts: &[Act]) -> Option<&'a LoadedModule> {
         Act::Code { module, .. } => Some(unsafe { &**module }),
         Act::Chain => None,
     })
-}
-
-/// Call a helper and turn its status into a Result (the error is taken off the VM).
-#[inline]
-fn check(vm: &mut Vm, status: i32) -> RtResult<()> {
-    if status == SOMA_OK {
-        Ok(())
-    } else {
-        Err(vm
-            .take_error()
-            .unwrap_or_else(|| SomaError::runtime("helper failed without an error")))
-    }
-}
-
-#[inline(always)]
-fn path_helper(vm: &mut Vm, f: ffi::PathHelper, path: &Path) -> RtResult<()> {
-    // SAFETY: `vm` is a live boxed VM and `path` belongs to a module loaded in it.
-    let status = unsafe { f(vm as *mut Vm, path as *const Path) };
-    check(vm, status)
 }
 
 /// Store `pc` into the Code activation at `i` (before anything that may push activations,
@@ -262,27 +251,26 @@ fn run_code(
                         exec(vm, acts, cell.value(), false)
                     }
                     (Some(cell), _) => set_cached(vm, cell, &paths[k]),
-                    (None, Opcode::LoadStore) => path_helper(vm, ffi::soma_rt_load_store, &paths[k]),
-                    (None, Opcode::ExecStore) => path_helper(vm, ffi::soma_rt_load_store, &paths[k])
-                        .and_then(|()| {
-                            let v = vm.pop().expect("load pushed a value");
-                            save_pc(acts, me, pc);
-                            exec(vm, acts, v, false)
-                        }),
-                    (None, _) => path_helper(vm, ffi::soma_rt_set_store, &paths[k]),
+                    (None, Opcode::LoadStore) => vm.load_store(&paths[k]),
+                    (None, Opcode::ExecStore) => vm.load_store(&paths[k]).and_then(|()| {
+                        let v = vm.pop().expect("load pushed a value");
+                        save_pc(acts, me, pc);
+                        exec(vm, acts, v, false)
+                    }),
+                    (None, _) => vm.set_store(&paths[k]),
                 }
             }
             Opcode::Const => {
                 vm.push(consts[k]);
                 Ok(())
             }
-            Opcode::LoadReg => path_helper(vm, ffi::soma_rt_load_reg, &paths[k]),
-            Opcode::RefStore => path_helper(vm, ffi::soma_rt_ref_store, &paths[k]),
-            Opcode::RefReg => path_helper(vm, ffi::soma_rt_ref_reg, &paths[k]),
-            Opcode::SetReg => path_helper(vm, ffi::soma_rt_set_reg, &paths[k]),
-            Opcode::SetrefStore => path_helper(vm, ffi::soma_rt_setref_store, &paths[k]),
-            Opcode::SetrefReg => path_helper(vm, ffi::soma_rt_setref_reg, &paths[k]),
-            Opcode::ExecReg => path_helper(vm, ffi::soma_rt_load_reg, &paths[k]).and_then(|()| {
+            Opcode::LoadReg => vm.load_reg(&paths[k]),
+            Opcode::RefStore => vm.ref_store(&paths[k]),
+            Opcode::RefReg => vm.ref_reg(&paths[k]),
+            Opcode::SetReg => vm.set_reg(&paths[k]),
+            Opcode::SetrefStore => vm.setref_store(&paths[k]),
+            Opcode::SetrefReg => vm.setref_reg(&paths[k]),
+            Opcode::ExecReg => vm.load_reg(&paths[k]).and_then(|()| {
                 let v = vm.pop().expect("load pushed a value");
                 save_pc(acts, me, pc);
                 exec(vm, acts, v, false)
@@ -307,8 +295,7 @@ fn run_code(
 }
 
 /// The cell a Store path of `code` resolves to, from the inline cache when the graph epoch is
-/// unchanged, else resolved (without creating anything) through `soma_rt_store_lookup` and
-/// cached. `None` when the path does not exist (the caller falls back to the full helper,
+/// unchanged, else resolved (without creating anything) by `Graph::store_lookup` and cached. `None` when the path does not exist (the caller falls back to the full helper,
 /// which creates cells or reports the error).
 #[inline(always)]
 fn cached_store_cell(vm: &mut Vm, m: &LoadedModule, code: usize, k: usize) -> Option<crate::CellPtr> {
@@ -330,14 +317,7 @@ fn refill_store_cache(
     slot: &crate::vm::StoreCacheSlot,
     epoch: u64,
 ) -> Option<crate::CellPtr> {
-    let mut raw = std::ptr::null_mut();
-    // SAFETY: live boxed VM; the path belongs to a loaded module; `raw` is a valid out pointer.
-    let status = unsafe { ffi::soma_rt_store_lookup(vm as *mut Vm, &m.module.codes[code].paths[k], &mut raw) };
-    if status != SOMA_OK {
-        vm.take_error();
-        return None;
-    }
-    let cell = std::ptr::NonNull::new(raw).map(crate::cell::CellPtr::from_raw);
+    let cell = vm.graph().store_lookup(&m.module.codes[code].paths[k].syms);
     if cell.is_some() {
         slot.set((epoch, cell));
     }
@@ -348,22 +328,20 @@ fn refill_store_cache(
 /// write-through) without the walk.
 fn set_cached(vm: &mut Vm, cell: crate::CellPtr, path: &Path) -> RtResult<()> {
     if vm.al().is_empty() {
-        // Let the helper report the underflow with its message.
-        return path_helper(vm, ffi::soma_rt_set_store, path);
+        // Let `set_store` report the underflow with its message.
+        return vm.set_store(path);
     }
-    // SAFETY: live boxed VM. The cached cell is reachable from the Store root (that is what
-    // an unchanged epoch guarantees), so the collection cannot free it.
-    let status = unsafe { ffi::soma_rt_safepoint(vm as *mut Vm) };
-    check(vm, status)?;
+    // The cached cell is reachable from the Store root (that is what an unchanged epoch
+    // guarantees), so the collection cannot free it.
+    vm.safepoint()?;
     let v = vm.pop().expect("checked non-empty");
-    // SAFETY: live boxed VM; `cell` is live (see above); `v` was just popped.
-    let status = unsafe { ffi::soma_rt_cell_write(vm as *mut Vm, cell.as_raw().as_ptr(), v.to_bits()) };
-    check(vm, status)
+    vm.graph().write_cell(cell, v);
+    Ok(())
 }
 
 /// Execute `v` from the executor: interpreted Blocks and `chain` get activations, compiled
 /// Blocks are called (`chained` when a `chain` activation runs them), everything else goes
-/// to the `soma_rt_exec_value` helper.
+/// to `Vm::exec_value`.
 fn exec(vm: &mut Vm, acts: &mut Vec<Act>, v: Value, chained: bool) -> RtResult<()> {
     vm.maybe_tier_up(v);
     if let Some(b) = vm.block_obj(v) {
@@ -381,79 +359,18 @@ fn exec(vm: &mut Vm, acts: &mut Vec<Act>, v: Value, chained: bool) -> RtResult<(
         });
         return Ok(());
     } else if is_chain(v) {
-        let mut bits = Value::VOID.to_bits();
-        // SAFETY: live boxed VM; `bits` is a valid out pointer.
-        let status = unsafe { ffi::soma_rt_chain_start(vm as *mut Vm, &mut bits) };
-        check(vm, status)?;
-        // SAFETY: the helper wrote a value popped from the AL (or Void).
-        let first = unsafe { Value::from_bits(bits) };
+        let first = vm.chain_start()?.unwrap_or(Value::VOID);
         if first.is_executable() {
             acts.push(Act::Chain);
             return exec(vm, acts, first, true);
         }
         return Ok(());
     }
-    // SAFETY: live boxed VM; `v` came from the AL, a cell or a module constant.
-    let status = unsafe { ffi::soma_rt_exec_value(vm as *mut Vm, v.to_bits()) };
-    check(vm, status)
+    vm.exec_value(v)
 }
 
 fn is_chain(v: Value) -> bool {
     v.as_builtin_obj()
         // SAFETY: builtin objects are VM roots for the VM's whole life.
         .is_some_and(|p| unsafe { (*p.as_ptr()).id } == crate::builtins::BuiltinId::Chain)
-}
-
-// ----- native stack guard -----
-
-thread_local! {
-    /// Lowest stack address this thread may use before block execution is refused
-    /// (0 = not yet computed, `usize::MAX` = unknown, no guard).
-    static STACK_LIMIT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-/// True when less than the reserve of native stack is left on this thread.
-pub fn stack_is_low() -> bool {
-    let marker = 0u8;
-    let sp = &marker as *const u8 as usize;
-    sp < thread_stack_limit()
-}
-
-/// The lowest stack address this thread may use before block execution is refused (0 when
-/// the bounds are unknown: no guard). Computed once per thread.
-pub fn thread_stack_limit() -> usize {
-    STACK_LIMIT.with(|l| {
-        if l.get() == 0 {
-            l.set(compute_stack_limit());
-        }
-        match l.get() {
-            usize::MAX => 0,
-            limit => limit,
-        }
-    })
-}
-
-#[cfg(target_os = "linux")]
-fn compute_stack_limit() -> usize {
-    // SAFETY: pthread_getattr_np fills `attr` for the calling thread; we destroy it after
-    // reading the stack bounds. Both calls only touch the memory we pass.
-    unsafe {
-        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
-        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
-            return usize::MAX;
-        }
-        let mut addr: *mut libc::c_void = std::ptr::null_mut();
-        let mut size: libc::size_t = 0;
-        let ok = libc::pthread_attr_getstack(&attr, &mut addr, &mut size) == 0;
-        libc::pthread_attr_destroy(&mut attr);
-        if !ok || addr.is_null() {
-            return usize::MAX;
-        }
-        addr as usize + STACK_RESERVE.min(size / 2)
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn compute_stack_limit() -> usize {
-    usize::MAX
 }

@@ -1,5 +1,5 @@
-//! The C-ABI helper surface (`soma_rt_*`) that JIT code, the bridge and the reference
-//! executor call.
+//! The C-ABI helper surface (`soma_rt_*`) for compiled code and C hosts. The reference
+//! executor (`exec.rs`) and the Rust bridge call the `Vm` operations directly instead.
 //!
 //! # Contract shared by every helper
 //! * `vm` is a pointer returned by [`soma_rt_vm_new`], not yet freed, and not used by another
@@ -12,9 +12,13 @@
 //! * Return value: [`SOMA_OK`], or [`SOMA_ERROR`] with the error kept on the VM (read it with
 //!   `soma_rt_error_*`), or [`SOMA_INTERNAL`] when a Rust panic was caught (also recorded as a
 //!   RuntimeError on the VM). Helpers never unwind across the ABI.
-//! * Helpers documented as **safepoints** may collect garbage: before calling one, JIT code
-//!   stores every live value it holds outside the AL into shadow-stack slots. All other
-//!   helpers never collect (they may allocate; collection waits for the next safepoint).
+//! * Helpers documented as **safepoints** may collect garbage. A collection sees only the
+//!   roots (the AL, the Store, Register frames, pins, shadow-stack slots), so before calling
+//!   one the caller puts every live value it holds into a root: JIT code flushes its virtual
+//!   AL entries onto the real AL (docs/jit.md, "The virtual AL and GC safety"), and keeps the
+//!   names of a virtual Register in shadow-stack slots, which are roots for the frame's whole
+//!   life. All other helpers never collect (they may allocate; collection waits for the next
+//!   safepoint).
 //! * Errors are not positioned; the caller (executor or JIT code) calls
 //!   [`soma_rt_error_at`] with its instruction's line and column.
 
@@ -27,22 +31,7 @@ use crate::value::Value;
 use crate::vm::Vm;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-pub const SOMA_OK: i32 = 0;
-pub const SOMA_ERROR: i32 = 1;
-pub const SOMA_INTERNAL: i32 = 2;
-
-/// Signature shared by the path helpers.
-pub type PathHelper = unsafe extern "C" fn(vm: *mut Vm, path: *const Path) -> i32;
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".to_string()
-    }
-}
+pub use crate::abi::{NativeEntry, SOMA_ERROR, SOMA_INTERNAL, SOMA_OK};
 
 /// Run `f` on the VM, turning `Err` into `SOMA_ERROR` and a panic into `SOMA_INTERNAL`.
 ///
@@ -62,10 +51,7 @@ unsafe fn guard(vm: *mut Vm, f: impl FnOnce(&mut Vm) -> RtResult<()>) -> i32 {
             SOMA_ERROR
         }
         Err(payload) => {
-            vm.set_error(SomaError::runtime(format!(
-                "internal error: {}",
-                panic_message(&*payload)
-            )));
+            vm.set_error(SomaError::from_panic(&*payload));
             SOMA_INTERNAL
         }
     }
@@ -217,8 +203,6 @@ macro_rules! path_helpers {
 path_helpers! {
     /// `a.b`: push the Store cell's value; `Undefined Store path: 'a.b'` if never created.
     soma_rt_load_store => load_store;
-    /// `_.a`: push the Register cell's value; `Undefined Register path: '_.a'` if never created.
-    soma_rt_load_reg => load_reg;
     /// `a.b.`: push a CellRef, creating the cell and its parents. Safepoint.
     soma_rt_ref_store => ref_store;
     /// `_.a.`: push a CellRef into the current Register, creating cells. Safepoint.
@@ -237,19 +221,9 @@ path_helpers! {
     soma_rt_exec_reg => exec_reg;
 }
 
-/// Execute a value to completion: Block (native entry if installed, else interpreted),
-/// builtin, or `Cannot execute T: only Blocks are executable`. Safepoint.
-///
-/// # Safety
-/// Module contract.
-#[no_mangle]
-pub unsafe extern "C" fn soma_rt_exec_value(vm: *mut Vm, v: u64) -> i32 {
-    // SAFETY: module contract.
-    unsafe { guard(vm, |vm| vm.exec_value(val(v))) }
-}
-
 /// First step of `>chain` for executors that loop themselves: pops the AL top; writes it to
-/// `out` if it is executable (run it, then call [`soma_rt_chain_next`]), else pushes it back
+/// `out` if it is executable (run it, then continue with `Vm::chain_next`; compiled code uses
+/// the JIT's `jit_chain_step`), else pushes it back
 /// and writes Void (the chain is over). Underflow is an error.
 ///
 /// # Safety
@@ -261,21 +235,6 @@ pub unsafe extern "C" fn soma_rt_chain_start(vm: *mut Vm, out: *mut u64) -> i32 
         guard(vm, |vm| {
             let v = vm.chain_start()?.unwrap_or(Value::VOID);
             put(out, v.to_bits());
-            Ok(())
-        })
-    }
-}
-
-/// Next step of a chain: if the AL top is executable, pop it into `out`; else write Void.
-///
-/// # Safety
-/// Module contract.
-#[no_mangle]
-pub unsafe extern "C" fn soma_rt_chain_next(vm: *mut Vm, out: *mut u64) -> i32 {
-    // SAFETY: module contract.
-    unsafe {
-        guard(vm, |vm| {
-            put(out, vm.chain_next().unwrap_or(Value::VOID).to_bits());
             Ok(())
         })
     }
@@ -336,30 +295,10 @@ builtin_helpers! {
     soma_rt_mod => Mod;
     /// `><` (Int/Int or Str/Str).
     soma_rt_lt => Lt;
-    /// `>concat`. Safepoint.
-    soma_rt_concat => Concat;
-    /// `>toString`. Safepoint.
-    soma_rt_to_string => ToString;
-    /// `>toInt` (Nil when the Str is not an int). Safepoint.
-    soma_rt_to_int => ToInt;
-    /// `>isVoid`.
-    soma_rt_is_void => IsVoid;
-    /// `>isNil`.
-    soma_rt_is_nil => IsNil;
     /// `>choose` (selects, runs nothing).
     soma_rt_choose => Choose;
-    /// `>chain` run to completion by native recursion. Safepoint.
-    soma_rt_chain => Chain;
     /// `>block`.
     soma_rt_block => Block;
-    /// `>print`.
-    soma_rt_print => Print;
-    /// `>readLine`. Safepoint.
-    soma_rt_read_line => ReadLine;
-    /// `>debug.type`. Safepoint.
-    soma_rt_debug_type => DebugType;
-    /// `>debug.error` (always returns `SOMA_ERROR`).
-    soma_rt_debug_error => DebugError;
 }
 
 /// Value-form Int slow path for JIT code: `*out = a op b` where op is 0 `+`, 1 `-`, 2 `*`,

@@ -56,50 +56,15 @@
 //! reference counting would leak. Marking uses an explicit work list, so deep cell chains do
 //! not recurse on the native stack.
 
-use crate::builtins::BuiltinId;
+use crate::builtin_id::BuiltinId;
 use crate::cell::{CellPtr, Children};
-use crate::value::{Tag, Value};
+pub use crate::cell::{CellObj, CELL_VALUE_OFFSET};
+pub use crate::object::{Header, ObjKind};
+use crate::value::{Kind, Tag, Value, PAYLOAD_MASK};
+use std::fmt;
 use num_bigint::BigInt;
 use std::cell::Cell as StdCell;
 use std::ptr::NonNull;
-
-/// Which struct follows the header.
-#[repr(u8)]
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum ObjKind {
-    Str = 0,
-    BigInt = 1,
-    Block = 2,
-    Builtin = 3,
-    Cell = 4,
-    Foreign = 5,
-}
-
-/// First field of every heap object.
-#[repr(C)]
-pub struct Header {
-    kind: ObjKind,
-    /// The mark epoch of the collection that last marked this object (`Heap::mark_epoch`
-    /// alternates between 1 and 2; new objects have 0). An object is marked when this equals
-    /// the current epoch, so survivors need no unmarking pass.
-    marked: StdCell<u8>,
-    /// A cell a Store lookup has walked through or resolved to (see `graph.rs`, epoch).
-    pub(crate) walked: StdCell<bool>,
-    /// A cell a Store lookup has walked *through* (searched its children or followed its
-    /// CellRef), not only resolved to; implies `walked`.
-    pub(crate) walked_through: StdCell<bool>,
-}
-
-impl Header {
-    fn new(kind: ObjKind) -> Header {
-        Header {
-            kind,
-            marked: StdCell::new(0),
-            walked: StdCell::new(false),
-            walked_through: StdCell::new(false),
-        }
-    }
-}
 
 /// An immutable UTF-8 string: the header, the length, then the bytes inline (one allocation
 /// per string; see [`StrObj::text`]).
@@ -144,12 +109,20 @@ pub struct BigIntObj {
     pub value: BigInt,
 }
 
-/// Signature of a compiled block: runs the block's body on `vm` in the frame its caller
-/// entered and returns a status. `chained` is 1 when a `chain` loop runs the block: when the
-/// body ends with the block itself on top of the AL (the loop continues with it), the code
-/// may run that next iteration itself (same frame depth, a fresh Register, the entry
-/// bookkeeping of `Vm::enter_block`) instead of pushing the block and returning.
-pub type NativeEntry = unsafe extern "C" fn(vm: *mut crate::vm::Vm, chained: u32) -> i32;
+/// Where a [`BlockObj`] keeps its compiled body: an [`abi::NativeEntry`](crate::abi::NativeEntry)
+/// or nothing, as one nullable code address (null: none; the word compiled code loads at
+/// `offset_of!(BlockObj, native_entry)`). The entry's signature names the VM, which owns this
+/// heap, so the object layer stores it type-erased; `abi.rs` reads and writes it typed
+/// (`get`/`set`).
+#[repr(transparent)]
+pub struct EntrySlot(pub(crate) StdCell<*const ()>);
+
+impl EntrySlot {
+    pub const fn empty() -> EntrySlot {
+        EntrySlot(StdCell::new(std::ptr::null()))
+    }
+}
+
 
 /// A block literal: one per Code of a loaded module, so block identity is per literal.
 #[repr(C)]
@@ -163,7 +136,7 @@ pub struct BlockObj {
     pub exec_count: StdCell<u64>,
     /// Compiled body, installed by the JIT; when set, executors call it instead of
     /// interpreting the Code.
-    pub native_entry: StdCell<Option<NativeEntry>>,
+    pub native_entry: EntrySlot,
     /// Executions past the tier-up threshold before the tier-up hook sees this Block: the JIT
     /// postpones a Block this way when its main-thread compile budget is spent.
     pub tier_up_delay: StdCell<u64>,
@@ -177,24 +150,6 @@ pub struct BuiltinObj {
     pub name: Box<str>,
 }
 
-/// A cell of the graph: a value plus ordered named children (independent of each other).
-/// One cache line: the header, the value and up to `cell::INLINE_CHILDREN` children (slab
-/// chunks keep cells line-aligned), so a walk step touches one line per cell.
-#[repr(C, align(64))]
-pub struct CellObj {
-    pub header: Header,
-    /// Where the cell sits in the slabs: chunk index * `CELL_CHUNK` + index in the chunk
-    /// (fixed when the chunk is made), for the side bitmaps.
-    slot: u32,
-    pub value: Value,
-    pub children: Children,
-}
-
-const _: () = assert!(std::mem::size_of::<CellObj>() == 64, "a cell is one cache line");
-
-/// Byte offset of `CellObj::value`, for JIT code that reads a cached cell inline.
-pub const CELL_VALUE_OFFSET: usize = std::mem::offset_of!(CellObj, value);
-
 /// An opaque host object (a Python object for the bridge). The runtime never looks inside;
 /// when the object is swept, the heap's release callback gets `handle` back.
 #[repr(C)]
@@ -207,6 +162,96 @@ pub struct ForeignObj {
 /// Host callback that releases a foreign handle (e.g. `Py_DECREF`). Must not call back into
 /// the runtime.
 pub type ForeignRelease = unsafe extern "C" fn(handle: u64);
+
+/// The typed object accessors of `Value` (the bit layout is in `value.rs`).
+impl Value {
+    #[inline]
+    pub fn as_str_obj(self) -> Option<NonNull<StrObj>> {
+        self.ptr(Tag::Str)
+    }
+    #[inline]
+    pub fn as_bigint_obj(self) -> Option<NonNull<BigIntObj>> {
+        self.ptr(Tag::BigInt)
+    }
+    #[inline]
+    pub fn as_block_obj(self) -> Option<NonNull<BlockObj>> {
+        self.ptr(Tag::Block)
+    }
+    #[inline]
+    pub fn as_builtin_obj(self) -> Option<NonNull<BuiltinObj>> {
+        self.ptr(Tag::Builtin)
+    }
+    #[inline]
+    pub fn as_foreign_obj(self) -> Option<NonNull<ForeignObj>> {
+        self.ptr(Tag::Foreign)
+    }
+
+    /// The text of a Str value.
+    ///
+    /// The returned reference borrows the heap object, which lives until a collection frees
+    /// it; callers use it before the next safepoint (or keep the Str rooted).
+    #[inline]
+    pub fn as_str<'a>(self) -> Option<&'a str> {
+        // SAFETY: a Str value points at a live StrObj (see `from_bits`); its text is immutable
+        // for the object's whole life, so a shared borrow of it cannot alias a mutation.
+        self.as_str_obj().map(|p| unsafe { StrObj::text(p) })
+    }
+
+    /// The value of a BigInt (never in small-int range). Same lifetime rule as [`Value::as_str`].
+    #[inline]
+    pub fn as_bigint<'a>(self) -> Option<&'a num_bigint::BigInt> {
+        // SAFETY: a BigInt value points at a live, immutable BigIntObj.
+        self.as_bigint_obj().map(|p| unsafe { &(*p.as_ptr()).value })
+    }
+
+    /// The SOMA type name, as used in error messages and by `debug.type`.
+    pub fn type_name<'a>(self) -> &'a str {
+        match self.kind() {
+            Kind::Double => "float",
+            Kind::Void => "Void",
+            Kind::Nil => "Nil",
+            Kind::False | Kind::True => "Bool",
+            Kind::Int | Kind::BigInt => "Int",
+            Kind::Str => "Str",
+            Kind::Block => "Block",
+            Kind::Builtin => "BuiltinBlock",
+            Kind::CellRef => "CellRef",
+            Kind::Foreign => {
+                let p = self.as_foreign_obj().expect("foreign tag");
+                // SAFETY: a Foreign value points at a live ForeignObj whose type name is
+                // immutable for its whole life.
+                unsafe { &(*p.as_ptr()).type_name }
+            }
+        }
+    }
+
+    /// The type name error messages use: the reference's Python class names (`int`, `str`,
+    /// `TrueSingleton`, `FalseSingleton`, `NilSingleton`, `VoidSingleton`, `Block`,
+    /// `BuiltinBlock`, `CellRef`); a foreign object's Python type name.
+    pub fn class_name<'a>(self) -> &'a str {
+        match self.kind() {
+            Kind::Void => "VoidSingleton",
+            Kind::Nil => "NilSingleton",
+            Kind::False => "FalseSingleton",
+            Kind::True => "TrueSingleton",
+            Kind::Int | Kind::BigInt => "int",
+            Kind::Str => "str",
+            _ => self.type_name(),
+        }
+    }
+}
+
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind() {
+            Kind::Double => write!(f, "Double({})", f64::from_bits(self.to_bits())),
+            Kind::Int => write!(f, "Int({})", self.as_small_int().unwrap()),
+            Kind::Str => write!(f, "Str({:?})", self.as_str().unwrap()),
+            Kind::BigInt => write!(f, "BigInt({})", self.as_bigint().unwrap()),
+            k => write!(f, "{:?}@{:#x}", k, self.to_bits() & PAYLOAD_MASK),
+        }
+    }
+}
 
 /// Counters for tests, benchmarks and `SOMA_JIT_DUMP`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -455,7 +500,7 @@ impl Heap {
                 module,
                 code,
                 exec_count: StdCell::new(0),
-                native_entry: StdCell::new(None),
+                native_entry: EntrySlot::empty(),
                 tier_up_delay: StdCell::new(0),
             }),
             std::mem::size_of::<BlockObj>(),

@@ -2,21 +2,32 @@
 //! C-ABI helpers (`soma_rt_*`) that JIT code calls.
 //!
 //! Module map (one concern each):
+//! * `object` — the header every heap object starts with
 //! * `value` — the NaN-boxed `Value` and its bit layout
 //! * `int` — Int arithmetic (inline fast paths, BigInt slow paths, Python semantics)
-//! * `heap` — heap objects and the mark-sweep collector
-//! * `sym` — interned child names
-//! * `cell`, `graph` — cells, the Store/Register path semantics, the structural epoch
+//! * `heap` — heap objects (but cells) and the mark-sweep collector; `Value`'s typed accessors
+//! * `builtin_id` — which builtin a builtin object is; the core builtins' Store names
+//! * `sym` — interned child names and the `Name` trait
+//! * `cell`, `graph` — cells (their layout), the Store/Register path semantics, the epoch
 //! * `opcodes`, `format`, `decode`, `encode` — the bytecode contract (the opcode enum and the
 //!   format constants are generated from the tables Python reads: `build.rs`)
 //! * `error`, `render` — the error catalogue and Python-exact text conversions
 //! * `vm` — the VM state and its GC roots
-//! * `limits` — step budget, time limit, interrupt flag, the default memory limit
+//! * `limits` — step budget, time limit, interrupt flag, poll interval, default memory limit
+//! * `stack` — the native stack guard
+//! * `abi` — status codes and the compiled-Block signature shared by executors and the C ABI
 //! * `builtins`, `ops` — the semantics of builtins and path operations
 //! * `debug` — the narrated and graph-printing `debug.*` builtins
-//! * `ffi` — the `soma_rt_*` C ABI over those semantics
-//! * `exec` — the native reference executor
+//! * `exec` — the native reference executor (calls the `Vm` operations directly)
+//! * `ffi` — the `soma_rt_*` C ABI over those semantics, for compiled code and hosts
+//!
+//! The modules form a DAG (no import cycle; `tests/test_import_graph.py` checks it), in
+//! layers from the bottom: `error`, `format`, `opcodes`, `sym`, `object`, `limits`, `stack`,
+//! `builtin_id`; `value`; `cell`; `heap`, `int`, `render`, `graph`, `decode`, `encode`; `vm`;
+//! `abi`; `builtins`, `ops`, `exec`, `debug`; `ffi`.
 
+pub mod abi;
+pub mod builtin_id;
 pub mod builtins;
 pub mod cell;
 pub mod debug;
@@ -30,9 +41,11 @@ pub mod graph;
 pub mod heap;
 pub mod int;
 pub mod limits;
+pub mod object;
 pub mod opcodes;
 pub mod ops;
 pub mod render;
+pub mod stack;
 pub mod sym;
 pub mod value;
 pub mod vm;

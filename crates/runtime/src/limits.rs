@@ -9,7 +9,7 @@
 //!
 //! All step counting rides on the VM's poll countdown (`Vm::poll_countdown`), which block
 //! entries already decrement (compiled code inline): the countdown is armed with at most
-//! [`crate::vm::POLL_INTERVAL`] entries and never more than the steps left plus one, so the
+//! [`POLL_INTERVAL`] entries and never more than the steps left plus one, so the
 //! poll that runs when it reaches zero is exactly the entry that exceeds the budget. That poll
 //! also reads the clock (time limit), the interrupt flag and the AL's size (memory limit). No
 //! check costs anything on the paths between two polls.
@@ -23,6 +23,9 @@ use crate::error::msg;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Block entries between two polls (the host poll hook, the step and time checks).
+pub const POLL_INTERVAL: u32 = 1 << 12;
 
 /// The largest default memory limit, whatever the machine (bytes).
 pub const DEFAULT_MEMORY_CAP: usize = 512 << 20;
@@ -79,7 +82,7 @@ impl Default for Budget {
         Budget {
             max_steps: u64::MAX,
             counted: 0,
-            armed: crate::vm::POLL_INTERVAL,
+            armed: POLL_INTERVAL,
             deadline: None,
             interrupt: Arc::new(AtomicBool::new(false)),
         }
@@ -92,7 +95,7 @@ impl Budget {
         self.max_steps = max_steps.unwrap_or(u64::MAX);
         self.counted = 0;
         self.deadline = time_limit.map(|t| Instant::now().checked_add(t).unwrap_or_else(far_future));
-        self.arm(crate::vm::POLL_INTERVAL)
+        self.arm(POLL_INTERVAL)
     }
 
     /// The step limit of the current run, if any.
@@ -151,7 +154,7 @@ mod tests {
         for i in 1..=entries {
             countdown -= 1;
             if countdown == 0 {
-                match b.poll(crate::vm::POLL_INTERVAL) {
+                match b.poll(POLL_INTERVAL) {
                     Ok(n) => countdown = n,
                     Err((_, n)) => {
                         assert_eq!(n, 1);

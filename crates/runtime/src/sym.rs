@@ -15,6 +15,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::rc::Rc;
 use std::sync::{Mutex, OnceLock};
 
 /// FNV-1a over 8-byte words: names are short identifiers from program text, hash flooding is
@@ -121,6 +122,40 @@ impl std::fmt::Display for Sym {
         f.write_str(self.as_str())
     }
 }
+
+/// A path component usable as a child name: a [`Sym`] (decoded paths carry them, the fast
+/// path) or a string (host-facing APIs; interned on use, see `sym.rs`).
+pub trait Name {
+    /// The symbol of this name, interning it if needed (for creating a child).
+    fn sym(&self) -> Sym;
+    /// The symbol if the name was ever interned; `None` means no child can have this name.
+    fn find_sym(&self) -> Option<Sym>;
+}
+
+impl Name for Sym {
+    #[inline]
+    fn sym(&self) -> Sym {
+        *self
+    }
+    #[inline]
+    fn find_sym(&self) -> Option<Sym> {
+        Some(*self)
+    }
+}
+
+macro_rules! str_name {
+    ($($t:ty),*) => {$(
+        impl Name for $t {
+            fn sym(&self) -> Sym {
+                Sym::intern(AsRef::<str>::as_ref(self))
+            }
+            fn find_sym(&self) -> Option<Sym> {
+                Sym::find(AsRef::<str>::as_ref(self))
+            }
+        }
+    )*};
+}
+str_name!(str, &str, String, Box<str>, Rc<str>);
 
 #[cfg(test)]
 mod tests {

@@ -35,8 +35,6 @@
 //! a `Value` held in a Rust local is only guaranteed alive while it is reachable from a root or
 //! no safepoint has run since it was read.
 
-use crate::heap::{BigIntObj, BlockObj, BuiltinObj, CellObj, ForeignObj, StrObj};
-use std::fmt;
 use std::ptr::NonNull;
 
 /// One SOMA value. See the module documentation for the bit layout.
@@ -280,8 +278,10 @@ impl Value {
         }
     }
 
+    /// The object address of a value with tag `tag` (the typed accessors are next to the
+    /// object layouts: `heap.rs`, `cell.rs`).
     #[inline]
-    fn ptr<T>(self, tag: Tag) -> Option<NonNull<T>> {
+    pub(crate) fn ptr<T>(self, tag: Tag) -> Option<NonNull<T>> {
         if self.has_tag(tag) {
             NonNull::new((self.0 & PAYLOAD_MASK) as usize as *mut T)
         } else {
@@ -291,102 +291,11 @@ impl Value {
 
     /// The untyped object address of a heap value.
     #[inline]
-    pub(crate) fn heap_addr(self) -> Option<NonNull<crate::heap::Header>> {
+    pub(crate) fn heap_addr(self) -> Option<NonNull<crate::object::Header>> {
         if self.is_heap() {
-            NonNull::new((self.0 & PAYLOAD_MASK) as usize as *mut crate::heap::Header)
+            NonNull::new((self.0 & PAYLOAD_MASK) as usize as *mut crate::object::Header)
         } else {
             None
-        }
-    }
-
-    #[inline]
-    pub fn as_str_obj(self) -> Option<NonNull<StrObj>> {
-        self.ptr(Tag::Str)
-    }
-    #[inline]
-    pub fn as_bigint_obj(self) -> Option<NonNull<BigIntObj>> {
-        self.ptr(Tag::BigInt)
-    }
-    #[inline]
-    pub fn as_block_obj(self) -> Option<NonNull<BlockObj>> {
-        self.ptr(Tag::Block)
-    }
-    #[inline]
-    pub fn as_builtin_obj(self) -> Option<NonNull<BuiltinObj>> {
-        self.ptr(Tag::Builtin)
-    }
-    #[inline]
-    pub fn as_cell(self) -> Option<crate::cell::CellPtr> {
-        self.ptr::<CellObj>(Tag::CellRef).map(crate::cell::CellPtr::from_raw)
-    }
-    #[inline]
-    pub fn as_foreign_obj(self) -> Option<NonNull<ForeignObj>> {
-        self.ptr(Tag::Foreign)
-    }
-
-    /// The text of a Str value.
-    ///
-    /// The returned reference borrows the heap object, which lives until a collection frees
-    /// it; callers use it before the next safepoint (or keep the Str rooted).
-    #[inline]
-    pub fn as_str<'a>(self) -> Option<&'a str> {
-        // SAFETY: a Str value points at a live StrObj (see `from_bits`); its text is immutable
-        // for the object's whole life, so a shared borrow of it cannot alias a mutation.
-        self.as_str_obj().map(|p| unsafe { StrObj::text(p) })
-    }
-
-    /// The value of a BigInt (never in small-int range). Same lifetime rule as [`Value::as_str`].
-    #[inline]
-    pub fn as_bigint<'a>(self) -> Option<&'a num_bigint::BigInt> {
-        // SAFETY: a BigInt value points at a live, immutable BigIntObj.
-        self.as_bigint_obj().map(|p| unsafe { &(*p.as_ptr()).value })
-    }
-
-    /// The SOMA type name, as `debug.type` gives it.
-    pub fn type_name<'a>(self) -> &'a str {
-        match self.kind() {
-            Kind::Double => "float",
-            Kind::Void => "Void",
-            Kind::Nil => "Nil",
-            Kind::False | Kind::True => "Bool",
-            Kind::Int | Kind::BigInt => "Int",
-            Kind::Str => "Str",
-            Kind::Block => "Block",
-            Kind::Builtin => "BuiltinBlock",
-            Kind::CellRef => "CellRef",
-            Kind::Foreign => {
-                let p = self.as_foreign_obj().expect("foreign tag");
-                // SAFETY: a Foreign value points at a live ForeignObj whose type name is
-                // immutable for its whole life.
-                unsafe { &(*p.as_ptr()).type_name }
-            }
-        }
-    }
-
-    /// The type name error messages use: the reference's Python class names (`int`, `str`,
-    /// `TrueSingleton`, `FalseSingleton`, `NilSingleton`, `VoidSingleton`, `Block`,
-    /// `BuiltinBlock`, `CellRef`); a foreign object's Python type name.
-    pub fn class_name<'a>(self) -> &'a str {
-        match self.kind() {
-            Kind::Void => "VoidSingleton",
-            Kind::Nil => "NilSingleton",
-            Kind::False => "FalseSingleton",
-            Kind::True => "TrueSingleton",
-            Kind::Int | Kind::BigInt => "int",
-            Kind::Str => "str",
-            _ => self.type_name(),
-        }
-    }
-}
-
-impl fmt::Debug for Value {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.kind() {
-            Kind::Double => write!(f, "Double({})", f64::from_bits(self.0)),
-            Kind::Int => write!(f, "Int({})", self.as_small_int().unwrap()),
-            Kind::Str => write!(f, "Str({:?})", self.as_str().unwrap()),
-            Kind::BigInt => write!(f, "BigInt({})", self.as_bigint().unwrap()),
-            k => write!(f, "{:?}@{:#x}", k, self.0 & PAYLOAD_MASK),
         }
     }
 }

@@ -8,7 +8,7 @@
 //! constants and Block objects; the builtin objects; host pins; the live part of the JIT
 //! shadow stack. Nothing else keeps an object alive.
 
-use crate::builtins::{BuiltinId, CORE_BUILTINS};
+use crate::builtin_id::{BuiltinId, CORE_BUILTINS};
 use crate::cell::CellPtr;
 use crate::decode::{Const, Module};
 use crate::error::{msg, ErrorClass, RtResult, SomaError};
@@ -138,8 +138,7 @@ pub type InstallHook = fn(vm: &mut Vm);
 /// An `Err` aborts the block entry like any runtime error.
 pub type PollHook = fn(vm: &mut Vm, user: *mut std::ffi::c_void) -> RtResult<()>;
 
-/// Block entries between two calls of the poll hook.
-pub const POLL_INTERVAL: u32 = 1 << 12;
+pub use crate::limits::POLL_INTERVAL;
 
 /// Byte offsets of the `Vm` fields compiled code reads and writes inline. The JIT is linked
 /// into the same binary as the runtime, so `offset_of!` here is the layout it runs against.
@@ -369,7 +368,7 @@ impl Vm {
             poll: None,
             budget: crate::limits::Budget::default(),
             poll_countdown: POLL_INTERVAL,
-            stack_limit: crate::exec::thread_stack_limit(),
+            stack_limit: crate::stack::thread_stack_limit(),
             error_source: None,
             jit_state: None,
             heap,
