@@ -181,7 +181,8 @@ class Generator:
                             "70368744177664", "1180591620717411303424"])
         pieces = []
         for _ in range(rnd.randrange(1, 4)):
-            kind = rnd.choice(["add", "add", "mul", "div", "kind", "rebind", "alias", "cmp"])
+            kind = rnd.choice(["add", "add", "mul", "div", "kind", "rebind", "alias", "cmp",
+                               "call"])
             if kind == "add":
                 pieces.append(rnd.choice(["ha hi >+ !ha", "ha hb >- !ha", "hb ha >+ !hb"]))
             elif kind == "mul":
@@ -194,14 +195,23 @@ class Generator:
                 pieces.append("hi %d >== {{ >hplus }} {hplus} >ifelse !+" % k)
             elif kind == "alias":
                 pieces.append("hr.v 1 >+ !hr.v  ht.v !hb")
+            elif kind == "call":
+                # Blocks run by `chain` are calls (small ones executed directly are inlined):
+                # one writes a cell the loop holds, one writes nothing.
+                pieces.append(rnd.choice(["hinc >chain !_.junk", "hnop >chain !_.junk",
+                                          "hinc >chain !_.junk hinc >chain !_.junk"]))
             else:
                 pieces.append("ha hb >< !hc")
-        for name in ("hi", "ha", "hb", "hc", "ht.v", "hr", "hr.v"):
+        for name in ("hi", "ha", "hb", "hc", "ht.v", "hr", "hr.v", "hinc", "hnop"):
             scope.store[name] = "any"
         scope.stack.append("nil")
         return ("0 !hi %s !ha 3 !hb False !hc 0 !ht.v ht. !hr + !hplus "
-                "{ %s  hi 1 >+ !hi  hi %d >< >block Nil >choose } >chain"
-                % (start, "  ".join(pieces), rounds))
+                "{ hb 1 >+ !hb Nil } !hinc { Nil } !hnop "
+                "{ %s  hi 1 >+ !hi  hi %d >< >block Nil >choose } >chain%s"
+                % (start, "  ".join(pieces), rounds,
+                   # A compiled Block that calls a writer twice, run twice: the second
+                   # call's code must not trust a validation it made before the first.
+                   rnd.choice(["", " { hinc >chain !_.j hinc >chain !_.j } !hz >hz >hz"])))
 
     def endless_loop(self, scope, depth):
         """A `>chain` loop that never ends on its own: the step budget stops it, or, when

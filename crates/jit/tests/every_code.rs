@@ -36,8 +36,11 @@ const PROGRAMS: &[(&str, &[u8])] = &[
 struct Tally {
     passed: usize,
     failed: usize,
-    /// Blocks compiled by the JIT runs (each run compiles its own).
+    /// Blocks compiled by the JIT runs (each run compiles its own; two runs per source, the
+    /// baseline tier's and the optimizing tier's).
     compiled: u64,
+    /// Of those, compiled as speculative code.
+    speculative: u64,
     /// Blocks whose native code ran (compiled, then executed at least once). Bodies inlined
     /// into a caller run inside the caller's code and are not counted again.
     ran_native: usize,
@@ -60,30 +63,34 @@ fn ran_native(vm: &Vm, id: u32) -> Vec<u32> {
     out
 }
 
-/// Compare one source; record the result in `t`.
+/// Compare one source on the baseline tier and on the optimizing tier (everything compiled
+/// before it runs, speculative wherever a Block allows it); record the result in `t`.
 fn check(t: &mut Tally, case: &CorpusCase) {
     let (reference, _, _, _) = run_case(Tier::Executor, case);
-    let (jit, mut r, stdlib, id) = run_case(Tier::Jit(0), case);
     let mut problems = Vec::new();
-    if jit != reference {
-        problems.push(format!("JIT gave {jit:?}\n    executor gave {reference:?}"));
-    }
-    if let Some(left) = leftovers(&r.vm) {
-        problems.push(left);
-    }
-    let stats = soma_jit::stats(&mut r.vm).expect("JIT installed");
-    if stats.compile_failures > 0 {
-        problems.push(format!("{} blocks failed to compile", stats.compile_failures));
-    }
-    if stats.blocks_compiled == 0 {
-        problems.push("nothing compiled (threshold 0 compiles the program itself)".into());
-    }
-    t.compiled += stats.blocks_compiled;
-    t.ran_native += ran_native(&r.vm, id).len();
-    if let Some(s) = stdlib {
-        let codes = ran_native(&r.vm, s);
-        t.ran_native += codes.len();
-        t.stdlib_ran.extend(codes);
+    for tier in [Tier::Jit(0), Tier::Optimizing(0, 0)] {
+        let (jit, mut r, stdlib, id) = run_case(tier, case);
+        if jit != reference {
+            problems.push(format!("{tier:?} gave {jit:?}\n    executor gave {reference:?}"));
+        }
+        if let Some(left) = leftovers(&r.vm) {
+            problems.push(format!("{tier:?}: {left}"));
+        }
+        let stats = soma_jit::stats(&mut r.vm).expect("JIT installed");
+        if stats.compile_failures > 0 {
+            problems.push(format!("{tier:?}: {} blocks failed to compile", stats.compile_failures));
+        }
+        if stats.blocks_compiled == 0 {
+            problems.push(format!("{tier:?}: nothing compiled (threshold 0 compiles the program itself)"));
+        }
+        t.compiled += stats.blocks_compiled;
+        t.speculative += stats.speculative;
+        t.ran_native += ran_native(&r.vm, id).len();
+        if let Some(s) = stdlib {
+            let codes = ran_native(&r.vm, s);
+            t.ran_native += codes.len();
+            t.stdlib_ran.extend(codes);
+        }
     }
     record(&mut t.outcomes, &case.name, &reference);
     if problems.is_empty() {
@@ -150,11 +157,13 @@ fn run_all() -> Tally {
         }
     };
     println!(
-        "{} corpus cases, the stdlib and {} programs; {} blocks compiled, {} ran as native code; \
+        "{} corpus cases, the stdlib and {} programs, each on the baseline and the optimizing \
+         tier; {} blocks compiled ({} speculative), {} ran as native code; \
          all {} stdlib Codes compiled, {} of them ran as native code",
         corpus.len(),
         PROGRAMS.len(),
         t.compiled,
+        t.speculative,
         t.ran_native,
         stdlib_codes,
         t.stdlib_ran.len()

@@ -181,3 +181,21 @@ fn recursion_is_speculative_and_a_rebinding_between_calls_fails_the_validation_c
     assert!(s.speculative >= 1 && s.deopts == 0, "{s:?}");
     deopts_like_the_executor(&src, 1);
 }
+
+#[test]
+fn writes_by_called_code_are_never_lost_to_a_validation_cache() {
+    // `inc` (speculative) writes `c`; `z` (speculative) runs it twice through `chain` (a call).
+    // After the first call `z` leaves (the write counter moved); had any code stored its own
+    // idea of the count back, `inc`'s second entry would find its validation cache current
+    // and add to the stale `c` it cached.
+    for src in [
+        "0 !c  { c 1 >+ !c Nil } !inc  { inc >chain >drop inc >chain >drop } !z  >z c",
+        "0 !c  { c 1 >+ !c } !inc  { inc times.#step >chain >drop } !z  4 >z c",
+        "0 !c  3 { 4 { c 1 >+ !c } >times } >times  c",
+    ] {
+        let (reference, _) = run_on(Tier::Executor, src, true);
+        let (o, _) = run_on(ALL_OPTIMIZED, src, true);
+        assert_eq!(o, reference, "source:\n{src}");
+        diff(src, true);
+    }
+}

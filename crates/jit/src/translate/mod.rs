@@ -228,9 +228,10 @@ pub fn translate(
         let pre = t.b.create_block();
         t.b.ins().jump(pre, &[]);
         let writes = t.b.declare_var(I64);
+        let own_writes = t.b.declare_var(I64);
         let epoch = t.b.declare_var(I64);
-        t.spec = Some(speculate::Speculation::new(pre, t.levels[0].reg.clone(), writes, epoch));
-        t.writes_var = Some(writes);
+        t.spec = Some(speculate::Speculation::new(pre, t.levels[0].reg.clone(), writes, own_writes, epoch));
+        t.writes_var = Some((writes, own_writes));
         t.out.speculative = true;
     }
     t.body = t.b.create_block();
@@ -453,9 +454,10 @@ struct Translator<'a, 'e> {
     /// Set while the blocks at the end (pre-header, exits) are filled: the translation state
     /// is then that of the end of the body, not of the code being emitted.
     finishing: bool,
-    /// Speculative code's register copy of the graph's write counter (see `speculate.rs`),
-    /// defined from the pre-header on: `body_started` says the code emitted is past it.
-    writes_var: Option<cranelift_frontend::Variable>,
+    /// Speculative code's view of the graph's write counter and its own writes not yet added
+    /// to it (see `speculate.rs`), defined from the pre-header on: `body_started` says the
+    /// code emitted is past it.
+    writes_var: Option<(cranelift_frontend::Variable, cranelift_frontend::Variable)>,
     body_started: bool,
 }
 

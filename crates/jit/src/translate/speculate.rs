@@ -43,10 +43,13 @@ pub(super) struct Speculation {
     /// The pre-header: filled at the end (`finish_preheader`), once every hoisted cell and
     /// guard is known; the body's uses of the variables reach it through SSA construction.
     pub pre: ir::Block,
-    /// The graph's write counter as this code knows it: read in the pre-header, advanced by
-    /// each of the code's own writes (in the register; stored to the graph's counter where
-    /// anything else could read it, with the VM fields). Any other write makes them differ.
+    /// The graph's write counter as this code last saw it (in the pre-header, or when it last
+    /// added its own writes to it): after a call, any other write makes the counter differ.
     pub writes: Variable,
+    /// The code's own writes not yet added to the graph's counter: they are counted in a
+    /// register and added where anything else could look (`sync_vm_state`). Adding, never
+    /// storing the register's idea of the count, so that no other code's writes are lost.
+    pub own_writes: Variable,
     /// The structural epoch read in the pre-header.
     epoch: Variable,
     /// Level 0's Register mode at entry: the pre-header's exit resumes at instruction 0.
@@ -69,10 +72,11 @@ pub(super) struct Hoisted {
 }
 
 impl Speculation {
-    pub(super) fn new(pre: ir::Block, entry_reg: RegMode, writes: Variable, epoch: Variable) -> Speculation {
+    pub(super) fn new(pre: ir::Block, entry_reg: RegMode, writes: Variable, own_writes: Variable, epoch: Variable) -> Speculation {
         Speculation {
             pre,
             writes,
+            own_writes,
             epoch,
             entry_reg,
             cells: Vec::new(),
@@ -228,12 +232,12 @@ impl<'e> Translator<'_, 'e> {
         let cell_v = self.b.use_var(cell);
         let flags = MemFlagsData::trusted();
         self.b.ins().store(flags, e.val, cell_v, CELL_VALUE_OFFSET as i32);
-        // Count the write in the register copy of the counter; memory gets it where anything
-        // else could look (`sync_vm_state`).
-        let wv = self.spec.as_ref().expect("speculating").writes;
-        let w = self.b.use_var(wv);
-        let w = self.b.ins().iadd_imm_s(w, 1);
-        self.b.def_var(wv, w);
+        // Count the write in a register; the graph's counter gets it where anything else could
+        // look (`sync_vm_state`).
+        let own = self.spec.as_ref().expect("speculating").own_writes;
+        let n = self.b.use_var(own);
+        let n = self.b.ins().iadd_imm_s(n, 1);
+        self.b.def_var(own, n);
         match (int_var, int) {
             (Some(v), Some(r)) => self.b.def_var(v, r),
             _ => self.b.def_var(value, e.val),
@@ -403,6 +407,8 @@ impl<'e> Translator<'_, 'e> {
         let w0 = self.b.ins().load(I64, flags, wa, 0);
         let e0 = self.b.ins().load(I64, flags, ea, 0);
         self.b.def_var(spec.writes, w0);
+        let zero = self.iconst(0);
+        self.b.def_var(spec.own_writes, zero);
         self.b.def_var(spec.epoch, e0);
         let seen_e = self.b.ins().load(I64, flags, tab, 0);
         let seen_w = self.b.ins().load(I64, flags, tab, 8);

@@ -84,11 +84,17 @@ impl<'e> Translator<'_, 'e> {
     /// Make memory current (before a helper call or a return).
     pub(super) fn sync_vm_state(&mut self) {
         let Some(state) = self.vm_state else { return };
-        if let Some(w) = self.writes_var.filter(|_| self.body_started) {
-            // The graph's write counter with the code's own writes (see `speculate.rs`).
-            let v = self.b.use_var(w);
+        if let Some((seen, own)) = self.writes_var.filter(|_| self.body_started) {
+            // Add the code's own writes to the graph's counter (see `speculate.rs`).
+            let flags = MemFlagsData::trusted();
             let addr = self.iconst(self.env.writes_ptr as u64);
-            self.b.ins().store(MemFlagsData::trusted(), v, addr, 0);
+            let m = self.b.ins().load(I64, flags, addr, 0);
+            let d = self.b.use_var(own);
+            let m = self.b.ins().iadd(m, d);
+            self.b.ins().store(flags, m, addr, 0);
+            let zero = self.iconst(0);
+            self.b.def_var(own, zero);
+            self.b.def_var(seen, m);
         }
         for field in [VmField::Countdown, VmField::Depth] {
             let v = self.b.use_var(Self::var(state, field));
