@@ -15,15 +15,28 @@
 //! Any failure is a deoptimisation exit at instruction 0: the executor runs the round.
 //!
 //! # Why the assumptions hold until the code leaves
-//! Speculative code calls nothing that can run SOMA or host code, or change the Store's
-//! shape: no calls of Blocks, no `chain`, no helper-form Store or Register writes. A
-//! translation that meets one gives up, and the compiler translates the Block without
-//! speculation. So between the pre-header and the next exit or host poll, the only writes to
-//! the hoisted cells are the code's own inline stores, every guarded cell keeps its value,
-//! and no cell is unlinked (nothing is collected from under the code: every hoisted cell is
+//! Between the pre-header and the next call, exit or host poll, nothing but the code itself
+//! runs, so the only writes to the hoisted cells are its own inline stores, every guarded
+//! cell keeps its value, and no cell is unlinked (nor collected: every hoisted cell is
 //! reachable from the Store). The cells' values then live in SSA variables: a read is a
 //! register, a loop-invariant read is a load in the pre-header. Writes still store to the
-//! cell at once, so exits and polls find the Store as the executor would.
+//! cell at once, so exits find the Store as the executor would.
+//!
+//! A call (a Block not inlined, `chain`, a builtin, a helper-form operation) may run
+//! anything. After it the code compares the structural epoch and the graph's write counter
+//! (`Graph::writes`) with what it saw ([`Translator::spec_after_call`]): unchanged, nothing was
+//! written or moved and the code goes on; changed, it leaves through a deoptimisation exit
+//! that resumes at the next instruction. The code's own writes are counted in a register and
+//! added to the graph's counter wherever anything else could look (`vmstate.rs`).
+//!
+//! A translation gives up speculating (the compiler then translates without) only for a
+//! Store path that does not exist at compile time, a write to a path it also guards, and a
+//! Store write through a helper.
+//!
+//! # Validation cache
+//! A pre-header that checked everything records the epoch and the write count with every
+//! cell and value; the next entry that finds both counts unchanged loads them instead of
+//! checking again (see [`Translator::finish_preheader`]).
 //!
 //! # Unboxed Ints
 //! A path that holds a small Int keeps its integer in a variable too; every write to it must
