@@ -88,21 +88,32 @@ mod tests {
     fn every_program_is_right_on_every_tier() {
         let stdlib = read_bytecode("stdlib");
         for &name in PROGRAMS {
-            for tier in [Tier::Executor, Tier::Jit(0), Tier::Jit(2)] {
+            // (tier, optimizing-tier threshold): baseline, tier-up, everything optimized.
+            let default_opt = soma_jit::JitConfig::default().opt_threshold;
+            for (tier, opt) in [
+                (Tier::Executor, None),
+                (Tier::Jit(0), default_opt),
+                (Tier::Jit(2), default_opt),
+                (Tier::Jit(0), Some(0)),
+            ] {
                 let mut vm = prepared_vm(&stdlib, Tier::Executor);
                 let lines = Lines::default();
                 let seen = lines.0.clone();
                 vm.set_io(Box::new(lines));
                 if let Tier::Jit(t) = tier {
-                    let config = soma_jit::JitConfig { threshold: Some(t), ..Default::default() };
+                    let config = soma_jit::JitConfig {
+                        threshold: Some(t),
+                        opt_threshold: opt,
+                        ..Default::default()
+                    };
                     soma_jit::install_with(&mut vm, config).expect("JIT installs");
                 }
                 run_bytes(&mut vm, &read_bytecode(name), tier)
-                    .unwrap_or_else(|e| panic!("{name} on {tier:?}: {e}"));
+                    .unwrap_or_else(|e| panic!("{name} on {tier:?}, optimizing at {opt:?}: {e}"));
                 let out = seen.borrow();
                 assert!(
                     out.last().is_some_and(|l| l.ends_with(" ok")),
-                    "{name} on {tier:?} printed {out:?}"
+                    "{name} on {tier:?}, optimizing at {opt:?}, printed {out:?}"
                 );
             }
         }

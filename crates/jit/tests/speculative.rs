@@ -199,3 +199,22 @@ fn writes_by_called_code_are_never_lost_to_a_validation_cache() {
         diff(src, true);
     }
 }
+
+#[test]
+fn a_call_inside_an_inlined_frame_is_checked_after_the_frame_is_left() {
+    // `ifelse` is inlined with a real frame here (the arm calls a host builtin, so the arm is
+    // called, not inlined); leaving that frame is a helper call between the arm's call and
+    // the check after it, and must not hide the arm's write of `c.steps` from the check.
+    for src in [
+        "0 !c.steps { 0 !c.steps  True { 7 !c.steps 1 >toString !_.x } { } >ifelse  c.steps } !g >g",
+        "{ c.n 1 >- !c.n  c.steps 1 >+ !c.steps  c.n 1 >> >block Nil >choose } !st \
+         { !c.n  0 !c.steps  True { st >chain !_.x } { } >ifelse  c.steps } !col \
+         0 !c.n 0 !c.steps 0 !total  2 !i \
+         { i >col !_.r _.r total >+ !total  i 1 >+ !i  i 4 >< >block Nil >choose } >chain >drop total",
+    ] {
+        let (reference, _) = run_on(Tier::Executor, src, true);
+        let (o, _) = run_on(ALL_OPTIMIZED, src, true);
+        assert_eq!(o, reference, "source:\n{src}");
+        diff(src, true);
+    }
+}

@@ -56,8 +56,9 @@ pub(super) struct Speculation {
     /// The pre-header: filled at the end (`finish_preheader`), once every hoisted cell and
     /// guard is known; the body's uses of the variables reach it through SSA construction.
     pub pre: ir::Block,
-    /// The graph's write counter as this code last saw it (in the pre-header, or when it last
-    /// added its own writes to it): after a call, any other write makes the counter differ.
+    /// The graph's write counter as it would be had only this code written since the
+    /// pre-header (it advances by the code's own writes when they are added): after a call,
+    /// any other write, then or earlier, makes the counter differ.
     pub writes: Variable,
     /// The code's own writes not yet added to the graph's counter: they are counted in a
     /// register and added where anything else could look (`sync_vm_state`). Adding, never

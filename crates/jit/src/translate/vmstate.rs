@@ -94,7 +94,12 @@ impl<'e> Translator<'_, 'e> {
             self.b.ins().store(flags, m, addr, 0);
             let zero = self.iconst(0);
             self.b.def_var(own, zero);
-            self.b.def_var(seen, m);
+            // What the counter would be had nothing else written since the pre-header: not
+            // the counter itself, or a sync between a call and its check (a helper leaving a
+            // frame) would hide that call's writes.
+            let s = self.b.use_var(seen);
+            let s = self.b.ins().iadd(s, d);
+            self.b.def_var(seen, s);
         }
         for field in [VmField::Countdown, VmField::Depth] {
             let v = self.b.use_var(Self::var(state, field));
