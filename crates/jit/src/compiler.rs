@@ -951,9 +951,16 @@ pub(crate) fn note_deopt(vm: &mut Vm, block: Value, pc: usize, inlined: bool) {
         b.native_entry.set(None);
         jit.stats.recompiles += 1;
         // Same tier as the code it replaces. A failure leaves the Block interpreted (and
-        // marked), as at tier-up.
+        // marked), as at tier-up. With the compile thread, the Block runs interpreted until
+        // the new code is installed: a recompile (optimized code, often) never stalls the
+        // main thread.
         let tier = jit.current.get(&key).map_or(1, |&(_, tier)| tier);
-        let _ = jit.compile_now(vm, block, tier);
+        if jit.config.background != Background::Off && jit.worker_ready() {
+            let heat = b.exec_count.get();
+            jit.queue(vm, block, tier, heat);
+        } else {
+            let _ = jit.compile_now(vm, block, tier);
+        }
     });
 }
 

@@ -135,6 +135,11 @@ impl<'e> Translator<'_, 'e> {
     /// with every detail (tier-up, growing the frame stack, the poll hook, the errors). A
     /// Block pushes its own frame, so no virtual frame of this code needs to be real.
     pub(super) fn emit_call_block(&mut self, bits: u64) {
+        if self.spec.is_some() && self.writes_cells(bits) {
+            // Its writes would fail the check after every call: each call a deopt, then a
+            // recompile. Generic code from the start (type feedback by reading the callee).
+            return self.give_up("a call of a Block that writes cells in speculative code");
+        }
         self.flush();
         // The inline path reads and writes the VM's fields and may collect: memory current.
         self.sync_vm_state();
@@ -205,6 +210,24 @@ impl<'e> Translator<'_, 'e> {
         self.reload_vm_state();
         self.check(st, &[]);
         self.spec_after_call();
+    }
+
+    /// Whether the Block with these bits writes cells itself (a Store write, a `!path.`, or a
+    /// Register that cannot be virtual): calling it changes the graph's write counter. What it
+    /// calls is not looked at; the check after the call covers that.
+    pub(super) fn writes_cells(&self, bits: u64) -> bool {
+        // SAFETY: compile-time bits are live values of this VM (constants, Store values).
+        let v = unsafe { Value::from_bits(bits) };
+        let Some(b) = self.env.vm.block_obj(v) else { return false };
+        let Some(m) = self.env.vm.module(b.module) else { return false };
+        let code = &m.module.codes[b.code as usize];
+        let heap_register = !reg_eligible(code);
+        code.instrs.iter().any(|ins| match ins.op {
+            Opcode::SetStore | Opcode::SetrefStore => true,
+            // A virtual Register's names and `!_.` are no cells (when compiled).
+            Opcode::SetReg | Opcode::SetrefReg => heap_register,
+            _ => false,
+        })
     }
 
     /// Run the body of Block `bits` here, in a frame entered for it, with the virtual stack
