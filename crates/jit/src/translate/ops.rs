@@ -122,7 +122,19 @@ impl<'e> Translator<'_, 'e> {
             self.check(st, &pending);
             return self.load_out();
         }
-        let flags = MemFlagsData::trusted();
+        // Never created: the helper recorded `Undefined Store path` (the virtual stack is what
+        // the executor holds).
+        let st = self.b.ins().iconst(I32, ffi::SOMA_ERROR as i64);
+        let pending = self.pending();
+        let (undefined, args) = self.error_target(st, &pending);
+        let cell = self.emit_resolve_cell(self.path_ptr(k), undefined, &args);
+        self.b.ins().load(I64, MemFlagsData::trusted(), cell, CELL_VALUE_OFFSET as i32)
+    }
+
+    /// The cell of the Store path at `path` through a fresh cache line: the epoch-guarded hit,
+    /// or `jit_resolve_store` on a miss (which refills the line); a path never created jumps to
+    /// `missing` with `args`. Continues, with the cell, in a block of its own.
+    pub(super) fn emit_resolve_cell(&mut self, path: u64, missing: ir::Block, args: &[BlockArg]) -> ir::Value {
         let line = self.cache_ptr();
         let cache = self.iconst(line);
         let miss_b = self.b.create_block();
@@ -132,19 +144,13 @@ impl<'e> Translator<'_, 'e> {
         self.b.ins().jump(have, &[BlockArg::Value(c)]);
 
         self.b.switch_to_block(miss_b);
-        let path = self.iconst(self.path_ptr(k));
+        let path = self.iconst(path);
         let c = self
             .call(helpers::jit_resolve_store as *const () as usize, &[self.vm, path, cache], Some(I64))
             .expect("cell");
-        // Null: never created; the helper recorded `Undefined Store path` (the virtual stack
-        // is what the executor holds).
-        let st = self.b.ins().iconst(I32, ffi::SOMA_ERROR as i64);
-        let pending = self.pending();
-        let (undefined, args) = self.error_target(st, &pending);
-        self.b.ins().brif(c, have, &[BlockArg::Value(c)], undefined, &args);
-
+        self.b.ins().brif(c, have, &[BlockArg::Value(c)], missing, args);
         self.b.switch_to_block(have);
-        self.b.ins().load(I64, flags, cell, CELL_VALUE_OFFSET as i32)
+        cell
     }
 
     /// End of the Code. The virtual stack goes to the AL and the function returns OK, except

@@ -291,15 +291,24 @@ impl<'e> Translator<'_, 'e> {
         self.unbox_int(e.val)
     }
 
-    /// `+ - * / %` on small Ints, with every other case a deopt exit (see the module docs).
-    pub(super) fn gen_arith_spec(&mut self, op: u32) {
+    /// The two operands of a binary builtin (popped) and their integers, each tag-tested
+    /// unless known: `None` when the translation gave up.
+    fn spec_int_operands(&mut self) -> Option<([VEntry; 2], ir::Value, ir::Value)> {
         let [a, b]: [VEntry; 2] = self.vs.pop_n(2).try_into().expect("2 entries");
         if a.root.is_some() || b.root.is_some() {
-            return self.give_up("a virtual `_.` as an operand");
+            self.give_up("a virtual `_.` as an operand");
+            return None;
         }
         let taken = [a, b];
         let x = self.spec_int(&a, &taken);
         let y = self.spec_int(&b, &taken);
+        Some((taken, x, y))
+    }
+
+    /// `+ - * / %` on small Ints, with every other case a deopt exit (see the module docs).
+    pub(super) fn gen_arith_spec(&mut self, op: u32) {
+        let Some((taken, x, y)) = self.spec_int_operands() else { return };
+        let b = taken[1];
         let r = match op {
             0 => self.b.ins().iadd(x, y),
             1 => self.b.ins().isub(x, y),
@@ -328,13 +337,7 @@ impl<'e> Translator<'_, 'e> {
 
     /// `<` on small Ints (anything else: a deopt exit); the result's truth is known.
     pub(super) fn gen_lt_spec(&mut self) {
-        let [a, b]: [VEntry; 2] = self.vs.pop_n(2).try_into().expect("2 entries");
-        if a.root.is_some() || b.root.is_some() {
-            return self.give_up("a virtual `_.` as an operand");
-        }
-        let taken = [a, b];
-        let x = self.spec_int(&a, &taken);
-        let y = self.spec_int(&b, &taken);
+        let Some((_, x, y)) = self.spec_int_operands() else { return };
         let lt = self.b.ins().icmp(IntCC::SignedLessThan, x, y);
         let t = self.iconst(Value::TRUE.to_bits());
         let f = self.iconst(Value::FALSE.to_bits());
@@ -447,20 +450,7 @@ impl<'e> Translator<'_, 'e> {
         self.b.set_cold_block(fail);
         let mut cells = Vec::with_capacity(n);
         for (i, c) in spec.cells.iter().enumerate() {
-            let line = self.cache_ptr();
-            let cache = self.iconst(line);
-            let miss = self.b.create_block();
-            let have = self.b.create_block();
-            let cell = self.b.append_block_param(have, I64);
-            let hit = self.emit_cache_hit(cache, miss);
-            self.b.ins().jump(have, &[BlockArg::Value(hit)]);
-            self.b.switch_to_block(miss);
-            let path = self.iconst(c.path);
-            let found = self
-                .call(helpers::jit_resolve_store as *const () as usize, &[self.vm, path, cache], Some(I64))
-                .expect("cell");
-            self.b.ins().brif(found, have, &[BlockArg::Value(found)], fail, &[]);
-            self.b.switch_to_block(have);
+            let cell = self.emit_resolve_cell(c.path, fail, &[]);
             let v = self.b.ins().load(I64, flags, cell, CELL_VALUE_OFFSET as i32);
             let mut checks = Vec::new();
             if let Some(bits) = c.guard {
