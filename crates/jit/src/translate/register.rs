@@ -225,10 +225,13 @@ impl<'e> Translator<'_, 'e> {
     /// slot, with what is known of it, or for a longer path the value below the cell it
     /// refers to (`jit_read_below`: never collects, errors as the executor's walk).
     pub(super) fn read_name(&mut self, n: &RegName, k: usize) -> VEntry {
-        if self.path(k).components.len() == 1 {
+        // Speculative code: the value written last, still in SSA (only this code writes its
+        // slots, and the collector moves nothing): no load. Baseline code loads the slot:
+        // keeping the value live longer costs spill slots in its frame, and deep recursion
+        // runs on the native stack (10,000 nested blocks must fit 8 MiB; on aarch64 this
+        // forwarding took the frames past it).
+        if self.path(k).components.len() == 1 && self.slot_vars.is_some() {
             if let Some(info) = n.info {
-                // The value written last, still in SSA (only this code writes its slots, and
-                // the collector moves nothing): no load.
                 return info;
             }
         }
@@ -241,7 +244,14 @@ impl<'e> Translator<'_, 'e> {
             self.check(st, &pending);
             return VEntry::new(self.load_out(), None);
         }
-        VEntry::new(v, None)
+        // Baseline code keeps what is known at compile time of the value (a constant, a
+        // `choose` between two known values: `>_.go` of the stdlib's `ifelse` inlines).
+        let mut e = VEntry::new(v, None);
+        if let Some(info) = n.info {
+            e.konst = info.konst;
+            e.choice = info.choice;
+        }
+        e
     }
 
     /// SET_REG: into a virtual name's slot, or through the helper.
