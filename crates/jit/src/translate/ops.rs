@@ -59,6 +59,19 @@ impl<'e> Translator<'_, 'e> {
     /// (a status helper taking the VM); a non-zero status goes to `on_fail`, which ends its
     /// block. Continues in the block after the poll.
     pub(super) fn emit_countdown_poll(&mut self, poll: usize, on_fail: impl FnOnce(&mut Self, ir::Value)) {
+        self.emit_countdown_poll_then(poll, on_fail, |t, cont| {
+            t.b.ins().jump(cont, &[]);
+        });
+    }
+
+    /// [`Self::emit_countdown_poll`], with `after_poll` run where a poll succeeded: it ends
+    /// that (cold) block, jumping to the continuation it is given or elsewhere.
+    pub(super) fn emit_countdown_poll_then(
+        &mut self,
+        poll: usize,
+        on_fail: impl FnOnce(&mut Self, ir::Value),
+        after_poll: impl FnOnce(&mut Self, ir::Block),
+    ) {
         let n = self.load_vm_field(VmField::Countdown);
         let n = self.b.ins().iadd_imm_s(n, -1);
         self.store_vm_field(VmField::Countdown, n);
@@ -69,10 +82,14 @@ impl<'e> Translator<'_, 'e> {
         self.b.switch_to_block(poll_b);
         let st = self.call_status(poll, &[self.vm]);
         let fail = self.b.create_block();
+        let polled = self.b.create_block();
         self.b.set_cold_block(fail);
-        self.b.ins().brif(st, fail, &[], cont, &[]);
+        self.b.set_cold_block(polled);
+        self.b.ins().brif(st, fail, &[], polled, &[]);
         self.b.switch_to_block(fail);
         on_fail(self, st);
+        self.b.switch_to_block(polled);
+        after_poll(self, cont);
         self.b.switch_to_block(cont);
     }
 

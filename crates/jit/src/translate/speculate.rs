@@ -48,7 +48,6 @@
 //! wider types: today's generic fast paths with their slow-path helpers).
 
 use super::*;
-use super::vmstate::VmField;
 use cranelift_frontend::Variable;
 
 /// The state of a speculative translation.
@@ -353,31 +352,34 @@ impl<'e> Translator<'_, 'e> {
     /// it only decides tier-up, and this code is the last tier.
     pub(super) fn emit_reenter_spec(&mut self) {
         let pre = self.spec.as_ref().expect("speculating").pre;
-        let flags = MemFlagsData::trusted();
-        let n = self.load_vm_field(VmField::Countdown);
-        let n = self.b.ins().iadd_imm_s(n, -1);
-        self.store_vm_field(VmField::Countdown, n);
-        let poll_b = self.b.create_block();
-        let fast = self.b.create_block();
-        self.b.set_cold_block(poll_b);
-        self.b.ins().brif(n, fast, &[], poll_b, &[]);
-
-        self.b.switch_to_block(poll_b);
-        let st = self.call_status(helpers::jit_poll as *const () as usize, &[self.vm]);
-        let fail = self.b.create_block();
-        let polled = self.b.create_block();
-        self.b.set_cold_block(fail);
-        self.b.set_cold_block(polled);
-        self.b.ins().brif(st, fail, &[], polled, &[]);
+        let revalidate = self.b.create_block();
         // A failed poll fails the block entry: the caller's error (see `emit_reenter`).
-        self.b.switch_to_block(fail);
-        self.emit_return(st);
+        self.emit_countdown_poll_then(
+            helpers::jit_poll as *const () as usize,
+            |t, st| t.emit_return(st),
+            |t, _| t.emit_after_host_poll(revalidate),
+        );
+        // The poll not due: the next round, the assumptions still checked.
+        self.emit_restart_and_jump(self.body);
+        self.b.switch_to_block(revalidate);
+        self.emit_restart_and_jump(pre);
+    }
 
-        self.b.switch_to_block(polled);
+    /// A fresh Register for the next round (a heap one: the helper), then `to`.
+    fn emit_restart_and_jump(&mut self, to: ir::Block) {
+        if has_register_instrs(self.levels[0].code) {
+            self.call_status(helpers::jit_restart_frame as *const () as usize, &[self.vm]);
+        }
+        self.b.ins().jump(to, &[]);
+    }
+
+    /// After the host poll of a chained round: newer code installed meanwhile takes the next
+    /// round (this Block pushed back, return to `chain`); otherwise go to `revalidate`.
+    fn emit_after_host_poll(&mut self, revalidate: ir::Block) {
+        let flags = MemFlagsData::trusted();
         let flag_addr = self.iconst(&*self.out.superseded as *const std::cell::Cell<u64> as u64);
         let superseded = self.b.ins().load(I64, flags, flag_addr, 0);
         let moved = self.b.create_block();
-        let revalidate = self.b.create_block();
         self.b.set_cold_block(moved);
         self.b.set_cold_block(revalidate);
         self.b.ins().brif(superseded, moved, &[], revalidate, &[]);
@@ -388,14 +390,6 @@ impl<'e> Translator<'_, 'e> {
         self.emit_push(vec![me]);
         let ok = self.b.ins().iconst(I32, ffi::SOMA_OK as i64);
         self.emit_return(ok);
-
-        for (from, to) in [(revalidate, pre), (fast, self.body)] {
-            self.b.switch_to_block(from);
-            if has_register_instrs(self.levels[0].code) {
-                self.call_status(helpers::jit_restart_frame as *const () as usize, &[self.vm]);
-            }
-            self.b.ins().jump(to, &[]);
-        }
     }
 
     /// Fill the pre-header (after the body, before the exits are filled): resolve every
