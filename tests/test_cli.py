@@ -250,9 +250,9 @@ def test_run_jit_stats(prog, monkeypatch):
                      r"compile time [\d.]+ ms \(median \d+ us per block\), \d+ bytes of code, "
                      r"[\d.]+ ms in native code, \d+ deopts, \d+ recompiles, \d+ blocks inlined, "
                      r"\d+ translations retried\n"
-                     + background, r.stderr)
+                     + background + r"(jit: deopts by reason: .*\n)?", r.stderr)
     assert m, r.stderr
-    assert m.groups() == ("0", "0", "0", "0")   # threshold 0 compiles synchronously
+    assert m.groups()[:4] == ("0", "0", "0", "0")   # threshold 0 compiles synchronously
     # Tier-up in the background, installed at the next safepoint (lockstep: deterministic).
     path = prog("{ 1 >+ } !inc  1 >inc >inc >inc >inc >print\n")
     monkeypatch.setenv("SOMA_JIT_THRESHOLD", "1")
@@ -261,3 +261,24 @@ def test_run_jit_stats(prog, monkeypatch):
     assert (r.returncode, r.stdout) == (0, "5\n")
     m = re.search(background, r.stderr)
     assert m and m.groups() == ("1", "1", "0", "0"), r.stderr
+
+
+def test_run_jit_stats_counts_deopts_by_reason(prog, monkeypatch):
+    try:
+        import soma._native  # noqa: F401
+    except ImportError:
+        pytest.skip("the JIT needs the extension (scripts/setup.sh builds it)")
+    # `n` overflows the small-Int range in round 4 of a loop compiled speculatively at once;
+    # the rounds after find a BigInt at entry, and the fourth deopt recompiles the loop.
+    path = prog("140737488355324 !n  0 !k\n"
+                "{ n 1 >+ !n  k 1 >+ !k  k 12 >< >block Nil >choose } >chain >drop  n >print\n")
+    monkeypatch.setenv("SOMA_JIT", "1")
+    monkeypatch.setenv("SOMA_JIT_THRESHOLD", "0")
+    monkeypatch.setenv("SOMA_JIT_OPT_THRESHOLD", "0")
+    r = soma_cli("run", "--jit-stats", path)
+    assert (r.returncode, r.stdout) == (0, "140737488355336\n"), r.stderr
+    m = re.search(r"\njit: deopts by reason: (.*)\n$", r.stderr)
+    assert m, r.stderr
+    reasons = dict((why, int(n)) for n, why in re.findall(r"(\d+) ([^,]+)", m.group(1)))
+    assert reasons["Int overflow"] == 1, reasons
+    assert reasons["entry check failed"] == 3, reasons

@@ -55,6 +55,9 @@ def cmd_run(args):
 def format_jit_stats(stats):
     if stats is None:
         return "jit: not running (pure-Python tier, or SOMA_JIT_THRESHOLD=off)"
+    reasons = stats.get("deopts_by_reason") or []
+    by_reason = ("\njit: deopts by reason: " + ", ".join("%d %s" % (n, why) for why, n in reasons)
+                 if reasons else "")
     return ("jit: %d blocks compiled (%d failed, %d by the optimizing tier, %d of them "
             "speculative), compile time "
             "%.2f ms (median %d us per block), %d bytes of code, %.2f ms in native code, "
@@ -73,7 +76,8 @@ def format_jit_stats(stats):
                stats.get("postponed", 0),
                stats.get("queue_wait_ns", 0) / 1e6, stats.get("background_generate_ns", 0) / 1e6,
                stats.get("background_translate_ns", 0) / 1e6,
-               stats.get("background_install_ns", 0) / 1e6))
+               stats.get("background_install_ns", 0) / 1e6)
+            + by_reason)
 
 
 def cmd_test(args):

@@ -841,6 +841,7 @@ impl Machine {
         d.set_item("total_code_bytes", s.total_code_bytes)?;
         d.set_item("native_ns", s.native_ns)?;
         d.set_item("deopts", s.deopts)?;
+        d.set_item("deopts_by_reason", s.deopts_by_reason())?;
         d.set_item("recompiles", s.recompiles)?;
         d.set_item("inlined", s.inlined)?;
         d.set_item("retranslations", s.retranslations)?;

@@ -2,6 +2,7 @@
 //! dumps and writes the perf map.
 
 use crate::background::{self, MachineCode, Worker};
+use crate::deopt::DeoptReason;
 use crate::translate::{self, CodeEnv, Translated};
 use cranelift_codegen::ir;
 use cranelift_codegen::settings::{self, Configurable};
@@ -205,9 +206,9 @@ pub struct JitStats {
     /// the helpers and interpreted blocks it calls). Measured when `JitConfig::time_native`
     /// was on when the code was compiled; 0 otherwise.
     pub native_ns: u64,
-    /// Deoptimisation exits taken (a guarded builtin site found its path rebound, or a
-    /// virtual Register name needed write-through).
+    /// Deoptimisation exits taken, in all and by reason (indexed by `DeoptReason` number).
     pub deopts: u64,
+    pub deopt_reasons: [u64; DeoptReason::COUNT],
     /// Blocks recompiled after repeated deopts.
     pub recompiles: u64,
     /// Block executions inlined into compiled code (counted per compile).
@@ -247,6 +248,17 @@ impl JitStats {
         let mut v: Vec<u64> = self.blocks.iter().map(|b| b.compile_us).collect();
         v.sort_unstable();
         v.get(v.len() / 2).copied().unwrap_or(0)
+    }
+
+    /// The deopts taken, by reason, most frequent first (reasons never taken left out).
+    pub fn deopts_by_reason(&self) -> Vec<(&'static str, u64)> {
+        let mut v: Vec<(&'static str, u64)> = DeoptReason::ALL
+            .iter()
+            .map(|&r| (r.name(), self.deopt_reasons[r as usize]))
+            .filter(|&(_, n)| n > 0)
+            .collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1));
+        v
     }
 }
 
@@ -758,8 +770,9 @@ impl Jit {
                 self.dump(format!("; jit: machine code of {}\n{vcode}", t.name));
             }
         }
-        if self.config.perf_map {
-            write_perf_map(ptr as usize, size, &t.name);
+        let label = (self.config.perf_map || self.config.dump.stats).then(|| describe_block(vm, t.block));
+        if let Some(label) = label.as_ref().filter(|_| self.config.perf_map) {
+            write_perf_map(ptr as usize, size, &format!("{label}{}", if t.tier == 2 { "/opt" } else { "" }));
         }
         let compile = t.translate + generate;
         let tier = t.tier;
@@ -779,9 +792,15 @@ impl Jit {
                 Some(w) => format!(", in the background after {} us queued", w.as_micros()),
                 None => String::new(),
             };
+            let assumed = if t.data.speculated.is_empty() {
+                String::new()
+            } else {
+                format!("\njit:   assumes {}", t.data.speculated.join("; "))
+            };
             self.dump(format!(
-                "jit: compiled {} ({} instrs, tier {}{}) in {} us, {} bytes{wait}",
+                "jit: compiled {} = {} ({} instrs, tier {}{}) in {} us, {} bytes{wait}{assumed}",
                 stat.name,
+                label.as_deref().unwrap_or("?"),
                 stat.instrs,
                 stat.tier,
                 if t.data.speculative { ", speculative" } else { "" },
@@ -839,6 +858,44 @@ fn stale(vm: &Vm, t: &Translation) -> Option<String> {
         let now = vm.read_store_path(&comps).map(|v| v.to_bits());
         (now != Some(*bits)).then(|| format!("`{}` was rebound", path.join(".")))
     })
+}
+
+/// Cells of the Store searched for the path that names a Block in dumps and the perf map.
+const NAMING_SEARCH_CELLS: usize = 4096;
+
+/// How dumps and the perf map name a Block: a Store path holding it (a bounded search, made
+/// only where names are printed) and its Code's source position, as `fib@fib.soma:3:1`; a
+/// Block no path holds is `block@fib.soma:6:3`, the program `program@fib.soma`.
+pub fn describe_block(vm: &Vm, block: Value) -> String {
+    let Some(b) = vm.block_obj(block) else {
+        return "?".into();
+    };
+    let Some(m) = vm.module(b.module) else {
+        return "?".into();
+    };
+    let source = &m.module.source;
+    let position = m
+        .module
+        .codes
+        .get(b.code as usize)
+        .and_then(|c| code_position(&c.name));
+    let path = vm.graph_ref().store_path_of(block, NAMING_SEARCH_CELLS);
+    let what = path.as_deref().unwrap_or(if position.is_some() { "block" } else { "program" });
+    match (source.is_empty(), position) {
+        (true, Some(pos)) => format!("{what}@{pos}"),
+        (false, Some(pos)) => format!("{what}@{source}:{pos}"),
+        (true, None) => what.to_string(),
+        (false, None) => format!("{what}@{source}"),
+    }
+}
+
+/// `LINE:COL` of a block Code from its name: `block@3:1` (Python's compiler), `<block 3:1>`
+/// (the runtime's assembler); `None` for the program.
+fn code_position(name: &str) -> Option<String> {
+    if let Some((_, pos)) = name.split_once('@') {
+        return Some(pos.to_string());
+    }
+    name.strip_prefix("<block ").and_then(|r| r.strip_suffix('>')).map(str::to_string)
 }
 
 fn sanitize(name: &str) -> String {
@@ -915,9 +972,10 @@ fn install_ready(vm: &mut Vm) {
 /// Register write-throughs the new code keeps the Register in heap cells, and when they came
 /// from inlined bodies it inlines nothing. The running code finishes through its exit; it
 /// stays allocated until the VM is dropped.
-pub(crate) fn note_deopt(vm: &mut Vm, block: Value, pc: usize, inlined: bool) {
+pub(crate) fn note_deopt(vm: &mut Vm, block: Value, pc: usize, inlined: bool, reason: DeoptReason) {
     with_jit(vm, |jit, vm| {
         jit.stats.deopts += 1;
+        jit.stats.deopt_reasons[reason as usize] += 1;
         let Some(b) = vm.block_obj(block) else { return };
         let key = (b.module, b.code);
         let n = jit.deopt_counts.entry(key).or_insert(0);
@@ -940,13 +998,25 @@ pub(crate) fn note_deopt(vm: &mut Vm, block: Value, pc: usize, inlined: bool) {
             .current
             .get(&key)
             .is_some_and(|&(i, _)| jit.code_data[i].speculative);
-        if speculative {
+        let without = if speculative {
             // The wider types first: speculation off, inlining and virtual Registers kept.
             jit.no_speculate.insert(key);
+            "speculation"
         } else if inlined {
             jit.no_inline.insert(key);
+            "inlining"
         } else if at_set_reg {
             jit.no_virtual_register.insert(key);
+            "virtual Registers"
+        } else {
+            "any change (the Store as it is now)"
+        };
+        if jit.config.dump.stats {
+            let name = describe_block(vm, block);
+            jit.dump(format!(
+                "jit: recompiling {name} after {DEOPTS_BEFORE_RECOMPILE} deopts (the last at instruction {pc}: {}), without {without}",
+                reason.name()
+            ));
         }
         b.native_entry.set(None);
         jit.stats.recompiles += 1;

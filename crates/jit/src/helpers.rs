@@ -8,6 +8,7 @@
 //! a RuntimeError on the VM). Errors are not positioned; compiled code calls
 //! `jit_error_at` with the failing instruction's position.
 
+use crate::deopt::DeoptReason;
 use soma_runtime::decode::Path;
 use soma_runtime::error::{msg, RtResult, SomaError};
 use soma_runtime::ffi::{SOMA_ERROR, SOMA_INTERNAL, SOMA_OK};
@@ -360,16 +361,19 @@ pub struct ResumePoint {
 /// had been running all along. The virtual stack must be flushed and every virtual Register
 /// materialised. Errors come back positioned by the executor, with the inlined frames left.
 ///
+/// `reason` is a [`DeoptReason`] number (counted in the statistics).
+///
 /// # Safety
 /// Helper contract; `points` is readable for `n >= 1` entries of live Blocks, and the `n - 1`
 /// innermost frames are the entered frames of `points[0..n - 1]`.
-pub unsafe extern "C" fn jit_resume(vm: *mut Vm, points: *const ResumePoint, n: u64) -> i32 {
+pub unsafe extern "C" fn jit_resume(vm: *mut Vm, points: *const ResumePoint, n: u64, reason: u64) -> i32 {
     // SAFETY: helper contract.
     unsafe {
         let points = std::slice::from_raw_parts(points, n as usize);
         guard(vm, |vm| {
             let outer = points[points.len() - 1];
-            crate::compiler::note_deopt(vm, val(outer.block), outer.pc as usize, points.len() > 1);
+            let reason = DeoptReason::from_number(reason);
+            crate::compiler::note_deopt(vm, val(outer.block), outer.pc as usize, points.len() > 1, reason);
             for (i, p) in points.iter().enumerate() {
                 let inlined_left = points.len() - 1 - i;
                 if let Err(e) = soma_runtime::exec::resume(vm, val(p.block), p.pc as usize) {
@@ -494,6 +498,7 @@ pub unsafe extern "C" fn jit_exit(
                 status
             }
             ExitKind::Deopt => {
+                let (pc, reason) = crate::deopt::decode_site(site);
                 let points: Vec<ResumePoint> = d
                     .levels
                     .iter()
@@ -501,11 +506,11 @@ pub unsafe extern "C" fn jit_exit(
                     .enumerate()
                     .map(|(i, l)| ResumePoint {
                         block: l.block.to_bits(),
-                        pc: if i == 0 { site } else { l.resume_pc as u64 },
+                        pc: if i == 0 { pc as u64 } else { l.resume_pc as u64 },
                     })
                     .collect();
                 // SAFETY: the points describe the frames just made real, innermost first.
-                unsafe { jit_resume(vm, points.as_ptr(), points.len() as u64) }
+                unsafe { jit_resume(vm, points.as_ptr(), points.len() as u64, reason as u64) }
             }
         }
     }));

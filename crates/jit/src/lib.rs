@@ -7,6 +7,7 @@
 //! * `compiler` — the per-VM `JITModule`, tier-up hook, stats, dumps and perf map
 //! * `background` — the compile thread: code generation off the main thread, its queue
 //! * `cross` — compiling the same IR for another ISA (aarch64 check)
+//! * `deopt` — why compiled code deoptimised: the reasons an exit site carries
 //!
 //! Using it:
 //! ```no_run
@@ -20,6 +21,7 @@
 pub mod background;
 pub mod compiler;
 pub mod cross;
+pub mod deopt;
 pub mod helpers;
 pub mod translate;
 pub mod vstack;

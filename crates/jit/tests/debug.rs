@@ -32,6 +32,7 @@ fn dumps_clif_asm_and_stats() {
     assert_eq!(stats.len(), 4);
     assert!(clif[0].contains("function") && clif[0].contains("call_indirect"), "{}", clif[0]);
     assert!(stats[0].contains(" us, ") && stats[0].ends_with(" bytes"), "{}", stats[0]);
+    assert!(stats.iter().any(|s| s.contains(" = fib@1:1 (")), "named by Store path: {stats:?}");
     assert!(soma_jit::take_dumps(&mut vm).is_empty());
 }
 
@@ -47,8 +48,8 @@ fn perf_map_names_compiled_blocks() {
     let map = std::fs::read_to_string(format!("/tmp/perf-{}.map", std::process::id())).unwrap();
     let line = map
         .lines()
-        .find(|l| l.contains("soma:soma_m0_c1"))
-        .expect("block in perf map");
+        .find(|l| l.ends_with(" soma:three@1:1"))
+        .expect("the block in the perf map, named by its Store path and position");
     let parts: Vec<&str> = line.split(' ').collect();
     assert_eq!(parts.len(), 3);
     assert!(usize::from_str_radix(parts[0], 16).unwrap() > 0);

@@ -3,6 +3,7 @@
 
 mod common;
 use common::{diff, run_on, Tier};
+use soma_jit::deopt::DeoptReason;
 
 const FIB: &str = "{ !_.n _.n _.n 2 >< { } { !_.m _.m 1 >- >fib _.m 2 >- >fib >+ } >choose >chain } !fib";
 
@@ -236,14 +237,18 @@ fn virtual_register_write_through_deopts() {
     diff("{ 1 _.nope } !f >f", false);
     diff("{ !_.x } !f >f", false);
     let (_, mut r) = run_on(Tier::Jit(0), "{ a. !_.x 7 !_.x } !f 5 !a >f >f", false);
-    assert_eq!(soma_jit::stats(&mut r.vm).unwrap().deopts, 2);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert_eq!(s.deopts, 2);
+    assert_eq!(s.deopts_by_reason(), [(DeoptReason::RegisterWriteThrough.name(), 2)]);
 }
 
 #[test]
 fn deopt_counts_rebinding() {
     let (o, mut r) = run_on(Tier::Jit(0), "{ 1 2 >+ } !p >p { >- } !+ >p >p", false);
     assert_eq!(o.al, "[3, -1, -1]");
-    assert_eq!(soma_jit::stats(&mut r.vm).unwrap().deopts, 2);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert_eq!(s.deopts, 2);
+    assert_eq!(s.deopts_by_reason(), [(DeoptReason::GuardedPathRebound.name(), 2)]);
 }
 
 #[test]
@@ -276,7 +281,8 @@ fn shadow_stack_exhaustion_falls_back_to_heap_registers() {
         let o = diff(src, false);
         assert_eq!(o.al, "[0]", "{o:?}");
         let (_, mut r) = run_on(Tier::Jit(0), src, false);
-        assert!(soma_jit::stats(&mut r.vm).unwrap().deopts > 0, "the fallback was taken");
+        let s = soma_jit::stats(&mut r.vm).unwrap();
+        assert!(s.deopt_reasons[DeoptReason::ShadowStackFull as usize] > 0, "the fallback was taken: {s:?}");
     });
 }
 

@@ -5,19 +5,22 @@
 
 mod common;
 use common::{diff, run_on, Runner, Tier};
+use soma_jit::deopt::DeoptReason;
 
 /// All optimized at once, so the loop Blocks are speculative from their first run.
 const ALL_OPTIMIZED: Tier = Tier::Optimizing(0, 0);
 
 /// Run `src` on the executor and all-optimized; assert the same outcome, that some code was
-/// speculative and that it deoptimized at least `deopts` times. Returns the JIT's Runner.
-fn deopts_like_the_executor(src: &str, deopts: u64) -> Runner {
+/// speculative and that it deoptimized at least `deopts` times, at least once for `reason`
+/// (the check the case is about). Returns the JIT's Runner.
+fn deopts_like_the_executor(src: &str, deopts: u64, reason: DeoptReason) -> Runner {
     let (reference, _) = run_on(Tier::Executor, src, true);
     let (o, mut r) = run_on(ALL_OPTIMIZED, src, true);
     assert_eq!(o, reference, "source:\n{src}");
     let s = soma_jit::stats(&mut r.vm).unwrap();
     assert!(s.speculative >= 1, "nothing speculative: {s:?}");
     assert!(s.deopts >= deopts, "expected {deopts} deopts: {s:?}");
+    assert!(s.deopt_reasons[reason as usize] >= 1, "no deopt for {reason:?}: {:?}", s.deopts_by_reason());
     assert_eq!(r.vm.shadow_depth(), 0);
     assert_eq!(r.vm.depth(), 0);
     // And every other tier too.
@@ -39,7 +42,7 @@ fn a_builtin_rebound_between_runs_fails_the_preheader_guard() {
     // `+` becomes a Block adding through the saved builtin: same sums, another identity.
     let src = "+ !plus  0 !i  { i 1 >+ !i  i 100 >< >block Nil >choose } !step \
                >step >chain >drop  { >plus } !+  0 !i  >step >chain >drop  i";
-    deopts_like_the_executor(src, 1);
+    deopts_like_the_executor(src, 1, DeoptReason::EntryCheck);
 }
 
 #[test]
@@ -49,17 +52,34 @@ fn a_bigint_where_a_small_int_was_assumed_fails_the_preheader() {
     let src = "{ n 1 >+ !n  n lim >< >block Nil >choose } !step \
                0 !n 10 !lim  >step >chain >drop \
                1000000000000000 !n  1000000000000020 !lim  >step >chain >drop  n";
-    let mut r = deopts_like_the_executor(src, 4);
+    let mut r = deopts_like_the_executor(src, 4, DeoptReason::EntryCheck);
     let s = soma_jit::stats(&mut r.vm).unwrap();
     assert!(s.recompiles >= 1, "{s:?}");
 }
 
 #[test]
 fn an_overflow_mid_round_deopts_at_the_builtin_and_continues_with_bigints() {
-    // 2^47 - 4: the fourth increment overflows the small-int range inside a round.
+    // 2^47 - 4: the fourth increment overflows the small-int range inside a round; the
+    // rounds after it find a BigInt in `n` at entry.
+    let src = "140737488355324 !n  0 !k \
+               { n 1 >+ !n  k 1 >+ !k  k 12 >< >block Nil >choose } >chain >drop  n";
+    let mut r = deopts_like_the_executor(src, 1, DeoptReason::IntOverflow);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert!(s.deopt_reasons[DeoptReason::EntryCheck as usize] >= 1, "{s:?}");
+}
+
+#[test]
+fn a_constant_operand_that_is_no_small_int_is_left_to_generic_code() {
+    // The bound is a BigInt constant: speculating on it would deopt every round, so the loop
+    // is compiled without speculation from the start.
     let src = "140737488355324 !n \
                { n 1 >+ !n  n 140737488355340 >< >block Nil >choose } >chain >drop  n";
-    deopts_like_the_executor(src, 1);
+    let (reference, _) = run_on(Tier::Executor, src, true);
+    let (o, mut r) = run_on(ALL_OPTIMIZED, src, true);
+    assert_eq!(o, reference);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert_eq!((s.speculative, s.deopts), (0, 0), "{s:?}");
+    assert!(s.retranslations >= 1, "the speculative translation gave up: {s:?}");
 }
 
 #[test]
@@ -68,7 +88,7 @@ fn a_missing_cell_fails_the_preheader_and_the_executor_reports_it() {
     // `Undefined Store path` at the read's position.
     let src = "5 !q  { n 1 >+ !n  n q >< >block Nil >choose } !step \
                0 !n >step >chain >drop  Void !q.  0 !n >step >chain >drop";
-    deopts_like_the_executor(src, 1);
+    deopts_like_the_executor(src, 1, DeoptReason::EntryCheck);
 }
 
 #[test]
@@ -77,7 +97,7 @@ fn two_paths_sharing_a_cell_through_a_cellref_fail_the_alias_check() {
     // one path and reads it through the other. Kept in two variables it would never stop.
     let src = "0 !t.v  t. !a  \
                { a.v 1 >+ !a.v  t.v 10 >< >block Nil >choose } >chain >drop  t.v";
-    deopts_like_the_executor(src, 1);
+    deopts_like_the_executor(src, 1, DeoptReason::EntryCheck);
 }
 
 #[test]
@@ -85,7 +105,7 @@ fn a_string_written_where_a_small_int_was_assumed_deopts_at_the_write() {
     let src = "0 !i 0 !x \
                { i 1 >+ !i  i 3 >== {(three)} {i} >ifelse !x  i 5 >< >block Nil >choose } \
                >chain >drop  x i";
-    deopts_like_the_executor(src, 1);
+    deopts_like_the_executor(src, 1, DeoptReason::NotSmallInt);
 }
 
 #[test]
@@ -95,7 +115,7 @@ fn a_cellref_written_into_a_cell_deopts_at_the_write() {
     let src = "1 !t  t. !r  (s) !x  0 !i \
                { i 1 >+ !i  i 3 >== {r} {(s)} >ifelse !x  i 5 >< >block Nil >choose } \
                >chain >drop  i";
-    deopts_like_the_executor(src, 1);
+    deopts_like_the_executor(src, 1, DeoptReason::CellRefStored);
 }
 
 #[test]
@@ -103,14 +123,14 @@ fn a_zero_divisor_mid_loop_is_the_executors_error_at_its_position() {
     let src = "0 !n 0 !q { n 1 >+ !n  10 n 5 >- >/ !q  n 9 >< >block Nil >choose } >chain";
     let (reference, _) = run_on(Tier::Executor, src, true);
     assert!(reference.err.is_some(), "{reference:?}");
-    deopts_like_the_executor(src, 1);
+    deopts_like_the_executor(src, 1, DeoptReason::ZeroDivisor);
 }
 
 #[test]
 fn a_compare_of_a_string_mid_loop_deopts_and_the_executor_raises_its_type_error() {
     let src = "0 !n { n 1 >+ !n  n 3 >== {(x)} {n} >ifelse 5 >< >drop  n 9 >< >block Nil >choose } \
                >chain";
-    deopts_like_the_executor(src, 1);
+    deopts_like_the_executor(src, 1, DeoptReason::NotSmallInt);
 }
 
 #[test]
@@ -154,17 +174,19 @@ fn a_called_block_that_writes_a_cell_the_loop_holds_deopts_after_the_call() {
     let src = "0 !n \
                { { n 10 >+ !n  Nil } >chain >drop  n 1 >+ !n  n 1000 >< >block Nil >choose } \
                >chain >drop n";
-    deopts_like_the_executor(src, 1);
+    deopts_like_the_executor(src, 1, DeoptReason::StoreChangedByCall);
 }
 
 #[test]
 fn a_called_block_that_rebinds_a_guarded_builtin_deopts_after_the_call() {
     // Round 5 rebinds `+` from inside a called Block (a Block adding through the saved
     // builtin, plus one): the loop's `+` sites must see it from the very next instruction.
+    // The loop inlines the arm that calls `rebind`, which writes `+`, so the loop itself
+    // cannot speculate on `+` (the arm's code does): its guarded `+` site leaves.
     let src = "+ !plus  { { >plus 1 >plus } !+ } !rebind  0 !n \
                { n 5 >== { >rebind } { } >ifelse  n 1 >+ !n  n 50 >< >block Nil >choose } \
                >chain >drop n";
-    deopts_like_the_executor(src, 1);
+    deopts_like_the_executor(src, 1, DeoptReason::GuardedPathRebound);
 }
 
 #[test]
@@ -179,7 +201,7 @@ fn recursion_is_speculative_and_a_rebinding_between_calls_fails_the_validation_c
     assert_eq!(o.al, "[610]");
     let s = soma_jit::stats(&mut r.vm).unwrap();
     assert!(s.speculative >= 1 && s.deopts == 0, "{s:?}");
-    deopts_like_the_executor(&src, 1);
+    deopts_like_the_executor(&src, 1, DeoptReason::EntryCheck);
 }
 
 #[test]

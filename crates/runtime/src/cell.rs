@@ -353,6 +353,12 @@ impl CellPtr {
         self.child_sym(name.find_sym()?)
     }
 
+    /// The children, named, in insertion order (copied: the caller may write the graph).
+    pub fn children(self) -> Vec<(Sym, CellPtr)> {
+        // SAFETY: the borrow of `children` ends before this function returns.
+        unsafe { (*self.0.as_ptr()).children.iter().collect() }
+    }
+
     #[inline]
     pub fn child_sym(self, name: Sym) -> Option<CellPtr> {
         // SAFETY: the borrow of `children` ends before this function returns.

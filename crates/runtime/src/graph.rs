@@ -166,6 +166,33 @@ impl Graph {
         self.store_root
     }
 
+    /// A Store path (`a.b.c`) whose cell holds `v`, searched breadth first over at most
+    /// `budget` cells, so shallower paths win and a big Store costs no more than the budget.
+    /// For names in diagnostics (the JIT's dumps and perf map), never for semantics: a value
+    /// can be held by several paths or by none within the budget.
+    pub fn store_path_of(&self, v: Value, mut budget: usize) -> Option<String> {
+        let mut queue = std::collections::VecDeque::new();
+        queue.push_back((self.store_root, String::new()));
+        while let Some((cell, path)) = queue.pop_front() {
+            for (name, child) in cell.children() {
+                if budget == 0 {
+                    return None;
+                }
+                budget -= 1;
+                let child_path = if path.is_empty() {
+                    name.as_str().to_string()
+                } else {
+                    format!("{path}.{}", name.as_str())
+                };
+                if child.value().to_bits() == v.to_bits() {
+                    return Some(child_path);
+                }
+                queue.push_back((child, child_path));
+            }
+        }
+        None
+    }
+
     /// The structural epoch (see the module documentation).
     #[inline]
     pub fn epoch(&self) -> u64 {
@@ -337,6 +364,21 @@ mod tests {
 
     fn int(i: i64) -> Value {
         Value::small_int(i).unwrap()
+    }
+
+    #[test]
+    fn a_value_is_named_by_its_shallowest_store_path_within_the_budget() {
+        let mut heap = Heap::new();
+        let mut g = Graph::new(&mut heap);
+        g.store_write(&mut heap, &["a", "b", "c"], int(7));
+        g.store_write(&mut heap, &["z"], int(7));
+        g.store_write(&mut heap, &["a", "q"], int(8));
+        assert_eq!(g.store_path_of(int(7), 100).as_deref(), Some("z"), "shallower first");
+        assert_eq!(g.store_path_of(int(8), 100).as_deref(), Some("a.q"));
+        assert_eq!(g.store_path_of(int(9), 100), None);
+        // `a`, `z`, `a.b`, then `a.q`: the fourth cell looked at.
+        assert_eq!(g.store_path_of(int(8), 4).as_deref(), Some("a.q"));
+        assert_eq!(g.store_path_of(int(8), 3), None, "past the budget");
     }
 
     #[test]

@@ -467,6 +467,10 @@ impl Vm {
         &mut self.graph
     }
 
+    pub fn graph_ref(&self) -> &Graph {
+        &self.graph
+    }
+
     /// The value at a Store path given as components (`None` if never created).
     pub fn read_store_path(&self, components: &[&str]) -> Option<Value> {
         self.graph.store_read(components)

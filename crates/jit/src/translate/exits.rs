@@ -241,24 +241,26 @@ impl<'e> Translator<'_, 'e> {
         }
     }
 
-    /// Deoptimisation exit at the current instruction: the executor takes over every level,
-    /// innermost first, with the virtual stack as its AL (see [`helpers::jit_exit`]).
-    pub(super) fn emit_deopt(&mut self) {
-        self.emit_deopt_at(self.lvl().pc);
+    /// Deoptimisation exit at the current instruction, for `reason`: the executor takes over
+    /// every level, innermost first, with the virtual stack as its AL (see
+    /// [`helpers::jit_exit`]).
+    pub(super) fn emit_deopt(&mut self, reason: DeoptReason) {
+        self.emit_deopt_at(self.lvl().pc, reason);
     }
 
     /// Deoptimisation exit that resumes the innermost level at instruction `pc`.
-    pub(super) fn emit_deopt_at(&mut self, pc: usize) {
+    pub(super) fn emit_deopt_at(&mut self, pc: usize, reason: DeoptReason) {
         let entries = self.pending();
         let ok = self.b.ins().iconst(I32, ffi::SOMA_OK as i64);
-        self.emit_exit(ok, &entries, ExitKind::Deopt, pc as u64);
+        self.emit_exit(ok, &entries, ExitKind::Deopt, deopt::encode_site(pc, reason));
     }
 
-    pub(super) fn emit_resume(&mut self, points: Box<[ResumePoint]>) -> ir::Value {
+    pub(super) fn emit_resume(&mut self, points: Box<[ResumePoint]>, reason: DeoptReason) -> ir::Value {
         let n = self.iconst(points.len() as u64);
         let p = self.iconst(points.as_ptr() as u64);
+        let r = self.iconst(reason as u64);
         self.out.resume_points.push(points);
-        self.call_status(helpers::jit_resume as *const () as usize, &[self.vm, p, n])
+        self.call_status(helpers::jit_resume as *const () as usize, &[self.vm, p, n, r])
     }
 
 }

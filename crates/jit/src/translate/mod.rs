@@ -35,6 +35,7 @@
 use crate::helpers::{
     self, ExitDesc, ExitKind, ExitLevel, ExitReg, ResumePoint, StoreCache, CACHE_CELL_OFFSET, CACHE_EPOCH_OFFSET,
 };
+use crate::deopt::{self, DeoptReason};
 use crate::vstack::{VEntry, VStack, MAX_VIRTUAL};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
@@ -127,6 +128,9 @@ pub struct Translated {
     pub superseded: Box<std::cell::Cell<u64>>,
     /// The code speculates (see `speculate.rs`): its deopts recompile it without.
     pub speculative: bool,
+    /// What speculative code's pre-header checks, one line per hoisted Store path (for
+    /// `SOMA_JIT_DUMP=stats`).
+    pub speculated: Vec<String>,
 }
 
 /// Why a translation gave up (the compiler retries with less ambition).

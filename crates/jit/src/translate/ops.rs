@@ -411,7 +411,7 @@ impl<'e> Translator<'_, 'e> {
         self.b.set_cold_block(deopt);
         self.b.ins().brif(same, fast, &[], deopt, &[]);
         self.b.switch_to_block(deopt);
-        self.emit_deopt();
+        self.emit_deopt(DeoptReason::GuardedPathRebound);
         self.b.switch_to_block(fast);
         match builtin {
             Some(id) => self.gen_builtin(id),

@@ -45,7 +45,7 @@ impl<'e> Translator<'_, 'e> {
         let st = self.emit_resume(Box::new([ResumePoint {
             block: self.env.block.to_bits(),
             pc: 0,
-        }]));
+        }]), DeoptReason::ShadowStackFull);
         self.emit_time_end();
         self.b.ins().return_(&[st]);
 
@@ -299,7 +299,7 @@ impl<'e> Translator<'_, 'e> {
             if !peeked {
                 self.vs.push(entry);
             }
-            self.emit_deopt();
+            self.emit_deopt(DeoptReason::RegisterWriteThrough);
             if !peeked {
                 self.vs.pop();
             }

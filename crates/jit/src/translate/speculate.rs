@@ -84,6 +84,33 @@ pub(super) struct Hoisted {
     written: bool,
 }
 
+impl Hoisted {
+    /// What the pre-header checks of this path, for dumps: `c.n: resolves, a small Int,
+    /// written (no CellRef, no alias)`.
+    fn describe(&self) -> String {
+        let mut what = vec!["resolves"];
+        if let Some(bits) = self.guard {
+            // SAFETY: a guard's bits are a live builtin or Block the code was compiled against
+            // (a module constant or a Store value the compiler roots while it translates).
+            let v = unsafe { Value::from_bits(bits) };
+            what.push(if v.as_block_obj().is_some() {
+                "the same Block"
+            } else if v.as_builtin_obj().is_some() {
+                "the same builtin"
+            } else {
+                "the same value"
+            });
+        }
+        if self.int.is_some() {
+            what.push("a small Int");
+        }
+        if self.written {
+            what.push("written (no CellRef, no alias)");
+        }
+        format!("{}: {}", self.comps.join("."), what.join(", "))
+    }
+}
+
 impl Speculation {
     pub(super) fn new(pre: ir::Block, entry_reg: RegMode, writes: Variable, own_writes: Variable, epoch: Variable) -> Speculation {
         Speculation {
@@ -135,7 +162,7 @@ impl<'e> Translator<'_, 'e> {
         self.b.ins().brif(ok, cont, &[], deopt, &[]);
         self.b.switch_to_block(deopt);
         let next = self.lvl().pc + 1;
-        self.emit_deopt_at(next);
+        self.emit_deopt_at(next, DeoptReason::StoreChangedByCall);
         self.b.switch_to_block(cont);
     }
 
@@ -230,14 +257,14 @@ impl<'e> Translator<'_, 'e> {
             (Some(_), Some(r)) => Some(r),
             (Some(_), None) => {
                 let ok = self.is_small_int(e.val);
-                self.deopt_unless(ok, &[e]);
+                self.deopt_unless(ok, &[e], DeoptReason::NotSmallInt);
                 Some(self.unbox_int(e.val))
             }
             (None, _) => {
                 if e.int.is_none() && e.konst.is_none() {
                     let is_ref = self.is_cell_ref(e.val);
                     let ok = self.b.ins().icmp_imm_s(IntCC::Equal, is_ref, 0);
-                    self.deopt_unless(ok, &[e]);
+                    self.deopt_unless(ok, &[e], DeoptReason::CellRefStored);
                 }
                 None
             }
@@ -257,9 +284,10 @@ impl<'e> Translator<'_, 'e> {
         }
     }
 
-    /// Continue only when `ok` (an `i8`); otherwise a deoptimisation exit at this instruction
-    /// with `taken` (the operands the instruction had popped) back on top of the AL.
-    pub(super) fn deopt_unless(&mut self, ok: ir::Value, taken: &[VEntry]) {
+    /// Continue only when `ok` (an `i8`); otherwise a deoptimisation exit for `reason` at this
+    /// instruction with `taken` (the operands the instruction had popped) back on top of the
+    /// AL.
+    pub(super) fn deopt_unless(&mut self, ok: ir::Value, taken: &[VEntry], reason: DeoptReason) {
         let cont = self.b.create_block();
         let deopt = self.b.create_block();
         self.b.set_cold_block(deopt);
@@ -268,7 +296,7 @@ impl<'e> Translator<'_, 'e> {
         for e in taken {
             self.vs.push(*e);
         }
-        self.emit_deopt();
+        self.emit_deopt(reason);
         for _ in taken {
             self.vs.pop();
         }
@@ -285,8 +313,13 @@ impl<'e> Translator<'_, 'e> {
         if let Some(i) = e.konst.and_then(|k| unsafe { Value::from_bits(k) }.as_small_int()) {
             return self.iconst(i as u64);
         }
+        if e.konst.is_some() {
+            // A constant of another kind (a BigInt, a Str) would fail the test on every run:
+            // the generic code handles it without leaving.
+            self.give_up("a constant operand that is not a small Int");
+        }
         let ok = self.is_small_int(e.val);
-        self.deopt_unless(ok, taken);
+        self.deopt_unless(ok, taken, DeoptReason::NotSmallInt);
         self.unbox_int(e.val)
     }
 
@@ -314,7 +347,7 @@ impl<'e> Translator<'_, 'e> {
             2 => {
                 let (r, of) = self.b.ins().smul_overflow(x, y);
                 let ok = self.b.ins().icmp_imm_s(IntCC::Equal, of, 0);
-                self.deopt_unless(ok, &taken);
+                self.deopt_unless(ok, &taken, DeoptReason::IntOverflow);
                 r
             }
             _ => {
@@ -322,13 +355,13 @@ impl<'e> Translator<'_, 'e> {
                 let divisor = b.konst.and_then(|k| unsafe { Value::from_bits(k) }.as_small_int());
                 if divisor.is_none_or(|d| d == 0) {
                     let ok = self.b.ins().icmp_imm_s(IntCC::NotEqual, y, 0);
-                    self.deopt_unless(ok, &taken);
+                    self.deopt_unless(ok, &taken, DeoptReason::ZeroDivisor);
                 }
                 self.floor_div_mod(op, x, y, divisor)
             }
         };
         let fits = self.fits_small(r);
-        self.deopt_unless(fits, &taken);
+        self.deopt_unless(fits, &taken, DeoptReason::IntOverflow);
         let mut e = VEntry::new(self.box_int(r), None);
         e.int = Some(r);
         self.vpush_entry(e);
@@ -443,6 +476,7 @@ impl<'e> Translator<'_, 'e> {
         let fail = self.b.create_block();
         self.b.set_cold_block(fail);
         let mut cells = Vec::with_capacity(n);
+        self.out.speculated = spec.cells.iter().map(Hoisted::describe).collect();
         for (i, c) in spec.cells.iter().enumerate() {
             let cell = self.emit_resolve_cell(c.path, fail, &[]);
             let v = self.b.ins().load(I64, flags, cell, CELL_VALUE_OFFSET as i32);
@@ -487,7 +521,7 @@ impl<'e> Translator<'_, 'e> {
         let reg = std::mem::replace(&mut self.levels[0].reg, spec.entry_reg.clone());
         let pc = std::mem::replace(&mut self.levels[0].pc, 0);
         let vs = std::mem::take(&mut self.vs);
-        self.emit_deopt();
+        self.emit_deopt(DeoptReason::EntryCheck);
         self.vs = vs;
         self.levels[0].pc = pc;
         self.levels[0].reg = reg;

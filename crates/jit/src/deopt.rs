@@ -1,0 +1,111 @@
+//! Why compiled code left through a deoptimisation exit.
+//!
+//! Every deopt exit site knows its reason at compile time. Exits of the same shape share one
+//! exit block that gets the *site* as an argument (see `translate/exits.rs`), so the reason
+//! travels in the site's high bits beside the resume pc and costs the exit nothing: the
+//! executor-side helper splits them again, counts the reason in [`crate::JitStats`] and
+//! resumes at the pc.
+
+/// The reason of one deoptimisation exit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum DeoptReason {
+    /// Speculative code's entry checks failed: a hoisted path no longer resolves, a guarded
+    /// path holds another builtin or Block, a path assumed to hold a small Int holds
+    /// something else, or a written path became a CellRef or an alias of another path.
+    EntryCheck = 0,
+    /// A call made from speculative code wrote a cell or changed the Store's shape.
+    StoreChangedByCall,
+    /// A guarded builtin or Block site of baseline code found its path rebound.
+    GuardedPathRebound,
+    /// An operand speculated to be a small Int was not one.
+    NotSmallInt,
+    /// An integer result left the small Int range (the executor makes the BigInt).
+    IntOverflow,
+    /// A division or remainder by zero (the executor raises the error).
+    ZeroDivisor,
+    /// A CellRef written to a Store path whose writes are plain stores.
+    CellRefStored,
+    /// A Register write that must go through a CellRef the virtual Register holds.
+    RegisterWriteThrough,
+    /// The shadow stack of virtual Registers was full (deep recursion).
+    ShadowStackFull,
+}
+
+impl DeoptReason {
+    /// Every reason, in the order of their numbers.
+    pub const ALL: [DeoptReason; 9] = [
+        DeoptReason::EntryCheck,
+        DeoptReason::StoreChangedByCall,
+        DeoptReason::GuardedPathRebound,
+        DeoptReason::NotSmallInt,
+        DeoptReason::IntOverflow,
+        DeoptReason::ZeroDivisor,
+        DeoptReason::CellRefStored,
+        DeoptReason::RegisterWriteThrough,
+        DeoptReason::ShadowStackFull,
+    ];
+    pub const COUNT: usize = Self::ALL.len();
+
+    /// A short name for statistics (`--jit-stats`, the bridge's dict, dumps).
+    pub fn name(self) -> &'static str {
+        match self {
+            DeoptReason::EntryCheck => "entry check failed",
+            DeoptReason::StoreChangedByCall => "a call changed the Store",
+            DeoptReason::GuardedPathRebound => "guarded path rebound",
+            DeoptReason::NotSmallInt => "not a small Int",
+            DeoptReason::IntOverflow => "Int overflow",
+            DeoptReason::ZeroDivisor => "zero divisor",
+            DeoptReason::CellRefStored => "CellRef stored",
+            DeoptReason::RegisterWriteThrough => "Register write-through",
+            DeoptReason::ShadowStackFull => "shadow stack full",
+        }
+    }
+
+    /// The reason numbered `n` (an unknown number, which no compiled code makes, counts as
+    /// an entry check rather than being lost).
+    pub fn from_number(n: u64) -> DeoptReason {
+        Self::ALL.get(n as usize).copied().unwrap_or(DeoptReason::EntryCheck)
+    }
+}
+
+/// Bits of a site below the reason: a resume pc (Codes are far shorter than 2^48
+/// instructions; the decoder bounds them).
+const PC_BITS: u32 = 48;
+
+/// The site argument of a deopt exit resuming at `pc` for `reason`.
+pub fn encode_site(pc: usize, reason: DeoptReason) -> u64 {
+    debug_assert!((pc as u64) < 1 << PC_BITS);
+    pc as u64 | (reason as u64) << PC_BITS
+}
+
+/// The resume pc and the reason of a deopt exit's site.
+pub fn decode_site(site: u64) -> (usize, DeoptReason) {
+    ((site & ((1 << PC_BITS) - 1)) as usize, DeoptReason::from_number(site >> PC_BITS))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_site_carries_its_pc_and_reason() {
+        for r in DeoptReason::ALL {
+            for pc in [0usize, 1, 17, 65_535, (1 << 40) + 3] {
+                assert_eq!(decode_site(encode_site(pc, r)), (pc, r));
+            }
+        }
+    }
+
+    #[test]
+    fn reasons_are_numbered_in_order_and_named_apart() {
+        for (i, r) in DeoptReason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i);
+            assert_eq!(DeoptReason::from_number(i as u64), *r);
+        }
+        let mut names: Vec<_> = DeoptReason::ALL.iter().map(|r| r.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), DeoptReason::COUNT);
+    }
+}
