@@ -22,6 +22,11 @@
 //!   names resolve relocations) and the machine code or the error, with timings. Only the
 //!   owner's thread receives it, at its safepoints.
 //! * The queue is a `Mutex` + `Condvar` (jobs, heat updates, an owner's jobs withdrawn).
+//! * The owner's *signal*, an `Arc<AtomicUsize>` its VM loads at every safepoint instead of
+//!   calling the install hook: in the background mode the worker adds 1 *before* it sends a
+//!   result, and the owner takes 1 off per result received, so the count never underflows
+//!   and is nonzero whenever a result may be waiting; in lockstep mode the owner adds 1 per
+//!   job it submits (it must wait for each at the next safepoint). Only a count crosses.
 //!
 //! Everything the compiled code will point at (cache lines, exit descriptions) stays with the
 //! main thread in `compiler.rs` until the code is installed or dropped.
@@ -42,8 +47,8 @@ use cranelift_codegen::isa::{OwnedTargetIsa, TargetIsa};
 use cranelift_codegen::{Context, FinalizedMachReloc};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Machine code of one function, ready to be installed.
@@ -97,6 +102,8 @@ pub struct Job {
     queued_at: Instant,
     /// Where the result goes (the owner's channel).
     reply: Option<Sender<Done>>,
+    /// The owner's signal, counted up before the result is sent (background mode only).
+    signal: Option<Arc<AtomicUsize>>,
 }
 
 /// A finished job.
@@ -151,6 +158,11 @@ pub struct Worker {
     done: Receiver<Done>,
     /// Jobs sent and not yet received back.
     in_flight: usize,
+    /// Nonzero while the owner should look for results (see the module docs).
+    signal: Arc<AtomicUsize>,
+    /// Lockstep: the signal counts jobs in flight (each is waited for at the next safepoint)
+    /// rather than results sent.
+    lockstep: bool,
 }
 
 fn lock(shared: &Shared) -> MutexGuard<'_, Queue> {
@@ -161,8 +173,9 @@ fn lock(shared: &Shared) -> MutexGuard<'_, Queue> {
 
 impl Worker {
     /// A handle on the compile thread (starting it if this is the first). `Err` when the
-    /// system cannot start a thread (the caller then compiles synchronously).
-    pub fn start() -> Result<Worker, String> {
+    /// system cannot start a thread (the caller then compiles synchronously). `lockstep`: every
+    /// job is waited for at the owner's next safepoint.
+    pub fn start(lockstep: bool) -> Result<Worker, String> {
         static OWNERS: AtomicU64 = AtomicU64::new(0);
         let shared = compile_thread()?;
         let (reply, done) = mpsc::channel();
@@ -172,7 +185,14 @@ impl Worker {
             reply,
             done,
             in_flight: 0,
+            signal: Arc::new(AtomicUsize::new(0)),
+            lockstep,
         })
+    }
+
+    /// What the owner's VM loads at safepoints: nonzero when `next_done` may have something.
+    pub fn signal(&self) -> Arc<AtomicUsize> {
+        self.signal.clone()
     }
 
     /// Queue `func` for code generation.
@@ -195,7 +215,11 @@ impl Worker {
             inject_panic,
             queued_at: Instant::now(),
             reply: Some(self.reply.clone()),
+            signal: (!self.lockstep).then(|| self.signal.clone()),
         };
+        if self.lockstep {
+            self.signal.fetch_add(1, Ordering::Release);
+        }
         lock(self.shared).jobs.push(job);
         self.shared.wake.notify_one();
         self.in_flight += 1;
@@ -226,6 +250,7 @@ impl Worker {
         };
         if d.is_some() {
             self.in_flight -= 1;
+            self.signal.fetch_sub(1, Ordering::AcqRel);
         }
         d
     }
@@ -285,6 +310,10 @@ fn worker_loop(shared: &Shared) {
         let generate_time = t0.elapsed();
         let func = std::mem::replace(&mut ctx.func, ir::Function::new());
         if let Some(reply) = job.reply.take() {
+            // Counted before it is sent, so the owner never takes off more than was added.
+            if let Some(signal) = &job.signal {
+                signal.fetch_add(1, Ordering::Release);
+            }
             // A closed channel: the JIT was dropped meanwhile; the result is not wanted.
             let _ = reply.send(Done {
                 id: job.id,
@@ -313,6 +342,7 @@ mod tests {
             inject_panic: false,
             queued_at: Instant::now() - Duration::from_millis(age_ms),
             reply: None,
+            signal: None,
         }
     }
 
@@ -334,5 +364,57 @@ mod tests {
         warm(&mut q, 0, 7, 5); // not waiting (any more): nothing happens
         warm(&mut q, 1, 1, 500); // another JIT's job 1: not this one
         assert_eq!(take_hottest(&mut q).map(|j| j.id), Some(2));
+    }
+
+    /// A function that returns at once, and the host ISA to compile it for.
+    fn trivial_job() -> (ir::Function, OwnedTargetIsa) {
+        use cranelift_codegen::settings;
+        let isa = cranelift_native::builder()
+            .expect("host ISA")
+            .finish(settings::Flags::new(settings::builder()))
+            .expect("host ISA");
+        let mut func = ir::Function::new();
+        let mut fctx = cranelift_frontend::FunctionBuilderContext::new();
+        let mut b = cranelift_frontend::FunctionBuilder::new(&mut func, &mut fctx);
+        let entry = b.create_block();
+        b.switch_to_block(entry);
+        b.seal_block(entry);
+        cranelift_codegen::ir::InstBuilder::return_(b.ins(), &[]);
+        b.finalize(isa.frontend_config());
+        (func, isa)
+    }
+
+    /// Wait (without a time limit that could fail on a slow machine) until `signal` is `n`.
+    fn until_signal_is(signal: &AtomicUsize, n: usize) {
+        while signal.load(Ordering::Acquire) != n {
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn the_signal_counts_a_result_before_it_is_sent_and_the_owner_takes_it_off() {
+        let mut w = Worker::start(false).expect("compile thread");
+        let signal = w.signal();
+        assert_eq!(signal.load(Ordering::Acquire), 0);
+        let (func, isa) = trivial_job();
+        w.submit(1, 1, func, isa, false, false);
+        // The worker counts the result before sending it: once counted, it arrives.
+        until_signal_is(&signal, 1);
+        let done = w.next_done(true).expect("the result");
+        assert_eq!(done.id, 1);
+        assert!(done.code.is_ok());
+        assert_eq!(signal.load(Ordering::Acquire), 0, "taken off when received");
+        assert!(w.next_done(false).is_none());
+    }
+
+    #[test]
+    fn in_lockstep_the_signal_counts_jobs_in_flight() {
+        let mut w = Worker::start(true).expect("compile thread");
+        let signal = w.signal();
+        let (func, isa) = trivial_job();
+        w.submit(1, 1, func, isa, false, false);
+        assert_eq!(signal.load(Ordering::Acquire), 1, "counted at submission");
+        assert_eq!(w.next_done(true).map(|d| d.id), Some(1));
+        assert_eq!(signal.load(Ordering::Acquire), 0);
     }
 }

@@ -498,9 +498,12 @@ impl Jit {
             return;
         }
         if let Some(&id) = self.queued.get(&key) {
-            // Called again while it waits (from compiled code): it is hot.
-            if let Some(Ok(w)) = &self.worker {
-                w.warm(id, 1);
+            // Called again while it waits (compiled callers ask at every call): it is hot. The
+            // heat reaches the queue in steps (each is a lock and a search of the queue).
+            if b.exec_count.get() % WARM_STEP == 0 {
+                if let Some(Ok(w)) = &self.worker {
+                    w.warm(id, WARM_STEP);
+                }
             }
             return;
         }
@@ -568,8 +571,8 @@ impl Jit {
                 self.pending.insert(id, t);
                 if let Some(Ok(w)) = &mut self.worker {
                     w.submit(id, heat, func, isa, self.config.dump.asm, self.config.inject_worker_panic);
+                    vm.set_install_hook(Some((install_ready, w.signal())));
                 }
-                vm.set_install_hook(Some(install_ready));
             }
             Err(e) => {
                 self.note_failure(key, e);
@@ -592,7 +595,7 @@ impl Jit {
     /// Whether the compile thread runs (starting it on first use).
     fn worker_ready(&mut self) -> bool {
         if self.worker.is_none() {
-            self.worker = Some(Worker::start());
+            self.worker = Some(Worker::start(self.config.background == Background::Lockstep));
         }
         matches!(self.worker, Some(Ok(_)))
     }
@@ -859,6 +862,9 @@ fn stale(vm: &Vm, t: &Translation) -> Option<String> {
         (now != Some(*bits)).then(|| format!("`{}` was rebound", path.join(".")))
     })
 }
+
+/// Executions of a queued Block between two increases of its job's heat.
+const WARM_STEP: u64 = 32;
 
 /// Cells of the Store searched for the path that names a Block in dumps and the perf map.
 const NAMING_SEARCH_CELLS: usize = 4096;

@@ -18,6 +18,8 @@ use crate::value::Value;
 use std::io::{BufRead, Write};
 use std::ptr::NonNull;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// Default limit on nested block executions (docs/semantics.md).
 pub const DEFAULT_MAX_DEPTH: usize = 10_000;
@@ -321,7 +323,7 @@ pub struct Vm {
     /// JIT tier-up: the hook and the execution count at which it fires.
     tier_up: Option<(TierUpHook, u64)>,
     /// Set while the JIT has compiles in flight: one branch per block entry otherwise.
-    install: Option<InstallHook>,
+    install: Option<(InstallHook, Arc<AtomicUsize>)>,
     /// Host poll hook and the block entries left until it is called next.
     poll: Option<(PollHook, *mut std::ffi::c_void)>,
     /// Step budget, time limit and interrupt flag (armed into `poll_countdown`).
@@ -676,10 +678,21 @@ impl Vm {
         self.tier_up = hook.map(|h| (h, threshold));
     }
 
-    /// Set (or clear, with `None`) the hook that installs code finished off the main thread.
-    /// The JIT sets it while compiles are in flight and clears it when none are.
-    pub fn set_install_hook(&mut self, hook: Option<InstallHook>) {
+    /// Set (or clear, with `None`) the hook that installs code finished off the main thread,
+    /// with its signal: safepoints call the hook only while the signal is nonzero (a load
+    /// instead of a call; the compile thread may change it, hence an atomic). The JIT sets it
+    /// while compiles are in flight and clears it when none are.
+    pub fn set_install_hook(&mut self, hook: Option<(InstallHook, Arc<AtomicUsize>)>) {
         self.install = hook;
+    }
+
+    /// The install hook, when its signal says there may be code to install.
+    #[inline]
+    fn install_due(&self) -> Option<InstallHook> {
+        match &self.install {
+            Some((hook, signal)) if signal.load(Ordering::Acquire) != 0 => Some(*hook),
+            _ => None,
+        }
     }
 
     /// The installed hook's threshold, if any.
@@ -697,7 +710,7 @@ impl Vm {
     /// it has no native entry yet.
     #[inline]
     pub fn maybe_tier_up(&mut self, block: Value) {
-        if let Some(install) = self.install {
+        if let Some(install) = self.install_due() {
             install(self);
         }
         if let Some((hook, threshold)) = self.tier_up {
@@ -715,7 +728,7 @@ impl Vm {
     /// has no native entry (the hook remembers Blocks it could not compile).
     #[inline]
     pub fn tier_up_now(&mut self, block: Value) {
-        if let Some(install) = self.install {
+        if let Some(install) = self.install_due() {
             install(self);
         }
         if let Some((hook, _)) = self.tier_up {
@@ -743,7 +756,7 @@ impl Vm {
         self.check_limits(POLL_INTERVAL)?;
         // Also an install point: compiled loops that run in place (no block entry, no call)
         // reach no other safepoint, and they are where newer code matters most.
-        if let Some(install) = self.install {
+        if let Some(install) = self.install_due() {
             install(self);
         }
         match self.poll {
