@@ -340,7 +340,8 @@ LAST_STATS = None
 def compare(factories, count, seed, report=print, reach=None):
     """Run `count` programs from `seed` on every factory. Return the divergences found.
     `reach`, a dict, counts the programs in which the all-optimized tier compiled
-    speculative code (`speculative`) and in which that code deoptimized (`deopted`)."""
+    speculative code (`speculative`), in which that code deoptimized (`deopted`) and in
+    which a Block was recompiled speculative with type feedback (`respecialized`)."""
     names = list(factories)
     gen = Generator(seed)
     divergences = []
@@ -354,6 +355,8 @@ def compare(factories, count, seed, report=print, reach=None):
                     reach["speculative"] = reach.get("speculative", 0) + 1
                     if LAST_STATS.get("deopts", 0):
                         reach["deopted"] = reach.get("deopted", 0) + 1
+                    if LAST_STATS.get("respecialized", 0):
+                        reach["respecialized"] = reach.get("respecialized", 0) + 1
         base = results[names[0]]
         if all(results[n] == base for n in names[1:]):
             continue
@@ -423,8 +426,9 @@ def main(argv=None):
     found = compare(factories, args.count, args.seed, reach=reach)
     print("%d programs on %s: %d divergences" % (args.count, ", ".join(factories), len(found)))
     if "jit-optimized" in factories:
-        print("speculative code compiled in %d programs, deoptimized in %d"
-              % (reach.get("speculative", 0), reach.get("deopted", 0)))
+        print("speculative code compiled in %d programs, deoptimized in %d, recompiled with "
+              "type feedback in %d" % (reach.get("speculative", 0), reach.get("deopted", 0),
+                                       reach.get("respecialized", 0)))
     return 1 if found else 0
 
 

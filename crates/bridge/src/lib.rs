@@ -856,6 +856,7 @@ impl Machine {
         d.set_item("postponed", s.postponed)?;
         d.set_item("optimized", s.optimized)?;
         d.set_item("speculative", s.speculative)?;
+        d.set_item("respecialized", s.respecialized)?;
         d.set_item("recompiles", s.recompiles)?;
         let blocks: Vec<(String, usize, u64, usize, u8)> = s
             .blocks

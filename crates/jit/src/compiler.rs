@@ -191,6 +191,8 @@ pub struct BlockStat {
     pub background: bool,
     /// 1: the baseline tier; 2: the optimizing tier.
     pub tier: u8,
+    /// Speculative code (the optimizing tier's, see docs/jit.md).
+    pub speculative: bool,
     /// Time the job waited in the queue (background only).
     pub queue_wait_us: u64,
 }
@@ -237,6 +239,8 @@ pub struct JitStats {
     pub optimized: u64,
     /// Of those, how many speculate (see docs/jit.md, "Speculative code").
     pub speculative: u64,
+    /// Recompiles of speculative code that speculate again, with type feedback from its deopts.
+    pub respecialized: u64,
     /// Chained loops that left older code for newer code of their Block at a back edge.
     pub loops_moved: u64,
     pub blocks: Vec<BlockStat>,
@@ -288,6 +292,11 @@ pub struct Jit {
     no_inline: HashSet<(u32, u32)>,
     /// Blocks recompiled without speculation (their speculative code kept deoptimizing).
     no_speculate: HashSet<(u32, u32)>,
+    /// Type feedback from deopts (`feedback.rs`), read by every translation.
+    feedback: crate::feedback::TypeFeedback,
+    /// Blocks whose deopts taught the feedback something since their code was compiled: their
+    /// recompile speculates again, with it.
+    learnt: HashSet<(u32, u32)>,
     /// The compile thread (started on the first background compile), or why it could not be.
     worker: Option<Result<Worker, String>>,
     /// Blocks translated and waiting for their machine code, by job number.
@@ -418,6 +427,8 @@ impl Jit {
             no_virtual_register: HashSet::new(),
             no_inline: HashSet::new(),
             no_speculate: HashSet::new(),
+            feedback: Default::default(),
+            learnt: HashSet::new(),
             worker: None,
             pending: HashMap::new(),
             queued: HashMap::new(),
@@ -718,6 +729,7 @@ impl Jit {
             // The program runs once; a Block whose speculative code kept deoptimizing gets
             // the generic kind.
             speculate: tier == 2 && cid != 0 && !self.no_speculate.contains(&(mid, cid)),
+            feedback: Some(&self.feedback),
         };
         let (data, retries) =
             translate_with_fallbacks(&mut self.ctx, &mut self.fctx, &mut env, self.isa.frontend_config())?;
@@ -788,6 +800,7 @@ impl Jit {
             code_size: size,
             background: queue_wait.is_some(),
             tier,
+            speculative: t.data.speculative,
             queue_wait_us: queue_wait.map_or(0, |d| d.as_micros() as u64),
         };
         if self.config.dump.stats {
@@ -978,12 +991,30 @@ fn install_ready(vm: &mut Vm) {
 /// Register write-throughs the new code keeps the Register in heap cells, and when they came
 /// from inlined bodies it inlines nothing. The running code finishes through its exit; it
 /// stays allocated until the VM is dropped.
-pub(crate) fn note_deopt(vm: &mut Vm, block: Value, pc: usize, inlined: bool, reason: DeoptReason) {
+///
+/// Deopts of speculative code also teach the type feedback, from the innermost level's
+/// instruction `(site_block, site_pc)`: the recompile of a Block whose deopts taught something
+/// speculates again, with the feedback.
+pub(crate) fn note_deopt(
+    vm: &mut Vm,
+    block: Value,
+    pc: usize,
+    (site_block, site_pc): (Value, usize),
+    inlined: bool,
+    reason: DeoptReason,
+) {
     with_jit(vm, |jit, vm| {
         jit.stats.deopts += 1;
         jit.stats.deopt_reasons[reason as usize] += 1;
         let Some(b) = vm.block_obj(block) else { return };
         let key = (b.module, b.code);
+        let speculative = jit
+            .current
+            .get(&key)
+            .is_some_and(|&(i, _)| jit.code_data[i].speculative);
+        if speculative && jit.feedback.learn(vm, site_block, site_pc, reason) {
+            jit.learnt.insert(key);
+        }
         let n = jit.deopt_counts.entry(key).or_insert(0);
         *n += 1;
         if *n < DEOPTS_BEFORE_RECOMPILE {
@@ -1000,12 +1031,12 @@ pub(crate) fn note_deopt(vm: &mut Vm, block: Value, pc: usize, inlined: bool, re
             .and_then(|m| m.module.codes.get(key.1 as usize).map(|c| c.instrs.get(pc).map(|i| i.op)))
             .flatten()
             == Some(Opcode::SetReg);
-        let speculative = jit
-            .current
-            .get(&key)
-            .is_some_and(|&(i, _)| jit.code_data[i].speculative);
-        let without = if speculative {
-            // The wider types first: speculation off, inlining and virtual Registers kept.
+        let without = if speculative && jit.learnt.remove(&key) {
+            // The wider types where the deopts were: speculating again, with the feedback.
+            jit.stats.respecialized += 1;
+            "the speculation the feedback widened"
+        } else if speculative {
+            // The wider types everywhere: speculation off, inlining and virtual Registers kept.
             jit.no_speculate.insert(key);
             "speculation"
         } else if inlined {

@@ -372,8 +372,9 @@ pub unsafe extern "C" fn jit_resume(vm: *mut Vm, points: *const ResumePoint, n: 
         let points = std::slice::from_raw_parts(points, n as usize);
         guard(vm, |vm| {
             let outer = points[points.len() - 1];
+            let site = (val(points[0].block), points[0].pc as usize);
             let reason = DeoptReason::from_number(reason);
-            crate::compiler::note_deopt(vm, val(outer.block), outer.pc as usize, points.len() > 1, reason);
+            crate::compiler::note_deopt(vm, val(outer.block), outer.pc as usize, site, points.len() > 1, reason);
             for (i, p) in points.iter().enumerate() {
                 let inlined_left = points.len() - 1 - i;
                 if let Err(e) = soma_runtime::exec::resume(vm, val(p.block), p.pc as usize) {

@@ -8,6 +8,7 @@
 //! * `background` — the compile thread: code generation off the main thread, its queue
 //! * `cross` — compiling the same IR for another ISA (aarch64 check)
 //! * `deopt` — why compiled code deoptimised: the reasons an exit site carries
+//! * `feedback` — type feedback learnt from those deopts (wide sites and paths)
 //!
 //! Using it:
 //! ```no_run
@@ -22,6 +23,7 @@ pub mod background;
 pub mod compiler;
 pub mod cross;
 pub mod deopt;
+pub mod feedback;
 pub mod helpers;
 pub mod translate;
 pub mod vstack;

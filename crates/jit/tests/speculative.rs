@@ -240,3 +240,49 @@ fn a_call_inside_an_inlined_frame_is_checked_after_the_frame_is_left() {
         diff(src, true);
     }
 }
+
+#[test]
+fn a_site_that_sees_bigints_is_widened_by_type_feedback_and_the_rest_keeps_speculating() {
+    // `big` holds a BigInt from the start: the `+` on it deopts (not a small Int) until the
+    // recompile, which lowers that one site as a call of `+` and still speculates on `k`.
+    let src = "100000000000000000000 !big  0 !k \
+               { big 1 >+ !big  k 1 >+ !k  k 2000 >< >block Nil >choose } >chain >drop  big k";
+    let mut r = deopts_like_the_executor(src, 1, DeoptReason::NotSmallInt);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert_eq!((s.respecialized, s.recompiles), (1, 1), "{s:?}");
+    assert_eq!(loop_compiles(&s), [true, true], "the loop compiled speculative twice: {s:?}");
+    // The second code takes no exit: every deopt was the first code's.
+    assert_eq!(s.deopts, soma_jit::compiler::DEOPTS_BEFORE_RECOMPILE as u64, "{s:?}");
+}
+
+/// Whether each compile of the module's first block (the loop) was speculative, in order.
+fn loop_compiles(s: &soma_jit::JitStats) -> Vec<bool> {
+    s.blocks.iter().filter(|b| (b.module, b.code) == (1, 1)).map(|b| b.speculative).collect()
+}
+
+#[test]
+fn a_path_written_a_string_is_no_longer_assumed_a_small_int_after_feedback() {
+    // `x` holds a small Int at compile time and gets a Str every other round: the write
+    // deopts until the recompile stops assuming `x` is a small Int.
+    let src = "0 !i 0 !x \
+               { i 1 >+ !i  i 2 >% 0 >== {(even)} {i} >ifelse !x  i 400 >< >block Nil >choose } \
+               >chain >drop  x i";
+    let mut r = deopts_like_the_executor(src, 1, DeoptReason::NotSmallInt);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert_eq!(s.respecialized, 1, "{s:?}");
+    assert_eq!(loop_compiles(&s), [true, true], "{s:?}");
+    assert_eq!(s.deopts, soma_jit::compiler::DEOPTS_BEFORE_RECOMPILE as u64, "{s:?}");
+}
+
+#[test]
+fn deopts_that_teach_nothing_recompile_without_speculation() {
+    // The entry check fails (a BigInt where a small Int was assumed at entry): no site or
+    // path to widen, so the recompiled code is generic.
+    let src = "{ n 1 >+ !n  n lim >< >block Nil >choose } !step \
+               0 !n 10 !lim  >step >chain >drop \
+               1000000000000000 !n  1000000000000020 !lim  >step >chain >drop  n";
+    let mut r = deopts_like_the_executor(src, 4, DeoptReason::EntryCheck);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert_eq!(s.respecialized, 0, "{s:?}");
+    assert_eq!(loop_compiles(&s), [true, false], "{s:?}");
+}

@@ -102,6 +102,9 @@ pub struct CodeEnv<'a> {
     /// Speculative code (the optimizing tier, see `speculate.rs`): Store cells resolved and
     /// guards checked once per entry, small Ints unboxed, anything else a deopt exit.
     pub speculate: bool,
+    /// What earlier deopts taught (`feedback.rs`): sites lowered generically and paths not
+    /// assumed to hold small Ints in speculative code.
+    pub feedback: Option<&'a crate::feedback::TypeFeedback>,
 }
 
 /// Memory the compiled code refers to (the JIT keeps it as long as the code), and counts.

@@ -297,11 +297,22 @@ impl<'e> Translator<'_, 'e> {
             }
             return self.gen_set_store_value(k, e.val);
         }
-        self.impure("a Store write from the AL in speculative code");
-        self.flush();
         let path = self.iconst(self.path_ptr(k));
         let line = self.cache_ptr();
         let cache = self.iconst(line);
+        if self.speculating() {
+            // The value is on the AL (a call left it there): take it into a register and
+            // store it as speculative code stores a virtual value. An empty AL is the
+            // helper's underflow error.
+            let v = self.emit_take(1, |t| {
+                t.flush_copy();
+                let st = t.call_status(helpers::jit_set_store as *const () as usize, &[t.vm, path, cache]);
+                t.emit_error_return(st, &[]);
+            });
+            return self.spec_set_store(k, VEntry::new(v[0], None));
+        }
+        self.impure("a Store write from the AL in speculative code");
+        self.flush();
         let st = self.call_status(helpers::jit_set_store as *const () as usize, &[self.vm, path, cache]);
         self.check(st, &[]);
     }
@@ -428,6 +439,7 @@ impl<'e> Translator<'_, 'e> {
                 self.ensure_virtual(3, al_form_helper(id));
                 self.gen_choose()
             }
+            BuiltinId::Lt if self.speculating() && self.site_is_wide() => self.gen_al_builtin(al_form_helper(id)),
             BuiltinId::Lt => {
                 self.ensure_virtual(2, al_form_helper(id));
                 if self.speculating() {
@@ -441,6 +453,8 @@ impl<'e> Translator<'_, 'e> {
                 self.vpush(v, Some(bits));
             }
             _ => match arith_op(id) {
+                // Type feedback: this site saw other kinds, or overflowed, before.
+                Some(_) if self.speculating() && self.site_is_wide() => self.gen_al_builtin(al_form_helper(id)),
                 Some(op) => {
                     self.ensure_virtual(2, al_form_helper(id));
                     if self.speculating() {

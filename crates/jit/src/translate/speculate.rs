@@ -130,6 +130,16 @@ impl<'e> Translator<'_, 'e> {
         self.spec.is_some() && !self.lvl().is_program
     }
 
+    /// Whether type feedback makes the builtin site being lowered generic (`feedback.rs`).
+    pub(super) fn site_is_wide(&self) -> bool {
+        let Some(feedback) = self.env.feedback else { return false };
+        let l = self.lvl();
+        self.env
+            .vm
+            .block_obj(l.block)
+            .is_some_and(|b| feedback.site_is_wide(b.module, b.code, l.pc))
+    }
+
     /// In speculative code, a write the code cannot keep in its variables (through a helper)
     /// ends the translation (the compiler retries without speculation).
     pub(super) fn impure(&mut self, what: &'static str) {
@@ -180,7 +190,8 @@ impl<'e> Translator<'_, 'e> {
         };
         let cell = self.b.declare_var(I64);
         let value = self.b.declare_var(I64);
-        let int = seen.as_small_int().map(|_| self.b.declare_var(I64));
+        let wide = self.env.feedback.is_some_and(|f| f.path_is_wide(&comps));
+        let int = seen.as_small_int().filter(|_| !wide).map(|_| self.b.declare_var(I64));
         let path = self.path_ptr(k);
         let cells = &mut self.spec.as_mut()?.cells;
         cells.push(Hoisted {

@@ -1,0 +1,69 @@
+//! Type feedback learnt from deoptimisation, per instruction site and per Store path.
+//!
+//! Speculative code assumes small Ints at every arithmetic and `<` site and in every Store
+//! path that held one at compile time. When such an assumption fails, the deopt exit knows
+//! where (the innermost level's Block and instruction) and why (`DeoptReason`); that is the
+//! feedback, as HotSpot keeps a trap history per bytecode:
+//!
+//! * an arithmetic or `<` site whose operand was not a small Int, whose result overflowed or
+//!   whose divisor was zero becomes a *wide site*: speculative code lowers it as a call of
+//!   the builtin (any kinds, no exit), and speculates everywhere else as before;
+//! * a Store path that was written something other than a small Int where speculative code
+//!   assumed one becomes a *wide path*: it is no longer assumed to hold a small Int.
+//!
+//! A Block whose deopts taught something new is recompiled speculative, with the feedback;
+//! one whose deopts taught nothing (an entry check, a call that changed the Store) is
+//! recompiled without speculation, as before. Feedback only ever widens, so a Block is
+//! recompiled with feedback at most once per site and path it has, and `MAX_RECOMPILES`
+//! bounds it anyway. It lives with the JIT (one per VM) and is read on the main thread only,
+//! by translations.
+
+use crate::deopt::DeoptReason;
+use soma_runtime::opcodes::Opcode;
+use soma_runtime::{Value, Vm};
+use std::collections::HashSet;
+
+#[derive(Debug, Default)]
+pub struct TypeFeedback {
+    /// `(module, code, pc)` of builtin sites lowered generically in speculative code.
+    wide_sites: HashSet<(u32, u32, usize)>,
+    /// Store paths (components) not assumed to hold small Ints.
+    wide_paths: HashSet<Vec<String>>,
+}
+
+impl TypeFeedback {
+    /// Whether instruction `pc` of code `code` of module `module` is a wide site.
+    pub fn site_is_wide(&self, module: u32, code: u32, pc: usize) -> bool {
+        !self.wide_sites.is_empty() && self.wide_sites.contains(&(module, code, pc))
+    }
+
+    /// Whether speculative code must not assume the Store path `comps` holds a small Int.
+    pub fn path_is_wide(&self, comps: &[String]) -> bool {
+        !self.wide_paths.is_empty() && self.wide_paths.iter().any(|p| p == comps)
+    }
+
+    /// (wide sites, wide paths) known.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.wide_sites.len(), self.wide_paths.len())
+    }
+
+    /// Learn from a deopt of speculative code at instruction `pc` of `block` (the innermost
+    /// level) for `reason`. True when it taught something new.
+    pub fn learn(&mut self, vm: &Vm, block: Value, pc: usize, reason: DeoptReason) -> bool {
+        let Some(b) = vm.block_obj(block) else { return false };
+        let Some(code) = vm.module(b.module).and_then(|m| m.module.codes.get(b.code as usize)) else {
+            return false;
+        };
+        let Some(ins) = code.instrs.get(pc) else { return false };
+        match (reason, ins.op) {
+            (DeoptReason::NotSmallInt | DeoptReason::IntOverflow | DeoptReason::ZeroDivisor, Opcode::ExecStore) => {
+                self.wide_sites.insert((b.module, b.code, pc))
+            }
+            (DeoptReason::NotSmallInt, Opcode::SetStore) => {
+                let Some(path) = code.paths.get(ins.operand as usize) else { return false };
+                self.wide_paths.insert(path.components.iter().map(|c| c.to_string()).collect())
+            }
+            _ => false,
+        }
+    }
+}
