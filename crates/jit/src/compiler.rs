@@ -1002,6 +1002,7 @@ pub(crate) fn note_deopt(
     (site_block, site_pc): (Value, usize),
     inlined: bool,
     reason: DeoptReason,
+    detail: usize,
 ) {
     with_jit(vm, |jit, vm| {
         jit.stats.deopts += 1;
@@ -1012,8 +1013,18 @@ pub(crate) fn note_deopt(
             .current
             .get(&key)
             .is_some_and(|&(i, _)| jit.code_data[i].speculative);
-        if speculative && jit.feedback.learn(vm, site_block, site_pc, reason) {
-            jit.learnt.insert(key);
+        if speculative {
+            let learnt = match (reason, detail) {
+                // The small-Int check of hoisted cell `detail - 1` failed at entry.
+                (DeoptReason::EntryCheck, d) if d > 0 => jit.current.get(&key).is_some_and(|&(i, _)| {
+                    let path = jit.code_data[i].hoisted_paths.get(d - 1).cloned();
+                    path.is_some_and(|p| jit.feedback.widen_path(p))
+                }),
+                _ => jit.feedback.learn(vm, site_block, site_pc, reason),
+            };
+            if learnt {
+                jit.learnt.insert(key);
+            }
         }
         let n = jit.deopt_counts.entry(key).or_insert(0);
         *n += 1;

@@ -2,9 +2,9 @@
 //!
 //! Every deopt exit site knows its reason at compile time. Exits of the same shape share one
 //! exit block that gets the *site* as an argument (see `translate/exits.rs`), so the reason
-//! travels in the site's high bits beside the resume pc and costs the exit nothing: the
-//! executor-side helper splits them again, counts the reason in [`crate::JitStats`] and
-//! resumes at the pc.
+//! travels in the site's high bits beside the resume pc (and a detail for the type feedback)
+//! and costs the exit nothing: the executor-side helper splits them again, counts the reason
+//! in [`crate::JitStats`], teaches the feedback and resumes at the pc.
 
 /// The reason of one deoptimisation exit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,19 +69,26 @@ impl DeoptReason {
     }
 }
 
-/// Bits of a site below the reason: a resume pc (Codes are far shorter than 2^48
-/// instructions; the decoder bounds them).
-const PC_BITS: u32 = 48;
+/// A site: the resume pc in the low 32 bits (Codes are far shorter), a detail in the next 16,
+/// the reason in the top 16.
+const PC_BITS: u32 = 32;
+const DETAIL_BITS: u32 = 16;
 
-/// The site argument of a deopt exit resuming at `pc` for `reason`.
-pub fn encode_site(pc: usize, reason: DeoptReason) -> u64 {
-    debug_assert!((pc as u64) < 1 << PC_BITS);
-    pc as u64 | (reason as u64) << PC_BITS
+/// The site argument of a deopt exit resuming at `pc` for `reason`. `detail` says more for
+/// the type feedback: for a failed entry check, the hoisted cell whose small-Int check failed
+/// (its index plus one; 0 for any other check).
+pub fn encode_site(pc: usize, reason: DeoptReason, detail: usize) -> u64 {
+    debug_assert!((pc as u64) < 1 << PC_BITS && (detail as u64) < 1 << DETAIL_BITS);
+    pc as u64 | (detail as u64) << PC_BITS | (reason as u64) << (PC_BITS + DETAIL_BITS)
 }
 
-/// The resume pc and the reason of a deopt exit's site.
-pub fn decode_site(site: u64) -> (usize, DeoptReason) {
-    ((site & ((1 << PC_BITS) - 1)) as usize, DeoptReason::from_number(site >> PC_BITS))
+/// The resume pc, the reason and the detail of a deopt exit's site.
+pub fn decode_site(site: u64) -> (usize, DeoptReason, usize) {
+    (
+        (site & ((1 << PC_BITS) - 1)) as usize,
+        DeoptReason::from_number(site >> (PC_BITS + DETAIL_BITS)),
+        ((site >> PC_BITS) & ((1 << DETAIL_BITS) - 1)) as usize,
+    )
 }
 
 #[cfg(test)]
@@ -91,8 +98,10 @@ mod tests {
     #[test]
     fn a_site_carries_its_pc_and_reason() {
         for r in DeoptReason::ALL {
-            for pc in [0usize, 1, 17, 65_535, (1 << 40) + 3] {
-                assert_eq!(decode_site(encode_site(pc, r)), (pc, r));
+            for pc in [0usize, 1, 17, 65_535, (1 << 32) - 1] {
+                for detail in [0usize, 1, 300, 65_535] {
+                    assert_eq!(decode_site(encode_site(pc, r, detail)), (pc, r, detail));
+                }
             }
         }
     }

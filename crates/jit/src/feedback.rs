@@ -9,7 +9,8 @@
 //!   whose divisor was zero becomes a *wide site*: speculative code lowers it as a call of
 //!   the builtin (any kinds, no exit), and speculates everywhere else as before;
 //! * a Store path that was written something other than a small Int where speculative code
-//!   assumed one becomes a *wide path*: it is no longer assumed to hold a small Int.
+//!   assumed one, or that held something else when the code was entered, becomes a *wide
+//!   path*: it is no longer assumed to hold a small Int.
 //!
 //! A Block whose deopts taught something new is recompiled speculative, with the feedback;
 //! one whose deopts taught nothing (an entry check, a call that changed the Store) is
@@ -61,9 +62,15 @@ impl TypeFeedback {
             }
             (DeoptReason::NotSmallInt, Opcode::SetStore) => {
                 let Some(path) = code.paths.get(ins.operand as usize) else { return false };
-                self.wide_paths.insert(path.components.iter().map(|c| c.to_string()).collect())
+                self.widen_path(path.components.iter().map(|c| c.to_string()).collect())
             }
             _ => false,
         }
+    }
+
+    /// Stop assuming the Store path `comps` holds a small Int (a write of another kind, or an
+    /// entry that found one). True when it was assumed until now.
+    pub fn widen_path(&mut self, comps: Vec<String>) -> bool {
+        self.wide_paths.insert(comps)
     }
 }

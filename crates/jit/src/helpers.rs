@@ -361,7 +361,8 @@ pub struct ResumePoint {
 /// had been running all along. The virtual stack must be flushed and every virtual Register
 /// materialised. Errors come back positioned by the executor, with the inlined frames left.
 ///
-/// `reason` is a [`DeoptReason`] number (counted in the statistics).
+/// `reason` is a [`DeoptReason`] number (counted in the statistics), plus a site detail
+/// (`deopt::encode_site`) times 256.
 ///
 /// # Safety
 /// Helper contract; `points` is readable for `n >= 1` entries of live Blocks, and the `n - 1`
@@ -373,8 +374,8 @@ pub unsafe extern "C" fn jit_resume(vm: *mut Vm, points: *const ResumePoint, n: 
         guard(vm, |vm| {
             let outer = points[points.len() - 1];
             let site = (val(points[0].block), points[0].pc as usize);
-            let reason = DeoptReason::from_number(reason);
-            crate::compiler::note_deopt(vm, val(outer.block), outer.pc as usize, site, points.len() > 1, reason);
+            let (reason, detail) = (DeoptReason::from_number(reason & 0xff), (reason >> 8) as usize);
+            crate::compiler::note_deopt(vm, val(outer.block), outer.pc as usize, site, points.len() > 1, reason, detail);
             for (i, p) in points.iter().enumerate() {
                 let inlined_left = points.len() - 1 - i;
                 if let Err(e) = soma_runtime::exec::resume(vm, val(p.block), p.pc as usize) {
@@ -499,7 +500,7 @@ pub unsafe extern "C" fn jit_exit(
                 status
             }
             ExitKind::Deopt => {
-                let (pc, reason) = crate::deopt::decode_site(site);
+                let (pc, reason, detail) = crate::deopt::decode_site(site);
                 let points: Vec<ResumePoint> = d
                     .levels
                     .iter()
@@ -511,7 +512,7 @@ pub unsafe extern "C" fn jit_exit(
                     })
                     .collect();
                 // SAFETY: the points describe the frames just made real, innermost first.
-                unsafe { jit_resume(vm, points.as_ptr(), points.len() as u64, reason as u64) }
+                unsafe { jit_resume(vm, points.as_ptr(), points.len() as u64, reason as u64 | (detail as u64) << 8) }
             }
         }
     }));

@@ -275,12 +275,26 @@ fn a_path_written_a_string_is_no_longer_assumed_a_small_int_after_feedback() {
 }
 
 #[test]
-fn deopts_that_teach_nothing_recompile_without_speculation() {
-    // The entry check fails (a BigInt where a small Int was assumed at entry): no site or
-    // path to widen, so the recompiled code is generic.
+fn an_entry_that_finds_a_bigint_widens_that_path_only() {
+    // Compiled while `n` and `lim` are small; entered again with BigInts in both. The entry
+    // exits name the cell whose small-Int check failed, so the recompile stops assuming it
+    // (and, after the next exits, the other) and still speculates.
     let src = "{ n 1 >+ !n  n lim >< >block Nil >choose } !step \
                0 !n 10 !lim  >step >chain >drop \
                1000000000000000 !n  1000000000000020 !lim  >step >chain >drop  n";
+    let mut r = deopts_like_the_executor(src, 4, DeoptReason::EntryCheck);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert!(s.respecialized >= 1, "{s:?}");
+    assert!(loop_compiles(&s).iter().all(|&spec| spec), "{s:?}");
+}
+
+#[test]
+fn deopts_that_teach_nothing_recompile_without_speculation() {
+    // A guarded builtin rebound between runs fails the entry check with nothing to widen:
+    // the recompiled code is generic.
+    let src = "+ !plus  0 !i  { i 1 >+ !i  i 100 >< >block Nil >choose } !step \
+               >step >chain >drop  { >plus } !+  0 !i  >step >chain >drop \
+               0 !i  >step >chain >drop  0 !i  >step >chain >drop  0 !i  >step >chain >drop  i";
     let mut r = deopts_like_the_executor(src, 4, DeoptReason::EntryCheck);
     let s = soma_jit::stats(&mut r.vm).unwrap();
     assert_eq!(s.respecialized, 0, "{s:?}");

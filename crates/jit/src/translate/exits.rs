@@ -250,9 +250,15 @@ impl<'e> Translator<'_, 'e> {
 
     /// Deoptimisation exit that resumes the innermost level at instruction `pc`.
     pub(super) fn emit_deopt_at(&mut self, pc: usize, reason: DeoptReason) {
+        self.emit_deopt_detailed(pc, reason, 0);
+    }
+
+    /// Deoptimisation exit that resumes the innermost level at `pc`, with a `detail` for the
+    /// type feedback (see `deopt::encode_site`).
+    pub(super) fn emit_deopt_detailed(&mut self, pc: usize, reason: DeoptReason, detail: usize) {
         let entries = self.pending();
         let ok = self.b.ins().iconst(I32, ffi::SOMA_OK as i64);
-        self.emit_exit(ok, &entries, ExitKind::Deopt, deopt::encode_site(pc, reason));
+        self.emit_exit(ok, &entries, ExitKind::Deopt, deopt::encode_site(pc, reason, detail));
     }
 
     pub(super) fn emit_resume(&mut self, points: Box<[ResumePoint]>, reason: DeoptReason) -> ir::Value {

@@ -134,6 +134,8 @@ pub struct Translated {
     /// What speculative code's pre-header checks, one line per hoisted Store path (for
     /// `SOMA_JIT_DUMP=stats`).
     pub speculated: Vec<String>,
+    /// The hoisted Store paths, in the order a pre-header exit's detail numbers them (from 1).
+    pub hoisted_paths: Vec<Vec<String>>,
 }
 
 /// Why a translation gave up (the compiler retries with less ambition).

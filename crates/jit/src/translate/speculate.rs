@@ -488,6 +488,10 @@ impl<'e> Translator<'_, 'e> {
         self.b.set_cold_block(fail);
         let mut cells = Vec::with_capacity(n);
         self.out.speculated = spec.cells.iter().map(Hoisted::describe).collect();
+        self.out.hoisted_paths = spec.cells.iter().map(|c| c.comps.clone()).collect();
+        // Failed small-Int checks leave through exits of their own, which name the cell (the
+        // type feedback then stops assuming it); every other failure shares `fail`.
+        let mut int_fails = Vec::new();
         for (i, c) in spec.cells.iter().enumerate() {
             let cell = self.emit_resolve_cell(c.path, fail, &[]);
             let v = self.b.ins().load(I64, flags, cell, CELL_VALUE_OFFSET as i32);
@@ -496,7 +500,13 @@ impl<'e> Translator<'_, 'e> {
                 checks.push(self.b.ins().icmp_imm_s(IntCC::Equal, v, bits as i64));
             }
             if c.int.is_some() {
-                checks.push(self.is_small_int(v));
+                let is_int = self.is_small_int(v);
+                let int_fail = self.b.create_block();
+                self.b.set_cold_block(int_fail);
+                let next = self.b.create_block();
+                self.b.ins().brif(is_int, next, &[], int_fail, &[]);
+                self.b.switch_to_block(next);
+                int_fails.push((int_fail, i));
             }
             if c.written && c.int.is_none() {
                 let is_ref = self.is_cell_ref(v);
@@ -528,11 +538,16 @@ impl<'e> Translator<'_, 'e> {
         self.b.ins().store(flags, w0, tab, 8);
         self.b.ins().jump(self.body, &[]);
 
-        self.b.switch_to_block(fail);
+        // The exits: at instruction 0 of level 0, as the Block was entered, nothing pending.
         let reg = std::mem::replace(&mut self.levels[0].reg, spec.entry_reg.clone());
         let pc = std::mem::replace(&mut self.levels[0].pc, 0);
         let vs = std::mem::take(&mut self.vs);
-        self.emit_deopt(DeoptReason::EntryCheck);
+        self.b.switch_to_block(fail);
+        self.emit_deopt_detailed(0, DeoptReason::EntryCheck, 0);
+        for (block, i) in int_fails {
+            self.b.switch_to_block(block);
+            self.emit_deopt_detailed(0, DeoptReason::EntryCheck, i + 1);
+        }
         self.vs = vs;
         self.levels[0].pc = pc;
         self.levels[0].reg = reg;
