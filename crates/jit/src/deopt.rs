@@ -73,6 +73,8 @@ impl DeoptReason {
 /// the reason in the top 16.
 const PC_BITS: u32 = 32;
 const DETAIL_BITS: u32 = 16;
+/// Where a site's detail starts (compiled code shifts a detail computed at run time there).
+pub const DETAIL_SHIFT: u32 = PC_BITS;
 
 /// The site argument of a deopt exit resuming at `pc` for `reason`. `detail` says more for
 /// the type feedback: for a failed entry check, the hoisted cell whose small-Int check failed

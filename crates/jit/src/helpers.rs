@@ -137,6 +137,78 @@ pub unsafe extern "C" fn jit_read_store(vm: *mut Vm, path: *const Path, out: *mu
     }
 }
 
+/// What a speculative pre-header checks of one hoisted Store path (`translate/speculate.rs`).
+#[derive(Debug)]
+pub struct HoistedCheck {
+    pub path: *const Path,
+    /// The builtin, Block or constant the path must hold, if any.
+    pub guard: Option<u64>,
+    /// The path must hold a small Int.
+    pub int: bool,
+    /// The code writes the path: it must hold no CellRef (unless `int`) and share its cell with
+    /// no other path.
+    pub written: bool,
+}
+
+/// The entry checks of speculative code whose validation cache is out of date: resolve every
+/// hoisted path of `checks` and check what the code assumes of it. When all hold, fill the
+/// validation table (`[epoch, writes, (cell, value) per path]`, with the `epoch` and `writes`
+/// the code read before the call) and return 0. Otherwise return the exit's site detail plus
+/// one: `2 + i` when the small-Int check of path `i` failed (the type feedback widens that
+/// path), 1 for any other failure. Never collects, never writes the graph beyond the walk
+/// marks a lookup sets (which keep the cached cells under the epoch protocol).
+///
+/// # Safety
+/// Helper contract; `checks` and `table` are the running code's (the table has room for
+/// `2 + 2 * n` words); every path belongs to a loaded module.
+pub unsafe extern "C" fn jit_validate(
+    vm: *mut Vm,
+    checks: *const HoistedCheck,
+    n: u64,
+    table: *mut u64,
+    epoch: u64,
+    writes: u64,
+) -> u64 {
+    // SAFETY: helper contract.
+    let (vm, checks) = unsafe { (&mut *vm, std::slice::from_raw_parts(checks, n as usize)) };
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        let mut cells = Vec::with_capacity(checks.len());
+        for (i, c) in checks.iter().enumerate() {
+            // SAFETY: the path belongs to a loaded module (helper contract).
+            let path = unsafe { &*c.path };
+            let Some(cell) = vm.graph().store_lookup(&path.components) else { return 1 };
+            let v = cell.value();
+            if c.guard.is_some_and(|g| g != v.to_bits()) {
+                return 1;
+            }
+            if c.int && v.as_small_int().is_none() {
+                return 2 + i as u64;
+            }
+            if c.written && !c.int && v.is_cell_ref() {
+                return 1;
+            }
+            cells.push((cell, v));
+        }
+        for (i, _) in checks.iter().enumerate().filter(|(_, c)| c.written) {
+            let mine = cells[i].0.as_raw();
+            if cells.iter().enumerate().any(|(j, other)| j != i && other.0.as_raw() == mine) {
+                return 1;
+            }
+        }
+        // SAFETY: the table has room for 2 + 2n words (helper contract).
+        unsafe {
+            *table = epoch;
+            *table.add(1) = writes;
+            for (i, (cell, v)) in cells.iter().enumerate() {
+                *table.add(2 + 2 * i) = cell.as_raw().as_ptr() as u64;
+                *table.add(3 + 2 * i) = v.to_bits();
+            }
+        }
+        0
+    }));
+    r.unwrap_or(1)
+}
+
 /// Resolve a Store path for an inline cache: on success fill `cache` (cell + current epoch)
 /// and return the cell; when the path was never created, leave the cache alone, record
 /// `Undefined Store path: 'P'` and return null. Never collects.

@@ -101,6 +101,17 @@ fn two_paths_sharing_a_cell_through_a_cellref_fail_the_alias_check() {
 }
 
 #[test]
+fn a_written_path_that_holds_a_cellref_at_entry_fails_the_preheader() {
+    // The loop writes `x`, which held a Str when it was compiled; the second run finds a
+    // CellRef to `t` in `x`, so every write must go through to `t`: left to the executor.
+    let src = "{ i !x  i 1 >+ !i  i 5 >< >block Nil >choose } !step \
+               (s) !x 0 !i >step >chain >drop  0 !t  t. !x  0 !i >step >chain >drop  t";
+    let (o, _) = run_on(Tier::Executor, src, true);
+    assert_eq!(o.al, "[4]");
+    deopts_like_the_executor(src, 1, DeoptReason::EntryCheck);
+}
+
+#[test]
 fn a_string_written_where_a_small_int_was_assumed_deopts_at_the_write() {
     let src = "0 !i 0 !x \
                { i 1 >+ !i  i 3 >== {(three)} {i} >ifelse !x  i 5 >< >block Nil >choose } \

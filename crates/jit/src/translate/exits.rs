@@ -72,7 +72,7 @@ impl<'e> Translator<'_, 'e> {
     pub(super) fn error_target(&mut self, status: ir::Value, pending: &[VEntry]) -> (ir::Block, Vec<BlockArg>) {
         let (line, col) = self.position();
         let module = self.lvl().module;
-        let site = ((line as u64) << 32) | col as u64;
+        let site = self.iconst(((line as u64) << 32) | col as u64);
         self.exit_target(status, pending, ExitKind::Error { module }, site)
     }
 
@@ -81,6 +81,7 @@ impl<'e> Translator<'_, 'e> {
     /// which gets the status, the site (`line << 32 | col` of an error, the resume pc of a
     /// deopt) and the pending values as arguments.
     pub(super) fn emit_exit(&mut self, status: ir::Value, pending: &[VEntry], kind: ExitKind, site: u64) {
+        let site = self.iconst(site);
         let (block, args) = self.exit_target(status, pending, kind, site);
         self.b.ins().jump(block, &args);
     }
@@ -91,7 +92,7 @@ impl<'e> Translator<'_, 'e> {
         status: ir::Value,
         pending: &[VEntry],
         kind: ExitKind,
-        site: u64,
+        site: ir::Value,
     ) -> (ir::Block, Vec<BlockArg>) {
         let mut key: Vec<u64> = vec![matches!(kind, ExitKind::Deopt) as u64];
         if let ExitKind::Error { module } = kind {
@@ -153,7 +154,6 @@ impl<'e> Translator<'_, 'e> {
                 b
             }
         };
-        let site = self.iconst(site);
         let mut args = vec![BlockArg::Value(status), BlockArg::Value(site)];
         args.extend(values.iter().map(|&v| BlockArg::Value(v)));
         (block, args)
@@ -251,6 +251,14 @@ impl<'e> Translator<'_, 'e> {
     /// Deoptimisation exit that resumes the innermost level at instruction `pc`.
     pub(super) fn emit_deopt_at(&mut self, pc: usize, reason: DeoptReason) {
         self.emit_deopt_detailed(pc, reason, 0);
+    }
+
+    /// Deoptimisation exit with a site computed at run time (`deopt::encode_site`'s layout).
+    pub(super) fn emit_deopt_site(&mut self, site: ir::Value) {
+        let entries = self.pending();
+        let ok = self.b.ins().iconst(I32, ffi::SOMA_OK as i64);
+        let (block, args) = self.exit_target(ok, &entries, ExitKind::Deopt, site);
+        self.b.ins().jump(block, &args);
     }
 
     /// Deoptimisation exit that resumes the innermost level at `pc`, with a `detail` for the

@@ -136,6 +136,8 @@ pub struct Translated {
     pub speculated: Vec<String>,
     /// The hoisted Store paths, in the order a pre-header exit's detail numbers them (from 1).
     pub hoisted_paths: Vec<Vec<String>>,
+    /// What speculative code's pre-header checks (`helpers::jit_validate` reads it).
+    pub hoisted_checks: Vec<Box<[helpers::HoistedCheck]>>,
 }
 
 /// Why a translation gave up (the compiler retries with less ambition).

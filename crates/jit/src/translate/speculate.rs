@@ -440,8 +440,9 @@ impl<'e> Translator<'_, 'e> {
     /// hoisted cell, check the assumptions, define the variables, enter the body. Any failure
     /// is a deoptimisation exit at instruction 0 of level 0, nothing pending.
     ///
-    /// **Validation cache.** A successful check stores the structural epoch and the write
-    /// counter it saw, with every cell and value, in a table of the code's own. At the next
+    /// **Validation cache.** A successful check (`helpers::jit_validate`) stores the
+    /// structural epoch and the write counter the code read, with every cell and value, in a
+    /// table of the code's own. At the next
     /// entry, the same epoch and count mean nothing was written and nothing moved since: the
     /// cells resolve the same and hold the same values, so every check would pass again, and
     /// the pre-header only loads the table. A recursive Block that writes nothing (fib) pays
@@ -483,71 +484,43 @@ impl<'e> Translator<'_, 'e> {
         }
         self.b.ins().jump(self.body, &[]);
 
+        // Something was written or moved since: check everything again, in a helper (the
+        // checks are rare, and out of line they cost the compile nothing per path). It fills
+        // the table, so the cached path above then defines the variables.
         self.b.switch_to_block(check);
-        let fail = self.b.create_block();
-        self.b.set_cold_block(fail);
-        let mut cells = Vec::with_capacity(n);
         self.out.speculated = spec.cells.iter().map(Hoisted::describe).collect();
         self.out.hoisted_paths = spec.cells.iter().map(|c| c.comps.clone()).collect();
-        // Failed small-Int checks leave through exits of their own, which name the cell (the
-        // type feedback then stops assuming it); every other failure shares `fail`.
-        let mut int_fails = Vec::new();
-        for (i, c) in spec.cells.iter().enumerate() {
-            let cell = self.emit_resolve_cell(c.path, fail, &[]);
-            let v = self.b.ins().load(I64, flags, cell, CELL_VALUE_OFFSET as i32);
-            let mut checks = Vec::new();
-            if let Some(bits) = c.guard {
-                checks.push(self.b.ins().icmp_imm_s(IntCC::Equal, v, bits as i64));
-            }
-            if c.int.is_some() {
-                let is_int = self.is_small_int(v);
-                let int_fail = self.b.create_block();
-                self.b.set_cold_block(int_fail);
-                let next = self.b.create_block();
-                self.b.ins().brif(is_int, next, &[], int_fail, &[]);
-                self.b.switch_to_block(next);
-                int_fails.push((int_fail, i));
-            }
-            if c.written && c.int.is_none() {
-                let is_ref = self.is_cell_ref(v);
-                checks.push(self.b.ins().icmp_imm_s(IntCC::Equal, is_ref, 0));
-            }
-            if let Some(ok) = checks.into_iter().reduce(|p, q| self.b.ins().band(p, q)) {
-                let next = self.b.create_block();
-                self.b.ins().brif(ok, next, &[], fail, &[]);
-                self.b.switch_to_block(next);
-            }
-            self.b.ins().store(flags, cell, tab, (16 + 16 * i) as i32);
-            self.b.ins().store(flags, v, tab, (24 + 16 * i) as i32);
-            self.define_cell(c, cell, v);
-            cells.push(cell);
-        }
-        // A written cell must be no other path's cell.
-        let written = |i: usize| spec.cells[i].written;
-        for i in (0..n).filter(|&i| written(i)) {
-            // Pairs of two written cells are compared once.
-            for j in (0..n).filter(|&j| j != i && !(j < i && written(j))) {
-                let same = self.b.ins().icmp(IntCC::Equal, cells[i], cells[j]);
-                let next = self.b.create_block();
-                self.b.ins().brif(same, fail, &[], next, &[]);
-                self.b.switch_to_block(next);
-            }
-        }
-        // Valid: remember under which epoch and count (the resolution wrote nothing).
-        self.b.ins().store(flags, e0, tab, 0);
-        self.b.ins().store(flags, w0, tab, 8);
-        self.b.ins().jump(self.body, &[]);
+        let checks: Box<[helpers::HoistedCheck]> = spec
+            .cells
+            .iter()
+            .map(|c| helpers::HoistedCheck {
+                path: c.path as *const Path,
+                guard: c.guard,
+                int: c.int.is_some(),
+                written: c.written,
+            })
+            .collect();
+        let checks_addr = self.iconst(checks.as_ptr() as u64);
+        self.out.hoisted_checks.push(checks);
+        let count = self.iconst(n as u64);
+        let r = self
+            .call(helpers::jit_validate as *const () as usize, &[self.vm, checks_addr, count, tab, e0, w0], Some(I64))
+            .expect("a result");
+        let fail = self.b.create_block();
+        self.b.set_cold_block(fail);
+        self.b.ins().brif(r, fail, &[], cached, &[]);
 
-        // The exits: at instruction 0 of level 0, as the Block was entered, nothing pending.
+        // An exit at instruction 0 of level 0, as the Block was entered, nothing pending; the
+        // helper's result less one is the site's detail (which small-Int check failed).
+        self.b.switch_to_block(fail);
         let reg = std::mem::replace(&mut self.levels[0].reg, spec.entry_reg.clone());
         let pc = std::mem::replace(&mut self.levels[0].pc, 0);
         let vs = std::mem::take(&mut self.vs);
-        self.b.switch_to_block(fail);
-        self.emit_deopt_detailed(0, DeoptReason::EntryCheck, 0);
-        for (block, i) in int_fails {
-            self.b.switch_to_block(block);
-            self.emit_deopt_detailed(0, DeoptReason::EntryCheck, i + 1);
-        }
+        let detail = self.b.ins().iadd_imm_s(r, -1);
+        let detail = self.b.ins().ishl_imm_s(detail, deopt::DETAIL_SHIFT as i64);
+        let base = self.iconst(deopt::encode_site(0, DeoptReason::EntryCheck, 0));
+        let site = self.b.ins().bor(base, detail);
+        self.emit_deopt_site(site);
         self.vs = vs;
         self.levels[0].pc = pc;
         self.levels[0].reg = reg;
