@@ -82,6 +82,10 @@ pub(super) struct Hoisted {
     /// The builtin or Block a guarded `EXEC_STORE` expects.
     guard: Option<u64>,
     written: bool,
+    /// The body reads the value (or integer) variable, or stores through the cell variable:
+    /// the pre-header defines only the variables the body uses (a load each).
+    value_used: bool,
+    cell_used: bool,
 }
 
 impl Hoisted {
@@ -202,6 +206,8 @@ impl<'e> Translator<'_, 'e> {
             int,
             guard: None,
             written: false,
+            value_used: false,
+            cell_used: false,
         });
         Some(cells.len() - 1)
     }
@@ -226,6 +232,7 @@ impl<'e> Translator<'_, 'e> {
             let v = self.iconst(g);
             return Some(VEntry::new(v, Some(g)));
         }
+        c.value_used = true;
         let (value, int) = (c.value, c.int);
         // An Int cell carries only its integer across rounds; the boxed form is rebuilt where
         // it is used (and is dead code where it is not).
@@ -263,6 +270,7 @@ impl<'e> Translator<'_, 'e> {
             return self.give_up("a guarded Store path written in speculative code");
         }
         c.written = true;
+        c.cell_used = true;
         let (cell, value, int_var) = (c.cell, c.value, c.int);
         let int = match (int_var, e.int) {
             (Some(_), Some(r)) => Some(r),
@@ -475,12 +483,19 @@ impl<'e> Translator<'_, 'e> {
         let check = self.b.create_block();
         self.b.ins().brif(same, cached, &[], check, &[]);
 
-        // Nothing changed since the last successful check: the table's cells and values.
+        // Nothing changed since the last successful check: the table's cells and values (those
+        // the body uses; the loads are not removed for the others, as the table is rewritten
+        // between two runs of this block in a chained loop).
         self.b.switch_to_block(cached);
         for (i, c) in spec.cells.iter().enumerate() {
-            let cell = self.b.ins().load(I64, flags, tab, (16 + 16 * i) as i32);
-            let v = self.b.ins().load(I64, flags, tab, (24 + 16 * i) as i32);
-            self.define_cell(c, cell, v);
+            if c.cell_used {
+                let cell = self.b.ins().load(I64, flags, tab, (16 + 16 * i) as i32);
+                self.b.def_var(c.cell, cell);
+            }
+            if c.value_used {
+                let v = self.b.ins().load(I64, flags, tab, (24 + 16 * i) as i32);
+                self.define_value(c, v);
+            }
         }
         self.b.ins().jump(self.body, &[]);
 
@@ -526,9 +541,8 @@ impl<'e> Translator<'_, 'e> {
         self.levels[0].reg = reg;
     }
 
-    /// Define a hoisted cell's variables from its address and value.
-    fn define_cell(&mut self, c: &Hoisted, cell: ir::Value, v: ir::Value) {
-        self.b.def_var(c.cell, cell);
+    /// Define a hoisted cell's value variable (or its integer) from its value.
+    fn define_value(&mut self, c: &Hoisted, v: ir::Value) {
         match c.int {
             Some(int) => {
                 let i = self.unbox_int(v);
