@@ -69,6 +69,18 @@ fn an_overflow_mid_round_deopts_at_the_builtin_and_continues_with_bigints() {
 }
 
 #[test]
+fn quotients_and_remainders_by_constants_at_the_edge_of_the_small_int_range() {
+    // By 2, 7 and -7 the results always fit (no check); by -1 the smallest small Int
+    // overflows into a BigInt, which the check catches.
+    let src = "-140737488355328 !x  0 !i  0 !h 0 !m 0 !m2 0 !d 0 !q \
+               { x 2 >/ !h  x 7 >% !m  x -7 >% !m2  x -7 >/ !d  x -1 >/ !q \
+                 i 1 >+ !i  i 3 >< >block Nil >choose } >chain >drop  h m m2 d q";
+    let (o, _) = run_on(Tier::Executor, src, true);
+    assert_eq!(o.al, "[-70368744177664, 3, -4, 20105355479332, 140737488355328]");
+    deopts_like_the_executor(src, 1, DeoptReason::IntOverflow);
+}
+
+#[test]
 fn a_constant_operand_that_is_no_small_int_is_left_to_generic_code() {
     // The bound is a BigInt constant: speculating on it would deopt every round, so the loop
     // is compiled without speculation from the start.

@@ -360,6 +360,11 @@ impl<'e> Translator<'_, 'e> {
     pub(super) fn gen_arith_spec(&mut self, op: u32) {
         let Some((taken, x, y)) = self.spec_int_operands() else { return };
         let b = taken[1];
+        // SAFETY: compile-time constant bits are live values (module constants).
+        let divisor = b.konst.and_then(|k| unsafe { Value::from_bits(k) }.as_small_int());
+        // A remainder by a known nonzero divisor is smaller than it, and a quotient by one
+        // other than -1 is no larger than the dividend: both fit without a check.
+        let always_fits = op >= 3 && divisor.is_some_and(|d| d != 0 && d != -1);
         let r = match op {
             0 => self.b.ins().iadd(x, y),
             1 => self.b.ins().isub(x, y),
@@ -370,8 +375,6 @@ impl<'e> Translator<'_, 'e> {
                 r
             }
             _ => {
-                // SAFETY: compile-time constant bits are live values (module constants).
-                let divisor = b.konst.and_then(|k| unsafe { Value::from_bits(k) }.as_small_int());
                 if divisor.is_none_or(|d| d == 0) {
                     let ok = self.b.ins().icmp_imm_s(IntCC::NotEqual, y, 0);
                     self.deopt_unless(ok, &taken, DeoptReason::ZeroDivisor);
@@ -379,8 +382,10 @@ impl<'e> Translator<'_, 'e> {
                 self.floor_div_mod(op, x, y, divisor)
             }
         };
-        let fits = self.fits_small(r);
-        self.deopt_unless(fits, &taken, DeoptReason::IntOverflow);
+        if !always_fits {
+            let fits = self.fits_small(r);
+            self.deopt_unless(fits, &taken, DeoptReason::IntOverflow);
+        }
         let mut e = VEntry::new(self.box_int(r), None);
         e.int = Some(r);
         self.vpush_entry(e);
