@@ -23,13 +23,11 @@ import re
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = os.path.join(ROOT, "python", "soma")
 
-# Cycles left on purpose, with the edge that closes each. The JIT's
-# compiler -> translate -> helpers -> compiler is closed by `note_deopt`/`note_hot`
-# (helpers.rs calls into the compiler's per-VM state); breaking it needs changes to
-# compiler.rs and translate.rs that issue #11 leaves to the JIT rewrite. The test fails
-# when another cycle appears, and when this edge is gone (then delete the exception).
+# Cycles left on purpose, with the edge that closes each (none now: the JIT's helpers
+# report hot Blocks and deopts through hooks the compiler installs, `helpers::CompilerHooks`).
+# The test fails when a cycle appears, and when a listed edge is gone (then delete it).
 KNOWN_EDGES = {
-    "jit": {("helpers", "compiler"): "issue #11: note_deopt/note_hot call into compiler.rs"},
+    "jit": {},
     "runtime": {},
 }
 
@@ -215,10 +213,12 @@ def test_runtime_modules_form_a_dag():
     assert "cell" not in graph["decode"] and "heap" not in graph["value"]
 
 
-def test_jit_modules_form_a_dag_but_for_the_known_edge():
+def test_jit_modules_form_a_dag():
     graph = _check_crate("jit")
     # The folder module is seen (its files' references count).
     assert "helpers" in graph["translate"] and "vstack" in graph["translate"]
+    # The helpers reach the compiler only through the hooks it installs.
+    assert "compiler" not in graph["helpers"] and "helpers" in graph["compiler"]
 
 
 def test_the_checker_sees_cycles():

@@ -408,6 +408,8 @@ fn host_isa(flags: settings::Flags) -> Result<OwnedTargetIsa, String> {
 impl Jit {
     pub fn new(config: JitConfig) -> Result<Jit, String> {
         let isa = host_isa(flags(config.verify))?;
+        // Compiled code reports hot Blocks and deopts through these.
+        crate::helpers::set_compiler_hooks(crate::helpers::CompilerHooks { note_hot, note_deopt });
         Ok(Jit {
             // Made on the first install: a VM that never compiles (most short programs, every
             // test of a `soma test` file) does not pay for it.
@@ -975,7 +977,7 @@ fn tier_up(vm: &mut Vm, block: Value) {
 
 /// Called by baseline code whose Block reached the optimizing tier's threshold
 /// (`jit_note_hot`).
-pub(crate) fn note_hot(vm: &mut Vm, block: Value) {
+fn note_hot(vm: &mut Vm, block: Value) {
     with_jit(vm, |jit, vm| jit.optimize(vm, block));
 }
 
@@ -995,15 +997,8 @@ fn install_ready(vm: &mut Vm) {
 /// Deopts of speculative code also teach the type feedback, from the innermost level's
 /// instruction `(site_block, site_pc)`: the recompile of a Block whose deopts taught something
 /// speculates again, with the feedback.
-pub(crate) fn note_deopt(
-    vm: &mut Vm,
-    block: Value,
-    pc: usize,
-    (site_block, site_pc): (Value, usize),
-    inlined: bool,
-    reason: DeoptReason,
-    detail: usize,
-) {
+fn note_deopt(vm: &mut Vm, event: crate::helpers::DeoptEvent) {
+    let crate::helpers::DeoptEvent { block, pc, site: (site_block, site_pc), inlined, reason, detail } = event;
     with_jit(vm, |jit, vm| {
         jit.stats.deopts += 1;
         jit.stats.deopt_reasons[reason as usize] += 1;

@@ -15,6 +15,40 @@ use soma_runtime::ffi::{SOMA_ERROR, SOMA_INTERNAL, SOMA_OK};
 use soma_runtime::heap::CellObj;
 use soma_runtime::{Value, Vm};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::OnceLock;
+
+/// A deoptimisation exit, as the compiler learns of it: the compiled Block's frame and the
+/// instruction it resumes at, the innermost level's Block and instruction (the site), whether
+/// that was inside an inlined body, and why (with the site's detail, `deopt::encode_site`).
+#[derive(Clone, Copy, Debug)]
+pub struct DeoptEvent {
+    pub block: Value,
+    pub pc: usize,
+    pub site: (Value, usize),
+    pub inlined: bool,
+    pub reason: DeoptReason,
+    pub detail: usize,
+}
+
+/// What compiled code reports to the compiler that made it. The compiler's per-VM state is
+/// `compiler.rs`'s, which depends on this module; so that this one does not depend on it in
+/// turn, the compiler installs these functions ([`set_compiler_hooks`], from
+/// `compiler::Jit::new`, before it compiles anything). They are plain functions of the VM,
+/// the same for every VM of the process.
+#[derive(Clone, Copy)]
+pub struct CompilerHooks {
+    /// Baseline code of a Block reached the optimizing tier's threshold.
+    pub note_hot: fn(&mut Vm, Value),
+    /// A deoptimisation exit was taken.
+    pub note_deopt: fn(&mut Vm, DeoptEvent),
+}
+
+static COMPILER_HOOKS: OnceLock<CompilerHooks> = OnceLock::new();
+
+/// Install the compiler's hooks (the first call wins: they are the same functions each time).
+pub fn set_compiler_hooks(hooks: CompilerHooks) {
+    let _ = COMPILER_HOOKS.set(hooks);
+}
 
 /// One Store-path cache line, owned by the JIT and read inline by compiled code: the cell
 /// the path resolved to, valid while the graph's epoch equals `epoch`.
@@ -399,7 +433,9 @@ pub unsafe extern "C" fn jit_note_hot(vm: *mut Vm, block: u64) {
     let block = unsafe { val(block) };
     // Nothing to report: the compiler catches its own panics; this one only keeps an
     // unexpected panic from unwinding into compiled code.
-    let _ = catch_unwind(AssertUnwindSafe(|| crate::compiler::note_hot(vm, block)));
+    if let Some(hooks) = COMPILER_HOOKS.get() {
+        let _ = catch_unwind(AssertUnwindSafe(|| (hooks.note_hot)(vm, block)));
+    }
 }
 
 /// A compiled block with a heap Register running its own next `chain` iteration: drop the
@@ -447,7 +483,17 @@ pub unsafe extern "C" fn jit_resume(vm: *mut Vm, points: *const ResumePoint, n: 
             let outer = points[points.len() - 1];
             let site = (val(points[0].block), points[0].pc as usize);
             let (reason, detail) = (DeoptReason::from_number(reason & 0xff), (reason >> 8) as usize);
-            crate::compiler::note_deopt(vm, val(outer.block), outer.pc as usize, site, points.len() > 1, reason, detail);
+            if let Some(hooks) = COMPILER_HOOKS.get() {
+                let event = DeoptEvent {
+                    block: val(outer.block),
+                    pc: outer.pc as usize,
+                    site,
+                    inlined: points.len() > 1,
+                    reason,
+                    detail,
+                };
+                (hooks.note_deopt)(vm, event);
+            }
             for (i, p) in points.iter().enumerate() {
                 let inlined_left = points.len() - 1 - i;
                 if let Err(e) = soma_runtime::exec::resume(vm, val(p.block), p.pc as usize) {
