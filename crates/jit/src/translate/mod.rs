@@ -36,6 +36,7 @@ use crate::helpers::{
     self, ExitDesc, ExitKind, ExitLevel, ExitReg, ResumePoint, StoreCache, CACHE_CELL_OFFSET, CACHE_EPOCH_OFFSET,
 };
 use crate::deopt::{self, DeoptReason};
+use soma_runtime::int::ArithOp;
 use crate::vstack::{VEntry, VStack, MAX_VIRTUAL};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
@@ -322,14 +323,14 @@ fn has_register_instrs(code: &Code) -> bool {
     })
 }
 
-/// Arithmetic builtins lowered inline, with their `soma_rt_int_arith` op number.
-fn arith_op(id: BuiltinId) -> Option<u32> {
+/// Arithmetic builtins lowered inline (the op is also `soma_rt_int_arith`'s argument).
+fn arith_op(id: BuiltinId) -> Option<ArithOp> {
     Some(match id {
-        BuiltinId::Add => 0,
-        BuiltinId::Sub => 1,
-        BuiltinId::Mul => 2,
-        BuiltinId::Div => 3,
-        BuiltinId::Mod => 4,
+        BuiltinId::Add => ArithOp::Add,
+        BuiltinId::Sub => ArithOp::Sub,
+        BuiltinId::Mul => ArithOp::Mul,
+        BuiltinId::Div => ArithOp::FloorDiv,
+        BuiltinId::Mod => ArithOp::Mod,
         _ => return None,
     })
 }

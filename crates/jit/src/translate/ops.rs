@@ -516,19 +516,19 @@ impl<'e> Translator<'_, 'e> {
 
     /// Small-int `+ - * / %` with overflow checks; other operands (BigInts, wrong types, zero
     /// divisors, overflowing results) go to `soma_rt_int_arith`, which never collects.
-    pub(super) fn gen_arith(&mut self, op: u32) {
+    pub(super) fn gen_arith(&mut self, op: ArithOp) {
         let IntBinop { a, b: bv, x, y, slow, done } = self.begin_int_binop();
         let r = match op {
-            0 => self.b.ins().iadd(x, y),
-            1 => self.b.ins().isub(x, y),
-            2 => {
+            ArithOp::Add => self.b.ins().iadd(x, y),
+            ArithOp::Sub => self.b.ins().isub(x, y),
+            ArithOp::Mul => {
                 let (r, of) = self.b.ins().smul_overflow(x, y);
                 let next = self.b.create_block();
                 self.b.ins().brif(of, slow, &[], next, &[]);
                 self.b.switch_to_block(next);
                 r
             }
-            _ => {
+            ArithOp::FloorDiv | ArithOp::Mod => {
                 // Divisor zero goes to the slow path for its error.
                 let next = self.b.create_block();
                 self.b.ins().brif(y, next, &[], slow, &[]);
@@ -547,14 +547,14 @@ impl<'e> Translator<'_, 'e> {
         self.finish_int_binop(done, ffi::soma_rt_int_arith as *const () as usize, &args);
     }
 
-    /// Floor division (`op` 3) or modulo (4) of two integers, as Python's (`y` is not zero):
-    /// the remainder takes the divisor's sign.
-    pub(super) fn floor_div_mod(&mut self, op: u32, x: ir::Value, y: ir::Value, divisor: Option<i64>) -> ir::Value {
+    /// Floor division or modulo (`op`) of two integers, as Python's (`y` is not zero): the
+    /// remainder takes the divisor's sign.
+    pub(super) fn floor_div_mod(&mut self, op: ArithOp, x: ir::Value, y: ir::Value, divisor: Option<i64>) -> ir::Value {
         if let Some(d) = divisor.filter(|&d| d > 0 && (d as u64).is_power_of_two()) {
             // By 2^k, floor division is an arithmetic shift and floor modulo a mask (for
             // negative `x` too: the modulo of a positive divisor is never negative).
             let k = d.trailing_zeros() as i64;
-            return if op == 3 {
+            return if op == ArithOp::FloorDiv {
                 self.b.ins().sshr_imm_s(x, k)
             } else {
                 self.b.ins().band_imm_s(x, d - 1)
@@ -566,7 +566,7 @@ impl<'e> Translator<'_, 'e> {
         let sx = self.b.ins().bxor(m, y);
         let neg = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, sx, 0);
         let adjust = self.b.ins().band(nz, neg);
-        if op == 3 {
+        if op == ArithOp::FloorDiv {
             let one = self.b.ins().uextend(I64, adjust);
             self.b.ins().isub(q, one)
         } else {

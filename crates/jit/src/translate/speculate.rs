@@ -357,24 +357,25 @@ impl<'e> Translator<'_, 'e> {
     }
 
     /// `+ - * / %` on small Ints, with every other case a deopt exit (see the module docs).
-    pub(super) fn gen_arith_spec(&mut self, op: u32) {
+    pub(super) fn gen_arith_spec(&mut self, op: ArithOp) {
         let Some((taken, x, y)) = self.spec_int_operands() else { return };
         let b = taken[1];
         // SAFETY: compile-time constant bits are live values (module constants).
         let divisor = b.konst.and_then(|k| unsafe { Value::from_bits(k) }.as_small_int());
         // A remainder by a known nonzero divisor is smaller than it, and a quotient by one
         // other than -1 is no larger than the dividend: both fit without a check.
-        let always_fits = op >= 3 && divisor.is_some_and(|d| d != 0 && d != -1);
+        let divides = matches!(op, ArithOp::FloorDiv | ArithOp::Mod);
+        let always_fits = divides && divisor.is_some_and(|d| d != 0 && d != -1);
         let r = match op {
-            0 => self.b.ins().iadd(x, y),
-            1 => self.b.ins().isub(x, y),
-            2 => {
+            ArithOp::Add => self.b.ins().iadd(x, y),
+            ArithOp::Sub => self.b.ins().isub(x, y),
+            ArithOp::Mul => {
                 let (r, of) = self.b.ins().smul_overflow(x, y);
                 let ok = self.b.ins().icmp_imm_s(IntCC::Equal, of, 0);
                 self.deopt_unless(ok, &taken, DeoptReason::IntOverflow);
                 r
             }
-            _ => {
+            ArithOp::FloorDiv | ArithOp::Mod => {
                 if divisor.is_none_or(|d| d == 0) {
                     let ok = self.b.ins().icmp_imm_s(IntCC::NotEqual, y, 0);
                     self.deopt_unless(ok, &taken, DeoptReason::ZeroDivisor);
