@@ -81,6 +81,24 @@ fn quotients_and_remainders_by_constants_at_the_edge_of_the_small_int_range() {
 }
 
 #[test]
+fn adding_or_subtracting_a_constant_overflows_at_either_end_of_the_range() {
+    // A known step is checked against one end of the small-Int range only: below the
+    // smallest by `1 >-` and `-1 >+`, above the largest by `1 >+` and `-1 >-` and `1 n >+`.
+    for (start, step) in [
+        ("-140737488355325", "1 >-"),
+        ("-140737488355325", "-1 >+"),
+        ("140737488355324", "1 >+"),
+        ("140737488355324", "-1 >-"),
+        ("140737488355324", "!_.t 1 _.t >+"),
+    ] {
+        let src = format!(
+            "{start} !n  0 !k {{ n {step} !n  k 1 >+ !k  k 8 >< >block Nil >choose }} >chain >drop  n"
+        );
+        deopts_like_the_executor(&src, 1, DeoptReason::IntOverflow);
+    }
+}
+
+#[test]
 fn a_constant_operand_that_is_no_small_int_is_left_to_generic_code() {
     // The bound is a BigInt constant: speculating on it would deopt every round, so the loop
     // is compiled without speculation from the start.

@@ -49,6 +49,7 @@
 
 use super::*;
 use cranelift_frontend::Variable;
+use soma_runtime::value::{SMALL_INT_MAX, SMALL_INT_MIN};
 
 /// The state of a speculative translation.
 pub(super) struct Speculation {
@@ -366,6 +367,15 @@ impl<'e> Translator<'_, 'e> {
         // other than -1 is no larger than the dividend: both fit without a check.
         let divides = matches!(op, ArithOp::FloorDiv | ArithOp::Mod);
         let always_fits = divides && divisor.is_some_and(|d| d != 0 && d != -1);
+        // Adding (or subtracting) a known Int can leave the range on one side only: one
+        // compare instead of the sign-extension test.
+        // SAFETY: compile-time constant bits are live values (module constants).
+        let konst_int = |e: &VEntry| e.konst.and_then(|k| unsafe { Value::from_bits(k) }.as_small_int());
+        let step = match op {
+            ArithOp::Add => konst_int(&b).or_else(|| konst_int(&taken[0])),
+            ArithOp::Sub => konst_int(&b).map(|c| -c),
+            _ => None,
+        };
         let r = match op {
             ArithOp::Add => self.b.ins().iadd(x, y),
             ArithOp::Sub => self.b.ins().isub(x, y),
@@ -384,7 +394,11 @@ impl<'e> Translator<'_, 'e> {
             }
         };
         if !always_fits {
-            let fits = self.fits_small(r);
+            let fits = match step {
+                Some(c) if c >= 0 => self.b.ins().icmp_imm_s(IntCC::SignedLessThanOrEqual, r, SMALL_INT_MAX),
+                Some(_) => self.b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, r, SMALL_INT_MIN),
+                None => self.fits_small(r),
+            };
             self.deopt_unless(fits, &taken, DeoptReason::IntOverflow);
         }
         let mut e = VEntry::new(self.box_int(r), None);
