@@ -175,6 +175,9 @@ pub unsafe extern "C" fn jit_read_store(vm: *mut Vm, path: *const Path, out: *mu
 #[derive(Debug)]
 pub struct HoistedCheck {
     pub path: *const Path,
+    /// The path's own cache line (the cell it resolved to, under which epoch): a check after
+    /// a write that moved nothing resolves it with a compare, not a walk.
+    pub cache: *mut StoreCache,
     /// The builtin, Block or constant the path must hold, if any.
     pub guard: Option<u64>,
     /// The path must hold a small Int.
@@ -193,8 +196,8 @@ pub struct HoistedCheck {
 /// marks a lookup sets (which keep the cached cells under the epoch protocol).
 ///
 /// # Safety
-/// Helper contract; `checks` and `table` are the running code's (the table has room for
-/// `2 + 2 * n` words); every path belongs to a loaded module.
+/// Helper contract; `checks` (with their cache lines) and `table` are the running code's (the
+/// table has room for `2 + 2 * n` words); every path belongs to a loaded module.
 pub unsafe extern "C" fn jit_validate(
     vm: *mut Vm,
     checks: *const HoistedCheck,
@@ -207,11 +210,23 @@ pub unsafe extern "C" fn jit_validate(
     let (vm, checks) = unsafe { (&mut *vm, std::slice::from_raw_parts(checks, n as usize)) };
     let r = catch_unwind(AssertUnwindSafe(|| {
         let mut cells = Vec::with_capacity(checks.len());
+        let now = vm.graph().epoch();
         for (i, c) in checks.iter().enumerate() {
-            // SAFETY: the path belongs to a loaded module (helper contract).
-            let path = unsafe { &*c.path };
-            let Some(cell) = vm.graph().store_lookup(&path.components) else { return 1 };
-            let v = cell.value();
+            // SAFETY: the cache line is the running code's, not aliased during the call.
+            let line = unsafe { &mut *c.cache };
+            let cell: *mut CellObj = if line.epoch == now && !line.cell.is_null() {
+                line.cell
+            } else {
+                // SAFETY: the path belongs to a loaded module (helper contract).
+                let path = unsafe { &*c.path };
+                let Some(cell) = vm.graph().store_lookup(&path.components) else { return 1 };
+                line.epoch = now;
+                line.cell = cell.as_raw().as_ptr();
+                line.cell
+            };
+            // SAFETY: a line filled under the current epoch names a live cell (the epoch moves
+            // whenever a walked cell is unlinked), and so does a lookup's result.
+            let v = unsafe { (*cell).value };
             if c.guard.is_some_and(|g| g != v.to_bits()) {
                 return 1;
             }
@@ -224,8 +239,8 @@ pub unsafe extern "C" fn jit_validate(
             cells.push((cell, v));
         }
         for (i, _) in checks.iter().enumerate().filter(|(_, c)| c.written) {
-            let mine = cells[i].0.as_raw();
-            if cells.iter().enumerate().any(|(j, other)| j != i && other.0.as_raw() == mine) {
+            let mine = cells[i].0;
+            if cells.iter().enumerate().any(|(j, other)| j != i && other.0 == mine) {
                 return 1;
             }
         }
@@ -234,7 +249,7 @@ pub unsafe extern "C" fn jit_validate(
             *table = epoch;
             *table.add(1) = writes;
             for (i, (cell, v)) in cells.iter().enumerate() {
-                *table.add(2 + 2 * i) = cell.as_raw().as_ptr() as u64;
+                *table.add(2 + 2 * i) = *cell as u64;
                 *table.add(3 + 2 * i) = v.to_bits();
             }
         }

@@ -525,16 +525,17 @@ impl<'e> Translator<'_, 'e> {
         self.b.switch_to_block(check);
         self.out.speculated = spec.cells.iter().map(Hoisted::describe).collect();
         self.out.hoisted_paths = spec.cells.iter().map(|c| c.comps.clone()).collect();
-        let checks: Box<[helpers::HoistedCheck]> = spec
-            .cells
-            .iter()
-            .map(|c| helpers::HoistedCheck {
+        let mut checks = Vec::with_capacity(n);
+        for c in &spec.cells {
+            checks.push(helpers::HoistedCheck {
                 path: c.path as *const Path,
+                cache: self.cache_ptr() as *mut StoreCache,
                 guard: c.guard,
                 int: c.int.is_some(),
                 written: c.written,
-            })
-            .collect();
+            });
+        }
+        let checks = checks.into_boxed_slice();
         let checks_addr = self.iconst(checks.as_ptr() as u64);
         self.out.hoisted_checks.push(checks);
         let count = self.iconst(n as u64);
