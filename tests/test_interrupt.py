@@ -15,8 +15,13 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 CHILD = r"""
+import signal
 import sys
 import soma
+# A process started in the background by a shell without job control (`./test &`, some CI
+# runners) inherits SIGINT ignored, and Python then installs no handler of its own: put
+# Python's default back, so the test checks the VM, not how it was launched.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 vm = soma.VM(stdlib=False, output=lambda line: print(line, flush=True))
 vm.execute_code("0 !n")
 try:
