@@ -810,10 +810,11 @@ impl Jit {
                 Some(w) => format!(", in the background after {} us queued", w.as_micros()),
                 None => String::new(),
             };
-            let assumed = if t.data.speculated.is_empty() {
+            let assumed = if t.data.hoisted.is_empty() {
                 String::new()
             } else {
-                format!("\njit:   assumes {}", t.data.speculated.join("; "))
+                let each: Vec<String> = t.data.hoisted.iter().map(|c| c.describe()).collect();
+                format!("\njit:   assumes {}", each.join("; "))
             };
             self.dump(format!(
                 "jit: compiled {} = {} ({} instrs, tier {}{}) in {} us, {} bytes{wait}{assumed}",
@@ -1004,17 +1005,15 @@ fn note_deopt(vm: &mut Vm, event: crate::helpers::DeoptEvent) {
         jit.stats.deopt_reasons[reason as usize] += 1;
         let Some(b) = vm.block_obj(block) else { return };
         let key = (b.module, b.code);
-        let speculative = jit
-            .current
-            .get(&key)
-            .is_some_and(|&(i, _)| jit.code_data[i].speculative);
-        if speculative {
+        let code = jit.current.get(&key).map(|&(i, _)| &jit.code_data[i]);
+        let speculative = code.is_some_and(|c| c.speculative);
+        if let Some(code) = code.filter(|c| c.speculative) {
             let learnt = match (reason, detail) {
                 // The small-Int check of hoisted cell `detail - 1` failed at entry.
-                (DeoptReason::EntryCheck, d) if d > 0 => jit.current.get(&key).is_some_and(|&(i, _)| {
-                    let path = jit.code_data[i].hoisted_paths.get(d - 1).cloned();
+                (DeoptReason::EntryCheck, d) if d > 0 => {
+                    let path = code.hoisted.get(d - 1).map(|c| c.comps.clone());
                     path.is_some_and(|p| jit.feedback.widen_path(p))
-                }),
+                }
                 _ => jit.feedback.learn(vm, site_block, site_pc, reason),
             };
             if learnt {

@@ -40,12 +40,7 @@ impl TypeFeedback {
 
     /// Whether speculative code must not assume the Store path `comps` holds a small Int.
     pub fn path_is_wide(&self, comps: &[String]) -> bool {
-        !self.wide_paths.is_empty() && self.wide_paths.iter().any(|p| p == comps)
-    }
-
-    /// (wide sites, wide paths) known.
-    pub fn counts(&self) -> (usize, usize) {
-        (self.wide_sites.len(), self.wide_paths.len())
+        !self.wide_paths.is_empty() && self.wide_paths.contains(comps)
     }
 
     /// Learn from a deopt of speculative code at instruction `pc` of `block` (the innermost

@@ -72,6 +72,22 @@ impl StoreCache {
             cell: std::ptr::null_mut(),
         }
     }
+
+    /// The cell the line holds, if it was filled under `epoch` (the graph's current one).
+    pub fn cell_at(&self, epoch: u64) -> Option<*mut CellObj> {
+        (self.epoch == epoch).then_some(self.cell)
+    }
+
+    /// Walk to `path`'s cell (the walk is marked, so unlinking the cell moves the epoch) and
+    /// fill the line with it under the current epoch; `None`, the line untouched, when the
+    /// path was never created.
+    pub fn refill(&mut self, vm: &mut Vm, path: &Path) -> Option<*mut CellObj> {
+        let epoch = vm.graph().epoch();
+        let cell = vm.graph().store_lookup(&path.components)?.as_raw().as_ptr();
+        self.epoch = epoch;
+        self.cell = cell;
+        Some(cell)
+    }
 }
 
 /// Run `f` on the VM, turning `Err` into `SOMA_ERROR` and a panic into `SOMA_INTERNAL`.
@@ -174,6 +190,8 @@ pub unsafe extern "C" fn jit_read_store(vm: *mut Vm, path: *const Path, out: *mu
 /// What a speculative pre-header checks of one hoisted Store path (`translate/speculate.rs`).
 #[derive(Debug)]
 pub struct HoistedCheck {
+    /// The path's components (the type feedback widens it by name; dumps print it).
+    pub comps: Vec<String>,
     pub path: *const Path,
     /// The path's own cache line (the cell it resolved to, under which epoch): a check after
     /// a write that moved nothing resolves it with a compare, not a walk.
@@ -185,6 +203,34 @@ pub struct HoistedCheck {
     /// The code writes the path: it must hold no CellRef (unless `int`) and share its cell with
     /// no other path.
     pub written: bool,
+}
+
+impl HoistedCheck {
+    /// What is checked, for dumps: `c.n: resolves, a small Int, written (no CellRef, no
+    /// alias)`.
+    pub fn describe(&self) -> String {
+        let mut what = vec!["resolves"];
+        if let Some(bits) = self.guard {
+            // SAFETY: a guard's bits are a live builtin or Block the code was compiled against
+            // (a module constant or a Store value the compiler roots while it translates), or
+            // an immediate.
+            let v = unsafe { val(bits) };
+            what.push(if v.as_block_obj().is_some() {
+                "the same Block"
+            } else if v.as_builtin_obj().is_some() {
+                "the same builtin"
+            } else {
+                "the same value"
+            });
+        }
+        if self.int {
+            what.push("a small Int");
+        }
+        if self.written {
+            what.push("written (no CellRef, no alias)");
+        }
+        format!("{}: {}", self.comps.join("."), what.join(", "))
+    }
 }
 
 /// The entry checks of speculative code whose validation cache is out of date: resolve every
@@ -212,18 +258,10 @@ pub unsafe extern "C" fn jit_validate(
         let mut cells = Vec::with_capacity(checks.len());
         let now = vm.graph().epoch();
         for (i, c) in checks.iter().enumerate() {
-            // SAFETY: the cache line is the running code's, not aliased during the call.
-            let line = unsafe { &mut *c.cache };
-            let cell: *mut CellObj = if line.epoch == now && !line.cell.is_null() {
-                line.cell
-            } else {
-                // SAFETY: the path belongs to a loaded module (helper contract).
-                let path = unsafe { &*c.path };
-                let Some(cell) = vm.graph().store_lookup(&path.components) else { return 1 };
-                line.epoch = now;
-                line.cell = cell.as_raw().as_ptr();
-                line.cell
-            };
+            // SAFETY: the cache line is the running code's, not aliased during the call; the
+            // path belongs to a loaded module (helper contract).
+            let (line, path) = unsafe { (&mut *c.cache, &*c.path) };
+            let Some(cell) = line.cell_at(now).or_else(|| line.refill(vm, path)) else { return 1 };
             // SAFETY: a line filled under the current epoch names a live cell (the epoch moves
             // whenever a walked cell is unlinked), and so does a lookup's result.
             let v = unsafe { (*cell).value };
@@ -268,19 +306,10 @@ pub unsafe extern "C" fn jit_resolve_store(vm: *mut Vm, path: *const Path, cache
     // SAFETY: helper contract.
     let vm = unsafe { &mut *vm };
     let r = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: helper contract.
-        let path = unsafe { &*path };
-        let epoch = vm.graph().epoch();
-        match vm.graph().store_lookup(&path.components) {
-            Some(cell) => {
-                let p = cell.as_raw().as_ptr();
-                // SAFETY: the cache line is JIT-owned and not aliased during the call.
-                unsafe {
-                    (*cache).epoch = epoch;
-                    (*cache).cell = p;
-                }
-                p
-            }
+        // SAFETY: helper contract; the cache line is JIT-owned and not aliased during the call.
+        let (path, cache) = unsafe { (&*path, &mut *cache) };
+        match cache.refill(vm, path) {
+            Some(cell) => cell,
             None => {
                 vm.set_error(msg::undefined_store(&path.display));
                 std::ptr::null_mut()
@@ -325,10 +354,10 @@ pub unsafe extern "C" fn jit_set_store_value(vm: *mut Vm, path: *const Path, cac
 /// using and refilling `cache`.
 fn store_through_cache(vm: &mut Vm, path: &Path, cache: &mut StoreCache, v: Value) -> RtResult<()> {
     let vmp: *mut Vm = vm;
-    if cache.epoch == vm.graph().epoch() {
+    if let Some(cell) = cache.cell_at(vm.graph().epoch()) {
         // SAFETY: `vmp` is the live VM we were given; the cell is live (cached under an
         // unchanged epoch).
-        let st = unsafe { soma_runtime::ffi::soma_rt_cell_write(vmp, cache.cell, v.to_bits()) };
+        let st = unsafe { soma_runtime::ffi::soma_rt_cell_write(vmp, cell, v.to_bits()) };
         return if st == SOMA_OK {
             Ok(())
         } else {
@@ -337,11 +366,7 @@ fn store_through_cache(vm: &mut Vm, path: &Path, cache: &mut StoreCache, v: Valu
     }
     let comps: Vec<&str> = path.components.iter().map(|c| &**c).collect();
     vm.write_store_path(&comps, v);
-    let epoch = vm.graph().epoch();
-    if let Some(cell) = vm.graph().store_lookup(&path.components) {
-        cache.epoch = epoch;
-        cache.cell = cell.as_raw().as_ptr();
-    }
+    cache.refill(vm, path);
     Ok(())
 }
 
@@ -484,25 +509,24 @@ pub struct ResumePoint {
 /// had been running all along. The virtual stack must be flushed and every virtual Register
 /// materialised. Errors come back positioned by the executor, with the inlined frames left.
 ///
-/// `reason` is a [`DeoptReason`] number (counted in the statistics), plus a site detail
-/// (`deopt::encode_site`) times 256.
+/// `site` is the exit's site (`deopt::encode_site`): its reason and detail go to the
+/// compiler; its pc is `points[0]`'s.
 ///
 /// # Safety
 /// Helper contract; `points` is readable for `n >= 1` entries of live Blocks, and the `n - 1`
 /// innermost frames are the entered frames of `points[0..n - 1]`.
-pub unsafe extern "C" fn jit_resume(vm: *mut Vm, points: *const ResumePoint, n: u64, reason: u64) -> i32 {
+pub unsafe extern "C" fn jit_resume(vm: *mut Vm, points: *const ResumePoint, n: u64, site: u64) -> i32 {
     // SAFETY: helper contract.
     unsafe {
         let points = std::slice::from_raw_parts(points, n as usize);
         guard(vm, |vm| {
             let outer = points[points.len() - 1];
-            let site = (val(points[0].block), points[0].pc as usize);
-            let (reason, detail) = (DeoptReason::from_number(reason & 0xff), (reason >> 8) as usize);
+            let (_, reason, detail) = crate::deopt::decode_site(site);
             if let Some(hooks) = COMPILER_HOOKS.get() {
                 let event = DeoptEvent {
                     block: val(outer.block),
                     pc: outer.pc as usize,
-                    site,
+                    site: (val(points[0].block), points[0].pc as usize),
                     inlined: points.len() > 1,
                     reason,
                     detail,
@@ -633,7 +657,7 @@ pub unsafe extern "C" fn jit_exit(
                 status
             }
             ExitKind::Deopt => {
-                let (pc, reason, detail) = crate::deopt::decode_site(site);
+                let (pc, _, _) = crate::deopt::decode_site(site);
                 let points: Vec<ResumePoint> = d
                     .levels
                     .iter()
@@ -645,7 +669,7 @@ pub unsafe extern "C" fn jit_exit(
                     })
                     .collect();
                 // SAFETY: the points describe the frames just made real, innermost first.
-                unsafe { jit_resume(vm, points.as_ptr(), points.len() as u64, reason as u64 | (detail as u64) << 8) }
+                unsafe { jit_resume(vm, points.as_ptr(), points.len() as u64, site) }
             }
         }
     }));

@@ -76,17 +76,11 @@ impl<'e> Translator<'_, 'e> {
         self.exit_target(status, pending, ExitKind::Error { module }, site)
     }
 
-    /// Leave through `jit_exit`. Exits with the same shape (the levels and their Register
-    /// states, the pending entries, the kind) share one block at the end of the function,
-    /// which gets the status, the site (`line << 32 | col` of an error, the resume pc of a
-    /// deopt) and the pending values as arguments.
-    pub(super) fn emit_exit(&mut self, status: ir::Value, pending: &[VEntry], kind: ExitKind, site: u64) {
-        let site = self.iconst(site);
-        let (block, args) = self.exit_target(status, pending, kind, site);
-        self.b.ins().jump(block, &args);
-    }
-
-    /// The shared exit block for an exit of this shape, and the arguments to jump there with.
+    /// Where an exit leaves through `jit_exit`, and the arguments to jump there with. Exits
+    /// with the same shape (the levels and their Register states, the pending entries, the
+    /// kind) share one block at the end of the function, which gets the status, the site
+    /// (`line << 32 | col` of an error, `deopt::encode_site` of a deopt) and the pending
+    /// values as arguments.
     pub(super) fn exit_target(
         &mut self,
         status: ir::Value,
@@ -250,7 +244,8 @@ impl<'e> Translator<'_, 'e> {
 
     /// Deoptimisation exit that resumes the innermost level at instruction `pc`.
     pub(super) fn emit_deopt_at(&mut self, pc: usize, reason: DeoptReason) {
-        self.emit_deopt_detailed(pc, reason, 0);
+        let site = self.iconst(deopt::encode_site(pc, reason, 0));
+        self.emit_deopt_site(site);
     }
 
     /// Deoptimisation exit with a site computed at run time (`deopt::encode_site`'s layout).
@@ -261,18 +256,12 @@ impl<'e> Translator<'_, 'e> {
         self.b.ins().jump(block, &args);
     }
 
-    /// Deoptimisation exit that resumes the innermost level at `pc`, with a `detail` for the
-    /// type feedback (see `deopt::encode_site`).
-    pub(super) fn emit_deopt_detailed(&mut self, pc: usize, reason: DeoptReason, detail: usize) {
-        let entries = self.pending();
-        let ok = self.b.ins().iconst(I32, ffi::SOMA_OK as i64);
-        self.emit_exit(ok, &entries, ExitKind::Deopt, deopt::encode_site(pc, reason, detail));
-    }
-
+    /// Interpret from the frames `points` describe (`helpers::jit_resume`), a deopt for
+    /// `reason`.
     pub(super) fn emit_resume(&mut self, points: Box<[ResumePoint]>, reason: DeoptReason) -> ir::Value {
         let n = self.iconst(points.len() as u64);
         let p = self.iconst(points.as_ptr() as u64);
-        let r = self.iconst(reason as u64);
+        let r = self.iconst(deopt::encode_site(0, reason, 0));
         self.out.resume_points.push(points);
         self.call_status(helpers::jit_resume as *const () as usize, &[self.vm, p, n, r])
     }

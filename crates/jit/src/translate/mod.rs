@@ -132,13 +132,10 @@ pub struct Translated {
     pub superseded: Box<std::cell::Cell<u64>>,
     /// The code speculates (see `speculate.rs`): its deopts recompile it without.
     pub speculative: bool,
-    /// What speculative code's pre-header checks, one line per hoisted Store path (for
-    /// `SOMA_JIT_DUMP=stats`).
-    pub speculated: Vec<String>,
-    /// The hoisted Store paths, in the order a pre-header exit's detail numbers them (from 1).
-    pub hoisted_paths: Vec<Vec<String>>,
-    /// What speculative code's pre-header checks (`helpers::jit_validate` reads it).
-    pub hoisted_checks: Vec<Box<[helpers::HoistedCheck]>>,
+    /// What speculative code's pre-header checks, per hoisted Store path, in the order a
+    /// pre-header exit's detail numbers them (from 1): `helpers::jit_validate` reads it, the
+    /// type feedback and `SOMA_JIT_DUMP=stats` name the paths from it.
+    pub hoisted: Box<[helpers::HoistedCheck]>,
 }
 
 /// Why a translation gave up (the compiler retries with less ambition).
@@ -453,7 +450,7 @@ struct Translator<'a, 'e> {
     bail: Option<Bail>,
     /// Instructions inlined so far (against [`INLINE_BUDGET`]).
     inlined_instrs: usize,
-    /// Shared exit blocks by shape (see `emit_exit`), and what fills them at the end.
+    /// Shared exit blocks by shape (see `exit_target`), and what fills them at the end.
     exits: HashMap<Vec<u64>, ir::Block>,
     exit_bodies: Vec<(ir::Block, Box<ExitDesc>)>,
     out: Translated,

@@ -89,33 +89,6 @@ pub(super) struct Hoisted {
     cell_used: bool,
 }
 
-impl Hoisted {
-    /// What the pre-header checks of this path, for dumps: `c.n: resolves, a small Int,
-    /// written (no CellRef, no alias)`.
-    fn describe(&self) -> String {
-        let mut what = vec!["resolves"];
-        if let Some(bits) = self.guard {
-            // SAFETY: a guard's bits are a live builtin or Block the code was compiled against
-            // (a module constant or a Store value the compiler roots while it translates).
-            let v = unsafe { Value::from_bits(bits) };
-            what.push(if v.as_block_obj().is_some() {
-                "the same Block"
-            } else if v.as_builtin_obj().is_some() {
-                "the same builtin"
-            } else {
-                "the same value"
-            });
-        }
-        if self.int.is_some() {
-            what.push("a small Int");
-        }
-        if self.written {
-            what.push("written (no CellRef, no alias)");
-        }
-        format!("{}: {}", self.comps.join("."), what.join(", "))
-    }
-}
-
 impl Speculation {
     pub(super) fn new(pre: ir::Block, entry_reg: RegMode, writes: Variable, own_writes: Variable, epoch: Variable) -> Speculation {
         Speculation {
@@ -523,11 +496,10 @@ impl<'e> Translator<'_, 'e> {
         // checks are rare, and out of line they cost the compile nothing per path). It fills
         // the table, so the cached path above then defines the variables.
         self.b.switch_to_block(check);
-        self.out.speculated = spec.cells.iter().map(Hoisted::describe).collect();
-        self.out.hoisted_paths = spec.cells.iter().map(|c| c.comps.clone()).collect();
         let mut checks = Vec::with_capacity(n);
         for c in &spec.cells {
             checks.push(helpers::HoistedCheck {
+                comps: c.comps.clone(),
                 path: c.path as *const Path,
                 cache: self.cache_ptr() as *mut StoreCache,
                 guard: c.guard,
@@ -537,7 +509,7 @@ impl<'e> Translator<'_, 'e> {
         }
         let checks = checks.into_boxed_slice();
         let checks_addr = self.iconst(checks.as_ptr() as u64);
-        self.out.hoisted_checks.push(checks);
+        self.out.hoisted = checks;
         let count = self.iconst(n as u64);
         let r = self
             .call(helpers::jit_validate as *const () as usize, &[self.vm, checks_addr, count, tab, e0, w0], Some(I64))
