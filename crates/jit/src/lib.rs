@@ -4,6 +4,7 @@
 //! * `vstack` — translation state: the virtual AL kept in SSA values
 //! * `translate` — the lowering, one `gen_*` per opcode
 //! * `helpers` — the JIT's own C-ABI slow paths (next to the runtime's `soma_rt_*`)
+//! * `helper_table` — every helper compiled code calls: address, signature, flush needs
 //! * `compiler` — the per-VM `JITModule`, tier-up hook, stats, dumps and perf map
 //! * `background` — the compile thread: code generation off the main thread, its queue
 //! * `cross` — compiling the same IR for another ISA (aarch64 check)
@@ -24,6 +25,7 @@ pub mod compiler;
 pub mod cross;
 pub mod deopt;
 pub mod feedback;
+pub mod helper_table;
 pub mod helpers;
 pub mod translate;
 pub mod vstack;

@@ -56,7 +56,7 @@ impl<'e> Translator<'_, 'e> {
         self.b.switch_to_block(exit);
         let p = self.b.block_params(exit).to_vec();
         let module = self.b.ins().iconst(I32, self.levels[0].module as i64);
-        self.call(helpers::jit_error_at as *const () as usize, &[self.vm, p[1], p[2], module], None);
+        self.helper(At::Leaving, Helper::ErrorAt, &[self.vm, p[1], p[2], module]);
         self.emit_return(p[0]);
     }
 
@@ -185,9 +185,7 @@ impl<'e> Translator<'_, 'e> {
                 Some(s) => s,
                 None => self.iconst(0),
             };
-            let st = self.call_status(
-                helpers::jit_exit as *const () as usize,
-                &[self.vm, params[0], d, buf, slots, params[1]],
+            let st = self.helper_status(At::Leaving, Helper::Exit, &[self.vm, params[0], d, buf, slots, params[1]],
             );
             self.emit_time_end();
             self.b.ins().return_(&[st]);
@@ -197,7 +195,7 @@ impl<'e> Translator<'_, 'e> {
     pub(super) fn emit_leave_inlined(&mut self, n: usize) {
         if n > 0 {
             let n = self.iconst(n as u64);
-            self.call_status(helpers::jit_leave_blocks as *const () as usize, &[self.vm, n]);
+            self.helper_status(At::Leaving, Helper::LeaveBlocks, &[self.vm, n]);
         }
     }
 
@@ -231,7 +229,7 @@ impl<'e> Translator<'_, 'e> {
     pub(super) fn emit_time_end(&mut self) {
         if let Some(clock) = self.env.clock {
             let c = self.iconst(clock as u64);
-            self.call(helpers::jit_time_end as *const () as usize, &[c], None);
+            self.helper(At::Leaving, Helper::TimeEnd, &[c]);
         }
     }
 
@@ -263,7 +261,7 @@ impl<'e> Translator<'_, 'e> {
         let p = self.iconst(points.as_ptr() as u64);
         let r = self.iconst(deopt::encode_site(0, reason, 0));
         self.out.resume_points.push(points);
-        self.call_status(helpers::jit_resume as *const () as usize, &[self.vm, p, n, r])
+        self.helper_status(At::Leaving, Helper::Resume, &[self.vm, p, n, r])
     }
 
 }

@@ -91,7 +91,7 @@ impl<'e> Translator<'_, 'e> {
         let p = self.iconst(list.as_ptr() as u64);
         self.out.frame_lists.push(list);
         let count = self.iconst(n as u64);
-        self.call_status(helpers::jit_frames_enter as *const () as usize, &[self.vm, p, count]);
+        self.helper_status(At::Main, Helper::FramesEnter, &[self.vm, p, count]);
         n
     }
 
@@ -99,10 +99,10 @@ impl<'e> Translator<'_, 'e> {
     /// anything (`block`, a host builtin): they are made real for the call.
     pub(super) fn emit_exec_value(&mut self, v: ir::Value) {
         let realized = self.emit_realize_frames();
-        let st = self.call_status(helpers::jit_exec as *const () as usize, &[self.vm, v]);
+        let st = self.helper_status(At::Main, Helper::Exec, &[self.vm, v]);
         if realized > 0 {
             let n = self.iconst(realized as u64);
-            self.call_status(helpers::jit_frames_leave as *const () as usize, &[self.vm, n]);
+            self.helper_status(At::Main, Helper::FramesLeave, &[self.vm, n]);
         }
         self.check(st, &[]);
         self.spec_after_call();
@@ -203,7 +203,7 @@ impl<'e> Translator<'_, 'e> {
 
         self.b.switch_to_block(slow);
         let v = self.iconst(bits);
-        let status = self.call_status(helpers::jit_exec as *const () as usize, &[self.vm, v]);
+        let status = self.helper_status(At::Main, Helper::Exec, &[self.vm, v]);
         self.b.ins().jump(done, &[BlockArg::Value(status)]);
 
         self.b.switch_to_block(done);
@@ -246,7 +246,7 @@ impl<'e> Translator<'_, 'e> {
             self.emit_count_frame();
         } else {
             let block = self.iconst(bits);
-            let st = self.call_status(helpers::jit_enter_inlined as *const () as usize, &[self.vm, block]);
+            let st = self.helper_status(At::Main, Helper::EnterInlined, &[self.vm, block]);
             let pending = self.pending();
             self.check(st, &pending);
         }
@@ -295,7 +295,7 @@ impl<'e> Translator<'_, 'e> {
     pub(super) fn emit_count_frame(&mut self) {
         // A step (limits.rs): the poll countdown; at zero, the limits (not the host) are
         // checked by `jit_poll_inlined`.
-        self.emit_countdown_poll(helpers::jit_poll_inlined as *const () as usize, |t, st| {
+        self.emit_countdown_poll(Helper::PollInlined, |t, st| {
             let pending = t.pending();
             t.emit_error_return(st, &pending);
         });
@@ -307,7 +307,7 @@ impl<'e> Translator<'_, 'e> {
         self.b.set_cold_block(fail);
         self.b.ins().brif(full, fail, &[], cont, &[]);
         self.b.switch_to_block(fail);
-        let st = self.call_status(helpers::jit_recursion_error as *const () as usize, &[self.vm]);
+        let st = self.helper_status(At::Main, Helper::RecursionError, &[self.vm]);
         let pending = self.pending();
         self.emit_error_return(st, &pending);
         self.b.switch_to_block(cont);

@@ -36,6 +36,7 @@ use crate::helpers::{
     self, ExitDesc, ExitKind, ExitLevel, ExitReg, ResumePoint, StoreCache, CACHE_CELL_OFFSET, CACHE_EPOCH_OFFSET,
 };
 use crate::deopt::{self, DeoptReason};
+use crate::helper_table::Helper;
 use soma_runtime::int::ArithOp;
 use crate::vstack::{VEntry, VStack, MAX_VIRTUAL};
 use cranelift_codegen::ir::condcodes::IntCC;
@@ -220,7 +221,7 @@ pub fn translate(
     }
     if let Some(clock) = env.clock {
         let c = t.iconst(clock as u64);
-        t.call(helpers::jit_time_begin as *const () as usize, &[c], None);
+        t.helper(At::Main, Helper::TimeBegin, &[c]);
     }
     if t.needs_slots() {
         t.reserve_slots();
@@ -332,17 +333,32 @@ fn arith_op(id: BuiltinId) -> Option<ArithOp> {
     })
 }
 
+/// Where a helper call is emitted, which decides how the virtual AL can be flushed when the
+/// helper's table row asks for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum At {
+    /// On the translation's own path: the virtual entries are flushed (they are on the AL
+    /// from here on).
+    Main,
+    /// In a side block that ends by leaving the function (an underflow or error path): the
+    /// entries are copied onto the AL, and the main path keeps them virtual.
+    Leaving,
+    /// In a side block that rejoins the main path (a poll, a cache miss, a slow path): it
+    /// cannot flush, so a helper that needs a flushed AL requires an empty virtual AL there.
+    Aside,
+}
+
 /// The AL-form helper of a guarded builtin (used when its operands are not all virtual).
-fn al_form_helper(id: BuiltinId) -> usize {
+fn al_form_helper(id: BuiltinId) -> Helper {
     match id {
-        BuiltinId::Add => ffi::soma_rt_add as *const () as usize,
-        BuiltinId::Sub => ffi::soma_rt_sub as *const () as usize,
-        BuiltinId::Mul => ffi::soma_rt_mul as *const () as usize,
-        BuiltinId::Div => ffi::soma_rt_div as *const () as usize,
-        BuiltinId::Mod => ffi::soma_rt_mod as *const () as usize,
-        BuiltinId::Lt => ffi::soma_rt_lt as *const () as usize,
-        BuiltinId::Choose => ffi::soma_rt_choose as *const () as usize,
-        BuiltinId::Block => ffi::soma_rt_block as *const () as usize,
+        BuiltinId::Add => Helper::Add,
+        BuiltinId::Sub => Helper::Sub,
+        BuiltinId::Mul => Helper::Mul,
+        BuiltinId::Div => Helper::Div,
+        BuiltinId::Mod => Helper::Mod,
+        BuiltinId::Lt => Helper::Lt,
+        BuiltinId::Choose => Helper::Choose,
+        BuiltinId::Block => Helper::Block,
         _ => unreachable!("no AL-form helper for {id:?}"),
     }
 }
@@ -490,11 +506,25 @@ impl<'e> Translator<'_, 'e> {
         s
     }
 
-    /// Call the helper at `addr`; returns its result (if any).
-    fn call(&mut self, addr: usize, args: &[ir::Value], ret: Option<ir::Type>) -> Option<ir::Value> {
-        let params: Vec<ir::Type> = args.iter().map(|&a| self.b.func.dfg.value_type(a)).collect();
-        let sig = self.sig(&params, ret);
-        let callee = self.iconst(addr as u64);
+    /// Call helper `h` from where the code is being emitted (`at`), doing the flush its table
+    /// row asks for in the way that place allows; returns its result (if any).
+    fn helper(&mut self, at: At, h: Helper, args: &[ir::Value]) -> Option<ir::Value> {
+        let e = h.entry();
+        if e.needs_flushed_al() {
+            match at {
+                At::Main => self.flush(),
+                At::Leaving => self.flush_copy(),
+                At::Aside => assert!(
+                    self.vs.is_empty(),
+                    "{} needs the virtual AL flushed, and a side path cannot flush it",
+                    e.name
+                ),
+            }
+        }
+        let types: Vec<ir::Type> = args.iter().map(|&a| self.b.func.dfg.value_type(a)).collect();
+        assert_eq!(types, e.params, "the arguments of {}", e.name);
+        let sig = self.sig(e.params, e.ret);
+        let callee = self.iconst(e.addr as u64);
         // The helper sees (and may change) the VM fields speculative code keeps in registers,
         // and may collect (the Register slots are roots).
         self.sync_vm_state();
@@ -508,9 +538,10 @@ impl<'e> Translator<'_, 'e> {
         result
     }
 
-    /// Call a status-returning helper.
-    fn call_status(&mut self, addr: usize, args: &[ir::Value]) -> ir::Value {
-        self.call(addr, args, Some(I32)).expect("status")
+    /// Call a helper that returns a status ([`Self::helper`]).
+    fn helper_status(&mut self, at: At, h: Helper, args: &[ir::Value]) -> ir::Value {
+        let st = self.helper(at, h, args);
+        st.unwrap_or_else(|| panic!("{} returns no status", h.entry().name))
     }
 
     fn out_addr(&mut self) -> ir::Value {
@@ -561,11 +592,11 @@ impl<'e> Translator<'_, 'e> {
             Opcode::Const => self.gen_const(k),
             Opcode::LoadStore => self.gen_load_store(k),
             Opcode::LoadReg => self.gen_load_reg(k),
-            Opcode::RefStore => self.gen_path_helper(ffi::soma_rt_ref_store as *const () as usize, k),
+            Opcode::RefStore => self.gen_path_helper(Helper::RefStore, k),
             Opcode::RefReg => self.gen_ref_reg(k),
             Opcode::SetStore => self.gen_set_store(k),
             Opcode::SetReg => self.gen_set_reg(k),
-            Opcode::SetrefStore => self.gen_path_helper(ffi::soma_rt_setref_store as *const () as usize, k),
+            Opcode::SetrefStore => self.gen_path_helper(Helper::SetRefStore, k),
             Opcode::SetrefReg => self.gen_setref_reg(k),
             Opcode::ExecStore => self.gen_exec_store(k),
             Opcode::ExecReg => self.gen_exec_reg(k),
@@ -619,7 +650,7 @@ impl<'e> Translator<'_, 'e> {
         let base = self.b.ins().stack_addr(I64, self.flush_slot, 0);
         let n = self.iconst(vals.len() as u64);
         // The status is ignored: pushing cannot fail (a panic would be an allocation abort).
-        self.call_status(helpers::jit_push_n as *const () as usize, &[self.vm, base, n]);
+        self.helper_status(At::Main, Helper::PushN, &[self.vm, base, n]);
         self.b.ins().jump(done, &[]);
         self.b.switch_to_block(done);
     }
@@ -652,15 +683,14 @@ impl<'e> Translator<'_, 'e> {
     /// Make the top `n` entries of the (virtual + real) AL virtual, taking what is missing
     /// from the real AL. Underflow runs the builtin's AL-form helper, which reports it with the
     /// builtin's own message.
-    fn ensure_virtual(&mut self, n: usize, al_form: usize) {
+    fn ensure_virtual(&mut self, n: usize, al_form: Helper) {
         let missing = n.saturating_sub(self.vs.len());
         if missing == 0 {
             return;
         }
         let vals = self.emit_take(missing, |t| {
             // The AL holds fewer than `n` values in all: the helper fails on underflow.
-            t.flush_copy();
-            let st = t.call_status(al_form, &[t.vm]);
+            let st = t.helper_status(At::Leaving, al_form, &[t.vm]);
             t.emit_error_return(st, &[]);
         });
         self.vs.insert_bottom(vals.into_iter().map(|v| VEntry::new(v, None)).collect());

@@ -58,7 +58,7 @@ impl<'e> Translator<'_, 'e> {
     /// The poll countdown of a block entry done inline: decrement it, and at zero call `poll`
     /// (a status helper taking the VM); a non-zero status goes to `on_fail`, which ends its
     /// block. Continues in the block after the poll.
-    pub(super) fn emit_countdown_poll(&mut self, poll: usize, on_fail: impl FnOnce(&mut Self, ir::Value)) {
+    pub(super) fn emit_countdown_poll(&mut self, poll: Helper, on_fail: impl FnOnce(&mut Self, ir::Value)) {
         self.emit_countdown_poll_then(poll, on_fail, |t, cont| {
             t.b.ins().jump(cont, &[]);
         });
@@ -68,7 +68,7 @@ impl<'e> Translator<'_, 'e> {
     /// that (cold) block, jumping to the continuation it is given or elsewhere.
     pub(super) fn emit_countdown_poll_then(
         &mut self,
-        poll: usize,
+        poll: Helper,
         on_fail: impl FnOnce(&mut Self, ir::Value),
         after_poll: impl FnOnce(&mut Self, ir::Block),
     ) {
@@ -80,7 +80,7 @@ impl<'e> Translator<'_, 'e> {
         self.b.set_cold_block(poll_b);
         self.b.ins().brif(n, cont, &[], poll_b, &[]);
         self.b.switch_to_block(poll_b);
-        let st = self.call_status(poll, &[self.vm]);
+        let st = self.helper_status(At::Aside, poll, &[self.vm]);
         let fail = self.b.create_block();
         let polled = self.b.create_block();
         self.b.set_cold_block(fail);
@@ -111,7 +111,7 @@ impl<'e> Translator<'_, 'e> {
         self.b.ins().brif(hot, ask, &[], cont, &[]);
         self.b.switch_to_block(ask);
         let block = self.iconst(self.env.block.to_bits());
-        self.call(helpers::jit_note_hot as *const () as usize, &[self.vm, block], None);
+        self.helper(At::Aside, Helper::NoteHot, &[self.vm, block]);
         self.b.ins().jump(cont, &[]);
         self.b.switch_to_block(cont);
     }
@@ -134,7 +134,7 @@ impl<'e> Translator<'_, 'e> {
             // The program runs once: a helper read is smaller and compiles faster.
             let path = self.iconst(self.path_ptr(k));
             let out = self.out_addr();
-            let st = self.call_status(helpers::jit_read_store as *const () as usize, &[self.vm, path, out]);
+            let st = self.helper_status(At::Main, Helper::ReadStore, &[self.vm, path, out]);
             let pending = self.pending();
             self.check(st, &pending);
             return self.load_out();
@@ -162,8 +162,7 @@ impl<'e> Translator<'_, 'e> {
 
         self.b.switch_to_block(miss_b);
         let path = self.iconst(path);
-        let c = self
-            .call(helpers::jit_resolve_store as *const () as usize, &[self.vm, path, cache], Some(I64))
+        let c = self.helper(At::Aside, Helper::ResolveStore, &[self.vm, path, cache])
             .expect("cell");
         self.b.ins().brif(c, have, &[BlockArg::Value(c)], missing, args);
         self.b.switch_to_block(have);
@@ -251,7 +250,7 @@ impl<'e> Translator<'_, 'e> {
     pub(super) fn emit_reenter(&mut self) {
         // A failed poll fails the block entry: the error is the caller's, positioned at its
         // `chain` (as when `Vm::enter_block` fails), so it is returned unpositioned.
-        self.emit_countdown_poll(helpers::jit_poll as *const () as usize, |t, st| t.emit_return(st));
+        self.emit_countdown_poll(Helper::Poll, |t, st| t.emit_return(st));
 
         let obj = self.env.block.as_block_obj().expect("a compiled Block").as_ptr();
         let count = self.emit_count_execution(obj as u64);
@@ -261,7 +260,7 @@ impl<'e> Translator<'_, 'e> {
         // Level 0's Register may be virtual now and heap at the end (after `!_.` of a value):
         // restarting the real frame is right whatever the mode.
         if has_register_instrs(self.levels[0].code) {
-            self.call_status(helpers::jit_restart_frame as *const () as usize, &[self.vm]);
+            self.helper_status(At::Main, Helper::RestartFrame, &[self.vm]);
         }
     }
 
@@ -286,7 +285,8 @@ impl<'e> Translator<'_, 'e> {
         self.vpush(v, None);
     }
 
-    /// SET_STORE: flush, then the cached-write helper (a safepoint, like the executor's).
+    /// SET_STORE: the cached-write helper (a safepoint, like the executor's: its row has the
+    /// virtual AL flushed first).
     pub(super) fn gen_set_store(&mut self, k: usize) {
         if let Some(e) = self.vs.pop() {
             if e.root.is_some() {
@@ -305,15 +305,13 @@ impl<'e> Translator<'_, 'e> {
             // store it as speculative code stores a virtual value. An empty AL is the
             // helper's underflow error.
             let v = self.emit_take(1, |t| {
-                t.flush_copy();
-                let st = t.call_status(helpers::jit_set_store as *const () as usize, &[t.vm, path, cache]);
+                let st = t.helper_status(At::Leaving, Helper::SetStore, &[t.vm, path, cache]);
                 t.emit_error_return(st, &[]);
             });
             return self.spec_set_store(k, VEntry::new(v[0], None));
         }
         self.impure("a Store write from the AL in speculative code");
-        self.flush();
-        let st = self.call_status(helpers::jit_set_store as *const () as usize, &[self.vm, path, cache]);
+        let st = self.helper_status(At::Main, Helper::SetStore, &[self.vm, path, cache]);
         self.check(st, &[]);
     }
 
@@ -363,9 +361,7 @@ impl<'e> Translator<'_, 'e> {
     pub(super) fn emit_set_store_helper(&mut self, k: usize, cache: ir::Value, v: ir::Value) {
         self.impure("a Store write through the helper in speculative code");
         let path = self.iconst(self.path_ptr(k));
-        let st = self.call_status(
-            helpers::jit_set_store_value as *const () as usize,
-            &[self.vm, path, cache, v],
+        let st = self.helper_status(At::Main, Helper::SetStoreValue, &[self.vm, path, cache, v],
         );
         let pending = self.pending();
         self.check(st, &pending);
@@ -544,7 +540,7 @@ impl<'e> Translator<'_, 'e> {
         let opv = self.b.ins().iconst(I32, op as i64);
         let out = self.out_addr();
         let args = [self.vm, opv, a, bv, out];
-        self.finish_int_binop(done, ffi::soma_rt_int_arith as *const () as usize, &args);
+        self.finish_int_binop(done, Helper::IntArith, &args);
     }
 
     /// Floor division or modulo (`op`) of two integers, as Python's (`y` is not zero): the
@@ -588,7 +584,7 @@ impl<'e> Translator<'_, 'e> {
         self.b.switch_to_block(slow);
         let out = self.out_addr();
         let args = [self.vm, a, bv, out];
-        self.finish_int_binop(done, ffi::soma_rt_lt_values as *const () as usize, &args);
+        self.finish_int_binop(done, Helper::LtValues, &args);
     }
 
     /// Start an inline binary Int op: pop its two operands and branch to a fast block (now
@@ -642,8 +638,8 @@ impl<'e> Translator<'_, 'e> {
     /// End an inline binary Int op in its (current) slow block: call the status helper at
     /// `helper`, which writes the result to the out slot, then continue in `done` with the
     /// result pushed on the virtual stack.
-    pub(super) fn finish_int_binop(&mut self, done: ir::Block, helper: usize, args: &[ir::Value]) {
-        let st = self.call_status(helper, args);
+    pub(super) fn finish_int_binop(&mut self, done: ir::Block, helper: Helper, args: &[ir::Value]) {
+        let st = self.helper_status(At::Aside, helper, args);
         let pending = self.pending();
         self.check(st, &pending);
         let r = self.load_out();
@@ -674,9 +670,8 @@ impl<'e> Translator<'_, 'e> {
             self.b.switch_to_block(start);
             start_v
         } else {
-            self.flush();
             let out = self.out_addr();
-            let st = self.call_status(ffi::soma_rt_chain_start as *const () as usize, &[self.vm, out]);
+            let st = self.helper_status(At::Main, Helper::ChainStart, &[self.vm, out]);
             self.check(st, &[]);
             self.load_out()
         };
@@ -692,7 +687,7 @@ impl<'e> Translator<'_, 'e> {
 
         self.b.switch_to_block(body);
         let out = self.out_addr();
-        let st = self.call_status(helpers::jit_chain_step as *const () as usize, &[self.vm, v, out]);
+        let st = self.helper_status(At::Main, Helper::ChainStep, &[self.vm, v, out]);
         self.check(st, &[]);
         let next = self.load_out();
         self.b.ins().jump(head, &[BlockArg::Value(next)]);

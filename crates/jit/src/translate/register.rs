@@ -201,7 +201,7 @@ impl<'e> Translator<'_, 'e> {
         }
         let path = self.iconst(self.path_ptr(k));
         let out = self.out_addr();
-        let st = self.call_status(helpers::jit_read_reg as *const () as usize, &[self.vm, path, out]);
+        let st = self.helper_status(At::Main, Helper::ReadReg, &[self.vm, path, out]);
         let pending = self.pending();
         self.check(st, &pending);
         let v = self.load_out();
@@ -239,7 +239,7 @@ impl<'e> Translator<'_, 'e> {
         if self.path(k).components.len() > 1 {
             let path = self.iconst(self.path_ptr(k));
             let out = self.out_addr();
-            let st = self.call_status(helpers::jit_read_below as *const () as usize, &[self.vm, v, path, out]);
+            let st = self.helper_status(At::Main, Helper::ReadBelow, &[self.vm, v, path, out]);
             let pending = self.pending();
             self.check(st, &pending);
             return VEntry::new(self.load_out(), None);
@@ -257,7 +257,7 @@ impl<'e> Translator<'_, 'e> {
     /// SET_REG: into a virtual name's slot, or through the helper.
     pub(super) fn gen_set_reg(&mut self, k: usize) {
         let Some(level) = self.virtual_level() else {
-            return self.gen_path_helper(ffi::soma_rt_set_reg as *const () as usize, k);
+            return self.gen_path_helper(Helper::SetReg, k);
         };
         let Some(i) = self.reg_name(level, k) else { return };
         // The value: the virtual top (peeked: a deopt must still find it on the AL), else
@@ -269,7 +269,7 @@ impl<'e> Translator<'_, 'e> {
                     // Empty AL: the helper reports the store's underflow.
                     let path = t.iconst(t.path_ptr(k));
                     let out = t.out_addr();
-                    let st = t.call_status(helpers::jit_pop_for_store as *const () as usize, &[t.vm, path, out]);
+                    let st = t.helper_status(At::Leaving, Helper::PopForStore, &[t.vm, path, out]);
                     t.emit_error_return(st, &[]);
                 });
                 (VEntry::new(v[0], None), false)
@@ -324,7 +324,7 @@ impl<'e> Translator<'_, 'e> {
                 e.root = Some(level);
                 self.vpush_entry(e);
             }
-            _ => self.gen_path_helper(ffi::soma_rt_ref_reg as *const () as usize, k),
+            _ => self.gen_path_helper(Helper::RefReg, k),
         }
     }
 
@@ -361,7 +361,7 @@ impl<'e> Translator<'_, 'e> {
             }
             self.levels[here].reg = RegMode::Heap;
         }
-        self.gen_path_helper(ffi::soma_rt_setref_reg as *const () as usize, k);
+        self.gen_path_helper(Helper::SetRefReg, k);
     }
 
     /// EXEC_REG: a virtual name's value is executed as a known value (maybe inlined); else
@@ -372,14 +372,14 @@ impl<'e> Translator<'_, 'e> {
             VirtualRead::Failed => return,
             VirtualRead::Heap => {}
         }
-        self.gen_path_helper(ffi::soma_rt_exec_reg as *const () as usize, k);
+        self.gen_path_helper(Helper::ExecReg, k);
     }
 
     /// `Undefined Register path` for a virtual name never written (the real frame at the
     /// top may belong to another level, so it is not asked).
     pub(super) fn emit_undefined_reg(&mut self, k: usize) {
         let path = self.iconst(self.path_ptr(k));
-        let st = self.call_status(helpers::jit_undefined_reg as *const () as usize, &[self.vm, path]);
+        let st = self.helper_status(At::Main, Helper::UndefinedReg, &[self.vm, path]);
         let pending = self.pending();
         self.emit_error_return(st, &pending);
         // Unreachable continuation, for the instructions lowered after this one.
@@ -387,19 +387,17 @@ impl<'e> Translator<'_, 'e> {
         self.b.switch_to_block(dead);
     }
 
-    /// Flush, then call a `(vm, path) -> status` helper that works on the AL.
-    pub(super) fn gen_path_helper(&mut self, addr: usize, k: usize) {
-        self.flush();
+    /// Call a `(vm, path) -> status` helper that works on the AL (its row has it flushed).
+    pub(super) fn gen_path_helper(&mut self, h: Helper, k: usize) {
         let path = self.iconst(self.path_ptr(k));
-        let st = self.call_status(addr, &[self.vm, path]);
+        let st = self.helper_status(At::Main, h, &[self.vm, path]);
         self.check(st, &[]);
         self.spec_after_call();
     }
 
-    /// Flush, then call a `(vm) -> status` AL-form builtin helper.
-    pub(super) fn gen_al_builtin(&mut self, addr: usize) {
-        self.flush();
-        let st = self.call_status(addr, &[self.vm]);
+    /// Call a `(vm) -> status` AL-form builtin helper (its row has the AL flushed).
+    pub(super) fn gen_al_builtin(&mut self, h: Helper) {
+        let st = self.helper_status(At::Main, h, &[self.vm]);
         self.check(st, &[]);
         self.spec_after_call();
     }

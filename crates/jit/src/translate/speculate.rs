@@ -400,7 +400,7 @@ impl<'e> Translator<'_, 'e> {
         let revalidate = self.b.create_block();
         // A failed poll fails the block entry: the caller's error (see `emit_reenter`).
         self.emit_countdown_poll_then(
-            helpers::jit_poll as *const () as usize,
+            Helper::Poll,
             |t, st| t.emit_return(st),
             |t, _| t.emit_after_host_poll(revalidate),
         );
@@ -413,7 +413,7 @@ impl<'e> Translator<'_, 'e> {
     /// A fresh Register for the next round (a heap one: the helper), then `to`.
     fn emit_restart_and_jump(&mut self, to: ir::Block) {
         if has_register_instrs(self.levels[0].code) {
-            self.call_status(helpers::jit_restart_frame as *const () as usize, &[self.vm]);
+            self.helper_status(At::Main, Helper::RestartFrame, &[self.vm]);
         }
         self.b.ins().jump(to, &[]);
     }
@@ -511,8 +511,7 @@ impl<'e> Translator<'_, 'e> {
         let checks_addr = self.iconst(checks.as_ptr() as u64);
         self.out.hoisted = checks;
         let count = self.iconst(n as u64);
-        let r = self
-            .call(helpers::jit_validate as *const () as usize, &[self.vm, checks_addr, count, tab, e0, w0], Some(I64))
+        let r = self.helper(At::Main, Helper::Validate, &[self.vm, checks_addr, count, tab, e0, w0])
             .expect("a result");
         let fail = self.b.create_block();
         self.b.set_cold_block(fail);
