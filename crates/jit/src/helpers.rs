@@ -14,6 +14,7 @@ use soma_runtime::error::{msg, RtResult, SomaError};
 use soma_runtime::ffi::{SOMA_ERROR, SOMA_INTERNAL, SOMA_OK};
 use soma_runtime::heap::CellObj;
 use soma_runtime::{Value, Vm};
+use soma_runtime::abi::{catch_panic, guard, value_from_abi as val};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;
 
@@ -88,37 +89,6 @@ impl StoreCache {
         self.cell = cell;
         Some(cell)
     }
-}
-
-/// Run `f` on the VM, turning `Err` into `SOMA_ERROR` and a panic into `SOMA_INTERNAL`.
-///
-/// # Safety
-/// `vm` is a live boxed VM used by this thread only (or null: reported as internal).
-#[inline]
-unsafe fn guard(vm: *mut Vm, f: impl FnOnce(&mut Vm) -> RtResult<()>) -> i32 {
-    // SAFETY: caller contract: a live VM, exclusively ours for the call.
-    let Some(vm) = (unsafe { vm.as_mut() }) else {
-        return SOMA_INTERNAL;
-    };
-    match catch_unwind(AssertUnwindSafe(|| f(&mut *vm))) {
-        Ok(Ok(())) => SOMA_OK,
-        Ok(Err(e)) => {
-            vm.set_error(e);
-            SOMA_ERROR
-        }
-        Err(_) => {
-            vm.set_error(SomaError::runtime("internal error: panic in a JIT helper"));
-            SOMA_INTERNAL
-        }
-    }
-}
-
-/// # Safety
-/// The bits come from compiled code, which only handles live values of this VM.
-#[inline]
-unsafe fn val(bits: u64) -> Value {
-    // SAFETY: caller contract.
-    unsafe { Value::from_bits(bits) }
 }
 
 /// Push `n` values (bottom first) from `values` onto the AL: the virtual stack's flush.
@@ -254,7 +224,7 @@ pub unsafe extern "C" fn jit_validate(
 ) -> u64 {
     // SAFETY: helper contract.
     let (vm, checks) = unsafe { (&mut *vm, std::slice::from_raw_parts(checks, n as usize)) };
-    let r = catch_unwind(AssertUnwindSafe(|| {
+    catch_panic(vm, 1, |vm| {
         let mut cells = Vec::with_capacity(checks.len());
         let now = vm.graph().epoch();
         for (i, c) in checks.iter().enumerate() {
@@ -292,8 +262,7 @@ pub unsafe extern "C" fn jit_validate(
             }
         }
         0
-    }));
-    r.unwrap_or(1)
+    })
 }
 
 /// Resolve a Store path for an inline cache: on success fill `cache` (cell + current epoch)
@@ -305,7 +274,7 @@ pub unsafe extern "C" fn jit_validate(
 pub unsafe extern "C" fn jit_resolve_store(vm: *mut Vm, path: *const Path, cache: *mut StoreCache) -> *mut CellObj {
     // SAFETY: helper contract.
     let vm = unsafe { &mut *vm };
-    let r = catch_unwind(AssertUnwindSafe(|| {
+    catch_panic(vm, std::ptr::null_mut(), |vm| {
         // SAFETY: helper contract; the cache line is JIT-owned and not aliased during the call.
         let (path, cache) = unsafe { (&*path, &mut *cache) };
         match cache.refill(vm, path) {
@@ -315,10 +284,6 @@ pub unsafe extern "C" fn jit_resolve_store(vm: *mut Vm, path: *const Path, cache
                 std::ptr::null_mut()
             }
         }
-    }));
-    r.unwrap_or_else(|_| {
-        vm.set_error(SomaError::runtime("internal error: panic in a JIT helper"));
-        std::ptr::null_mut()
     })
 }
 
@@ -615,7 +580,7 @@ pub unsafe extern "C" fn jit_exit(
 ) -> i32 {
     // SAFETY: helper contract.
     let (d, vmr) = unsafe { (&*desc, &mut *vm) };
-    let r = catch_unwind(AssertUnwindSafe(|| {
+    catch_panic(vmr, SOMA_INTERNAL, |vmr| {
         let virtual_frames: Vec<Value> = d.levels.iter().filter(|l| l.virtual_frame).map(|l| l.block).collect();
         vmr.push_frames_uncounted(&virtual_frames);
         let depth = d.levels.len() - 1;
@@ -672,10 +637,6 @@ pub unsafe extern "C" fn jit_exit(
                 unsafe { jit_resume(vm, points.as_ptr(), points.len() as u64, site) }
             }
         }
-    }));
-    r.unwrap_or_else(|_| {
-        vmr.set_error(SomaError::runtime("internal error: panic in a JIT helper"));
-        SOMA_INTERNAL
     })
 }
 
@@ -825,7 +786,7 @@ pub unsafe extern "C" fn jit_time_end(clock: *mut NativeClock) {
 pub unsafe extern "C" fn jit_error_at(vm: *mut Vm, line: u32, col: u32, module: u32) {
     // SAFETY: helper contract.
     let Some(vm) = (unsafe { vm.as_mut() }) else { return };
-    let _ = catch_unwind(AssertUnwindSafe(|| position_error(vm, line, col, module)));
+    catch_panic(vm, (), |vm| position_error(vm, line, col, module));
 }
 
 fn position_error(vm: &mut Vm, line: u32, col: u32, module: u32) {

@@ -1,10 +1,14 @@
-//! What the runtime and compiled code agree on: status codes and the signature of a compiled
-//! Block. Both executors (the reference executor `exec.rs` and JIT code) and the C ABI
-//! (`ffi.rs`, the JIT's `helpers.rs`) use these; the layouts compiled code reads inline are
-//! next to their types (`vm::JitLayout`, `cell::CELL_VALUE_OFFSET`, `heap::BlockObj`).
+//! What the runtime and compiled code agree on: status codes, the signature of a compiled
+//! Block, and the boundary every C-ABI helper runs its body behind ([`guard`],
+//! [`catch_panic`]). Both executors (the reference executor `exec.rs` and JIT code) and the C
+//! ABI (`ffi.rs`, the JIT's `helpers.rs`) use these; the layouts compiled code reads inline
+//! are next to their types (`vm::JitLayout`, `cell::CELL_VALUE_OFFSET`, `heap::BlockObj`).
 
+use crate::error::{RtResult, SomaError};
 use crate::heap::EntrySlot;
+use crate::value::Value;
 use crate::vm::Vm;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// A helper or compiled Block succeeded.
 pub const SOMA_OK: i32 = 0;
@@ -43,3 +47,51 @@ impl EntrySlot {
 }
 
 const _: () = assert!(std::mem::size_of::<NativeEntry>() == std::mem::size_of::<*const ()>());
+
+/// Run a helper's body so that nothing unwinds out of it: a panic becomes the internal
+/// RuntimeError kept on the VM (`SomaError::from_panic`, which carries the panic's message)
+/// and the helper returns `on_panic`. Every helper of `ffi.rs` and of the JIT's `helpers.rs`
+/// runs its body through this or [`guard`].
+#[inline]
+pub fn catch_panic<T>(vm: &mut Vm, on_panic: T, body: impl FnOnce(&mut Vm) -> T) -> T {
+    match catch_unwind(AssertUnwindSafe(|| body(&mut *vm))) {
+        Ok(r) => r,
+        Err(payload) => {
+            vm.set_error(SomaError::from_panic(&*payload));
+            on_panic
+        }
+    }
+}
+
+/// [`catch_panic`] for a status-returning helper: `Ok` is [`SOMA_OK`], an error is kept on the
+/// VM and is [`SOMA_ERROR`], a panic is [`SOMA_INTERNAL`].
+///
+/// # Safety
+/// `vm` is a live VM used by no other thread during the call, or null (reported as
+/// internal).
+#[inline]
+pub unsafe fn guard(vm: *mut Vm, f: impl FnOnce(&mut Vm) -> RtResult<()>) -> i32 {
+    // SAFETY: caller contract: a live VM, exclusively ours for the call, or null.
+    let Some(vm) = (unsafe { vm.as_mut() }) else {
+        return SOMA_INTERNAL;
+    };
+    catch_panic(vm, SOMA_INTERNAL, |vm| match f(vm) {
+        Ok(()) => SOMA_OK,
+        Err(e) => {
+            vm.set_error(e);
+            SOMA_ERROR
+        }
+    })
+}
+
+/// The value whose bits a helper was passed.
+///
+/// # Safety
+/// The bits are a live value of the VM the helper runs on (the helper contract: compiled
+/// code and C hosts pass only values that are on the AL, in a cell, pinned, in a shadow-stack
+/// slot or read since the last safepoint).
+#[inline]
+pub unsafe fn value_from_abi(bits: u64) -> Value {
+    // SAFETY: caller contract.
+    unsafe { Value::from_bits(bits) }
+}

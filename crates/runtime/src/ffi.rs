@@ -24,38 +24,15 @@
 
 use crate::cell::CellPtr;
 use crate::decode::Path;
-use crate::error::{ErrorClass, RtResult, SomaError};
+use crate::error::{ErrorClass, SomaError};
 use crate::heap::{CellObj, ForeignRelease};
 use crate::int::ArithOp;
 use crate::value::Value;
 use crate::vm::Vm;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use crate::abi::{guard, value_from_abi as val};
 pub use crate::abi::{NativeEntry, SOMA_ERROR, SOMA_INTERNAL, SOMA_OK};
-
-/// Run `f` on the VM, turning `Err` into `SOMA_ERROR` and a panic into `SOMA_INTERNAL`.
-///
-/// # Safety
-/// `vm` must satisfy the module contract (or be null, which is reported as internal).
-#[inline]
-unsafe fn guard(vm: *mut Vm, f: impl FnOnce(&mut Vm) -> RtResult<()>) -> i32 {
-    if vm.is_null() {
-        return SOMA_INTERNAL;
-    }
-    // SAFETY: module contract: a live VM used by this thread only.
-    let vm = unsafe { &mut *vm };
-    match catch_unwind(AssertUnwindSafe(|| f(&mut *vm))) {
-        Ok(Ok(())) => SOMA_OK,
-        Ok(Err(e)) => {
-            vm.set_error(e);
-            SOMA_ERROR
-        }
-        Err(payload) => {
-            vm.set_error(SomaError::from_panic(&*payload));
-            SOMA_INTERNAL
-        }
-    }
-}
 
 /// Write `v` through an out pointer.
 ///
@@ -67,16 +44,6 @@ unsafe fn put<T>(out: *mut T, v: T) {
         // SAFETY: non-null out pointers are valid for one write (module contract).
         unsafe { out.write(v) };
     }
-}
-
-/// Rebuild a value from ABI bits.
-///
-/// # Safety
-/// Module contract: the bits are a live value of this VM.
-#[inline]
-unsafe fn val(bits: u64) -> Value {
-    // SAFETY: module contract.
-    unsafe { Value::from_bits(bits) }
 }
 
 // ----- lifecycle and modules -----
