@@ -13,11 +13,12 @@
 //! Adding a helper: write it (runtime `ffi.rs` or `helpers.rs`, docs/README.md "Adding a
 //! helper"), add its row here, call it through its `Helper` variant.
 
-use crate::helpers::{self, ExitDesc, HoistedCheck, NativeClock, ResumePoint, StoreCache};
+use crate::helpers::{self, ExitDesc, HoistedCheck, NativeClock, ResumePoint};
 use cranelift_codegen::ir::{self, types};
 use soma_runtime::decode::Path;
 use soma_runtime::ffi;
 use soma_runtime::heap::CellObj;
+use soma_runtime::store_cache::StoreCacheLine;
 use soma_runtime::Vm;
 
 /// How a helper uses the AL, and so what the caller's virtual AL entries must be first.
@@ -157,11 +158,11 @@ helper_table! {
     /// `a.b` in value form, no cache line (run-once program code).
     ReadStore = helpers::jit_read_store, fn(*mut Vm, *const Path, *mut u64) -> i32, collects: false, al: Untouched;
     /// A cache line's miss: resolve the path and refill the line (null: never created).
-    ResolveStore = helpers::jit_resolve_store, fn(*mut Vm, *const Path, *mut StoreCache) -> *mut CellObj, collects: false, al: Untouched;
+    ResolveStore = helpers::jit_resolve_store, fn(*mut Vm, *const Path, *const StoreCacheLine) -> *mut CellObj, collects: false, al: Untouched;
     /// `!a.b` from the AL through a cache line.
-    SetStore = helpers::jit_set_store, fn(*mut Vm, *const Path, *mut StoreCache) -> i32, collects: true, al: Real;
+    SetStore = helpers::jit_set_store, fn(*mut Vm, *const Path, *const StoreCacheLine) -> i32, collects: true, al: Real;
     /// `!a.b` of a value held by compiled code, through a cache line.
-    SetStoreValue = helpers::jit_set_store_value, fn(*mut Vm, *const Path, *mut StoreCache, u64) -> i32, collects: false, al: Untouched;
+    SetStoreValue = helpers::jit_set_store_value, fn(*mut Vm, *const Path, *const StoreCacheLine, u64) -> i32, collects: false, al: Untouched;
     /// `a.b.`: push a CellRef, creating the cells.
     RefStore = ffi::soma_rt_ref_store, fn(*mut Vm, *const Path) -> i32, collects: true, al: Real;
     /// `!a.b.` from the AL.

@@ -10,9 +10,10 @@
 
 use crate::deopt::DeoptReason;
 use soma_runtime::decode::Path;
-use soma_runtime::error::{msg, RtResult, SomaError};
+use soma_runtime::error::msg;
 use soma_runtime::ffi::{SOMA_ERROR, SOMA_INTERNAL, SOMA_OK};
 use soma_runtime::heap::CellObj;
+use soma_runtime::store_cache::StoreCacheLine;
 use soma_runtime::{Value, Vm};
 use soma_runtime::abi::{catch_panic, guard, value_from_abi as val};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -49,46 +50,6 @@ static COMPILER_HOOKS: OnceLock<CompilerHooks> = OnceLock::new();
 /// Install the compiler's hooks (the first call wins: they are the same functions each time).
 pub fn set_compiler_hooks(hooks: CompilerHooks) {
     let _ = COMPILER_HOOKS.set(hooks);
-}
-
-/// One Store-path cache line, owned by the JIT and read inline by compiled code: the cell
-/// the path resolved to, valid while the graph's epoch equals `epoch`.
-#[repr(C)]
-#[derive(Debug)]
-pub struct StoreCache {
-    pub epoch: u64,
-    pub cell: *mut CellObj,
-}
-
-/// Byte offsets of [`StoreCache`] fields, used by the translator.
-pub const CACHE_EPOCH_OFFSET: i32 = std::mem::offset_of!(StoreCache, epoch) as i32;
-pub const CACHE_CELL_OFFSET: i32 = std::mem::offset_of!(StoreCache, cell) as i32;
-
-impl StoreCache {
-    pub const fn empty() -> StoreCache {
-        // The epoch starts at 0 and only grows by one per structural change, so u64::MAX is
-        // never a live epoch: an empty line always misses.
-        StoreCache {
-            epoch: u64::MAX,
-            cell: std::ptr::null_mut(),
-        }
-    }
-
-    /// The cell the line holds, if it was filled under `epoch` (the graph's current one).
-    pub fn cell_at(&self, epoch: u64) -> Option<*mut CellObj> {
-        (self.epoch == epoch).then_some(self.cell)
-    }
-
-    /// Walk to `path`'s cell (the walk is marked, so unlinking the cell moves the epoch) and
-    /// fill the line with it under the current epoch; `None`, the line untouched, when the
-    /// path was never created.
-    pub fn refill(&mut self, vm: &mut Vm, path: &Path) -> Option<*mut CellObj> {
-        let epoch = vm.graph().epoch();
-        let cell = vm.graph().store_lookup(&path.components)?.as_raw().as_ptr();
-        self.epoch = epoch;
-        self.cell = cell;
-        Some(cell)
-    }
 }
 
 /// Push `n` values (bottom first) from `values` onto the AL: the virtual stack's flush.
@@ -165,7 +126,7 @@ pub struct HoistedCheck {
     pub path: *const Path,
     /// The path's own cache line (the cell it resolved to, under which epoch): a check after
     /// a write that moved nothing resolves it with a compare, not a walk.
-    pub cache: *mut StoreCache,
+    pub cache: *const StoreCacheLine,
     /// The builtin, Block or constant the path must hold, if any.
     pub guard: Option<u64>,
     /// The path must hold a small Int.
@@ -228,10 +189,11 @@ pub unsafe extern "C" fn jit_validate(
         let mut cells = Vec::with_capacity(checks.len());
         let now = vm.graph().epoch();
         for (i, c) in checks.iter().enumerate() {
-            // SAFETY: the cache line is the running code's, not aliased during the call; the
-            // path belongs to a loaded module (helper contract).
-            let (line, path) = unsafe { (&mut *c.cache, &*c.path) };
-            let Some(cell) = line.cell_at(now).or_else(|| line.refill(vm, path)) else { return 1 };
+            // SAFETY: the cache line is the running code's (alive as long as it is); the path
+            // belongs to a loaded module (helper contract).
+            let (line, path) = unsafe { (&*c.cache, &*c.path) };
+            let Some(cell) = line.cell_at(now).or_else(|| line.refill(vm.graph(), path)) else { return 1 };
+            let cell = cell.as_raw().as_ptr();
             // SAFETY: a line filled under the current epoch names a live cell (the epoch moves
             // whenever a walked cell is unlinked), and so does a lookup's result.
             let v = unsafe { (*cell).value };
@@ -271,14 +233,14 @@ pub unsafe extern "C" fn jit_validate(
 ///
 /// # Safety
 /// Helper contract; `cache` is a cache line owned by the JIT of this VM.
-pub unsafe extern "C" fn jit_resolve_store(vm: *mut Vm, path: *const Path, cache: *mut StoreCache) -> *mut CellObj {
+pub unsafe extern "C" fn jit_resolve_store(vm: *mut Vm, path: *const Path, cache: *const StoreCacheLine) -> *mut CellObj {
     // SAFETY: helper contract.
     let vm = unsafe { &mut *vm };
     catch_panic(vm, std::ptr::null_mut(), |vm| {
-        // SAFETY: helper contract; the cache line is JIT-owned and not aliased during the call.
-        let (path, cache) = unsafe { (&*path, &mut *cache) };
-        match cache.refill(vm, path) {
-            Some(cell) => cell,
+        // SAFETY: helper contract; the cache line is JIT-owned and outlives the running code.
+        let (path, cache) = unsafe { (&*path, &*cache) };
+        match cache.refill(vm.graph(), path) {
+            Some(cell) => cell.as_raw().as_ptr(),
             None => {
                 vm.set_error(msg::undefined_store(&path.display));
                 std::ptr::null_mut()
@@ -287,22 +249,14 @@ pub unsafe extern "C" fn jit_resolve_store(vm: *mut Vm, path: *const Path, cache
     })
 }
 
-/// `!a.b` through a cache line: safepoint, pop (underflow error as the executor), then write
-/// the cached cell if the epoch still matches, else walk (creating cells) and refill the
-/// line. Safepoint: the virtual stack must be flushed.
+/// `!a.b` through a cache line (`Vm::set_store_cached`, the executor's operation).
+/// Safepoint: the virtual stack must be flushed.
 ///
 /// # Safety
 /// Helper contract; `cache` is a cache line owned by the JIT of this VM.
-pub unsafe extern "C" fn jit_set_store(vm: *mut Vm, path: *const Path, cache: *mut StoreCache) -> i32 {
-    // SAFETY: helper contract.
-    unsafe {
-        guard(vm, |vm| {
-            let path = &*path;
-            vm.safepoint()?;
-            let v = vm.pop().ok_or_else(msg::store_underflow)?;
-            store_through_cache(vm, path, &mut *cache, v)
-        })
-    }
+pub unsafe extern "C" fn jit_set_store(vm: *mut Vm, path: *const Path, cache: *const StoreCacheLine) -> i32 {
+    // SAFETY: helper contract; the line outlives the running code.
+    unsafe { guard(vm, |vm| vm.set_store_cached(&*path, &*cache)) }
 }
 
 /// `!a.b` of a value held by compiled code (not on the AL): the cached-write helper without
@@ -310,29 +264,14 @@ pub unsafe extern "C" fn jit_set_store(vm: *mut Vm, path: *const Path, cache: *m
 ///
 /// # Safety
 /// Helper contract; `cache` is a cache line owned by the JIT of this VM.
-pub unsafe extern "C" fn jit_set_store_value(vm: *mut Vm, path: *const Path, cache: *mut StoreCache, v: u64) -> i32 {
-    // SAFETY: helper contract.
-    unsafe { guard(vm, |vm| store_through_cache(vm, &*path, &mut *cache, val(v))) }
-}
-
-/// Write `v` at Store path `path` (write-through and epoch rules of `Graph::write_cell`),
-/// using and refilling `cache`.
-fn store_through_cache(vm: &mut Vm, path: &Path, cache: &mut StoreCache, v: Value) -> RtResult<()> {
-    let vmp: *mut Vm = vm;
-    if let Some(cell) = cache.cell_at(vm.graph().epoch()) {
-        // SAFETY: `vmp` is the live VM we were given; the cell is live (cached under an
-        // unchanged epoch).
-        let st = unsafe { soma_runtime::ffi::soma_rt_cell_write(vmp, cell, v.to_bits()) };
-        return if st == SOMA_OK {
+pub unsafe extern "C" fn jit_set_store_value(vm: *mut Vm, path: *const Path, cache: *const StoreCacheLine, v: u64) -> i32 {
+    // SAFETY: helper contract; the line outlives the running code.
+    unsafe {
+        guard(vm, |vm| {
+            vm.write_store_cached(&*path, &*cache, val(v));
             Ok(())
-        } else {
-            Err(vm.take_error().unwrap_or_else(|| SomaError::runtime("cell write failed")))
-        };
+        })
     }
-    let comps: Vec<&str> = path.components.iter().map(|c| &**c).collect();
-    vm.write_store_path(&comps, v);
-    cache.refill(vm, path);
-    Ok(())
 }
 
 /// Run `v` if it is a Block with a native entry, compiling it first if it has none: the lean

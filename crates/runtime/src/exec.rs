@@ -8,7 +8,6 @@
 //! values (`soma_rt_exec_*`); [`run_block`] guards those with a check of the remaining
 //! native stack.
 
-use crate::decode::Path;
 use crate::error::{msg, RtResult, SomaError};
 use crate::abi::{NativeEntry, SOMA_OK};
 use crate::opcodes::Opcode;
@@ -238,28 +237,26 @@ fn run_code(
         pc += 1;
         let k = ins.operand as usize;
         let result = match ins.op {
-            // Store paths go through the epoch-guarded inline cache; a miss on a path that does
-            // not exist falls back to the full helper (which creates cells or reports the error).
-            Opcode::LoadStore | Opcode::ExecStore | Opcode::SetStore => {
-                match (cached_store_cell(vm, m, code, k), ins.op) {
-                    (Some(cell), Opcode::LoadStore) => {
-                        vm.push(cell.value());
-                        Ok(())
-                    }
-                    (Some(cell), Opcode::ExecStore) => {
-                        save_pc(acts, me, pc);
-                        exec(vm, acts, cell.value(), false)
-                    }
-                    (Some(cell), _) => set_cached(vm, cell, &paths[k]),
-                    (None, Opcode::LoadStore) => vm.load_store(&paths[k]),
-                    (None, Opcode::ExecStore) => vm.load_store(&paths[k]).and_then(|()| {
-                        let v = vm.pop().expect("load pushed a value");
-                        save_pc(acts, me, pc);
-                        exec(vm, acts, v, false)
-                    }),
-                    (None, _) => vm.set_store(&paths[k]),
+            // Store paths go through the epoch-guarded inline cache line of their site
+            // (`store_cache.rs`); a read of a path that does not exist falls back to the full
+            // operation, which reports the error.
+            Opcode::SetStore => vm.set_store_cached(&paths[k], &m.store_cache[code][k]),
+            Opcode::LoadStore | Opcode::ExecStore => match m.store_cache[code][k].resolve(vm.graph(), &paths[k]) {
+                Some(cell) if ins.op == Opcode::LoadStore => {
+                    vm.push(cell.value());
+                    Ok(())
                 }
-            }
+                Some(cell) => {
+                    save_pc(acts, me, pc);
+                    exec(vm, acts, cell.value(), false)
+                }
+                None if ins.op == Opcode::LoadStore => vm.load_store(&paths[k]),
+                None => vm.load_store(&paths[k]).and_then(|()| {
+                    let v = vm.pop().expect("load pushed a value");
+                    save_pc(acts, me, pc);
+                    exec(vm, acts, v, false)
+                }),
+            },
             Opcode::Const => {
                 vm.push(consts[k]);
                 Ok(())
@@ -297,48 +294,6 @@ fn run_code(
 /// The cell a Store path of `code` resolves to, from the inline cache when the graph epoch is
 /// unchanged, else resolved (without creating anything) by `Graph::store_lookup` and cached. `None` when the path does not exist (the caller falls back to the full helper,
 /// which creates cells or reports the error).
-#[inline(always)]
-fn cached_store_cell(vm: &mut Vm, m: &LoadedModule, code: usize, k: usize) -> Option<crate::CellPtr> {
-    let slot = &m.store_cache[code][k];
-    let epoch = vm.graph().epoch();
-    let (seen, cell) = slot.get();
-    if seen == epoch && cell.is_some() {
-        return cell;
-    }
-    refill_store_cache(vm, m, code, k, slot, epoch)
-}
-
-#[inline(never)]
-fn refill_store_cache(
-    vm: &mut Vm,
-    m: &LoadedModule,
-    code: usize,
-    k: usize,
-    slot: &crate::vm::StoreCacheSlot,
-    epoch: u64,
-) -> Option<crate::CellPtr> {
-    let cell = vm.graph().store_lookup(&m.module.codes[code].paths[k].syms);
-    if cell.is_some() {
-        slot.set((epoch, cell));
-    }
-    cell
-}
-
-/// `!a.b` on a cached cell: the same steps as `set_store` (safepoint, pop, write with
-/// write-through) without the walk.
-fn set_cached(vm: &mut Vm, cell: crate::CellPtr, path: &Path) -> RtResult<()> {
-    if vm.al().is_empty() {
-        // Let `set_store` report the underflow with its message.
-        return vm.set_store(path);
-    }
-    // The cached cell is reachable from the Store root (that is what an unchanged epoch
-    // guarantees), so the collection cannot free it.
-    vm.safepoint()?;
-    let v = vm.pop().expect("checked non-empty");
-    vm.graph().write_cell(cell, v);
-    Ok(())
-}
-
 /// Execute `v` from the executor: interpreted Blocks and `chain` get activations, compiled
 /// Blocks are called (`chained` when a `chain` activation runs them), everything else goes
 /// to `Vm::exec_value`.

@@ -46,6 +46,7 @@ pub mod opcodes;
 pub mod ops;
 pub mod render;
 pub mod stack;
+pub mod store_cache;
 pub mod sym;
 pub mod value;
 pub mod vm;

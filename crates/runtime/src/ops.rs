@@ -7,6 +7,7 @@
 use crate::decode::Path;
 use crate::error::{msg, RtResult};
 use crate::graph::Graph;
+use crate::store_cache::StoreCacheLine;
 use crate::value::Value;
 use crate::vm::Vm;
 
@@ -67,6 +68,28 @@ impl Vm {
         let v = self.pop_for_store()?;
         self.graph.store_write(&mut self.heap, &path.syms, v);
         Ok(())
+    }
+
+    /// `!a.b` (SET_STORE) through a Store cache line: as [`Vm::set_store`], writing with
+    /// [`Vm::write_store_cached`].
+    pub fn set_store_cached(&mut self, path: &Path, line: &StoreCacheLine) -> RtResult<()> {
+        self.safepoint()?;
+        let v = self.pop_for_store()?;
+        self.write_store_cached(path, line, v);
+        Ok(())
+    }
+
+    /// Write `v` at Store path `path` through its cache line: into the cached cell when the
+    /// line is valid, else by the walk (creating cells), refilling the line; write-through and
+    /// epoch rules of `Graph::write_cell` either way. Never collects.
+    pub fn write_store_cached(&mut self, path: &Path, line: &StoreCacheLine, v: Value) {
+        match line.cell_at(self.graph.epoch()) {
+            Some(cell) => self.graph.write_cell(cell, v),
+            None => {
+                self.graph.store_write(&mut self.heap, &path.syms, v);
+                line.refill(&self.graph, path);
+            }
+        }
     }
 
     /// `!_.a` (SET_REG).

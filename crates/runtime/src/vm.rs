@@ -14,6 +14,7 @@ use crate::decode::{Const, Module};
 use crate::error::{msg, ErrorClass, RtResult, SomaError};
 use crate::graph::Graph;
 use crate::heap::{BlockObj, Heap, HeapStats};
+use crate::store_cache::StoreCacheLine;
 use crate::value::Value;
 use std::io::{BufRead, Write};
 use std::ptr::NonNull;
@@ -65,13 +66,10 @@ pub struct LoadedModule {
     pub consts: Vec<Vec<Value>>,
     /// One Block object per Code (index 0, the program, is never pushed).
     pub blocks: Vec<Value>,
-    /// `store_cache[code][path]`: the executor's inline cache of resolved Store cells, valid
-    /// while the graph epoch equals the recorded one (the protocol compiled code uses too).
-    pub store_cache: Vec<Box<[StoreCacheSlot]>>,
+    /// `store_cache[code][path]`: the executor's inline cache lines of resolved Store cells
+    /// (`store_cache.rs`, the protocol compiled code uses too).
+    pub store_cache: Vec<Box<[StoreCacheLine]>>,
 }
-
-/// One inline-cache entry: (epoch when resolved, the cell).
-pub type StoreCacheSlot = std::cell::Cell<(u64, Option<CellPtr>)>;
 
 /// Where `print` writes and `readLine` reads. The bridge plugs in Python's `sys.stdout`.
 pub trait HostIo {
@@ -645,7 +643,7 @@ impl Vm {
             .iter()
             .map(|code| {
                 (0..code.paths.len())
-                    .map(|_| StoreCacheSlot::new((u64::MAX, None)))
+                    .map(|_| StoreCacheLine::empty())
                     .collect()
             })
             .collect();

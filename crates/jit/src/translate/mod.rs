@@ -33,7 +33,7 @@
 //! translates the Code again without inlining, and without virtual Registers if need be.
 
 use crate::helpers::{
-    self, ExitDesc, ExitKind, ExitLevel, ExitReg, ResumePoint, StoreCache, CACHE_CELL_OFFSET, CACHE_EPOCH_OFFSET,
+    self, ExitDesc, ExitKind, ExitLevel, ExitReg, ResumePoint,
 };
 use crate::deopt::{self, DeoptReason};
 use crate::helper_table::Helper;
@@ -50,6 +50,7 @@ use soma_runtime::decode::{Code, Instr, Path};
 use soma_runtime::ffi;
 use soma_runtime::heap::{BlockObj, CELL_VALUE_OFFSET};
 use soma_runtime::opcodes::Opcode;
+use soma_runtime::store_cache::{StoreCacheLine, LINE_CELL_OFFSET, LINE_EPOCH_OFFSET};
 use soma_runtime::value::{Tag, Value, BOX_BASE, PAYLOAD_MASK};
 use soma_runtime::vm::{JitLayout, SHADOW_STACK_SLOTS};
 use soma_runtime::Vm;
@@ -112,7 +113,7 @@ pub struct CodeEnv<'a> {
 /// Memory the compiled code refers to (the JIT keeps it as long as the code), and counts.
 #[derive(Default)]
 pub struct Translated {
-    pub cache_lines: Vec<Box<StoreCache>>,
+    pub cache_lines: Vec<Box<StoreCacheLine>>,
     pub resume_points: Vec<Box<[ResumePoint]>>,
     /// Speculative code's validation cache (see `speculate.rs`), written by the code itself.
     pub validations: Vec<Box<[std::cell::Cell<u64>]>>,
@@ -574,8 +575,8 @@ impl<'e> Translator<'_, 'e> {
 
     /// A fresh cache line for a Store-path instruction.
     fn cache_ptr(&mut self) -> u64 {
-        let line = Box::new(StoreCache::empty());
-        let p = &*line as *const StoreCache as u64;
+        let line = Box::new(StoreCacheLine::empty());
+        let p = &*line as *const StoreCacheLine as u64;
         self.out.cache_lines.push(line);
         p
     }

@@ -46,13 +46,13 @@ impl<'e> Translator<'_, 'e> {
         let flags = MemFlagsData::trusted();
         let epoch_addr = self.iconst(self.env.epoch_ptr as u64);
         let epoch = self.b.ins().load(I64, flags, epoch_addr, 0);
-        let cached = self.b.ins().load(I64, flags, cache, CACHE_EPOCH_OFFSET);
+        let cached = self.b.ins().load(I64, flags, cache, LINE_EPOCH_OFFSET);
         let hit = self.b.ins().icmp(IntCC::Equal, epoch, cached);
         let hit_b = self.b.create_block();
         self.b.set_cold_block(miss);
         self.b.ins().brif(hit, hit_b, &[], miss, &[]);
         self.b.switch_to_block(hit_b);
-        self.b.ins().load(I64, flags, cache, CACHE_CELL_OFFSET)
+        self.b.ins().load(I64, flags, cache, LINE_CELL_OFFSET)
     }
 
     /// The poll countdown of a block entry done inline: decrement it, and at zero call `poll`

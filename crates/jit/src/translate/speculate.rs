@@ -501,7 +501,7 @@ impl<'e> Translator<'_, 'e> {
             checks.push(helpers::HoistedCheck {
                 comps: c.comps.clone(),
                 path: c.path as *const Path,
-                cache: self.cache_ptr() as *mut StoreCache,
+                cache: self.cache_ptr() as *const StoreCacheLine,
                 guard: c.guard,
                 int: c.int.is_some(),
                 written: c.written,
