@@ -11,7 +11,7 @@
 use crate::deopt::DeoptReason;
 use soma_runtime::decode::Path;
 use soma_runtime::error::msg;
-use soma_runtime::ffi::{SOMA_ERROR, SOMA_INTERNAL, SOMA_OK};
+use soma_runtime::ffi::{SOMA_INTERNAL, SOMA_OK};
 use soma_runtime::heap::CellObj;
 use soma_runtime::store_cache::StoreCacheLine;
 use soma_runtime::{Value, Vm};
@@ -274,9 +274,9 @@ pub unsafe extern "C" fn jit_set_store_value(vm: *mut Vm, path: *const Path, cac
     }
 }
 
-/// Run `v` if it is a Block with a native entry, compiling it first if it has none: the lean
-/// path of `exec::run_block` (native stack check, frame, direct call of the entry; `chained`
-/// as in `heap::NativeEntry`). Returns `None` when `v` is anything else (the caller takes the
+/// Run `v` if it is a Block with a native entry, compiling it first if it has none, through
+/// `exec::call_entry` (the executor's protocol, with this call site's safepoint; `chained` as
+/// in `abi::NativeEntry`). Returns `None` when `v` is anything else (the caller takes the
 /// general path). Errors stay on the VM.
 ///
 /// # Safety
@@ -289,19 +289,7 @@ unsafe fn call_compiled(vm: *mut Vm, v: Value, chained: bool) -> Option<i32> {
     // Native code compiles its callees on their first call from it.
     vmr.tier_up_now(v);
     let entry = b.native_entry.get()?;
-    if vmr.stack_is_low() {
-        vmr.set_error(msg::recursion(vmr.max_depth()));
-        return Some(SOMA_ERROR);
-    }
-    if let Err(e) = vmr.safepoint().and_then(|()| vmr.enter_block(v)) {
-        vmr.set_error(e);
-        return Some(SOMA_ERROR);
-    }
-    // SAFETY: the JIT installed `entry` for this Block; its frame has just been entered.
-    let st = unsafe { entry(vm, chained as u32) };
-    // SAFETY: as above; the callee returned, so no other reference to the VM is live.
-    unsafe { (*vm).leave_block() };
-    Some(st)
+    Some(soma_runtime::exec::call_entry(vmr, v, entry, chained, true))
 }
 
 /// Execute a value (Block, builtin, or the not-executable error). Safepoint when the value is
@@ -730,10 +718,9 @@ pub unsafe extern "C" fn jit_error_at(vm: *mut Vm, line: u32, col: u32, module: 
 
 fn position_error(vm: &mut Vm, line: u32, col: u32, module: u32) {
     let Some(e) = vm.take_error() else { return };
-    if !e.is_positioned() {
-        if let Some(m) = vm.module(module).cloned() {
-            vm.note_error_module(&m);
-        }
-    }
-    vm.set_error(e.at(line, col));
+    let e = match vm.module(module).cloned() {
+        Some(m) => vm.position_error(e, line, col, &m),
+        None => e.at(line, col),
+    };
+    vm.set_error(e);
 }

@@ -9,7 +9,7 @@
 //! native stack.
 
 use crate::error::{msg, RtResult, SomaError};
-use crate::abi::{NativeEntry, SOMA_OK};
+use crate::abi::{NativeEntry, SOMA_ERROR, SOMA_OK};
 use crate::opcodes::Opcode;
 use crate::value::Value;
 use crate::vm::{LoadedModule, Vm};
@@ -73,23 +73,41 @@ pub fn run_block(vm: &mut Vm, block: Value) -> RtResult<()> {
     interpret(vm, m, code as usize, true)
 }
 
-/// Run compiled `entry` of `block` in a frame of its own (native stack check, frame entry,
-/// call, frame exit). `chained` tells the code that a `chain` loop runs it (see
-/// `abi::NativeEntry`).
+/// Run compiled `entry` of `block` in a frame of its own ([`call_entry`]). `chained` tells
+/// the code that a `chain` loop runs it (see `abi::NativeEntry`).
 pub fn run_native(vm: &mut Vm, block: Value, entry: NativeEntry, chained: bool) -> RtResult<()> {
-    if vm.stack_is_low() {
-        return Err(msg::recursion(vm.max_depth()));
-    }
-    vm.enter_block(block)?;
-    // SAFETY: the JIT installed `entry` for this block; it runs the block's body on a live VM
-    // whose frame for the block has just been entered.
-    let status = unsafe { entry(vm as *mut Vm, chained as u32) };
-    vm.leave_block();
-    if status == SOMA_OK {
+    if call_entry(vm, block, entry, chained, false) == SOMA_OK {
         Ok(())
     } else {
         Err(vm.take_error().unwrap_or_else(|| SomaError::runtime("compiled block failed")))
     }
+}
+
+/// Call compiled `entry` of `block` in a frame of its own: the one protocol of a call into
+/// compiled code from Rust, for the executor ([`run_native`]) and the JIT's helpers alike
+/// (compiled code inlines the same steps on the same layouts, `translate/inline.rs`). The
+/// native stack check, the frame entry (after a safepoint when `safepoint`: a helper's call
+/// site is one), the call, the frame exit. Returns the entry's status; an error stays on the
+/// VM.
+pub fn call_entry(vm: &mut Vm, block: Value, entry: NativeEntry, chained: bool, safepoint: bool) -> i32 {
+    if vm.stack_is_low() {
+        vm.set_error(msg::recursion(vm.max_depth()));
+        return SOMA_ERROR;
+    }
+    let entered = if safepoint {
+        vm.safepoint().and_then(|()| vm.enter_block(block))
+    } else {
+        vm.enter_block(block)
+    };
+    if let Err(e) = entered {
+        vm.set_error(e);
+        return SOMA_ERROR;
+    }
+    // SAFETY: the JIT installed `entry` for this block; it runs the block's body on a live VM
+    // whose frame for the block has just been entered.
+    let status = unsafe { entry(vm as *mut Vm, chained as u32) };
+    vm.leave_block();
+    status
 }
 
 /// Interpret the rest of `block`'s Code from instruction `pc` in the frame that is already
@@ -180,12 +198,10 @@ fn run_acts(vm: &mut Vm, acts: &mut Vec<Act>) -> RtResult<()> {
                     Some(v) => {
                         if let Err(e) = exec(vm, acts, v, true) {
                             let (line, col) = current_position(acts);
-                            if !e.is_positioned() {
-                                if let Some(m) = current_module(acts) {
-                                    vm.note_error_module(m);
-                                }
-                            }
-                            return Err(e.at(line, col));
+                            return Err(match current_module(acts) {
+                                Some(m) => vm.position_error(e, line, col, m),
+                                None => e.at(line, col),
+                            });
                         }
                     }
                     None => {
@@ -279,10 +295,7 @@ fn run_code(
         };
         if let Err(e) = result {
             save_pc(acts, me, pc);
-            if !e.is_positioned() {
-                vm.note_error_module(m);
-            }
-            return Err(e.at(ins.line, ins.col));
+            return Err(vm.position_error(e, ins.line, ins.col, m));
         }
         if acts.len() != me + 1 {
             // A block or `chain` activation was pushed: it runs next; this one resumes later.

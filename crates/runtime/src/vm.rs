@@ -554,6 +554,17 @@ impl Vm {
         self.error_source = Some(module.module.source.clone());
     }
 
+    /// `e` positioned at the instruction that raised it (`line:col` of a Code of `module`),
+    /// unless it already has a position (an error from deeper code keeps its own); an error
+    /// positioned here notes `module` as its source. The one positioning rule of the
+    /// executor and compiled code.
+    pub fn position_error(&mut self, e: SomaError, line: u32, col: u32, module: &LoadedModule) -> SomaError {
+        if !e.is_positioned() {
+            self.note_error_module(module);
+        }
+        e.at(line, col)
+    }
+
     /// The source name of the module noted for the last positioned error, and forget it.
     pub fn take_error_source(&mut self) -> Option<String> {
         self.error_source.take()
