@@ -11,7 +11,6 @@ use cranelift_frontend::FunctionBuilderContext;
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, Linkage, Module, ModuleReloc};
 use soma_runtime::error::{RtResult, SomaError};
-use soma_runtime::ffi::SOMA_OK;
 use soma_runtime::abi::NativeEntry;
 use soma_runtime::opcodes::Opcode;
 use soma_runtime::{Value, Vm};
@@ -1145,23 +1144,7 @@ pub fn run_module(vm: &mut Vm, module: u32) -> RtResult<()> {
     let threshold = with_jit(vm, |jit, _| jit.config.threshold).flatten();
     if let (Some(program), Some(0)) = (program, threshold) {
         if let Some(Ok(entry)) = with_jit(vm, |jit, vm| jit.compile(vm, program)) {
-            // As the executor's run_module: the program is profiled like a block, and run in
-            // the top-level Register (an alias frame when a builtin runs it mid-block).
-            if let Some(b) = vm.block_obj(program) {
-                b.exec_count.set(b.exec_count.get() + 1);
-            }
-            let pushed = vm.enter_top_level();
-            // SAFETY: `entry` was compiled for this VM from code 0, which runs at top level
-            // (no frame of its own); `vm` is a live boxed VM.
-            let status = unsafe { entry(vm as *mut Vm, 0) };
-            vm.leave_top_level(pushed);
-            return if status == SOMA_OK {
-                Ok(())
-            } else {
-                Err(vm
-                    .take_error()
-                    .unwrap_or_else(|| SomaError::runtime("compiled program failed")))
-            };
+            return soma_runtime::exec::run_program(vm, module, Some(entry));
         }
     }
     soma_runtime::exec::run_module(vm, module)

@@ -33,10 +33,17 @@ enum Act {
     Chain,
 }
 
-/// Run code 0 of a loaded module at top level (in the persistent top-level Register).
-/// Re-entrant: run by a builtin in the middle of a block, the program still uses the
-/// top-level Register, and depth and the current block carry on from the caller.
+/// Run code 0 of a loaded module at top level (in the persistent top-level Register),
+/// interpreted. Re-entrant: run by a builtin in the middle of a block, the program still uses
+/// the top-level Register, and depth and the current block carry on from the caller.
 pub fn run_module(vm: &mut Vm, module: u32) -> RtResult<()> {
+    run_program(vm, module, None)
+}
+
+/// The program entry of every tier: [`run_module`], or with `compiled`, the native code of
+/// the module's code 0 (compiled for this VM) in its place. Either way the program is
+/// profiled like a block and runs in the top-level Register.
+pub fn run_program(vm: &mut Vm, module: u32, compiled: Option<NativeEntry>) -> RtResult<()> {
     let m = vm
         .module(module)
         .map(Rc::as_ptr)
@@ -51,7 +58,15 @@ pub fn run_module(vm: &mut Vm, module: u32) -> RtResult<()> {
         b.exec_count.set(b.exec_count.get() + 1);
     }
     let pushed = vm.enter_top_level();
-    let result = interpret(vm, m as *const LoadedModule, 0, false);
+    let result = match compiled {
+        // SAFETY: `entry` was compiled for this VM from code 0, which runs at top level (no
+        // frame of its own); `vm` is live.
+        Some(entry) => match unsafe { entry(vm as *mut Vm, 0) } {
+            SOMA_OK => Ok(()),
+            _ => Err(vm.take_error().unwrap_or_else(|| SomaError::runtime("compiled program failed"))),
+        },
+        None => interpret(vm, m as *const LoadedModule, 0, false),
+    };
     vm.leave_top_level(pushed);
     result
 }
