@@ -8,6 +8,10 @@
 //! still have on the AL. Helpers that neither collect nor touch the AL (value-form reads, Int
 //! slow paths, compares) run with values still virtual.
 //!
+//! An entry is a value held in SSA ([`VValue`], with what the translation knows of it), or a
+//! CellRef to a virtual Register that has no cell yet ([`VEntry::RegisterRoot`]): the two
+//! cannot be mixed up, since only the first has bits.
+//!
 //! Values held only virtually are never collected early: they are either permanent roots
 //! (constants, Blocks, builtins), immediates, or were read from a cell / produced by a helper
 //! since the last safepoint, and every safepoint is preceded by a flush.
@@ -16,7 +20,46 @@ use cranelift_codegen::ir;
 
 /// One virtual AL slot.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct VEntry {
+pub enum VEntry {
+    /// A value held in SSA.
+    Value(VValue),
+    /// A CellRef to the Register root of translation level `n` (`_.` of a virtual Register):
+    /// no cell exists yet, so there are no bits. Consumed by an inlined `!_.`; anywhere else
+    /// the translation bails out, except on error and deoptimisation paths, which materialise
+    /// the Register first.
+    RegisterRoot(usize),
+}
+
+impl VEntry {
+    pub fn new(val: ir::Value, konst: Option<u64>) -> VEntry {
+        VEntry::Value(VValue::new(val, konst))
+    }
+
+    /// The value, unless this is a virtual Register's root.
+    pub fn value(&self) -> Option<&VValue> {
+        match self {
+            VEntry::Value(v) => Some(v),
+            VEntry::RegisterRoot(_) => None,
+        }
+    }
+
+    /// The level whose virtual Register root this is.
+    pub fn register_root(&self) -> Option<usize> {
+        match *self {
+            VEntry::RegisterRoot(level) => Some(level),
+            VEntry::Value(_) => None,
+        }
+    }
+
+    /// The bits known at compile time (never for a Register root).
+    pub fn konst(&self) -> Option<u64> {
+        self.value().and_then(|v| v.konst)
+    }
+}
+
+/// A value on the virtual AL: its bits, and what the translation knows of them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct VValue {
     /// The value's bits (an `i64` SSA value).
     pub val: ir::Value,
     /// The bits when known at compile time (constants, `>block`).
@@ -24,11 +67,6 @@ pub struct VEntry {
     /// A `choose` between two known values: (the condition's truth as an `i8`, the value when
     /// true, the value when false). Executing it can branch to two known Blocks.
     pub choice: Option<(ir::Value, u64, u64)>,
-    /// A CellRef to the Register root of translation level `n` (`_.` of a virtual Register):
-    /// no cell exists yet, so `val` is meaningless. Consumed by an inlined `!_.`; anywhere
-    /// else the translation bails out, except on error and deoptimisation paths, which
-    /// materialise the Register first.
-    pub root: Option<usize>,
     /// A value known at compile time this entry may hold (one arm of a `choose`): a chained
     /// Block ending with itself on top is recognised by it (`Translator::finish_body`).
     pub may_be: Option<u64>,
@@ -40,13 +78,12 @@ pub struct VEntry {
     pub truth: Option<ir::Value>,
 }
 
-impl VEntry {
-    pub fn new(val: ir::Value, konst: Option<u64>) -> VEntry {
-        VEntry {
+impl VValue {
+    pub fn new(val: ir::Value, konst: Option<u64>) -> VValue {
+        VValue {
             val,
             konst,
             choice: None,
-            root: None,
             may_be: None,
             int: None,
             truth: None,
@@ -114,8 +151,8 @@ mod tests {
             s.push(VEntry::new(ir::Value::new(i), Some(i as u64)));
         }
         let top2 = s.pop_n(2);
-        assert_eq!(top2[0].konst, Some(1));
-        assert_eq!(top2[1].konst, Some(2));
+        assert_eq!(top2[0].konst(), Some(1));
+        assert_eq!(top2[1].konst(), Some(2));
         assert_eq!(s.len(), 1);
         assert_eq!(s.take_all().len(), 1);
         assert!(s.is_empty());

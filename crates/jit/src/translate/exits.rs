@@ -125,8 +125,8 @@ impl<'e> Translator<'_, 'e> {
                 resume_pc,
             });
         }
-        key.extend(pending.iter().map(|e| e.root.map_or(u64::MAX, |n| n as u64)));
-        let values: Vec<ir::Value> = pending.iter().filter(|e| e.root.is_none()).map(|e| e.val).collect();
+        key.extend(pending.iter().map(|e| e.register_root().map_or(u64::MAX, |n| n as u64)));
+        let values: Vec<ir::Value> = pending.iter().filter_map(|e| e.value()).map(|v| v.val).collect();
         let block = match self.exits.get(&key) {
             Some(&b) => b,
             None => {
@@ -139,7 +139,7 @@ impl<'e> Translator<'_, 'e> {
                 }
                 let desc = Box::new(ExitDesc {
                     levels,
-                    pending: pending.iter().map(|e| e.root).collect(),
+                    pending: pending.iter().map(VEntry::register_root).collect(),
                     kind,
                     slot_count: 0,
                 });

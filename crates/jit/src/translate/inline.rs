@@ -111,9 +111,9 @@ impl<'e> Translator<'_, 'e> {
     /// Execute a virtual entry: inline the Block when it is known, branch to both inlined
     /// Blocks of a known `choose`, else flush and call the exec helper.
     pub(super) fn exec_entry(&mut self, e: VEntry) {
-        if e.root.is_some() {
+        let VEntry::Value(e) = e else {
             return self.give_up("a virtual `_.` executed");
-        }
+        };
         if let Some(bits) = e.konst.filter(|&b| self.inlinable(b)) {
             return self.inline_block(bits);
         }
@@ -279,7 +279,7 @@ impl<'e> Translator<'_, 'e> {
             }
         }
         let here = self.depth();
-        if self.vs.entries().iter().any(|e| e.root == Some(here)) {
+        if self.vs.entries().iter().any(|e| e.register_root() == Some(here)) {
             self.give_up("a virtual `_.` outlives its Block");
         }
         if self.lvl().virtual_frame {
@@ -352,6 +352,12 @@ impl<'e> Translator<'_, 'e> {
         };
         let merge = self.b.create_block();
         let same_shape = t_vs.len() == f_vs.len();
+        let values = |vs: &VStack| -> Option<Vec<VValue>> { vs.entries().iter().map(|e| e.value().copied()).collect() };
+        let (t_vals, f_vals) = match (values(&t_vs), values(&f_vs)) {
+            (Some(t), Some(f)) => (t, f),
+            _ if same_shape => return self.give_up("a virtual `_.` across inlined branches"),
+            _ => (Vec::new(), Vec::new()),
+        };
         let vars: Vec<_> = if same_shape {
             (0..t_vs.len()).map(|_| self.b.declare_var(I64)).collect()
         } else {
@@ -361,17 +367,17 @@ impl<'e> Translator<'_, 'e> {
         let int_vars: Vec<Option<_>> = if same_shape {
             (0..t_vs.len())
                 .map(|i| {
-                    let both = t_vs.entries()[i].int.is_some() && f_vs.entries()[i].int.is_some();
+                    let both = t_vals[i].int.is_some() && f_vals[i].int.is_some();
                     both.then(|| self.b.declare_var(I64))
                 })
                 .collect()
         } else {
             Vec::new()
         };
-        for (exit, vs) in [(t_exit, &t_vs), (f_exit, &f_vs)] {
+        for (exit, vs, vals) in [(t_exit, &t_vs, &t_vals), (f_exit, &f_vs, &f_vals)] {
             self.b.switch_to_block(exit);
             if same_shape {
-                for ((var, int_var), e) in vars.iter().zip(&int_vars).zip(vs.entries()) {
+                for ((var, int_var), e) in vars.iter().zip(&int_vars).zip(vals) {
                     self.b.def_var(*var, e.val);
                     if let (Some(iv), Some(i)) = (int_var, e.int) {
                         self.b.def_var(*iv, i);
@@ -386,15 +392,12 @@ impl<'e> Translator<'_, 'e> {
         self.vs = VStack::default();
         if same_shape {
             for (i, var) in vars.iter().enumerate() {
-                let (a, b) = (t_vs.entries()[i], f_vs.entries()[i]);
-                if a.root.is_some() || b.root.is_some() {
-                    return self.give_up("a virtual `_.` across inlined branches");
-                }
+                let (a, b) = (t_vals[i], f_vals[i]);
                 let val = self.b.use_var(*var);
                 let konst = if a.konst == b.konst { a.konst } else { None };
-                let mut e = VEntry::new(val, konst);
+                let mut e = VValue::new(val, konst);
                 e.int = int_vars[i].map(|iv| self.b.use_var(iv));
-                self.vs.push(e);
+                self.vs.push(VEntry::Value(e));
             }
         }
         self.restore_regs(&regs);

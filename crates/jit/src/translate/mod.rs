@@ -38,7 +38,7 @@ use crate::helpers::{
 use crate::deopt::{self, DeoptReason};
 use crate::helper_table::Helper;
 use soma_runtime::int::ArithOp;
-use crate::vstack::{VEntry, VStack, MAX_VIRTUAL};
+use crate::vstack::{VEntry, VStack, VValue, MAX_VIRTUAL};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
     self, types, AbiParam, BlockArg, InstBuilder, MemFlagsData, Signature, StackSlotData, StackSlotKind,
@@ -423,7 +423,7 @@ struct RegName {
     defined: bool,
     /// The entry written last, when one write reaches here on every path (its SSA values
     /// dominate the reads: reads use it instead of loading the slot).
-    info: Option<VEntry>,
+    info: Option<VValue>,
 }
 
 /// A Register read as `read_virtual` found it.
@@ -610,10 +610,10 @@ impl<'e> Translator<'_, 'e> {
     /// Push `entries` (bottom first) onto the real AL. A virtual `_.` cannot be pushed (it
     /// has no cell): on a normal path that is an escape and the translation bails.
     fn emit_flush(&mut self, entries: &[VEntry]) {
-        if entries.iter().any(|e| e.root.is_some()) {
-            self.give_up("a virtual `_.` escapes");
+        match entries.iter().map(|e| e.value().map(|v| v.val)).collect() {
+            Some(vals) => self.emit_push(vals),
+            None => self.give_up("a virtual `_.` escapes"),
         }
-        self.emit_push(entries.iter().map(|e| e.val).collect());
     }
 
     /// Push `vals` (bottom first) onto the real AL: inline while they fit in its capacity,

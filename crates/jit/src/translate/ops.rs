@@ -175,16 +175,15 @@ impl<'e> Translator<'_, 'e> {
     /// iteration itself without growing anything (see `heap::NativeEntry`).
     pub(super) fn finish_body(&mut self) {
         let self_bits = self.env.block.to_bits();
-        let top = self.vs.entries().last().copied();
-        let may_loop = !self.lvl().is_program
-            && top.is_some_and(|e| e.root.is_none() && (e.konst == Some(self_bits) || e.may_be == Some(self_bits)));
-        if !may_loop {
+        let top = self.vs.entries().last().and_then(VEntry::value).copied();
+        let top = top.filter(|e| !self.lvl().is_program && (e.konst == Some(self_bits) || e.may_be == Some(self_bits)));
+        let Some(top) = top else {
             self.flush();
             let ok = self.b.ins().iconst(I32, ffi::SOMA_OK as i64);
             self.emit_return(ok);
             return;
-        }
-        let top = self.vs.pop().expect("checked");
+        };
+        self.vs.pop();
         self.flush();
         let is_self = match top.choice {
             // `>block X >choose`: the condition itself.
@@ -204,7 +203,7 @@ impl<'e> Translator<'_, 'e> {
             self.b.switch_to_block(is_chained);
             self.b.ins().brif(self.chained, loop_b, &[], ret_b, &[]);
             self.b.switch_to_block(ret_b);
-            self.emit_flush(&[top]);
+            self.emit_push(vec![top.val]);
             let ok = self.b.ins().iconst(I32, ffi::SOMA_OK as i64);
             self.emit_return(ok);
             self.b.switch_to_block(loop_b);
@@ -231,7 +230,7 @@ impl<'e> Translator<'_, 'e> {
         self.b.ins().jump(ret_b, &[]);
 
         self.b.switch_to_block(ret_b);
-        self.emit_flush(&[top]);
+        self.emit_push(vec![top.val]);
         let ok = self.b.ins().iconst(I32, ffi::SOMA_OK as i64);
         self.emit_return(ok);
 
@@ -277,7 +276,7 @@ impl<'e> Translator<'_, 'e> {
     pub(super) fn gen_load_store(&mut self, k: usize) {
         if self.speculating() {
             if let Some(e) = self.spec_read_store(k) {
-                self.vpush_entry(e);
+                self.vpush_entry(VEntry::Value(e));
             }
             return;
         }
@@ -289,9 +288,9 @@ impl<'e> Translator<'_, 'e> {
     /// virtual AL flushed first).
     pub(super) fn gen_set_store(&mut self, k: usize) {
         if let Some(e) = self.vs.pop() {
-            if e.root.is_some() {
+            let VEntry::Value(e) = e else {
                 return self.give_up("a virtual `_.` stored in the Store");
-            }
+            };
             if self.speculating() {
                 return self.spec_set_store(k, e);
             }
@@ -308,7 +307,7 @@ impl<'e> Translator<'_, 'e> {
                 let st = t.helper_status(At::Leaving, Helper::SetStore, &[t.vm, path, cache]);
                 t.emit_error_return(st, &[]);
             });
-            return self.spec_set_store(k, VEntry::new(v[0], None));
+            return self.spec_set_store(k, VValue::new(v[0], None));
         }
         self.impure("a Store write from the AL in speculative code");
         let st = self.helper_status(At::Main, Helper::SetStore, &[self.vm, path, cache]);
@@ -464,7 +463,7 @@ impl<'e> Translator<'_, 'e> {
     }
 
     /// The truth (an `i8`) of an entry known to be `True` or `False`.
-    fn truth_of(&mut self, e: &VEntry) -> Option<ir::Value> {
+    fn truth_of(&mut self, e: &VValue) -> Option<ir::Value> {
         if e.truth.is_some() {
             return e.truth;
         }
@@ -477,14 +476,17 @@ impl<'e> Translator<'_, 'e> {
         let [c, t, f]: [VEntry; 3] = self.vs.pop_n(3).try_into().expect("3 entries");
         // SAFETY: compile-time constant bits are live values (module constants). A virtual
         // `_.` is a CellRef, which is truthy.
-        let known = c.konst.map(|cb| unsafe { Value::from_bits(cb) }.is_truthy()).or(c.root.map(|_| true));
+        let known = match c {
+            VEntry::Value(c) => c.konst.map(|cb| unsafe { Value::from_bits(cb) }.is_truthy()),
+            VEntry::RegisterRoot(_) => Some(true),
+        };
         if let Some(truthy) = known {
             self.vpush_entry(if truthy { t } else { f });
             return;
         }
-        if t.root.is_some() || f.root.is_some() {
+        let (VEntry::Value(c), VEntry::Value(t), VEntry::Value(f)) = (c, t, f) else {
             return self.give_up("a virtual `_.` chosen at run time");
-        }
+        };
         let truthy = match c.truth {
             Some(t) => t,
             None => {
@@ -494,7 +496,7 @@ impl<'e> Translator<'_, 'e> {
             }
         };
         let r = self.b.ins().select(truthy, t.val, f.val);
-        let mut e = VEntry::new(r, None);
+        let mut e = VValue::new(r, None);
         if let (Some(x), Some(y)) = (t.int, f.int) {
             e.int = Some(self.b.ins().select(truthy, x, y));
         }
@@ -507,7 +509,7 @@ impl<'e> Translator<'_, 'e> {
             _ => {}
         }
         e.may_be = t.konst.or(t.may_be).or(f.konst).or(f.may_be);
-        self.vpush_entry(e);
+        self.vpush_entry(VEntry::Value(e));
     }
 
     /// Small-int `+ - * / %` with overflow checks; other operands (BigInts, wrong types, zero
@@ -592,12 +594,18 @@ impl<'e> Translator<'_, 'e> {
     /// ends by jumping to `done` with the boxed result (see [`Self::finish_int_binop`]).
     pub(super) fn begin_int_binop(&mut self) -> IntBinop {
         let [a, b]: [VEntry; 2] = self.vs.pop_n(2).try_into().expect("2 entries");
-        if a.root.is_some() || b.root.is_some() {
-            self.give_up("a virtual `_.` as an operand");
-        }
+        let (a, b) = match (a, b) {
+            (VEntry::Value(a), VEntry::Value(b)) => (a, b),
+            _ => {
+                // The translation is abandoned; lower on with a stand-in so the caller ends.
+                self.give_up("a virtual `_.` as an operand");
+                let z = self.iconst(0);
+                (VValue::new(z, None), VValue::new(z, None))
+            }
+        };
         // A constant operand's tag and integer are known at compile time.
         // SAFETY: compile-time constant bits are live values (module constants).
-        let known = |e: &VEntry| e.konst.and_then(|k| unsafe { Value::from_bits(k) }.as_small_int());
+        let known = |e: &VValue| e.konst.and_then(|k| unsafe { Value::from_bits(k) }.as_small_int());
         let (ka, kb) = (known(&a), known(&b));
         let (a, b) = (a.val, b.val);
         let done = self.b.create_block();
@@ -653,9 +661,9 @@ impl<'e> Translator<'_, 'e> {
     /// returns before the next starts, so the native stack does not grow).
     pub(super) fn gen_chain(&mut self) {
         let first = if let Some(top) = self.vs.pop() {
-            if top.root.is_some() {
-                self.give_up("a virtual `_.` chained");
-            }
+            let VEntry::Value(top) = top else {
+                return self.give_up("a virtual `_.` chained");
+            };
             self.flush();
             let exe = self.is_executable(top.val);
             let push_back = self.b.create_block();
@@ -664,7 +672,7 @@ impl<'e> Translator<'_, 'e> {
             self.b.ins().brif(exe, start, &[BlockArg::Value(top.val)], push_back, &[]);
             // A non-executable value first popped is pushed back and the chain is over.
             self.b.switch_to_block(push_back);
-            self.emit_flush(&[top]);
+            self.emit_push(vec![top.val]);
             let zero = self.iconst(Value::VOID.to_bits());
             self.b.ins().jump(start, &[BlockArg::Value(zero)]);
             self.b.switch_to_block(start);

@@ -21,8 +21,8 @@ impl<'e> Translator<'_, 'e> {
         })
     }
 
-    /// Reserve the shadow slots (the count is patched in at the end; exhaustion is the
-    /// recursion error).
+    /// Reserve the shadow slots (the count is patched in at the end; when the shadow stack is
+    /// full, the whole Code runs in the executor instead: a deopt at instruction 0).
     /// `Vm::shadow_reserve` inline: bump the top, fill the slots with Void (the collector
     /// marks every slot in use).
     pub(super) fn reserve_slots(&mut self) {
@@ -232,7 +232,7 @@ impl<'e> Translator<'_, 'e> {
         // forwarding took the frames past it).
         if self.path(k).components.len() == 1 && self.slot_vars.is_some() {
             if let Some(info) = n.info {
-                return info;
+                return VEntry::Value(info);
             }
         }
         let v = self.read_slot(n.slot);
@@ -246,12 +246,12 @@ impl<'e> Translator<'_, 'e> {
         }
         // Baseline code keeps what is known at compile time of the value (a constant, a
         // `choose` between two known values: `>_.go` of the stdlib's `ifelse` inlines).
-        let mut e = VEntry::new(v, None);
+        let mut e = VValue::new(v, None);
         if let Some(info) = n.info {
             e.konst = info.konst;
             e.choice = info.choice;
         }
-        e
+        VEntry::Value(e)
     }
 
     /// SET_REG: into a virtual name's slot, or through the helper.
@@ -275,9 +275,9 @@ impl<'e> Translator<'_, 'e> {
                 (VEntry::new(v[0], None), false)
             }
         };
-        if entry.root.is_some() {
+        let VEntry::Value(entry) = entry else {
             return self.give_up("a virtual `_.` stored in a Register");
-        }
+        };
         let v = entry.val;
         let n = self.names(level)[i].clone();
         // An old value known not to be a CellRef (an Int, a constant) cannot write through.
@@ -297,7 +297,7 @@ impl<'e> Translator<'_, 'e> {
             self.b.ins().brif(through, deopt, &[], cont, &[]);
             self.b.switch_to_block(deopt);
             if !peeked {
-                self.vs.push(entry);
+                self.vs.push(VEntry::Value(entry));
             }
             self.emit_deopt(DeoptReason::RegisterWriteThrough);
             if !peeked {
@@ -319,10 +319,7 @@ impl<'e> Translator<'_, 'e> {
     pub(super) fn gen_ref_reg(&mut self, k: usize) {
         match self.virtual_level() {
             Some(level) if self.path(k).components.is_empty() => {
-                let v = self.iconst(Value::VOID.to_bits());
-                let mut e = VEntry::new(v, None);
-                e.root = Some(level);
-                self.vpush_entry(e);
+                self.vpush_entry(VEntry::RegisterRoot(level));
             }
             _ => self.gen_path_helper(Helper::RefReg, k),
         }
@@ -340,10 +337,10 @@ impl<'e> Translator<'_, 'e> {
                 // A second `!_.` writes through the alias into the target's root.
                 return self.give_up("`!_.` on an aliased Register");
             }
-            if self.vs.entries().iter().any(|e| e.root == Some(here)) {
+            if self.vs.entries().iter().any(|e| e.register_root() == Some(here)) {
                 return self.give_up("`!_.` while this level's `_.` is virtual");
             }
-            if let Some(target) = top.and_then(|e| e.root) {
+            if let Some(target) = top.and_then(|e| e.register_root()) {
                 // (A `_.` of a level that has ended cannot be aliased: `target >= here`.)
                 let both_virtual = || {
                     matches!(self.levels[target].reg, RegMode::Virtual(_))

@@ -187,7 +187,7 @@ impl<'e> Translator<'_, 'e> {
     }
 
     /// LOAD_STORE (and the value of an `EXEC_STORE`): the cell's value variable.
-    pub(super) fn spec_read_store(&mut self, k: usize) -> Option<VEntry> {
+    pub(super) fn spec_read_store(&mut self, k: usize) -> Option<VValue> {
         let i = self.hoisted(k)?;
         let seen = self.store_value_at_compile_time(self.path(k));
         let c = &mut self.spec.as_mut()?.cells[i];
@@ -204,7 +204,7 @@ impl<'e> Translator<'_, 'e> {
         }
         if let Some(g) = c.guard {
             let v = self.iconst(g);
-            return Some(VEntry::new(v, Some(g)));
+            return Some(VValue::new(v, Some(g)));
         }
         c.value_used = true;
         let (value, int) = (c.value, c.int);
@@ -212,11 +212,11 @@ impl<'e> Translator<'_, 'e> {
         // it is used (and is dead code where it is not).
         if let Some(iv) = int {
             let i = self.b.use_var(iv);
-            let mut e = VEntry::new(self.box_int(i), None);
+            let mut e = VValue::new(self.box_int(i), None);
             e.int = Some(i);
             return Some(e);
         }
-        Some(VEntry::new(self.b.use_var(value), None))
+        Some(VValue::new(self.b.use_var(value), None))
     }
 
     /// A guarded `EXEC_STORE` of path `k` expecting `bits`: checked in the pre-header only.
@@ -236,7 +236,7 @@ impl<'e> Translator<'_, 'e> {
     /// SET_STORE of the virtual entry `e` into a hoisted cell: a plain store and the variables
     /// redefined. A value that would break the cell's assumption (not a small Int where one is
     /// assumed, a CellRef, which would write through) is a deopt exit with `e` back on the AL.
-    pub(super) fn spec_set_store(&mut self, k: usize, e: VEntry) {
+    pub(super) fn spec_set_store(&mut self, k: usize, e: VValue) {
         let Some(i) = self.hoisted(k) else { return };
         let Some(spec) = self.spec.as_mut() else { return };
         let c = &mut spec.cells[i];
@@ -250,14 +250,14 @@ impl<'e> Translator<'_, 'e> {
             (Some(_), Some(r)) => Some(r),
             (Some(_), None) => {
                 let ok = self.is_small_int(e.val);
-                self.deopt_unless(ok, &[e], DeoptReason::NotSmallInt);
+                self.deopt_unless(ok, &[VEntry::Value(e)], DeoptReason::NotSmallInt);
                 Some(self.unbox_int(e.val))
             }
             (None, _) => {
                 if e.int.is_none() && e.konst.is_none() {
                     let is_ref = self.is_cell_ref(e.val);
                     let ok = self.b.ins().icmp_imm_s(IntCC::Equal, is_ref, 0);
-                    self.deopt_unless(ok, &[e], DeoptReason::CellRefStored);
+                    self.deopt_unless(ok, &[VEntry::Value(e)], DeoptReason::CellRefStored);
                 }
                 None
             }
@@ -298,7 +298,7 @@ impl<'e> Translator<'_, 'e> {
 
     /// The small Int integer of `e`, tag-tested (deopt exit with `taken` back on the AL when
     /// it is not one) unless known.
-    fn spec_int(&mut self, e: &VEntry, taken: &[VEntry]) -> ir::Value {
+    fn spec_int(&mut self, e: &VValue, taken: &[VEntry]) -> ir::Value {
         if let Some(r) = e.int {
             return r;
         }
@@ -318,22 +318,20 @@ impl<'e> Translator<'_, 'e> {
 
     /// The two operands of a binary builtin (popped) and their integers, each tag-tested
     /// unless known: `None` when the translation gave up.
-    fn spec_int_operands(&mut self) -> Option<([VEntry; 2], ir::Value, ir::Value)> {
-        let [a, b]: [VEntry; 2] = self.vs.pop_n(2).try_into().expect("2 entries");
-        if a.root.is_some() || b.root.is_some() {
+    fn spec_int_operands(&mut self) -> Option<([VEntry; 2], [VValue; 2], ir::Value, ir::Value)> {
+        let taken: [VEntry; 2] = self.vs.pop_n(2).try_into().expect("2 entries");
+        let (Some(&a), Some(&b)) = (taken[0].value(), taken[1].value()) else {
             self.give_up("a virtual `_.` as an operand");
             return None;
-        }
-        let taken = [a, b];
+        };
         let x = self.spec_int(&a, &taken);
         let y = self.spec_int(&b, &taken);
-        Some((taken, x, y))
+        Some((taken, [a, b], x, y))
     }
 
     /// `+ - * / %` on small Ints, with every other case a deopt exit (see the module docs).
     pub(super) fn gen_arith_spec(&mut self, op: ArithOp) {
-        let Some((taken, x, y)) = self.spec_int_operands() else { return };
-        let b = taken[1];
+        let Some((taken, [a, b], x, y)) = self.spec_int_operands() else { return };
         // SAFETY: compile-time constant bits are live values (module constants).
         let divisor = b.konst.and_then(|k| unsafe { Value::from_bits(k) }.as_small_int());
         // A remainder by a known nonzero divisor is smaller than it, and a quotient by one
@@ -343,9 +341,9 @@ impl<'e> Translator<'_, 'e> {
         // Adding (or subtracting) a known Int can leave the range on one side only: one
         // compare instead of the sign-extension test.
         // SAFETY: compile-time constant bits are live values (module constants).
-        let konst_int = |e: &VEntry| e.konst.and_then(|k| unsafe { Value::from_bits(k) }.as_small_int());
+        let konst_int = |e: &VValue| e.konst.and_then(|k| unsafe { Value::from_bits(k) }.as_small_int());
         let step = match op {
-            ArithOp::Add => konst_int(&b).or_else(|| konst_int(&taken[0])),
+            ArithOp::Add => konst_int(&b).or_else(|| konst_int(&a)),
             ArithOp::Sub => konst_int(&b).map(|c| -c),
             _ => None,
         };
@@ -374,20 +372,20 @@ impl<'e> Translator<'_, 'e> {
             };
             self.deopt_unless(fits, &taken, DeoptReason::IntOverflow);
         }
-        let mut e = VEntry::new(self.box_int(r), None);
+        let mut e = VValue::new(self.box_int(r), None);
         e.int = Some(r);
-        self.vpush_entry(e);
+        self.vpush_entry(VEntry::Value(e));
     }
 
     /// `<` on small Ints (anything else: a deopt exit); the result's truth is known.
     pub(super) fn gen_lt_spec(&mut self) {
-        let Some((_, x, y)) = self.spec_int_operands() else { return };
+        let Some((_, _, x, y)) = self.spec_int_operands() else { return };
         let lt = self.b.ins().icmp(IntCC::SignedLessThan, x, y);
         let t = self.iconst(Value::TRUE.to_bits());
         let f = self.iconst(Value::FALSE.to_bits());
-        let mut e = VEntry::new(self.b.ins().select(lt, t, f), None);
+        let mut e = VValue::new(self.b.ins().select(lt, t, f), None);
         e.truth = Some(lt);
-        self.vpush_entry(e);
+        self.vpush_entry(VEntry::Value(e));
     }
 
     /// A chained round's re-entry in speculative code: the poll countdown; when the host poll
