@@ -193,6 +193,9 @@ pub unsafe extern "C" fn jit_validate(
             // belongs to a loaded module (helper contract).
             let (line, path) = unsafe { (&*c.cache, &*c.path) };
             let Some(cell) = line.cell_at(now).or_else(|| line.refill(vm.graph(), path)) else { return 1 };
+            // From now on a write to this cell moves the write counter this code compares
+            // after its calls (`graph.rs`, "Write counter").
+            cell.set_watched();
             let cell = cell.as_raw().as_ptr();
             // SAFETY: a line filled under the current epoch names a live cell (the epoch moves
             // whenever a walked cell is unlinked), and so does a lookup's result.

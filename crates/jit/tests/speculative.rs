@@ -210,6 +210,33 @@ fn a_call_that_writes_nothing_keeps_the_code_speculating() {
 }
 
 #[test]
+fn a_call_that_writes_only_its_own_register_keeps_the_code_speculating() {
+    // `mk` builds a node in its Register and returns a CellRef to it: real cell writes, each
+    // through a helper the loop checks after. None of them is a cell the loop holds (only
+    // cells a pre-header resolved count in the write counter), so the loop never leaves.
+    let src = "{ !_.c.v  _.c. } !mk  0 !n \
+               { n >mk >drop  n 1 >+ !n  n 1000 >< >block Nil >choose } >chain >drop n";
+    let (o, mut r) = run_on(ALL_OPTIMIZED, src, true);
+    assert_eq!(o.al, "[1000]");
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert!(s.speculative >= 1, "{s:?}");
+    assert_eq!(s.deopts, 0, "{s:?}");
+    diff(src, true);
+}
+
+#[test]
+fn a_register_write_through_a_cellref_into_a_cell_the_loop_holds_deopts_after_the_call() {
+    // In round 5, `wr` stores a CellRef to `n` in its Register and writes 99 through it: the
+    // Register write lands in `n`, which the loop keeps in a register. `n` is watched (the
+    // loop's pre-header resolved it), so the write counter moves and the loop leaves after
+    // the call; the executor goes on from 99.
+    let src = "{ !_.r  99 !_.r  Nil } !wr  0 !n \
+               { n 5 >== { n. wr >chain >drop } { } >ifelse  n 1 >+ !n  n 1000 >< >block Nil >choose } \
+               >chain >drop n";
+    deopts_like_the_executor(src, 1, DeoptReason::StoreChangedByCall);
+}
+
+#[test]
 fn a_called_block_that_writes_a_cell_the_loop_holds_deopts_after_the_call() {
     // A Block run by `chain` (a call: `chain` runs what it pops) writes `n`, which the loop
     // keeps in a register: the write counter differs after the call, so the code leaves at

@@ -10,7 +10,7 @@
 //! is alive (reachable from a root, or no safepoint has run since it was obtained). They never
 //! hand out references into the cell, so no two Rust borrows of one cell can overlap.
 
-use crate::object::Header;
+use crate::object::{Header, CELL_WALKED, CELL_WALKED_THROUGH, CELL_WATCHED};
 use crate::sym::Sym;
 use crate::value::{Tag, Value};
 use std::ptr::NonNull;
@@ -384,35 +384,54 @@ impl CellPtr {
     /// Record that a Store lookup went through (or ended at) this cell.
     #[inline]
     pub(crate) fn set_walked(self) {
-        // SAFETY: as in `value`.
-        unsafe { (*self.0.as_ptr()).header.walked.set(true) }
+        self.add_flags(CELL_WALKED);
     }
 
     /// Record that a Store lookup went through this cell: searched its children or followed
     /// the CellRef it holds (also counts as walked).
     #[inline]
     pub(crate) fn set_walked_through(self) {
+        self.add_flags(CELL_WALKED | CELL_WALKED_THROUGH);
+    }
+
+    /// Record that speculative code holds this cell's value across calls (its pre-header
+    /// resolved it): from now until the cell is recycled, every write to it is counted in
+    /// `Graph::writes`.
+    #[inline]
+    pub fn set_watched(self) {
+        self.add_flags(CELL_WATCHED);
+    }
+
+    /// Whether speculative code may hold this cell's value (see [`CellPtr::set_watched`]).
+    #[inline]
+    pub fn watched(self) -> bool {
+        self.flags() & CELL_WATCHED != 0
+    }
+
+    #[inline]
+    fn flags(self) -> u8 {
         // SAFETY: as in `value`.
-        unsafe {
-            let header = &(*self.0.as_ptr()).header;
-            header.walked.set(true);
-            header.walked_through.set(true);
-        }
+        unsafe { (*self.0.as_ptr()).header.cell_flags.get() }
+    }
+
+    #[inline]
+    fn add_flags(self, bits: u8) {
+        // SAFETY: as in `value`.
+        let flags = unsafe { &(*self.0.as_ptr()).header.cell_flags };
+        flags.set(flags.get() | bits);
     }
 
     /// Whether a Store lookup ever went through this cell (not only ended at it) since it was
     /// allocated.
     #[inline]
     pub fn walked_through(self) -> bool {
-        // SAFETY: as in `value`.
-        unsafe { (*self.0.as_ptr()).header.walked_through.get() }
+        self.flags() & CELL_WALKED_THROUGH != 0
     }
 
     /// Whether a Store lookup ever went through (or ended at) this cell since it was allocated.
     #[inline]
     pub fn walked(self) -> bool {
-        // SAFETY: as in `value`.
-        unsafe { (*self.0.as_ptr()).header.walked.get() }
+        self.flags() & CELL_WALKED != 0
     }
 
     /// Unlink the child `name`. Returns whether it existed.

@@ -44,11 +44,17 @@
 //! Register cells) because a CellRef can link the two graphs.
 //!
 //! # Write counter
-//! [`Graph::writes`] counts every change of a cell's value (Store and Register cells alike,
-//! for the same reason). Optimized code that keeps Store values in registers across a call
-//! compares it before and after: unchanged, no cell was written, so every value it holds is
-//! still the cell's (docs/jit.md, "Speculative code"). Compiled code that writes a cell
-//! inline counts its write too.
+//! [`Graph::writes`] counts every change of the value of a *watched* cell: one whose value
+//! some speculative code may hold across a call (its pre-header, `jit_validate`, marks every
+//! cell it resolves with `CellPtr::set_watched`; the mark stays until the cell is recycled).
+//! Optimized code that keeps Store values in registers across a call compares the counter
+//! before and after: unchanged, none of the cells it holds was written, so every value it
+//! holds is still the cell's (docs/jit.md, "Speculative code"). Writes to other cells, such
+//! as a callee's Register cells, do not count, so calling a Block that uses its Register does
+//! not make the caller's code leave. A write through a CellRef counts when its target is
+//! watched (Store and Register cells share the counter: a CellRef can link the two graphs).
+//! Compiled code that writes a cell inline counts its write (baseline code counts every such
+//! write, which can only count too often).
 
 use crate::cell::{CellPtr, Name};
 use crate::heap::Heap;
@@ -226,7 +232,9 @@ impl Graph {
         if cell.walked_through() && (v.is_cell_ref() || cell.value().is_cell_ref()) {
             self.bump();
         }
-        self.writes = self.writes.wrapping_add(1);
+        if cell.watched() {
+            self.writes = self.writes.wrapping_add(1);
+        }
         cell.set_value(v);
     }
 

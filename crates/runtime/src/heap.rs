@@ -534,8 +534,7 @@ impl Heap {
         let slot = unsafe {
             let cell = &mut *p.as_ptr();
             cell.header.marked.set(0);
-            cell.header.walked.set(false);
-            cell.header.walked_through.set(false);
+            cell.header.cell_flags.set(0);
             cell.value = Value::VOID;
             cell.children.recycle();
             cell.slot as usize

@@ -24,20 +24,25 @@ pub struct Header {
     /// alternates between 1 and 2; new objects have 0). An object is marked when this equals
     /// the current epoch, so survivors need no unmarking pass.
     pub(crate) marked: StdCell<u8>,
-    /// A cell a Store lookup has walked through or resolved to (see `graph.rs`, epoch).
-    pub(crate) walked: StdCell<bool>,
-    /// A cell a Store lookup has walked *through* (searched its children or followed its
-    /// CellRef), not only resolved to; implies `walked`.
-    pub(crate) walked_through: StdCell<bool>,
+    /// What the graph's caches know of a cell (`CELL_*` bits; 0 for other objects and for a
+    /// fresh cell): see `graph.rs`, "Structural epoch" and "Write counter".
+    pub(crate) cell_flags: StdCell<u8>,
 }
+
+/// A Store lookup has walked through this cell or resolved to it.
+pub(crate) const CELL_WALKED: u8 = 1;
+/// A Store lookup has walked *through* this cell (searched its children or followed its
+/// CellRef), not only resolved to it; set with [`CELL_WALKED`].
+pub(crate) const CELL_WALKED_THROUGH: u8 = 2;
+/// Speculative code may hold this cell's value across a call: writes to it are counted.
+pub(crate) const CELL_WATCHED: u8 = 4;
 
 impl Header {
     pub(crate) fn new(kind: ObjKind) -> Header {
         Header {
             kind,
             marked: StdCell::new(0),
-            walked: StdCell::new(false),
-            walked_through: StdCell::new(false),
+            cell_flags: StdCell::new(0),
         }
     }
 }
