@@ -732,9 +732,15 @@ impl Jit {
             speculate: tier == 2 && cid != 0 && !self.no_speculate.contains(&(mid, cid)),
             feedback: Some(&self.feedback),
         };
-        let (data, retries) =
+        let (data, given_up) =
             translate_with_fallbacks(&mut self.ctx, &mut self.fctx, &mut env, self.isa.frontend_config())?;
-        self.stats.retranslations += retries;
+        self.stats.retranslations += given_up.len() as u64;
+        if self.config.dump.stats {
+            for why in given_up {
+                let label = describe_block(vm, block);
+                self.dump(format!("jit:   {label} translated again, with less ambition: {why}"));
+            }
+        }
         self.next_id += 1;
         let name = format!("soma_m{mid}_c{cid}_{}{}", sanitize(&code.name), if tier == 2 { "_opt" } else { "" });
         let symbol = format!("{name}_{}", self.next_id);
@@ -940,8 +946,9 @@ pub(crate) fn translate_with_fallbacks(
     fctx: &mut FunctionBuilderContext,
     env: &mut CodeEnv,
     frontend: cranelift_codegen::isa::TargetFrontendConfig,
-) -> Result<(Translated, u64), String> {
-    let mut retries = 0;
+) -> Result<(Translated, Vec<&'static str>), String> {
+    // Why each abandoned attempt was abandoned (for `SOMA_JIT_DUMP=stats`).
+    let mut given_up = Vec::new();
     loop {
         ctx.clear();
         let r = translate::translate(&mut ctx.func, fctx, env, frontend);
@@ -949,14 +956,20 @@ pub(crate) fn translate_with_fallbacks(
             // The abandoned builder left its SSA state behind (only `finalize` resets it).
             *fctx = FunctionBuilderContext::new();
         }
-        match r {
-            Ok(data) => return Ok((data, retries)),
-            Err(_) if env.speculate => env.speculate = false,
-            Err(_) if env.inline => env.inline = false,
-            Err(_) if env.virtual_register => env.virtual_register = false,
-            Err(translate::Bail(why)) => return Err(format!("cannot translate: {why}")),
+        let why = match r {
+            Ok(data) => return Ok((data, given_up)),
+            Err(translate::Bail(why)) => why,
+        };
+        if env.speculate {
+            env.speculate = false;
+        } else if env.inline {
+            env.inline = false;
+        } else if env.virtual_register {
+            env.virtual_register = false;
+        } else {
+            return Err(format!("cannot translate: {why}"));
         }
-        retries += 1;
+        given_up.push(why);
     }
 }
 

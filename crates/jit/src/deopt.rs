@@ -30,11 +30,15 @@ pub enum DeoptReason {
     RegisterWriteThrough,
     /// The shadow stack of virtual Registers was full (deep recursion).
     ShadowStackFull,
+    /// A write into a Store path assumed to hold a CellRef that plain stores cannot do: the
+    /// value is no CellRef (it would write through), or a lookup has walked through the cell
+    /// (replacing its CellRef must move the epoch).
+    RefCellWrite,
 }
 
 impl DeoptReason {
     /// Every reason, in the order of their numbers.
-    pub const ALL: [DeoptReason; 9] = [
+    pub const ALL: [DeoptReason; 10] = [
         DeoptReason::EntryCheck,
         DeoptReason::StoreChangedByCall,
         DeoptReason::GuardedPathRebound,
@@ -44,6 +48,7 @@ impl DeoptReason {
         DeoptReason::CellRefStored,
         DeoptReason::RegisterWriteThrough,
         DeoptReason::ShadowStackFull,
+        DeoptReason::RefCellWrite,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -59,6 +64,7 @@ impl DeoptReason {
             DeoptReason::CellRefStored => "CellRef stored",
             DeoptReason::RegisterWriteThrough => "Register write-through",
             DeoptReason::ShadowStackFull => "shadow stack full",
+            DeoptReason::RefCellWrite => "CellRef cell write",
         }
     }
 

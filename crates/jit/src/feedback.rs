@@ -55,7 +55,7 @@ impl TypeFeedback {
             (DeoptReason::NotSmallInt | DeoptReason::IntOverflow | DeoptReason::ZeroDivisor, Opcode::ExecStore) => {
                 self.wide_sites.insert((b.module, b.code, pc))
             }
-            (DeoptReason::NotSmallInt, Opcode::SetStore) => {
+            (DeoptReason::NotSmallInt | DeoptReason::RefCellWrite, Opcode::SetStore) => {
                 let Some(path) = code.paths.get(ins.operand as usize) else { return false };
                 self.widen_path(path.components.iter().map(|c| c.to_string()).collect())
             }
@@ -63,8 +63,8 @@ impl TypeFeedback {
         }
     }
 
-    /// Stop assuming the Store path `comps` holds a small Int (a write of another kind, or an
-    /// entry that found one). True when it was assumed until now.
+    /// Stop assuming the Store path `comps` holds a small Int or a CellRef (a write of another
+    /// kind, or an entry that found one). True when it was assumed until now.
     pub fn widen_path(&mut self, comps: Vec<String>) -> bool {
         self.wide_paths.insert(comps)
     }

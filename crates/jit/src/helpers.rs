@@ -131,9 +131,12 @@ pub struct HoistedCheck {
     pub guard: Option<u64>,
     /// The path must hold a small Int.
     pub int: bool,
-    /// The code writes the path: it must hold no CellRef (unless `int`) and share its cell with
-    /// no other path.
+    /// The code writes the path: it must hold no CellRef (unless `int` or `holds_ref`) and
+    /// share its cell with no other path.
     pub written: bool,
+    /// The path must hold a CellRef in a cell no lookup walks through (the code replaces the
+    /// CellRef with plain stores).
+    pub holds_ref: bool,
 }
 
 impl HoistedCheck {
@@ -157,8 +160,11 @@ impl HoistedCheck {
         if self.int {
             what.push("a small Int");
         }
+        if self.holds_ref {
+            what.push("a CellRef (not walked through)");
+        }
         if self.written {
-            what.push("written (no CellRef, no alias)");
+            what.push(if self.holds_ref { "written (no alias)" } else { "written (no CellRef, no alias)" });
         }
         format!("{}: {}", self.comps.join("."), what.join(", "))
     }
@@ -168,9 +174,10 @@ impl HoistedCheck {
 /// hoisted path of `checks` and check what the code assumes of it. When all hold, fill the
 /// validation table (`[epoch, writes, (cell, value) per path]`, with the `epoch` and `writes`
 /// the code read before the call) and return 0. Otherwise return the exit's site detail plus
-/// one: `2 + i` when the small-Int check of path `i` failed (the type feedback widens that
-/// path), 1 for any other failure. Never collects, never writes the graph beyond the walk
-/// marks a lookup sets (which keep the cached cells under the epoch protocol).
+/// one: `2 + i` when the small-Int or CellRef check of path `i` failed (the type feedback
+/// widens that path), 1 for any other failure. Never collects, never writes the graph beyond
+/// the walk marks a lookup sets (which keep the cached cells under the epoch protocol) and the
+/// watched marks (which make writes to the cells count).
 ///
 /// # Safety
 /// Helper contract; `checks` (with their cache lines) and `table` are the running code's (the
@@ -196,6 +203,7 @@ pub unsafe extern "C" fn jit_validate(
             // From now on a write to this cell moves the write counter this code compares
             // after its calls (`graph.rs`, "Write counter").
             cell.set_watched();
+            let walked_through = cell.walked_through();
             let cell = cell.as_raw().as_ptr();
             // SAFETY: a line filled under the current epoch names a live cell (the epoch moves
             // whenever a walked cell is unlinked), and so does a lookup's result.
@@ -206,7 +214,10 @@ pub unsafe extern "C" fn jit_validate(
             if c.int && v.as_small_int().is_none() {
                 return 2 + i as u64;
             }
-            if c.written && !c.int && v.is_cell_ref() {
+            if c.holds_ref && (!v.is_cell_ref() || walked_through) {
+                return 2 + i as u64;
+            }
+            if c.written && !c.int && !c.holds_ref && v.is_cell_ref() {
                 return 1;
             }
             cells.push((cell, v));

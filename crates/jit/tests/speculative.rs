@@ -162,6 +162,59 @@ fn a_cellref_written_into_a_cell_deopts_at_the_write() {
     deopts_like_the_executor(src, 1, DeoptReason::CellRefStored);
 }
 
+/// `mk` builds a node in its Register and returns a CellRef to it; the loops below keep the
+/// list they build in the Store path `s`.
+const MK: &str = "{ !_.c.n !_.c.v  _.c. } !mk  ";
+
+#[test]
+fn a_loop_replacing_the_cellref_it_holds_stays_speculative() {
+    // `s` holds a CellRef when the loop is compiled, and every round replaces it with another:
+    // no write-through, no walk through `s`, so the plain stores stand and nothing deopts.
+    let src = format!("{MK} 0 !i  0 Nil >mk !s \
+                       {{ i s >mk !s  i 1 >+ !i  i 2000 >< >block Nil >choose }} >chain >drop  s.v s.n.v");
+    let (o, mut r) = run_on(ALL_OPTIMIZED, &src, true);
+    assert_eq!(o.al, "[1999, 1998]");
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert!(s.speculative >= 1, "{s:?}");
+    assert_eq!(s.deopts, 0, "{s:?}");
+    diff(&src, true);
+}
+
+#[test]
+fn a_value_that_is_no_cellref_written_where_one_is_held_deopts_and_writes_through() {
+    // The loop alternates `s` between CellRefs to `a` and `b`; round 500 writes 7 into `s`
+    // instead: the executor writes it through, into `b` (`s` keeps its CellRef), and the loop
+    // goes on from there.
+    let src = "0 !a 0 !b  a. !s  0 !i \
+               { i 500 >== { 7 } { i 2 >% 0 >== { a. } { b. } >ifelse } >ifelse !s \
+                 i 1 >+ !i  i 1000 >< >block Nil >choose } >chain >drop  a b";
+    let (o, _) = run_on(Tier::Executor, src, true);
+    assert_eq!(o.al, "[0, 7]");
+    deopts_like_the_executor(src, 1, DeoptReason::RefCellWrite);
+}
+
+#[test]
+fn a_lookup_through_the_held_cellref_makes_the_next_replacement_deopt() {
+    // Round 500 runs `peek`, which reads `s.v` (and writes nothing): that walk goes through
+    // the CellRef in `s`, so replacing it must move the epoch, which plain stores cannot do:
+    // the next write leaves.
+    let src = format!("{MK} {{ s.v >drop  Nil }} !peek  0 !i  0 Nil >mk !s \
+                       {{ i 500 >== {{ peek >chain >drop }} {{ }} >ifelse  i s >mk !s  i 1 >+ !i  i 1000 >< >block Nil >choose }} \
+                       >chain >drop  s.v s.n.v");
+    deopts_like_the_executor(&src, 1, DeoptReason::RefCellWrite);
+}
+
+#[test]
+fn a_loop_reading_below_the_cellref_it_replaces_is_left_generic_and_exact() {
+    // `s.v` resolves through the CellRef the loop replaces: a hoisted cell for it would go
+    // stale at the first write, so the translation does not speculate on it.
+    let src = format!("{MK} 0 !t  0 !i  0 Nil >mk !s \
+                       {{ s.v t >+ !t  i s >mk !s  i 1 >+ !i  i 300 >< >block Nil >choose }} >chain >drop  t");
+    diff(&src, true);
+    let (o, _) = run_on(Tier::Executor, &src, true);
+    assert_eq!(o.al, "[44551]");
+}
+
 #[test]
 fn a_zero_divisor_mid_loop_is_the_executors_error_at_its_position() {
     let src = "0 !n 0 !q { n 1 >+ !n  10 n 5 >- >/ !q  n 9 >< >block Nil >choose } >chain";

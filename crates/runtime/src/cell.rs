@@ -10,7 +10,8 @@
 //! is alive (reachable from a root, or no safepoint has run since it was obtained). They never
 //! hand out references into the cell, so no two Rust borrows of one cell can overlap.
 
-use crate::object::{Header, CELL_WALKED, CELL_WALKED_THROUGH, CELL_WATCHED};
+pub use crate::object::CELL_WALKED_THROUGH;
+use crate::object::{Header, CELL_WALKED, CELL_WATCHED};
 use crate::sym::Sym;
 use crate::value::{Tag, Value};
 use std::ptr::NonNull;
@@ -34,6 +35,9 @@ const _: () = assert!(std::mem::size_of::<CellObj>() == 64, "a cell is one cache
 
 /// Byte offset of `CellObj::value`, for JIT code that reads a cached cell inline.
 pub const CELL_VALUE_OFFSET: usize = std::mem::offset_of!(CellObj, value);
+/// Offset of a cell's flag byte (`object::CELL_*` bits), for compiled code that tests
+/// [`CELL_WALKED_THROUGH`] before storing into a cell inline.
+pub const CELL_FLAGS_OFFSET: usize = std::mem::offset_of!(CellObj, header) + std::mem::offset_of!(Header, cell_flags);
 
 impl Value {
     /// The cell a CellRef value refers to.

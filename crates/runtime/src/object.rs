@@ -33,7 +33,7 @@ pub struct Header {
 pub(crate) const CELL_WALKED: u8 = 1;
 /// A Store lookup has walked *through* this cell (searched its children or followed its
 /// CellRef), not only resolved to it; set with [`CELL_WALKED`].
-pub(crate) const CELL_WALKED_THROUGH: u8 = 2;
+pub const CELL_WALKED_THROUGH: u8 = 2;
 /// Speculative code may hold this cell's value across a call: writes to it are counted.
 pub(crate) const CELL_WATCHED: u8 = 4;
 

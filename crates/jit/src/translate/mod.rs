@@ -597,7 +597,12 @@ impl<'e> Translator<'_, 'e> {
             Opcode::RefReg => self.gen_ref_reg(k),
             Opcode::SetStore => self.gen_set_store(k),
             Opcode::SetReg => self.gen_set_reg(k),
-            Opcode::SetrefStore => self.gen_path_helper(Helper::SetRefStore, k),
+            Opcode::SetrefStore => {
+                // Its write would move the write counter the check after it compares: a
+                // deopt every time.
+                self.impure("a `!path.` in speculative code");
+                self.gen_path_helper(Helper::SetRefStore, k)
+            }
             Opcode::SetrefReg => self.gen_setref_reg(k),
             Opcode::ExecStore => self.gen_exec_store(k),
             Opcode::ExecReg => self.gen_exec_reg(k),

@@ -49,6 +49,7 @@
 
 use super::*;
 use cranelift_frontend::Variable;
+use soma_runtime::cell::{CELL_FLAGS_OFFSET, CELL_WALKED_THROUGH};
 use soma_runtime::value::{SMALL_INT_MAX, SMALL_INT_MIN};
 
 /// The state of a speculative translation.
@@ -80,6 +81,9 @@ pub(super) struct Hoisted {
     value: Variable,
     /// Its integer, when the path holds a small Int throughout.
     int: Option<Variable>,
+    /// The path holds a CellRef throughout (in a cell no lookup walks through): writes of
+    /// CellRefs replace it with plain stores.
+    holds_ref: bool,
     /// The builtin or Block a guarded `EXEC_STORE` expects.
     guard: Option<u64>,
     written: bool,
@@ -170,6 +174,7 @@ impl<'e> Translator<'_, 'e> {
         let value = self.b.declare_var(I64);
         let wide = self.env.feedback.is_some_and(|f| f.path_is_wide(&comps));
         let int = seen.as_small_int().filter(|_| !wide).map(|_| self.b.declare_var(I64));
+        let holds_ref = seen.is_cell_ref() && !wide;
         let path = self.path_ptr(k);
         let cells = &mut self.spec.as_mut()?.cells;
         cells.push(Hoisted {
@@ -178,6 +183,7 @@ impl<'e> Translator<'_, 'e> {
             cell,
             value,
             int,
+            holds_ref,
             guard: None,
             written: false,
             value_used: false,
@@ -245,8 +251,27 @@ impl<'e> Translator<'_, 'e> {
         }
         c.written = true;
         c.cell_used = true;
-        let (cell, value, int_var) = (c.cell, c.value, c.int);
+        let (cell, value, int_var, holds_ref) = (c.cell, c.value, c.int, c.holds_ref);
         let int = match (int_var, e.int) {
+            // A CellRef replacing the cell's CellRef: no write-through, and the epoch stays
+            // unless a lookup walked through the cell (then the executor does the write).
+            (None, _) if holds_ref => {
+                // SAFETY: compile-time constant bits are live values (module constants).
+                let never_ref = e.int.is_some()
+                    || e.truth.is_some()
+                    || e.konst.is_some_and(|k| !unsafe { Value::from_bits(k) }.is_cell_ref());
+                // A value known to be no CellRef always writes through: this path always
+                // leaves (it is a cold one, such as one arm of a `choose`, or the code would
+                // not have been compiled holding a CellRef here).
+                let is_ref = if never_ref { self.b.ins().iconst(types::I8, 0) } else { self.is_cell_ref(e.val) };
+                let cell_v = self.b.use_var(cell);
+                let bits = self.b.ins().uload8(I32, MemFlagsData::trusted(), cell_v, CELL_FLAGS_OFFSET as i32);
+                let through = self.b.ins().band_imm_s(bits, i64::from(CELL_WALKED_THROUGH));
+                let not_through = self.b.ins().icmp_imm_s(IntCC::Equal, through, 0);
+                let ok = self.b.ins().band(is_ref, not_through);
+                self.deopt_unless(ok, &[VEntry::Value(e)], DeoptReason::RefCellWrite);
+                None
+            }
             (Some(_), Some(r)) => Some(r),
             (Some(_), None) => {
                 let ok = self.is_small_int(e.val);
@@ -448,6 +473,14 @@ impl<'e> Translator<'_, 'e> {
     /// two loads and a compare per call for all its assumptions.
     pub(super) fn finish_preheader(&mut self) {
         let Some(spec) = self.spec.take() else { return };
+        // A path below a cell whose CellRef the code replaces resolves through that CellRef:
+        // its hoisted cell would go stale at the first write.
+        let rerouted = spec.cells.iter().filter(|c| c.written && c.holds_ref).any(|r| {
+            spec.cells.iter().any(|c| c.comps.len() > r.comps.len() && c.comps.starts_with(&r.comps))
+        });
+        if rerouted {
+            return self.give_up("a Store path below a CellRef the code replaces");
+        }
         let flags = MemFlagsData::trusted();
         self.b.switch_to_block(spec.pre);
         // Memory is current here (entry, or after the host poll).
@@ -503,6 +536,9 @@ impl<'e> Translator<'_, 'e> {
                 guard: c.guard,
                 int: c.int.is_some(),
                 written: c.written,
+                // Only a written path's CellRef is assumed: a path the code only reads may
+                // hold anything.
+                holds_ref: c.holds_ref && c.written,
             });
         }
         let checks = checks.into_boxed_slice();
