@@ -249,6 +249,35 @@ fn a_step_budget_stops_a_speculative_loop_at_the_same_round() {
 }
 
 #[test]
+fn inlined_frames_past_the_depth_limit_leave_from_the_preheader_for_the_executors_error() {
+    // Speculative code checks its inlined frames' depth once, in the pre-header, for the
+    // deepest (`==` inlines `=!`, which inlines `or`). With the limit between the loop's own
+    // frame and that deepest one, the check fails before the first round: the executor runs
+    // the loop and raises the recursion error in the frame that overflows, as it does alone.
+    // With room for every frame, the loop never leaves.
+    let src = "0 !n { n 7 >== { } { } >ifelse  n 1 >+ !n  n 100 >< >block Nil >choose } >chain >drop n";
+    let run = |tier: Tier, max_depth: usize| {
+        let mut r = Runner::new(tier);
+        r.load_stdlib();
+        r.vm.set_max_depth(max_depth);
+        let res = r.run_src(src);
+        let o = r.outcome(res);
+        let s = soma_jit::stats(&mut r.vm);
+        (o, s)
+    };
+    let (reference, _) = run(Tier::Executor, 3);
+    assert!(reference.err.is_some(), "the limit is inside the inlined frames: {reference:?}");
+    let (o, s) = run(ALL_OPTIMIZED, 3);
+    assert_eq!(o, reference);
+    let s = s.expect("installed");
+    assert!(s.speculative >= 1, "{s:?}");
+    assert!(s.deopt_reasons[DeoptReason::EntryCheck as usize] >= 1, "{:?}", s.deopts_by_reason());
+    let (o, s) = run(ALL_OPTIMIZED, 1000);
+    assert_eq!(o.al, "[100]");
+    assert_eq!(s.expect("installed").deopts, 0);
+}
+
+#[test]
 fn a_call_that_writes_nothing_keeps_the_code_speculating() {
     // A host builtin and a Block called from the loop write no cell: the check after each
     // call passes and the loop never leaves its speculative code.

@@ -295,6 +295,7 @@ impl<'e> Translator<'_, 'e> {
 
     /// Enter a virtual frame: the step, depth check and count of `Vm::enter_inlined`, inline
     /// (a limit or recursion error is the executing instruction's, here in the calling level).
+    /// Speculative code checks the depth of its deepest frame once, in its pre-header.
     pub(super) fn emit_count_frame(&mut self) {
         // A step (limits.rs): the poll countdown; at zero, the limits (not the host) are
         // checked by `jit_poll_inlined`.
@@ -302,6 +303,14 @@ impl<'e> Translator<'_, 'e> {
             let pending = t.pending();
             t.emit_error_return(st, &pending);
         });
+        let nesting = self.depth();
+        if let Some(spec) = self.spec.as_mut() {
+            spec.frame_nesting = Some(spec.frame_nesting.map_or(nesting, |n| n.max(nesting)));
+            let depth = self.load_vm_field(VmField::Depth);
+            let depth = self.b.ins().iadd_imm_s(depth, 1);
+            self.store_vm_field(VmField::Depth, depth);
+            return;
+        }
         let depth = self.load_vm_field(VmField::Depth);
         let max = self.load_vm_field(VmField::MaxDepth);
         let full = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, depth, max);

@@ -48,6 +48,7 @@
 //! wider types: today's generic fast paths with their slow-path helpers).
 
 use super::*;
+use super::vmstate::VmField;
 use cranelift_frontend::Variable;
 use soma_runtime::cell::{CELL_FLAGS_OFFSET, CELL_WALKED_THROUGH};
 use soma_runtime::value::{SMALL_INT_MAX, SMALL_INT_MIN};
@@ -70,6 +71,11 @@ pub(super) struct Speculation {
     /// Level 0's Register mode at entry: the pre-header's exit resumes at instruction 0.
     pub entry_reg: RegMode,
     pub cells: Vec<Hoisted>,
+    /// The deepest nesting (levels above level 0) at which a virtual frame was entered: the
+    /// frames' depth checks are made once, in the pre-header (`finish_preheader`), against
+    /// the deepest one. Level 0's frame keeps its depth through every round of a chained loop,
+    /// so the frames of a round sit at the same depths every round.
+    pub frame_nesting: Option<usize>,
 }
 
 /// A Store path of the code whose cell is resolved once, in the pre-header.
@@ -102,6 +108,7 @@ impl Speculation {
             epoch,
             entry_reg,
             cells: Vec::new(),
+            frame_nesting: None,
         }
     }
 }
@@ -485,6 +492,23 @@ impl<'e> Translator<'_, 'e> {
         self.b.switch_to_block(spec.pre);
         // Memory is current here (entry, or after the host poll).
         self.reload_vm_state();
+        // Every failed check leaves through `fail` with the exit's detail plus one.
+        let fail = self.b.create_block();
+        let failed = self.b.append_block_param(fail, I64);
+        self.b.set_cold_block(fail);
+        // The virtual frames' depth checks, once for the deepest (see `frame_nesting`): when
+        // some frame could be too deep, the executor runs the Block and raises the recursion
+        // error where it belongs (if that frame's path runs at all).
+        if let Some(nesting) = spec.frame_nesting {
+            let depth = self.load_vm_field(VmField::Depth);
+            let max = self.load_vm_field(VmField::MaxDepth);
+            let deepest = self.b.ins().iadd_imm_s(depth, nesting as i64);
+            let too_deep = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, deepest, max);
+            let go_on = self.b.create_block();
+            let other = self.iconst(1);
+            self.b.ins().brif(too_deep, fail, &[BlockArg::Value(other)], go_on, &[]);
+            self.b.switch_to_block(go_on);
+        }
         let n = spec.cells.len();
         let table: Box<[std::cell::Cell<u64>]> = (0..2 + 2 * n).map(|_| std::cell::Cell::new(u64::MAX)).collect();
         let table_addr = table.as_ptr() as u64;
@@ -547,17 +571,15 @@ impl<'e> Translator<'_, 'e> {
         let count = self.iconst(n as u64);
         let r = self.helper(At::Main, Helper::Validate, &[self.vm, checks_addr, count, tab, e0, w0])
             .expect("a result");
-        let fail = self.b.create_block();
-        self.b.set_cold_block(fail);
-        self.b.ins().brif(r, fail, &[], cached, &[]);
+        self.b.ins().brif(r, fail, &[BlockArg::Value(r)], cached, &[]);
 
         // An exit at instruction 0 of level 0, as the Block was entered, nothing pending; the
-        // helper's result less one is the site's detail (which small-Int check failed).
+        // check's result less one is the site's detail (which small-Int check failed).
         self.b.switch_to_block(fail);
         let reg = std::mem::replace(&mut self.levels[0].reg, spec.entry_reg.clone());
         let pc = std::mem::replace(&mut self.levels[0].pc, 0);
         let vs = std::mem::take(&mut self.vs);
-        let detail = self.b.ins().iadd_imm_s(r, -1);
+        let detail = self.b.ins().iadd_imm_s(failed, -1);
         let detail = self.b.ins().ishl_imm_s(detail, deopt::DETAIL_SHIFT as i64);
         let base = self.iconst(deopt::encode_site(0, DeoptReason::EntryCheck, 0));
         let site = self.b.ins().bor(base, detail);
