@@ -201,6 +201,7 @@ pub fn translate(
         slots: None,
         slot_count: 0,
         slot_count_uses: Vec::new(),
+        slot_fill: None,
         slot_memo: HashMap::new(),
         shared_exit: None,
         max_flush: 0,
@@ -264,6 +265,7 @@ pub fn translate(
     t.finish_preheader();
     t.finish_error_exit();
     t.finish_exits();
+    t.finish_slot_fill();
     // Native stack per nested block matters (deep SOMA recursion runs on it): shrink the
     // flush buffer to what was used.
     let (flush_slot, used) = (t.flush_slot, t.max_flush.max(1));
@@ -458,6 +460,9 @@ struct Translator<'a, 'e> {
     /// Shadow slots handed out so far (the count reserved is patched in at the end).
     slot_count: usize,
     slot_count_uses: Vec<ir::Inst>,
+    /// The block `reserve_slots` left for the Void stores, the first slot's address and the
+    /// block after (see `finish_slot_fill`).
+    slot_fill: Option<(ir::Block, ir::Value, ir::Block)>,
     slot_memo: HashMap<(usize, Box<str>), usize>,
     /// The function's shared error exit (level 0, nothing pending), once built.
     shared_exit: Option<ir::Block>,

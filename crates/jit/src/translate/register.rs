@@ -4,6 +4,10 @@
 use super::*;
 use cranelift_frontend::Variable;
 
+
+/// Up to this many shadow slots are filled with one store each; more with a loop.
+const UNROLLED_SLOT_FILL: usize = 16;
+
 impl<'e> Translator<'_, 'e> {
     /// Whether the prologue reserves shadow slots: level 0 has virtual names, or some site
     /// executes a Block that may be inlined (which may have some).
@@ -54,23 +58,42 @@ impl<'e> Translator<'_, 'e> {
         let base = self.b.ins().load(I64, flags, self.vm, JitLayout::SHADOW_BASE);
         let offset = self.b.ins().ishl_imm_s(top, 3);
         let first = self.b.ins().iadd(base, offset);
-        let bytes = self.b.ins().ishl_imm_s(n, 3);
-        let end = self.b.ins().iadd(first, bytes);
-        let void = self.iconst(Value::VOID.to_bits());
-        let head = self.b.create_block();
-        let p = self.b.append_block_param(head, I64);
+        // The Void stores come when the count is known (`finish_slot_fill`): one store per
+        // slot, no loop, for the usual few.
         let fill = self.b.create_block();
         let done = self.b.create_block();
+        self.b.ins().jump(fill, &[]);
+        self.slot_fill = Some((fill, first, done));
+        self.b.switch_to_block(done);
+        self.slots = Some(first);
+    }
+
+    /// Fill the block `reserve_slots` left for the Void stores, now that the slot count is
+    /// known: a store per slot, or a loop when there are many.
+    pub(super) fn finish_slot_fill(&mut self) {
+        let Some((fill, first, done)) = self.slot_fill.take() else { return };
+        let flags = MemFlagsData::trusted();
+        self.b.switch_to_block(fill);
+        let void = self.iconst(Value::VOID.to_bits());
+        if self.slot_count <= UNROLLED_SLOT_FILL {
+            for slot in 0..self.slot_count {
+                self.b.ins().store(flags, void, first, Self::slot_offset(slot));
+            }
+            self.b.ins().jump(done, &[]);
+            return;
+        }
+        let end = self.b.ins().iadd_imm_s(first, (self.slot_count * 8) as i64);
+        let head = self.b.create_block();
+        let p = self.b.append_block_param(head, I64);
+        let store = self.b.create_block();
         self.b.ins().jump(head, &[BlockArg::Value(first)]);
         self.b.switch_to_block(head);
         let more = self.b.ins().icmp(IntCC::UnsignedLessThan, p, end);
-        self.b.ins().brif(more, fill, &[], done, &[]);
-        self.b.switch_to_block(fill);
+        self.b.ins().brif(more, store, &[], done, &[]);
+        self.b.switch_to_block(store);
         self.b.ins().store(flags, void, p, 0);
         let next = self.b.ins().iadd_imm_s(p, 8);
         self.b.ins().jump(head, &[BlockArg::Value(next)]);
-        self.b.switch_to_block(done);
-        self.slots = Some(first);
     }
 
     /// The level whose names the current level's Register instructions use (itself, or the
