@@ -28,6 +28,16 @@ fn deopts_like_the_executor(src: &str, deopts: u64, reason: DeoptReason) -> Runn
     r
 }
 
+/// `src` runs speculative code that never leaves, to `al`, and agrees with every tier.
+fn speculates_without_deopts(src: &str, al: &str) {
+    let (o, mut r) = run_on(ALL_OPTIMIZED, src, true);
+    assert_eq!(o.al, al);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert!(s.speculative >= 1, "{s:?}");
+    assert_eq!(s.deopts, 0, "{s:?}");
+    diff(src, true);
+}
+
 #[test]
 fn a_counting_loop_is_speculative_and_exact() {
     let src = "0 !n { n 1 >+ !n  n 50000 >< >block Nil >choose } >chain >drop n";
@@ -172,12 +182,7 @@ fn a_loop_replacing_the_cellref_it_holds_stays_speculative() {
     // no write-through, no walk through `s`, so the plain stores stand and nothing deopts.
     let src = format!("{MK} 0 !i  0 Nil >mk !s \
                        {{ i s >mk !s  i 1 >+ !i  i 2000 >< >block Nil >choose }} >chain >drop  s.v s.n.v");
-    let (o, mut r) = run_on(ALL_OPTIMIZED, &src, true);
-    assert_eq!(o.al, "[1999, 1998]");
-    let s = soma_jit::stats(&mut r.vm).unwrap();
-    assert!(s.speculative >= 1, "{s:?}");
-    assert_eq!(s.deopts, 0, "{s:?}");
-    diff(&src, true);
+    speculates_without_deopts(&src, "[1999, 1998]");
 }
 
 #[test]
@@ -283,12 +288,7 @@ fn a_call_that_writes_nothing_keeps_the_code_speculating() {
     // call passes and the loop never leaves its speculative code.
     let src = "{ !_.x } !sink  0 !n \
                { n >toString >sink  n 1 >+ !n  n 1000 >< >block Nil >choose } >chain >drop n";
-    let (o, mut r) = run_on(ALL_OPTIMIZED, src, true);
-    assert_eq!(o.al, "[1000]");
-    let s = soma_jit::stats(&mut r.vm).unwrap();
-    assert!(s.speculative >= 1, "{s:?}");
-    assert_eq!(s.deopts, 0, "{s:?}");
-    diff(src, true);
+    speculates_without_deopts(src, "[1000]");
 }
 
 #[test]
@@ -298,12 +298,7 @@ fn a_call_that_writes_only_its_own_register_keeps_the_code_speculating() {
     // cells a pre-header resolved count in the write counter), so the loop never leaves.
     let src = "{ !_.c.v  _.c. } !mk  0 !n \
                { n >mk >drop  n 1 >+ !n  n 1000 >< >block Nil >choose } >chain >drop n";
-    let (o, mut r) = run_on(ALL_OPTIMIZED, src, true);
-    assert_eq!(o.al, "[1000]");
-    let s = soma_jit::stats(&mut r.vm).unwrap();
-    assert!(s.speculative >= 1, "{s:?}");
-    assert_eq!(s.deopts, 0, "{s:?}");
-    diff(src, true);
+    speculates_without_deopts(src, "[1000]");
 }
 
 #[test]
