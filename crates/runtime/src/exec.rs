@@ -103,7 +103,9 @@ pub fn run_native(vm: &mut Vm, block: Value, entry: NativeEntry, chained: bool) 
 /// (compiled code inlines the same steps on the same layouts, `translate/inline.rs`). The
 /// native stack check, the frame entry (after a safepoint when `safepoint`: a helper's call
 /// site is one), the call, the frame exit. Returns the entry's status; an error stays on the
-/// VM.
+/// VM. Inlined into its callers: it is on the native stack of every nested call into compiled
+/// code, whose depth must fit (deep SOMA recursion runs on the native stack).
+#[inline]
 pub fn call_entry(vm: &mut Vm, block: Value, entry: NativeEntry, chained: bool, safepoint: bool) -> i32 {
     if vm.stack_is_low() {
         vm.set_error(msg::recursion(vm.max_depth()));
