@@ -735,9 +735,9 @@ impl Jit {
         let (data, given_up) =
             translate_with_fallbacks(&mut self.ctx, &mut self.fctx, &mut env, self.isa.frontend_config())?;
         self.stats.retranslations += given_up.len() as u64;
-        if self.config.dump.stats {
+        if self.config.dump.stats && !given_up.is_empty() {
+            let label = describe_block(vm, block);
             for why in given_up {
-                let label = describe_block(vm, block);
                 self.dump(format!("jit:   {label} translated again, with less ambition: {why}"));
             }
         }

@@ -194,12 +194,11 @@ pub unsafe extern "C" fn jit_validate(
     let (vm, checks) = unsafe { (&mut *vm, std::slice::from_raw_parts(checks, n as usize)) };
     catch_panic(vm, 1, |vm| {
         let mut cells = Vec::with_capacity(checks.len());
-        let now = vm.graph().epoch();
         for (i, c) in checks.iter().enumerate() {
             // SAFETY: the cache line is the running code's (alive as long as it is); the path
             // belongs to a loaded module (helper contract).
             let (line, path) = unsafe { (&*c.cache, &*c.path) };
-            let Some(cell) = line.cell_at(now).or_else(|| line.refill(vm.graph(), path)) else { return 1 };
+            let Some(cell) = line.resolve(vm.graph(), path) else { return 1 };
             // From now on a write to this cell moves the write counter this code compares
             // after its calls (`graph.rs`, "Write counter").
             cell.set_watched();

@@ -17,6 +17,7 @@
 //! since the last safepoint, and every safepoint is preceded by a flush.
 
 use cranelift_codegen::ir;
+use soma_runtime::Value;
 
 /// One virtual AL slot.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -79,6 +80,19 @@ pub struct VValue {
 }
 
 impl VValue {
+    /// The integer of a constant that is a small Int.
+    pub fn konst_small_int(&self) -> Option<i64> {
+        // SAFETY: compile-time constant bits are live values (module constants).
+        self.konst.and_then(|k| unsafe { Value::from_bits(k) }.as_small_int())
+    }
+
+    /// Known at compile time not to be a CellRef (an Int, a truth value, a constant of
+    /// another kind): a write of it into a cell holding a CellRef writes through.
+    pub fn known_not_cell_ref(&self) -> bool {
+        // SAFETY: compile-time constant bits are live values (module constants).
+        self.int.is_some() || self.truth.is_some() || self.konst.is_some_and(|k| !unsafe { Value::from_bits(k) }.is_cell_ref())
+    }
+
     pub fn new(val: ir::Value, konst: Option<u64>) -> VValue {
         VValue {
             val,

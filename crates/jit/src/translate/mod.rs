@@ -527,8 +527,12 @@ impl<'e> Translator<'_, 'e> {
                 ),
             }
         }
-        let types: Vec<ir::Type> = args.iter().map(|&a| self.b.func.dfg.value_type(a)).collect();
-        assert_eq!(types, e.params, "the arguments of {}", e.name);
+        let dfg = &self.b.func.dfg;
+        assert!(
+            args.len() == e.params.len() && args.iter().zip(e.params).all(|(&a, &t)| dfg.value_type(a) == t),
+            "the arguments of {} do not match its row",
+            e.name
+        );
         let sig = self.sig(e.params, e.ret);
         let callee = self.iconst(e.addr as u64);
         // The helper sees (and may change) the VM fields speculative code keeps in registers,

@@ -604,9 +604,7 @@ impl<'e> Translator<'_, 'e> {
             }
         };
         // A constant operand's tag and integer are known at compile time.
-        // SAFETY: compile-time constant bits are live values (module constants).
-        let known = |e: &VValue| e.konst.and_then(|k| unsafe { Value::from_bits(k) }.as_small_int());
-        let (ka, kb) = (known(&a), known(&b));
+        let (ka, kb) = (a.konst_small_int(), b.konst_small_int());
         let (a, b) = (a.val, b.val);
         let done = self.b.create_block();
         self.b.append_block_param(done, I64);

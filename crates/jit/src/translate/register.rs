@@ -304,10 +304,7 @@ impl<'e> Translator<'_, 'e> {
         let v = entry.val;
         let n = self.names(level)[i].clone();
         // An old value known not to be a CellRef (an Int, a constant) cannot write through.
-        let plain = n.info.is_some_and(|e| {
-            // SAFETY: compile-time constant bits are live values (module constants).
-            e.int.is_some() || e.truth.is_some() || e.konst.is_some_and(|k| !unsafe { Value::from_bits(k) }.is_cell_ref())
-        });
+        let plain = n.info.is_some_and(|e| e.known_not_cell_ref());
         if n.defined && !plain {
             // Write-through case: old value a CellRef, new value not one.
             let old = self.read_slot(n.slot);

@@ -263,14 +263,10 @@ impl<'e> Translator<'_, 'e> {
             // A CellRef replacing the cell's CellRef: no write-through, and the epoch stays
             // unless a lookup walked through the cell (then the executor does the write).
             (None, _) if holds_ref => {
-                // SAFETY: compile-time constant bits are live values (module constants).
-                let never_ref = e.int.is_some()
-                    || e.truth.is_some()
-                    || e.konst.is_some_and(|k| !unsafe { Value::from_bits(k) }.is_cell_ref());
                 // A value known to be no CellRef always writes through: this path always
                 // leaves (it is a cold one, such as one arm of a `choose`, or the code would
                 // not have been compiled holding a CellRef here).
-                let is_ref = if never_ref { self.b.ins().iconst(types::I8, 0) } else { self.is_cell_ref(e.val) };
+                let is_ref = if e.known_not_cell_ref() { self.b.ins().iconst(types::I8, 0) } else { self.is_cell_ref(e.val) };
                 let cell_v = self.b.use_var(cell);
                 let bits = self.b.ins().uload8(I32, MemFlagsData::trusted(), cell_v, CELL_FLAGS_OFFSET as i32);
                 let through = self.b.ins().band_imm_s(bits, i64::from(CELL_WALKED_THROUGH));
@@ -334,8 +330,7 @@ impl<'e> Translator<'_, 'e> {
         if let Some(r) = e.int {
             return r;
         }
-        // SAFETY: compile-time constant bits are live values (module constants).
-        if let Some(i) = e.konst.and_then(|k| unsafe { Value::from_bits(k) }.as_small_int()) {
+        if let Some(i) = e.konst_small_int() {
             return self.iconst(i as u64);
         }
         if e.konst.is_some() {
@@ -364,19 +359,16 @@ impl<'e> Translator<'_, 'e> {
     /// `+ - * / %` on small Ints, with every other case a deopt exit (see the module docs).
     pub(super) fn gen_arith_spec(&mut self, op: ArithOp) {
         let Some((taken, [a, b], x, y)) = self.spec_int_operands() else { return };
-        // SAFETY: compile-time constant bits are live values (module constants).
-        let divisor = b.konst.and_then(|k| unsafe { Value::from_bits(k) }.as_small_int());
+        let divisor = b.konst_small_int();
         // A remainder by a known nonzero divisor is smaller than it, and a quotient by one
         // other than -1 is no larger than the dividend: both fit without a check.
         let divides = matches!(op, ArithOp::FloorDiv | ArithOp::Mod);
         let always_fits = divides && divisor.is_some_and(|d| d != 0 && d != -1);
         // Adding (or subtracting) a known Int can leave the range on one side only: one
         // compare instead of the sign-extension test.
-        // SAFETY: compile-time constant bits are live values (module constants).
-        let konst_int = |e: &VValue| e.konst.and_then(|k| unsafe { Value::from_bits(k) }.as_small_int());
         let step = match op {
-            ArithOp::Add => konst_int(&b).or_else(|| konst_int(&a)),
-            ArithOp::Sub => konst_int(&b).map(|c| -c),
+            ArithOp::Add => b.konst_small_int().or_else(|| a.konst_small_int()),
+            ArithOp::Sub => b.konst_small_int().map(|c| -c),
             _ => None,
         };
         let r = match op {
