@@ -216,8 +216,6 @@ pub fn translate(
         finishing: false,
         writes_var: None,
         body_started: false,
-        deferred: Vec::new(),
-        in_preheader: false,
     };
     if env.speculate && !is_program {
         t.declare_vm_state();
@@ -247,10 +245,6 @@ pub fn translate(
         t.spec = Some(speculate::Speculation::new(pre, t.levels[0].reg.clone(), writes, own_writes, epoch));
         t.writes_var = Some((writes, own_writes));
         t.out.speculative = true;
-        t.defer_own_writes();
-        if let Some(reason) = t.bail {
-            return Err(reason);
-        }
     }
     t.body = t.b.create_block();
     if t.spec.is_none() {
@@ -496,10 +490,6 @@ struct Translator<'a, 'e> {
     /// code emitted is past it.
     writes_var: Option<(cranelift_frontend::Variable, cranelift_frontend::Variable)>,
     body_started: bool,
-    /// Speculative code's cells whose writes are deferred (see `speculate.rs`).
-    deferred: Vec<speculate::DeferredCell>,
-    /// Set while the pre-header is filled (memory is current there).
-    in_preheader: bool,
 }
 
 impl<'e> Translator<'_, 'e> {

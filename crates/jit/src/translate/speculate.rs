@@ -19,29 +19,8 @@
 //! runs, so the only writes to the hoisted cells are its own inline stores, every guarded
 //! cell keeps its value, and no cell is unlinked (nor collected: every hoisted cell is
 //! reachable from the Store). The cells' values then live in SSA variables: a read is a
-//! register, a loop-invariant read is a load in the pre-header.
-//!
-//! # Deferred writes
-//! The Store paths the Block's own code writes (`!n` in a counting loop) are hoisted before
-//! the body is translated, and their writes are *deferred*: a write redefines the variables
-//! and counts itself in the code's own write count, and nothing is stored. The cells are
-//! stored (*flushed*) where anything else could look at them: at every point that makes the
-//! VM's memory current (`sync_vm_state`: before every helper call, call of a Block, exit and
-//! return), and only when the code's own write count is nonzero, that is, when the code wrote
-//! since memory was last made current. So a loop that keeps a cell in a register stores it
-//! once, when it leaves, and the executor, a helper or a callee always finds the value the
-//! executor would have stored.
-//!
-//! Why the count decides, and why a flush never overwrites a newer value: every point that
-//! makes memory current also zeroes the count, so right after a call the count is zero, and
-//! the paths that leave because the callee wrote (the check after a call, the callee's error)
-//! store nothing over the callee's writes. A flush stores every deferred cell, the ones not
-//! written since as well: those hold what was loaded in the pre-header or last flushed, and
-//! since then nothing else wrote them (a call that wrote a watched cell ends the speculation at
-//! the check after it), so their store is of the value already there. A deferred path is
-//! treated as written from the start (the pre-header checks that it holds no CellRef and
-//! shares no cell with another path), so no flush can write through a CellRef or over another
-//! path's cell.
+//! register, a loop-invariant read is a load in the pre-header. Writes still store to the
+//! cell at once, so exits find the Store as the executor would.
 //!
 //! A call (a Block not inlined, `chain`, a builtin, a helper-form operation) may run
 //! anything. After it the code compares the structural epoch and the graph's write counter
@@ -118,17 +97,6 @@ pub(super) struct Hoisted {
     /// the pre-header defines only the variables the body uses (a load each).
     value_used: bool,
     cell_used: bool,
-    /// Its writes are deferred: a write only redefines the variables, and the cell is stored
-    /// where anything else could look (see "Deferred writes" in the module docs).
-    deferred: bool,
-}
-
-/// A cell whose writes are deferred: its variables, for the stores of a flush.
-#[derive(Clone, Copy)]
-pub(super) struct DeferredCell {
-    cell: Variable,
-    value: Variable,
-    int: Option<Variable>,
 }
 
 impl Speculation {
@@ -227,60 +195,8 @@ impl<'e> Translator<'_, 'e> {
             written: false,
             value_used: false,
             cell_used: false,
-            deferred: false,
         });
         Some(cells.len() - 1)
-    }
-
-    /// Defer the writes of the Store paths that level 0's own code writes (see "Deferred
-    /// writes" in the module docs): hoist them now, before the body, so that every flush,
-    /// including those emitted before the write in the body (a loop's next round reaches them
-    /// after it), stores them. A path that does not exist yet, or holds a CellRef the code
-    /// replaces, is left to the write itself.
-    pub(super) fn defer_own_writes(&mut self) {
-        let code = self.levels[0].code;
-        for ins in code.instrs.iter().filter(|i| i.op == Opcode::SetStore) {
-            let k = ins.operand as usize;
-            if self.store_value_at_compile_time(self.path(k)).is_none() {
-                continue;
-            }
-            let Some(i) = self.hoisted(k) else { return };
-            let Some(spec) = self.spec.as_mut() else { return };
-            let c = &mut spec.cells[i];
-            if c.holds_ref || c.deferred {
-                continue;
-            }
-            c.deferred = true;
-            c.written = true;
-            c.cell_used = true;
-            c.value_used = true;
-            self.deferred.push(DeferredCell { cell: c.cell, value: c.value, int: c.int });
-        }
-    }
-
-    /// Store the deferred cells when the code wrote since memory was last made current (`own`
-    /// is its own write count, nonzero then). Part of `sync_vm_state`.
-    pub(super) fn flush_deferred(&mut self, own: ir::Value) {
-        if self.deferred.is_empty() || self.in_preheader {
-            return;
-        }
-        let store = self.b.create_block();
-        let cont = self.b.create_block();
-        self.b.ins().brif(own, store, &[], cont, &[]);
-        self.b.switch_to_block(store);
-        for d in self.deferred.clone() {
-            let cell = self.b.use_var(d.cell);
-            let v = match d.int {
-                Some(int) => {
-                    let i = self.b.use_var(int);
-                    self.box_int(i)
-                }
-                None => self.b.use_var(d.value),
-            };
-            self.b.ins().store(MemFlagsData::trusted(), v, cell, CELL_VALUE_OFFSET as i32);
-        }
-        self.b.ins().jump(cont, &[]);
-        self.b.switch_to_block(cont);
     }
 
     /// LOAD_STORE (and the value of an `EXEC_STORE`): the cell's value variable.
@@ -342,7 +258,7 @@ impl<'e> Translator<'_, 'e> {
         }
         c.written = true;
         c.cell_used = true;
-        let (cell, value, int_var, holds_ref, deferred) = (c.cell, c.value, c.int, c.holds_ref, c.deferred);
+        let (cell, value, int_var, holds_ref) = (c.cell, c.value, c.int, c.holds_ref);
         let int = match (int_var, e.int) {
             // A CellRef replacing the cell's CellRef: no write-through, and the epoch stays
             // unless a lookup walked through the cell (then the executor does the write).
@@ -374,10 +290,9 @@ impl<'e> Translator<'_, 'e> {
                 None
             }
         };
-        if !deferred {
-            let cell_v = self.b.use_var(cell);
-            self.b.ins().store(MemFlagsData::trusted(), e.val, cell_v, CELL_VALUE_OFFSET as i32);
-        }
+        let cell_v = self.b.use_var(cell);
+        let flags = MemFlagsData::trusted();
+        self.b.ins().store(flags, e.val, cell_v, CELL_VALUE_OFFSET as i32);
         // Count the write in a register; the graph's counter gets it where anything else could
         // look (`sync_vm_state`).
         let own = self.spec.as_ref().expect("speculating").own_writes;
@@ -557,9 +472,6 @@ impl<'e> Translator<'_, 'e> {
     /// two loads and a compare per call for all its assumptions.
     pub(super) fn finish_preheader(&mut self) {
         let Some(spec) = self.spec.take() else { return };
-        // Memory is current in the pre-header (entry, or after the host poll, whose call
-        // flushed): nothing to store, and the deferred cells' variables are not defined yet.
-        self.in_preheader = true;
         // A path below a cell whose CellRef the code replaces resolves through that CellRef:
         // its hoisted cell would go stale at the first write.
         let rerouted = spec.cells.iter().filter(|c| c.written && c.holds_ref).any(|r| {
@@ -667,7 +579,6 @@ impl<'e> Translator<'_, 'e> {
         self.vs = vs;
         self.levels[0].pc = pc;
         self.levels[0].reg = reg;
-        self.in_preheader = false;
     }
 
     /// Define a hoisted cell's value variable (or its integer) from its value.

@@ -88,10 +88,8 @@ impl<'e> Translator<'_, 'e> {
             // Add the code's own writes to the graph's counter (see `speculate.rs`).
             let flags = MemFlagsData::trusted();
             let addr = self.iconst(self.env.writes_ptr as u64);
-            let d = self.b.use_var(own);
-            // The deferred cells first: memory current before anything else can look.
-            self.flush_deferred(d);
             let m = self.b.ins().load(I64, flags, addr, 0);
+            let d = self.b.use_var(own);
             let m = self.b.ins().iadd(m, d);
             self.b.ins().store(flags, m, addr, 0);
             let zero = self.iconst(0);
