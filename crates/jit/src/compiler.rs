@@ -365,10 +365,13 @@ pub const DEFAULT_OPT_LEVEL: &str = "none";
 /// Cranelift register allocator.
 pub const DEFAULT_REGALLOC: &str = "single_pass";
 
-/// Cranelift flags of the optimizing tier: the optimizer and the backtracking register
-/// allocator (about 2.5 times the compile time of the baseline's settings).
+/// Cranelift flags of the optimizing tier: the backtracking register allocator, without
+/// Cranelift's e-graph optimizer. The translator already does what the optimizer found here
+/// (constants folded, loop-invariant values hoisted into the pre-header, Store values in
+/// registers); measured with callgrind on fib (sync compiles), `opt_level=speed` cost 11% more
+/// compile (18.0 M instructions against 16.1 M) for run code within 0.4% of this.
 pub fn optimizing_flags(verify: bool) -> settings::Flags {
-    flags_with("speed", "backtracking", verify)
+    flags_with("none", "backtracking", verify)
 }
 
 /// Cranelift flags of the baseline tier, shared by the host JIT and cross-compilation.

@@ -292,6 +292,16 @@ fn a_call_that_writes_nothing_keeps_the_code_speculating() {
 }
 
 #[test]
+fn a_called_block_reads_the_value_the_loop_keeps_in_a_register() {
+    // The loop keeps `n` in a register across rounds: `check`, called every round through
+    // `chain`, reads `n` from the Store and compares it with the value the loop hands it on
+    // the AL. A write the loop kept only in its register would show it the previous round's.
+    let src = "{ n >== { } { (stale n) >debug.error } >ifelse Nil } !check  0 !n \
+               { n 1 >+ !n  n check >chain >drop  n 1000 >< >block Nil >choose } >chain >drop n";
+    speculates_without_deopts(src, "[1000]");
+}
+
+#[test]
 fn a_call_that_writes_only_its_own_register_keeps_the_code_speculating() {
     // `mk` builds a node in its Register and returns a CellRef to it: real cell writes, each
     // through a helper the loop checks after. None of them is a cell the loop holds (only

@@ -17,6 +17,7 @@ impl<'e> Translator<'_, 'e> {
             let col = self.b.ins().iconst(I32, col as i64);
             let args = [BlockArg::Value(status), BlockArg::Value(line), BlockArg::Value(col)];
             self.b.ins().brif(status, fail, &args, cont, &[]);
+            self.b.seal_block(cont);
             self.b.switch_to_block(cont);
             return;
         }
@@ -24,6 +25,7 @@ impl<'e> Translator<'_, 'e> {
         let cont = self.b.create_block();
         self.b.set_cold_block(fail);
         self.b.ins().brif(status, fail, &[], cont, &[]);
+        self.seal_blocks(&[fail, cont]);
         self.b.switch_to_block(fail);
         self.emit_error_return(status, pending);
         self.b.switch_to_block(cont);

@@ -174,6 +174,7 @@ impl<'e> Translator<'_, 'e> {
         let st = self.b.append_block_param(done, I32);
         self.b.set_cold_block(slow);
         self.b.ins().brif(ok, fast, &[], slow, &[]);
+        self.seal_blocks(&[fast, slow]);
 
         self.b.switch_to_block(fast);
         let countdown = self.b.ins().iadd_imm_s(countdown, -1);
@@ -205,6 +206,7 @@ impl<'e> Translator<'_, 'e> {
         let v = self.iconst(bits);
         let status = self.helper_status(At::Main, Helper::Exec, &[self.vm, v]);
         self.b.ins().jump(done, &[BlockArg::Value(status)]);
+        self.b.seal_block(done);
 
         self.b.switch_to_block(done);
         self.reload_vm_state();

@@ -499,6 +499,26 @@ impl<'e> Translator<'_, 'e> {
         self.b.ins().iconst(I64, bits as i64)
     }
 
+    /// Seal blocks whose predecessors are all emitted (the branch just made was their only
+    /// way in): variables read in them then resolve at once, through their one predecessor,
+    /// instead of through a block parameter that is only removed at the end. What the
+    /// translator asks of a value at compile time ([`Self::known_iconst`]) sees through them.
+    fn seal_blocks(&mut self, blocks: &[ir::Block]) {
+        for &b in blocks {
+            self.b.seal_block(b);
+        }
+    }
+
+    /// The value `v` has when it is an `iconst` (after aliases are resolved).
+    fn known_iconst(&self, v: ir::Value) -> Option<i64> {
+        let dfg = &self.b.func.dfg;
+        let ir::ValueDef::Result(inst, 0) = dfg.value_def(dfg.resolve_aliases(v)) else { return None };
+        match dfg.insts[inst] {
+            ir::InstructionData::UnaryImm { opcode: ir::Opcode::Iconst, imm } => Some(imm.bits()),
+            _ => None,
+        }
+    }
+
     fn sig(&mut self, params: &[ir::Type], ret: Option<ir::Type>) -> ir::SigRef {
         let key = (params.to_vec(), ret);
         if let Some(&s) = self.sigs.get(&key) {

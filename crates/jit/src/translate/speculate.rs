@@ -159,6 +159,7 @@ impl<'e> Translator<'_, 'e> {
         let deopt = self.b.create_block();
         self.b.set_cold_block(deopt);
         self.b.ins().brif(ok, cont, &[], deopt, &[]);
+        self.seal_blocks(&[cont, deopt]);
         self.b.switch_to_block(deopt);
         let next = self.lvl().pc + 1;
         self.emit_deopt_at(next, DeoptReason::StoreChangedByCall);
@@ -297,7 +298,12 @@ impl<'e> Translator<'_, 'e> {
         // look (`sync_vm_state`).
         let own = self.spec.as_ref().expect("speculating").own_writes;
         let n = self.b.use_var(own);
-        let n = self.b.ins().iadd_imm_s(n, 1);
+        // Kept a constant where it is one (0 after a sync point), so that a sync point in the
+        // same straight line knows the count at compile time (`sync_vm_state`).
+        let n = match self.known_iconst(n) {
+            Some(c) => self.iconst(c.wrapping_add(1) as u64),
+            None => self.b.ins().iadd_imm_s(n, 1),
+        };
         self.b.def_var(own, n);
         match (int_var, int) {
             (Some(v), Some(r)) => self.b.def_var(v, r),
@@ -313,6 +319,7 @@ impl<'e> Translator<'_, 'e> {
         let deopt = self.b.create_block();
         self.b.set_cold_block(deopt);
         self.b.ins().brif(ok, cont, &[], deopt, &[]);
+        self.seal_blocks(&[cont, deopt]);
         self.b.switch_to_block(deopt);
         for e in taken {
             self.vs.push(*e);

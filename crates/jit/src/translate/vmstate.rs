@@ -84,12 +84,14 @@ impl<'e> Translator<'_, 'e> {
     /// Make memory current (before a helper call or a return).
     pub(super) fn sync_vm_state(&mut self) {
         let Some(state) = self.vm_state else { return };
-        if let Some((seen, own)) = self.writes_var.filter(|_| self.body_started) {
+        let writes = self.writes_var.filter(|_| self.body_started);
+        let own_count = writes.map(|(seen, own)| (seen, own, self.b.use_var(own)));
+        // Nothing to add where the count is known to be 0 (right after another sync point).
+        if let Some((seen, own, d)) = own_count.filter(|&(_, _, d)| self.known_iconst(d) != Some(0)) {
             // Add the code's own writes to the graph's counter (see `speculate.rs`).
             let flags = MemFlagsData::trusted();
             let addr = self.iconst(self.env.writes_ptr as u64);
             let m = self.b.ins().load(I64, flags, addr, 0);
-            let d = self.b.use_var(own);
             let m = self.b.ins().iadd(m, d);
             self.b.ins().store(flags, m, addr, 0);
             let zero = self.iconst(0);
@@ -103,10 +105,23 @@ impl<'e> Translator<'_, 'e> {
         }
         for field in [VmField::Countdown, VmField::Depth] {
             let v = self.b.use_var(Self::var(state, field));
-            self.b
-                .ins()
-                .store(MemFlagsData::trusted(), v, self.vm, field.offset());
+            // Still the value a reload read: memory holds it (every helper and call is followed
+            // by a reload, which redefines the variable, so none ran since that load).
+            if !self.is_reload_of(v, field) {
+                self.b
+                    .ins()
+                    .store(MemFlagsData::trusted(), v, self.vm, field.offset());
+            }
         }
+    }
+
+    /// Whether `v` is the value `reload_vm_state` loaded for `field`.
+    fn is_reload_of(&self, v: ir::Value, field: VmField) -> bool {
+        let dfg = &self.b.func.dfg;
+        let ir::ValueDef::Result(inst, 0) = dfg.value_def(dfg.resolve_aliases(v)) else { return false };
+        matches!(dfg.insts[inst],
+            ir::InstructionData::Load { opcode: ir::Opcode::Load, arg, offset, .. }
+                if arg == self.vm && i32::from(offset) == field.offset())
     }
 
     pub(super) fn load_vm_field(&mut self, field: VmField) -> ir::Value {
