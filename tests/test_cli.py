@@ -248,8 +248,8 @@ def test_run_jit_stats(prog, monkeypatch):
     m = re.fullmatch(r"jit: [1-9]\d* blocks compiled \(0 failed, \d+ by the optimizing tier, "
                      r"\d+ of them speculative\), "
                      r"compile time [\d.]+ ms \(median \d+ us per block\), \d+ bytes of code, "
-                     r"[\d.]+ ms in native code, \d+ deopts, \d+ recompiles \(\d+ speculating again "
-                     r"with type feedback\), \d+ blocks inlined, "
+                     r"[\d.]+ ms in native code, \d+ deopts, \d+ revalidated after calls, "
+                     r"\d+ recompiles \(\d+ speculating again with type feedback\), \d+ blocks inlined, "
                      r"\d+ translations retried\n"
                      + background + r"(jit: deopts by reason: .*\n)?", r.stderr)
     assert m, r.stderr

@@ -61,12 +61,13 @@ def format_jit_stats(stats):
     return ("jit: %d blocks compiled (%d failed, %d by the optimizing tier, %d of them "
             "speculative), compile time "
             "%.2f ms (median %d us per block), %d bytes of code, %.2f ms in native code, "
-            "%d deopts, %d recompiles (%d speculating again with type feedback), "
-            "%d blocks inlined, %d translations retried"
+            "%d deopts, %d revalidated after calls, %d recompiles (%d speculating again with "
+            "type feedback), %d blocks inlined, %d translations retried"
             % (stats["blocks_compiled"], stats["compile_failures"], stats.get("optimized", 0),
                stats.get("speculative", 0),
                stats["total_compile_ns"] / 1e6, stats["median_compile_us"],
                stats["total_code_bytes"], stats["native_ns"] / 1e6, stats["deopts"],
+               stats.get("revalidated", 0),
                stats.get("recompiles", 0), stats.get("respecialized", 0),
                stats.get("inlined", 0), stats.get("retranslations", 0))
             + "\njit: background: %d queued, %d installed, %d dropped stale, %d worker panics, "

@@ -341,7 +341,8 @@ def compare(factories, count, seed, report=print, reach=None):
     """Run `count` programs from `seed` on every factory. Return the divergences found.
     `reach`, a dict, counts the programs in which the all-optimized tier compiled
     speculative code (`speculative`), in which that code deoptimized (`deopted`) and in
-    which a Block was recompiled speculative with type feedback (`respecialized`)."""
+    which a Block was recompiled speculative with type feedback (`respecialized`), and in
+    which a check after a call validated the assumptions again and went on (`revalidated`)."""
     names = list(factories)
     gen = Generator(seed)
     divergences = []
@@ -357,6 +358,8 @@ def compare(factories, count, seed, report=print, reach=None):
                         reach["deopted"] = reach.get("deopted", 0) + 1
                     if LAST_STATS.get("respecialized", 0):
                         reach["respecialized"] = reach.get("respecialized", 0) + 1
+                    if LAST_STATS.get("revalidated", 0):
+                        reach["revalidated"] = reach.get("revalidated", 0) + 1
         base = results[names[0]]
         if all(results[n] == base for n in names[1:]):
             continue
@@ -427,8 +430,9 @@ def main(argv=None):
     print("%d programs on %s: %d divergences" % (args.count, ", ".join(factories), len(found)))
     if "jit-optimized" in factories:
         print("speculative code compiled in %d programs, deoptimized in %d, recompiled with "
-              "type feedback in %d" % (reach.get("speculative", 0), reach.get("deopted", 0),
-                                       reach.get("respecialized", 0)))
+              "type feedback in %d, validated again after a call in %d"
+              % (reach.get("speculative", 0), reach.get("deopted", 0),
+                 reach.get("respecialized", 0), reach.get("revalidated", 0)))
     return 1 if found else 0
 
 

@@ -857,6 +857,7 @@ impl Machine {
         d.set_item("optimized", s.optimized)?;
         d.set_item("speculative", s.speculative)?;
         d.set_item("respecialized", s.respecialized)?;
+        d.set_item("revalidated", s.revalidated)?;
         d.set_item("recompiles", s.recompiles)?;
         let blocks: Vec<(String, usize, u64, usize, u8)> = s
             .blocks

@@ -240,6 +240,9 @@ pub struct JitStats {
     pub speculative: u64,
     /// Recompiles of speculative code that speculate again, with type feedback from its deopts.
     pub respecialized: u64,
+    /// Checks after calls of Blocks that may write cells that found the cells written, checked
+    /// every assumption again and went on speculating (see docs/jit.md, "Speculative code").
+    pub revalidated: u64,
     /// Chained loops that left older code for newer code of their Block at a back edge.
     pub loops_moved: u64,
     pub blocks: Vec<BlockStat>,
@@ -282,6 +285,8 @@ pub struct Jit {
     dumps: Vec<String>,
     /// Boxed: compiled code holds its address.
     clock: Box<crate::helpers::NativeClock>,
+    /// Boxed: speculative code counts its revalidations here (`JitStats::revalidated`).
+    revalidated: Box<std::cell::Cell<u64>>,
     /// Deopts per Block since it was last compiled, and recompiles per Block.
     deopt_counts: HashMap<(u32, u32), u32>,
     recompiles: HashMap<(u32, u32), u32>,
@@ -426,6 +431,7 @@ impl Jit {
             next_id: 0,
             dumps: Vec::new(),
             clock: Box::default(),
+            revalidated: Box::default(),
             deopt_counts: HashMap::new(),
             recompiles: HashMap::new(),
             no_virtual_register: HashSet::new(),
@@ -727,6 +733,7 @@ impl Jit {
             epoch_ptr,
             writes_ptr,
             clock,
+            revalidated: Some(&*self.revalidated as *const std::cell::Cell<u64>),
             virtual_register: !self.no_virtual_register.contains(&(mid, cid)),
             inline: !self.no_inline.contains(&(mid, cid)),
             hot_at,
@@ -1024,8 +1031,9 @@ fn note_deopt(vm: &mut Vm, event: crate::helpers::DeoptEvent) {
         let speculative = code.is_some_and(|c| c.speculative);
         if let Some(code) = code.filter(|c| c.speculative) {
             let learnt = match (reason, detail) {
-                // The small-Int check of hoisted cell `detail - 1` failed at entry.
-                (DeoptReason::EntryCheck, d) if d > 0 => {
+                // The small-Int check of hoisted cell `detail - 1` failed at entry (or when
+                // validating again after a call).
+                (DeoptReason::EntryCheck | DeoptReason::StoreChangedByCall, d) if d > 0 => {
                     let path = code.hoisted.get(d - 1).map(|c| c.comps.clone());
                     path.is_some_and(|p| jit.feedback.widen_path(p))
                 }
@@ -1130,6 +1138,7 @@ pub fn take_dumps(vm: &mut Vm) -> Vec<String> {
 pub fn stats(vm: &mut Vm) -> Option<JitStats> {
     with_jit(vm, |jit, _| JitStats {
         native_ns: jit.clock.total_ns,
+        revalidated: jit.revalidated.get(),
         loops_moved: jit.code_data.iter().filter(|d| d.superseded.get() == 2).count() as u64,
         ..jit.stats.clone()
     })

@@ -54,6 +54,7 @@ pub fn compile_module_for(vm: &mut Vm, module: u32, isa: &dyn isa::TargetIsa) ->
             epoch_ptr,
             writes_ptr,
             clock: None,
+            revalidated: None,
             virtual_register: true,
             inline: true,
             // Baseline code with the optimizing tier's hot check (the most IR).

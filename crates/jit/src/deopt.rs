@@ -14,7 +14,9 @@ pub enum DeoptReason {
     /// path holds another builtin or Block, a path assumed to hold a small Int holds
     /// something else, or a written path became a CellRef or an alias of another path.
     EntryCheck = 0,
-    /// A call made from speculative code wrote a cell or changed the Store's shape.
+    /// A call made from speculative code wrote a cell or changed the Store's shape (after a
+    /// call of a Block known to write cells: the assumptions checked again failed; a detail
+    /// then names the hoisted cell whose small-Int check failed, as `EntryCheck`'s does).
     StoreChangedByCall,
     /// A guarded builtin or Block site of baseline code found its path rebound.
     GuardedPathRebound,

@@ -324,14 +324,51 @@ fn a_register_write_through_a_cellref_into_a_cell_the_loop_holds_deopts_after_th
 }
 
 #[test]
-fn a_called_block_that_writes_a_cell_the_loop_holds_deopts_after_the_call() {
+fn a_called_block_that_writes_a_cell_the_loop_holds_is_validated_again_and_the_loop_goes_on() {
     // A Block run by `chain` (a call: `chain` runs what it pops) writes `n`, which the loop
-    // keeps in a register: the write counter differs after the call, so the code leaves at
-    // the next instruction and the executor reads the new `n`. (A small Block executed
-    // directly would be inlined, and its write would be the loop's own.)
+    // keeps in a register: the write counter differs after every call. The Block is known to
+    // write cells, so instead of leaving, the code checks its assumptions again (`n` still a
+    // small Int, the builtins the same) and reloads `n`: 91 rounds of +10 +1, no deopt. (A
+    // small Block executed directly would be inlined, and its write would be the loop's own.)
     let src = "0 !n \
                { { n 10 >+ !n  Nil } >chain >drop  n 1 >+ !n  n 1000 >< >block Nil >choose } \
                >chain >drop n";
+    speculates_without_deopts(src, "[1001]");
+    let (_, mut r) = run_on(ALL_OPTIMIZED, src, true);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert_eq!(s.revalidated, 91, "{s:?}");
+}
+
+#[test]
+fn a_known_choose_whose_arm_cannot_be_inlined_calls_it_and_validates_again() {
+    // collatz's shape: the `ifelse` arm that runs `c.step >chain` needs a real frame, so it
+    // cannot be inlined under the loop's virtual ones; the other arm is empty. The `choose`
+    // becomes a branch: the empty arm inlined, the other a direct call, after which (the arm
+    // may write `c.n` and `c.steps` through `c.step`) the loop checks its assumptions again
+    // and goes on. Both arms run (start 1 takes the empty one). The cells exist before the
+    // loop is compiled (all at once here), so that it can speculate on them.
+    let src = "{ c.n 2 >% 0 >==  { c.n 2 >/ }  { c.n 3 >* 1 >+ }  >ifelse !c.n \
+                 c.steps 1 >+ !c.steps  c.n 1 >> >block Nil >choose } !c.step \
+               { !c.n  0 !c.steps  c.n 1 >> { c.step >chain >drop } { } >ifelse  c.steps } !steps \
+               0 !c.n  0 !c.steps  0 !total  1 !i \
+               { i >steps total >+ !total  i 1 >+ !i  i 300 >< >block Nil >choose } >chain >drop total";
+    let (reference, _) = run_on(Tier::Executor, src, true);
+    let (o, mut r) = run_on(ALL_OPTIMIZED, src, true);
+    assert_eq!(o, reference);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert_eq!(s.deopts, 0, "{s:?}");
+    assert!(s.speculative >= 2 && s.revalidated >= 290, "{s:?}");
+    diff(src, true);
+}
+
+#[test]
+fn a_called_block_that_breaks_an_assumption_leaves_after_the_call() {
+    // Past 500 the chained Block makes `n` a BigInt: checked again after the call, the
+    // small-Int assumption fails, the code leaves at the next instruction (the executor goes
+    // on with the BigInt) and type feedback learns that `n` is no longer one.
+    let src = "0 !n \
+               { { 500 n >< { n 99999999999999999999 >+ !n } { n 10 >+ !n } >ifelse  Nil } >chain >drop \
+                 n 1 >+ !n  n 1000 >< >block Nil >choose } >chain >drop n";
     deopts_like_the_executor(src, 1, DeoptReason::StoreChangedByCall);
 }
 

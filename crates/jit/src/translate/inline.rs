@@ -121,7 +121,14 @@ impl<'e> Translator<'_, 'e> {
         if let Some(bits) = e.konst.filter(|&b| unsafe { Value::from_bits(b) }.as_block_obj().is_some()) {
             return self.emit_call_block(bits);
         }
-        if let Some((truthy, t, f)) = e.choice.filter(|&(_, t, f)| self.inlinable(t) && self.inlinable(f)) {
+        // A known `choose` of two Blocks, one of them inlinable: a branch, each arm inlined or
+        // called directly (`inline_block` calls what it cannot inline).
+        // SAFETY: the choice's bits are compile-time constants, live values of this VM.
+        let is_block = |b: u64| unsafe { Value::from_bits(b) }.as_block_obj().is_some();
+        if let Some((truthy, t, f)) = e
+            .choice
+            .filter(|&(_, t, f)| is_block(t) && is_block(f) && (self.inlinable(t) || self.inlinable(f)))
+        {
             return self.inline_choice(truthy, t, f);
         }
         self.flush();
@@ -135,10 +142,8 @@ impl<'e> Translator<'_, 'e> {
     /// with every detail (tier-up, growing the frame stack, the poll hook, the errors). A
     /// Block pushes its own frame, so no virtual frame of this code needs to be real.
     pub(super) fn emit_call_block(&mut self, bits: u64) {
-        if self.spec.is_some() && self.writes_cells(bits) {
-            // Its writes would fail the check after every call: each call a deopt, then a
-            // recompile. Generic code from the start (type feedback by reading the callee).
-            return self.give_up("a call of a Block that writes cells in speculative code");
+        if self.spec.is_some() && self.writes_heap_register(bits) {
+            return self.give_up("a call of a Block that writes a heap Register in speculative code");
         }
         self.flush();
         // The inline path reads and writes the VM's fields and may collect: memory current.
@@ -211,28 +216,70 @@ impl<'e> Translator<'_, 'e> {
         self.b.switch_to_block(done);
         self.reload_vm_state();
         self.check(st, &[]);
-        self.spec_after_call();
+        if self.spec.is_some() && self.may_write_store(bits) {
+            self.spec_after_call_revalidating();
+        } else {
+            self.spec_after_call();
+        }
     }
 
-    /// Whether the Block with these bits writes cells itself (a Store write, a `!path.`, or a
-    /// Register that cannot be virtual). A Store write would likely move the write counter
-    /// after every call. A heap Register's cells are not watched, so calling such a Block is
-    /// safe to speculate across; it is still left to generic code because it did not pay:
-    /// with those calls allowed, bst and dict_workload ran as many instructions outside the
-    /// compiler and compiled 10-30% more (callgrind, synchronous compiles). What it calls is
-    /// not looked at; the check after the call covers that.
-    pub(super) fn writes_cells(&self, bits: u64) -> bool {
+    /// Whether the Block with these bits writes the cells of a Register that cannot be
+    /// virtual. A heap Register's cells are not watched, so calling such a Block is safe to
+    /// speculate across; it is still left to generic code because it did not pay: with those
+    /// calls allowed, bst and dict_workload ran as many instructions outside the compiler and
+    /// compiled 10-30% more (callgrind, synchronous compiles).
+    pub(super) fn writes_heap_register(&self, bits: u64) -> bool {
+        let Some(code) = self.code_of(bits) else { return false };
+        !reg_eligible(code) && code.instrs.iter().any(|ins| matches!(ins.op, Opcode::SetReg | Opcode::SetrefReg))
+    }
+
+    /// Whether running the Block with these bits may write Store cells: its code writes a Store
+    /// path (`!p`, `!p.`), or it may run a Block that does: a block literal of its code, or a
+    /// Block a Store path it reads or executes holds now (`x.step >chain`), looked through
+    /// [`STORE_WRITER_DEPTH`] levels. Such a call is followed by a check that validates the
+    /// assumptions again rather than leaving ([`Self::spec_after_call_revalidating`]): its
+    /// writes would move the write counter after every call. A writer this misses (a Block
+    /// reached otherwise) only costs deopts: the plain check after the call still catches it.
+    pub(super) fn may_write_store(&self, bits: u64) -> bool {
         // SAFETY: compile-time bits are live values of this VM (constants, Store values).
         let v = unsafe { Value::from_bits(bits) };
         let Some(b) = self.env.vm.block_obj(v) else { return false };
-        let Some(m) = self.env.vm.module(b.module) else { return false };
-        let code = &m.module.codes[b.code as usize];
-        let heap_register = !reg_eligible(code);
-        code.instrs.iter().any(|ins| match ins.op {
-            Opcode::SetStore | Opcode::SetrefStore => true,
-            Opcode::SetReg | Opcode::SetrefReg => heap_register,
-            _ => false,
+        let mut seen = Vec::new();
+        self.code_may_write_store(b.module, b.code, STORE_WRITER_DEPTH, &mut seen)
+    }
+
+    fn code_may_write_store(&self, module: u32, code: u32, depth: usize, seen: &mut Vec<(u32, u32)>) -> bool {
+        if seen.contains(&(module, code)) {
+            return false;
+        }
+        seen.push((module, code));
+        let Some(m) = self.env.vm.module(module) else { return false };
+        let c = &m.module.codes[code as usize];
+        c.instrs.iter().any(|ins| {
+            let k = ins.operand as usize;
+            let reached = match ins.op {
+                Opcode::SetStore | Opcode::SetrefStore => return true,
+                Opcode::Const => match c.consts[k] {
+                    soma_runtime::decode::Const::Block(inner) => Some((module, inner)),
+                    _ => None,
+                },
+                Opcode::LoadStore | Opcode::ExecStore => self
+                    .store_value_at_compile_time(&c.paths[k])
+                    .and_then(|v| self.env.vm.block_obj(v))
+                    .map(|b| (b.module, b.code)),
+                _ => None,
+            };
+            reached.is_some_and(|(m, c)| depth > 0 && self.code_may_write_store(m, c, depth - 1, seen))
         })
+    }
+
+    /// The Code of the Block with these bits.
+    fn code_of(&self, bits: u64) -> Option<&'e Code> {
+        // SAFETY: compile-time bits are live values of this VM (constants, Store values).
+        let v = unsafe { Value::from_bits(bits) };
+        let b = self.env.vm.block_obj(v)?;
+        let m = self.env.vm.module(b.module)?;
+        Some(&m.module.codes[b.code as usize])
     }
 
     /// Run the body of Block `bits` here, in a frame entered for it, with the virtual stack

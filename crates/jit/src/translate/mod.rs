@@ -81,6 +81,8 @@ pub const INLINE_BUDGET: usize = 16;
 /// call would end the speculation (the stdlib's `==` is three levels deep).
 pub const SPECULATIVE_INLINE_DEPTH: usize = 4;
 pub const SPECULATIVE_INLINE_BUDGET: usize = 64;
+/// How many levels of Blocks reached from a callee `may_write_store` looks through.
+pub const STORE_WRITER_DEPTH: usize = 3;
 
 /// Everything the translator needs to know about the Code compiled and its VM.
 pub struct CodeEnv<'a> {
@@ -94,6 +96,9 @@ pub struct CodeEnv<'a> {
     pub writes_ptr: *const u64,
     /// When set, entry and every return account time on this clock.
     pub clock: Option<*mut helpers::NativeClock>,
+    /// When set, speculative code counts here the checks after calls that validated its
+    /// assumptions again and went on (`JitStats::revalidated`).
+    pub revalidated: Option<*const std::cell::Cell<u64>>,
     /// Allow virtual Registers (off after repeated write-through deopts).
     pub virtual_register: bool,
     /// Allow inlining (off after repeated deopts inside inlined bodies).

@@ -658,10 +658,14 @@ impl<'e> Translator<'_, 'e> {
     /// `>chain` as a native loop: one `jit_chain_step` call per iteration (the executed block
     /// returns before the next starts, so the native stack does not grow).
     pub(super) fn gen_chain(&mut self) {
+        // A Block known to write cells (`x.step >chain`, a loop over the caller's cells):
+        // the check after the chain validates again instead of leaving.
+        let mut writer = false;
         let first = if let Some(top) = self.vs.pop() {
             let VEntry::Value(top) = top else {
                 return self.give_up("a virtual `_.` chained");
             };
+            writer = top.konst.is_some_and(|bits| self.may_write_store(bits));
             self.flush();
             let exe = self.is_executable(top.val);
             let push_back = self.b.create_block();
@@ -699,6 +703,10 @@ impl<'e> Translator<'_, 'e> {
         self.b.ins().jump(head, &[BlockArg::Value(next)]);
 
         self.b.switch_to_block(exit);
-        self.spec_after_call();
+        if writer {
+            self.spec_after_call_revalidating();
+        } else {
+            self.spec_after_call();
+        }
     }
 }

@@ -71,11 +71,30 @@ pub(super) struct Speculation {
     /// Level 0's Register mode at entry: the pre-header's exit resumes at instruction 0.
     pub entry_reg: RegMode,
     pub cells: Vec<Hoisted>,
+    /// Checks after calls that validate again instead of leaving
+    /// ([`Translator::spec_after_call_revalidating`]): the block that reloads the variables
+    /// from the validation table (filled with the pre-header, when every hoisted cell is
+    /// known) and the block it continues in.
+    reloads: Vec<(ir::Block, ir::Block)>,
+    /// Constants that stand for the validation table and checks, which are made with the
+    /// pre-header: patched then.
+    table_consts: Vec<(ir::Inst, TableConst)>,
     /// The deepest nesting (levels above level 0) at which a virtual frame was entered: the
     /// frames' depth checks are made once, in the pre-header (`finish_preheader`), against
     /// the deepest one. Level 0's frame keeps its depth through every round of a chained loop,
     /// so the frames of a round sit at the same depths every round.
     pub frame_nesting: Option<usize>,
+}
+
+/// What a constant patched by `finish_preheader` stands for.
+#[derive(Clone, Copy)]
+enum TableConst {
+    /// The address of the checks (`helpers::HoistedCheck`, one per hoisted cell).
+    Checks,
+    /// Their number.
+    Count,
+    /// The address of the validation table.
+    Table,
 }
 
 /// A Store path of the code whose cell is resolved once, in the pre-header.
@@ -109,6 +128,8 @@ impl Speculation {
             entry_reg,
             cells: Vec::new(),
             frame_nesting: None,
+            reloads: Vec::new(),
+            table_consts: Vec::new(),
         }
     }
 }
@@ -164,6 +185,65 @@ impl<'e> Translator<'_, 'e> {
         let next = self.lvl().pc + 1;
         self.emit_deopt_at(next, DeoptReason::StoreChangedByCall);
         self.b.switch_to_block(cont);
+    }
+
+    /// After a call of a Block known to write cells (its writes would fail
+    /// [`Self::spec_after_call`]'s check after every call, a deopt each time, then a recompile
+    /// without speculation): when the counters moved, check every assumption again, as the
+    /// pre-header does (`jit_validate`, which also refills the validation table), and go on
+    /// with the variables reloaded from the table. Only a failed check leaves, through a
+    /// deoptimisation exit at the next instruction whose detail names the cell, as the
+    /// pre-header's does (type feedback widens that path). Memory is current here: the call
+    /// made it so, and the code has not written since.
+    pub(super) fn spec_after_call_revalidating(&mut self) {
+        let Some(spec) = self.spec.as_ref() else { return };
+        let (wv, ev) = (spec.writes, spec.epoch);
+        let flags = MemFlagsData::trusted();
+        let wa = self.iconst(self.env.writes_ptr as u64);
+        let w = self.b.ins().load(I64, flags, wa, 0);
+        let ea = self.iconst(self.env.epoch_ptr as u64);
+        let e = self.b.ins().load(I64, flags, ea, 0);
+        let known_w = self.b.use_var(wv);
+        let known_e = self.b.use_var(ev);
+        let same_w = self.b.ins().icmp(IntCC::Equal, w, known_w);
+        let same_e = self.b.ins().icmp(IntCC::Equal, e, known_e);
+        let ok = self.b.ins().band(same_w, same_e);
+        let cont = self.b.create_block();
+        let check = self.b.create_block();
+        self.b.ins().brif(ok, cont, &[], check, &[]);
+        self.b.seal_block(check);
+
+        self.b.switch_to_block(check);
+        let checks = self.table_const(TableConst::Checks);
+        let count = self.table_const(TableConst::Count);
+        let tab = self.table_const(TableConst::Table);
+        let r = self.helper(At::Main, Helper::Validate, &[self.vm, checks, count, tab, e, w]).expect("a result");
+        self.b.def_var(wv, w);
+        self.b.def_var(ev, e);
+        let fail = self.b.create_block();
+        let reload = self.b.create_block();
+        self.b.set_cold_block(fail);
+        self.b.ins().brif(r, fail, &[], reload, &[]);
+        self.seal_blocks(&[fail, reload]);
+        self.b.switch_to_block(fail);
+        let next = self.lvl().pc + 1;
+        let detail = self.b.ins().iadd_imm_s(r, -1);
+        let detail = self.b.ins().ishl_imm_s(detail, deopt::DETAIL_SHIFT as i64);
+        let base = self.iconst(deopt::encode_site(next, DeoptReason::StoreChangedByCall, 0));
+        let site = self.b.ins().bor(base, detail);
+        self.emit_deopt_site(site);
+        // `reload` is filled with the pre-header; `cont` stays unsealed until then, so that the
+        // variables read after this point see its definitions.
+        self.spec.as_mut().expect("speculating").reloads.push((reload, cont));
+        self.b.switch_to_block(cont);
+    }
+
+    /// A constant standing for `what`, patched when the pre-header makes the table.
+    fn table_const(&mut self, what: TableConst) -> ir::Value {
+        let v = self.iconst(0);
+        let ir::ValueDef::Result(inst, _) = self.b.func.dfg.value_def(v) else { unreachable!("an iconst") };
+        self.spec.as_mut().expect("speculating").table_consts.push((inst, what));
+        v
     }
 
     /// The hoisted cell of Store path `k` of the current level (hoisted on first use). A path
@@ -534,17 +614,22 @@ impl<'e> Translator<'_, 'e> {
         // the body uses; the loads are not removed for the others, as the table is rewritten
         // between two runs of this block in a chained loop).
         self.b.switch_to_block(cached);
-        for (i, c) in spec.cells.iter().enumerate() {
-            if c.cell_used {
-                let cell = self.b.ins().load(I64, flags, tab, (16 + 16 * i) as i32);
-                self.b.def_var(c.cell, cell);
-            }
-            if c.value_used {
-                let v = self.b.ins().load(I64, flags, tab, (24 + 16 * i) as i32);
-                self.define_value(c, v);
-            }
-        }
+        self.define_from_table(&spec.cells, tab);
         self.b.ins().jump(self.body, &[]);
+
+        // The checks after calls that validated again (the table is theirs too).
+        for &(reload, cont) in &spec.reloads {
+            self.b.switch_to_block(reload);
+            let tab = self.iconst(table_addr);
+            self.define_from_table(&spec.cells, tab);
+            if let Some(counter) = self.env.revalidated {
+                let addr = self.iconst(counter as u64);
+                let n = self.b.ins().load(I64, flags, addr, 0);
+                let n = self.b.ins().iadd_imm_s(n, 1);
+                self.b.ins().store(flags, n, addr, 0);
+            }
+            self.b.ins().jump(cont, &[]);
+        }
 
         // Something was written or moved since: check everything again, in a helper (the
         // checks are rare, and out of line they cost the compile nothing per path). It fills
@@ -566,6 +651,17 @@ impl<'e> Translator<'_, 'e> {
         }
         let checks = checks.into_boxed_slice();
         let checks_addr = self.iconst(checks.as_ptr() as u64);
+        for &(inst, what) in &spec.table_consts {
+            let bits = match what {
+                TableConst::Checks => checks.as_ptr() as u64,
+                TableConst::Count => n as u64,
+                TableConst::Table => table_addr,
+            };
+            self.b.func.dfg.insts[inst] = ir::InstructionData::UnaryImm {
+                opcode: ir::Opcode::Iconst,
+                imm: ir::immediates::Imm64::new(bits as i64),
+            };
+        }
         self.out.hoisted = checks;
         let count = self.iconst(n as u64);
         let r = self.helper(At::Main, Helper::Validate, &[self.vm, checks_addr, count, tab, e0, w0])
@@ -586,6 +682,21 @@ impl<'e> Translator<'_, 'e> {
         self.vs = vs;
         self.levels[0].pc = pc;
         self.levels[0].reg = reg;
+    }
+
+    /// Define the variables the body uses from the validation table at `tab`.
+    fn define_from_table(&mut self, cells: &[Hoisted], tab: ir::Value) {
+        let flags = MemFlagsData::trusted();
+        for (i, c) in cells.iter().enumerate() {
+            if c.cell_used {
+                let cell = self.b.ins().load(I64, flags, tab, (16 + 16 * i) as i32);
+                self.b.def_var(c.cell, cell);
+            }
+            if c.value_used {
+                let v = self.b.ins().load(I64, flags, tab, (24 + 16 * i) as i32);
+                self.define_value(c, v);
+            }
+        }
     }
 
     /// Define a hoisted cell's value variable (or its integer) from its value.
