@@ -192,8 +192,14 @@ pub unsafe extern "C" fn jit_validate(
 ) -> u64 {
     // SAFETY: helper contract.
     let (vm, checks) = unsafe { (&mut *vm, std::slice::from_raw_parts(checks, n as usize)) };
+    // The table is filled as the checks go (no allocation: this runs on every entry after a
+    // write, and after every call of a Block that writes cells). Until all of them passed, its
+    // epoch word holds a value no epoch has, so that no entry takes a half-filled table for
+    // a validated one.
+    // SAFETY: the table has room for 2 + 2n words (helper contract).
+    let table = unsafe { std::slice::from_raw_parts_mut(table, 2 + 2 * n as usize) };
+    table[0] = u64::MAX;
     catch_panic(vm, 1, |vm| {
-        let mut cells = Vec::with_capacity(checks.len());
         for (i, c) in checks.iter().enumerate() {
             // SAFETY: the cache line is the running code's (alive as long as it is); the path
             // belongs to a loaded module (helper contract).
@@ -219,23 +225,17 @@ pub unsafe extern "C" fn jit_validate(
             if c.written && !c.int && !c.holds_ref && v.is_cell_ref() {
                 return 1;
             }
-            cells.push((cell, v));
+            table[2 + 2 * i] = cell as u64;
+            table[3 + 2 * i] = v.to_bits();
         }
+        let cell_of = |i: usize| table[2 + 2 * i];
         for (i, _) in checks.iter().enumerate().filter(|(_, c)| c.written) {
-            let mine = cells[i].0;
-            if cells.iter().enumerate().any(|(j, other)| j != i && other.0 == mine) {
+            if (0..checks.len()).any(|j| j != i && cell_of(j) == cell_of(i)) {
                 return 1;
             }
         }
-        // SAFETY: the table has room for 2 + 2n words (helper contract).
-        unsafe {
-            *table = epoch;
-            *table.add(1) = writes;
-            for (i, (cell, v)) in cells.iter().enumerate() {
-                *table.add(2 + 2 * i) = *cell as u64;
-                *table.add(3 + 2 * i) = v.to_bits();
-            }
-        }
+        table[1] = writes;
+        table[0] = epoch;
         0
     })
 }
