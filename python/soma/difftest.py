@@ -172,17 +172,26 @@ class Generator:
         """A loop of the shape the optimizing tier speculates on (Store cells, arithmetic,
         compares, no calls), with what breaks its assumptions mid-loop: small Ints that
         overflow into BigInts, an Int replaced by a Str, a zero divisor, `+` rebound, two
-        paths sharing a cell through a CellRef; and long enough that the step budget may
-        stop it inside compiled code."""
+        paths sharing a cell through a CellRef, a Block run by `chain` that writes a cell the
+        loop holds (checked again after the call) and in round k makes it a Str, a path
+        holding a CellRef the loop replaces every round (plain stores) that in round k gets
+        a value that is no CellRef or is looked up through; and long enough that the step
+        budget may stop it inside compiled code.
+
+        The runs have no stdlib, so the loop brings its own `ifelse` (`hif`, the stdlib's
+        definition on the `choose` builtin), and "in round k" is "from round k on" (`hi k
+        ><` is the only comparison there is)."""
         rnd = self.rnd
         rounds = rnd.choice([3, 20, 150, 390, 2000])
-        k = rnd.randrange(0, rounds + 1)
+        # The round where something breaks: mostly early, since the step budget (400 Block
+        # executions, several a round) stops most loops within about a hundred rounds.
+        k = rnd.randrange(0, min(rounds, 60) + 1) if rnd.random() < 0.7 else rnd.randrange(0, rounds + 1)
         start = rnd.choice(["0", "1", "-7", "140737488355300", "-140737488355300",
                             "70368744177664", "1180591620717411303424"])
         pieces = []
         for _ in range(rnd.randrange(1, 4)):
             kind = rnd.choice(["add", "add", "mul", "div", "kind", "rebind", "alias", "cmp",
-                               "call"])
+                               "call", "call", "cellref", "cellref"])
             if kind == "add":
                 pieces.append(rnd.choice(["ha hi >+ !ha", "ha hb >- !ha", "hb ha >+ !hb"]))
             elif kind == "mul":
@@ -190,25 +199,35 @@ class Generator:
             elif kind == "div":
                 pieces.append("ha hi %d >- >%s !hb" % (k, rnd.choice(["/", "%"])))
             elif kind == "kind":
-                pieces.append("hi %d >== {(s)} {ha} >ifelse !ha" % k)
+                pieces.append("hi %d >< {ha} {(s)} >hif !ha" % k)
             elif kind == "rebind":
-                pieces.append("hi %d >== {{ >hplus }} {hplus} >ifelse !+" % k)
+                pieces.append("hi %d >< {hplus} {{ >hplus }} >hif !+" % k)
             elif kind == "alias":
                 pieces.append("hr.v 1 >+ !hr.v  ht.v !hb")
             elif kind == "call":
                 # Blocks run by `chain` are calls (small ones executed directly are inlined):
                 # one writes a cell the loop holds, one writes nothing.
                 pieces.append(rnd.choice(["hinc >chain !_.junk", "hnop >chain !_.junk",
-                                          "hinc >chain !_.junk hinc >chain !_.junk"]))
+                                          "hinc >chain !_.junk hinc >chain !_.junk",
+                                          "hbad >chain !_.junk"]))
+            elif kind == "cellref":
+                pieces.append(rnd.choice([
+                    "hi hs >hmk !hs",
+                    "hi %d >< { hi 2 >%% 1 >< { ha. } { hb. } >hif } { 7 } >hif !hs" % k,
+                    "hi %d >< { } { hpeek >chain !_.junk } >hif  hi hs >hmk !hs" % k,
+                    "hi 2 >% 1 >< { ha. } { hb. } >hif !hs"]))
             else:
                 pieces.append("ha hb >< !hc")
-        for name in ("hi", "ha", "hb", "hc", "ht.v", "hr", "hr.v", "hinc", "hnop"):
+        for name in ("hi", "ha", "hb", "hc", "ht.v", "hr", "hr.v", "hinc", "hnop", "hbad", "hs",
+                     "hmk", "hpeek", "hif"):
             scope.store[name] = "any"
         scope.stack.append("nil")
-        return ("0 !hi %s !ha 3 !hb False !hc 0 !ht.v ht. !hr + !hplus "
-                "{ hb 1 >+ !hb Nil } !hinc { Nil } !hnop "
+        return ("{ >choose !_.go >_.go } !hif  0 !hi %s !ha 3 !hb False !hc 0 !ht.v ht. !hr "
+                "+ !hplus { hb 1 >+ !hb Nil } !hinc { Nil } !hnop "
+                "{ hi %d >< { hb 1 >+ } { (s) } >hif !hb Nil } !hbad "
+                "{ !_.c.n !_.c.v  _.c. } !hmk  0 Nil >hmk !hs  { hs.v !_.junk Nil } !hpeek "
                 "{ %s  hi 1 >+ !hi  hi %d >< >block Nil >choose } >chain%s"
-                % (start, "  ".join(pieces), rounds,
+                % (start, k, "  ".join(pieces), rounds,
                    # A compiled Block that calls a writer twice, run twice: the second
                    # call's code must not trust a validation it made before the first.
                    rnd.choice(["", " { hinc >chain !_.j hinc >chain !_.j } !hz >hz >hz"])))
