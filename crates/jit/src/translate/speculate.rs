@@ -158,13 +158,10 @@ impl<'e> Translator<'_, 'e> {
         }
     }
 
-    /// After a call that may have run anything (a Block, a builtin, a helper): when any cell
-    /// was written or the Store's shape changed meanwhile, what the code holds may be stale,
-    /// so it leaves through a deoptimisation exit that resumes at the next instruction (the
-    /// call's results are on the AL). Otherwise every hoisted cell, value and guard still
-    /// holds, and the code goes on speculating.
-    pub(super) fn spec_after_call(&mut self) {
-        let Some(spec) = self.spec.as_ref() else { return };
+    /// After a call: whether the graph's write counter and the structural epoch are what the
+    /// code last saw (an `i8`), with the two counters read.
+    fn counters_unchanged(&mut self) -> Option<(ir::Value, ir::Value, ir::Value)> {
+        let spec = self.spec.as_ref()?;
         let (wv, ev) = (spec.writes, spec.epoch);
         let flags = MemFlagsData::trusted();
         let wa = self.iconst(self.env.writes_ptr as u64);
@@ -175,7 +172,25 @@ impl<'e> Translator<'_, 'e> {
         let known_e = self.b.use_var(ev);
         let same_w = self.b.ins().icmp(IntCC::Equal, w, known_w);
         let same_e = self.b.ins().icmp(IntCC::Equal, e, known_e);
-        let ok = self.b.ins().band(same_w, same_e);
+        Some((self.b.ins().band(same_w, same_e), w, e))
+    }
+
+    /// A deoptimisation site resuming at `pc` for `reason`, whose detail is `checked` (what
+    /// `jit_validate` returned: nonzero, the detail plus one).
+    fn site_with_detail(&mut self, pc: usize, reason: DeoptReason, checked: ir::Value) -> ir::Value {
+        let detail = self.b.ins().iadd_imm_s(checked, -1);
+        let detail = self.b.ins().ishl_imm_s(detail, deopt::DETAIL_SHIFT as i64);
+        let base = self.iconst(deopt::encode_site(pc, reason, 0));
+        self.b.ins().bor(base, detail)
+    }
+
+    /// After a call that may have run anything (a Block, a builtin, a helper): when any cell
+    /// was written or the Store's shape changed meanwhile, what the code holds may be stale,
+    /// so it leaves through a deoptimisation exit that resumes at the next instruction (the
+    /// call's results are on the AL). Otherwise every hoisted cell, value and guard still
+    /// holds, and the code goes on speculating.
+    pub(super) fn spec_after_call(&mut self) {
+        let Some((ok, _, _)) = self.counters_unchanged() else { return };
         let cont = self.b.create_block();
         let deopt = self.b.create_block();
         self.b.set_cold_block(deopt);
@@ -196,18 +211,7 @@ impl<'e> Translator<'_, 'e> {
     /// pre-header's does (type feedback widens that path). Memory is current here: the call
     /// made it so, and the code has not written since.
     pub(super) fn spec_after_call_revalidating(&mut self) {
-        let Some(spec) = self.spec.as_ref() else { return };
-        let (wv, ev) = (spec.writes, spec.epoch);
-        let flags = MemFlagsData::trusted();
-        let wa = self.iconst(self.env.writes_ptr as u64);
-        let w = self.b.ins().load(I64, flags, wa, 0);
-        let ea = self.iconst(self.env.epoch_ptr as u64);
-        let e = self.b.ins().load(I64, flags, ea, 0);
-        let known_w = self.b.use_var(wv);
-        let known_e = self.b.use_var(ev);
-        let same_w = self.b.ins().icmp(IntCC::Equal, w, known_w);
-        let same_e = self.b.ins().icmp(IntCC::Equal, e, known_e);
-        let ok = self.b.ins().band(same_w, same_e);
+        let Some((ok, w, e)) = self.counters_unchanged() else { return };
         let cont = self.b.create_block();
         let check = self.b.create_block();
         self.b.ins().brif(ok, cont, &[], check, &[]);
@@ -218,6 +222,8 @@ impl<'e> Translator<'_, 'e> {
         let count = self.table_const(TableConst::Count);
         let tab = self.table_const(TableConst::Table);
         let r = self.helper(At::Main, Helper::Validate, &[self.vm, checks, count, tab, e, w]).expect("a result");
+        let spec = self.spec.as_ref().expect("speculating");
+        let (wv, ev) = (spec.writes, spec.epoch);
         self.b.def_var(wv, w);
         self.b.def_var(ev, e);
         let fail = self.b.create_block();
@@ -227,10 +233,7 @@ impl<'e> Translator<'_, 'e> {
         self.seal_blocks(&[fail, reload]);
         self.b.switch_to_block(fail);
         let next = self.lvl().pc + 1;
-        let detail = self.b.ins().iadd_imm_s(r, -1);
-        let detail = self.b.ins().ishl_imm_s(detail, deopt::DETAIL_SHIFT as i64);
-        let base = self.iconst(deopt::encode_site(next, DeoptReason::StoreChangedByCall, 0));
-        let site = self.b.ins().bor(base, detail);
+        let site = self.site_with_detail(next, DeoptReason::StoreChangedByCall, r);
         self.emit_deopt_site(site);
         // `reload` is filled with the pre-header; `cont` stays unsealed until then, so that the
         // variables read after this point see its definitions.
@@ -674,10 +677,7 @@ impl<'e> Translator<'_, 'e> {
         let reg = std::mem::replace(&mut self.levels[0].reg, spec.entry_reg.clone());
         let pc = std::mem::replace(&mut self.levels[0].pc, 0);
         let vs = std::mem::take(&mut self.vs);
-        let detail = self.b.ins().iadd_imm_s(failed, -1);
-        let detail = self.b.ins().ishl_imm_s(detail, deopt::DETAIL_SHIFT as i64);
-        let base = self.iconst(deopt::encode_site(0, DeoptReason::EntryCheck, 0));
-        let site = self.b.ins().bor(base, detail);
+        let site = self.site_with_detail(0, DeoptReason::EntryCheck, failed);
         self.emit_deopt_site(site);
         self.vs = vs;
         self.levels[0].pc = pc;
