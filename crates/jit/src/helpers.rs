@@ -12,6 +12,7 @@ use crate::deopt::DeoptReason;
 use soma_runtime::decode::Path;
 use soma_runtime::error::msg;
 use soma_runtime::ffi::{SOMA_INTERNAL, SOMA_OK};
+use soma_runtime::cell::{CELL_FLAGS_OFFSET, CELL_WALKED_THROUGH};
 use soma_runtime::heap::CellObj;
 use soma_runtime::store_cache::StoreCacheLine;
 use soma_runtime::{Value, Vm};
@@ -179,6 +180,12 @@ impl HoistedCheck {
 /// the walk marks a lookup sets (which keep the cached cells under the epoch protocol) and the
 /// watched marks (which make writes to the cells count).
 ///
+/// When the table was last filled under `epoch` (only values were written since: the code's
+/// own, or a callee's), its cells are still what every path resolves to, all of them watched,
+/// and no two written paths share one (cells change only with the epoch): only the values are
+/// read and checked again. That is the common case after a call of a Block that writes cells,
+/// and on entry to a loop whose cells another loop wrote.
+///
 /// # Safety
 /// Helper contract; `checks` (with their cache lines) and `table` are the running code's (the
 /// table has room for `2 + 2 * n` words); every path belongs to a loaded module.
@@ -198,46 +205,70 @@ pub unsafe extern "C" fn jit_validate(
     // a validated one.
     // SAFETY: the table has room for 2 + 2n words (helper contract).
     let table = unsafe { std::slice::from_raw_parts_mut(table, 2 + 2 * n as usize) };
+    let same_cells = table[0] == epoch;
     table[0] = u64::MAX;
     catch_panic(vm, 1, |vm| {
         for (i, c) in checks.iter().enumerate() {
-            // SAFETY: the cache line is the running code's (alive as long as it is); the path
-            // belongs to a loaded module (helper contract).
-            let (line, path) = unsafe { (&*c.cache, &*c.path) };
-            let Some(cell) = line.resolve(vm.graph(), path) else { return 1 };
-            // From now on a write to this cell moves the write counter this code compares
-            // after its calls (`graph.rs`, "Write counter").
-            cell.set_watched();
-            let walked_through = cell.walked_through();
-            let cell = cell.as_raw().as_ptr();
-            // SAFETY: a line filled under the current epoch names a live cell (the epoch moves
-            // whenever a walked cell is unlinked), and so does a lookup's result.
-            let v = unsafe { (*cell).value };
-            if c.guard.is_some_and(|g| g != v.to_bits()) {
-                return 1;
-            }
-            if c.int && v.as_small_int().is_none() {
-                return 2 + i as u64;
-            }
-            if c.holds_ref && (!v.is_cell_ref() || walked_through) {
-                return 2 + i as u64;
-            }
-            if c.written && !c.int && !c.holds_ref && v.is_cell_ref() {
-                return 1;
+            let cell = if same_cells {
+                table[2 + 2 * i] as *mut CellObj
+            } else {
+                // SAFETY: the cache line is the running code's (alive as long as it is); the
+                // path belongs to a loaded module (helper contract).
+                let (line, path) = unsafe { (&*c.cache, &*c.path) };
+                let Some(cell) = line.resolve(vm.graph(), path) else { return 1 };
+                // From now on a write to this cell moves the write counter this code compares
+                // after its calls (`graph.rs`, "Write counter").
+                cell.set_watched();
+                cell.as_raw().as_ptr()
+            };
+            // SAFETY: a cell resolved under the current epoch is alive (the epoch moves
+            // whenever a walked cell is unlinked), whether resolved just now or when the table
+            // was filled under this same epoch.
+            let (v, flags) = unsafe { ((*cell).value, *(cell as *const u8).add(CELL_FLAGS_OFFSET)) };
+            if let Some(failed) = check_hoisted(c, i, v, flags & CELL_WALKED_THROUGH != 0) {
+                return failed;
             }
             table[2 + 2 * i] = cell as u64;
             table[3 + 2 * i] = v.to_bits();
         }
-        let cell_of = |i: usize| table[2 + 2 * i];
-        for (i, _) in checks.iter().enumerate().filter(|(_, c)| c.written) {
-            if (0..checks.len()).any(|j| j != i && cell_of(j) == cell_of(i)) {
-                return 1;
-            }
+        if !same_cells && shares_a_written_cell(checks, table) {
+            return 1;
         }
         table[1] = writes;
         table[0] = epoch;
         0
     })
+}
+
+/// What `jit_validate` checks of path `i`'s value `v`: `None` when it holds, else the exit's
+/// detail plus one (see there).
+#[inline]
+fn check_hoisted(c: &HoistedCheck, i: usize, v: Value, walked_through: bool) -> Option<u64> {
+    if c.guard.is_some_and(|g| g != v.to_bits()) {
+        return Some(1);
+    }
+    if c.int && v.as_small_int().is_none() {
+        return Some(2 + i as u64);
+    }
+    if c.holds_ref && (!v.is_cell_ref() || walked_through) {
+        return Some(2 + i as u64);
+    }
+    if c.written && !c.int && !c.holds_ref && v.is_cell_ref() {
+        return Some(1);
+    }
+    None
+}
+
+/// Whether a path the code writes resolved to the cell of another of its paths (in the
+/// validation table being filled): its inline stores would not be seen through the other's
+/// variable.
+fn shares_a_written_cell(checks: &[HoistedCheck], table: &[u64]) -> bool {
+    let cell_of = |i: usize| table[2 + 2 * i];
+    checks
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.written)
+        .any(|(i, _)| (0..checks.len()).any(|j| j != i && cell_of(j) == cell_of(i)))
 }
 
 /// Resolve a Store path for an inline cache: on success fill `cache` (cell + current epoch)

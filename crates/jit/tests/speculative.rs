@@ -340,6 +340,22 @@ fn a_called_block_that_writes_a_cell_the_loop_holds_is_validated_again_and_the_l
 }
 
 #[test]
+fn a_called_block_that_replaces_a_held_cell_is_validated_again_from_the_path() {
+    // In round 500 (and no other: the counters move only then) the chained Block unlinks `c.n` (`!c.` drops `c`'s children, which moves
+    // the structural epoch) and creates it again with the same value. Checked again after the
+    // call, `c.n` must be resolved anew: only values can be checked against the cells of the
+    // last validation while the epoch stays the same. Read or written through the old cell,
+    // the loop would count on in a cell no path reaches and leave `c.n` at 500.
+    let src = "0 !c.n \
+               { { c.n 500 >== { c.n Nil !c. !c.n } { } >ifelse  Nil } >chain >drop \
+                 c.n 1 >+ !c.n  c.n 1000 >< >block Nil >choose } >chain >drop c.n";
+    speculates_without_deopts(src, "[1000]");
+    let (_, mut r) = run_on(ALL_OPTIMIZED, src, true);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert_eq!(s.revalidated, 1, "{s:?}");
+}
+
+#[test]
 fn a_known_choose_whose_arm_cannot_be_inlined_calls_it_and_validates_again() {
     // collatz's shape: the `ifelse` arm that runs `c.step >chain` needs a real frame, so it
     // cannot be inlined under the loop's virtual ones; the other arm is empty. The `choose`
