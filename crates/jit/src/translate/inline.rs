@@ -356,7 +356,7 @@ impl<'e> Translator<'_, 'e> {
         if let Some(spec) = self.spec.as_mut() {
             spec.frame_nesting = Some(spec.frame_nesting.map_or(nesting, |n| n.max(nesting)));
             let depth = self.load_vm_field(VmField::Depth);
-            let depth = self.b.ins().iadd_imm_s(depth, 1);
+            let depth = self.depth_plus(depth, 1);
             self.store_vm_field(VmField::Depth, depth);
             return;
         }
@@ -378,8 +378,29 @@ impl<'e> Translator<'_, 'e> {
 
     pub(super) fn emit_uncount_frame(&mut self) {
         let depth = self.load_vm_field(VmField::Depth);
-        let depth = self.b.ins().iadd_imm_s(depth, -1);
+        let depth = self.depth_plus(depth, -1);
         self.store_vm_field(VmField::Depth, depth);
+    }
+
+    /// `depth + k`, folded into the addition that made `depth` when there is one. Virtual
+    /// frames nest statically, so in speculative code (which keeps the depth in a variable)
+    /// a frame's leave undoes its entry's add and the depth after an inlined body is the value
+    /// before it: no instruction per frame, only one add where the depth is stored for a
+    /// helper or an exit. (The optimizing tier runs without Cranelift's optimizer.)
+    fn depth_plus(&mut self, depth: ir::Value, k: i64) -> ir::Value {
+        let dfg = &self.b.func.dfg;
+        if let ir::ValueDef::Result(inst, 0) = dfg.value_def(dfg.resolve_aliases(depth)) {
+            if let ir::InstructionData::Binary { opcode: ir::Opcode::Iadd, args: [base, c] } = dfg.insts[inst] {
+                // `base` dominates the add, which dominates this point.
+                if let Some(c) = self.known_iconst(c) {
+                    return match c + k {
+                        0 => base,
+                        total => self.b.ins().iadd_imm_s(base, total),
+                    };
+                }
+            }
+        }
+        self.b.ins().iadd_imm_s(depth, k)
     }
 
     /// Execute a `choose` between Blocks `t` and `f` (by `truthy`, an `i8`): both bodies are
