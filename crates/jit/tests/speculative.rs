@@ -356,6 +356,20 @@ fn a_called_block_that_replaces_a_held_cell_is_validated_again_from_the_path() {
 }
 
 #[test]
+fn a_called_block_that_rebinds_true_deopts_after_the_call() {
+    // The stdlib's `or` is `_.lhs True _.rhs >choose`: speculative code reads `True` as a
+    // constant (guarded like an executed path) to keep the comparison's truth. In round 50 a
+    // called Block makes `True` Nil; from round 61 on `or` gives that Nil, so rounds 61-100
+    // do not count and `k` ends at 2 (rounds 1 and 2), not 42.
+    let src = "0 !n 0 !k \
+               { n 1 >+ !n  60 n >< n 3 >< >or { k 1 >+ !k } { } >ifelse \
+                 n 50 >== { { Nil !True Nil } >chain >drop } { } >ifelse \
+                 n 100 >< >block Nil >choose } >chain >drop k";
+    deopts_like_the_executor(src, 1, DeoptReason::StoreChangedByCall);
+    assert_eq!(run_on(ALL_OPTIMIZED, src, true).0.al, "[2]");
+}
+
+#[test]
 fn a_known_choose_whose_arm_cannot_be_inlined_calls_it_and_validates_again() {
     // collatz's shape: the `ifelse` arm that runs `c.step >chain` needs a real frame, so it
     // cannot be inlined under the loop's virtual ones; the other arm is empty. The `choose`

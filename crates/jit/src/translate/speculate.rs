@@ -288,11 +288,17 @@ impl<'e> Translator<'_, 'e> {
         let i = self.hoisted(k)?;
         let seen = self.store_value_at_compile_time(self.path(k));
         let c = &mut self.spec.as_mut()?.cells[i];
-        // A path holding `Nil`, `Void`, a Block or a builtin that this code does not write is
-        // a constant (guarded in the pre-header like an executed path): a `choose` on it is
-        // known, so `>block Nil >choose` ends a round with one branch.
+        // A path holding `Nil`, `Void`, `True`, `False`, a Block or a builtin that this code
+        // does not write is a constant (guarded in the pre-header like an executed path): a
+        // `choose` on it is known, so `>block Nil >choose` ends a round with one branch, and a
+        // `choose` between the stdlib's `True` and a comparison keeps its truth (`or`).
         let constant = |v: Value| {
-            v == Value::NIL || v == Value::VOID || v.as_block_obj().is_some() || v.as_builtin_obj().is_some()
+            v == Value::NIL
+                || v == Value::VOID
+                || v == Value::TRUE
+                || v == Value::FALSE
+                || v.as_block_obj().is_some()
+                || v.as_builtin_obj().is_some()
         };
         if !c.written {
             if let Some(v) = seen.filter(|&v| constant(v) && c.guard.is_none_or(|g| g == v.to_bits())) {
