@@ -208,9 +208,10 @@ pub unsafe extern "C" fn jit_validate(
     let same_cells = table[0] == epoch;
     table[0] = u64::MAX;
     catch_panic(vm, 1, |vm| {
-        for (i, c) in checks.iter().enumerate() {
+        let (head, entries) = table.split_at_mut(2);
+        for (i, (c, entry)) in checks.iter().zip(entries.chunks_exact_mut(2)).enumerate() {
             let cell = if same_cells {
-                table[2 + 2 * i] as *mut CellObj
+                entry[0] as *mut CellObj
             } else {
                 // SAFETY: the cache line is the running code's (alive as long as it is); the
                 // path belongs to a loaded module (helper contract).
@@ -228,21 +229,21 @@ pub unsafe extern "C" fn jit_validate(
             if let Some(failed) = check_hoisted(c, i, v, flags & CELL_WALKED_THROUGH != 0) {
                 return failed;
             }
-            table[2 + 2 * i] = cell as u64;
-            table[3 + 2 * i] = v.to_bits();
+            entry[0] = cell as u64;
+            entry[1] = v.to_bits();
         }
-        if !same_cells && shares_a_written_cell(checks, table) {
+        if !same_cells && shares_a_written_cell(checks, entries) {
             return 1;
         }
-        table[1] = writes;
-        table[0] = epoch;
+        head[1] = writes;
+        head[0] = epoch;
         0
     })
 }
 
 /// What `jit_validate` checks of path `i`'s value `v`: `None` when it holds, else the exit's
 /// detail plus one (see there).
-#[inline]
+#[inline(always)]
 fn check_hoisted(c: &HoistedCheck, i: usize, v: Value, walked_through: bool) -> Option<u64> {
     if c.guard.is_some_and(|g| g != v.to_bits()) {
         return Some(1);
@@ -260,10 +261,10 @@ fn check_hoisted(c: &HoistedCheck, i: usize, v: Value, walked_through: bool) -> 
 }
 
 /// Whether a path the code writes resolved to the cell of another of its paths (in the
-/// validation table being filled): its inline stores would not be seen through the other's
-/// variable.
-fn shares_a_written_cell(checks: &[HoistedCheck], table: &[u64]) -> bool {
-    let cell_of = |i: usize| table[2 + 2 * i];
+/// validation table's `(cell, value)` entries being filled): its inline stores would not be
+/// seen through the other's variable.
+fn shares_a_written_cell(checks: &[HoistedCheck], entries: &[u64]) -> bool {
+    let cell_of = |i: usize| entries[2 * i];
     checks
         .iter()
         .enumerate()
