@@ -127,8 +127,16 @@ impl<'e> Translator<'_, 'e> {
                 resume_pc,
             });
         }
-        key.extend(pending.iter().map(|e| e.register_root().map_or(u64::MAX, |n| n as u64)));
-        let values: Vec<ir::Value> = pending.iter().filter_map(|e| e.value()).map(|v| v.val).collect();
+        // A small Int held unboxed goes to the exit as its integer and is boxed there: its
+        // boxed form is then dead on the hot path when only exits use it (the old operand of
+        // an overflow-checked add), and Cranelift does not sink it into the cold block itself.
+        key.extend(pending.iter().map(|e| match e {
+            VEntry::RegisterRoot(n) => *n as u64,
+            VEntry::Value(v) if v.int.is_some() => u64::MAX - 1,
+            VEntry::Value(_) => u64::MAX,
+        }));
+        let values: Vec<ir::Value> = pending.iter().filter_map(|e| e.value()).map(|v| v.int.unwrap_or(v.val)).collect();
+        let raw_ints: Vec<bool> = pending.iter().filter_map(|e| e.value()).map(|v| v.int.is_some()).collect();
         let block = match self.exits.get(&key) {
             Some(&b) => b,
             None => {
@@ -146,7 +154,7 @@ impl<'e> Translator<'_, 'e> {
                     slot_count: 0,
                 });
                 self.exits.insert(key, b);
-                self.exit_bodies.push((b, desc));
+                self.exit_bodies.push((b, desc, raw_ints));
                 b
             }
         };
@@ -157,15 +165,16 @@ impl<'e> Translator<'_, 'e> {
 
     /// Fill the shared exit blocks (after the body).
     pub(super) fn finish_exits(&mut self) {
-        for (block, desc) in std::mem::take(&mut self.exit_bodies) {
+        for (block, desc, raw_ints) in std::mem::take(&mut self.exit_bodies) {
             self.b.switch_to_block(block);
             let params = self.b.block_params(block).to_vec();
             let values = &params[2..];
             self.max_flush = self.max_flush.max(desc.pending.len());
-            let mut next = values.iter();
+            let mut next = values.iter().zip(raw_ints);
             for (i, root) in desc.pending.iter().enumerate() {
                 if root.is_none() {
-                    let v = *next.next().expect("a value per non-root entry");
+                    let (&v, raw_int) = next.next().expect("a value per non-root entry");
+                    let v = if raw_int { self.box_int(v) } else { v };
                     self.b.ins().stack_store(I64, v, self.flush_slot, (i * 8) as i32);
                 }
             }

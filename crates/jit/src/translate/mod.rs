@@ -477,9 +477,10 @@ struct Translator<'a, 'e> {
     bail: Option<Bail>,
     /// Instructions inlined so far (against [`INLINE_BUDGET`]).
     inlined_instrs: usize,
-    /// Shared exit blocks by shape (see `exit_target`), and what fills them at the end.
+    /// Shared exit blocks by shape (see `exit_target`), and what fills them at the end: the
+    /// description, and per value parameter whether it comes as a raw small Int to box.
     exits: HashMap<Vec<u64>, ir::Block>,
-    exit_bodies: Vec<(ir::Block, Box<ExitDesc>)>,
+    exit_bodies: Vec<(ir::Block, Box<ExitDesc>, Vec<bool>)>,
     out: Translated,
     /// Set while translating speculative code.
     spec: Option<speculate::Speculation>,
