@@ -588,7 +588,6 @@ impl Jit {
                 let id = self.next_id;
                 self.stats.background_queued += 1;
                 self.stats.background_translate_ns += t.translate.as_nanos() as u64;
-                if std::env::var_os("XX_TR").is_some() { eprintln!("translate {} us", t.translate.as_micros()); }
                 self.queued.insert(key, id);
                 self.pending.insert(id, t);
                 if let Some(Ok(w)) = &mut self.worker {

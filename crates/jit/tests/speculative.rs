@@ -341,8 +341,9 @@ fn a_called_block_that_writes_a_cell_the_loop_holds_is_validated_again_and_the_l
 
 #[test]
 fn a_called_block_that_replaces_a_held_cell_is_validated_again_from_the_path() {
-    // In round 500 (and no other: the counters move only then) the chained Block unlinks `c.n` (`!c.` drops `c`'s children, which moves
-    // the structural epoch) and creates it again with the same value. Checked again after the
+    // In round 500 (and no other: the counters move only then) the chained Block unlinks
+    // `c.n` (`!c.` drops `c`'s children, which moves the structural epoch) and creates it
+    // again with the same value. Checked again after the
     // call, `c.n` must be resolved anew: only values can be checked against the cells of the
     // last validation while the epoch stays the same. Read or written through the old cell,
     // the loop would count on in a cell no path reaches and leave `c.n` at 500.

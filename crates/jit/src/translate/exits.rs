@@ -135,8 +135,11 @@ impl<'e> Translator<'_, 'e> {
             VEntry::Value(v) if v.int.is_some() => u64::MAX - 1,
             VEntry::Value(_) => u64::MAX,
         }));
-        let values: Vec<ir::Value> = pending.iter().filter_map(|e| e.value()).map(|v| v.int.unwrap_or(v.val)).collect();
-        let raw_ints: Vec<bool> = pending.iter().filter_map(|e| e.value()).map(|v| v.int.is_some()).collect();
+        let (values, raw_ints): (Vec<ir::Value>, Vec<bool>) = pending
+            .iter()
+            .filter_map(|e| e.value())
+            .map(|v| (v.int.unwrap_or(v.val), v.int.is_some()))
+            .unzip();
         let block = match self.exits.get(&key) {
             Some(&b) => b,
             None => {
