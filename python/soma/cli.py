@@ -62,14 +62,15 @@ def format_jit_stats(stats):
             "speculative), compile time "
             "%.2f ms (median %d us per block), %d bytes of code, %.2f ms in native code, "
             "%d deopts, %d revalidated after calls, %d recompiles (%d speculating again with "
-            "type feedback), %d blocks inlined, %d translations retried"
+            "type feedback), %d blocks inlined, %d direct self-calls, %d translations retried"
             % (stats["blocks_compiled"], stats["compile_failures"], stats.get("optimized", 0),
                stats.get("speculative", 0),
                stats["total_compile_ns"] / 1e6, stats["median_compile_us"],
                stats["total_code_bytes"], stats["native_ns"] / 1e6, stats["deopts"],
                stats.get("revalidated", 0),
                stats.get("recompiles", 0), stats.get("respecialized", 0),
-               stats.get("inlined", 0), stats.get("retranslations", 0))
+               stats.get("inlined", 0), stats.get("direct_call_sites", 0),
+               stats.get("retranslations", 0))
             + "\njit: background: %d queued, %d installed, %d dropped stale, %d worker panics, "
               "%d postponed (budget); %.2f ms queued in all, %.2f ms generating code on the "
               "compile thread, %.2f ms translating and %.2f ms installing on the main thread"

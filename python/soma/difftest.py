@@ -99,7 +99,7 @@ class Generator:
         st = scope.stack
         choices = ["literal", "literal", "store", "read", "ref", "arith", "arith", "compare",
                    "string", "predicate", "choose", "print", "exec_block", "context", "loop",
-                   "delete"]
+                   "delete", "recursion"]
         kind = rnd.choice(choices)
         if kind == "literal":
             return self.literal(scope)
@@ -159,6 +159,8 @@ class Generator:
             # `_. >{ !_. ... }`: the executed block adopts this Register.
             inner = _Scope(scope.store, scope.reg, st)
             return "_. >{ !_. " + self.body(inner, depth + 1, rnd.randrange(1, 4)) + " }"
+        if kind == "recursion" and depth < 2:
+            return self.recursion(scope)
         if kind == "loop" and depth < 2:
             r = rnd.random()
             if r < 0.12:
@@ -231,6 +233,47 @@ class Generator:
                    # A compiled Block that calls a writer twice, run twice: the second
                    # call's code must not trust a validation it made before the first.
                    rnd.choice(["", " { hinc >chain !_.j hinc >chain !_.j } !hz >hz >hz"])))
+
+    def recursion(self, scope):
+        """A Block that calls itself, of the shape the optimizing tier calls directly (its
+        arguments and result outside the AL: docs/jit.md, "Direct self-calls"), with what takes
+        a call off that path: a base case that leaves nothing, or two values; a result that
+        overflows into a BigInt deep inside, or is a Str; recursion past the depth limit or the
+        step budget; the Block rebound mid-recursion by a Block it is given (unknown to the
+        compiler), or by itself (then it is not called directly at all)."""
+        rnd = self.rnd
+        base = rnd.choice(["_.n", "0", "1", "(s)", "", "5 6", "140737488355000", "_.n _.n"])
+        combine = rnd.choice(["", "1 >+", "_.n >+", "100 >+", "3 >*", "!_.r _.r _.r >+",
+                              "!_.junk 7", ">+"])
+        shape = rnd.random()
+        n = rnd.choice([0, 1, 2, 3, 8, 15, 60, 250])
+        if shape < 0.4:
+            arm = "_.n 1 >- >rf " + combine
+            params = "!_.n"
+            call = "%d >rf" % n
+        elif shape < 0.6:
+            # fib's shape: two calls, their results added.
+            arm = "_.n 1 >- >rf _.n 2 >- >rf >+"
+            params = "!_.n"
+            call = "%d >rf" % min(n, 14)
+        elif shape < 0.85:
+            # Two arguments, the given Block run at each level: from level k it rebinds `rf`.
+            k = rnd.randrange(0, 6)
+            arm = "_.n >_.w  _.n 1 >- _.w >rf " + combine
+            params = "!_.w !_.n"
+            call = ("{ !_.k _.k %d >< { { !_.a !_.b 100 } !rf } { } >choose !_.g >_.g } !rw  %d rw >rf"
+                    % (k, n))
+        else:
+            # Rebinds itself at level k: a Store write, so its calls stay ordinary ones.
+            k = rnd.randrange(0, 6)
+            arm = "_.n %d >< { {(x)} !rf } { } >choose !_.g >_.g  _.n 1 >- >rf " % k + combine
+            params = "!_.n"
+            call = "%d >rf" % n
+        for name in ("rf", "rw"):
+            scope.store[name] = "any"
+        scope.stack.append("any")
+        return ("{ %s _. _.n 1 >< { !_. %s } { !_. %s } >choose !_.go >_.go } !rf  %s"
+                % (params, base, arm, call))
 
     def endless_loop(self, scope, depth):
         """A `>chain` loop that never ends on its own: the step budget stops it, or, when
@@ -361,7 +404,8 @@ def compare(factories, count, seed, report=print, reach=None):
     `reach`, a dict, counts the programs in which the all-optimized tier compiled
     speculative code (`speculative`), in which that code deoptimized (`deopted`) and in
     which a Block was recompiled speculative with type feedback (`respecialized`), and in
-    which a check after a call validated the assumptions again and went on (`revalidated`)."""
+    which a check after a call validated the assumptions again and went on (`revalidated`),
+    and in which a Block called itself directly (`direct`)."""
     names = list(factories)
     gen = Generator(seed)
     divergences = []
@@ -379,6 +423,8 @@ def compare(factories, count, seed, report=print, reach=None):
                         reach["respecialized"] = reach.get("respecialized", 0) + 1
                     if LAST_STATS.get("revalidated", 0):
                         reach["revalidated"] = reach.get("revalidated", 0) + 1
+                    if LAST_STATS.get("direct_call_sites", 0):
+                        reach["direct"] = reach.get("direct", 0) + 1
         base = results[names[0]]
         if all(results[n] == base for n in names[1:]):
             continue
@@ -449,9 +495,11 @@ def main(argv=None):
     print("%d programs on %s: %d divergences" % (args.count, ", ".join(factories), len(found)))
     if "jit-optimized" in factories:
         print("speculative code compiled in %d programs, deoptimized in %d, recompiled with "
-              "type feedback in %d, validated again after a call in %d"
+              "type feedback in %d, validated again after a call in %d, calling itself "
+              "directly in %d"
               % (reach.get("speculative", 0), reach.get("deopted", 0),
-                 reach.get("respecialized", 0), reach.get("revalidated", 0)))
+                 reach.get("respecialized", 0), reach.get("revalidated", 0),
+                 reach.get("direct", 0)))
     return 1 if found else 0
 
 

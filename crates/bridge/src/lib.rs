@@ -844,6 +844,7 @@ impl Machine {
         d.set_item("deopts_by_reason", s.deopts_by_reason())?;
         d.set_item("recompiles", s.recompiles)?;
         d.set_item("inlined", s.inlined)?;
+        d.set_item("direct_call_sites", s.direct_call_sites)?;
         d.set_item("retranslations", s.retranslations)?;
         d.set_item("background_queued", s.background_queued)?;
         d.set_item("background_installed", s.background_installed)?;

@@ -214,6 +214,9 @@ pub struct JitStats {
     pub recompiles: u64,
     /// Block executions inlined into compiled code (counted per compile).
     pub inlined: u64,
+    /// Calls compiled as direct self-calls (arguments and result in registers, see
+    /// docs/jit.md), counted per compile.
+    pub direct_call_sites: u64,
     /// Translations retried with less ambition (see `translate_with_fallbacks`).
     pub retranslations: u64,
     /// Jobs handed to the compile thread.
@@ -796,6 +799,7 @@ impl Jit {
             .map_err(|e| format!("{e:?}"))?;
         module.finalize_definitions().map_err(|e| e.to_string())?;
         let ptr = module.get_finalized_function(id);
+        t.data.self_entry.set(ptr as u64);
         let size = code.bytes.len();
         if self.config.dump.asm {
             if let Some(vcode) = &code.vcode {
@@ -847,6 +851,7 @@ impl Jit {
         self.stats.total_code_bytes += size as u64;
         self.stats.blocks.push(stat);
         self.stats.inlined += t.data.inlined as u64;
+        self.stats.direct_call_sites += t.data.direct_call_sites as u64;
         if tier == 2 {
             self.stats.optimized += 1;
             self.stats.speculative += t.data.speculative as u64;

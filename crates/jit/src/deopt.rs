@@ -36,11 +36,14 @@ pub enum DeoptReason {
     /// value is no CellRef (it would write through), or a lookup has walked through the cell
     /// (replacing its CellRef must move the epoch).
     RefCellWrite,
+    /// A direct self-call's callee left its results on the AL, and the AL is empty: the
+    /// executor goes on after the call (see `translate/direct.rs`).
+    NoCallResult,
 }
 
 impl DeoptReason {
     /// Every reason, in the order of their numbers.
-    pub const ALL: [DeoptReason; 10] = [
+    pub const ALL: [DeoptReason; 11] = [
         DeoptReason::EntryCheck,
         DeoptReason::StoreChangedByCall,
         DeoptReason::GuardedPathRebound,
@@ -51,6 +54,7 @@ impl DeoptReason {
         DeoptReason::RegisterWriteThrough,
         DeoptReason::ShadowStackFull,
         DeoptReason::RefCellWrite,
+        DeoptReason::NoCallResult,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -67,6 +71,7 @@ impl DeoptReason {
             DeoptReason::RegisterWriteThrough => "Register write-through",
             DeoptReason::ShadowStackFull => "shadow stack full",
             DeoptReason::RefCellWrite => "CellRef cell write",
+            DeoptReason::NoCallResult => "no result after a direct call",
         }
     }
 

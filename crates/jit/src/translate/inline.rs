@@ -142,6 +142,9 @@ impl<'e> Translator<'_, 'e> {
     /// with every detail (tier-up, growing the frame stack, the poll hook, the errors). A
     /// Block pushes its own frame, so no virtual frame of this code needs to be real.
     pub(super) fn emit_call_block(&mut self, bits: u64) {
+        if self.can_call_direct(bits) {
+            return self.emit_direct_self_call(bits);
+        }
         if self.spec.is_some() && self.writes_heap_register(bits) {
             return self.give_up("a call of a Block that writes a heap Register in speculative code");
         }
@@ -185,26 +188,12 @@ impl<'e> Translator<'_, 'e> {
         let countdown = self.b.ins().iadd_imm_s(countdown, -1);
         self.b.ins().store(flags, countdown, self.vm, JitLayout::POLL_COUNTDOWN);
         self.emit_count_execution(obj);
-        let frames = self.b.ins().load(I64, flags, self.vm, JitLayout::FRAMES_PTR);
-        let offset = self.b.ins().imul_imm_s(len, JitLayout::FRAME_SIZE as i64);
-        let frame = self.b.ins().iadd(frames, offset);
-        let null = self.iconst(0);
-        let block = self.iconst(bits);
-        let no = self.b.ins().iconst(types::I8, 0);
-        self.b.ins().store(flags, null, frame, JitLayout::FRAME_REGISTER);
-        self.b.ins().store(flags, block, frame, JitLayout::FRAME_BLOCK);
-        self.b.ins().store(flags, no, frame, JitLayout::FRAME_ALIAS);
-        let pushed = self.b.ins().iadd_imm_s(len, 1);
-        self.b.ins().store(flags, pushed, self.vm, JitLayout::FRAMES_LEN);
-        let deeper = self.b.ins().iadd_imm_s(depth, 1);
-        self.b.ins().store(flags, deeper, self.vm, JitLayout::BLOCK_DEPTH);
+        self.emit_push_frame(len, depth, bits);
         let sig = self.sig(&[I64, I32], Some(I32));
         let not_chained = self.b.ins().iconst(I32, 0);
         let call = self.b.ins().call_indirect(sig, entry, &[self.vm, not_chained]);
         let status = self.b.inst_results(call)[0];
-        // Leave the frame: the callee left the frame stack and the depth as it found them.
-        self.b.ins().store(flags, len, self.vm, JitLayout::FRAMES_LEN);
-        self.b.ins().store(flags, depth, self.vm, JitLayout::BLOCK_DEPTH);
+        self.emit_pop_frame(len, depth);
         self.b.ins().jump(done, &[BlockArg::Value(status)]);
 
         self.b.switch_to_block(slow);
@@ -221,6 +210,33 @@ impl<'e> Translator<'_, 'e> {
         } else {
             self.spec_after_call();
         }
+    }
+
+    /// Push the frame of a call of Block `bits` (`len` frames and `depth` before it), inline:
+    /// the frame stack has room (checked).
+    pub(super) fn emit_push_frame(&mut self, len: ir::Value, depth: ir::Value, bits: u64) {
+        let flags = MemFlagsData::trusted();
+        let frames = self.b.ins().load(I64, flags, self.vm, JitLayout::FRAMES_PTR);
+        let offset = self.b.ins().imul_imm_s(len, JitLayout::FRAME_SIZE as i64);
+        let frame = self.b.ins().iadd(frames, offset);
+        let null = self.iconst(0);
+        let block = self.iconst(bits);
+        let no = self.b.ins().iconst(types::I8, 0);
+        self.b.ins().store(flags, null, frame, JitLayout::FRAME_REGISTER);
+        self.b.ins().store(flags, block, frame, JitLayout::FRAME_BLOCK);
+        self.b.ins().store(flags, no, frame, JitLayout::FRAME_ALIAS);
+        let pushed = self.b.ins().iadd_imm_s(len, 1);
+        self.b.ins().store(flags, pushed, self.vm, JitLayout::FRAMES_LEN);
+        let deeper = self.b.ins().iadd_imm_s(depth, 1);
+        self.b.ins().store(flags, deeper, self.vm, JitLayout::BLOCK_DEPTH);
+    }
+
+    /// Leave the frame [`Self::emit_push_frame`] pushed: the callee left the frame stack and
+    /// the depth as it found them.
+    pub(super) fn emit_pop_frame(&mut self, len: ir::Value, depth: ir::Value) {
+        let flags = MemFlagsData::trusted();
+        self.b.ins().store(flags, len, self.vm, JitLayout::FRAMES_LEN);
+        self.b.ins().store(flags, depth, self.vm, JitLayout::BLOCK_DEPTH);
     }
 
     /// Whether the Block with these bits writes the cells of a Register that cannot be
@@ -248,7 +264,7 @@ impl<'e> Translator<'_, 'e> {
         self.code_may_write_store(b.module, b.code, STORE_WRITER_DEPTH, &mut seen)
     }
 
-    fn code_may_write_store(&self, module: u32, code: u32, depth: usize, seen: &mut Vec<(u32, u32)>) -> bool {
+    pub(super) fn code_may_write_store(&self, module: u32, code: u32, depth: usize, seen: &mut Vec<(u32, u32)>) -> bool {
         if seen.contains(&(module, code)) {
             return false;
         }

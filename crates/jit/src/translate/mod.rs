@@ -128,6 +128,8 @@ pub struct Translated {
     pub exits: Vec<Box<ExitDesc>>,
     /// Block executions inlined.
     pub inlined: usize,
+    /// Direct self-calls compiled (`direct.rs`).
+    pub direct_call_sites: usize,
     /// The Store identities the code speculates on: each guarded `EXEC_STORE` path (as
     /// components) and the bits of the builtin or Block it held at compile time. Code
     /// installed later than it was translated (background compilation) is stale when one of
@@ -143,6 +145,10 @@ pub struct Translated {
     /// pre-header exit's detail numbers them (from 1): `helpers::jit_validate` reads it, the
     /// type feedback and `SOMA_JIT_DUMP=stats` name the paths from it.
     pub hoisted: Box<[helpers::HoistedCheck]>,
+    /// The code's own entry, set when it is installed: its direct self-calls call it.
+    pub self_entry: Box<std::cell::Cell<u64>>,
+    /// Where a direct self-call passes its arguments and gets its result (`direct.rs`).
+    pub direct_buf: Box<[std::cell::Cell<u64>]>,
 }
 
 /// Why a translation gave up (the compiler retries with less ambition).
@@ -221,10 +227,14 @@ pub fn translate(
         finishing: false,
         writes_var: None,
         body_started: false,
+        direct: None,
     };
     if env.speculate && !is_program {
         t.declare_vm_state();
         t.slot_vars = Some(HashMap::new());
+        if let Some(args) = t.direct_arity() {
+            t.begin_direct(args);
+        }
     }
     if let Some(clock) = env.clock {
         let c = t.iconst(clock as u64);
@@ -243,12 +253,19 @@ pub fn translate(
     // Speculative code enters it through its pre-header, filled at the end.
     if env.speculate && !is_program {
         let pre = t.b.create_block();
-        t.b.ins().jump(pre, &[]);
+        if t.direct.is_some() {
+            t.emit_direct_split(pre);
+        } else {
+            t.b.ins().jump(pre, &[]);
+        }
         let writes = t.b.declare_var(I64);
         let own_writes = t.b.declare_var(I64);
         let epoch = t.b.declare_var(I64);
         t.spec = Some(speculate::Speculation::new(pre, t.levels[0].reg.clone(), writes, own_writes, epoch));
-        t.writes_var = Some((writes, own_writes));
+        // Code that writes no Store cell has no writes of its own to add at its sync points.
+        if !t.writes_no_store_cell() {
+            t.writes_var = Some((writes, own_writes));
+        }
         t.out.speculative = true;
     }
     t.body = t.b.create_block();
@@ -259,12 +276,14 @@ pub fn translate(
     t.body_started = true;
     for (pc, &ins) in code.instrs.iter().enumerate() {
         t.levels[0].pc = pc;
+        t.join_direct_entry(pc);
         t.gen_instr(ins);
         if let Some(reason) = t.bail {
             // The state may no longer make sense (a `_.` of an ended level): stop here.
             return Err(reason);
         }
     }
+    t.join_direct_entry(code.instrs.len());
     t.finish_body();
     t.finishing = true;
     t.finish_preheader();
@@ -496,6 +515,8 @@ struct Translator<'a, 'e> {
     /// code emitted is past it.
     writes_var: Option<(cranelift_frontend::Variable, cranelift_frontend::Variable)>,
     body_started: bool,
+    /// Set when the code may call itself directly (`direct.rs`).
+    direct: Option<direct::Direct>,
 }
 
 impl<'e> Translator<'_, 'e> {
@@ -762,6 +783,7 @@ impl<'e> Translator<'_, 'e> {
 
 }
 
+mod direct;
 mod exits;
 mod inline;
 mod ops;

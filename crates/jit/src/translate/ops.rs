@@ -178,6 +178,7 @@ impl<'e> Translator<'_, 'e> {
         let top = self.vs.entries().last().and_then(VEntry::value).copied();
         let top = top.filter(|e| !self.lvl().is_program && (e.konst == Some(self_bits) || e.may_be == Some(self_bits)));
         let Some(top) = top else {
+            self.emit_direct_return();
             self.flush();
             let ok = self.b.ins().iconst(I32, ffi::SOMA_OK as i64);
             self.emit_return(ok);
@@ -201,7 +202,8 @@ impl<'e> Translator<'_, 'e> {
             let is_chained = self.b.create_block();
             self.b.ins().brif(is_self, is_chained, &[], ret_b, &[]);
             self.b.switch_to_block(is_chained);
-            self.b.ins().brif(self.chained, loop_b, &[], ret_b, &[]);
+            let chained = self.chained_flag();
+            self.b.ins().brif(chained, loop_b, &[], ret_b, &[]);
             self.b.switch_to_block(ret_b);
             self.emit_push(vec![top.val]);
             let ok = self.b.ins().iconst(I32, ffi::SOMA_OK as i64);
@@ -239,9 +241,10 @@ impl<'e> Translator<'_, 'e> {
         self.b.ins().jump(self.body, &[]);
     }
 
-    /// Nonzero (as an i8 truth value) when this run is chained.
+    /// Nonzero (as an i8 truth value) when this run is chained (`chained` is 1; a direct
+    /// self-call passes another value, see `direct.rs`).
     pub(super) fn chained_flag(&mut self) -> ir::Value {
-        self.b.ins().icmp_imm_s(IntCC::NotEqual, self.chained, 0)
+        self.b.ins().icmp_imm_s(IntCC::Equal, self.chained, 1)
     }
 
     /// The block-entry bookkeeping of the next chained iteration (`Vm::enter_block` for the

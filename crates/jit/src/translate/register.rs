@@ -46,6 +46,7 @@ impl<'e> Translator<'_, 'e> {
         self.b.set_cold_block(fail);
         self.b.ins().brif(full, fail, &[], cont, &[]);
         self.b.switch_to_block(fail);
+        self.emit_direct_args_to_al();
         let st = self.emit_resume(Box::new([ResumePoint {
             block: self.env.block.to_bits(),
             pc: 0,

@@ -119,6 +119,11 @@ pub(super) struct Hoisted {
 }
 
 impl Speculation {
+    /// Whether the code writes a hoisted Store cell itself.
+    pub(super) fn writes_cells(&self) -> bool {
+        self.cells.iter().any(|c| c.written)
+    }
+
     pub(super) fn new(pre: ir::Block, entry_reg: RegMode, writes: Variable, own_writes: Variable, epoch: Variable) -> Speculation {
         Speculation {
             pre,
@@ -138,6 +143,15 @@ impl<'e> Translator<'_, 'e> {
     /// Whether the instruction being lowered is speculative code (the program is never).
     pub(super) fn speculating(&self) -> bool {
         self.spec.is_some() && !self.lvl().is_program
+    }
+
+    /// Whether the translation can emit no Store write: no Code it could inline (they lie at
+    /// most `SPECULATIVE_INLINE_DEPTH` levels below) writes a Store path. Such code never
+    /// counts writes of its own, and it may call itself directly (`direct.rs`).
+    pub(super) fn writes_no_store_cell(&self) -> bool {
+        let Some(me) = self.env.vm.block_obj(self.env.block) else { return false };
+        let mut seen = Vec::new();
+        !self.code_may_write_store(me.module, me.code, SPECULATIVE_INLINE_DEPTH, &mut seen)
     }
 
     /// Whether type feedback makes the builtin site being lowered generic (`feedback.rs`).
@@ -340,6 +354,10 @@ impl<'e> Translator<'_, 'e> {
     /// redefined. A value that would break the cell's assumption (not a small Int where one is
     /// assumed, a CellRef, which would write through) is a deopt exit with `e` back on the AL.
     pub(super) fn spec_set_store(&mut self, k: usize, e: VValue) {
+        if self.writes_var.is_none() {
+            // `writes_no_store_cell` missed this write: its count would be lost.
+            return self.give_up("a Store write in code found to write none");
+        }
         let Some(i) = self.hoisted(k) else { return };
         let Some(spec) = self.spec.as_mut() else { return };
         let c = &mut spec.cells[i];
@@ -602,14 +620,7 @@ impl<'e> Translator<'_, 'e> {
         let table_addr = table.as_ptr() as u64;
         self.out.validations.push(table);
         let tab = self.iconst(table_addr);
-        let wa = self.iconst(self.env.writes_ptr as u64);
-        let ea = self.iconst(self.env.epoch_ptr as u64);
-        let w0 = self.b.ins().load(I64, flags, wa, 0);
-        let e0 = self.b.ins().load(I64, flags, ea, 0);
-        self.b.def_var(spec.writes, w0);
-        let zero = self.iconst(0);
-        self.b.def_var(spec.own_writes, zero);
-        self.b.def_var(spec.epoch, e0);
+        let (w0, e0) = self.define_counters_of(&spec);
         let seen_e = self.b.ins().load(I64, flags, tab, 0);
         let seen_w = self.b.ins().load(I64, flags, tab, 8);
         let same_e = self.b.ins().icmp(IntCC::Equal, e0, seen_e);
@@ -625,6 +636,9 @@ impl<'e> Translator<'_, 'e> {
         self.b.switch_to_block(cached);
         self.define_from_table(&spec.cells, tab);
         self.b.ins().jump(self.body, &[]);
+
+        // A direct self-call's entry (`direct.rs`): the same, past the checks.
+        self.finish_direct_entry(&spec, table_addr, fail);
 
         // The checks after calls that validated again (the table is theirs too).
         for &(reload, cont) in &spec.reloads {
@@ -690,8 +704,23 @@ impl<'e> Translator<'_, 'e> {
         self.levels[0].reg = reg;
     }
 
+    /// Define the counters the checks after calls compare with from the graph's (the
+    /// code's own writes not yet added: none); returns (writes, epoch).
+    pub(super) fn define_counters_of(&mut self, spec: &Speculation) -> (ir::Value, ir::Value) {
+        let flags = MemFlagsData::trusted();
+        let wa = self.iconst(self.env.writes_ptr as u64);
+        let ea = self.iconst(self.env.epoch_ptr as u64);
+        let w0 = self.b.ins().load(I64, flags, wa, 0);
+        let e0 = self.b.ins().load(I64, flags, ea, 0);
+        self.b.def_var(spec.writes, w0);
+        let zero = self.iconst(0);
+        self.b.def_var(spec.own_writes, zero);
+        self.b.def_var(spec.epoch, e0);
+        (w0, e0)
+    }
+
     /// Define the variables the body uses from the validation table at `tab`.
-    fn define_from_table(&mut self, cells: &[Hoisted], tab: ir::Value) {
+    pub(super) fn define_from_table(&mut self, cells: &[Hoisted], tab: ir::Value) {
         let flags = MemFlagsData::trusted();
         for (i, c) in cells.iter().enumerate() {
             if c.cell_used {

@@ -1,0 +1,357 @@
+//! Direct self-calls: how speculative code calls the Block it is the code of (recursion).
+//!
+//! An ordinary call of a compiled Block goes through memory both ways: the caller pushes the
+//! arguments on the AL, the callee's leading `!_.name` instructions pop them, its pre-header
+//! checks again what the caller has just checked, it pushes its result and the caller pops
+//! it. When the callee is this very code, compiled against the same assumptions, most of that
+//! is known to be redundant at the call:
+//!
+//! * **Assumptions.** Every call the caller made since its own pre-header was followed by a
+//!   check of the write counter and the epoch, so what its pre-header assumed holds at the
+//!   call, and the validation table describes the cells and values as they are. The callee
+//!   is entered past the pre-header (`chained` = [`DIRECT`]): the table defines what the
+//!   pre-header would, and only the virtual frames' depth check is made. This needs a code
+//!   that writes no Store cell itself: its registers would then hold newer values than the
+//!   table (writes by its callees are no obstacle, the checks after the calls refill the
+//!   table or leave).
+//! * **Arguments.** The top `k` virtual entries, which the callee's `k` leading `!_.name`
+//!   instructions (distinct names) would pop, pass in the code's argument buffer
+//!   (`Translated::direct_buf`), and the callee binds them to the names: no AL traffic.
+//! * **Result.** A callee entered directly that reaches its end with entries on its virtual
+//!   stack flushes all but the top one, stores that one in the buffer and returns
+//!   [`DIRECT`]; the caller holds it as its own top virtual entry. Handing the top entry over
+//!   instead of pushing it changes nothing the executor could see.
+//!
+//! Everything else keeps the ordinary protocol. A callee that returns `SOMA_OK` left its
+//! results on the AL (it deoptimised, or ended with nothing virtual): the caller takes the
+//! top of the AL as the call's result, or leaves through a deopt exit when the AL is empty
+//! (`DeoptReason::NoCallResult`). A failed check before the call (native stack, depth, room
+//! in the frame stack, the poll's turn) pushes the arguments and calls `jit_exec`. The
+//! callee's frame is pushed as for any call (exits and errors inside it need it), its
+//! `exec_count` is not counted (it only decides tier-up, and this is the last tier).
+//!
+//! The buffer holds values that are neither on the AL nor in a slot, so it must never be
+//! live across anything that collects or reenters the code: the caller stores the arguments
+//! after its last check and calls at once, the callee loads them before any helper can run
+//! (or, failing its entry checks, pushes them where the executor expects them); the callee
+//! stores its result after its last helper and the caller loads it right after the call.
+
+use super::*;
+use super::vmstate::VmField;
+
+/// The `chained` argument of a direct self-call, and the status with which a callee entered
+/// so returns its result in the buffer. The runtime passes only 0 and 1 and is never
+/// returned this: only direct call sites make and see it.
+pub(super) const DIRECT: i64 = 3;
+/// At most this many arguments pass in the buffer (more leading pops take the rest from
+/// the AL, as usual).
+pub(super) const MAX_DIRECT_ARGS: usize = 4;
+
+/// A translation whose code may call itself directly.
+pub(super) struct Direct {
+    /// The arguments a direct call passes: level 0's leading `!_.name` instructions.
+    pub args: usize,
+    /// The entry of a direct call, past the pre-header; filled with it.
+    pub enter: ir::Block,
+    /// Where the direct entry meets the ordinary one, after the argument instructions, and
+    /// the slots of their names in instruction order; made when the translation gets there.
+    pub join: Option<(ir::Block, Vec<usize>)>,
+    /// A direct call site was emitted.
+    pub used: bool,
+    /// Address of the argument buffer (`Translated::direct_buf`).
+    pub buf: u64,
+    /// Address of the code's own entry (`Translated::self_entry`, set at install).
+    pub self_entry: u64,
+}
+
+impl<'e> Translator<'_, 'e> {
+    /// When the code being translated (speculatively) may call itself directly, how many
+    /// arguments such a call passes (see the module docs).
+    pub(super) fn direct_arity(&self) -> Option<usize> {
+        let l = &self.levels[0];
+        if !self.env.speculate || l.is_program || !matches!(l.reg, RegMode::Virtual(_)) {
+            return None;
+        }
+        let me = self.env.vm.block_obj(self.env.block)?;
+        if !self.writes_no_store_cell()
+            || !self.runs_block(me.module, me.code, self.env.block.to_bits(), SPECULATIVE_INLINE_DEPTH)
+        {
+            return None;
+        }
+        let mut names: Vec<&str> = Vec::new();
+        for ins in l.code.instrs.iter().take(MAX_DIRECT_ARGS) {
+            let p = &l.code.paths[ins.operand as usize];
+            if ins.op != Opcode::SetReg || p.components.len() != 1 || names.contains(&&*p.components[0]) {
+                break;
+            }
+            names.push(&p.components[0]);
+        }
+        Some(names.len())
+    }
+
+    /// Whether the code (or a block literal in it, `depth` levels down) executes the Store
+    /// path that holds the Block with bits `target` now.
+    fn runs_block(&self, module: u32, code: u32, target: u64, depth: usize) -> bool {
+        let Some(m) = self.env.vm.module(module) else { return false };
+        let c = &m.module.codes[code as usize];
+        c.instrs.iter().any(|ins| {
+            let k = ins.operand as usize;
+            match ins.op {
+                Opcode::ExecStore => self.store_value_at_compile_time(&c.paths[k]).is_some_and(|v| v.to_bits() == target),
+                Opcode::Const => match c.consts[k] {
+                    soma_runtime::decode::Const::Block(inner) => depth > 0 && self.runs_block(module, inner, target, depth - 1),
+                    _ => false,
+                },
+                _ => false,
+            }
+        })
+    }
+
+    /// The start of a translation that may call itself directly: the buffers, and the entry
+    /// split (`chained` = [`DIRECT`] goes past the pre-header `pre`).
+    pub(super) fn begin_direct(&mut self, args: usize) {
+        self.out.direct_buf = (0..MAX_DIRECT_ARGS.max(1)).map(|_| std::cell::Cell::new(0)).collect();
+        let enter = self.b.create_block();
+        self.direct = Some(Direct {
+            args,
+            enter,
+            join: None,
+            used: false,
+            buf: self.out.direct_buf.as_ptr() as u64,
+            self_entry: &*self.out.self_entry as *const std::cell::Cell<u64> as u64,
+        });
+    }
+
+    /// Branch to the direct entry when this run is a direct call, else to `ordinary`.
+    pub(super) fn emit_direct_split(&mut self, ordinary: ir::Block) {
+        let enter = self.direct.as_ref().expect("a direct translation").enter;
+        let is_direct = self.b.ins().icmp_imm_s(IntCC::Equal, self.chained, DIRECT);
+        self.b.ins().brif(is_direct, enter, &[], ordinary, &[]);
+    }
+
+    /// The arguments a direct call left in the buffer (bottom first).
+    fn load_direct_args(&mut self) -> Vec<ir::Value> {
+        let d = self.direct.as_ref().expect("a direct translation");
+        let (buf, n) = (d.buf, d.args);
+        let buf = self.iconst(buf);
+        (0..n)
+            .map(|i| self.b.ins().load(I64, MemFlagsData::trusted(), buf, (8 * i) as i32))
+            .collect()
+    }
+
+    /// On a path that runs the Code from instruction 0 in the executor: when this run is a
+    /// direct call, push its arguments, which the executor's first instructions pop.
+    pub(super) fn emit_direct_args_to_al(&mut self) {
+        if self.direct.is_none() {
+            return;
+        }
+        let is_direct = self.b.ins().icmp_imm_s(IntCC::Equal, self.chained, DIRECT);
+        let push = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.ins().brif(is_direct, push, &[], cont, &[]);
+        self.seal_blocks(&[push]);
+        self.b.switch_to_block(push);
+        let args = self.load_direct_args();
+        self.emit_push(args);
+        self.b.ins().jump(cont, &[]);
+        self.seal_blocks(&[cont]);
+        self.b.switch_to_block(cont);
+    }
+
+    /// At level 0's instruction `pc`: when the argument instructions are behind, the direct
+    /// entry joins here (see `finish_direct_entry`). The names they wrote now hold what
+    /// either entry gave them.
+    pub(super) fn join_direct_entry(&mut self, pc: usize) {
+        let Some(d) = self.direct.as_ref() else { return };
+        if d.args != pc || d.join.is_some() {
+            return;
+        }
+        let code = self.levels[0].code;
+        let mut slots = Vec::with_capacity(pc);
+        for ins in &code.instrs[..pc] {
+            let name = &*code.paths[ins.operand as usize].components[0];
+            let RegMode::Virtual(names) = &self.levels[0].reg else {
+                return self.give_up("direct self-call arguments without virtual names");
+            };
+            let Some(n) = names.iter().find(|n| &*n.name == name && n.defined) else {
+                return self.give_up("direct self-call arguments without virtual names");
+            };
+            slots.push(n.slot);
+        }
+        let join = self.b.create_block();
+        self.b.ins().jump(join, &[]);
+        // Sealed at the end, when the direct entry jumps here too.
+        self.b.switch_to_block(join);
+        for &slot in &slots {
+            let v = self.read_slot(slot);
+            let RegMode::Virtual(names) = &mut self.levels[0].reg else { unreachable!("checked above") };
+            let n = names.iter_mut().find(|n| n.slot == slot).expect("found above");
+            n.info = Some(VValue::new(v, None));
+        }
+        self.direct.as_mut().expect("checked above").join = Some((join, slots));
+    }
+
+    /// Fill the direct entry (with the pre-header, when the validation table and the frames'
+    /// nesting are known): the virtual frames' depth check (failing, the arguments go on the
+    /// AL and the pre-header's exit `fail` runs the Code in the executor), the counters the
+    /// checks after calls compare with, the table's cells and values, the arguments bound to
+    /// their names, then the join.
+    pub(super) fn finish_direct_entry(&mut self, spec: &speculate::Speculation, table_addr: u64, fail: ir::Block) {
+        let Some(d) = self.direct.as_ref() else { return };
+        let enter = d.enter;
+        let Some((join, slots)) = d.join.clone() else {
+            // Every translation that finishes passed the join (see `translate`).
+            return self.give_up("a direct entry without its join");
+        };
+        if d.used && spec.writes_cells() {
+            // `direct_arity` rules this out; were it wrong, the table could be stale.
+            return self.give_up("a direct self-call in code that writes Store cells");
+        }
+        self.b.switch_to_block(enter);
+        // Memory is current (the caller made it so and pushed the frame), and the variables
+        // were loaded at entry; nothing ran since.
+        let args = self.load_direct_args();
+        if let Some(nesting) = spec.frame_nesting {
+            let depth = self.load_vm_field(VmField::Depth);
+            let max = self.load_vm_field(VmField::MaxDepth);
+            let deepest = self.b.ins().iadd_imm_s(depth, nesting as i64);
+            let too_deep = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, deepest, max);
+            let deep = self.b.create_block();
+            let go_on = self.b.create_block();
+            self.b.set_cold_block(deep);
+            self.b.ins().brif(too_deep, deep, &[], go_on, &[]);
+            self.seal_blocks(&[deep, go_on]);
+            self.b.switch_to_block(deep);
+            let vs = std::mem::take(&mut self.vs);
+            self.emit_push(args.clone());
+            self.vs = vs;
+            let other = self.iconst(1);
+            self.b.ins().jump(fail, &[BlockArg::Value(other)]);
+            self.b.switch_to_block(go_on);
+        }
+        self.define_counters_of(spec);
+        let tab = self.iconst(table_addr);
+        self.define_from_table(&spec.cells, tab);
+        // Instruction i pops the i-th entry from the top.
+        for (i, &slot) in slots.iter().enumerate() {
+            self.write_slot(slot, args[args.len() - 1 - i]);
+        }
+        self.b.ins().jump(join, &[]);
+    }
+
+    /// At the end of the body, when this run is a direct call and something is on the virtual
+    /// stack: the top entry goes back in the buffer, the rest on the AL. Otherwise the code
+    /// goes on to the ordinary return.
+    pub(super) fn emit_direct_return(&mut self) {
+        let Some(d) = self.direct.as_ref() else { return };
+        let buf = d.buf;
+        let entries = self.pending();
+        let Some((VEntry::Value(top), rest)) = entries.split_last() else { return };
+        let is_direct = self.b.ins().icmp_imm_s(IntCC::Equal, self.chained, DIRECT);
+        let direct = self.b.create_block();
+        let ordinary = self.b.create_block();
+        self.b.ins().brif(is_direct, direct, &[], ordinary, &[]);
+        self.seal_blocks(&[direct, ordinary]);
+        self.b.switch_to_block(direct);
+        self.emit_flush(rest);
+        let buf = self.iconst(buf);
+        self.b.ins().store(MemFlagsData::trusted(), top.val, buf, 0);
+        let st = self.b.ins().iconst(I32, DIRECT);
+        self.emit_return(st);
+        self.b.switch_to_block(ordinary);
+    }
+
+    /// Whether a call of Block `bits` here can be a direct self-call: it is this code's Block
+    /// and the arguments are on the virtual stack.
+    pub(super) fn can_call_direct(&self, bits: u64) -> bool {
+        let Some(d) = self.direct.as_ref() else { return false };
+        bits == self.env.block.to_bits()
+            && d.join.is_some()
+            && self.vs.len() >= d.args
+            && self.vs.entries()[self.vs.len() - d.args..].iter().all(|e| e.value().is_some())
+    }
+
+    /// A direct self-call (see the module docs): the checks and the frame of a direct call,
+    /// the arguments in the buffer, the result from it (or from the AL).
+    pub(super) fn emit_direct_self_call(&mut self, bits: u64) {
+        let d = self.direct.as_mut().expect("can_call_direct");
+        d.used = true;
+        self.out.direct_call_sites += 1;
+        let (k, buf, self_entry) = (d.args, d.buf, d.self_entry);
+        let args: Vec<ir::Value> = self.vs.pop_n(k).iter().map(|e| e.value().expect("can_call_direct").val).collect();
+        self.flush();
+        self.sync_vm_state();
+        let slots = self.defined_slots();
+        self.sync_slots(&slots);
+        let flags = MemFlagsData::trusted();
+        let sp = self.b.ins().get_stack_pointer(I64);
+        let limit = self.b.ins().load(I64, flags, self.vm, JitLayout::STACK_LIMIT);
+        let stack_ok = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, sp, limit);
+        let depth = self.load_vm_field(VmField::Depth);
+        let max = self.load_vm_field(VmField::MaxDepth);
+        let depth_ok = self.b.ins().icmp(IntCC::UnsignedLessThan, depth, max);
+        let len = self.b.ins().load(I64, flags, self.vm, JitLayout::FRAMES_LEN);
+        let cap = self.b.ins().load(I64, flags, self.vm, JitLayout::FRAMES_CAP);
+        let room = self.b.ins().icmp(IntCC::UnsignedLessThan, len, cap);
+        let countdown = self.load_vm_field(VmField::Countdown);
+        let not_polling = self.b.ins().icmp_imm_s(IntCC::NotEqual, countdown, 1);
+        let a = self.b.ins().band(stack_ok, depth_ok);
+        let c = self.b.ins().band(room, not_polling);
+        let ok = self.b.ins().band(a, c);
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        let got = self.b.create_block();
+        let ordinary = self.b.create_block();
+        let st = self.b.append_block_param(ordinary, I32);
+        let done = self.b.create_block();
+        let result = self.b.append_block_param(done, I64);
+        self.b.set_cold_block(slow);
+        self.b.ins().brif(ok, fast, &[], slow, &[]);
+        self.seal_blocks(&[fast, slow]);
+
+        self.b.switch_to_block(fast);
+        let buf = self.iconst(buf);
+        for (i, &v) in args.iter().enumerate() {
+            self.b.ins().store(flags, v, buf, (8 * i) as i32);
+        }
+        let countdown = self.b.ins().iadd_imm_s(countdown, -1);
+        self.b.ins().store(flags, countdown, self.vm, JitLayout::POLL_COUNTDOWN);
+        self.emit_push_frame(len, depth, bits);
+        let entry_addr = self.iconst(self_entry);
+        let entry = self.b.ins().load(I64, flags, entry_addr, 0);
+        let sig = self.sig(&[I64, I32], Some(I32));
+        let mode = self.b.ins().iconst(I32, DIRECT);
+        let call = self.b.ins().call_indirect(sig, entry, &[self.vm, mode]);
+        let status = self.b.inst_results(call)[0];
+        self.emit_pop_frame(len, depth);
+        self.reload_vm_state();
+        let returned = self.b.ins().icmp_imm_s(IntCC::Equal, status, DIRECT);
+        self.b.ins().brif(returned, got, &[], ordinary, &[BlockArg::Value(status)]);
+        self.seal_blocks(&[got]);
+
+        self.b.switch_to_block(got);
+        let r = self.b.ins().load(I64, flags, buf, 0);
+        self.b.ins().jump(done, &[BlockArg::Value(r)]);
+
+        self.b.switch_to_block(slow);
+        self.emit_push(args);
+        let v = self.iconst(bits);
+        let status = self.helper_status(At::Main, Helper::Exec, &[self.vm, v]);
+        self.b.ins().jump(ordinary, &[BlockArg::Value(status)]);
+        self.seal_blocks(&[ordinary]);
+
+        // The results are on the AL: the top one is the call's.
+        self.b.switch_to_block(ordinary);
+        self.check(st, &[]);
+        let top = self.emit_take(1, |t| {
+            let next = t.lvl().pc + 1;
+            t.emit_deopt_at(next, DeoptReason::NoCallResult);
+        });
+        self.b.ins().jump(done, &[BlockArg::Value(top[0])]);
+        self.seal_blocks(&[done]);
+
+        self.b.switch_to_block(done);
+        self.vpush(result, None);
+        self.spec_after_call();
+    }
+}

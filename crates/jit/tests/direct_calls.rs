@@ -1,0 +1,159 @@
+//! Direct self-calls (docs/jit.md, "Direct self-calls"): speculative code of a recursive Block
+//! calls itself with the arguments and the result outside the AL. Every way out of that
+//! protocol is taken here on purpose: a callee that deoptimises and leaves its result on the
+//! AL, a callee that leaves nothing, the checks before the call failing (depth limit, frame
+//! stack growth, the poll's turn), the shadow stack running out inside a direct callee, the
+//! recursive Block rebound mid-recursion. Each must give the executor's outcome.
+
+mod common;
+use common::{diff, on_big_stack, run_on, Runner, Tier};
+use soma_jit::deopt::DeoptReason;
+
+const ALL_OPTIMIZED: Tier = Tier::Optimizing(0, 0);
+
+/// Run `src` (no stdlib) on the executor and all-optimized: the same outcome, and some call
+/// compiled as a direct self-call. Then every other tier. Returns the JIT's Runner.
+fn calls_directly_like_the_executor(src: &str, stdlib: bool) -> Runner {
+    let (reference, _) = run_on(Tier::Executor, src, stdlib);
+    let (o, mut r) = run_on(ALL_OPTIMIZED, src, stdlib);
+    assert_eq!(o, reference, "source:\n{src}");
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert!(s.direct_call_sites >= 1, "no direct self-call compiled: {s:?}");
+    assert_eq!(r.vm.shadow_depth(), 0);
+    assert_eq!(r.vm.depth(), 0);
+    diff(src, stdlib);
+    r
+}
+
+fn deopt_count(r: &mut Runner, reason: DeoptReason) -> u64 {
+    soma_jit::stats(&mut r.vm).unwrap().deopt_reasons[reason as usize]
+}
+
+/// `ifelse` without the stdlib: `_. cond { !_. then } { !_. else } >choose !_.go >_.go` (the arms
+/// adopt the caller's Register).
+const FIB: &str = "{ !_.n  _. _.n 2 >< { !_. _.n } { !_. _.n 1 >- >fib  _.n 2 >- >fib >+ } >choose !_.go >_.go } !fib ";
+
+#[test]
+fn fib_calls_itself_directly_without_leaving() {
+    let src = format!("{FIB} 20 >fib");
+    let mut r = calls_directly_like_the_executor(&src, false);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert_eq!(s.direct_call_sites, 2, "{s:?}");
+    assert_eq!(s.deopts, 0, "{s:?}");
+    let (o, _) = run_on(ALL_OPTIMIZED, &src, false);
+    assert_eq!(o.al, "[6765]");
+}
+
+#[test]
+fn the_stdlib_fib_calls_itself_directly() {
+    let src = "{ !_.n  _.  _.n 2 ><  { !_. _.n }  { !_. _.n 1 >- >fib  _.n 2 >- >fib >+ } \
+               >choose >^ } !fib  18 >fib";
+    calls_directly_like_the_executor(src, true);
+}
+
+#[test]
+fn two_arguments_pass_in_order() {
+    // Subtraction is not commutative: swapped arguments would show.
+    // 100 - 10 - 9 - ... - 1.
+    let src = "{ !_.a !_.b  _. _.a 1 >< { !_. _.b } { !_. _.b _.a >- _.a 1 >- >f } >choose !_.go >_.go } !f \
+               100 10 >f";
+    let (o, _) = run_on(ALL_OPTIMIZED, src, false);
+    assert_eq!(o.al, "[45]");
+    calls_directly_like_the_executor(src, false);
+}
+
+#[test]
+fn a_callee_that_overflows_deep_inside_returns_its_bigint_through_the_al() {
+    // At n = 1 the constant plus 100 per level overflows the small-Int range: that callee
+    // deoptimises, the executor finishes it and leaves the BigInt on the AL, and each caller
+    // takes its result from there (and deoptimises at its own `+`).
+    let src = "{ !_.n _. _.n 2 >< { !_. 140737488355000 } { !_. _.n 1 >- >p 100 >+ } >choose !_.go >_.go } !p 12 >p";
+    let mut r = calls_directly_like_the_executor(src, false);
+    assert!(deopt_count(&mut r, DeoptReason::IntOverflow) >= 1);
+}
+
+#[test]
+fn a_callee_that_leaves_nothing_makes_its_caller_take_the_al_or_leave() {
+    // The base case pushes nothing. With something under the call on the AL the caller takes
+    // it as the call's result (the executor's AL is the same either way); with the AL empty
+    // it leaves, and the executor runs on after the call.
+    let q = "{ !_.n _. _.n 1 >< { !_. } { !_. _.n 1 >- >q } >choose !_.go >_.go } !q ";
+    let mut r = calls_directly_like_the_executor(&format!("{q} 6 >q"), false);
+    assert!(deopt_count(&mut r, DeoptReason::NoCallResult) >= 1);
+    let mut r = calls_directly_like_the_executor(&format!("{q} 7 6 >q"), false);
+    assert_eq!(deopt_count(&mut r, DeoptReason::NoCallResult), 0);
+}
+
+#[test]
+fn a_callee_that_leaves_two_results_returns_the_top_one_and_pushes_the_other() {
+    let src = "{ !_.n _. _.n 1 >< { !_. 5 6 } { !_. _.n 1 >- >t >+ 1 } >choose !_.go >_.go } !t 4 >t";
+    calls_directly_like_the_executor(src, false);
+}
+
+#[test]
+fn recursion_past_the_depth_limit_is_the_executors_error() {
+    on_big_stack(|| {
+        // The caller's check before the call, or the callee's check of its inlined frames,
+        // fails at the limit: the executor raises the error where it belongs.
+        calls_directly_like_the_executor("{ !_.n _.n 1 >- >inf 1 >+ } !inf 5 >inf", false);
+        let src = "{ !_.n _. _.n 0 >< { !_. 0 } { !_. _.n 1 >- >deep 1 >+ } >choose !_.go >_.go } !deep 20000 >deep";
+        calls_directly_like_the_executor(src, false);
+        // `==` inlines three levels deep: the callee's check of its deepest inlined frame
+        // fails while its caller's check passed, and its arguments go back on the AL for the
+        // executor.
+        let src = "{ !_.n _. _.n 0 >== { !_. 0 } { !_. _.n 1 >- >deep 1 >+ } >ifelse } !deep 20000 >deep";
+        let mut r = calls_directly_like_the_executor(src, true);
+        assert!(deopt_count(&mut r, DeoptReason::EntryCheck) >= 1);
+    });
+}
+
+#[test]
+fn deep_direct_recursion_grows_the_frame_stack_and_takes_the_poll() {
+    // 3000 levels need more frames than the frame stack starts with, and more than 4,096
+    // entries reach the poll's turn: both take the slow path (`jit_exec`, arguments pushed).
+    on_big_stack(|| {
+        let src = "{ !_.n _. _.n 1 >< { !_. 0 } { !_. _.n 1 >- >s _.n >+ } >choose !_.go >_.go } !s 3000 >s  3000 >s";
+        let (o, _) = run_on(ALL_OPTIMIZED, src, false);
+        assert_eq!(o.al, "[4501500, 4501500]");
+        calls_directly_like_the_executor(src, false);
+    });
+}
+
+#[test]
+fn a_full_shadow_stack_in_a_direct_callee_runs_it_in_the_executor() {
+    // 20 names a level: past about 3,300 levels the shadow stack is full, and the direct
+    // callee that finds it so pushes its arguments and runs in the executor.
+    on_big_stack(|| {
+        let names: String = (0..19).map(|i| format!("{i} !_.v{i} ")).collect();
+        let src = format!(
+            "{{ !_.n {names} _. _.n 1 >< {{ !_. 0 }} {{ !_. _.n 1 >- >r 1 >+ }} >choose !_.go >_.go }} !r 4000 >r"
+        );
+        let mut r = calls_directly_like_the_executor(&src, false);
+        assert!(deopt_count(&mut r, DeoptReason::ShadowStackFull) >= 1);
+        assert_eq!(r.outcome(Ok(())).al, "[4000]");
+    });
+}
+
+#[test]
+fn the_recursive_block_rebound_mid_recursion_is_called_anew() {
+    // `w` (an argument, unknown at compile time) rebinds `rb` at n = 2: the direct callee there
+    // leaves after that call, and every caller after its own call (the write counter moved);
+    // the executor runs the new `rb` from then on.
+    let src = "{ !_.k _.k 3 >< { { !_.a !_.b 100 } !rb } { } >choose !_.g >_.g } !w \
+               { !_.w !_.n  _. _.n 1 >< { !_. 0 } { !_. _.n >_.w  _.n 1 >- _.w >rb 1 >+ } >choose !_.go >_.go } !rb \
+               6 w >rb";
+    let mut r = calls_directly_like_the_executor(src, false);
+    assert!(deopt_count(&mut r, DeoptReason::StoreChangedByCall) >= 1);
+}
+
+#[test]
+fn a_block_that_writes_the_store_calls_itself_the_ordinary_way() {
+    // Its own writes would make the validation table stale for a direct callee.
+    let src = "0 !c { !_.n c 1 >+ !c _. _.n 1 >< { !_. 0 } { !_. _.n 1 >- >wr } >choose !_.go >_.go } !wr 50 >wr c";
+    let (reference, _) = run_on(Tier::Executor, src, false);
+    let (o, mut r) = run_on(ALL_OPTIMIZED, src, false);
+    assert_eq!(o, reference);
+    assert_eq!(o.al, "[0, 51]");
+    assert_eq!(soma_jit::stats(&mut r.vm).unwrap().direct_call_sites, 0);
+    diff(src, false);
+}
