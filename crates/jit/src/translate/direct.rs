@@ -281,7 +281,7 @@ impl<'e> Translator<'_, 'e> {
         let args: Vec<ir::Value> = self.vs.pop_n(k).iter().map(|e| e.value().expect("can_call_direct").val).collect();
         self.flush();
         self.sync_vm_state();
-        let slots = self.defined_slots();
+        let slots = self.root_slots();
         self.sync_slots(&slots);
         let flags = MemFlagsData::trusted();
         let sp = self.b.ins().get_stack_pointer(I64);

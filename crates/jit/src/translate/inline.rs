@@ -152,7 +152,7 @@ impl<'e> Translator<'_, 'e> {
         // The inline path reads and writes the VM's fields and may collect: memory current.
         self.sync_vm_state();
         if self.slot_vars.is_some() {
-            let slots = self.defined_slots();
+            let slots = self.root_slots();
             self.sync_slots(&slots);
         }
         let flags = MemFlagsData::trusted();

@@ -586,7 +586,7 @@ impl<'e> Translator<'_, 'e> {
         // and may collect (the Register slots are roots).
         self.sync_vm_state();
         if self.slot_vars.is_some() && !self.finishing {
-            let slots = self.defined_slots();
+            let slots = self.root_slots();
             self.sync_slots(&slots);
         }
         let inst = self.b.ins().call_indirect(sig, callee, args);

@@ -198,12 +198,20 @@ impl<'e> Translator<'_, 'e> {
         }
     }
 
-    /// The slots of the names defined at this point, every level.
-    pub(super) fn defined_slots(&self) -> Vec<usize> {
+    /// The slots to make current before a call or a helper, which may collect (the slots are
+    /// roots): the defined names', except those known to hold a small Int or a truth value,
+    /// which the collector has nothing to find in. Only the collector reads the slots then;
+    /// an exit makes every slot current itself before it materialises the Registers.
+    pub(super) fn root_slots(&self) -> Vec<usize> {
         self.levels
             .iter()
             .filter_map(|l| match &l.reg {
-                RegMode::Virtual(names) => Some(names.iter().filter(|n| n.defined).map(|n| n.slot)),
+                RegMode::Virtual(names) => Some(
+                    names
+                        .iter()
+                        .filter(|n| n.defined && !n.info.is_some_and(|e| e.int.is_some() || e.truth.is_some()))
+                        .map(|n| n.slot),
+                ),
                 _ => None,
             })
             .flatten()

@@ -454,7 +454,26 @@ impl<'e> Translator<'_, 'e> {
         }
         let ok = self.is_small_int(e.val);
         self.deopt_unless(ok, taken, DeoptReason::NotSmallInt);
-        self.unbox_int(e.val)
+        let i = self.unbox_int(e.val);
+        self.known_small_int(e.val, i);
+        i
+    }
+
+    /// From here on (the code the test just made dominates what follows in translation
+    /// order: inlined branches start from the state before them, and their merge keeps only
+    /// what both know), a virtual Register name holding `val` is known to hold the small Int
+    /// `i`: its next uses need no tag test (fib tests `_.n` once, not at each of its three
+    /// uses).
+    fn known_small_int(&mut self, val: ir::Value, i: ir::Value) {
+        for l in &mut self.levels {
+            if let RegMode::Virtual(names) = &mut l.reg {
+                for n in names.iter_mut() {
+                    if let Some(info) = n.info.as_mut().filter(|info| info.val == val && info.int.is_none()) {
+                        info.int = Some(i);
+                    }
+                }
+            }
+        }
     }
 
     /// The two operands of a binary builtin (popped) and their integers, each tag-tested
