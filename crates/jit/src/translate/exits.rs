@@ -3,6 +3,16 @@
 
 use super::*;
 
+/// Where a shared exit block gets a pending entry from.
+pub(super) enum ExitValue {
+    /// A virtual Register's root: `jit_exit` makes its CellRef.
+    Root,
+    /// A constant, made in the exit block.
+    Const(u64),
+    /// A parameter of the block: the value, or a small Int's integer to box.
+    Param { raw_int: bool },
+}
+
 impl<'e> Translator<'_, 'e> {
     /// After a helper returned `status`: when it is not OK, flush `pending` (what the executor
     /// would still hold on the AL), position the error at this instruction and return the
@@ -127,19 +137,34 @@ impl<'e> Translator<'_, 'e> {
                 resume_pc,
             });
         }
-        // A small Int held unboxed goes to the exit as its integer and is boxed there: its
-        // boxed form is then dead on the hot path when only exits use it (the old operand of
-        // an overflow-checked add), and Cranelift does not sink it into the cold block itself.
-        key.extend(pending.iter().map(|e| match e {
-            VEntry::RegisterRoot(n) => *n as u64,
-            VEntry::Value(v) if v.int.is_some() => u64::MAX - 1,
-            VEntry::Value(_) => u64::MAX,
-        }));
-        let (values, raw_ints): (Vec<ir::Value>, Vec<bool>) = pending
+        // A small Int held unboxed goes to the exit as its integer and is boxed there, and a
+        // constant is made there: the boxed form, or the constant, is then dead on the hot path
+        // when only exits use it (the old operand of an overflow-checked add, the `1` of
+        // `n 1 >+`), and Cranelift does not sink such values into the cold block itself.
+        let sources: Vec<ExitValue> = pending
+            .iter()
+            .map(|e| match e {
+                VEntry::RegisterRoot(_) => ExitValue::Root,
+                VEntry::Value(v) => match v.konst {
+                    Some(bits) => ExitValue::Const(bits),
+                    None => ExitValue::Param { raw_int: v.int.is_some() },
+                },
+            })
+            .collect();
+        for (e, s) in pending.iter().zip(&sources) {
+            match (e, s) {
+                (VEntry::RegisterRoot(n), _) => key.push(*n as u64),
+                (_, ExitValue::Const(bits)) => key.extend([u64::MAX - 2, *bits]),
+                (_, ExitValue::Param { raw_int: true }) => key.push(u64::MAX - 1),
+                _ => key.push(u64::MAX),
+            }
+        }
+        let values: Vec<ir::Value> = pending
             .iter()
             .filter_map(|e| e.value())
-            .map(|v| (v.int.unwrap_or(v.val), v.int.is_some()))
-            .unzip();
+            .filter(|v| v.konst.is_none())
+            .map(|v| v.int.unwrap_or(v.val))
+            .collect();
         let block = match self.exits.get(&key) {
             Some(&b) => b,
             None => {
@@ -157,7 +182,7 @@ impl<'e> Translator<'_, 'e> {
                     slot_count: 0,
                 });
                 self.exits.insert(key, b);
-                self.exit_bodies.push((b, desc, raw_ints));
+                self.exit_bodies.push((b, desc, sources));
                 b
             }
         };
@@ -168,18 +193,21 @@ impl<'e> Translator<'_, 'e> {
 
     /// Fill the shared exit blocks (after the body).
     pub(super) fn finish_exits(&mut self) {
-        for (block, desc, raw_ints) in std::mem::take(&mut self.exit_bodies) {
+        for (block, desc, sources) in std::mem::take(&mut self.exit_bodies) {
             self.b.switch_to_block(block);
             let params = self.b.block_params(block).to_vec();
-            let values = &params[2..];
+            let mut next = params[2..].iter();
             self.max_flush = self.max_flush.max(desc.pending.len());
-            let mut next = values.iter().zip(raw_ints);
-            for (i, root) in desc.pending.iter().enumerate() {
-                if root.is_none() {
-                    let (&v, raw_int) = next.next().expect("a value per non-root entry");
-                    let v = if raw_int { self.box_int(v) } else { v };
-                    self.b.ins().stack_store(I64, v, self.flush_slot, (i * 8) as i32);
-                }
+            for (i, source) in sources.into_iter().enumerate() {
+                let v = match source {
+                    ExitValue::Root => continue,
+                    ExitValue::Const(bits) => self.iconst(bits),
+                    ExitValue::Param { raw_int } => {
+                        let &v = next.next().expect("a parameter per value passed");
+                        if raw_int { self.box_int(v) } else { v }
+                    }
+                };
+                self.b.ins().stack_store(I64, v, self.flush_slot, (i * 8) as i32);
             }
             // The names `jit_exit` materialises, from their variables (speculative code).
             let slots: Vec<usize> = desc

@@ -497,9 +497,9 @@ struct Translator<'a, 'e> {
     /// Instructions inlined so far (against [`INLINE_BUDGET`]).
     inlined_instrs: usize,
     /// Shared exit blocks by shape (see `exit_target`), and what fills them at the end: the
-    /// description, and per value parameter whether it comes as a raw small Int to box.
+    /// description, and where each pending entry comes from.
     exits: HashMap<Vec<u64>, ir::Block>,
-    exit_bodies: Vec<(ir::Block, Box<ExitDesc>, Vec<bool>)>,
+    exit_bodies: Vec<(ir::Block, Box<ExitDesc>, Vec<exits::ExitValue>)>,
     out: Translated,
     /// Set while translating speculative code.
     spec: Option<speculate::Speculation>,

@@ -205,7 +205,16 @@ impl<'e> Translator<'_, 'e> {
             let chained = self.chained_flag();
             self.b.ins().brif(chained, loop_b, &[], ret_b, &[]);
             self.b.switch_to_block(ret_b);
-            self.emit_push(vec![top.val]);
+            // A `choose` between two constants is selected again here: the select made where
+            // it was chosen is then used by nothing on the loop's path, and not computed there.
+            let v = match top.choice {
+                Some((truthy, a, b)) => {
+                    let (a, b) = (self.iconst(a), self.iconst(b));
+                    self.b.ins().select(truthy, a, b)
+                }
+                None => top.val,
+            };
+            self.emit_push(vec![v]);
             let ok = self.b.ins().iconst(I32, ffi::SOMA_OK as i64);
             self.emit_return(ok);
             self.b.switch_to_block(loop_b);
