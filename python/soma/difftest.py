@@ -405,7 +405,8 @@ def compare(factories, count, seed, report=print, reach=None):
     speculative code (`speculative`), in which that code deoptimized (`deopted`) and in
     which a Block was recompiled speculative with type feedback (`respecialized`), and in
     which a check after a call validated the assumptions again and went on (`revalidated`),
-    and in which a Block called itself directly (`direct`)."""
+    in which a Block called itself directly (`direct`), and in which speculative code left
+    for the executor where a poll was near (`poll_exits`)."""
     names = list(factories)
     gen = Generator(seed)
     divergences = []
@@ -425,6 +426,8 @@ def compare(factories, count, seed, report=print, reach=None):
                         reach["revalidated"] = reach.get("revalidated", 0) + 1
                     if LAST_STATS.get("direct_call_sites", 0):
                         reach["direct"] = reach.get("direct", 0) + 1
+                    if LAST_STATS.get("poll_exits", 0):
+                        reach["poll_exits"] = reach.get("poll_exits", 0) + 1
         base = results[names[0]]
         if all(results[n] == base for n in names[1:]):
             continue
@@ -496,10 +499,10 @@ def main(argv=None):
     if "jit-optimized" in factories:
         print("speculative code compiled in %d programs, deoptimized in %d, recompiled with "
               "type feedback in %d, validated again after a call in %d, calling itself "
-              "directly in %d"
+              "directly in %d, leaving near a poll in %d"
               % (reach.get("speculative", 0), reach.get("deopted", 0),
                  reach.get("respecialized", 0), reach.get("revalidated", 0),
-                 reach.get("direct", 0)))
+                 reach.get("direct", 0), reach.get("poll_exits", 0)))
     return 1 if found else 0
 
 

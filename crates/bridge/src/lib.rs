@@ -859,7 +859,7 @@ impl Machine {
         d.set_item("speculative", s.speculative)?;
         d.set_item("respecialized", s.respecialized)?;
         d.set_item("revalidated", s.revalidated)?;
-        d.set_item("recompiles", s.recompiles)?;
+        d.set_item("poll_exits", s.poll_exits)?;
         let blocks: Vec<(String, usize, u64, usize, u8)> = s
             .blocks
             .iter()

@@ -210,6 +210,9 @@ pub struct JitStats {
     /// Deoptimisation exits taken, in all and by reason (indexed by `DeoptReason` number).
     pub deopts: u64,
     pub deopt_reasons: [u64; DeoptReason::COUNT],
+    /// Exits of speculative code where a poll was near (`DeoptReason::PollNear`): the
+    /// executor entered the inlined bodies ahead. Routine, so not among the deopts.
+    pub poll_exits: u64,
     /// Blocks recompiled after repeated deopts.
     pub recompiles: u64,
     /// Block executions inlined into compiled code (counted per compile).
@@ -1028,6 +1031,10 @@ fn install_ready(vm: &mut Vm) {
 fn note_deopt(vm: &mut Vm, event: crate::helpers::DeoptEvent) {
     let crate::helpers::DeoptEvent { block, pc, site: (site_block, site_pc), inlined, reason, detail } = event;
     with_jit(vm, |jit, vm| {
+        if reason.is_routine() {
+            jit.stats.poll_exits += 1;
+            return;
+        }
         jit.stats.deopts += 1;
         jit.stats.deopt_reasons[reason as usize] += 1;
         let Some(b) = vm.block_obj(block) else { return };

@@ -39,11 +39,15 @@ pub enum DeoptReason {
     /// A direct self-call's callee left its results on the AL, and the AL is empty: the
     /// executor goes on after the call (see `translate/direct.rs`).
     NoCallResult,
+    /// Speculative code found the poll countdown too close to zero for the inlined bodies
+    /// ahead (`translate/polls.rs`): the executor enters them one by one. Routine, so it does
+    /// not count toward a recompile.
+    PollNear,
 }
 
 impl DeoptReason {
     /// Every reason, in the order of their numbers.
-    pub const ALL: [DeoptReason; 11] = [
+    pub const ALL: [DeoptReason; 12] = [
         DeoptReason::EntryCheck,
         DeoptReason::StoreChangedByCall,
         DeoptReason::GuardedPathRebound,
@@ -55,6 +59,7 @@ impl DeoptReason {
         DeoptReason::ShadowStackFull,
         DeoptReason::RefCellWrite,
         DeoptReason::NoCallResult,
+        DeoptReason::PollNear,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -72,7 +77,15 @@ impl DeoptReason {
             DeoptReason::ShadowStackFull => "shadow stack full",
             DeoptReason::RefCellWrite => "CellRef cell write",
             DeoptReason::NoCallResult => "no result after a direct call",
+            DeoptReason::PollNear => "near a poll",
         }
+    }
+
+    /// Whether exits for this reason are part of how the code runs, not a sign that its
+    /// assumptions fail: they are counted apart (`JitStats::poll_exits`), never toward a
+    /// recompile, and teach the type feedback nothing.
+    pub fn is_routine(self) -> bool {
+        self == DeoptReason::PollNear
     }
 
     /// The reason numbered `n` (an unknown number, which no compiled code makes, counts as

@@ -6,6 +6,7 @@
 mod common;
 use common::{diff, run_on, Runner, Tier};
 use soma_jit::deopt::DeoptReason;
+use soma_jit::compiler::DEOPTS_BEFORE_RECOMPILE;
 
 /// All optimized at once, so the loop Blocks are speculative from their first run.
 const ALL_OPTIMIZED: Tier = Tier::Optimizing(0, 0);
@@ -251,6 +252,62 @@ fn a_step_budget_stops_a_speculative_loop_at_the_same_round() {
     let reference = run(Tier::Executor);
     assert!(reference.0.err.is_some(), "the budget stops the loop: {:?}", reference.0);
     assert_eq!(run(ALL_OPTIMIZED), reference);
+}
+
+#[test]
+fn a_step_budget_ending_inside_inlined_bodies_stops_at_the_same_statement() {
+    // Speculative code checks the poll countdown once per run of inlined bodies (a poll
+    // region, translate/polls.rs), against the most entries any path makes: here arms that
+    // enter one body and three, and a body after them. Every budget from 1 to 200 ends
+    // somewhere else in a round; each must stop where the executor stops, with the same Store,
+    // which needs the region's bound to follow the longer arm.
+    for src in [
+        "0 !n 0 !k { n 3 >% 0 >== { k 1 >+ !k } { k n >== { } { } >ifelse } >ifelse \
+         n 1 >+ !n  n 1000 >< >block Nil >choose } >chain >drop n k",
+        "{ >choose !_.go >_.go } !if2  0 !n 0 !k \
+         { n 3 >% 1 >< { k 1 >+ !k } { >{ >{ k 2 >+ !k } } } >if2  >{ n 1 >+ !n } \
+           n 1000 >< >block Nil >choose } >chain >drop n k",
+        // A call between two inlined bodies takes steps of its own: the region ends there.
+        "{ k 1 >+ !k Nil } !bump  0 !n 0 !k \
+         { >{ n 1 >+ !n }  bump >chain !_.j  >{ k 1 >+ !k }  n 1000 >< >block Nil >choose } >chain >drop n k",
+    ] {
+        stops_where_the_executor_stops(src);
+    }
+}
+
+fn stops_where_the_executor_stops(src: &str) {
+    let run = |tier: Tier, budget: u64| {
+        let mut r = Runner::new(tier);
+        r.load_stdlib();
+        r.vm.begin_budget(Some(budget), None);
+        let res = r.run_src(src);
+        let o = r.outcome(res);
+        let n = r.vm.read_store_path(&["n"]).and_then(|v| v.as_small_int());
+        let k = r.vm.read_store_path(&["k"]).and_then(|v| v.as_small_int());
+        let s = soma_jit::stats(&mut r.vm);
+        ((o, n, k), s)
+    };
+    let mut near = 0;
+    for budget in 1..=200 {
+        let (reference, _) = run(Tier::Executor, budget);
+        let (o, s) = run(ALL_OPTIMIZED, budget);
+        assert_eq!(o, reference, "budget {budget}, source:\n{src}");
+        near += s.expect("installed").poll_exits;
+    }
+    assert!(near > 0, "no region's test ever failed: {src}");
+}
+
+#[test]
+fn exits_where_a_poll_is_near_are_routine_and_recompile_nothing() {
+    // A long loop with inlined bodies meets a poll every 4,096 entries: each time its region
+    // test sends that round to the executor, which does not make the loop a recompile case.
+    let src = "0 !n { n 2 >% 0 >== { } { } >ifelse  n 1 >+ !n  n 60000 >< >block Nil >choose } >chain >drop n";
+    let (o, mut r) = run_on(ALL_OPTIMIZED, src, true);
+    assert_eq!(o.al, "[60000]");
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert!(s.poll_exits > DEOPTS_BEFORE_RECOMPILE as u64, "{s:?}");
+    assert_eq!((s.deopts, s.recompiles), (0, 0), "{s:?}");
+    diff(src, true);
 }
 
 #[test]

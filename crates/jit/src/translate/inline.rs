@@ -362,20 +362,22 @@ impl<'e> Translator<'_, 'e> {
     /// (a limit or recursion error is the executing instruction's, here in the calling level).
     /// Speculative code checks the depth of its deepest frame once, in its pre-header.
     pub(super) fn emit_count_frame(&mut self) {
+        let nesting = self.depth();
+        if let Some(spec) = self.spec.as_mut() {
+            spec.frame_nesting = Some(spec.frame_nesting.map_or(nesting, |n| n.max(nesting)));
+            // The step, in a poll region (`polls.rs`).
+            self.emit_region_step();
+            let depth = self.load_vm_field(VmField::Depth);
+            let depth = self.plus_folded(depth, 1);
+            self.store_vm_field(VmField::Depth, depth);
+            return;
+        }
         // A step (limits.rs): the poll countdown; at zero, the limits (not the host) are
         // checked by `jit_poll_inlined`.
         self.emit_countdown_poll(Helper::PollInlined, |t, st| {
             let pending = t.pending();
             t.emit_error_return(st, &pending);
         });
-        let nesting = self.depth();
-        if let Some(spec) = self.spec.as_mut() {
-            spec.frame_nesting = Some(spec.frame_nesting.map_or(nesting, |n| n.max(nesting)));
-            let depth = self.load_vm_field(VmField::Depth);
-            let depth = self.depth_plus(depth, 1);
-            self.store_vm_field(VmField::Depth, depth);
-            return;
-        }
         let depth = self.load_vm_field(VmField::Depth);
         let max = self.load_vm_field(VmField::MaxDepth);
         let full = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, depth, max);
@@ -394,16 +396,17 @@ impl<'e> Translator<'_, 'e> {
 
     pub(super) fn emit_uncount_frame(&mut self) {
         let depth = self.load_vm_field(VmField::Depth);
-        let depth = self.depth_plus(depth, -1);
+        let depth = self.plus_folded(depth, -1);
         self.store_vm_field(VmField::Depth, depth);
     }
 
-    /// `depth + k`, folded into the addition that made `depth` when there is one. Virtual
-    /// frames nest statically, so in speculative code (which keeps the depth in a variable)
-    /// a frame's leave undoes its entry's add and the depth after an inlined body is the value
-    /// before it: no instruction per frame, only one add where the depth is stored for a
-    /// helper or an exit. (The optimizing tier runs without Cranelift's optimizer.)
-    fn depth_plus(&mut self, depth: ir::Value, k: i64) -> ir::Value {
+    /// `v + k`, folded into the addition that made `v` when there is one. Virtual frames
+    /// nest statically, so in speculative code (which keeps the depth in a variable) a frame's
+    /// leave undoes its entry's add and the depth after an inlined body is the value before
+    /// it: no instruction per frame, only one add where the depth is stored for a helper or an
+    /// exit. The steps of a poll region's entries fold the same way. (The optimizing tier runs
+    /// without Cranelift's optimizer.)
+    pub(super) fn plus_folded(&mut self, depth: ir::Value, k: i64) -> ir::Value {
         let dfg = &self.b.func.dfg;
         if let ir::ValueDef::Result(inst, 0) = dfg.value_def(dfg.resolve_aliases(depth)) {
             if let ir::InstructionData::Binary { opcode: ir::Opcode::Iadd, args: [base, c] } = dfg.insts[inst] {
@@ -425,14 +428,17 @@ impl<'e> Translator<'_, 'e> {
     pub(super) fn inline_choice(&mut self, truthy: ir::Value, t: u64, f: u64) {
         let before_vs = self.vs.clone();
         let before_regs = self.reg_snapshot();
+        let before_region = self.poll_region;
         let tb = self.b.create_block();
         let fb = self.b.create_block();
         self.b.ins().brif(truthy, tb, &[], fb, &[]);
 
         let mut arms = Vec::with_capacity(2);
+        let mut regions = Vec::with_capacity(2);
         for (entry, bits) in [(tb, t), (fb, f)] {
             self.vs = before_vs.clone();
             self.restore_regs(&before_regs);
+            self.poll_region = before_region;
             self.b.switch_to_block(entry);
             self.inline_block(bits);
             if self.bail.is_some() {
@@ -443,7 +449,9 @@ impl<'e> Translator<'_, 'e> {
             let exit = self.b.create_block();
             self.b.ins().jump(exit, &[]);
             arms.push((exit, self.vs.clone(), self.reg_snapshot()));
+            regions.push(self.poll_region);
         }
+        self.poll_region = Self::merge_poll_regions(regions[0], regions[1]);
         let [(t_exit, t_vs, t_regs), (f_exit, f_vs, f_regs)]: [_; 2] = arms.try_into().expect("two arms");
         let Some(regs) = merge_regs(&t_regs, &f_regs) else {
             return self.give_up("inlined branches leave the Registers differently");

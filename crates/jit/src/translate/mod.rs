@@ -228,6 +228,8 @@ pub fn translate(
         writes_var: None,
         body_started: false,
         direct: None,
+        poll_region: None,
+        poll_bounds: Default::default(),
     };
     if env.speculate && !is_program {
         t.declare_vm_state();
@@ -290,6 +292,7 @@ pub fn translate(
     t.finish_error_exit();
     t.finish_exits();
     t.finish_slot_fill();
+    t.finish_poll_regions();
     // Native stack per nested block matters (deep SOMA recursion runs on it): shrink the
     // flush buffer to what was used.
     let (flush_slot, used) = (t.flush_slot, t.max_flush.max(1));
@@ -517,6 +520,9 @@ struct Translator<'a, 'e> {
     body_started: bool,
     /// Set when the code may call itself directly (`direct.rs`).
     direct: Option<direct::Direct>,
+    /// Speculative code's poll region being translated, and every region's test (`polls.rs`).
+    poll_region: Option<polls::PollRegion>,
+    poll_bounds: polls::PollBounds,
 }
 
 impl<'e> Translator<'_, 'e> {
@@ -787,6 +793,7 @@ mod direct;
 mod exits;
 mod inline;
 mod ops;
+mod polls;
 mod register;
 mod speculate;
 mod vmstate;

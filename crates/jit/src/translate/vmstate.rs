@@ -72,6 +72,7 @@ impl<'e> Translator<'_, 'e> {
     /// Define the variables from memory (after a helper, in the pre-header).
     pub(super) fn reload_vm_state(&mut self) {
         let Some(state) = self.vm_state else { return };
+        self.close_poll_region();
         for field in [VmField::Countdown, VmField::Depth, VmField::MaxDepth] {
             let v = self
                 .b

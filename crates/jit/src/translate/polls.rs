@@ -1,0 +1,90 @@
+//! Poll regions: speculative code checks the poll countdown once for a run of inlined bodies.
+//!
+//! Every block entry is a step: it decrements the VM's poll countdown, and the entry that
+//! brings it to zero polls (the step budget, the memory limit, the host), exactly there, so
+//! that a limit stops every tier at the same statement. Baseline code tests the countdown at
+//! every inlined body's entry, each test with a cold path of its own (a helper call, an error
+//! exit): seven per round of collatz's loop.
+//!
+//! Speculative code instead opens a *region* at the first inlined entry after a point where
+//! the countdown is known (the body's start, any helper or call, which may change it): one
+//! test that the countdown is above the most entries any path through the region makes,
+//! before the first of them. The entries then only decrement it; none can reach zero. The
+//! bound is patched in when the translation is done (the region grows as it is translated;
+//! through the two arms of an inlined `choose` it takes the longer). Where the test fails,
+//! once every 4,096 entries or so and near a step limit, the code leaves for the executor at
+//! that instruction (`DeoptReason::PollNear`, a routine exit that does not count toward a
+//! recompile), which enters the bodies one by one and polls where the countdown says.
+//!
+//! A region ends at anything that reloads the countdown from the VM (a helper, a call) and
+//! where two inlined arms meet unless both continue the region opened before them.
+
+use super::*;
+use super::vmstate::VmField;
+
+/// The region being translated: its number and the entries made in it so far on this path.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub(super) struct PollRegion {
+    id: usize,
+    entries: u32,
+}
+
+/// Every region's bound (the constant its test compares the countdown with, patched in at the
+/// end) and the most entries a path through it made.
+#[derive(Default)]
+pub(super) struct PollBounds {
+    tests: Vec<(ir::Inst, u32)>,
+}
+
+impl<'e> Translator<'_, 'e> {
+    /// A virtual frame's step in speculative code: open a region if none is (its test leaves
+    /// for the executor at this instruction when the countdown is too low), and count down.
+    pub(super) fn emit_region_step(&mut self) {
+        let region = match self.poll_region {
+            Some(r) => r,
+            None => self.open_poll_region(),
+        };
+        let entries = region.entries + 1;
+        let max = &mut self.poll_bounds.tests[region.id].1;
+        *max = (*max).max(entries);
+        self.poll_region = Some(PollRegion { entries, ..region });
+        let n = self.load_vm_field(VmField::Countdown);
+        let n = self.plus_folded(n, -1);
+        self.store_vm_field(VmField::Countdown, n);
+    }
+
+    fn open_poll_region(&mut self) -> PollRegion {
+        let n = self.load_vm_field(VmField::Countdown);
+        // Patched with the region's bound (see `finish_poll_regions`).
+        let bound = self.b.ins().iconst(I32, 0);
+        let ir::ValueDef::Result(test, 0) = self.b.func.dfg.value_def(bound) else { unreachable!("an iconst") };
+        let above = self.b.ins().icmp(IntCC::UnsignedGreaterThan, n, bound);
+        self.deopt_unless(above, &[], DeoptReason::PollNear);
+        let id = self.poll_bounds.tests.len();
+        self.poll_bounds.tests.push((test, 0));
+        PollRegion { id, entries: 0 }
+    }
+
+    /// The countdown may have changed (reloaded after a helper or a call): no region.
+    pub(super) fn close_poll_region(&mut self) {
+        self.poll_region = None;
+    }
+
+    /// Where two inlined arms meet: the region both continued, with the longer count, or none.
+    pub(super) fn merge_poll_regions(a: Option<PollRegion>, b: Option<PollRegion>) -> Option<PollRegion> {
+        match (a, b) {
+            (Some(x), Some(y)) if x.id == y.id => Some(PollRegion { id: x.id, entries: x.entries.max(y.entries) }),
+            _ => None,
+        }
+    }
+
+    /// Patch every region's test with its bound.
+    pub(super) fn finish_poll_regions(&mut self) {
+        for &(bound, max) in &self.poll_bounds.tests {
+            self.b.func.dfg.insts[bound] = ir::InstructionData::UnaryImm {
+                opcode: ir::Opcode::Iconst,
+                imm: ir::immediates::Imm64::new(max as i64),
+            };
+        }
+    }
+}
