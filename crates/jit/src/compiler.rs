@@ -676,10 +676,22 @@ impl Jit {
             }
             let queue_wait = done.queue_wait;
             let t0 = Instant::now();
+            let (block, tier) = (t.block, t.tier);
             let installed = self.install(vm, t, &done.func, code, done.generate, Some(queue_wait));
             self.stats.background_install_ns += t0.elapsed().as_nanos() as u64;
             match installed {
-                Ok(_) => self.stats.background_installed += 1,
+                Ok(_) => {
+                    self.stats.background_installed += 1;
+                    // Baseline code asks for the optimizing tier when its count reaches the
+                    // threshold, on that one entry: a Block that ran past the threshold while
+                    // its baseline code was being generated asks now, or it never would.
+                    let past = vm.block_obj(block).is_some_and(|b| {
+                        self.config.opt_threshold.is_some_and(|n| b.exec_count.get() >= n)
+                    });
+                    if tier == 1 && past {
+                        self.optimize(vm, block);
+                    }
+                }
                 Err(e) => {
                     self.note_failure(key, e);
                 }

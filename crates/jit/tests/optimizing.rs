@@ -27,6 +27,19 @@ fn a_block_that_stays_hot_is_compiled_again_by_the_optimizing_tier() {
 }
 
 #[test]
+fn a_block_past_the_threshold_before_its_baseline_code_is_installed_is_optimized_then() {
+    // Baseline code asks for the optimizing tier on the entry that brings the count to the
+    // threshold. Here the count is there already when the baseline code is translated (both
+    // thresholds are 1), so that code would never ask: its install does.
+    let src = "{ 7 } !k  >k >k >k >k >k >k";
+    let (reference, _) = run_on(Tier::Executor, src, false);
+    let (o, mut r) = run_on(Tier::Optimizing(1, 1), src, false);
+    assert_eq!(o, reference);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert_eq!((s.blocks_compiled, s.optimized), (2, 1), "{s:?}");
+}
+
+#[test]
 fn a_loop_body_goes_to_the_optimizing_tier_at_once() {
     // A Block that runs `>block` is a `chain` loop's body: its first compile is optimized
     // (speculative here), with no baseline code before it.
