@@ -288,7 +288,8 @@ fn stops_where_the_executor_stops(src: &str) {
         ((o, n, k), s)
     };
     let mut near = 0;
-    for budget in 1..=200 {
+    // And budgets that end after several polls.
+    for budget in (1..=200).chain([4_321, 9_999, 12_345, 20_011]) {
         let (reference, _) = run(Tier::Executor, budget);
         let (o, s) = run(ALL_OPTIMIZED, budget);
         assert_eq!(o, reference, "budget {budget}, source:\n{src}");
