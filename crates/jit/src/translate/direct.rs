@@ -37,7 +37,6 @@
 //! stores its result after its last helper and the caller loads it right after the call.
 
 use super::*;
-use super::vmstate::VmField;
 
 /// The `chained` argument of a direct self-call, and the status with which a callee entered
 /// so returns its result in the buffer. The runtime passes only 0 and 1 and is never
@@ -211,11 +210,7 @@ impl<'e> Translator<'_, 'e> {
         // Memory is current (the caller made it so and pushed the frame), and the variables
         // were loaded at entry; nothing ran since.
         let args = self.load_direct_args();
-        if let Some(nesting) = spec.frame_nesting {
-            let depth = self.load_vm_field(VmField::Depth);
-            let max = self.load_vm_field(VmField::MaxDepth);
-            let deepest = self.b.ins().iadd_imm_s(depth, nesting as i64);
-            let too_deep = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, deepest, max);
+        if let Some(too_deep) = self.frames_too_deep(spec) {
             let deep = self.b.create_block();
             let go_on = self.b.create_block();
             self.b.set_cold_block(deep);
@@ -284,20 +279,7 @@ impl<'e> Translator<'_, 'e> {
         let slots = self.root_slots();
         self.sync_slots(&slots);
         let flags = MemFlagsData::trusted();
-        let sp = self.b.ins().get_stack_pointer(I64);
-        let limit = self.b.ins().load(I64, flags, self.vm, JitLayout::STACK_LIMIT);
-        let stack_ok = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, sp, limit);
-        let depth = self.load_vm_field(VmField::Depth);
-        let max = self.load_vm_field(VmField::MaxDepth);
-        let depth_ok = self.b.ins().icmp(IntCC::UnsignedLessThan, depth, max);
-        let len = self.b.ins().load(I64, flags, self.vm, JitLayout::FRAMES_LEN);
-        let cap = self.b.ins().load(I64, flags, self.vm, JitLayout::FRAMES_CAP);
-        let room = self.b.ins().icmp(IntCC::UnsignedLessThan, len, cap);
-        let countdown = self.load_vm_field(VmField::Countdown);
-        let not_polling = self.b.ins().icmp_imm_s(IntCC::NotEqual, countdown, 1);
-        let a = self.b.ins().band(stack_ok, depth_ok);
-        let c = self.b.ins().band(room, not_polling);
-        let ok = self.b.ins().band(a, c);
+        let CallChecks { ok, len, depth, countdown } = self.emit_call_checks();
         let fast = self.b.create_block();
         let slow = self.b.create_block();
         let got = self.b.create_block();

@@ -161,21 +161,8 @@ impl<'e> Translator<'_, 'e> {
         let entry_addr = self.iconst(obj + std::mem::offset_of!(BlockObj, native_entry) as u64);
         let entry = self.b.ins().load(I64, flags, entry_addr, 0);
         let compiled = self.b.ins().icmp_imm_s(IntCC::NotEqual, entry, 0);
-        let sp = self.b.ins().get_stack_pointer(I64);
-        let limit = self.b.ins().load(I64, flags, self.vm, JitLayout::STACK_LIMIT);
-        let stack_ok = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, sp, limit);
-        let depth = self.b.ins().load(I64, flags, self.vm, JitLayout::BLOCK_DEPTH);
-        let max = self.b.ins().load(I64, flags, self.vm, JitLayout::MAX_DEPTH);
-        let depth_ok = self.b.ins().icmp(IntCC::UnsignedLessThan, depth, max);
-        let len = self.b.ins().load(I64, flags, self.vm, JitLayout::FRAMES_LEN);
-        let cap = self.b.ins().load(I64, flags, self.vm, JitLayout::FRAMES_CAP);
-        let room = self.b.ins().icmp(IntCC::UnsignedLessThan, len, cap);
-        let countdown = self.b.ins().load(I32, flags, self.vm, JitLayout::POLL_COUNTDOWN);
-        let not_polling = self.b.ins().icmp_imm_s(IntCC::NotEqual, countdown, 1);
-        let a = self.b.ins().band(compiled, stack_ok);
-        let c = self.b.ins().band(depth_ok, room);
-        let a = self.b.ins().band(a, c);
-        let ok = self.b.ins().band(a, not_polling);
+        let CallChecks { ok, len, depth, countdown } = self.emit_call_checks();
+        let ok = self.b.ins().band(compiled, ok);
         let fast = self.b.create_block();
         let slow = self.b.create_block();
         let done = self.b.create_block();
@@ -210,6 +197,29 @@ impl<'e> Translator<'_, 'e> {
         } else {
             self.spec_after_call();
         }
+    }
+
+    /// The checks `exec::run_native` makes before it calls a compiled Block, inline (memory is
+    /// current: the caller synced the VM fields): the native stack, the depth limit, room in the
+    /// frame stack, not the poll's turn. The frame-stack length, the depth and the countdown
+    /// read come with the result, for the call's bookkeeping.
+    pub(super) fn emit_call_checks(&mut self) -> CallChecks {
+        let flags = MemFlagsData::trusted();
+        let sp = self.b.ins().get_stack_pointer(I64);
+        let limit = self.b.ins().load(I64, flags, self.vm, JitLayout::STACK_LIMIT);
+        let stack_ok = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, sp, limit);
+        let depth = self.load_vm_field(VmField::Depth);
+        let max = self.load_vm_field(VmField::MaxDepth);
+        let depth_ok = self.b.ins().icmp(IntCC::UnsignedLessThan, depth, max);
+        let len = self.b.ins().load(I64, flags, self.vm, JitLayout::FRAMES_LEN);
+        let cap = self.b.ins().load(I64, flags, self.vm, JitLayout::FRAMES_CAP);
+        let room = self.b.ins().icmp(IntCC::UnsignedLessThan, len, cap);
+        let countdown = self.load_vm_field(VmField::Countdown);
+        let not_polling = self.b.ins().icmp_imm_s(IntCC::NotEqual, countdown, 1);
+        let a = self.b.ins().band(stack_ok, depth_ok);
+        let c = self.b.ins().band(room, not_polling);
+        let ok = self.b.ins().band(a, c);
+        CallChecks { ok, len, depth, countdown }
     }
 
     /// Push the frame of a call of Block `bits` (`len` frames and `depth` before it), inline:

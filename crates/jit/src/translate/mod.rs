@@ -56,6 +56,15 @@ use soma_runtime::vm::{JitLayout, SHADOW_STACK_SLOTS};
 use soma_runtime::Vm;
 use std::collections::HashMap;
 
+/// What [`Translator::emit_call_checks`] found: whether a call may go ahead (an `i8`), and
+/// the frame-stack length, the depth and the poll countdown it read.
+struct CallChecks {
+    ok: ir::Value,
+    len: ir::Value,
+    depth: ir::Value,
+    countdown: ir::Value,
+}
+
 /// An inline binary Int op in progress (see `Translator::begin_int_binop`).
 struct IntBinop {
     a: ir::Value,

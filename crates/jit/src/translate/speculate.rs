@@ -624,11 +624,7 @@ impl<'e> Translator<'_, 'e> {
         // The virtual frames' depth checks, once for the deepest (see `frame_nesting`): when
         // some frame could be too deep, the executor runs the Block and raises the recursion
         // error where it belongs (if that frame's path runs at all).
-        if let Some(nesting) = spec.frame_nesting {
-            let depth = self.load_vm_field(VmField::Depth);
-            let max = self.load_vm_field(VmField::MaxDepth);
-            let deepest = self.b.ins().iadd_imm_s(depth, nesting as i64);
-            let too_deep = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, deepest, max);
+        if let Some(too_deep) = self.frames_too_deep(&spec) {
             let go_on = self.b.create_block();
             let other = self.iconst(1);
             self.b.ins().brif(too_deep, fail, &[BlockArg::Value(other)], go_on, &[]);
@@ -721,6 +717,16 @@ impl<'e> Translator<'_, 'e> {
         self.vs = vs;
         self.levels[0].pc = pc;
         self.levels[0].reg = reg;
+    }
+
+    /// Whether the deepest virtual frame (see `frame_nesting`) would pass the depth limit (an
+    /// `i8`), when the code has virtual frames.
+    pub(super) fn frames_too_deep(&mut self, spec: &Speculation) -> Option<ir::Value> {
+        let nesting = spec.frame_nesting?;
+        let depth = self.load_vm_field(VmField::Depth);
+        let max = self.load_vm_field(VmField::MaxDepth);
+        let deepest = self.b.ins().iadd_imm_s(depth, nesting as i64);
+        Some(self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, deepest, max))
     }
 
     /// Define the counters the checks after calls compare with from the graph's (the
