@@ -65,14 +65,15 @@ pub(super) struct Direct {
 
 impl<'e> Translator<'_, 'e> {
     /// When the code being translated (speculatively) may call itself directly, how many
-    /// arguments such a call passes (see the module docs).
-    pub(super) fn direct_arity(&self) -> Option<usize> {
+    /// arguments such a call passes (see the module docs). `writes_no_store_cell`: what
+    /// [`Self::writes_no_store_cell`] says of it.
+    pub(super) fn direct_arity(&self, writes_no_store_cell: bool) -> Option<usize> {
         let l = &self.levels[0];
         if !self.env.speculate || l.is_program || !matches!(l.reg, RegMode::Virtual(_)) {
             return None;
         }
         let me = self.env.vm.block_obj(self.env.block)?;
-        if !self.writes_no_store_cell()
+        if !writes_no_store_cell
             || !self.runs_block(me.module, me.code, self.env.block.to_bits(), SPECULATIVE_INLINE_DEPTH)
         {
             return None;
@@ -121,10 +122,15 @@ impl<'e> Translator<'_, 'e> {
         });
     }
 
+    /// Whether this run is a direct call (an `i8`).
+    fn is_direct_run(&mut self) -> ir::Value {
+        self.b.ins().icmp_imm_s(IntCC::Equal, self.chained, DIRECT)
+    }
+
     /// Branch to the direct entry when this run is a direct call, else to `ordinary`.
     pub(super) fn emit_direct_split(&mut self, ordinary: ir::Block) {
         let enter = self.direct.as_ref().expect("a direct translation").enter;
-        let is_direct = self.b.ins().icmp_imm_s(IntCC::Equal, self.chained, DIRECT);
+        let is_direct = self.is_direct_run();
         self.b.ins().brif(is_direct, enter, &[], ordinary, &[]);
     }
 
@@ -144,7 +150,7 @@ impl<'e> Translator<'_, 'e> {
         if self.direct.is_none() {
             return;
         }
-        let is_direct = self.b.ins().icmp_imm_s(IntCC::Equal, self.chained, DIRECT);
+        let is_direct = self.is_direct_run();
         let push = self.b.create_block();
         let cont = self.b.create_block();
         self.b.ins().brif(is_direct, push, &[], cont, &[]);
@@ -242,7 +248,7 @@ impl<'e> Translator<'_, 'e> {
         let buf = d.buf;
         let entries = self.pending();
         let Some((VEntry::Value(top), rest)) = entries.split_last() else { return };
-        let is_direct = self.b.ins().icmp_imm_s(IntCC::Equal, self.chained, DIRECT);
+        let is_direct = self.is_direct_run();
         let direct = self.b.create_block();
         let ordinary = self.b.create_block();
         self.b.ins().brif(is_direct, direct, &[], ordinary, &[]);
@@ -275,11 +281,8 @@ impl<'e> Translator<'_, 'e> {
         let (k, buf, self_entry) = (d.args, d.buf, d.self_entry);
         let args: Vec<ir::Value> = self.vs.pop_n(k).iter().map(|e| e.value().expect("can_call_direct").val).collect();
         self.flush();
-        self.sync_vm_state();
-        let slots = self.root_slots();
-        self.sync_slots(&slots);
         let flags = MemFlagsData::trusted();
-        let CallChecks { ok, len, depth, countdown } = self.emit_call_checks();
+        let checks = self.emit_call_checks();
         let fast = self.b.create_block();
         let slow = self.b.create_block();
         let got = self.b.create_block();
@@ -288,7 +291,7 @@ impl<'e> Translator<'_, 'e> {
         let done = self.b.create_block();
         let result = self.b.append_block_param(done, I64);
         self.b.set_cold_block(slow);
-        self.b.ins().brif(ok, fast, &[], slow, &[]);
+        self.b.ins().brif(checks.ok, fast, &[], slow, &[]);
         self.seal_blocks(&[fast, slow]);
 
         self.b.switch_to_block(fast);
@@ -296,16 +299,9 @@ impl<'e> Translator<'_, 'e> {
         for (i, &v) in args.iter().enumerate() {
             self.b.ins().store(flags, v, buf, (8 * i) as i32);
         }
-        let countdown = self.b.ins().iadd_imm_s(countdown, -1);
-        self.b.ins().store(flags, countdown, self.vm, JitLayout::POLL_COUNTDOWN);
-        self.emit_push_frame(len, depth, bits);
         let entry_addr = self.iconst(self_entry);
         let entry = self.b.ins().load(I64, flags, entry_addr, 0);
-        let sig = self.sig(&[I64, I32], Some(I32));
-        let mode = self.b.ins().iconst(I32, DIRECT);
-        let call = self.b.ins().call_indirect(sig, entry, &[self.vm, mode]);
-        let status = self.b.inst_results(call)[0];
-        self.emit_pop_frame(len, depth);
+        let status = self.emit_enter_and_call(entry, DIRECT, &checks, bits);
         self.reload_vm_state();
         let returned = self.b.ins().icmp_imm_s(IntCC::Equal, status, DIRECT);
         self.b.ins().brif(returned, got, &[], ordinary, &[BlockArg::Value(status)]);

@@ -149,20 +149,14 @@ impl<'e> Translator<'_, 'e> {
             return self.give_up("a call of a Block that writes a heap Register in speculative code");
         }
         self.flush();
-        // The inline path reads and writes the VM's fields and may collect: memory current.
-        self.sync_vm_state();
-        if self.slot_vars.is_some() {
-            let slots = self.root_slots();
-            self.sync_slots(&slots);
-        }
         let flags = MemFlagsData::trusted();
         // SAFETY: compile-time constant bits are live values (module constants).
         let obj = unsafe { Value::from_bits(bits) }.as_block_obj().expect("a Block").as_ptr() as u64;
         let entry_addr = self.iconst(obj + std::mem::offset_of!(BlockObj, native_entry) as u64);
         let entry = self.b.ins().load(I64, flags, entry_addr, 0);
         let compiled = self.b.ins().icmp_imm_s(IntCC::NotEqual, entry, 0);
-        let CallChecks { ok, len, depth, countdown } = self.emit_call_checks();
-        let ok = self.b.ins().band(compiled, ok);
+        let checks = self.emit_call_checks();
+        let ok = self.b.ins().band(compiled, checks.ok);
         let fast = self.b.create_block();
         let slow = self.b.create_block();
         let done = self.b.create_block();
@@ -172,15 +166,8 @@ impl<'e> Translator<'_, 'e> {
         self.seal_blocks(&[fast, slow]);
 
         self.b.switch_to_block(fast);
-        let countdown = self.b.ins().iadd_imm_s(countdown, -1);
-        self.b.ins().store(flags, countdown, self.vm, JitLayout::POLL_COUNTDOWN);
         self.emit_count_execution(obj);
-        self.emit_push_frame(len, depth, bits);
-        let sig = self.sig(&[I64, I32], Some(I32));
-        let not_chained = self.b.ins().iconst(I32, 0);
-        let call = self.b.ins().call_indirect(sig, entry, &[self.vm, not_chained]);
-        let status = self.b.inst_results(call)[0];
-        self.emit_pop_frame(len, depth);
+        let status = self.emit_enter_and_call(entry, 0, &checks, bits);
         self.b.ins().jump(done, &[BlockArg::Value(status)]);
 
         self.b.switch_to_block(slow);
@@ -199,11 +186,16 @@ impl<'e> Translator<'_, 'e> {
         }
     }
 
-    /// The checks `exec::run_native` makes before it calls a compiled Block, inline (memory is
-    /// current: the caller synced the VM fields): the native stack, the depth limit, room in the
-    /// frame stack, not the poll's turn. The frame-stack length, the depth and the countdown
-    /// read come with the result, for the call's bookkeeping.
+    /// The checks `exec::run_native` makes before it calls a compiled Block, inline: the native
+    /// stack, the depth limit, room in the frame stack, not the poll's turn. Memory is made
+    /// current first (the call reads and writes the VM's fields and may collect: the VM fields
+    /// kept in registers and the slots the collector must see are stored); the virtual AL is
+    /// the caller's to flush. The frame-stack length, the depth and the countdown read come
+    /// with the result, for [`Self::emit_enter_and_call`].
     pub(super) fn emit_call_checks(&mut self) -> CallChecks {
+        self.sync_vm_state();
+        let slots = self.root_slots();
+        self.sync_slots(&slots);
         let flags = MemFlagsData::trusted();
         let sp = self.b.ins().get_stack_pointer(I64);
         let limit = self.b.ins().load(I64, flags, self.vm, JitLayout::STACK_LIMIT);
@@ -222,9 +214,24 @@ impl<'e> Translator<'_, 'e> {
         CallChecks { ok, len, depth, countdown }
     }
 
+    /// Where the checks passed: the block entry's step, the frame of Block `bits`, a native
+    /// call of `entry` with `chained`, the frame left again; returns the callee's status.
+    pub(super) fn emit_enter_and_call(&mut self, entry: ir::Value, chained: i64, checks: &CallChecks, bits: u64) -> ir::Value {
+        let CallChecks { len, depth, countdown, .. } = *checks;
+        let countdown = self.b.ins().iadd_imm_s(countdown, -1);
+        self.b.ins().store(MemFlagsData::trusted(), countdown, self.vm, JitLayout::POLL_COUNTDOWN);
+        self.emit_push_frame(len, depth, bits);
+        let sig = self.sig(&[I64, I32], Some(I32));
+        let chained = self.b.ins().iconst(I32, chained);
+        let call = self.b.ins().call_indirect(sig, entry, &[self.vm, chained]);
+        let status = self.b.inst_results(call)[0];
+        self.emit_pop_frame(len, depth);
+        status
+    }
+
     /// Push the frame of a call of Block `bits` (`len` frames and `depth` before it), inline:
     /// the frame stack has room (checked).
-    pub(super) fn emit_push_frame(&mut self, len: ir::Value, depth: ir::Value, bits: u64) {
+    fn emit_push_frame(&mut self, len: ir::Value, depth: ir::Value, bits: u64) {
         let flags = MemFlagsData::trusted();
         let frames = self.b.ins().load(I64, flags, self.vm, JitLayout::FRAMES_PTR);
         let offset = self.b.ins().imul_imm_s(len, JitLayout::FRAME_SIZE as i64);
@@ -243,7 +250,7 @@ impl<'e> Translator<'_, 'e> {
 
     /// Leave the frame [`Self::emit_push_frame`] pushed: the callee left the frame stack and
     /// the depth as it found them.
-    pub(super) fn emit_pop_frame(&mut self, len: ir::Value, depth: ir::Value) {
+    fn emit_pop_frame(&mut self, len: ir::Value, depth: ir::Value) {
         let flags = MemFlagsData::trusted();
         self.b.ins().store(flags, len, self.vm, JitLayout::FRAMES_LEN);
         self.b.ins().store(flags, depth, self.vm, JitLayout::BLOCK_DEPTH);

@@ -58,6 +58,7 @@ use std::collections::HashMap;
 
 /// What [`Translator::emit_call_checks`] found: whether a call may go ahead (an `i8`), and
 /// the frame-stack length, the depth and the poll countdown it read.
+#[derive(Clone, Copy)]
 struct CallChecks {
     ok: ir::Value,
     len: ir::Value,
@@ -240,10 +241,13 @@ pub fn translate(
         poll_region: None,
         poll_bounds: Default::default(),
     };
+    // Speculative code that can write no Store cell has no writes of its own to add at its
+    // sync points, and may call itself directly.
+    let writes_nothing = env.speculate && !is_program && t.writes_no_store_cell();
     if env.speculate && !is_program {
         t.declare_vm_state();
         t.slot_vars = Some(HashMap::new());
-        if let Some(args) = t.direct_arity() {
+        if let Some(args) = t.direct_arity(writes_nothing) {
             t.begin_direct(args);
         }
     }
@@ -273,8 +277,7 @@ pub fn translate(
         let own_writes = t.b.declare_var(I64);
         let epoch = t.b.declare_var(I64);
         t.spec = Some(speculate::Speculation::new(pre, t.levels[0].reg.clone(), writes, own_writes, epoch));
-        // Code that writes no Store cell has no writes of its own to add at its sync points.
-        if !t.writes_no_store_cell() {
+        if !writes_nothing {
             t.writes_var = Some((writes, own_writes));
         }
         t.out.speculative = true;
