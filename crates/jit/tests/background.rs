@@ -172,6 +172,34 @@ fn with_the_main_thread_budget_spent_a_block_is_postponed_until_its_count_double
 }
 
 #[test]
+fn a_postponed_block_called_from_compiled_code_waits_for_its_due_count() {
+    // Compiled code asks for its callees' code at every call; a callee postponed for the
+    // budget must not be looked at again (and counted again) before its new due count.
+    let mut r = Runner::new(Tier::Executor);
+    let config = JitConfig {
+        threshold: Some(2),
+        background: Background::On,
+        budget_percent: 0,
+        budget_allowance_ns: 0, // always spent
+        ..JitConfig::default()
+    };
+    soma_jit::install_with(&mut r.vm, config).unwrap();
+    r.tier = Tier::Jit(2);
+    // `c` calls the Block in its Register, so the call goes through the runtime's call path.
+    r.run_src("{ 7 } !k  { !_.f >_.f >_.f >_.f >_.f >_.f >_.f >_.f >_.f } !c").unwrap();
+    let c = r.vm.read_store_path(&["c"]).unwrap();
+    soma_jit::compile_block(&mut r.vm, c).unwrap();
+    let res = r.run_src("k >c");
+    assert_eq!(r.outcome(res).al, "[7, 7, 7, 7, 7, 7, 7, 7]");
+    // Asked at counts 0..7: postponed at 0 (due 3: twice the count, at least the threshold
+    // plus one), at 3 (due 6) and at 6 (due 12); the asks in between return at once.
+    let k = r.vm.read_store_path(&["k"]).unwrap();
+    assert_eq!(r.vm.block_obj(k).unwrap().tier_up_delay.get(), 10);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert_eq!((s.postponed, s.background_queued), (3, 0), "{s:?}");
+}
+
+#[test]
 fn threshold_zero_compiles_synchronously_even_with_background_on() {
     let mut r = runner(0, Background::On);
     r.run_src("{ 1 >+ } !inc  0 >inc").unwrap();
