@@ -311,8 +311,9 @@ pub struct Jit {
     worker: Option<Result<Worker, String>>,
     /// Blocks translated and waiting for their machine code, by job number.
     pending: HashMap<u64, Translation>,
-    /// The job number of each Block waiting, by (module, code).
-    queued: HashMap<(u32, u32), u64>,
+    /// The job number of each Block waiting and the heat one execution of it is worth
+    /// ([`heat_weight`]), by (module, code).
+    queued: HashMap<(u32, u32), (u64, u64)>,
     /// Background compiles of a Block dropped as stale so far (see [`MAX_STALE_DROPS`]).
     stale_drops: HashMap<(u32, u32), u32>,
     /// The optimizing tier's ISA (Cranelift's optimizer and register allocator), made on
@@ -524,12 +525,12 @@ impl Jit {
         if b.native_entry.get().is_some() || self.failed.contains(&key) {
             return;
         }
-        if let Some(&id) = self.queued.get(&key) {
+        if let Some(&(id, weight)) = self.queued.get(&key) {
             // Called again while it waits (compiled callers ask at every call): it is hot. The
             // heat reaches the queue in steps (each is a lock and a search of the queue).
             if b.exec_count.get() % WARM_STEP == 0 {
                 if let Some(Ok(w)) = &self.worker {
-                    w.warm(id, WARM_STEP);
+                    w.warm(id, WARM_STEP.saturating_mul(weight));
                 }
             }
             return;
@@ -550,8 +551,8 @@ impl Jit {
             let _ = self.compile(vm, block);
             return;
         }
-        let heat = b.exec_count.get();
         if !self.within_budget() {
+            let heat = b.exec_count.get();
             // Look again when the count has doubled (the hook fires at threshold + delay).
             let threshold = self.config.threshold.unwrap_or(0);
             let next = heat.saturating_mul(2).max(threshold.saturating_add(1));
@@ -560,7 +561,7 @@ impl Jit {
             return;
         }
         let tier = self.first_tier(vm, block);
-        self.queue(vm, block, tier, heat);
+        self.queue(vm, block, tier);
     }
 
     /// The baseline code of `block` reached the optimizing tier's threshold: compile it again
@@ -579,14 +580,15 @@ impl Jit {
             let _ = self.compile_now(vm, block, 2);
             return;
         }
-        let heat = b.exec_count.get();
-        self.queue(vm, block, 2, heat);
+        self.queue(vm, block, 2);
     }
 
     /// Translate `block` for `tier` now and hand its code generation to the compile thread.
-    fn queue(&mut self, vm: &mut Vm, block: Value, tier: u8, heat: u64) {
+    fn queue(&mut self, vm: &mut Vm, block: Value, tier: u8) {
         let Some(b) = vm.block_obj(block) else { return };
         let key = (b.module, b.code);
+        let weight = heat_weight(vm, block, tier);
+        let heat = b.exec_count.get().saturating_mul(weight);
         let isa = match self.isa_for(tier) {
             Ok(isa) => isa,
             Err(e) => {
@@ -601,7 +603,7 @@ impl Jit {
                 let id = self.next_id;
                 self.stats.background_queued += 1;
                 self.stats.background_translate_ns += t.translate.as_nanos() as u64;
-                self.queued.insert(key, id);
+                self.queued.insert(key, (id, weight));
                 self.pending.insert(id, t);
                 if let Some(Ok(w)) = &mut self.worker {
                     w.submit(id, heat, func, isa, self.config.dump.asm, self.config.inject_worker_panic);
@@ -924,6 +926,22 @@ fn stale(vm: &Vm, t: &Translation) -> Option<String> {
 /// Executions of a queued Block between two increases of its job's heat.
 const WARM_STEP: u64 = 32;
 
+/// How much heat a round of a chained loop's body is worth in the compile queue, against one
+/// execution of any other Block.
+const LOOP_ROUND_WEIGHT: u64 = 16;
+
+/// The heat one execution of `block` adds to its job for `tier`. A loop body's optimizing
+/// compile goes ahead of the baseline compiles of the Blocks its rounds call: the loop takes
+/// its code at its next round, and that code inlines those Blocks, so their own code, compiled
+/// first, would mostly serve rounds the loop's code would have run.
+fn heat_weight(vm: &Vm, block: Value, tier: u8) -> u64 {
+    if tier >= 2 && is_loop_body(vm, block) {
+        LOOP_ROUND_WEIGHT
+    } else {
+        1
+    }
+}
+
 /// Cells of the Store searched for the path that names a Block in dumps and the perf map.
 const NAMING_SEARCH_CELLS: usize = 4096;
 
@@ -1122,8 +1140,7 @@ fn note_deopt(vm: &mut Vm, event: crate::helpers::DeoptEvent) {
         // main thread.
         let tier = jit.current.get(&key).map_or(1, |&(_, tier)| tier);
         if jit.config.background != Background::Off && jit.worker_ready() {
-            let heat = b.exec_count.get();
-            jit.queue(vm, block, tier, heat);
+            jit.queue(vm, block, tier);
         } else {
             let _ = jit.compile_now(vm, block, tier);
         }
