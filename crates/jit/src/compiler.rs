@@ -479,11 +479,13 @@ impl Jit {
     /// for the next round of a `chain`) whenever that tier is on. A loop that reached the
     /// tier-up threshold runs most of its rounds in whatever code it gets next: a baseline
     /// compile first would only delay the optimized one (the loop body is small, and its
-    /// code is generated off the main thread either way).
+    /// code is generated off the main thread either way). The same holds for a recursive
+    /// Block that reached the threshold while recursing: recursion is its loop, and the
+    /// calls still to come are mostly its own.
     fn first_tier(&self, vm: &Vm, block: Value) -> u8 {
         match self.config.opt_threshold {
             Some(0) => 2,
-            Some(_) if is_loop_body(vm, block) => 2,
+            Some(_) if is_loop_body(vm, block) || is_recursing(vm, block) => 2,
             _ => 1,
         }
     }
@@ -907,6 +909,37 @@ fn is_loop_body(vm: &Vm, block: Value) -> bool {
     })
 }
 
+/// Whether `block`, about to run, is recursing: it calls itself by a Store path (in its own
+/// Code or a Block literal nested in it), and an execution of it is running in one of the
+/// innermost [`RECURSION_LOOKBACK`] frames. Both, so that neither a combinator that is merely
+/// re-entered (`ifelse` inside an arm of an outer `ifelse`) nor a Block whose call of itself
+/// sits on a path not taken counts.
+fn is_recursing(vm: &Vm, block: Value) -> bool {
+    let Some(b) = vm.block_obj(block) else { return false };
+    vm.is_running(block, RECURSION_LOOKBACK) && calls_itself(vm, block, b.module, b.code, NESTED_LITERAL_DEPTH)
+}
+
+/// Levels of nested Block literals searched for a call of the Block itself.
+const NESTED_LITERAL_DEPTH: usize = 3;
+
+/// Whether Code `code` of `module`, or a Block literal nested in it (down to `depth` levels),
+/// executes a Store path that holds `block` now.
+fn calls_itself(vm: &Vm, block: Value, module: u32, code: u32, depth: usize) -> bool {
+    let Some(m) = vm.module(module) else { return false };
+    let Some(c) = m.module.codes.get(code as usize) else { return false };
+    c.instrs.iter().any(|ins| match ins.op {
+        Opcode::ExecStore => {
+            let comps: Vec<&str> = c.paths[ins.operand as usize].components.iter().map(|c| &**c).collect();
+            vm.read_store_path(&comps).is_some_and(|v| v == block)
+        }
+        Opcode::Const => match c.consts.get(ins.operand as usize) {
+            Some(&soma_runtime::decode::Const::Block(inner)) if depth > 0 => calls_itself(vm, block, module, inner, depth - 1),
+            _ => false,
+        },
+        _ => false,
+    })
+}
+
 /// Why code translated for `t` must not be installed now, if it must not: the Block's code is
 /// no longer the code `t` was to replace (compiled meanwhile), or a Store path it speculates on
 /// holds another value.
@@ -922,6 +955,11 @@ fn stale(vm: &Vm, t: &Translation) -> Option<String> {
         (now != Some(*bits)).then(|| format!("`{}` was rebound", path.join(".")))
     })
 }
+
+/// Frames searched for an outer execution of a Block reaching the tier-up threshold (see
+/// [`is_recursing`]): recursion through a few helper Blocks is found, and a deep stack
+/// costs no more than this.
+const RECURSION_LOOKBACK: usize = 16;
 
 /// Executions of a queued Block between two increases of its job's heat.
 const WARM_STEP: u64 = 32;

@@ -80,3 +80,41 @@ fn off_keeps_the_baseline_tier_only() {
     assert_eq!((s.blocks_compiled, s.optimized), (1, 0), "{s:?}");
 }
 
+
+/// The tier of each compile of the Block stored at `name`, in order.
+fn tiers_of(r: &mut Runner, name: &str) -> Vec<u8> {
+    let v = r.vm.read_store_path(&[name]).expect("a stored Block");
+    let b = r.vm.block_obj(v).expect("a Block");
+    let (module, code) = (b.module, b.code);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    s.blocks.iter().filter(|b| (b.module, b.code) == (module, code)).map(|b| b.tier).collect()
+}
+
+#[test]
+fn a_block_recursing_at_the_threshold_goes_to_the_optimizing_tier_at_once() {
+    // `fib` reaches the threshold (3) inside its own recursion and calls itself by name (from
+    // a Block literal nested in it): recursion is its loop, its first compile is optimized.
+    let fib = "{ !_.n  _.  _.n 2 ><  { !_. _.n }  { !_. _.n 1 >- >fib  _.n 2 >- >fib  >+ }  >choose >^ } !fib ";
+    let src = format!("{fib} 15 >fib");
+    let (reference, _) = run_on(Tier::Executor, &src, true);
+    let (o, mut r) = run_on(Tier::Optimizing(3, 1_000_000), &src, true);
+    assert_eq!(o, reference);
+    assert_eq!(o.al, "[610]");
+    assert_eq!(tiers_of(&mut r, "fib"), [2]);
+
+    // The same Block reaching the threshold outside any recursion (base cases only): baseline.
+    let src = format!("{fib} 1 >fib 0 >fib 1 >fib 0 >fib 15 >fib");
+    let (reference, _) = run_on(Tier::Executor, &src, true);
+    let (o, mut r) = run_on(Tier::Optimizing(3, 1_000_000), &src, true);
+    assert_eq!(o, reference);
+    assert_eq!(tiers_of(&mut r, "fib"), [1]);
+
+    // A Block re-entered without calling itself (`twice` runs the Block it is given, which runs
+    // `twice` again, three levels deep) is not recursing: baseline.
+    let src = "{ !_.f >_.f >_.f } !twice  \
+               { { { 1 } >twice } >twice } >twice";
+    let (reference, _) = run_on(Tier::Executor, src, true);
+    let (o, mut r) = run_on(Tier::Optimizing(3, 1_000_000), src, true);
+    assert_eq!(o, reference);
+    assert_eq!(tiers_of(&mut r, "twice"), [1]);
+}

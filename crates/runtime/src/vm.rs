@@ -416,6 +416,13 @@ impl Vm {
         self.frames.last().and_then(Frame::block)
     }
 
+    /// Whether `block` runs in one of the `within` innermost block frames: called before a
+    /// Block's own frame is pushed, true means the Block is recursing. (Inlined bodies of
+    /// compiled code have no frame here.)
+    pub fn is_running(&self, block: Value, within: usize) -> bool {
+        self.frames.iter().rev().take(within).any(|f| f.block_or_void == block)
+    }
+
     /// The AL itself, for hosts that edit it like a list (insert, replace, delete).
     pub fn al_mut(&mut self) -> &mut AlStack {
         &mut self.al
