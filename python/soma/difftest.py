@@ -180,9 +180,9 @@ class Generator:
         a value that is no CellRef or is looked up through; and long enough that the step
         budget may stop it inside compiled code.
 
-        The runs have no stdlib, so the loop brings its own `ifelse` (`hif`, the stdlib's
-        definition on the `choose` builtin), and "in round k" is "from round k on" (`hi k
-        ><` is the only comparison there is)."""
+        The runs have no stdlib, so the loop brings its own `ifelse`, `not`, `and` and `or`
+        (`hif`, `hnot`, `hand`, `hor`: the stdlib's definitions on the `choose` builtin), and
+        "in round k" is "from round k on" (`hi k ><` is the only comparison there is)."""
         rnd = self.rnd
         rounds = rnd.choice([3, 20, 150, 390, 2000])
         # The round where something breaks: mostly early, since the step budget (400 Block
@@ -193,7 +193,7 @@ class Generator:
         pieces = []
         for _ in range(rnd.randrange(1, 4)):
             kind = rnd.choice(["add", "add", "mul", "div", "kind", "rebind", "alias", "cmp",
-                               "call", "call", "cellref", "cellref"])
+                               "call", "call", "cellref", "cellref", "truth"])
             if kind == "add":
                 pieces.append(rnd.choice(["ha hi >+ !ha", "ha hb >- !ha", "hb ha >+ !hb"]))
             elif kind == "mul":
@@ -218,13 +218,24 @@ class Generator:
                     "hi %d >< { hi 2 >%% 1 >< { ha. } { hb. } >hif } { 7 } >hif !hs" % k,
                     "hi %d >< { } { hpeek >chain !_.junk } >hif  hi hs >hmk !hs" % k,
                     "hi 2 >% 1 >< { ha. } { hb. } >hif !hs"]))
+            elif kind == "truth":
+                # `not`, `and`, `or` (the stdlib's, on `choose`) of compares: of the same two
+                # Ints either way round (one compare when optimized), or of two pairs.
+                pieces.append(rnd.choice([
+                    "ha hb >< hb ha >< >hor >hnot !hc",
+                    "ha hb >< >hnot hb ha >< >hand { ha } { hb } >hif !hb",
+                    "hb ha >< ha hb >< hb ha >< >hnot >hand >hor !hc",
+                    "ha hi >< hb ha >< >hor { 1 } { 2 } >hif !hc",
+                    "hc { hi 3 >< } { ha hb >< } >hif >hnot !hc"]))
             else:
                 pieces.append("ha hb >< !hc")
         for name in ("hi", "ha", "hb", "hc", "ht.v", "hr", "hr.v", "hinc", "hnop", "hbad", "hs",
-                     "hmk", "hpeek", "hif"):
+                     "hmk", "hpeek", "hif", "hnot", "hand", "hor"):
             scope.store[name] = "any"
         scope.stack.append("nil")
-        return ("{ >choose !_.go >_.go } !hif  0 !hi %s !ha 3 !hb False !hc 0 !ht.v ht. !hr "
+        return ("{ >choose !_.go >_.go } !hif  { !_.x _.x False True >choose } !hnot "
+                "{ !_.r !_.l _.l _.r False >choose } !hand  { !_.r !_.l _.l True _.r >choose } !hor "
+                "0 !hi %s !ha 3 !hb False !hc 0 !ht.v ht. !hr "
                 "+ !hplus { hb 1 >+ !hb Nil } !hinc { Nil } !hnop "
                 "{ hi %d >< { hb 1 >+ } { (s) } >hif !hb Nil } !hbad "
                 "{ !_.c.n !_.c.v  _.c. } !hmk  0 Nil >hmk !hs  { hs.v !_.junk Nil } !hpeek "
@@ -428,6 +439,8 @@ def compare(factories, count, seed, report=print, reach=None):
                         reach["direct"] = reach.get("direct", 0) + 1
                     if LAST_STATS.get("poll_exits", 0):
                         reach["poll_exits"] = reach.get("poll_exits", 0) + 1
+                    if LAST_STATS.get("folded_compares", 0):
+                        reach["folded"] = reach.get("folded", 0) + 1
         base = results[names[0]]
         if all(results[n] == base for n in names[1:]):
             continue
@@ -499,10 +512,10 @@ def main(argv=None):
     if "jit-optimized" in factories:
         print("speculative code compiled in %d programs, deoptimized in %d, recompiled with "
               "type feedback in %d, validated again after a call in %d, calling itself "
-              "directly in %d, leaving near a poll in %d"
+              "directly in %d, leaving near a poll in %d, folding compares in %d"
               % (reach.get("speculative", 0), reach.get("deopted", 0),
                  reach.get("respecialized", 0), reach.get("revalidated", 0),
-                 reach.get("direct", 0), reach.get("poll_exits", 0)))
+                 reach.get("direct", 0), reach.get("poll_exits", 0), reach.get("folded", 0)))
     return 1 if found else 0
 
 

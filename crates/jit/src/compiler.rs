@@ -220,6 +220,9 @@ pub struct JitStats {
     /// Calls compiled as direct self-calls (arguments and result in registers, see
     /// docs/jit.md), counted per compile.
     pub direct_call_sites: u64,
+    /// `choose`s of truth values that compare the same two Ints (the stdlib's `==`, `not`,
+    /// `and`, `or` over `<`) folded into one compare, counted per compile.
+    pub folded_compares: u64,
     /// Translations retried with less ambition (see `translate_with_fallbacks`).
     pub retranslations: u64,
     /// Jobs handed to the compile thread.
@@ -878,6 +881,7 @@ impl Jit {
         self.stats.blocks.push(stat);
         self.stats.inlined += t.data.inlined as u64;
         self.stats.direct_call_sites += t.data.direct_call_sites as u64;
+        self.stats.folded_compares += t.data.folded_compares as u64;
         if tier == 2 {
             self.stats.optimized += 1;
             self.stats.speculative += t.data.speculative as u64;

@@ -77,6 +77,63 @@ pub struct VValue {
     /// The value is `True` or `False` and this is its truth (an `i8`): `choose` and a chained
     /// round branch on it directly.
     pub truth: Option<ir::Value>,
+    /// The value is `True` or `False` by a relation between two small Ints (`truth` is its
+    /// compare): `not`, `and`, `or` and `choose` between such values of the same two Ints are
+    /// one compare again (the stdlib's `==`, which is `=!` negated, `=!` being `<` one way or
+    /// the other, becomes one `icmp eq`).
+    pub rel: Option<Rel>,
+}
+
+/// One side of a [`Rel`]: an integer (an `i64` SSA value) or a small Int known at compile time
+/// (two constants are the same operand when they are the same number).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IntOperand {
+    Ssa(ir::Value),
+    Const(i64),
+}
+
+/// A truth value that is a relation between the small Ints `x` and `y`: `mask` has bit 0 set
+/// when it is true where `x < y`, bit 1 where `x == y`, bit 2 where `x > y`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rel {
+    pub mask: u8,
+    pub x: IntOperand,
+    pub y: IntOperand,
+}
+
+impl Rel {
+    pub const LESS: u8 = 1;
+    pub const EQUAL: u8 = 2;
+    pub const GREATER: u8 = 4;
+    pub const ALWAYS: u8 = 7;
+
+    /// Its mask as a relation between `x` and `y`, when it is one between those two Ints
+    /// (either way round).
+    pub fn mask_on(&self, x: IntOperand, y: IntOperand) -> Option<u8> {
+        if (self.x, self.y) == (x, y) {
+            Some(self.mask)
+        } else if (self.y, self.x) == (x, y) {
+            // `a < b` is `b > a`: the outer bits trade places.
+            Some((self.mask & Rel::EQUAL) | ((self.mask & Rel::LESS) << 2) | ((self.mask & Rel::GREATER) >> 2))
+        } else {
+            None
+        }
+    }
+
+    /// The signed compare of `x` with `y` that is true exactly where the relation holds; `None`
+    /// for a relation that never or always holds.
+    pub fn cond(&self) -> Option<cranelift_codegen::ir::condcodes::IntCC> {
+        use cranelift_codegen::ir::condcodes::IntCC;
+        Some(match self.mask {
+            Rel::LESS => IntCC::SignedLessThan,
+            Rel::EQUAL => IntCC::Equal,
+            Rel::GREATER => IntCC::SignedGreaterThan,
+            3 => IntCC::SignedLessThanOrEqual,
+            5 => IntCC::NotEqual,
+            6 => IntCC::SignedGreaterThanOrEqual,
+            _ => return None,
+        })
+    }
 }
 
 impl VValue {
@@ -101,6 +158,7 @@ impl VValue {
             may_be: None,
             int: None,
             truth: None,
+            rel: None,
         }
     }
 }

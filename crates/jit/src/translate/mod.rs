@@ -38,7 +38,7 @@ use crate::helpers::{
 use crate::deopt::{self, DeoptReason};
 use crate::helper_table::Helper;
 use soma_runtime::int::ArithOp;
-use crate::vstack::{VEntry, VStack, VValue, MAX_VIRTUAL};
+use crate::vstack::{IntOperand, Rel, VEntry, VStack, VValue, MAX_VIRTUAL};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
     self, types, AbiParam, BlockArg, InstBuilder, MemFlagsData, Signature, StackSlotData, StackSlotKind,
@@ -140,6 +140,8 @@ pub struct Translated {
     pub inlined: usize,
     /// Direct self-calls compiled (`direct.rs`).
     pub direct_call_sites: usize,
+    /// `choose`s of compares between the same two Ints folded into one compare (`Rel`).
+    pub folded_compares: usize,
     /// The Store identities the code speculates on: each guarded `EXEC_STORE` path (as
     /// components) and the bits of the builtin or Block it held at compile time. Code
     /// installed later than it was translated (background compilation) is stale when one of

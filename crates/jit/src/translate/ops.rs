@@ -483,6 +483,31 @@ impl<'e> Translator<'_, 'e> {
         Some(self.b.ins().iconst(types::I8, (b == Value::TRUE.to_bits()) as i64))
     }
 
+    /// The truth value of `rel`: one compare (or a constant), boxed by a select that is dead
+    /// code unless the value escapes.
+    pub(super) fn rel_value(&mut self, rel: Rel) -> VValue {
+        let Some(cc) = rel.cond() else {
+            let bits = if rel.mask == Rel::ALWAYS { Value::TRUE } else { Value::FALSE }.to_bits();
+            return VValue::new(self.iconst(bits), Some(bits));
+        };
+        let x = self.int_operand(rel.x);
+        let y = self.int_operand(rel.y);
+        let truth = self.b.ins().icmp(cc, x, y);
+        let t = self.iconst(Value::TRUE.to_bits());
+        let f = self.iconst(Value::FALSE.to_bits());
+        let mut e = VValue::new(self.b.ins().select(truth, t, f), None);
+        e.truth = Some(truth);
+        e.rel = Some(rel);
+        e
+    }
+
+    fn int_operand(&mut self, o: IntOperand) -> ir::Value {
+        match o {
+            IntOperand::Ssa(v) => v,
+            IntOperand::Const(i) => self.iconst(i as u64),
+        }
+    }
+
     /// `choose` on three virtual operands: a select, nothing called.
     pub(super) fn gen_choose(&mut self) {
         let [c, t, f]: [VEntry; 3] = self.vs.pop_n(3).try_into().expect("3 entries");
@@ -499,6 +524,11 @@ impl<'e> Translator<'_, 'e> {
         let (VEntry::Value(c), VEntry::Value(t), VEntry::Value(f)) = (c, t, f) else {
             return self.give_up("a virtual `_.` chosen at run time");
         };
+        if let Some(rel) = chosen_rel(&c, &t, &f) {
+            self.out.folded_compares += 1;
+            let e = self.rel_value(rel);
+            return self.vpush_entry(VEntry::Value(e));
+        }
         let truthy = match c.truth {
             Some(t) => t,
             None => {
@@ -721,4 +751,21 @@ impl<'e> Translator<'_, 'e> {
             self.spec_after_call();
         }
     }
+}
+
+/// The relation a `choose` of `t` or `f` by `c` is, when `c` is a relation between two small
+/// Ints and `t` and `f` are each `True`, `False` or a relation between the same two: where `c`
+/// holds the result is `t`, elsewhere `f`, outcome by outcome of comparing the two Ints.
+fn chosen_rel(c: &VValue, t: &VValue, f: &VValue) -> Option<Rel> {
+    let c = c.rel?;
+    let mask = |e: &VValue| match e.konst {
+        Some(k) if k == Value::TRUE.to_bits() => Some(Rel::ALWAYS),
+        Some(k) if k == Value::FALSE.to_bits() => Some(0),
+        _ => e.rel?.mask_on(c.x, c.y),
+    };
+    let (tm, fm) = (mask(t)?, mask(f)?);
+    Some(Rel {
+        mask: (c.mask & tm) | (!c.mask & fm & Rel::ALWAYS),
+        ..c
+    })
 }

@@ -536,12 +536,14 @@ impl<'e> Translator<'_, 'e> {
 
     /// `<` on small Ints (anything else: a deopt exit); the result's truth is known.
     pub(super) fn gen_lt_spec(&mut self) {
-        let Some((_, _, x, y)) = self.spec_int_operands() else { return };
-        let lt = self.b.ins().icmp(IntCC::SignedLessThan, x, y);
-        let t = self.iconst(Value::TRUE.to_bits());
-        let f = self.iconst(Value::FALSE.to_bits());
-        let mut e = VValue::new(self.b.ins().select(lt, t, f), None);
-        e.truth = Some(lt);
+        let Some((_, [a, b], x, y)) = self.spec_int_operands() else { return };
+        let operand = |e: &VValue, v| e.konst_small_int().map_or(IntOperand::Ssa(v), IntOperand::Const);
+        let rel = Rel {
+            mask: Rel::LESS,
+            x: operand(&a, x),
+            y: operand(&b, y),
+        };
+        let e = self.rel_value(rel);
         self.vpush_entry(VEntry::Value(e));
     }
 
