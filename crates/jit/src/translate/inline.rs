@@ -327,10 +327,8 @@ impl<'e> Translator<'_, 'e> {
             // The budget ran out (inside the other branch of a `choose`): a call.
             return self.emit_call_block(bits);
         };
-        // Speculative code: the depth before the frame, which its leave restores.
-        let mut entry_depth = None;
         if virtual_frame {
-            entry_depth = self.emit_count_frame();
+            self.emit_count_frame();
         } else {
             let block = self.iconst(bits);
             let st = self.helper_status(At::Main, Helper::EnterInlined, &[self.vm, block]);
@@ -369,12 +367,7 @@ impl<'e> Translator<'_, 'e> {
         if self.vs.entries().iter().any(|e| e.register_root() == Some(here)) {
             self.give_up("a virtual `_.` outlives its Block");
         }
-        if let Some(depth) = entry_depth {
-            // Virtual frames nest statically and every call in the body returned to this
-            // depth: the leave is the value from before the entry (not a subtraction from
-            // the value now, which after an inlined `choose` is each arm's own addition).
-            self.store_vm_field(VmField::Depth, depth);
-        } else if self.lvl().virtual_frame {
+        if self.lvl().virtual_frame {
             self.emit_uncount_frame();
         } else {
             self.emit_leave_inlined(1);
@@ -384,18 +377,17 @@ impl<'e> Translator<'_, 'e> {
 
     /// Enter a virtual frame: the step, depth check and count of `Vm::enter_inlined`, inline
     /// (a limit or recursion error is the executing instruction's, here in the calling level).
-    /// Speculative code checks the depth of its deepest frame once, in its pre-header; it
-    /// keeps the depth in a variable and gets the depth before the entry back.
-    pub(super) fn emit_count_frame(&mut self) -> Option<ir::Value> {
+    /// Speculative code checks the depth of its deepest frame once, in its pre-header.
+    pub(super) fn emit_count_frame(&mut self) {
         let nesting = self.depth();
         if let Some(spec) = self.spec.as_mut() {
             spec.frame_nesting = Some(spec.frame_nesting.map_or(nesting, |n| n.max(nesting)));
             // The step, in a poll region (`polls.rs`).
             self.emit_region_step();
-            let before = self.load_vm_field(VmField::Depth);
-            let depth = self.plus_folded(before, 1);
+            let depth = self.load_vm_field(VmField::Depth);
+            let depth = self.plus_folded(depth, 1);
             self.store_vm_field(VmField::Depth, depth);
-            return Some(before);
+            return;
         }
         // A step (limits.rs): the poll countdown; at zero, the limits (not the host) are
         // checked by `jit_poll_inlined`.
@@ -417,7 +409,6 @@ impl<'e> Translator<'_, 'e> {
         self.b.switch_to_block(cont);
         let depth = self.b.ins().iadd_imm_s(depth, 1);
         self.store_vm_field(VmField::Depth, depth);
-        None
     }
 
     pub(super) fn emit_uncount_frame(&mut self) {
