@@ -141,18 +141,24 @@ fn dropping_a_vm_with_compiles_in_flight_is_clean() {
     }
 }
 
-#[test]
-fn with_the_main_thread_budget_spent_a_block_is_postponed_until_its_count_doubles() {
+/// A JIT at threshold 2 compiling in the background whose main-thread budget is always spent.
+fn runner_with_budget_spent() -> Runner {
     let mut r = Runner::new(Tier::Executor);
     let config = JitConfig {
         threshold: Some(2),
         background: Background::On,
         budget_percent: 0,
-        budget_allowance_ns: 0, // always spent
+        budget_allowance_ns: 0,
         ..JitConfig::default()
     };
     soma_jit::install_with(&mut r.vm, config).unwrap();
     r.tier = Tier::Jit(2);
+    r
+}
+
+#[test]
+fn with_the_main_thread_budget_spent_a_block_is_postponed_until_its_count_doubles() {
+    let mut r = runner_with_budget_spent();
     let delay = |r: &Runner| {
         let v = r.vm.read_store_path(&["k"]).unwrap();
         r.vm.block_obj(v).unwrap().tier_up_delay.get()
@@ -175,16 +181,7 @@ fn with_the_main_thread_budget_spent_a_block_is_postponed_until_its_count_double
 fn a_postponed_block_called_from_compiled_code_waits_for_its_due_count() {
     // Compiled code asks for its callees' code at every call; a callee postponed for the
     // budget must not be looked at again (and counted again) before its new due count.
-    let mut r = Runner::new(Tier::Executor);
-    let config = JitConfig {
-        threshold: Some(2),
-        background: Background::On,
-        budget_percent: 0,
-        budget_allowance_ns: 0, // always spent
-        ..JitConfig::default()
-    };
-    soma_jit::install_with(&mut r.vm, config).unwrap();
-    r.tier = Tier::Jit(2);
+    let mut r = runner_with_budget_spent();
     // `c` calls the Block in its Register, so the call goes through the runtime's call path.
     r.run_src("{ 7 } !k  { !_.f >_.f >_.f >_.f >_.f >_.f >_.f >_.f >_.f } !c").unwrap();
     let c = r.vm.read_store_path(&["c"]).unwrap();
