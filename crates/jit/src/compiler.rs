@@ -773,6 +773,7 @@ impl Jit {
             // the generic kind.
             speculate: tier == 2 && cid != 0 && !self.no_speculate.contains(&(mid, cid)),
             feedback: Some(&self.feedback),
+            check_invariants: self.config.verify,
         };
         let (data, given_up) =
             translate_with_fallbacks(&mut self.ctx, &mut self.fctx, &mut env, self.isa.frontend_config())?;

@@ -61,6 +61,7 @@ pub fn compile_module_for(vm: &mut Vm, module: u32, isa: &dyn isa::TargetIsa) ->
             hot_at: (!speculate).then_some(crate::compiler::DEFAULT_OPT_THRESHOLD),
             speculate,
             feedback: None,
+            check_invariants: true,
         };
         // The cache lines and resume points live until the end of this iteration: the code
         // is compiled, never run.

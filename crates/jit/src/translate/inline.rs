@@ -327,8 +327,10 @@ impl<'e> Translator<'_, 'e> {
             // The budget ran out (inside the other branch of a `choose`): a call.
             return self.emit_call_block(bits);
         };
+        // Speculative code: the depth before the frame, which its leave restores.
+        let mut entry_depth = None;
         if virtual_frame {
-            self.emit_count_frame();
+            entry_depth = self.emit_count_frame();
         } else {
             let block = self.iconst(bits);
             let st = self.helper_status(At::Main, Helper::EnterInlined, &[self.vm, block]);
@@ -367,7 +369,9 @@ impl<'e> Translator<'_, 'e> {
         if self.vs.entries().iter().any(|e| e.register_root() == Some(here)) {
             self.give_up("a virtual `_.` outlives its Block");
         }
-        if self.lvl().virtual_frame {
+        if let Some(depth) = entry_depth {
+            self.restore_depth(depth);
+        } else if self.lvl().virtual_frame {
             self.emit_uncount_frame();
         } else {
             self.emit_leave_inlined(1);
@@ -377,17 +381,18 @@ impl<'e> Translator<'_, 'e> {
 
     /// Enter a virtual frame: the step, depth check and count of `Vm::enter_inlined`, inline
     /// (a limit or recursion error is the executing instruction's, here in the calling level).
-    /// Speculative code checks the depth of its deepest frame once, in its pre-header.
-    pub(super) fn emit_count_frame(&mut self) {
+    /// Speculative code checks the depth of its deepest frame once, in its pre-header; it
+    /// keeps the depth in a variable and gets the depth before the entry back.
+    pub(super) fn emit_count_frame(&mut self) -> Option<ir::Value> {
         let nesting = self.depth();
         if let Some(spec) = self.spec.as_mut() {
             spec.frame_nesting = Some(spec.frame_nesting.map_or(nesting, |n| n.max(nesting)));
             // The step, in a poll region (`polls.rs`).
             self.emit_region_step();
-            let depth = self.load_vm_field(VmField::Depth);
-            let depth = self.plus_folded(depth, 1);
+            let before = self.load_vm_field(VmField::Depth);
+            let depth = self.plus_folded(before, 1);
             self.store_vm_field(VmField::Depth, depth);
-            return;
+            return Some(before);
         }
         // A step (limits.rs): the poll countdown; at zero, the limits (not the host) are
         // checked by `jit_poll_inlined`.
@@ -408,6 +413,28 @@ impl<'e> Translator<'_, 'e> {
         self.emit_error_return(st, &pending);
         self.b.switch_to_block(cont);
         let depth = self.b.ins().iadd_imm_s(depth, 1);
+        self.store_vm_field(VmField::Depth, depth);
+        None
+    }
+
+    /// Leave a virtual frame of speculative code entered at depth `entry`. Virtual frames nest
+    /// statically and every call in the body returned to this depth, so the depth is `entry`
+    /// again: the same value whatever path the body took (after an inlined `choose`, not each
+    /// arm's own subtraction). But a value `reload_vm_state` loaded is taken for what memory
+    /// holds (`sync_vm_state` does not store it), and a sync in the body may have stored
+    /// another depth since: such an `entry` comes back as a copy, which the next sync stores.
+    fn restore_depth(&mut self, entry: ir::Value) {
+        if self.env.check_invariants {
+            let now = self.load_vm_field(VmField::Depth);
+            let back = self.b.ins().iadd_imm_s(now, -1);
+            let wrong = self.b.ins().icmp(IntCC::NotEqual, back, entry);
+            self.b.ins().trapnz(wrong, ir::TrapCode::unwrap_user(TRAP_DEPTH_UNBALANCED));
+        }
+        let depth = if self.is_reload_of(entry, VmField::Depth) {
+            self.b.ins().iadd_imm_s(entry, 0)
+        } else {
+            entry
+        };
         self.store_vm_field(VmField::Depth, depth);
     }
 
@@ -544,3 +571,7 @@ impl<'e> Translator<'_, 'e> {
     }
 
 }
+
+/// The user trap code of a failed depth check (`CodeEnv::check_invariants`): the frame's body
+/// changed the depth it should have left as it found it.
+const TRAP_DEPTH_UNBALANCED: u8 = 1;

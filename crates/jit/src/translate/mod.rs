@@ -123,6 +123,10 @@ pub struct CodeEnv<'a> {
     /// What earlier deopts taught (`feedback.rs`): sites lowered generically and paths not
     /// assumed to hold small Ints in speculative code.
     pub feedback: Option<&'a crate::feedback::TypeFeedback>,
+    /// Emit run-time checks of the translator's own invariants, trapping when one fails
+    /// (`JitConfig::verify`, on in debug builds and in the test suites): a virtual frame's
+    /// leave finds the depth its entry left.
+    pub check_invariants: bool,
 }
 
 /// Memory the compiled code refers to (the JIT keeps it as long as the code), and counts.

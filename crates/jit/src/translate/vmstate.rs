@@ -82,7 +82,10 @@ impl<'e> Translator<'_, 'e> {
         }
     }
 
-    /// Make memory current (before a helper call or a return).
+    /// Make memory current (before a helper call or a return). A variable still holding the
+    /// value a reload loaded is not stored: no sync ran since that reload (each is followed by
+    /// another), so memory holds it. Code that gives a variable an older value back must not
+    /// give it a reloaded one (see `restore_depth`).
     pub(super) fn sync_vm_state(&mut self) {
         let Some(state) = self.vm_state else { return };
         let writes = self.writes_var.filter(|_| self.body_started);
@@ -117,7 +120,7 @@ impl<'e> Translator<'_, 'e> {
     }
 
     /// Whether `v` is the value `reload_vm_state` loaded for `field`.
-    fn is_reload_of(&self, v: ir::Value, field: VmField) -> bool {
+    pub(super) fn is_reload_of(&self, v: ir::Value, field: VmField) -> bool {
         let dfg = &self.b.func.dfg;
         let ir::ValueDef::Result(inst, 0) = dfg.value_def(dfg.resolve_aliases(v)) else { return false };
         matches!(dfg.insts[inst],
