@@ -43,6 +43,14 @@ def _make(cls):
     return factory
 
 
+# test_bench_programs.py runs each benchmark program under JIT settings of its own: it is
+# collected once, in the default-threshold JIT tier (SOMA_JIT=1, no threshold set), not again
+# in every tier of the suite.
+collect_ignore = []
+if os.environ.get("SOMA_JIT") != "1" or "SOMA_JIT_THRESHOLD" in os.environ:
+    collect_ignore.append("test_bench_programs.py")
+
+
 python_factory = _make(PythonVM)
 selected_factory = _make(soma.VM)
 

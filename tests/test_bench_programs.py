@@ -8,8 +8,8 @@ interpreted while the code that calls them, or that they call, is compiled), and
 compiles at threshold 1 with the optimizing tier at 2 (every Block through both tiers, the
 code installed at fixed points). A wrong answer or an error fails the test. Nothing is timed.
 
-These runs set their own tier, so they run once, in the suite's default-threshold JIT tier
-(`SOMA_JIT=1` with no threshold set), not again in each of the suite's tiers.
+These runs set their own tier, so conftest.py collects them once, in the suite's
+default-threshold JIT tier (`SOMA_JIT=1` with no threshold set), not again in each tier.
 """
 
 import os
@@ -31,19 +31,6 @@ SETTINGS = {
     "lockstep, both tiers": {"SOMA_JIT_THRESHOLD": "1", "SOMA_JIT_OPT_THRESHOLD": "2",
                              "SOMA_JIT_BACKGROUND": "lockstep"},
 }
-
-
-def _jit_tier():
-    if os.environ.get("SOMA_JIT") != "1" or "SOMA_JIT_THRESHOLD" in os.environ:
-        return False
-    try:
-        import soma._native  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-pytestmark = pytest.mark.skipif(not _jit_tier(), reason="runs in the default-threshold JIT tier only")
 
 
 @pytest.mark.parametrize("setting", list(SETTINGS))
