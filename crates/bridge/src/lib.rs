@@ -172,10 +172,19 @@ unsafe extern "C" fn host_call(user: *mut std::ffi::c_void, vm: *mut Vm, id: u32
 /// Python's own switch interval): a thread that calls `vm.interrupt()` needs the GIL.
 const GIL_SLICE: std::time::Duration = std::time::Duration::from_millis(5);
 
+/// How long the hook stays off the GIL when it yields. Releasing and at once re-taking it
+/// is not enough: the waiting thread is woken but this one takes the GIL back first, and a
+/// waiter only asks the holder to hand it over (Python's drop request) after a switch
+/// interval in which nobody took the GIL, which a release every 5.000 ms (compiled loops
+/// poll every few microseconds) never leaves: `vm.interrupt()` from a timer thread went
+/// unseen for a minute. A short wait lets the woken thread take it (0.1 ms per 5 ms: 2% of a
+/// long run's time, spent only while the run has held the GIL that long).
+const GIL_YIELD: std::time::Duration = std::time::Duration::from_micros(100);
+
 /// Poll hook (every few thousand block entries, after the runtime checked the run's limits):
 /// run Python's signal handlers, so Ctrl-C (KeyboardInterrupt) stops a runaway program (the
-/// exception is handed back with the run); and every [`GIL_SLICE`], release the GIL for a
-/// moment so other Python threads (e.g. one calling `vm.interrupt()`) can run. Nothing of
+/// exception is handed back with the run); and every [`GIL_SLICE`], release the GIL for
+/// [`GIL_YIELD`] so other Python threads (e.g. one calling `vm.interrupt()`) can run. Nothing of
 /// the VM crosses threads: during the release this thread waits and holds no Python object,
 /// and the Machine is `unsendable` (other threads can only set the interrupt flag, an
 /// atomic shared through `Interrupter`).
@@ -186,7 +195,7 @@ fn poll(_vm: &mut Vm, user: *mut std::ffi::c_void) -> Result<(), SomaError> {
         Python::attach(|py| {
             let now = std::time::Instant::now();
             if now.duration_since(ctx.last_yield.get()) >= GIL_SLICE {
-                py.detach(|| ());
+                py.detach(|| std::thread::sleep(GIL_YIELD));
                 ctx.last_yield.set(std::time::Instant::now());
             }
             // SAFETY: called with the GIL held (the runtime only runs inside a Python call).
