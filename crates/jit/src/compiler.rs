@@ -543,8 +543,7 @@ impl Jit {
         // A Block postponed for the budget waits until its count reaches the new due count,
         // whoever asks: compiled callers ask at every call, and each ask would otherwise cost
         // a budget check and count as one more postponement.
-        let delay = b.tier_up_delay.get();
-        if delay > 0 && b.exec_count.get() < self.config.threshold.unwrap_or(0).saturating_add(delay) {
+        if b.tier_up_delay.get() > 0 && b.exec_count.get() < b.tier_up_due(self.config.threshold.unwrap_or(0)) {
             return;
         }
         // Threshold 0 means "everything compiled before it first runs": synchronous, so the

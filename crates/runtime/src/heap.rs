@@ -142,6 +142,14 @@ pub struct BlockObj {
     pub tier_up_delay: StdCell<u64>,
 }
 
+impl BlockObj {
+    /// The execution count at which the tier-up hook looks at this Block, given the JIT's
+    /// threshold (later by its `tier_up_delay` when it was postponed).
+    pub fn tier_up_due(&self, threshold: u64) -> u64 {
+        threshold.saturating_add(self.tier_up_delay.get())
+    }
+}
+
 /// A builtin block (core builtin or one provided by the host).
 #[repr(C)]
 pub struct BuiltinObj {

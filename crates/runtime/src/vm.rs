@@ -731,8 +731,7 @@ impl Vm {
         }
         if let Some((hook, threshold)) = self.tier_up {
             if let Some(b) = self.block_obj(block) {
-                let due = threshold.saturating_add(b.tier_up_delay.get());
-                if b.exec_count.get() == due && b.native_entry.get().is_none() {
+                if b.exec_count.get() == b.tier_up_due(threshold) && b.native_entry.get().is_none() {
                     hook(self, block);
                 }
             }

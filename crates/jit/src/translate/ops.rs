@@ -493,12 +493,17 @@ impl<'e> Translator<'_, 'e> {
         let x = self.int_operand(rel.x);
         let y = self.int_operand(rel.y);
         let truth = self.b.ins().icmp(cc, x, y);
-        let t = self.iconst(Value::TRUE.to_bits());
-        let f = self.iconst(Value::FALSE.to_bits());
-        let mut e = VValue::new(self.b.ins().select(truth, t, f), None);
+        let mut e = VValue::new(self.box_truth(truth), None);
         e.truth = Some(truth);
         e.rel = Some(rel);
         e
+    }
+
+    /// `True` or `False` by a truth (an `i8`).
+    fn box_truth(&mut self, truth: ir::Value) -> ir::Value {
+        let t = self.iconst(Value::TRUE.to_bits());
+        let f = self.iconst(Value::FALSE.to_bits());
+        self.b.ins().select(truth, t, f)
     }
 
     fn int_operand(&mut self, o: IntOperand) -> ir::Value {
@@ -620,9 +625,7 @@ impl<'e> Translator<'_, 'e> {
     pub(super) fn gen_lt(&mut self) {
         let IntBinop { a, b: bv, x, y, slow, done } = self.begin_int_binop();
         let lt = self.b.ins().icmp(IntCC::SignedLessThan, x, y);
-        let t = self.iconst(Value::TRUE.to_bits());
-        let f = self.iconst(Value::FALSE.to_bits());
-        let r = self.b.ins().select(lt, t, f);
+        let r = self.box_truth(lt);
         self.b.ins().jump(done, &[BlockArg::Value(r)]);
 
         self.b.switch_to_block(slow);
