@@ -63,6 +63,7 @@ pub struct MachineCode {
 /// Run Cranelift's code generation on `ctx.func`.
 pub fn generate(ctx: &mut Context, isa: &dyn TargetIsa, disasm: bool) -> Result<MachineCode, String> {
     ctx.set_disasm(disasm);
+    crate::cold::spread_coldness(&mut ctx.func);
     let compiled = ctx
         .compile(isa, &mut ControlPlane::default())
         .map_err(|e| format!("{:?}", e.inner))?;

@@ -7,6 +7,7 @@
 //! * `helper_table` — every helper compiled code calls: address, signature, flush needs
 //! * `compiler` — the per-VM `JITModule`, tier-up hook, stats, dumps and perf map
 //! * `background` — the compile thread: code generation off the main thread, its queue
+//! * `cold` — block placement: slow paths' blocks go after the hot code
 //! * `cross` — compiling the same IR for another ISA (aarch64 check)
 //! * `deopt` — why compiled code deoptimised: the reasons an exit site carries
 //! * `feedback` — type feedback learnt from those deopts (wide sites and paths)
@@ -21,6 +22,7 @@
 //! ```
 
 pub mod background;
+pub mod cold;
 pub mod compiler;
 pub mod cross;
 pub mod deopt;

@@ -199,6 +199,9 @@ impl<'e> Translator<'_, 'e> {
             // Two branches rather than a `band`: each is a test and a jump.
             let loop_b = self.b.create_block();
             let ret_b = self.b.create_block();
+            // Leaving the loop is once per loop: its blocks go after the rounds' code, which
+            // then takes one jump per round, the back edge (see `cold.rs`).
+            self.b.set_cold_block(ret_b);
             let is_chained = self.b.create_block();
             self.b.ins().brif(is_self, is_chained, &[], ret_b, &[]);
             self.b.switch_to_block(is_chained);
