@@ -131,6 +131,27 @@ impl Budget {
         Ok(self.arm(interval))
     }
 
+    /// Take the poll that is due `countdown` entries from now, now (compiled code about to run
+    /// that many entries and more without looking at the countdown, see `Vm::poll_ahead`).
+    /// Only when it could stop nothing: the interrupt flag clear, the deadline not passed, and
+    /// the step budget good for the whole next interval after it. Then the steps taken so far
+    /// are counted and the countdown is re-armed with `countdown + interval`, so the poll after
+    /// lands on the entry it would have (the step limit stays exact, and a later poll's checks
+    /// happen where they would have). `None`: nothing changed, the poll stays due.
+    pub fn poll_early(&mut self, countdown: u32, interval: u32) -> Option<u32> {
+        let taken = self.counted.saturating_add(u64::from(self.armed.saturating_sub(countdown)));
+        let rearm = countdown.checked_add(interval)?;
+        if taken.saturating_add(u64::from(rearm)) > self.max_steps {
+            return None;
+        }
+        if self.interrupt.load(Ordering::Relaxed) || self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return None;
+        }
+        self.counted = taken;
+        self.armed = rearm;
+        Some(rearm)
+    }
+
     /// Arm the countdown with `interval` entries, or fewer when the step budget ends sooner
     /// (the entry that exceeds it must find the countdown at zero).
     fn arm(&mut self, interval: u32) -> u32 {
@@ -177,6 +198,58 @@ mod tests {
         let mut b = Budget::default();
         let c = b.begin(None, None);
         assert_eq!(run_entries(&mut b, c, 20_000), None);
+    }
+
+    /// Run `entries` block entries, taking each poll `early` entries before it is due when
+    /// `poll_early` lets it (as compiled code does), and return the entries where polls came
+    /// due (an early one at the entry it replaced), the last one the failing poll if any.
+    fn polls_of(max: Option<u64>, early: Option<u32>, entries: u64) -> (Vec<u64>, usize) {
+        let mut b = Budget::default();
+        let mut countdown = b.begin(max, None);
+        let (mut polls, mut taken_early) = (Vec::new(), 0);
+        for i in 1..=entries {
+            if Some(countdown) == early {
+                if let Some(n) = b.poll_early(countdown, POLL_INTERVAL) {
+                    polls.push(i + u64::from(countdown) - 1);
+                    taken_early += 1;
+                    countdown = n;
+                }
+            }
+            countdown -= 1;
+            if countdown == 0 {
+                polls.push(i);
+                match b.poll(POLL_INTERVAL) {
+                    Ok(n) => countdown = n,
+                    Err(_) => break,
+                }
+            }
+            assert_eq!(b.steps_taken(countdown), i, "max {max:?}, early {early:?}");
+        }
+        (polls, taken_early)
+    }
+
+    #[test]
+    fn an_early_poll_keeps_the_step_count_and_the_later_polls_where_they_were() {
+        for (max, early) in [(None, 3u32), (Some(10_000u64), 3), (Some(8_193), 7), (Some(4_100), 1), (Some(20), 5)] {
+            let (plain, _) = polls_of(max, None, 20_000);
+            let (with_early, taken_early) = polls_of(max, Some(early), 20_000);
+            assert_eq!(with_early, plain, "max {max:?}, early {early}");
+            if max.is_none_or(|m| m > 3 * u64::from(POLL_INTERVAL)) {
+                assert!(taken_early > 0, "max {max:?}: some poll was taken early");
+            }
+        }
+    }
+
+    #[test]
+    fn an_early_poll_leaves_a_set_interrupt_and_a_passed_deadline_to_the_due_poll() {
+        let mut b = Budget::default();
+        b.begin(None, None);
+        b.interrupt_handle().store(true, Ordering::SeqCst);
+        assert_eq!(b.poll_early(5, 8), None);
+        assert!(b.poll(8).is_err(), "the due poll still stops");
+        let mut b = Budget::default();
+        b.begin(None, Some(Duration::ZERO));
+        assert_eq!(b.poll_early(5, 8), None);
     }
 
     #[test]

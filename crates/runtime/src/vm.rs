@@ -140,6 +140,10 @@ pub type PollHook = fn(vm: &mut Vm, user: *mut std::ffi::c_void) -> RtResult<()>
 
 pub use crate::limits::POLL_INTERVAL;
 
+/// Polls compiled code may take early in a row while a host hook waits to run (see
+/// [`Vm::poll_ahead`]): the hook then runs at least every 9 intervals, 36,864 block entries.
+pub const MAX_EARLY_POLLS_IN_A_ROW: u32 = 8;
+
 /// Byte offsets of the `Vm` fields compiled code reads and writes inline. The JIT is linked
 /// into the same binary as the runtime, so `offset_of!` here is the layout it runs against.
 pub struct JitLayout;
@@ -329,6 +333,8 @@ pub struct Vm {
     /// Block entries left until the poll hook runs. Compiled chain loops decrement it inline
     /// (offset in [`JitLayout`]) and call `poll_now` when it reaches zero.
     poll_countdown: u32,
+    /// Polls [`Vm::poll_ahead`] took since the host hook last ran (see there).
+    early_polls_in_a_row: u32,
     /// Lowest native stack address block execution may use (see [`Vm::stack_is_low`]). A `Vm`
     /// is not `Send`, so the thread that created it is the only one that runs it.
     stack_limit: usize,
@@ -368,6 +374,7 @@ impl Vm {
             poll: None,
             budget: crate::limits::Budget::default(),
             poll_countdown: POLL_INTERVAL,
+            early_polls_in_a_row: 0,
             stack_limit: crate::stack::thread_stack_limit(),
             error_source: None,
             jit_state: None,
@@ -769,6 +776,7 @@ impl Vm {
     /// countdown, and run the host hook, if one is installed.
     pub fn poll_now(&mut self) -> RtResult<()> {
         self.check_limits(POLL_INTERVAL)?;
+        self.early_polls_in_a_row = 0;
         // Also an install point: compiled loops that run in place (no block entry, no call)
         // reach no other safepoint, and they are where newer code matters most.
         if let Some(install) = self.install_due() {
@@ -787,6 +795,33 @@ impl Vm {
     pub fn poll_inlined(&mut self) -> RtResult<()> {
         let interval = if self.poll.is_some() { 1 } else { POLL_INTERVAL };
         self.check_limits(interval)
+    }
+
+    /// Compiled code about to make more block entries than the countdown has left, without
+    /// looking at it in between (a poll region, docs/jit.md): take the poll that is due now,
+    /// if it could stop nothing ([`crate::limits::Budget::poll_early`], and the memory held
+    /// within the limit). Returns the countdown re-armed, or 0 when the poll must be taken
+    /// where it is due (compiled code then leaves for the executor, which takes it exactly).
+    /// Neither collects nor runs the host hook (compiled code may hold unrooted values), so
+    /// with a hook installed, after [`MAX_EARLY_POLLS_IN_A_ROW`] of them the next is declined:
+    /// the executor's poll runs the hook (the bridge's lets other Python threads have the
+    /// GIL, and a loop whose every poll fell due in a region would never let them).
+    #[cold]
+    pub fn poll_ahead(&mut self) -> u32 {
+        if self.poll.is_some() && self.early_polls_in_a_row >= MAX_EARLY_POLLS_IN_A_ROW {
+            return 0;
+        }
+        if self.al_bytes().saturating_add(self.heap.live_bytes()) > self.heap.max_bytes() {
+            return 0;
+        }
+        match self.budget.poll_early(self.poll_countdown, POLL_INTERVAL) {
+            Some(n) => {
+                self.poll_countdown = n;
+                self.early_polls_in_a_row += 1;
+                n
+            }
+            None => 0,
+        }
     }
 
     #[cold]
