@@ -870,6 +870,7 @@ impl Machine {
         d.set_item("respecialized", s.respecialized)?;
         d.set_item("revalidated", s.revalidated)?;
         d.set_item("poll_exits", s.poll_exits)?;
+        d.set_item("early_polls", s.early_polls)?;
         let blocks: Vec<(String, usize, u64, usize, u8)> = s
             .blocks
             .iter()

@@ -213,6 +213,9 @@ pub struct JitStats {
     /// Exits of speculative code where a poll was near (`DeoptReason::PollNear`): the
     /// executor entered the inlined bodies ahead. Routine, so not among the deopts.
     pub poll_exits: u64,
+    /// Polls speculative code took a few entries early instead of leaving where a poll was
+    /// near (`jit_poll_ahead`; the rest, where a limit could stop the run, are poll exits).
+    pub early_polls: u64,
     /// Blocks recompiled after repeated deopts.
     pub recompiles: u64,
     /// Block executions inlined into compiled code (counted per compile).
@@ -426,7 +429,7 @@ impl Jit {
     pub fn new(config: JitConfig) -> Result<Jit, String> {
         let isa = host_isa(flags(config.verify))?;
         // Compiled code reports hot Blocks and deopts through these.
-        crate::helpers::set_compiler_hooks(crate::helpers::CompilerHooks { note_hot, note_deopt });
+        crate::helpers::set_compiler_hooks(crate::helpers::CompilerHooks { note_hot, note_deopt, note_early_poll });
         Ok(Jit {
             // Made on the first install: a VM that never compiles (most short programs, every
             // test of a `soma test` file) does not pay for it.
@@ -907,10 +910,7 @@ impl Jit {
 fn is_loop_body(vm: &Vm, block: Value) -> bool {
     let Some(b) = vm.block_obj(block) else { return false };
     let Some(m) = vm.module(b.module) else { return false };
-    let Some(code) = m.module.codes.get(b.code as usize) else { return false };
-    code.instrs.iter().any(|ins| {
-        ins.op == Opcode::ExecStore && code.paths[ins.operand as usize].components.iter().map(|c| &**c).eq(["block"])
-    })
+    m.module.codes.get(b.code as usize).is_some_and(translate::continues_a_chain)
 }
 
 /// Whether `block`, about to run, is recursing: it calls itself by a Store path (in its own
@@ -1107,6 +1107,10 @@ fn install_ready(vm: &mut Vm) {
 /// Deopts of speculative code also teach the type feedback, from the innermost level's
 /// instruction `(site_block, site_pc)`: the recompile of a Block whose deopts taught something
 /// speculates again, with the feedback.
+fn note_early_poll(vm: &mut Vm) {
+    with_jit(vm, |jit, _| jit.stats.early_polls += 1);
+}
+
 fn note_deopt(vm: &mut Vm, event: crate::helpers::DeoptEvent) {
     let crate::helpers::DeoptEvent { block, pc, site: (site_block, site_pc), inlined, reason, detail } = event;
     with_jit(vm, |jit, vm| {

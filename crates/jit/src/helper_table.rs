@@ -203,6 +203,8 @@ helper_table! {
     Poll = helpers::jit_poll, fn(*mut Vm) -> i32, collects: true, al: Untouched;
     /// The poll at an inlined body's entry (limits only).
     PollInlined = helpers::jit_poll_inlined, fn(*mut Vm) -> i32, collects: false, al: Untouched;
+    /// A poll region's test with the countdown too low: the due poll taken early, or 0.
+    PollAhead = helpers::jit_poll_ahead, fn(*mut Vm) -> u32, collects: false, al: Untouched;
     /// Ask for the optimized compile of a hot Block.
     NoteHot = helpers::jit_note_hot, fn(*mut Vm, u64), collects: false, al: Untouched;
     /// A chained round's fresh Register.

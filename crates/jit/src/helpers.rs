@@ -44,6 +44,8 @@ pub struct CompilerHooks {
     pub note_hot: fn(&mut Vm, Value),
     /// A deoptimisation exit was taken.
     pub note_deopt: fn(&mut Vm, DeoptEvent),
+    /// A poll region's test took the due poll early (`jit_poll_ahead`).
+    pub note_early_poll: fn(&mut Vm),
 }
 
 static COMPILER_HOOKS: OnceLock<CompilerHooks> = OnceLock::new();
@@ -413,6 +415,30 @@ pub unsafe extern "C" fn jit_note_hot(vm: *mut Vm, block: u64) {
     if let Some(hooks) = COMPILER_HOOKS.get() {
         let _ = catch_unwind(AssertUnwindSafe(|| (hooks.note_hot)(vm, block)));
     }
+}
+
+/// A poll region's test found fewer entries left on the countdown than the region makes:
+/// take the due poll now if it can stop nothing (`Vm::poll_ahead`). Returns the countdown
+/// re-armed, or 0: the code leaves for the executor, which takes the poll where it is due.
+/// Never collects, never touches the AL, never runs the host hook.
+///
+/// # Safety
+/// Helper contract.
+pub unsafe extern "C" fn jit_poll_ahead(vm: *mut Vm) -> u32 {
+    // SAFETY: helper contract: a live VM, exclusively ours for the call.
+    let Some(vm) = (unsafe { vm.as_mut() }) else { return 0 };
+    // `poll_ahead` has no panicking path; the catch only keeps an unexpected one from
+    // unwinding into compiled code (0: the exact path).
+    catch_unwind(AssertUnwindSafe(|| {
+        let n = vm.poll_ahead();
+        if n != 0 {
+            if let Some(hooks) = COMPILER_HOOKS.get() {
+                (hooks.note_early_poll)(vm);
+            }
+        }
+        n
+    }))
+    .unwrap_or(0)
 }
 
 /// A compiled block with a heap Register running its own next `chain` iteration: drop the

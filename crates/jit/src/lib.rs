@@ -5,6 +5,7 @@
 //! * `translate` — the lowering, one `gen_*` per opcode
 //! * `helpers` — the JIT's own C-ABI slow paths (next to the runtime's `soma_rt_*`)
 //! * `helper_table` — every helper compiled code calls: address, signature, flush needs
+//! * `quiet_calls` — trampolines that let a loop's slow path call a helper clobbering nothing
 //! * `compiler` — the per-VM `JITModule`, tier-up hook, stats, dumps and perf map
 //! * `background` — the compile thread: code generation off the main thread, its queue
 //! * `cold` — block placement: slow paths' blocks go after the hot code
@@ -29,6 +30,7 @@ pub mod deopt;
 pub mod feedback;
 pub mod helper_table;
 pub mod helpers;
+pub mod quiet_calls;
 pub mod translate;
 pub mod vstack;
 

@@ -298,17 +298,93 @@ fn stops_where_the_executor_stops(src: &str) {
     assert!(near > 0, "no region's test ever failed: {src}");
 }
 
+/// A loop whose rounds are mostly inlined bodies (`ifelse`, an arm, `==` with what it inlines):
+/// the poll due every 4,096 entries usually falls inside a poll region.
+const POLL_HEAVY_LOOP: &str =
+    "0 !n { n 2 >% 0 >== { } { } >ifelse  n 1 >+ !n  n 60000 >< >block Nil >choose } >chain >drop n";
+
 #[test]
-fn exits_where_a_poll_is_near_are_routine_and_recompile_nothing() {
-    // A long loop with inlined bodies meets a poll every 4,096 entries: each time its region
-    // test sends that round to the executor, which does not make the loop a recompile case.
-    let src = "0 !n { n 2 >% 0 >== { } { } >ifelse  n 1 >+ !n  n 60000 >< >block Nil >choose } >chain >drop n";
-    let (o, mut r) = run_on(ALL_OPTIMIZED, src, true);
+fn polls_falling_due_inside_inlined_bodies_are_taken_early_and_recompile_nothing() {
+    // Each time a region's test finds the countdown below the region's entries, the due poll
+    // can stop nothing (no step budget, deadline or interrupt), so `jit_poll_ahead` takes it
+    // there and the loop stays in compiled code.
+    let (o, mut r) = run_on(ALL_OPTIMIZED, POLL_HEAVY_LOOP, true);
     assert_eq!(o.al, "[60000]");
     let s = soma_jit::stats(&mut r.vm).unwrap();
-    assert!(s.poll_exits > DEOPTS_BEFORE_RECOMPILE as u64, "{s:?}");
+    assert!(s.early_polls > DEOPTS_BEFORE_RECOMPILE as u64, "{s:?}");
+    assert_eq!((s.poll_exits, s.deopts, s.recompiles), (0, 0, 0), "{s:?}");
+    diff(POLL_HEAVY_LOOP, true);
+}
+
+#[test]
+fn code_that_is_no_loop_body_leaves_for_the_executor_where_a_poll_falls_due() {
+    // Outside chained loops an exit costs the rest of one call, less than what the early
+    // poll's slow path costs the hot path's registers (fib(27) 3% slower with it): a
+    // recursion's polls stay exits.
+    let src = "{ !_.n _. _.n 2 >< { !_. _.n } { !_. _.n 1 >- >fib _.n 2 >- >fib >+ } >choose >^ } !fib 20 >fib";
+    let (o, mut r) = run_on(ALL_OPTIMIZED, src, true);
+    assert_eq!(o.al, "[6765]");
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert!(s.poll_exits > 0, "{s:?}");
+    assert_eq!((s.early_polls, s.deopts, s.recompiles), (0, 0, 0), "{s:?}");
+}
+
+#[test]
+fn early_polls_leave_the_host_hook_its_turn() {
+    // Early polls do not run the host hook (compiled code may hold unrooted values there), so
+    // a loop whose polls all fell due inside inlined bodies would never run it (the bridge's
+    // hook is where other Python threads get the GIL). After a few early polls in a row the
+    // next is declined and the executor's exact poll runs it.
+    fn count(_: &mut soma_runtime::Vm, user: *mut std::ffi::c_void) -> soma_runtime::error::RtResult<()> {
+        // SAFETY: `user` is the `u32` counter below, alive for the whole run.
+        unsafe { *(user as *mut u32) += 1 };
+        Ok(())
+    }
+    // Twenty inlined bodies a round besides the round's own entry: most polls fall due
+    // inside (without the limit on early polls in a row, the hook ran for 5 of 102 polls).
+    let src = "{ } !e 0 !n { >e >e >e >e >e >e >e >e >e >e >e >e >e >e >e >e >e >e >e >e \
+               n 1 >+ !n  n 20000 >< >block Nil >choose } >chain >drop n";
+    let mut r = Runner::new(ALL_OPTIMIZED);
+    r.load_stdlib();
+    let mut calls = 0u32;
+    r.vm.set_poll(Some(count), &mut calls as *mut u32 as *mut std::ffi::c_void);
+    let res = r.run_src(src);
+    let o = r.outcome(res);
+    r.vm.set_poll(None, std::ptr::null_mut());
+    assert_eq!(o.al, "[20000]");
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    // 420,000 entries: 102 polls fall due.
+    let polls = 420_000 / u64::from(soma_runtime::vm::POLL_INTERVAL);
+    assert!(s.early_polls > 0 && s.poll_exits > 0, "{s:?}");
+    let at_least = polls / u64::from(soma_runtime::vm::MAX_EARLY_POLLS_IN_A_ROW + 1);
+    assert!(u64::from(calls) >= at_least, "the hook ran {calls} times for {polls} polls: {s:?}");
     assert_eq!((s.deopts, s.recompiles), (0, 0), "{s:?}");
-    diff(src, true);
+}
+
+#[test]
+fn a_poll_that_would_stop_the_run_is_left_to_the_executor_at_its_exact_entry() {
+    // A passed deadline (and likewise an interrupt) must stop the run at the poll that falls
+    // due, not a few entries early: `jit_poll_ahead` declines, the code leaves for the
+    // executor (a routine exit, nothing recompiled), and the run stops where the executor
+    // alone stops it, the Store as it left it.
+    let run = |tier: Tier| {
+        let mut r = Runner::new(tier);
+        r.load_stdlib();
+        r.vm.begin_budget(None, Some(std::time::Duration::ZERO));
+        let res = r.run_src(POLL_HEAVY_LOOP);
+        let o = r.outcome(res);
+        let n = r.vm.read_store_path(&["n"]).and_then(|v| v.as_small_int());
+        ((o, n), soma_jit::stats(&mut r.vm))
+    };
+    let (reference, _) = run(Tier::Executor);
+    let err = reference.0.err.clone().expect("the deadline stops the loop");
+    assert_eq!(err.1, "Time limit exceeded", "{err:?}");
+    let (o, s) = run(ALL_OPTIMIZED);
+    assert_eq!(o, reference);
+    let s = s.expect("installed");
+    // (The executor may meet the poll in the compiled code of a body it calls: more exits.)
+    assert!(s.poll_exits >= 1, "{s:?}");
+    assert_eq!((s.early_polls, s.recompiles), (0, 0), "{s:?}");
 }
 
 #[test]

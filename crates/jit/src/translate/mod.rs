@@ -360,6 +360,14 @@ fn reg_eligible(code: &Code) -> bool {
     })
 }
 
+/// Whether `code` executes `block` (the running Block, what a `chain` body leaves on top to
+/// run again): the mark of a chained loop's body.
+pub fn continues_a_chain(code: &Code) -> bool {
+    code.instrs.iter().any(|ins| {
+        ins.op == Opcode::ExecStore && code.paths[ins.operand as usize].components.iter().map(|c| &**c).eq(["block"])
+    })
+}
+
 fn has_register_instrs(code: &Code) -> bool {
     code.instrs.iter().any(|i| {
         matches!(

@@ -59,10 +59,57 @@ impl<'e> Translator<'_, 'e> {
         let bound = self.b.ins().iconst(I32, 0);
         let ir::ValueDef::Result(test, 0) = self.b.func.dfg.value_def(bound) else { unreachable!("an iconst") };
         let above = self.b.ins().icmp(IntCC::UnsignedGreaterThan, n, bound);
-        self.deopt_unless(above, &[], DeoptReason::PollNear);
         let id = self.poll_bounds.tests.len();
         self.poll_bounds.tests.push((test, 0));
+        if !continues_a_chain(self.levels[0].code) {
+            self.deopt_unless(above, &[], DeoptReason::PollNear);
+            return PollRegion { id, entries: 0 };
+        }
+        let ahead = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.set_cold_block(ahead);
+        self.b.ins().brif(above, cont, &[], ahead, &[]);
+        self.b.seal_block(ahead);
+        self.b.switch_to_block(ahead);
+        self.emit_poll_ahead(n, bound);
+        self.b.ins().jump(cont, &[]);
+        self.b.seal_block(cont);
+        self.b.switch_to_block(cont);
         PollRegion { id, entries: 0 }
+    }
+
+    /// The region's test failed: the countdown `n` is at most `bound`, so the poll falls due
+    /// inside the region or soon after it. `jit_poll_ahead` takes it now when it can stop
+    /// nothing, and re-arms the countdown with `n` plus a whole interval (far above any
+    /// bound); otherwise, near a step limit or with an interrupt, deadline or memory limit to
+    /// report, the code leaves for the executor here, which polls at the exact entry. The
+    /// helper reads only the countdown (stored for it) and changes only the countdown, so
+    /// nothing else is synced and the region stays open.
+    ///
+    /// The call is a quiet one (`quiet_calls.rs`): it clobbers no register, so that the loop
+    /// around it keeps its values in registers (the plain call where no trampoline exists).
+    fn emit_poll_ahead(&mut self, n: ir::Value, bound: ir::Value) {
+        let flags = MemFlagsData::trusted();
+        self.b.ins().store(flags, n, self.vm, VmField::Countdown.offset());
+        let rearmed = match crate::quiet_calls::poll_ahead() {
+            Some(trampoline) => {
+                let sig = self.b.import_signature(crate::quiet_calls::site_signature());
+                let callee = self.iconst(trampoline);
+                self.b.ins().call_indirect(sig, callee, &[self.vm]);
+                // The helper left the countdown re-armed, or as it was (at most `bound`).
+                self.b.ins().load(I32, flags, self.vm, VmField::Countdown.offset())
+            }
+            None => {
+                let e = Helper::PollAhead.entry();
+                let sig = self.sig(e.params, e.ret);
+                let callee = self.iconst(e.addr as u64);
+                let call = self.b.ins().call_indirect(sig, callee, &[self.vm]);
+                self.b.inst_results(call)[0]
+            }
+        };
+        let ok = self.b.ins().icmp(IntCC::UnsignedGreaterThan, rearmed, bound);
+        self.deopt_unless(ok, &[], DeoptReason::PollNear);
+        self.store_vm_field(VmField::Countdown, rearmed);
     }
 
     /// The countdown may have changed (reloaded after a helper or a call): no region.

@@ -33,7 +33,7 @@ pub(super) enum VmField {
 }
 
 impl VmField {
-    fn offset(self) -> i32 {
+    pub(super) fn offset(self) -> i32 {
         match self {
             VmField::Countdown => JitLayout::POLL_COUNTDOWN,
             VmField::Depth => JitLayout::BLOCK_DEPTH,
