@@ -10,7 +10,8 @@ modifier) so that lex and parse errors are compared too.
 Every program terminates: loops are a counting `>chain` template with a literal
 bound or a never-ending `>chain` (plain, or doubling a string), unbounded
 recursion meets the depth limit, and every run has small resource limits: a
-step budget (STEP_BUDGET block executions) and a memory limit (MEMORY_BUDGET
+step budget (STEP_BUDGET block executions; LONG_STEP_BUDGET for the few programs
+that name it, built around a long hot loop) and a memory limit (MEMORY_BUDGET
 bytes), so limits trip inside compiled loops, inlined bodies and helpers.
 Steps are counted identically by every tier, so a step-limit outcome is
 compared in full. The pure-Python tier cannot see its heap (it checks each big
@@ -27,6 +28,7 @@ divergence persists) before it is reported.
 
 import argparse
 import random
+import re
 import sys
 
 from .errors import SomaError
@@ -45,6 +47,26 @@ _STRS = ["", "a", "hi there", "42", " -5 ", "x)y", "\u00e9\u4e2d", "007"]
 # The resource limits of every difftest run (see the module docstring).
 STEP_BUDGET = 400
 MEMORY_BUDGET = 256 << 10
+
+# A few programs run a long hot loop with a bigger step budget, so that polls fall due inside
+# compiled code without a limit near (compiled code takes those a few entries early, see
+# docs/jit.md, "Poll regions"). Such a program says so itself: it starts by storing its
+# budget in `difftest.steps` (a statement like any other, so a minimized program keeps it,
+# or drops it and runs on the default budget).
+LONG_STEP_BUDGET = 12_000
+LONG_RUN_SHARE = 0.05
+# Long runs get room enough that only the step budget stops them: what the memory limit does
+# is compared on the short runs. (Over 12,000 steps a loop that keeps CellRefs to Register
+# cells holds more heap in the executor than in compiled code, whose Registers are virtual,
+# so the native executor alone may reach a small limit.)
+LONG_MEMORY_BUDGET = 64 << 20
+_LONG_RUN = re.compile(r"(?:^| )(\d+) !difftest\.steps(?: |$)")
+
+
+def step_budget(text):
+    """The step budget a program runs with: STEP_BUDGET unless it names its own."""
+    m = _LONG_RUN.search(text)
+    return int(m.group(1)) if m else STEP_BUDGET
 
 
 class _Scope:
@@ -170,7 +192,7 @@ class Generator:
             return self.loop(scope, depth)
         return self.literal(scope)
 
-    def hot_loop(self, scope):
+    def hot_loop(self, scope, rounds=None):
         """A loop of the shape the optimizing tier speculates on (Store cells, arithmetic,
         compares, no calls), with what breaks its assumptions mid-loop: small Ints that
         overflow into BigInts, an Int replaced by a Str, a zero divisor, `+` rebound, two
@@ -184,7 +206,7 @@ class Generator:
         (`hif`, `hnot`, `hand`, `hor`: the stdlib's definitions on the `choose` builtin), and
         "in round k" is "from round k on" (`hi k ><` is the only comparison there is)."""
         rnd = self.rnd
-        rounds = rnd.choice([3, 20, 150, 390, 2000])
+        rounds = rounds or rnd.choice([3, 20, 150, 390, 2000])
         # The round where something breaks: mostly early, since the step budget (400 Block
         # executions, several a round) stops most loops within about a hundred rounds.
         k = rnd.randrange(0, min(rounds, 60) + 1) if rnd.random() < 0.7 else rnd.randrange(0, rounds + 1)
@@ -333,7 +355,12 @@ class Generator:
 
     def program(self):
         rnd = self.rnd
-        text = self.body(_Scope({}, {}, []), 0, rnd.randrange(1, 30))
+        if rnd.random() < LONG_RUN_SHARE:
+            scope = _Scope({}, {}, [])
+            text = "%d !difftest.steps %s %s" % (LONG_STEP_BUDGET, self.body(scope, 0, rnd.randrange(0, 4)),
+                                                 self.hot_loop(scope, rounds=5000))
+        else:
+            text = self.body(_Scope({}, {}, []), 0, rnd.randrange(1, 30))
         if rnd.random() < 0.06:
             text = self.damage(text)
         return text
@@ -353,10 +380,11 @@ def outcome(vm_factory, text):
     """
     lines = []
     vm = vm_factory(lines.append)
-    vm.max_memory = MEMORY_BUDGET
+    steps = step_budget(text)
+    vm.max_memory = MEMORY_BUDGET if steps == STEP_BUDGET else LONG_MEMORY_BUDGET
     error = None
     try:
-        vm.execute_code(text, max_steps=STEP_BUDGET)
+        vm.execute_code(text, max_steps=steps)
     except SomaError as err:
         error = (type(err).__name__, err.message, err.line, err.col)
     except Exception as err:
@@ -416,8 +444,9 @@ def compare(factories, count, seed, report=print, reach=None):
     speculative code (`speculative`), in which that code deoptimized (`deopted`) and in
     which a Block was recompiled speculative with type feedback (`respecialized`), and in
     which a check after a call validated the assumptions again and went on (`revalidated`),
-    in which a Block called itself directly (`direct`), and in which speculative code left
-    for the executor where a poll was near (`poll_exits`)."""
+    in which a Block called itself directly (`direct`), in which speculative code left
+    for the executor where a poll was near (`poll_exits`), and in which it took a poll a
+    few entries early instead (`early_polls`)."""
     names = list(factories)
     gen = Generator(seed)
     divergences = []
@@ -439,6 +468,8 @@ def compare(factories, count, seed, report=print, reach=None):
                         reach["direct"] = reach.get("direct", 0) + 1
                     if LAST_STATS.get("poll_exits", 0):
                         reach["poll_exits"] = reach.get("poll_exits", 0) + 1
+                    if LAST_STATS.get("early_polls", 0):
+                        reach["early_polls"] = reach.get("early_polls", 0) + 1
                     if LAST_STATS.get("folded_compares", 0):
                         reach["folded"] = reach.get("folded", 0) + 1
         base = results[names[0]]
@@ -512,10 +543,12 @@ def main(argv=None):
     if "jit-optimized" in factories:
         print("speculative code compiled in %d programs, deoptimized in %d, recompiled with "
               "type feedback in %d, validated again after a call in %d, calling itself "
-              "directly in %d, leaving near a poll in %d, folding compares in %d"
+              "directly in %d, leaving near a poll in %d, taking a poll early in %d, "
+              "folding compares in %d"
               % (reach.get("speculative", 0), reach.get("deopted", 0),
                  reach.get("respecialized", 0), reach.get("revalidated", 0),
-                 reach.get("direct", 0), reach.get("poll_exits", 0), reach.get("folded", 0)))
+                 reach.get("direct", 0), reach.get("poll_exits", 0),
+                 reach.get("early_polls", 0), reach.get("folded", 0)))
     return 1 if found else 0
 
 
