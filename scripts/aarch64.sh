@@ -5,7 +5,8 @@
 #   2. the differential runner (crates/jit/tests/every_code.rs): every Code of the .soma corpus,
 #      the stdlib and the benchmark programs, on the executor and compiled at threshold 0;
 #      its per-source outcomes must also equal those of the same runner on this x86_64 host;
-#   3. the JIT's differential tests (diff, random with fewer programs, toplevel, env, debug);
+#   3. the JIT's differential tests (diff, random with fewer programs, toplevel, env, debug)
+#      and the speculative tier's poll tests;
 #      the two about a stack size run alone, on a main thread of that size.
 # Exits non-zero on any failure or difference.
 #
@@ -122,4 +123,7 @@ cross test --quiet -p soma-jit --test diff --test toplevel --test env --test deb
 STACK=$((512 << 10)) cross test --quiet -p soma-jit --test diff -- --exact "$SMALL_STACK"
 STACK=$((8 << 20)) cross test --quiet -p soma-jit --test diff -- --exact "$MAIN_SIZED_STACK"
 SOMA_JIT_PROGRAMS=300 cross test --quiet -p soma-jit --test random -- --test-threads=1
+# Polls taken early from compiled loops call a trampoline in Cranelift's preserve_all
+# convention (crates/jit/src/quiet_calls.rs): run them here too.
+cross test --quiet -p soma-jit --test speculative -- --test-threads=1 poll
 echo "aarch64: ran in $((SECONDS - start)) s"
