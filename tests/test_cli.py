@@ -242,7 +242,8 @@ def test_run_jit_stats(prog, monkeypatch):
     r = soma_cli("run", "--jit-stats", path)
     assert (r.returncode, r.stdout) == (0, "3\n")
     background = (r"jit: background: (\d+) queued, (\d+) installed, (\d+) dropped stale, "
-                  r"(\d+) worker panics, \d+ postponed \(budget\); [\d.]+ ms queued in all, "
+                  r"(\d+) worker panics, \d+ postponed \(budget\), \d+ deferred behind an "
+                  r"optimizing compile; [\d.]+ ms queued in all, "
                   r"[\d.]+ ms generating code on the compile thread, [\d.]+ ms translating and "
                   r"[\d.]+ ms installing on the main thread\n")
     m = re.fullmatch(r"jit: [1-9]\d* blocks compiled \(0 failed, \d+ by the optimizing tier, "

@@ -72,11 +72,12 @@ def format_jit_stats(stats):
                stats.get("inlined", 0), stats.get("direct_call_sites", 0),
                stats.get("retranslations", 0))
             + "\njit: background: %d queued, %d installed, %d dropped stale, %d worker panics, "
-              "%d postponed (budget); %.2f ms queued in all, %.2f ms generating code on the "
+              "%d postponed (budget), %d deferred behind an optimizing compile; %.2f ms queued "
+              "in all, %.2f ms generating code on the "
               "compile thread, %.2f ms translating and %.2f ms installing on the main thread"
             % (stats.get("background_queued", 0), stats.get("background_installed", 0),
                stats.get("dropped_stale", 0), stats.get("worker_panics", 0),
-               stats.get("postponed", 0),
+               stats.get("postponed", 0), stats.get("deferred", 0),
                stats.get("queue_wait_ns", 0) / 1e6, stats.get("background_generate_ns", 0) / 1e6,
                stats.get("background_translate_ns", 0) / 1e6,
                stats.get("background_install_ns", 0) / 1e6)

@@ -865,6 +865,7 @@ impl Machine {
         d.set_item("background_translate_ns", s.background_translate_ns)?;
         d.set_item("background_install_ns", s.background_install_ns)?;
         d.set_item("postponed", s.postponed)?;
+        d.set_item("deferred", s.deferred)?;
         d.set_item("optimized", s.optimized)?;
         d.set_item("speculative", s.speculative)?;
         d.set_item("respecialized", s.respecialized)?;

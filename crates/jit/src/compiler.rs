@@ -76,6 +76,10 @@ pub struct JitConfig {
     /// For tests of the failure path: every job panics on the compile thread.
     #[doc(hidden)]
     pub inject_worker_panic: bool,
+    /// For tests of what happens while compiles are in flight: finished background code is
+    /// installed only by [`wait_for_background`], not at safepoints.
+    #[doc(hidden)]
+    pub hold_installs: bool,
 }
 
 /// Where tier-up runs Cranelift's code generation. Translation (reading the VM) is always on
@@ -132,6 +136,7 @@ impl Default for JitConfig {
             budget_percent: MAIN_THREAD_BUDGET_PERCENT,
             budget_allowance_ns: MAIN_THREAD_BUDGET_ALLOWANCE_NS,
             inject_worker_panic: false,
+            hold_installs: false,
         }
     }
 }
@@ -246,6 +251,8 @@ pub struct JitStats {
     pub background_install_ns: u64,
     /// Tier-ups postponed because the main thread's compile budget was spent.
     pub postponed: u64,
+    /// Baseline tier-ups postponed because an optimizing compile was in flight.
+    pub deferred: u64,
     /// Blocks whose optimized code (tier 2) was installed.
     pub optimized: u64,
     /// Of those, how many speculate (see docs/jit.md, "Speculative code").
@@ -558,17 +565,31 @@ impl Jit {
             let _ = self.compile(vm, block);
             return;
         }
+        let tier = self.first_tier(vm, block);
+        // A baseline compile asked for while an optimizing one is in flight waits: the one
+        // compile thread generates the optimized code first, and that code usually inlines
+        // the Blocks that grew hot meanwhile (fib's arms and `^`, collatz's `ifelse` and
+        // compares), which then stop running and never come due again. Their translations
+        // were main-thread time spent on code that landed too late to run.
+        if tier == 1 && self.pending.values().any(|t| t.tier == 2) {
+            Self::postpone(b, self.config.threshold);
+            self.stats.deferred += 1;
+            return;
+        }
         if !self.within_budget() {
-            let heat = b.exec_count.get();
-            // Look again when the count has doubled (the hook fires at threshold + delay).
-            let threshold = self.config.threshold.unwrap_or(0);
-            let next = heat.saturating_mul(2).max(threshold.saturating_add(1));
-            b.tier_up_delay.set(next - threshold);
+            Self::postpone(b, self.config.threshold);
             self.stats.postponed += 1;
             return;
         }
-        let tier = self.first_tier(vm, block);
         self.queue(vm, block, tier);
+    }
+
+    /// Look at `b` again when its execution count has doubled (the hook fires at threshold +
+    /// delay).
+    fn postpone(b: &soma_runtime::heap::BlockObj, threshold: Option<u64>) {
+        let threshold = threshold.unwrap_or(0);
+        let next = b.exec_count.get().saturating_mul(2).max(threshold.saturating_add(1));
+        b.tier_up_delay.set(next - threshold);
     }
 
     /// The baseline code of `block` reached the optimizing tier's threshold: compile it again
@@ -649,6 +670,9 @@ impl Jit {
     /// installed at the next one, as it would be if the compile thread were slow. When none
     /// is left in flight the VM stops calling this.
     fn install_ready(&mut self, vm: &mut Vm, wait_all: bool) {
+        if self.config.hold_installs && !wait_all {
+            return;
+        }
         let lockstep = self.config.background == Background::Lockstep;
         let mut due = match &self.worker {
             Some(Ok(w)) => w.in_flight(),

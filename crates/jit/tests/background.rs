@@ -197,6 +197,39 @@ fn a_postponed_block_called_from_compiled_code_waits_for_its_due_count() {
 }
 
 #[test]
+fn a_baseline_compile_asked_for_while_an_optimizing_one_is_in_flight_waits() {
+    // The loop body reaches the threshold in round 2 and goes to the optimizing tier (a loop
+    // body); `e`, run by every round, reaches it right after, while that compile is in flight
+    // (installs held: nothing lands before `wait_for_background`). `e` waits for its count to
+    // double, twice; once the optimized code is in, `e` is queued at its next due count.
+    let mut r = Runner::new(Tier::Executor);
+    let config = JitConfig {
+        threshold: Some(2),
+        background: Background::On,
+        budget_allowance_ns: u64::MAX,
+        hold_installs: true,
+        ..JitConfig::default()
+    };
+    soma_jit::install_with(&mut r.vm, config).unwrap();
+    r.tier = Tier::Jit(2);
+    let res = r.run_src("{ 5 } !e  0 !n { >e !_.x  n 1 >+ !n  n 6 >< >block Nil >choose } >chain !_.junk  n");
+    assert_eq!(r.outcome(res).al, "[6]");
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert_eq!((s.background_queued, s.deferred), (1, 2), "{s:?}");
+    let e = r.vm.read_store_path(&["e"]).unwrap();
+    assert_eq!(r.vm.block_obj(e).unwrap().tier_up_due(2), 8);
+    soma_jit::wait_for_background(&mut r.vm);
+    assert_eq!(soma_jit::stats(&mut r.vm).unwrap().optimized, 1);
+    // The hook looks at the count before the run adds to it: the ninth run is due, and is
+    // queued, with nothing optimizing in flight.
+    r.run_src(">e >e").unwrap();
+    assert_eq!(soma_jit::stats(&mut r.vm).unwrap().background_queued, 1);
+    r.run_src(">e").unwrap();
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert_eq!((s.background_queued, s.deferred), (2, 2), "{s:?}");
+}
+
+#[test]
 fn threshold_zero_compiles_synchronously_even_with_background_on() {
     let mut r = runner(0, Background::On);
     r.run_src("{ 1 >+ } !inc  0 >inc").unwrap();
