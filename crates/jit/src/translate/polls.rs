@@ -14,7 +14,9 @@
 //! through the two arms of an inlined `choose` it takes the longer). Where the test fails,
 //! once every 4,096 entries or so and near a step limit, the code leaves for the executor at
 //! that instruction (`DeoptReason::PollNear`, a routine exit that does not count toward a
-//! recompile), which enters the bodies one by one and polls where the countdown says.
+//! recompile), which enters the bodies one by one and polls where the countdown says. In a
+//! chained loop's body it first asks `jit_poll_ahead` to take that poll early, which it does
+//! when the poll could stop nothing (see `emit_poll_ahead`), and then stays.
 //!
 //! A region ends at anything that reloads the countdown from the VM (a helper, a call) and
 //! where two inlined arms meet unless both continue the region opened before them.
@@ -107,9 +109,10 @@ impl<'e> Translator<'_, 'e> {
                 self.b.inst_results(call)[0]
             }
         };
+        // The variable follows memory before the exit's sync could store `n` back over it.
+        self.store_vm_field(VmField::Countdown, rearmed);
         let ok = self.b.ins().icmp(IntCC::UnsignedGreaterThan, rearmed, bound);
         self.deopt_unless(ok, &[], DeoptReason::PollNear);
-        self.store_vm_field(VmField::Countdown, rearmed);
     }
 
     /// The countdown may have changed (reloaded after a helper or a call): no region.
