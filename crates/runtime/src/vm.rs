@@ -811,7 +811,7 @@ impl Vm {
         if self.poll.is_some() && self.early_polls_in_a_row >= MAX_EARLY_POLLS_IN_A_ROW {
             return 0;
         }
-        if self.al_bytes().saturating_add(self.heap.live_bytes()) > self.heap.max_bytes() {
+        if self.memory_over_limit() {
             return 0;
         }
         match self.budget.poll_early(self.poll_countdown, POLL_INTERVAL) {
@@ -833,12 +833,17 @@ impl Vm {
                 return Err(e);
             }
         }
-        // The AL grows without safepoints (compiled code pushes inline); between two polls
-        // it can grow by a bounded amount only.
-        if self.al_bytes().saturating_add(self.heap.live_bytes()) > self.heap.max_bytes() {
+        if self.memory_over_limit() {
             return Err(msg::memory_limit(self.heap.max_bytes()));
         }
         Ok(())
+    }
+
+    /// The AL and the heap together hold more than the memory limit. Polls look: the AL grows
+    /// without safepoints (compiled code pushes inline); between two polls it can grow by a
+    /// bounded amount only.
+    fn memory_over_limit(&self) -> bool {
+        self.al_bytes().saturating_add(self.heap.live_bytes()) > self.heap.max_bytes()
     }
 
     /// A compiled block running its own next `chain` iteration: the frame stays (same depth),
