@@ -204,6 +204,8 @@ helper_table! {
     /// The poll at an inlined body's entry (limits only).
     PollInlined = helpers::jit_poll_inlined, fn(*mut Vm) -> i32, collects: false, al: Untouched;
     /// A poll region's test with the countdown too low: the due poll taken early, or 0.
+    /// Called through a quiet trampoline (`quiet_calls.rs`), which drops the result: the
+    /// countdown in the VM says.
     PollAhead = helpers::jit_poll_ahead, fn(*mut Vm) -> u32, collects: false, al: Untouched;
     /// Ask for the optimized compile of a hot Block.
     NoteHot = helpers::jit_note_hot, fn(*mut Vm, u64), collects: false, al: Untouched;

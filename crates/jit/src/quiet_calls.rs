@@ -32,12 +32,13 @@ pub fn site_signature() -> Signature {
     sig
 }
 
-/// The trampoline to `jit_poll_ahead` (the helper leaves the re-armed countdown in the VM, or
+/// The trampoline to `jit_poll_ahead` (`Helper::PollAhead`; the helper leaves the re-armed countdown in the VM, or
 /// the countdown as it was), or `None` where none could be made.
 pub fn poll_ahead() -> Option<u64> {
     static TRAMPOLINE: OnceLock<Option<u64>> = OnceLock::new();
     *TRAMPOLINE.get_or_init(|| {
-        let helper = crate::helpers::jit_poll_ahead as *const () as u64;
+        // The table's row: its signature is checked against the function by rustc.
+        let helper = crate::helper_table::Helper::PollAhead.entry().addr as u64;
         make_trampoline("soma_quiet_poll_ahead", helper).ok()
     })
 }

@@ -63,17 +63,18 @@ impl<'e> Translator<'_, 'e> {
         let above = self.b.ins().icmp(IntCC::UnsignedGreaterThan, n, bound);
         let id = self.poll_bounds.tests.len();
         self.poll_bounds.tests.push((test, 0));
-        if !continues_a_chain(self.levels[0].code) {
+        let trampoline = crate::quiet_calls::poll_ahead().filter(|_| continues_a_chain(self.levels[0].code));
+        let Some(trampoline) = trampoline else {
             self.deopt_unless(above, &[], DeoptReason::PollNear);
             return PollRegion { id, entries: 0 };
-        }
+        };
         let ahead = self.b.create_block();
         let cont = self.b.create_block();
         self.b.set_cold_block(ahead);
         self.b.ins().brif(above, cont, &[], ahead, &[]);
         self.b.seal_block(ahead);
         self.b.switch_to_block(ahead);
-        self.emit_poll_ahead(n, bound);
+        self.emit_poll_ahead(n, bound, trampoline);
         self.b.ins().jump(cont, &[]);
         self.b.seal_block(cont);
         self.b.switch_to_block(cont);
@@ -88,27 +89,18 @@ impl<'e> Translator<'_, 'e> {
     /// helper reads only the countdown (stored for it) and changes only the countdown, so
     /// nothing else is synced and the region stays open.
     ///
-    /// The call is a quiet one (`quiet_calls.rs`): it clobbers no register, so that the loop
-    /// around it keeps its values in registers (the plain call where no trampoline exists).
-    fn emit_poll_ahead(&mut self, n: ir::Value, bound: ir::Value) {
+    /// The call is a quiet one, through `trampoline` (`quiet_calls.rs`): it clobbers no
+    /// register, so that the loop around it keeps its values in registers. (Where no
+    /// trampoline could be made the region test leaves as outside loops: a plain C call here
+    /// made the allocator spill the loop's values every round.)
+    fn emit_poll_ahead(&mut self, n: ir::Value, bound: ir::Value, trampoline: u64) {
         let flags = MemFlagsData::trusted();
         self.b.ins().store(flags, n, self.vm, VmField::Countdown.offset());
-        let rearmed = match crate::quiet_calls::poll_ahead() {
-            Some(trampoline) => {
-                let sig = self.b.import_signature(crate::quiet_calls::site_signature());
-                let callee = self.iconst(trampoline);
-                self.b.ins().call_indirect(sig, callee, &[self.vm]);
-                // The helper left the countdown re-armed, or as it was (at most `bound`).
-                self.b.ins().load(I32, flags, self.vm, VmField::Countdown.offset())
-            }
-            None => {
-                let e = Helper::PollAhead.entry();
-                let sig = self.sig(e.params, e.ret);
-                let callee = self.iconst(e.addr as u64);
-                let call = self.b.ins().call_indirect(sig, callee, &[self.vm]);
-                self.b.inst_results(call)[0]
-            }
-        };
+        let sig = self.b.import_signature(crate::quiet_calls::site_signature());
+        let callee = self.iconst(trampoline);
+        self.b.ins().call_indirect(sig, callee, &[self.vm]);
+        // The helper left the countdown re-armed, or as it was (at most `bound`).
+        let rearmed = self.b.ins().load(I32, flags, self.vm, VmField::Countdown.offset());
         // The variable follows memory before the exit's sync could store `n` back over it.
         self.store_vm_field(VmField::Countdown, rearmed);
         let ok = self.b.ins().icmp(IntCC::UnsignedGreaterThan, rearmed, bound);
