@@ -291,6 +291,8 @@ impl JitStats {
 pub struct Jit {
     /// Where installed code lives (created on the first install).
     module: Option<JITModule>,
+    /// The quiet trampoline to `jit_poll_ahead` in `module` once looked for (`quiet_calls.rs`).
+    quiet_poll_ahead: Option<Option<u64>>,
     isa: OwnedTargetIsa,
     ctx: Context,
     fctx: FunctionBuilderContext,
@@ -441,6 +443,7 @@ impl Jit {
             // Made on the first install: a VM that never compiles (most short programs, every
             // test of a `soma test` file) does not pay for it.
             module: None,
+            quiet_poll_ahead: None,
             isa,
             ctx: Context::new(),
             fctx: FunctionBuilderContext::new(),
@@ -779,6 +782,7 @@ impl Jit {
         };
         let m = vm.module(mid).cloned().ok_or("unknown module")?;
         let code = m.module.codes.get(cid as usize).ok_or("unknown code")?;
+        let quiet_poll_ahead = if translate::continues_a_chain(code) { self.quiet_poll_ahead() } else { None };
         let epoch_ptr = vm.graph().epoch_ptr();
         let writes_ptr = vm.graph().writes_ptr();
         let clock = self
@@ -800,6 +804,7 @@ impl Jit {
             speculate: tier == 2 && cid != 0 && !self.no_speculate.contains(&(mid, cid)),
             feedback: Some(&self.feedback),
             check_invariants: self.config.verify,
+            quiet_poll_ahead,
         };
         let (data, given_up) =
             translate_with_fallbacks(&mut self.ctx, &mut self.fctx, &mut env, self.isa.frontend_config())?;
@@ -830,6 +835,28 @@ impl Jit {
         })
     }
 
+    /// The module compiled code goes into, made on first use.
+    fn module(&mut self) -> &mut JITModule {
+        let isa = &self.isa;
+        self.module
+            .get_or_insert_with(|| JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names())))
+    }
+
+    /// The quiet trampoline to `jit_poll_ahead` in this JIT's module, defined on first use;
+    /// `None` if it could not be made (then chained loops' poll regions leave as elsewhere).
+    fn quiet_poll_ahead(&mut self) -> Option<u64> {
+        if self.quiet_poll_ahead.is_none() {
+            let made = crate::quiet_calls::define_poll_ahead(self.module());
+            if let Err(why) = &made {
+                if self.config.dump.stats {
+                    self.dump(format!("jit: no quiet call for early polls: {why}"));
+                }
+            }
+            self.quiet_poll_ahead = Some(made.ok());
+        }
+        self.quiet_poll_ahead.flatten()
+    }
+
     /// Put generated code into the module and give the Block its native entry. `func` is the
     /// function the code was generated from; `generate` the code generation's time.
     fn install(
@@ -841,10 +868,7 @@ impl Jit {
         generate: Duration,
         queue_wait: Option<Duration>,
     ) -> Result<NativeEntry, String> {
-        let isa = &self.isa;
-        let module = self
-            .module
-            .get_or_insert_with(|| JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names())));
+        let module = self.module();
         let id = module
             .declare_function(&t.symbol, Linkage::Local, &func.signature)
             .map_err(|e| e.to_string())?;

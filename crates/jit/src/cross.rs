@@ -5,7 +5,7 @@
 //! produced is only good for inspection; running it needs a JIT on the target (docs/jit.md).
 
 use crate::compiler::{flags, translate_with_fallbacks};
-use crate::translate::CodeEnv;
+use crate::translate::{self, CodeEnv};
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::isa::{self, OwnedTargetIsa};
 use cranelift_codegen::Context;
@@ -62,6 +62,9 @@ pub fn compile_module_for(vm: &mut Vm, module: u32, isa: &dyn isa::TargetIsa) ->
             speculate,
             feedback: None,
             check_invariants: true,
+            // Any address: the code is compiled, never run (the call's lowering is checked).
+            quiet_poll_ahead: translate::continues_a_chain(code)
+                .then(|| crate::helper_table::Helper::PollAhead.entry().addr as u64),
         };
         // The cache lines and resume points live until the end of this iteration: the code
         // is compiled, never run.

@@ -12,18 +12,16 @@
 //! site nothing is clobbered and the allocator has nothing to move. The convention has no
 //! return values: a quiet helper reports through VM memory.
 //!
-//! The trampolines do not depend on any VM (the VM is their argument), so each is compiled
-//! once per process, on first use, into a module of its own that lives as long as the
-//! process. Where one cannot be made, callers fall back to what they did without it.
+//! A trampoline is compiled into the module of the JIT whose code calls it, the first time a
+//! translation needs it, and is freed with that module: the code that calls it lives in the
+//! same module. Where one cannot be made, callers fall back to what they did without it.
 
 use cranelift_codegen::ir::{self, types::I64, AbiParam, InstBuilder, Signature, UserFuncName};
 use cranelift_codegen::isa::CallConv;
-use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
-use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{default_libcall_names, Linkage, Module};
-use std::sync::OnceLock;
+use cranelift_jit::JITModule;
+use cranelift_module::{Linkage, Module};
 
 /// The signature of a quiet call site: `(vm)`, nothing returned, nothing clobbered.
 pub fn site_signature() -> Signature {
@@ -32,34 +30,19 @@ pub fn site_signature() -> Signature {
     sig
 }
 
-/// The trampoline to `jit_poll_ahead` (`Helper::PollAhead`; the helper leaves the re-armed countdown in the VM, or
-/// the countdown as it was), or `None` where none could be made.
-pub fn poll_ahead() -> Option<u64> {
-    static TRAMPOLINE: OnceLock<Option<u64>> = OnceLock::new();
-    *TRAMPOLINE.get_or_init(|| {
-        // The table's row: its signature is checked against the function by rustc.
-        let helper = crate::helper_table::Helper::PollAhead.entry().addr as u64;
-        make_trampoline("soma_quiet_poll_ahead", helper).ok()
-    })
+/// Define the trampoline to `jit_poll_ahead` (`Helper::PollAhead`; the helper leaves the
+/// re-armed countdown in the VM, or the countdown as it was) in `module`, and return its
+/// address: valid as long as the module's memory is.
+pub fn define_poll_ahead(module: &mut JITModule) -> Result<u64, String> {
+    // The table's row: its signature is checked against the function by rustc.
+    let helper = crate::helper_table::Helper::PollAhead.entry().addr as u64;
+    define_trampoline(module, "soma_quiet_poll_ahead", helper)
 }
 
-/// Cranelift's defaults, without the verifier (a three-instruction function made here).
-fn trampoline_flags() -> settings::Flags {
-    let mut b = settings::builder();
-    b.set("enable_verifier", "false").expect("a Cranelift flag");
-    settings::Flags::new(b)
-}
-
-/// Compile `preserve_all fn(vm) { helper(vm) }` for a C-ABI `helper(vm) -> u32` (its result
-/// dropped) and return its address.
-fn make_trampoline(name: &str, helper: u64) -> Result<u64, String> {
-    let isa = cranelift_native::builder()
-        .map_err(|e| e.to_string())?
-        .finish(trampoline_flags())
-        .map_err(|e| e.to_string())?;
-    let call_conv = isa.default_call_conv();
-    let frontend = isa.frontend_config();
-    let mut module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
+/// Define `preserve_all fn(vm) { helper(vm) }` for a C-ABI `helper(vm) -> u32` (its result
+/// dropped) in `module`, finalize it and return its address.
+fn define_trampoline(module: &mut JITModule, name: &str, helper: u64) -> Result<u64, String> {
+    let call_conv = module.isa().default_call_conv();
     let sig = site_signature();
     let id = module.declare_function(name, Linkage::Local, &sig).map_err(|e| e.to_string())?;
 
@@ -79,13 +62,9 @@ fn make_trampoline(name: &str, helper: u64) -> Result<u64, String> {
     let callee = b.ins().iconst(I64, helper as i64);
     b.ins().call_indirect(helper_sig, callee, &[vm]);
     b.ins().return_(&[]);
-    b.finalize(frontend);
+    b.finalize(module.isa().frontend_config());
 
     module.define_function(id, &mut ctx).map_err(|e| format!("{e:?}"))?;
     module.finalize_definitions().map_err(|e| e.to_string())?;
-    let addr = module.get_finalized_function(id) as u64;
-    // The code must stay mapped for the rest of the process: every VM's compiled code may
-    // call it. One small module per trampoline, never freed.
-    std::mem::forget(module);
-    Ok(addr)
+    Ok(module.get_finalized_function(id) as u64)
 }

@@ -63,7 +63,7 @@ impl<'e> Translator<'_, 'e> {
         let above = self.b.ins().icmp(IntCC::UnsignedGreaterThan, n, bound);
         let id = self.poll_bounds.tests.len();
         self.poll_bounds.tests.push((test, 0));
-        let trampoline = crate::quiet_calls::poll_ahead().filter(|_| continues_a_chain(self.levels[0].code));
+        let trampoline = self.env.quiet_poll_ahead.filter(|_| continues_a_chain(self.levels[0].code));
         let Some(trampoline) = trampoline else {
             self.deopt_unless(above, &[], DeoptReason::PollNear);
             return PollRegion { id, entries: 0 };
