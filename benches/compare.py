@@ -5,6 +5,7 @@
     python benches/compare.py --reference ~/soma    # plus the reference VM (a checkout)
     python benches/compare.py --peers               # plus the peer implementations
     python benches/compare.py --programs fib chain_loop --repeat 5
+    python benches/compare.py --peers --size steady # larger sizes: steady state
 
 Each (tier, program) pair runs in a fresh subprocess that times only the
 program's execution (VM creation and stdlib loading excluded) and reports the
@@ -31,6 +32,15 @@ JIT figures include compiling the hot blocks. Each peer must print the same `...
 The peers table gives the ratio `jit / peer`: how many times slower our JIT
 tier is than that peer (below 1: faster).
 
+--size steady runs chain_loop, collatz and fib (the loop and recursion
+programs) at about ten times their own work (benches/sizes.py rewrites each
+program and each peer, expected results included), on the jit tier unless
+--tiers says otherwise: at their own sizes, a few milliseconds, our figures
+are mostly compile time and code running before tier-up, while the peers'
+best repeat is warm; at the steady sizes every implementation's one-time
+costs are a small part of the run, so the ratios compare compiled loops and
+calls. Report both.
+
 Writes a table to stdout and, with --out DIR (default benches/out), a JSON file,
 an SVG bar chart of speed-ups over the pure-Python tier (peers included), and an
 HTML page.
@@ -45,6 +55,7 @@ import sys
 import tempfile
 
 import peer_runners
+import sizes
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -113,8 +124,10 @@ def expected_line(program):
     return match.group(1) if match else None
 
 
-def time_program(tier, program, repeat, reference=None):
-    path = os.path.join(PROGRAMS_DIR, program + ".soma")
+def time_program(tier, program, repeat, reference=None, path=None):
+    """-> (best seconds, None) or (None, why). `path`: the program's source to run
+    instead of its own (a resized one)."""
+    path = path or os.path.join(PROGRAMS_DIR, program + ".soma")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.path.join(ROOT, "python") + os.pathsep + env.get("PYTHONPATH", "")
     if tier == "reference":
@@ -279,21 +292,51 @@ def main():
     parser.add_argument("--programs", nargs="*", help="program names (default: all)")
     parser.add_argument("--tiers", nargs="*", help="tiers to run (default: all available)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (best kept)")
-    parser.add_argument("--out", default=os.path.join(HERE, "out"), help="where to write the report")
+    parser.add_argument("--size", choices=["own", "steady"], default="own",
+                        help="the programs' own sizes, or the steady-state sizes of "
+                             "benches/sizes.py (chain_loop, collatz and fib only)")
+    parser.add_argument("--out", help="where to write the report (default benches/out, "
+                                      "and benches/out/steady for --size steady)")
     args = parser.parse_args()
 
-    programs = args.programs or sorted(f[:-5] for f in os.listdir(PROGRAMS_DIR)
-                                       if f.endswith(".soma"))
-    tiers = args.tiers or (["python", "native", "jit"] if native_available() else ["python"])
+    steady = args.size == "steady"
+    out_dir = args.out or os.path.join(HERE, "out", "steady" if steady else "")
+    if steady:
+        programs = args.programs or sorted(sizes.STEADY)
+        others = [p for p in programs if p not in sizes.STEADY]
+        if others:
+            parser.error("no steady size for %s (benches/sizes.py has %s)"
+                         % (" ".join(others), " ".join(sorted(sizes.STEADY))))
+        if args.reference:
+            parser.error("--reference runs at the programs' own sizes only")
+    else:
+        programs = args.programs or sorted(f[:-5] for f in os.listdir(PROGRAMS_DIR)
+                                           if f.endswith(".soma"))
+    default_tiers = ["python", "native", "jit"] if native_available() else ["python"]
+    if steady:
+        # The interpreting tiers would take minutes at these sizes.
+        default_tiers = ["jit"] if native_available() else ["python"]
+    tiers = args.tiers or default_tiers
     if args.reference:
         tiers = ["reference"] + tiers
     base = "python"
+    work = tempfile.TemporaryDirectory(prefix="soma-sizes-")
+    program_paths = {p: None for p in programs}
+    if steady:
+        for p in programs:
+            program_paths[p] = os.path.join(work.name, p + ".soma")
+            with open(os.path.join(PROGRAMS_DIR, p + ".soma"), encoding="utf-8") as src:
+                text = sizes.resize(p, "soma", src.read(), sizes.STEADY[p])
+            with open(program_paths[p], "w", encoding="utf-8") as dst:
+                dst.write(text)
+        print("steady-state sizes: %s" % ", ".join("%s %d" % (p, sizes.STEADY[p]) for p in programs))
 
     results, failures = {}, []
     for program in programs:
         results[program] = {}
         for tier in tiers:
-            seconds, error = time_program(tier, program, args.repeat, args.reference)
+            seconds, error = time_program(tier, program, args.repeat, args.reference,
+                                          program_paths[program])
             results[program][tier] = seconds
             if error:
                 failures.append("%s on %s: %s" % (program, tier, error))
@@ -311,8 +354,12 @@ def main():
             for program in programs:
                 wanted = expected_line(program)
                 for peer, executable in found.items():
+                    path = None
+                    if steady:
+                        path = peer_runners.resized_source(peer, program, sizes.STEADY[program],
+                                                           build_dir)
                     seconds, error = peer_runners.time_peer(
-                        peer, executable, program, args.repeat, build_dir, wanted)
+                        peer, executable, program, args.repeat, build_dir, wanted, path)
                     results[program][peer] = seconds
                     if error:
                         failures.append("%s on %s: %s" % (program, peer, error))
@@ -330,20 +377,23 @@ def main():
     for failure in failures:
         print("FAILED:", failure)
 
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "tiers.json"), "w") as f:
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "tiers.json"), "w") as f:
         json.dump({"tiers": tiers, "peers": peers, "peer_versions": versions,
-                   "repeat": args.repeat, "results": results, "jit_over_peer": ratios,
+                   "repeat": args.repeat, "size": args.size,
+                   "sizes": {p: sizes.STEADY[p] for p in programs} if steady else None,
+                   "results": results, "jit_over_peer": ratios,
                    "notes": notes, "failures": failures}, f, indent=2)
     if base in tiers:
         chart_tiers = [t for t in tiers if t != base] + peers
         if chart_tiers:
             svg = svg_chart(results, chart_tiers, programs, base)
-            with open(os.path.join(args.out, "tiers.svg"), "w") as f:
+            with open(os.path.join(out_dir, "tiers.svg"), "w") as f:
                 f.write(svg)
-            with open(os.path.join(args.out, "tiers.html"), "w") as f:
+            with open(os.path.join(out_dir, "tiers.html"), "w") as f:
                 f.write(html_report(results, ratios, tiers, peers, programs, svg))
-            print("report: %s" % os.path.join(args.out, "tiers.html"))
+            print("report: %s" % os.path.join(out_dir, "tiers.html"))
+    work.cleanup()
     return 1 if failures else 0
 
 

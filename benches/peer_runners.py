@@ -19,6 +19,8 @@ import shutil
 import subprocess
 import sys
 
+import sizes
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 PEERS_DIR = os.path.join(HERE, "peers")
 
@@ -73,6 +75,22 @@ def source(peer, program):
     return path if os.path.exists(path) else None
 
 
+def resized_source(peer, program, n, dest_dir):
+    """The peer's source for `program` rewritten for size `n` (benches/sizes.py),
+    written into `dest_dir` beside a copy of its harness; its path."""
+    ext = PEERS[peer][0]
+    path = source(peer, program)
+    if path is None:
+        raise KeyError("no %s peer for %s" % (peer, program))
+    with open(path, encoding="utf-8") as f:
+        text = sizes.resize(program, ext[1:], f.read(), n)
+    out = os.path.join(dest_dir, program + ext)
+    with open(out, "w", encoding="utf-8") as f:
+        f.write(text)
+    shutil.copy(os.path.join(PEERS_DIR, "harness" + ext), dest_dir)
+    return out
+
+
 def command(peer, executable, path, build_dir):
     """The command that runs the peer program at `path`. Rust is compiled first
     (`rustc -O`, into build_dir); a build failure raises RuntimeError."""
@@ -87,11 +105,12 @@ def command(peer, executable, path, build_dir):
     return [binary]
 
 
-def time_peer(peer, executable, program, repeat, build_dir, expected_line):
+def time_peer(peer, executable, program, repeat, build_dir, expected_line, path=None):
     """-> (best seconds, None), or (None, why) when the peer failed or printed
     something other than `expected_line`; (None, None) when there is no peer
-    source for the program."""
-    path = source(peer, program)
+    source for the program. `path`: the source to run instead of the peer's own
+    (a resized one)."""
+    path = path or source(peer, program)
     if path is None:
         return None, None
     try:

@@ -15,8 +15,9 @@ and JIT (`SOMA_JIT=1`) runs alternate (native, jit, native, jit, ...), so both s
 machine. Reported: the median time of each and the median of the per-pair ratios jit / native
 (below 1: the JIT is faster).
 
-A program checks its own result (a small size gets its expected values rewritten with it), and
-every test of a file must pass, so a fast wrong tier fails the row instead of winning it.
+A program checks its own result (a small size, benches/sizes.py, gets its expected values
+rewritten with it), and every test of a file must pass, so a fast wrong tier fails the row
+instead of winning it.
 
 The acceptance bar (issue "Tier-up that never loses"): no row more than 5% slower with the
 JIT, and every row that runs longer than 50 ms natively faster with it. Rows breaking it are
@@ -31,6 +32,8 @@ import subprocess
 import sys
 import tempfile
 
+import sizes
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PROGRAMS = os.path.join(HERE, "programs")
@@ -38,90 +41,6 @@ TESTS = os.path.join(ROOT, "tests", "soma")
 
 NATIVE = {"SOMA_JIT": "1", "SOMA_JIT_THRESHOLD": "off"}
 JIT = {"SOMA_JIT": "1"}
-
-
-def collatz_total(limit):
-    total = 0
-    for start in range(1, limit + 1):
-        n, steps = start, 0
-        while n > 1:
-            n = n // 2 if n % 2 == 0 else 3 * n + 1
-            steps += 1
-        total += steps
-    return total
-
-
-def _fib(n):
-    a, b = 0, 1
-    for _ in range(n):
-        a, b = b, a + b
-    return a
-
-
-# Program -> (small size, rewrite(text, size) -> text). Each rewrite replaces the program's
-# size constants and the expected results that depend on them; `_sub` insists that the text
-# it replaces is there, so a changed program fails loudly here instead of timing garbage.
-def _sub(text, old, new):
-    if old not in text:
-        raise SystemExit("benches/tierup.py: %r not found; update its size rewrite" % old)
-    return text.replace(old, new)
-
-
-def _chain_loop(text, n):
-    return _sub(text, "1000000", str(n))
-
-
-def _collatz(text, n):
-    return _sub(_sub(text, "i 3000 >=<", "i %d >=<" % n), "215063", str(collatz_total(n)))
-
-
-def _dict(text, n):
-    text = _sub(text, "2000 !N", "%d !N" % n)
-    text = _sub(text, "sum 3998000", "sum %d" % (n * (n - 1)))
-    text = _sub(text, "found 1000", "found %d" % (n // 2))
-    text = _sub(text, "dict.size 1000", "dict.size %d" % (n // 2))
-    return _sub(text, "2000000 >==", "%d >==" % (2 * sum(range(1, n, 2))))
-
-
-def _fib_program(text, n):
-    return _sub(_sub(text, "24 >fib", "%d >fib" % n), "46368", str(_fib(n)))
-
-
-def _lists(text, n):
-    return _sub(_sub(text, "20000 !N", "%d !N" % n), "399980000", str(n * (n - 1)))
-
-
-def _strings(text, n):
-    # n appends of (ab); the other string doubles (ab) until it is as long.
-    doublings = (n).bit_length() - 1
-    assert 1 << doublings == n, "a power of two"
-    return _sub(_sub(text, "i 16384 ><", "i %d ><" % n), "j 14 ><", "j %d ><" % doublings)
-
-
-def _bst(text, n):
-    # n keys (n = 2^a * 5^b with 4 | n keeps x' = 3821x + 7919 mod n full-period), the kept
-    # tree after n/2 inserts, 2n lookups.
-    text = _sub(text, "4321 !x", "%d !x" % (4321 % n))
-    text = _sub(text, "7919 >+ 8000 >%", "7919 >+ %d >%%" % n)
-    text = _sub(text, "4000 !limit", "%d !limit" % (n // 2))
-    text = _sub(text, "8000 !limit", "%d !limit" % n)
-    text = _sub(text, "16000 >% tree", "%d >%% tree" % (2 * n))
-    text = _sub(text, "i 16000 ><", "i %d ><" % (2 * n))
-    text = _sub(text, "found 8000", "found %d" % n)
-    text = _sub(text, "sum 95988000", "sum %d" % (3 * n * (n - 1) // 2))
-    text = _sub(text, "bst.size 8000", "bst.size %d" % n)
-    return _sub(text, "bst.size 4000", "bst.size %d" % (n // 2))
-
-
-SMALL = {
-    "bst": (200, _bst),
-    "chain_loop": (2000, _chain_loop),
-    "collatz": (100, _collatz),
-    "dict_workload": (100, _dict),
-    "fib": (14, _fib_program),
-    "list_map_fold": (300, _lists),
-    "string_build": (256, _strings),
-}
 
 
 def rows(tmp, only):
@@ -132,11 +51,11 @@ def rows(tmp, only):
             continue
         name = f[:-5]
         path = os.path.join(PROGRAMS, f)
-        if name in SMALL:
-            size, rewrite = SMALL[name]
+        if name in sizes.SMALL:
+            size = sizes.SMALL[name]
             small = os.path.join(tmp, "%s_%d.soma" % (name, size))
             with open(path, encoding="utf-8") as src, open(small, "w", encoding="utf-8") as dst:
-                dst.write(rewrite(src.read(), size))
+                dst.write(sizes.resize(name, "soma", src.read(), size))
             out.append(("%s (small: %d)" % (name, size), "run", small))
         out.append((name, "run", path))
     for f in sorted(os.listdir(TESTS)):
