@@ -446,7 +446,8 @@ def compare(factories, count, seed, report=print, reach=None):
     which a check after a call validated the assumptions again and went on (`revalidated`),
     in which a Block called itself directly (`direct`), in which speculative code left
     for the executor where a poll was near (`poll_exits`), and in which it took a poll a
-    few entries early instead (`early_polls`)."""
+    few entries early instead (`early_polls`), and in which a Register holding a
+    `choose`'s pick was known in its arms (`known_choices`)."""
     names = list(factories)
     gen = Generator(seed)
     divergences = []
@@ -472,6 +473,8 @@ def compare(factories, count, seed, report=print, reach=None):
                         reach["early_polls"] = reach.get("early_polls", 0) + 1
                     if LAST_STATS.get("folded_compares", 0):
                         reach["folded"] = reach.get("folded", 0) + 1
+                    if LAST_STATS.get("known_choices", 0):
+                        reach["known_choices"] = reach.get("known_choices", 0) + 1
         base = results[names[0]]
         if all(results[n] == base for n in names[1:]):
             continue
@@ -544,11 +547,12 @@ def main(argv=None):
         print("speculative code compiled in %d programs, deoptimized in %d, recompiled with "
               "type feedback in %d, validated again after a call in %d, calling itself "
               "directly in %d, leaving near a poll in %d, taking a poll early in %d, "
-              "folding compares in %d"
+              "folding compares in %d, knowing a choice in its arms in %d"
               % (reach.get("speculative", 0), reach.get("deopted", 0),
                  reach.get("respecialized", 0), reach.get("revalidated", 0),
                  reach.get("direct", 0), reach.get("poll_exits", 0),
-                 reach.get("early_polls", 0), reach.get("folded", 0)))
+                 reach.get("early_polls", 0), reach.get("folded", 0),
+                 reach.get("known_choices", 0)))
     return 1 if found else 0
 
 

@@ -231,6 +231,9 @@ pub struct JitStats {
     /// `choose`s of truth values that compare the same two Ints (the stdlib's `==`, `not`,
     /// `and`, `or` over `<`) folded into one compare, counted per compile.
     pub folded_compares: u64,
+    /// Register names that held a `choose`'s select given the arm's Block inside each arm
+    /// (`!_.go` of `ifelse`, `!_.f` of `^`), counted per compile.
+    pub known_choices: u64,
     /// Translations retried with less ambition (see `translate_with_fallbacks`).
     pub retranslations: u64,
     /// Jobs handed to the compile thread.
@@ -933,6 +936,7 @@ impl Jit {
         self.stats.inlined += t.data.inlined as u64;
         self.stats.direct_call_sites += t.data.direct_call_sites as u64;
         self.stats.folded_compares += t.data.folded_compares as u64;
+        self.stats.known_choices += t.data.known_choices as u64;
         if tier == 2 {
             self.stats.optimized += 1;
             self.stats.speculative += t.data.speculative as u64;

@@ -83,6 +83,33 @@ fn an_overflow_mid_round_deopts_at_the_builtin_and_continues_with_bigints() {
 }
 
 #[test]
+fn a_register_holding_a_choice_is_the_arms_block_in_that_arm_and_at_its_exits() {
+    // `pick` keeps its choice in `_.go` and hands its Register to the arm, which reads
+    // `_.go` into a Store cell. In the last round of `then.b` an increment overflows the
+    // small-int range before that read: the exit there materialises `_.go` as the arm's
+    // Block (known in the arm, no longer selected), and the executor, which goes on from the
+    // exit, must find that Block in it. (Blocks print by the shape of their bodies, and the
+    // two arms have different shapes.)
+    let src = "{ !_. n 1 >+ !n  _.go !t.seen } !then.b \
+               { !_. _.go !e.seen } !else.b \
+               { >choose !_.go _. >_.go } !pick \
+               140737488355288 !n  {} !t.seen  {} !e.seen  0 !k \
+               { k 2 >% 0 >== then.b else.b >pick  k 1 >+ !k  k 80 >< >block Nil >choose } \
+               >chain >drop \
+               t.seen >print  then.b >print  e.seen >print  else.b >print  n k";
+    let mut r = deopts_like_the_executor(src, 1, DeoptReason::IntOverflow);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert!(s.known_choices >= 2, "{s:?}");
+    let (o, _) = run_on(ALL_OPTIMIZED, src, true);
+    assert_eq!(o.al, "[140737488355328, 80]");
+    let lines = &o.out;
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert_eq!(lines[0], lines[1], "then.b's `_.go`");
+    assert_eq!(lines[2], lines[3], "else.b's `_.go`");
+    assert_ne!(lines[0], lines[2]);
+}
+
+#[test]
 fn quotients_and_remainders_by_constants_at_the_edge_of_the_small_int_range() {
     // By 2, 7 and -7 the results always fit (no check); by -1 the smallest small Int
     // overflows into a BigInt, which the check catches.

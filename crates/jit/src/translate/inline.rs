@@ -489,6 +489,7 @@ impl<'e> Translator<'_, 'e> {
             self.restore_regs(&before_regs);
             self.poll_region = before_region;
             self.b.switch_to_block(entry);
+            self.know_choice_in_arm((truthy, t, f), bits);
             self.inline_block(bits);
             if self.bail.is_some() {
                 return;
@@ -558,6 +559,35 @@ impl<'e> Translator<'_, 'e> {
             }
         }
         self.restore_regs(&regs);
+    }
+
+    /// In the arm of `choice` that runs Block `bits`: a virtual Register name holding that
+    /// very choice (`!_.go` of `ifelse`, `!_.f` of `^`) holds `bits` here. Its variable is
+    /// given the constant, so the select the choice made is left to the paths that still
+    /// need it (none, usually): it was computed and kept live through a loop's rounds only
+    /// for the exits inside the arms. Speculative code only, where the names live in
+    /// variables (elsewhere this would be one more store).
+    fn know_choice_in_arm(&mut self, choice: (ir::Value, u64, u64), bits: u64) {
+        if self.slot_vars.is_none() {
+            return;
+        }
+        for level in 0..self.levels.len() {
+            let RegMode::Virtual(names) = &self.levels[level].reg else { continue };
+            let holding: Vec<(usize, usize)> = names
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| n.defined && n.info.is_some_and(|e| e.choice == Some(choice)))
+                .map(|(i, n)| (i, n.slot))
+                .collect();
+            for (i, slot) in holding {
+                let v = self.iconst(bits);
+                self.write_slot(slot, v);
+                self.out.known_choices += 1;
+                if let RegMode::Virtual(names) = &mut self.levels[level].reg {
+                    names[i].info = Some(VValue::new(v, Some(bits)));
+                }
+            }
+        }
     }
 
     pub(super) fn reg_snapshot(&self) -> RegSnapshot {

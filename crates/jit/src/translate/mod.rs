@@ -150,6 +150,9 @@ pub struct Translated {
     pub direct_call_sites: usize,
     /// `choose`s of compares between the same two Ints folded into one compare (`Rel`).
     pub folded_compares: usize,
+    /// Register names known to hold an arm's Block inside that arm of a `choose`
+    /// (`know_choice_in_arm`).
+    pub known_choices: usize,
     /// The Store identities the code speculates on: each guarded `EXEC_STORE` path (as
     /// components) and the bits of the builtin or Block it held at compile time. Code
     /// installed later than it was translated (background compilation) is stale when one of
