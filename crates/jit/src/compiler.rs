@@ -295,7 +295,7 @@ pub struct Jit {
     /// Where installed code lives (created on the first install).
     module: Option<JITModule>,
     /// The quiet trampoline to `jit_poll_ahead` in `module` once looked for (`quiet_calls.rs`).
-    quiet_poll_ahead: Option<Option<u64>>,
+    quiet_poll_ahead: Option<Option<u32>>,
     isa: OwnedTargetIsa,
     ctx: Context,
     fctx: FunctionBuilderContext,
@@ -845,9 +845,10 @@ impl Jit {
             .get_or_insert_with(|| JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names())))
     }
 
-    /// The quiet trampoline to `jit_poll_ahead` in this JIT's module, defined on first use;
-    /// `None` if it could not be made (then chained loops' poll regions leave as elsewhere).
-    fn quiet_poll_ahead(&mut self) -> Option<u64> {
+    /// The quiet trampoline to `jit_poll_ahead` in this JIT's module (its function index),
+    /// defined on first use; `None` if it could not be made (then chained loops' poll regions
+    /// leave as elsewhere).
+    fn quiet_poll_ahead(&mut self) -> Option<u32> {
         if self.quiet_poll_ahead.is_none() {
             let made = crate::quiet_calls::define_poll_ahead(self.module());
             if let Err(why) = &made {

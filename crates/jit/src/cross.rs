@@ -62,9 +62,9 @@ pub fn compile_module_for(vm: &mut Vm, module: u32, isa: &dyn isa::TargetIsa) ->
             speculate,
             feedback: None,
             check_invariants: true,
-            // Any address: the code is compiled, never run (the call's lowering is checked).
-            quiet_poll_ahead: translate::continues_a_chain(code)
-                .then(|| crate::helper_table::Helper::PollAhead.entry().addr as u64),
+            // Any function index: the code is compiled, never linked (the call's lowering is
+            // checked).
+            quiet_poll_ahead: translate::continues_a_chain(code).then_some(0),
         };
         // The cache lines and resume points live until the end of this iteration: the code
         // is compiled, never run.

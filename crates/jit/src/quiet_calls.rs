@@ -12,16 +12,22 @@
 //! site nothing is clobbered and the allocator has nothing to move. The convention has no
 //! return values: a quiet helper reports through VM memory.
 //!
-//! A trampoline is compiled into the module of the JIT whose code calls it, the first time a
-//! translation needs it, and is freed with that module: the code that calls it lives in the
-//! same module. Where one cannot be made, callers fall back to what they did without it.
+//! A trampoline's machine code depends on no VM (the helper it calls is the process's), so it
+//! is generated once per process and kept as bytes; each JIT defines those bytes in its own
+//! module, the first time a translation needs them, and frees them with it. Compiled code
+//! calls the trampoline by name (a relocation the module resolves when it installs the
+//! code), so a VM pays for neither a Cranelift compile nor a finalize of its own for it.
+//! Where one cannot be made, callers fall back to what they did without it.
 
+use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::{self, types::I64, AbiParam, InstBuilder, Signature, UserFuncName};
 use cranelift_codegen::isa::CallConv;
+use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::JITModule;
 use cranelift_module::{Linkage, Module};
+use std::sync::OnceLock;
 
 /// The signature of a quiet call site: `(vm)`, nothing returned, nothing clobbered.
 pub fn site_signature() -> Signature {
@@ -30,24 +36,57 @@ pub fn site_signature() -> Signature {
     sig
 }
 
-/// Define the trampoline to `jit_poll_ahead` (`Helper::PollAhead`; the helper leaves the
-/// re-armed countdown in the VM, or the countdown as it was) in `module`, and return its
-/// address: valid as long as the module's memory is.
-pub fn define_poll_ahead(module: &mut JITModule) -> Result<u64, String> {
-    // The table's row: its signature is checked against the function by rustc.
-    let helper = crate::helper_table::Helper::PollAhead.entry().addr as u64;
-    define_trampoline(module, "soma_quiet_poll_ahead", helper)
+/// A call of the trampoline whose function index in the module is `index` (what
+/// [`define_poll_ahead`] returned), made in `func`: the callee to `call` with `(vm)`.
+pub fn import(func: &mut ir::Function, index: u32) -> ir::FuncRef {
+    let signature = func.import_signature(site_signature());
+    let name = func.declare_imported_user_function(ir::UserExternalName::new(0, index));
+    func.import_function(ir::ExtFuncData {
+        name: ir::ExternalName::User(name),
+        signature,
+        // Modules place functions anywhere: an absolute address, not a near call.
+        colocated: false,
+        patchable: false,
+    })
 }
 
-/// Define `preserve_all fn(vm) { helper(vm) }` for a C-ABI `helper(vm) -> u32` (its result
-/// dropped) in `module`, finalize it and return its address.
-fn define_trampoline(module: &mut JITModule, name: &str, helper: u64) -> Result<u64, String> {
-    let call_conv = module.isa().default_call_conv();
-    let sig = site_signature();
-    let id = module.declare_function(name, Linkage::Local, &sig).map_err(|e| e.to_string())?;
+/// Define the trampoline to `jit_poll_ahead` (`Helper::PollAhead`; the helper leaves the
+/// re-armed countdown in the VM, or the countdown as it was) in `module`, and return its
+/// function index there (for [`import`]). It is finalized with the next code installed.
+pub fn define_poll_ahead(module: &mut JITModule) -> Result<u32, String> {
+    static CODE: OnceLock<Result<MachineCode, String>> = OnceLock::new();
+    let code = CODE.get_or_init(|| {
+        // The table's row: its signature is checked against the function by rustc.
+        let helper = crate::helper_table::Helper::PollAhead.entry().addr as u64;
+        trampoline_code(helper)
+    });
+    let code = code.as_ref().map_err(Clone::clone)?;
+    let id = module
+        .declare_function("soma_quiet_poll_ahead", Linkage::Local, &site_signature())
+        .map_err(|e| e.to_string())?;
+    module
+        .define_function_bytes(id, code.alignment, &code.bytes, &[])
+        .map_err(|e| format!("{e:?}"))?;
+    Ok(id.as_u32())
+}
 
+/// A trampoline's machine code for this host.
+struct MachineCode {
+    bytes: Vec<u8>,
+    alignment: u64,
+}
+
+/// The machine code of `preserve_all fn(vm) { helper(vm) }` for a C-ABI `helper(vm) -> u32`
+/// (its result dropped). It has no relocations: the helper's address is an immediate.
+fn trampoline_code(helper: u64) -> Result<MachineCode, String> {
+    let mut flags = settings::builder();
+    flags.set("enable_verifier", "false").map_err(|e| e.to_string())?;
+    let isa = cranelift_native::builder()
+        .map_err(|e| e.to_string())?
+        .finish(settings::Flags::new(flags))
+        .map_err(|e| e.to_string())?;
     let mut ctx = Context::new();
-    ctx.func = ir::Function::with_name_signature(UserFuncName::user(0, id.as_u32()), sig);
+    ctx.func = ir::Function::with_name_signature(UserFuncName::user(0, 0), site_signature());
     let mut fctx = FunctionBuilderContext::new();
     let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
     let entry = b.create_block();
@@ -55,16 +94,19 @@ fn define_trampoline(module: &mut JITModule, name: &str, helper: u64) -> Result<
     b.switch_to_block(entry);
     b.seal_block(entry);
     let vm = b.block_params(entry)[0];
-    let mut helper_sig = Signature::new(call_conv);
+    let mut helper_sig = Signature::new(isa.default_call_conv());
     helper_sig.params.push(AbiParam::new(I64));
     helper_sig.returns.push(AbiParam::new(ir::types::I32));
     let helper_sig = b.import_signature(helper_sig);
     let callee = b.ins().iconst(I64, helper as i64);
     b.ins().call_indirect(helper_sig, callee, &[vm]);
     b.ins().return_(&[]);
-    b.finalize(module.isa().frontend_config());
-
-    module.define_function(id, &mut ctx).map_err(|e| format!("{e:?}"))?;
-    module.finalize_definitions().map_err(|e| e.to_string())?;
-    Ok(module.get_finalized_function(id) as u64)
+    b.finalize(isa.frontend_config());
+    let compiled = ctx
+        .compile(&*isa, &mut ControlPlane::default())
+        .map_err(|e| format!("{:?}", e.inner))?;
+    if !compiled.buffer.relocs().is_empty() {
+        return Err("the trampoline's code has relocations".into());
+    }
+    Ok(MachineCode { bytes: compiled.code_buffer().to_vec(), alignment: compiled.buffer.alignment as u64 })
 }

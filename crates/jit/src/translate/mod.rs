@@ -127,10 +127,11 @@ pub struct CodeEnv<'a> {
     /// (`JitConfig::verify`, on in debug builds and in the test suites): a virtual frame's
     /// leave finds the depth its entry left.
     pub check_invariants: bool,
-    /// The address of the quiet trampoline to `jit_poll_ahead` in the module the code goes
-    /// into (`quiet_calls.rs`), when the Code continues a chain: a chained loop body's poll
-    /// regions take polls early through it. `None`: poll regions leave when the poll is near.
-    pub quiet_poll_ahead: Option<u64>,
+    /// The function index of the quiet trampoline to `jit_poll_ahead` in the module the code
+    /// goes into (`quiet_calls.rs`), when the Code continues a chain: a chained loop body's
+    /// poll regions take polls early through it. `None`: poll regions leave when the poll is
+    /// near.
+    pub quiet_poll_ahead: Option<u32>,
 }
 
 /// Memory the compiled code refers to (the JIT keeps it as long as the code), and counts.

@@ -89,16 +89,16 @@ impl<'e> Translator<'_, 'e> {
     /// helper reads only the countdown (stored for it) and changes only the countdown, so
     /// nothing else is synced and the region stays open.
     ///
-    /// The call is a quiet one, through `trampoline` (`quiet_calls.rs`): it clobbers no
+    /// The call is a quiet one, through `trampoline` (`quiet_calls.rs`, the function's index in
+    /// the module the code goes into): it clobbers no
     /// register, so that the loop around it keeps its values in registers. (Where no
     /// trampoline could be made the region test leaves as outside loops: a plain C call here
     /// made the allocator spill the loop's values every round.)
-    fn emit_poll_ahead(&mut self, n: ir::Value, bound: ir::Value, trampoline: u64) {
+    fn emit_poll_ahead(&mut self, n: ir::Value, bound: ir::Value, trampoline: u32) {
         let flags = MemFlagsData::trusted();
         self.b.ins().store(flags, n, self.vm, VmField::Countdown.offset());
-        let sig = self.b.import_signature(crate::quiet_calls::site_signature());
-        let callee = self.iconst(trampoline);
-        self.b.ins().call_indirect(sig, callee, &[self.vm]);
+        let callee = crate::quiet_calls::import(self.b.func, trampoline);
+        self.b.ins().call(callee, &[self.vm]);
         // The helper left the countdown re-armed, or as it was (at most `bound`).
         let rearmed = self.b.ins().load(I32, flags, self.vm, VmField::Countdown.offset());
         // The variable follows memory before the exit's sync could store `n` back over it.
