@@ -91,6 +91,39 @@ fn a_callee_that_leaves_two_results_returns_the_top_one_and_pushes_the_other() {
 }
 
 #[test]
+fn a_callee_that_validated_again_after_a_write_makes_its_caller_check_too() {
+    // The leaves call `bump`, which writes `k` four calls down (`bump` -> `bump.once` -> `w1`
+    // -> `w2`): deeper than the look that allows direct calls (the code writes nothing, nor
+    // do its callees three levels down), within the one that makes the check after the call
+    // validate again, refill the table and go on. So a callee returns its result directly
+    // with the write counter moved, and its caller, which read `k` before the call, must
+    // still check after it (and read `k` anew) rather than trust the direct return: a caller
+    // that skipped the check would add a stale `k`. (With the stdlib, for `drop`.)
+    let src = "0 !k  { k 1 >+ !k } !w2  { >w2 } !w1  { >w1 Nil } !bump.once \
+               { bump.once >chain >drop } !bump \
+               { !_.n _. _.n 2 >< { !_. >bump k } { !_. k _.n 1 >- >r  _.n 2 >- >r >+ k >+ >+ } \
+               >choose !_.go >_.go } !r  12 >r k";
+    let mut r = calls_directly_like_the_executor(src, true);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert!(s.revalidated >= 1, "{s:?}");
+    let (o, _) = run_on(ALL_OPTIMIZED, src, true);
+    assert_eq!(o.al, "[80897, 233]");
+}
+
+#[test]
+fn a_callee_whose_check_after_a_call_fails_returns_through_the_al_and_its_caller_checks() {
+    // The leaves run `_.f`, a Block passed as an argument (unknown when compiled), which
+    // writes `k`: the leaf's check after that call leaves, so it returns its result through
+    // the AL, and each caller, which holds `k` from before, checks and leaves too.
+    let src = "0 !k  { k 1 >+ !k } !bump \
+               { !_.n !_.f _. _.n 2 >< { !_. >_.f k } \
+               { !_. k  _.f _.n 1 >- >r  _.f _.n 2 >- >r >+ k >+ >+ } >choose !_.go >_.go } !r \
+               bump 12 >r k";
+    let mut r = calls_directly_like_the_executor(src, false);
+    assert!(deopt_count(&mut r, DeoptReason::StoreChangedByCall) >= 1);
+}
+
+#[test]
 fn recursion_past_the_depth_limit_is_the_executors_error() {
     on_big_stack(|| {
         // The caller's check before the call, or the callee's check of its inlined frames,

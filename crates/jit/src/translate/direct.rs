@@ -61,6 +61,12 @@ pub(super) struct Direct {
     pub buf: u64,
     /// Address of the code's own entry (`Translated::self_entry`, set at install).
     pub self_entry: u64,
+    /// The `iconst`s that say whether a call site may skip its check after a callee that
+    /// returned its result directly (see [`Translator::finish_direct_checks`]).
+    pub skip_flags: Vec<ir::Inst>,
+    /// A check after a call that validates again (and may refill the validation table)
+    /// was emitted (`spec_after_call_revalidating`).
+    pub revalidates: bool,
 }
 
 impl<'e> Translator<'_, 'e> {
@@ -119,6 +125,8 @@ impl<'e> Translator<'_, 'e> {
             used: false,
             buf: self.out.direct_buf.as_ptr() as u64,
             self_entry: &*self.out.self_entry as *const std::cell::Cell<u64> as u64,
+            skip_flags: Vec::new(),
+            revalidates: false,
         });
     }
 
@@ -309,6 +317,17 @@ impl<'e> Translator<'_, 'e> {
 
         self.b.switch_to_block(got);
         let r = self.b.ins().load(I64, flags, buf, 0);
+        // Patched to 1 when the callee, this very code, makes no check that validates again
+        // (`finish_direct_checks`); then the check after the call is skipped here.
+        let skip = self.b.ins().iconst(types::I8, 0);
+        let ir::ValueDef::Result(skip_inst, 0) = self.b.func.dfg.value_def(skip) else { unreachable!("an iconst") };
+        self.direct.as_mut().expect("can_call_direct").skip_flags.push(skip_inst);
+        let checked = self.b.create_block();
+        let after = self.b.create_block();
+        let after_v = self.b.append_block_param(after, I64);
+        self.b.ins().brif(skip, after, &[BlockArg::Value(r)], checked, &[]);
+        self.seal_blocks(&[checked]);
+        self.b.switch_to_block(checked);
         self.b.ins().jump(done, &[BlockArg::Value(r)]);
 
         self.b.switch_to_block(slow);
@@ -331,5 +350,35 @@ impl<'e> Translator<'_, 'e> {
         self.b.switch_to_block(done);
         self.vpush(result, None);
         self.spec_after_call();
+        // The deopt exit of the check above left with the result on the AL; past it, the
+        // result comes from either path.
+        self.vs.pop();
+        self.b.ins().jump(after, &[BlockArg::Value(result)]);
+        self.seal_blocks(&[after]);
+        self.b.switch_to_block(after);
+        self.vpush(after_v, None);
+    }
+
+    /// A direct callee that returned its result directly ([`DIRECT`]) ran this very code to
+    /// its end without leaving it. Every check that code makes after a call leaves when the
+    /// write counter or the epoch moved, unless it is one that validates again, which may
+    /// refill the table and go on. So when the code has none of those, a callee that returned
+    /// directly found the counters unchanged after its last call (a leaf makes no call, and
+    /// the code writes no cell: that is what allows direct calls), and they are still the
+    /// values its caller checks against (the callee took them from the same table, entered
+    /// past the pre-header): the caller's check after the call cannot fail, and is skipped.
+    /// A callee that deoptimised, or was called through `jit_exec`, returns otherwise, and the
+    /// check stays on that path.
+    pub(super) fn finish_direct_checks(&mut self) {
+        let Some(d) = self.direct.as_ref() else { return };
+        if d.revalidates {
+            return;
+        }
+        for &inst in &d.skip_flags {
+            self.b.func.dfg.insts[inst] = ir::InstructionData::UnaryImm {
+                opcode: ir::Opcode::Iconst,
+                imm: ir::immediates::Imm64::new(1),
+            };
+        }
     }
 }

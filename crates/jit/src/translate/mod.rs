@@ -319,6 +319,7 @@ pub fn translate(
     t.finish_exits();
     t.finish_slot_fill();
     t.finish_poll_regions();
+    t.finish_direct_checks();
     // Native stack per nested block matters (deep SOMA recursion runs on it): shrink the
     // flush buffer to what was used.
     let (flush_slot, used) = (t.flush_slot, t.max_flush.max(1));

@@ -226,6 +226,9 @@ impl<'e> Translator<'_, 'e> {
     /// made it so, and the code has not written since.
     pub(super) fn spec_after_call_revalidating(&mut self) {
         let Some((ok, w, e)) = self.counters_unchanged() else { return };
+        if let Some(d) = self.direct.as_mut() {
+            d.revalidates = true;
+        }
         let cont = self.b.create_block();
         let check = self.b.create_block();
         self.b.ins().brif(ok, cont, &[], check, &[]);
