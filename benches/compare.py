@@ -320,8 +320,8 @@ def main():
     if args.reference:
         tiers = ["reference"] + tiers
     base = "python"
-    work = tempfile.TemporaryDirectory(prefix="soma-sizes-")
     program_paths = {p: None for p in programs}
+    work = tempfile.TemporaryDirectory(prefix="soma-sizes-") if steady else None
     if steady:
         for p in programs:
             program_paths[p] = os.path.join(work.name, p + ".soma")
@@ -393,7 +393,8 @@ def main():
             with open(os.path.join(out_dir, "tiers.html"), "w") as f:
                 f.write(html_report(results, ratios, tiers, peers, programs, svg))
             print("report: %s" % os.path.join(out_dir, "tiers.html"))
-    work.cleanup()
+    if work:
+        work.cleanup()
     return 1 if failures else 0
 
 

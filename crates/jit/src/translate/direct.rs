@@ -319,8 +319,7 @@ impl<'e> Translator<'_, 'e> {
         let r = self.b.ins().load(I64, flags, buf, 0);
         // Patched to 1 when the callee, this very code, makes no check that validates again
         // (`finish_direct_checks`); then the check after the call is skipped here.
-        let skip = self.b.ins().iconst(types::I8, 0);
-        let ir::ValueDef::Result(skip_inst, 0) = self.b.func.dfg.value_def(skip) else { unreachable!("an iconst") };
+        let (skip, skip_inst) = self.placeholder_iconst(types::I8);
         self.direct.as_mut().expect("can_call_direct").skip_flags.push(skip_inst);
         let checked = self.b.create_block();
         let after = self.b.create_block();
@@ -375,10 +374,7 @@ impl<'e> Translator<'_, 'e> {
             return;
         }
         for &inst in &d.skip_flags {
-            self.b.func.dfg.insts[inst] = ir::InstructionData::UnaryImm {
-                opcode: ir::Opcode::Iconst,
-                imm: ir::immediates::Imm64::new(1),
-            };
+            patch_iconst(self.b.func, inst, 1);
         }
     }
 }

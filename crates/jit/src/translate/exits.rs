@@ -262,8 +262,7 @@ impl<'e> Translator<'_, 'e> {
 
     /// The number of shadow slots reserved (an `iconst` patched once the count is known).
     pub(super) fn slot_count_const(&mut self) -> ir::Value {
-        let v = self.iconst(0);
-        let inst = self.b.func.dfg.value_def(v).unwrap_inst();
+        let (v, inst) = self.placeholder_iconst(I64);
         self.slot_count_uses.push(inst);
         v
     }

@@ -335,10 +335,7 @@ pub fn translate(
     t.b.seal_all_blocks();
     t.b.finalize(frontend);
     for inst in uses {
-        func.dfg.insts[inst] = ir::InstructionData::UnaryImm {
-            opcode: ir::Opcode::Iconst,
-            imm: ir::immediates::Imm64::new(slot_count as i64),
-        };
+        patch_iconst(func, inst, slot_count as i64);
     }
     func.sized_stack_slots[flush_slot].size = (used * 8) as u32;
     Ok(out)
@@ -367,6 +364,12 @@ fn reg_eligible(code: &Code) -> bool {
             _ => true,
         }
     })
+}
+
+/// Give a [`Translator::placeholder_iconst`] its value.
+fn patch_iconst(func: &mut ir::Function, inst: ir::Inst, value: i64) {
+    func.dfg.insts[inst] =
+        ir::InstructionData::UnaryImm { opcode: ir::Opcode::Iconst, imm: ir::immediates::Imm64::new(value) };
 }
 
 /// Whether `code` executes `block` (the running Block, what a `chain` body leaves on top to
@@ -565,6 +568,13 @@ impl<'e> Translator<'_, 'e> {
 
     fn iconst(&mut self, bits: u64) -> ir::Value {
         self.b.ins().iconst(I64, bits as i64)
+    }
+
+    /// An `iconst` of type `ty` standing for a value known only later in the translation, and
+    /// its instruction, for [`patch_iconst`].
+    fn placeholder_iconst(&mut self, ty: ir::Type) -> (ir::Value, ir::Inst) {
+        let v = self.b.ins().iconst(ty, 0);
+        (v, self.b.func.dfg.value_def(v).unwrap_inst())
     }
 
     /// Seal blocks whose predecessors are all emitted (the branch just made was their only

@@ -58,8 +58,7 @@ impl<'e> Translator<'_, 'e> {
     fn open_poll_region(&mut self) -> PollRegion {
         let n = self.load_vm_field(VmField::Countdown);
         // Patched with the region's bound (see `finish_poll_regions`).
-        let bound = self.b.ins().iconst(I32, 0);
-        let ir::ValueDef::Result(test, 0) = self.b.func.dfg.value_def(bound) else { unreachable!("an iconst") };
+        let (bound, test) = self.placeholder_iconst(I32);
         let above = self.b.ins().icmp(IntCC::UnsignedGreaterThan, n, bound);
         let id = self.poll_bounds.tests.len();
         self.poll_bounds.tests.push((test, 0));
@@ -90,10 +89,10 @@ impl<'e> Translator<'_, 'e> {
     /// nothing else is synced and the region stays open.
     ///
     /// The call is a quiet one, through `trampoline` (`quiet_calls.rs`, the function's index in
-    /// the module the code goes into): it clobbers no
-    /// register, so that the loop around it keeps its values in registers. (Where no
-    /// trampoline could be made the region test leaves as outside loops: a plain C call here
-    /// made the allocator spill the loop's values every round.)
+    /// the module the code goes into): it clobbers no register, so that the loop around it
+    /// keeps its values in registers. (Where no trampoline could be made the region test
+    /// leaves as outside loops: a plain C call here made the allocator spill the loop's
+    /// values every round.)
     fn emit_poll_ahead(&mut self, n: ir::Value, bound: ir::Value, trampoline: u32) {
         let flags = MemFlagsData::trusted();
         self.b.ins().store(flags, n, self.vm, VmField::Countdown.offset());
@@ -123,10 +122,7 @@ impl<'e> Translator<'_, 'e> {
     /// Patch every region's test with its bound.
     pub(super) fn finish_poll_regions(&mut self) {
         for &(bound, max) in &self.poll_bounds.tests {
-            self.b.func.dfg.insts[bound] = ir::InstructionData::UnaryImm {
-                opcode: ir::Opcode::Iconst,
-                imm: ir::immediates::Imm64::new(max as i64),
-            };
+            patch_iconst(self.b.func, bound, max as i64);
         }
     }
 }

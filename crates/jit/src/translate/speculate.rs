@@ -260,8 +260,7 @@ impl<'e> Translator<'_, 'e> {
 
     /// A constant standing for `what`, patched when the pre-header makes the table.
     fn table_const(&mut self, what: TableConst) -> ir::Value {
-        let v = self.iconst(0);
-        let ir::ValueDef::Result(inst, _) = self.b.func.dfg.value_def(v) else { unreachable!("an iconst") };
+        let (v, inst) = self.placeholder_iconst(I64);
         self.spec.as_mut().expect("speculating").table_consts.push((inst, what));
         v
     }
@@ -700,10 +699,7 @@ impl<'e> Translator<'_, 'e> {
                 TableConst::Count => n as u64,
                 TableConst::Table => table_addr,
             };
-            self.b.func.dfg.insts[inst] = ir::InstructionData::UnaryImm {
-                opcode: ir::Opcode::Iconst,
-                imm: ir::immediates::Imm64::new(bits as i64),
-            };
+            patch_iconst(self.b.func, inst, bits as i64);
         }
         self.out.hoisted = checks;
         let count = self.iconst(n as u64);
