@@ -285,6 +285,8 @@ fn take_hottest(q: &mut Queue) -> Option<Job> {
 }
 
 fn worker_loop(shared: &Shared) {
+    // Off the main thread: the trampolines' Cranelift compile (see `quiet_calls`).
+    crate::quiet_calls::prepare();
     let mut ctx = Context::new();
     loop {
         let mut job = {

@@ -296,6 +296,8 @@ pub struct Jit {
     module: Option<JITModule>,
     /// The quiet trampoline to `jit_poll_ahead` in `module` once looked for (`quiet_calls.rs`).
     quiet_poll_ahead: Option<Option<u32>>,
+    /// The trampoline declared in `quiet_poll_ahead` has its bytes in the module.
+    quiet_poll_ahead_defined: bool,
     isa: OwnedTargetIsa,
     ctx: Context,
     fctx: FunctionBuilderContext,
@@ -447,6 +449,7 @@ impl Jit {
             // test of a `soma test` file) does not pay for it.
             module: None,
             quiet_poll_ahead: None,
+            quiet_poll_ahead_defined: false,
             isa,
             ctx: Context::new(),
             fctx: FunctionBuilderContext::new(),
@@ -846,19 +849,41 @@ impl Jit {
     }
 
     /// The quiet trampoline to `jit_poll_ahead` in this JIT's module (its function index),
-    /// defined on first use; `None` if it could not be made (then chained loops' poll regions
-    /// leave as elsewhere).
+    /// declared on first use (its bytes are defined by the next install); `None` if it could
+    /// not be made (then chained loops' poll regions leave as elsewhere).
     fn quiet_poll_ahead(&mut self) -> Option<u32> {
         if self.quiet_poll_ahead.is_none() {
-            let made = crate::quiet_calls::define_poll_ahead(self.module());
+            let made = crate::quiet_calls::declare_poll_ahead(self.module());
             if let Err(why) = &made {
                 if self.config.dump.stats {
                     self.dump(format!("jit: no quiet call for early polls: {why}"));
                 }
             }
             self.quiet_poll_ahead = Some(made.ok());
+            self.quiet_poll_ahead_defined = false;
         }
         self.quiet_poll_ahead.flatten()
+    }
+
+    /// Give the trampoline declared for a translation its bytes, before the code that calls
+    /// it is finalized (the first install after the declaration does it).
+    fn define_quiet_calls(&mut self) -> Result<(), String> {
+        let Some(Some(index)) = self.quiet_poll_ahead else { return Ok(()) };
+        if self.quiet_poll_ahead_defined {
+            return Ok(());
+        }
+        match crate::quiet_calls::define_poll_ahead(self.module(), index) {
+            Ok(()) => {
+                self.quiet_poll_ahead_defined = true;
+                Ok(())
+            }
+            Err(why) => {
+                // Later translations do without it; code already translated with it fails
+                // to install and stays interpreted.
+                self.quiet_poll_ahead = Some(None);
+                Err(format!("no quiet call for early polls: {why}"))
+            }
+        }
     }
 
     /// Put generated code into the module and give the Block its native entry. `func` is the
@@ -872,6 +897,7 @@ impl Jit {
         generate: Duration,
         queue_wait: Option<Duration>,
     ) -> Result<NativeEntry, String> {
+        self.define_quiet_calls()?;
         let module = self.module();
         let id = module
             .declare_function(&t.symbol, Linkage::Local, &func.signature)

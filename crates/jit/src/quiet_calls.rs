@@ -13,11 +13,17 @@
 //! return values: a quiet helper reports through VM memory.
 //!
 //! A trampoline's machine code depends on no VM (the helper it calls is the process's), so it
-//! is generated once per process and kept as bytes; each JIT defines those bytes in its own
-//! module, the first time a translation needs them, and frees them with it. Compiled code
-//! calls the trampoline by name (a relocation the module resolves when it installs the
-//! code), so a VM pays for neither a Cranelift compile nor a finalize of its own for it.
-//! Where one cannot be made, callers fall back to what they did without it.
+//! is generated once per process and kept as bytes; each JIT declares the trampoline in its
+//! own module when a translation first needs it, defines the bytes there when it installs the
+//! first code that calls it, and frees them with it. Compiled code calls the trampoline by
+//! name (a relocation the module resolves when it installs the code), so a VM pays for
+//! neither a Cranelift compile nor a finalize of its own for it. The bytes are generated on
+//! the compile thread as it starts ([`prepare`]): that is a whole Cranelift compile, and on
+//! the main thread the first one in a process also pays for faulting in Cranelift's code
+//! generator (measured: the first translation of chain_loop's body took 0.35-0.40 ms there,
+//! later ones 0.08-0.12 ms). Only a synchronous tier-up (no compile thread) generates them on
+//! the main thread. Where they cannot be made, callers fall back to what they did without
+//! them.
 
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::{self, types::I64, AbiParam, InstBuilder, Signature, UserFuncName};
@@ -37,7 +43,7 @@ pub fn site_signature() -> Signature {
 }
 
 /// A call of the trampoline whose function index in the module is `index` (what
-/// [`define_poll_ahead`] returned), made in `func`: the callee to `call` with `(vm)`.
+/// [`declare_poll_ahead`] returned), made in `func`: the callee to `call` with `(vm)`.
 pub fn import(func: &mut ir::Function, index: u32) -> ir::FuncRef {
     let signature = func.import_signature(site_signature());
     let name = func.declare_imported_user_function(ir::UserExternalName::new(0, index));
@@ -50,24 +56,52 @@ pub fn import(func: &mut ir::Function, index: u32) -> ir::FuncRef {
     })
 }
 
-/// Define the trampoline to `jit_poll_ahead` (`Helper::PollAhead`; the helper leaves the
-/// re-armed countdown in the VM, or the countdown as it was) in `module`, and return its
-/// function index there (for [`import`]). It is finalized with the next code installed.
-pub fn define_poll_ahead(module: &mut JITModule) -> Result<u32, String> {
+/// The machine code of the trampoline to `jit_poll_ahead` (`Helper::PollAhead`; the helper
+/// leaves the re-armed countdown in the VM, or the countdown as it was), generated on first
+/// use. A thread that asks while another generates it waits for that one.
+fn poll_ahead_code() -> &'static Result<MachineCode, String> {
     static CODE: OnceLock<Result<MachineCode, String>> = OnceLock::new();
-    let code = CODE.get_or_init(|| {
+    CODE.get_or_init(|| {
         // The table's row: its signature is checked against the function by rustc.
         let helper = crate::helper_table::Helper::PollAhead.entry().addr as u64;
         trampoline_code(helper)
-    });
-    let code = code.as_ref().map_err(Clone::clone)?;
+    })
+}
+
+/// Generate the trampolines' machine code now, if not yet done (the compile thread does as
+/// it starts, so that the main thread never runs this Cranelift compile in background mode).
+pub fn prepare() {
+    let _ = poll_ahead_code();
+}
+
+/// Declare the trampoline to `jit_poll_ahead` in `module` and return its function index there
+/// (for [`import`]); [`define_poll_ahead`] must give it its bytes before code that calls it is
+/// finalized. `Err` when its code is known not to be available.
+pub fn declare_poll_ahead(module: &mut JITModule) -> Result<u32, String> {
+    if let Some(Err(why)) = POLL_AHEAD_FAILED.get() {
+        return Err(why.clone());
+    }
     let id = module
         .declare_function("soma_quiet_poll_ahead", Linkage::Local, &site_signature())
         .map_err(|e| e.to_string())?;
-    module
-        .define_function_bytes(id, code.alignment, &code.bytes, &[])
-        .map_err(|e| format!("{e:?}"))?;
     Ok(id.as_u32())
+}
+
+/// Why the trampoline's code could not be generated, once that is known (so that later
+/// translations do not declare it). Set by [`define_poll_ahead`].
+static POLL_AHEAD_FAILED: OnceLock<Result<(), String>> = OnceLock::new();
+
+/// Give the trampoline declared as function `index` of `module` ([`declare_poll_ahead`]) its
+/// machine code (generated now if no thread did yet). It is finalized with the code being
+/// installed.
+pub fn define_poll_ahead(module: &mut JITModule, index: u32) -> Result<(), String> {
+    let code = poll_ahead_code().as_ref().map_err(|why| {
+        let _ = POLL_AHEAD_FAILED.set(Err(why.clone()));
+        why.clone()
+    })?;
+    module
+        .define_function_bytes(cranelift_module::FuncId::from_u32(index), code.alignment, &code.bytes, &[])
+        .map_err(|e| format!("{e:?}"))
 }
 
 /// A trampoline's machine code for this host.

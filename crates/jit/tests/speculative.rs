@@ -344,6 +344,19 @@ fn polls_falling_due_inside_inlined_bodies_are_taken_early_and_recompile_nothing
 }
 
 #[test]
+fn code_generated_on_the_compile_thread_takes_polls_early_through_the_trampoline_it_made() {
+    // Tier-up through the compile thread (threshold 1, lockstep): the trampoline's bytes are
+    // generated there and defined in the module when the loop's code is installed, on the
+    // main thread. The early polls show the installed code called it.
+    let (o, mut r) = run_on(Tier::Optimizing(1, 0), POLL_HEAVY_LOOP, true);
+    assert_eq!(o.al, "[60000]");
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert!(s.background_installed > 0, "{s:?}");
+    assert!(s.early_polls > 0, "{s:?}");
+    assert_eq!(s.compile_failures, 0, "{s:?}");
+}
+
+#[test]
 fn code_that_is_no_loop_body_leaves_for_the_executor_where_a_poll_falls_due() {
     // Outside chained loops an exit costs the rest of one call, less than what the early
     // poll's slow path costs the hot path's registers (fib(27) 3% slower with it): a
