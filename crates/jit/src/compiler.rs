@@ -2,7 +2,6 @@
 //! dumps and writes the perf map.
 
 use crate::background::{self, MachineCode, Worker};
-use crate::budget::{Budget, Rate};
 use crate::deopt::DeoptReason;
 use crate::translate::{self, CodeEnv, Translated};
 use cranelift_codegen::ir;
@@ -344,9 +343,10 @@ pub struct Jit {
     opt_isa: Option<OwnedTargetIsa>,
     /// The code installed for each Block: its index in `code_data`, and its tier.
     current: HashMap<(u32, u32), (usize, u8)>,
-    /// The main thread's budget for background tier-up (`budget.rs`), charged with what
-    /// `background_translate_ns` and `background_install_ns` count.
-    budget: Budget,
+    /// When the JIT was created: the budget grows with the time since (the other side is the
+    /// main thread's time in background tier-up, `background_translate_ns` plus
+    /// `background_install_ns`).
+    started: Instant,
 }
 
 /// A Block translated to CLIF: what the install step needs besides the machine code.
@@ -444,7 +444,6 @@ fn host_isa(flags: settings::Flags) -> Result<OwnedTargetIsa, String> {
 impl Jit {
     pub fn new(config: JitConfig) -> Result<Jit, String> {
         let isa = host_isa(flags(config.verify))?;
-        let budget = Budget::open(Rate { percent: config.budget_percent, allowance_ns: config.budget_allowance_ns });
         // Compiled code reports hot Blocks and deopts through these.
         crate::helpers::set_compiler_hooks(crate::helpers::CompilerHooks { note_hot, note_deopt, note_early_poll });
         Ok(Jit {
@@ -478,7 +477,7 @@ impl Jit {
             stale_drops: HashMap::new(),
             opt_isa: None,
             current: HashMap::new(),
-            budget,
+            started: Instant::now(),
         })
     }
 
@@ -646,7 +645,6 @@ impl Jit {
                 let id = self.next_id;
                 self.stats.background_queued += 1;
                 self.stats.background_translate_ns += t.translate.as_nanos() as u64;
-                self.budget.charge(t.translate.as_nanos() as u64);
                 self.queued.insert(key, (id, weight));
                 self.pending.insert(id, t);
                 if let Some(Ok(w)) = &mut self.worker {
@@ -662,7 +660,14 @@ impl Jit {
 
     /// Whether the main thread may spend more time on background tier-up now.
     fn within_budget(&self) -> bool {
-        self.config.background != Background::On || self.budget.has_room()
+        if self.config.background != Background::On {
+            return true;
+        }
+        let elapsed = self.started.elapsed().as_nanos() as u64;
+        let allowed = (elapsed / 100)
+            .saturating_mul(self.config.budget_percent)
+            .saturating_add(self.config.budget_allowance_ns);
+        self.stats.background_translate_ns + self.stats.background_install_ns < allowed
     }
 
     /// Whether the compile thread runs (starting it on first use).
@@ -728,9 +733,7 @@ impl Jit {
             let (block, tier) = (t.block, t.tier);
             let installed = self.install(vm, t, &done.func, code, done.generate, Some(queue_wait));
             self.recycle(done.func);
-            let install = t0.elapsed().as_nanos() as u64;
-            self.stats.background_install_ns += install;
-            self.budget.charge(install);
+            self.stats.background_install_ns += t0.elapsed().as_nanos() as u64;
             match installed {
                 Ok(_) => {
                     self.stats.background_installed += 1;

@@ -23,7 +23,6 @@
 //! ```
 
 pub mod background;
-pub mod budget;
 pub mod cold;
 pub mod compiler;
 pub mod cross;
