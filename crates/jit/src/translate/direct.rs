@@ -61,9 +61,10 @@ pub(super) struct Direct {
     pub buf: u64,
     /// Address of the code's own entry (`Translated::self_entry`, set at install).
     pub self_entry: u64,
-    /// The `iconst`s that say whether a call site may skip its check after a callee that
-    /// returned its result directly (see [`Translator::finish_direct_checks`]).
-    pub skip_flags: Vec<ir::Inst>,
+    /// The branches at call sites between skipping the check after a callee that returned its
+    /// result directly and making it; each becomes a jump to one of them (see
+    /// [`Translator::finish_direct_checks`]).
+    pub skip_branches: Vec<ir::Inst>,
     /// A check after a call that validates again (and may refill the validation table)
     /// was emitted (`spec_after_call_revalidating`).
     pub revalidates: bool,
@@ -125,7 +126,7 @@ impl<'e> Translator<'_, 'e> {
             used: false,
             buf: self.out.direct_buf.as_ptr() as u64,
             self_entry: &*self.out.self_entry as *const std::cell::Cell<u64> as u64,
-            skip_flags: Vec::new(),
+            skip_branches: Vec::new(),
             revalidates: false,
         });
     }
@@ -317,14 +318,15 @@ impl<'e> Translator<'_, 'e> {
 
         self.b.switch_to_block(got);
         let r = self.b.ins().load(I64, flags, buf, 0);
-        // Patched to 1 when the callee, this very code, makes no check that validates again
-        // (`finish_direct_checks`); then the check after the call is skipped here.
-        let (skip, skip_inst) = self.placeholder_iconst(types::I8);
-        self.direct.as_mut().expect("can_call_direct").skip_flags.push(skip_inst);
+        // Becomes a jump to `after` when the callee, this very code, makes no check that
+        // validates again, else to `checked` (`finish_direct_checks`): the check after the
+        // call is skipped here or made, with no test left in the code.
+        let undecided = self.b.ins().iconst(types::I8, 0);
         let checked = self.b.create_block();
         let after = self.b.create_block();
         let after_v = self.b.append_block_param(after, I64);
-        self.b.ins().brif(skip, after, &[BlockArg::Value(r)], checked, &[]);
+        let branch = self.b.ins().brif(undecided, after, &[BlockArg::Value(r)], checked, &[]);
+        self.direct.as_mut().expect("can_call_direct").skip_branches.push(branch);
         self.seal_blocks(&[checked]);
         self.b.switch_to_block(checked);
         self.b.ins().jump(done, &[BlockArg::Value(r)]);
@@ -370,11 +372,14 @@ impl<'e> Translator<'_, 'e> {
     /// check stays on that path.
     pub(super) fn finish_direct_checks(&mut self) {
         let Some(d) = self.direct.as_ref() else { return };
-        if d.revalidates {
-            return;
-        }
-        for &inst in &d.skip_flags {
-            patch_iconst(self.b.func, inst, 1);
+        // The branch's first destination skips the check, the second makes it.
+        let take = if d.revalidates { 1 } else { 0 };
+        for &inst in &d.skip_branches {
+            let ir::InstructionData::Brif { blocks, .. } = self.b.func.dfg.insts[inst] else {
+                return self.give_up("a direct call's skip branch is no brif");
+            };
+            // The block left out is unreachable now; Cranelift drops it before lowering.
+            self.b.func.dfg.insts[inst] = ir::InstructionData::Jump { opcode: ir::Opcode::Jump, destination: blocks[take] };
         }
     }
 }
