@@ -21,6 +21,10 @@
 //! * Back to the owner: a [`Done`]: the job number, the function (moved back: its external
 //!   names resolve relocations) and the machine code or the error, with timings. Only the
 //!   owner's thread receives it, at its safepoints.
+//! * The quiet trampolines' machine code (`quiet_calls.rs`): the worker generates it as it
+//!   starts, into a process-wide `OnceLock`; after that it is immutable bytes that any JIT's
+//!   install copies into its module (a thread that asks while the worker is still generating
+//!   waits for it). No VM state is involved: the helper it calls is the process's.
 //! * The queue is a `Mutex` + `Condvar` (jobs, heat updates, an owner's jobs withdrawn).
 //! * The owner's *signal*, an `Arc<AtomicUsize>` its VM loads at every safepoint instead of
 //!   calling the install hook: in the background mode the worker adds 1 *before* it sends a
