@@ -294,10 +294,8 @@ impl JitStats {
 pub struct Jit {
     /// Where installed code lives (created on the first install).
     module: Option<JITModule>,
-    /// The quiet trampoline to `jit_poll_ahead` in `module` once looked for (`quiet_calls.rs`).
-    quiet_poll_ahead: Option<Option<u32>>,
-    /// The trampoline declared in `quiet_poll_ahead` has its bytes in the module.
-    quiet_poll_ahead_defined: bool,
+    /// The quiet trampoline to `jit_poll_ahead` in `module` (`quiet_calls.rs`).
+    quiet_poll_ahead: QuietCall,
     /// Functions done with, cleared, their storage kept for translations to build into.
     spare_funcs: Vec<ir::Function>,
     isa: OwnedTargetIsa,
@@ -450,8 +448,7 @@ impl Jit {
             // Made on the first install: a VM that never compiles (most short programs, every
             // test of a `soma test` file) does not pay for it.
             module: None,
-            quiet_poll_ahead: None,
-            quiet_poll_ahead_defined: false,
+            quiet_poll_ahead: QuietCall::NotLooked,
             spare_funcs: Vec::new(),
             isa,
             ctx: Context::new(),
@@ -876,35 +873,36 @@ impl Jit {
     /// declared on first use (its bytes are defined by the next install); `None` if it could
     /// not be made (then chained loops' poll regions leave as elsewhere).
     fn quiet_poll_ahead(&mut self) -> Option<u32> {
-        if self.quiet_poll_ahead.is_none() {
-            let made = crate::quiet_calls::declare_poll_ahead(self.module());
-            if let Err(why) = &made {
-                if self.config.dump.stats {
-                    self.dump(format!("jit: no quiet call for early polls: {why}"));
+        if self.quiet_poll_ahead == QuietCall::NotLooked {
+            self.quiet_poll_ahead = match crate::quiet_calls::declare_poll_ahead(self.module()) {
+                Ok(index) => QuietCall::Declared(index),
+                Err(why) => {
+                    if self.config.dump.stats {
+                        self.dump(format!("jit: no quiet call for early polls: {why}"));
+                    }
+                    QuietCall::Unavailable
                 }
-            }
-            self.quiet_poll_ahead = Some(made.ok());
-            self.quiet_poll_ahead_defined = false;
+            };
         }
-        self.quiet_poll_ahead.flatten()
+        match self.quiet_poll_ahead {
+            QuietCall::Declared(index) | QuietCall::Defined(index) => Some(index),
+            QuietCall::NotLooked | QuietCall::Unavailable => None,
+        }
     }
 
     /// Give the trampoline declared for a translation its bytes, before the code that calls
     /// it is finalized (the first install after the declaration does it).
     fn define_quiet_calls(&mut self) -> Result<(), String> {
-        let Some(Some(index)) = self.quiet_poll_ahead else { return Ok(()) };
-        if self.quiet_poll_ahead_defined {
-            return Ok(());
-        }
+        let QuietCall::Declared(index) = self.quiet_poll_ahead else { return Ok(()) };
         match crate::quiet_calls::define_poll_ahead(self.module(), index) {
             Ok(()) => {
-                self.quiet_poll_ahead_defined = true;
+                self.quiet_poll_ahead = QuietCall::Defined(index);
                 Ok(())
             }
             Err(why) => {
                 // Later translations do without it; code already translated with it fails
                 // to install and stays interpreted.
-                self.quiet_poll_ahead = Some(None);
+                self.quiet_poll_ahead = QuietCall::Unavailable;
                 Err(format!("no quiet call for early polls: {why}"))
             }
         }
@@ -1067,6 +1065,17 @@ fn stale(vm: &Vm, t: &Translation) -> Option<String> {
 /// [`is_recursing`]): recursion through a few helper Blocks is found, and a deep stack
 /// costs no more than this.
 const RECURSION_LOOKBACK: usize = 16;
+
+/// Where a JIT stands with a quiet trampoline (`quiet_calls.rs`): translations use its
+/// function index once it is declared; the first install after that defines its bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum QuietCall {
+    NotLooked,
+    /// It cannot be made (in this process, or its bytes failed to go into the module).
+    Unavailable,
+    Declared(u32),
+    Defined(u32),
+}
 
 /// Functions kept for reuse by translations (see [`Jit::take_translated`]): one in the
 /// context, the rest in flight or spare.

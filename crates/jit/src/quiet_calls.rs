@@ -60,13 +60,14 @@ pub fn import(func: &mut ir::Function, index: u32) -> ir::FuncRef {
 /// leaves the re-armed countdown in the VM, or the countdown as it was), generated on first
 /// use. A thread that asks while another generates it waits for that one.
 fn poll_ahead_code() -> &'static Result<MachineCode, String> {
-    static CODE: OnceLock<Result<MachineCode, String>> = OnceLock::new();
-    CODE.get_or_init(|| {
+    POLL_AHEAD_CODE.get_or_init(|| {
         // The table's row: its signature is checked against the function by rustc.
         let helper = crate::helper_table::Helper::PollAhead.entry().addr as u64;
         trampoline_code(helper)
     })
 }
+
+static POLL_AHEAD_CODE: OnceLock<Result<MachineCode, String>> = OnceLock::new();
 
 /// Generate the trampolines' machine code now, if not yet done (the compile thread does as
 /// it starts, so that the main thread never runs this Cranelift compile in background mode).
@@ -76,9 +77,9 @@ pub fn prepare() {
 
 /// Declare the trampoline to `jit_poll_ahead` in `module` and return its function index there
 /// (for [`import`]); [`define_poll_ahead`] must give it its bytes before code that calls it is
-/// finalized. `Err` when its code is known not to be available.
+/// finalized. `Err` when its code is known not to be available (it was tried and failed).
 pub fn declare_poll_ahead(module: &mut JITModule) -> Result<u32, String> {
-    if let Some(Err(why)) = POLL_AHEAD_FAILED.get() {
+    if let Some(Err(why)) = POLL_AHEAD_CODE.get() {
         return Err(why.clone());
     }
     let id = module
@@ -87,18 +88,11 @@ pub fn declare_poll_ahead(module: &mut JITModule) -> Result<u32, String> {
     Ok(id.as_u32())
 }
 
-/// Why the trampoline's code could not be generated, once that is known (so that later
-/// translations do not declare it). Set by [`define_poll_ahead`].
-static POLL_AHEAD_FAILED: OnceLock<Result<(), String>> = OnceLock::new();
-
 /// Give the trampoline declared as function `index` of `module` ([`declare_poll_ahead`]) its
 /// machine code (generated now if no thread did yet). It is finalized with the code being
 /// installed.
 pub fn define_poll_ahead(module: &mut JITModule, index: u32) -> Result<(), String> {
-    let code = poll_ahead_code().as_ref().map_err(|why| {
-        let _ = POLL_AHEAD_FAILED.set(Err(why.clone()));
-        why.clone()
-    })?;
+    let code = poll_ahead_code().as_ref().map_err(Clone::clone)?;
     module
         .define_function_bytes(cranelift_module::FuncId::from_u32(index), code.alignment, &code.bytes, &[])
         .map_err(|e| format!("{e:?}"))
