@@ -100,95 +100,112 @@ impl<'e> Translator<'_, 'e> {
         kind: ExitKind,
         site: ir::Value,
     ) -> (ir::Block, Vec<BlockArg>) {
-        let mut key: Vec<u64> = vec![matches!(kind, ExitKind::Deopt) as u64];
+        // The shape's key, built in a buffer kept for the translation: most exits share the
+        // shape of one before them, and then nothing else is built (translating is main-thread
+        // time; this ran for every guard and every helper's error check).
+        let mut key = std::mem::take(&mut self.exit_key);
+        key.clear();
+        key.push(matches!(kind, ExitKind::Deopt) as u64);
         if let ExitKind::Error { module } = kind {
             key.push(module as u64);
         }
-        let mut levels = Vec::with_capacity(self.levels.len());
         for (i, l) in self.levels.iter().enumerate() {
-            let reg = match &l.reg {
-                RegMode::Heap => ExitReg::Heap,
-                RegMode::Alias(n) => ExitReg::Alias(*n),
-                RegMode::Virtual(names) => ExitReg::Virtual(
-                    names
-                        .iter()
-                        .filter(|n| n.defined)
-                        .map(|n| (n.slot, n.path as *const Path))
-                        .collect(),
-                ),
-            };
-            // Resume after the instruction that ran the next level (the innermost level's pc
-            // comes with the site).
-            let resume_pc = self.levels.get(i + 1).map_or(0, |next| next.call_pc + 1);
-            key.extend([l.block.to_bits(), l.virtual_frame as u64, resume_pc as u64]);
-            match &reg {
-                ExitReg::Heap => key.push(0),
-                ExitReg::Alias(n) => key.extend([1, *n as u64]),
-                ExitReg::Virtual(names) => {
+            key.extend([l.block.to_bits(), l.virtual_frame as u64, Self::resume_pc(&self.levels, i) as u64]);
+            match &l.reg {
+                RegMode::Heap => key.push(0),
+                RegMode::Alias(n) => key.extend([1, *n as u64]),
+                RegMode::Virtual(names) => {
                     key.push(2);
-                    key.extend(names.iter().flat_map(|&(slot, path)| [slot as u64, path as u64]));
+                    for n in names.iter().filter(|n| n.defined) {
+                        key.extend([n.slot as u64, n.path]);
+                    }
                     key.push(u64::MAX);
                 }
             }
-            levels.push(ExitLevel {
-                block: l.block,
-                virtual_frame: l.virtual_frame,
-                reg,
-                resume_pc,
-            });
         }
         // A small Int held unboxed goes to the exit as its integer and is boxed there, and a
         // constant is made there: the boxed form, or the constant, is then dead on the hot path
         // when only exits use it (the old operand of an overflow-checked add, the `1` of
         // `n 1 >+`), and Cranelift does not sink such values into the cold block itself.
-        let sources: Vec<ExitValue> = pending
-            .iter()
-            .map(|e| match e {
-                VEntry::RegisterRoot(_) => ExitValue::Root,
-                VEntry::Value(v) => match v.konst {
-                    Some(bits) => ExitValue::Const(bits),
-                    None => ExitValue::Param { raw_int: v.int.is_some() },
-                },
-            })
-            .collect();
-        for (e, s) in pending.iter().zip(&sources) {
-            match (e, s) {
-                (VEntry::RegisterRoot(n), _) => key.push(*n as u64),
-                (_, ExitValue::Const(bits)) => key.extend([u64::MAX - 2, *bits]),
-                (_, ExitValue::Param { raw_int: true }) => key.push(u64::MAX - 1),
-                _ => key.push(u64::MAX),
+        for e in pending {
+            match Self::exit_value(e) {
+                ExitValue::Root => key.push(e.register_root().expect("a root") as u64),
+                ExitValue::Const(bits) => key.extend([u64::MAX - 2, bits]),
+                ExitValue::Param { raw_int: true } => key.push(u64::MAX - 1),
+                ExitValue::Param { raw_int: false } => key.push(u64::MAX),
             }
         }
-        let values: Vec<ir::Value> = pending
+        let values = pending
             .iter()
             .filter_map(|e| e.value())
             .filter(|v| v.konst.is_none())
-            .map(|v| v.int.unwrap_or(v.val))
-            .collect();
-        let block = match self.exits.get(&key) {
-            Some(&b) => b,
+            .map(|v| v.int.unwrap_or(v.val));
+        let mut args = vec![BlockArg::Value(status), BlockArg::Value(site)];
+        args.extend(values.map(BlockArg::Value));
+        let block = match self.exits.get(key.as_slice()) {
+            Some(&b) => {
+                self.exit_key = key;
+                b
+            }
             None => {
                 let b = self.b.create_block();
                 self.b.set_cold_block(b);
                 self.b.append_block_param(b, I32);
                 self.b.append_block_param(b, I64);
-                for _ in &values {
+                for _ in 2..args.len() {
                     self.b.append_block_param(b, I64);
                 }
+                let levels = self
+                    .levels
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| ExitLevel {
+                        block: l.block,
+                        virtual_frame: l.virtual_frame,
+                        reg: match &l.reg {
+                            RegMode::Heap => ExitReg::Heap,
+                            RegMode::Alias(n) => ExitReg::Alias(*n),
+                            RegMode::Virtual(names) => ExitReg::Virtual(
+                                names
+                                    .iter()
+                                    .filter(|n| n.defined)
+                                    .map(|n| (n.slot, n.path as *const Path))
+                                    .collect(),
+                            ),
+                        },
+                        resume_pc: Self::resume_pc(&self.levels, i),
+                    })
+                    .collect();
                 let desc = Box::new(ExitDesc {
                     levels,
                     pending: pending.iter().map(VEntry::register_root).collect(),
                     kind,
                     slot_count: 0,
                 });
+                let sources = pending.iter().map(Self::exit_value).collect();
                 self.exits.insert(key, b);
                 self.exit_bodies.push((b, desc, sources));
                 b
             }
         };
-        let mut args = vec![BlockArg::Value(status), BlockArg::Value(site)];
-        args.extend(values.iter().map(|&v| BlockArg::Value(v)));
         (block, args)
+    }
+
+    /// Where level `i` resumes: after the instruction that ran the next level (the innermost
+    /// level's pc comes with the site).
+    fn resume_pc(levels: &[Level], i: usize) -> usize {
+        levels.get(i + 1).map_or(0, |next| next.call_pc + 1)
+    }
+
+    /// How a pending entry reaches an exit block.
+    fn exit_value(e: &VEntry) -> ExitValue {
+        match e {
+            VEntry::RegisterRoot(_) => ExitValue::Root,
+            VEntry::Value(v) => match v.konst {
+                Some(bits) => ExitValue::Const(bits),
+                None => ExitValue::Param { raw_int: v.int.is_some() },
+            },
+        }
     }
 
     /// Fill the shared exit blocks (after the body).

@@ -54,7 +54,7 @@ use soma_runtime::store_cache::{StoreCacheLine, LINE_CELL_OFFSET, LINE_EPOCH_OFF
 use soma_runtime::value::{Tag, Value, BOX_BASE, PAYLOAD_MASK};
 use soma_runtime::vm::{JitLayout, SHADOW_STACK_SLOTS};
 use soma_runtime::Vm;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// What [`Translator::emit_call_checks`] found: whether a call may go ahead (an `i8`), and
 /// the frame-stack length, the depth and the poll countdown it read.
@@ -220,7 +220,7 @@ pub fn translate(
         vs: VStack::default(),
         flush_slot,
         out_slot,
-        sigs: HashMap::new(),
+        sigs: FxHashMap::default(),
         call_conv,
         levels: vec![Level {
             code,
@@ -237,12 +237,13 @@ pub fn translate(
         slot_count: 0,
         slot_count_uses: Vec::new(),
         slot_fill: None,
-        slot_memo: HashMap::new(),
+        slot_memo: FxHashMap::default(),
         shared_exit: None,
         max_flush: 0,
         bail: None,
         inlined_instrs: 0,
-        exits: HashMap::new(),
+        exits: FxHashMap::default(),
+        exit_key: Vec::new(),
         exit_bodies: Vec::new(),
         out: Translated::default(),
         spec: None,
@@ -260,7 +261,7 @@ pub fn translate(
     let writes_nothing = env.speculate && !is_program && t.writes_no_store_cell();
     if env.speculate && !is_program {
         t.declare_vm_state();
-        t.slot_vars = Some(HashMap::new());
+        t.slot_vars = Some(FxHashMap::default());
         if let Some(args) = t.direct_arity(writes_nothing) {
             t.begin_direct(args);
         }
@@ -517,7 +518,7 @@ struct Translator<'a, 'e> {
     vs: VStack,
     flush_slot: ir::StackSlot,
     out_slot: ir::StackSlot,
-    sigs: HashMap<(Vec<ir::Type>, Option<ir::Type>), ir::SigRef>,
+    sigs: FxHashMap<(Vec<ir::Type>, Option<ir::Type>), ir::SigRef>,
     call_conv: CallConv,
     levels: Vec<Level<'e>>,
     /// Address of the first shadow slot reserved at entry (virtual Register names).
@@ -528,7 +529,7 @@ struct Translator<'a, 'e> {
     /// The block `reserve_slots` left for the Void stores, the first slot's address and the
     /// block after (see `finish_slot_fill`).
     slot_fill: Option<(ir::Block, ir::Value, ir::Block)>,
-    slot_memo: HashMap<(usize, Box<str>), usize>,
+    slot_memo: FxHashMap<(usize, Box<str>), usize>,
     /// The function's shared error exit (level 0, nothing pending), once built.
     shared_exit: Option<ir::Block>,
     /// Largest flush emitted (the flush buffer is sized to it at the end).
@@ -539,7 +540,9 @@ struct Translator<'a, 'e> {
     inlined_instrs: usize,
     /// Shared exit blocks by shape (see `exit_target`), and what fills them at the end: the
     /// description, and where each pending entry comes from.
-    exits: HashMap<Vec<u64>, ir::Block>,
+    exits: FxHashMap<Vec<u64>, ir::Block>,
+    /// The buffer `exit_target` builds an exit's key in (kept: most keys are found).
+    exit_key: Vec<u64>,
     exit_bodies: Vec<(ir::Block, Box<ExitDesc>, Vec<exits::ExitValue>)>,
     out: Translated,
     /// Set while translating speculative code.
@@ -547,7 +550,7 @@ struct Translator<'a, 'e> {
     /// VM fields kept in variables (speculative code, see `vmstate.rs`).
     vm_state: Option<vmstate::VmState>,
     /// Variables of the virtual Register slots (speculative code, see `read_slot`).
-    slot_vars: Option<HashMap<usize, cranelift_frontend::Variable>>,
+    slot_vars: Option<FxHashMap<usize, cranelift_frontend::Variable>>,
     /// Set while the blocks at the end (pre-header, exits) are filled: the translation state
     /// is then that of the end of the body, not of the code being emitted.
     finishing: bool,
