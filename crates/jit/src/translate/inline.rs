@@ -187,13 +187,15 @@ impl<'e> Translator<'_, 'e> {
     }
 
     /// The checks `exec::run_native` makes before it calls a compiled Block, inline: the native
-    /// stack, the depth limit, room in the frame stack, not the poll's turn. Memory is made
-    /// current first (the call reads and writes the VM's fields and may collect: the VM fields
-    /// kept in registers and the slots the collector must see are stored); the virtual AL is
-    /// the caller's to flush. The frame-stack length, the depth and the countdown read come
+    /// stack, the depth limit, room in the frame stack, not the poll's turn. What the call may
+    /// read is made current first (it may collect: the slots the collector must see are
+    /// stored, and the code's own writes added to the write counter); the virtual AL is the
+    /// caller's to flush. The frame-stack length, the depth and the countdown read come
     /// with the result, for [`Self::emit_enter_and_call`].
     pub(super) fn emit_call_checks(&mut self) -> CallChecks {
-        self.sync_vm_state();
+        // The countdown and the depth are not stored here: the call stores both (one less, one
+        // more) where the checks pass, and the slow path's helper makes memory current itself.
+        self.sync_write_count();
         let slots = self.root_slots();
         self.sync_slots(&slots);
         let flags = MemFlagsData::trusted();

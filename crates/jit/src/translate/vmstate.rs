@@ -87,7 +87,15 @@ impl<'e> Translator<'_, 'e> {
     /// another), so memory holds it. Code that gives a variable an older value back must not
     /// give it a reloaded one (see `restore_depth`).
     pub(super) fn sync_vm_state(&mut self) {
-        let Some(state) = self.vm_state else { return };
+        self.sync_write_count();
+        self.sync_vm_fields();
+    }
+
+    /// Add the code's own writes to the graph's write counter (part of [`Self::sync_vm_state`]).
+    pub(super) fn sync_write_count(&mut self) {
+        if self.vm_state.is_none() {
+            return;
+        }
         let writes = self.writes_var.filter(|_| self.body_started);
         let own_count = writes.map(|(seen, own)| (seen, own, self.b.use_var(own)));
         // Nothing to add where the count is known to be 0 (right after another sync point).
@@ -107,6 +115,11 @@ impl<'e> Translator<'_, 'e> {
             let s = self.b.ins().iadd(s, d);
             self.b.def_var(seen, s);
         }
+    }
+
+    /// Store the countdown and the depth kept in variables (part of [`Self::sync_vm_state`]).
+    pub(super) fn sync_vm_fields(&mut self) {
+        let Some(state) = self.vm_state else { return };
         for field in [VmField::Countdown, VmField::Depth] {
             let v = self.b.use_var(Self::var(state, field));
             // Still the value a reload read: memory holds it (every helper and call is followed
