@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Does turning the JIT on ever cost the user? Native tier versus JIT at default settings.
 
-    python benches/tierup.py                 # every row, 7 pairs each
+    python benches/tierup.py                 # 7 pairs a row (21 for rows under 50 ms)
     python benches/tierup.py --pairs 11 --rows fib chain_loop
 
 Rows: every program of benches/programs at a small size and at its own (large) size, and
@@ -13,7 +13,8 @@ as `soma test` does), and dropping the VM. Interpreter start-up and imports are 
 are the same for both tiers and would bury the difference. Native (`SOMA_JIT_THRESHOLD=off`)
 and JIT (`SOMA_JIT=1`) runs alternate (native, jit, native, jit, ...), so both see the same
 machine. Reported: the median time of each and the median of the per-pair ratios jit / native
-(below 1: the JIT is faster).
+(below 1: the JIT is faster), with the ratios' quartiles and the number of pairs (rows shorter
+than 50 ms natively get three times as many: their ratio moves by about the bar itself).
 
 A program checks its own result (a small size, benches/sizes.py, gets its expected values
 rewritten with it), and every test of a file must pass, so a fast wrong tier fails the row
@@ -40,6 +41,9 @@ PROGRAMS = os.path.join(HERE, "programs")
 TESTS = os.path.join(ROOT, "tests", "soma")
 
 NATIVE = {"SOMA_JIT": "1", "SOMA_JIT_THRESHOLD": "off"}
+
+# Rows that run shorter than this natively get three times the pairs.
+SHORT_ROW_S = 0.05
 JIT = {"SOMA_JIT": "1"}
 
 
@@ -112,26 +116,31 @@ def main():
 
     with tempfile.TemporaryDirectory() as tmp:
         table = []
-        print("%-40s %10s %10s %9s  %s" % ("row", "native", "jit", "jit/nat", ""))
+        print("%-40s %10s %10s %9s  %11s %3s" % ("row", "native", "jit", "jit/nat", "quartiles", "n"))
         for name, kind, path in rows(tmp, args.rows):
-            run_once(kind, path, NATIVE)   # warm-up: file cache, imports
+            warm = run_once(kind, path, NATIVE)   # warm-up: file cache, imports
+            # A short row's ratio moves by as much as the bar itself from run to run: it gets
+            # three times the pairs (they are cheap), so that its median is worth comparing.
+            pairs = args.pairs * 3 if warm < SHORT_ROW_S else args.pairs
             native, jit, ratios = [], [], []
-            for _ in range(args.pairs):
+            for _ in range(pairs):
                 a = run_once(kind, path, NATIVE)
                 b = run_once(kind, path, JIT)
                 native.append(a)
                 jit.append(b)
                 ratios.append(b / a)
             n, j, r = statistics.median(native), statistics.median(jit), statistics.median(ratios)
+            q1, _, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (r, r, r)
             verdict = ""
             if r > 1.05:
                 verdict = "SLOWER by more than 5%"
             elif n > 0.05 and r >= 1.0:
                 verdict = "not faster (runs > 50 ms natively)"
-            table.append({"row": name, "native_s": n, "jit_s": j, "ratio": r,
+            table.append({"row": name, "native_s": n, "jit_s": j, "ratio": r, "ratio_q1": q1,
+                          "ratio_q3": q3, "pairs": pairs,
                           "native_runs": native, "jit_runs": jit, "verdict": verdict})
-            print("%-40s %9.1fms %9.1fms %9.3f  %s" % (name, n * 1e3, j * 1e3, r, verdict),
-                  flush=True)
+            print("%-40s %9.1fms %9.1fms %9.3f  %5.3f-%5.3f %3d  %s"
+                  % (name, n * 1e3, j * 1e3, r, q1, q3, pairs, verdict), flush=True)
     bad = [t for t in table if t["verdict"]]
     print("%d rows, %d breaking the bar; geometric mean jit/native %.3f"
           % (len(table), len(bad), statistics.geometric_mean([t["ratio"] for t in table])))
