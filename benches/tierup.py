@@ -41,10 +41,11 @@ PROGRAMS = os.path.join(HERE, "programs")
 TESTS = os.path.join(ROOT, "tests", "soma")
 
 NATIVE = {"SOMA_JIT": "1", "SOMA_JIT_THRESHOLD": "off"}
-
-# Rows that run shorter than this natively get three times the pairs.
-SHORT_ROW_S = 0.05
 JIT = {"SOMA_JIT": "1"}
+
+# The bar's long rows: those that run longer than this natively must be faster with the JIT;
+# shorter ones get three times the pairs.
+LONG_ROW_S = 0.05
 
 
 def rows(tmp, only):
@@ -121,7 +122,7 @@ def main():
             warm = run_once(kind, path, NATIVE)   # warm-up: file cache, imports
             # A short row's ratio moves by as much as the bar itself from run to run: it gets
             # three times the pairs (they are cheap), so that its median is worth comparing.
-            pairs = args.pairs * 3 if warm < SHORT_ROW_S else args.pairs
+            pairs = args.pairs * 3 if warm < LONG_ROW_S else args.pairs
             native, jit, ratios = [], [], []
             for _ in range(pairs):
                 a = run_once(kind, path, NATIVE)
@@ -134,7 +135,7 @@ def main():
             verdict = ""
             if r > 1.05:
                 verdict = "SLOWER by more than 5%"
-            elif n > 0.05 and r >= 1.0:
+            elif n > LONG_ROW_S and r >= 1.0:
                 verdict = "not faster (runs > 50 ms natively)"
             table.append({"row": name, "native_s": n, "jit_s": j, "ratio": r, "ratio_q1": q1,
                           "ratio_q3": q3, "pairs": pairs,
