@@ -251,7 +251,8 @@ def test_run_jit_stats(prog, monkeypatch):
                      r"compile time [\d.]+ ms \(median \d+ us per block\), \d+ bytes of code, "
                      r"[\d.]+ ms in native code, \d+ deopts, \d+ revalidated after calls, "
                      r"\d+ recompiles \(\d+ speculating again with type feedback\), \d+ blocks inlined, "
-                     r"\d+ direct self-calls, \d+ translations retried\n"
+                     r"\d+ direct self-calls, \d+ translations retried, "
+                     r"\d+ compiles served by the process's code cache\n"
                      + background + r"(jit: deopts by reason: .*\n)?", r.stderr)
     assert m, r.stderr
     assert m.groups()[:4] == ("0", "0", "0", "0")   # threshold 0 compiles synchronously

@@ -14,10 +14,11 @@
 //! # What crosses between the threads, and why it is safe
 //! * To the worker: a [`Job`]: its owner (one per JIT, so one per VM), a job number, its heat,
 //!   the `ir::Function` (plain owned data), its tier's target ISA (`Arc<dyn TargetIsa>`,
-//!   immutable and `Sync`) and the sending end of its owner's result channel. Runtime
-//!   addresses (helpers, cache lines, constants) are immediates in the IR; the worker copies
-//!   them into machine code and never dereferences one. No `Value`, cell, Block or other
-//!   collectable memory is reachable from a job, so the collector and the worker never meet.
+//!   immutable and `Sync`) and the sending end of its owner's result channel. The process's
+//!   addresses (helpers) are immediates in the IR, the VM's (cache lines, paths, constants)
+//!   VM constants, relocations the install fills in (`translate::vm_const`); the worker never
+//!   dereferences either. No `Value`, cell, Block or other collectable memory is reachable
+//!   from a job, so the collector and the worker never meet.
 //! * Back to the owner: a [`Done`]: the job number, the function (moved back: its external
 //!   names resolve relocations) and the machine code or the error, with timings. Only the
 //!   owner's thread receives it, at its safepoints.
@@ -25,6 +26,9 @@
 //!   starts, into a process-wide `OnceLock`; after that it is immutable bytes that any JIT's
 //!   install copies into its module (a thread that asks while the worker is still generating
 //!   waits for it). No VM state is involved: the helper it calls is the process's.
+//! * The process's code cache (`code_cache.rs`): the worker puts the code it generated there,
+//!   with a copy of the function as translated; main threads look it up before queueing. An
+//!   entry is owned data under the cache's own lock.
 //! * The queue is a `Mutex` + `Condvar` (jobs, heat updates, an owner's jobs withdrawn).
 //! * The owner's *signal*, an `Arc<AtomicUsize>` its VM loads at every safepoint instead of
 //!   calling the install hook: in the background mode the worker adds 1 *before* it sends a
@@ -48,21 +52,14 @@
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir;
 use cranelift_codegen::isa::{OwnedTargetIsa, TargetIsa};
-use cranelift_codegen::{Context, FinalizedMachReloc};
+use cranelift_codegen::Context;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-/// Machine code of one function, ready to be installed.
-pub struct MachineCode {
-    pub bytes: Vec<u8>,
-    pub alignment: u64,
-    pub relocs: Vec<FinalizedMachReloc>,
-    /// Cranelift's VCode listing, when asked for (`SOMA_JIT_DUMP=asm`).
-    pub vcode: Option<String>,
-}
+pub use crate::code_cache::MachineCode;
 
 /// Run Cranelift's code generation on `ctx.func`.
 pub fn generate(ctx: &mut Context, isa: &dyn TargetIsa, disasm: bool) -> Result<MachineCode, String> {
@@ -91,6 +88,25 @@ pub fn generate_caught(ctx: &mut Context, isa: &dyn TargetIsa, disasm: bool) -> 
     }
 }
 
+/// [`generate_caught`], and the code kept in the process's code cache under `cache` when it
+/// is given and the generation succeeded (`code_cache.rs`). Every compile, on the worker or
+/// synchronous, goes through here.
+pub fn generate_and_keep(
+    ctx: &mut Context,
+    isa: &dyn TargetIsa,
+    disasm: bool,
+    cache: Option<crate::code_cache::CacheKey>,
+) -> (Result<MachineCode, String>, bool) {
+    // The stencil as translated: code generation rewrites the function (block placement),
+    // and lookups compare against functions as translated.
+    let translated = cache.map(|_| ctx.func.clone());
+    let (code, panicked) = generate_caught(ctx, isa, disasm);
+    if let (Some(key), Some(func), Ok(code)) = (cache, translated, &code) {
+        crate::code_cache::insert(key, func, code);
+    }
+    (code, panicked)
+}
+
 /// A function to generate code for.
 pub struct Job {
     /// The JIT that queued it (its VM's `Worker` handle).
@@ -104,6 +120,8 @@ pub struct Job {
     disasm: bool,
     /// Panic instead of generating code (tests of the failure path).
     inject_panic: bool,
+    /// Where the code goes in the process's code cache (`None`: not kept).
+    cache: Option<crate::code_cache::CacheKey>,
     queued_at: Instant,
     /// Where the result goes (the owner's channel).
     reply: Option<Sender<Done>>,
@@ -209,6 +227,7 @@ impl Worker {
         isa: OwnedTargetIsa,
         disasm: bool,
         inject_panic: bool,
+        cache: Option<crate::code_cache::CacheKey>,
     ) {
         let job = Job {
             owner: self.owner,
@@ -218,6 +237,7 @@ impl Worker {
             isa: Some(isa),
             disasm,
             inject_panic,
+            cache,
             queued_at: Instant::now(),
             reply: Some(self.reply.clone()),
             signal: (!self.lockstep).then(|| self.signal.clone()),
@@ -312,7 +332,7 @@ fn worker_loop(shared: &Shared) {
             let r = catch_unwind(|| panic!("injected panic on the compile thread"));
             (r.map_err(|_| "panic during code generation".to_string()), true)
         } else {
-            generate_caught(&mut ctx, &*isa, disasm)
+            generate_and_keep(&mut ctx, &*isa, disasm, job.cache)
         };
         let generate_time = t0.elapsed();
         let func = std::mem::replace(&mut ctx.func, ir::Function::new());
@@ -347,6 +367,7 @@ mod tests {
             isa: None,
             disasm: false,
             inject_panic: false,
+            cache: None,
             queued_at: Instant::now() - Duration::from_millis(age_ms),
             reply: None,
             signal: None,
@@ -404,7 +425,7 @@ mod tests {
         let signal = w.signal();
         assert_eq!(signal.load(Ordering::Acquire), 0);
         let (func, isa) = trivial_job();
-        w.submit(1, 1, func, isa, false, false);
+        w.submit(1, 1, func, isa, false, false, None);
         // The worker counts the result before sending it: once counted, it arrives.
         until_signal_is(&signal, 1);
         let done = w.next_done(true).expect("the result");
@@ -419,7 +440,7 @@ mod tests {
         let mut w = Worker::start(true).expect("compile thread");
         let signal = w.signal();
         let (func, isa) = trivial_job();
-        w.submit(1, 1, func, isa, false, false);
+        w.submit(1, 1, func, isa, false, false, None);
         assert_eq!(signal.load(Ordering::Acquire), 1, "counted at submission");
         assert_eq!(w.next_done(true).map(|d| d.id), Some(1));
         assert_eq!(signal.load(Ordering::Acquire), 0);

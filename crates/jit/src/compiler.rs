@@ -3,6 +3,7 @@
 
 use crate::background::{self, MachineCode, Worker};
 use crate::deopt::DeoptReason;
+use crate::code_cache::{self, CacheKey};
 use crate::translate::{self, CodeEnv, Translated};
 use cranelift_codegen::ir;
 use cranelift_codegen::settings::{self, Configurable};
@@ -77,6 +78,10 @@ pub struct JitConfig {
     /// [`MAIN_THREAD_BUDGET_LATE_PERCENT`]).
     pub budget_late_percent: u64,
     pub budget_late_after_ns: u64,
+    /// Use the process's code cache (`code_cache.rs`): a function equal to one generated
+    /// before, by any VM of the process, gets that machine code at once (`SOMA_JIT_CODE_CACHE=0`
+    /// turns it off, to debug code generation).
+    pub code_cache: bool,
     /// For tests of the failure path: every job panics on the compile thread.
     #[doc(hidden)]
     pub inject_worker_panic: bool,
@@ -141,6 +146,7 @@ impl Default for JitConfig {
             budget_allowance_ns: MAIN_THREAD_BUDGET_ALLOWANCE_NS,
             budget_late_percent: MAIN_THREAD_BUDGET_LATE_PERCENT,
             budget_late_after_ns: MAIN_THREAD_BUDGET_LATE_AFTER_NS,
+            code_cache: true,
             inject_worker_panic: false,
             hold_installs: false,
         }
@@ -174,6 +180,9 @@ impl JitConfig {
         }
         if let Ok(t) = std::env::var("SOMA_JIT_OPT_THRESHOLD") {
             c.opt_threshold = parse_threshold(&t).unwrap_or(c.opt_threshold);
+        }
+        if let Ok(v) = std::env::var("SOMA_JIT_CODE_CACHE") {
+            c.code_cache = !matches!(v.trim(), "0" | "off");
         }
         c
     }
@@ -253,6 +262,9 @@ pub struct JitStats {
     pub dropped_stale: u64,
     /// Panics caught on the compile thread (the Block stays interpreted).
     pub worker_panics: u64,
+    /// Compiles whose machine code came from the process's code cache (generated for an
+    /// equal function before, in this VM or another): installed at once, no code generation.
+    pub code_cache_hits: u64,
     /// Time jobs waited in the queue, and the compile thread's time generating code.
     pub queue_wait_ns: u64,
     pub background_generate_ns: u64,
@@ -568,10 +580,15 @@ impl Jit {
         }
         let r = self.isa_for(tier).and_then(|isa| {
             let t = self.translate_block(vm, block, tier)?;
+            let key = self.cache_key(&isa);
+            if let Some(code) = key.and_then(|k| code_cache::lookup(k, &self.ctx.func)) {
+                return self.install_cached(vm, t, &code);
+            }
             let t0 = Instant::now();
-            let (code, _panicked) = background::generate_caught(&mut self.ctx, &*isa, self.config.dump.asm);
+            let (code, _panicked) =
+                background::generate_and_keep(&mut self.ctx, &*isa, self.config.dump.asm, key);
             let func = self.take_translated();
-            let installed = code.and_then(|code| self.install(vm, t, &func, code, t0.elapsed(), None));
+            let installed = code.and_then(|code| self.install(vm, t, &func, &code, t0.elapsed(), None));
             self.recycle(func);
             installed
         });
@@ -672,6 +689,20 @@ impl Jit {
         };
         match self.translate_block(vm, block, tier) {
             Ok(t) => {
+                let cache = self.cache_key(&isa);
+                if let Some(code) = cache.and_then(|k| code_cache::lookup(k, &self.ctx.func)) {
+                    let t0 = Instant::now();
+                    self.stats.background_translate_ns += t.translate.as_nanos() as u64;
+                    let installed = self.install_cached(vm, t, &code);
+                    self.stats.background_install_ns += t0.elapsed().as_nanos() as u64;
+                    match installed {
+                        Ok(_) => self.optimize_if_past(vm, block, tier),
+                        Err(e) => {
+                            self.note_failure(key, e);
+                        }
+                    }
+                    return;
+                }
                 let func = self.take_translated();
                 self.next_id += 1;
                 let id = self.next_id;
@@ -680,7 +711,7 @@ impl Jit {
                 self.queued.insert(key, (id, weight));
                 self.pending.insert(id, t);
                 if let Some(Ok(w)) = &mut self.worker {
-                    w.submit(id, heat, func, isa, self.config.dump.asm, self.config.inject_worker_panic);
+                    w.submit(id, heat, func, isa, self.config.dump.asm, self.config.inject_worker_panic, cache);
                     vm.set_install_hook(Some((install_ready, w.signal())));
                 }
             }
@@ -760,21 +791,13 @@ impl Jit {
             let queue_wait = done.queue_wait;
             let t0 = Instant::now();
             let (block, tier) = (t.block, t.tier);
-            let installed = self.install(vm, t, &done.func, code, done.generate, Some(queue_wait));
+            let installed = self.install(vm, t, &done.func, &code, done.generate, Some(queue_wait));
             self.recycle(done.func);
             self.stats.background_install_ns += t0.elapsed().as_nanos() as u64;
             match installed {
                 Ok(_) => {
                     self.stats.background_installed += 1;
-                    // Baseline code asks for the optimizing tier when its count reaches the
-                    // threshold, on that one entry: a Block that ran past the threshold while
-                    // its baseline code was being generated asks now, or it never would.
-                    let past = vm.block_obj(block).is_some_and(|b| {
-                        self.config.opt_threshold.is_some_and(|n| b.exec_count.get() >= n)
-                    });
-                    if tier == 1 && past {
-                        self.optimize(vm, block);
-                    }
+                    self.optimize_if_past(vm, block, tier);
                 }
                 Err(e) => {
                     self.note_failure(key, e);
@@ -784,6 +807,42 @@ impl Jit {
         if !matches!(&self.worker, Some(Ok(w)) if w.in_flight() > 0) {
             vm.set_install_hook(None);
         }
+    }
+
+    /// Baseline code asks for the optimizing tier when its count reaches the threshold, on
+    /// that one entry: a Block that ran past the threshold while its baseline code was being
+    /// made asks when the code is installed, or it never would.
+    fn optimize_if_past(&mut self, vm: &mut Vm, block: Value, tier: u8) {
+        let past = vm
+            .block_obj(block)
+            .is_some_and(|b| self.config.opt_threshold.is_some_and(|n| b.exec_count.get() >= n));
+        if tier == 1 && past {
+            self.optimize(vm, block);
+        }
+    }
+
+    /// Where the function just translated (in `self.ctx`) goes in the process's code cache
+    /// for `isa`, or `None` when it does not use the cache: turned off, or a dump of the
+    /// machine code wanted (the cache keeps none), or a test of the compile thread's failures
+    /// (which must reach the compile thread).
+    fn cache_key(&self, isa: &OwnedTargetIsa) -> Option<CacheKey> {
+        let c = &self.config;
+        if !c.code_cache || c.dump.asm || c.inject_worker_panic {
+            return None;
+        }
+        Some(CacheKey::of(code_cache::isa_fingerprint(&**isa), &self.ctx.func))
+    }
+
+    /// Install the function just translated with machine code from the code cache.
+    fn install_cached(&mut self, vm: &mut Vm, t: Translation, code: &MachineCode) -> Result<NativeEntry, String> {
+        self.stats.code_cache_hits += 1;
+        let func = self.take_translated();
+        let installed = self.install(vm, t, &func, code, Duration::ZERO, None);
+        self.recycle(func);
+        if self.config.dump.stats && installed.is_ok() {
+            self.dump("jit:   its machine code came from the process's code cache".to_string());
+        }
+        installed
     }
 
     /// Remember that a Block cannot be compiled (it stays interpreted); returns the reason.
@@ -947,7 +1006,7 @@ impl Jit {
         vm: &mut Vm,
         t: Translation,
         func: &ir::Function,
-        code: MachineCode,
+        code: &MachineCode,
         generate: Duration,
         queue_wait: Option<Duration>,
     ) -> Result<NativeEntry, String> {
@@ -956,10 +1015,9 @@ impl Jit {
         let id = module
             .declare_function(&t.symbol, Linkage::Local, &func.signature)
             .map_err(|e| e.to_string())?;
-        let relocs: Vec<ModuleReloc> =
-            code.relocs.iter().map(|r| ModuleReloc::from_mach_reloc(r, func, id)).collect();
+        let (bytes, relocs) = link_vm_consts(code, func, id, &t.data.vm_consts)?;
         module
-            .define_function_bytes(id, code.alignment, &code.bytes, &relocs)
+            .define_function_bytes(id, code.alignment, &bytes, &relocs)
             .map_err(|e| format!("{e:?}"))?;
         module.finalize_definitions().map_err(|e| e.to_string())?;
         let ptr = module.get_finalized_function(id);
@@ -1037,6 +1095,39 @@ impl Jit {
         }
         Ok(entry)
     }
+}
+
+/// `code`'s bytes with the function's VM constants written in (`translate::vm_const`), and
+/// the relocations left for the module (helpers, trampolines).
+fn link_vm_consts(
+    code: &MachineCode,
+    func: &ir::Function,
+    id: cranelift_module::FuncId,
+    vm_consts: &[u64],
+) -> Result<(Vec<u8>, Vec<ModuleReloc>), String> {
+    use cranelift_codegen::binemit::Reloc;
+    use cranelift_codegen::FinalizedRelocTarget;
+    let mut bytes = code.bytes.clone();
+    let mut relocs = Vec::with_capacity(code.relocs.len());
+    for r in &code.relocs {
+        if let FinalizedRelocTarget::ExternalName(ir::ExternalName::User(name)) = &r.target {
+            let name = &func.params.user_named_funcs()[*name];
+            if name.namespace == translate::VM_CONST_NAMESPACE {
+                let value = vm_consts
+                    .get(name.index as usize)
+                    .ok_or_else(|| format!("VM constant {} not in the translation", name.index))?;
+                let at = r.offset as usize;
+                let slot = bytes
+                    .get_mut(at..at + 8)
+                    .filter(|_| r.kind == Reloc::Abs8)
+                    .ok_or_else(|| format!("VM constant {} in a {:?} relocation at {at}", name.index, r.kind))?;
+                slot.copy_from_slice(&(*value as i64).wrapping_add(r.addend).to_le_bytes());
+                continue;
+            }
+        }
+        relocs.push(ModuleReloc::from_mach_reloc(r, func, id));
+    }
+    Ok((bytes, relocs))
 }
 
 /// Whether `block`'s Code executes the Store path `block` (the `>block` of a `chain` loop body).

@@ -23,6 +23,7 @@
 //! ```
 
 pub mod background;
+pub mod code_cache;
 pub mod cold;
 pub mod compiler;
 pub mod cross;

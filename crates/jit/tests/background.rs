@@ -17,6 +17,9 @@ fn runner(threshold: u64, background: Background) -> Runner {
         verify: true,
         background,
         budget_allowance_ns: u64::MAX,
+        // These tests count what goes through the queue; code another test of this process
+        // generated would be installed from the code cache instead (tests/code_cache.rs).
+        code_cache: false,
         ..JitConfig::default()
     };
     soma_jit::install_with(&mut r.vm, config).expect("JIT installs");
@@ -151,6 +154,7 @@ fn runner_with_budget_spent() -> Runner {
         budget_allowance_ns: 0,
         // No late share either: under valgrind a run lasts past its start.
         budget_late_percent: 0,
+        code_cache: false,
         ..JitConfig::default()
     };
     soma_jit::install_with(&mut r.vm, config).unwrap();
@@ -210,6 +214,7 @@ fn a_baseline_compile_asked_for_while_an_optimizing_one_is_in_flight_waits() {
         background: Background::On,
         budget_allowance_ns: u64::MAX,
         hold_installs: true,
+        code_cache: false,
         ..JitConfig::default()
     };
     soma_jit::install_with(&mut r.vm, config).unwrap();

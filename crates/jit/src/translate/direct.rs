@@ -147,7 +147,7 @@ impl<'e> Translator<'_, 'e> {
     fn load_direct_args(&mut self) -> Vec<ir::Value> {
         let d = self.direct.as_ref().expect("a direct translation");
         let (buf, n) = (d.buf, d.args);
-        let buf = self.iconst(buf);
+        let buf = self.vm_const(buf);
         (0..n)
             .map(|i| self.b.ins().load(I64, MemFlagsData::trusted(), buf, (8 * i) as i32))
             .collect()
@@ -240,7 +240,7 @@ impl<'e> Translator<'_, 'e> {
             self.b.switch_to_block(go_on);
         }
         self.define_counters_of(spec);
-        let tab = self.iconst(table_addr);
+        let tab = self.vm_const(table_addr);
         self.define_from_table(&spec.cells, tab);
         // Instruction i pops the i-th entry from the top.
         for (i, &slot) in slots.iter().enumerate() {
@@ -264,7 +264,7 @@ impl<'e> Translator<'_, 'e> {
         self.seal_blocks(&[direct, ordinary]);
         self.b.switch_to_block(direct);
         self.emit_flush(rest);
-        let buf = self.iconst(buf);
+        let buf = self.vm_const(buf);
         self.b.ins().store(MemFlagsData::trusted(), top.val, buf, 0);
         let st = self.b.ins().iconst(I32, DIRECT);
         self.emit_return(st);
@@ -304,11 +304,11 @@ impl<'e> Translator<'_, 'e> {
         self.seal_blocks(&[fast, slow]);
 
         self.b.switch_to_block(fast);
-        let buf = self.iconst(buf);
+        let buf = self.vm_const(buf);
         for (i, &v) in args.iter().enumerate() {
             self.b.ins().store(flags, v, buf, (8 * i) as i32);
         }
-        let entry_addr = self.iconst(self_entry);
+        let entry_addr = self.vm_const(self_entry);
         let entry = self.b.ins().load(I64, flags, entry_addr, 0);
         let status = self.emit_enter_and_call(entry, DIRECT, &checks, bits);
         self.reload_vm_state();
@@ -333,7 +333,7 @@ impl<'e> Translator<'_, 'e> {
 
         self.b.switch_to_block(slow);
         self.emit_push(args);
-        let v = self.iconst(bits);
+        let v = self.value_const(bits);
         let status = self.helper_status(At::Main, Helper::Exec, &[self.vm, v]);
         self.b.ins().jump(ordinary, &[BlockArg::Value(status)]);
         self.seal_blocks(&[ordinary]);

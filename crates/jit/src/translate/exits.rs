@@ -218,7 +218,7 @@ impl<'e> Translator<'_, 'e> {
             for (i, source) in sources.into_iter().enumerate() {
                 let v = match source {
                     ExitValue::Root => continue,
-                    ExitValue::Const(bits) => self.iconst(bits),
+                    ExitValue::Const(bits) => self.value_const(bits),
                     ExitValue::Param { raw_int } => {
                         let &v = next.next().expect("a parameter per value passed");
                         if raw_int { self.box_int(v) } else { v }
@@ -237,7 +237,7 @@ impl<'e> Translator<'_, 'e> {
                 .flatten()
                 .collect();
             self.sync_slots(&slots);
-            let d = self.iconst(&*desc as *const ExitDesc as u64);
+            let d = self.vm_const(&*desc as *const ExitDesc as u64);
             self.out.exits.push(desc);
             let buf = self.b.ins().stack_addr(I64, self.flush_slot, 0);
             let slots = match self.slots {
@@ -286,7 +286,7 @@ impl<'e> Translator<'_, 'e> {
 
     pub(super) fn emit_time_end(&mut self) {
         if let Some(clock) = self.env.clock {
-            let c = self.iconst(clock as u64);
+            let c = self.vm_const(clock as u64);
             self.helper(At::Leaving, Helper::TimeEnd, &[c]);
         }
     }
@@ -316,7 +316,7 @@ impl<'e> Translator<'_, 'e> {
     /// `reason`.
     pub(super) fn emit_resume(&mut self, points: Box<[ResumePoint]>, reason: DeoptReason) -> ir::Value {
         let n = self.iconst(points.len() as u64);
-        let p = self.iconst(points.as_ptr() as u64);
+        let p = self.vm_const(points.as_ptr() as u64);
         let r = self.iconst(deopt::encode_site(0, reason, 0));
         self.out.resume_points.push(points);
         self.helper_status(At::Leaving, Helper::Resume, &[self.vm, p, n, r])

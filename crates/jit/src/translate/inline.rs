@@ -88,7 +88,7 @@ impl<'e> Translator<'_, 'e> {
         }
         let n = blocks.len();
         let list: Box<[u64]> = blocks.into_boxed_slice();
-        let p = self.iconst(list.as_ptr() as u64);
+        let p = self.vm_const(list.as_ptr() as u64);
         self.out.frame_lists.push(list);
         let count = self.iconst(n as u64);
         self.helper_status(At::Main, Helper::FramesEnter, &[self.vm, p, count]);
@@ -152,7 +152,7 @@ impl<'e> Translator<'_, 'e> {
         let flags = MemFlagsData::trusted();
         // SAFETY: compile-time constant bits are live values (module constants).
         let obj = unsafe { Value::from_bits(bits) }.as_block_obj().expect("a Block").as_ptr() as u64;
-        let entry_addr = self.iconst(obj + std::mem::offset_of!(BlockObj, native_entry) as u64);
+        let entry_addr = self.vm_const(obj + std::mem::offset_of!(BlockObj, native_entry) as u64);
         let entry = self.b.ins().load(I64, flags, entry_addr, 0);
         let compiled = self.b.ins().icmp_imm_s(IntCC::NotEqual, entry, 0);
         let checks = self.emit_call_checks();
@@ -171,7 +171,7 @@ impl<'e> Translator<'_, 'e> {
         self.b.ins().jump(done, &[BlockArg::Value(status)]);
 
         self.b.switch_to_block(slow);
-        let v = self.iconst(bits);
+        let v = self.value_const(bits);
         let status = self.helper_status(At::Main, Helper::Exec, &[self.vm, v]);
         self.b.ins().jump(done, &[BlockArg::Value(status)]);
         self.b.seal_block(done);
@@ -239,7 +239,7 @@ impl<'e> Translator<'_, 'e> {
         let offset = self.b.ins().imul_imm_s(len, JitLayout::FRAME_SIZE as i64);
         let frame = self.b.ins().iadd(frames, offset);
         let null = self.iconst(0);
-        let block = self.iconst(bits);
+        let block = self.value_const(bits);
         let no = self.b.ins().iconst(types::I8, 0);
         self.b.ins().store(flags, null, frame, JitLayout::FRAME_REGISTER);
         self.b.ins().store(flags, block, frame, JitLayout::FRAME_BLOCK);
@@ -334,7 +334,7 @@ impl<'e> Translator<'_, 'e> {
         if virtual_frame {
             entry_depth = self.emit_count_frame();
         } else {
-            let block = self.iconst(bits);
+            let block = self.value_const(bits);
             let st = self.helper_status(At::Main, Helper::EnterInlined, &[self.vm, block]);
             let pending = self.pending();
             self.check(st, &pending);
@@ -582,7 +582,7 @@ impl<'e> Translator<'_, 'e> {
                 .map(|(i, n)| (i, n.slot))
                 .collect();
             for (i, slot) in holding {
-                let v = self.iconst(bits);
+                let v = self.value_const(bits);
                 self.write_slot(slot, v);
                 self.out.known_choices += 1;
                 if let RegMode::Virtual(names) = &mut self.levels[level].reg {

@@ -6,9 +6,14 @@
 //! status of the first helper that failed, with the error on the VM positioned at the failing
 //! instruction.
 //!
-//! Runtime addresses (helpers, paths, cache lines, the epoch, constants) are embedded as
-//! immediates, so the IR does not depend on a `Module` and can be compiled for any 64-bit ISA
-//! (the aarch64 check compiles the same IR it would run on x86_64).
+//! Runtime addresses are embedded in the code, so the IR does not depend on a `Module` and can
+//! be compiled for any 64-bit ISA (the aarch64 check compiles the same IR it would run on
+//! x86_64). The process's own addresses (helpers) are `iconst`s; what belongs to one VM (its
+//! paths, cache lines, counters, heap Values, the memory the translation allocates) is named
+//! through a *VM constant* ([`Translator::vm_const`]): an external symbol that the install
+//! patches with the value `Translated::vm_consts` holds for it. Two VMs that translate the same
+//! Code against equal Stores then build equal functions, and the machine code generated for
+//! one serves the other (`code_cache.rs`).
 //!
 //! What is inline: constants, `choose` on virtual operands, small-int `+ - * / % <` with
 //! overflow checks, Store reads through an epoch-guarded cache line, `>block`, the `chain`
@@ -134,9 +139,16 @@ pub struct CodeEnv<'a> {
     pub quiet_poll_ahead: Option<u32>,
 }
 
+/// The namespace of the external names that stand for VM constants (see the module docs);
+/// the index of a name is its position in `Translated::vm_consts`.
+pub const VM_CONST_NAMESPACE: u32 = 7;
+
 /// Memory the compiled code refers to (the JIT keeps it as long as the code), and counts.
 #[derive(Default)]
 pub struct Translated {
+    /// The values of the function's VM constants, by index: what the install writes where the
+    /// code uses one.
+    pub vm_consts: Vec<u64>,
     pub cache_lines: Vec<Box<StoreCacheLine>>,
     pub resume_points: Vec<Box<[ResumePoint]>>,
     /// Speculative code's validation cache (see `speculate.rs`), written by the code itself.
@@ -221,6 +233,7 @@ pub fn translate(
         flush_slot,
         out_slot,
         sigs: FxHashMap::default(),
+        vm_const_names: FxHashMap::default(),
         call_conv,
         levels: vec![Level {
             code,
@@ -267,7 +280,7 @@ pub fn translate(
         }
     }
     if let Some(clock) = env.clock {
-        let c = t.iconst(clock as u64);
+        let c = t.vm_const(clock as u64);
         t.helper(At::Main, Helper::TimeBegin, &[c]);
     }
     if t.needs_slots() {
@@ -519,6 +532,8 @@ struct Translator<'a, 'e> {
     flush_slot: ir::StackSlot,
     out_slot: ir::StackSlot,
     sigs: FxHashMap<(Vec<ir::Type>, Option<ir::Type>), ir::SigRef>,
+    /// The global value of each VM constant made so far, by its value (one name per value).
+    vm_const_names: FxHashMap<u64, ir::GlobalValue>,
     call_conv: CallConv,
     levels: Vec<Level<'e>>,
     /// Address of the first shadow slot reserved at entry (virtual Register names).
@@ -569,8 +584,61 @@ struct Translator<'a, 'e> {
 impl<'e> Translator<'_, 'e> {
     // ----- plumbing -----
 
+    /// A number, or an address of the process (a helper): the same in every VM.
     fn iconst(&mut self, bits: u64) -> ir::Value {
         self.b.ins().iconst(I64, bits as i64)
+    }
+
+    /// An address owned by this VM (or by this translation): a VM constant, patched in at
+    /// install (see the module docs). Never an `iconst`: a VM address in one would make the
+    /// functions of two VMs differ, and their code would not be shared.
+    fn vm_const(&mut self, addr: u64) -> ir::Value {
+        let gv = match self.vm_const_names.get(&addr) {
+            Some(&gv) => gv,
+            None => {
+                let (gv, _) = self.declare_vm_const(addr);
+                self.vm_const_names.insert(addr, gv);
+                gv
+            }
+        };
+        self.b.ins().symbol_value(I64, gv)
+    }
+
+    /// A VM constant whose value is known only later in the translation, and its index, for
+    /// [`Self::set_vm_const`].
+    fn placeholder_vm_const(&mut self) -> (ir::Value, usize) {
+        let (gv, k) = self.declare_vm_const(0);
+        (self.b.ins().symbol_value(I64, gv), k)
+    }
+
+    /// Give a [`Self::placeholder_vm_const`] its value.
+    fn set_vm_const(&mut self, k: usize, addr: u64) {
+        self.out.vm_consts[k] = addr;
+    }
+
+    fn declare_vm_const(&mut self, addr: u64) -> (ir::GlobalValue, usize) {
+        let k = self.out.vm_consts.len();
+        self.out.vm_consts.push(addr);
+        let name = ir::UserExternalName::new(VM_CONST_NAMESPACE, k as u32);
+        let name = self.b.func.declare_imported_user_function(name);
+        let gv = self.b.create_global_value(ir::GlobalValueData::Symbol {
+            name: ir::ExternalName::User(name),
+            offset: ir::immediates::Imm64::new(0),
+            colocated: false,
+            tls: false,
+        });
+        (gv, k)
+    }
+
+    /// The bits of a Value known at compile time: a VM constant when it refers to the heap
+    /// (a Str, a Block: the VM's own objects), else a number (an Int, a builtin, Nil...).
+    fn value_const(&mut self, bits: u64) -> ir::Value {
+        // SAFETY: only the tag is looked at; no reference is made from the bits.
+        if unsafe { Value::from_bits(bits) }.is_heap() {
+            self.vm_const(bits)
+        } else {
+            self.iconst(bits)
+        }
     }
 
     /// An `iconst` of type `ty` standing for a value known only later in the translation, and

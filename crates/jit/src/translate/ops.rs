@@ -44,7 +44,7 @@ impl<'e> Translator<'_, 'e> {
     /// filled under the current epoch; on a hit (the block now current) return its cell.
     pub(super) fn emit_cache_hit(&mut self, cache: ir::Value, miss: ir::Block) -> ir::Value {
         let flags = MemFlagsData::trusted();
-        let epoch_addr = self.iconst(self.env.epoch_ptr as u64);
+        let epoch_addr = self.vm_const(self.env.epoch_ptr as u64);
         let epoch = self.b.ins().load(I64, flags, epoch_addr, 0);
         let cached = self.b.ins().load(I64, flags, cache, LINE_EPOCH_OFFSET);
         let hit = self.b.ins().icmp(IntCC::Equal, epoch, cached);
@@ -96,7 +96,7 @@ impl<'e> Translator<'_, 'e> {
     /// This Block's execution count, loaded (at entry: whoever entered it counted it).
     pub(super) fn load_own_exec_count(&mut self) -> ir::Value {
         let obj = self.env.block.as_block_obj().expect("a compiled Block").as_ptr() as u64;
-        let count_addr = self.iconst(obj + std::mem::offset_of!(BlockObj, exec_count) as u64);
+        let count_addr = self.vm_const(obj + std::mem::offset_of!(BlockObj, exec_count) as u64);
         self.b.ins().load(I64, MemFlagsData::trusted(), count_addr, 0)
     }
 
@@ -110,7 +110,7 @@ impl<'e> Translator<'_, 'e> {
         self.b.set_cold_block(ask);
         self.b.ins().brif(hot, ask, &[], cont, &[]);
         self.b.switch_to_block(ask);
-        let block = self.iconst(self.env.block.to_bits());
+        let block = self.vm_const(self.env.block.to_bits());
         self.helper(At::Aside, Helper::NoteHot, &[self.vm, block]);
         self.b.ins().jump(cont, &[]);
         self.b.switch_to_block(cont);
@@ -120,7 +120,7 @@ impl<'e> Translator<'_, 'e> {
     /// returns the new count.
     pub(super) fn emit_count_execution(&mut self, obj: u64) -> ir::Value {
         let flags = MemFlagsData::trusted();
-        let count_addr = self.iconst(obj + std::mem::offset_of!(BlockObj, exec_count) as u64);
+        let count_addr = self.vm_const(obj + std::mem::offset_of!(BlockObj, exec_count) as u64);
         let count = self.b.ins().load(I64, flags, count_addr, 0);
         let count = self.b.ins().iadd_imm_s(count, 1);
         self.b.ins().store(flags, count, count_addr, 0);
@@ -132,7 +132,7 @@ impl<'e> Translator<'_, 'e> {
     pub(super) fn cached_store_value(&mut self, k: usize) -> ir::Value {
         if self.lvl().is_program {
             // The program runs once: a helper read is smaller and compiles faster.
-            let path = self.iconst(self.path_ptr(k));
+            let path = self.vm_const(self.path_ptr(k));
             let out = self.out_addr();
             let st = self.helper_status(At::Main, Helper::ReadStore, &[self.vm, path, out]);
             let pending = self.pending();
@@ -153,7 +153,7 @@ impl<'e> Translator<'_, 'e> {
     /// `missing` with `args`. Continues, with the cell, in a block of its own.
     pub(super) fn emit_resolve_cell(&mut self, path: u64, missing: ir::Block, args: &[BlockArg]) -> ir::Value {
         let line = self.cache_ptr();
-        let cache = self.iconst(line);
+        let cache = self.vm_const(line);
         let miss_b = self.b.create_block();
         let have = self.b.create_block();
         let cell = self.b.append_block_param(have, I64);
@@ -161,7 +161,7 @@ impl<'e> Translator<'_, 'e> {
         self.b.ins().jump(have, &[BlockArg::Value(c)]);
 
         self.b.switch_to_block(miss_b);
-        let path = self.iconst(path);
+        let path = self.vm_const(path);
         let c = self.helper(At::Aside, Helper::ResolveStore, &[self.vm, path, cache])
             .expect("cell");
         self.b.ins().brif(c, have, &[BlockArg::Value(c)], missing, args);
@@ -192,7 +192,10 @@ impl<'e> Translator<'_, 'e> {
             Some((truthy, a, b)) if b == self_bits && a != self_bits => {
                 self.b.ins().icmp_imm_s(IntCC::Equal, truthy, 0)
             }
-            _ => self.b.ins().icmp_imm_s(IntCC::Equal, top.val, self_bits as i64),
+            _ => {
+                let me = self.vm_const(self_bits);
+                self.b.ins().icmp(IntCC::Equal, top.val, me)
+            }
         };
         if self.spec.is_some() {
             // Newer code is looked for only when the host poll runs (`emit_reenter_spec`).
@@ -212,7 +215,7 @@ impl<'e> Translator<'_, 'e> {
             // it was chosen is then used by nothing on the loop's path, and not computed there.
             let v = match top.choice {
                 Some((truthy, a, b)) => {
-                    let (a, b) = (self.iconst(a), self.iconst(b));
+                    let (a, b) = (self.value_const(a), self.value_const(b));
                     self.b.ins().select(truthy, a, b)
                 }
                 None => top.val,
@@ -227,7 +230,7 @@ impl<'e> Translator<'_, 'e> {
         let again = self.b.ins().band(is_self, chained);
         // Newer code for this Block installed meanwhile (the optimizing tier): return, and
         // the `chain` loop runs the next round in it.
-        let flag_addr = self.iconst(&*self.out.superseded as *const std::cell::Cell<u64> as u64);
+        let flag_addr = self.vm_const(&*self.out.superseded as *const std::cell::Cell<u64> as u64);
         let superseded = self.b.ins().load(I64, MemFlagsData::trusted(), flag_addr, 0);
         let loop_b = self.b.create_block();
         let ret_b = self.b.create_block();
@@ -283,7 +286,7 @@ impl<'e> Translator<'_, 'e> {
     /// CONST: a virtual push of the constant's bits (constants are module roots).
     pub(super) fn gen_const(&mut self, k: usize) {
         let bits = self.lvl().consts[k].to_bits();
-        let v = self.iconst(bits);
+        let v = self.value_const(bits);
         self.vpush(v, Some(bits));
     }
 
@@ -311,9 +314,9 @@ impl<'e> Translator<'_, 'e> {
             }
             return self.gen_set_store_value(k, e.val);
         }
-        let path = self.iconst(self.path_ptr(k));
+        let path = self.vm_const(self.path_ptr(k));
         let line = self.cache_ptr();
-        let cache = self.iconst(line);
+        let cache = self.vm_const(line);
         if self.speculating() {
             // The value is on the AL (a call left it there): take it into a register and
             // store it as speculative code stores a virtual value. An empty AL is the
@@ -334,7 +337,7 @@ impl<'e> Translator<'_, 'e> {
     /// value-form helper. Nothing is flushed: neither path collects.
     pub(super) fn gen_set_store_value(&mut self, k: usize, v: ir::Value) {
         let line = self.cache_ptr();
-        let cache = self.iconst(line);
+        let cache = self.vm_const(line);
         if self.lvl().is_program {
             return self.emit_set_store_helper(k, cache, v);
         }
@@ -364,7 +367,7 @@ impl<'e> Translator<'_, 'e> {
     /// `Graph::writes += 1`: an inline cell write counts as the graph's own writes do.
     pub(super) fn emit_count_write(&mut self) {
         let flags = MemFlagsData::trusted();
-        let addr = self.iconst(self.env.writes_ptr as u64);
+        let addr = self.vm_const(self.env.writes_ptr as u64);
         let n = self.b.ins().load(I64, flags, addr, 0);
         let n = self.b.ins().iadd_imm_s(n, 1);
         self.b.ins().store(flags, n, addr, 0);
@@ -374,7 +377,7 @@ impl<'e> Translator<'_, 'e> {
     /// cache line), error exit with the virtual stack as it stands.
     pub(super) fn emit_set_store_helper(&mut self, k: usize, cache: ir::Value, v: ir::Value) {
         self.impure("a Store write through the helper in speculative code");
-        let path = self.iconst(self.path_ptr(k));
+        let path = self.vm_const(self.path_ptr(k));
         let st = self.helper_status(At::Main, Helper::SetStoreValue, &[self.vm, path, cache, v],
         );
         let pending = self.pending();
@@ -384,7 +387,7 @@ impl<'e> Translator<'_, 'e> {
     /// EXEC_CONST: a block literal, inlined when small, else run through the exec helper.
     pub(super) fn gen_exec_const(&mut self, k: usize) {
         let bits = self.lvl().consts[k].to_bits();
-        let v = self.iconst(bits);
+        let v = self.value_const(bits);
         self.exec_entry(VEntry::new(v, Some(bits)));
     }
 
@@ -426,7 +429,8 @@ impl<'e> Translator<'_, 'e> {
             return;
         }
         let v = self.cached_store_value(k);
-        let same = self.b.ins().icmp_imm_s(IntCC::Equal, v, bits.to_bits() as i64);
+        let expected = self.value_const(bits.to_bits());
+        let same = self.b.ins().icmp(IntCC::Equal, v, expected);
         let fast = self.b.create_block();
         let deopt = self.b.create_block();
         self.b.set_cold_block(deopt);
@@ -459,7 +463,7 @@ impl<'e> Translator<'_, 'e> {
             }
             BuiltinId::Block if !self.lvl().is_program => {
                 let bits = self.lvl().block.to_bits();
-                let v = self.iconst(bits);
+                let v = self.value_const(bits);
                 self.vpush(v, Some(bits));
             }
             _ => match arith_op(id) {
@@ -491,7 +495,7 @@ impl<'e> Translator<'_, 'e> {
     pub(super) fn rel_value(&mut self, rel: Rel) -> VValue {
         let Some(cc) = rel.cond() else {
             let bits = if rel.mask == Rel::ALWAYS { Value::TRUE } else { Value::FALSE }.to_bits();
-            return VValue::new(self.iconst(bits), Some(bits));
+            return VValue::new(self.value_const(bits), Some(bits));
         };
         let x = self.int_operand(rel.x);
         let y = self.int_operand(rel.y);

@@ -231,7 +231,7 @@ impl<'e> Translator<'_, 'e> {
             VirtualRead::Failed => return,
             VirtualRead::Heap => {}
         }
-        let path = self.iconst(self.path_ptr(k));
+        let path = self.vm_const(self.path_ptr(k));
         let out = self.out_addr();
         let st = self.helper_status(At::Main, Helper::ReadReg, &[self.vm, path, out]);
         let pending = self.pending();
@@ -269,7 +269,7 @@ impl<'e> Translator<'_, 'e> {
         }
         let v = self.read_slot(n.slot);
         if self.path(k).components.len() > 1 {
-            let path = self.iconst(self.path_ptr(k));
+            let path = self.vm_const(self.path_ptr(k));
             let out = self.out_addr();
             let st = self.helper_status(At::Main, Helper::ReadBelow, &[self.vm, v, path, out]);
             let pending = self.pending();
@@ -299,7 +299,7 @@ impl<'e> Translator<'_, 'e> {
             None => {
                 let v = self.emit_take(1, |t| {
                     // Empty AL: the helper reports the store's underflow.
-                    let path = t.iconst(t.path_ptr(k));
+                    let path = t.vm_const(t.path_ptr(k));
                     let out = t.out_addr();
                     let st = t.helper_status(At::Leaving, Helper::PopForStore, &[t.vm, path, out]);
                     t.emit_error_return(st, &[]);
@@ -404,7 +404,7 @@ impl<'e> Translator<'_, 'e> {
     /// `Undefined Register path` for a virtual name never written (the real frame at the
     /// top may belong to another level, so it is not asked).
     pub(super) fn emit_undefined_reg(&mut self, k: usize) {
-        let path = self.iconst(self.path_ptr(k));
+        let path = self.vm_const(self.path_ptr(k));
         let st = self.helper_status(At::Main, Helper::UndefinedReg, &[self.vm, path]);
         let pending = self.pending();
         self.emit_error_return(st, &pending);
@@ -415,7 +415,7 @@ impl<'e> Translator<'_, 'e> {
 
     /// Call a `(vm, path) -> status` helper that works on the AL (its row has it flushed).
     pub(super) fn gen_path_helper(&mut self, h: Helper, k: usize) {
-        let path = self.iconst(self.path_ptr(k));
+        let path = self.vm_const(self.path_ptr(k));
         let st = self.helper_status(At::Main, h, &[self.vm, path]);
         self.check(st, &[]);
         self.spec_after_call();

@@ -78,12 +78,20 @@ pub(super) struct Speculation {
     reloads: Vec<(ir::Block, ir::Block)>,
     /// Constants that stand for the validation table and checks, which are made with the
     /// pre-header: patched then.
-    table_consts: Vec<(ir::Inst, TableConst)>,
+    table_consts: Vec<(TableSlot, TableConst)>,
     /// The deepest nesting (levels above level 0) at which a virtual frame was entered: the
     /// frames' depth checks are made once, in the pre-header (`finish_preheader`), against
     /// the deepest one. Level 0's frame keeps its depth through every round of a chained loop,
     /// so the frames of a round sit at the same depths every round.
     pub frame_nesting: Option<usize>,
+}
+
+/// Where a constant patched by `finish_preheader` is: a number's `iconst`, or an address's
+/// VM constant.
+#[derive(Clone, Copy)]
+enum TableSlot {
+    Iconst(ir::Inst),
+    VmConst(usize),
 }
 
 /// What a constant patched by `finish_preheader` stands for.
@@ -178,9 +186,9 @@ impl<'e> Translator<'_, 'e> {
         let spec = self.spec.as_ref()?;
         let (wv, ev) = (spec.writes, spec.epoch);
         let flags = MemFlagsData::trusted();
-        let wa = self.iconst(self.env.writes_ptr as u64);
+        let wa = self.vm_const(self.env.writes_ptr as u64);
         let w = self.b.ins().load(I64, flags, wa, 0);
-        let ea = self.iconst(self.env.epoch_ptr as u64);
+        let ea = self.vm_const(self.env.epoch_ptr as u64);
         let e = self.b.ins().load(I64, flags, ea, 0);
         let known_w = self.b.use_var(wv);
         let known_e = self.b.use_var(ev);
@@ -260,8 +268,17 @@ impl<'e> Translator<'_, 'e> {
 
     /// A constant standing for `what`, patched when the pre-header makes the table.
     fn table_const(&mut self, what: TableConst) -> ir::Value {
-        let (v, inst) = self.placeholder_iconst(I64);
-        self.spec.as_mut().expect("speculating").table_consts.push((inst, what));
+        let (v, slot) = match what {
+            TableConst::Count => {
+                let (v, inst) = self.placeholder_iconst(I64);
+                (v, TableSlot::Iconst(inst))
+            }
+            TableConst::Checks | TableConst::Table => {
+                let (v, k) = self.placeholder_vm_const();
+                (v, TableSlot::VmConst(k))
+            }
+        };
+        self.spec.as_mut().expect("speculating").table_consts.push((slot, what));
         v
     }
 
@@ -322,7 +339,7 @@ impl<'e> Translator<'_, 'e> {
             }
         }
         if let Some(g) = c.guard {
-            let v = self.iconst(g);
+            let v = self.value_const(g);
             return Some(VValue::new(v, Some(g)));
         }
         c.value_used = true;
@@ -581,7 +598,7 @@ impl<'e> Translator<'_, 'e> {
     /// round (this Block pushed back, return to `chain`); otherwise go to `revalidate`.
     fn emit_after_host_poll(&mut self, revalidate: ir::Block) {
         let flags = MemFlagsData::trusted();
-        let flag_addr = self.iconst(&*self.out.superseded as *const std::cell::Cell<u64> as u64);
+        let flag_addr = self.vm_const(&*self.out.superseded as *const std::cell::Cell<u64> as u64);
         let superseded = self.b.ins().load(I64, flags, flag_addr, 0);
         let moved = self.b.create_block();
         self.b.set_cold_block(moved);
@@ -590,7 +607,7 @@ impl<'e> Translator<'_, 'e> {
         self.b.switch_to_block(moved);
         let two = self.iconst(2);
         self.b.ins().store(flags, two, flag_addr, 0);
-        let me = self.iconst(self.env.block.to_bits());
+        let me = self.vm_const(self.env.block.to_bits());
         self.emit_push(vec![me]);
         let ok = self.b.ins().iconst(I32, ffi::SOMA_OK as i64);
         self.emit_return(ok);
@@ -638,7 +655,7 @@ impl<'e> Translator<'_, 'e> {
         let table: Box<[std::cell::Cell<u64>]> = (0..2 + 2 * n).map(|_| std::cell::Cell::new(u64::MAX)).collect();
         let table_addr = table.as_ptr() as u64;
         self.out.validations.push(table);
-        let tab = self.iconst(table_addr);
+        let tab = self.vm_const(table_addr);
         let (w0, e0) = self.define_counters_of(&spec);
         let seen_e = self.b.ins().load(I64, flags, tab, 0);
         let seen_w = self.b.ins().load(I64, flags, tab, 8);
@@ -662,10 +679,10 @@ impl<'e> Translator<'_, 'e> {
         // The checks after calls that validated again (the table is theirs too).
         for &(reload, cont) in &spec.reloads {
             self.b.switch_to_block(reload);
-            let tab = self.iconst(table_addr);
+            let tab = self.vm_const(table_addr);
             self.define_from_table(&spec.cells, tab);
             if let Some(counter) = self.env.revalidated {
-                let addr = self.iconst(counter as u64);
+                let addr = self.vm_const(counter as u64);
                 let n = self.b.ins().load(I64, flags, addr, 0);
                 let n = self.b.ins().iadd_imm_s(n, 1);
                 self.b.ins().store(flags, n, addr, 0);
@@ -692,14 +709,17 @@ impl<'e> Translator<'_, 'e> {
             });
         }
         let checks = checks.into_boxed_slice();
-        let checks_addr = self.iconst(checks.as_ptr() as u64);
-        for &(inst, what) in &spec.table_consts {
+        let checks_addr = self.vm_const(checks.as_ptr() as u64);
+        for &(slot, what) in &spec.table_consts {
             let bits = match what {
                 TableConst::Checks => checks.as_ptr() as u64,
                 TableConst::Count => n as u64,
                 TableConst::Table => table_addr,
             };
-            patch_iconst(self.b.func, inst, bits as i64);
+            match slot {
+                TableSlot::Iconst(inst) => patch_iconst(self.b.func, inst, bits as i64),
+                TableSlot::VmConst(k) => self.set_vm_const(k, bits),
+            }
         }
         self.out.hoisted = checks;
         let count = self.iconst(n as u64);
@@ -734,8 +754,8 @@ impl<'e> Translator<'_, 'e> {
     /// code's own writes not yet added: none); returns (writes, epoch).
     pub(super) fn define_counters_of(&mut self, spec: &Speculation) -> (ir::Value, ir::Value) {
         let flags = MemFlagsData::trusted();
-        let wa = self.iconst(self.env.writes_ptr as u64);
-        let ea = self.iconst(self.env.epoch_ptr as u64);
+        let wa = self.vm_const(self.env.writes_ptr as u64);
+        let ea = self.vm_const(self.env.epoch_ptr as u64);
         let w0 = self.b.ins().load(I64, flags, wa, 0);
         let e0 = self.b.ins().load(I64, flags, ea, 0);
         self.b.def_var(spec.writes, w0);

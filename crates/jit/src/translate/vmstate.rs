@@ -102,7 +102,7 @@ impl<'e> Translator<'_, 'e> {
         if let Some((seen, own, d)) = own_count.filter(|&(_, _, d)| self.known_iconst(d) != Some(0)) {
             // Add the code's own writes to the graph's counter (see `speculate.rs`).
             let flags = MemFlagsData::trusted();
-            let addr = self.iconst(self.env.writes_ptr as u64);
+            let addr = self.vm_const(self.env.writes_ptr as u64);
             let m = self.b.ins().load(I64, flags, addr, 0);
             let m = self.b.ins().iadd(m, d);
             self.b.ins().store(flags, m, addr, 0);

@@ -1,0 +1,152 @@
+//! The process's code cache: machine code generated for a function of one VM, used again by
+//! every VM of the process that translates an equal function.
+//!
+//! Cranelift's code generation is a deterministic function of the function's *stencil* (its
+//! IR, with external names as indices into the function's own name table) and of the target
+//! ISA's settings. The translator names everything that belongs to one VM (its paths, cache
+//! lines, counters, heap Values, the memory a translation allocates) through *VM constants*,
+//! external names patched at install (`translate::VM_CONST_NAMESPACE`), and the process's own
+//! addresses (helpers) as numbers. So two VMs that run the same program translate its Blocks
+//! into equal stencils, and the machine code of the first one serves the second: the second
+//! installs the same bytes with its own VM constants and its own module's relocations. A
+//! `soma test` file makes a VM per test, a benchmark a VM per repeat: without this, each of
+//! them pays the whole code generation of every hot Block again (HotSpot's and V8's code
+//! caches serve the same purpose across isolates and processes).
+//!
+//! # Why reuse is never wrong
+//! An entry is used only for a stencil *equal* to the one it was generated from (and the same
+//! ISA settings): the hash only finds candidates, a collision costs a comparison. Equal
+//! stencils give equal machine code, so a hit installs exactly the bytes the VM's own
+//! compile would have made. A VM address the translator left in an `iconst` by mistake makes
+//! the stencils of two VMs differ: that costs sharing (a miss), never correctness.
+//!
+//! # Threads
+//! One `Mutex` guards the table. Main threads look up before queueing a compile; the compile
+//! thread (or a main thread compiling synchronously) inserts what it generated. An entry is
+//! plain owned data (IR, bytes, relocation records that name indices, not addresses), read
+//! under the lock and copied out: no VM state is reachable from it.
+//!
+//! # Bounds
+//! At most [`MAX_ENTRIES`] entries and about [`MAX_BYTES`] of IR and code; past either, the
+//! oldest entries go first.
+
+use cranelift_codegen::ir;
+use cranelift_codegen::isa::TargetIsa;
+use rustc_hash::{FxHashMap, FxHasher};
+use std::collections::VecDeque;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Machine code of one function, ready to be installed (what code generation makes, and what
+/// the cache keeps).
+pub struct MachineCode {
+    pub bytes: Vec<u8>,
+    pub alignment: u64,
+    pub relocs: Vec<cranelift_codegen::FinalizedMachReloc>,
+    /// Cranelift's VCode listing, when asked for (`SOMA_JIT_DUMP=asm`; never kept).
+    pub vcode: Option<String>,
+}
+
+/// Most entries kept.
+pub const MAX_ENTRIES: usize = 4096;
+/// Most bytes kept (estimated: code bytes plus a size per IR instruction).
+pub const MAX_BYTES: usize = 64 << 20;
+/// What an IR instruction is counted as in [`MAX_BYTES`] (its data, operands, layout node).
+const BYTES_PER_INST: usize = 96;
+
+/// Where to look a function up: its ISA's settings and its stencil, hashed.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct CacheKey {
+    isa: u64,
+    stencil: u64,
+}
+
+impl CacheKey {
+    /// The key of `func` compiled for the ISA with fingerprint `isa` ([`isa_fingerprint`]).
+    pub fn of(isa: u64, func: &ir::Function) -> CacheKey {
+        let mut h = FxHasher::default();
+        func.stencil.hash(&mut h);
+        CacheKey { isa, stencil: h.finish() }
+    }
+}
+
+/// What the code generated for an ISA depends on, besides the function: the target and
+/// every setting (the baseline and optimizing tiers differ in them).
+pub fn isa_fingerprint(isa: &dyn TargetIsa) -> u64 {
+    let mut h = FxHasher::default();
+    isa.triple().hash(&mut h);
+    isa.flags().hash(&mut h);
+    isa.isa_flags_hash_key().hash(&mut h);
+    h.finish()
+}
+
+struct Entry {
+    /// The function as translated (only its stencil is compared).
+    func: ir::Function,
+    code: Arc<MachineCode>,
+    bytes: usize,
+}
+
+#[derive(Default)]
+struct Table {
+    entries: FxHashMap<CacheKey, Vec<Entry>>,
+    /// Keys in the order their entries came (a key once per entry).
+    order: VecDeque<CacheKey>,
+    count: usize,
+    bytes: usize,
+}
+
+fn table() -> &'static Mutex<Table> {
+    static TABLE: OnceLock<Mutex<Table>> = OnceLock::new();
+    TABLE.get_or_init(Default::default)
+}
+
+fn lock() -> std::sync::MutexGuard<'static, Table> {
+    // A thread that panicked while holding the lock left the table consistent (every update
+    // below is completed before anything can panic), so its poison is ignored.
+    table().lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The machine code generated for a function with `func`'s stencil under `key`, if any.
+pub fn lookup(key: CacheKey, func: &ir::Function) -> Option<Arc<MachineCode>> {
+    let t = lock();
+    t.entries.get(&key)?.iter().find(|e| e.func.stencil == func.stencil).map(|e| e.code.clone())
+}
+
+/// Keep `code`, generated from `func` (as it was before code generation) under `key`.
+pub fn insert(key: CacheKey, func: ir::Function, code: &MachineCode) {
+    let bytes = code.bytes.len() + func.dfg.num_insts() * BYTES_PER_INST;
+    if bytes > MAX_BYTES {
+        return;
+    }
+    let code = Arc::new(MachineCode {
+        bytes: code.bytes.clone(),
+        alignment: code.alignment,
+        relocs: code.relocs.clone(),
+        vcode: None,
+    });
+    let mut t = lock();
+    let same = t.entries.entry(key).or_default();
+    if same.iter().any(|e| e.func.stencil == func.stencil) {
+        return;
+    }
+    same.push(Entry { func, code, bytes });
+    t.order.push_back(key);
+    t.count += 1;
+    t.bytes += bytes;
+    while t.count > MAX_ENTRIES || t.bytes > MAX_BYTES {
+        let Some(old) = t.order.pop_front() else { break };
+        let Some(list) = t.entries.get_mut(&old) else { continue };
+        let gone = list.remove(0);
+        if list.is_empty() {
+            t.entries.remove(&old);
+        }
+        t.count -= 1;
+        t.bytes -= gone.bytes;
+    }
+}
+
+/// How many entries the cache holds (tests).
+pub fn len() -> usize {
+    lock().count
+}

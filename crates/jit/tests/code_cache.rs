@@ -1,0 +1,139 @@
+//! The process's code cache (`code_cache.rs`): a VM that translates a function equal to one
+//! another VM of the process generated installs that machine code, with its own VM constants.
+//! These tests check that the second VM's code works on the second VM's state: its Store
+//! cells, its Blocks, its guards.
+
+mod common;
+use common::{run_on, Runner, Tier};
+use soma_jit::{Background, JitConfig, JitStats};
+
+/// A VM whose JIT compiles at the third execution (baseline code) and optimizes at the
+/// tenth, each install at the next safepoint.
+fn runner() -> Runner {
+    let mut r = Runner::new(Tier::Executor);
+    let config = JitConfig {
+        threshold: Some(2),
+        opt_threshold: Some(10),
+        verify: true,
+        background: Background::Lockstep,
+        ..JitConfig::default()
+    };
+    soma_jit::install_with(&mut r.vm, config).expect("JIT installs");
+    r.tier = Tier::Jit(2);
+    r
+}
+
+/// Run the steps in turn on a fresh VM, returning the outcome after the last one and the JIT's
+/// statistics.
+fn run_steps(steps: &[&str]) -> (common::Outcome, JitStats) {
+    let mut r = runner();
+    let mut res = Ok(());
+    for s in steps {
+        res = r.run_src(s);
+        if res.is_err() {
+            break;
+        }
+    }
+    let o = r.outcome(res);
+    (o, soma_jit::stats(&mut r.vm).expect("stats"))
+}
+
+/// The same steps on the executor (which must run them without an error).
+fn reference(steps: &[&str]) -> common::Outcome {
+    let mut r = Runner::new(Tier::Executor);
+    let mut res = Ok(());
+    for s in steps {
+        res = r.run_src(s);
+        if res.is_err() {
+            break;
+        }
+    }
+    let o = r.outcome(res);
+    assert_eq!(o.err, None, "{steps:?}");
+    o
+}
+
+/// A loop over Store cells, a Block it calls, and a guarded builtin; `tag` keeps this
+/// test's functions apart from other tests' (they share the process's cache).
+fn looping(tag: u32) -> String {
+    format!(
+        "{{ >+ }} !op{tag}  0 !acc{tag}  0 !i{tag}
+         {{ acc{tag} i{tag} >op{tag} !acc{tag}  i{tag} 1 >+ !i{tag}  i{tag} 40 >< >block Nil >choose }} !body{tag}
+         body{tag} >chain !left{tag} acc{tag}"
+    )
+}
+
+#[test]
+fn a_second_vm_installs_the_code_of_the_first() {
+    let src = looping(1);
+    let want = reference(&[&src]);
+    let (first, s1) = run_steps(&[&src]);
+    assert_eq!(first, want);
+    assert!(s1.blocks_compiled > 0 && s1.optimized > 0, "{s1:?}");
+    let (second, s2) = run_steps(&[&src]);
+    assert_eq!(second, want);
+    // Every compile of the second VM found its code, and its code leaves no more often than
+    // the first VM's: a guard comparing against the first VM's objects would fail every time.
+    // (Installed at once rather than at the next safepoint, the code can make other Blocks
+    // run less: the second VM may compile fewer.)
+    assert!(s2.code_cache_hits > 0 && s2.code_cache_hits == s2.blocks_compiled, "{s2:?}");
+    assert_eq!((s2.deopts, s2.background_queued), (s1.deopts, 0), "{s1:?}\n{s2:?}");
+}
+
+#[test]
+fn reused_code_reads_and_writes_its_own_vms_store() {
+    // The same program on two VMs whose Stores hold other objects: the second VM's loop must
+    // read and write its own cells (through its own cache lines).
+    let src = looping(2);
+    let first_steps = ["1000 !acc2 0 !base2", &src];
+    let (first, _) = run_steps(&first_steps);
+    assert_eq!(first, reference(&first_steps));
+    // Another VM, another order of allocation: none of its objects sits where the first
+    // VM's did. The first VM is gone by now.
+    let second_steps = ["(pad) !x2 (more) !y2 7 !acc2", &src, "acc2 i2"];
+    let (second, s2) = run_steps(&second_steps);
+    assert_eq!(second, reference(&second_steps));
+    assert!(s2.code_cache_hits > 0, "{s2:?}");
+}
+
+#[test]
+fn a_guard_of_reused_code_leaves_when_its_own_vm_rebinds_the_path() {
+    // The loop's code comes from the cache; then this VM rebinds the Block it calls: the
+    // guard (against this VM's Block) must fail, and the loop must run the new Block.
+    let src = looping(3);
+    let _ = run_steps(&[&src]);
+    let steps = [src.as_str(), "{ >* } !op3  1 !acc3  1 !i3  body3 >chain !left3 acc3"];
+    let (o, s) = run_steps(&steps);
+    assert_eq!(o, reference(&steps));
+    assert!(s.code_cache_hits > 0, "{s:?}");
+    assert!(s.deopts > 0, "the rebound Block is seen through a deopt: {s:?}");
+}
+
+#[test]
+fn turned_off_it_generates_every_function_again() {
+    let src = looping(4);
+    let _ = run_steps(&[&src]);
+    let mut r = Runner::new(Tier::Executor);
+    let config = JitConfig {
+        threshold: Some(2),
+        opt_threshold: Some(10),
+        background: Background::Lockstep,
+        code_cache: false,
+        ..JitConfig::default()
+    };
+    soma_jit::install_with(&mut r.vm, config).expect("JIT installs");
+    r.tier = Tier::Jit(2);
+    let res = r.run_src(&src);
+    assert_eq!(r.outcome(res), reference(&[&src]));
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert_eq!(s.code_cache_hits, 0);
+    assert_eq!(s.background_queued, s.blocks_compiled, "{s:?}");
+}
+
+#[test]
+fn programs_that_differ_only_in_a_constant_share_no_code() {
+    // The stencils differ in an immediate: the second program must print its own number.
+    let (a, _) = run_on(Tier::Jit(0), "{ 11 !_.x _.x 1 >+ } !f5 >f5 >f5 >f5", false);
+    let (b, _) = run_on(Tier::Jit(0), "{ 12 !_.x _.x 1 >+ } !f5 >f5 >f5 >f5", false);
+    assert_eq!((a.al.as_str(), b.al.as_str()), ("[12, 12, 12]", "[13, 13, 13]"));
+}
