@@ -447,7 +447,9 @@ def compare(factories, count, seed, report=print, reach=None):
     in which a Block called itself directly (`direct`), in which speculative code left
     for the executor where a poll was near (`poll_exits`), and in which it took a poll a
     few entries early instead (`early_polls`), and in which a Register holding a
-    `choose`'s pick was known in its arms (`known_choices`)."""
+    `choose`'s pick was known in its arms (`known_choices`); and, over every tier, the
+    programs in which a tier installed machine code another tier's VM had generated
+    (`cached`: the process's code cache)."""
     names = list(factories)
     gen = Generator(seed)
     divergences = []
@@ -456,6 +458,8 @@ def compare(factories, count, seed, report=print, reach=None):
         results = {}
         for name in names:
             results[name] = outcome(factories[name], text)
+            if reach is not None and LAST_STATS and LAST_STATS.get("code_cache_hits", 0):
+                reach.setdefault("cached_in", set()).add(index)
             if name == "jit-optimized" and reach is not None and LAST_STATS:
                 if LAST_STATS.get("speculative", 0):
                     reach["speculative"] = reach.get("speculative", 0) + 1
@@ -547,12 +551,13 @@ def main(argv=None):
         print("speculative code compiled in %d programs, deoptimized in %d, recompiled with "
               "type feedback in %d, validated again after a call in %d, calling itself "
               "directly in %d, leaving near a poll in %d, taking a poll early in %d, "
-              "folding compares in %d, knowing a choice in its arms in %d"
+              "folding compares in %d, knowing a choice in its arms in %d; machine code "
+              "from the code cache in %d"
               % (reach.get("speculative", 0), reach.get("deopted", 0),
                  reach.get("respecialized", 0), reach.get("revalidated", 0),
                  reach.get("direct", 0), reach.get("poll_exits", 0),
                  reach.get("early_polls", 0), reach.get("folded", 0),
-                 reach.get("known_choices", 0)))
+                 reach.get("known_choices", 0), len(reach.get("cached_in", ()))))
     return 1 if found else 0
 
 

@@ -29,8 +29,17 @@
 //! # Bounds
 //! At most [`MAX_ENTRIES`] entries and about [`MAX_BYTES`] of IR and code; past either, the
 //! oldest entries go first.
+//!
+//! # Codes known to be hot
+//! The cache also remembers which Codes (by content) were compiled in this process, and at
+//! which tier. A VM that loads a module with such a Code lets it tier up after
+//! [`EARLY_TIER_UP`] executions instead of the threshold (`compiler.rs`,
+//! `Jit::tier_up_known`): a Code that grew hot in one VM usually does in the next (the same
+//! test helper, the same benchmark), and its code is usually one lookup away. A wrong guess
+//! costs one translation; the code it gets is right whatever the guess.
 
 use cranelift_codegen::ir;
+use soma_runtime::decode::{Code, Const};
 use cranelift_codegen::isa::TargetIsa;
 use rustc_hash::{FxHashMap, FxHasher};
 use std::collections::VecDeque;
@@ -144,6 +153,73 @@ pub fn insert(key: CacheKey, func: ir::Function, code: &MachineCode) {
         t.count -= 1;
         t.bytes -= gone.bytes;
     }
+}
+
+/// Executions after which a Code compiled before in the process tiers up in a new VM.
+pub const EARLY_TIER_UP: u64 = 2;
+/// Most Codes remembered as compiled (past it the memory starts over).
+const MAX_KNOWN: usize = 4 * MAX_ENTRIES;
+
+/// Codes compiled in this process, by name: each with its content's fingerprint and the
+/// highest tier it was compiled at. (The name, cheap to look up, narrows the search; the
+/// fingerprint, only computed for a name found, decides.)
+#[derive(Default)]
+struct Known {
+    by_name: FxHashMap<String, Vec<(u64, u8)>>,
+    count: usize,
+}
+
+fn known() -> std::sync::MutexGuard<'static, Known> {
+    static KNOWN: OnceLock<Mutex<Known>> = OnceLock::new();
+    // Every update below completes before anything can panic: poison is ignored.
+    KNOWN.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A hash of everything a Code is made of (its instructions with their positions, constants,
+/// paths): equal Codes of two VMs have equal fingerprints.
+pub fn code_fingerprint(code: &Code) -> u64 {
+    let mut h = FxHasher::default();
+    code.name.hash(&mut h);
+    for i in &code.instrs {
+        (i.op as u8, i.operand, i.line, i.col).hash(&mut h);
+    }
+    for c in &code.consts {
+        match c {
+            Const::Int(n) => (0u8, n).hash(&mut h),
+            Const::BigInt(n) => (1u8, n).hash(&mut h),
+            Const::Str(s) => (2u8, s).hash(&mut h),
+            Const::Block(k) => (3u8, k).hash(&mut h),
+        }
+    }
+    for p in &code.paths {
+        p.display.hash(&mut h);
+    }
+    h.finish()
+}
+
+/// Remember that `code` was compiled at `tier`.
+pub fn note_compiled(code: &Code, tier: u8) {
+    let fp = code_fingerprint(code);
+    let mut k = known();
+    if k.count >= MAX_KNOWN {
+        *k = Known::default();
+    }
+    let list = k.by_name.entry(code.name.clone()).or_default();
+    match list.iter_mut().find(|(f, _)| *f == fp) {
+        Some((_, t)) => *t = (*t).max(tier),
+        None => {
+            list.push((fp, tier));
+            k.count += 1;
+        }
+    }
+}
+
+/// The highest tier a Code equal to `code` was compiled at in this process, if it was.
+pub fn compiled_tier(code: &Code) -> Option<u8> {
+    let k = known();
+    let list = k.by_name.get(&code.name)?;
+    let fp = code_fingerprint(code);
+    list.iter().find(|(f, _)| *f == fp).map(|&(_, t)| t)
 }
 
 /// How many entries the cache holds (tests).

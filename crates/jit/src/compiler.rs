@@ -82,6 +82,11 @@ pub struct JitConfig {
     /// before, by any VM of the process, gets that machine code at once (`SOMA_JIT_CODE_CACHE=0`
     /// turns it off, to debug code generation).
     pub code_cache: bool,
+    /// With the code cache: a Block whose Code an earlier VM of the process compiled by the
+    /// optimizing tier tiers up early (`Jit::tier_up_known`). Off in the Rust test runners
+    /// whose assertions name tiers and counts (another test of the process could otherwise
+    /// change them).
+    pub early_tier_up: bool,
     /// For tests of the failure path: every job panics on the compile thread.
     #[doc(hidden)]
     pub inject_worker_panic: bool,
@@ -147,6 +152,7 @@ impl Default for JitConfig {
             budget_late_percent: MAIN_THREAD_BUDGET_LATE_PERCENT,
             budget_late_after_ns: MAIN_THREAD_BUDGET_LATE_AFTER_NS,
             code_cache: true,
+            early_tier_up: true,
             inject_worker_panic: false,
             hold_installs: false,
         }
@@ -183,6 +189,7 @@ impl JitConfig {
         }
         if let Ok(v) = std::env::var("SOMA_JIT_CODE_CACHE") {
             c.code_cache = !matches!(v.trim(), "0" | "off");
+            c.early_tier_up = c.code_cache;
         }
         c
     }
@@ -265,6 +272,9 @@ pub struct JitStats {
     /// Compiles whose machine code came from the process's code cache (generated for an
     /// equal function before, in this VM or another): installed at once, no code generation.
     pub code_cache_hits: u64,
+    /// Blocks set to tier up early because an earlier VM of the process compiled their Code
+    /// (`Jit::tier_up_known`).
+    pub known_hot: u64,
     /// Time jobs waited in the queue, and the compile thread's time generating code.
     pub queue_wait_ns: u64,
     pub background_generate_ns: u64,
@@ -365,6 +375,9 @@ pub struct Jit {
     /// main thread's time in background tier-up, `background_translate_ns` plus
     /// `background_install_ns`).
     started: Instant,
+    /// Codes of this VM that were compiled in an earlier VM of the process, with the tier
+    /// they reached there (see `tier_up_known`).
+    known_tier: HashMap<(u32, u32), u8>,
 }
 
 /// A Block translated to CLIF: what the install step needs besides the machine code.
@@ -522,6 +535,7 @@ impl Jit {
             opt_isa: None,
             current: HashMap::new(),
             started: Instant::now(),
+            known_tier: HashMap::new(),
         })
     }
 
@@ -552,10 +566,37 @@ impl Jit {
     /// Block that reached the threshold while recursing: recursion is its loop, and the
     /// calls still to come are mostly its own.
     fn first_tier(&self, vm: &Vm, block: Value) -> u8 {
+        let known_optimized = || {
+            vm.block_obj(block).is_some_and(|b| self.known_tier.get(&(b.module, b.code)) == Some(&2))
+        };
         match self.config.opt_threshold {
             Some(0) => 2,
-            Some(_) if is_loop_body(vm, block) || is_recursing(vm, block) => 2,
+            Some(_) if is_loop_body(vm, block) || is_recursing(vm, block) || known_optimized() => 2,
             _ => 1,
+        }
+    }
+
+    /// Let the Blocks of `module` whose Code an earlier VM of the process compiled tier up
+    /// after [`code_cache::EARLY_TIER_UP`] executions rather than the threshold (their
+    /// execution count starts that far below it), at the tier they reached there. They grew
+    /// hot there and likely will here (a test file's helpers, a benchmark's repeats), and
+    /// their machine code is likely in the code cache: the threshold's interpreted runs
+    /// would be spent waiting for code that is ready.
+    fn tier_up_known(&mut self, vm: &mut Vm, module: u32) {
+        let Some(threshold) = self.config.threshold else { return };
+        if !(self.config.code_cache && self.config.early_tier_up) || threshold <= code_cache::EARLY_TIER_UP {
+            return;
+        }
+        let Some(m) = vm.module(module) else { return };
+        for (i, code) in m.module.codes.iter().enumerate().skip(1) {
+            let Some(tier) = code_cache::compiled_tier(code) else { continue };
+            let Some(b) = m.blocks.get(i).and_then(|&block| vm.block_obj(block)) else { continue };
+            let start = threshold - code_cache::EARLY_TIER_UP;
+            if b.exec_count.get() < start && b.native_entry.get().is_none() {
+                b.exec_count.set(start);
+                self.known_tier.insert((module, i as u32), tier);
+                self.stats.known_hot += 1;
+            }
         }
     }
 
@@ -1068,6 +1109,11 @@ impl Jit {
                 stat.code_size
             ));
         }
+        if self.config.code_cache && tier == 2 {
+            if let Some(code) = vm.module(t.key.0).and_then(|m| m.module.codes.get(t.key.1 as usize)) {
+                code_cache::note_compiled(code, tier);
+            }
+        }
         self.stats.blocks_compiled += 1;
         self.stats.total_compile_ns += compile.as_nanos() as u64;
         self.stats.total_code_bytes += size as u64;
@@ -1499,7 +1545,11 @@ pub fn run_module(vm: &mut Vm, module: u32) -> RtResult<()> {
         .blocks
         .first()
         .copied();
-    let threshold = with_jit(vm, |jit, _| jit.config.threshold).flatten();
+    let threshold = with_jit(vm, |jit, vm| {
+        jit.tier_up_known(vm, module);
+        jit.config.threshold
+    })
+    .flatten();
     if let (Some(program), Some(0)) = (program, threshold) {
         if let Some(Ok(entry)) = with_jit(vm, |jit, vm| jit.compile(vm, program)) {
             return soma_runtime::exec::run_program(vm, module, Some(entry));

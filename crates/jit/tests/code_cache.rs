@@ -137,3 +137,32 @@ fn programs_that_differ_only_in_a_constant_share_no_code() {
     let (b, _) = run_on(Tier::Jit(0), "{ 12 !_.x _.x 1 >+ } !f5 >f5 >f5 >f5", false);
     assert_eq!((a.al.as_str(), b.al.as_str()), ("[12, 12, 12]", "[13, 13, 13]"));
 }
+
+#[test]
+fn a_loop_optimized_in_one_vm_tiers_up_early_in_the_next() {
+    // Threshold 50: the first VM interprets 50 rounds before the loop body is compiled (by
+    // the optimizing tier, as a loop body). The second VM loads the same program, finds the
+    // body's Code compiled before, and compiles it after two rounds, from the cache.
+    let src = "0 !n6 { n6 1 >+ !n6  n6 300 >< >block Nil >choose } !body6  body6 >chain !left6 n6";
+    let run = || {
+        let mut r = Runner::new(Tier::Executor);
+        let config = JitConfig {
+            threshold: Some(50),
+            verify: true,
+            background: Background::Lockstep,
+            ..JitConfig::default()
+        };
+        soma_jit::install_with(&mut r.vm, config).expect("JIT installs");
+        r.tier = Tier::Jit(50);
+        let res = r.run_src(src);
+        let o = r.outcome(res);
+        (o, soma_jit::stats(&mut r.vm).expect("stats"))
+    };
+    let (first, s1) = run();
+    assert_eq!(first, reference(&[src]));
+    assert!(s1.optimized > 0, "{s1:?}");
+    let (second, s2) = run();
+    assert_eq!(second, reference(&[src]));
+    assert!(s2.known_hot > 0 && s2.code_cache_hits > 0, "{s2:?}");
+    assert_eq!(s2.background_queued, 0, "{s2:?}");
+}

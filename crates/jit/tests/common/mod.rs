@@ -108,6 +108,9 @@ impl Runner {
                 // next safepoint) with deterministic install points.
                 background: Background::Lockstep,
                 opt_threshold: opt,
+                // Tiers and counts some tests assert must not depend on what other tests of
+                // the process compiled (tests/code_cache.rs tests this).
+                early_tier_up: false,
                 ..JitConfig::default()
             };
             soma_jit::install_with(&mut vm, config).expect("JIT installs");
