@@ -23,10 +23,8 @@ fn runner() -> Runner {
     r
 }
 
-/// Run the steps in turn on a fresh VM, returning the outcome after the last one and the JIT's
-/// statistics.
-fn run_steps(steps: &[&str]) -> (common::Outcome, JitStats) {
-    let mut r = runner();
+/// Run the steps in turn on `r` (up to the first error); the outcome after the last one.
+fn run_all(r: &mut Runner, steps: &[&str]) -> common::Outcome {
     let mut res = Ok(());
     for s in steps {
         res = r.run_src(s);
@@ -34,21 +32,19 @@ fn run_steps(steps: &[&str]) -> (common::Outcome, JitStats) {
             break;
         }
     }
-    let o = r.outcome(res);
+    r.outcome(res)
+}
+
+/// The steps on a fresh VM with the JIT: the outcome and the JIT's statistics.
+fn run_steps(steps: &[&str]) -> (common::Outcome, JitStats) {
+    let mut r = runner();
+    let o = run_all(&mut r, steps);
     (o, soma_jit::stats(&mut r.vm).expect("stats"))
 }
 
 /// The same steps on the executor (which must run them without an error).
 fn reference(steps: &[&str]) -> common::Outcome {
-    let mut r = Runner::new(Tier::Executor);
-    let mut res = Ok(());
-    for s in steps {
-        res = r.run_src(s);
-        if res.is_err() {
-            break;
-        }
-    }
-    let o = r.outcome(res);
+    let o = run_all(&mut Runner::new(Tier::Executor), steps);
     assert_eq!(o.err, None, "{steps:?}");
     o
 }
