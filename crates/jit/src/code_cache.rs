@@ -226,3 +226,72 @@ pub fn compiled_tier(code: &Code) -> Option<u8> {
 pub fn len() -> usize {
     lock().count
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cranelift_codegen::ir::{types, AbiParam, InstBuilder};
+    use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+
+    /// `fn() -> i64 { n }`: functions that differ in one immediate.
+    fn returning(n: i64) -> ir::Function {
+        let mut func = ir::Function::new();
+        func.signature.returns.push(AbiParam::new(types::I64));
+        let mut fctx = FunctionBuilderContext::new();
+        let mut b = FunctionBuilder::new(&mut func, &mut fctx);
+        let entry = b.create_block();
+        b.switch_to_block(entry);
+        b.seal_block(entry);
+        let v = b.ins().iconst(types::I64, n);
+        b.ins().return_(&[v]);
+        b.finalize(cranelift_codegen::isa::TargetFrontendConfig {
+            default_call_conv: cranelift_codegen::isa::CallConv::SystemV,
+            pointer_width: target_lexicon::PointerWidth::U64,
+            page_size_align_log2: 12,
+        });
+        func
+    }
+
+    fn code(tag: u8) -> MachineCode {
+        MachineCode { bytes: vec![tag; 4], alignment: 1, relocs: Vec::new(), vcode: None }
+    }
+
+    // One test: it fills the process's cache, which other tests of this binary do not use.
+    #[test]
+    fn entries_are_found_only_for_an_equal_function_and_the_oldest_go_first() {
+        // An ISA fingerprint no real ISA has (the table is the process's).
+        const ISA: u64 = 0x5eed_0000_0000_0001;
+        let (a, b) = (returning(1), returning(2));
+        let key_a = CacheKey::of(ISA, &a);
+        insert(key_a, a.clone(), &code(1));
+        assert_eq!(lookup(key_a, &a).map(|c| c.bytes.clone()), Some(vec![1; 4]));
+        // Another function under the same key (as a hash collision would put it) is not it.
+        assert!(lookup(key_a, &b).is_none());
+        // Nor is the same function for another ISA.
+        assert!(lookup(CacheKey::of(ISA + 1, &a), &a).is_none());
+        // Past the bound, the first entry is the first to go.
+        for n in 0..MAX_ENTRIES as i64 {
+            let f = returning(1000 + n);
+            insert(CacheKey::of(ISA, &f), f, &code(2));
+        }
+        assert!(len() <= MAX_ENTRIES);
+        assert!(lookup(key_a, &a).is_none(), "the oldest entry was evicted");
+        let last = returning(1000 + MAX_ENTRIES as i64 - 1);
+        assert!(lookup(CacheKey::of(ISA, &last), &last).is_some());
+    }
+
+    #[test]
+    fn a_code_is_known_by_its_content_not_its_name() {
+        use soma_runtime::decode::Instr;
+        use soma_runtime::opcodes::Opcode;
+        let mut c = Code { name: "block_97_13_".into(), consts: vec![Const::Int(7)], paths: Vec::new(), instrs: Vec::new() };
+        c.instrs.push(Instr { op: Opcode::Const, operand: 0, line: 97, col: 13 });
+        assert_eq!(compiled_tier(&c), None);
+        note_compiled(&c, 2);
+        assert_eq!(compiled_tier(&c), Some(2));
+        let mut other = Code { name: c.name.clone(), consts: vec![Const::Int(8)], paths: Vec::new(), instrs: c.instrs.clone() };
+        assert_eq!(compiled_tier(&other), None, "same name, other constant");
+        other.consts[0] = Const::Int(7);
+        assert_eq!(compiled_tier(&other), Some(2), "equal content");
+    }
+}
