@@ -25,10 +25,12 @@ not installed is skipped with a note. Peers are timed the same way as our
 tiers: a fresh process per (peer, program), and inside it the peer's harness
 (benches/peers/harness.*) times only the algorithm, `--repeat` times, keeping
 the best; interpreter start-up and compilation are excluded for every
-implementation alike, so the figures are steady-state. One asymmetry, against
-us: a peer's JIT (PyPy, LuaJIT) stays warm from one repeat to the next, while
-our runner makes a fresh VM per repeat, whose tier-up starts again, so our
-JIT figures include compiling the hot blocks. Each peer must print the same `... ok` line as the SOMA program.
+implementation alike, so the figures are steady-state. A peer's JIT (PyPy,
+LuaJIT) stays warm from one repeat to the next; our runner makes a fresh VM per
+repeat, which installs the machine code an earlier repeat generated (the
+process's code cache, docs/jit.md) but still translates and interprets up to
+its thresholds again, so our best repeat is warm but a little colder than a
+peer's. Each peer must print the same `... ok` line as the SOMA program.
 The peers table gives the ratio `jit / peer`: how many times slower our JIT
 tier is than that peer (below 1: faster).
 
@@ -36,10 +38,9 @@ tier is than that peer (below 1: faster).
 programs) at about ten times their own work (benches/sizes.py rewrites each
 program and each peer, expected results included), on the jit tier unless
 --tiers says otherwise: at their own sizes, a few milliseconds, our figures
-are mostly compile time and code running before tier-up, while the peers'
-best repeat is warm; at the steady sizes every implementation's one-time
-costs are a small part of the run, so the ratios compare compiled loops and
-calls. Report both.
+still carry each VM's translations and the runs before tier-up; at the steady
+sizes every implementation's one-time costs are a small part of the run, so
+the ratios compare compiled loops and calls. Report both.
 
 Writes a table to stdout and, with --out DIR (default benches/out), a JSON file,
 an SVG bar chart of speed-ups over the pure-Python tier (peers included), and an
