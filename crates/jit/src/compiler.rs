@@ -621,8 +621,8 @@ impl Jit {
         }
         let r = self.isa_for(tier).and_then(|isa| {
             let t = self.translate_block(vm, block, tier)?;
-            let key = self.cache_key(&isa);
-            if let Some(code) = key.and_then(|k| code_cache::lookup(k, &self.ctx.func)) {
+            let (key, cached) = self.look_up_translated(&isa);
+            if let Some(code) = cached {
                 return self.install_cached(vm, t, &code);
             }
             let t0 = Instant::now();
@@ -730,8 +730,8 @@ impl Jit {
         };
         match self.translate_block(vm, block, tier) {
             Ok(t) => {
-                let cache = self.cache_key(&isa);
-                if let Some(code) = cache.and_then(|k| code_cache::lookup(k, &self.ctx.func)) {
+                let (cache, cached) = self.look_up_translated(&isa);
+                if let Some(code) = cached {
                     let t0 = Instant::now();
                     self.stats.background_translate_ns += t.translate.as_nanos() as u64;
                     let installed = self.install_cached(vm, t, &code);
@@ -863,15 +863,17 @@ impl Jit {
     }
 
     /// Where the function just translated (in `self.ctx`) goes in the process's code cache
-    /// for `isa`, or `None` when it does not use the cache: turned off, or a dump of the
-    /// machine code wanted (the cache keeps none), or a test of the compile thread's failures
-    /// (which must reach the compile thread).
-    fn cache_key(&self, isa: &OwnedTargetIsa) -> Option<CacheKey> {
+    /// for `isa`, and the machine code the cache has for it. The key is `None` when the
+    /// compile does not use the cache: turned off, or a dump of the machine code wanted (the
+    /// cache keeps none), or a test of the compile thread's failures (which must reach the
+    /// compile thread).
+    fn look_up_translated(&self, isa: &OwnedTargetIsa) -> (Option<CacheKey>, Option<std::sync::Arc<MachineCode>>) {
         let c = &self.config;
         if !c.code_cache || c.dump.asm || c.inject_worker_panic {
-            return None;
+            return (None, None);
         }
-        Some(CacheKey::of(code_cache::isa_fingerprint(&**isa), &self.ctx.func))
+        let key = CacheKey::of(code_cache::isa_fingerprint(&**isa), &self.ctx.func);
+        (Some(key), code_cache::lookup(key, &self.ctx.func))
     }
 
     /// Install the function just translated with machine code from the code cache.

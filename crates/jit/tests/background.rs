@@ -11,8 +11,7 @@ use soma_runtime::Vm;
 /// A JIT runner; free-running background compiles get an unlimited main-thread budget, so
 /// what they queue does not depend on how fast this machine translates.
 fn runner(threshold: u64, background: Background) -> Runner {
-    let mut r = Runner::new(Tier::Executor);
-    let config = JitConfig {
+    Runner::with_config(JitConfig {
         threshold: Some(threshold),
         verify: true,
         background,
@@ -21,10 +20,7 @@ fn runner(threshold: u64, background: Background) -> Runner {
         // generated would be installed from the code cache instead (tests/code_cache.rs).
         code_cache: false,
         ..JitConfig::default()
-    };
-    soma_jit::install_with(&mut r.vm, config).expect("JIT installs");
-    r.tier = Tier::Jit(threshold);
-    r
+    })
 }
 
 fn compiled(vm: &Vm, name: &str) -> bool {
@@ -92,15 +88,12 @@ fn a_block_whose_compiles_keep_going_stale_is_compiled_on_the_main_thread() {
 fn a_panic_on_the_compile_thread_leaves_the_block_interpreted() {
     let src = "{ 1 >+ } !inc  0 >inc >inc >inc >inc";
     let (reference, _) = run_on(Tier::Executor, src, false);
-    let mut r = Runner::new(Tier::Executor);
-    let config = JitConfig {
+    let mut r = Runner::with_config(JitConfig {
         threshold: Some(1),
         background: Background::Lockstep,
         inject_worker_panic: true,
         ..JitConfig::default()
-    };
-    soma_jit::install_with(&mut r.vm, config).unwrap();
-    r.tier = Tier::Jit(1);
+    });
     let res = r.run_src(src);
     assert_eq!(r.outcome(res), reference);
     let s = soma_jit::stats(&mut r.vm).unwrap();
@@ -146,8 +139,7 @@ fn dropping_a_vm_with_compiles_in_flight_is_clean() {
 
 /// A JIT at threshold 2 compiling in the background whose main-thread budget is always spent.
 fn runner_with_budget_spent() -> Runner {
-    let mut r = Runner::new(Tier::Executor);
-    let config = JitConfig {
+    Runner::with_config(JitConfig {
         threshold: Some(2),
         background: Background::On,
         budget_percent: 0,
@@ -156,10 +148,7 @@ fn runner_with_budget_spent() -> Runner {
         budget_late_percent: 0,
         code_cache: false,
         ..JitConfig::default()
-    };
-    soma_jit::install_with(&mut r.vm, config).unwrap();
-    r.tier = Tier::Jit(2);
-    r
+    })
 }
 
 #[test]
@@ -208,17 +197,14 @@ fn a_baseline_compile_asked_for_while_an_optimizing_one_is_in_flight_waits() {
     // body); `e`, run by every round, reaches it right after, while that compile is in flight
     // (installs held: nothing lands before `wait_for_background`). `e` waits for its count to
     // double, twice; once the optimized code is in, `e` is queued at its next due count.
-    let mut r = Runner::new(Tier::Executor);
-    let config = JitConfig {
+    let mut r = Runner::with_config(JitConfig {
         threshold: Some(2),
         background: Background::On,
         budget_allowance_ns: u64::MAX,
         hold_installs: true,
         code_cache: false,
         ..JitConfig::default()
-    };
-    soma_jit::install_with(&mut r.vm, config).unwrap();
-    r.tier = Tier::Jit(2);
+    });
     let res = r.run_src("{ 5 } !e  0 !n { >e !_.x  n 1 >+ !n  n 6 >< >block Nil >choose } >chain !_.junk  n");
     assert_eq!(r.outcome(res).al, "[6]");
     let s = soma_jit::stats(&mut r.vm).unwrap();

@@ -10,17 +10,13 @@ use soma_jit::{Background, JitConfig, JitStats};
 /// A VM whose JIT compiles at the third execution (baseline code) and optimizes at the
 /// tenth, each install at the next safepoint.
 fn runner() -> Runner {
-    let mut r = Runner::new(Tier::Executor);
-    let config = JitConfig {
+    Runner::with_config(JitConfig {
         threshold: Some(2),
         opt_threshold: Some(10),
         verify: true,
         background: Background::Lockstep,
         ..JitConfig::default()
-    };
-    soma_jit::install_with(&mut r.vm, config).expect("JIT installs");
-    r.tier = Tier::Jit(2);
-    r
+    })
 }
 
 /// Run the steps in turn on `r` (up to the first error); the outcome after the last one.
@@ -109,16 +105,13 @@ fn a_guard_of_reused_code_leaves_when_its_own_vm_rebinds_the_path() {
 fn turned_off_it_generates_every_function_again() {
     let src = looping(4);
     let _ = run_steps(&[&src]);
-    let mut r = Runner::new(Tier::Executor);
-    let config = JitConfig {
+    let mut r = Runner::with_config(JitConfig {
         threshold: Some(2),
         opt_threshold: Some(10),
         background: Background::Lockstep,
         code_cache: false,
         ..JitConfig::default()
-    };
-    soma_jit::install_with(&mut r.vm, config).expect("JIT installs");
-    r.tier = Tier::Jit(2);
+    });
     let res = r.run_src(&src);
     assert_eq!(r.outcome(res), reference(&[&src]));
     let s = soma_jit::stats(&mut r.vm).unwrap();
@@ -141,15 +134,12 @@ fn a_loop_optimized_in_one_vm_tiers_up_early_in_the_next() {
     // body's Code compiled before, and compiles it after two rounds, from the cache.
     let src = "0 !n6 { n6 1 >+ !n6  n6 300 >< >block Nil >choose } !body6  body6 >chain !left6 n6";
     let run = || {
-        let mut r = Runner::new(Tier::Executor);
-        let config = JitConfig {
+        let mut r = Runner::with_config(JitConfig {
             threshold: Some(50),
             verify: true,
             background: Background::Lockstep,
             ..JitConfig::default()
-        };
-        soma_jit::install_with(&mut r.vm, config).expect("JIT installs");
-        r.tier = Tier::Jit(50);
+        });
         let res = r.run_src(src);
         let o = r.outcome(res);
         (o, soma_jit::stats(&mut r.vm).expect("stats"))

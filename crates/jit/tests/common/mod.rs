@@ -118,6 +118,15 @@ impl Runner {
         Runner { vm, io, tier }
     }
 
+    /// A VM with the JIT installed with `config`: for tests that need settings no tier names.
+    pub fn with_config(config: JitConfig) -> Runner {
+        let mut r = Runner::new(Tier::Executor);
+        let threshold = config.threshold.unwrap_or(0);
+        soma_jit::install_with(&mut r.vm, config).expect("JIT installs");
+        r.tier = Tier::Jit(threshold);
+        r
+    }
+
     pub fn run_module(&mut self, m: Module) -> Result<(), soma_runtime::SomaError> {
         let id = self.vm.load_module(m);
         self.run_id(id)
