@@ -51,43 +51,89 @@ impl Value {
 pub const INDEX_THRESHOLD: usize = 8;
 
 /// Children kept inside the cell itself. Most cells have at most this many (leaves, path
-/// intermediates, small Register roots), so finding or adding one touches only the cell's own
+/// intermediates, small Register roots, and records of up to four fields such as a tree
+/// node's key, value, left and right), so finding or adding one touches only the cell's own
 /// cache line; a cell that grows past it moves its children to a vector.
-pub const INLINE_CHILDREN: usize = 3;
+pub const INLINE_CHILDREN: usize = 4;
 
 /// Marks an unused inline slot. Never a real symbol: the interner would need 2^32 names.
 const NO_SYM: Sym = Sym(u32::MAX);
 
+/// In the first name slot: the children live in a [`Spilled`] vector (never a real symbol,
+/// as [`NO_SYM`]).
+const SPILLED: Sym = Sym(u32::MAX - 1);
+
 /// Capacity of the vector a cell's children move to when they outgrow the inline slots.
 const SPILL_CAPACITY: usize = 8;
 
-/// The ordered children of a cell.
-pub struct Children(Repr);
-
-enum Repr {
-    /// Up to [`INLINE_CHILDREN`] children, packed at the front: `syms[i] == NO_SYM` (and
-    /// `cells[i] == None`) for every unused slot, and unused slots only follow used ones.
-    Inline {
-        syms: [Sym; INLINE_CHILDREN],
-        cells: [Option<CellPtr>; INLINE_CHILDREN],
-    },
-    /// More children than fit inline (at some point since the cell was allocated).
-    Spilled {
-        entries: Vec<(Sym, CellPtr)>,
-        /// The same children by name ([`SymIndex`]); present only while `entries.len() >
-        /// INDEX_THRESHOLD`.
-        index: Option<SymIndex>,
-    },
+/// The ordered children of a cell, in 48 bytes so that a cell with four of them is one
+/// cache line.
+///
+/// Layout (`repr(C)`, fixed so that compiled code may read the inline form):
+/// * **inline**: `syms[..n]` are the names of the `n <= INLINE_CHILDREN` children in
+///   insertion order, the rest [`NO_SYM`]; `slots.cells[i]` is the cell of `syms[i]` (`None`
+///   where the name is `NO_SYM`);
+/// * **spilled** (`syms[0] == SPILLED`, the other names `NO_SYM`): `slots.spilled` is the
+///   initialised field and owns its vector (freed by `recycle` and by `Drop`).
+///
+/// So a name other than `NO_SYM` and `SPILLED` found at `syms[i]` always means that
+/// `slots.cells[i]` is its cell: the one check compiled code needs before it reads a slot.
+#[repr(C)]
+pub struct Children {
+    syms: [Sym; INLINE_CHILDREN],
+    slots: Slots,
 }
 
-const EMPTY: Repr = Repr::Inline {
-    syms: [NO_SYM; INLINE_CHILDREN],
-    cells: [None; INLINE_CHILDREN],
-};
+#[repr(C)]
+union Slots {
+    cells: [Option<CellPtr>; INLINE_CHILDREN],
+    spilled: std::mem::ManuallyDrop<Spilled>,
+}
+
+/// Children that outgrew the inline slots: one allocation (the vector's), as many as a
+/// cell's children ever cost (a box around this would make it two per spill).
+struct Spilled {
+    entries: Vec<(Sym, CellPtr)>,
+    /// The same children by name ([`SymIndex`]); present only while `entries.len() >
+    /// INDEX_THRESHOLD`. Boxed to keep `Spilled` within the inline slots.
+    index: Option<Box<SymIndex>>,
+}
+
+/// Byte offset of the inline names within a cell (see [`Children`]), for compiled code.
+pub const CELL_CHILD_SYMS_OFFSET: usize =
+    std::mem::offset_of!(CellObj, children) + std::mem::offset_of!(Children, syms);
+/// Byte offset of the inline child cells within a cell (see [`Children`]).
+pub const CELL_CHILD_CELLS_OFFSET: usize =
+    std::mem::offset_of!(CellObj, children) + std::mem::offset_of!(Children, slots);
+
+const _: () = assert!(std::mem::size_of::<Children>() == 48);
+const _: () = assert!(std::mem::size_of::<Spilled>() <= std::mem::size_of::<[Option<CellPtr>; INLINE_CHILDREN]>());
+
+/// The two forms, borrowed.
+enum View<'a> {
+    Inline(&'a [Sym; INLINE_CHILDREN], &'a [Option<CellPtr>; INLINE_CHILDREN]),
+    Spilled(&'a Spilled),
+}
+
+enum ViewMut<'a> {
+    Inline(&'a mut [Sym; INLINE_CHILDREN], &'a mut [Option<CellPtr>; INLINE_CHILDREN]),
+    Spilled(&'a mut Spilled),
+}
+
+const EMPTY_CELLS: [Option<CellPtr>; INLINE_CHILDREN] = [None; INLINE_CHILDREN];
 
 impl Default for Children {
     fn default() -> Children {
-        Children(EMPTY)
+        Children {
+            syms: [NO_SYM; INLINE_CHILDREN],
+            slots: Slots { cells: EMPTY_CELLS },
+        }
+    }
+}
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        self.free_spilled();
     }
 }
 
@@ -96,19 +142,55 @@ impl Children {
         Children::default()
     }
 
+    #[inline(always)]
+    fn view(&self) -> View<'_> {
+        if self.syms[0] == SPILLED {
+            // SAFETY: `syms[0] == SPILLED` means `slots.spilled` is the initialised field
+            // (see the type's layout); the borrow is tied to `&self`.
+            View::Spilled(unsafe { &self.slots.spilled })
+        } else {
+            // SAFETY: any other first name means the inline form: `slots.cells` is the
+            // initialised field.
+            View::Inline(&self.syms, unsafe { &self.slots.cells })
+        }
+    }
+
+    #[inline(always)]
+    fn view_mut(&mut self) -> ViewMut<'_> {
+        if self.syms[0] == SPILLED {
+            // SAFETY: as in `view`; `&mut self` makes the borrow unique.
+            ViewMut::Spilled(unsafe { &mut self.slots.spilled })
+        } else {
+            // SAFETY: as in `view` (inline form).
+            ViewMut::Inline(&mut self.syms, unsafe { &mut self.slots.cells })
+        }
+    }
+
+    /// Free the spilled vector, if any, and go back to empty inline slots.
+    #[inline]
+    fn free_spilled(&mut self) {
+        if self.syms[0] == SPILLED {
+            // SAFETY: the spilled form's field is initialised and owned by this `Children`;
+            // the form is reset right after, so it is dropped once.
+            unsafe { std::mem::ManuallyDrop::drop(&mut self.slots.spilled) };
+            self.syms = [NO_SYM; INLINE_CHILDREN];
+            self.slots = Slots { cells: EMPTY_CELLS };
+        }
+    }
+
     #[inline]
     pub fn len(&self) -> usize {
-        match &self.0 {
-            Repr::Inline { syms, .. } => syms.iter().take_while(|&&k| k != NO_SYM).count(),
-            Repr::Spilled { entries, .. } => entries.len(),
+        match self.view() {
+            View::Inline(syms, _) => syms.iter().take_while(|&&k| k != NO_SYM).count(),
+            View::Spilled(s) => s.entries.len(),
         }
     }
 
     #[inline]
     pub fn is_empty(&self) -> bool {
-        match &self.0 {
-            Repr::Inline { syms, .. } => syms[0] == NO_SYM,
-            Repr::Spilled { entries, .. } => entries.is_empty(),
+        match self.view() {
+            View::Inline(syms, _) => syms[0] == NO_SYM,
+            View::Spilled(s) => s.entries.is_empty(),
         }
     }
 
@@ -116,8 +198,8 @@ impl Children {
     /// matches: its symbol is `NO_SYM`, its cell `None`), or scans / probes the vector.
     #[inline(always)]
     pub fn get(&self, name: Sym) -> Option<CellPtr> {
-        match &self.0 {
-            Repr::Inline { syms, cells } => {
+        match self.view() {
+            View::Inline(syms, cells) => {
                 for i in 0..INLINE_CHILDREN {
                     if syms[i] == name {
                         return cells[i];
@@ -125,7 +207,7 @@ impl Children {
                 }
                 None
             }
-            Repr::Spilled { entries, index: None } => {
+            View::Spilled(Spilled { entries, index: None }) => {
                 for &(k, c) in entries.iter() {
                     if k == name {
                         return Some(c);
@@ -133,7 +215,7 @@ impl Children {
                 }
                 None
             }
-            Repr::Spilled { index: Some(index), .. } => index.get(name),
+            View::Spilled(Spilled { index: Some(index), .. }) => index.get(name),
         }
     }
 
@@ -141,9 +223,9 @@ impl Children {
     #[inline]
     pub fn insert_new(&mut self, key: Sym, cell: CellPtr) {
         debug_assert!(self.get(key).is_none());
-        debug_assert!(key != NO_SYM);
-        match &mut self.0 {
-            Repr::Inline { syms, cells } => {
+        debug_assert!(key != NO_SYM && key != SPILLED);
+        match self.view_mut() {
+            ViewMut::Inline(syms, cells) => {
                 for i in 0..INLINE_CHILDREN {
                     if syms[i] == NO_SYM {
                         syms[i] = key;
@@ -153,11 +235,11 @@ impl Children {
                 }
                 self.spill(key, cell);
             }
-            Repr::Spilled { entries, index } => {
+            ViewMut::Spilled(Spilled { entries, index }) => {
                 entries.push((key, cell));
                 match index {
                     Some(ix) if ix.has_room_for(entries.len()) => ix.insert(key, cell),
-                    _ if entries.len() > INDEX_THRESHOLD => *index = Some(SymIndex::build(entries)),
+                    _ if entries.len() > INDEX_THRESHOLD => *index = Some(Box::new(SymIndex::build(entries))),
                     _ => {}
                 }
             }
@@ -170,13 +252,16 @@ impl Children {
         let mut entries = Vec::with_capacity(SPILL_CAPACITY);
         entries.extend(self.iter());
         entries.push((key, cell));
-        self.0 = Repr::Spilled { entries, index: None };
+        self.syms = [NO_SYM; INLINE_CHILDREN];
+        self.syms[0] = SPILLED;
+        // The inline cells hold no resources: overwriting them leaks nothing.
+        self.slots = Slots { spilled: std::mem::ManuallyDrop::new(Spilled { entries, index: None }) };
     }
 
     /// Remove a child, keeping the order of the others. Returns whether it was present.
     pub fn remove(&mut self, name: Sym) -> bool {
-        match &mut self.0 {
-            Repr::Inline { syms, cells } => {
+        match self.view_mut() {
+            ViewMut::Inline(syms, cells) => {
                 let Some(pos) = syms.iter().position(|&k| k == name) else {
                     return false;
                 };
@@ -188,12 +273,12 @@ impl Children {
                 cells[INLINE_CHILDREN - 1] = None;
                 true
             }
-            Repr::Spilled { entries, index } => {
+            ViewMut::Spilled(Spilled { entries, index }) => {
                 let Some(pos) = entries.iter().position(|&(k, _)| k == name) else {
                     return false;
                 };
                 entries.remove(pos);
-                *index = (entries.len() > INDEX_THRESHOLD).then(|| SymIndex::build(entries));
+                *index = (entries.len() > INDEX_THRESHOLD).then(|| Box::new(SymIndex::build(entries)));
                 true
             }
         }
@@ -201,12 +286,12 @@ impl Children {
 
     #[inline]
     pub fn clear(&mut self) {
-        match &mut self.0 {
-            Repr::Inline { syms, cells } => {
+        match self.view_mut() {
+            ViewMut::Inline(syms, cells) => {
                 *syms = [NO_SYM; INLINE_CHILDREN];
-                *cells = [None; INLINE_CHILDREN];
+                *cells = EMPTY_CELLS;
             }
-            Repr::Spilled { entries, index } => {
+            ViewMut::Spilled(Spilled { entries, index }) => {
                 entries.clear();
                 *index = None;
             }
@@ -219,18 +304,20 @@ impl Children {
     /// slots, measured 5-15% slower on dict_workload: the next user is usually a leaf.)
     #[inline]
     pub(crate) fn recycle(&mut self) {
-        self.0 = EMPTY;
+        self.free_spilled();
+        self.syms = [NO_SYM; INLINE_CHILDREN];
+        self.slots = Slots { cells: EMPTY_CELLS };
     }
 
     /// The child at position `i` in insertion order.
     #[inline]
     fn at(&self, i: usize) -> Option<(Sym, CellPtr)> {
-        match &self.0 {
-            Repr::Inline { syms, cells } => {
+        match self.view() {
+            View::Inline(syms, cells) => {
                 let k = *syms.get(i)?;
                 cells[i].map(|c| (k, c))
             }
-            Repr::Spilled { entries, .. } => entries.get(i).copied(),
+            View::Spilled(s) => s.entries.get(i).copied(),
         }
     }
 
@@ -246,9 +333,9 @@ impl Children {
     /// The child cells in insertion order (what marking needs).
     #[inline]
     pub fn cells(&self) -> impl Iterator<Item = CellPtr> + '_ {
-        let (inline, spilled): (&[Option<CellPtr>], &[(Sym, CellPtr)]) = match &self.0 {
-            Repr::Inline { cells, .. } => (cells, &[]),
-            Repr::Spilled { entries, .. } => (&[], entries),
+        let (inline, spilled): (&[Option<CellPtr>], &[(Sym, CellPtr)]) = match self.view() {
+            View::Inline(_, cells) => (cells, &[]),
+            View::Spilled(s) => (&[], &s.entries),
         };
         inline.iter().map_while(|c| *c).chain(spilled.iter().map(|&(_, c)| c))
     }
@@ -545,6 +632,55 @@ mod tests {
                 unsafe { (*parent.as_raw().as_ptr()).children.iter().collect() };
             assert_eq!(order, model);
         }
+    }
+
+    /// The name in inline slot `i` and the address in cell slot `i`, read at the offsets
+    /// compiled code uses.
+    fn raw_slot(cell: CellPtr, i: usize) -> (u32, usize) {
+        let base = cell.as_raw().as_ptr() as *const u8;
+        // SAFETY: both offsets (plus `i` elements, `i < INLINE_CHILDREN`) lie inside the live
+        // cell; the fields are plain integers and pointers in either form of `Children`.
+        unsafe {
+            (
+                *(base.add(CELL_CHILD_SYMS_OFFSET + 4 * i) as *const u32),
+                *(base.add(CELL_CHILD_CELLS_OFFSET + 8 * i) as *const usize),
+            )
+        }
+    }
+
+    #[test]
+    fn a_name_in_an_inline_slot_always_pairs_with_its_cell() {
+        let mut heap = Heap::new();
+        let parent = heap.alloc_cell();
+        let names: Vec<Sym> = (0..6).map(|i| Sym::intern(&format!("layout_n{i}"))).collect();
+        let kids: Vec<CellPtr> = (0..6).map(|_| heap.alloc_cell()).collect();
+        for i in 0..INLINE_CHILDREN {
+            parent.insert_child(&names[i], kids[i]);
+            for j in 0..=i {
+                assert_eq!(raw_slot(parent, j), (names[j].0, kids[j].as_raw().as_ptr() as usize));
+            }
+        }
+        // A fifth child spills: no inline name slot holds a real name any more.
+        parent.insert_child(&names[4], kids[4]);
+        for i in 0..INLINE_CHILDREN {
+            let (sym, _) = raw_slot(parent, i);
+            assert!(sym == NO_SYM.0 || sym == SPILLED.0, "slot {i} holds {sym}");
+        }
+        assert_eq!(parent.child_sym(names[4]), Some(kids[4]));
+        assert_eq!(parent.child_sym(names[0]), Some(kids[0]));
+        // Removing below the inline count keeps the vector (the form never shrinks back)...
+        assert!(parent.remove_child(&names[0]));
+        assert_eq!(parent.child_count(), 4);
+        assert_eq!(raw_slot(parent, 0).0, SPILLED.0);
+        // ... until the cell is recycled, which frees it and starts inline again.
+        // SAFETY: `parent` is alive and no other borrow of its children exists.
+        unsafe { (*parent.as_raw().as_ptr()).children.recycle() };
+        assert_eq!(parent.child_count(), 0);
+        for i in 0..INLINE_CHILDREN {
+            assert_eq!(raw_slot(parent, i), (NO_SYM.0, 0));
+        }
+        parent.insert_child(&names[5], kids[5]);
+        assert_eq!(raw_slot(parent, 0), (names[5].0, kids[5].as_raw().as_ptr() as usize));
     }
 
     #[test]
