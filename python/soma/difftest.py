@@ -121,7 +121,7 @@ class Generator:
         st = scope.stack
         choices = ["literal", "literal", "store", "read", "ref", "arith", "arith", "compare",
                    "string", "predicate", "choose", "print", "exec_block", "context", "loop",
-                   "delete", "recursion"]
+                   "delete", "recursion", "record"]
         kind = rnd.choice(choices)
         if kind == "literal":
             return self.literal(scope)
@@ -183,6 +183,8 @@ class Generator:
             return "_. >{ !_. " + self.body(inner, depth + 1, rnd.randrange(1, 4)) + " }"
         if kind == "recursion" and depth < 2:
             return self.recursion(scope)
+        if kind == "record":
+            return self.record(scope)
         if kind == "loop" and depth < 2:
             r = rnd.random()
             if r < 0.12:
@@ -307,6 +309,27 @@ class Generator:
         scope.stack.append("any")
         return ("{ %s _. _.n 1 >< { !_. %s } { !_. %s } >choose !_.go >_.go } !rf  %s"
                 % (params, base, arm, call))
+
+    def record(self, scope):
+        """Record reads: a constructor Block fills a node cell with 1 to 6 fields (up to four
+        stay inside the cell, more move to its spilled vector) and returns a CellRef to it; a
+        reader Block binds it to a Register name and reads fields below it (`_.t.f2`: the
+        compiled leaf lookup of docs/jit.md), sometimes one the node lacks, sometimes through
+        a name that holds no CellRef (both errors), sometimes a field auto-vivified as Void or
+        holding a CellRef itself (read as the value, not followed)."""
+        rnd = self.rnd
+        k = rnd.randrange(1, 7)
+        fill = " ".join("!_.n.f%d" % i for i in reversed(range(k)))
+        extra = rnd.choice(["", "", "7 !_.n.f9.deep", "_.n. !_.n.f9"])
+        values = " ".join(self.int_literal() for _ in range(k))
+        reads = " ".join("_.t.f%d" % rnd.choice(range(k) if rnd.random() < 0.93 else range(10))
+                         for _ in range(rnd.randrange(1, 4)))
+        subject = "rec" if rnd.random() < 0.95 else rnd.choice(["5", "(s)", "Nil"])
+        for name in ("mkr", "rec", "rdr"):
+            scope.store[name] = "any"
+        scope.stack.append("any")
+        return ("{ %s %s _.n. } !mkr  %s >mkr !rec  { !_.t %s } !rdr  %s >rdr %s >rdr"
+                % (fill, extra, values, reads, subject, subject))
 
     def endless_loop(self, scope, depth):
         """A `>chain` loop that never ends on its own: the step budget stops it, or, when
@@ -449,7 +472,8 @@ def compare(factories, count, seed, report=print, reach=None):
     few entries early instead (`early_polls`), and in which a Register holding a
     `choose`'s pick was known in its arms (`known_choices`); and, over every tier, the
     programs in which a tier installed machine code another tier's VM had generated
-    (`cached`: the process's code cache)."""
+    (`cached_in`: the process's code cache) and in which a native tier compiled a record
+    read below a Register name (`child_reads`)."""
     names = list(factories)
     gen = Generator(seed)
     divergences = []
@@ -479,6 +503,9 @@ def compare(factories, count, seed, report=print, reach=None):
                         reach["folded"] = reach.get("folded", 0) + 1
                     if LAST_STATS.get("known_choices", 0):
                         reach["known_choices"] = reach.get("known_choices", 0) + 1
+            if name.startswith("jit") and reach is not None and LAST_STATS:
+                if LAST_STATS.get("child_read_sites", 0):
+                    reach.setdefault("child_reads", set()).add(index)
         base = results[names[0]]
         if all(results[n] == base for n in names[1:]):
             continue
@@ -552,12 +579,13 @@ def main(argv=None):
               "type feedback in %d, validated again after a call in %d, calling itself "
               "directly in %d, leaving near a poll in %d, taking a poll early in %d, "
               "folding compares in %d, knowing a choice in its arms in %d; machine code "
-              "from the code cache in %d"
+              "from the code cache in %d; record reads compiled in %d"
               % (reach.get("speculative", 0), reach.get("deopted", 0),
                  reach.get("respecialized", 0), reach.get("revalidated", 0),
                  reach.get("direct", 0), reach.get("poll_exits", 0),
                  reach.get("early_polls", 0), reach.get("folded", 0),
-                 reach.get("known_choices", 0), len(reach.get("cached_in", ()))))
+                 reach.get("known_choices", 0), len(reach.get("cached_in", ())),
+                 len(reach.get("child_reads", ()))))
     return 1 if found else 0
 
 

@@ -855,6 +855,7 @@ impl Machine {
         d.set_item("inlined", s.inlined)?;
         d.set_item("direct_call_sites", s.direct_call_sites)?;
         d.set_item("folded_compares", s.folded_compares)?;
+        d.set_item("child_read_sites", s.child_read_sites)?;
         d.set_item("known_choices", s.known_choices)?;
         d.set_item("retranslations", s.retranslations)?;
         d.set_item("background_queued", s.background_queued)?;

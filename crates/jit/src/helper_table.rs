@@ -47,6 +47,10 @@ pub struct HelperEntry {
     /// May collect garbage (a safepoint).
     pub collects: bool,
     pub al: AlUse,
+    /// A leaf: reads the graph only (no VM field, no AL, no frame), never collects, never
+    /// fails, never reenters. The code around the call keeps its VM fields and Register
+    /// slots in registers: nothing is synced before it or reloaded after it.
+    pub leaf: bool,
 }
 
 impl HelperEntry {
@@ -99,7 +103,7 @@ macro_rules! ret_type {
 macro_rules! helper_table {
     ($(
         $(#[doc = $doc:literal])*
-        $name:ident = $f:path, fn($($arg:ty),*) $(-> $ret:ty)?, collects: $collects:literal, al: $al:ident;
+        $name:ident = $f:path, fn($($arg:ty),*) $(-> $ret:ty)?, collects: $collects:literal, al: $al:ident $(, leaf: $leaf:literal)?;
     )*) => {
         /// A helper compiled code may call (see the module doc for what a row says).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -125,6 +129,7 @@ macro_rules! helper_table {
                             ret: ret_type!($($ret)?),
                             collects: $collects,
                             al: AlUse::$al,
+                            leaf: false $(|| $leaf)?,
                         }
                     })*
                 }
@@ -141,6 +146,8 @@ helper_table! {
     ReadReg = helpers::jit_read_reg, fn(*mut Vm, *const Path, *mut u64) -> i32, collects: false, al: Untouched;
     /// `_.x.rest` below a value held by compiled code.
     ReadBelow = helpers::jit_read_below, fn(*mut Vm, u64, *const Path, *mut u64) -> i32, collects: false, al: Untouched;
+    /// The cell of the child (symbol) of the cell a CellRef refers to, or 0.
+    ChildCell = helpers::jit_child_cell, fn(u64, u32) -> u64, collects: false, al: Untouched, leaf: true;
     /// Pop the value a `!_.x` writes (its underflow error).
     PopForStore = helpers::jit_pop_for_store, fn(*mut Vm, *const Path, *mut u64) -> i32, collects: false, al: Real;
     /// `Undefined Register path` for a virtual name never written.

@@ -104,6 +104,21 @@ pub unsafe extern "C" fn jit_read_below(vm: *mut Vm, v: u64, path: *const Path, 
     }
 }
 
+/// The cell of child `sym` of the cell the CellRef `v` refers to; 0 when `v` is not a
+/// CellRef or that cell has no such child (the caller then takes `jit_read_below`, which
+/// reports the error). A leaf helper (`helper_table.rs`): it only reads the graph, cannot
+/// fail and has no panicking path.
+///
+/// # Safety
+/// `v` is a live value of the calling VM.
+pub unsafe extern "C" fn jit_child_cell(v: u64, sym: u32) -> u64 {
+    // SAFETY: the caller passes a live value (a Register name's value, rooted in its slot).
+    let v = unsafe { Value::from_bits(v) };
+    v.as_cell()
+        .and_then(|c| c.child_sym(soma_runtime::sym::Sym(sym)))
+        .map_or(0, |c| c.as_raw().as_ptr() as u64)
+}
+
 /// `a.b` in value form: write the Store cell's value to `out` without touching the AL
 /// (`Undefined Store path` when never created). Never collects. Used by run-once program
 /// code, where an inline cache would only cost compile time.

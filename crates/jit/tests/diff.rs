@@ -44,6 +44,43 @@ fn cell_ref_write_through() {
     diff("{ 5 !p.q p.q } !f 1 !o.q o. !p >f  o.q  Void !p.  >f", false);
 }
 
+/// `_.t.f` below a Register name holding a CellRef: the compiled leaf lookup
+/// (`jit_child_cell`) for nodes whose fields stay inline (up to four) and for spilled ones,
+/// and the helper's errors where it finds nothing.
+#[test]
+fn record_reads_below_a_register_cell_ref() {
+    for k in 1..=6 {
+        let fill: Vec<String> = (0..k).rev().map(|i| format!("!_.n.f{i}")).collect();
+        let values: Vec<String> = (0..k).map(|i| (10 * i + 1).to_string()).collect();
+        let reads: Vec<String> = (0..k).map(|i| format!("_.t.f{i}")).collect();
+        let src = format!(
+            "{{ {} _.n. }} !mk  {} >mk !rec  {{ !_.t {} }} !rd  rec >rd rec >rd",
+            fill.join(" "),
+            values.join(" "),
+            reads.join(" ")
+        );
+        let o = diff(&src, false);
+        for tier in [Tier::Jit(0), Tier::Optimizing(0, 0)] {
+            let (_, mut r) = run_on(tier, &src, false);
+            let stats = soma_jit::stats(&mut r.vm).expect("installed");
+            assert!(stats.child_read_sites >= k, "{tier:?} compiled the reads as lookups: {stats:?}");
+        }
+        let one: Vec<String> = (0..k).map(|i| (10 * i + 1).to_string()).collect();
+        assert_eq!(o.al, format!("[{}, {}]", one.join(", "), one.join(", ")), "{src}");
+        assert!(o.err.is_none(), "{src}");
+        // A field the node lacks, and a Register name that holds no CellRef: the same error.
+        let o = diff(&format!("{src}  {{ !_.t _.t.f7 }} !miss  rec >miss"), false);
+        assert!(o.err.is_some(), "{src}: a missing field reads as an error");
+        let o = diff(&format!("{src}  5 >rd"), false);
+        assert!(o.err.is_some(), "{src}: a read below an Int is an error");
+    }
+    // An auto-vivified field reads Void; a field holding a CellRef is read, not followed.
+    let o = diff("{ !_.n.a 7 !_.n.b.deep _.n. !_.n.c _.n. } !mk  1 >mk !rec  { !_.t _.t.b _.t.c _.t.a } !rd  rec >rd rec >rd", false);
+    assert!(o.err.is_none());
+    assert!(o.al.starts_with("[Void, "), "{}", o.al);
+    assert!(o.al.ends_with(", 1]"), "{}", o.al);
+}
+
 #[test]
 fn register_aliasing() {
     let src = "{ !_. 5 !_.v  _.w 1 >+ !_.w } !setv\n10 !_.w  _. >setv  _.v _.w";

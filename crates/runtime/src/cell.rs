@@ -69,7 +69,7 @@ const SPILL_CAPACITY: usize = 8;
 /// The ordered children of a cell, in 48 bytes so that a cell with four of them is one
 /// cache line.
 ///
-/// Layout (`repr(C)`, fixed so that compiled code may read the inline form):
+/// Layout (`repr(C)`; the tests read it at fixed offsets, as compiled code could):
 /// * **inline**: `syms[..n]` are the names of the `n <= INLINE_CHILDREN` children in
 ///   insertion order, the rest [`NO_SYM`]; `slots.cells[i]` is the cell of `syms[i]` (`None`
 ///   where the name is `NO_SYM`);
@@ -77,7 +77,7 @@ const SPILL_CAPACITY: usize = 8;
 ///   initialised field and owns its vector (freed by `recycle` and by `Drop`).
 ///
 /// So a name other than `NO_SYM` and `SPILLED` found at `syms[i]` always means that
-/// `slots.cells[i]` is its cell: the one check compiled code needs before it reads a slot.
+/// `slots.cells[i]` is its cell: one compare per slot finds a child without knowing the form.
 #[repr(C)]
 pub struct Children {
     syms: [Sym; INLINE_CHILDREN],
@@ -99,11 +99,13 @@ struct Spilled {
     index: Option<Box<SymIndex>>,
 }
 
-/// Byte offset of the inline names within a cell (see [`Children`]), for compiled code.
-pub const CELL_CHILD_SYMS_OFFSET: usize =
+/// Byte offset of the inline names within a cell (see [`Children`]).
+#[cfg(test)]
+const CELL_CHILD_SYMS_OFFSET: usize =
     std::mem::offset_of!(CellObj, children) + std::mem::offset_of!(Children, syms);
 /// Byte offset of the inline child cells within a cell (see [`Children`]).
-pub const CELL_CHILD_CELLS_OFFSET: usize =
+#[cfg(test)]
+const CELL_CHILD_CELLS_OFFSET: usize =
     std::mem::offset_of!(CellObj, children) + std::mem::offset_of!(Children, slots);
 
 const _: () = assert!(std::mem::size_of::<Children>() == 48);
@@ -634,8 +636,7 @@ mod tests {
         }
     }
 
-    /// The name in inline slot `i` and the address in cell slot `i`, read at the offsets
-    /// compiled code uses.
+    /// The name in inline slot `i` and the address in cell slot `i`, read at fixed offsets.
     fn raw_slot(cell: CellPtr, i: usize) -> (u32, usize) {
         let base = cell.as_raw().as_ptr() as *const u8;
         // SAFETY: both offsets (plus `i` elements, `i < INLINE_CHILDREN`) lie inside the live

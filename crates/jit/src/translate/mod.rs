@@ -163,6 +163,8 @@ pub struct Translated {
     pub direct_call_sites: usize,
     /// `choose`s of compares between the same two Ints folded into one compare (`Rel`).
     pub folded_compares: usize,
+    /// `_.x.name` reads compiled through the leaf helper (`emit_read_below`).
+    pub child_reads: usize,
     /// Register names known to hold an arm's Block inside that arm of a `choose`
     /// (`know_choice_in_arm`).
     pub known_choices: usize,
@@ -704,6 +706,10 @@ impl<'e> Translator<'_, 'e> {
         );
         let sig = self.sig(e.params, e.ret);
         let callee = self.iconst(e.addr as u64);
+        if e.leaf {
+            let inst = self.b.ins().call_indirect(sig, callee, args);
+            return self.b.inst_results(inst).first().copied();
+        }
         // The helper sees (and may change) the VM fields speculative code keeps in registers,
         // and may collect (the Register slots are roots).
         self.sync_vm_state();
