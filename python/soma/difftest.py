@@ -467,7 +467,8 @@ def compare(factories, count, seed, report=print, reach=None):
     speculative code (`speculative`), in which that code deoptimized (`deopted`) and in
     which a Block was recompiled speculative with type feedback (`respecialized`), and in
     which a check after a call validated the assumptions again and went on (`revalidated`),
-    in which a Block called itself directly (`direct`), in which speculative code left
+    in which a Block called itself directly (`direct`) and in which such a Block's
+    recursion was unrolled one level (`unrolled`), in which speculative code left
     for the executor where a poll was near (`poll_exits`), and in which it took a poll a
     few entries early instead (`early_polls`), and in which a Register holding a
     `choose`'s pick was known in its arms (`known_choices`); and, over every tier, the
@@ -495,6 +496,8 @@ def compare(factories, count, seed, report=print, reach=None):
                         reach["revalidated"] = reach.get("revalidated", 0) + 1
                     if LAST_STATS.get("direct_call_sites", 0):
                         reach["direct"] = reach.get("direct", 0) + 1
+                    if LAST_STATS.get("unrolled", 0):
+                        reach["unrolled"] = reach.get("unrolled", 0) + 1
                     if LAST_STATS.get("poll_exits", 0):
                         reach["poll_exits"] = reach.get("poll_exits", 0) + 1
                     if LAST_STATS.get("early_polls", 0):
@@ -503,6 +506,9 @@ def compare(factories, count, seed, report=print, reach=None):
                         reach["folded"] = reach.get("folded", 0) + 1
                     if LAST_STATS.get("known_choices", 0):
                         reach["known_choices"] = reach.get("known_choices", 0) + 1
+            if name == "jit-background" and reach is not None and LAST_STATS:
+                if LAST_STATS.get("calls_moved", 0):
+                    reach["calls_moved"] = reach.get("calls_moved", 0) + 1
             if name.startswith("jit") and reach is not None and LAST_STATS:
                 if LAST_STATS.get("child_read_sites", 0):
                     reach.setdefault("child_reads", set()).add(index)
@@ -541,18 +547,19 @@ def available_factories(max_depth=200):
     if _native is None:
         return factories
 
-    def native(threshold, background=None, opt="off"):
+    def native(threshold, background=None, opt="off", unroll=None):
         return lambda out: NativeVM(stdlib=False, max_depth=max_depth, output=out,
                                     jit_threshold=threshold, jit_background=background,
-                                    jit_opt_threshold=opt)
+                                    jit_opt_threshold=opt, jit_unroll=unroll)
 
     factories["native"] = native("off")
     factories["jit"] = native("0")
     # Tier-up in the background: blocks compiled on the compile thread after one run and
     # installed at the next safepoint, mid-program (lockstep makes that point deterministic,
     # so a divergence reproduces); from their third run, compiled again by the optimizing
-    # tier, which replaces the baseline code mid-program too.
-    factories["jit-background"] = native("1", "lockstep", "3")
+    # tier, which replaces the baseline code mid-program too; a recursion whose code polls
+    # is compiled again unrolled, and moves over to that code mid-recursion.
+    factories["jit-background"] = native("1", "lockstep", "3", "1")
     # Every block compiled by the optimizing tier before its first run: speculative code
     # (docs/jit.md) wherever a Block can speculate, deopting wherever its assumptions fail.
     factories["jit-optimized"] = native("0", None, "0")
@@ -577,15 +584,17 @@ def main(argv=None):
     if "jit-optimized" in factories:
         print("speculative code compiled in %d programs, deoptimized in %d, recompiled with "
               "type feedback in %d, validated again after a call in %d, calling itself "
-              "directly in %d, leaving near a poll in %d, taking a poll early in %d, "
+              "directly in %d (its recursion unrolled in %d), leaving near a poll in %d, "
+              "taking a poll early in %d, "
               "folding compares in %d, knowing a choice in its arms in %d; machine code "
-              "from the code cache in %d; record reads compiled in %d"
+              "from the code cache in %d; record reads compiled in %d; a recursion moved "
+              "over to its unrolled code in %d"
               % (reach.get("speculative", 0), reach.get("deopted", 0),
                  reach.get("respecialized", 0), reach.get("revalidated", 0),
-                 reach.get("direct", 0), reach.get("poll_exits", 0),
+                 reach.get("direct", 0), reach.get("unrolled", 0), reach.get("poll_exits", 0),
                  reach.get("early_polls", 0), reach.get("folded", 0),
                  reach.get("known_choices", 0), len(reach.get("cached_in", ())),
-                 len(reach.get("child_reads", ()))))
+                 len(reach.get("child_reads", ())), reach.get("calls_moved", 0)))
     return 1 if found else 0
 
 

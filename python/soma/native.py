@@ -218,7 +218,7 @@ class NativeBackend:
     builtins get it (`fn(host)`, through `_host`)."""
 
     def __init__(self, host, max_depth, max_memory, jit_threshold=None, jit_background=None,
-                 jit_opt_threshold=None):
+                 jit_opt_threshold=None, jit_unroll=None):
         if _native is None:
             raise ImportError(BUILD_HINT)
         self.host = host
@@ -231,7 +231,8 @@ class NativeBackend:
                                   factory.block, factory.cellref, factory.builtin,
                                   NativeBlock, NativeCellRef, Builtin,
                                   None if jit_background is None else str(jit_background),
-                                  None if jit_opt_threshold is None else str(jit_opt_threshold))
+                                  None if jit_opt_threshold is None else str(jit_opt_threshold),
+                                  None if jit_unroll is None else str(jit_unroll))
         factory.machine = weakref.ref(self._m)
         self._m.max_memory = max_memory
         self._interrupter = self._m.interrupter()
@@ -436,12 +437,15 @@ class NativeVM(VM):
     jit_background  "1", "0" or "lockstep" (docs/jit.md), or None to read SOMA_JIT_BACKGROUND.
     jit_opt_threshold  executions before the optimizing tier recompiles a compiled block (a
                     count, "off"), or None to read SOMA_JIT_OPT_THRESHOLD.
+    jit_unroll      polls of a recursion's compiled code before it is compiled again with the
+                    recursion unrolled (a count, "off"), or None to read SOMA_JIT_UNROLL.
     """
 
     def __init__(self, stdlib=None, max_depth=DEFAULT_MAX_DEPTH, output=None, input=None,
                  load_stdlib=True, max_steps=None, time_limit=None, max_memory=None,
-                 jit_threshold=None, jit_background=None, jit_opt_threshold=None):
-        self._jit = (jit_threshold, jit_background, jit_opt_threshold)
+                 jit_threshold=None, jit_background=None, jit_opt_threshold=None,
+                 jit_unroll=None):
+        self._jit = (jit_threshold, jit_background, jit_opt_threshold, jit_unroll)
         super().__init__(stdlib, max_depth, output, input, load_stdlib, max_steps, time_limit,
                          max_memory)
 

@@ -459,10 +459,11 @@ impl Machine {
     /// `jit`: install the JIT tier-up hook (crates/jit); `threshold`: its threshold (None:
     /// the JIT's default / `SOMA_JIT_DUMP` etc. from the environment); `background`: where
     /// tier-up generates code (`"1"`, `"0"`, `"lockstep"`; None: `SOMA_JIT_BACKGROUND`);
-    /// `opt_threshold`: the optimizing tier's (a count or `"off"`; None: `SOMA_JIT_OPT_THRESHOLD`).
+    /// `opt_threshold`: the optimizing tier's (a count or `"off"`; None: `SOMA_JIT_OPT_THRESHOLD`);
+    /// `unroll`: polls before recursion is unrolled (a count or `"off"`; None: `SOMA_JIT_UNROLL`).
     #[new]
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (jit, threshold, max_depth, singletons, make_block, make_cellref, make_builtin, block_type, cellref_type, builtin_type, background=None, opt_threshold=None))]
+    #[pyo3(signature = (jit, threshold, max_depth, singletons, make_block, make_cellref, make_builtin, block_type, cellref_type, builtin_type, background=None, opt_threshold=None, unroll=None))]
     fn new(
         jit: bool,
         threshold: Option<u64>,
@@ -476,6 +477,7 @@ impl Machine {
         builtin_type: Py<PyType>,
         background: Option<&str>,
         opt_threshold: Option<&str>,
+        unroll: Option<&str>,
     ) -> PyResult<Machine> {
         let (t, f, nil, void) = singletons;
         let ctx = Box::new(Ctx {
@@ -518,6 +520,12 @@ impl Machine {
                 config.opt_threshold = soma_jit::compiler::parse_threshold(t).ok_or_else(|| {
                     PyValueError::new_err(format!("opt_threshold must be a count or off, got {t:?}"))
                 })?;
+            }
+            if let Some(u) = unroll {
+                let n = soma_jit::compiler::parse_threshold(u).ok_or_else(|| {
+                    PyValueError::new_err(format!("unroll must be a count or off, got {u:?}"))
+                })?;
+                config.unroll_after = n.map(|n| n.min(u64::from(u32::MAX)) as u32);
             }
             if let Some(b) = background {
                 config.background = soma_jit::Background::parse(b).ok_or_else(|| {
@@ -856,6 +864,8 @@ impl Machine {
         d.set_item("direct_call_sites", s.direct_call_sites)?;
         d.set_item("folded_compares", s.folded_compares)?;
         d.set_item("child_read_sites", s.child_read_sites)?;
+        d.set_item("unrolled", s.unrolled)?;
+        d.set_item("calls_moved", s.calls_moved)?;
         d.set_item("known_choices", s.known_choices)?;
         d.set_item("retranslations", s.retranslations)?;
         d.set_item("background_queued", s.background_queued)?;

@@ -7,6 +7,7 @@
 
 mod common;
 use common::{diff, on_big_stack, run_on, Runner, Tier};
+use soma_jit::{Background, JitConfig};
 use soma_jit::deopt::DeoptReason;
 
 const ALL_OPTIMIZED: Tier = Tier::Optimizing(0, 0);
@@ -38,10 +39,78 @@ fn fib_calls_itself_directly_without_leaving() {
     let src = format!("{FIB} 20 >fib");
     let mut r = calls_directly_like_the_executor(&src, false);
     let s = soma_jit::stats(&mut r.vm).unwrap();
-    assert_eq!(s.direct_call_sites, 2, "{s:?}");
+    // All optimized at once unrolls the recursion one level: fib inlined once into itself,
+    // the two calls of each level direct.
+    assert_eq!(s.unrolled, 1, "{s:?}");
+    assert_eq!(s.direct_call_sites, 4, "{s:?}");
     assert_eq!(s.deopts, 0, "{s:?}");
     let (o, _) = run_on(ALL_OPTIMIZED, &src, false);
     assert_eq!(o.al, "[6765]");
+    // Not unrolled: one level, two direct calls.
+    let mut r = Runner::with_config(JitConfig { unroll_after: None, ..all_optimized_config() });
+    let res = r.run_src(&src);
+    assert_eq!(r.outcome(res).al, "[6765]");
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert_eq!((s.unrolled, s.direct_call_sites, s.deopts), (0, 2, 0), "{s:?}");
+}
+
+/// The all-optimized tier's settings, to vary one of them.
+fn all_optimized_config() -> JitConfig {
+    JitConfig {
+        threshold: Some(0),
+        opt_threshold: Some(0),
+        verify: true,
+        background: Background::Lockstep,
+        early_tier_up: false,
+        ..JitConfig::default()
+    }
+}
+
+/// Speculative code of a recursion that keeps running is compiled again with the recursion
+/// unrolled, in the background, while the recursion runs; once installed, the old code's
+/// direct calls go to the new code (the recursion moves over at its next call, not when it
+/// returns), and the answer is the executor's.
+#[test]
+fn a_recursion_that_keeps_running_unrolls_and_moves_over_mid_recursion() {
+    let src = format!("{FIB} 22 >fib");
+    let (reference, _) = run_on(Tier::Executor, &src, false);
+    let config = JitConfig {
+        threshold: Some(1),
+        opt_threshold: Some(1),
+        unroll_after: Some(2),
+        verify: true,
+        background: Background::Lockstep,
+        early_tier_up: false,
+        ..JitConfig::default()
+    };
+    let mut r = Runner::with_config(config.clone());
+    let res = r.run_src(&src);
+    assert_eq!(r.outcome(res), reference);
+    assert_eq!(reference.al, "[17711]");
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert_eq!(s.unrolled, 1, "{s:?}");
+    assert!(s.calls_moved >= 1, "the old code's calls went to the unrolled code: {s:?}");
+    assert!(s.poll_exits >= 2, "{s:?}");
+    assert_eq!(r.vm.shadow_depth(), 0);
+    assert_eq!(r.vm.depth(), 0);
+    // Off: never unrolled, however long it runs.
+    let mut r = Runner::with_config(JitConfig { unroll_after: None, ..config });
+    let res = r.run_src(&src);
+    assert_eq!(r.outcome(res), reference);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert_eq!((s.unrolled, s.calls_moved), (0, 0), "{s:?}");
+}
+
+/// Unrolled code's guards deopt as the one-level code's do: a small-Int result that
+/// overflows deep inside the copy, and the Block rebound by a Block it is given.
+#[test]
+fn unrolled_code_deopts_where_its_assumptions_fail() {
+    let src = "{ !_.n _. _.n 2 >< { !_. 140737488355000 } { !_. _.n 1 >- >p _.n 2 >- >p >+ } >choose !_.go >_.go } !p 9 >p";
+    let mut r = calls_directly_like_the_executor(src, false);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    // The first code and its recompile with the feedback the overflow taught both unroll.
+    assert!(s.unrolled >= 1, "{s:?}");
+    assert!(deopt_count(&mut r, DeoptReason::IntOverflow) >= 1, "{s:?}");
 }
 
 #[test]

@@ -292,6 +292,13 @@ impl<'e> Translator<'_, 'e> {
         self.flush();
         let flags = MemFlagsData::trusted();
         let checks = self.emit_call_checks();
+        // The entry is 0 once newer code of this Block is installed (the recursion unrolled,
+        // a recompile): the call then goes to that code through `jit_exec`, so a deep
+        // recursion moves over at its next call rather than when it returns.
+        let entry_addr = self.vm_const(self_entry);
+        let entry = self.b.ins().load(I64, flags, entry_addr, 0);
+        let current = self.b.ins().icmp_imm_s(IntCC::NotEqual, entry, 0);
+        let ok = self.b.ins().band(checks.ok, current);
         let fast = self.b.create_block();
         let slow = self.b.create_block();
         let got = self.b.create_block();
@@ -300,7 +307,7 @@ impl<'e> Translator<'_, 'e> {
         let done = self.b.create_block();
         let result = self.b.append_block_param(done, I64);
         self.b.set_cold_block(slow);
-        self.b.ins().brif(checks.ok, fast, &[], slow, &[]);
+        self.b.ins().brif(ok, fast, &[], slow, &[]);
         self.seal_blocks(&[fast, slow]);
 
         self.b.switch_to_block(fast);
@@ -308,8 +315,6 @@ impl<'e> Translator<'_, 'e> {
         for (i, &v) in args.iter().enumerate() {
             self.b.ins().store(flags, v, buf, (8 * i) as i32);
         }
-        let entry_addr = self.vm_const(self_entry);
-        let entry = self.b.ins().load(I64, flags, entry_addr, 0);
         let status = self.emit_enter_and_call(entry, DIRECT, &checks, bits);
         self.reload_vm_state();
         let returned = self.b.ins().icmp_imm_s(IntCC::Equal, status, DIRECT);
@@ -332,6 +337,12 @@ impl<'e> Translator<'_, 'e> {
         self.b.ins().jump(done, &[BlockArg::Value(r)]);
 
         self.b.switch_to_block(slow);
+        // Mark superseded code that handed a call over (3, `JitStats::calls_moved`).
+        let superseded_at = self.vm_const(&*self.out.superseded as *const std::cell::Cell<u64> as u64);
+        let flag = self.b.ins().load(I64, flags, superseded_at, 0);
+        let three = self.iconst(3);
+        let marked = self.b.ins().select(flag, three, flag);
+        self.b.ins().store(flags, marked, superseded_at, 0);
         self.emit_push(args);
         let v = self.value_const(bits);
         let status = self.helper_status(At::Main, Helper::Exec, &[self.vm, v]);

@@ -26,7 +26,9 @@ impl<'e> Translator<'_, 'e> {
         } else {
             (MAX_INLINE_DEPTH, INLINE_BUDGET)
         };
-        if !self.env.inline || self.depth() >= max_depth {
+        // The levels of an unrolled copy of the code (see `unrolls_here`) count from the copy.
+        let copy = self.own_copy_level().unwrap_or(0);
+        if !self.env.inline || self.depth() >= max_depth + copy {
             return None;
         }
         // SAFETY: compile-time bits are live values of this VM (constants, Store values).
@@ -36,7 +38,7 @@ impl<'e> Translator<'_, 'e> {
         let code = &m.module.codes[b.code as usize];
         if b.code == 0
             || self.inlined_instrs + code.instrs.len() > budget
-            || self.levels.iter().any(|l| l.block == v)
+            || self.recursive(v, copy)
         {
             return None;
         }
@@ -45,6 +47,31 @@ impl<'e> Translator<'_, 'e> {
             return None;
         }
         Some(optional)
+    }
+
+    /// Whether inlining the Block `v` here would recurse: it runs at a level since `copy` (the
+    /// level of the code's unrolled copy, else 0). The code's own Block may be inlined once,
+    /// when this translation unrolls (`unrolls_here`).
+    fn recursive(&self, v: Value, copy: usize) -> bool {
+        if v == self.levels[0].block && copy == 0 {
+            return !self.unrolls_here();
+        }
+        self.levels[copy..].iter().any(|l| l.block == v)
+    }
+
+    /// The level at which the code's own Block was inlined into itself, if it was.
+    fn own_copy_level(&self) -> Option<usize> {
+        let me = self.levels[0].block;
+        self.levels.iter().skip(1).position(|l| l.block == me).map(|i| i + 1)
+    }
+
+    /// Whether a site executing the code's own Block inlines it (once): recursion unrolled
+    /// one level, so that a recursive Block's calls of itself are made half as often, each
+    /// running two levels of its body (`CodeEnv::unroll`). Only in speculative code that
+    /// calls itself directly past its argument instructions: the copy's own calls of the
+    /// Block are then direct calls of this code.
+    fn unrolls_here(&self) -> bool {
+        self.env.unroll && self.spec.is_some() && self.direct.as_ref().is_some_and(|d| d.join.is_some())
     }
 
     /// Whether an inlined Code can run without a real frame: nothing in it can observe the
@@ -357,6 +384,7 @@ impl<'e> Translator<'_, 'e> {
             virtual_frame,
         });
         self.out.inlined += 1;
+        self.out.unrolled |= v == self.levels[0].block;
         self.inlined_instrs += code.instrs.len();
         for (pc, &ins) in code.instrs.iter().enumerate() {
             self.levels.last_mut().expect("level").pc = pc;

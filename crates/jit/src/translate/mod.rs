@@ -137,6 +137,10 @@ pub struct CodeEnv<'a> {
     /// poll regions take polls early through it. `None`: poll regions leave when the poll is
     /// near.
     pub quiet_poll_ahead: Option<u32>,
+    /// Unroll recursion one level: speculative code that calls itself directly inlines its
+    /// own Block once into itself, the copy's calls direct (`inline.rs`, `unrolls_here`).
+    /// The compiler asks for it when such code keeps running (`JitConfig::unroll_after`).
+    pub unroll: bool,
 }
 
 /// The namespace of the external names that stand for VM constants (see the module docs);
@@ -183,7 +187,10 @@ pub struct Translated {
     /// pre-header exit's detail numbers them (from 1): `helpers::jit_validate` reads it, the
     /// type feedback and `SOMA_JIT_DUMP=stats` name the paths from it.
     pub hoisted: Box<[helpers::HoistedCheck]>,
-    /// The code's own entry, set when it is installed: its direct self-calls call it.
+    /// The code inlined its own Block into itself (`CodeEnv::unroll`).
+    pub unrolled: bool,
+    /// The code's own entry, set when it is installed: its direct self-calls call it. Back to
+    /// 0 when newer code of the Block is installed: the direct calls then go to that code.
     pub self_entry: Box<std::cell::Cell<u64>>,
     /// Where a direct self-call passes its arguments and gets its result (`direct.rs`).
     pub direct_buf: Box<[std::cell::Cell<u64>]>,
