@@ -121,7 +121,7 @@ class Generator:
         st = scope.stack
         choices = ["literal", "literal", "store", "read", "ref", "arith", "arith", "compare",
                    "string", "predicate", "choose", "print", "exec_block", "context", "loop",
-                   "delete", "recursion", "record"]
+                   "delete", "recursion", "record", "dispatch"]
         kind = rnd.choice(choices)
         if kind == "literal":
             return self.literal(scope)
@@ -185,6 +185,8 @@ class Generator:
             return self.recursion(scope)
         if kind == "record":
             return self.record(scope)
+        if kind == "dispatch":
+            return self.dispatch(scope)
         if kind == "loop" and depth < 2:
             r = rnd.random()
             if r < 0.12:
@@ -331,6 +333,31 @@ class Generator:
         return ("{ %s %s _.n. } !mkr  %s >mkr !rec  { !_.t %s } !rdr  %s >rdr %s >rdr"
                 % (fill, extra, values, reads, subject, subject))
 
+    def dispatch(self, scope):
+        """A three-way dispatch: a `choose` whose arm is another `choose` of Blocks, run
+        through a Register name (bst's walk; compiled as branches to the three Blocks,
+        docs/jit.md), the nested choice in either arm, the Blocks pushing or computing,
+        sometimes one leaf not a Block (the generic execution, an error when selected)."""
+        rnd = self.rnd
+        pivot = rnd.randrange(-3, 6)
+        bodies = [rnd.choice(["(lt)", "_.x 1 >+", "_.x _.x >*", "", "_.x >toString (s) >concat"]),
+                  rnd.choice(["(gt)", "_.x 1 >-", "7", "_.x >toString"]),
+                  rnd.choice(["(eq)", "_.x", "Nil"])]
+        # Blocks have no scope: each leaf takes the value from the AL, as bst's arms do.
+        leaves = ["{ !_.x %s }" % b for b in bodies]
+        if rnd.random() < 0.05:
+            leaves[rnd.randrange(3)] = "(notablock)"
+        lt = "_.x %d ><" % pivot
+        gt = "%d _.x ><" % pivot
+        if rnd.random() < 0.5:
+            sel = "%s %s %s %s %s >choose >choose" % (lt, leaves[0], gt, leaves[1], leaves[2])
+        else:
+            sel = "%s %s %s %s >choose %s >choose" % (gt, lt, leaves[0], leaves[2], leaves[1])
+        args = " ".join("%d >dsp" % rnd.randrange(-5, 9) for _ in range(rnd.randrange(1, 5)))
+        scope.store["dsp"] = "any"
+        scope.stack.append("any")
+        return "{ !_.x _.x %s !_.go >_.go } !dsp  %s" % (sel, args)
+
     def endless_loop(self, scope, depth):
         """A `>chain` loop that never ends on its own: the step budget stops it, or, when
         it doubles a string, the memory limit."""
@@ -474,7 +501,8 @@ def compare(factories, count, seed, report=print, reach=None):
     `choose`'s pick was known in its arms (`known_choices`); and, over every tier, the
     programs in which a tier installed machine code another tier's VM had generated
     (`cached_in`: the process's code cache) and in which a native tier compiled a record
-    read below a Register name (`child_reads`)."""
+    read below a Register name (`child_reads`) or a nested `choose` of Blocks as branches
+    (`nested_choices`)."""
     names = list(factories)
     gen = Generator(seed)
     divergences = []
@@ -512,6 +540,8 @@ def compare(factories, count, seed, report=print, reach=None):
             if name.startswith("jit") and reach is not None and LAST_STATS:
                 if LAST_STATS.get("child_read_sites", 0):
                     reach.setdefault("child_reads", set()).add(index)
+                if LAST_STATS.get("nested_choices", 0):
+                    reach.setdefault("nested_choices", set()).add(index)
         base = results[names[0]]
         if all(results[n] == base for n in names[1:]):
             continue
@@ -588,13 +618,14 @@ def main(argv=None):
               "taking a poll early in %d, "
               "folding compares in %d, knowing a choice in its arms in %d; machine code "
               "from the code cache in %d; record reads compiled in %d; a recursion moved "
-              "over to its unrolled code in %d"
+              "over to its unrolled code in %d; three-way dispatch compiled in %d"
               % (reach.get("speculative", 0), reach.get("deopted", 0),
                  reach.get("respecialized", 0), reach.get("revalidated", 0),
                  reach.get("direct", 0), reach.get("unrolled", 0), reach.get("poll_exits", 0),
                  reach.get("early_polls", 0), reach.get("folded", 0),
                  reach.get("known_choices", 0), len(reach.get("cached_in", ())),
-                 len(reach.get("child_reads", ())), reach.get("calls_moved", 0)))
+                 len(reach.get("child_reads", ())), reach.get("calls_moved", 0),
+                 len(reach.get("nested_choices", ()))))
     return 1 if found else 0
 
 

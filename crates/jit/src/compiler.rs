@@ -277,6 +277,9 @@ pub struct JitStats {
     /// `_.x.name` reads below a Register name compiled as a leaf lookup of the child
     /// (`jit_child_cell`), counted per compile.
     pub child_read_sites: u64,
+    /// Nested `choose`s of known Blocks (bst's three-way walk) executed as branches, counted
+    /// per compile.
+    pub nested_choices: u64,
     /// Register names that held a `choose`'s select given the arm's Block inside each arm
     /// (`!_.go` of `ifelse`, `!_.f` of `^`), counted per compile.
     pub known_choices: u64,
@@ -1208,6 +1211,7 @@ impl Jit {
         self.stats.direct_call_sites += t.data.direct_call_sites as u64;
         self.stats.folded_compares += t.data.folded_compares as u64;
         self.stats.child_read_sites += t.data.child_reads as u64;
+        self.stats.nested_choices += t.data.nested_choices as u64;
         self.stats.known_choices += t.data.known_choices as u64;
         if tier == 2 {
             self.stats.optimized += 1;

@@ -68,6 +68,10 @@ pub struct VValue {
     /// A `choose` between two known values: (the condition's truth as an `i8`, the value when
     /// true, the value when false). Executing it can branch to two known Blocks.
     pub choice: Option<(ir::Value, u64, u64)>,
+    /// A `choose` between two [`ChoiceArm`]s, at least one of them itself a `choice` (bst's
+    /// `_.lt L  _.gt R H >choose  >choose`): (the outer condition's truth, the arm when true,
+    /// the arm when false). Executing it can branch three ways to known Blocks.
+    pub nested: Option<(ir::Value, ChoiceArm, ChoiceArm)>,
     /// A value known at compile time this entry may hold (one arm of a `choose`): a chained
     /// Block ending with itself on top is recognised by it (`Translator::finish_body`).
     pub may_be: Option<u64>,
@@ -82,6 +86,25 @@ pub struct VValue {
     /// one compare again (the stdlib's `==`, which is `=!` negated, `=!` being `<` one way or
     /// the other, becomes one `icmp eq`).
     pub rel: Option<Rel>,
+}
+
+/// One side of a [`VValue::nested`] choice.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ChoiceArm {
+    /// A value known at compile time.
+    Known(u64),
+    /// A `choose` between two values known at compile time, as [`VValue::choice`].
+    Choice(ir::Value, u64, u64),
+}
+
+impl ChoiceArm {
+    /// The values it may select.
+    pub fn leaves(self) -> Vec<u64> {
+        match self {
+            ChoiceArm::Known(a) => vec![a],
+            ChoiceArm::Choice(_, a, b) => vec![a, b],
+        }
+    }
 }
 
 /// One side of a [`Rel`]: an integer (an `i64` SSA value) or a small Int known at compile time
@@ -155,6 +178,7 @@ impl VValue {
             val,
             konst,
             choice: None,
+            nested: None,
             may_be: None,
             int: None,
             truth: None,

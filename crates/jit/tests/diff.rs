@@ -81,6 +81,30 @@ fn record_reads_below_a_register_cell_ref() {
     assert!(o.al.ends_with(", 1]"), "{}", o.al);
 }
 
+/// A `choose` whose arm is itself a `choose` of Blocks (bst's three-way walk), executed
+/// through a Register name: compiled as branches to the three Blocks, each inlined or called;
+/// either arm may be the nested one, and a Block leaf that is not a Block (a Str) keeps the
+/// generic execution (and its error).
+#[test]
+fn nested_choices_of_blocks_branch_three_ways() {
+    let three_way = [
+        "{ !_.x  _.x 3 ><  { (lt) }  3 _.x ><  { (gt) }  { (eq) }  >choose  >choose  !_.go >_.go } !cmp3",
+        "{ !_.x  _.x 3 ><  3 _.x >< { (gt) } { (eq) } >choose  { (lt) }  >choose  !_.go >_.go } !cmp3",
+    ];
+    for def in three_way {
+        let src = format!("{def}  2 >cmp3 3 >cmp3 4 >cmp3  {{ !_.n _.n >cmp3 }} !w  1 >w 3 >w 9 >w");
+        let o = diff(&src, false);
+        assert_eq!(o.al.matches("(lt)").count() + o.al.matches("(gt)").count() + o.al.matches("(eq)").count(), 6, "{}", o.al);
+        let (_, mut r) = run_on(Tier::Optimizing(0, 0), &src, false);
+        let stats = soma_jit::stats(&mut r.vm).expect("installed");
+        assert!(stats.nested_choices >= 1, "compiled as branches: {stats:?}");
+    }
+    // A leaf that is not a Block: no branches, the generic execution and the executor's error
+    // when the Str is the one selected.
+    let o = diff("{ !_.x  _.x 3 ><  { (lt) }  3 _.x ><  (gt)  { (eq) }  >choose  >choose  !_.go >_.go } !cmp3  2 >cmp3 3 >cmp3 4 >cmp3", false);
+    assert!(o.err.is_some(), "executing a Str is an error: {o:?}");
+}
+
 #[test]
 fn register_aliasing() {
     let src = "{ !_. 5 !_.v  _.w 1 >+ !_.w } !setv\n10 !_.w  _. >setv  _.v _.w";

@@ -158,6 +158,13 @@ impl<'e> Translator<'_, 'e> {
         {
             return self.inline_choice(truthy, t, f);
         }
+        // A nested one: every Block it may select known, one of them inlinable.
+        if let Some((truthy, t, f)) = e.nested.filter(|&(_, t, f)| {
+            let leaves: Vec<u64> = t.leaves().into_iter().chain(f.leaves()).collect();
+            leaves.iter().all(|&b| is_block(b)) && leaves.iter().any(|&b| self.inlinable(b))
+        }) {
+            return self.inline_nested_choice(truthy, t, f);
+        }
         self.flush();
         self.emit_exec_value(e.val);
     }
@@ -500,6 +507,20 @@ impl<'e> Translator<'_, 'e> {
     /// inlined on their own branch and the branches meet again with the same virtual stack
     /// depth (or both flushed) and the same Register states (else the translation bails).
     pub(super) fn inline_choice(&mut self, truthy: ir::Value, t: u64, f: u64) {
+        self.inline_branches(truthy, [ChoiceArm::Known(t), ChoiceArm::Known(f)], Chosen::Pair((truthy, t, f)));
+    }
+
+    /// Execute a nested `choose` (`VValue::nested`): a branch on the outer condition, and in
+    /// an arm that is itself a choice, [`Self::inline_choice`] of it; three Blocks, each
+    /// inlined or called directly, instead of a call of `jit_exec` with the selected one.
+    pub(super) fn inline_nested_choice(&mut self, truthy: ir::Value, t: ChoiceArm, f: ChoiceArm) {
+        self.out.nested_choices += 1;
+        self.inline_branches(truthy, [t, f], Chosen::Nested((truthy, t, f)));
+    }
+
+    /// The two branches of a choice (`arms`, by `truthy`) and their merge (see
+    /// [`Self::inline_choice`]). `chosen`: the choice itself, which a Register name may hold.
+    fn inline_branches(&mut self, truthy: ir::Value, choices: [ChoiceArm; 2], chosen: Chosen) {
         let before_vs = self.vs.clone();
         let before_regs = self.reg_snapshot();
         let before_region = self.poll_region;
@@ -514,13 +535,16 @@ impl<'e> Translator<'_, 'e> {
 
         let mut arms = Vec::with_capacity(2);
         let mut regions = Vec::with_capacity(2);
-        for (entry, bits) in [(tb, t), (fb, f)] {
+        for (entry, arm) in [(tb, choices[0]), (fb, choices[1])] {
             self.vs = before_vs.clone();
             self.restore_regs(&before_regs);
             self.poll_region = before_region;
             self.b.switch_to_block(entry);
-            self.know_choice_in_arm((truthy, t, f), bits);
-            self.inline_block(bits);
+            self.know_choice_in_arm(chosen, arm);
+            match arm {
+                ChoiceArm::Known(bits) => self.inline_block(bits),
+                ChoiceArm::Choice(c, x, y) => self.inline_choice(c, x, y),
+            }
             if self.bail.is_some() {
                 return;
             }
@@ -591,30 +615,49 @@ impl<'e> Translator<'_, 'e> {
         self.restore_regs(&regs);
     }
 
-    /// In the arm of `choice` that runs Block `bits`: a virtual Register name holding that
+    /// In the arm of `chosen` that runs Block `bits`: a virtual Register name holding that
     /// very choice (`!_.go` of `ifelse`, `!_.f` of `^`) holds `bits` here. Its variable is
     /// given the constant, so the select the choice made is left to the paths that still
     /// need it (none, usually): it was computed and kept live through a loop's rounds only
     /// for the exits inside the arms. Speculative code only, where the names live in
     /// variables (elsewhere this would be one more store).
-    fn know_choice_in_arm(&mut self, choice: (ir::Value, u64, u64), bits: u64) {
+    /// In an arm that is itself a choice (of a nested one), such a name holds that inner
+    /// choice: what the inner branches then know of it in turn.
+    fn know_choice_in_arm(&mut self, chosen: Chosen, arm: ChoiceArm) {
         if self.slot_vars.is_none() {
             return;
         }
         for level in 0..self.levels.len() {
             let RegMode::Virtual(names) = &self.levels[level].reg else { continue };
-            let holding: Vec<(usize, usize)> = names
+            let holding: Vec<(usize, usize, VValue)> = names
                 .iter()
                 .enumerate()
-                .filter(|(_, n)| n.defined && n.info.is_some_and(|e| e.choice == Some(choice)))
-                .map(|(i, n)| (i, n.slot))
+                .filter_map(|(i, n)| {
+                    let e = n.info.filter(|_| n.defined)?;
+                    let held = match chosen {
+                        Chosen::Pair(c) => e.choice == Some(c),
+                        Chosen::Nested(c) => e.nested == Some(c),
+                    };
+                    held.then_some((i, n.slot, e))
+                })
                 .collect();
-            for (i, slot) in holding {
-                let v = self.value_const(bits);
-                self.write_slot(slot, v);
-                self.out.known_choices += 1;
+            for (i, slot, e) in holding {
+                let info = match arm {
+                    ChoiceArm::Known(bits) => {
+                        let v = self.value_const(bits);
+                        self.write_slot(slot, v);
+                        self.out.known_choices += 1;
+                        VValue::new(v, Some(bits))
+                    }
+                    // The outer select picked the inner one's value: the slot holds it already.
+                    ChoiceArm::Choice(c, x, y) => {
+                        let mut inner = VValue::new(e.val, None);
+                        inner.choice = Some((c, x, y));
+                        inner
+                    }
+                };
                 if let RegMode::Virtual(names) = &mut self.levels[level].reg {
-                    names[i].info = Some(VValue::new(v, Some(bits)));
+                    names[i].info = Some(info);
                 }
             }
         }
@@ -630,6 +673,14 @@ impl<'e> Translator<'_, 'e> {
         }
     }
 
+}
+
+/// The choice whose arms [`Translator::inline_branches`] is translating, as a Register name
+/// holding it would record it (`VValue::choice`, `VValue::nested`).
+#[derive(Clone, Copy, PartialEq)]
+enum Chosen {
+    Pair((ir::Value, u64, u64)),
+    Nested((ir::Value, ChoiceArm, ChoiceArm)),
 }
 
 /// The user trap code of a failed depth check (`CodeEnv::check_invariants`): the frame's body

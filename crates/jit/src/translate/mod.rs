@@ -43,7 +43,7 @@ use crate::helpers::{
 use crate::deopt::{self, DeoptReason};
 use crate::helper_table::Helper;
 use soma_runtime::int::ArithOp;
-use crate::vstack::{IntOperand, Rel, VEntry, VStack, VValue, MAX_VIRTUAL};
+use crate::vstack::{ChoiceArm, IntOperand, Rel, VEntry, VStack, VValue, MAX_VIRTUAL};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
     self, types, AbiParam, BlockArg, InstBuilder, MemFlagsData, Signature, StackSlotData, StackSlotKind,
@@ -169,6 +169,8 @@ pub struct Translated {
     pub folded_compares: usize,
     /// `_.x.name` reads compiled through the leaf helper (`emit_read_below`).
     pub child_reads: usize,
+    /// Nested `choose`s executed as branches to known Blocks (`inline_nested_choice`).
+    pub nested_choices: usize,
     /// Register names known to hold an arm's Block inside that arm of a `choose`
     /// (`know_choice_in_arm`).
     pub known_choices: usize,

@@ -560,7 +560,14 @@ impl<'e> Translator<'_, 'e> {
         match (t.konst, f.konst) {
             (Some(a), Some(b)) if a == b => e.konst = Some(a),
             (Some(a), Some(b)) => e.choice = Some((truthy, a, b)),
-            _ => {}
+            _ => {
+                let arm = |v: &VValue| {
+                    v.konst.map(ChoiceArm::Known).or(v.choice.map(|(c, a, b)| ChoiceArm::Choice(c, a, b)))
+                };
+                if let (Some(a), Some(b)) = (arm(&t), arm(&f)) {
+                    e.nested = Some((truthy, a, b));
+                }
+            }
         }
         e.may_be = t.konst.or(t.may_be).or(f.konst).or(f.may_be);
         self.vpush_entry(VEntry::Value(e));

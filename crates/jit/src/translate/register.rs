@@ -278,6 +278,7 @@ impl<'e> Translator<'_, 'e> {
         if let Some(info) = n.info {
             e.konst = info.konst;
             e.choice = info.choice;
+            e.nested = info.nested;
         }
         VEntry::Value(e)
     }
