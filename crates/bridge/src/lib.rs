@@ -522,10 +522,9 @@ impl Machine {
                 })?;
             }
             if let Some(u) = unroll {
-                let n = soma_jit::compiler::parse_threshold(u).ok_or_else(|| {
+                config.unroll_after = soma_jit::compiler::parse_unroll(u).ok_or_else(|| {
                     PyValueError::new_err(format!("unroll must be a count or off, got {u:?}"))
                 })?;
-                config.unroll_after = n.map(|n| n.min(u64::from(u32::MAX)) as u32);
             }
             if let Some(b) = background {
                 config.background = soma_jit::Background::parse(b).ok_or_else(|| {

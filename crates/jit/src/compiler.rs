@@ -194,7 +194,7 @@ impl JitConfig {
             c.opt_threshold = parse_threshold(&t).unwrap_or(c.opt_threshold);
         }
         if let Ok(v) = std::env::var("SOMA_JIT_UNROLL") {
-            c.unroll_after = parse_threshold(&v).map_or(c.unroll_after, |n| n.map(|n| n.min(u32::MAX as u64) as u32));
+            c.unroll_after = parse_unroll(&v).unwrap_or(c.unroll_after);
         }
         if let Ok(v) = std::env::var("SOMA_JIT_CODE_CACHE") {
             c.code_cache = !matches!(v.trim(), "0" | "off");
@@ -212,6 +212,11 @@ pub fn parse_threshold(s: &str) -> Option<Option<u64>> {
     } else {
         s.parse().ok().map(Some)
     }
+}
+
+/// A [`JitConfig::unroll_after`] setting: as [`parse_threshold`], the count capped to a `u32`.
+pub fn parse_unroll(s: &str) -> Option<Option<u32>> {
+    parse_threshold(s).map(|n| n.map(|n| n.min(u64::from(u32::MAX)) as u32))
 }
 
 /// Default poll exits (one per [`soma_runtime::limits::POLL_INTERVAL`] block entries) of
@@ -766,8 +771,8 @@ impl Jit {
     /// compiled again with its recursion unrolled one level, in the background and within
     /// the main thread's budget (a later poll asks again when it is spent). The running code
     /// goes on meanwhile; once the new code is installed, the old code's direct self-calls go
-    /// to it (they check `Translated::superseded`), so a deep recursion moves over at its
-    /// next call rather than when it returns.
+    /// to it (they find their `Translated::self_entry` at 0), so a deep recursion moves over
+    /// at its next call rather than when it returns.
     fn consider_unrolling(&mut self, vm: &mut Vm, block: Value) {
         let Some(after) = self.config.unroll_after else { return };
         let Some(b) = vm.block_obj(block) else { return };
