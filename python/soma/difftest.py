@@ -318,11 +318,26 @@ class Generator:
         reader Block binds it to a Register name and reads fields below it (`_.t.f2`: the
         compiled leaf lookup of docs/jit.md), sometimes one the node lacks, sometimes through
         a name that holds no CellRef (both errors), sometimes a field auto-vivified as Void or
-        holding a CellRef itself (read as the value, not followed)."""
+        holding a CellRef itself (read as the value, not followed). The constructor's `_.n` is
+        a record name in compiled code (docs/jit.md, "Record names") unless a deeper write
+        makes its Register a heap one; its extras write a field twice, write through a field
+        holding a CellRef to a Store cell (read back into `f0`), or take the reference first."""
         rnd = self.rnd
+        if rnd.random() < 0.2:
+            # A list built by a `list.cons`-shaped constructor in a chained loop (a new record
+            # every round; compiled loops make it in their own code), its head read back.
+            for name in ("cns", "lst", "ci"):
+                scope.store[name] = "any"
+            scope.stack += ["any", "any"]
+            return ("{ !_.c.next !_.c.value _.c. } !cns  Nil !lst  0 !ci  { ci lst >cns !lst.  "
+                    "ci 1 >+ !ci  ci %d >< >block Nil >choose } >chain  lst.%s"
+                    % (rnd.randrange(0, 40), rnd.choice(["value", "next.value", "value"])))
         k = rnd.randrange(1, 7)
         fill = " ".join("!_.n.f%d" % i for i in reversed(range(k)))
-        extra = rnd.choice(["", "", "7 !_.n.f9.deep", "_.n. !_.n.f9"])
+        if rnd.random() < 0.15:
+            fill = "_.n. !_.first " + fill
+        extra = rnd.choice(["", "", "7 !_.n.f9.deep", "_.n. !_.n.f9", "3 !_.n.f0",
+                            "rtgt. !_.n.w  4 !_.n.w  rtgt !_.n.f0", "_.n. !_.n.w  5 !_.n.w"])
         values = " ".join(self.int_literal() for _ in range(k))
         reads = " ".join("_.t.f%d" % rnd.choice(range(k) if rnd.random() < 0.93 else range(10))
                          for _ in range(rnd.randrange(1, 4)))
@@ -501,8 +516,8 @@ def compare(factories, count, seed, report=print, reach=None):
     `choose`'s pick was known in its arms (`known_choices`); and, over every tier, the
     programs in which a tier installed machine code another tier's VM had generated
     (`cached_in`: the process's code cache) and in which a native tier compiled a record
-    read below a Register name (`child_reads`) or a nested `choose` of Blocks as branches
-    (`nested_choices`)."""
+    read below a Register name (`child_reads`), a record name's writes (`records`) or a
+    nested `choose` of Blocks as branches (`nested_choices`)."""
     names = list(factories)
     gen = Generator(seed)
     divergences = []
@@ -540,6 +555,8 @@ def compare(factories, count, seed, report=print, reach=None):
             if name.startswith("jit") and reach is not None and LAST_STATS:
                 if LAST_STATS.get("child_read_sites", 0):
                     reach.setdefault("child_reads", set()).add(index)
+                if LAST_STATS.get("record_sites", 0):
+                    reach.setdefault("records", set()).add(index)
                 if LAST_STATS.get("nested_choices", 0):
                     reach.setdefault("nested_choices", set()).add(index)
         base = results[names[0]]
@@ -617,14 +634,15 @@ def main(argv=None):
               "directly in %d (its recursion unrolled in %d), leaving near a poll in %d, "
               "taking a poll early in %d, "
               "folding compares in %d, knowing a choice in its arms in %d; machine code "
-              "from the code cache in %d; record reads compiled in %d; a recursion moved "
-              "over to its unrolled code in %d; three-way dispatch compiled in %d"
+              "from the code cache in %d; record reads compiled in %d; record names in %d; "
+              "a recursion moved over to its unrolled code in %d; three-way dispatch compiled in %d"
               % (reach.get("speculative", 0), reach.get("deopted", 0),
                  reach.get("respecialized", 0), reach.get("revalidated", 0),
                  reach.get("direct", 0), reach.get("unrolled", 0), reach.get("poll_exits", 0),
                  reach.get("early_polls", 0), reach.get("folded", 0),
                  reach.get("known_choices", 0), len(reach.get("cached_in", ())),
-                 len(reach.get("child_reads", ())), reach.get("calls_moved", 0),
+                 len(reach.get("child_reads", ())), len(reach.get("records", ())),
+                 reach.get("calls_moved", 0),
                  len(reach.get("nested_choices", ()))))
     return 1 if found else 0
 

@@ -282,6 +282,9 @@ pub struct JitStats {
     /// `_.x.name` reads below a Register name compiled as a leaf lookup of the child
     /// (`jit_child_cell`), counted per compile.
     pub child_read_sites: u64,
+    /// `!_.n.f` and `_.n.` of Register names kept as the cell compiled code made
+    /// (`translate/record.rs`), counted per compile.
+    pub record_sites: u64,
     /// Nested `choose`s of known Blocks (bst's three-way walk) executed as branches, counted
     /// per compile.
     pub nested_choices: u64,
@@ -1216,6 +1219,7 @@ impl Jit {
         self.stats.direct_call_sites += t.data.direct_call_sites as u64;
         self.stats.folded_compares += t.data.folded_compares as u64;
         self.stats.child_read_sites += t.data.child_reads as u64;
+        self.stats.record_sites += t.data.record_sites as u64;
         self.stats.nested_choices += t.data.nested_choices as u64;
         self.stats.known_choices += t.data.known_choices as u64;
         if tier == 2 {

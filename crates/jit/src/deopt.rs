@@ -43,11 +43,15 @@ pub enum DeoptReason {
     /// ahead (`translate/polls.rs`): the executor enters them one by one. Routine, so it does
     /// not count toward a recompile.
     PollNear,
+    /// A record field speculative code wrote (`translate/record.rs`) was a cell a Store
+    /// lookup went through or watches, and the write moved the epoch or the write counter:
+    /// what the code holds of cells may be stale.
+    RecordFieldSeen,
 }
 
 impl DeoptReason {
     /// Every reason, in the order of their numbers.
-    pub const ALL: [DeoptReason; 12] = [
+    pub const ALL: [DeoptReason; 13] = [
         DeoptReason::EntryCheck,
         DeoptReason::StoreChangedByCall,
         DeoptReason::GuardedPathRebound,
@@ -60,6 +64,7 @@ impl DeoptReason {
         DeoptReason::RefCellWrite,
         DeoptReason::NoCallResult,
         DeoptReason::PollNear,
+        DeoptReason::RecordFieldSeen,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -78,6 +83,7 @@ impl DeoptReason {
             DeoptReason::RefCellWrite => "CellRef cell write",
             DeoptReason::NoCallResult => "no result after a direct call",
             DeoptReason::PollNear => "near a poll",
+            DeoptReason::RecordFieldSeen => "record field seen by a lookup",
         }
     }
 

@@ -47,9 +47,11 @@ pub struct HelperEntry {
     /// May collect garbage (a safepoint).
     pub collects: bool,
     pub al: AlUse,
-    /// A leaf: reads the graph only (no VM field, no AL, no frame), never collects, never
-    /// fails, never reenters. The code around the call keeps its VM fields and Register
-    /// slots in registers: nothing is synced before it or reloaded after it.
+    /// A leaf: touches no VM field compiled code keeps in registers (the AL, the frames,
+    /// the depth, the poll countdown) and no Register slot, never collects, never reenters,
+    /// and reports a failure in its result (the graph reads and the record writes). The
+    /// code around the call keeps its VM fields and Register slots in registers: nothing is
+    /// synced before it or reloaded after it.
     pub leaf: bool,
 }
 
@@ -148,6 +150,10 @@ helper_table! {
     ReadBelow = helpers::jit_read_below, fn(*mut Vm, u64, *const Path, *mut u64) -> i32, collects: false, al: Untouched;
     /// The cell of the child (symbol) of the cell a CellRef refers to, or 0.
     ChildCell = helpers::jit_child_cell, fn(u64, u32) -> u64, collects: false, al: Untouched, leaf: true;
+    /// A record name's cell (`_.n.` or its first `!_.n.f`), or 0 (an internal error).
+    NewRecord = helpers::jit_new_record, fn(*mut Vm, u32, u64) -> u64, collects: false, al: Untouched, leaf: true;
+    /// `!_.n.f` into a record name's cell.
+    WriteField = helpers::jit_write_field, fn(*mut Vm, u64, u32, u64) -> u32, collects: false, al: Untouched, leaf: true;
     /// Pop the value a `!_.x` writes (its underflow error).
     PopForStore = helpers::jit_pop_for_store, fn(*mut Vm, *const Path, *mut u64) -> i32, collects: false, al: Real;
     /// `Undefined Register path` for a virtual name never written.

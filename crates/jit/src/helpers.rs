@@ -119,6 +119,50 @@ pub unsafe extern "C" fn jit_child_cell(v: u64, sym: u32) -> u64 {
         .map_or(0, |c| c.as_raw().as_ptr() as u64)
 }
 
+/// No field: [`jit_new_record`] makes the record cell only (`_.n.` first).
+pub const NO_FIELD: u32 = u32::MAX;
+
+/// What [`jit_write_field`] returns when its body panicked (the error is on the VM); its
+/// other results are `FieldWrite`'s.
+pub const FIELD_WRITE_FAILED: u32 = 3;
+
+/// The cell of a record name (`Vm::new_record`): a CellRef to a new cell, with child `sym`
+/// holding `v` unless `sym` is [`NO_FIELD`]. 0 when the body panicked (the error is on the
+/// VM). Never collects, touches no VM field compiled code keeps in registers: a leaf.
+///
+/// # Safety
+/// `vm` is the calling VM; `v` is a live value of it.
+pub unsafe extern "C" fn jit_new_record(vm: *mut Vm, sym: u32, v: u64) -> u64 {
+    // SAFETY: helper contract: a live VM, exclusively ours for the call.
+    let vmr = unsafe { &mut *vm };
+    catch_panic(vmr, 0, |vm| {
+        // SAFETY: the caller passes a live value.
+        let field = (sym != NO_FIELD).then(|| (soma_runtime::sym::Sym(sym), unsafe { val(v) }));
+        vm.new_record(field).to_bits()
+    })
+}
+
+/// `!_.n.sym` of `v` into the record name whose cell `record` refers to
+/// (`Vm::write_record_field`): 0 written, 1 not written (it would go through a CellRef: the
+/// executor's to do), 2 written with the graph's counters moved, [`FIELD_WRITE_FAILED`]
+/// when the body panicked. Never collects; a leaf as [`jit_new_record`] is.
+///
+/// # Safety
+/// `vm` is the calling VM; `record` is a CellRef made by [`jit_new_record`] and `v` a live
+/// value, both of it.
+pub unsafe extern "C" fn jit_write_field(vm: *mut Vm, record: u64, sym: u32, v: u64) -> u32 {
+    // SAFETY: helper contract: a live VM, exclusively ours for the call.
+    let vmr = unsafe { &mut *vm };
+    catch_panic(vmr, FIELD_WRITE_FAILED, |vm| {
+        // SAFETY: the caller passes live values.
+        let (record, v) = unsafe { (val(record), val(v)) };
+        let Some(cell) = record.as_cell() else {
+            panic!("a record name's slot holds a CellRef");
+        };
+        vm.write_record_field(cell, soma_runtime::sym::Sym(sym), v) as u32
+    })
+}
+
 /// `a.b` in value form: write the Store cell's value to `out` without touching the AL
 /// (`Undefined Store path` when never created). Never collects. Used by run-once program
 /// code, where an inline cache would only cost compile time.
@@ -552,13 +596,23 @@ pub struct ExitLevel {
     pub resume_pc: usize,
 }
 
+/// A defined virtual Register name at an exit.
+#[derive(Debug, Clone, Copy)]
+pub struct ExitName {
+    /// Its shadow slot.
+    pub slot: usize,
+    pub sym: soma_runtime::sym::Sym,
+    /// A record name: the slot holds a CellRef to the cell `_.name` is, not its value.
+    pub record: bool,
+}
+
 /// A level's Register at an exit.
 #[derive(Debug)]
 pub enum ExitReg {
     /// In its frame already.
     Heap,
-    /// Defined virtual names: (shadow slot index, address of a `_.name` Path).
-    Virtual(Vec<(usize, *const Path)>),
+    /// Defined virtual names.
+    Virtual(Vec<ExitName>),
     /// The root holds a CellRef to level n's root.
     Alias(usize),
 }
@@ -603,11 +657,13 @@ pub unsafe extern "C" fn jit_exit(
                 match &level.reg {
                     ExitReg::Heap => {}
                     ExitReg::Virtual(names) => {
-                        for &(slot, path) in names {
-                            // SAFETY: the slot index is below `slot_count`; the path belongs
-                            // to a loaded module.
-                            let v = unsafe { val(*slots.add(slot)) };
-                            vmr.reg_write_at(depth - i, unsafe { &*path }, v);
+                        for n in names {
+                            // SAFETY: the slot index is below `slot_count`.
+                            let v = unsafe { val(*slots.add(n.slot)) };
+                            match v.as_cell().filter(|_| n.record) {
+                                Some(cell) => vmr.reg_attach_at(depth - i, n.sym, cell),
+                                None => vmr.reg_write_at(depth - i, n.sym, v),
+                            }
                         }
                     }
                     ExitReg::Alias(target) => {

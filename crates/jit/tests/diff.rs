@@ -81,6 +81,103 @@ fn record_reads_below_a_register_cell_ref() {
     assert!(o.al.ends_with(", 1]"), "{}", o.al);
 }
 
+/// The record sites a tier compiled for `src` (`JitStats::record_sites`) and how many
+/// deopts it took to write through a CellRef.
+fn record_stats(tier: Tier, src: &str, stdlib: bool) -> (u64, u64) {
+    let (_, mut r) = run_on(tier, src, stdlib);
+    let stats = soma_jit::stats(&mut r.vm).expect("installed");
+    let through = DeoptReason::RegisterWriteThrough.name();
+    let deopts = stats.deopts_by_reason().iter().find(|(n, _)| *n == through).map_or(0, |p| p.1);
+    (stats.record_sites, deopts)
+}
+
+/// Record names (`translate/record.rs`): a Register name written only below itself and
+/// handed out as `_.n.` is the cell compiled code makes, with every constructor shape the
+/// stdlib has (fields first, the reference first, a field written twice, a field holding a
+/// CellRef), in a loop with a fresh record per round, on every tier.
+#[test]
+fn record_names_are_cells_the_code_makes() {
+    for k in 1..=6u64 {
+        let fill: Vec<String> = (0..k).rev().map(|i| format!("!_.n.f{i}")).collect();
+        let values: Vec<String> = (0..k).map(|i| (10 * i + 1).to_string()).collect();
+        let reads: Vec<String> = (0..k).map(|i| format!("rec.f{i}")).collect();
+        let src = format!("{{ {} _.n. }} !mk  {} >mk !rec  {}", fill.join(" "), values.join(" "), reads.join(" "));
+        let o = diff(&src, false);
+        assert_eq!(o.al, format!("[{}]", values.join(", ")), "{src}");
+        for tier in [Tier::Jit(0), Tier::Optimizing(0, 0)] {
+            let (sites, _) = record_stats(tier, &src, false);
+            assert!(sites > k, "{tier:?} compiled the constructor's writes and its `_.n.`: {sites}");
+        }
+    }
+    // The reference first (the cell is made without a field), then fields; a field written
+    // twice; a field holding a CellRef (to another record, to the record itself).
+    let o = diff(">{ _.n. !keep  1 !_.n.a  2 !_.n.b  2 !_.n.a  _.n.a }  keep.a keep.b", false);
+    assert_eq!(o.al, "[2, 2, 2]");
+    let o = diff("{ !_.m.x  _.m. !_.n.link  _.n. !_.n.me  _.n. } !mk  5 >mk !r  r.link.x  r.me.me.link.x", false);
+    assert_eq!(o.al, "[5, 5]");
+    // A list built in a chained loop: a new record every round (`list.cons`'s shape).
+    let src = "Nil !l 0 !i { l !_.c.next i !_.c.value _.c. !l  i 1 >+ !i  i 50 >< >block Nil >choose } >chain \
+               0 !s { s l.value >+ !s  l.next !l.  l >isNil Nil >block >choose } >chain s";
+    let o = diff(src, false);
+    assert_eq!(o.al, "[Nil, Nil, 1225]");
+    let src = "{ !_.c.next !_.c.value _.c. } !cons  Nil !l  0 !i \
+               { i l >cons !l  i 1 >+ !i  i 300 >< >block Nil >choose } >chain  l.next.next.value";
+    let o = diff(src, false);
+    assert_eq!(o.al, "[Nil, 297]");
+    // A field read before the record exists, and a missing field: the executor's errors.
+    let o = diff(">{ _.n.a  1 !_.n.a }", false);
+    assert!(o.err.is_some());
+    let o = diff(">{ 1 !_.n.a  _.n. !r  _.n.zz }", false);
+    assert!(o.err.is_some());
+}
+
+/// A field write the code does not do itself, on every tier: one that goes through a CellRef
+/// the field holds (deoptimised: the executor writes through, into the Store cell here), and
+/// one that moves the graph's counters (the field is a cell a cached Store lookup went
+/// through). And names used both ways: as a record in one level and a plain name in the
+/// level aliasing it (`!_.`), which the translation gives up on and compiles again plainly.
+#[test]
+fn record_field_writes_the_executor_does() {
+    let src = "{ x. !_.n.link  9 !_.n.link  _.n. } !mk  1 !x  >mk !r  x  r.link";
+    let o = diff(src, false);
+    assert_eq!(o.al, "[9, CellRef]");
+    for tier in [Tier::Jit(0), Tier::Optimizing(0, 0)] {
+        let (sites, through) = record_stats(tier, src, false);
+        assert!(sites >= 3 && through >= 1, "{tier:?}: {sites} sites, {through} deopts writing through");
+    }
+    // `cur.f.x` (a Block the code calls, not knowing which) goes through the field `f` (the
+    // lookup marks it); writing a CellRef into `f` afterwards moves the epoch, and
+    // speculative code leaves after that write.
+    let src = "{ !_.rd !_.pub  _.m. !_.n.f  7 !_.m.x  _.n. >_.pub  >_.rd  _.k. !_.n.f  3 !_.k.x  >_.rd } !go \
+               { !cur } { cur.f.x } >go  { !cur } { cur.f.x } >go";
+    let o = diff(src, false);
+    assert_eq!(o.al, "[7, 3, 7, 3]");
+    let (_, mut r) = run_on(Tier::Optimizing(0, 0), src, false);
+    let stats = soma_jit::stats(&mut r.vm).expect("installed");
+    let seen = DeoptReason::RecordFieldSeen as usize;
+    assert!(stats.deopt_reasons[seen] >= 1, "the field write left speculative code: {stats:?}");
+    // Plain in the caller, a record in the callee through `!_.` (and the other way round).
+    let o = diff(">{ 1 !_.x  _. >{ !_. 7 !_.x.f }  _.x }", false);
+    assert!(o.err.is_none(), "{o:?}");
+    let o = diff(">{ 1 !_.x.f  _. >{ !_. 7 !_.x }  _.x.f }", false);
+    assert!(o.err.is_none(), "{o:?}");
+    // A Code using one name both ways keeps a heap Register.
+    let o = diff(">{ 1 !_.n.a  2 !_.n  _.n _.n.a }", false);
+    assert_eq!(o.al, "[2, 1]");
+}
+
+/// A deopt inside a Block with a record name: the exit attaches the record's cell to the
+/// Register it materialises, and the executor goes on with it (more fields, `_.n.`).
+#[test]
+fn a_deopt_hands_the_record_cell_to_the_executor() {
+    let src = "{ !_.n.a  _.n.a 9223372036854775807 >+ !_.n.b  _.n. } !mk \
+               { !_.i  _.i >mk !r  r.b  _.i 1 >+ } !step  1 >step >step >step >step >step >step \
+               { !_.i  _.i >mk !r  r.b } !last  -9223372036854775807 >last  1 >last";
+    let o = diff(src, false);
+    assert!(o.err.is_none(), "{o:?}");
+    assert!(o.al.contains("9223372036854775808"), "{}", o.al);
+}
+
 /// A `choose` whose arm is itself a `choose` of Blocks (bst's three-way walk), executed
 /// through a Register name: compiled as branches to the three Blocks, each inlined or called;
 /// either arm may be the nested one, and a Block leaf that is not a Block (a Str) keeps the

@@ -4,12 +4,27 @@
 //! `ffi.rs` wrap them and the reference executor calls those helpers. Operations that can
 //! allocate call `safepoint` on entry, before they pop anything.
 
+use crate::cell::CellPtr;
 use crate::decode::Path;
 use crate::error::{msg, RtResult};
 use crate::graph::Graph;
 use crate::store_cache::StoreCacheLine;
+use crate::sym::Sym;
 use crate::value::Value;
 use crate::vm::Vm;
+
+/// What [`Vm::write_record_field`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum FieldWrite {
+    Written = 0,
+    /// Nothing: the child holds a CellRef and the value is none, so the write goes through
+    /// (the executor's to do).
+    WouldWriteThrough = 1,
+    /// Written, and the graph's write counter or epoch moved (the child was one a Store
+    /// lookup went through or watches): what compiled code assumed of cells may be stale.
+    WrittenCountersMoved = 2,
+}
 
 impl Vm {
     /// `a.b` (LOAD_STORE): push the value of the Store cell; error if never created.
@@ -118,6 +133,53 @@ impl Vm {
         self.graph
             .reg_setref(&mut self.heap, &mut frame.register, &path.syms, v);
         Ok(())
+    }
+
+    // ----- record names of compiled code -----
+    //
+    // A Register name used only below itself (`!_.n.f`, `_.n.f`, `_.n.`: a record being
+    // built) lives in compiled code as the cell it names, made before the Register that
+    // would hold it exists: these are the two writes the executor's walk from `_` would do
+    // there. They never collect (no safepoint: the caller may hold unrooted values), as
+    // the virtual `!_.x` they stand beside does not.
+
+    /// A new cell for a record name (value Void), with the child `field` holding its value
+    /// when given: `_.n.` or the first `!_.n.f` of a Register name that does not exist yet.
+    pub fn new_record(&mut self, field: Option<(Sym, Value)>) -> Value {
+        let cell = self.heap.alloc_cell();
+        if let Some((name, v)) = field {
+            let child = self.heap.alloc_cell();
+            child.set_value(v);
+            cell.insert_child_sym(name, child);
+        }
+        cell.as_value()
+    }
+
+    /// `!_.n.name` of `v` where the record name `_.n` is `record`, which never holds a
+    /// CellRef (so the executor's walk would stay in its children): the child is created
+    /// or written with `Graph::write_cell`'s rules, except that a write that would go
+    /// through a CellRef the child holds is not done (the caller hands the instruction to
+    /// the executor instead).
+    pub fn write_record_field(&mut self, record: CellPtr, name: Sym, v: Value) -> FieldWrite {
+        debug_assert!(!record.value().is_cell_ref(), "a record name never holds a CellRef");
+        match record.child_sym(name) {
+            None => {
+                let child = self.heap.alloc_cell();
+                child.set_value(v);
+                record.insert_child_sym(name, child);
+                FieldWrite::Written
+            }
+            Some(child) if child.value().is_cell_ref() && !v.is_cell_ref() => FieldWrite::WouldWriteThrough,
+            Some(child) => {
+                let before = (self.graph.epoch(), self.graph.writes());
+                self.graph.write_cell(child, v);
+                if (self.graph.epoch(), self.graph.writes()) == before {
+                    FieldWrite::Written
+                } else {
+                    FieldWrite::WrittenCountersMoved
+                }
+            }
+        }
     }
 
     /// `>a.b` (EXEC_STORE): read and execute.

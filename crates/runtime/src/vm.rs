@@ -927,10 +927,22 @@ impl Vm {
     /// `!_.name` of `v` into the Register of the frame `from_top` below the innermost one,
     /// without a safepoint (compiled code materialising a virtual Register while it still
     /// holds unrooted values). Write-through rules as `set_reg`.
-    pub fn reg_write_at(&mut self, from_top: usize, path: &crate::decode::Path, v: Value) {
+    pub fn reg_write_at(&mut self, from_top: usize, name: crate::sym::Sym, v: Value) {
         let i = self.frames.len() - 1 - from_top;
         let frame = &mut self.frames[i];
-        self.graph.reg_write(&mut self.heap, &mut frame.register, &path.syms, v);
+        self.graph.reg_write(&mut self.heap, &mut frame.register, &[name], v);
+    }
+
+    /// Make `cell` the Register child `name` of the frame `from_top` below the innermost one,
+    /// without a safepoint: compiled code materialising a record name (a virtual Register
+    /// name whose cell it made itself, `record.rs`). The Register must not have that child.
+    pub fn reg_attach_at(&mut self, from_top: usize, name: crate::sym::Sym, cell: CellPtr) {
+        let i = self.frames.len() - 1 - from_top;
+        let frame = &mut self.frames[i];
+        let no_path: [crate::sym::Sym; 0] = [];
+        let root = self.graph.reg_ref(&mut self.heap, &mut frame.register, &no_path);
+        debug_assert!(root.child_sym(name).is_none(), "a record name is materialised once");
+        root.insert_child_sym(name, cell);
     }
 
     /// A CellRef to the Register root `_` of the frame `from_top` below the innermost one

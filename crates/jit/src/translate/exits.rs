@@ -117,7 +117,7 @@ impl<'e> Translator<'_, 'e> {
                 RegMode::Virtual(names) => {
                     key.push(2);
                     for n in names.iter().filter(|n| n.defined) {
-                        key.extend([n.slot as u64, n.path]);
+                        key.extend([n.slot as u64, n.sym.0 as u64, n.record as u64]);
                     }
                     key.push(u64::MAX);
                 }
@@ -169,7 +169,7 @@ impl<'e> Translator<'_, 'e> {
                                 names
                                     .iter()
                                     .filter(|n| n.defined)
-                                    .map(|n| (n.slot, n.path as *const Path))
+                                    .map(|n| ExitName { slot: n.slot, sym: n.sym, record: n.record })
                                     .collect(),
                             ),
                         },
@@ -231,7 +231,7 @@ impl<'e> Translator<'_, 'e> {
                 .levels
                 .iter()
                 .filter_map(|l| match &l.reg {
-                    ExitReg::Virtual(names) => Some(names.iter().map(|&(slot, _)| slot)),
+                    ExitReg::Virtual(names) => Some(names.iter().map(|n| n.slot)),
                     _ => None,
                 })
                 .flatten()

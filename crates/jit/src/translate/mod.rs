@@ -38,7 +38,7 @@
 //! translates the Code again without inlining, and without virtual Registers if need be.
 
 use crate::helpers::{
-    self, ExitDesc, ExitKind, ExitLevel, ExitReg, ResumePoint,
+    self, ExitDesc, ExitKind, ExitLevel, ExitName, ExitReg, ResumePoint,
 };
 use crate::deopt::{self, DeoptReason};
 use crate::helper_table::Helper;
@@ -57,6 +57,7 @@ use soma_runtime::heap::{BlockObj, CELL_VALUE_OFFSET};
 use soma_runtime::opcodes::Opcode;
 use soma_runtime::store_cache::{StoreCacheLine, LINE_CELL_OFFSET, LINE_EPOCH_OFFSET};
 use soma_runtime::value::{Tag, Value, BOX_BASE, PAYLOAD_MASK};
+use soma_runtime::sym::Sym;
 use soma_runtime::vm::{JitLayout, SHADOW_STACK_SLOTS};
 use soma_runtime::Vm;
 use rustc_hash::FxHashMap;
@@ -169,6 +170,8 @@ pub struct Translated {
     pub folded_compares: usize,
     /// `_.x.name` reads compiled through the leaf helper (`emit_read_below`).
     pub child_reads: usize,
+    /// `!_.n.f` and `_.n.` of record names compiled (`record.rs`).
+    pub record_sites: usize,
     /// Nested `choose`s executed as branches to known Blocks (`inline_nested_choice`).
     pub nested_choices: usize,
     /// Register names known to hold an arm's Block inside that arm of a `choose`
@@ -375,17 +378,39 @@ pub fn entry_signature(call_conv: CallConv) -> Signature {
     sig
 }
 
-/// Whether a Code's Register can start virtual: it writes only names right below `_`, takes
-/// no CellRef to a name (`_.` itself is modelled, see the module docs), and reads names or
-/// paths below them (`_.h.key`: a virtual name has no children, so that is a read below the
-/// cell its value refers to).
+/// Whether a Code's Register can start virtual: it writes names right below `_` (plain
+/// names, values in slots) or fields right below a name (record names, `record.rs`: `!_.n.f`,
+/// `_.n.`), never both for one name, takes no other CellRef into it (`_.` itself is
+/// modelled, see the module docs), and reads names or paths below them (`_.h.key`: a plain
+/// name has no children, so that is a read below the cell its value refers to).
 fn reg_eligible(code: &Code) -> bool {
+    let path = |ins: &Instr| &code.paths[ins.operand as usize];
+    let is_record = |sym: Sym| {
+        code.instrs.iter().any(|ins| {
+            matches!(ins.op, Opcode::SetReg | Opcode::RefReg) && {
+                let p = path(ins);
+                p.syms.first() == Some(&sym)
+                    && matches!((ins.op, p.syms.len()), (Opcode::SetReg, 2) | (Opcode::RefReg, 1))
+            }
+        })
+    };
     code.instrs.iter().all(|ins| {
-        let comps = || code.paths[ins.operand as usize].components.len();
-        match ins.op {
-            Opcode::LoadReg | Opcode::ExecReg => comps() >= 1,
-            Opcode::SetReg => comps() == 1,
-            Opcode::RefReg | Opcode::SetrefReg => comps() == 0,
+        let register_op = matches!(
+            ins.op,
+            Opcode::LoadReg | Opcode::ExecReg | Opcode::SetReg | Opcode::RefReg | Opcode::SetrefReg
+        );
+        if !register_op {
+            return true;
+        }
+        let p = path(ins);
+        match (ins.op, p.syms.len()) {
+            (Opcode::LoadReg | Opcode::ExecReg, 0) => false,
+            // A record name's own value is never read or written.
+            (Opcode::LoadReg | Opcode::ExecReg | Opcode::SetReg, 1) => !is_record(p.syms[0]),
+            (Opcode::LoadReg | Opcode::ExecReg, _) => true,
+            (Opcode::SetReg, n) => n == 2,
+            (Opcode::RefReg, n) => n <= 1,
+            (Opcode::SetrefReg, n) => n == 0,
             _ => true,
         }
     })
@@ -509,10 +534,13 @@ struct RegName {
     name: Box<str>,
     /// Index of its shadow slot.
     slot: usize,
-    /// Address of a `_.name` Path (materialisation writes through it).
-    path: u64,
+    /// The name's symbol (materialisation writes `_.name`).
+    sym: Sym,
     /// Written on every path to the instruction being lowered.
     defined: bool,
+    /// A record name (`record.rs`): its slot holds a CellRef to the cell it names, which
+    /// compiled code made; only paths below it are used.
+    record: bool,
     /// The entry written last, when one write reaches here on every path (its SSA values
     /// dominate the reads: reads use it instead of loading the slot).
     info: Option<VValue>,
@@ -925,6 +953,7 @@ mod exits;
 mod inline;
 mod ops;
 mod polls;
+mod record;
 mod register;
 mod speculate;
 mod vmstate;

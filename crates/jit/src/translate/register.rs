@@ -136,13 +136,14 @@ impl<'e> Translator<'_, 'e> {
         if slot == next {
             self.slot_count += 1;
         }
-        let path_ptr = path as *const Path as u64;
+        let sym = path.syms[0];
         let names = self.names(level);
         names.push(RegName {
             name: name.into(),
             slot,
-            path: path_ptr,
+            sym,
             defined: false,
+            record: false,
             info: None,
         });
         Some(names.len() - 1)
@@ -250,6 +251,10 @@ impl<'e> Translator<'_, 'e> {
             self.emit_undefined_reg(k);
             return VirtualRead::Failed;
         }
+        if n.record && self.path(k).syms.len() == 1 {
+            self.give_up("a record name read as a value");
+            return VirtualRead::Failed;
+        }
         VirtualRead::Value(self.read_name(&n, k))
     }
 
@@ -334,25 +339,14 @@ impl<'e> Translator<'_, 'e> {
         let Some(level) = self.virtual_level() else {
             return self.gen_path_helper(Helper::SetReg, k);
         };
+        if self.path(k).syms.len() > 1 {
+            return self.gen_set_field(level, k);
+        }
         let Some(i) = self.reg_name(level, k) else { return };
-        // The value: the virtual top (peeked: a deopt must still find it on the AL), else
-        // popped from the real AL (underflow error as the executor).
-        let (entry, peeked) = match self.vs.entries().last() {
-            Some(e) => (*e, true),
-            None => {
-                let v = self.emit_take(1, |t| {
-                    // Empty AL: the helper reports the store's underflow.
-                    let path = t.vm_const(t.path_ptr(k));
-                    let out = t.out_addr();
-                    let st = t.helper_status(At::Leaving, Helper::PopForStore, &[t.vm, path, out]);
-                    t.emit_error_return(st, &[]);
-                });
-                (VEntry::new(v[0], None), false)
-            }
-        };
-        let VEntry::Value(entry) = entry else {
-            return self.give_up("a virtual `_.` stored in a Register");
-        };
+        if self.names(level)[i].record {
+            return self.give_up("a record name written as a value");
+        }
+        let Some((entry, peeked)) = self.value_to_store(k) else { return };
         let v = entry.val;
         let n = self.names(level)[i].clone();
         // An old value known not to be a CellRef (an Int, a constant) cannot write through.
@@ -386,13 +380,38 @@ impl<'e> Translator<'_, 'e> {
         name.info = Some(entry);
     }
 
-    /// REF_REG: `_.` of a virtual Register is a virtual entry (no cell yet); anything else
-    /// goes through the helper.
+    /// The value a `!_.` write of Register path `k` stores: the virtual top (peeked, so
+    /// `true`: a deopt must still find it on the AL; the caller pops it), else popped from
+    /// the real AL (underflow error as the executor). `None` when the translation bails.
+    pub(super) fn value_to_store(&mut self, k: usize) -> Option<(VValue, bool)> {
+        let (entry, peeked) = match self.vs.entries().last() {
+            Some(e) => (*e, true),
+            None => {
+                let v = self.emit_take(1, |t| {
+                    // Empty AL: the helper reports the store's underflow.
+                    let path = t.vm_const(t.path_ptr(k));
+                    let out = t.out_addr();
+                    let st = t.helper_status(At::Leaving, Helper::PopForStore, &[t.vm, path, out]);
+                    t.emit_error_return(st, &[]);
+                });
+                (VEntry::new(v[0], None), false)
+            }
+        };
+        let VEntry::Value(entry) = entry else {
+            self.give_up("a virtual `_.` stored in a Register");
+            return None;
+        };
+        Some((entry, peeked))
+    }
+
+    /// REF_REG: `_.` of a virtual Register is a virtual entry (no cell yet), `_.n.` a record
+    /// name's cell; anything else goes through the helper.
     pub(super) fn gen_ref_reg(&mut self, k: usize) {
         match self.virtual_level() {
             Some(level) if self.path(k).components.is_empty() => {
                 self.vpush_entry(VEntry::RegisterRoot(level));
             }
+            Some(level) if self.path(k).components.len() == 1 => self.gen_ref_record(level, k),
             _ => self.gen_path_helper(Helper::RefReg, k),
         }
     }
@@ -486,7 +505,7 @@ pub(super) fn merge_regs(a: &RegSnapshot, b: &RegSnapshot) -> Option<RegSnapshot
                 let mut names = Vec::with_capacity(xs.len().max(ys.len()));
                 for n in xs {
                     match ys.iter().find(|m| m.name == n.name) {
-                        Some(m) if m.slot == n.slot && m.defined == n.defined => {
+                        Some(m) if m.slot == n.slot && m.defined == n.defined && m.record == n.record => {
                             let info = if m.info == n.info { n.info } else { None };
                             names.push(RegName { info, ..n.clone() });
                         }
