@@ -172,6 +172,8 @@ helper_table! {
     ReadStore = helpers::jit_read_store, fn(*mut Vm, *const Path, *mut u64) -> i32, collects: false, al: Untouched;
     /// A cache line's miss: resolve the path and refill the line (null: never created).
     ResolveStore = helpers::jit_resolve_store, fn(*mut Vm, *const Path, *const StoreCacheLine) -> *mut CellObj, collects: false, al: Untouched;
+    /// `a.b.`'s cell on a cache line's miss (created if needed), or null (an internal error).
+    RefStoreCell = helpers::jit_ref_store_cell, fn(*mut Vm, *const Path, *const StoreCacheLine) -> *mut CellObj, collects: false, al: Untouched;
     /// `!a.b` from the AL through a cache line.
     SetStore = helpers::jit_set_store, fn(*mut Vm, *const Path, *const StoreCacheLine) -> i32, collects: true, al: Real;
     /// `!a.b` of a value held by compiled code, through a cache line.

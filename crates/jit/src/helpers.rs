@@ -355,6 +355,28 @@ pub unsafe extern "C" fn jit_resolve_store(vm: *mut Vm, path: *const Path, cache
     })
 }
 
+/// `a.b.`'s cell through a cache line's miss: the Store cell at `path`, created (with its
+/// parents) if needed, as the executor's `ref_store` walks; the line is refilled with it.
+/// Null when the body panicked (the error is on the VM). Never collects (no safepoint: the
+/// creation is the executor's walk, without its safepoint, as a cached write's is).
+///
+/// # Safety
+/// Helper contract; `cache` is a cache line owned by the JIT of this VM.
+pub unsafe extern "C" fn jit_ref_store_cell(vm: *mut Vm, path: *const Path, cache: *const StoreCacheLine) -> *mut CellObj {
+    // SAFETY: helper contract.
+    let vm = unsafe { &mut *vm };
+    catch_panic(vm, std::ptr::null_mut(), |vm| {
+        // SAFETY: helper contract; the cache line is JIT-owned and outlives the running code.
+        let (path, cache) = unsafe { (&*path, &*cache) };
+        let cell = vm.ref_store_cell(path);
+        // The walk that made the cell finds it again (and marks what the line's epoch rules
+        // need marked).
+        let refilled = cache.refill(vm.graph(), path);
+        debug_assert!(refilled.is_some_and(|c| c == cell), "the line holds the cell just made");
+        cell.as_raw().as_ptr()
+    })
+}
+
 /// `!a.b` through a cache line (`Vm::set_store_cached`, the executor's operation).
 /// Safepoint: the virtual stack must be flushed.
 ///

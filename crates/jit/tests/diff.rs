@@ -178,6 +178,22 @@ fn a_deopt_hands_the_record_cell_to_the_executor() {
     assert!(o.al.contains("9223372036854775808"), "{}", o.al);
 }
 
+/// `a.b.` through a cache line (`gen_ref_store`): the cell made on the first miss, the line's
+/// hit afterwards, a new cell after the old one was deleted, and a path through a CellRef
+/// that is then pointed elsewhere (the epoch invalidates the line).
+#[test]
+fn store_references_through_a_cache_line() {
+    let o = diff("{ a.b. } !r  >r !x  5 !x  a.b  >r !y  6 !y  a.b", false);
+    assert_eq!(o.al, "[5, 6]");
+    let o = diff("{ q.w. } !rq  >rq !h  7 !h  Void !q.  >rq !h2  8 !h2  q.w  h", false);
+    assert_eq!(o.al, "[8, CellRef]");
+    let o = diff("t. !s  { s.k. } !rk  >rk !m  3 !m  t.k  u. !s.  >rk !m2  4 !m2  u.k t.k", false);
+    assert_eq!(o.al, "[3, 4, 3]");
+    // In a loop (speculative code): the same cell every round.
+    let o = diff("0 !i { c.n. !p  i !p  i 1 >+ !i  i 100 >< >block Nil >choose } >chain  c.n", false);
+    assert_eq!(o.al, "[Nil, 99]");
+}
+
 /// A `choose` whose arm is itself a `choose` of Blocks (bst's three-way walk), executed
 /// through a Register name: compiled as branches to the three Blocks, each inlined or called;
 /// either arm may be the nested one, and a Block leaf that is not a Block (a Str) keeps the

@@ -56,9 +56,14 @@ impl Vm {
     /// `a.b.` (REF_STORE): push a CellRef, creating the cell and its parents.
     pub fn ref_store(&mut self, path: &Path) -> RtResult<()> {
         self.safepoint()?;
-        let cell = self.graph.store_ref(&mut self.heap, &path.syms);
+        let cell = self.ref_store_cell(path);
         self.al.push(cell.as_value());
         Ok(())
+    }
+
+    /// The cell `a.b.` refers to, created (with its parents, Void) if needed. No safepoint.
+    pub fn ref_store_cell(&mut self, path: &Path) -> CellPtr {
+        self.graph.store_ref(&mut self.heap, &path.syms)
     }
 
     /// `_.a.` (REF_REG).

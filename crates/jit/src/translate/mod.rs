@@ -814,7 +814,7 @@ impl<'e> Translator<'_, 'e> {
             Opcode::Const => self.gen_const(k),
             Opcode::LoadStore => self.gen_load_store(k),
             Opcode::LoadReg => self.gen_load_reg(k),
-            Opcode::RefStore => self.gen_path_helper(Helper::RefStore, k),
+            Opcode::RefStore => self.gen_ref_store(k),
             Opcode::RefReg => self.gen_ref_reg(k),
             Opcode::SetStore => self.gen_set_store(k),
             Opcode::SetReg => self.gen_set_reg(k),

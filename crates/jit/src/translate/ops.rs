@@ -302,6 +302,42 @@ impl<'e> Translator<'_, 'e> {
         self.vpush(v, None);
     }
 
+    /// REF_STORE (`a.b.`): the CellRef of the cell behind this instruction's cache line. On a
+    /// miss `jit_ref_store_cell` makes the cell if the path was never created (the
+    /// executor's walk) and refills the line. Neither path collects or touches the AL, and
+    /// neither writes a value or deletes: speculative code goes on as after a read.
+    /// Run-once program code keeps the AL-form helper.
+    pub(super) fn gen_ref_store(&mut self, k: usize) {
+        if self.lvl().is_program {
+            return self.gen_path_helper(Helper::RefStore, k);
+        }
+        let line = self.cache_ptr();
+        let cache = self.vm_const(line);
+        let miss = self.b.create_block();
+        let have = self.b.create_block();
+        let cell = self.b.append_block_param(have, I64);
+        let c = self.emit_cache_hit(cache, miss);
+        self.b.ins().jump(have, &[BlockArg::Value(c)]);
+
+        self.b.switch_to_block(miss);
+        let path = self.vm_const(self.path_ptr(k));
+        let c = self.helper(At::Aside, Helper::RefStoreCell, &[self.vm, path, cache]).expect("cell");
+        let failed = self.b.create_block();
+        self.b.set_cold_block(failed);
+        self.b.ins().brif(c, have, &[BlockArg::Value(c)], failed, &[]);
+        self.seal_blocks(&[failed]);
+        self.b.switch_to_block(failed);
+        let st = self.b.ins().iconst(I32, i64::from(ffi::SOMA_INTERNAL));
+        let pending = self.pending();
+        self.emit_error_return(st, &pending);
+
+        self.seal_blocks(&[have]);
+        self.b.switch_to_block(have);
+        let tag = self.iconst(Tag::CellRef.high_bits());
+        let v = self.b.ins().bor(cell, tag);
+        self.vpush(v, None);
+    }
+
     /// SET_STORE: the cached-write helper (a safepoint, like the executor's: its row has the
     /// virtual AL flushed first).
     pub(super) fn gen_set_store(&mut self, k: usize) {
