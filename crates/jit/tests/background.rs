@@ -139,7 +139,15 @@ fn dropping_a_vm_with_compiles_in_flight_is_clean() {
 
 /// A JIT at threshold 2 compiling in the background whose main-thread budget is always spent.
 fn runner_with_budget_spent() -> Runner {
-    Runner::with_config(JitConfig {
+    Runner::with_config(budget_spent())
+}
+
+fn runner_with_budget_spent_never_exempt() -> Runner {
+    Runner::with_config(JitConfig { budget_exempt_executions: 0, ..budget_spent() })
+}
+
+fn budget_spent() -> JitConfig {
+    JitConfig {
         threshold: Some(2),
         background: Background::On,
         budget_percent: 0,
@@ -148,7 +156,7 @@ fn runner_with_budget_spent() -> Runner {
         budget_late_percent: 0,
         code_cache: false,
         ..JitConfig::default()
-    })
+    }
 }
 
 #[test]
@@ -170,6 +178,27 @@ fn with_the_main_thread_budget_spent_a_block_is_postponed_until_its_count_double
     assert_eq!((s.postponed, s.background_queued, s.blocks_compiled), (2, 0, 0), "{s:?}");
     let res = r.run_src("");
     assert_eq!(r.outcome(res).al, "[7, 7, 7, 7, 7]");
+}
+
+#[test]
+fn a_block_hot_enough_is_translated_with_the_budget_spent() {
+    const LOOP: &str = "{ i 1 >+ !i  i 400 >< >block Nil >choose } !body  0 !i  body >chain";
+    let compiled = |r: &mut Runner| {
+        soma_jit::wait_for_background(&mut r.vm);
+        let body = r.vm.read_store_path(&["body"]).unwrap();
+        r.vm.block_obj(body).unwrap().native_entry.get().is_some()
+    };
+    // Exempt from 64 executions: postponed at its first due counts, then queued although the
+    // budget is still spent.
+    let mut r = Runner::with_config(JitConfig { budget_exempt_executions: 64, ..budget_spent() });
+    r.run_src(LOOP).unwrap();
+    assert!(compiled(&mut r), "{:?}", soma_jit::stats(&mut r.vm));
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert!(s.postponed >= 1 && s.background_queued == 1, "{s:?}");
+    // With no exemption it stays postponed.
+    let mut r = runner_with_budget_spent_never_exempt();
+    r.run_src(LOOP).unwrap();
+    assert!(!compiled(&mut r), "{:?}", soma_jit::stats(&mut r.vm));
 }
 
 #[test]
