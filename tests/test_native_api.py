@@ -509,6 +509,22 @@ def test_a_vm_whose_builtin_closes_over_it_is_collected():
     assert all(r() is None for r in refs)
 
 
+def test_a_vm_is_freed_when_its_last_reference_goes():
+    # No reference cycle between the front end and its backend: the native heap goes at
+    # once, not at the cyclic collector's next pass (a process making VM after VM would
+    # otherwise hold several heaps and fault every page of each new one in fresh).
+    gc.disable()
+    try:
+        for stdlib in (False, None):
+            vm = native.NativeVM(stdlib=stdlib, output=lambda line: None)
+            vm.execute_code("1 2 >+ >print  x. !y")
+            front, machine = weakref.ref(vm), weakref.ref(vm._m)
+            del vm
+            assert front() is None and machine() is None
+    finally:
+        gc.enable()
+
+
 def test_a_cellref_dropped_on_another_thread_is_released_by_the_next_run():
     # The Machine is single-threaded: a CellRef whose last reference dies on another thread
     # (e.g. a thread calling vm.interrupt() collects a cycle) is queued, not unpinned there.

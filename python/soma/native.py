@@ -221,10 +221,12 @@ class NativeBackend:
                  jit_opt_threshold=None, jit_unroll=None):
         if _native is None:
             raise ImportError(BUILD_HINT)
-        self.host = host
-        # The machine calls these on the object a run is handed (`Machine.run(self, ...)`).
-        self.write_line = host.write_line
-        self.read_line = host.read_line
+        # The front end holds this backend; holding the front end only weakly keeps the two
+        # out of a reference cycle, so a VM (and its native heap, megabytes of cells) is
+        # freed when its last reference goes, not at the cyclic collector's next pass: a
+        # process making VM after VM (`soma test`, a benchmark's repeats) reused none of the
+        # memory before and took every page of each new heap as a fresh page fault.
+        self._host_ref = weakref.ref(host)
         jit, threshold = _jit_setting(jit_threshold)
         factory = _Factory()
         self._m = _native.Machine(jit, threshold, max_depth, (TRUE, FALSE, NIL, VOID),
@@ -284,6 +286,18 @@ class NativeBackend:
             m.al_clear()
             m.al_extend(items)
             self._snap = items[:]
+
+    @property
+    def host(self):
+        """The `VM` front end this backend serves."""
+        return self._host_ref()
+
+    # The machine calls these on the object a run is handed (`Machine.run(self, ...)`).
+    def write_line(self, text):
+        self._host_ref().write_line(text)
+
+    def read_line(self):
+        return self._host_ref().read_line()
 
     def _host(self, fn):
         """Run a Python-written builtin `fn(vm)` for the runtime (host builtin callback)."""
