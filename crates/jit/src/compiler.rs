@@ -79,8 +79,10 @@ pub struct JitConfig {
     pub budget_late_percent: u64,
     pub budget_late_after_ns: u64,
     /// Executions from which a Block due for tier-up is translated even with the budget
-    /// spent (see [`BUDGET_EXEMPT_EXECUTIONS`]; `SOMA_JIT_BUDGET_EXEMPT=N`, 0: never).
+    /// spent, once the JIT has run `budget_exempt_after_ns` (see [`BUDGET_EXEMPT_EXECUTIONS`];
+    /// `SOMA_JIT_BUDGET_EXEMPT=N[,MS]`, 0: never).
     pub budget_exempt_executions: u64,
+    pub budget_exempt_after_ns: u64,
     /// Use the process's code cache (`code_cache.rs`): a function equal to one generated
     /// before, by any VM of the process, gets that machine code at once (`SOMA_JIT_CODE_CACHE=0`
     /// turns it off, to debug code generation).
@@ -160,6 +162,7 @@ impl Default for JitConfig {
             budget_late_percent: MAIN_THREAD_BUDGET_LATE_PERCENT,
             budget_late_after_ns: MAIN_THREAD_BUDGET_LATE_AFTER_NS,
             budget_exempt_executions: BUDGET_EXEMPT_EXECUTIONS,
+            budget_exempt_after_ns: BUDGET_EXEMPT_AFTER_NS,
             code_cache: true,
             early_tier_up: true,
             unroll_after: Some(DEFAULT_UNROLL_AFTER),
@@ -194,8 +197,11 @@ impl JitConfig {
                 (c.budget_late_percent, c.budget_late_after_ns) = (b[0], 0);
             }
         }
-        if let Some(n) = std::env::var("SOMA_JIT_BUDGET_EXEMPT").ok().and_then(|v| v.trim().parse().ok()) {
-            c.budget_exempt_executions = n;
+        if let Some(b) = std::env::var("SOMA_JIT_BUDGET_EXEMPT").ok().and_then(|v| parse_numbers(&v)) {
+            c.budget_exempt_executions = b[0];
+            if let Some(&ms) = b.get(1) {
+                c.budget_exempt_after_ns = ms.saturating_mul(1_000_000);
+            }
         }
         if let Ok(t) = std::env::var("SOMA_JIT_OPT_THRESHOLD") {
             c.opt_threshold = parse_threshold(&t).unwrap_or(c.opt_threshold);
@@ -472,6 +478,10 @@ pub const MAIN_THREAD_BUDGET_LATE_AFTER_NS: u64 = 20_000_000;
 /// `benches/tierup.py` 10 rows past the bar against 11 before, within its noise, the
 /// `soma test` files of dicts 1.11-1.16x of native either way.
 pub const BUDGET_EXEMPT_EXECUTIONS: u64 = 800;
+/// The exemption applies once the JIT has run this long: a `soma test` file makes a VM per
+/// test, each a few milliseconds long, whose Blocks can pass 800 executions just before
+/// the VM ends.
+pub const BUDGET_EXEMPT_AFTER_NS: u64 = 5_000_000;
 
 impl JitConfig {
     /// The main thread's background tier-up budget (ns) after `elapsed` ns: the allowance,
@@ -484,6 +494,11 @@ impl JitConfig {
             .saturating_add((late / 100).saturating_mul(self.budget_late_percent))
             .saturating_add(self.budget_allowance_ns)
     }
+}
+
+/// Comma-separated numbers (`SOMA_JIT_BUDGET_EXEMPT`).
+fn parse_numbers(v: &str) -> Option<Vec<u64>> {
+    v.split(',').map(|p| p.trim().parse().ok()).collect::<Option<Vec<u64>>>().filter(|p| !p.is_empty())
 }
 
 /// `SOMA_JIT_BUDGET`: `PERCENT,ALLOWANCE_US` or `PERCENT,ALLOWANCE_US,LATE_PERCENT,LATE_AFTER_MS`.
@@ -742,13 +757,21 @@ impl Jit {
             self.stats.deferred += 1;
             return;
         }
-        let exempt = self.config.budget_exempt_executions;
-        if !self.within_budget() && (exempt == 0 || b.exec_count.get() < exempt) {
+        if !self.within_budget() && !self.exempt_from_budget(b) {
             Self::postpone(b, self.config.threshold);
             self.stats.postponed += 1;
             return;
         }
         self.queue(vm, block, tier);
+    }
+
+    /// Whether `b`, due for tier-up with the budget spent, is translated anyway (see
+    /// [`BUDGET_EXEMPT_EXECUTIONS`]).
+    fn exempt_from_budget(&self, b: &soma_runtime::heap::BlockObj) -> bool {
+        let c = &self.config;
+        c.budget_exempt_executions > 0
+            && b.exec_count.get() >= c.budget_exempt_executions
+            && self.started.elapsed().as_nanos() as u64 >= c.budget_exempt_after_ns
     }
 
     /// Look at `b` again when its execution count has doubled (the hook fires at threshold +

@@ -190,7 +190,11 @@ fn a_block_hot_enough_is_translated_with_the_budget_spent() {
     };
     // Exempt from 64 executions: postponed at its first due counts, then queued although the
     // budget is still spent.
-    let mut r = Runner::with_config(JitConfig { budget_exempt_executions: 64, ..budget_spent() });
+    let mut r = Runner::with_config(JitConfig {
+        budget_exempt_executions: 64,
+        budget_exempt_after_ns: 0,
+        ..budget_spent()
+    });
     r.run_src(LOOP).unwrap();
     assert!(compiled(&mut r), "{:?}", soma_jit::stats(&mut r.vm));
     let s = soma_jit::stats(&mut r.vm).unwrap();
