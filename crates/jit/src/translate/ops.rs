@@ -144,14 +144,15 @@ impl<'e> Translator<'_, 'e> {
         let st = self.b.ins().iconst(I32, ffi::SOMA_ERROR as i64);
         let pending = self.pending();
         let (undefined, args) = self.error_target(st, &pending);
-        let cell = self.emit_resolve_cell(self.path_ptr(k), undefined, &args);
+        let cell = self.emit_cached_cell(self.path_ptr(k), Helper::ResolveStore, undefined, &args);
         self.b.ins().load(I64, MemFlagsData::trusted(), cell, CELL_VALUE_OFFSET as i32)
     }
 
     /// The cell of the Store path at `path` through a fresh cache line: the epoch-guarded hit,
-    /// or `jit_resolve_store` on a miss (which refills the line); a path never created jumps to
-    /// `missing` with `args`. Continues, with the cell, in a block of its own.
-    pub(super) fn emit_resolve_cell(&mut self, path: u64, missing: ir::Block, args: &[BlockArg]) -> ir::Value {
+    /// or on a miss the helper `miss` (`jit_resolve_store`, or `jit_ref_store_cell`, which
+    /// makes the cell), which refills the line; when it finds no cell (it recorded the error)
+    /// the code jumps to `missing` with `args`. Continues, with the cell, in a block of its own.
+    pub(super) fn emit_cached_cell(&mut self, path: u64, miss: Helper, missing: ir::Block, args: &[BlockArg]) -> ir::Value {
         let line = self.cache_ptr();
         let cache = self.vm_const(line);
         let miss_b = self.b.create_block();
@@ -162,8 +163,7 @@ impl<'e> Translator<'_, 'e> {
 
         self.b.switch_to_block(miss_b);
         let path = self.vm_const(path);
-        let c = self.helper(At::Aside, Helper::ResolveStore, &[self.vm, path, cache])
-            .expect("cell");
+        let c = self.helper(At::Aside, miss, &[self.vm, path, cache]).expect("cell");
         self.b.ins().brif(c, have, &[BlockArg::Value(c)], missing, args);
         self.b.switch_to_block(have);
         cell
@@ -311,28 +311,11 @@ impl<'e> Translator<'_, 'e> {
         if self.lvl().is_program {
             return self.gen_path_helper(Helper::RefStore, k);
         }
-        let line = self.cache_ptr();
-        let cache = self.vm_const(line);
-        let miss = self.b.create_block();
-        let have = self.b.create_block();
-        let cell = self.b.append_block_param(have, I64);
-        let c = self.emit_cache_hit(cache, miss);
-        self.b.ins().jump(have, &[BlockArg::Value(c)]);
-
-        self.b.switch_to_block(miss);
-        let path = self.vm_const(self.path_ptr(k));
-        let c = self.helper(At::Aside, Helper::RefStoreCell, &[self.vm, path, cache]).expect("cell");
-        let failed = self.b.create_block();
-        self.b.set_cold_block(failed);
-        self.b.ins().brif(c, have, &[BlockArg::Value(c)], failed, &[]);
-        self.seal_blocks(&[failed]);
-        self.b.switch_to_block(failed);
+        // The helper fails only by panicking (the internal error is on the VM).
         let st = self.b.ins().iconst(I32, i64::from(ffi::SOMA_INTERNAL));
         let pending = self.pending();
-        self.emit_error_return(st, &pending);
-
-        self.seal_blocks(&[have]);
-        self.b.switch_to_block(have);
+        let (failed, args) = self.error_target(st, &pending);
+        let cell = self.emit_cached_cell(self.path_ptr(k), Helper::RefStoreCell, failed, &args);
         let tag = self.iconst(Tag::CellRef.high_bits());
         let v = self.b.ins().bor(cell, tag);
         self.vpush(v, None);

@@ -83,9 +83,7 @@ impl<'e> Translator<'_, 'e> {
         self.b.ins().brif(is_failure, failed, &[], moved, &[]);
         self.seal_blocks(&[failed, moved]);
         self.b.switch_to_block(failed);
-        let st = self.b.ins().iconst(I32, i64::from(ffi::SOMA_INTERNAL));
-        let pending = self.pending();
-        self.emit_error_return(st, &pending);
+        self.emit_internal_error_return();
         self.b.switch_to_block(moved);
         if self.spec.is_some() {
             // What the code holds of cells may be stale (`spec_after_call`'s case).
@@ -117,6 +115,14 @@ impl<'e> Translator<'_, 'e> {
         self.vpush_entry(e);
     }
 
+    /// The error path of a leaf helper that failed (it panicked: the internal error is on the
+    /// VM), with the virtual stack as the executor would hold it.
+    fn emit_internal_error_return(&mut self) {
+        let st = self.b.ins().iconst(I32, i64::from(ffi::SOMA_INTERNAL));
+        let pending = self.pending();
+        self.emit_error_return(st, &pending);
+    }
+
     /// Make the cell of record name `i` of `level` (with field `sym` holding `v`, unless
     /// `sym` is `NO_FIELD`) and keep it in the name's slot.
     fn new_record(&mut self, level: usize, i: usize, sym: ir::Value, v: ir::Value) {
@@ -127,9 +133,7 @@ impl<'e> Translator<'_, 'e> {
         self.b.ins().brif(cell, cont, &[], failed, &[]);
         self.seal_blocks(&[failed, cont]);
         self.b.switch_to_block(failed);
-        let st = self.b.ins().iconst(I32, i64::from(ffi::SOMA_INTERNAL));
-        let pending = self.pending();
-        self.emit_error_return(st, &pending);
+        self.emit_internal_error_return();
         self.b.switch_to_block(cont);
         let slot = self.names(level)[i].slot;
         self.write_slot(slot, cell);
