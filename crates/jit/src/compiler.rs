@@ -379,8 +379,10 @@ pub struct Jit {
     /// Functions done with, cleared, their storage kept for translations to build into.
     spare_funcs: Vec<ir::Function>,
     isa: OwnedTargetIsa,
-    ctx: Context,
-    fctx: FunctionBuilderContext,
+    // Boxed: the contexts are kilobytes, and a `Jit` is built and moved into the VM once per
+    // VM (a `soma test` file makes one per test).
+    ctx: Box<Context>,
+    fctx: Box<FunctionBuilderContext>,
     /// Memory compiled code refers to: cache lines and deoptimisation resume points (boxed:
     /// their addresses never move).
     code_data: Vec<Translated>,
@@ -543,10 +545,34 @@ pub fn optimizing_flags(verify: bool) -> settings::Flags {
 
 /// Cranelift flags of the baseline tier, shared by the host JIT and cross-compilation.
 pub fn flags(verify: bool) -> settings::Flags {
-    // `SOMA_JIT_OPT` / `SOMA_JIT_REGALLOC` override the defaults for experiments.
+    let (opt, ra) = flag_settings();
+    flags_with(&opt, &ra, verify)
+}
+
+/// `SOMA_JIT_OPT` / `SOMA_JIT_REGALLOC`, which override the defaults for experiments.
+fn flag_settings() -> (String, String) {
     let opt = std::env::var("SOMA_JIT_OPT").unwrap_or_else(|_| DEFAULT_OPT_LEVEL.into());
     let ra = std::env::var("SOMA_JIT_REGALLOC").unwrap_or_else(|_| DEFAULT_REGALLOC.into());
-    flags_with(&opt, &ra, verify)
+    (opt, ra)
+}
+
+/// The host ISA with the baseline tier's flags, made once per process and setting. Making
+/// one detects the CPU's features and builds every flag (about 7,000 instructions), which
+/// a `soma test` file paid again for every test's VM. An ISA is immutable and `Send +
+/// Sync`: VMs and the compile thread share it.
+fn baseline_isa(verify: bool) -> Result<OwnedTargetIsa, String> {
+    type Made = Vec<((String, String, bool), OwnedTargetIsa)>;
+    static MADE: std::sync::Mutex<Made> = std::sync::Mutex::new(Vec::new());
+    let (opt, ra) = flag_settings();
+    let key = (opt, ra, verify);
+    // A panic while the lock was held left the list as it was (a push is the only write).
+    let mut made = MADE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, isa)) = made.iter().find(|(k, _)| *k == key) {
+        return Ok(isa.clone());
+    }
+    let isa = host_isa(flags_with(&key.0, &key.1, verify))?;
+    made.push((key, isa.clone()));
+    Ok(isa)
 }
 
 /// Flags with this optimisation level and register allocator (an unknown name falls back to
@@ -576,7 +602,7 @@ fn host_isa(flags: settings::Flags) -> Result<OwnedTargetIsa, String> {
 
 impl Jit {
     pub fn new(config: JitConfig) -> Result<Jit, String> {
-        let isa = host_isa(flags(config.verify))?;
+        let isa = baseline_isa(config.verify)?;
         // Compiled code reports hot Blocks and deopts through these.
         crate::helpers::set_compiler_hooks(crate::helpers::CompilerHooks { note_hot, note_deopt, note_early_poll });
         Ok(Jit {
@@ -586,8 +612,8 @@ impl Jit {
             quiet_poll_ahead: QuietCall::NotLooked,
             spare_funcs: Vec::new(),
             isa,
-            ctx: Context::new(),
-            fctx: FunctionBuilderContext::new(),
+            ctx: Box::new(Context::new()),
+            fctx: Box::new(FunctionBuilderContext::new()),
             code_data: Vec::new(),
             failed: HashSet::new(),
             config,
@@ -1041,7 +1067,7 @@ impl Jit {
         let r = catch_unwind(AssertUnwindSafe(|| self.translate_inner(vm, block, tier))).unwrap_or_else(|_| {
             // The builder contexts may be half way through a function: start afresh.
             self.ctx.clear();
-            self.fctx = FunctionBuilderContext::new();
+            *self.fctx = FunctionBuilderContext::new();
             Err("panic during translation".into())
         });
         r.map(|t| Translation {
