@@ -498,15 +498,15 @@ impl JitConfig {
     }
 }
 
-/// Comma-separated numbers (`SOMA_JIT_BUDGET_EXEMPT`).
+/// Comma-separated numbers (`SOMA_JIT_BUDGET`, `SOMA_JIT_BUDGET_EXEMPT`): at least one, and
+/// `None` when any part is not a number (an empty text is one empty part).
 fn parse_numbers(v: &str) -> Option<Vec<u64>> {
-    v.split(',').map(|p| p.trim().parse().ok()).collect::<Option<Vec<u64>>>().filter(|p| !p.is_empty())
+    v.split(',').map(|p| p.trim().parse().ok()).collect()
 }
 
 /// `SOMA_JIT_BUDGET`: `PERCENT,ALLOWANCE_US` or `PERCENT,ALLOWANCE_US,LATE_PERCENT,LATE_AFTER_MS`.
 fn parse_budget(v: &str) -> Option<Vec<u64>> {
-    let parts: Option<Vec<u64>> = v.split(',').map(|p| p.trim().parse().ok()).collect();
-    parts.filter(|p| p.len() == 2 || p.len() == 4)
+    parse_numbers(v).filter(|p| p.len() == 2 || p.len() == 4)
 }
 
 /// A Block whose background compiles were dropped as stale this many times is compiled on the

@@ -153,11 +153,16 @@ impl Vm {
     pub fn new_record(&mut self, field: Option<(Sym, Value)>) -> Value {
         let cell = self.heap.alloc_cell();
         if let Some((name, v)) = field {
-            let child = self.heap.alloc_cell();
-            child.set_value(v);
-            cell.insert_child_sym(name, child);
+            self.add_field(cell, name, v);
         }
         cell.as_value()
+    }
+
+    /// A new child `name` of `record` (which has none of that name) holding `v`.
+    fn add_field(&mut self, record: CellPtr, name: Sym, v: Value) {
+        let child = self.heap.alloc_cell();
+        child.set_value(v);
+        record.insert_child_sym(name, child);
     }
 
     /// `!_.n.name` of `v` where the record name `_.n` is `record`, which never holds a
@@ -169,9 +174,7 @@ impl Vm {
         debug_assert!(!record.value().is_cell_ref(), "a record name never holds a CellRef");
         match record.child_sym(name) {
             None => {
-                let child = self.heap.alloc_cell();
-                child.set_value(v);
-                record.insert_child_sym(name, child);
+                self.add_field(record, name, v);
                 FieldWrite::Written
             }
             Some(child) if child.value().is_cell_ref() && !v.is_cell_ref() => FieldWrite::WouldWriteThrough,

@@ -385,15 +385,16 @@ pub fn entry_signature(call_conv: CallConv) -> Signature {
 /// name has no children, so that is a read below the cell its value refers to).
 fn reg_eligible(code: &Code) -> bool {
     let path = |ins: &Instr| &code.paths[ins.operand as usize];
-    let is_record = |sym: Sym| {
-        code.instrs.iter().any(|ins| {
-            matches!(ins.op, Opcode::SetReg | Opcode::RefReg) && {
-                let p = path(ins);
-                p.syms.first() == Some(&sym)
-                    && matches!((ins.op, p.syms.len()), (Opcode::SetReg, 2) | (Opcode::RefReg, 1))
-            }
+    // The record names: written as `!_.n.f` or referenced as `_.n.`.
+    let records: Vec<Sym> = code
+        .instrs
+        .iter()
+        .filter(|ins| matches!(ins.op, Opcode::SetReg | Opcode::RefReg))
+        .filter_map(|ins| match (ins.op, &*path(ins).syms) {
+            (Opcode::SetReg, &[n, _]) | (Opcode::RefReg, &[n]) => Some(n),
+            _ => None,
         })
-    };
+        .collect();
     code.instrs.iter().all(|ins| {
         let register_op = matches!(
             ins.op,
@@ -406,7 +407,7 @@ fn reg_eligible(code: &Code) -> bool {
         match (ins.op, p.syms.len()) {
             (Opcode::LoadReg | Opcode::ExecReg, 0) => false,
             // A record name's own value is never read or written.
-            (Opcode::LoadReg | Opcode::ExecReg | Opcode::SetReg, 1) => !is_record(p.syms[0]),
+            (Opcode::LoadReg | Opcode::ExecReg | Opcode::SetReg, 1) => !records.contains(&p.syms[0]),
             (Opcode::LoadReg | Opcode::ExecReg, _) => true,
             (Opcode::SetReg, n) => n == 2,
             (Opcode::RefReg, n) => n <= 1,
