@@ -209,12 +209,30 @@ impl<'e> Translator<'_, 'e> {
     }
 
     /// Fill the shared exit blocks (after the body).
+    ///
+    /// Each exit block stores what it hands over and makes memory current; all of them then
+    /// jump to one tail that calls `jit_exit` with the exit's description and returns its
+    /// status: one call sequence and one epilogue in the machine code instead of one per
+    /// exit (a function has about ten exits). Nothing after the call reads a variable, so the
+    /// tail needs no values but its parameters. Timed code (`CodeEnv::clock`) keeps a call
+    /// per exit: its clock stops after the call, through a helper that syncs the VM fields.
     pub(super) fn finish_exits(&mut self) {
-        for (block, desc, sources) in std::mem::take(&mut self.exit_bodies) {
+        let bodies = std::mem::take(&mut self.exit_bodies);
+        let tail = (bodies.len() > 1 && self.env.clock.is_none()).then(|| {
+            let b = self.b.create_block();
+            self.b.set_cold_block(b);
+            self.b.append_block_param(b, I32); // the exit's kind, as `jit_exit` takes it
+            self.b.append_block_param(b, I64); // its site
+            self.b.append_block_param(b, I64); // its `ExitDesc`
+            b
+        });
+        for (block, desc, sources) in bodies {
             self.b.switch_to_block(block);
             let params = self.b.block_params(block).to_vec();
             let mut next = params[2..].iter();
             self.max_flush = self.max_flush.max(desc.pending.len());
+            // The buffer's address, made at the first store (an exit often hands over nothing).
+            let mut buf = None;
             for (i, source) in sources.into_iter().enumerate() {
                 let v = match source {
                     ExitValue::Root => continue,
@@ -224,7 +242,11 @@ impl<'e> Translator<'_, 'e> {
                         if raw_int { self.box_int(v) } else { v }
                     }
                 };
-                self.b.ins().stack_store(I64, v, self.flush_slot, (i * 8) as i32);
+                let at = match buf {
+                    Some(at) => at,
+                    None => *buf.insert(self.b.ins().stack_addr(I64, self.flush_slot, 0)),
+                };
+                self.b.ins().store(MemFlagsData::trusted(), v, at, (i * 8) as i32);
             }
             // The names `jit_exit` materialises, from their variables (speculative code).
             let slots: Vec<usize> = desc
@@ -239,15 +261,36 @@ impl<'e> Translator<'_, 'e> {
             self.sync_slots(&slots);
             let d = self.vm_const(&*desc as *const ExitDesc as u64);
             self.out.exits.push(desc);
-            let buf = self.b.ins().stack_addr(I64, self.flush_slot, 0);
-            let slots = match self.slots {
-                Some(s) => s,
-                None => self.iconst(0),
-            };
+            if let Some(tail) = tail {
+                // What `helper` makes current before a call that may collect (the Register
+                // slots are above; `jit_exit` passes the AL, so there is nothing to flush).
+                self.sync_vm_state();
+                let args = [BlockArg::Value(params[0]), BlockArg::Value(params[1]), BlockArg::Value(d)];
+                self.b.ins().jump(tail, &args);
+                continue;
+            }
+            let buf = buf.unwrap_or_else(|| self.b.ins().stack_addr(I64, self.flush_slot, 0));
+            let slots = self.exit_slots();
             let st = self.helper_status(At::Leaving, Helper::Exit, &[self.vm, params[0], d, buf, slots, params[1]],
             );
             self.emit_time_end();
             self.b.ins().return_(&[st]);
+        }
+        if let Some(tail) = tail {
+            self.b.switch_to_block(tail);
+            let p = self.b.block_params(tail).to_vec();
+            let buf = self.b.ins().stack_addr(I64, self.flush_slot, 0);
+            let slots = self.exit_slots();
+            let st = self.emit_call(Helper::Exit, &[self.vm, p[0], p[2], buf, slots, p[1]]).expect("a status");
+            self.b.ins().return_(&[st]);
+        }
+    }
+
+    /// `jit_exit`'s Register slots argument (0 without slots).
+    fn exit_slots(&mut self) -> ir::Value {
+        match self.slots {
+            Some(s) => s,
+            None => self.iconst(0),
         }
     }
 

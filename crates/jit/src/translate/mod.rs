@@ -246,7 +246,7 @@ pub fn translate(
         vs: VStack::default(),
         flush_slot,
         out_slot,
-        sigs: FxHashMap::default(),
+        sigs: Vec::new(),
         vm_const_names: FxHashMap::default(),
         call_conv,
         levels: vec![Level {
@@ -571,7 +571,8 @@ struct Translator<'a, 'e> {
     vs: VStack,
     flush_slot: ir::StackSlot,
     out_slot: ir::StackSlot,
-    sigs: FxHashMap<(Vec<ir::Type>, Option<ir::Type>), ir::SigRef>,
+    /// Signatures imported so far (a handful per function: searched, never allocated for).
+    sigs: Vec<(&'static [ir::Type], Option<ir::Type>, ir::SigRef)>,
     /// The global value of each VM constant made so far, by its value (one name per value).
     vm_const_names: FxHashMap<u64, ir::GlobalValue>,
     call_conv: CallConv,
@@ -708,16 +709,15 @@ impl<'e> Translator<'_, 'e> {
         }
     }
 
-    fn sig(&mut self, params: &[ir::Type], ret: Option<ir::Type>) -> ir::SigRef {
-        let key = (params.to_vec(), ret);
-        if let Some(&s) = self.sigs.get(&key) {
+    fn sig(&mut self, params: &'static [ir::Type], ret: Option<ir::Type>) -> ir::SigRef {
+        if let Some(&(_, _, s)) = self.sigs.iter().find(|&&(p, r, _)| p == params && r == ret) {
             return s;
         }
         let mut sig = Signature::new(self.call_conv);
         sig.params.extend(params.iter().map(|&t| AbiParam::new(t)));
         sig.returns.extend(ret.map(AbiParam::new));
         let s = self.b.import_signature(sig);
-        self.sigs.insert(key, s);
+        self.sigs.push((params, ret, s));
         s
     }
 
@@ -742,11 +742,8 @@ impl<'e> Translator<'_, 'e> {
             "the arguments of {} do not match its row",
             e.name
         );
-        let sig = self.sig(e.params, e.ret);
-        let callee = self.iconst(e.addr as u64);
         if e.leaf {
-            let inst = self.b.ins().call_indirect(sig, callee, args);
-            return self.b.inst_results(inst).first().copied();
+            return self.emit_call(h, args);
         }
         // The helper sees (and may change) the VM fields speculative code keeps in registers,
         // and may collect (the Register slots are roots).
@@ -755,10 +752,19 @@ impl<'e> Translator<'_, 'e> {
             let slots = self.root_slots();
             self.sync_slots(&slots);
         }
-        let inst = self.b.ins().call_indirect(sig, callee, args);
-        let result = self.b.inst_results(inst).first().copied();
+        let result = self.emit_call(h, args);
         self.reload_vm_state();
         result
+    }
+
+    /// The call instruction of helper `h` alone: whatever it needs around it (see
+    /// [`Self::helper`]) is the caller's to emit.
+    fn emit_call(&mut self, h: Helper, args: &[ir::Value]) -> Option<ir::Value> {
+        let e = h.entry();
+        let sig = self.sig(e.params, e.ret);
+        let callee = self.iconst(e.addr as u64);
+        let inst = self.b.ins().call_indirect(sig, callee, args);
+        self.b.inst_results(inst).first().copied()
     }
 
     /// Call a helper that returns a status ([`Self::helper`]).
@@ -872,10 +878,11 @@ impl<'e> Translator<'_, 'e> {
 
         self.b.switch_to_block(slow);
         self.max_flush = self.max_flush.max(vals.len());
-        for (i, &v) in vals.iter().enumerate() {
-            self.b.ins().stack_store(I64, v, self.flush_slot, (i * 8) as i32);
-        }
+        // One address for all the stores (`stack_store` would compute it once per value).
         let base = self.b.ins().stack_addr(I64, self.flush_slot, 0);
+        for (i, &v) in vals.iter().enumerate() {
+            self.b.ins().store(flags, v, base, (i * 8) as i32);
+        }
         let n = self.iconst(vals.len() as u64);
         // The status is ignored: pushing cannot fail (a panic would be an allocation abort).
         self.helper_status(At::Main, Helper::PushN, &[self.vm, base, n]);
