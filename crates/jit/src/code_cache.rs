@@ -5,8 +5,8 @@
 //! IR, with external names as indices into the function's own name table) and of the target
 //! ISA's settings. The translator names everything that belongs to one VM (its paths, cache
 //! lines, counters, heap Values, the memory a translation allocates) through *VM constants*,
-//! external names patched at install (`translate::VM_CONST_NAMESPACE`), and the process's own
-//! addresses (helpers) as numbers. So two VMs that run the same program translate its Blocks
+//! external names patched at install (`translate::VM_CONST_NAMESPACE`), and the helpers it
+//! calls by their index in the helper table (`translate::HELPER_NAMESPACE`). So two VMs that run the same program translate its Blocks
 //! into equal stencils, and the machine code of the first one serves the second: the second
 //! installs the same bytes with its own VM constants and its own module's relocations. A
 //! `soma test` file makes a VM per test, a benchmark a VM per repeat: without this, each of

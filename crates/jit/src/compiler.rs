@@ -1315,8 +1315,9 @@ impl Jit {
     }
 }
 
-/// `code`'s bytes with the function's VM constants written in (`translate::vm_const`), and
-/// the relocations left for the module (helpers, trampolines).
+/// `code`'s bytes with the function's VM constants (`translate::vm_const`) and the addresses
+/// of the helpers it calls (`translate::HELPER_NAMESPACE`) written in, and the relocations
+/// left for the module (the quiet trampolines).
 fn link_vm_consts(
     code: &MachineCode,
     func: &ir::Function,
@@ -1330,16 +1331,29 @@ fn link_vm_consts(
     for r in &code.relocs {
         if let FinalizedRelocTarget::ExternalName(ir::ExternalName::User(name)) = &r.target {
             let name = &func.params.user_named_funcs()[*name];
-            if name.namespace == translate::VM_CONST_NAMESPACE {
-                let value = vm_consts
-                    .get(name.index as usize)
-                    .ok_or_else(|| format!("VM constant {} not in the translation", name.index))?;
+            // A VM constant, or a helper's address (the code loads it, then calls it).
+            let value = match name.namespace {
+                translate::VM_CONST_NAMESPACE => Some(
+                    vm_consts
+                        .get(name.index as usize)
+                        .copied()
+                        .ok_or_else(|| format!("VM constant {} not in the translation", name.index))?,
+                ),
+                translate::HELPER_NAMESPACE => Some(
+                    crate::helper_table::Helper::ALL
+                        .get(name.index as usize)
+                        .map(|h| h.entry().addr as u64)
+                        .ok_or_else(|| format!("no helper {}", name.index))?,
+                ),
+                _ => None,
+            };
+            if let Some(value) = value {
                 let at = r.offset as usize;
                 let slot = bytes
                     .get_mut(at..at + 8)
                     .filter(|_| r.kind == Reloc::Abs8)
-                    .ok_or_else(|| format!("VM constant {} in a {:?} relocation at {at}", name.index, r.kind))?;
-                slot.copy_from_slice(&(*value as i64).wrapping_add(r.addend).to_le_bytes());
+                    .ok_or_else(|| format!("external {}:{} in a {:?} relocation at {at}", name.namespace, name.index, r.kind))?;
+                slot.copy_from_slice(&(value as i64).wrapping_add(r.addend).to_le_bytes());
                 continue;
             }
         }

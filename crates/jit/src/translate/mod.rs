@@ -148,6 +148,13 @@ pub struct CodeEnv<'a> {
 /// the index of a name is its position in `Translated::vm_consts`.
 pub const VM_CONST_NAMESPACE: u32 = 7;
 
+/// The namespace of the external names that stand for helpers (the index is the helper's
+/// position in [`Helper::ALL`]): a call of a helper names it, and the install writes its
+/// address (`compiler::link_vm_consts`). The process's addresses are the same in every VM,
+/// so this keeps nothing of one VM in the function; it only spares each call site the
+/// instruction that would make the address.
+pub const HELPER_NAMESPACE: u32 = 8;
+
 /// Memory the compiled code refers to (the JIT keeps it as long as the code), and counts.
 #[derive(Default)]
 pub struct Translated {
@@ -248,6 +255,7 @@ pub fn translate(
         out_slot,
         sigs: Vec::new(),
         vm_const_names: FxHashMap::default(),
+        helper_refs: Vec::new(),
         call_conv,
         levels: vec![Level {
             code,
@@ -575,6 +583,8 @@ struct Translator<'a, 'e> {
     sigs: Vec<(&'static [ir::Type], Option<ir::Type>, ir::SigRef)>,
     /// The global value of each VM constant made so far, by its value (one name per value).
     vm_const_names: FxHashMap<u64, ir::GlobalValue>,
+    /// The helpers this function calls, imported once each (see [`HELPER_NAMESPACE`]).
+    helper_refs: Vec<(Helper, ir::FuncRef)>,
     call_conv: CallConv,
     levels: Vec<Level<'e>>,
     /// Address of the first shadow slot reserved at entry (virtual Register names).
@@ -760,11 +770,30 @@ impl<'e> Translator<'_, 'e> {
     /// The call instruction of helper `h` alone: whatever it needs around it (see
     /// [`Self::helper`]) is the caller's to emit.
     fn emit_call(&mut self, h: Helper, args: &[ir::Value]) -> Option<ir::Value> {
-        let e = h.entry();
-        let sig = self.sig(e.params, e.ret);
-        let callee = self.iconst(e.addr as u64);
-        let inst = self.b.ins().call_indirect(sig, callee, args);
+        let callee = self.helper_ref(h);
+        let inst = self.b.ins().call(callee, args);
         self.b.inst_results(inst).first().copied()
+    }
+
+    /// `h` as a function this one calls: an external name in [`HELPER_NAMESPACE`], whose
+    /// address the install writes where the code loads it. Not colocated: the helpers are in
+    /// the shared library, too far from the JIT's memory for a relative call.
+    fn helper_ref(&mut self, h: Helper) -> ir::FuncRef {
+        if let Some(&(_, f)) = self.helper_refs.iter().find(|&&(x, _)| x == h) {
+            return f;
+        }
+        let e = h.entry();
+        let signature = self.sig(e.params, e.ret);
+        let name = ir::UserExternalName::new(HELPER_NAMESPACE, h as u32);
+        let name = self.b.func.declare_imported_user_function(name);
+        let f = self.b.import_function(ir::ExtFuncData {
+            name: ir::ExternalName::User(name),
+            signature,
+            colocated: false,
+            patchable: false,
+        });
+        self.helper_refs.push((h, f));
+        f
     }
 
     /// Call a helper that returns a status ([`Self::helper`]).
