@@ -525,6 +525,45 @@ def test_a_vm_is_freed_when_its_last_reference_goes():
         gc.enable()
 
 
+def test_a_source_is_compiled_once_per_process(monkeypatch):
+    # The second run of the same text and name takes the compiled module from the cache (in
+    # a fresh VM, with the same outcome); another name, another text, or a source that
+    # fails to compile are compiled again.
+    compiled = []
+    real = native.compile_source
+
+    def counting(text, name):
+        compiled.append((text, name))
+        return real(text, name)
+
+    monkeypatch.setattr(native, "compile_source", counting)
+    text = "(cached %d) !msg  msg >print  6 7 >*" % os.getpid()
+    for _ in range(2):
+        lines = []
+        vm = nvm(stdlib=False, output=lines.append)
+        vm.execute_code(text, "cached.soma")
+        assert lines == ["cached %d" % os.getpid()] and vm.al == [42]
+    assert compiled == [(text, "cached.soma")]
+    nvm(stdlib=False).execute_code(text, "other.soma")
+    assert compiled[-1] == (text, "other.soma")
+    for _ in range(2):
+        with pytest.raises(soma.ParseError):
+            nvm(stdlib=False).execute_code("{ 1 2", "broken.soma")
+    assert [c for c in compiled if c[1] == "broken.soma"] == [("{ 1 2", "broken.soma")] * 2
+
+
+def test_the_module_cache_is_bounded(monkeypatch):
+    monkeypatch.setattr(native, "_MODULE_CACHE", {})
+    monkeypatch.setattr(native, "_module_cache_bytes", 0)
+    for i in range(native._MODULE_CACHE_LIMIT + 10):
+        nvm(stdlib=False).execute_code("%d !x" % i, "bounded.soma")
+    assert len(native._MODULE_CACHE) == native._MODULE_CACHE_LIMIT
+    assert ("0 !x", "bounded.soma") not in native._MODULE_CACHE
+    last = "%d !x" % (native._MODULE_CACHE_LIMIT + 9)
+    assert (last, "bounded.soma") in native._MODULE_CACHE
+    assert native._module_cache_bytes == sum(len(d) + len(k[0]) for k, d in native._MODULE_CACHE.items())
+
+
 def test_a_cellref_dropped_on_another_thread_is_released_by_the_next_run():
     # The Machine is single-threaded: a CellRef whose last reference dies on another thread
     # (e.g. a thread calling vm.interrupt() collects a cycle) is queued, not unpinned there.

@@ -42,7 +42,7 @@ from .errors import RuntimeError as SomaRuntimeError
 from . import messages
 from .interpreter import DEFAULT_MAX_DEPTH
 from .values import FALSE, NIL, TRUE, VOID, Block, Builtin, CellRef
-from .vm import STDLIB_PATH, VM
+from .vm import VM
 
 try:
     # By its full name: `from . import _native` while the package is still initialising
@@ -205,11 +205,31 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 _ERROR_CLASSES = {1: LexError, 2: ParseError, 3: SomaRuntimeError, 4: LimitError}
 
-# Serialized modules by (source text, source name) for the stdlib and extension setup
-# code only: compiled once per process, not once per VM. (User programs are compiled on
-# every execute_code, as in the pure-Python tier.)
+# Serialized modules by (source text, source name): a source is compiled once per process,
+# not once per VM or per run, as a Python module is compiled once, not at every call (the
+# stdlib for every VM, a test file's helpers, a program a benchmark or a server runs again).
+# Compiling is a function of the text and the name, and the module is plain bytes, so a
+# cached module is exactly what compiling again would give. Sources that fail to compile
+# are not kept (the error is raised again, from a fresh compile). Bounded by entries and
+# by bytes; the oldest entry goes first.
 _MODULE_CACHE = {}
-_MODULE_CACHE_LIMIT = 32
+_MODULE_CACHE_LIMIT = 64
+_MODULE_CACHE_MAX_BYTES = 16 << 20
+_module_cache_bytes = 0
+
+
+def _cache_module(key, data):
+    """Keep `data`, the module compiled from `key`, making room first."""
+    global _module_cache_bytes
+    size = len(data) + len(key[0])
+    if size > _MODULE_CACHE_MAX_BYTES // 4:
+        return
+    while _MODULE_CACHE and (len(_MODULE_CACHE) >= _MODULE_CACHE_LIMIT
+                             or _module_cache_bytes + size > _MODULE_CACHE_MAX_BYTES):
+        old_key = next(iter(_MODULE_CACHE))
+        _module_cache_bytes -= len(_MODULE_CACHE.pop(old_key)) + len(old_key[0])
+    _MODULE_CACHE[key] = data
+    _module_cache_bytes += size
 
 
 class NativeBackend:
@@ -373,10 +393,7 @@ class NativeBackend:
                 source_text = _SURROGATE.sub("\ufffd", source_text)
             code = compile_source(source_text, source_name)
             data = encode_module(code)
-            if source_name == STDLIB_PATH or source_name.startswith("<extension "):
-                if len(_MODULE_CACHE) >= _MODULE_CACHE_LIMIT:
-                    _MODULE_CACHE.clear()
-                _MODULE_CACHE[key] = data
+            _cache_module(key, data)
         self._to_native()
         try:
             info = self._m.run(self, data)
