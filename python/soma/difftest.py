@@ -557,6 +557,8 @@ def compare(factories, count, seed, report=print, reach=None):
                     reach.setdefault("child_reads", set()).add(index)
                 if LAST_STATS.get("record_sites", 0):
                     reach.setdefault("records", set()).add(index)
+                if LAST_STATS.get("sunk_cells", 0):
+                    reach.setdefault("sunk", set()).add(index)
                 if LAST_STATS.get("nested_choices", 0):
                     reach.setdefault("nested_choices", set()).add(index)
         base = results[names[0]]
@@ -635,7 +637,8 @@ def main(argv=None):
               "taking a poll early in %d, "
               "folding compares in %d, knowing a choice in its arms in %d; machine code "
               "from the code cache in %d; record reads compiled in %d; record names in %d; "
-              "a recursion moved over to its unrolled code in %d; three-way dispatch compiled in %d"
+              "a recursion moved over to its unrolled code in %d; three-way dispatch compiled in %d; "
+              "Store writes sunk in %d"
               % (reach.get("speculative", 0), reach.get("deopted", 0),
                  reach.get("respecialized", 0), reach.get("revalidated", 0),
                  reach.get("direct", 0), reach.get("unrolled", 0), reach.get("poll_exits", 0),
@@ -643,7 +646,7 @@ def main(argv=None):
                  reach.get("known_choices", 0), len(reach.get("cached_in", ())),
                  len(reach.get("child_reads", ())), len(reach.get("records", ())),
                  reach.get("calls_moved", 0),
-                 len(reach.get("nested_choices", ()))))
+                 len(reach.get("nested_choices", ())), len(reach.get("sunk", ()))))
     return 1 if found else 0
 
 

@@ -298,6 +298,9 @@ pub struct JitStats {
     /// `!_.n.f` and `_.n.` of Register names kept as the cell compiled code made
     /// (`translate/record.rs`), counted per compile.
     pub record_sites: u64,
+    /// Store cells whose writes speculative code keeps in registers until something else
+    /// could look (`translate/speculate.rs`, "Sunk writes"), counted per compile.
+    pub sunk_cells: u64,
     /// Nested `choose`s of known Blocks (bst's three-way walk) executed as branches, counted
     /// per compile.
     pub nested_choices: u64,
@@ -1289,6 +1292,7 @@ impl Jit {
         self.stats.folded_compares += t.data.folded_compares as u64;
         self.stats.child_read_sites += t.data.child_reads as u64;
         self.stats.record_sites += t.data.record_sites as u64;
+        self.stats.sunk_cells += t.data.sunk_cells as u64;
         self.stats.nested_choices += t.data.nested_choices as u64;
         self.stats.known_choices += t.data.known_choices as u64;
         if tier == 2 {

@@ -607,6 +607,53 @@ fn recursion_is_speculative_and_a_rebinding_between_calls_fails_the_validation_c
     deopts_like_the_executor(&src, 1, DeoptReason::EntryCheck);
 }
 
+// ----- sunk writes (speculate.rs, "Sunk writes") -----
+// The loop body's own Store writes stay in registers until something else could look. Each
+// case below looks from somewhere else right after such a write, where the cell would still
+// hold the previous round's value had the write not been stored first.
+
+/// The Store value at `path` after `src` ran on `tier` (with the outcome).
+fn store_after(tier: Tier, src: &str, path: &[&str]) -> (common::Outcome, Option<String>) {
+    let (o, r) = run_on(tier, src, true);
+    let v = r.vm.read_store_path(path).map(|v| format!("{v:?}"));
+    (o, v)
+}
+
+#[test]
+fn a_sunk_write_is_in_its_cell_when_an_overflow_leaves_the_round() {
+    // From round 28 `n + BIG` overflows: the executor takes over at that `>+`, after the
+    // round's `!n`, and compares the `n` the round pushed before it with the cell's.
+    let src = "0 !n 0 !m { n 1 >+ !n  n  n 140737488355300 >+ !m  n >== { } { (stale n) >debug.error } >ifelse \
+               n 100 >< >block Nil >choose } >chain >drop n m";
+    deopts_like_the_executor(src, 1, DeoptReason::IntOverflow);
+}
+
+#[test]
+fn a_sunk_write_is_in_its_cell_when_an_error_ends_the_run() {
+    // The error of round 50 stops the run after the round's `!n` and `!k`: the Store shows
+    // both, as the executor leaves it.
+    let src = "0 !n 0 !k { n 1 >+ !n  k 2 >+ !k  n 50 >== { (boom) >debug.error } { } >ifelse \
+               n 100 >< >block Nil >choose } >chain >drop";
+    let reference = store_after(Tier::Executor, src, &["n"]);
+    assert!(reference.0.err.is_some(), "{reference:?}");
+    assert_eq!(store_after(ALL_OPTIMIZED, src, &["n"]), reference);
+    assert_eq!(store_after(ALL_OPTIMIZED, src, &["k"]), store_after(Tier::Executor, src, &["k"]));
+    let (_, mut r) = run_on(ALL_OPTIMIZED, src, true);
+    assert!(soma_jit::stats(&mut r.vm).unwrap().speculative >= 1);
+}
+
+#[test]
+fn a_record_read_through_a_cellref_sees_the_sunk_write_to_that_field() {
+    // `x.f` is written, then read back as a record field below a CellRef to `x` (a leaf
+    // helper's read of the graph): it must be this round's value.
+    let src = "0 !x.f 0 !n { x.f 1 >+ !x.f  x. !_.t  _.t.f !n  n 50 >< >block Nil >choose } >chain >drop n x.f";
+    let (o, mut r) = run_on(ALL_OPTIMIZED, src, true);
+    assert_eq!(o.al, "[50, 50]");
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert!(s.speculative >= 1 && s.child_read_sites >= 1, "{s:?}");
+    diff(src, true);
+}
+
 #[test]
 fn writes_by_called_code_are_never_lost_to_a_validation_cache() {
     // `inc` (speculative) writes `c`; `z` (speculative) runs it twice through `chain` (a call).

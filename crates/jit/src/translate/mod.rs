@@ -179,6 +179,8 @@ pub struct Translated {
     pub child_reads: usize,
     /// `!_.n.f` and `_.n.` of record names compiled (`record.rs`).
     pub record_sites: usize,
+    /// Store cells whose writes the code keeps in registers (`speculate.rs`, "Sunk writes").
+    pub sunk_cells: usize,
     /// Nested `choose`s executed as branches to known Blocks (`inline_nested_choice`).
     pub nested_choices: usize,
     /// Register names known to hold an arm's Block inside that arm of a `choose`
@@ -256,6 +258,7 @@ pub fn translate(
         sigs: Vec::new(),
         vm_const_names: FxHashMap::default(),
         helper_refs: Vec::new(),
+        sunk: Vec::new(),
         call_conv,
         levels: vec![Level {
             code,
@@ -329,6 +332,7 @@ pub fn translate(
         t.spec = Some(speculate::Speculation::new(pre, t.levels[0].reg.clone(), writes, own_writes, epoch));
         if !writes_nothing {
             t.writes_var = Some((writes, own_writes));
+            t.sink_own_writes(code);
         }
         t.out.speculative = true;
     }
@@ -583,6 +587,9 @@ struct Translator<'a, 'e> {
     sigs: Vec<(&'static [ir::Type], Option<ir::Type>, ir::SigRef)>,
     /// The global value of each VM constant made so far, by its value (one name per value).
     vm_const_names: FxHashMap<u64, ir::GlobalValue>,
+    /// The Store cells whose writes speculative code keeps in registers until anything else
+    /// could look (`speculate.rs`, "Sunk writes").
+    sunk: Vec<speculate::SunkCell>,
     /// The helpers this function calls, imported once each (see [`HELPER_NAMESPACE`]).
     helper_refs: Vec<(Helper, ir::FuncRef)>,
     call_conv: CallConv,
@@ -753,6 +760,8 @@ impl<'e> Translator<'_, 'e> {
             e.name
         );
         if e.leaf {
+            // A leaf reads and writes the graph: the cells must hold the code's writes.
+            self.flush_sunk_writes();
             return self.emit_call(h, args);
         }
         // The helper sees (and may change) the VM fields speculative code keeps in registers,

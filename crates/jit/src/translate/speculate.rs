@@ -19,8 +19,9 @@
 //! runs, so the only writes to the hoisted cells are its own inline stores, every guarded
 //! cell keeps its value, and no cell is unlinked (nor collected: every hoisted cell is
 //! reachable from the Store). The cells' values then live in SSA variables: a read is a
-//! register, a loop-invariant read is a load in the pre-header. Writes still store to the
-//! cell at once, so exits find the Store as the executor would.
+//! register, a loop-invariant read is a load in the pre-header. Writes of the code's own
+//! level store to the cell only when something else could look (see "Sunk writes"); the
+//! others store at once.
 //!
 //! A call (a Block not inlined, `chain`, a builtin, a helper-form operation) may run
 //! anything. After it the code compares the structural epoch and the graph's write counter
@@ -38,6 +39,39 @@
 //! cell and value; the next entry that finds both counts unchanged loads them instead of
 //! checking again (see [`Translator::finish_preheader`]).
 //!
+//! # Sunk writes
+//! A chained loop's body writes its Store paths every round (`n 1 >+ !n`, collatz's `!c.n`
+//! and `!c.steps`); a store each, and for an Int the boxing before it. Nothing but the code
+//! itself can see a hoisted cell between two points where something else could look: a
+//! helper (a leaf too, as it reads or writes the graph), a call, an exit, a return. So the
+//! code keeps the cells it writes in its own level in its variables, with a flag set by each
+//! write, and stores them (boxing an Int) at those points only, where the flag is set
+//! (`flush_sunk_writes`, from `sync_write_count`, which every such point runs, and from
+//! `helper` for leaves). A loop whose rounds call nothing stores nothing per round: the
+//! value goes around the loop in a register, and into its cell when the loop leaves, polls,
+//! deoptimizes or fails.
+//!
+//! Why nothing can see a stale cell:
+//! * every other reader of the Store runs at a flush point: helpers (the host, `jit_exec`,
+//!   the collector, which only runs inside helpers), compiled code called natively (its call
+//!   checks sync), the executor after an exit or an error (exit blocks and error paths
+//!   sync before `jit_exit` / `jit_error_at`), Python after a return;
+//! * the code's own reads of a written path are its variables, and no other hoisted path
+//!   shares its cell (the pre-header's alias check); a record read below a CellRef to the
+//!   cell's parent goes through a leaf helper, which flushes first;
+//! * the cells are those of the code's own level: their SET_STORE instructions all run when
+//!   the level runs to its end, so they are hoisted (and their flags declared) before any
+//!   flush point is translated, and every flush point knows every sunk cell. Writes in
+//!   inlined bodies, which may or may not run, store at once. A path holding a CellRef keeps
+//!   its stores (a write is checked against write-through there);
+//! * a flag is cleared only by a flush, and set only after the pre-header defined the cell
+//!   and value variables, so a flush stores only where they hold the cell and its new value.
+//!   The pre-header (entry, or after the host poll, which flushed) starts with every flag
+//!   clear; a check after a call finds them clear (the call flushed).
+//!
+//! The writes are still counted in `own_writes` as they happen and added to the graph's
+//! counter at the same points, after the stores.
+//!
 //! # Unboxed Ints
 //! A path that holds a small Int keeps its integer in a variable too; every write to it must
 //! be a small Int (known, or tag-tested with a deopt exit otherwise). Arithmetic and `<` on
@@ -50,6 +84,16 @@
 use super::*;
 use super::vmstate::VmField;
 use cranelift_frontend::Variable;
+
+/// A hoisted cell whose writes are sunk (see "Sunk writes" in the module docs): its
+/// variables, and the flag set by a write and cleared by a flush.
+#[derive(Clone, Copy)]
+pub(super) struct SunkCell {
+    cell: Variable,
+    value: Variable,
+    int: Option<Variable>,
+    dirty: Variable,
+}
 use soma_runtime::cell::{CELL_FLAGS_OFFSET, CELL_WALKED_THROUGH};
 use soma_runtime::value::{SMALL_INT_MAX, SMALL_INT_MIN};
 
@@ -120,6 +164,9 @@ pub(super) struct Hoisted {
     /// The builtin or Block a guarded `EXEC_STORE` expects.
     guard: Option<u64>,
     written: bool,
+    /// Writes to the cell are sunk (see "Sunk writes"): the flag that says whether the
+    /// variables hold a value the cell does not.
+    dirty: Option<Variable>,
     /// The body reads the value (or integer) variable, or stores through the cell variable:
     /// the pre-header defines only the variables the body uses (a load each).
     value_used: bool,
@@ -310,10 +357,80 @@ impl<'e> Translator<'_, 'e> {
             holds_ref,
             guard: None,
             written: false,
+            dirty: None,
             value_used: false,
             cell_used: false,
         });
         Some(cells.len() - 1)
+    }
+
+    /// Sink the writes of `code` (level 0, being translated speculatively) to the Store paths
+    /// it writes itself (see "Sunk writes"). Its own SET_STORE instructions all run when the
+    /// code runs to its end (a Code has no branches), so their cells are hoisted now, before
+    /// any flush point is translated: every flush point then knows every sunk cell. A path
+    /// that holds a CellRef keeps its stores (its writes are checked against write-through).
+    pub(super) fn sink_own_writes(&mut self, code: &'e Code) {
+        for ins in &code.instrs {
+            if ins.op != Opcode::SetStore {
+                continue;
+            }
+            let Some(i) = self.hoisted(ins.operand as usize) else { return };
+            let Some(spec) = self.spec.as_mut() else { return };
+            let c = &mut spec.cells[i];
+            if c.holds_ref || c.dirty.is_some() {
+                continue;
+            }
+            let dirty = self.b.declare_var(types::I8);
+            c.dirty = Some(dirty);
+            c.cell_used = true;
+            let sunk = SunkCell { cell: c.cell, value: c.value, int: c.int, dirty };
+            self.sunk.push(sunk);
+            self.out.sunk_cells += 1;
+        }
+    }
+
+    /// Store into each sunk cell the value its variables hold when a write since the last
+    /// flush left it dirty, and clear the flags: wherever anything but this code could look
+    /// at the Store, before every helper (leaves too: they read the graph) and every call,
+    /// in every exit and at every return (`sync_write_count`, `helper`). Where the flag is
+    /// known (right after a write, or after another flush) the test is left out; otherwise
+    /// the store is on a branch of its own. Only there are the cell and the value read: on a
+    /// path where no write happened they may not be defined (an exit of the pre-header).
+    pub(super) fn flush_sunk_writes(&mut self) {
+        for i in 0..self.sunk.len() {
+            let s = self.sunk[i];
+            let dirty = self.b.use_var(s.dirty);
+            match self.known_iconst(dirty) {
+                Some(0) => continue,
+                Some(_) => self.store_sunk(s),
+                None => {
+                    let store = self.b.create_block();
+                    let join = self.b.create_block();
+                    self.b.ins().brif(dirty, store, &[], join, &[]);
+                    self.b.seal_block(store);
+                    self.b.switch_to_block(store);
+                    self.store_sunk(s);
+                    self.b.ins().jump(join, &[]);
+                    self.b.seal_block(join);
+                    self.b.switch_to_block(join);
+                }
+            }
+            let no = self.b.ins().iconst(types::I8, 0);
+            self.b.def_var(s.dirty, no);
+        }
+    }
+
+    /// The store a sunk cell's writes wait for: its current value (boxed from its integer).
+    fn store_sunk(&mut self, s: SunkCell) {
+        let cell = self.b.use_var(s.cell);
+        let v = match s.int {
+            Some(int) => {
+                let i = self.b.use_var(int);
+                self.box_int(i)
+            }
+            None => self.b.use_var(s.value),
+        };
+        self.b.ins().store(MemFlagsData::trusted(), v, cell, CELL_VALUE_OFFSET as i32);
     }
 
     /// LOAD_STORE (and the value of an `EXEC_STORE`): the cell's value variable.
@@ -385,7 +502,7 @@ impl<'e> Translator<'_, 'e> {
         }
         c.written = true;
         c.cell_used = true;
-        let (cell, value, int_var, holds_ref) = (c.cell, c.value, c.int, c.holds_ref);
+        let (cell, value, int_var, holds_ref, dirty) = (c.cell, c.value, c.int, c.holds_ref, c.dirty);
         let int = match (int_var, e.int) {
             // A CellRef replacing the cell's CellRef: no write-through, and the epoch stays
             // unless a lookup walked through the cell (then the executor does the write).
@@ -417,9 +534,17 @@ impl<'e> Translator<'_, 'e> {
                 None
             }
         };
-        let cell_v = self.b.use_var(cell);
-        let flags = MemFlagsData::trusted();
-        self.b.ins().store(flags, e.val, cell_v, CELL_VALUE_OFFSET as i32);
+        match dirty {
+            // The store waits for the next flush (see "Sunk writes").
+            Some(dirty) => {
+                let yes = self.b.ins().iconst(types::I8, 1);
+                self.b.def_var(dirty, yes);
+            }
+            None => {
+                let cell_v = self.b.use_var(cell);
+                self.b.ins().store(MemFlagsData::trusted(), e.val, cell_v, CELL_VALUE_OFFSET as i32);
+            }
+        }
         // Count the write in a register; the graph's counter gets it where anything else could
         // look (`sync_vm_state`).
         let own = self.spec.as_ref().expect("speculating").own_writes;
@@ -634,9 +759,17 @@ impl<'e> Translator<'_, 'e> {
         if rerouted {
             return self.give_up("a Store path below a CellRef the code replaces");
         }
-        let flags = MemFlagsData::trusted();
         self.b.switch_to_block(spec.pre);
-        // Memory is current here (entry, or after the host poll).
+        // Memory is current here (entry, or after the host poll): the pre-header's helpers
+        // have no sunk writes to flush (and the cells are not resolved yet).
+        let sunk = std::mem::take(&mut self.sunk);
+        self.finish_preheader_checks(spec);
+        self.sunk = sunk;
+    }
+
+    /// The pre-header's code (see [`Self::finish_preheader`]).
+    fn finish_preheader_checks(&mut self, spec: Speculation) {
+        let flags = MemFlagsData::trusted();
         self.reload_vm_state();
         // Every failed check leaves through `fail` with the exit's detail plus one.
         let fail = self.b.create_block();
@@ -768,6 +901,11 @@ impl<'e> Translator<'_, 'e> {
     /// Define the variables the body uses from the validation table at `tab`.
     pub(super) fn define_from_table(&mut self, cells: &[Hoisted], tab: ir::Value) {
         let flags = MemFlagsData::trusted();
+        // The variables are the cells' values: nothing to store.
+        for dirty in cells.iter().filter_map(|c| c.dirty) {
+            let no = self.b.ins().iconst(types::I8, 0);
+            self.b.def_var(dirty, no);
+        }
         for (i, c) in cells.iter().enumerate() {
             if c.cell_used {
                 let cell = self.b.ins().load(I64, flags, tab, (16 + 16 * i) as i32);

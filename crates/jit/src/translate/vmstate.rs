@@ -91,11 +91,13 @@ impl<'e> Translator<'_, 'e> {
         self.sync_vm_fields();
     }
 
-    /// Add the code's own writes to the graph's write counter (part of [`Self::sync_vm_state`]).
+    /// Add the code's own writes to the graph's write counter (part of [`Self::sync_vm_state`]),
+    /// after storing the writes kept in registers (`speculate.rs`, "Sunk writes").
     pub(super) fn sync_write_count(&mut self) {
         if self.vm_state.is_none() {
             return;
         }
+        self.flush_sunk_writes();
         let writes = self.writes_var.filter(|_| self.body_started);
         let own_count = writes.map(|(seen, own)| (seen, own, self.b.use_var(own)));
         // Nothing to add where the count is known to be 0 (right after another sync point).
