@@ -213,9 +213,10 @@ impl<'e> Translator<'_, 'e> {
     /// Each exit block stores what it hands over and makes memory current; all of them then
     /// jump to one tail that calls `jit_exit` with the exit's description and returns its
     /// status: one call sequence and one epilogue in the machine code instead of one per
-    /// exit (a function has about ten exits). Nothing after the call reads a variable, so the
-    /// tail needs no values but its parameters. Timed code (`CodeEnv::clock`) keeps a call
-    /// per exit: its clock stops after the call, through a helper that syncs the VM fields.
+    /// exit (a function has about ten exits). The tail also stores the sunk Store writes
+    /// (`speculate.rs`, "Sunk writes"), once for all exits: the variables it reads reach it
+    /// as each exit block's values. Timed code (`CodeEnv::clock`) keeps a call per exit: its
+    /// clock stops after the call, through a helper that syncs the VM fields.
     pub(super) fn finish_exits(&mut self) {
         let bodies = std::mem::take(&mut self.exit_bodies);
         let tail = (bodies.len() > 1 && self.env.clock.is_none()).then(|| {
@@ -226,6 +227,7 @@ impl<'e> Translator<'_, 'e> {
             self.b.append_block_param(b, I64); // its `ExitDesc`
             b
         });
+        self.sunk_flush_in_tail = tail.is_some();
         for (block, desc, sources) in bodies {
             self.b.switch_to_block(block);
             let params = self.b.block_params(block).to_vec();
@@ -279,6 +281,8 @@ impl<'e> Translator<'_, 'e> {
         if let Some(tail) = tail {
             self.b.switch_to_block(tail);
             let p = self.b.block_params(tail).to_vec();
+            self.sunk_flush_in_tail = false;
+            self.flush_sunk_writes();
             let buf = self.b.ins().stack_addr(I64, self.flush_slot, 0);
             let slots = self.exit_slots();
             let st = self.emit_call(Helper::Exit, &[self.vm, p[0], p[2], buf, slots, p[1]]).expect("a status");

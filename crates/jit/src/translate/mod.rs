@@ -259,6 +259,8 @@ pub fn translate(
         vm_const_names: FxHashMap::default(),
         helper_refs: Vec::new(),
         sunk: Vec::new(),
+        sunk_scratch: None,
+        sunk_flush_in_tail: false,
         call_conv,
         levels: vec![Level {
             code,
@@ -590,6 +592,10 @@ struct Translator<'a, 'e> {
     /// The Store cells whose writes speculative code keeps in registers until anything else
     /// could look (`speculate.rs`, "Sunk writes").
     sunk: Vec<speculate::SunkCell>,
+    /// Where a flush whose flag is not known at compile time stores when it is clear.
+    sunk_scratch: Option<ir::StackSlot>,
+    /// The exit blocks being filled leave the sunk writes to their shared tail.
+    sunk_flush_in_tail: bool,
     /// The helpers this function calls, imported once each (see [`HELPER_NAMESPACE`]).
     helper_refs: Vec<(Helper, ir::FuncRef)>,
     call_conv: CallConv,

@@ -46,8 +46,10 @@
 //! helper (a leaf too, as it reads or writes the graph), a call, an exit, a return. So the
 //! code keeps the cells it writes in its own level in its variables, with a flag set by each
 //! write, and stores them (boxing an Int) at those points only, where the flag is set
-//! (`flush_sunk_writes`, from `sync_write_count`, which every such point runs, and from
-//! `helper` for leaves). A loop whose rounds call nothing stores nothing per round: the
+//! (`flush_sunk_writes`, from `sync_write_count`, which every such point runs, from
+//! `helper` for leaves, and once in the exits' shared tail for all of them). A store whose
+//! flag is not known at compile time is made without a branch: to the cell when the flag is
+//! set, else to a scratch slot of the frame. A loop whose rounds call nothing stores nothing per round: the
 //! value goes around the loop in a register, and into its cell when the loop leaves, polls,
 //! deoptimizes or fails.
 //!
@@ -393,44 +395,53 @@ impl<'e> Translator<'_, 'e> {
     /// flush left it dirty, and clear the flags: wherever anything but this code could look
     /// at the Store, before every helper (leaves too: they read the graph) and every call,
     /// in every exit and at every return (`sync_write_count`, `helper`). Where the flag is
-    /// known (right after a write, or after another flush) the test is left out; otherwise
-    /// the store is on a branch of its own. Only there are the cell and the value read: on a
-    /// path where no write happened they may not be defined (an exit of the pre-header).
+    /// known (right after a write, or after another flush) the store is plain or left out.
+    /// Otherwise it is made without a branch, to the cell when the flag is set and else to a
+    /// scratch slot of the frame: on a path where no write happened the variables may not
+    /// even be defined (an exit of the pre-header), and then only the scratch slot gets them.
     pub(super) fn flush_sunk_writes(&mut self) {
+        if self.sunk_flush_in_tail {
+            return;
+        }
+        let flags = MemFlagsData::trusted();
+        // Where a store whose flag is clear goes: `CELL_VALUE_OFFSET` into the scratch slot,
+        // as into a cell (made at the first such store of the flush).
+        let mut scratch = None;
         for i in 0..self.sunk.len() {
             let s = self.sunk[i];
             let dirty = self.b.use_var(s.dirty);
-            match self.known_iconst(dirty) {
-                Some(0) => continue,
-                Some(_) => self.store_sunk(s),
-                None => {
-                    let store = self.b.create_block();
-                    let join = self.b.create_block();
-                    self.b.ins().brif(dirty, store, &[], join, &[]);
-                    self.b.seal_block(store);
-                    self.b.switch_to_block(store);
-                    self.store_sunk(s);
-                    self.b.ins().jump(join, &[]);
-                    self.b.seal_block(join);
-                    self.b.switch_to_block(join);
-                }
+            let known = self.known_iconst(dirty);
+            if known == Some(0) {
+                continue;
             }
+            let cell = self.b.use_var(s.cell);
+            let v = match s.int {
+                Some(int) => {
+                    let i = self.b.use_var(int);
+                    self.box_int(i)
+                }
+                None => self.b.use_var(s.value),
+            };
+            let at = match known {
+                Some(_) => cell,
+                None => {
+                    let base = match scratch {
+                        Some(base) => base,
+                        None => {
+                            let slot = *self.sunk_scratch.get_or_insert_with(|| {
+                                let size = (CELL_VALUE_OFFSET + 8) as u32;
+                                self.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, size, 3))
+                            });
+                            *scratch.insert(self.b.ins().stack_addr(I64, slot, 0))
+                        }
+                    };
+                    self.b.ins().select(dirty, cell, base)
+                }
+            };
+            self.b.ins().store(flags, v, at, CELL_VALUE_OFFSET as i32);
             let no = self.b.ins().iconst(types::I8, 0);
             self.b.def_var(s.dirty, no);
         }
-    }
-
-    /// The store a sunk cell's writes wait for: its current value (boxed from its integer).
-    fn store_sunk(&mut self, s: SunkCell) {
-        let cell = self.b.use_var(s.cell);
-        let v = match s.int {
-            Some(int) => {
-                let i = self.b.use_var(int);
-                self.box_int(i)
-            }
-            None => self.b.use_var(s.value),
-        };
-        self.b.ins().store(MemFlagsData::trusted(), v, cell, CELL_VALUE_OFFSET as i32);
     }
 
     /// LOAD_STORE (and the value of an `EXEC_STORE`): the cell's value variable.
