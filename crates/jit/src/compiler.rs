@@ -100,6 +100,9 @@ pub struct JitConfig {
     /// For tests of the failure path: every job panics on the compile thread.
     #[doc(hidden)]
     pub inject_worker_panic: bool,
+    /// For tests of sunk Store writes (`CodeEnv::sink_always`): sink them wherever they can be.
+    #[doc(hidden)]
+    pub sink_always: bool,
     /// For tests of what happens while compiles are in flight: finished background code is
     /// installed only by [`wait_for_background`], not at safepoints.
     #[doc(hidden)]
@@ -167,6 +170,7 @@ impl Default for JitConfig {
             early_tier_up: true,
             unroll_after: Some(DEFAULT_UNROLL_AFTER),
             inject_worker_panic: false,
+            sink_always: false,
             hold_installs: false,
         }
     }
@@ -1115,6 +1119,7 @@ impl Jit {
             check_invariants: self.config.verify,
             quiet_poll_ahead,
             unroll: tier == 2 && (self.unrolls_at_once() || self.unrolls.contains(&(mid, cid))),
+            sink_always: self.config.sink_always,
         };
         let (data, given_up) =
             translate_with_fallbacks(&mut self.ctx, &mut self.fctx, &mut env, self.isa.frontend_config())?;

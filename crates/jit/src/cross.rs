@@ -67,6 +67,8 @@ pub fn compile_module_for(vm: &mut Vm, module: u32, isa: &dyn isa::TargetIsa) ->
             quiet_poll_ahead: translate::continues_a_chain(code).then_some(0),
             // Recursion unrolled where it can be (the most IR).
             unroll: speculate,
+            // Every flush point's stores (the most IR).
+            sink_always: true,
         };
         // The cache lines and resume points live until the end of this iteration: the code
         // is compiled, never run.

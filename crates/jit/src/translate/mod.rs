@@ -142,6 +142,10 @@ pub struct CodeEnv<'a> {
     /// own Block once into itself, the copy's calls direct (`inline.rs`, `unrolls_here`).
     /// The compiler asks for it when such code keeps running (`JitConfig::unroll_after`).
     pub unroll: bool,
+    /// Sink the Store writes of the code's own level even where it may call out (see
+    /// `speculate.rs`, "Sunk writes"): for tests of the flushes before leaf helpers and
+    /// calls, which code chosen by the estimate rarely reaches.
+    pub sink_always: bool,
 }
 
 /// The namespace of the external names that stand for VM constants (see the module docs);

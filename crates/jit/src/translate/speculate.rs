@@ -372,6 +372,12 @@ impl<'e> Translator<'_, 'e> {
     /// any flush point is translated: every flush point then knows every sunk cell. A path
     /// that holds a CellRef keeps its stores (its writes are checked against write-through).
     pub(super) fn sink_own_writes(&mut self, code: &'e Code) {
+        // A round that calls out flushes at each call: its stores move there, and every
+        // flush point's stores make the code larger for nothing.
+        let Some(me) = self.env.vm.block_obj(self.env.block) else { return };
+        if !self.env.sink_always && self.may_call_out(me.module, me.code, SPECULATIVE_INLINE_DEPTH, &mut Vec::new()) {
+            return;
+        }
         for ins in &code.instrs {
             if ins.op != Opcode::SetStore {
                 continue;
@@ -389,6 +395,75 @@ impl<'e> Translator<'_, 'e> {
             self.sunk.push(sunk);
             self.out.sunk_cells += 1;
         }
+    }
+
+    /// Whether running Code `code` of `module` may call out of compiled code: `chain` or a
+    /// builtin lowered through a helper, a record name or a read below a Register name (leaf
+    /// helpers), a Block that runs itself (it is in `running`) or lies deeper than `depth`,
+    /// a value not known at compile time. A Block the code only references (a literal, a
+    /// Store value) counts as run: it is usually handed to something that runs it (`ifelse`'s
+    /// arms, run by its `>_.go`, which is why executing a Register adds nothing itself). An
+    /// estimate for [`Self::sink_own_writes`]: a wrong one costs speed, never correctness.
+    fn may_call_out(&self, module: u32, code: u32, depth: usize, running: &mut Vec<(u32, u32)>) -> bool {
+        if running.contains(&(module, code)) {
+            return true;
+        }
+        let Some(m) = self.env.vm.module(module) else { return true };
+        let c = &m.module.codes[code as usize];
+        let block_of = |v: Value| self.env.vm.block_obj(v).map(|b| (b.module, b.code));
+        let mut run = Vec::new();
+        let mut referenced = Vec::new();
+        for ins in &c.instrs {
+            let k = ins.operand as usize;
+            match ins.op {
+                Opcode::ExecStore => {
+                    let Some(v) = self.store_value_at_compile_time(&c.paths[k]) else { return true };
+                    if let Some(p) = v.as_builtin_obj() {
+                        // SAFETY: builtin objects are VM roots for the VM's whole life.
+                        let id: BuiltinId = unsafe { (*p.as_ptr()).id };
+                        if !is_specialised(id) || id == BuiltinId::Chain {
+                            return true;
+                        }
+                    } else {
+                        match block_of(v) {
+                            Some(b) => run.push(b),
+                            None => return true,
+                        }
+                    }
+                }
+                Opcode::ExecConst => match c.consts[k] {
+                    soma_runtime::decode::Const::Block(inner) => run.push((module, inner)),
+                    _ => return true,
+                },
+                Opcode::ExecReg => run.push((u32::MAX, 0)),
+                // Below a Register name (`_.t.key`, `!_.n.f`, `_.n.`): leaf helpers, which
+                // read and write the graph, so a flush comes before each.
+                Opcode::LoadReg | Opcode::SetReg | Opcode::RefReg | Opcode::SetrefReg
+                    if c.paths[k].components.len() > 1 || ins.op == Opcode::RefReg =>
+                {
+                    return true;
+                }
+                Opcode::Const => {
+                    if let soma_runtime::decode::Const::Block(inner) = c.consts[k] {
+                        referenced.push((module, inner));
+                    }
+                }
+                Opcode::LoadStore => {
+                    if let Some(b) = self.store_value_at_compile_time(&c.paths[k]).and_then(block_of) {
+                        referenced.push(b);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if run.contains(&(u32::MAX, 0)) {
+            run.retain(|&r| r != (u32::MAX, 0));
+        }
+        run.extend(referenced);
+        running.push((module, code));
+        let out = run.into_iter().any(|(m, c)| depth == 0 || self.may_call_out(m, c, depth - 1, running));
+        running.pop();
+        out
     }
 
     /// Store into each sunk cell the value its variables hold when a write since the last
