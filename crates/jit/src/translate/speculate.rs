@@ -61,6 +61,8 @@
 //! * the code's own reads of a written path are its variables, and no other hoisted path
 //!   shares its cell (the pre-header's alias check); a record read below a CellRef to the
 //!   cell's parent goes through a leaf helper, which flushes first;
+//! * only code whose level, as far as [`Translator::may_call_out`] can tell, calls nothing
+//!   sinks its writes: where a round calls out, the stores would only move to the call;
 //! * the cells are those of the code's own level: their SET_STORE instructions all run when
 //!   the level runs to its end, so they are hoisted (and their flags declared) before any
 //!   flush point is translated, and every flush point knows every sunk cell. Writes in
