@@ -564,6 +564,30 @@ def test_the_module_cache_is_bounded(monkeypatch):
     assert native._module_cache_bytes == sum(len(d) + len(k[0]) for k, d in native._MODULE_CACHE.items())
 
 
+def test_a_vm_dropped_on_another_thread_is_freed_by_its_own(monkeypatch):
+    # A `threading.Timer(t, vm.interrupt)` may hold the last reference to a VM. The Machine is
+    # single-threaded: freed there, PyO3 reported an error and leaked it. Its own thread now
+    # frees it, at its next VM work.
+    import sys
+    import threading
+    errors = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: errors.append(u.exc_value))
+    vm = native.NativeVM(stdlib=False)
+    vm.execute_code("1 !x")
+    machine = weakref.ref(vm._m)
+    holder = [vm]
+    del vm
+    thread = threading.Thread(target=holder.clear)
+    thread.start()
+    thread.join()
+    gc.collect()
+    assert errors == [] and holder == []
+    assert machine() is not None, "kept for its own thread"
+    native.NativeVM(stdlib=False).execute_code("2 !y")
+    assert machine() is None, "freed by its own thread"
+    assert errors == []
+
+
 def test_a_cellref_dropped_on_another_thread_is_released_by_the_next_run():
     # The Machine is single-threaded: a CellRef whose last reference dies on another thread
     # (e.g. a thread calling vm.interrupt() collects a cycle) is queued, not unpinned there.

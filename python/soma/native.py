@@ -28,6 +28,7 @@ There is no second copy of SOMA semantics here: every operation runs in the runt
 import collections
 import importlib
 import os
+import threading
 import weakref
 import operator
 import re
@@ -164,6 +165,22 @@ def _release_orphan_pins(machine):
             _ORPHAN_PINS.append((ref, handle))
 
 
+# Machines whose VM died on a thread other than the one that made them: (owner thread ident,
+# machine). A Machine is single-threaded (an `unsendable` pyclass): freed on another thread,
+# PyO3 would report an error and leak it. So the backend's finalizer keeps it here instead,
+# and its own thread frees it at its next VM work (making a VM, or running one).
+_ORPHAN_MACHINES = collections.deque()
+
+
+def _release_orphan_machines():
+    me = threading.get_ident()
+    for _ in range(len(_ORPHAN_MACHINES)):
+        owner, machine = _ORPHAN_MACHINES.popleft()
+        if owner != me:
+            _ORPHAN_MACHINES.append((owner, machine))
+        # Else the last reference is `machine`, dropped here, on the Machine's own thread.
+
+
 # soma.values.type_name falls back to the class name for types it does not know by
 # identity: these must read as the SOMA type names (messages, debug.type, test AL rendering).
 NativeBlock.__name__ = NativeBlock.__qualname__ = "Block"
@@ -241,6 +258,9 @@ class NativeBackend:
                  jit_opt_threshold=None, jit_unroll=None):
         if _native is None:
             raise ImportError(BUILD_HINT)
+        if _ORPHAN_MACHINES:
+            _release_orphan_machines()
+        self._owner = threading.get_ident()
         # The front end holds this backend; holding the front end only weakly keeps the two
         # out of a reference cycle, so a VM (and its native heap, megabytes of cells) is
         # freed when its last reference goes, not at the cyclic collector's next pass: a
@@ -297,9 +317,18 @@ class NativeBackend:
             items[:] = fresh
             self._snap = fresh
 
+    def __del__(self):
+        # The last reference went on another thread (a `threading.Timer` calling
+        # `vm.interrupt` may hold it): leave the Machine to its own thread.
+        m, owner = self.__dict__.get("_m"), self.__dict__.get("_owner")
+        if m is not None and threading.get_ident() != owner:
+            _ORPHAN_MACHINES.append((owner, m))
+
     def _to_native(self):
         if _ORPHAN_PINS:
             _release_orphan_pins(self._m)
+        if _ORPHAN_MACHINES:
+            _release_orphan_machines()
         items = self._pyal
         if items is not None and not _same(items, self._snap):
             m = self._m
