@@ -30,7 +30,9 @@ LuaJIT) stays warm from one repeat to the next; our runner makes a fresh VM per
 repeat, which installs the machine code an earlier repeat generated (the
 process's code cache, docs/jit.md) but still translates and interprets up to
 its thresholds again, so our best repeat is warm but a little colder than a
-peer's. Each peer must print the same `... ok` line as the SOMA program.
+peer's. The SOMA source is compiled by the first repeat only (the native
+backend keeps compiled modules per process, as a peer's module is compiled
+once): the timed `execute_code` of the later repeats runs it. Each peer must print the same `... ok` line as the SOMA program.
 The peers table gives the ratio `jit / peer`: how many times slower our JIT
 tier is than that peer (below 1: faster).
 
