@@ -246,7 +246,7 @@ impl<'e> Translator<'_, 'e> {
                 };
                 let at = match buf {
                     Some(at) => at,
-                    None => *buf.insert(self.b.ins().stack_addr(I64, self.flush_slot, 0)),
+                    None => *buf.insert(self.flush_addr()),
                 };
                 self.b.ins().store(MemFlagsData::trusted(), v, at, (i * 8) as i32);
             }
@@ -271,7 +271,7 @@ impl<'e> Translator<'_, 'e> {
                 self.b.ins().jump(tail, &args);
                 continue;
             }
-            let buf = buf.unwrap_or_else(|| self.b.ins().stack_addr(I64, self.flush_slot, 0));
+            let buf = buf.unwrap_or_else(|| self.flush_addr());
             let slots = self.exit_slots();
             let st = self.helper_status(At::Leaving, Helper::Exit, &[self.vm, params[0], d, buf, slots, params[1]],
             );
@@ -283,7 +283,7 @@ impl<'e> Translator<'_, 'e> {
             let p = self.b.block_params(tail).to_vec();
             self.sunk_flush_in_tail = false;
             self.flush_sunk_writes();
-            let buf = self.b.ins().stack_addr(I64, self.flush_slot, 0);
+            let buf = self.flush_addr();
             let slots = self.exit_slots();
             let st = self.emit_call(Helper::Exit, &[self.vm, p[0], p[2], buf, slots, p[1]]).expect("a status");
             self.b.ins().return_(&[st]);

@@ -825,6 +825,11 @@ impl<'e> Translator<'_, 'e> {
         self.b.ins().stack_addr(I64, self.out_slot, 0)
     }
 
+    /// The flush buffer's address (the entries a flush or an exit hands over).
+    fn flush_addr(&mut self) -> ir::Value {
+        self.b.ins().stack_addr(I64, self.flush_slot, 0)
+    }
+
     fn load_out(&mut self) -> ir::Value {
         self.b.ins().stack_load(I64, I64, self.out_slot, 0)
     }
@@ -927,7 +932,7 @@ impl<'e> Translator<'_, 'e> {
         self.b.switch_to_block(slow);
         self.max_flush = self.max_flush.max(vals.len());
         // One address for all the stores (`stack_store` would compute it once per value).
-        let base = self.b.ins().stack_addr(I64, self.flush_slot, 0);
+        let base = self.flush_addr();
         for (i, &v) in vals.iter().enumerate() {
             self.b.ins().store(flags, v, base, (i * 8) as i32);
         }

@@ -49,9 +49,9 @@
 //! (`flush_sunk_writes`, from `sync_write_count`, which every such point runs, from
 //! `helper` for leaves, and once in the exits' shared tail for all of them). A store whose
 //! flag is not known at compile time is made without a branch: to the cell when the flag is
-//! set, else to a scratch slot of the frame. A loop whose rounds call nothing stores nothing per round: the
-//! value goes around the loop in a register, and into its cell when the loop leaves, polls,
-//! deoptimizes or fails.
+//! set, else to a scratch slot of the frame. A loop whose rounds call nothing stores nothing
+//! per round: the value goes around the loop in a register, and into its cell when the loop
+//! leaves, polls, deoptimizes or fails.
 //!
 //! Why nothing can see a stale cell:
 //! * every other reader of the Store runs at a flush point: helpers (the host, `jit_exec`,
@@ -88,9 +88,12 @@
 use super::*;
 use super::vmstate::VmField;
 use cranelift_frontend::Variable;
+use soma_runtime::cell::{CELL_FLAGS_OFFSET, CELL_WALKED_THROUGH};
+use soma_runtime::value::{SMALL_INT_MAX, SMALL_INT_MIN};
 
 /// A hoisted cell whose writes are sunk (see "Sunk writes" in the module docs): its
-/// variables, and the flag set by a write and cleared by a flush.
+/// variables, and the flag set by a write and cleared by a flush. Kept apart from its
+/// `Hoisted` entry because exits are filled after the pre-header took the speculation state.
 #[derive(Clone, Copy)]
 pub(super) struct SunkCell {
     cell: Variable,
@@ -98,8 +101,6 @@ pub(super) struct SunkCell {
     int: Option<Variable>,
     dirty: Variable,
 }
-use soma_runtime::cell::{CELL_FLAGS_OFFSET, CELL_WALKED_THROUGH};
-use soma_runtime::value::{SMALL_INT_MAX, SMALL_INT_MIN};
 
 /// The state of a speculative translation.
 pub(super) struct Speculation {
@@ -413,8 +414,8 @@ impl<'e> Translator<'_, 'e> {
         let Some(m) = self.env.vm.module(module) else { return true };
         let c = &m.module.codes[code as usize];
         let block_of = |v: Value| self.env.vm.block_obj(v).map(|b| (b.module, b.code));
+        // The Blocks the code runs or references, scanned alike.
         let mut run = Vec::new();
-        let mut referenced = Vec::new();
         for ins in &c.instrs {
             let k = ins.operand as usize;
             match ins.op {
@@ -437,7 +438,6 @@ impl<'e> Translator<'_, 'e> {
                     soma_runtime::decode::Const::Block(inner) => run.push((module, inner)),
                     _ => return true,
                 },
-                Opcode::ExecReg => run.push((u32::MAX, 0)),
                 // Below a Register name (`_.t.key`, `!_.n.f`, `_.n.`): leaf helpers, which
                 // read and write the graph, so a flush comes before each.
                 Opcode::LoadReg | Opcode::SetReg | Opcode::RefReg | Opcode::SetrefReg
@@ -447,21 +447,18 @@ impl<'e> Translator<'_, 'e> {
                 }
                 Opcode::Const => {
                     if let soma_runtime::decode::Const::Block(inner) = c.consts[k] {
-                        referenced.push((module, inner));
+                        run.push((module, inner));
                     }
                 }
                 Opcode::LoadStore => {
                     if let Some(b) = self.store_value_at_compile_time(&c.paths[k]).and_then(block_of) {
-                        referenced.push(b);
+                        run.push(b);
                     }
                 }
+                // `>_.name` runs a Block the code was given or referenced: scanned there.
                 _ => {}
             }
         }
-        if run.contains(&(u32::MAX, 0)) {
-            run.retain(|&r| r != (u32::MAX, 0));
-        }
-        run.extend(referenced);
         running.push((module, code));
         let out = run.into_iter().any(|(m, c)| depth == 0 || self.may_call_out(m, c, depth - 1, running));
         running.pop();
