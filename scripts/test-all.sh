@@ -31,14 +31,16 @@ step "Fuzz: Rust targets, ~25 s each (fuzz/ci.sh)" "^(==|   stat::)" \
     fuzz/ci.sh
 
 # The language suite and pytest on every tier: pure Python; native state without compiling;
-# the JIT compiling every block before its first run; the JIT at its default threshold.
+# the JIT compiling every block before its first run; the JIT at its default threshold. The
+# JIT tiers check every replayed translation against the translation it stands for
+# (docs/jit.md, "Replayed translations"): a difference aborts the run.
 TIERS=(
     "pure-Python tier|SOMA_JIT=0"
     "native backend without JIT|SOMA_JIT=1 SOMA_JIT_THRESHOLD=off"
-    "JIT, everything compiled|SOMA_JIT=1 SOMA_JIT_THRESHOLD=0"
-    "JIT, default threshold|SOMA_JIT=1"
+    "JIT, everything compiled|SOMA_JIT=1 SOMA_JIT_THRESHOLD=0 SOMA_JIT_CHECK_REPLAY=1"
+    "JIT, default threshold|SOMA_JIT=1 SOMA_JIT_CHECK_REPLAY=1"
 )
-for tier in "${TIERS[@]}" "JIT, everything compiled by the optimizing tier|SOMA_JIT=1 SOMA_JIT_THRESHOLD=0 SOMA_JIT_OPT_THRESHOLD=0"; do
+for tier in "${TIERS[@]}" "JIT, everything compiled by the optimizing tier|SOMA_JIT=1 SOMA_JIT_THRESHOLD=0 SOMA_JIT_OPT_THRESHOLD=0 SOMA_JIT_CHECK_REPLAY=1"; do
     name="${tier%%|*}"; vars="${tier#*|}"
     # shellcheck disable=SC2086  # $vars is a list of VAR=value words
     step ".soma suite, $name (soma test)" "passed, " env $vars .venv/bin/soma test tests/soma

@@ -252,8 +252,8 @@ def test_run_jit_stats(prog, monkeypatch):
                      r"[\d.]+ ms in native code, \d+ deopts, \d+ revalidated after calls, "
                      r"\d+ recompiles \(\d+ speculating again with type feedback\), \d+ blocks inlined, "
                      r"\d+ direct self-calls, \d+ translations retried, "
-                     r"\d+ compiles served by the process's code cache, \d+ Blocks tiering up "
-                     r"early \(compiled in an earlier VM\)\n"
+                     r"\d+ compiles served by the process's code cache \(\d+ of them replayed, "
+                     r"no IR built\), \d+ Blocks tiering up early \(compiled in an earlier VM\)\n"
                      + background + r"(jit: deopts by reason: .*\n)?", r.stderr)
     assert m, r.stderr
     assert m.groups()[:4] == ("0", "0", "0", "0")   # threshold 0 compiles synchronously

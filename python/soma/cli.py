@@ -63,8 +63,8 @@ def format_jit_stats(stats):
             "%.2f ms (median %d us per block), %d bytes of code, %.2f ms in native code, "
             "%d deopts, %d revalidated after calls, %d recompiles (%d speculating again with "
             "type feedback), %d blocks inlined, %d direct self-calls, %d translations retried, "
-            "%d compiles served by the process's code cache, %d Blocks tiering up early "
-            "(compiled in an earlier VM)"
+            "%d compiles served by the process's code cache (%d of them replayed, no IR "
+            "built), %d Blocks tiering up early (compiled in an earlier VM)"
             % (stats["blocks_compiled"], stats["compile_failures"], stats.get("optimized", 0),
                stats.get("speculative", 0),
                stats["total_compile_ns"] / 1e6, stats["median_compile_us"],
@@ -72,8 +72,9 @@ def format_jit_stats(stats):
                stats.get("revalidated", 0),
                stats.get("recompiles", 0), stats.get("respecialized", 0),
                stats.get("inlined", 0), stats.get("direct_call_sites", 0),
-               stats.get("retranslations", 0), stats.get("code_cache_hits", 0),
-               stats.get("known_hot", 0))
+               stats.get("retranslations", 0),
+               stats.get("code_cache_hits", 0) + stats.get("replayed", 0),
+               stats.get("replayed", 0), stats.get("known_hot", 0))
             + "\njit: background: %d queued, %d installed, %d dropped stale, %d worker panics, "
               "%d postponed (budget), %d deferred behind an optimizing compile; %.2f ms queued "
               "in all, %.2f ms generating code on the "

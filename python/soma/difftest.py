@@ -515,7 +515,8 @@ def compare(factories, count, seed, report=print, reach=None):
     few entries early instead (`early_polls`), and in which a Register holding a
     `choose`'s pick was known in its arms (`known_choices`); and, over every tier, the
     programs in which a tier installed machine code another tier's VM had generated
-    (`cached_in`: the process's code cache) and in which a native tier compiled a record
+    (`cached_in`: the process's code cache), or replayed a translation another VM had made
+    (`replayed_in`), and in which a native tier compiled a record
     read below a Register name (`child_reads`), a record name's writes (`records`) or a
     nested `choose` of Blocks as branches (`nested_choices`)."""
     names = list(factories)
@@ -528,6 +529,8 @@ def compare(factories, count, seed, report=print, reach=None):
             results[name] = outcome(factories[name], text)
             if reach is not None and LAST_STATS and LAST_STATS.get("code_cache_hits", 0):
                 reach.setdefault("cached_in", set()).add(index)
+            if reach is not None and LAST_STATS and LAST_STATS.get("replayed", 0):
+                reach.setdefault("replayed_in", set()).add(index)
             if name == "jit-optimized" and reach is not None and LAST_STATS:
                 if LAST_STATS.get("speculative", 0):
                     reach["speculative"] = reach.get("speculative", 0) + 1
@@ -638,7 +641,7 @@ def main(argv=None):
               "folding compares in %d, knowing a choice in its arms in %d; machine code "
               "from the code cache in %d; record reads compiled in %d; record names in %d; "
               "a recursion moved over to its unrolled code in %d; three-way dispatch compiled in %d; "
-              "Store writes sunk in %d"
+              "Store writes sunk in %d; translations replayed in %d"
               % (reach.get("speculative", 0), reach.get("deopted", 0),
                  reach.get("respecialized", 0), reach.get("revalidated", 0),
                  reach.get("direct", 0), reach.get("unrolled", 0), reach.get("poll_exits", 0),
@@ -646,7 +649,8 @@ def main(argv=None):
                  reach.get("known_choices", 0), len(reach.get("cached_in", ())),
                  len(reach.get("child_reads", ())), len(reach.get("records", ())),
                  reach.get("calls_moved", 0),
-                 len(reach.get("nested_choices", ())), len(reach.get("sunk", ()))))
+                 len(reach.get("nested_choices", ())), len(reach.get("sunk", ())),
+                 len(reach.get("replayed_in", ()))))
     return 1 if found else 0
 
 

@@ -875,6 +875,7 @@ impl Machine {
         d.set_item("dropped_stale", s.dropped_stale)?;
         d.set_item("worker_panics", s.worker_panics)?;
         d.set_item("code_cache_hits", s.code_cache_hits)?;
+        d.set_item("replayed", s.replayed)?;
         d.set_item("known_hot", s.known_hot)?;
         d.set_item("queue_wait_ns", s.queue_wait_ns)?;
         d.set_item("background_generate_ns", s.background_generate_ns)?;

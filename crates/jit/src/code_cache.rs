@@ -77,6 +77,11 @@ impl CacheKey {
         func.stencil.hash(&mut h);
         CacheKey { isa, stencil: h.finish() }
     }
+
+    /// The hash of the function's stencil.
+    pub fn stencil(&self) -> u64 {
+        self.stencil
+    }
 }
 
 /// What the code generated for an ISA depends on, besides the function: the target and

@@ -92,6 +92,14 @@ pub struct JitConfig {
     /// whose assertions name tiers and counts (another test of the process could otherwise
     /// change them).
     pub early_tier_up: bool,
+    /// With the code cache: a tier-up that a VM of the process translated before, against a
+    /// Store that answers the same, is installed from that translation without building IR
+    /// (`replay.rs`). `SOMA_JIT_REPLAY=0` turns it off (`SOMA_JIT_CODE_CACHE=0` too).
+    pub replay: bool,
+    /// Follow every replay with the translation it stands for and abort the process when the
+    /// two differ (`replay.rs`, "Checked"): for tests. On in debug builds and with
+    /// `SOMA_JIT_CHECK_REPLAY=1`.
+    pub check_replay: bool,
     /// Routine exits (polls) of speculative code that calls itself directly after which it
     /// is compiled again with its recursion unrolled one level (`CodeEnv::unroll`):
     /// `SOMA_JIT_UNROLL=N`, `off` for never, `0` for unrolled from its first optimizing
@@ -168,6 +176,8 @@ impl Default for JitConfig {
             budget_exempt_after_ns: BUDGET_EXEMPT_AFTER_NS,
             code_cache: true,
             early_tier_up: true,
+            replay: true,
+            check_replay: cfg!(debug_assertions),
             unroll_after: Some(DEFAULT_UNROLL_AFTER),
             inject_worker_panic: false,
             sink_always: false,
@@ -216,6 +226,12 @@ impl JitConfig {
         if let Ok(v) = std::env::var("SOMA_JIT_CODE_CACHE") {
             c.code_cache = !matches!(v.trim(), "0" | "off");
             c.early_tier_up = c.code_cache;
+        }
+        if let Ok(v) = std::env::var("SOMA_JIT_REPLAY") {
+            c.replay = !matches!(v.trim(), "0" | "off");
+        }
+        if std::env::var("SOMA_JIT_CHECK_REPLAY").is_ok_and(|v| v == "1") {
+            c.check_replay = true;
         }
         c
     }
@@ -325,6 +341,9 @@ pub struct JitStats {
     /// Compiles whose machine code came from the process's code cache (generated for an
     /// equal function before, in this VM or another): installed at once, no code generation.
     pub code_cache_hits: u64,
+    /// Tier-ups installed from a translation made before in the process (`replay.rs`): no
+    /// IR built, machine code from the template.
+    pub replayed: u64,
     /// Blocks set to tier up early because an earlier VM of the process compiled their Code
     /// (`Jit::tier_up_known`).
     pub known_hot: u64,
@@ -441,6 +460,41 @@ pub struct Jit {
     /// Codes of this VM that were compiled in an earlier VM of the process, with the tier
     /// they reached there (see `tier_up_known`).
     known_tier: HashMap<(u32, u32), u8>,
+    /// The questions of the translation in progress (`replay.rs`), kept for its storage.
+    query_log: std::cell::RefCell<crate::replay::QueryLog>,
+    /// Fingerprints of this VM's Codes that replays compared (modules never change).
+    fingerprints: rustc_hash::FxHashMap<(u32, u32), u64>,
+}
+
+/// What the compiler decided of a Block's translation, before translating it: with the Code
+/// and the tier, all a translation depends on besides the questions it asks (`replay.rs`).
+#[derive(Clone, Copy)]
+struct EnvSettings {
+    key: (u32, u32),
+    hot_at: Option<u64>,
+    quiet_poll_ahead: Option<u32>,
+    virtual_register: bool,
+    inline: bool,
+    speculate: bool,
+    unroll: bool,
+}
+
+/// A Block ready to install, or to generate machine code for (`Jit::prepare`). Lives for one
+/// tier-up, on the stack: the size of its larger variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
+enum Prepared {
+    /// Machine code at hand: replayed, or the code cache's for the function translated.
+    Ready { t: Translation, func: ir::Function, code: std::sync::Arc<MachineCode>, how: Ready },
+    /// Translated into `Jit::ctx`; the machine code is still to be generated (and kept in the
+    /// code cache under `key`).
+    Generate { t: Translation, key: Option<CacheKey> },
+}
+
+/// Where ready machine code came from.
+#[derive(Clone, Copy)]
+enum Ready {
+    Cached,
+    Replayed,
 }
 
 /// A Block translated to CLIF: what the install step needs besides the machine code.
@@ -455,6 +509,11 @@ struct Translation {
     translate: Duration,
     /// 1 (baseline) or 2 (optimizing).
     tier: u8,
+    /// Translations abandoned before this one (`JitStats::retranslations`).
+    given_up: usize,
+    /// What other VMs need to use this translation (`replay.rs`), kept with the machine code
+    /// once it is installed.
+    template: Option<Box<crate::replay::Template>>,
     /// The Block's native entry when it was translated (the code this one replaces): it is
     /// stale if the entry changed meanwhile.
     replaces: Option<NativeEntry>,
@@ -646,6 +705,8 @@ impl Jit {
             current: HashMap::new(),
             started: Instant::now(),
             known_tier: HashMap::new(),
+            query_log: Default::default(),
+            fingerprints: Default::default(),
         })
     }
 
@@ -729,19 +790,17 @@ impl Jit {
         if self.failed.contains(&key) {
             return Err("block is marked not compilable".into());
         }
-        let r = self.isa_for(tier).and_then(|isa| {
-            let t = self.translate_block(vm, block, tier)?;
-            let (key, cached) = self.look_up_translated(&isa);
-            if let Some(code) = cached {
-                return self.install_cached(vm, t, &code);
+        let r = self.isa_for(tier).and_then(|isa| match self.prepare(vm, block, tier, &isa)? {
+            Prepared::Ready { t, func, code, how } => self.install_at_hand(vm, t, func, &code, how),
+            Prepared::Generate { t, key } => {
+                let t0 = Instant::now();
+                let (code, _panicked) =
+                    background::generate_and_keep(&mut self.ctx, &*isa, self.config.dump.asm, key);
+                let func = self.take_translated();
+                let installed = code.and_then(|code| self.install(vm, t, &func, &code, t0.elapsed(), None));
+                self.recycle(func);
+                installed
             }
-            let t0 = Instant::now();
-            let (code, _panicked) =
-                background::generate_and_keep(&mut self.ctx, &*isa, self.config.dump.asm, key);
-            let func = self.take_translated();
-            let installed = code.and_then(|code| self.install(vm, t, &func, &code, t0.elapsed(), None));
-            self.recycle(func);
-            installed
         });
         r.map_err(|e| self.note_failure(key, e))
     }
@@ -898,22 +957,20 @@ impl Jit {
                 return;
             }
         };
-        match self.translate_block(vm, block, tier) {
-            Ok(t) => {
-                let (cache, cached) = self.look_up_translated(&isa);
-                if let Some(code) = cached {
-                    let t0 = Instant::now();
-                    self.stats.background_translate_ns += t.translate.as_nanos() as u64;
-                    let installed = self.install_cached(vm, t, &code);
-                    self.stats.background_install_ns += t0.elapsed().as_nanos() as u64;
-                    match installed {
-                        Ok(_) => self.optimize_if_past(vm, block, tier),
-                        Err(e) => {
-                            self.note_failure(key, e);
-                        }
+        match self.prepare(vm, block, tier, &isa) {
+            Ok(Prepared::Ready { t, func, code, how }) => {
+                let t0 = Instant::now();
+                self.stats.background_translate_ns += t.translate.as_nanos() as u64;
+                let installed = self.install_at_hand(vm, t, func, &code, how);
+                self.stats.background_install_ns += t0.elapsed().as_nanos() as u64;
+                match installed {
+                    Ok(_) => self.optimize_if_past(vm, block, tier),
+                    Err(e) => {
+                        self.note_failure(key, e);
                     }
-                    return;
                 }
+            }
+            Ok(Prepared::Generate { t, key: cache }) => {
                 let func = self.take_translated();
                 self.next_id += 1;
                 let id = self.next_id;
@@ -1032,28 +1089,179 @@ impl Jit {
         }
     }
 
-    /// Where the function just translated (in `self.ctx`) goes in the process's code cache
-    /// for `isa`, and the machine code the cache has for it. The key is `None` when the
-    /// compile does not use the cache: turned off, or a dump of the machine code wanted (the
-    /// cache keeps none), or a test of the compile thread's failures (which must reach the
-    /// compile thread).
-    fn look_up_translated(&self, isa: &OwnedTargetIsa) -> (Option<CacheKey>, Option<std::sync::Arc<MachineCode>>) {
+    /// Whether compiles use the process's code cache: not when turned off, nor when a dump of
+    /// the machine code is wanted (the cache keeps none), nor in tests of the compile thread's
+    /// failures (which must reach the compile thread).
+    fn caches(&self) -> bool {
         let c = &self.config;
-        if !c.code_cache || c.dump.asm || c.inject_worker_panic {
-            return (None, None);
-        }
-        let key = CacheKey::of(code_cache::isa_fingerprint(&**isa), &self.ctx.func);
-        (Some(key), code_cache::lookup(key, &self.ctx.func))
+        c.code_cache && !c.dump.asm && !c.inject_worker_panic
     }
 
-    /// Install the function just translated with machine code from the code cache.
-    fn install_cached(&mut self, vm: &mut Vm, t: Translation, code: &MachineCode) -> Result<NativeEntry, String> {
-        self.stats.code_cache_hits += 1;
-        let func = self.take_translated();
+    /// Whether tier-ups replay translations (`replay.rs`): with the code cache, and not when
+    /// the IR is to be dumped (a replay builds none).
+    fn replays(&self) -> bool {
+        self.caches() && self.config.replay && !self.config.dump.clif
+    }
+
+    /// `block` for `tier`, ready to install or to generate: a translation made before in the
+    /// process and replayed here, or a translation made now, whose machine code the process's
+    /// code cache may have (then it is ready too).
+    fn prepare(&mut self, vm: &mut Vm, block: Value, tier: u8, isa: &OwnedTargetIsa) -> Result<Prepared, String> {
+        let isa_fp = self.caches().then(|| code_cache::isa_fingerprint(&**isa));
+        let settings = self.env_settings(vm, block, tier)?;
+        let replay_key = isa_fp.filter(|_| self.replays()).and_then(|fp| self.replay_key(vm, &settings, tier, fp));
+        if let Some(key) = replay_key {
+            let t0 = Instant::now();
+            if let Some(r) = self.replay(vm, &key) {
+                let (code, template) = (r.code_arc(), r.template);
+                let mut t = self.translation_of(vm, block, tier, &settings, r.data, template.given_up)?;
+                t.translate = t0.elapsed();
+                self.stats.replayed += 1;
+                self.stats.retranslations += template.given_up as u64;
+                if self.config.check_replay {
+                    self.check_replay(vm, block, tier, settings, key, &template, isa_fp.unwrap_or(0));
+                }
+                let func = template.function();
+                return Ok(Prepared::Ready { t, func, code, how: Ready::Replayed });
+            }
+        }
+        let mut t = self.translate_block(vm, block, tier, settings, replay_key.is_some())?;
+        let Some(isa_fp) = isa_fp else {
+            return Ok(Prepared::Generate { t, key: None });
+        };
+        let t0 = Instant::now();
+        let key = CacheKey::of(isa_fp, &self.ctx.func);
+        if let Some(rk) = replay_key {
+            self.keep_template(vm, &mut t, rk, key.stencil());
+        }
+        t.translate += t0.elapsed();
+        match code_cache::lookup(key, &self.ctx.func) {
+            Some(code) => {
+                self.stats.code_cache_hits += 1;
+                let func = self.take_translated();
+                Ok(Prepared::Ready { t, func, code, how: Ready::Cached })
+            }
+            None => Ok(Prepared::Generate { t, key: Some(key) }),
+        }
+    }
+
+    /// Give `t` (just translated, with its questions in `query_log`) its template, or say in
+    /// the dump why it has none.
+    fn keep_template(&mut self, vm: &Vm, t: &mut Translation, key: crate::replay::ReplayKey, stencil: u64) {
+        let addrs = self.env_addrs(vm);
+        let log = self.query_log.borrow();
+        let made = crate::replay::capture(vm, key, &log, addrs, &t.data, &self.ctx.func, stencil, t.given_up);
+        drop(log);
+        match made {
+            Ok(tpl) => t.template = Some(Box::new(tpl)),
+            Err(why) if self.config.dump.stats => {
+                let name = t.name.clone();
+                self.dump(format!("jit:   {name} cannot be replayed in another VM: {why}"));
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// A translation kept under `key` that this VM answers alike, rebuilt for it.
+    fn replay(&mut self, vm: &Vm, key: &crate::replay::ReplayKey) -> Option<crate::replay::Replayed> {
+        let addrs = self.env_addrs(vm);
+        let mut answers = crate::replay::Answers {
+            vm,
+            feedback: &self.feedback,
+            addrs,
+            fingerprints: &mut self.fingerprints,
+        };
+        crate::replay::replay(key, &mut answers)
+    }
+
+    /// Translate `block` as the replay stands for, and abort the process if its template is
+    /// not the replayed one (`JitConfig::check_replay`).
+    #[allow(clippy::too_many_arguments)]
+    fn check_replay(
+        &mut self,
+        vm: &mut Vm,
+        block: Value,
+        tier: u8,
+        settings: EnvSettings,
+        key: crate::replay::ReplayKey,
+        replayed: &crate::replay::Template,
+        isa_fp: u64,
+    ) {
+        let retranslations = self.stats.retranslations;
+        let fresh = self.translate_block(vm, block, tier, settings, true);
+        self.stats.retranslations = retranslations;
+        let why = match fresh {
+            Err(e) => format!("the translation failed: {e}"),
+            Ok(t) => {
+                let stencil = CacheKey::of(isa_fp, &self.ctx.func).stencil();
+                let addrs = self.env_addrs(vm);
+                let log = self.query_log.borrow();
+                let made = crate::replay::capture(vm, key, &log, addrs, &t.data, &self.ctx.func, stencil, t.given_up);
+                drop(log);
+                match made {
+                    Err(e) => format!("the translation has no template: {e}"),
+                    Ok(tpl) => match tpl.difference(replayed) {
+                        None => return,
+                        Some(d) => d,
+                    },
+                }
+            }
+        };
+        eprintln!(
+            "soma-jit: a replayed translation of {} is not the translation it stands for ({why})",
+            describe_block(vm, block)
+        );
+        std::process::abort();
+    }
+
+    /// The addresses of this VM and JIT that translations refer to directly.
+    fn env_addrs(&mut self, vm: &Vm) -> crate::replay::EnvAddrs {
+        crate::replay::EnvAddrs {
+            epoch: vm.graph_ref().epoch_ptr() as u64,
+            writes: vm.graph_ref().writes_ptr() as u64,
+            revalidated: Some(&*self.revalidated as *const std::cell::Cell<u64> as u64),
+            clock: self.config.time_native.then_some(&mut *self.clock as *mut crate::helpers::NativeClock as u64),
+        }
+    }
+
+    /// The replay key of `block`'s translation with these settings, for the ISA with
+    /// fingerprint `isa`.
+    fn replay_key(&self, vm: &Vm, s: &EnvSettings, tier: u8, isa: u64) -> Option<crate::replay::ReplayKey> {
+        let (module, code) = s.key;
+        let c = vm.module(module)?.module.codes.get(code as usize)?;
+        let flags = [
+            s.virtual_register,
+            s.inline,
+            s.speculate,
+            self.config.verify,
+            s.unroll,
+            self.config.sink_always,
+            self.config.time_native,
+        ]
+        .iter()
+        .enumerate()
+        .fold(0u16, |f, (i, &on)| f | (u16::from(on) << i));
+        Some(crate::replay::ReplayKey {
+            module,
+            code,
+            fingerprint: code_cache::code_fingerprint(c),
+            tier,
+            flags,
+            hot_at: s.hot_at,
+            quiet_poll_ahead: s.quiet_poll_ahead,
+            isa,
+        })
+    }
+
+    /// Install `t` with machine code at hand (replayed or from the code cache).
+    fn install_at_hand(&mut self, vm: &mut Vm, t: Translation, func: ir::Function, code: &MachineCode, how: Ready) -> Result<NativeEntry, String> {
         let installed = self.install(vm, t, &func, code, Duration::ZERO, None);
         self.recycle(func);
         if self.config.dump.stats && installed.is_ok() {
-            self.dump("jit:   its machine code came from the process's code cache".to_string());
+            self.dump(match how {
+                Ready::Cached => "jit:   its machine code came from the process's code cache".to_string(),
+                Ready::Replayed => "jit:   replayed: its translation and machine code were made before in the process".to_string(),
+            });
         }
         installed
     }
@@ -1069,9 +1277,9 @@ impl Jit {
     }
 
     /// Translate `block` into `self.ctx.func` (main thread: this reads the VM).
-    fn translate_block(&mut self, vm: &mut Vm, block: Value, tier: u8) -> Result<Translation, String> {
+    fn translate_block(&mut self, vm: &mut Vm, block: Value, tier: u8, settings: EnvSettings, log: bool) -> Result<Translation, String> {
         let t0 = Instant::now();
-        let r = catch_unwind(AssertUnwindSafe(|| self.translate_inner(vm, block, tier))).unwrap_or_else(|_| {
+        let r = catch_unwind(AssertUnwindSafe(|| self.translate_inner(vm, block, tier, settings, log))).unwrap_or_else(|_| {
             // The builder contexts may be half way through a function: start afresh.
             self.ctx.clear();
             *self.fctx = FunctionBuilderContext::new();
@@ -1083,25 +1291,40 @@ impl Jit {
         })
     }
 
-    fn translate_inner(&mut self, vm: &mut Vm, block: Value, tier: u8) -> Result<Translation, String> {
+    /// How `block` is translated for `tier` now: what the compiler decided of it (deopts it
+    /// learnt from, the optimizing tier's threshold, the quiet call).
+    fn env_settings(&mut self, vm: &Vm, block: Value, tier: u8) -> Result<EnvSettings, String> {
         let b = vm.block_obj(block).ok_or("not a Block")?;
         let (mid, cid) = (b.module, b.code);
-        let replaces = b.native_entry.get();
         // Baseline code asks for the optimizing tier when its count reaches the threshold
         // (only a count still ahead of it: the check fires on equality).
         let hot_at = match (tier, self.config.opt_threshold) {
             (1, Some(n)) if n > b.exec_count.get() => Some(n),
             _ => None,
         };
-        let m = vm.module(mid).cloned().ok_or("unknown module")?;
-        let code = m.module.codes.get(cid as usize).ok_or("unknown code")?;
+        let code = vm.module(mid).and_then(|m| m.module.codes.get(cid as usize)).ok_or("unknown code")?;
         let quiet_poll_ahead = if translate::continues_a_chain(code) { self.quiet_poll_ahead() } else { None };
+        Ok(EnvSettings {
+            key: (mid, cid),
+            hot_at,
+            quiet_poll_ahead,
+            virtual_register: !self.no_virtual_register.contains(&(mid, cid)),
+            inline: !self.no_inline.contains(&(mid, cid)),
+            // The program runs once; a Block whose speculative code kept deoptimizing gets
+            // the generic kind.
+            speculate: tier == 2 && cid != 0 && !self.no_speculate.contains(&(mid, cid)),
+            unroll: tier == 2 && (self.unrolls_at_once() || self.unrolls.contains(&(mid, cid))),
+        })
+    }
+
+    fn translate_inner(&mut self, vm: &mut Vm, block: Value, tier: u8, s: EnvSettings, log: bool) -> Result<Translation, String> {
         let epoch_ptr = vm.graph().epoch_ptr();
         let writes_ptr = vm.graph().writes_ptr();
         let clock = self
             .config
             .time_native
             .then_some(&mut *self.clock as *mut crate::helpers::NativeClock);
+        self.query_log.borrow_mut().clear();
         let mut env = CodeEnv {
             vm: &*vm,
             block,
@@ -1109,34 +1332,42 @@ impl Jit {
             writes_ptr,
             clock,
             revalidated: Some(&*self.revalidated as *const std::cell::Cell<u64>),
-            virtual_register: !self.no_virtual_register.contains(&(mid, cid)),
-            inline: !self.no_inline.contains(&(mid, cid)),
-            hot_at,
-            // The program runs once; a Block whose speculative code kept deoptimizing gets
-            // the generic kind.
-            speculate: tier == 2 && cid != 0 && !self.no_speculate.contains(&(mid, cid)),
+            virtual_register: s.virtual_register,
+            inline: s.inline,
+            hot_at: s.hot_at,
+            speculate: s.speculate,
             feedback: Some(&self.feedback),
             check_invariants: self.config.verify,
-            quiet_poll_ahead,
-            unroll: tier == 2 && (self.unrolls_at_once() || self.unrolls.contains(&(mid, cid))),
+            quiet_poll_ahead: s.quiet_poll_ahead,
+            unroll: s.unroll,
             sink_always: self.config.sink_always,
+            log: log.then_some(&self.query_log),
         };
         let (data, given_up) =
             translate_with_fallbacks(&mut self.ctx, &mut self.fctx, &mut env, self.isa.frontend_config())?;
         self.stats.retranslations += given_up.len() as u64;
         if self.config.dump.stats && !given_up.is_empty() {
             let label = describe_block(vm, block);
-            for why in given_up {
+            for why in &given_up {
                 self.dump(format!("jit:   {label} translated again, with less ambition: {why}"));
             }
         }
+        let t = self.translation_of(vm, block, tier, &s, data, given_up.len())?;
+        if self.config.dump.clif {
+            let text = format!("; jit: CLIF of {}\n{}", t.name, self.ctx.func.display());
+            self.dump(text);
+        }
+        Ok(t)
+    }
+
+    /// The install step's record of `block`'s translation `data` for `tier`.
+    fn translation_of(&mut self, vm: &Vm, block: Value, tier: u8, s: &EnvSettings, data: Translated, given_up: usize) -> Result<Translation, String> {
+        let (mid, cid) = s.key;
+        let b = vm.block_obj(block).ok_or("not a Block")?;
+        let code = vm.module(mid).and_then(|m| m.module.codes.get(cid as usize)).ok_or("unknown code")?;
         self.next_id += 1;
         let name = format!("soma_m{mid}_c{cid}_{}{}", sanitize(&code.name), if tier == 2 { "_opt" } else { "" });
         let symbol = format!("{name}_{}", self.next_id);
-        if self.config.dump.clif {
-            let text = format!("; jit: CLIF of {name}\n{}", self.ctx.func.display());
-            self.dump(text);
-        }
         Ok(Translation {
             block,
             key: (mid, cid),
@@ -1146,7 +1377,9 @@ impl Jit {
             data,
             translate: Duration::ZERO,
             tier,
-            replaces,
+            replaces: b.native_entry.get(),
+            given_up,
+            template: None,
         })
     }
 
@@ -1235,6 +1468,10 @@ impl Jit {
             .define_function_bytes(id, code.alignment, &bytes, &relocs)
             .map_err(|e| format!("{e:?}"))?;
         module.finalize_definitions().map_err(|e| e.to_string())?;
+        let mut t = t;
+        if let Some(template) = t.template.take() {
+            crate::replay::keep(*template, code);
+        }
         let ptr = module.get_finalized_function(id);
         t.data.self_entry.set(ptr as u64);
         let size = code.bytes.len();

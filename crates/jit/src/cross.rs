@@ -69,6 +69,7 @@ pub fn compile_module_for(vm: &mut Vm, module: u32, isa: &dyn isa::TargetIsa) ->
             unroll: speculate,
             // Every flush point's stores (the most IR).
             sink_always: true,
+            log: None,
         };
         // The cache lines and resume points live until the end of this iteration: the code
         // is compiled, never run.

@@ -595,7 +595,7 @@ pub unsafe extern "C" fn jit_resume(vm: *mut Vm, points: *const ResumePoint, n: 
 /// Everything an exit from compiled code (an error or a deoptimisation) must rebuild,
 /// described once at compile time so that the exit site is only a few stores and one call of
 /// [`jit_exit`].
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ExitDesc {
     /// The translation levels at the exit, outermost (the compiled Block) first.
     pub levels: Vec<ExitLevel>,
@@ -607,7 +607,7 @@ pub struct ExitDesc {
     pub slot_count: usize,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ExitLevel {
     pub block: Value,
     /// The level's frame is only counted in the depth (pushed here before anything else).
@@ -619,7 +619,7 @@ pub struct ExitLevel {
 }
 
 /// A defined virtual Register name at an exit.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ExitName {
     /// Its shadow slot.
     pub slot: usize,
@@ -629,7 +629,7 @@ pub struct ExitName {
 }
 
 /// A level's Register at an exit.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ExitReg {
     /// In its frame already.
     Heap,
@@ -639,7 +639,7 @@ pub enum ExitReg {
     Alias(usize),
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ExitKind {
     /// An error in a Code of `module` (the status is passed through); its `line:col` comes
     /// with each call of [`jit_exit`] (exits of the same shape share code).

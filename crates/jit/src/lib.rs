@@ -12,6 +12,8 @@
 //! * `cross` — compiling the same IR for another ISA (aarch64 check)
 //! * `deopt` — why compiled code deoptimised: the reasons an exit site carries
 //! * `feedback` — type feedback learnt from those deopts (wide sites and paths)
+//! * `queries` — what a translation asks its VM and the feedback, in VM-independent answers
+//! * `replay` — translations other VMs of the process made, used again without building IR
 //!
 //! Using it:
 //! ```no_run
@@ -31,7 +33,9 @@ pub mod deopt;
 pub mod feedback;
 pub mod helper_table;
 pub mod helpers;
+pub mod queries;
 pub mod quiet_calls;
+pub mod replay;
 pub mod translate;
 pub mod vstack;
 

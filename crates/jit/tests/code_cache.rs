@@ -1,22 +1,34 @@
 //! The process's code cache (`code_cache.rs`): a VM that translates a function equal to one
 //! another VM of the process generated installs that machine code, with its own VM constants.
 //! These tests check that the second VM's code works on the second VM's state: its Store
-//! cells, its Blocks, its guards.
+//! cells, its Blocks, its guards. Most second VMs replay the first one's translations
+//! (`replay.rs`): they build no IR, and their side tables are rebuilt from the template; the
+//! runners check every replay against the translation it stands for.
 
 mod common;
 use common::{run_on, Runner, Tier};
 use soma_jit::{Background, JitConfig, JitStats};
 
 /// A VM whose JIT compiles at the third execution (baseline code) and optimizes at the
-/// tenth, each install at the next safepoint.
+/// tenth, each install at the next safepoint; every replay is checked.
 fn runner() -> Runner {
-    Runner::with_config(JitConfig {
+    Runner::with_config(config())
+}
+
+fn config() -> JitConfig {
+    JitConfig {
         threshold: Some(2),
         opt_threshold: Some(10),
         verify: true,
+        check_replay: true,
         background: Background::Lockstep,
         ..JitConfig::default()
-    })
+    }
+}
+
+/// Machine code the VM did not generate: replayed, or found in the cache after translating.
+fn served(s: &JitStats) -> u64 {
+    s.code_cache_hits + s.replayed
 }
 
 /// Run the steps in turn on `r` (up to the first error); the outcome after the last one.
@@ -67,8 +79,9 @@ fn a_second_vm_installs_the_code_of_the_first() {
     // Every compile of the second VM found its code, and its code leaves no more often than
     // the first VM's: a guard comparing against the first VM's objects would fail every time.
     // (Installed at once rather than at the next safepoint, the code can make other Blocks
-    // run less: the second VM may compile fewer.)
-    assert!(s2.code_cache_hits > 0 && s2.code_cache_hits == s2.blocks_compiled, "{s2:?}");
+    // run less: the second VM may compile fewer.) Its Store answers the translations'
+    // questions as the first VM's did, so it translates nothing.
+    assert!(s2.replayed > 0 && served(&s2) == s2.blocks_compiled, "{s2:?}");
     assert_eq!((s2.deopts, s2.background_queued), (s1.deopts, 0), "{s1:?}\n{s2:?}");
 }
 
@@ -85,7 +98,7 @@ fn reused_code_reads_and_writes_its_own_vms_store() {
     let second_steps = ["(pad) !x2 (more) !y2 7 !acc2", &src, "acc2 i2"];
     let (second, s2) = run_steps(&second_steps);
     assert_eq!(second, reference(&second_steps));
-    assert!(s2.code_cache_hits > 0, "{s2:?}");
+    assert!(s2.replayed > 0, "{s2:?}");
 }
 
 #[test]
@@ -97,7 +110,7 @@ fn a_guard_of_reused_code_leaves_when_its_own_vm_rebinds_the_path() {
     let steps = [src.as_str(), "{ >* } !op3  1 !acc3  1 !i3  body3 >chain !left3 acc3"];
     let (o, s) = run_steps(&steps);
     assert_eq!(o, reference(&steps));
-    assert!(s.code_cache_hits > 0, "{s:?}");
+    assert!(s.replayed > 0, "{s:?}");
     assert!(s.deopts > 0, "the rebound Block is seen through a deopt: {s:?}");
 }
 
@@ -115,8 +128,61 @@ fn turned_off_it_generates_every_function_again() {
     let res = r.run_src(&src);
     assert_eq!(r.outcome(res), reference(&[&src]));
     let s = soma_jit::stats(&mut r.vm).unwrap();
-    assert_eq!(s.code_cache_hits, 0);
+    assert_eq!(served(&s), 0);
     assert_eq!(s.background_queued, s.blocks_compiled, "{s:?}");
+}
+
+#[test]
+fn a_vm_whose_store_answers_otherwise_translates_again() {
+    // Both VMs load the same Block `{ >+ }` as code 1 of their first module, and the same
+    // loop as their second; the first VM's `op7` holds that Block, the second VM's the
+    // builtin `+`. The loop's translation asks what `op7` holds and gets another answer: the
+    // second VM cannot replay the first one's translation (which inlines the Block), and
+    // translates its own.
+    let lp = looping(7).replace("{ >+ } !op7", "");
+    let first = ["{ >+ } !op7", lp.as_str()];
+    let (o, s1) = run_steps(&first);
+    assert_eq!(o, reference(&first));
+    assert!(s1.optimized > 0, "{s1:?}");
+    let second = ["{ >+ } !op7  + !op7", lp.as_str()];
+    let (o, s2) = run_steps(&second);
+    assert_eq!(o, reference(&second));
+    assert!(s2.optimized > 0, "{s2:?}");
+    assert_eq!(s2.replayed, 0, "{s2:?}");
+    // Its own translations replay in the next VM of the same shape.
+    let (o, s3) = run_steps(&second);
+    assert_eq!(o, reference(&second));
+    assert!(s3.replayed > 0, "{s3:?}");
+}
+
+#[test]
+fn replay_turned_off_translates_and_takes_the_code_from_the_cache() {
+    let src = looping(8);
+    let _ = run_steps(&[&src]);
+    let mut r = Runner::with_config(JitConfig { replay: false, ..config() });
+    let res = r.run_src(&src);
+    assert_eq!(r.outcome(res), reference(&[&src]));
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert_eq!(s.replayed, 0, "{s:?}");
+    assert!(s.code_cache_hits > 0 && s.code_cache_hits == s.blocks_compiled, "{s:?}");
+}
+
+#[test]
+fn a_replayed_loop_deopts_on_an_overflow_with_the_state_of_its_own_vm() {
+    // A loop whose Int sum overflows past 2^47 in its 60th round: the first VM's translation speculates
+    // on small Ints, the second VM replays it; the overflow must leave the replayed code
+    // through its own exit tables, with this VM's Store cells and the executor's sum.
+    let src = "2345624805923 !big9 0 !acc9 0 !i9
+        { acc9 big9 >+ !acc9  i9 1 >+ !i9  i9 80 >< >block Nil >choose } !body9
+        body9 >chain !left9 acc9 i9";
+    let steps = [src];
+    let want = reference(&steps);
+    let (first, s1) = run_steps(&steps);
+    assert_eq!(first, want);
+    assert!(s1.deopts > 0, "{s1:?}");
+    let (second, s2) = run_steps(&steps);
+    assert_eq!(second, want);
+    assert!(s2.replayed > 0 && s2.deopts > 0, "{s2:?}");
 }
 
 #[test]
@@ -149,6 +215,6 @@ fn a_loop_optimized_in_one_vm_tiers_up_early_in_the_next() {
     assert!(s1.optimized > 0, "{s1:?}");
     let (second, s2) = run();
     assert_eq!(second, reference(&[src]));
-    assert!(s2.known_hot > 0 && s2.code_cache_hits > 0, "{s2:?}");
+    assert!(s2.known_hot > 0 && s2.replayed > 0, "{s2:?}");
     assert_eq!(s2.background_queued, 0, "{s2:?}");
 }

@@ -99,8 +99,7 @@ impl<'e> Translator<'_, 'e> {
     /// Whether the code (or a block literal in it, `depth` levels down) executes the Store
     /// path that holds the Block with bits `target` now.
     fn runs_block(&self, module: u32, code: u32, target: u64, depth: usize) -> bool {
-        let Some(m) = self.env.vm.module(module) else { return false };
-        let c = &m.module.codes[code as usize];
+        let Some((c, _)) = self.env.code(module, code) else { return false };
         c.instrs.iter().any(|ins| {
             let k = ins.operand as usize;
             match ins.op {

@@ -8,8 +8,7 @@ use super::register::merge_regs;
 impl<'e> Translator<'_, 'e> {
     /// The value at a Store path now, if any.
     pub(super) fn store_value_at_compile_time(&self, path: &Path) -> Option<Value> {
-        let comps: Vec<&str> = path.components.iter().map(|s| &**s).collect();
-        self.env.vm.read_store_path(&comps)
+        self.env.store_value(path)
     }
 
     /// Whether the Block with these bits (if it is one) is inlined where it is executed.
@@ -34,8 +33,7 @@ impl<'e> Translator<'_, 'e> {
         // SAFETY: compile-time bits are live values of this VM (constants, Store values).
         let v = unsafe { Value::from_bits(bits) };
         let b = self.env.vm.block_obj(v)?;
-        let m = self.env.vm.module(b.module)?;
-        let code = &m.module.codes[b.code as usize];
+        let (code, _) = self.env.code(b.module, b.code)?;
         if b.code == 0
             || self.inlined_instrs + code.instrs.len() > budget
             || self.recursive(v, copy)
@@ -322,8 +320,7 @@ impl<'e> Translator<'_, 'e> {
             return false;
         }
         seen.push((module, code));
-        let Some(m) = self.env.vm.module(module) else { return false };
-        let c = &m.module.codes[code as usize];
+        let Some((c, _)) = self.env.code(module, code) else { return false };
         c.instrs.iter().any(|ins| {
             let k = ins.operand as usize;
             let reached = match ins.op {
@@ -347,8 +344,7 @@ impl<'e> Translator<'_, 'e> {
         // SAFETY: compile-time bits are live values of this VM (constants, Store values).
         let v = unsafe { Value::from_bits(bits) };
         let b = self.env.vm.block_obj(v)?;
-        let m = self.env.vm.module(b.module)?;
-        Some(&m.module.codes[b.code as usize])
+        self.env.code(b.module, b.code).map(|(c, _)| c)
     }
 
     /// Run the body of Block `bits` here, in a frame entered for it, with the virtual stack
@@ -357,8 +353,7 @@ impl<'e> Translator<'_, 'e> {
         // SAFETY: `inlinable` checked these are the bits of a live Block.
         let v = unsafe { Value::from_bits(bits) };
         let b = self.env.vm.block_obj(v).expect("inlinable Block");
-        let m = self.env.vm.module(b.module).expect("loaded module");
-        let code = &m.module.codes[b.code as usize];
+        let (code, consts) = self.env.code(b.module, b.code).expect("loaded module");
         let Some(virtual_frame) = self.inline_frame(bits) else {
             // The budget ran out (inside the other branch of a `choose`): a call.
             return self.emit_call_block(bits);
@@ -381,7 +376,7 @@ impl<'e> Translator<'_, 'e> {
         };
         self.levels.push(Level {
             code,
-            consts: &m.consts[b.code as usize],
+            consts,
             block: v,
             module: b.module,
             is_program: false,

@@ -146,6 +146,54 @@ pub struct CodeEnv<'a> {
     /// `speculate.rs`, "Sunk writes"): for tests of the flushes before leaf helpers and
     /// calls, which code chosen by the estimate rarely reaches.
     pub sink_always: bool,
+    /// When set, every question the translation asks of the VM and of the type feedback is
+    /// noted here with its answer (`queries.rs`, `replay.rs`): what another VM must answer alike for this
+    /// translation to be its own.
+    pub log: Option<&'a std::cell::RefCell<crate::queries::QueryLog>>,
+}
+
+/// The translator's questions to the VM and to the type feedback go through these, so that a
+/// translation can say what it depended on (`CodeEnv::log`, `replay.rs`). Which Code a
+/// Block value is (`Vm::block_obj`) needs no note: a Block stands for one Code of its module
+/// in every VM, and the values the translator asks about come from answers noted here.
+impl<'a> CodeEnv<'a> {
+    /// Code `code` of module `module`, with the values its constants push.
+    pub fn code(&self, module: u32, code: u32) -> Option<(&'a Code, &'a [Value])> {
+        let m = self.vm.module(module)?;
+        let c = m.module.codes.get(code as usize)?;
+        if let Some(log) = self.log {
+            log.borrow_mut().code(module, code);
+        }
+        Some((c, &m.consts[code as usize]))
+    }
+
+    /// The value at a Store path now, if any.
+    pub fn store_value(&self, path: &Path) -> Option<Value> {
+        let comps: Vec<&str> = path.components.iter().map(|s| &**s).collect();
+        let v = self.vm.read_store_path(&comps);
+        if let Some(log) = self.log {
+            log.borrow_mut().store(self.vm, path, v);
+        }
+        v
+    }
+
+    /// Whether type feedback made the builtin site at `pc` of that Code generic.
+    pub fn site_is_wide(&self, module: u32, code: u32, pc: usize) -> bool {
+        let wide = self.feedback.is_some_and(|f| f.site_is_wide(module, code, pc));
+        if let Some(log) = self.log {
+            log.borrow_mut().site(module, code, pc, wide);
+        }
+        wide
+    }
+
+    /// Whether type feedback stopped speculating on the Store path `comps`.
+    pub fn path_is_wide(&self, comps: &[String]) -> bool {
+        let wide = self.feedback.is_some_and(|f| f.path_is_wide(comps));
+        if let Some(log) = self.log {
+            log.borrow_mut().path(comps, wide);
+        }
+        wide
+    }
 }
 
 /// The namespace of the external names that stand for VM constants (see the module docs);
@@ -226,9 +274,8 @@ pub fn translate(
     frontend: TargetFrontendConfig,
 ) -> Result<Translated, Bail> {
     let bo = env.vm.block_obj(env.block).ok_or(Bail("not a Block"))?;
-    let m = env.vm.module(bo.module).ok_or(Bail("unknown module"))?;
+    let (code, consts) = env.code(bo.module, bo.code).ok_or(Bail("unknown code"))?;
     let code_index = bo.code as usize;
-    let code = m.module.codes.get(code_index).ok_or(Bail("unknown code"))?;
     let is_program = code_index == 0;
     let call_conv = frontend.default_call_conv;
     func.signature = entry_signature(call_conv);
@@ -268,7 +315,7 @@ pub fn translate(
         call_conv,
         levels: vec![Level {
             code,
-            consts: &m.consts[code_index],
+            consts,
             block: env.block,
             module: bo.module,
             is_program,

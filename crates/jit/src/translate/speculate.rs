@@ -216,12 +216,11 @@ impl<'e> Translator<'_, 'e> {
 
     /// Whether type feedback makes the builtin site being lowered generic (`feedback.rs`).
     pub(super) fn site_is_wide(&self) -> bool {
-        let Some(feedback) = self.env.feedback else { return false };
         let l = self.lvl();
         self.env
             .vm
             .block_obj(l.block)
-            .is_some_and(|b| feedback.site_is_wide(b.module, b.code, l.pc))
+            .is_some_and(|b| self.env.site_is_wide(b.module, b.code, l.pc))
     }
 
     /// In speculative code, a write the code cannot keep in its variables (through a helper)
@@ -348,7 +347,7 @@ impl<'e> Translator<'_, 'e> {
         };
         let cell = self.b.declare_var(I64);
         let value = self.b.declare_var(I64);
-        let wide = self.env.feedback.is_some_and(|f| f.path_is_wide(&comps));
+        let wide = self.env.path_is_wide(&comps);
         let int = seen.as_small_int().filter(|_| !wide).map(|_| self.b.declare_var(I64));
         let holds_ref = seen.is_cell_ref() && !wide;
         let path = self.path_ptr(k);
@@ -411,8 +410,7 @@ impl<'e> Translator<'_, 'e> {
         if running.contains(&(module, code)) {
             return true;
         }
-        let Some(m) = self.env.vm.module(module) else { return true };
-        let c = &m.module.codes[code as usize];
+        let Some((c, _)) = self.env.code(module, code) else { return true };
         let block_of = |v: Value| self.env.vm.block_obj(v).map(|b| (b.module, b.code));
         // The Blocks the code runs or references, scanned alike.
         let mut run = Vec::new();
