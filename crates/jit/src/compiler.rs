@@ -462,7 +462,7 @@ pub struct Jit {
     known_tier: HashMap<(u32, u32), u8>,
     /// The questions of the translation in progress (`replay.rs`), kept for its storage.
     query_log: std::cell::RefCell<crate::replay::QueryLog>,
-    /// Fingerprints of this VM's Codes that replays compared (modules never change).
+    /// Fingerprints of this VM's Codes that templates and replays used (modules never change).
     fingerprints: rustc_hash::FxHashMap<(u32, u32), u64>,
 }
 
@@ -1150,7 +1150,7 @@ impl Jit {
     fn keep_template(&mut self, vm: &Vm, t: &mut Translation, key: crate::replay::ReplayKey, stencil: u64) {
         let addrs = self.env_addrs(vm);
         let log = self.query_log.borrow();
-        let made = crate::replay::capture(vm, key, &log, addrs, &t.data, &self.ctx.func, stencil, t.given_up);
+        let made = crate::replay::capture(vm, key, &log, addrs, &t.data, &self.ctx.func, stencil, t.given_up, &mut self.fingerprints);
         drop(log);
         match made {
             Ok(tpl) => t.template = Some(Box::new(tpl)),
@@ -1196,7 +1196,7 @@ impl Jit {
                 let stencil = CacheKey::of(isa_fp, &self.ctx.func).stencil();
                 let addrs = self.env_addrs(vm);
                 let log = self.query_log.borrow();
-                let made = crate::replay::capture(vm, key, &log, addrs, &t.data, &self.ctx.func, stencil, t.given_up);
+                let made = crate::replay::capture(vm, key, &log, addrs, &t.data, &self.ctx.func, stencil, t.given_up, &mut self.fingerprints);
                 drop(log);
                 match made {
                     Err(e) => format!("the translation has no template: {e}"),

@@ -251,7 +251,12 @@ impl Book {
         if let Some(&o) = self.exact.get(&x) {
             return Some(o);
         }
-        let &(start, _, what) = self.ranges.iter().find(|&&(s, len, _)| x >= s && x - s < len)?;
+        // The ranges are sorted by start and never overlap (distinct allocations).
+        let i = self.ranges.partition_point(|&(s, _, _)| s <= x).checked_sub(1)?;
+        let (start, len, what) = self.ranges[i];
+        if x - start >= len {
+            return None;
+        }
         let offset = (x - start) as u32;
         Some(match what {
             Range::BlockObj { module, code } => Origin::BlockField { module, code, offset },
@@ -268,7 +273,8 @@ impl Book {
 }
 
 /// The template of translation `t` (just made, not yet run or installed), or why there is
-/// none: a value it refers to that no origin explains.
+/// none: a value it refers to that no origin explains. `fingerprints`: those of this VM's
+/// Codes computed so far (modules never change once loaded).
 #[allow(clippy::too_many_arguments)]
 pub fn capture(
     vm: &Vm,
@@ -279,6 +285,7 @@ pub fn capture(
     func: &ir::Function,
     stencil: u64,
     given_up: usize,
+    fingerprints: &mut FxHashMap<(u32, u32), u64>,
 ) -> Result<Template, String> {
     let mut book = Book::default();
     for (q, (_, seen, bits)) in log.stores.iter().enumerate() {
@@ -292,7 +299,8 @@ pub fn capture(
     for &(module, code) in &log.codes {
         let m = vm.module(module).ok_or("a module read is gone")?;
         let c = &m.module.codes[code as usize];
-        codes.push((module, code, code_fingerprint(c)));
+        let fp = *fingerprints.entry((module, code)).or_insert_with(|| code_fingerprint(c));
+        codes.push((module, code, fp));
         book.block(vm, module, code);
         for (k, v) in m.consts[code as usize].iter().enumerate() {
             if let Some(b) = vm.block_obj(*v) {
@@ -334,6 +342,7 @@ pub fn capture(
     book.owned(Owned::SelfEntry, 0, &*t.self_entry as *const Cell<u64>, 1);
     book.owned(Owned::DirectBuf, 0, t.direct_buf.as_ptr(), t.direct_buf.len());
 
+    book.ranges.sort_unstable_by_key(|&(start, _, _)| start);
     let trace = |x: u64, what: &str| book.origin(x).ok_or_else(|| format!("{what} {x:#x} has no known origin"));
     // A field that holds a Value: an immediate (`True`, `Nil`, an Int) is the same in every VM.
     let trace_value = |x: u64, what: &str| {
