@@ -157,6 +157,11 @@ pub const DEFAULT_THRESHOLD: u64 = 100;
 /// main thread's share (translating again, ~0.1 ms) to be under 1% of its time.
 pub const DEFAULT_OPT_THRESHOLD: u64 = 10_000;
 
+/// A Code whose baseline code ran this fraction (1/N) of the optimizing tier's threshold in a
+/// VM is taken to the optimizing tier early in the process's later VMs
+/// (`Jit::note_warm_codes`).
+pub const WARM_FOR_NEXT_VM: u64 = 4;
+
 impl Default for JitConfig {
     fn default() -> JitConfig {
         JitConfig {
@@ -462,6 +467,8 @@ pub struct Jit {
     known_tier: HashMap<(u32, u32), u8>,
     /// The questions of the translation in progress (`replay.rs`), kept for its storage.
     query_log: std::cell::RefCell<crate::replay::QueryLog>,
+    /// Codes inlined into this VM's optimized code (`note_warm_codes`).
+    inlined_in_optimized: HashSet<(u32, u32)>,
     /// Fingerprints of this VM's Codes that templates and replays used (modules never change).
     fingerprints: rustc_hash::FxHashMap<(u32, u32), u64>,
 }
@@ -706,6 +713,7 @@ impl Jit {
             started: Instant::now(),
             known_tier: HashMap::new(),
             query_log: Default::default(),
+            inlined_in_optimized: HashSet::new(),
             fingerprints: Default::default(),
         })
     }
@@ -767,6 +775,35 @@ impl Jit {
                 b.exec_count.set(start);
                 self.known_tier.insert((module, i as u32), tier);
                 self.stats.known_hot += 1;
+            }
+        }
+    }
+
+    /// After a module ran: remember as optimized, for the VMs still to come in the process,
+    /// the Codes whose baseline code ran at least [`WARM_FOR_NEXT_VM`] of the optimizing
+    /// tier's threshold here (see `tier_up_known`). The threshold is a bet made within one
+    /// VM; a Code that came this close in one run of a program will likely pass it in the
+    /// next, and there its optimized code, usually replayed (`replay.rs`), costs less than the
+    /// baseline runs it replaces. dict_workload's removals (`dict.#del` and its helpers) run
+    /// 2,000-9,000 times per run: below the threshold in every VM before this.
+    fn note_warm_codes(&mut self, vm: &Vm) {
+        let Some(opt) = self.config.opt_threshold.filter(|&n| n > 0) else { return };
+        if !(self.config.code_cache && self.config.early_tier_up) {
+            return;
+        }
+        let warm = opt / WARM_FOR_NEXT_VM;
+        for (&(m, c), &(_, tier)) in &self.current {
+            // A Code that optimized code inlines runs mostly inside it: its count (which the
+            // inlined bodies raise too) says little of its own calls.
+            if tier != 1 || self.inlined_in_optimized.contains(&(m, c)) {
+                continue;
+            }
+            let Some(module) = vm.module(m) else { continue };
+            let Some(b) = module.blocks.get(c as usize).and_then(|&v| vm.block_obj(v)) else { continue };
+            if b.exec_count.get() >= warm {
+                if let Some(code) = module.module.codes.get(c as usize) {
+                    code_cache::note_compiled(code, 2);
+                }
             }
         }
     }
@@ -1538,6 +1575,7 @@ impl Jit {
         self.stats.nested_choices += t.data.nested_choices as u64;
         self.stats.known_choices += t.data.known_choices as u64;
         if tier == 2 {
+            self.inlined_in_optimized.extend(t.data.inlined_codes.iter().copied());
             self.stats.optimized += 1;
             self.stats.speculative += t.data.speculative as u64;
             self.stats.unrolled += t.data.unrolled as u64;
@@ -1986,12 +2024,16 @@ pub fn run_module(vm: &mut Vm, module: u32) -> RtResult<()> {
         jit.config.threshold
     })
     .flatten();
-    if let (Some(program), Some(0)) = (program, threshold) {
-        if let Some(Ok(entry)) = with_jit(vm, |jit, vm| jit.compile(vm, program)) {
-            return soma_runtime::exec::run_program(vm, module, Some(entry));
-        }
-    }
-    soma_runtime::exec::run_module(vm, module)
+    let compiled = match (program, threshold) {
+        (Some(program), Some(0)) => with_jit(vm, |jit, vm| jit.compile(vm, program)).and_then(Result::ok),
+        _ => None,
+    };
+    let r = match compiled {
+        Some(entry) => soma_runtime::exec::run_program(vm, module, Some(entry)),
+        None => soma_runtime::exec::run_module(vm, module),
+    };
+    with_jit(vm, |jit, vm| jit.note_warm_codes(vm));
+    r
 }
 
 #[cfg(test)]

@@ -196,6 +196,7 @@ pub struct Template {
     assumptions: Vec<(Vec<String>, Origin)>,
     direct_buf: Vec<u64>,
     counts: Counts,
+    inlined_codes: Vec<(u32, u32)>,
     /// Translations abandoned before this one succeeded (`JitStats::retranslations`).
     pub given_up: usize,
     /// The function's signature and external names: what the install resolves the machine
@@ -414,6 +415,7 @@ pub fn capture(
         hoisted,
         assumptions,
         direct_buf: t.direct_buf.iter().map(Cell::get).collect(),
+        inlined_codes: t.inlined_codes.clone(),
         counts: Counts {
             inlined: t.inlined,
             direct_call_sites: t.direct_call_sites,
@@ -447,7 +449,7 @@ impl Template {
             )*};
         }
         same!(key, stores, codes, sites, paths, vm_consts, cache_lines, resume_points, validations);
-        same!(frame_lists, exits, hoisted, assumptions, direct_buf, counts, given_up, signature, names, stencil);
+        same!(frame_lists, exits, hoisted, assumptions, direct_buf, counts, inlined_codes, given_up, signature, names, stencil);
         let origins = |t: &Template| {
             let mut o: Vec<String> = t.exact.iter().map(|(_, o)| format!("{o:?}")).collect();
             o.sort();
@@ -684,6 +686,7 @@ fn instantiate(t: &Template, a: &mut Answers) -> Option<Translated> {
     out.vm_consts = vm_consts;
     out.assumptions = assumptions;
     let c = t.counts;
+    out.inlined_codes = t.inlined_codes.clone();
     out.inlined = c.inlined;
     out.direct_call_sites = c.direct_call_sites;
     out.folded_compares = c.folded_compares;

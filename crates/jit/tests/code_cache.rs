@@ -218,3 +218,26 @@ fn a_loop_optimized_in_one_vm_tiers_up_early_in_the_next() {
     assert!(s2.known_hot > 0 && s2.replayed > 0, "{s2:?}");
     assert_eq!(s2.background_queued, 0, "{s2:?}");
 }
+
+/// Run `src` on a fresh VM that compiles at the 6th execution and optimizes at the 100th
+/// (the tier-up threshold must leave room for an early tier-up): the outcome and stats.
+fn run_opt_100(src: &str) -> (common::Outcome, JitStats) {
+    let mut r = Runner::with_config(JitConfig { threshold: Some(5), opt_threshold: Some(100), ..config() });
+    let res = r.run_src(src);
+    let o = r.outcome(res);
+    (o, soma_jit::stats(&mut r.vm).expect("stats"))
+}
+
+#[test]
+fn a_block_warm_in_one_vm_is_optimized_early_in_the_next() {
+    // `f11` runs 60 times from interpreted program code: baseline code from its sixth run,
+    // never the 100 runs of the optimizing tier. Past a quarter of them, the process's next
+    // VM takes it to the optimizing tier after two runs. `g11`, run 10 times, stays cold.
+    let src = format!("{{ 1 >+ }} !f11  {{ 2 >+ }} !g11  0 {} {}", " >f11".repeat(60), " >g11".repeat(10));
+    let (first, s1) = run_opt_100(&src);
+    assert_eq!(first, reference(&[&src]));
+    assert_eq!((s1.optimized, s1.known_hot), (0, 0), "{s1:?}");
+    let (second, s2) = run_opt_100(&src);
+    assert_eq!(second, reference(&[&src]));
+    assert_eq!((s2.optimized, s2.known_hot), (1, 1), "only f11 is known: {s2:?}");
+}

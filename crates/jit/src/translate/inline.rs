@@ -386,6 +386,9 @@ impl<'e> Translator<'_, 'e> {
             virtual_frame,
         });
         self.out.inlined += 1;
+        if !self.out.inlined_codes.contains(&(b.module, b.code)) {
+            self.out.inlined_codes.push((b.module, b.code));
+        }
         self.out.unrolled |= v == self.levels[0].block;
         self.inlined_instrs += code.instrs.len();
         for (pc, &ins) in code.instrs.iter().enumerate() {

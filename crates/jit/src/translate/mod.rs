@@ -223,6 +223,8 @@ pub struct Translated {
     pub exits: Vec<Box<ExitDesc>>,
     /// Block executions inlined.
     pub inlined: usize,
+    /// The Codes inlined (module, code), each once.
+    pub inlined_codes: Vec<(u32, u32)>,
     /// Direct self-calls compiled (`direct.rs`).
     pub direct_call_sites: usize,
     /// `choose`s of compares between the same two Ints folded into one compare (`Rel`).
