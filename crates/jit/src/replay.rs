@@ -96,7 +96,7 @@ pub struct ReplayKey {
 }
 
 /// Where a value the code refers to comes from, in terms that mean the same in every VM.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub enum Origin {
     /// The same number in every VM: 0 (a placeholder), a dangling address of an empty
     /// allocation (below [`FIXED_BELOW`]), or an immediate Value where a field holds one.
@@ -125,7 +125,7 @@ pub enum Origin {
 const FIXED_BELOW: u64 = 4096;
 
 /// The memory a translation allocates (`Translated`'s boxes).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub enum Owned {
     CacheLine,
     ResumePoints,
@@ -450,12 +450,30 @@ impl Template {
         }
         same!(key, stores, codes, sites, paths, vm_consts, cache_lines, resume_points, validations);
         same!(frame_lists, exits, hoisted, assumptions, direct_buf, counts, inlined_codes, given_up, signature, names, stencil);
+        (!self.same_origins(other)).then(|| "the values traced by identity".to_string())
+    }
+
+    /// Whether the two templates stand for the same translation (see [`Self::difference`]),
+    /// without describing how they differ.
+    fn same_as(&self, o: &Template) -> bool {
+        (&self.key, &self.stores, &self.codes, &self.sites, &self.paths, &self.vm_consts, self.cache_lines)
+            == (&o.key, &o.stores, &o.codes, &o.sites, &o.paths, &o.vm_consts, o.cache_lines)
+            && (&self.resume_points, &self.validations, &self.frame_lists, &self.exits, &self.hoisted)
+                == (&o.resume_points, &o.validations, &o.frame_lists, &o.exits, &o.hoisted)
+            && (&self.assumptions, &self.direct_buf, self.counts, &self.inlined_codes, self.given_up)
+                == (&o.assumptions, &o.direct_buf, o.counts, &o.inlined_codes, o.given_up)
+            && (&self.signature, &self.names, self.stencil) == (&o.signature, &o.names, o.stencil)
+            && self.same_origins(o)
+    }
+
+    /// Whether both trace the same origins by identity (their bits differ between VMs).
+    fn same_origins(&self, other: &Template) -> bool {
         let origins = |t: &Template| {
-            let mut o: Vec<String> = t.exact.iter().map(|(_, o)| format!("{o:?}")).collect();
-            o.sort();
+            let mut o: Vec<Origin> = t.exact.iter().map(|&(_, o)| o).collect();
+            o.sort_unstable();
             o
         };
-        (origins(self) != origins(other)).then(|| "the values traced by identity".to_string())
+        origins(self) == origins(other)
     }
 
     fn bytes(&self) -> usize {
@@ -521,7 +539,7 @@ pub fn keep(mut t: Template, code: &MachineCode) {
     }
     let mut tab = table();
     let key = t.key;
-    if tab.by_key.get(&key).is_some_and(|list| list.iter().any(|k| k.difference(&t).is_none())) {
+    if tab.by_key.get(&key).is_some_and(|list| list.iter().any(|k| k.same_as(&t))) {
         return;
     }
     tab.next_serial += 1;
