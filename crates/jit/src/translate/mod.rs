@@ -313,6 +313,7 @@ pub fn translate(
         helper_refs: Vec::new(),
         sunk: Vec::new(),
         sunk_scratch: None,
+        sunk_dirty: None,
         sunk_flush_in_tail: false,
         call_conv,
         levels: vec![Level {
@@ -647,6 +648,9 @@ struct Translator<'a, 'e> {
     sunk: Vec<speculate::SunkCell>,
     /// Where a flush whose flag is not known at compile time stores when it is clear.
     sunk_scratch: Option<ir::StackSlot>,
+    /// The one flag of the sunk cells: set by their writes, cleared by a flush (see
+    /// `speculate.rs`, "Sunk writes").
+    sunk_dirty: Option<cranelift_frontend::Variable>,
     /// The exit blocks being filled leave the sunk writes to their shared tail.
     sunk_flush_in_tail: bool,
     /// The helpers this function calls, imported once each (see [`HELPER_NAMESPACE`]).

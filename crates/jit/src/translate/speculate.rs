@@ -44,14 +44,22 @@
 //! and `!c.steps`); a store each, and for an Int the boxing before it. Nothing but the code
 //! itself can see a hoisted cell between two points where something else could look: a
 //! helper (a leaf too, as it reads or writes the graph), a call, an exit, a return. So the
-//! code keeps the cells it writes in its own level in its variables, with a flag set by each
-//! write, and stores them (boxing an Int) at those points only, where the flag is set
-//! (`flush_sunk_writes`, from `sync_write_count`, which every such point runs, from
+//! code keeps the cells it writes in its own level in its variables, with one flag that each
+//! such write sets, and stores them all (boxing an Int) at those points only, where the flag
+//! is set (`flush_sunk_writes`, from `sync_write_count`, which every such point runs, from
 //! `helper` for leaves, and once in the exits' shared tail for all of them). A store whose
 //! flag is not known at compile time is made without a branch: to the cell when the flag is
 //! set, else to a scratch slot of the frame. A loop whose rounds call nothing stores nothing
 //! per round: the value goes around the loop in a register, and into its cell when the loop
 //! leaves, polls, deoptimizes or fails.
+//!
+//! One flag serves every sunk cell: a cell the code did not write since the last flush holds
+//! what its variables hold (the pre-header, a flush and a check after a call each make them
+//! equal, and nothing else writes the cell in between), so storing it again changes nothing.
+//! The sunk writes are not counted one by one either: the flag itself is the count (`Graph::
+//! writes` is only ever compared for equality, so writes between two sync points may count as
+//! one), added to the code's other writes where it is cleared or synced. A loop's rounds then
+//! carry one constant flag and no counter.
 //!
 //! Why nothing can see a stale cell:
 //! * every other reader of the Store runs at a flush point: helpers (the host, `jit_exec`,
@@ -92,14 +100,14 @@ use soma_runtime::cell::{CELL_FLAGS_OFFSET, CELL_WALKED_THROUGH};
 use soma_runtime::value::{SMALL_INT_MAX, SMALL_INT_MIN};
 
 /// A hoisted cell whose writes are sunk (see "Sunk writes" in the module docs): its
-/// variables, and the flag set by a write and cleared by a flush. Kept apart from its
-/// `Hoisted` entry because exits are filled after the pre-header took the speculation state.
+/// variables (the flag is the translation's one, `Translator::sunk_dirty`). Kept apart from
+/// its `Hoisted` entry because exits are filled after the pre-header took the speculation
+/// state.
 #[derive(Clone, Copy)]
 pub(super) struct SunkCell {
     cell: Variable,
     value: Variable,
     int: Option<Variable>,
-    dirty: Variable,
 }
 
 /// The state of a speculative translation.
@@ -390,10 +398,10 @@ impl<'e> Translator<'_, 'e> {
             if c.holds_ref || c.dirty.is_some() {
                 continue;
             }
-            let dirty = self.b.declare_var(types::I8);
+            let dirty = *self.sunk_dirty.get_or_insert_with(|| self.b.declare_var(types::I8));
             c.dirty = Some(dirty);
             c.cell_used = true;
-            let sunk = SunkCell { cell: c.cell, value: c.value, int: c.int, dirty };
+            let sunk = SunkCell { cell: c.cell, value: c.value, int: c.int };
             self.sunk.push(sunk);
             self.out.sunk_cells += 1;
         }
@@ -475,17 +483,20 @@ impl<'e> Translator<'_, 'e> {
         if self.sunk_flush_in_tail {
             return;
         }
+        let Some(flag) = self.sunk_dirty.filter(|_| !self.sunk.is_empty()) else { return };
+        let dirty = self.b.use_var(flag);
+        let known = self.known_iconst(dirty);
+        if known == Some(0) {
+            return;
+        }
+        // The flag counts as one write of the code's own (see "Sunk writes").
+        self.count_own_writes(dirty);
         let flags = MemFlagsData::trusted();
         // Where a store whose flag is clear goes: `CELL_VALUE_OFFSET` into the scratch slot,
         // as into a cell (made at the first such store of the flush).
         let mut scratch = None;
         for i in 0..self.sunk.len() {
             let s = self.sunk[i];
-            let dirty = self.b.use_var(s.dirty);
-            let known = self.known_iconst(dirty);
-            if known == Some(0) {
-                continue;
-            }
             let cell = self.b.use_var(s.cell);
             let v = match s.int {
                 Some(int) => {
@@ -511,9 +522,23 @@ impl<'e> Translator<'_, 'e> {
                 }
             };
             self.b.ins().store(flags, v, at, CELL_VALUE_OFFSET as i32);
-            let no = self.b.ins().iconst(types::I8, 0);
-            self.b.def_var(s.dirty, no);
         }
+        let no = self.b.ins().iconst(types::I8, 0);
+        self.b.def_var(flag, no);
+    }
+
+    /// Add the sunk writes' flag `dirty` (an `i8`) to the code's own write count.
+    pub(super) fn count_own_writes(&mut self, dirty: ir::Value) {
+        let Some((_, own)) = self.writes_var else { return };
+        let n = self.b.use_var(own);
+        let n = match (self.known_iconst(n), self.known_iconst(dirty)) {
+            (Some(a), Some(b)) => self.iconst(a.wrapping_add(b) as u64),
+            _ => {
+                let d = self.b.ins().uextend(I64, dirty);
+                self.b.ins().iadd(n, d)
+            }
+        };
+        self.b.def_var(own, n);
     }
 
     /// LOAD_STORE (and the value of an `EXEC_STORE`): the cell's value variable.
@@ -618,7 +643,7 @@ impl<'e> Translator<'_, 'e> {
             }
         };
         match dirty {
-            // The store waits for the next flush (see "Sunk writes").
+            // The store and its count wait for the next flush (see "Sunk writes").
             Some(dirty) => {
                 let yes = self.b.ins().iconst(types::I8, 1);
                 self.b.def_var(dirty, yes);
@@ -626,19 +651,19 @@ impl<'e> Translator<'_, 'e> {
             None => {
                 let cell_v = self.b.use_var(cell);
                 self.b.ins().store(MemFlagsData::trusted(), e.val, cell_v, CELL_VALUE_OFFSET as i32);
+                // Count the write in a register; the graph's counter gets it where anything
+                // else could look (`sync_vm_state`).
+                let own = self.spec.as_ref().expect("speculating").own_writes;
+                let n = self.b.use_var(own);
+                // Kept a constant where it is one (0 after a sync point), so that a sync point
+                // in the same straight line knows the count at compile time (`sync_vm_state`).
+                let n = match self.known_iconst(n) {
+                    Some(c) => self.iconst(c.wrapping_add(1) as u64),
+                    None => self.b.ins().iadd_imm_s(n, 1),
+                };
+                self.b.def_var(own, n);
             }
         }
-        // Count the write in a register; the graph's counter gets it where anything else could
-        // look (`sync_vm_state`).
-        let own = self.spec.as_ref().expect("speculating").own_writes;
-        let n = self.b.use_var(own);
-        // Kept a constant where it is one (0 after a sync point), so that a sync point in the
-        // same straight line knows the count at compile time (`sync_vm_state`).
-        let n = match self.known_iconst(n) {
-            Some(c) => self.iconst(c.wrapping_add(1) as u64),
-            None => self.b.ins().iadd_imm_s(n, 1),
-        };
-        self.b.def_var(own, n);
         match (int_var, int) {
             (Some(v), Some(r)) => self.b.def_var(v, r),
             _ => self.b.def_var(value, e.val),

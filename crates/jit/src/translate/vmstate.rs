@@ -98,6 +98,14 @@ impl<'e> Translator<'_, 'e> {
             return;
         }
         self.flush_sunk_writes();
+        // Writes whose stores wait for the exits' shared tail are counted here, by their flag
+        // (a flush that stores them counts them itself, and clears it).
+        if let Some(flag) = self.sunk_dirty.filter(|_| self.sunk_flush_in_tail && !self.sunk.is_empty()) {
+            let dirty = self.b.use_var(flag);
+            if self.known_iconst(dirty) != Some(0) {
+                self.count_own_writes(dirty);
+            }
+        }
         let writes = self.writes_var.filter(|_| self.body_started);
         let own_count = writes.map(|(seen, own)| (seen, own, self.b.use_var(own)));
         // Nothing to add where the count is known to be 0 (right after another sync point).
