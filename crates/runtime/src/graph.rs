@@ -54,7 +54,9 @@
 //! not make the caller's code leave. A write through a CellRef counts when its target is
 //! watched (Store and Register cells share the counter: a CellRef can link the two graphs).
 //! Compiled code that writes a cell inline counts its write (baseline code counts every such
-//! write, which can only count too often).
+//! write, which can only count too often). The counter is only ever compared for equality, so
+//! what it must do is move: speculative code counts the writes whose stores it defers (its
+//! "sunk" writes) as one, where it makes them.
 
 use crate::cell::{CellPtr, Name};
 use crate::heap::Heap;
