@@ -670,11 +670,13 @@ fn instantiate(t: &Template, a: &mut Answers) -> Option<Translated> {
         }
         out.exits.push(Box::new(d));
     }
-    // Now every box is made: origins in owned memory resolve.
-    let owned = |o: Origin| match o {
-        Origin::Owned { kind, index, offset } => owned_addr(&out, kind, index as usize).map(|a| a + u64::from(offset)),
+    // Now the boxes are made (the checks' own last, which only the code names): origins in
+    // owned memory resolve.
+    let resolve_in = |out: &Translated, o: Origin| match o {
+        Origin::Owned { kind, index, offset } => owned_addr(out, kind, index as usize).map(|a| a + u64::from(offset)),
         o => direct(o),
     };
+    let owned = |o: Origin| resolve_in(&out, o);
     let hoisted = t
         .hoisted
         .iter()
@@ -695,12 +697,7 @@ fn instantiate(t: &Template, a: &mut Answers) -> Option<Translated> {
         .collect::<Option<Box<[HoistedCheck]>>>()?;
     let assumptions = t.assumptions.iter().map(|(c, o)| Some((c.clone(), owned(*o)?))).collect::<Option<Vec<_>>>()?;
     out.hoisted = hoisted;
-    // The checks moved into `out`; their address is what the code names.
-    let owned = |o: Origin| match o {
-        Origin::Owned { kind, index, offset } => owned_addr(&out, kind, index as usize).map(|a| a + u64::from(offset)),
-        o => direct(o),
-    };
-    let vm_consts = t.vm_consts.iter().map(|&o| owned(o)).collect::<Option<Vec<_>>>()?;
+    let vm_consts = t.vm_consts.iter().map(|&o| resolve_in(&out, o)).collect::<Option<Vec<_>>>()?;
     out.vm_consts = vm_consts;
     out.assumptions = assumptions;
     let c = t.counts;
