@@ -202,6 +202,52 @@ pub fn code_fingerprint(code: &Code) -> u64 {
     h.finish()
 }
 
+/// Everything a Code is made of, as bytes: two Codes are equal exactly when their images
+/// are. A fingerprint only says where to look: `code_fingerprint`'s hash collides (two
+/// constants of `i64::MIN` hash as two zeros do), which costs the early tier-up a wrong
+/// guess, but a replay (`replay.rs`) must know the Code is the same.
+pub fn code_image(code: &Code) -> Vec<u8> {
+    fn put(out: &mut Vec<u8>, bytes: &[u8]) {
+        out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        out.extend_from_slice(bytes);
+    }
+    let mut out = Vec::with_capacity(64 + 13 * code.instrs.len());
+    put(&mut out, code.name.as_bytes());
+    out.extend_from_slice(&(code.instrs.len() as u64).to_le_bytes());
+    for i in &code.instrs {
+        out.push(i.op as u8);
+        for n in [i.operand, i.line, i.col] {
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+    }
+    out.extend_from_slice(&(code.consts.len() as u64).to_le_bytes());
+    for c in &code.consts {
+        match c {
+            Const::Int(n) => {
+                out.push(0);
+                out.extend_from_slice(&n.to_le_bytes());
+            }
+            Const::BigInt(n) => {
+                out.push(1);
+                put(&mut out, &n.to_signed_bytes_le());
+            }
+            Const::Str(s) => {
+                out.push(2);
+                put(&mut out, s.as_bytes());
+            }
+            Const::Block(k) => {
+                out.push(3);
+                out.extend_from_slice(&k.to_le_bytes());
+            }
+        }
+    }
+    out.extend_from_slice(&(code.paths.len() as u64).to_le_bytes());
+    for p in &code.paths {
+        put(&mut out, p.display.as_bytes());
+    }
+    out
+}
+
 /// Remember that `code` was compiled at `tier`.
 pub fn note_compiled(code: &Code, tier: u8) {
     let fp = code_fingerprint(code);

@@ -469,8 +469,8 @@ pub struct Jit {
     query_log: std::cell::RefCell<crate::replay::QueryLog>,
     /// Codes inlined into this VM's optimized code (`note_warm_codes`).
     inlined_in_optimized: HashSet<(u32, u32)>,
-    /// Fingerprints of this VM's Codes that templates and replays used (modules never change).
-    fingerprints: rustc_hash::FxHashMap<(u32, u32), u64>,
+    /// Images of this VM's Codes that templates and replays used (modules never change).
+    code_images: rustc_hash::FxHashMap<(u32, u32), std::sync::Arc<[u8]>>,
 }
 
 /// What the compiler decided of a Block's translation, before translating it: with the Code
@@ -714,7 +714,7 @@ impl Jit {
             known_tier: HashMap::new(),
             query_log: Default::default(),
             inlined_in_optimized: HashSet::new(),
-            fingerprints: Default::default(),
+            code_images: Default::default(),
         })
     }
 
@@ -1187,7 +1187,7 @@ impl Jit {
     fn keep_template(&mut self, vm: &Vm, t: &mut Translation, key: crate::replay::ReplayKey, stencil: u64) {
         let addrs = self.env_addrs(vm);
         let log = self.query_log.borrow();
-        let made = crate::replay::capture(vm, key, &log, addrs, &t.data, &self.ctx.func, stencil, t.given_up, &mut self.fingerprints);
+        let made = crate::replay::capture(vm, key, &log, addrs, &t.data, &self.ctx.func, stencil, t.given_up, &mut self.code_images);
         drop(log);
         match made {
             Ok(tpl) => t.template = Some(Box::new(tpl)),
@@ -1206,7 +1206,7 @@ impl Jit {
             vm,
             feedback: &self.feedback,
             addrs,
-            fingerprints: &mut self.fingerprints,
+            images: &mut self.code_images,
         };
         crate::replay::replay(key, &mut answers)
     }
@@ -1233,7 +1233,7 @@ impl Jit {
                 let stencil = CacheKey::of(isa_fp, &self.ctx.func).stencil();
                 let addrs = self.env_addrs(vm);
                 let log = self.query_log.borrow();
-                let made = crate::replay::capture(vm, key, &log, addrs, &t.data, &self.ctx.func, stencil, t.given_up, &mut self.fingerprints);
+                let made = crate::replay::capture(vm, key, &log, addrs, &t.data, &self.ctx.func, stencil, t.given_up, &mut self.code_images);
                 drop(log);
                 match made {
                     Err(e) => format!("the translation has no template: {e}"),

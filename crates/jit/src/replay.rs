@@ -12,7 +12,7 @@
 //! # What makes a replay the VM's own translation
 //! A translation is a deterministic function of what it reads:
 //! * the Codes it translates or looks into (the compiled one, the Blocks it inlines, the
-//!   callees it scans), by content;
+//!   callees it scans), by content (compared whole: a hash of it can collide);
 //! * what the Store holds at each path it asks about;
 //! * what the type feedback says of each site and path it asks about;
 //! * its [`ReplayKey`]: the Block's Code, the tier, the options the compiler chose and the
@@ -55,7 +55,7 @@
 //! works unlocked. At most [`MAX_TEMPLATES`] templates and about [`MAX_BYTES`], oldest out
 //! first, at most [`PER_KEY`] per key.
 
-use crate::code_cache::{code_fingerprint, MachineCode};
+use crate::code_cache::{code_image, MachineCode};
 use crate::feedback::TypeFeedback;
 use crate::helpers::{ExitDesc, HoistedCheck, ResumePoint};
 pub use crate::queries::{QueryLog, Seen};
@@ -178,8 +178,9 @@ struct Counts {
 pub struct Template {
     pub key: ReplayKey,
     stores: Vec<(Vec<String>, Seen)>,
-    /// Codes read, with their fingerprints.
-    codes: Vec<(u32, u32, u64)>,
+    /// Codes read, with their images (`code_cache::code_image`: compared whole, a hash could
+    /// collide).
+    codes: Vec<(u32, u32, Arc<[u8]>)>,
     sites: Vec<(u32, u32, usize, bool)>,
     paths: Vec<(Vec<String>, bool)>,
     /// Every value traced by identity, with its bits in the VM that made the template (for
@@ -274,8 +275,8 @@ impl Book {
 }
 
 /// The template of translation `t` (just made, not yet run or installed), or why there is
-/// none: a value it refers to that no origin explains. `fingerprints`: those of this VM's
-/// Codes computed so far (modules never change once loaded).
+/// none: a value it refers to that no origin explains. `codes`: this VM's Code images
+/// computed so far (modules never change once loaded).
 #[allow(clippy::too_many_arguments)]
 pub fn capture(
     vm: &Vm,
@@ -286,7 +287,7 @@ pub fn capture(
     func: &ir::Function,
     stencil: u64,
     given_up: usize,
-    fingerprints: &mut FxHashMap<(u32, u32), u64>,
+    images: &mut FxHashMap<(u32, u32), Arc<[u8]>>,
 ) -> Result<Template, String> {
     let mut book = Book::default();
     for (q, (_, seen, bits)) in log.stores.iter().enumerate() {
@@ -300,8 +301,8 @@ pub fn capture(
     for &(module, code) in &log.codes {
         let m = vm.module(module).ok_or("a module read is gone")?;
         let c = &m.module.codes[code as usize];
-        let fp = *fingerprints.entry((module, code)).or_insert_with(|| code_fingerprint(c));
-        codes.push((module, code, fp));
+        let image = images.entry((module, code)).or_insert_with(|| code_image(c).into()).clone();
+        codes.push((module, code, image));
         book.block(vm, module, code);
         for (k, v) in m.consts[code as usize].iter().enumerate() {
             if let Some(b) = vm.block_obj(*v) {
@@ -478,7 +479,8 @@ impl Template {
 
     fn bytes(&self) -> usize {
         let code = self.code.as_ref().map_or(0, |c| c.bytes.len());
-        code + 32 * (self.vm_consts.len() + self.exact.len() + self.stores.len() + self.codes.len())
+        let images: usize = self.codes.iter().map(|(_, _, i)| i.len()).sum();
+        code + images + 32 * (self.vm_consts.len() + self.exact.len() + self.stores.len() + self.codes.len())
             + 256 * (self.exits.len() + self.hoisted.len())
     }
 
@@ -585,8 +587,8 @@ pub struct Answers<'a> {
     pub vm: &'a Vm,
     pub feedback: &'a TypeFeedback,
     pub addrs: EnvAddrs,
-    /// Fingerprints of this VM's Codes computed so far (modules never change once loaded).
-    pub fingerprints: &'a mut FxHashMap<(u32, u32), u64>,
+    /// Images of this VM's Codes computed so far (modules never change once loaded).
+    pub images: &'a mut FxHashMap<(u32, u32), Arc<[u8]>>,
 }
 
 /// A translation kept under `key` whose questions this VM answers alike, rebuilt for it.
@@ -611,17 +613,17 @@ fn instantiate(t: &Template, a: &mut Answers) -> Option<Translated> {
         }
         found.push(v.map(Value::to_bits));
     }
-    for &(module, code, fp) in &t.codes {
-        let mine = match a.fingerprints.get(&(module, code)) {
-            Some(&f) => f,
+    for (module, code, image) in &t.codes {
+        let mine = match a.images.get(&(*module, *code)) {
+            Some(i) => i.clone(),
             None => {
-                let c = vm.module(module)?.module.codes.get(code as usize)?;
-                let f = code_fingerprint(c);
-                a.fingerprints.insert((module, code), f);
-                f
+                let c = vm.module(*module)?.module.codes.get(*code as usize)?;
+                let i: Arc<[u8]> = code_image(c).into();
+                a.images.insert((*module, *code), i.clone());
+                i
             }
         };
-        if mine != fp {
+        if mine != *image {
             return None;
         }
     }

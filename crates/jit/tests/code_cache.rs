@@ -241,3 +241,28 @@ fn a_block_warm_in_one_vm_is_optimized_early_in_the_next() {
     assert_eq!(second, reference(&[&src]));
     assert_eq!((s2.optimized, s2.known_hot), (1, 1), "only f11 is known: {s2:?}");
 }
+
+#[test]
+fn codes_whose_fingerprints_collide_are_told_apart() {
+    // `code_fingerprint` hashes two constants of i64::MIN as it hashes two zeros (its
+    // multiply-add hash cancels the two flipped top bits): the fuzzer found a replay of the
+    // one program's translation for the other, whose constants are heap BigInts. A replay
+    // compares the Codes whole.
+    let run = |src: &str| {
+        let mut r = Runner::with_config(JitConfig { threshold: Some(0), ..config() });
+        let res = r.run_src(src);
+        let o = r.outcome(res);
+        (o, soma_jit::stats(&mut r.vm).expect("stats"))
+    };
+    let zeros = "\n0\n0";
+    let mins = "\n-9223372036854775808\n-9223372036854775808";
+    let (a, _) = run(zeros);
+    assert_eq!(a, reference(&[zeros]));
+    let (b, s) = run(mins);
+    assert_eq!(b, reference(&[mins]));
+    assert_eq!(s.replayed, 0, "{s:?}");
+    // The same program again replays.
+    let (c, s) = run(mins);
+    assert_eq!(c, reference(&[mins]));
+    assert!(s.replayed > 0, "{s:?}");
+}
