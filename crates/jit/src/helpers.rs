@@ -199,9 +199,52 @@ pub struct HoistedCheck {
     /// The path must hold a CellRef in a cell no lookup walks through (the code replaces the
     /// CellRef with plain stores).
     pub holds_ref: bool,
+    /// What compiled code's inline re-check of the values (`translate/speculate.rs`,
+    /// `emit_recheck_values`) may accept of a changed value of this path without this
+    /// helper; it reads the byte at [`RECHECK_OFFSET`] of each check.
+    pub recheck: Recheck,
 }
 
+/// What a changed value of a hoisted path needs (see [`HoistedCheck::recheck`]).
+#[repr(u8)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recheck {
+    /// The full check (`jit_validate`): a guard, a CellRef kept, or a written path that may
+    /// hold no CellRef.
+    Full = 0,
+    /// Any small Int passes.
+    SmallInt = 1,
+    /// Anything passes: the code assumes nothing of the path's value.
+    Any = 2,
+}
+
+/// Byte offset of [`HoistedCheck::recheck`], and the checks' stride, for compiled code.
+pub const RECHECK_OFFSET: usize = std::mem::offset_of!(HoistedCheck, recheck);
+pub const HOISTED_CHECK_SIZE: usize = std::mem::size_of::<HoistedCheck>();
+
 impl HoistedCheck {
+    /// A check; `recheck` follows from what is checked (see [`check_hoisted`]).
+    pub fn new(
+        comps: Vec<String>,
+        path: *const Path,
+        cache: *const StoreCacheLine,
+        guard: Option<u64>,
+        int: bool,
+        written: bool,
+        holds_ref: bool,
+    ) -> HoistedCheck {
+        let recheck = if guard.is_some() || holds_ref {
+            Recheck::Full
+        } else if int {
+            Recheck::SmallInt
+        } else if written {
+            Recheck::Full
+        } else {
+            Recheck::Any
+        };
+        HoistedCheck { comps, path, cache, guard, int, written, holds_ref, recheck }
+    }
+
     /// What is checked, for dumps: `c.n: resolves, a small Int, written (no CellRef, no
     /// alias)`.
     pub fn describe(&self) -> String {

@@ -683,18 +683,18 @@ fn instantiate(t: &Template, a: &mut Answers) -> Option<Translated> {
         .hoisted
         .iter()
         .map(|h| {
-            Some(HoistedCheck {
-                comps: h.comps.clone(),
-                path: owned(h.path)? as *const Path,
-                cache: owned(h.cache)? as *const StoreCacheLine,
-                guard: match h.guard {
+            Some(HoistedCheck::new(
+                h.comps.clone(),
+                owned(h.path)? as *const Path,
+                owned(h.cache)? as *const StoreCacheLine,
+                match h.guard {
                     Some(g) => Some(owned(g)?),
                     None => None,
                 },
-                int: h.int,
-                written: h.written,
-                holds_ref: h.holds_ref,
-            })
+                h.int,
+                h.written,
+                h.holds_ref,
+            ))
         })
         .collect::<Option<Box<[HoistedCheck]>>>()?;
     let assumptions = t.assumptions.iter().map(|(c, o)| Some((c.clone(), owned(*o)?))).collect::<Option<Vec<_>>>()?;

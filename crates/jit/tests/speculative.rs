@@ -707,6 +707,32 @@ fn writes_are_sunk_in_loops_that_call_nothing_and_only_there() {
 }
 
 #[test]
+fn an_entry_after_the_caller_wrote_a_bigint_into_a_small_int_path_leaves() {
+    // `st` is entered a hundred times with `c.n` and `c.k` just written by the caller (same
+    // epoch, new values): its pre-header re-checks the values inline and takes new small
+    // Ints. In round 60 `c.n` holds a BigInt: the inline re-check must not take it, the
+    // full check fails, and the executor runs that entry.
+    let src = "{ c.n 1 >+ !c.n  c.k 1 >+ !c.k  c.k 3 >< >block Nil >choose } !st \
+               0 !c.n 0 !c.k 0 !total 0 !i \
+               { i 60 >== { 99999999999999999999 } { i } >ifelse !c.n  0 !c.k  st >chain >drop \
+                 c.n total >+ !total  i 1 >+ !i  i 100 >< >block Nil >choose } >chain >drop total";
+    deopts_like_the_executor(src, 1, DeoptReason::EntryCheck);
+}
+
+#[test]
+fn an_entry_after_the_caller_wrote_a_cellref_into_a_written_path_leaves() {
+    // `st` writes `x` (Strs, so not a small-Int path): the code may keep `x` only while it
+    // holds no CellRef. In round 60 the caller makes `x` a CellRef to `y`; the inline
+    // re-check of the entry must leave that to the full check, which fails, and the
+    // executor does the write as it does it.
+    let src = "{ (s) !x  c.k 1 >+ !c.k  c.k 3 >< >block Nil >choose } !st \
+               0 !c.k (a) !x 5 !y 0 !i \
+               { i 60 >== { y. } { (b) } >ifelse !x  0 !c.k  st >chain >drop \
+                 i 1 >+ !i  i 100 >< >block Nil >choose } >chain >drop  x y";
+    deopts_like_the_executor(src, 1, DeoptReason::EntryCheck);
+}
+
+#[test]
 fn writes_by_called_code_are_never_lost_to_a_validation_cache() {
     // `inc` (speculative) writes `c`; `z` (speculative) runs it twice through `chain` (a call).
     // After the first call `z` leaves (the write counter moved); had any code stored its own

@@ -129,10 +129,9 @@ pub(super) struct Speculation {
     pub entry_reg: RegMode,
     pub cells: Vec<Hoisted>,
     /// Checks after calls that validate again instead of leaving
-    /// ([`Translator::spec_after_call_revalidating`]): the block that reloads the variables
-    /// from the validation table (filled with the pre-header, when every hoisted cell is
-    /// known) and the block it continues in.
-    reloads: Vec<(ir::Block, ir::Block)>,
+    /// ([`Translator::spec_after_call_revalidating`]), filled with the pre-header, when every
+    /// hoisted cell is known.
+    reloads: Vec<Revalidation>,
     /// Constants that stand for the validation table and checks, which are made with the
     /// pre-header: patched then.
     table_consts: Vec<(TableSlot, TableConst)>,
@@ -184,6 +183,28 @@ pub(super) struct Hoisted {
     /// the pre-header defines only the variables the body uses (a load each).
     value_used: bool,
     cell_used: bool,
+}
+
+/// The counters an inline re-check of the validation table compares: the graph's epoch and
+/// write count just read, and the epoch the table was filled under.
+#[derive(Clone, Copy)]
+struct Counters {
+    epoch: ir::Value,
+    writes: ir::Value,
+    seen_epoch: ir::Value,
+}
+
+/// A check after a call that validates again: the counters read after the call (`writes`,
+/// `epoch`), the block that re-checks the values inline (`recheck`, as the pre-header does),
+/// the helper's block when that is not enough (`full`), the block that reloads the
+/// variables from the validation table (`reload`) and the block it continues in (`cont`).
+struct Revalidation {
+    writes: ir::Value,
+    epoch: ir::Value,
+    recheck: ir::Block,
+    full: ir::Block,
+    reload: ir::Block,
+    cont: ir::Block,
 }
 
 impl Speculation {
@@ -302,26 +323,36 @@ impl<'e> Translator<'_, 'e> {
         self.b.seal_block(check);
 
         self.b.switch_to_block(check);
-        let checks = self.table_const(TableConst::Checks);
-        let count = self.table_const(TableConst::Count);
-        let tab = self.table_const(TableConst::Table);
-        let r = self.helper(At::Main, Helper::Validate, &[self.vm, checks, count, tab, e, w]).expect("a result");
         let spec = self.spec.as_ref().expect("speculating");
         let (wv, ev) = (spec.writes, spec.epoch);
         self.b.def_var(wv, w);
         self.b.def_var(ev, e);
+        let recheck = self.b.create_block();
+        self.b.ins().jump(recheck, &[]);
+        self.b.seal_block(recheck);
+
+        // The helper, when the inline re-check (filled with the pre-header) cannot judge.
+        let full = self.b.create_block();
+        self.b.set_cold_block(full);
+        self.b.switch_to_block(full);
+        let checks = self.table_const(TableConst::Checks);
+        let count = self.table_const(TableConst::Count);
+        let tab = self.table_const(TableConst::Table);
+        let r = self.helper(At::Main, Helper::Validate, &[self.vm, checks, count, tab, e, w]).expect("a result");
         let fail = self.b.create_block();
         let reload = self.b.create_block();
         self.b.set_cold_block(fail);
         self.b.ins().brif(r, fail, &[], reload, &[]);
-        self.seal_blocks(&[fail, reload]);
+        self.b.seal_block(fail);
         self.b.switch_to_block(fail);
         let next = self.lvl().pc + 1;
         let site = self.site_with_detail(next, DeoptReason::StoreChangedByCall, r);
         self.emit_deopt_site(site);
-        // `reload` is filled with the pre-header; `cont` stays unsealed until then, so that the
-        // variables read after this point see its definitions.
-        self.spec.as_mut().expect("speculating").reloads.push((reload, cont));
+        // `recheck` and `reload` are filled with the pre-header (`full` and `reload` get their
+        // other predecessors then); `cont` stays unsealed until then, so that the variables
+        // read after this point see its definitions.
+        let site = Revalidation { writes: w, epoch: e, recheck, full, reload, cont };
+        self.spec.as_mut().expect("speculating").reloads.push(site);
         self.b.switch_to_block(cont);
     }
 
@@ -917,9 +948,33 @@ impl<'e> Translator<'_, 'e> {
         // A direct self-call's entry (`direct.rs`): the same, past the checks.
         self.finish_direct_entry(&spec, table_addr, fail);
 
+        // What the helper checks per path, and what the inline re-checks read of it.
+        let mut checks = Vec::with_capacity(n);
+        for c in &spec.cells {
+            checks.push(helpers::HoistedCheck::new(
+                c.comps.clone(),
+                c.path as *const Path,
+                self.cache_ptr() as *const StoreCacheLine,
+                c.guard,
+                c.int.is_some(),
+                c.written,
+                // Only a written path's CellRef is assumed: a path the code only reads may
+                // hold anything.
+                c.holds_ref && c.written,
+            ));
+        }
+        let checks = checks.into_boxed_slice();
+
         // The checks after calls that validated again (the table is theirs too).
-        for &(reload, cont) in &spec.reloads {
-            self.b.switch_to_block(reload);
+        for site in &spec.reloads {
+            self.b.switch_to_block(site.recheck);
+            let tab = self.vm_const(table_addr);
+            let checks_addr = self.vm_const(checks.as_ptr() as u64);
+            let seen_e = self.b.ins().load(I64, flags, tab, 0);
+            let counters = Counters { epoch: site.epoch, writes: site.writes, seen_epoch: seen_e };
+            self.emit_recheck_values(n, tab, checks_addr, counters, site.reload, site.full);
+            let cont = site.cont;
+            self.b.switch_to_block(site.reload);
             let tab = self.vm_const(table_addr);
             self.define_from_table(&spec.cells, tab);
             if let Some(counter) = self.env.revalidated {
@@ -931,25 +986,20 @@ impl<'e> Translator<'_, 'e> {
             self.b.ins().jump(cont, &[]);
         }
 
-        // Something was written or moved since: check everything again, in a helper (the
-        // checks are rare, and out of line they cost the compile nothing per path). It fills
-        // the table, so the cached path above then defines the variables.
+        // Only values were written since (the same epoch): re-read them inline, and go to the
+        // helper only when one changed in a way the helper must judge.
         self.b.switch_to_block(check);
-        let mut checks = Vec::with_capacity(n);
-        for c in &spec.cells {
-            checks.push(helpers::HoistedCheck {
-                comps: c.comps.clone(),
-                path: c.path as *const Path,
-                cache: self.cache_ptr() as *const StoreCacheLine,
-                guard: c.guard,
-                int: c.int.is_some(),
-                written: c.written,
-                // Only a written path's CellRef is assumed: a path the code only reads may
-                // hold anything.
-                holds_ref: c.holds_ref && c.written,
-            });
-        }
-        let checks = checks.into_boxed_slice();
+        let full_check = self.b.create_block();
+        self.b.set_cold_block(full_check);
+        let checks_addr = self.vm_const(checks.as_ptr() as u64);
+        let counters = Counters { epoch: e0, writes: w0, seen_epoch: seen_e };
+        self.emit_recheck_values(n, tab, checks_addr, counters, cached, full_check);
+
+        // Something moved since (or a value changed past what the inline re-check judges):
+        // check everything again, in a helper (out of line, the full checks cost the compile
+        // nothing per path). It fills the table, so the cached path above then defines the
+        // variables.
+        self.b.switch_to_block(full_check);
         let checks_addr = self.vm_const(checks.as_ptr() as u64);
         for &(slot, what) in &spec.table_consts {
             let bits = match what {
@@ -979,6 +1029,77 @@ impl<'e> Translator<'_, 'e> {
         self.vs = vs;
         self.levels[0].pc = pc;
         self.levels[0].reg = reg;
+    }
+
+    /// The validation table's re-check when only the write counter moved (`counters`: the
+    /// graph's, just read, and the table's epoch): under the same epoch the table's `n`
+    /// cells are still what every path resolves to (cells change only with the epoch), all
+    /// watched, none shared by a written path, so only the values can have changed. A value
+    /// equal to the table's passed its checks when the table was filled and passes them
+    /// again; a changed one passes when its check (`checks`, `HoistedCheck::recheck`) asks
+    /// only for a small Int and it is one, or for nothing. Then the table takes the new
+    /// values and the write count, and the code goes on at `ok`; anything else (a new epoch,
+    /// a guarded value rebound, a CellRef where a written path forbids one) goes to `full`,
+    /// the helper, which decides and reports exactly as on any other entry.
+    ///
+    /// This is the entry of a loop whose Store cells its caller wrote (collatz's step, a dict
+    /// loop calling the stdlib's speculative Blocks), where the helper call cost as much as a
+    /// dozen rounds of the loop. It is a loop over the table rather than code per path, so
+    /// it costs the compile the same few instructions however many paths the code holds.
+    fn emit_recheck_values(
+        &mut self,
+        n: usize,
+        tab: ir::Value,
+        checks: ir::Value,
+        counters: Counters,
+        ok: ir::Block,
+        full: ir::Block,
+    ) {
+        let flags = MemFlagsData::trusted();
+        let same_e = self.b.ins().icmp(IntCC::Equal, counters.epoch, counters.seen_epoch);
+        let head = self.b.create_block();
+        let i = self.b.append_block_param(head, I64);
+        let zero = self.iconst(0);
+        self.b.ins().brif(same_e, head, &[BlockArg::Value(zero)], full, &[]);
+
+        // head(i): past the last path, done; else compare path i's value with the table's.
+        self.b.switch_to_block(head);
+        let body = self.b.create_block();
+        let done = self.b.create_block();
+        let past = self.b.ins().icmp_imm_s(IntCC::Equal, i, n as i64);
+        self.b.ins().brif(past, done, &[], body, &[]);
+
+        self.b.switch_to_block(body);
+        let at = self.b.ins().imul_imm_s(i, 16);
+        let entry = self.b.ins().iadd(tab, at);
+        let cell = self.b.ins().load(I64, flags, entry, 16);
+        let old = self.b.ins().load(I64, flags, entry, 24);
+        let v = self.b.ins().load(I64, flags, cell, CELL_VALUE_OFFSET as i32);
+        let next = self.b.ins().iadd_imm_s(i, 1);
+        let same = self.b.ins().icmp(IntCC::Equal, v, old);
+        let changed = self.b.create_block();
+        self.b.ins().brif(same, head, &[BlockArg::Value(next)], changed, &[]);
+
+        // A changed value: what may its path hold?
+        self.b.switch_to_block(changed);
+        let at = self.b.ins().imul_imm_s(i, helpers::HOISTED_CHECK_SIZE as i64);
+        let check = self.b.ins().iadd(checks, at);
+        let kind = self.b.ins().uload8(I32, flags, check, helpers::RECHECK_OFFSET as i32);
+        let any = self.b.ins().icmp_imm_s(IntCC::Equal, kind, helpers::Recheck::Any as i64);
+        let wants_int = self.b.ins().icmp_imm_s(IntCC::Equal, kind, helpers::Recheck::SmallInt as i64);
+        let int = self.is_small_int(v);
+        let int_ok = self.b.ins().band(wants_int, int);
+        let passes = self.b.ins().bor(any, int_ok);
+        let take = self.b.create_block();
+        self.b.ins().brif(passes, take, &[], full, &[]);
+
+        self.b.switch_to_block(take);
+        self.b.ins().store(flags, v, entry, 24);
+        self.b.ins().jump(head, &[BlockArg::Value(next)]);
+
+        self.b.switch_to_block(done);
+        self.b.ins().store(flags, counters.writes, tab, 8);
+        self.b.ins().jump(ok, &[]);
     }
 
     /// Whether the deepest virtual frame (see `frame_nesting`) would pass the depth limit (an
