@@ -1496,9 +1496,20 @@ impl Jit {
         queue_wait: Option<Duration>,
     ) -> Result<NativeEntry, String> {
         self.define_quiet_calls()?;
+        let label = (self.config.perf_map || self.config.dump.stats).then(|| describe_block(vm, t.block));
+        // With the perf map on, the function's linkage name is its perf-map name too:
+        // cranelift-jit writes its own line per function under `perf record` (which sets
+        // PERF_BUILDID_DIR), and the two lines for one address then agree, where its line
+        // named the function `soma_m0_c92_block_489_1_17` beside ours.
+        let perf_map = self.config.perf_map;
         let module = self.module();
+        let perf_name = label.as_ref().filter(|_| perf_map).map(|l| {
+            let name = format!("soma:{l}{}", if t.tier == 2 { "/opt" } else { "" });
+            // A recompile of the same Block at the same tier, in the same module.
+            if module.get_name(&name).is_some() { format!("{name}#{}", t.symbol) } else { name }
+        });
         let id = module
-            .declare_function(&t.symbol, Linkage::Local, &func.signature)
+            .declare_function(perf_name.as_deref().unwrap_or(&t.symbol), Linkage::Local, &func.signature)
             .map_err(|e| e.to_string())?;
         let (bytes, relocs) = link_vm_consts(code, func, id, &t.data.vm_consts)?;
         module
@@ -1517,9 +1528,8 @@ impl Jit {
                 self.dump(format!("; jit: machine code of {}\n{vcode}", t.name));
             }
         }
-        let label = (self.config.perf_map || self.config.dump.stats).then(|| describe_block(vm, t.block));
-        if let Some(label) = label.as_ref().filter(|_| self.config.perf_map) {
-            write_perf_map(ptr as usize, size, &format!("{label}{}", if t.tier == 2 { "/opt" } else { "" }));
+        if let Some(name) = &perf_name {
+            write_perf_map(ptr as usize, size, name);
         }
         let compile = t.translate + generate;
         let tier = t.tier;
@@ -1786,7 +1796,7 @@ fn sanitize(name: &str) -> String {
 fn write_perf_map(addr: usize, size: usize, name: &str) {
     let path = format!("/tmp/perf-{}.map", std::process::id());
     if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
-        let _ = writeln!(f, "{addr:x} {size:x} soma:{name}");
+        let _ = writeln!(f, "{addr:x} {size:x} {name}");
     }
 }
 
