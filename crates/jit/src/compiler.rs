@@ -607,6 +607,11 @@ pub const DEFAULT_OPT_LEVEL: &str = "none";
 /// Cranelift register allocator.
 pub const DEFAULT_REGALLOC: &str = "single_pass";
 
+/// Address space reserved for one VM's compiled code (`Jit::module`): made accessible a
+/// segment at a time as code is installed. The benchmark programs use under 1 MiB; a VM
+/// past it gets compile errors (its Blocks stay interpreted), counted as failed compiles.
+pub const CODE_RESERVATION: usize = 128 << 20;
+
 /// Cranelift flags of the optimizing tier: the backtracking register allocator, without
 /// Cranelift's e-graph optimizer. The translator already does what the optimizer found here
 /// (constants folded, loop-invariant values hoisted into the pre-header, Store values in
@@ -1438,11 +1443,21 @@ impl Jit {
         }
     }
 
-    /// The module compiled code goes into, made on first use.
+    /// The module compiled code goes into, made on first use (see [`CODE_RESERVATION`]).
     fn module(&mut self) -> &mut JITModule {
         let isa = &self.isa;
-        self.module
-            .get_or_insert_with(|| JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names())))
+        self.module.get_or_insert_with(|| {
+            let mut builder = JITBuilder::with_isa(isa.clone(), default_libcall_names());
+            // Code memory from one reservation per module (address space only until used):
+            // the default provider maps fresh pages for every function and unmaps them one by
+            // one with the VM, two system calls (and, with the compile thread alive, two TLB
+            // shootdowns) per install that a process of many short VMs (`soma test`) pays
+            // hundreds of times. Where the reservation cannot be made, the default provider.
+            if let Ok(arena) = cranelift_jit::ArenaMemoryProvider::new_with_size(CODE_RESERVATION) {
+                builder.memory_provider(Box::new(arena));
+            }
+            JITModule::new(builder)
+        })
     }
 
     /// The quiet trampoline to `jit_poll_ahead` in this JIT's module (its function index),
