@@ -974,8 +974,8 @@ impl<'e> Translator<'_, 'e> {
             let counters = Counters { epoch: site.epoch, writes: site.writes, seen_epoch: seen_e };
             self.emit_recheck_values(n, tab, checks_addr, counters, site.reload, site.full);
             let cont = site.cont;
+            // `recheck` dominates `reload` (directly, or through `full`): its `tab` serves.
             self.b.switch_to_block(site.reload);
-            let tab = self.vm_const(table_addr);
             self.define_from_table(&spec.cells, tab);
             if let Some(counter) = self.env.revalidated {
                 let addr = self.vm_const(counter as u64);
@@ -1000,7 +1000,6 @@ impl<'e> Translator<'_, 'e> {
         // nothing per path). It fills the table, so the cached path above then defines the
         // variables.
         self.b.switch_to_block(full_check);
-        let checks_addr = self.vm_const(checks.as_ptr() as u64);
         for &(slot, what) in &spec.table_consts {
             let bits = match what {
                 TableConst::Checks => checks.as_ptr() as u64,
