@@ -36,6 +36,12 @@ once): the timed `execute_code` of the later repeats runs it. Each peer must pri
 The peers table gives the ratio `jit / peer`: how many times slower our JIT
 tier is than that peer (below 1: faster).
 
+--rounds N makes N passes, each timing every program on every tier and peer in
+turn, and keeps each one's best over the passes. A shared host's speed drifts
+by up to 2x over minutes (2026-12-06: the same process ran fib in 1.7 or 3.1 ms
+depending on the minute, pinned to either core); interleaving puts the figures
+a ratio compares in the same minutes. Use 3 or more on a shared machine.
+
 --size steady runs chain_loop, collatz and fib (the loop and recursion
 programs) at about ten times their own work (benches/sizes.py rewrites each
 program and each peer, expected results included), on the jit tier unless
@@ -295,6 +301,9 @@ def main():
     parser.add_argument("--programs", nargs="*", help="program names (default: all)")
     parser.add_argument("--tiers", nargs="*", help="tiers to run (default: all available)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (best kept)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="passes over every program, tier and peer, interleaved (the best "
+                             "of all rounds kept)")
     parser.add_argument("--size", choices=["own", "steady"], default="own",
                         help="the programs' own sizes, or the steady-state sizes of "
                              "benches/sizes.py (chain_loop, collatz and fib only)")
@@ -334,17 +343,7 @@ def main():
                 dst.write(text)
         print("steady-state sizes: %s" % ", ".join("%s %d" % (p, sizes.STEADY[p]) for p in programs))
 
-    results, failures = {}, []
-    for program in programs:
-        results[program] = {}
-        for tier in tiers:
-            seconds, error = time_program(tier, program, args.repeat, args.reference,
-                                          program_paths[program])
-            results[program][tier] = seconds
-            if error:
-                failures.append("%s on %s: %s" % (program, tier, error))
-
-    peers, notes, versions = [], [], {}
+    peers, notes, versions, found = [], [], {}, {}
     if args.peers is not None:
         unknown = [p for p in args.peers if p not in peer_runners.PEERS]
         if unknown:
@@ -353,19 +352,39 @@ def main():
         found, notes = peer_runners.find_peers(args.peers or list(peer_runners.PEERS))
         peers = list(found)
         versions = {p: peer_runners.version(p, exe) for p, exe in found.items()}
-        with tempfile.TemporaryDirectory(prefix="soma-peers-") as build_dir:
+
+    # Every round times each program on every tier and peer one after the other, and each
+    # figure is the best over the rounds: a shared host's speed drifts over minutes, so a
+    # ratio compares figures taken seconds apart, in the same rounds, never one side's good
+    # minute with the other's bad one.
+    results = {program: {} for program in programs}
+    failures = []
+    with tempfile.TemporaryDirectory(prefix="soma-peers-") as build_dir:
+        peer_paths = {}
+        if steady:
             for program in programs:
+                for peer in found:
+                    peer_paths[program, peer] = peer_runners.resized_source(
+                        peer, program, sizes.STEADY[program], build_dir)
+        for _ in range(args.rounds):
+            for program in programs:
+                timings = [(tier, lambda tier=tier: time_program(
+                    tier, program, args.repeat, args.reference, program_paths[program]))
+                    for tier in tiers]
                 wanted = expected_line(program)
-                for peer, executable in found.items():
-                    path = None
-                    if steady:
-                        path = peer_runners.resized_source(peer, program, sizes.STEADY[program],
-                                                           build_dir)
-                    seconds, error = peer_runners.time_peer(
-                        peer, executable, program, args.repeat, build_dir, wanted, path)
-                    results[program][peer] = seconds
+                timings += [(peer, lambda peer=peer, exe=exe: peer_runners.time_peer(
+                    peer, exe, program, args.repeat, build_dir, wanted,
+                    peer_paths.get((program, peer))))
+                    for peer, exe in found.items()]
+                for name, timing in timings:
+                    if name in results[program] and results[program][name] is None:
+                        continue  # failed (or has no source) in an earlier round
+                    seconds, error = timing()
                     if error:
-                        failures.append("%s on %s: %s" % (program, peer, error))
+                        failures.append("%s on %s: %s" % (program, name, error))
+                    best = results[program].get(name)
+                    results[program][name] = (seconds if best is None or seconds is None
+                                              else min(best, seconds))
     ratios = peer_ratios(results, peers, programs)
 
     print_tier_table(results, tiers, programs, base)
@@ -383,7 +402,7 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "tiers.json"), "w") as f:
         json.dump({"tiers": tiers, "peers": peers, "peer_versions": versions,
-                   "repeat": args.repeat, "size": args.size,
+                   "repeat": args.repeat, "rounds": args.rounds, "size": args.size,
                    "sizes": {p: sizes.STEADY[p] for p in programs} if steady else None,
                    "results": results, "jit_over_peer": ratios,
                    "notes": notes, "failures": failures}, f, indent=2)
