@@ -218,6 +218,21 @@ pub enum Recheck {
     Any = 2,
 }
 
+/// The validation table of speculative code (`translate/speculate.rs`), which `jit_validate`
+/// fills and compiled code reads and re-checks: 8-byte words, the epoch it was filled under,
+/// the write count, then a (cell, value) pair per hoisted path. Byte offsets for compiled code.
+pub const TABLE_EPOCH: i32 = 0;
+pub const TABLE_WRITES: i32 = 8;
+/// The first pair, the pairs' stride, and a pair's value (its cell comes first).
+pub const TABLE_ENTRIES: i32 = 16;
+pub const TABLE_ENTRY_SIZE: i32 = 16;
+pub const TABLE_ENTRY_VALUE: i32 = 8;
+
+/// The words of the validation table of `n` hoisted paths.
+pub const fn validation_table_words(n: usize) -> usize {
+    (TABLE_ENTRIES + TABLE_ENTRY_SIZE * n as i32) as usize / 8
+}
+
 /// Byte offset of [`HoistedCheck::recheck`], and the checks' stride, for compiled code.
 pub const RECHECK_OFFSET: usize = std::mem::offset_of!(HoistedCheck, recheck);
 pub const HOISTED_CHECK_SIZE: usize = std::mem::size_of::<HoistedCheck>();
@@ -292,7 +307,8 @@ impl HoistedCheck {
 ///
 /// # Safety
 /// Helper contract; `checks` (with their cache lines) and `table` are the running code's (the
-/// table has room for `2 + 2 * n` words); every path belongs to a loaded module.
+/// table has room for [`validation_table_words`]`(n)` words); every path belongs to a loaded
+/// module.
 pub unsafe extern "C" fn jit_validate(
     vm: *mut Vm,
     checks: *const HoistedCheck,
@@ -307,8 +323,8 @@ pub unsafe extern "C" fn jit_validate(
     // write, and after every call of a Block that writes cells). Until all of them passed, its
     // epoch word holds a value no epoch has, so that no entry takes a half-filled table for
     // a validated one.
-    // SAFETY: the table has room for 2 + 2n words (helper contract).
-    let table = unsafe { std::slice::from_raw_parts_mut(table, 2 + 2 * n as usize) };
+    // SAFETY: the table has room for its words (helper contract).
+    let table = unsafe { std::slice::from_raw_parts_mut(table, validation_table_words(n as usize)) };
     let same_cells = table[0] == epoch;
     table[0] = u64::MAX;
     catch_panic(vm, 1, |vm| {

@@ -924,13 +924,13 @@ impl<'e> Translator<'_, 'e> {
             self.b.switch_to_block(go_on);
         }
         let n = spec.cells.len();
-        let table: Box<[std::cell::Cell<u64>]> = (0..2 + 2 * n).map(|_| std::cell::Cell::new(u64::MAX)).collect();
+        let table: Box<[std::cell::Cell<u64>]> = (0..helpers::validation_table_words(n)).map(|_| std::cell::Cell::new(u64::MAX)).collect();
         let table_addr = table.as_ptr() as u64;
         self.out.validations.push(table);
         let tab = self.vm_const(table_addr);
         let (w0, e0) = self.define_counters_of(&spec);
-        let seen_e = self.b.ins().load(I64, flags, tab, 0);
-        let seen_w = self.b.ins().load(I64, flags, tab, 8);
+        let seen_e = self.b.ins().load(I64, flags, tab, helpers::TABLE_EPOCH);
+        let seen_w = self.b.ins().load(I64, flags, tab, helpers::TABLE_WRITES);
         let same_e = self.b.ins().icmp(IntCC::Equal, e0, seen_e);
         let same_w = self.b.ins().icmp(IntCC::Equal, w0, seen_w);
         let same = self.b.ins().band(same_e, same_w);
@@ -970,7 +970,7 @@ impl<'e> Translator<'_, 'e> {
             self.b.switch_to_block(site.recheck);
             let tab = self.vm_const(table_addr);
             let checks_addr = self.vm_const(checks.as_ptr() as u64);
-            let seen_e = self.b.ins().load(I64, flags, tab, 0);
+            let seen_e = self.b.ins().load(I64, flags, tab, helpers::TABLE_EPOCH);
             let counters = Counters { epoch: site.epoch, writes: site.writes, seen_epoch: seen_e };
             self.emit_recheck_values(n, tab, checks_addr, counters, site.reload, site.full);
             let cont = site.cont;
@@ -1069,10 +1069,11 @@ impl<'e> Translator<'_, 'e> {
         self.b.ins().brif(past, done, &[], body, &[]);
 
         self.b.switch_to_block(body);
-        let at = self.b.ins().imul_imm_s(i, 16);
+        let at = self.b.ins().imul_imm_s(i, i64::from(helpers::TABLE_ENTRY_SIZE));
         let entry = self.b.ins().iadd(tab, at);
-        let cell = self.b.ins().load(I64, flags, entry, 16);
-        let old = self.b.ins().load(I64, flags, entry, 24);
+        let value_at = helpers::TABLE_ENTRIES + helpers::TABLE_ENTRY_VALUE;
+        let cell = self.b.ins().load(I64, flags, entry, helpers::TABLE_ENTRIES);
+        let old = self.b.ins().load(I64, flags, entry, value_at);
         let v = self.b.ins().load(I64, flags, cell, CELL_VALUE_OFFSET as i32);
         let next = self.b.ins().iadd_imm_s(i, 1);
         let same = self.b.ins().icmp(IntCC::Equal, v, old);
@@ -1093,11 +1094,11 @@ impl<'e> Translator<'_, 'e> {
         self.b.ins().brif(passes, take, &[], full, &[]);
 
         self.b.switch_to_block(take);
-        self.b.ins().store(flags, v, entry, 24);
+        self.b.ins().store(flags, v, entry, value_at);
         self.b.ins().jump(head, &[BlockArg::Value(next)]);
 
         self.b.switch_to_block(done);
-        self.b.ins().store(flags, counters.writes, tab, 8);
+        self.b.ins().store(flags, counters.writes, tab, helpers::TABLE_WRITES);
         self.b.ins().jump(ok, &[]);
     }
 
@@ -1135,12 +1136,13 @@ impl<'e> Translator<'_, 'e> {
             self.b.def_var(dirty, no);
         }
         for (i, c) in cells.iter().enumerate() {
+            let entry = helpers::TABLE_ENTRIES + helpers::TABLE_ENTRY_SIZE * i as i32;
             if c.cell_used {
-                let cell = self.b.ins().load(I64, flags, tab, (16 + 16 * i) as i32);
+                let cell = self.b.ins().load(I64, flags, tab, entry);
                 self.b.def_var(c.cell, cell);
             }
             if c.value_used {
-                let v = self.b.ins().load(I64, flags, tab, (24 + 16 * i) as i32);
+                let v = self.b.ins().load(I64, flags, tab, entry + helpers::TABLE_ENTRY_VALUE);
                 self.define_value(c, v);
             }
         }
