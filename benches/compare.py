@@ -368,18 +368,17 @@ def main():
                         peer, program, sizes.STEADY[program], build_dir)
         for _ in range(args.rounds):
             for program in programs:
-                timings = [(tier, lambda tier=tier: time_program(
-                    tier, program, args.repeat, args.reference, program_paths[program]))
-                    for tier in tiers]
                 wanted = expected_line(program)
-                timings += [(peer, lambda peer=peer, exe=exe: peer_runners.time_peer(
-                    peer, exe, program, args.repeat, build_dir, wanted,
-                    peer_paths.get((program, peer))))
-                    for peer, exe in found.items()]
-                for name, timing in timings:
+                for name in tiers + peers:
                     if name in results[program] and results[program][name] is None:
                         continue  # failed (or has no source) in an earlier round
-                    seconds, error = timing()
+                    if name in found:
+                        seconds, error = peer_runners.time_peer(
+                            name, found[name], program, args.repeat, build_dir, wanted,
+                            peer_paths.get((program, name)))
+                    else:
+                        seconds, error = time_program(name, program, args.repeat,
+                                                      args.reference, program_paths[program])
                     if error:
                         failures.append("%s on %s: %s" % (program, name, error))
                     best = results[program].get(name)

@@ -91,17 +91,27 @@ def resized_source(peer, program, n, dest_dir):
     return out
 
 
+# (source path, its modification time, build directory) -> the binary built from it.
+_BUILT = {}
+
+
 def command(peer, executable, path, build_dir):
     """The command that runs the peer program at `path`. Rust is compiled first
     (`rustc -O`, into build_dir); a build failure raises RuntimeError."""
     if peer != "rust":
         return [executable, path]
-    binary = os.path.join(build_dir, os.path.basename(path)[:-3])
+    # Built once per source as it is now (compare.py --rounds runs each peer once per round).
+    key = (os.path.abspath(path), os.path.getmtime(path), build_dir)
+    if key in _BUILT:
+        return [_BUILT[key]]
+    # A name of its own: another source of the same name may be built into build_dir too.
+    binary = os.path.join(build_dir, "%s-%d" % (os.path.basename(path)[:-3], len(_BUILT)))
     proc = subprocess.run([executable, "-O", "--edition", "2021", "-o", binary, path],
                           capture_output=True, text=True)
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise RuntimeError("rustc failed: %s" % tail)
+    _BUILT[key] = binary
     return [binary]
 
 
