@@ -313,8 +313,10 @@ class Generator:
                 % (params, base, arm, call))
 
     def record(self, scope):
-        """Record reads: a constructor Block fills a node cell with 1 to 6 fields (up to four
-        stay inside the cell, more move to its spilled vector) and returns a CellRef to it; a
+        """Record reads: a constructor Block fills a node cell with 1 to 10 fields (up to four
+        stay inside the cell, more move to its spilled vector; compiled code makes up to eight
+        at once), sometimes one of them written twice, and returns a CellRef to it; it is
+        called from the program or from a Block that pushes the values itself; a
         reader Block binds it to a Register name and reads fields below it (`_.t.f2`: the
         compiled leaf lookup of docs/jit.md), sometimes one the node lacks, sometimes through
         a name that holds no CellRef (both errors), sometimes a field auto-vivified as Void or
@@ -332,21 +334,34 @@ class Generator:
             return ("{ !_.c.next !_.c.value _.c. } !cns  Nil !lst  0 !ci  { ci lst >cns !lst.  "
                     "ci 1 >+ !ci  ci %d >< >block Nil >choose } >chain  lst.%s"
                     % (rnd.randrange(0, 40), rnd.choice(["value", "next.value", "value"])))
-        k = rnd.randrange(1, 7)
+        k = rnd.randrange(1, 7) if rnd.random() < 0.85 else rnd.randrange(7, 11)
         fill = " ".join("!_.n.f%d" % i for i in reversed(range(k)))
+        if rnd.random() < 0.1:
+            # A field written twice in the run of writes that makes a fresh record.
+            twice = "!_.n.f%d" % rnd.randrange(k)
+            fill = fill.replace(twice, twice + " " + twice, 1)
+            k_values = k + 1
+        else:
+            k_values = k
         if rnd.random() < 0.15:
             fill = "_.n. !_.first " + fill
         extra = rnd.choice(["", "", "7 !_.n.f9.deep", "_.n. !_.n.f9", "3 !_.n.f0",
                             "rtgt. !_.n.w  4 !_.n.w  rtgt !_.n.f0", "_.n. !_.n.w  5 !_.n.w"])
-        values = " ".join(self.int_literal() for _ in range(k))
+        values = " ".join(self.int_literal() for _ in range(k_values))
         reads = " ".join("_.t.f%d" % rnd.choice(range(k) if rnd.random() < 0.93 else range(10))
                          for _ in range(rnd.randrange(1, 4)))
         subject = "rec" if rnd.random() < 0.95 else rnd.choice(["5", "(s)", "Nil"])
         for name in ("mkr", "rec", "rdr"):
             scope.store[name] = "any"
         scope.stack.append("any")
-        return ("{ %s %s _.n. } !mkr  %s >mkr !rec  { !_.t %s } !rdr  %s >rdr %s >rdr"
-                % (fill, extra, values, reads, subject, subject))
+        # The constructor called from the program, or from a Block (which inlines it, the
+        # values pushed by its own code: virtual entries it may write at once).
+        make = ("%s >mkr" % values if rnd.random() < 0.5
+                else "{ %s >mkr } !mkc  >mkc" % values)
+        if make.startswith("{"):
+            scope.store["mkc"] = "any"
+        return ("{ %s %s _.n. } !mkr  %s !rec  { !_.t %s } !rdr  %s >rdr %s >rdr"
+                % (fill, extra, make, reads, subject, subject))
 
     def dispatch(self, scope):
         """A three-way dispatch: a `choose` whose arm is another `choose` of Blocks, run
@@ -517,7 +532,8 @@ def compare(factories, count, seed, report=print, reach=None):
     programs in which a tier installed machine code another tier's VM had generated
     (`cached_in`: the process's code cache), or replayed a translation another VM had made
     (`replayed_in`), and in which a native tier compiled a record
-    read below a Register name (`child_reads`), a record name's writes (`records`) or a
+    read below a Register name (`child_reads`), a record name's writes (`records`), a
+    fresh record's field writes as one call (`record_batches`) or a
     nested `choose` of Blocks as branches (`nested_choices`)."""
     names = list(factories)
     gen = Generator(seed)
@@ -560,6 +576,8 @@ def compare(factories, count, seed, report=print, reach=None):
                     reach.setdefault("child_reads", set()).add(index)
                 if LAST_STATS.get("record_sites", 0):
                     reach.setdefault("records", set()).add(index)
+                if LAST_STATS.get("record_batches", 0):
+                    reach.setdefault("record_batches", set()).add(index)
                 if LAST_STATS.get("sunk_cells", 0):
                     reach.setdefault("sunk", set()).add(index)
                 if LAST_STATS.get("nested_choices", 0):
@@ -639,7 +657,8 @@ def main(argv=None):
               "directly in %d (its recursion unrolled in %d), leaving near a poll in %d, "
               "taking a poll early in %d, "
               "folding compares in %d, knowing a choice in its arms in %d; machine code "
-              "from the code cache in %d; record reads compiled in %d; record names in %d; "
+              "from the code cache in %d; record reads compiled in %d; record names in %d "
+              "(fields written at once in %d); "
               "a recursion moved over to its unrolled code in %d; three-way dispatch compiled in %d; "
               "Store writes sunk in %d; translations replayed in %d"
               % (reach.get("speculative", 0), reach.get("deopted", 0),
@@ -648,6 +667,7 @@ def main(argv=None):
                  reach.get("early_polls", 0), reach.get("folded", 0),
                  reach.get("known_choices", 0), len(reach.get("cached_in", ())),
                  len(reach.get("child_reads", ())), len(reach.get("records", ())),
+                 len(reach.get("record_batches", ())),
                  reach.get("calls_moved", 0),
                  len(reach.get("nested_choices", ())), len(reach.get("sunk", ())),
                  len(reach.get("replayed_in", ()))))

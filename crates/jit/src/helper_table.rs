@@ -152,6 +152,9 @@ helper_table! {
     ChildCell = helpers::jit_child_cell, fn(u64, u32) -> u64, collects: false, al: Untouched, leaf: true;
     /// A record name's cell (`_.n.` or its first `!_.n.f`), or 0 (an internal error).
     NewRecord = helpers::jit_new_record, fn(*mut Vm, u32, u64) -> u64, collects: false, al: Untouched, leaf: true;
+    /// A record name's cell with its first fields (consecutive `!_.n.f` of a fresh record), or
+    /// 0 (an internal error).
+    NewRecordFields = helpers::jit_new_record_fields, fn(*mut Vm, *const u64, usize) -> u64, collects: false, al: Untouched, leaf: true;
     /// `!_.n.f` into a record name's cell.
     WriteField = helpers::jit_write_field, fn(*mut Vm, u64, u32, u64) -> u32, collects: false, al: Untouched, leaf: true;
     /// Pop the value a `!_.x` writes (its underflow error).

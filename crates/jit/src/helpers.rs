@@ -142,6 +142,29 @@ pub unsafe extern "C" fn jit_new_record(vm: *mut Vm, sym: u32, v: u64) -> u64 {
     })
 }
 
+/// A fresh record's first `n` field writes at once (`Vm::new_record_fields`): a CellRef to a
+/// new cell whose children are `fields[2i]` (a symbol) holding `fields[2i + 1]` (a value),
+/// `i < n`, in that order. 0 when the body panicked (the error is on the VM). Never
+/// collects; a leaf as [`jit_new_record`] is.
+///
+/// # Safety
+/// `vm` is the calling VM; `fields` points to `2 * n` words, the values live values of it;
+/// `n <= soma_runtime::ops::MAX_RECORD_FIELDS`, the symbols distinct.
+pub unsafe extern "C" fn jit_new_record_fields(vm: *mut Vm, fields: *const u64, n: usize) -> u64 {
+    // SAFETY: helper contract: a live VM, exclusively ours for the call.
+    let vmr = unsafe { &mut *vm };
+    catch_panic(vmr, 0, |vm| {
+        // SAFETY: the caller passes `2 * n` readable words.
+        let words = unsafe { std::slice::from_raw_parts(fields, 2 * n) };
+        let mut pairs = [(soma_runtime::sym::Sym(0), Value::VOID); soma_runtime::ops::MAX_RECORD_FIELDS];
+        for (pair, w) in pairs.iter_mut().zip(words.chunks_exact(2)) {
+            // SAFETY: the caller passes live values.
+            *pair = (soma_runtime::sym::Sym(w[0] as u32), unsafe { val(w[1]) });
+        }
+        vm.new_record_fields(&pairs[..n]).to_bits()
+    })
+}
+
 /// `!_.n.sym` of `v` into the record name whose cell `record` refers to
 /// (`Vm::write_record_field`): 0 written, 1 not written (it would go through a CellRef: the
 /// executor's to do), 2 written with the graph's counters moved, [`FIELD_WRITE_FAILED`]

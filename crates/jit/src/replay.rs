@@ -167,6 +167,7 @@ struct Counts {
     folded_compares: usize,
     child_reads: usize,
     record_sites: usize,
+    record_batches: usize,
     sunk_cells: usize,
     nested_choices: usize,
     known_choices: usize,
@@ -423,6 +424,7 @@ pub fn capture(
             folded_compares: t.folded_compares,
             child_reads: t.child_reads,
             record_sites: t.record_sites,
+            record_batches: t.record_batches,
             sunk_cells: t.sunk_cells,
             nested_choices: t.nested_choices,
             known_choices: t.known_choices,
@@ -709,6 +711,7 @@ fn instantiate(t: &Template, a: &mut Answers) -> Option<Translated> {
     out.folded_compares = c.folded_compares;
     out.child_reads = c.child_reads;
     out.record_sites = c.record_sites;
+    out.record_batches = c.record_batches;
     out.sunk_cells = c.sunk_cells;
     out.nested_choices = c.nested_choices;
     out.known_choices = c.known_choices;

@@ -131,6 +131,50 @@ fn record_names_are_cells_the_code_makes() {
     assert!(o.err.is_some());
 }
 
+/// A fresh record's run of field writes is made by one call (`record.rs`) when the values
+/// are the code's own virtual entries: every run length up to past the most made at once
+/// (eight), a field written twice in the run, values partly from the real AL (the caller's
+/// pushes, not the inlined constructor's); the record's graph (`debug.graph.dump`) as the
+/// executor makes it, on every tier.
+#[test]
+fn a_fresh_records_fields_are_made_at_once() {
+    let batches = |tier: Tier, src: &str| {
+        let (_, mut r) = run_on(tier, src, false);
+        soma_jit::stats(&mut r.vm).expect("installed").record_batches
+    };
+    for k in 2..=10u64 {
+        let fill: Vec<String> = (0..k).rev().map(|i| format!("!_.n.f{i}")).collect();
+        let values: Vec<String> = (0..k).map(|i| (10 * i + 1).to_string()).collect();
+        let reads: Vec<String> = (0..k).map(|i| format!("rec.f{i}")).collect();
+        // The values pushed by the Block that calls (and inlines) the constructor.
+        let src = format!(
+            "{{ {} _.n. }} !mk  {{ {} >mk }} !call  >call !rec  {}  rec. >debug.graph.dump",
+            fill.join(" "),
+            values.join(" "),
+            reads.join(" ")
+        );
+        let o = diff(&src, false);
+        assert_eq!(o.al, format!("[{}]", values.join(", ")), "{src}");
+        for tier in [Tier::Jit(0), Tier::Optimizing(0, 0)] {
+            assert!(batches(tier, &src) >= 1, "{tier:?} made the record's fields at once: {src}");
+        }
+    }
+    // A field written twice: the run stops before the second write, which writes the child.
+    let src = "{ !_.n.c !_.n.b !_.n.b !_.n.a _.n. } !mk  { 1 2 3 4 >mk } !call  >call !r  r.a r.b r.c                r. >debug.graph.dump";
+    let o = diff(src, false);
+    assert_eq!(o.al, "[1, 2, 4]");
+    assert!(batches(Tier::Optimizing(0, 0), src) >= 1);
+    // Two values the caller pushed on the real AL, two the constructor's caller pushed: the
+    // first two writes are made at once, the others one by one.
+    let src = "{ !_.n.d !_.n.c !_.n.b !_.n.a _.n. } !mk  { 3 4 >mk } !call  { 1 2 >call } !outer                >outer !r  r.a r.b r.c r.d  r. >debug.graph.dump";
+    let o = diff(src, false);
+    assert_eq!(o.al, "[1, 2, 3, 4]");
+    // Values from the real AL only: nothing made at once, the same record.
+    let src = "{ !_.n.b !_.n.a _.n. } !mk  1 2 >mk !r  r.a r.b";
+    let o = diff(src, false);
+    assert_eq!(o.al, "[1, 2]");
+}
+
 /// A field write the code does not do itself, on every tier: one that goes through a CellRef
 /// the field holds (deoptimised: the executor writes through, into the Store cell here), and
 /// one that moves the graph's counters (the field is a cell a cached Store lookup went

@@ -248,6 +248,31 @@ impl Children {
         }
     }
 
+    /// Give a cell without children the children `entries` (distinct names, in insertion
+    /// order), in the form `insert_new` one by one would leave them, without the spill
+    /// along the way: a record's constructor makes all its fields at once.
+    pub fn fill_empty(&mut self, entries: &[(Sym, CellPtr)]) {
+        debug_assert!(self.is_empty());
+        debug_assert!(entries.iter().all(|&(k, _)| k != NO_SYM && k != SPILLED));
+        if entries.len() <= INLINE_CHILDREN {
+            let ViewMut::Inline(syms, cells) = self.view_mut() else {
+                unreachable!("an empty cell's children are inline")
+            };
+            for (i, &(k, c)) in entries.iter().enumerate() {
+                syms[i] = k;
+                cells[i] = Some(c);
+            }
+            return;
+        }
+        let mut v = Vec::with_capacity(entries.len().max(SPILL_CAPACITY));
+        v.extend_from_slice(entries);
+        let index = (v.len() > INDEX_THRESHOLD).then(|| Box::new(SymIndex::build(&v)));
+        self.syms = [NO_SYM; INLINE_CHILDREN];
+        self.syms[0] = SPILLED;
+        // The inline cells hold no resources: overwriting them leaks nothing.
+        self.slots = Slots { spilled: std::mem::ManuallyDrop::new(Spilled { entries: v, index }) };
+    }
+
     /// Move full inline slots to a vector and append `(key, cell)`.
     #[cold]
     fn spill(&mut self, key: Sym, cell: CellPtr) {
@@ -474,6 +499,14 @@ impl CellPtr {
         unsafe { (*self.0.as_ptr()).children.insert_new(key, child) }
     }
 
+    /// Give this cell, which has no children, the children `entries` (distinct names, in
+    /// insertion order; [`Children::fill_empty`]).
+    #[inline]
+    pub fn fill_children(self, entries: &[(Sym, CellPtr)]) {
+        // SAFETY: as in `insert_child`.
+        unsafe { (*self.0.as_ptr()).children.fill_empty(entries) }
+    }
+
     /// Record that a Store lookup went through (or ended at) this cell.
     #[inline]
     pub(crate) fn set_walked(self) {
@@ -574,6 +607,31 @@ impl CellPtr {
 mod tests {
     use super::*;
     use crate::heap::Heap;
+
+    #[test]
+    fn filling_an_empty_cell_equals_inserting_one_by_one() {
+        let mut heap = Heap::new();
+        for n in [1, 2, INLINE_CHILDREN, INLINE_CHILDREN + 1, SPILL_CAPACITY, INDEX_THRESHOLD + 3] {
+            let entries: Vec<(Sym, CellPtr)> =
+                (0..n).map(|i| (format!("fill{i}").as_str().sym(), heap.alloc_cell())).collect();
+            let (filled, inserted) = (heap.alloc_cell(), heap.alloc_cell());
+            filled.fill_children(&entries);
+            for &(k, c) in &entries {
+                inserted.insert_child_sym(k, c);
+            }
+            assert_eq!(filled.children(), inserted.children(), "{n} children, in order");
+            for &(k, c) in &entries {
+                assert_eq!(filled.child_sym(k), Some(c));
+            }
+            assert_eq!(filled.child("missing"), None);
+            // Still an ordinary cell: more children, removals.
+            let extra = heap.alloc_cell();
+            filled.insert_child("extra", extra);
+            assert_eq!(filled.child("extra"), Some(extra));
+            assert!(filled.remove_child("fill0"));
+            assert_eq!(filled.child_count(), n);
+        }
+    }
 
     #[test]
     fn order_is_kept_below_and_above_the_index_threshold() {

@@ -13,6 +13,9 @@ use crate::sym::Sym;
 use crate::value::Value;
 use crate::vm::Vm;
 
+/// Most fields [`Vm::new_record_fields`] makes at once.
+pub const MAX_RECORD_FIELDS: usize = 8;
+
 /// What [`Vm::write_record_field`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
@@ -155,6 +158,28 @@ impl Vm {
         if let Some((name, v)) = field {
             self.add_field(cell, name, v);
         }
+        cell.as_value()
+    }
+
+    /// A new record cell with the fields `fields` (distinct names, in the order they are
+    /// written), each a new child holding its value: what `new_record` and one
+    /// `write_record_field` per further field make of a fresh record, in one step. A fresh
+    /// record's fields are new cells no lookup has walked, so no write goes through a CellRef
+    /// and the graph's counters do not move. Never collects.
+    ///
+    /// # Panics
+    /// With more than [`MAX_RECORD_FIELDS`] fields.
+    pub fn new_record_fields(&mut self, fields: &[(Sym, Value)]) -> Value {
+        assert!(fields.len() <= MAX_RECORD_FIELDS, "at most MAX_RECORD_FIELDS fields at once");
+        let cell = self.heap.alloc_cell();
+        // (`cell` only fills the unused tail.)
+        let mut children = [(Sym(0), cell); MAX_RECORD_FIELDS];
+        for (slot, &(name, v)) in children.iter_mut().zip(fields) {
+            let child = self.heap.alloc_cell();
+            child.set_value(v);
+            *slot = (name, child);
+        }
+        cell.fill_children(&children[..fields.len()]);
         cell.as_value()
     }
 

@@ -393,6 +393,10 @@ impl<'e> Translator<'_, 'e> {
         self.inlined_instrs += code.instrs.len();
         for (pc, &ins) in code.instrs.iter().enumerate() {
             self.levels.last_mut().expect("level").pc = pc;
+            if self.lowered_ahead > 0 {
+                self.lowered_ahead -= 1;
+                continue;
+            }
             self.gen_instr(ins);
             if self.bail.is_some() {
                 // Abandoned: emit nothing more (the current block may be filled).

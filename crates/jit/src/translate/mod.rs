@@ -233,6 +233,8 @@ pub struct Translated {
     pub child_reads: usize,
     /// `!_.n.f` and `_.n.` of record names compiled (`record.rs`).
     pub record_sites: usize,
+    /// Runs of a fresh record's field writes made by one call (`record.rs`).
+    pub record_batches: usize,
     /// Store cells whose writes the code keeps in registers (`speculate.rs`, "Sunk writes").
     pub sunk_cells: usize,
     /// Nested `choose`s executed as branches to known Blocks (`inline_nested_choice`).
@@ -330,6 +332,7 @@ pub fn translate(
         slots: None,
         slot_count: 0,
         slot_count_uses: Vec::new(),
+        lowered_ahead: 0,
         slot_fill: None,
         slot_memo: FxHashMap::default(),
         shared_exit: None,
@@ -401,6 +404,10 @@ pub fn translate(
     for (pc, &ins) in code.instrs.iter().enumerate() {
         t.levels[0].pc = pc;
         t.join_direct_entry(pc);
+        if t.lowered_ahead > 0 {
+            t.lowered_ahead -= 1;
+            continue;
+        }
         t.gen_instr(ins);
         if let Some(reason) = t.bail {
             // The state may no longer make sense (a `_.` of an ended level): stop here.
@@ -662,6 +669,10 @@ struct Translator<'a, 'e> {
     /// Shadow slots handed out so far (the count reserved is patched in at the end).
     slot_count: usize,
     slot_count_uses: Vec<ir::Inst>,
+    /// Instructions after the current one of the current level that its lowering already
+    /// covered (a record's consecutive field writes, `record.rs`): the level's loop passes
+    /// over them.
+    lowered_ahead: usize,
     /// The block `reserve_slots` left for the Void stores, the first slot's address and the
     /// block after (see `finish_slot_fill`).
     slot_fill: Option<(ir::Block, ir::Value, ir::Block)>,

@@ -27,7 +27,8 @@
 //! instruction, as a call that wrote would.
 
 use super::*;
-use soma_runtime::ops::FieldWrite;
+use soma_runtime::ops::{FieldWrite, MAX_RECORD_FIELDS};
+use soma_runtime::sym::Sym;
 
 impl<'e> Translator<'_, 'e> {
     /// `!_.n.f` (Register path `k`, two components) of a virtual Register at `level`.
@@ -42,6 +43,9 @@ impl<'e> Translator<'_, 'e> {
         let field = self.path(k).syms[1].0;
         let sym = self.b.ins().iconst(I32, i64::from(field as i32));
         if !n.defined {
+            if let Some(fields) = self.fresh_record_fields(k) {
+                return self.new_record_with_fields(level, i, &fields);
+            }
             // The record's first write makes its cell, with the field.
             self.new_record(level, i, sym, entry.val);
             if peeked {
@@ -123,10 +127,78 @@ impl<'e> Translator<'_, 'e> {
         self.emit_error_return(st, &pending);
     }
 
+    /// The fields of the writes that start at the current instruction, a `!_.n.f` of a record
+    /// name with no cell yet, when the code makes them at once: the instruction and the
+    /// `!_.n.g` right after it into the same name (at least one, and at most
+    /// `MAX_RECORD_FIELDS` in all), each of another field, as far as their values are
+    /// virtual entries (each write takes the top one). `dict.#node`'s five writes, inlined
+    /// where its caller pushed the fields, are one call instead of five.
+    ///
+    /// Why it is the same: a new record's field writes each add a child to a cell nothing
+    /// else can reach yet (its CellRef is pushed only by a later `_.n.`), holding a value
+    /// that is already computed; none can fail (a value is there for each), go through a
+    /// CellRef (each child is new) or move the graph's counters (no lookup walked the cell).
+    /// So making the cell with all its children in their order leaves what the writes one
+    /// by one would, and no exit can come between them.
+    fn fresh_record_fields(&self, k: usize) -> Option<Vec<Sym>> {
+        let l = self.lvl();
+        let first = self.path(k);
+        let mut fields = vec![first.syms[1]];
+        for ins in &l.code.instrs[l.pc + 1..] {
+            if fields.len() == MAX_RECORD_FIELDS || ins.op != Opcode::SetReg {
+                break;
+            }
+            let p = &l.code.paths[ins.operand as usize];
+            if p.syms.len() != 2 || p.syms[0] != first.syms[0] || fields.contains(&p.syms[1]) {
+                break;
+            }
+            fields.push(p.syms[1]);
+        }
+        // As many as there are virtual values on top (the writes after take the real AL's).
+        let virtual_values = self.vs.entries().iter().rev().take_while(|e| matches!(e, VEntry::Value(_))).count();
+        fields.truncate(virtual_values);
+        // A direct self-call's entry joins the body at one instruction: never inside a batch.
+        let joins_inside = self.depth() == 0
+            && self.direct.as_ref().is_some_and(|d| (l.pc + 1..l.pc + fields.len()).contains(&d.args));
+        (fields.len() >= 2 && !joins_inside).then_some(fields)
+    }
+
+    /// Make the cell of record name `i` of `level` with the fields `fields` (from
+    /// [`Self::fresh_record_fields`]), taking their values off the virtual stack, and pass
+    /// over the writes after the current one.
+    fn new_record_with_fields(&mut self, level: usize, i: usize, fields: &[Sym]) {
+        self.out.record_sites += fields.len() - 1;
+        self.out.record_batches += 1;
+        let base = self.flush_addr();
+        self.max_flush = self.max_flush.max(2 * fields.len());
+        let flags = MemFlagsData::trusted();
+        let top = self.vs.entries().len() - 1;
+        for (j, field) in fields.iter().enumerate() {
+            let v = self.vs.entries()[top - j].value().expect("checked: a virtual value").val;
+            let sym = self.b.ins().iconst(I64, i64::from(field.0));
+            self.b.ins().store(flags, sym, base, (16 * j) as i32);
+            self.b.ins().store(flags, v, base, (16 * j + 8) as i32);
+        }
+        let n = self.iconst(fields.len() as u64);
+        let cell = self.helper(At::Main, Helper::NewRecordFields, &[self.vm, base, n]).expect("a cell or 0");
+        // An internal error leaves with every value still on the AL, as at the first write.
+        self.keep_record_cell(level, i, cell);
+        for _ in fields {
+            self.vs.pop();
+        }
+        self.lowered_ahead = fields.len() - 1;
+    }
+
     /// Make the cell of record name `i` of `level` (with field `sym` holding `v`, unless
     /// `sym` is `NO_FIELD`) and keep it in the name's slot.
     fn new_record(&mut self, level: usize, i: usize, sym: ir::Value, v: ir::Value) {
         let cell = self.helper(At::Main, Helper::NewRecord, &[self.vm, sym, v]).expect("a cell or 0");
+        self.keep_record_cell(level, i, cell);
+    }
+
+    /// A record cell just made (`cell`, 0 if its helper failed) becomes record name `i` of
+    /// `level`.
+    fn keep_record_cell(&mut self, level: usize, i: usize, cell: ir::Value) {
         let failed = self.b.create_block();
         let cont = self.b.create_block();
         self.b.set_cold_block(failed);
