@@ -883,7 +883,8 @@ mod tests {
     #[test]
     fn a_dropped_heaps_chunks_serve_the_next_heap_as_new_cells() {
         // A pool of the test's own: the process's is shared with the tests running beside it.
-        let pool: &'static ChunkPool = Box::leak(Box::new(ChunkPool::new()));
+        static POOL: ChunkPool = ChunkPool::new();
+        let pool = &POOL;
         let mut old = Heap::with_pool(pool);
         let first = old.alloc_cell();
         // Leave it as a dead heap's cell can be: a value and spilled children.
@@ -920,7 +921,8 @@ mod tests {
 
     #[test]
     fn the_pool_keeps_at_most_its_bound() {
-        let pool: &'static ChunkPool = Box::leak(Box::new(ChunkPool::new()));
+        static POOL: ChunkPool = ChunkPool::new();
+        let pool = &POOL;
         let mut heap = Heap::with_pool(pool);
         for _ in 0..(MAX_SPARE_CHUNKS + 3) * CELL_CHUNK {
             heap.alloc_cell();
