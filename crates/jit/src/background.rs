@@ -358,7 +358,12 @@ fn worker_loop(shared: &Shared) {
 mod tests {
     use super::*;
 
+    /// A job queued `age_ms` before a fixed instant (one instant for every job of a test, so
+    /// the order of ages does not depend on how long making the jobs takes: under valgrind
+    /// it took milliseconds).
     fn job(id: u64, heat: u64, age_ms: u64) -> Job {
+        static NOW: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        let now = *NOW.get_or_init(Instant::now);
         Job {
             owner: 0,
             id,
@@ -368,7 +373,7 @@ mod tests {
             disasm: false,
             inject_panic: false,
             cache: None,
-            queued_at: Instant::now() - Duration::from_millis(age_ms),
+            queued_at: now - Duration::from_millis(age_ms),
             reply: None,
             signal: None,
         }
