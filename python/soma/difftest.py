@@ -199,8 +199,8 @@ class Generator:
     def hot_loop(self, scope, rounds=None):
         """A loop of the shape the optimizing tier speculates on (Store cells, arithmetic,
         compares, no calls), with what breaks its assumptions mid-loop: small Ints that
-        overflow into BigInts, an Int replaced by a Str, a zero divisor, `+` rebound, two
-        paths sharing a cell through a CellRef, a Block run by `chain` that writes a cell the
+        overflow into BigInts, an Int replaced by a Str, a zero divisor, `+` or `isNil`
+        rebound, two paths sharing a cell through a CellRef, a Block run by `chain` that writes a cell the
         loop holds (checked again after the call) and in round k makes it a Str, a path
         holding a CellRef the loop replaces every round (plain stores) that in round k gets
         a value that is no CellRef or is looked up through; and long enough that the step
@@ -219,7 +219,7 @@ class Generator:
         pieces = []
         for _ in range(rnd.randrange(1, 4)):
             kind = rnd.choice(["add", "add", "mul", "div", "kind", "rebind", "alias", "cmp",
-                               "call", "call", "cellref", "cellref", "truth"])
+                               "call", "call", "cellref", "cellref", "truth", "nil"])
             if kind == "add":
                 pieces.append(rnd.choice(["ha hi >+ !ha", "ha hb >- !ha", "hb ha >+ !hb"]))
             elif kind == "mul":
@@ -253,16 +253,24 @@ class Generator:
                     "hb ha >< ha hb >< hb ha >< >hnot >hand >hor !hc",
                     "ha hi >< hb ha >< >hor { 1 } { 2 } >hif !hc",
                     "hc { hi 3 >< } { ha hb >< } >hif >hnot !hc"]))
+            elif kind == "nil":
+                # `isNil` and `isVoid` (compiled inline) on a CellRef, Nil, a Bool or a cell
+                # that may hold Void; from round k, `isNil` rebound to a Block that negates it.
+                pieces.append(rnd.choice([
+                    "hs >isNil { 1 } { 2 } >hif !hc",
+                    "hi %d >< { Nil } { hs } >hif >isNil { ha } { hb } >hif !hc" % k,
+                    "hc >isVoid >hnot !hc",
+                    "hi %d >< { hisn } { { >hisn >hnot } } >hif !isNil  hs >isNil !hc" % k]))
             else:
                 pieces.append("ha hb >< !hc")
         for name in ("hi", "ha", "hb", "hc", "ht.v", "hr", "hr.v", "hinc", "hnop", "hbad", "hs",
-                     "hmk", "hpeek", "hif", "hnot", "hand", "hor"):
+                     "hmk", "hpeek", "hif", "hnot", "hand", "hor", "hisn"):
             scope.store[name] = "any"
         scope.stack.append("nil")
         return ("{ >choose !_.go >_.go } !hif  { !_.x _.x False True >choose } !hnot "
                 "{ !_.r !_.l _.l _.r False >choose } !hand  { !_.r !_.l _.l True _.r >choose } !hor "
                 "0 !hi %s !ha 3 !hb False !hc 0 !ht.v ht. !hr "
-                "+ !hplus { hb 1 >+ !hb Nil } !hinc { Nil } !hnop "
+                "+ !hplus isNil !hisn { hb 1 >+ !hb Nil } !hinc { Nil } !hnop "
                 "{ hi %d >< { hb 1 >+ } { (s) } >hif !hb Nil } !hbad "
                 "{ !_.c.n !_.c.v  _.c. } !hmk  0 Nil >hmk !hs  { hs.v !_.junk Nil } !hpeek "
                 "{ %s  hi 1 >+ !hi  hi %d >< >block Nil >choose } >chain%s"
@@ -533,7 +541,8 @@ def compare(factories, count, seed, report=print, reach=None):
     (`cached_in`: the process's code cache), or replayed a translation another VM had made
     (`replayed_in`), and in which a native tier compiled a record
     read below a Register name (`child_reads`), a record name's writes (`records`), a
-    fresh record's field writes as one call (`record_batches`) or a
+    fresh record's field writes as one call (`record_batches`), `isNil` or `isVoid` inline
+    (`singleton_tests`) or a
     nested `choose` of Blocks as branches (`nested_choices`)."""
     names = list(factories)
     gen = Generator(seed)
@@ -578,6 +587,8 @@ def compare(factories, count, seed, report=print, reach=None):
                     reach.setdefault("records", set()).add(index)
                 if LAST_STATS.get("record_batches", 0):
                     reach.setdefault("record_batches", set()).add(index)
+                if LAST_STATS.get("singleton_tests", 0):
+                    reach.setdefault("singleton_tests", set()).add(index)
                 if LAST_STATS.get("sunk_cells", 0):
                     reach.setdefault("sunk", set()).add(index)
                 if LAST_STATS.get("nested_choices", 0):
@@ -658,7 +669,7 @@ def main(argv=None):
               "taking a poll early in %d, "
               "folding compares in %d, knowing a choice in its arms in %d; machine code "
               "from the code cache in %d; record reads compiled in %d; record names in %d "
-              "(fields written at once in %d); "
+              "(fields written at once in %d); isNil or isVoid inline in %d; "
               "a recursion moved over to its unrolled code in %d; three-way dispatch compiled in %d; "
               "Store writes sunk in %d; translations replayed in %d"
               % (reach.get("speculative", 0), reach.get("deopted", 0),
@@ -667,7 +678,7 @@ def main(argv=None):
                  reach.get("early_polls", 0), reach.get("folded", 0),
                  reach.get("known_choices", 0), len(reach.get("cached_in", ())),
                  len(reach.get("child_reads", ())), len(reach.get("records", ())),
-                 len(reach.get("record_batches", ())),
+                 len(reach.get("record_batches", ())), len(reach.get("singleton_tests", ())),
                  reach.get("calls_moved", 0),
                  len(reach.get("nested_choices", ())), len(reach.get("sunk", ())),
                  len(reach.get("replayed_in", ()))))

@@ -865,6 +865,7 @@ impl Machine {
         d.set_item("child_read_sites", s.child_read_sites)?;
         d.set_item("record_sites", s.record_sites)?;
         d.set_item("record_batches", s.record_batches)?;
+        d.set_item("singleton_tests", s.singleton_tests)?;
         d.set_item("sunk_cells", s.sunk_cells)?;
         d.set_item("nested_choices", s.nested_choices)?;
         d.set_item("unrolled", s.unrolled)?;

@@ -326,6 +326,8 @@ pub struct JitStats {
     /// Runs of consecutive field writes into a fresh record made by one call
     /// (`translate/record.rs`), counted per compile.
     pub record_batches: u64,
+    /// `>isNil` and `>isVoid` sites compiled inline (`translate/ops.rs`), counted per compile.
+    pub singleton_tests: u64,
     /// Store cells whose writes speculative code keeps in registers until something else
     /// could look (`translate/speculate.rs`, "Sunk writes"), counted per compile.
     pub sunk_cells: u64,
@@ -1600,6 +1602,7 @@ impl Jit {
         self.stats.child_read_sites += t.data.child_reads as u64;
         self.stats.record_sites += t.data.record_sites as u64;
         self.stats.record_batches += t.data.record_batches as u64;
+        self.stats.singleton_tests += t.data.singleton_tests as u64;
         self.stats.sunk_cells += t.data.sunk_cells as u64;
         self.stats.nested_choices += t.data.nested_choices as u64;
         self.stats.known_choices += t.data.known_choices as u64;

@@ -205,6 +205,10 @@ helper_table! {
     Choose = ffi::soma_rt_choose, fn(*mut Vm) -> i32, collects: false, al: Real;
     /// `>block` on the AL.
     Block = ffi::soma_rt_block, fn(*mut Vm) -> i32, collects: false, al: Real;
+    /// `>isNil` on the AL (its underflow error).
+    IsNil = ffi::soma_rt_is_nil, fn(*mut Vm) -> i32, collects: false, al: Real;
+    /// `>isVoid` on the AL (its underflow error).
+    IsVoid = ffi::soma_rt_is_void, fn(*mut Vm) -> i32, collects: false, al: Real;
     /// An Int operation's slow path in value form (`ArithOp` as `u32`).
     IntArith = ffi::soma_rt_int_arith, fn(*mut Vm, u32, u64, u64, *mut u64) -> i32, collects: false, al: Untouched;
     /// `<` in value form.

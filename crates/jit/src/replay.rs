@@ -168,6 +168,7 @@ struct Counts {
     child_reads: usize,
     record_sites: usize,
     record_batches: usize,
+    singleton_tests: usize,
     sunk_cells: usize,
     nested_choices: usize,
     known_choices: usize,
@@ -425,6 +426,7 @@ pub fn capture(
             child_reads: t.child_reads,
             record_sites: t.record_sites,
             record_batches: t.record_batches,
+            singleton_tests: t.singleton_tests,
             sunk_cells: t.sunk_cells,
             nested_choices: t.nested_choices,
             known_choices: t.known_choices,
@@ -712,6 +714,7 @@ fn instantiate(t: &Template, a: &mut Answers) -> Option<Translated> {
     out.child_reads = c.child_reads;
     out.record_sites = c.record_sites;
     out.record_batches = c.record_batches;
+    out.singleton_tests = c.singleton_tests;
     out.sunk_cells = c.sunk_cells;
     out.nested_choices = c.nested_choices;
     out.known_choices = c.known_choices;

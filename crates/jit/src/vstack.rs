@@ -25,7 +25,8 @@ pub enum VEntry {
     /// A value held in SSA.
     Value(VValue),
     /// A CellRef to the Register root of translation level `n` (`_.` of a virtual Register):
-    /// no cell exists yet, so there are no bits. Consumed by an inlined `!_.`; anywhere else
+    /// no cell exists yet, so there are no bits. Consumed by an inlined `!_.` (and by `isNil`
+    /// and `isVoid`, which need no bits to know a CellRef is neither); anywhere else
     /// the translation bails out, except on error and deoptimisation paths, which materialise
     /// the Register first.
     RegisterRoot(usize),

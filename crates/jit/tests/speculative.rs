@@ -837,3 +837,42 @@ fn truth_values_of_compares_between_two_ints_fold_and_stay_exact() {
     // The same sums in Python: see the weights above.
     speculates_without_deopts(src, "[607100]");
 }
+
+/// `>isNil` and `>isVoid` are lowered inline (`ops.rs`, `gen_is_singleton`): on every kind
+/// of value, known at compile time or not, a virtual `_.`, the real AL's top, and an empty AL
+/// (the builtin's own underflow error), on every tier.
+#[test]
+fn is_nil_and_is_void_answer_inline_for_every_kind() {
+    for word in ["isNil", "isVoid"] {
+        let src = format!(
+            "{{ !_.x  _.x >{word}  Nil >{word}  Void >{word}  7 >{word}  (s) >{word}  True >{word} \
+             {{ }} >{word}  _.x. >{word}  _. >{word} }} !probe  \
+             Nil >probe  Void >probe  5 >probe  (t) >probe  probe >probe  9223372036854775807 >probe"
+        );
+        let o = diff(&src, true);
+        assert!(o.err.is_none(), "{o:?}");
+        // The real AL's top, when the code holds nothing virtual.
+        let o = diff(&format!("{{ >{word} }} !top  Nil >top  Void >top  0 >top"), true);
+        assert!(o.err.is_none(), "{o:?}");
+        // An empty AL: the builtin's error at the builtin's position.
+        let o = diff(&format!("{{ >{word} }} !top  >top"), true);
+        assert!(o.err.is_some(), "{o:?}");
+    }
+    // In a loop the answer is a branch: `list.fold`'s rounds end on `_.rest >isNil`.
+    speculates_without_deopts(
+        "Nil !l  0 !i { i 1 >+ !i  i l >list.cons !l  i 100 >< >block Nil >choose } >chain >drop \
+         { >+ } 0 l >list.fold",
+        "[5050]",
+    );
+}
+
+/// `isNil` rebound to a Block mid-loop, from inside the loop: the guarded site leaves for the
+/// executor, which runs the Block (here negating the answer), and later entries check again.
+#[test]
+fn is_nil_rebound_mid_loop_deopts_at_the_site() {
+    let src = "isNil !nil0  { >nil0 >not } !negated  0 !i  0 !hits \
+               { i Nil 5 i >< >choose >isNil { hits 1 >+ !hits } { } >ifelse \
+                 i 7 >== { negated !isNil } { } >ifelse \
+                 i 1 >+ !i  i 20 >< >block Nil >choose } >chain >drop  nil0 !isNil  i hits";
+    deopts_like_the_executor(src, 1, DeoptReason::GuardedPathRebound);
+}

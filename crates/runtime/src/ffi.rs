@@ -266,6 +266,10 @@ builtin_helpers! {
     soma_rt_choose => Choose;
     /// `>block`.
     soma_rt_block => Block;
+    /// `>isNil`.
+    soma_rt_is_nil => IsNil;
+    /// `>isVoid`.
+    soma_rt_is_void => IsVoid;
 }
 
 /// Value-form Int slow path for JIT code: `*out = a op b` where op is 0 `+`, 1 `-`, 2 `*`,

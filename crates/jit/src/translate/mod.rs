@@ -235,6 +235,8 @@ pub struct Translated {
     pub record_sites: usize,
     /// Runs of a fresh record's field writes made by one call (`record.rs`).
     pub record_batches: usize,
+    /// `>isNil` and `>isVoid` compiled inline (`ops.rs`, `gen_is_singleton`).
+    pub singleton_tests: usize,
     /// Store cells whose writes the code keeps in registers (`speculate.rs`, "Sunk writes").
     pub sunk_cells: usize,
     /// Nested `choose`s executed as branches to known Blocks (`inline_nested_choice`).
@@ -553,6 +555,8 @@ fn al_form_helper(id: BuiltinId) -> Helper {
         BuiltinId::Lt => Helper::Lt,
         BuiltinId::Choose => Helper::Choose,
         BuiltinId::Block => Helper::Block,
+        BuiltinId::IsNil => Helper::IsNil,
+        BuiltinId::IsVoid => Helper::IsVoid,
         _ => unreachable!("no AL-form helper for {id:?}"),
     }
 }
@@ -570,6 +574,8 @@ pub fn is_specialised(id: BuiltinId) -> bool {
             | BuiltinId::Choose
             | BuiltinId::Chain
             | BuiltinId::Block
+            | BuiltinId::IsNil
+            | BuiltinId::IsVoid
     )
 }
 

@@ -480,6 +480,8 @@ impl<'e> Translator<'_, 'e> {
                 }
                 self.gen_lt()
             }
+            BuiltinId::IsNil => self.gen_is_singleton(id, Value::NIL),
+            BuiltinId::IsVoid => self.gen_is_singleton(id, Value::VOID),
             BuiltinId::Block if !self.lvl().is_program => {
                 let bits = self.lvl().block.to_bits();
                 let v = self.value_const(bits);
@@ -498,6 +500,41 @@ impl<'e> Translator<'_, 'e> {
                 None => self.gen_al_builtin(al_form_helper(id)),
             },
         }
+    }
+
+    /// `>isNil` and `>isVoid`: whether the top value is the singleton `target`, as a truth a
+    /// `choose` branches on (`dict.#solid`'s `_.x >isNil`, the list words' `_.rest >isNil`
+    /// in every round). It was the generic execution of a builtin value, with the virtual
+    /// stack flushed before it and the result read back from the AL. What is known of the
+    /// value decides at compile time: a constant, a small Int, a truth value.
+    fn gen_is_singleton(&mut self, id: BuiltinId, target: Value) {
+        self.out.singleton_tests += 1;
+        self.ensure_virtual(1, al_form_helper(id));
+        let e = match self.vs.pop() {
+            Some(VEntry::Value(e)) => e,
+            // A virtual `_.` is a CellRef: never a singleton.
+            Some(other) => {
+                debug_assert!(other.register_root().is_some());
+                let bits = Value::FALSE.to_bits();
+                let v = self.value_const(bits);
+                return self.vpush(v, Some(bits));
+            }
+            None => unreachable!("ensure_virtual left one entry"),
+        };
+        let known = match e.konst {
+            Some(k) => Some(k == target.to_bits()),
+            None if e.int.is_some() || e.truth.is_some() => Some(false),
+            None => None,
+        };
+        if let Some(is) = known {
+            let bits = Value::bool(is).to_bits();
+            let v = self.value_const(bits);
+            return self.vpush(v, Some(bits));
+        }
+        let truth = self.b.ins().icmp_imm_s(IntCC::Equal, e.val, target.to_bits() as i64);
+        let mut r = VValue::new(self.box_truth(truth), None);
+        r.truth = Some(truth);
+        self.vpush_entry(VEntry::Value(r));
     }
 
     /// The truth (an `i8`) of an entry known to be `True` or `False`.
