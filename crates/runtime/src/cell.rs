@@ -266,11 +266,7 @@ impl Children {
         }
         let mut v = Vec::with_capacity(entries.len().max(SPILL_CAPACITY));
         v.extend_from_slice(entries);
-        let index = (v.len() > INDEX_THRESHOLD).then(|| Box::new(SymIndex::build(&v)));
-        self.syms = [NO_SYM; INLINE_CHILDREN];
-        self.syms[0] = SPILLED;
-        // The inline cells hold no resources: overwriting them leaks nothing.
-        self.slots = Slots { spilled: std::mem::ManuallyDrop::new(Spilled { entries: v, index }) };
+        self.set_spilled(v);
     }
 
     /// Move full inline slots to a vector and append `(key, cell)`.
@@ -279,10 +275,17 @@ impl Children {
         let mut entries = Vec::with_capacity(SPILL_CAPACITY);
         entries.extend(self.iter());
         entries.push((key, cell));
+        self.set_spilled(entries);
+    }
+
+    /// Switch inline children (whose cells `entries` now holds) to the spilled form, indexed
+    /// when there are more than `INDEX_THRESHOLD`.
+    fn set_spilled(&mut self, entries: Vec<(Sym, CellPtr)>) {
+        let index = (entries.len() > INDEX_THRESHOLD).then(|| Box::new(SymIndex::build(&entries)));
         self.syms = [NO_SYM; INLINE_CHILDREN];
         self.syms[0] = SPILLED;
         // The inline cells hold no resources: overwriting them leaks nothing.
-        self.slots = Slots { spilled: std::mem::ManuallyDrop::new(Spilled { entries, index: None }) };
+        self.slots = Slots { spilled: std::mem::ManuallyDrop::new(Spilled { entries, index }) };
     }
 
     /// Remove a child, keeping the order of the others. Returns whether it was present.

@@ -175,9 +175,7 @@ impl Vm {
         // (`cell` only fills the unused tail.)
         let mut children = [(Sym(0), cell); MAX_RECORD_FIELDS];
         for (slot, &(name, v)) in children.iter_mut().zip(fields) {
-            let child = self.heap.alloc_cell();
-            child.set_value(v);
-            *slot = (name, child);
+            *slot = (name, self.field_cell(v));
         }
         cell.fill_children(&children[..fields.len()]);
         cell.as_value()
@@ -185,9 +183,15 @@ impl Vm {
 
     /// A new child `name` of `record` (which has none of that name) holding `v`.
     fn add_field(&mut self, record: CellPtr, name: Sym, v: Value) {
+        let child = self.field_cell(v);
+        record.insert_child_sym(name, child);
+    }
+
+    /// A new cell holding `v`, to be a record's field.
+    fn field_cell(&mut self, v: Value) -> CellPtr {
         let child = self.heap.alloc_cell();
         child.set_value(v);
-        record.insert_child_sym(name, child);
+        child
     }
 
     /// `!_.n.name` of `v` where the record name `_.n` is `record`, which never holds a

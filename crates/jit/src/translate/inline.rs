@@ -393,8 +393,7 @@ impl<'e> Translator<'_, 'e> {
         self.inlined_instrs += code.instrs.len();
         for (pc, &ins) in code.instrs.iter().enumerate() {
             self.levels.last_mut().expect("level").pc = pc;
-            if self.lowered_ahead > 0 {
-                self.lowered_ahead -= 1;
+            if self.lowered_already() {
                 continue;
             }
             self.gen_instr(ins);

@@ -406,8 +406,7 @@ pub fn translate(
     for (pc, &ins) in code.instrs.iter().enumerate() {
         t.levels[0].pc = pc;
         t.join_direct_entry(pc);
-        if t.lowered_ahead > 0 {
-            t.lowered_ahead -= 1;
+        if t.lowered_already() {
             continue;
         }
         t.gen_instr(ins);
@@ -902,6 +901,14 @@ impl<'e> Translator<'_, 'e> {
 
     fn load_out(&mut self) -> ir::Value {
         self.b.ins().stack_load(I64, I64, self.out_slot, 0)
+    }
+
+    /// Whether the instruction the level's loop is at was lowered with an earlier one
+    /// ([`Translator::lowered_ahead`]); counts it off.
+    fn lowered_already(&mut self) -> bool {
+        let covered = self.lowered_ahead > 0;
+        self.lowered_ahead = self.lowered_ahead.saturating_sub(1);
+        covered
     }
 
     fn give_up(&mut self, why: &'static str) {

@@ -515,26 +515,26 @@ impl<'e> Translator<'_, 'e> {
             // A virtual `_.` is a CellRef: never a singleton.
             Some(other) => {
                 debug_assert!(other.register_root().is_some());
-                let bits = Value::FALSE.to_bits();
-                let v = self.value_const(bits);
-                return self.vpush(v, Some(bits));
+                return self.vpush_bool(false);
             }
             None => unreachable!("ensure_virtual left one entry"),
         };
-        let known = match e.konst {
-            Some(k) => Some(k == target.to_bits()),
-            None if e.int.is_some() || e.truth.is_some() => Some(false),
-            None => None,
-        };
-        if let Some(is) = known {
-            let bits = Value::bool(is).to_bits();
-            let v = self.value_const(bits);
-            return self.vpush(v, Some(bits));
+        match e.konst {
+            Some(k) => return self.vpush_bool(k == target.to_bits()),
+            None if e.int.is_some() || e.truth.is_some() => return self.vpush_bool(false),
+            None => {}
         }
         let truth = self.b.ins().icmp_imm_s(IntCC::Equal, e.val, target.to_bits() as i64);
         let mut r = VValue::new(self.box_truth(truth), None);
         r.truth = Some(truth);
         self.vpush_entry(VEntry::Value(r));
+    }
+
+    /// Push `True` or `False`, known at compile time.
+    fn vpush_bool(&mut self, b: bool) {
+        let bits = Value::bool(b).to_bits();
+        let v = self.value_const(bits);
+        self.vpush(v, Some(bits));
     }
 
     /// The truth (an `i8`) of an entry known to be `True` or `False`.

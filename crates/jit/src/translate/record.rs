@@ -38,14 +38,16 @@ impl<'e> Translator<'_, 'e> {
         if n.defined && !n.record {
             return self.give_up("a field written below a plain Register name");
         }
+        if !n.defined {
+            if let Some(fields) = self.fresh_record_fields(k) {
+                return self.new_record_with_fields(level, i, &fields);
+            }
+        }
         let Some((entry, peeked)) = self.value_to_store(k) else { return };
         self.out.record_sites += 1;
         let field = self.path(k).syms[1].0;
         let sym = self.b.ins().iconst(I32, i64::from(field as i32));
         if !n.defined {
-            if let Some(fields) = self.fresh_record_fields(k) {
-                return self.new_record_with_fields(level, i, &fields);
-            }
             // The record's first write makes its cell, with the field.
             self.new_record(level, i, sym, entry.val);
             if peeked {
@@ -167,7 +169,7 @@ impl<'e> Translator<'_, 'e> {
     /// [`Self::fresh_record_fields`]), taking their values off the virtual stack, and pass
     /// over the writes after the current one.
     fn new_record_with_fields(&mut self, level: usize, i: usize, fields: &[Sym]) {
-        self.out.record_sites += fields.len() - 1;
+        self.out.record_sites += fields.len();
         self.out.record_batches += 1;
         let base = self.flush_addr();
         self.max_flush = self.max_flush.max(2 * fields.len());
