@@ -264,7 +264,7 @@ class Generator:
             else:
                 pieces.append("ha hb >< !hc")
         for name in ("hi", "ha", "hb", "hc", "ht.v", "hr", "hr.v", "hinc", "hnop", "hbad", "hs",
-                     "hmk", "hpeek", "hif", "hnot", "hand", "hor", "hisn"):
+                     "hmk", "hpeek", "hif", "hnot", "hand", "hor", "hisn", "hl"):
             scope.store[name] = "any"
         scope.stack.append("nil")
         return ("{ >choose !_.go >_.go } !hif  { !_.x _.x False True >choose } !hnot "
@@ -273,8 +273,13 @@ class Generator:
                 "+ !hplus isNil !hisn { hb 1 >+ !hb Nil } !hinc { Nil } !hnop "
                 "{ hi %d >< { hb 1 >+ } { (s) } >hif !hb Nil } !hbad "
                 "{ !_.c.n !_.c.v  _.c. } !hmk  0 Nil >hmk !hs  { hs.v !_.junk Nil } !hpeek "
-                "{ %s  hi 1 >+ !hi  hi %d >< >block Nil >choose } >chain%s"
+                "{ %s  hi 1 >+ !hi  hi %d >< >block Nil >choose } %s%s"
                 % (start, k, "  ".join(pieces), rounds,
+                   # The loop's Block run by `chain` from its first round, or first as an
+                   # ordinary Block (once, or enough times that the optimizing tier's
+                   # chained-only code leaves at its entry until it is recompiled).
+                   rnd.choice([">chain", ">chain", "!hl >hl >chain",
+                               "!hl >hl >drop >hl >drop >hl >drop >hl >drop >hl >drop >hl >chain"]),
                    # A compiled Block that calls a writer twice, run twice: the second
                    # call's code must not trust a validation it made before the first.
                    rnd.choice(["", " { hinc >chain !_.j hinc >chain !_.j } !hz >hz >hz"])))
@@ -536,7 +541,8 @@ def compare(factories, count, seed, report=print, reach=None):
     recursion was unrolled one level (`unrolled`), in which speculative code left
     for the executor where a poll was near (`poll_exits`), and in which it took a poll a
     few entries early instead (`early_polls`), and in which a Register holding a
-    `choose`'s pick was known in its arms (`known_choices`); and, over every tier, the
+    `choose`'s pick was known in its arms (`known_choices`), in which code that loops
+    only when chained was entered outside a chain (`not_chained`); and, over every tier, the
     programs in which a tier installed machine code another tier's VM had generated
     (`cached_in`: the process's code cache), or replayed a translation another VM had made
     (`replayed_in`), and in which a native tier compiled a record
@@ -577,6 +583,8 @@ def compare(factories, count, seed, report=print, reach=None):
                         reach["folded"] = reach.get("folded", 0) + 1
                     if LAST_STATS.get("known_choices", 0):
                         reach["known_choices"] = reach.get("known_choices", 0) + 1
+                    if dict(LAST_STATS.get("deopts_by_reason") or []).get("entered outside a chain", 0):
+                        reach["not_chained"] = reach.get("not_chained", 0) + 1
             if name == "jit-background" and reach is not None and LAST_STATS:
                 if LAST_STATS.get("calls_moved", 0):
                     reach["calls_moved"] = reach.get("calls_moved", 0) + 1
@@ -667,7 +675,8 @@ def main(argv=None):
               "type feedback in %d, validated again after a call in %d, calling itself "
               "directly in %d (its recursion unrolled in %d), leaving near a poll in %d, "
               "taking a poll early in %d, "
-              "folding compares in %d, knowing a choice in its arms in %d; machine code "
+              "folding compares in %d, knowing a choice in its arms in %d, leaving "
+              "chained-only code entered outside a chain in %d; machine code "
               "from the code cache in %d; record reads compiled in %d; record names in %d "
               "(fields written at once in %d); isNil or isVoid inline in %d; "
               "a recursion moved over to its unrolled code in %d; three-way dispatch compiled in %d; "
@@ -676,7 +685,8 @@ def main(argv=None):
                  reach.get("respecialized", 0), reach.get("revalidated", 0),
                  reach.get("direct", 0), reach.get("unrolled", 0), reach.get("poll_exits", 0),
                  reach.get("early_polls", 0), reach.get("folded", 0),
-                 reach.get("known_choices", 0), len(reach.get("cached_in", ())),
+                 reach.get("known_choices", 0), reach.get("not_chained", 0),
+                 len(reach.get("cached_in", ())),
                  len(reach.get("child_reads", ())), len(reach.get("records", ())),
                  len(reach.get("record_batches", ())), len(reach.get("singleton_tests", ())),
                  reach.get("calls_moved", 0),

@@ -47,11 +47,15 @@ pub enum DeoptReason {
     /// lookup went through or watches, and the write moved the epoch or the write counter:
     /// what the code holds of cells may be stale.
     RecordFieldSeen,
+    /// Speculative code whose chained rounds loop without asking whether a `chain` loop runs
+    /// them (`translate/ops.rs`, `finish_body`) was entered by an ordinary call: the executor
+    /// runs this call, and type feedback has the recompile ask every round again.
+    NotChained,
 }
 
 impl DeoptReason {
     /// Every reason, in the order of their numbers.
-    pub const ALL: [DeoptReason; 13] = [
+    pub const ALL: [DeoptReason; 14] = [
         DeoptReason::EntryCheck,
         DeoptReason::StoreChangedByCall,
         DeoptReason::GuardedPathRebound,
@@ -65,6 +69,7 @@ impl DeoptReason {
         DeoptReason::NoCallResult,
         DeoptReason::PollNear,
         DeoptReason::RecordFieldSeen,
+        DeoptReason::NotChained,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -84,6 +89,7 @@ impl DeoptReason {
             DeoptReason::NoCallResult => "no result after a direct call",
             DeoptReason::PollNear => "near a poll",
             DeoptReason::RecordFieldSeen => "record field seen by a lookup",
+            DeoptReason::NotChained => "entered outside a chain",
         }
     }
 

@@ -8,6 +8,9 @@
 //! * an arithmetic or `<` site whose operand was not a small Int, whose result overflowed or
 //!   whose divisor was zero becomes a *wide site*: speculative code lowers it as a call of
 //!   the builtin (any kinds, no exit), and speculates everywhere else as before;
+//! * a Code whose speculative code assumed that only a `chain` loop enters it, and that an
+//!   ordinary call entered, gets a wide site at [`ENTRY_SITE`]: its speculative code asks
+//!   every round whether it runs chained;
 //! * a Store path that was written something other than a small Int where speculative code
 //!   assumed one, or that held something else when the code was entered, becomes a *wide
 //!   path*: it is no longer assumed to hold a small Int.
@@ -23,6 +26,10 @@ use crate::deopt::DeoptReason;
 use soma_runtime::opcodes::Opcode;
 use soma_runtime::{Value, Vm};
 use std::collections::HashSet;
+
+/// The pseudo-instruction that stands for a Code's entry among the wide sites: no Code is
+/// that long.
+pub const ENTRY_SITE: usize = usize::MAX;
 
 #[derive(Debug, Default)]
 pub struct TypeFeedback {
@@ -50,6 +57,9 @@ impl TypeFeedback {
         let Some(code) = vm.module(b.module).and_then(|m| m.module.codes.get(b.code as usize)) else {
             return false;
         };
+        if reason == DeoptReason::NotChained {
+            return self.wide_sites.insert((b.module, b.code, ENTRY_SITE));
+        }
         let Some(ins) = code.instrs.get(pc) else { return false };
         match (reason, ins.op) {
             (DeoptReason::NotSmallInt | DeoptReason::IntOverflow | DeoptReason::ZeroDivisor, Opcode::ExecStore) => {

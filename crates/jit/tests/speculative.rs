@@ -158,7 +158,7 @@ fn a_missing_cell_fails_the_preheader_and_the_executor_reports_it() {
     // `q` is unlinked between runs: the pre-header cannot resolve it, and the executor raises
     // `Undefined Store path` at the read's position.
     let src = "5 !q  { n 1 >+ !n  n q >< >block Nil >choose } !step \
-               0 !n >step >chain >drop  Void !q.  0 !n >step >chain >drop";
+               0 !n step >chain >drop  Void !q.  0 !n step >chain >drop";
     deopts_like_the_executor(src, 1, DeoptReason::EntryCheck);
 }
 
@@ -807,8 +807,8 @@ fn deopts_that_teach_nothing_recompile_without_speculation() {
     // A guarded builtin rebound between runs fails the entry check with nothing to widen:
     // the recompiled code is generic.
     let src = "+ !plus  0 !i  { i 1 >+ !i  i 100 >< >block Nil >choose } !step \
-               >step >chain >drop  { >plus } !+  0 !i  >step >chain >drop \
-               0 !i  >step >chain >drop  0 !i  >step >chain >drop  0 !i  >step >chain >drop  i";
+               step >chain >drop  { >plus } !+  0 !i  step >chain >drop \
+               0 !i  step >chain >drop  0 !i  step >chain >drop  0 !i  step >chain >drop  i";
     let mut r = deopts_like_the_executor(src, 4, DeoptReason::EntryCheck);
     let s = soma_jit::stats(&mut r.vm).unwrap();
     assert_eq!(s.respecialized, 0, "{s:?}");
@@ -875,4 +875,26 @@ fn is_nil_rebound_mid_loop_deopts_at_the_site() {
                  i 7 >== { negated !isNil } { } >ifelse \
                  i 1 >+ !i  i 20 >< >block Nil >choose } >chain >drop  nil0 !isNil  i hits";
     deopts_like_the_executor(src, 1, DeoptReason::GuardedPathRebound);
+}
+
+#[test]
+fn a_loop_body_called_outside_a_chain_leaves_at_entry_until_the_recompile_asks_every_round() {
+    // The loop's speculative code loops its rounds without asking whether a `chain` runs it
+    // (the pre-header checked). Called as an ordinary Block, each run must end after one
+    // round with the Block on top: the first code leaves at its entry for the executor, and
+    // after those exits the recompile asks at the end of every round again (and still loops
+    // when chained).
+    let src = "0 !i  { i 1 >+ !i  i 100 >< >block Nil >choose } !step \
+               step >chain >drop  i \
+               0 !i  >step >drop >step >drop >step >drop >step >drop >step >drop  i \
+               >step >chain >drop  i";
+    let mut r = deopts_like_the_executor(src, 4, DeoptReason::NotChained);
+    let (o, _) = run_on(ALL_OPTIMIZED, src, true);
+    assert_eq!(o.al, "[100, 5, 100]");
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert_eq!(s.deopt_reasons[DeoptReason::NotChained as usize], DEOPTS_BEFORE_RECOMPILE as u64, "{s:?}");
+    assert_eq!(s.deopts, DEOPTS_BEFORE_RECOMPILE as u64, "only the first code left: {s:?}");
+    let step: Vec<bool> = s.blocks.iter().filter(|b| (b.module, b.code) == (1, 1)).map(|b| b.speculative).collect();
+    assert_eq!(step, [true, true], "speculative again after the exits: {s:?}");
+    assert_eq!(s.respecialized, 1, "{s:?}");
 }

@@ -266,7 +266,7 @@ impl<'e> Translator<'_, 'e> {
             if let Some(tail) = tail {
                 // What `helper` makes current before a call that may collect (the Register
                 // slots are above; `jit_exit` passes the AL, so there is nothing to flush).
-                self.sync_vm_state();
+                self.sync_vm_state_to_leave();
                 let args = [BlockArg::Value(params[0]), BlockArg::Value(params[1]), BlockArg::Value(d)];
                 self.b.ins().jump(tail, &args);
                 continue;
@@ -307,7 +307,7 @@ impl<'e> Translator<'_, 'e> {
 
     /// Return `status`, releasing the shadow slots first.
     pub(super) fn emit_return(&mut self, status: ir::Value) {
-        self.sync_vm_state();
+        self.sync_vm_state_to_leave();
         self.emit_release_slots();
         self.emit_time_end();
         self.b.ins().return_(&[status]);

@@ -351,6 +351,7 @@ pub fn translate(
         finishing: false,
         writes_var: None,
         body_started: false,
+        leaving: false,
         direct: None,
         poll_region: None,
         poll_bounds: Default::default(),
@@ -711,6 +712,8 @@ struct Translator<'a, 'e> {
     /// code emitted is past it.
     writes_var: Option<(cranelift_frontend::Variable, cranelift_frontend::Variable)>,
     body_started: bool,
+    /// A sync for a return or an exit is being emitted (`sync_vm_state_to_leave`).
+    leaving: bool,
     /// Set when the code may call itself directly (`direct.rs`).
     direct: Option<direct::Direct>,
     /// Speculative code's poll region being translated, and every region's test (`polls.rs`).
@@ -844,8 +847,12 @@ impl<'e> Translator<'_, 'e> {
             return self.emit_call(h, args);
         }
         // The helper sees (and may change) the VM fields speculative code keeps in registers,
-        // and may collect (the Register slots are roots).
-        self.sync_vm_state();
+        // and may collect (the Register slots are roots). `jit_exit` returns to the caller.
+        if h == Helper::Exit {
+            self.sync_vm_state_to_leave();
+        } else {
+            self.sync_vm_state();
+        }
         if self.slot_vars.is_some() && !self.finishing {
             let slots = self.root_slots();
             self.sync_slots(&slots);

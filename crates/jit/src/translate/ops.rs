@@ -205,11 +205,17 @@ impl<'e> Translator<'_, 'e> {
             // Leaving the loop is once per loop: its blocks go after the rounds' code, which
             // then takes one jump per round, the back edge (see `cold.rs`).
             self.b.set_cold_block(ret_b);
-            let is_chained = self.b.create_block();
-            self.b.ins().brif(is_self, is_chained, &[], ret_b, &[]);
-            self.b.switch_to_block(is_chained);
-            let chained = self.chained_flag();
-            self.b.ins().brif(chained, loop_b, &[], ret_b, &[]);
+            if self.may_assume_chained() {
+                // The pre-header made sure a `chain` loop runs this code.
+                self.spec.as_mut().expect("speculating").chained_only = true;
+                self.b.ins().brif(is_self, loop_b, &[], ret_b, &[]);
+            } else {
+                let is_chained = self.b.create_block();
+                self.b.ins().brif(is_self, is_chained, &[], ret_b, &[]);
+                self.b.switch_to_block(is_chained);
+                let chained = self.chained_flag();
+                self.b.ins().brif(chained, loop_b, &[], ret_b, &[]);
+            }
             self.b.switch_to_block(ret_b);
             // A `choose` between two constants is selected again here: the select made where
             // it was chosen is then used by nothing on the loop's path, and not computed there.

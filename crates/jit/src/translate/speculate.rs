@@ -140,6 +140,9 @@ pub(super) struct Speculation {
     /// the deepest one. Level 0's frame keeps its depth through every round of a chained loop,
     /// so the frames of a round sit at the same depths every round.
     pub frame_nesting: Option<usize>,
+    /// The body's end loops to the next round without asking whether a `chain` loop runs
+    /// this code (`finish_body`): the pre-header makes sure one does (`NotChained`).
+    pub chained_only: bool,
 }
 
 /// Where a constant patched by `finish_preheader` is: a number's `iconst`, or an address's
@@ -222,6 +225,7 @@ impl Speculation {
             entry_reg,
             cells: Vec::new(),
             frame_nesting: None,
+            chained_only: false,
             reloads: Vec::new(),
             table_consts: Vec::new(),
         }
@@ -241,6 +245,21 @@ impl<'e> Translator<'_, 'e> {
         let Some(me) = self.env.vm.block_obj(self.env.block) else { return false };
         let mut seen = Vec::new();
         !self.code_may_write_store(me.module, me.code, SPECULATIVE_INLINE_DEPTH, &mut seen)
+    }
+
+    /// Whether the speculative code may loop its chained rounds without asking, each round,
+    /// whether a `chain` loop runs it. A round's end asks it otherwise (`finish_body`): a
+    /// compare of the entry's `chained` argument, a stack load once the loop's registers are
+    /// taken, and a branch, in every round. Asked once, in the pre-header, instead, an
+    /// ordinary call leaves there for the executor (`NotChained`), and after such exits type
+    /// feedback makes the recompile ask every round again. Not where the code calls itself
+    /// directly: a direct run enters past the pre-header and must return, not loop.
+    pub(super) fn may_assume_chained(&self) -> bool {
+        let direct_calls = self.direct.as_ref().is_some_and(|d| d.used);
+        let l = &self.levels[0];
+        !direct_calls
+            && self.spec.is_some()
+            && !self.env.vm.block_obj(l.block).is_some_and(|b| self.env.site_is_wide(b.module, b.code, crate::feedback::ENTRY_SITE))
     }
 
     /// Whether type feedback makes the builtin site being lowered generic (`feedback.rs`).
@@ -910,6 +929,9 @@ impl<'e> Translator<'_, 'e> {
     fn finish_preheader_checks(&mut self, spec: Speculation) {
         let flags = MemFlagsData::trusted();
         self.reload_vm_state();
+        if spec.chained_only {
+            self.emit_chained_entry_check(&spec);
+        }
         // Every failed check leaves through `fail` with the exit's detail plus one.
         let fail = self.b.create_block();
         let failed = self.b.append_block_param(fail, I64);
@@ -1020,11 +1042,37 @@ impl<'e> Translator<'_, 'e> {
         // An exit at instruction 0 of level 0, as the Block was entered, nothing pending; the
         // check's result less one is the site's detail (which small-Int check failed).
         self.b.switch_to_block(fail);
+        self.emit_deopt_at_entry(&spec, DeoptReason::EntryCheck, Some(failed));
+    }
+
+    /// The pre-header's check that a `chain` loop runs this code (see
+    /// [`Self::may_assume_chained`]); otherwise an exit at instruction 0 of level 0, as the
+    /// Block was entered.
+    fn emit_chained_entry_check(&mut self, spec: &Speculation) {
+        let go_on = self.b.create_block();
+        let leave = self.b.create_block();
+        self.b.set_cold_block(leave);
+        let chained = self.chained_flag();
+        self.b.ins().brif(chained, go_on, &[], leave, &[]);
+        self.b.switch_to_block(leave);
+        self.emit_deopt_at_entry(spec, DeoptReason::NotChained, None);
+        self.b.switch_to_block(go_on);
+    }
+
+    /// A deopt exit at instruction 0 of level 0, as the Block was entered, nothing pending:
+    /// the site for `reason`, with `checked` (what `jit_validate` returned) less one as its
+    /// detail when given.
+    fn emit_deopt_at_entry(&mut self, spec: &Speculation, reason: DeoptReason, checked: Option<ir::Value>) {
         let reg = std::mem::replace(&mut self.levels[0].reg, spec.entry_reg.clone());
         let pc = std::mem::replace(&mut self.levels[0].pc, 0);
         let vs = std::mem::take(&mut self.vs);
-        let site = self.site_with_detail(0, DeoptReason::EntryCheck, failed);
-        self.emit_deopt_site(site);
+        match checked {
+            Some(checked) => {
+                let site = self.site_with_detail(0, reason, checked);
+                self.emit_deopt_site(site);
+            }
+            None => self.emit_deopt_at(0, reason),
+        }
         self.vs = vs;
         self.levels[0].pc = pc;
         self.levels[0].reg = reg;

@@ -91,6 +91,17 @@ impl<'e> Translator<'_, 'e> {
         self.sync_vm_fields();
     }
 
+    /// [`Self::sync_vm_state`] where the function returns next (an exit, a return): the code
+    /// will not compare the write counter again, so its idea of the counter (`writes`) is not
+    /// advanced. Advancing it there would be a use of the variable on every exit path, which
+    /// keeps it live through a loop whose rounds never read it, and the register allocator
+    /// then moves it between a register and its stack slot in every round.
+    pub(super) fn sync_vm_state_to_leave(&mut self) {
+        self.leaving = true;
+        self.sync_vm_state();
+        self.leaving = false;
+    }
+
     /// Add the code's own writes to the graph's write counter (part of [`Self::sync_vm_state`]),
     /// after storing the writes kept in registers (`speculate.rs`, "Sunk writes").
     pub(super) fn sync_write_count(&mut self) {
@@ -106,7 +117,8 @@ impl<'e> Translator<'_, 'e> {
                 self.count_own_writes(dirty);
             }
         }
-        let writes = self.writes_var.filter(|_| self.body_started);
+        let (body_started, leaving) = (self.body_started, self.leaving);
+        let writes = self.writes_var.filter(|_| body_started);
         let own_count = writes.map(|(seen, own)| (seen, own, self.b.use_var(own)));
         // Nothing to add where the count is known to be 0 (right after another sync point).
         if let Some((seen, own, d)) = own_count.filter(|&(_, _, d)| self.known_iconst(d) != Some(0)) {
@@ -121,9 +133,11 @@ impl<'e> Translator<'_, 'e> {
             // What the counter would be had nothing else written since the pre-header: not
             // the counter itself, or a sync between a call and its check (a helper leaving a
             // frame) would hide that call's writes.
-            let s = self.b.use_var(seen);
-            let s = self.b.ins().iadd(s, d);
-            self.b.def_var(seen, s);
+            if !leaving {
+                let s = self.b.use_var(seen);
+                let s = self.b.ins().iadd(s, d);
+                self.b.def_var(seen, s);
+            }
         }
     }
 
