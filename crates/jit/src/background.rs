@@ -65,6 +65,7 @@ pub use crate::code_cache::MachineCode;
 pub fn generate(ctx: &mut Context, isa: &dyn TargetIsa, disasm: bool) -> Result<MachineCode, String> {
     ctx.set_disasm(disasm);
     crate::cold::spread_coldness(&mut ctx.func);
+    crate::cold::sink_into_cold(&mut ctx.func);
     let compiled = ctx
         .compile(isa, &mut ControlPlane::default())
         .map_err(|e| format!("{:?}", e.inner))?;
