@@ -575,12 +575,18 @@ impl<'e> Translator<'_, 'e> {
         } else {
             Vec::new()
         };
-        // An entry that is a small Int on both arms stays one (its integer merges too).
-        let int_vars: Vec<Option<_>> = if same_shape {
+        // An entry that is a small Int on both arms stays one (its integer merges too). Where
+        // both arms boxed it themselves, only the integer merges, boxed again after the merge:
+        // what uses the boxed form there is mostly an exit, where the boxing then goes
+        // (`cold::sink_into_cold`), instead of both arms boxing every time. An arm that had
+        // it boxed already (an argument, fib's `_.n`) merges the boxed form as well.
+        let int_vars: Vec<Option<(_, bool)>> = if same_shape {
             (0..t_vs.len())
                 .map(|i| {
-                    let both = t_vals[i].int.is_some() && f_vals[i].int.is_some();
-                    both.then(|| self.b.declare_var(I64))
+                    let (t, f) = (t_vals[i], f_vals[i]);
+                    let (Some(ti), Some(fi)) = (t.int, f.int) else { return None };
+                    let int_only = self.is_boxing_of(t.val, ti) && self.is_boxing_of(f.val, fi);
+                    Some((self.b.declare_var(I64), int_only))
                 })
                 .collect()
         } else {
@@ -590,9 +596,11 @@ impl<'e> Translator<'_, 'e> {
             self.b.switch_to_block(exit);
             if same_shape {
                 for ((var, int_var), e) in vars.iter().zip(&int_vars).zip(vals) {
-                    self.b.def_var(*var, e.val);
-                    if let (Some(iv), Some(i)) = (int_var, e.int) {
+                    if let (Some((iv, _)), Some(i)) = (int_var, e.int) {
                         self.b.def_var(*iv, i);
+                    }
+                    if !matches!(int_var, Some((_, true))) {
+                        self.b.def_var(*var, e.val);
                     }
                 }
             } else {
@@ -606,10 +614,15 @@ impl<'e> Translator<'_, 'e> {
         if same_shape {
             for (i, var) in vars.iter().enumerate() {
                 let (a, b) = (t_vals[i], f_vals[i]);
-                let val = self.b.use_var(*var);
                 let konst = if a.konst == b.konst { a.konst } else { None };
-                let mut e = VValue::new(val, konst);
-                e.int = int_vars[i].map(|iv| self.b.use_var(iv));
+                let mut e = match int_vars[i] {
+                    Some((iv, true)) => {
+                        let int = self.b.use_var(iv);
+                        VValue::new(self.box_int(int), konst)
+                    }
+                    _ => VValue::new(self.b.use_var(*var), konst),
+                };
+                e.int = int_vars[i].map(|(iv, _)| self.b.use_var(iv));
                 self.vs.push(VEntry::Value(e));
             }
         }

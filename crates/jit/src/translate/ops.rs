@@ -32,6 +32,19 @@ impl<'e> Translator<'_, 'e> {
         self.b.ins().bor_imm_s(p, Tag::Int.high_bits() as i64)
     }
 
+    /// Whether `v` is [`Self::box_int`] of `i` made in this translation (rather than a value
+    /// that came boxed, such as an argument or a Store value).
+    pub(super) fn is_boxing_of(&self, v: ir::Value, i: ir::Value) -> bool {
+        let dfg = &self.b.func.dfg;
+        let defined_by = |v: ir::Value, op: ir::Opcode| match dfg.value_def(dfg.resolve_aliases(v)) {
+            ir::ValueDef::Result(inst, 0) if dfg.insts[inst].opcode() == op => Some(dfg.inst_args(inst)[0]),
+            _ => None,
+        };
+        defined_by(v, ir::Opcode::Bor)
+            .and_then(|p| defined_by(p, ir::Opcode::Band))
+            .is_some_and(|x| dfg.resolve_aliases(x) == dfg.resolve_aliases(i))
+    }
+
     /// Nonzero when the i64 `i` fits in a small int.
     pub(super) fn fits_small(&mut self, i: ir::Value) -> ir::Value {
         let s = self.unbox_int(i);
