@@ -317,6 +317,7 @@ pub fn translate(
         helper_refs: Vec::new(),
         sunk: Vec::new(),
         sunk_scratch: None,
+        table_name: None,
         sunk_dirty: None,
         sunk_flush_in_tail: false,
         call_conv,
@@ -420,6 +421,10 @@ pub fn translate(
     t.finish_body();
     t.finishing = true;
     t.finish_preheader();
+    if t.table_name.is_some_and(|(_, k)| t.out.vm_consts[k] == 0) {
+        // Flushes load cells from a validation table no pre-header made.
+        t.give_up("sunk writes without a validation table");
+    }
     t.finish_error_exit();
     t.finish_exits();
     t.finish_slot_fill();
@@ -661,6 +666,10 @@ struct Translator<'a, 'e> {
     sunk: Vec<speculate::SunkCell>,
     /// Where a flush whose flag is not known at compile time stores when it is clear.
     sunk_scratch: Option<ir::StackSlot>,
+    /// The VM constant that stands for the validation table of speculative code, where a
+    /// flush finds the sunk cells (made at the first flush, given its value with the
+    /// pre-header, which makes the table).
+    table_name: Option<(ir::GlobalValue, usize)>,
     /// The one flag of the sunk cells: set by their writes, cleared by a flush (see
     /// `speculate.rs`, "Sunk writes").
     sunk_dirty: Option<cranelift_frontend::Variable>,

@@ -105,7 +105,9 @@ use soma_runtime::value::{SMALL_INT_MAX, SMALL_INT_MIN};
 /// state.
 #[derive(Clone, Copy)]
 pub(super) struct SunkCell {
-    cell: Variable,
+    /// Its index among the hoisted cells: its entry in the validation table, which holds the
+    /// cell (a flush loads it from there, see `flush_sunk_writes`).
+    index: usize,
     value: Variable,
     int: Option<Variable>,
 }
@@ -450,8 +452,7 @@ impl<'e> Translator<'_, 'e> {
             }
             let dirty = *self.sunk_dirty.get_or_insert_with(|| self.b.declare_var(types::I8));
             c.dirty = Some(dirty);
-            c.cell_used = true;
-            let sunk = SunkCell { cell: c.cell, value: c.value, int: c.int };
+            let sunk = SunkCell { index: i, value: c.value, int: c.int };
             self.sunk.push(sunk);
             self.out.sunk_cells += 1;
         }
@@ -545,9 +546,18 @@ impl<'e> Translator<'_, 'e> {
         // Where a store whose flag is clear goes: `CELL_VALUE_OFFSET` into the scratch slot,
         // as into a cell (made at the first such store of the flush).
         let mut scratch = None;
+        let table = self.validation_table();
         for i in 0..self.sunk.len() {
             let s = self.sunk[i];
-            let cell = self.b.use_var(s.cell);
+            // The cell, from the table rather than its variable: that variable, kept for the
+            // flushes only (exits, polls), would be live through every loop round, and the
+            // register allocator moved it in and out of a register every round. Where the flag
+            // is set, the table holds the same cell: the variable was loaded from it, and
+            // rewriting it takes a call or a poll, which flush first and clear the flag (after
+            // one, either nothing moved, so the table holds the same cells, or the code
+            // validates again from the table, or leaves).
+            let entry = helpers::TABLE_ENTRIES + helpers::TABLE_ENTRY_SIZE * s.index as i32;
+            let cell = self.b.ins().load(I64, flags, table, entry);
             let v = match s.int {
                 Some(int) => {
                     let i = self.b.use_var(int);
@@ -575,6 +585,18 @@ impl<'e> Translator<'_, 'e> {
         }
         let no = self.b.ins().iconst(types::I8, 0);
         self.b.def_var(flag, no);
+    }
+
+    /// The address of speculative code's validation table (see [`Self::flush_sunk_writes`]).
+    fn validation_table(&mut self) -> ir::Value {
+        let (gv, _) = match self.table_name {
+            Some(name) => name,
+            None => {
+                let name = self.declare_vm_const(0);
+                *self.table_name.insert(name)
+            }
+        };
+        self.b.ins().symbol_value(I64, gv)
     }
 
     /// Add the sunk writes' flag `dirty` (an `i8`) to the code's own write count.
@@ -659,7 +681,8 @@ impl<'e> Translator<'_, 'e> {
             return self.give_up("a guarded Store path written in speculative code");
         }
         c.written = true;
-        c.cell_used = true;
+        // A sunk write stores at a flush, through the validation table's cell.
+        c.cell_used |= c.dirty.is_none();
         let (cell, value, int_var, holds_ref, dirty) = (c.cell, c.value, c.int, c.holds_ref, c.dirty);
         let int = match (int_var, e.int) {
             // A CellRef replacing the cell's CellRef: no write-through, and the epoch stays
@@ -949,6 +972,9 @@ impl<'e> Translator<'_, 'e> {
         let table: Box<[std::cell::Cell<u64>]> = (0..helpers::validation_table_words(n)).map(|_| std::cell::Cell::new(u64::MAX)).collect();
         let table_addr = table.as_ptr() as u64;
         self.out.validations.push(table);
+        if let Some((_, k)) = self.table_name {
+            self.set_vm_const(k, table_addr);
+        }
         let tab = self.vm_const(table_addr);
         let (w0, e0) = self.define_counters_of(&spec);
         let seen_e = self.b.ins().load(I64, flags, tab, helpers::TABLE_EPOCH);
