@@ -290,15 +290,12 @@ impl<'e> Translator<'_, 'e> {
         let args: Vec<ir::Value> = self.vs.pop_n(k).iter().map(|e| e.value().expect("can_call_direct").val).collect();
         self.flush();
         let flags = MemFlagsData::trusted();
-        let checks = self.emit_call_checks();
         // The entry is 0 once newer code of this Block is installed (the recursion unrolled,
         // a recompile): the call then goes to that code through `jit_exec`, so a deep
         // recursion moves over at its next call rather than when it returns.
         let entry_addr = self.vm_const(self_entry);
         let entry = self.b.ins().load(I64, flags, entry_addr, 0);
         let current = self.b.ins().icmp_imm_s(IntCC::NotEqual, entry, 0);
-        let ok = self.b.ins().band(checks.ok, current);
-        let fast = self.b.create_block();
         let slow = self.b.create_block();
         let got = self.b.create_block();
         let ordinary = self.b.create_block();
@@ -306,10 +303,9 @@ impl<'e> Translator<'_, 'e> {
         let done = self.b.create_block();
         let result = self.b.append_block_param(done, I64);
         self.b.set_cold_block(slow);
-        self.b.ins().brif(ok, fast, &[], slow, &[]);
-        self.seal_blocks(&[fast, slow]);
+        let checks = self.emit_call_checks(current, slow);
+        self.b.seal_block(slow);
 
-        self.b.switch_to_block(fast);
         let buf = self.vm_const(buf);
         for (i, &v) in args.iter().enumerate() {
             self.b.ins().store(flags, v, buf, (8 * i) as i32);

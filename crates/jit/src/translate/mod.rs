@@ -62,11 +62,10 @@ use soma_runtime::vm::{JitLayout, SHADOW_STACK_SLOTS};
 use soma_runtime::Vm;
 use rustc_hash::FxHashMap;
 
-/// What [`Translator::emit_call_checks`] found: whether a call may go ahead (an `i8`), and
-/// the frame-stack length, the depth and the poll countdown it read.
+/// What [`Translator::emit_call_checks`] read on the way to the call: the frame-stack length,
+/// the depth and the poll countdown.
 #[derive(Clone, Copy)]
 struct CallChecks {
-    ok: ir::Value,
     len: ir::Value,
     depth: ir::Value,
     countdown: ir::Value,
