@@ -165,13 +165,18 @@ mod tests {
     use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
     use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 
-    /// entry -> (hot | slow), slow -> slow2 -> join, hot -> join, and a loop inside the slow path.
-    #[test]
-    fn blocks_reached_only_from_cold_blocks_become_cold() {
+    /// An empty `fn(i64) -> i64`.
+    fn function_of_one_i64() -> ir::Function {
         let mut sig = Signature::new(CallConv::SystemV);
         sig.params.push(AbiParam::new(I64));
         sig.returns.push(AbiParam::new(I64));
-        let mut func = ir::Function::with_name_signature(UserFuncName::default(), sig);
+        ir::Function::with_name_signature(UserFuncName::default(), sig)
+    }
+
+    /// entry -> (hot | slow), slow -> slow2 -> join, hot -> join, and a loop inside the slow path.
+    #[test]
+    fn blocks_reached_only_from_cold_blocks_become_cold() {
+        let mut func = function_of_one_i64();
         let mut fctx = FunctionBuilderContext::new();
         let mut b = FunctionBuilder::new(&mut func, &mut fctx);
         let [entry, hot, slow, slow2, join] = [(); 5].map(|_| b.create_block());
@@ -190,11 +195,7 @@ mod tests {
         b.switch_to_block(join);
         b.ins().return_(&[x]);
         b.seal_all_blocks();
-        b.finalize(TargetFrontendConfig {
-            default_call_conv: CallConv::SystemV,
-            pointer_width: target_lexicon::PointerWidth::U64,
-            page_size_align_log2: 12,
-        });
+        finish(b);
 
         spread_coldness(&mut func);
         let cold = |bl| func.layout.is_cold(bl);
@@ -221,10 +222,7 @@ mod tests {
     /// verifies.
     #[test]
     fn pure_values_only_exits_use_move_into_the_exits() {
-        let mut sig = Signature::new(CallConv::SystemV);
-        sig.params.push(AbiParam::new(I64));
-        sig.returns.push(AbiParam::new(I64));
-        let mut func = ir::Function::with_name_signature(UserFuncName::default(), sig);
+        let mut func = function_of_one_i64();
         let mut fctx = FunctionBuilderContext::new();
         let mut b = FunctionBuilder::new(&mut func, &mut fctx);
         let [entry, next, exit1, exit2, done] = [(); 5].map(|_| b.create_block());
