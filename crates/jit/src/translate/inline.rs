@@ -227,7 +227,7 @@ impl<'e> Translator<'_, 'e> {
     pub(super) fn emit_call_checks(&mut self, first: ir::Value, slow: ir::Block) -> CallChecks {
         // The countdown and the depth are not stored here: the call stores both (one less, one
         // more) where the checks pass, and the slow path's helper makes memory current itself.
-        self.sync_write_count();
+        self.sync_write_count(false);
         let slots = self.root_slots();
         self.sync_slots(&slots);
         let flags = MemFlagsData::trusted();

@@ -351,7 +351,6 @@ pub fn translate(
         finishing: false,
         writes_var: None,
         body_started: false,
-        leaving: false,
         direct: None,
         poll_region: None,
         poll_bounds: Default::default(),
@@ -720,8 +719,6 @@ struct Translator<'a, 'e> {
     /// code emitted is past it.
     writes_var: Option<(cranelift_frontend::Variable, cranelift_frontend::Variable)>,
     body_started: bool,
-    /// A sync for a return or an exit is being emitted (`sync_vm_state_to_leave`).
-    leaving: bool,
     /// Set when the code may call itself directly (`direct.rs`).
     direct: Option<direct::Direct>,
     /// Speculative code's poll region being translated, and every region's test (`polls.rs`).

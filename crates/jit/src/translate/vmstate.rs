@@ -87,7 +87,7 @@ impl<'e> Translator<'_, 'e> {
     /// another), so memory holds it. Code that gives a variable an older value back must not
     /// give it a reloaded one (see `restore_depth`).
     pub(super) fn sync_vm_state(&mut self) {
-        self.sync_write_count();
+        self.sync_write_count(false);
         self.sync_vm_fields();
     }
 
@@ -97,14 +97,14 @@ impl<'e> Translator<'_, 'e> {
     /// keeps it live through a loop whose rounds never read it, and the register allocator
     /// then moves it between a register and its stack slot in every round.
     pub(super) fn sync_vm_state_to_leave(&mut self) {
-        self.leaving = true;
-        self.sync_vm_state();
-        self.leaving = false;
+        self.sync_write_count(true);
+        self.sync_vm_fields();
     }
 
     /// Add the code's own writes to the graph's write counter (part of [`Self::sync_vm_state`]),
-    /// after storing the writes kept in registers (`speculate.rs`, "Sunk writes").
-    pub(super) fn sync_write_count(&mut self) {
+    /// after storing the writes kept in registers (`speculate.rs`, "Sunk writes"). `leaving`:
+    /// the function returns next (see [`Self::sync_vm_state_to_leave`]).
+    pub(super) fn sync_write_count(&mut self, leaving: bool) {
         if self.vm_state.is_none() {
             return;
         }
@@ -117,8 +117,7 @@ impl<'e> Translator<'_, 'e> {
                 self.count_own_writes(dirty);
             }
         }
-        let (body_started, leaving) = (self.body_started, self.leaving);
-        let writes = self.writes_var.filter(|_| body_started);
+        let writes = self.writes_var.filter(|_| self.body_started);
         let own_count = writes.map(|(seen, own)| (seen, own, self.b.use_var(own)));
         // Nothing to add where the count is known to be 0 (right after another sync point).
         if let Some((seen, own, d)) = own_count.filter(|&(_, _, d)| self.known_iconst(d) != Some(0)) {
