@@ -19,7 +19,10 @@
 //! tested, on the hot path: Cranelift neither sinks nor removes them, so every round of a
 //! loop paid for values only its exits read, and the registers they held.
 
+use cranelift_codegen::cursor::{Cursor, FuncCursor};
+use cranelift_codegen::dominator_tree::DominatorTree;
 use cranelift_codegen::flowgraph::ControlFlowGraph;
+use cranelift_codegen::ir::InstBuilder;
 use cranelift_codegen::ir;
 use cranelift_codegen::entity::{packed_option::PackedOption, SecondaryMap};
 
@@ -92,6 +95,11 @@ impl Uses {
         }
     }
 
+    /// Nothing uses the value.
+    fn is_unused(&self) -> bool {
+        self.hot == 0 && !self.spread && self.cold[0].is_none()
+    }
+
     /// The cold blocks the value's definition can move to: every use is in one of them.
     fn sink_targets(&self) -> Option<impl Iterator<Item = ir::Block> + '_> {
         let any = self.cold[0].is_some();
@@ -101,13 +109,15 @@ impl Uses {
 
 /// Move each pure instruction of a hot block whose result only cold blocks use into those
 /// blocks (a copy at the top of each, at most [`MAX_SINK_COPIES`]), after
-/// [`spread_coldness`]. Later blocks go first, and a block's instructions last to first, so
-/// that a chain of them (an Int's boxing: two masks and an or) goes down together.
+/// [`spread_coldness`]; remove those whose result nothing uses; then [`rebase_on_steps`].
+/// Later blocks go first, and a block's instructions last to first, so that a chain of them
+/// (an Int's boxing: two masks and an or) goes down, or away, together.
 ///
 /// Why it is the same program: the instruction has no effect and reads only its operands,
 /// which are SSA values. A block that uses the result is dominated by the instruction's block
 /// (SSA), so the operands, defined before the instruction, are defined wherever the copy
-/// goes, with the same values; the copy computes what the original would have.
+/// goes, with the same values; the copy computes what the original would have. A result
+/// nobody uses changes nothing when it is not computed.
 pub fn sink_into_cold(func: &mut ir::Function) {
     func.dfg.resolve_all_aliases();
     let blocks: Vec<ir::Block> = func.layout.blocks().collect();
@@ -122,6 +132,7 @@ pub fn sink_into_cold(func: &mut ir::Function) {
     }
     let mut operands = Vec::new();
     let mut users = Vec::new();
+    let mut steps = Vec::new();
     for &block in blocks.iter().rev() {
         if func.layout.is_cold(block) {
             continue;
@@ -133,8 +144,17 @@ pub fn sink_into_cold(func: &mut ir::Function) {
                 continue;
             }
             let result = func.dfg.first_result(inst);
-            let Some(targets) = uses[result].sink_targets() else { continue };
-            let targets: Vec<ir::Block> = targets.collect();
+            let unused = uses[result].is_unused();
+            let targets: Vec<ir::Block> = match uses[result].sink_targets() {
+                Some(targets) => targets.collect(),
+                None if unused => Vec::new(),
+                None => {
+                    if let Some(step) = constant_step(func, inst) {
+                        steps.push(step);
+                    }
+                    continue;
+                }
+            };
             operands.clear();
             operands.extend(func.dfg.inst_values(inst));
             for target in targets {
@@ -154,6 +174,83 @@ pub fn sink_into_cold(func: &mut ir::Function) {
                 uses[v].hot -= 1;
             }
             func.layout.remove_inst(inst);
+        }
+    }
+    rebase_on_steps(func, &uses, &steps);
+}
+
+/// A step of the hot path: `s = x + k` for a constant `k` (see [`constant_step`]).
+struct Step {
+    inst: ir::Inst,
+    x: ir::Value,
+    k: i64,
+}
+
+/// `inst` as a [`Step`] when it is `s = iadd x, k` (either operand order) or `s = isub x,
+/// -k` with `k` a constant: then `x == s - k` in wrapping arithmetic, whatever the values.
+fn constant_step(func: &ir::Function, inst: ir::Inst) -> Option<Step> {
+    let konst = |v: ir::Value| match func.dfg.value_def(v) {
+        ir::ValueDef::Result(def, _) => match func.dfg.insts[def] {
+            ir::InstructionData::UnaryImm { opcode: ir::Opcode::Iconst, imm } => Some(imm.bits()),
+            _ => None,
+        },
+        _ => None,
+    };
+    let &[a, b] = func.dfg.inst_args(inst) else { return None };
+    let (x, k) = match func.dfg.insts[inst].opcode() {
+        ir::Opcode::Iadd => match (konst(a), konst(b)) {
+            (None, Some(k)) => (a, k),
+            (Some(k), None) => (b, k),
+            _ => return None,
+        },
+        ir::Opcode::Isub => (a, konst(b)?.wrapping_neg()),
+        _ => return None,
+    };
+    let ty = func.dfg.value_type(x);
+    (ty.is_int() && ty.bits() <= 64).then_some(Step { inst, x, k })
+}
+
+/// Make the cold blocks that a step `s = x + k` dominates (a counter's, an induction
+/// variable's) read `s - k` instead of `x`. Exits need the value from before the step (the
+/// executor redoes the step that overflowed, or resumes before it), which kept `x` live past
+/// the step: `x` and `s` then needed two registers, and a loop's back edge a move from one to
+/// the other every round. With the exits reading `s - k`, `x` dies at the step and the
+/// register allocator gives both one register (chain_loop's round: 11 -> 10 instructions).
+///
+/// Done only when the step is `x`'s one use left on the hot path and every cold block that
+/// uses `x` (at most [`MAX_SINK_COPIES`]) is dominated by the step's block; otherwise `x`
+/// stays live anyway. Why it is the same program: `s - k == x` in wrapping arithmetic for
+/// every `x`, and `s` is defined wherever the new instructions go (the step's block
+/// dominates them); they go first in the block, before any use of `x` there.
+fn rebase_on_steps(func: &mut ir::Function, uses: &SecondaryMap<ir::Value, Uses>, steps: &[Step]) {
+    let wanted = |st: &&Step| uses[st.x].hot == 1 && !uses[st.x].spread && uses[st.x].cold[0].is_some();
+    if !steps.iter().any(|st| wanted(&st)) {
+        return;
+    }
+    let cfg = ControlFlowGraph::with_function(func);
+    let domtree = DominatorTree::with_function(func, &cfg);
+    for step in steps.iter().filter(wanted) {
+        let home = func.layout.inst_block(step.inst).expect("a hot instruction in the layout");
+        let exits = uses[step.x].cold.iter().filter_map(|b| b.expand());
+        if !exits.clone().all(|b| domtree.block_dominates(home, b)) {
+            continue;
+        }
+        let s = func.dfg.first_result(step.inst);
+        let ty = func.dfg.value_type(s);
+        // `k` in the step's width, sign-extended (what `iconst` takes).
+        let k = (step.k << (64 - ty.bits())) >> (64 - ty.bits());
+        for block in exits {
+            let first = func.layout.first_inst(block).expect("a block ends in a terminator");
+            let mut pos = FuncCursor::new(func).at_inst(first);
+            // An `isub`, not an `iadd` of `-k`: instruction selection folds `(x + k) + -k`
+            // into one address computation from `x`, which would make `x` live again.
+            let step_back = pos.ins().iconst(ty, k);
+            let before = pos.ins().isub(s, step_back);
+            let mut next = Some(first);
+            while let Some(inst) = next {
+                func.dfg.map_inst_values(inst, |v| if v == step.x { before } else { v });
+                next = func.layout.next_inst(inst);
+            }
         }
     }
 }
@@ -235,7 +332,7 @@ mod tests {
         let tag = b.ins().iconst(I64, 0x7ff9_0000_0000_0000);
         let boxed = b.ins().bor(masked, tag);
         // Used on the hot path too.
-        let y = b.ins().iadd_imm(x, 1);
+        let y = b.ins().iadd_imm_s(x, 1);
         // Only the exits use these, but a load reads memory and the stack pointer depends on
         // where it is read.
         let loaded = b.ins().load(I64, ir::MemFlagsData::trusted(), x, 0);
@@ -278,5 +375,73 @@ mod tests {
         assert_eq!(block_of(&func, y), entry, "a hot block uses it");
         assert_eq!(block_of(&func, loaded), entry, "a load stays");
         assert_eq!(block_of(&func, sp), entry, "the stack pointer stays");
+    }
+
+    /// A counting loop: `s = x + 1` with two cold exits after it that read `x` (an overflow
+    /// exit and a bound exit) and one before it. The exits after the step read `s - 1`, so
+    /// that `x` dies at the step; the one before keeps `x` (the step does not dominate it),
+    /// and then nothing is rebased for that step. A dead boxing of `x` goes away.
+    #[test]
+    fn exits_after_a_step_read_the_stepped_value_back() {
+        for with_early_exit in [false, true] {
+            let mut func = function_of_one_i64();
+            let mut fctx = FunctionBuilderContext::new();
+            let mut b = FunctionBuilder::new(&mut func, &mut fctx);
+            let [entry, header, checked, back, overflow, bound] = [(); 6].map(|_| b.create_block());
+            b.append_block_params_for_function_params(entry);
+            let x = b.append_block_param(header, I64);
+            b.switch_to_block(entry);
+            let start = b.block_params(entry)[0];
+            b.ins().jump(header, &[ir::BlockArg::Value(start)]);
+            b.switch_to_block(header);
+            // Dead: a boxing nobody reads (it would count as a hot use of `x`).
+            let mask = b.ins().iconst(I64, 0xffff_ffff_ffff);
+            let dead = b.ins().band(x, mask);
+            if with_early_exit {
+                let (early, rest) = (b.create_block(), b.create_block());
+                b.ins().brif(x, early, &[], rest, &[]);
+                b.set_cold_block(early);
+                b.switch_to_block(early);
+                b.ins().return_(&[x]);
+                b.switch_to_block(rest);
+            }
+            let s = b.ins().iadd_imm_s(x, 1);
+            let max = b.ins().iconst(I64, 0x7fff_ffff_ffff);
+            let fits = b.ins().icmp(ir::condcodes::IntCC::SignedLessThanOrEqual, s, max);
+            b.ins().brif(fits, checked, &[], overflow, &[]);
+            b.set_cold_block(overflow);
+            b.switch_to_block(checked);
+            let limit = b.ins().iconst(I64, 1000);
+            let more = b.ins().icmp(ir::condcodes::IntCC::SignedLessThan, s, limit);
+            b.ins().brif(more, back, &[], bound, &[]);
+            b.set_cold_block(bound);
+            b.switch_to_block(back);
+            b.ins().jump(header, &[ir::BlockArg::Value(s)]);
+            for exit in [overflow, bound] {
+                b.switch_to_block(exit);
+                b.ins().return_(&[x]);
+            }
+            b.seal_all_blocks();
+            finish(b);
+
+            spread_coldness(&mut func);
+            sink_into_cold(&mut func);
+            cranelift_codegen::verify_function(&func, &cranelift_codegen::settings::Flags::new(cranelift_codegen::settings::builder()))
+                .unwrap_or_else(|e| panic!("{e:?}\n{}", func.display()));
+            let ir::ValueDef::Result(dead_inst, _) = func.dfg.value_def(dead) else { unreachable!() };
+            assert_eq!(func.layout.inst_block(dead_inst), None, "the dead boxing is gone:\n{}", func.display());
+            let reads = |block: ir::Block, v: ir::Value| {
+                func.layout.block_insts(block).any(|i| func.dfg.inst_values(i).any(|a| a == v))
+            };
+            for exit in [overflow, bound] {
+                if with_early_exit {
+                    assert!(reads(exit, x), "{exit} keeps x: the early exit keeps it live:\n{}", func.display());
+                } else {
+                    assert!(!reads(exit, x), "{exit} no longer reads x:\n{}", func.display());
+                    let subs = func.layout.block_insts(exit).filter(|&i| func.dfg.insts[i].opcode() == ir::Opcode::Isub);
+                    assert_eq!(subs.count(), 1, "{exit} steps back once:\n{}", func.display());
+                }
+            }
+        }
     }
 }
