@@ -57,7 +57,7 @@ fn compile_time(c: &mut Criterion) {
     println!("compile all: {} blocks, median {} us per block", all.len(), all[all.len() / 2]);
 
     let stdlib = read_bytecode("stdlib");
-    let tier = Tier::Jit(soma_jit::compiler::DEFAULT_THRESHOLD);
+    let tier = Tier::Jit(soma_jit::config::DEFAULT_THRESHOLD);
     let mut tiered = Vec::new();
     for &stem in PROGRAMS {
         let mut vm = prepared_vm(&stdlib, tier);

@@ -12,7 +12,7 @@ fn main() {
     let stem = args.get(1).map(String::as_str).unwrap_or("fib");
     let runs: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10);
     let tier = match args.get(3).map(String::as_str) {
-        None | Some("jit") => Tier::Jit(soma_jit::compiler::DEFAULT_THRESHOLD),
+        None | Some("jit") => Tier::Jit(soma_jit::config::DEFAULT_THRESHOLD),
         Some("exec") => Tier::Executor,
         Some(t) => Tier::Jit(t.parse().expect("tier: jit, exec or a threshold")),
     };

@@ -517,12 +517,12 @@ impl Machine {
                 config.threshold = threshold;
             }
             if let Some(t) = opt_threshold {
-                config.opt_threshold = soma_jit::compiler::parse_threshold(t).ok_or_else(|| {
+                config.opt_threshold = soma_jit::config::parse_threshold(t).ok_or_else(|| {
                     PyValueError::new_err(format!("opt_threshold must be a count or off, got {t:?}"))
                 })?;
             }
             if let Some(u) = unroll {
-                config.unroll_after = soma_jit::compiler::parse_unroll(u).ok_or_else(|| {
+                config.unroll_after = soma_jit::config::parse_unroll(u).ok_or_else(|| {
                     PyValueError::new_err(format!("unroll must be a count or off, got {u:?}"))
                 })?;
             }

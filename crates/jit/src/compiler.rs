@@ -1,12 +1,20 @@
 //! The per-VM JIT: owns the `JITModule`, compiles Blocks on tier-up, keeps stats, prints
 //! dumps and writes the perf map.
+//!
+//! Beside it: its configuration (`config.rs`) and Cranelift flags (`isa.rs`), the stats it
+//! keeps (`statistics.rs`), how it names code (`naming.rs`) and what tier-up reads of how a
+//! Block runs (`hotness.rs`).
 
 use crate::background::{self, MachineCode, Worker};
+use crate::config::{Background, JitConfig};
 use crate::deopt::DeoptReason;
 use crate::code_cache::{self, CacheKey};
+use crate::hotness::{heat_weight, is_loop_body, is_recursing};
+use crate::isa::{baseline_isa, host_isa, optimizing_flags};
+use crate::naming::{describe_block, sanitize, write_perf_map};
+use crate::statistics::{BlockStat, JitStats};
 use crate::translate::{self, CodeEnv, Translated};
 use cranelift_codegen::ir;
-use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{isa::OwnedTargetIsa, Context};
 use cranelift_frontend::FunctionBuilderContext;
 use cranelift_jit::{JITBuilder, JITModule};
@@ -16,395 +24,13 @@ use soma_runtime::abi::NativeEntry;
 use soma_runtime::opcodes::Opcode;
 use soma_runtime::{Value, Vm};
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
-
-/// What `SOMA_JIT_DUMP` asks for (a comma-separated list of `clif`, `asm`, `stats`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct DumpFlags {
-    pub clif: bool,
-    pub asm: bool,
-    pub stats: bool,
-}
-
-impl DumpFlags {
-    pub fn parse(s: &str) -> DumpFlags {
-        let mut d = DumpFlags::default();
-        for part in s.split(',').map(str::trim) {
-            match part {
-                "clif" => d.clif = true,
-                "asm" => d.asm = true,
-                "stats" => d.stats = true,
-                "all" => {
-                    d.clif = true;
-                    d.asm = true;
-                    d.stats = true;
-                }
-                _ => {}
-            }
-        }
-        d
-    }
-}
-
-/// JIT configuration.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct JitConfig {
-    /// Executions a Block runs interpreted before it is compiled (0: before the first run);
-    /// `None`: never compile (`SOMA_JIT_THRESHOLD=off`).
-    pub threshold: Option<u64>,
-    pub dump: DumpFlags,
-    /// Append `ADDR SIZE NAME` lines to `/tmp/perf-PID.map` (`SOMA_JIT_PERFMAP=1`).
-    pub perf_map: bool,
-    /// Run the Cranelift verifier on every function before compiling it.
-    pub verify: bool,
-    /// Keep dump text for [`take_dumps`] instead of printing it to stderr.
-    pub capture_dumps: bool,
-    /// Account wall time in compiled code (`JitStats::native_ns`): two clock reads per
-    /// outermost native call. On with `SOMA_JIT_DUMP=stats` or `SOMA_JIT_TIME=1`.
-    pub time_native: bool,
-    /// Where tier-up generates machine code (`SOMA_JIT_BACKGROUND`).
-    pub background: Background,
-    /// Executions after which a compiled Block is compiled again by the optimizing tier
-    /// (`SOMA_JIT_OPT_THRESHOLD`; 0: every compile is optimized at once; `None`: never).
-    pub opt_threshold: Option<u64>,
-    /// The main thread's budget for background tier-up (see [`MAIN_THREAD_BUDGET_PERCENT`]):
-    /// a share of the time since the JIT was created, in percent, plus an allowance. Applies
-    /// to [`Background::On`] only (lockstep stays deterministic).
-    pub budget_percent: u64,
-    pub budget_allowance_ns: u64,
-    /// The larger share (percent) of the time past [`JitConfig::budget_late_after_ns`] (see
-    /// [`MAIN_THREAD_BUDGET_LATE_PERCENT`]).
-    pub budget_late_percent: u64,
-    pub budget_late_after_ns: u64,
-    /// Executions from which a Block due for tier-up is translated even with the budget
-    /// spent, once the JIT has run `budget_exempt_after_ns` (see [`BUDGET_EXEMPT_EXECUTIONS`];
-    /// `SOMA_JIT_BUDGET_EXEMPT=N[,MS]`, 0: never).
-    pub budget_exempt_executions: u64,
-    pub budget_exempt_after_ns: u64,
-    /// Use the process's code cache (`code_cache.rs`): a function equal to one generated
-    /// before, by any VM of the process, gets that machine code at once (`SOMA_JIT_CODE_CACHE=0`
-    /// turns it off, to debug code generation).
-    pub code_cache: bool,
-    /// With the code cache: a Block whose Code an earlier VM of the process compiled by the
-    /// optimizing tier tiers up early (`Jit::tier_up_known`). Off in the Rust test runners
-    /// whose assertions name tiers and counts (another test of the process could otherwise
-    /// change them).
-    pub early_tier_up: bool,
-    /// With the code cache: a tier-up that a VM of the process translated before, against a
-    /// Store that answers the same, is installed from that translation without building IR
-    /// (`replay.rs`). `SOMA_JIT_REPLAY=0` turns it off (`SOMA_JIT_CODE_CACHE=0` too).
-    pub replay: bool,
-    /// Follow every replay with the translation it stands for and abort the process when the
-    /// two differ (`replay.rs`, "Checked"): for tests. On in debug builds and with
-    /// `SOMA_JIT_CHECK_REPLAY=1`.
-    pub check_replay: bool,
-    /// Routine exits (polls) of speculative code that calls itself directly after which it
-    /// is compiled again with its recursion unrolled one level (`CodeEnv::unroll`):
-    /// `SOMA_JIT_UNROLL=N`, `off` for never, `0` for unrolled from its first optimizing
-    /// compile, as with `opt_threshold` 0 (everything optimized at once).
-    pub unroll_after: Option<u32>,
-    /// For tests of the failure path: every job panics on the compile thread.
-    #[doc(hidden)]
-    pub inject_worker_panic: bool,
-    /// For tests of sunk Store writes (`CodeEnv::sink_always`): sink them wherever they can be.
-    #[doc(hidden)]
-    pub sink_always: bool,
-    /// For tests of what happens while compiles are in flight: finished background code is
-    /// installed only by [`wait_for_background`], not at safepoints.
-    #[doc(hidden)]
-    pub hold_installs: bool,
-}
-
-/// Where tier-up runs Cranelift's code generation. Translation (reading the VM) is always on
-/// the main thread; explicit compiles ([`compile_block`], threshold 0, `run_module`) are
-/// always synchronous.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Background {
-    /// On the compile thread; the Block keeps running interpreted until its code is installed
-    /// at a later safepoint (`SOMA_JIT_BACKGROUND=1`, the default).
-    On,
-    /// On the main thread, before the Block runs (`SOMA_JIT_BACKGROUND=0`: for debugging).
-    Off,
-    /// On the compile thread, but the next safepoint waits for it: the background path with a
-    /// deterministic install point, for tests (`SOMA_JIT_BACKGROUND=lockstep`).
-    Lockstep,
-}
-
-impl Background {
-    /// `1`/`on`, `0`/`off`, `lockstep`; anything else: `None` (ignored).
-    pub fn parse(s: &str) -> Option<Background> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "1" | "on" => Some(Background::On),
-            "0" | "off" => Some(Background::Off),
-            "lockstep" => Some(Background::Lockstep),
-            _ => None,
-        }
-    }
-}
-
-/// Default tier-up threshold when `SOMA_JIT_THRESHOLD` is unset. Chosen by measurement
-/// (docs/jit.md, "Choosing the default threshold"): long-running programs take the same time
-/// anywhere from 0 to 1,000, while short programs pay for compiling blocks that run only a
-/// few times; from about 50 up that cost is gone. 100 interpreted runs of a block cost about
-/// what compiling it does (~200 µs).
-pub const DEFAULT_THRESHOLD: u64 = 100;
-
-/// Default executions (block entries, chained rounds) after which compiled code is compiled
-/// again by the optimizing tier. The optimized compile costs about 2.5 times the baseline's
-/// and runs on the compile thread; at 10,000 executions a Block has run long enough for the
-/// main thread's share (translating again, ~0.1 ms) to be under 1% of its time.
-pub const DEFAULT_OPT_THRESHOLD: u64 = 10_000;
 
 /// A Code whose baseline code ran this fraction (1/N) of the optimizing tier's threshold in a
 /// VM is taken to the optimizing tier early in the process's later VMs
 /// (`Jit::note_warm_codes`).
 pub const WARM_FOR_NEXT_VM: u64 = 4;
-
-impl Default for JitConfig {
-    fn default() -> JitConfig {
-        JitConfig {
-            threshold: Some(DEFAULT_THRESHOLD),
-            dump: DumpFlags::default(),
-            perf_map: false,
-            verify: cfg!(debug_assertions),
-            capture_dumps: false,
-            time_native: false,
-            background: Background::On,
-            opt_threshold: Some(DEFAULT_OPT_THRESHOLD),
-            budget_percent: MAIN_THREAD_BUDGET_PERCENT,
-            budget_allowance_ns: MAIN_THREAD_BUDGET_ALLOWANCE_NS,
-            budget_late_percent: MAIN_THREAD_BUDGET_LATE_PERCENT,
-            budget_late_after_ns: MAIN_THREAD_BUDGET_LATE_AFTER_NS,
-            budget_exempt_executions: BUDGET_EXEMPT_EXECUTIONS,
-            budget_exempt_after_ns: BUDGET_EXEMPT_AFTER_NS,
-            code_cache: true,
-            early_tier_up: true,
-            replay: true,
-            check_replay: cfg!(debug_assertions),
-            unroll_after: Some(DEFAULT_UNROLL_AFTER),
-            inject_worker_panic: false,
-            sink_always: false,
-            hold_installs: false,
-        }
-    }
-}
-
-impl JitConfig {
-    /// `SOMA_JIT_THRESHOLD` (N or `off`), `SOMA_JIT_DUMP`, `SOMA_JIT_PERFMAP=1`.
-    pub fn from_env() -> JitConfig {
-        let mut c = JitConfig::default();
-        if let Ok(t) = std::env::var("SOMA_JIT_THRESHOLD") {
-            c.threshold = parse_threshold(&t).unwrap_or(c.threshold);
-        }
-        if let Ok(d) = std::env::var("SOMA_JIT_DUMP") {
-            c.dump = DumpFlags::parse(&d);
-        }
-        c.perf_map = std::env::var("SOMA_JIT_PERFMAP").is_ok_and(|v| v == "1");
-        c.time_native = c.dump.stats || std::env::var("SOMA_JIT_TIME").is_ok_and(|v| v == "1");
-        if let Some(b) = std::env::var("SOMA_JIT_BACKGROUND").ok().and_then(|v| Background::parse(&v)) {
-            c.background = b;
-        }
-        // `SOMA_JIT_BUDGET=PERCENT,ALLOWANCE_US[,LATE_PERCENT,LATE_AFTER_MS]` overrides the
-        // main-thread budget (experiments).
-        if let Some(b) = std::env::var("SOMA_JIT_BUDGET").ok().and_then(|v| parse_budget(&v)) {
-            (c.budget_percent, c.budget_allowance_ns) = (b[0], b[1].saturating_mul(1000));
-            if b.len() == 4 {
-                (c.budget_late_percent, c.budget_late_after_ns) = (b[2], b[3].saturating_mul(1_000_000));
-            } else {
-                (c.budget_late_percent, c.budget_late_after_ns) = (b[0], 0);
-            }
-        }
-        if let Some(b) = std::env::var("SOMA_JIT_BUDGET_EXEMPT").ok().and_then(|v| parse_numbers(&v)) {
-            c.budget_exempt_executions = b[0];
-            if let Some(&ms) = b.get(1) {
-                c.budget_exempt_after_ns = ms.saturating_mul(1_000_000);
-            }
-        }
-        if let Ok(t) = std::env::var("SOMA_JIT_OPT_THRESHOLD") {
-            c.opt_threshold = parse_threshold(&t).unwrap_or(c.opt_threshold);
-        }
-        if let Ok(v) = std::env::var("SOMA_JIT_UNROLL") {
-            c.unroll_after = parse_unroll(&v).unwrap_or(c.unroll_after);
-        }
-        if let Ok(v) = std::env::var("SOMA_JIT_CODE_CACHE") {
-            c.code_cache = !matches!(v.trim(), "0" | "off");
-            c.early_tier_up = c.code_cache;
-        }
-        if let Ok(v) = std::env::var("SOMA_JIT_REPLAY") {
-            c.replay = !matches!(v.trim(), "0" | "off");
-        }
-        if std::env::var("SOMA_JIT_CHECK_REPLAY").is_ok_and(|v| v == "1") {
-            c.check_replay = true;
-        }
-        c
-    }
-}
-
-/// `"off"` → `Some(None)`, `"N"` → `Some(Some(N))`, anything else → `None` (ignored).
-pub fn parse_threshold(s: &str) -> Option<Option<u64>> {
-    let s = s.trim();
-    if s.eq_ignore_ascii_case("off") {
-        Some(None)
-    } else {
-        s.parse().ok().map(Some)
-    }
-}
-
-/// A [`JitConfig::unroll_after`] setting: as [`parse_threshold`], the count capped to a `u32`.
-pub fn parse_unroll(s: &str) -> Option<Option<u32>> {
-    parse_threshold(s).map(|n| n.map(|n| n.min(u64::from(u32::MAX)) as u32))
-}
-
-/// Default poll exits (one per [`soma_runtime::limits::POLL_INTERVAL`] block entries) of
-/// speculative code calling itself directly before its recursion is unrolled. The unrolled
-/// compile translates about twice the IR on the main thread (0.4 ms for fib) and generates
-/// for about twice as long in the background (4.6 ms). 256 polls is about a million block
-/// entries, 4-5 ms of compiled recursion, so the translation is under a tenth of the time
-/// the recursion has already run. Measured: at 32 polls fib at its benchmark size (109
-/// polls, 1.7 ms) unrolled near its end and took 2.0 ms; fib(30) gains the same either way
-/// (the main thread's budget still decides when, `Jit::consider_unrolling`).
-pub const DEFAULT_UNROLL_AFTER: u32 = 256;
-
-/// Per-block compile record.
-#[derive(Clone, Debug)]
-pub struct BlockStat {
-    pub name: String,
-    pub module: u32,
-    pub code: u32,
-    pub instrs: usize,
-    /// Translation plus code generation (not the time queued).
-    pub compile_us: u64,
-    pub code_size: usize,
-    /// Whether the code was generated on the compile thread.
-    pub background: bool,
-    /// 1: the baseline tier; 2: the optimizing tier.
-    pub tier: u8,
-    /// Speculative code (the optimizing tier's, see docs/jit.md).
-    pub speculative: bool,
-    /// Time the job waited in the queue (background only).
-    pub queue_wait_us: u64,
-}
-
-/// JIT statistics the bridge can expose.
-#[derive(Clone, Debug, Default)]
-pub struct JitStats {
-    pub blocks_compiled: u64,
-    pub compile_failures: u64,
-    pub total_compile_ns: u64,
-    pub total_code_bytes: u64,
-    /// Wall time in compiled code, counted from the outermost compiled frame (so including
-    /// the helpers and interpreted blocks it calls). Measured when `JitConfig::time_native`
-    /// was on when the code was compiled; 0 otherwise.
-    pub native_ns: u64,
-    /// Deoptimisation exits taken, in all and by reason (indexed by `DeoptReason` number).
-    pub deopts: u64,
-    pub deopt_reasons: [u64; DeoptReason::COUNT],
-    /// Exits of speculative code where a poll was near (`DeoptReason::PollNear`): the
-    /// executor entered the inlined bodies ahead. Routine, so not among the deopts.
-    pub poll_exits: u64,
-    /// Polls speculative code took a few entries early instead of leaving where a poll was
-    /// near (`jit_poll_ahead`; the rest, where a limit could stop the run, are poll exits).
-    pub early_polls: u64,
-    /// Blocks recompiled after repeated deopts.
-    pub recompiles: u64,
-    /// Block executions inlined into compiled code (counted per compile).
-    pub inlined: u64,
-    /// Calls compiled as direct self-calls (arguments and result in registers, see
-    /// docs/jit.md), counted per compile.
-    pub direct_call_sites: u64,
-    /// `choose`s of truth values that compare the same two Ints (the stdlib's `==`, `not`,
-    /// `and`, `or` over `<`) folded into one compare, counted per compile.
-    pub folded_compares: u64,
-    /// `_.x.name` reads below a Register name compiled as a leaf lookup of the child
-    /// (`jit_child_cell`), counted per compile.
-    pub child_read_sites: u64,
-    /// `!_.n.f` and `_.n.` of Register names kept as the cell compiled code made
-    /// (`translate/record.rs`), counted per compile.
-    pub record_sites: u64,
-    /// Runs of consecutive field writes into a fresh record made by one call
-    /// (`translate/record.rs`), counted per compile.
-    pub record_batches: u64,
-    /// `>isNil` and `>isVoid` sites compiled inline (`translate/ops.rs`), counted per compile.
-    pub singleton_tests: u64,
-    /// Store cells whose writes speculative code keeps in registers until something else
-    /// could look (`translate/speculate.rs`, "Sunk writes"), counted per compile.
-    pub sunk_cells: u64,
-    /// Nested `choose`s of known Blocks (bst's three-way walk) executed as branches, counted
-    /// per compile.
-    pub nested_choices: u64,
-    /// Register names that held a `choose`'s select given the arm's Block inside each arm
-    /// (`!_.go` of `ifelse`, `!_.f` of `^`), counted per compile.
-    pub known_choices: u64,
-    /// Translations retried with less ambition (see `translate_with_fallbacks`).
-    pub retranslations: u64,
-    /// Jobs handed to the compile thread.
-    pub background_queued: u64,
-    /// Background jobs whose code was installed.
-    pub background_installed: u64,
-    /// Background jobs dropped at install time because a Store identity they speculated on
-    /// had changed, or the Block had code already.
-    pub dropped_stale: u64,
-    /// Panics caught on the compile thread (the Block stays interpreted).
-    pub worker_panics: u64,
-    /// Compiles whose machine code came from the process's code cache (generated for an
-    /// equal function before, in this VM or another): installed at once, no code generation.
-    pub code_cache_hits: u64,
-    /// Tier-ups installed from a translation made before in the process (`replay.rs`): no
-    /// IR built, machine code from the template.
-    pub replayed: u64,
-    /// Blocks set to tier up early because an earlier VM of the process compiled their Code
-    /// (`Jit::tier_up_known`).
-    pub known_hot: u64,
-    /// Time jobs waited in the queue, and the compile thread's time generating code.
-    pub queue_wait_ns: u64,
-    pub background_generate_ns: u64,
-    /// Main-thread time translating Blocks whose code was generated in the background.
-    pub background_translate_ns: u64,
-    /// Main-thread time installing background code.
-    pub background_install_ns: u64,
-    /// Tier-ups postponed because the main thread's compile budget was spent.
-    pub postponed: u64,
-    /// Baseline tier-ups postponed because an optimizing compile was in flight.
-    pub deferred: u64,
-    /// Blocks whose optimized code (tier 2) was installed.
-    pub optimized: u64,
-    /// Of those, how many speculate (see docs/jit.md, "Speculative code").
-    pub speculative: u64,
-    /// Recompiles of speculative code that speculate again, with type feedback from its deopts.
-    pub respecialized: u64,
-    /// Checks after calls of Blocks that may write cells that found the cells written, checked
-    /// every assumption again and went on speculating (see docs/jit.md, "Speculative code").
-    pub revalidated: u64,
-    /// Chained loops that left older code for newer code of their Block at a back edge.
-    pub loops_moved: u64,
-    /// Compiles whose recursion was unrolled one level (`JitConfig::unroll_after`).
-    pub unrolled: u64,
-    /// Superseded code whose direct self-calls went to the newer code of their Block.
-    pub calls_moved: u64,
-    pub blocks: Vec<BlockStat>,
-}
-
-impl JitStats {
-    /// Median compile time per block in µs (0 when nothing was compiled).
-    pub fn median_compile_us(&self) -> u64 {
-        let mut v: Vec<u64> = self.blocks.iter().map(|b| b.compile_us).collect();
-        v.sort_unstable();
-        v.get(v.len() / 2).copied().unwrap_or(0)
-    }
-
-    /// The deopts taken, by reason, most frequent first (reasons never taken left out).
-    pub fn deopts_by_reason(&self) -> Vec<(&'static str, u64)> {
-        let mut v: Vec<(&'static str, u64)> = DeoptReason::ALL
-            .iter()
-            .map(|&r| (r.name(), self.deopt_reasons[r as usize]))
-            .filter(|&(_, n)| n > 0)
-            .collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1));
-        v
-    }
-}
 
 /// The JIT state kept in `Vm::jit_state`.
 pub struct Jit {
@@ -531,62 +157,6 @@ struct Translation {
     replaces: Option<NativeEntry>,
 }
 
-/// The main thread's default budget for background tier-up (translating and installing):
-/// this share of the time since the JIT was created, in percent, plus a fixed allowance. A
-/// Block that reaches its threshold with the budget spent is looked at again when its
-/// execution count has doubled: a short program cannot lose more than this to tier-up, and in
-/// a long one the hottest Blocks come back first.
-pub const MAIN_THREAD_BUDGET_PERCENT: u64 = 5;
-pub const MAIN_THREAD_BUDGET_ALLOWANCE_NS: u64 = 250_000;
-
-/// Past this much time the budget grows by this larger share of the time beyond it. A
-/// program that has run this long will likely run as long again (tier-up's own bet), so its
-/// compiles have time to pay back; short runs (a test's VM, a few milliseconds) keep the
-/// small share. Measured (one process per run, median of 5, first VM): dict_workload
-/// 156 -> 116 ms and list_map_fold 53 -> 49 ms with 20% instead of 5% throughout.
-pub const MAIN_THREAD_BUDGET_LATE_PERCENT: u64 = 20;
-pub const MAIN_THREAD_BUDGET_LATE_AFTER_NS: u64 = 20_000_000;
-
-/// A Block due for tier-up that has run this many times is translated even when the budget is
-/// spent (and the translation is charged to it, so lukewarm Blocks wait longer). The budget
-/// bets on the program ending soon; a Block this hot has already lost that bet for itself:
-/// interpreted, each of its executions costs about a microsecond more than compiled, and by
-/// tier-up's own bet it runs about as many times again, several times what translating it
-/// costs the main thread (about 0.1 ms). With the threshold at 100 a postponed Block comes
-/// due at 200, 400 and 800 executions: the third time it is translated. Measured
-/// (2026-12-06, best of 5 VMs in one process): dict_workload 72 -> 55 ms, bst 43 -> 38 ms;
-/// `benches/tierup.py` 10 rows past the bar against 11 before, within its noise, the
-/// `soma test` files of dicts 1.11-1.16x of native either way.
-pub const BUDGET_EXEMPT_EXECUTIONS: u64 = 800;
-/// The exemption applies once the JIT has run this long: a `soma test` file makes a VM per
-/// test, each a few milliseconds long, whose Blocks can pass 800 executions just before
-/// the VM ends.
-pub const BUDGET_EXEMPT_AFTER_NS: u64 = 5_000_000;
-
-impl JitConfig {
-    /// The main thread's background tier-up budget (ns) after `elapsed` ns: the allowance,
-    /// the small share of the time up to `budget_late_after_ns`, the late share of the rest.
-    pub fn budget_allowed(&self, elapsed: u64) -> u64 {
-        let early = elapsed.min(self.budget_late_after_ns);
-        let late = elapsed - early;
-        (early / 100)
-            .saturating_mul(self.budget_percent)
-            .saturating_add((late / 100).saturating_mul(self.budget_late_percent))
-            .saturating_add(self.budget_allowance_ns)
-    }
-}
-
-/// Comma-separated numbers (`SOMA_JIT_BUDGET`, `SOMA_JIT_BUDGET_EXEMPT`): at least one, and
-/// `None` when any part is not a number (an empty text is one empty part).
-fn parse_numbers(v: &str) -> Option<Vec<u64>> {
-    v.split(',').map(|p| p.trim().parse().ok()).collect()
-}
-
-/// `SOMA_JIT_BUDGET`: `PERCENT,ALLOWANCE_US` or `PERCENT,ALLOWANCE_US,LATE_PERCENT,LATE_AFTER_MS`.
-fn parse_budget(v: &str) -> Option<Vec<u64>> {
-    parse_numbers(v).filter(|p| p.len() == 2 || p.len() == 4)
-}
-
 /// A Block whose background compiles were dropped as stale this many times is compiled on the
 /// main thread the next time it tiers up (its Store keeps changing under the compile thread).
 pub const MAX_STALE_DROPS: u32 = 3;
@@ -607,81 +177,10 @@ impl Drop for Jit {
     }
 }
 
-/// Cranelift optimisation level (see docs/jit.md for the measurements behind it).
-pub const DEFAULT_OPT_LEVEL: &str = "none";
-/// Cranelift register allocator.
-pub const DEFAULT_REGALLOC: &str = "single_pass";
-
 /// Address space reserved for one VM's compiled code (`Jit::module`): made accessible a
 /// segment at a time as code is installed. The benchmark programs use under 1 MiB; a VM
 /// past it gets compile errors (its Blocks stay interpreted), counted as failed compiles.
 pub const CODE_RESERVATION: usize = 128 << 20;
-
-/// Cranelift flags of the optimizing tier: the backtracking register allocator, without
-/// Cranelift's e-graph optimizer. The translator already does what the optimizer found here
-/// (constants folded, loop-invariant values hoisted into the pre-header, Store values in
-/// registers); measured with callgrind on fib (sync compiles), `opt_level=speed` cost 11% more
-/// compile (18.0 M instructions against 16.1 M) for run code within 0.4% of this.
-pub fn optimizing_flags(verify: bool) -> settings::Flags {
-    flags_with("none", "backtracking", verify)
-}
-
-/// Cranelift flags of the baseline tier, shared by the host JIT and cross-compilation.
-pub fn flags(verify: bool) -> settings::Flags {
-    let (opt, ra) = flag_settings();
-    flags_with(&opt, &ra, verify)
-}
-
-/// `SOMA_JIT_OPT` / `SOMA_JIT_REGALLOC`, which override the defaults for experiments.
-fn flag_settings() -> (String, String) {
-    let opt = std::env::var("SOMA_JIT_OPT").unwrap_or_else(|_| DEFAULT_OPT_LEVEL.into());
-    let ra = std::env::var("SOMA_JIT_REGALLOC").unwrap_or_else(|_| DEFAULT_REGALLOC.into());
-    (opt, ra)
-}
-
-/// The host ISA with the baseline tier's flags, made once per process and setting. Making
-/// one detects the CPU's features and builds every flag (about 7,000 instructions), which
-/// a `soma test` file paid again for every test's VM. An ISA is immutable and `Send +
-/// Sync`: VMs and the compile thread share it.
-fn baseline_isa(verify: bool) -> Result<OwnedTargetIsa, String> {
-    type Made = Vec<((String, String, bool), OwnedTargetIsa)>;
-    static MADE: std::sync::Mutex<Made> = std::sync::Mutex::new(Vec::new());
-    let (opt, ra) = flag_settings();
-    let key = (opt, ra, verify);
-    // A panic while the lock was held left the list as it was (a push is the only write).
-    let mut made = MADE.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, isa)) = made.iter().find(|(k, _)| *k == key) {
-        return Ok(isa.clone());
-    }
-    let isa = host_isa(flags_with(&key.0, &key.1, verify))?;
-    made.push((key, isa.clone()));
-    Ok(isa)
-}
-
-/// Flags with this optimisation level and register allocator (an unknown name falls back to
-/// the baseline's) and the settings every tier shares.
-fn flags_with(opt: &str, regalloc: &str, verify: bool) -> settings::Flags {
-    let mut fb = settings::builder();
-    if fb.set("opt_level", opt).is_err() {
-        fb.set("opt_level", DEFAULT_OPT_LEVEL).expect("opt_level");
-    }
-    if fb.set("regalloc_algorithm", regalloc).is_err() {
-        fb.set("regalloc_algorithm", DEFAULT_REGALLOC).expect("regalloc");
-    }
-    fb.set("use_colocated_libcalls", "false").expect("colocated");
-    fb.set("is_pic", "false").expect("is_pic");
-    fb.set("enable_verifier", if verify { "true" } else { "false" })
-        .expect("verifier");
-    settings::Flags::new(fb)
-}
-
-/// The host's ISA with these flags.
-fn host_isa(flags: settings::Flags) -> Result<OwnedTargetIsa, String> {
-    cranelift_native::builder()
-        .map_err(|e| format!("host ISA: {e}"))?
-        .finish(flags)
-        .map_err(|e| format!("host ISA: {e}"))
-}
 
 impl Jit {
     pub fn new(config: JitConfig) -> Result<Jit, String> {
@@ -905,7 +404,7 @@ impl Jit {
     }
 
     /// Whether `b`, due for tier-up with the budget spent, is translated anyway (see
-    /// [`BUDGET_EXEMPT_EXECUTIONS`]).
+    /// [`BUDGET_EXEMPT_EXECUTIONS`](crate::config::BUDGET_EXEMPT_EXECUTIONS)).
     fn exempt_from_budget(&self, b: &soma_runtime::heap::BlockObj) -> bool {
         let c = &self.config;
         c.budget_exempt_executions > 0
@@ -1678,44 +1177,6 @@ fn link_vm_consts(
     Ok((bytes, relocs))
 }
 
-/// Whether `block`'s Code executes the Store path `block` (the `>block` of a `chain` loop body).
-fn is_loop_body(vm: &Vm, block: Value) -> bool {
-    let Some(b) = vm.block_obj(block) else { return false };
-    let Some(m) = vm.module(b.module) else { return false };
-    m.module.codes.get(b.code as usize).is_some_and(translate::continues_a_chain)
-}
-
-/// Whether `block`, about to run, is recursing: it calls itself by a Store path (in its own
-/// Code or a Block literal nested in it), and an execution of it is running in one of the
-/// innermost [`RECURSION_LOOKBACK`] frames. Both, so that neither a combinator that is merely
-/// re-entered (`ifelse` inside an arm of an outer `ifelse`) nor a Block whose call of itself
-/// sits on a path not taken counts.
-fn is_recursing(vm: &Vm, block: Value) -> bool {
-    let Some(b) = vm.block_obj(block) else { return false };
-    vm.is_running(block, RECURSION_LOOKBACK) && calls_itself(vm, block, b.module, b.code, NESTED_LITERAL_DEPTH)
-}
-
-/// Levels of nested Block literals searched for a call of the Block itself.
-const NESTED_LITERAL_DEPTH: usize = 3;
-
-/// Whether Code `code` of `module`, or a Block literal nested in it (down to `depth` levels),
-/// executes a Store path that holds `block` now.
-fn calls_itself(vm: &Vm, block: Value, module: u32, code: u32, depth: usize) -> bool {
-    let Some(m) = vm.module(module) else { return false };
-    let Some(c) = m.module.codes.get(code as usize) else { return false };
-    c.instrs.iter().any(|ins| match ins.op {
-        Opcode::ExecStore => {
-            let comps: Vec<&str> = c.paths[ins.operand as usize].components.iter().map(|c| &**c).collect();
-            vm.read_store_path(&comps).is_some_and(|v| v == block)
-        }
-        Opcode::Const => match c.consts.get(ins.operand as usize) {
-            Some(&soma_runtime::decode::Const::Block(inner)) if depth > 0 => calls_itself(vm, block, module, inner, depth - 1),
-            _ => false,
-        },
-        _ => false,
-    })
-}
-
 /// Why code translated for `t` must not be installed now, if it must not: the Block's code is
 /// no longer the code `t` was to replace (compiled meanwhile), or a Store path it speculates on
 /// holds another value.
@@ -1731,11 +1192,6 @@ fn stale(vm: &Vm, t: &Translation) -> Option<String> {
         (now != Some(*bits)).then(|| format!("`{}` was rebound", path.join(".")))
     })
 }
-
-/// Frames searched for an outer execution of a Block reaching the tier-up threshold (see
-/// [`is_recursing`]): recursion through a few helper Blocks is found, and a deep stack
-/// costs no more than this.
-const RECURSION_LOOKBACK: usize = 16;
 
 /// Where a JIT stands with a quiet trampoline (`quiet_calls.rs`): translations use its
 /// function index once it is declared; the first install after that defines its bytes.
@@ -1754,73 +1210,6 @@ const SPARE_FUNCTIONS: usize = 4;
 
 /// Executions of a queued Block between two increases of its job's heat.
 const WARM_STEP: u64 = 32;
-
-/// How much heat a round of a chained loop's body is worth in the compile queue, against one
-/// execution of any other Block.
-const LOOP_ROUND_WEIGHT: u64 = 16;
-
-/// The heat one execution of `block` adds to its job for `tier`. A loop body's optimizing
-/// compile goes ahead of the baseline compiles of the Blocks its rounds call: the loop takes
-/// its code at its next round, and that code inlines those Blocks, so their own code, compiled
-/// first, would mostly serve rounds the loop's code would have run.
-fn heat_weight(vm: &Vm, block: Value, tier: u8) -> u64 {
-    if tier >= 2 && is_loop_body(vm, block) {
-        LOOP_ROUND_WEIGHT
-    } else {
-        1
-    }
-}
-
-/// Cells of the Store searched for the path that names a Block in dumps and the perf map.
-const NAMING_SEARCH_CELLS: usize = 4096;
-
-/// How dumps and the perf map name a Block: a Store path holding it (a bounded search, made
-/// only where names are printed) and its Code's source position, as `fib@fib.soma:3:1`; a
-/// Block no path holds is `block@fib.soma:6:3`, the program `program@fib.soma`.
-pub fn describe_block(vm: &Vm, block: Value) -> String {
-    let Some(b) = vm.block_obj(block) else {
-        return "?".into();
-    };
-    let Some(m) = vm.module(b.module) else {
-        return "?".into();
-    };
-    let source = &m.module.source;
-    let position = m
-        .module
-        .codes
-        .get(b.code as usize)
-        .and_then(|c| code_position(&c.name));
-    let path = vm.graph_ref().store_path_of(block, NAMING_SEARCH_CELLS);
-    let what = path.as_deref().unwrap_or(if position.is_some() { "block" } else { "program" });
-    match (source.is_empty(), position) {
-        (true, Some(pos)) => format!("{what}@{pos}"),
-        (false, Some(pos)) => format!("{what}@{source}:{pos}"),
-        (true, None) => what.to_string(),
-        (false, None) => format!("{what}@{source}"),
-    }
-}
-
-/// `LINE:COL` of a block Code from its name: `block@3:1` (Python's compiler), `<block 3:1>`
-/// (the runtime's assembler); `None` for the program.
-fn code_position(name: &str) -> Option<String> {
-    if let Some((_, pos)) = name.split_once('@') {
-        return Some(pos.to_string());
-    }
-    name.strip_prefix("<block ").and_then(|r| r.strip_suffix('>')).map(str::to_string)
-}
-
-fn sanitize(name: &str) -> String {
-    name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect()
-}
-
-fn write_perf_map(addr: usize, size: usize, name: &str) {
-    let path = format!("/tmp/perf-{}.map", std::process::id());
-    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
-        let _ = writeln!(f, "{addr:x} {size:x} {name}");
-    }
-}
 
 /// Translate `env.block` into `ctx.func`, with less ambition each time a translation bails
 /// out: first as configured, then without inlining, then without virtual Registers either
@@ -2066,30 +1455,4 @@ pub fn run_module(vm: &mut Vm, module: u32) -> RtResult<()> {
     };
     with_jit(vm, |jit, vm| jit.note_warm_codes(vm));
     r
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_budget_grows_by_the_late_share_only_past_its_start() {
-        let c = JitConfig::default();
-        let ms = 1_000_000u64;
-        // 5% of 10 ms plus the 0.25 ms allowance.
-        assert_eq!(c.budget_allowed(10 * ms), ms / 2 + 250_000);
-        // 5% of the first 20 ms, 20% of the 30 ms after them.
-        assert_eq!(c.budget_allowed(50 * ms), ms + 6 * ms + 250_000);
-        let flat = JitConfig { budget_late_percent: 5, ..JitConfig::default() };
-        assert_eq!(flat.budget_allowed(50 * ms), 5 * ms / 2 + 250_000);
-    }
-
-    #[test]
-    fn the_budget_switch_takes_two_or_four_numbers() {
-        assert_eq!(parse_budget("5,250"), Some(vec![5, 250]));
-        assert_eq!(parse_budget(" 5, 250 ,20, 10"), Some(vec![5, 250, 20, 10]));
-        assert_eq!(parse_budget("5"), None);
-        assert_eq!(parse_budget("5,250,20"), None);
-        assert_eq!(parse_budget("5,x"), None);
-    }
 }

@@ -4,7 +4,8 @@
 //! The IR embeds this process's addresses (helpers, paths, cache lines), so the machine code
 //! produced is only good for inspection; running it needs a JIT on the target (docs/jit.md).
 
-use crate::compiler::{flags, translate_with_fallbacks};
+use crate::compiler::translate_with_fallbacks;
+use crate::isa::flags;
 use crate::translate::{self, CodeEnv};
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::isa::{self, OwnedTargetIsa};
@@ -58,7 +59,7 @@ pub fn compile_module_for(vm: &mut Vm, module: u32, isa: &dyn isa::TargetIsa) ->
             virtual_register: true,
             inline: true,
             // Baseline code with the optimizing tier's hot check (the most IR).
-            hot_at: (!speculate).then_some(crate::compiler::DEFAULT_OPT_THRESHOLD),
+            hot_at: (!speculate).then_some(crate::config::DEFAULT_OPT_THRESHOLD),
             speculate,
             feedback: None,
             check_invariants: true,

@@ -6,7 +6,12 @@
 //! * `helpers` — the JIT's own C-ABI slow paths (next to the runtime's `soma_rt_*`)
 //! * `helper_table` — every helper compiled code calls: address, signature, flush needs
 //! * `quiet_calls` — trampolines that let a loop's slow path call a helper clobbering nothing
-//! * `compiler` — the per-VM `JITModule`, tier-up hook, stats, dumps and perf map
+//! * `compiler` — the per-VM `JITModule`, tier-up hook, install, dumps
+//! * `config` — `JitConfig`: dumps, background mode, thresholds, budget, from `SOMA_JIT_*`
+//! * `isa` — Cranelift's flags for each tier and the host ISA made from them
+//! * `statistics` — `JitStats` and `BlockStat`: what the JIT compiled, deopts, timings
+//! * `naming` — how dumps and the perf map name a Block; the perf map's lines
+//! * `hotness` — what tier-up reads of how a Block runs: loop body, recursion, queue heat
 //! * `background` — the compile thread: code generation off the main thread, its queue
 //! * `cold` — block placement: slow paths' blocks go after the hot code
 //! * `cross` — compiling the same IR for another ISA (aarch64 check)
@@ -28,18 +33,22 @@ pub mod background;
 pub mod code_cache;
 pub mod cold;
 pub mod compiler;
+pub mod config;
 pub mod cross;
 pub mod deopt;
 pub mod feedback;
 pub mod helper_table;
 pub mod helpers;
+pub mod hotness;
+pub mod isa;
+pub mod naming;
 pub mod queries;
 pub mod quiet_calls;
 pub mod replay;
+pub mod statistics;
 pub mod translate;
 pub mod vstack;
 
-pub use compiler::{
-    compile_block, install, install_with, run_module, set_threshold, stats, take_dumps, wait_for_background, Background, BlockStat, DumpFlags, JitConfig,
-    JitStats,
-};
+pub use compiler::{compile_block, install, install_with, run_module, set_threshold, stats, take_dumps, wait_for_background};
+pub use config::{Background, DumpFlags, JitConfig};
+pub use statistics::{BlockStat, JitStats};

@@ -1,6 +1,6 @@
 //! Debug output: CLIF / machine-code / stats dumps, the perf map, configuration parsing, stats.
 
-use soma_jit::compiler::parse_threshold;
+use soma_jit::config::parse_threshold;
 use soma_jit::{DumpFlags, JitConfig};
 use soma_runtime::encode::assemble;
 use soma_runtime::Vm;

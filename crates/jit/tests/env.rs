@@ -44,12 +44,12 @@ fn environment_configures_the_jit() {
 
     // SOMA_JIT_OPT_THRESHOLD: N or off; garbage keeps the default.
     std::env::remove_var("SOMA_JIT_OPT_THRESHOLD");
-    assert_eq!(JitConfig::from_env().opt_threshold, Some(soma_jit::compiler::DEFAULT_OPT_THRESHOLD));
+    assert_eq!(JitConfig::from_env().opt_threshold, Some(soma_jit::config::DEFAULT_OPT_THRESHOLD));
     std::env::set_var("SOMA_JIT_OPT_THRESHOLD", "0");
     assert_eq!(JitConfig::from_env().opt_threshold, Some(0));
     std::env::set_var("SOMA_JIT_OPT_THRESHOLD", "off");
     assert_eq!(JitConfig::from_env().opt_threshold, None);
     std::env::set_var("SOMA_JIT_OPT_THRESHOLD", "hot");
-    assert_eq!(JitConfig::from_env().opt_threshold, Some(soma_jit::compiler::DEFAULT_OPT_THRESHOLD));
+    assert_eq!(JitConfig::from_env().opt_threshold, Some(soma_jit::config::DEFAULT_OPT_THRESHOLD));
     std::env::remove_var("SOMA_JIT_OPT_THRESHOLD");
 }

@@ -628,13 +628,13 @@ fn sinks_like_the_executor(src: &str, paths: &[&str]) -> soma_jit::JitStats {
         ((o, values), r)
     };
     let (reference, _) = run(Runner::new(Tier::Executor));
-    let (got, mut r) = run(Runner::with_config(soma_jit::compiler::JitConfig {
+    let (got, mut r) = run(Runner::with_config(soma_jit::config::JitConfig {
         threshold: Some(0),
         opt_threshold: Some(0),
         verify: true,
         early_tier_up: false,
         sink_always: true,
-        ..soma_jit::compiler::JitConfig::default()
+        ..soma_jit::config::JitConfig::default()
     }));
     assert_eq!(got, reference, "source:\n{src}");
     let s = soma_jit::stats(&mut r.vm).unwrap();
