@@ -145,12 +145,13 @@ pub fn sink_into_cold(func: &mut ir::Function) {
             }
             let result = func.dfg.first_result(inst);
             let unused = uses[result].is_unused();
-            let targets: Vec<ir::Block> = match uses[result].sink_targets() {
-                Some(targets) => targets.collect(),
+            let targets: Option<Vec<ir::Block>> = uses[result].sink_targets().map(Iterator::collect);
+            let targets = match targets {
+                Some(targets) => targets,
                 None if unused => Vec::new(),
                 None => {
                     if let Some(step) = constant_step(func, inst) {
-                        steps.push(step);
+                        steps.push(fold_steps(func, &mut uses, step));
                     }
                     continue;
                 }
@@ -187,7 +188,8 @@ struct Step {
 }
 
 /// `inst` as a [`Step`] when it is `s = iadd x, k` (either operand order) or `s = isub x,
-/// -k` with `k` a constant: then `x == s - k` in wrapping arithmetic, whatever the values.
+/// -k` with `k` a constant (sign-extended from the type's width): then `x == s - k` in
+/// wrapping arithmetic, whatever the values.
 fn constant_step(func: &ir::Function, inst: ir::Inst) -> Option<Step> {
     let konst = |v: ir::Value| match func.dfg.value_def(v) {
         ir::ValueDef::Result(def, _) => match func.dfg.insts[def] {
@@ -207,7 +209,37 @@ fn constant_step(func: &ir::Function, inst: ir::Inst) -> Option<Step> {
         _ => return None,
     };
     let ty = func.dfg.value_type(x);
-    (ty.is_int() && ty.bits() <= 64).then_some(Step { inst, x, k })
+    (ty.is_int() && ty.bits() <= 64).then(|| Step { inst, x, k: sign_extend(k, ty) })
+}
+
+/// `s = (x + k1) + k2` as `s = x + (k1 + k2)` (a poll countdown that a region and then a
+/// call decrement): instruction selection made the pair one `lea` from `x` with `k2`
+/// materialised in a register of its own; now it is one `lea` with one displacement. `x` is
+/// read at `s` either way (that `lea` read it), so no value lives longer; an inner step with
+/// no other use is left unused, and Cranelift does not emit it. Returns the step as it now
+/// is. Same program: wrapping addition is associative.
+fn fold_steps(func: &mut ir::Function, uses: &mut SecondaryMap<ir::Value, Uses>, outer: Step) -> Step {
+    let ir::ValueDef::Result(def, _) = func.dfg.value_def(outer.x) else { return outer };
+    let Some(inner) = constant_step(func, def) else { return outer };
+    let ty = func.dfg.value_type(outer.x);
+    let k = sign_extend(inner.k.wrapping_add(outer.k), ty);
+    // The instruction stays what it was: an `isub` subtracts its constant.
+    let operand = match func.dfg.insts[outer.inst].opcode() {
+        ir::Opcode::Isub => sign_extend(k.wrapping_neg(), ty),
+        _ => k,
+    };
+    let mut pos = FuncCursor::new(func).at_inst(outer.inst);
+    let sum = pos.ins().iconst(ty, operand);
+    func.dfg.inst_args_mut(outer.inst).copy_from_slice(&[inner.x, sum]);
+    let block = func.layout.inst_block(outer.inst).expect("a hot instruction in the layout");
+    uses[outer.x].hot -= 1;
+    uses[inner.x].add(block, false);
+    Step { inst: outer.inst, x: inner.x, k }
+}
+
+/// `k` as a constant of type `ty` (sign-extended from its width, what `iconst` takes).
+fn sign_extend(k: i64, ty: ir::Type) -> i64 {
+    (k << (64 - ty.bits())) >> (64 - ty.bits())
 }
 
 /// Make the cold blocks that a step `s = x + k` dominates (a counter's, an induction
@@ -237,8 +269,7 @@ fn rebase_on_steps(func: &mut ir::Function, uses: &SecondaryMap<ir::Value, Uses>
         }
         let s = func.dfg.first_result(step.inst);
         let ty = func.dfg.value_type(s);
-        // `k` in the step's width, sign-extended (what `iconst` takes).
-        let k = (step.k << (64 - ty.bits())) >> (64 - ty.bits());
+        let k = sign_extend(step.k, ty);
         for block in exits {
             let first = func.layout.first_inst(block).expect("a block ends in a terminator");
             let mut pos = FuncCursor::new(func).at_inst(first);
@@ -443,5 +474,46 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Two constant steps in a row, in two blocks, the inner one also used apart, the outer
+    /// an `isub`: the outer becomes one step from the start with the summed constant (in the
+    /// step's width, still subtracted), the inner stays for its other use, and the function
+    /// still verifies.
+    #[test]
+    fn a_step_of_a_step_adds_the_constants() {
+        let mut sig = Signature::new(CallConv::SystemV);
+        sig.params.push(AbiParam::new(ir::types::I32));
+        sig.returns.push(AbiParam::new(ir::types::I32));
+        let mut func = ir::Function::with_name_signature(UserFuncName::default(), sig);
+        let mut fctx = FunctionBuilderContext::new();
+        let mut b = FunctionBuilder::new(&mut func, &mut fctx);
+        let [entry, next, exit] = [(); 3].map(|_| b.create_block());
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        let x = b.block_params(entry)[0];
+        let inner = b.ins().iadd_imm_s(x, -2);
+        b.ins().brif(inner, next, &[], exit, &[]);
+        b.switch_to_block(next);
+        let one = b.ins().iconst(ir::types::I32, 1);
+        let outer = b.ins().isub(inner, one);
+        b.ins().return_(&[outer]);
+        b.switch_to_block(exit);
+        b.ins().return_(&[inner]);
+        b.seal_all_blocks();
+        finish(b);
+
+        spread_coldness(&mut func);
+        sink_into_cold(&mut func);
+        cranelift_codegen::verify_function(&func, &cranelift_codegen::settings::Flags::new(cranelift_codegen::settings::builder()))
+            .unwrap_or_else(|e| panic!("{e:?}\n{}", func.display()));
+        let ir::ValueDef::Result(outer_inst, _) = func.dfg.value_def(outer) else { unreachable!() };
+        let step = constant_step(&func, outer_inst).expect("still a constant step");
+        assert_eq!((step.x, step.k), (x, -3), "{}", func.display());
+        assert_eq!(func.dfg.insts[outer_inst].opcode(), ir::Opcode::Isub, "still subtracting");
+        let ir::ValueDef::Result(c, _) = func.dfg.value_def(func.dfg.inst_args(outer_inst)[1]) else { unreachable!() };
+        let ir::InstructionData::UnaryImm { imm, .. } = func.dfg.insts[c] else { panic!("a constant") };
+        assert_eq!(imm.bits() as i32, 3, "x - 3:\n{}", func.display());
+        assert_eq!(block_of(&func, inner), entry, "the inner step stays for the branch");
     }
 }
