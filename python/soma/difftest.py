@@ -599,6 +599,8 @@ def compare(factories, count, seed, report=print, reach=None):
                     reach.setdefault("singleton_tests", set()).add(index)
                 if LAST_STATS.get("sunk_cells", 0):
                     reach.setdefault("sunk", set()).add(index)
+                if LAST_STATS.get("region_reentries", 0):
+                    reach.setdefault("region_reentries", set()).add(index)
                 if LAST_STATS.get("nested_choices", 0):
                     reach.setdefault("nested_choices", set()).add(index)
         base = results[names[0]]
@@ -680,7 +682,8 @@ def main(argv=None):
               "from the code cache in %d; record reads compiled in %d; record names in %d "
               "(fields written at once in %d); isNil or isVoid inline in %d; "
               "a recursion moved over to its unrolled code in %d; three-way dispatch compiled in %d; "
-              "Store writes sunk in %d; translations replayed in %d"
+              "Store writes sunk in %d; rounds re-entered inside their poll region in %d; "
+              "translations replayed in %d"
               % (reach.get("speculative", 0), reach.get("deopted", 0),
                  reach.get("respecialized", 0), reach.get("revalidated", 0),
                  reach.get("direct", 0), reach.get("unrolled", 0), reach.get("poll_exits", 0),
@@ -691,7 +694,7 @@ def main(argv=None):
                  len(reach.get("record_batches", ())), len(reach.get("singleton_tests", ())),
                  reach.get("calls_moved", 0),
                  len(reach.get("nested_choices", ())), len(reach.get("sunk", ())),
-                 len(reach.get("replayed_in", ()))))
+                 len(reach.get("region_reentries", ())), len(reach.get("replayed_in", ()))))
     return 1 if found else 0
 
 

@@ -170,6 +170,7 @@ struct Counts {
     record_batches: usize,
     singleton_tests: usize,
     sunk_cells: usize,
+    region_reentries: usize,
     nested_choices: usize,
     known_choices: usize,
     speculative: bool,
@@ -428,6 +429,7 @@ pub fn capture(
             record_batches: t.record_batches,
             singleton_tests: t.singleton_tests,
             sunk_cells: t.sunk_cells,
+            region_reentries: t.region_reentries,
             nested_choices: t.nested_choices,
             known_choices: t.known_choices,
             speculative: t.speculative,
@@ -716,6 +718,7 @@ fn instantiate(t: &Template, a: &mut Answers) -> Option<Translated> {
     out.record_batches = c.record_batches;
     out.singleton_tests = c.singleton_tests;
     out.sunk_cells = c.sunk_cells;
+    out.region_reentries = c.region_reentries;
     out.nested_choices = c.nested_choices;
     out.known_choices = c.known_choices;
     out.speculative = c.speculative;

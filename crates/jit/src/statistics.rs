@@ -67,6 +67,9 @@ pub struct JitStats {
     /// Store cells whose writes speculative code keeps in registers until something else
     /// could look (`translate/speculate.rs`, "Sunk writes"), counted per compile.
     pub sunk_cells: u64,
+    /// Speculative loops whose rounds re-enter inside their poll region, with no test of
+    /// their own (`translate/speculate.rs`, `emit_reenter_spec`), counted per compile.
+    pub region_reentries: u64,
     /// Nested `choose`s of known Blocks (bst's three-way walk) executed as branches, counted
     /// per compile.
     pub nested_choices: u64,

@@ -238,6 +238,8 @@ pub struct Translated {
     pub singleton_tests: usize,
     /// Store cells whose writes the code keeps in registers (`speculate.rs`, "Sunk writes").
     pub sunk_cells: usize,
+    /// Chained rounds re-entered inside the round's poll region (`emit_reenter_spec`).
+    pub region_reentries: usize,
     /// Nested `choose`s executed as branches to known Blocks (`inline_nested_choice`).
     pub nested_choices: usize,
     /// Register names known to hold an arm's Block inside that arm of a `choose`

@@ -229,6 +229,9 @@ impl<'e> Translator<'_, 'e> {
                 let chained = self.chained_flag();
                 self.b.ins().brif(chained, loop_b, &[], ret_b, &[]);
             }
+            // The return path's push may call a helper, which ends the poll region for the
+            // code translated after it; the loop's path does not pass there.
+            let region = self.poll_region;
             self.b.switch_to_block(ret_b);
             // A `choose` between two constants is selected again here: the select made where
             // it was chosen is then used by nothing on the loop's path, and not computed there.
@@ -243,6 +246,7 @@ impl<'e> Translator<'_, 'e> {
             let ok = self.b.ins().iconst(I32, ffi::SOMA_OK as i64);
             self.emit_return(ok);
             self.b.switch_to_block(loop_b);
+            self.poll_region = region;
             return self.emit_reenter_spec();
         }
         let chained = self.chained_flag();

@@ -877,7 +877,23 @@ impl<'e> Translator<'_, 'e> {
     /// or, when newer code was installed meanwhile, returns to the `chain` loop with this Block
     /// on top so that the loop runs the newer code. The execution count is not kept per round:
     /// it only decides tier-up, and this code is the last tier.
+    ///
+    /// When the round's poll region is still open (no helper or call since its test), the
+    /// re-entry is one more entry of that region: its test already made sure the countdown
+    /// cannot reach zero here, so it only counts down, and the round has one test and one
+    /// branch less. The host's hook then runs where `jit_poll_ahead` declines an early poll
+    /// (with a hook, at least every `MAX_EARLY_POLLS_IN_A_ROW + 1` intervals) and the code
+    /// leaves for the executor, which polls at the exact entry. Code finished meanwhile is
+    /// installed at that poll or when the loop ends: a round that opened a region and then
+    /// called nothing inlined everything it runs, and this code is the last tier, so newer
+    /// code can only be other Blocks' (or this Block's own after a deopt, which leaves).
     pub(super) fn emit_reenter_spec(&mut self) {
+        if self.poll_region.is_some() {
+            self.out.region_reentries += 1;
+            self.emit_region_step();
+            self.emit_restart_and_jump(self.body);
+            return;
+        }
         let pre = self.spec.as_ref().expect("speculating").pre;
         let revalidate = self.b.create_block();
         // A failed poll fails the block entry: the caller's error (see `emit_reenter`).
