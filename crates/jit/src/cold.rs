@@ -332,6 +332,14 @@ mod tests {
         assert!(!cold(join), "a block with a hot predecessor");
     }
 
+    /// The passes as `background::generate` runs them, then Cranelift's verifier.
+    fn tidy_and_verify(func: &mut ir::Function) {
+        spread_coldness(func);
+        sink_into_cold(func);
+        cranelift_codegen::verify_function(&*func, &cranelift_codegen::settings::Flags::new(cranelift_codegen::settings::builder()))
+            .unwrap_or_else(|e| panic!("{e:?}\n{}", func.display()));
+    }
+
     fn finish(b: FunctionBuilder) {
         b.finalize(TargetFrontendConfig {
             default_call_conv: CallConv::SystemV,
@@ -384,10 +392,7 @@ mod tests {
         b.seal_all_blocks();
         finish(b);
 
-        spread_coldness(&mut func);
-        sink_into_cold(&mut func);
-        cranelift_codegen::verify_function(&func, &cranelift_codegen::settings::Flags::new(cranelift_codegen::settings::builder()))
-            .unwrap_or_else(|e| panic!("{e:?}\n{}", func.display()));
+        tidy_and_verify(&mut func);
         let count = |op: ir::Opcode, block: ir::Block| {
             func.layout.block_insts(block).filter(|&i| func.dfg.insts[i].opcode() == op).count()
         };
@@ -455,10 +460,7 @@ mod tests {
             b.seal_all_blocks();
             finish(b);
 
-            spread_coldness(&mut func);
-            sink_into_cold(&mut func);
-            cranelift_codegen::verify_function(&func, &cranelift_codegen::settings::Flags::new(cranelift_codegen::settings::builder()))
-                .unwrap_or_else(|e| panic!("{e:?}\n{}", func.display()));
+            tidy_and_verify(&mut func);
             let ir::ValueDef::Result(dead_inst, _) = func.dfg.value_def(dead) else { unreachable!() };
             assert_eq!(func.layout.inst_block(dead_inst), None, "the dead boxing is gone:\n{}", func.display());
             let reads = |block: ir::Block, v: ir::Value| {
@@ -503,10 +505,7 @@ mod tests {
         b.seal_all_blocks();
         finish(b);
 
-        spread_coldness(&mut func);
-        sink_into_cold(&mut func);
-        cranelift_codegen::verify_function(&func, &cranelift_codegen::settings::Flags::new(cranelift_codegen::settings::builder()))
-            .unwrap_or_else(|e| panic!("{e:?}\n{}", func.display()));
+        tidy_and_verify(&mut func);
         let ir::ValueDef::Result(outer_inst, _) = func.dfg.value_def(outer) else { unreachable!() };
         let step = constant_step(&func, outer_inst).expect("still a constant step");
         assert_eq!((step.x, step.k), (x, -3), "{}", func.display());
