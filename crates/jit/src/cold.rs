@@ -184,6 +184,7 @@ pub fn sink_into_cold(func: &mut ir::Function) {
 struct Step {
     inst: ir::Inst,
     x: ir::Value,
+    /// Sign-extended from the step's width, as `iconst` takes it.
     k: i64,
 }
 
@@ -191,13 +192,7 @@ struct Step {
 /// -k` with `k` a constant (sign-extended from the type's width): then `x == s - k` in
 /// wrapping arithmetic, whatever the values.
 fn constant_step(func: &ir::Function, inst: ir::Inst) -> Option<Step> {
-    let konst = |v: ir::Value| match func.dfg.value_def(v) {
-        ir::ValueDef::Result(def, _) => match func.dfg.insts[def] {
-            ir::InstructionData::UnaryImm { opcode: ir::Opcode::Iconst, imm } => Some(imm.bits()),
-            _ => None,
-        },
-        _ => None,
-    };
+    let konst = |v| crate::translate::iconst_value(&func.dfg, v);
     let &[a, b] = func.dfg.inst_args(inst) else { return None };
     let (x, k) = match func.dfg.insts[inst].opcode() {
         ir::Opcode::Iadd => match (konst(a), konst(b)) {
@@ -269,13 +264,12 @@ fn rebase_on_steps(func: &mut ir::Function, uses: &SecondaryMap<ir::Value, Uses>
         }
         let s = func.dfg.first_result(step.inst);
         let ty = func.dfg.value_type(s);
-        let k = sign_extend(step.k, ty);
         for block in exits {
             let first = func.layout.first_inst(block).expect("a block ends in a terminator");
             let mut pos = FuncCursor::new(func).at_inst(first);
             // An `isub`, not an `iadd` of `-k`: instruction selection folds `(x + k) + -k`
             // into one address computation from `x`, which would make `x` live again.
-            let step_back = pos.ins().iconst(ty, k);
+            let step_back = pos.ins().iconst(ty, step.k);
             let before = pos.ins().isub(s, step_back);
             let mut next = Some(first);
             while let Some(inst) = next {
@@ -293,18 +287,18 @@ mod tests {
     use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
     use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 
-    /// An empty `fn(i64) -> i64`.
-    fn function_of_one_i64() -> ir::Function {
+    /// An empty `fn(ty) -> ty`.
+    fn function_of_one(ty: ir::Type) -> ir::Function {
         let mut sig = Signature::new(CallConv::SystemV);
-        sig.params.push(AbiParam::new(I64));
-        sig.returns.push(AbiParam::new(I64));
+        sig.params.push(AbiParam::new(ty));
+        sig.returns.push(AbiParam::new(ty));
         ir::Function::with_name_signature(UserFuncName::default(), sig)
     }
 
     /// entry -> (hot | slow), slow -> slow2 -> join, hot -> join, and a loop inside the slow path.
     #[test]
     fn blocks_reached_only_from_cold_blocks_become_cold() {
-        let mut func = function_of_one_i64();
+        let mut func = function_of_one(I64);
         let mut fctx = FunctionBuilderContext::new();
         let mut b = FunctionBuilder::new(&mut func, &mut fctx);
         let [entry, hot, slow, slow2, join] = [(); 5].map(|_| b.create_block());
@@ -358,7 +352,7 @@ mod tests {
     /// verifies.
     #[test]
     fn pure_values_only_exits_use_move_into_the_exits() {
-        let mut func = function_of_one_i64();
+        let mut func = function_of_one(I64);
         let mut fctx = FunctionBuilderContext::new();
         let mut b = FunctionBuilder::new(&mut func, &mut fctx);
         let [entry, next, exit1, exit2, done] = [(); 5].map(|_| b.create_block());
@@ -420,7 +414,7 @@ mod tests {
     #[test]
     fn exits_after_a_step_read_the_stepped_value_back() {
         for with_early_exit in [false, true] {
-            let mut func = function_of_one_i64();
+            let mut func = function_of_one(I64);
             let mut fctx = FunctionBuilderContext::new();
             let mut b = FunctionBuilder::new(&mut func, &mut fctx);
             let [entry, header, checked, back, overflow, bound] = [(); 6].map(|_| b.create_block());
@@ -484,10 +478,7 @@ mod tests {
     /// still verifies.
     #[test]
     fn a_step_of_a_step_adds_the_constants() {
-        let mut sig = Signature::new(CallConv::SystemV);
-        sig.params.push(AbiParam::new(ir::types::I32));
-        sig.returns.push(AbiParam::new(ir::types::I32));
-        let mut func = ir::Function::with_name_signature(UserFuncName::default(), sig);
+        let mut func = function_of_one(ir::types::I32);
         let mut fctx = FunctionBuilderContext::new();
         let mut b = FunctionBuilder::new(&mut func, &mut fctx);
         let [entry, next, exit] = [(); 3].map(|_| b.create_block());
