@@ -216,6 +216,10 @@ class Generator:
         k = rnd.randrange(0, min(rounds, 60) + 1) if rnd.random() < 0.7 else rnd.randrange(0, rounds + 1)
         start = rnd.choice(["0", "1", "-7", "140737488355300", "-140737488355300",
                             "70368744177664", "1180591620717411303424"])
+        # The counter's start: mostly 0; past the bound (the loop's entry guard of its
+        # induction range fails, `induction.rs`), or at the top of the small Int range (the
+        # first round's step makes a BigInt, in the executor after that guard's exit).
+        hi_start = rnd.choice(["0", "0", "0", "0", str(rounds + 2), "140737488355327"])
         pieces = []
         for _ in range(rnd.randrange(1, 4)):
             kind = rnd.choice(["add", "add", "mul", "div", "kind", "rebind", "alias", "cmp",
@@ -269,17 +273,20 @@ class Generator:
         scope.stack.append("nil")
         return ("{ >choose !_.go >_.go } !hif  { !_.x _.x False True >choose } !hnot "
                 "{ !_.r !_.l _.l _.r False >choose } !hand  { !_.r !_.l _.l True _.r >choose } !hor "
-                "0 !hi %s !ha 3 !hb False !hc 0 !ht.v ht. !hr "
+                "%s !hi %s !ha 3 !hb False !hc 0 !ht.v ht. !hr "
                 "+ !hplus isNil !hisn { hb 1 >+ !hb Nil } !hinc { Nil } !hnop "
                 "{ hi %d >< { hb 1 >+ } { (s) } >hif !hb Nil } !hbad "
                 "{ !_.c.n !_.c.v  _.c. } !hmk  0 Nil >hmk !hs  { hs.v !_.junk Nil } !hpeek "
                 "{ %s  hi 1 >+ !hi  hi %d >< >block Nil >choose } %s%s"
-                % (start, k, "  ".join(pieces), rounds,
+                % (hi_start, start, k, "  ".join(pieces), rounds,
                    # The loop's Block run by `chain` from its first round, or first as an
                    # ordinary Block (once, or enough times that the optimizing tier's
-                   # chained-only code leaves at its entry until it is recompiled).
+                   # chained-only code leaves at its entry until it is recompiled), or run
+                   # by `chain` again after it ended, from past its bound (its entry guard
+                   # leaves until the recompile keeps the overflow checks instead).
                    rnd.choice([">chain", ">chain", "!hl >hl >chain",
-                               "!hl >hl >drop >hl >drop >hl >drop >hl >drop >hl >drop >hl >chain"]),
+                               "!hl >hl >drop >hl >drop >hl >drop >hl >drop >hl >drop >hl >chain",
+                               "!hl >hl >chain !_.j  " + "  ".join(["hi 1 >+ !hi >hl >chain !_.j"] * 5) + "  Nil"]),
                    # A compiled Block that calls a writer twice, run twice: the second
                    # call's code must not trust a validation it made before the first.
                    rnd.choice(["", " { hinc >chain !_.j hinc >chain !_.j } !hz >hz >hz"])))
@@ -601,6 +608,10 @@ def compare(factories, count, seed, report=print, reach=None):
                     reach.setdefault("sunk", set()).add(index)
                 if LAST_STATS.get("region_reentries", 0):
                     reach.setdefault("region_reentries", set()).add(index)
+                if LAST_STATS.get("bounded_checks", 0):
+                    reach.setdefault("bounded", set()).add(index)
+                if dict(LAST_STATS.get("deopts_by_reason") or []).get("loop entered outside its bound", 0):
+                    reach.setdefault("outside_bound", set()).add(index)
                 if LAST_STATS.get("nested_choices", 0):
                     reach.setdefault("nested_choices", set()).add(index)
         base = results[names[0]]
@@ -683,6 +694,7 @@ def main(argv=None):
               "(fields written at once in %d); isNil or isVoid inline in %d; "
               "a recursion moved over to its unrolled code in %d; three-way dispatch compiled in %d; "
               "Store writes sunk in %d; rounds re-entered inside their poll region in %d; "
+              "overflow checks dropped by a loop's bound in %d (its entry guard failing in %d); "
               "translations replayed in %d"
               % (reach.get("speculative", 0), reach.get("deopted", 0),
                  reach.get("respecialized", 0), reach.get("revalidated", 0),
@@ -694,7 +706,8 @@ def main(argv=None):
                  len(reach.get("record_batches", ())), len(reach.get("singleton_tests", ())),
                  reach.get("calls_moved", 0),
                  len(reach.get("nested_choices", ())), len(reach.get("sunk", ())),
-                 len(reach.get("region_reentries", ())), len(reach.get("replayed_in", ()))))
+                 len(reach.get("region_reentries", ())), len(reach.get("bounded", ())),
+                 len(reach.get("outside_bound", ())), len(reach.get("replayed_in", ()))))
     return 1 if found else 0
 
 

@@ -1104,6 +1104,7 @@ impl Jit {
         self.stats.singleton_tests += t.data.singleton_tests as u64;
         self.stats.sunk_cells += t.data.sunk_cells as u64;
         self.stats.region_reentries += t.data.region_reentries as u64;
+        self.stats.bounded_checks += t.data.bounded_checks as u64;
         self.stats.nested_choices += t.data.nested_choices as u64;
         self.stats.known_choices += t.data.known_choices as u64;
         if tier == 2 {

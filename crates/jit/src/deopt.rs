@@ -51,11 +51,16 @@ pub enum DeoptReason {
     /// them (`translate/ops.rs`, `finish_body`) was entered by an ordinary call: the executor
     /// runs this call, and type feedback has the recompile ask every round again.
     NotChained,
+    /// A loop's entry value lay outside the range its bound keeps the later rounds in, where
+    /// speculative code dropped the overflow checks that range made unnecessary
+    /// (`induction.rs`): the executor runs the round, and type feedback compiles the Code
+    /// again without the guard.
+    InductionRange,
 }
 
 impl DeoptReason {
     /// Every reason, in the order of their numbers.
-    pub const ALL: [DeoptReason; 14] = [
+    pub const ALL: [DeoptReason; 15] = [
         DeoptReason::EntryCheck,
         DeoptReason::StoreChangedByCall,
         DeoptReason::GuardedPathRebound,
@@ -70,6 +75,7 @@ impl DeoptReason {
         DeoptReason::PollNear,
         DeoptReason::RecordFieldSeen,
         DeoptReason::NotChained,
+        DeoptReason::InductionRange,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -90,6 +96,7 @@ impl DeoptReason {
             DeoptReason::PollNear => "near a poll",
             DeoptReason::RecordFieldSeen => "record field seen by a lookup",
             DeoptReason::NotChained => "entered outside a chain",
+            DeoptReason::InductionRange => "loop entered outside its bound",
         }
     }
 

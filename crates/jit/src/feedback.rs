@@ -11,6 +11,9 @@
 //! * a Code whose speculative code assumed that only a `chain` loop enters it, and that an
 //!   ordinary call entered, gets a wide site at [`ENTRY_SITE`]: its speculative code asks
 //!   every round whether it runs chained;
+//! * a Code whose loop was entered with a value outside the range its bound keeps later
+//!   rounds in (`induction.rs`) gets a wide site at [`RANGE_SITE`]: its speculative code keeps
+//!   every overflow check;
 //! * a Store path that was written something other than a small Int where speculative code
 //!   assumed one, or that held something else when the code was entered, becomes a *wide
 //!   path*: it is no longer assumed to hold a small Int.
@@ -30,6 +33,10 @@ use std::collections::HashSet;
 /// The pseudo-instruction that stands for a Code's entry among the wide sites: no Code is
 /// that long.
 pub const ENTRY_SITE: usize = usize::MAX;
+
+/// The pseudo-instruction that stands for a Code's loop entry guard (`induction.rs`) among
+/// the wide sites.
+pub const RANGE_SITE: usize = usize::MAX - 1;
 
 #[derive(Debug, Default)]
 pub struct TypeFeedback {
@@ -57,8 +64,10 @@ impl TypeFeedback {
         let Some(code) = vm.module(b.module).and_then(|m| m.module.codes.get(b.code as usize)) else {
             return false;
         };
-        if reason == DeoptReason::NotChained {
-            return self.wide_sites.insert((b.module, b.code, ENTRY_SITE));
+        match reason {
+            DeoptReason::NotChained => return self.wide_sites.insert((b.module, b.code, ENTRY_SITE)),
+            DeoptReason::InductionRange => return self.wide_sites.insert((b.module, b.code, RANGE_SITE)),
+            _ => {}
         }
         let Some(ins) = code.instrs.get(pc) else { return false };
         match (reason, ins.op) {

@@ -14,6 +14,7 @@
 //! * `hotness` — what tier-up reads of how a Block runs: loop body, recursion, queue heat
 //! * `background` — the compile thread: code generation off the main thread, its queue
 //! * `cold` — block placement: slow paths' blocks go after the hot code
+//! * `induction` — overflow checks a loop's own bound makes unnecessary, and the entry guard
 //! * `cross` — compiling the same IR for another ISA (aarch64 check)
 //! * `deopt` — why compiled code deoptimised: the reasons an exit site carries
 //! * `feedback` — type feedback learnt from those deopts (wide sites and paths)
@@ -40,6 +41,7 @@ pub mod feedback;
 pub mod helper_table;
 pub mod helpers;
 pub mod hotness;
+pub mod induction;
 pub mod isa;
 pub mod naming;
 pub mod queries;

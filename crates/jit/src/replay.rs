@@ -171,6 +171,7 @@ struct Counts {
     singleton_tests: usize,
     sunk_cells: usize,
     region_reentries: usize,
+    bounded_checks: usize,
     nested_choices: usize,
     known_choices: usize,
     speculative: bool,
@@ -430,6 +431,7 @@ pub fn capture(
             singleton_tests: t.singleton_tests,
             sunk_cells: t.sunk_cells,
             region_reentries: t.region_reentries,
+            bounded_checks: t.bounded_checks,
             nested_choices: t.nested_choices,
             known_choices: t.known_choices,
             speculative: t.speculative,
@@ -719,6 +721,7 @@ fn instantiate(t: &Template, a: &mut Answers) -> Option<Translated> {
     out.singleton_tests = c.singleton_tests;
     out.sunk_cells = c.sunk_cells;
     out.region_reentries = c.region_reentries;
+    out.bounded_checks = c.bounded_checks;
     out.nested_choices = c.nested_choices;
     out.known_choices = c.known_choices;
     out.speculative = c.speculative;

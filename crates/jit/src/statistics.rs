@@ -70,6 +70,9 @@ pub struct JitStats {
     /// Speculative loops whose rounds re-enter inside their poll region, with no test of
     /// their own (`translate/speculate.rs`, `emit_reenter_spec`), counted per compile.
     pub region_reentries: u64,
+    /// Overflow checks in speculative loops that the loop's own bound made unnecessary
+    /// (`induction.rs`), counted per compile.
+    pub bounded_checks: u64,
     /// Nested `choose`s of known Blocks (bst's three-way walk) executed as branches, counted
     /// per compile.
     pub nested_choices: u64,

@@ -670,9 +670,12 @@ fn a_sunk_write_is_in_its_cell_when_an_overflow_leaves_the_round() {
 fn a_sunk_cell_not_written_yet_keeps_its_value_when_the_first_round_leaves() {
     // One flag serves every sunk cell: the overflow after `!a` in the very first round
     // stores `b` too, which the round has not written yet: its variable holds the cell's own
-    // value, so the store must leave it as it was (the executor then writes 2 into it).
-    let src = "0 !b 140737488355320 !a { a 1 >+ !a  a 100 >+ >drop  b 2 >+ !b  a 10 >< >block Nil >choose }                >chain >drop a b";
-    let s = sinks_like_the_executor(src, &["a", "b"]);
+    // value, so the store must leave it as it was (the executor then writes 2 into it). The
+    // loop's bound is on `c`: one on `a` would let the loop's entry guard leave before the
+    // round (`tests/induction.rs`).
+    let src = "0 !b 0 !c 140737488355320 !a { a 1 >+ !a  a 100 >+ >drop  b 2 >+ !b  c 1 >+ !c \
+               c 10 >< >block Nil >choose } >chain >drop a b c";
+    let s = sinks_like_the_executor(src, &["a", "b", "c"]);
     assert!(s.sunk_cells >= 2, "{s:?}");
     assert!(s.deopt_reasons[DeoptReason::IntOverflow as usize] >= 1, "{:?}", s.deopts_by_reason());
 }

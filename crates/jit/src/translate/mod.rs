@@ -240,6 +240,8 @@ pub struct Translated {
     pub sunk_cells: usize,
     /// Chained rounds re-entered inside the round's poll region (`emit_reenter_spec`).
     pub region_reentries: usize,
+    /// Overflow checks the loop's bound made unnecessary (`induction.rs`).
+    pub bounded_checks: usize,
     /// Nested `choose`s executed as branches to known Blocks (`inline_nested_choice`).
     pub nested_choices: usize,
     /// Register names known to hold an arm's Block inside that arm of a `choose`
@@ -356,6 +358,7 @@ pub fn translate(
         direct: None,
         poll_region: None,
         poll_bounds: Default::default(),
+        induction_guard: None,
     };
     // Speculative code that can write no Store cell has no writes of its own to add at its
     // sync points, and may call itself directly.
@@ -435,6 +438,7 @@ pub fn translate(
     let (flush_slot, used) = (t.flush_slot, t.max_flush.max(1));
     let slot_count = t.slot_count;
     let uses = std::mem::take(&mut t.slot_count_uses);
+    let induction_guard = t.induction_guard;
     if let Some(reason) = t.bail {
         return Err(reason);
     }
@@ -448,6 +452,9 @@ pub fn translate(
         patch_iconst(func, inst, slot_count as i64);
     }
     func.sized_stack_slots[flush_slot].size = (used * 8) as u32;
+    if let Some(guard) = induction_guard {
+        out.bounded_checks = crate::induction::bound_inductions(func, &guard);
+    }
     Ok(out)
 }
 
@@ -736,6 +743,8 @@ struct Translator<'a, 'e> {
     /// Speculative code's poll region being translated, and every region's test (`polls.rs`).
     poll_region: Option<polls::PollRegion>,
     poll_bounds: polls::PollBounds,
+    /// The pre-header's branch into a loop's body that `induction.rs` makes its entry guard.
+    induction_guard: Option<crate::induction::EntryGuard>,
 }
 
 impl<'e> Translator<'_, 'e> {

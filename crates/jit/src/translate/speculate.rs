@@ -1007,7 +1007,7 @@ impl<'e> Translator<'_, 'e> {
         // between two runs of this block in a chained loop).
         self.b.switch_to_block(cached);
         self.define_from_table(&spec.cells, tab);
-        self.b.ins().jump(self.body, &[]);
+        self.enter_body(&spec);
 
         // A direct self-call's entry (`direct.rs`): the same, past the checks.
         self.finish_direct_entry(&spec, table_addr, fail);
@@ -1085,6 +1085,28 @@ impl<'e> Translator<'_, 'e> {
         // check's result less one is the site's detail (which small-Int check failed).
         self.b.switch_to_block(fail);
         self.emit_deopt_at_entry(&spec, DeoptReason::EntryCheck, Some(failed));
+    }
+
+    /// The pre-header's way into the body: a jump, or in a chained loop's code a branch on a
+    /// placeholder that `induction.rs` turns into the guard of the loop's entry values (or
+    /// into the jump), with an exit at instruction 0 of level 0 where the guard fails.
+    fn enter_body(&mut self, spec: &Speculation) {
+        let l = &self.levels[0];
+        let bounded = continues_a_chain(l.code)
+            && !self.direct.as_ref().is_some_and(|d| d.used)
+            && !self.env.vm.block_obj(l.block).is_some_and(|b| self.env.site_is_wide(b.module, b.code, crate::feedback::RANGE_SITE));
+        if !bounded {
+            self.b.ins().jump(self.body, &[]);
+            return;
+        }
+        let placeholder = self.b.ins().iconst(ir::types::I8, 1);
+        let leave = self.b.create_block();
+        self.b.set_cold_block(leave);
+        let branch = self.b.ins().brif(placeholder, self.body, &[], leave, &[]);
+        self.b.seal_block(leave);
+        self.b.switch_to_block(leave);
+        self.emit_deopt_at_entry(spec, DeoptReason::InductionRange, None);
+        self.induction_guard = Some(crate::induction::EntryGuard { header: self.body, branch });
     }
 
     /// The pre-header's check that a `chain` loop runs this code (see
