@@ -122,6 +122,31 @@ fn quotients_and_remainders_by_constants_at_the_edge_of_the_small_int_range() {
 }
 
 #[test]
+fn multiplying_by_a_constant_overflows_at_either_end_of_the_range() {
+    // A small factor (3, -3, 2^15) is multiplied without the i64 overflow check, and the
+    // product checked against the small-Int range only, from either end of it; a large one
+    // (2^16 + 1, 2^20) keeps both checks: 2^46 * 2^20 leaves the i64 range, where only the
+    // first check sees it (a wrapped product would fit). Each leaves the range within the
+    // 40 rounds.
+    for (start, factor) in [
+        ("3", "3"),
+        ("-3", "3"),
+        ("3", "-3"),
+        ("1", "32768"),
+        ("140737488355327", "32768"),
+        ("-140737488355328", "32768"),
+        ("1", "65537"),
+        ("-1", "65537"),
+        ("70368744177664", "1048576"),
+    ] {
+        let src = format!(
+            "{start} !n  0 !k {{ n {factor} >* !n  k 1 >+ !k  k 40 >< >block Nil >choose }} >chain >drop  n k"
+        );
+        deopts_like_the_executor(&src, 1, DeoptReason::IntOverflow);
+    }
+}
+
+#[test]
 fn adding_or_subtracting_a_constant_overflows_at_either_end_of_the_range() {
     // A known step is checked against one end of the small-Int range only: below the
     // smallest by `1 >-` and `-1 >+`, above the largest by `1 >+` and `-1 >-` and `1 n >+`.

@@ -832,6 +832,11 @@ impl<'e> Translator<'_, 'e> {
         let r = match op {
             ArithOp::Add => self.b.ins().iadd(x, y),
             ArithOp::Sub => self.b.ins().isub(x, y),
+            // A small Int (below 2^47 in magnitude) times a known factor of at most 2^15 fits
+            // an i64: the small-Int check below is the only one needed (collatz's `3 >*`).
+            ArithOp::Mul if a.konst_small_int().or(b.konst_small_int()).is_some_and(|c| c.unsigned_abs() <= 1 << 15) => {
+                self.b.ins().imul(x, y)
+            }
             ArithOp::Mul => {
                 let (r, of) = self.b.ins().smul_overflow(x, y);
                 let ok = self.b.ins().icmp_imm_s(IntCC::Equal, of, 0);
