@@ -181,17 +181,17 @@ pub fn sink_into_cold(func: &mut ir::Function) {
 }
 
 /// A step of the hot path: `s = x + k` for a constant `k` (see [`constant_step`]).
-struct Step {
-    inst: ir::Inst,
-    x: ir::Value,
+pub(crate) struct Step {
+    pub inst: ir::Inst,
+    pub x: ir::Value,
     /// Sign-extended from the step's width, as `iconst` takes it.
-    k: i64,
+    pub k: i64,
 }
 
 /// `inst` as a [`Step`] when it is `s = iadd x, k` (either operand order) or `s = isub x,
 /// -k` with `k` a constant (sign-extended from the type's width): then `x == s - k` in
 /// wrapping arithmetic, whatever the values.
-fn constant_step(func: &ir::Function, inst: ir::Inst) -> Option<Step> {
+pub(crate) fn constant_step(func: &ir::Function, inst: ir::Inst) -> Option<Step> {
     let konst = |v| crate::translate::iconst_value(&func.dfg, v);
     let &[a, b] = func.dfg.inst_args(inst) else { return None };
     let (x, k) = match func.dfg.insts[inst].opcode() {
