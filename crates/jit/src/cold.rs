@@ -13,7 +13,8 @@
 //! loop inside a slow path included). Placement only: no instruction changes, so no
 //! semantics can.
 //!
-//! [`sink_into_cold`] then moves into the cold blocks the pure instructions only they use.
+//! [`sink_into_cold`] then moves into the cold blocks the pure instructions only they use
+//! (and gives them their own copy of a mask the hot path only tests against zero).
 //! An exit materialises what the executor needs (a boxed Int, the value a `choose` picked, a
 //! depth, an address), and the translator computes those where the exit's condition is
 //! tested, on the hot path: Cranelift neither sinks nor removes them, so every round of a
@@ -23,6 +24,7 @@ use cranelift_codegen::cursor::{Cursor, FuncCursor};
 use cranelift_codegen::dominator_tree::DominatorTree;
 use cranelift_codegen::flowgraph::ControlFlowGraph;
 use cranelift_codegen::ir::InstBuilder;
+use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir;
 use cranelift_codegen::entity::{packed_option::PackedOption, SecondaryMap};
 
@@ -149,6 +151,10 @@ pub fn sink_into_cold(func: &mut ir::Function) {
             let targets = match targets {
                 Some(targets) => targets,
                 None if unused => Vec::new(),
+                None if only_tested_hot(func, &blocks, inst, &uses[result]) => {
+                    copy_into_cold(func, &mut uses, inst);
+                    continue;
+                }
                 None => {
                     if let Some(step) = constant_step(func, inst) {
                         steps.push(fold_steps(func, &mut uses, step));
@@ -178,6 +184,62 @@ pub fn sink_into_cold(func: &mut ir::Function) {
         }
     }
     rebase_on_steps(func, &uses, &steps);
+}
+
+/// Whether `inst` is a mask `band x, c` (a constant `c`) that hot blocks only compare with
+/// zero, and cold blocks use too (at most [`MAX_SINK_COPIES`] of them). Instruction
+/// selection makes each such compare one `test` of `x` and `c`, so the hot path needs the mask
+/// only because the cold blocks do: collatz's parity, which its exits hand to the executor,
+/// was computed in a register every round beside the `test` that branches on it.
+fn only_tested_hot(func: &ir::Function, blocks: &[ir::Block], inst: ir::Inst, uses: &Uses) -> bool {
+    if uses.hot == 0 || uses.spread || uses.cold[0].is_none() || func.dfg.insts[inst].opcode() != ir::Opcode::Band {
+        return false;
+    }
+    let konst = |v| crate::translate::iconst_value(&func.dfg, v);
+    let &[a, b] = func.dfg.inst_args(inst) else { return false };
+    if konst(a).is_none() == konst(b).is_none() {
+        return false;
+    }
+    let result = func.dfg.first_result(inst);
+    let mut tests = 0;
+    for &block in blocks.iter().filter(|&&b| !func.layout.is_cold(b)) {
+        for user in func.layout.block_insts(block) {
+            if !func.dfg.inst_values(user).any(|v| v == result) {
+                continue;
+            }
+            match func.dfg.insts[user] {
+                ir::InstructionData::IntCompare { cond: IntCC::Equal | IntCC::NotEqual, args: [x, y], .. }
+                    if (x == result && konst(y) == Some(0)) || (y == result && konst(x) == Some(0)) =>
+                {
+                    tests += 1
+                }
+                _ => return false,
+            }
+        }
+    }
+    tests == uses.hot
+}
+
+/// Give every cold block that uses `inst`'s result a copy of `inst` of its own (at its top),
+/// and leave `inst` to the hot uses. Why it is the same program: as for a sunk instruction
+/// (see [`sink_into_cold`]).
+fn copy_into_cold(func: &mut ir::Function, uses: &mut SecondaryMap<ir::Value, Uses>, inst: ir::Inst) {
+    let result = func.dfg.first_result(inst);
+    let targets: Vec<ir::Block> = uses[result].cold.iter().filter_map(|b| b.expand()).collect();
+    let operands: Vec<ir::Value> = func.dfg.inst_values(inst).collect();
+    for target in targets {
+        let copy = func.dfg.clone_inst(inst);
+        let copied = func.dfg.first_result(copy);
+        let users: Vec<ir::Inst> = func.layout.block_insts(target).collect();
+        func.layout.insert_inst(copy, users[0]);
+        for &user in &users {
+            func.dfg.map_inst_values(user, |v| if v == result { copied } else { v });
+        }
+        for &v in &operands {
+            uses[v].add(target, true);
+        }
+    }
+    uses[result].cold = Default::default();
 }
 
 /// A step of the hot path: `s = x + k` for a constant `k` (see [`constant_step`]).
@@ -468,6 +530,48 @@ mod tests {
                     let subs = func.layout.block_insts(exit).filter(|&i| func.dfg.insts[i].opcode() == ir::Opcode::Isub);
                     assert_eq!(subs.count(), 1, "{exit} steps back once:\n{}", func.display());
                 }
+            }
+        }
+    }
+
+    /// A mask the hot path only tests against zero (`x & 1 == 0`), which an exit also reads:
+    /// the exit gets a mask of its own, so that the hot one is used by the compare alone
+    /// (instruction selection then makes it one `test`). A mask the hot path adds to stays
+    /// shared.
+    #[test]
+    fn a_mask_only_tested_on_the_hot_path_is_copied_into_its_exit() {
+        for hot_add in [false, true] {
+            let mut func = function_of_one(I64);
+            let mut fctx = FunctionBuilderContext::new();
+            let mut b = FunctionBuilder::new(&mut func, &mut fctx);
+            let [entry, hot, exit] = [(); 3].map(|_| b.create_block());
+            b.append_block_params_for_function_params(entry);
+            b.switch_to_block(entry);
+            let x = b.block_params(entry)[0];
+            let one = b.ins().iconst(I64, 1);
+            let mask = b.ins().band(x, one);
+            let zero = b.ins().iconst(I64, 0);
+            let even = b.ins().icmp(IntCC::Equal, mask, zero);
+            b.ins().brif(even, hot, &[], exit, &[]);
+            b.set_cold_block(exit);
+            b.switch_to_block(hot);
+            let r = if hot_add { b.ins().iadd(x, mask) } else { x };
+            b.ins().return_(&[r]);
+            b.switch_to_block(exit);
+            b.ins().return_(&[mask]);
+            b.seal_all_blocks();
+            finish(b);
+
+            tidy_and_verify(&mut func);
+            let masks = |block| func.layout.block_insts(block).filter(|&i| func.dfg.insts[i].opcode() == ir::Opcode::Band).count();
+            assert_eq!(masks(entry), 1, "the hot mask stays for the compare:\n{}", func.display());
+            let exit_reads_hot_mask = func.layout.block_insts(exit).any(|i| func.dfg.inst_values(i).any(|v| v == mask));
+            if hot_add {
+                assert_eq!(masks(exit), 0, "an add needs the mask anyway: shared\n{}", func.display());
+                assert!(exit_reads_hot_mask, "{}", func.display());
+            } else {
+                assert_eq!(masks(exit), 1, "the exit's own mask:\n{}", func.display());
+                assert!(!exit_reads_hot_mask, "{}", func.display());
             }
         }
     }
