@@ -223,13 +223,18 @@ class Generator:
         pieces = []
         for _ in range(rnd.randrange(1, 4)):
             kind = rnd.choice(["add", "add", "mul", "div", "kind", "rebind", "alias", "cmp",
-                               "call", "call", "cellref", "cellref", "truth", "nil"])
+                               "call", "call", "cellref", "cellref", "truth", "nil", "parity"])
             if kind == "add":
                 pieces.append(rnd.choice(["ha hi >+ !ha", "ha hb >- !ha", "hb ha >+ !hb"]))
             elif kind == "mul":
                 pieces.append("ha %d >* !ha" % rnd.choice([2, 3, -5]))
             elif kind == "div":
                 pieces.append("ha hi %d >- >%s !hb" % (k, rnd.choice(["/", "%"])))
+            elif kind == "parity":
+                # `x % 2 == 0` as the stdlib spells `==` (two `<`, `not`, `and`): one test of
+                # the remainder's mask, which the exits also read (`cold.rs`, a mask only
+                # tested on the hot path); the remainder of a Str or BigInt leaves there.
+                pieces.append("ha 2 >% !_.m  _.m 0 >< >hnot  0 _.m >< >hnot >hand { hb 1 >+ } { hb } >hif !hb")
             elif kind == "kind":
                 pieces.append("hi %d >< {ha} {(s)} >hif !ha" % k)
             elif kind == "rebind":
