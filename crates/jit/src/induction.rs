@@ -20,7 +20,9 @@
 //!    them.
 //! 2. Every branch in the loop to a cold block (an exit) whose condition that range decides,
 //!    such as the small-Int check of `p + k`, becomes a jump to the other side.
-//! 3. The pre-header's branch becomes the guard that the loop's entry value lies in the
+//! 3. Blocks nothing reaches any more go, and so do header parameters only the back edges
+//!    carry round (a dirty flag that only a dropped check's exit read).
+//! 4. The pre-header's branch becomes the guard that the loop's entry value lies in the
 //!    range (only the sides the decisions used). Where it does not, the code leaves before
 //!    the first round, at instruction 0 (`DeoptReason::InductionRange`), and the executor runs
 //!    that round; type feedback then compiles the Code again without the guard.
@@ -402,7 +404,82 @@ pub fn bound_inductions(func: &mut ir::Function, guard: &EntryGuard) -> usize {
             cur.func.dfg.insts[guard.branch] = ir::InstructionData::Jump { opcode: ir::Opcode::Jump, destination: into };
         }
     }
+    if !kept.is_empty() {
+        drop_unreachable_blocks(func);
+        drop_dead_header_params(func, guard.header);
+    }
     kept.len()
+}
+
+/// Remove the blocks the entry no longer reaches (the exits of the dropped checks), as
+/// Cranelift would before lowering, so that what they read counts as unused here.
+fn drop_unreachable_blocks(func: &mut ir::Function) {
+    let Some(entry) = func.layout.entry_block() else { return };
+    let mut reached = HashSet::from([entry]);
+    let mut work = vec![entry];
+    while let Some(block) = work.pop() {
+        let Some(last) = func.layout.last_inst(block) else { continue };
+        let pool = &func.dfg.value_lists;
+        for dest in func.dfg.insts[last].branch_destination(&func.dfg.jump_tables, &func.dfg.exception_tables) {
+            let succ = dest.block(pool);
+            if reached.insert(succ) {
+                work.push(succ);
+            }
+        }
+    }
+    let blocks: Vec<ir::Block> = func.layout.blocks().filter(|b| !reached.contains(b)).collect();
+    for block in blocks {
+        while let Some(inst) = func.layout.first_inst(block) {
+            func.layout.remove_inst(inst);
+        }
+        func.layout.remove_block(block);
+    }
+}
+
+/// Remove the header's parameters that nothing reads but the back edges carrying them round
+/// (a sunk write's dirty flag that only a dropped check's exit read: without this, every
+/// round still set it, `mov $1`). Cranelift keeps unused block parameters.
+fn drop_dead_header_params(func: &mut ir::Function, header: ir::Block) {
+    // A use through an alias is a use.
+    func.dfg.resolve_all_aliases();
+    loop {
+        let params: Vec<ir::Value> = func.dfg.block_params(header).to_vec();
+        let mut uses: HashMap<ir::Value, usize> = params.iter().map(|&p| (p, 0)).collect();
+        let mut carried: HashMap<ir::Value, usize> = HashMap::new();
+        let mut branches = Vec::new();
+        for block in func.layout.blocks() {
+            for inst in func.layout.block_insts(block) {
+                for v in func.dfg.inst_values(inst) {
+                    if let Some(n) = uses.get_mut(&v) {
+                        *n += 1;
+                    }
+                }
+                let pool = &func.dfg.value_lists;
+                let dests = func.dfg.insts[inst].branch_destination(&func.dfg.jump_tables, &func.dfg.exception_tables);
+                for (d, dest) in dests.iter().enumerate() {
+                    if dest.block(pool) != header {
+                        continue;
+                    }
+                    branches.push((inst, d));
+                    for (i, arg) in dest.args(pool).enumerate() {
+                        if arg == ir::BlockArg::Value(params[i]) {
+                            *carried.entry(params[i]).or_insert(0) += 1;
+                        }
+                    }
+                }
+            }
+        }
+        let Some(i) = params.iter().position(|p| uses[p] == carried.get(p).copied().unwrap_or(0)) else { return };
+        let dfg = &mut func.dfg;
+        for (inst, d) in branches {
+            match &mut dfg.insts[inst] {
+                ir::InstructionData::Jump { destination, .. } => destination.remove(i, &mut dfg.value_lists),
+                ir::InstructionData::Brif { blocks, .. } => blocks[d].remove(i, &mut dfg.value_lists),
+                _ => unreachable!("only jumps and brifs go to the header"),
+            }
+        }
+        func.dfg.remove_block_param(params[i]);
+    }
 }
 
 #[cfg(test)]
@@ -438,16 +515,20 @@ mod tests {
         let [entry, pre, leave, header, checked, next, back, overflow, done] = [(); 9].map(|_| b.create_block());
         b.append_block_params_for_function_params(entry);
         let p = b.append_block_param(header, I64);
+        // A sunk write's dirty flag: 0 on entry, 1 on the back edge, read by the overflow
+        // exit alone.
+        let flag = b.append_block_param(header, I64);
         b.switch_to_block(entry);
         let x = b.block_params(entry)[0];
+        let zero = b.ins().iconst(I64, 0);
         if shape == Shape::SecondEntry {
-            b.ins().brif(x, pre, &[], header, &[BlockArg::Value(x)]);
+            b.ins().brif(x, pre, &[], header, &[BlockArg::Value(x), BlockArg::Value(zero)]);
         } else {
             b.ins().jump(pre, &[]);
         }
         b.switch_to_block(pre);
         let placeholder = b.ins().iconst(ir::types::I8, 1);
-        let branch = b.ins().brif(placeholder, header, &[BlockArg::Value(x)], leave, &[]);
+        let branch = b.ins().brif(placeholder, header, &[BlockArg::Value(x), BlockArg::Value(zero)], leave, &[]);
         b.set_cold_block(leave);
         b.switch_to_block(leave);
         b.ins().return_(&[x]);
@@ -469,9 +550,11 @@ mod tests {
         let more = b.ins().icmp(IntCC::SignedLessThan, s, limit);
         b.ins().brif(more, back, &[], done, &[]);
         b.switch_to_block(back);
-        b.ins().jump(header, &[BlockArg::Value(s)]);
+        let one = b.ins().iconst(I64, 1);
+        b.ins().jump(header, &[BlockArg::Value(s), BlockArg::Value(one)]);
         b.switch_to_block(overflow);
-        b.ins().return_(&[p]);
+        let r = b.ins().iadd(p, flag);
+        b.ins().return_(&[r]);
         b.switch_to_block(done);
         b.ins().return_(&[s]);
         b.seal_all_blocks();
@@ -507,6 +590,7 @@ mod tests {
         let (cc, v, c) = compare_with_constant(&func, cond).expect("a compare");
         assert_eq!((cc, c), (IntCC::SignedLessThanOrEqual, 999), "entry <= 999:\n{}", func.display());
         assert_eq!(v, func.dfg.block_params(func.layout.entry_block().unwrap())[0]);
+        assert_eq!(func.dfg.block_params(guard.header).len(), 1, "the flag only the exit read is gone:\n{}", func.display());
     }
 
     #[test]
@@ -516,6 +600,7 @@ mod tests {
             assert_eq!(bound_and_verify(&mut func, &guard), 0, "{}", func.display());
             assert_eq!(opcode(&func, check), ir::Opcode::Brif, "the overflow check stays:\n{}", func.display());
             assert_eq!(opcode(&func, guard.branch), ir::Opcode::Jump, "no guard:\n{}", func.display());
+            assert_eq!(func.dfg.block_params(guard.header).len(), 2, "the exit still reads the flag:\n{}", func.display());
         }
     }
 
