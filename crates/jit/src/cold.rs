@@ -195,7 +195,7 @@ fn only_tested_hot(func: &ir::Function, blocks: &[ir::Block], inst: ir::Inst, us
     if uses.hot == 0 || uses.spread || uses.cold[0].is_none() || func.dfg.insts[inst].opcode() != ir::Opcode::Band {
         return false;
     }
-    let konst = |v| crate::translate::iconst_value(&func.dfg, v);
+    let konst = |v| crate::clif::iconst_value(&func.dfg, v);
     let &[a, b] = func.dfg.inst_args(inst) else { return false };
     if konst(a).is_none() == konst(b).is_none() {
         return false;
@@ -254,7 +254,7 @@ pub(crate) struct Step {
 /// -k` with `k` a constant (sign-extended from the type's width): then `x == s - k` in
 /// wrapping arithmetic, whatever the values.
 pub(crate) fn constant_step(func: &ir::Function, inst: ir::Inst) -> Option<Step> {
-    let konst = |v| crate::translate::iconst_value(&func.dfg, v);
+    let konst = |v| crate::clif::iconst_value(&func.dfg, v);
     let &[a, b] = func.dfg.inst_args(inst) else { return None };
     let (x, k) = match func.dfg.insts[inst].opcode() {
         ir::Opcode::Iadd => match (konst(a), konst(b)) {

@@ -103,7 +103,7 @@ fn step_of(func: &ir::Function, v: ir::Value) -> Option<(ir::Value, i64)> {
 /// A compare of one `i64` value with a constant: `(cc, v, c)` for `v cc c`.
 fn compare_with_constant(func: &ir::Function, cond: ir::Value) -> Option<(IntCC, ir::Value, i64)> {
     let ir::ValueDef::Result(inst, 0) = func.dfg.value_def(resolve(func, cond)) else { return None };
-    let konst = |v| crate::translate::iconst_value(&func.dfg, v);
+    let konst = |v| crate::clif::iconst_value(&func.dfg, v);
     let (cc, v, c) = match func.dfg.insts[inst] {
         ir::InstructionData::IntCompare { cond, args: [a, b], .. } => match (konst(a), konst(b)) {
             (None, Some(c)) => (cond, a, c),
@@ -359,7 +359,7 @@ pub fn bound_inductions(func: &mut ir::Function, guard: &EntryGuard) -> usize {
     let mut kept = Vec::new();
     for d in decisions {
         let Some(Some(e)) = entry.get(d.param) else { continue };
-        if let Some(c) = crate::translate::iconst_value(&func.dfg, *e) {
+        if let Some(c) = crate::clif::iconst_value(&func.dfg, *e) {
             if !d.used.contains(Range { lo: c, hi: c }) {
                 continue;
             }

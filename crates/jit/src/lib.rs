@@ -13,6 +13,7 @@
 //! * `naming` — how dumps and the perf map name a Block; the perf map's lines
 //! * `hotness` — what tier-up reads of how a Block runs: loop body, recursion, queue heat
 //! * `background` — the compile thread: code generation off the main thread, its queue
+//! * `clif` — questions about finished CLIF the translator and the passes share (a leaf)
 //! * `cold` — block placement: slow paths' blocks go after the hot code
 //! * `induction` — overflow checks a loop's own bound makes unnecessary, and the entry guard
 //! * `cross` — compiling the same IR for another ISA (aarch64 check)
@@ -31,6 +32,7 @@
 //! ```
 
 pub mod background;
+pub mod clif;
 pub mod code_cache;
 pub mod cold;
 pub mod compiler;

@@ -653,15 +653,7 @@ enum VirtualRead {
 /// The Register states of every level (saved before, and compared after, inlined branches).
 type RegSnapshot = Vec<RegMode>;
 
-/// The value `v` has when it is an `iconst` (after aliases are resolved): bits as the
-/// instruction holds them, not sign-extended from a narrower type.
-pub(crate) fn iconst_value(dfg: &ir::DataFlowGraph, v: ir::Value) -> Option<i64> {
-    let ir::ValueDef::Result(inst, 0) = dfg.value_def(dfg.resolve_aliases(v)) else { return None };
-    match dfg.insts[inst] {
-        ir::InstructionData::UnaryImm { opcode: ir::Opcode::Iconst, imm } => Some(imm.bits()),
-        _ => None,
-    }
-}
+pub(crate) use crate::clif::iconst_value;
 
 struct Translator<'a, 'e> {
     b: FunctionBuilder<'a>,

@@ -1,0 +1,15 @@
+//! Questions about finished CLIF that the translator and the passes over its functions
+//! (`cold.rs`, `induction.rs`) share. A leaf: it names no other module of the crate, so the
+//! passes need not name the translator.
+
+use cranelift_codegen::ir;
+
+/// The value `v` has when it is an `iconst` (after aliases are resolved): bits as the
+/// instruction holds them, not sign-extended from a narrower type.
+pub(crate) fn iconst_value(dfg: &ir::DataFlowGraph, v: ir::Value) -> Option<i64> {
+    let ir::ValueDef::Result(inst, 0) = dfg.value_def(dfg.resolve_aliases(v)) else { return None };
+    match dfg.insts[inst] {
+        ir::InstructionData::UnaryImm { opcode: ir::Opcode::Iconst, imm } => Some(imm.bits()),
+        _ => None,
+    }
+}
