@@ -13,3 +13,12 @@ pub(crate) fn iconst_value(dfg: &ir::DataFlowGraph, v: ir::Value) -> Option<i64>
         _ => None,
     }
 }
+
+/// Make the `brif` `inst` a jump to its destination `side` (0: then, 1: else), arguments
+/// and all: the branch was decided. False, changing nothing, when `inst` is no `brif`. The
+/// block left out may be unreachable now; Cranelift drops such blocks before lowering.
+pub(crate) fn take_branch(dfg: &mut ir::DataFlowGraph, inst: ir::Inst, side: usize) -> bool {
+    let ir::InstructionData::Brif { blocks, .. } = dfg.insts[inst] else { return false };
+    dfg.insts[inst] = ir::InstructionData::Jump { opcode: ir::Opcode::Jump, destination: blocks[side] };
+    true
+}

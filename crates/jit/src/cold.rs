@@ -132,8 +132,6 @@ pub fn sink_into_cold(func: &mut ir::Function) {
             }
         }
     }
-    let mut operands = Vec::new();
-    let mut users = Vec::new();
     let mut steps = Vec::new();
     for &block in blocks.iter().rev() {
         if func.layout.is_cold(block) {
@@ -162,22 +160,8 @@ pub fn sink_into_cold(func: &mut ir::Function) {
                     continue;
                 }
             };
-            operands.clear();
-            operands.extend(func.dfg.inst_values(inst));
-            for target in targets {
-                let copy = func.dfg.clone_inst(inst);
-                let copied = func.dfg.first_result(copy);
-                users.clear();
-                users.extend(func.layout.block_insts(target));
-                func.layout.insert_inst(copy, users[0]);
-                for &user in &users {
-                    func.dfg.map_inst_values(user, |v| if v == result { copied } else { v });
-                }
-                for &v in &operands {
-                    uses[v].add(target, true);
-                }
-            }
-            for &v in &operands {
+            copy_into(func, &mut uses, inst, &targets);
+            for v in func.dfg.inst_values(inst) {
                 uses[v].hot -= 1;
             }
             func.layout.remove_inst(inst);
@@ -220,14 +204,22 @@ fn only_tested_hot(func: &ir::Function, blocks: &[ir::Block], inst: ir::Inst, us
     tests == uses.hot
 }
 
-/// Give every cold block that uses `inst`'s result a copy of `inst` of its own (at its top),
-/// and leave `inst` to the hot uses. Why it is the same program: as for a sunk instruction
-/// (see [`sink_into_cold`]).
+/// Give every cold block that uses `inst`'s result a copy of `inst` of its own, and leave
+/// `inst` to the hot uses. Why it is the same program: as for a sunk instruction (see
+/// [`sink_into_cold`]).
 fn copy_into_cold(func: &mut ir::Function, uses: &mut SecondaryMap<ir::Value, Uses>, inst: ir::Inst) {
     let result = func.dfg.first_result(inst);
     let targets: Vec<ir::Block> = uses[result].cold.iter().filter_map(|b| b.expand()).collect();
+    copy_into(func, uses, inst, &targets);
+    uses[result].cold = Default::default();
+}
+
+/// Put a copy of the pure `inst` at the top of each of `targets` and make that block's uses
+/// of `inst`'s result use the copy; its operands are now used there too.
+fn copy_into(func: &mut ir::Function, uses: &mut SecondaryMap<ir::Value, Uses>, inst: ir::Inst, targets: &[ir::Block]) {
+    let result = func.dfg.first_result(inst);
     let operands: Vec<ir::Value> = func.dfg.inst_values(inst).collect();
-    for target in targets {
+    for &target in targets {
         let copy = func.dfg.clone_inst(inst);
         let copied = func.dfg.first_result(copy);
         let users: Vec<ir::Inst> = func.layout.block_insts(target).collect();
@@ -239,7 +231,6 @@ fn copy_into_cold(func: &mut ir::Function, uses: &mut SecondaryMap<ir::Value, Us
             uses[v].add(target, true);
         }
     }
-    uses[result].cold = Default::default();
 }
 
 /// A step of the hot path: `s = x + k` for a constant `k` (see [`constant_step`]).
@@ -343,14 +334,14 @@ fn rebase_on_steps(func: &mut ir::Function, uses: &SecondaryMap<ir::Value, Uses>
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use cranelift_codegen::ir::{types::I64, AbiParam, InstBuilder, Signature, UserFuncName};
     use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
     use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 
     /// An empty `fn(ty) -> ty`.
-    fn function_of_one(ty: ir::Type) -> ir::Function {
+    pub(crate) fn function_of_one(ty: ir::Type) -> ir::Function {
         let mut sig = Signature::new(CallConv::SystemV);
         sig.params.push(AbiParam::new(ty));
         sig.returns.push(AbiParam::new(ty));
@@ -389,14 +380,14 @@ mod tests {
     }
 
     /// The passes as `background::generate` runs them, then Cranelift's verifier.
-    fn tidy_and_verify(func: &mut ir::Function) {
+    pub(crate) fn tidy_and_verify(func: &mut ir::Function) {
         spread_coldness(func);
         sink_into_cold(func);
         cranelift_codegen::verify_function(&*func, &cranelift_codegen::settings::Flags::new(cranelift_codegen::settings::builder()))
             .unwrap_or_else(|e| panic!("{e:?}\n{}", func.display()));
     }
 
-    fn finish(b: FunctionBuilder) {
+    pub(crate) fn finish(b: FunctionBuilder) {
         b.finalize(TargetFrontendConfig {
             default_call_conv: CallConv::SystemV,
             pointer_width: target_lexicon::PointerWidth::U64,

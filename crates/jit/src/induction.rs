@@ -267,13 +267,8 @@ struct Decision {
     used: Range,
 }
 
-/// What [`bound_inductions`] will change: the decided branches and each guarded parameter's
-/// range.
-struct Plan {
-    decisions: Vec<Decision>,
-}
-
-fn plan(func: &ir::Function, guard: &EntryGuard) -> Option<Plan> {
+/// The exit branches the loop's ranges decide (None: a loop this pass leaves alone).
+fn decide(func: &ir::Function, guard: &EntryGuard) -> Option<Vec<Decision>> {
     let (_, into, _) = brif_parts(func, guard.branch)?;
     if into.block(&func.dfg.value_lists) != guard.header {
         return None;
@@ -308,13 +303,7 @@ fn plan(func: &ir::Function, guard: &EntryGuard) -> Option<Plan> {
         let pool = &func.dfg.value_lists;
         let (t, e) = (t.block(pool), e.block(pool));
         let Some((cc, s, c)) = compare_with_constant(func, cond) else { continue };
-        let (x, k) = match params.iter().position(|&p| p == s) {
-            Some(_) => (s, 0),
-            None => match step_of(func, s) {
-                Some(step) => step,
-                None => continue,
-            },
-        };
+        let Some((x, k)) = (if params.contains(&s) { Some((s, 0)) } else { step_of(func, s) }) else { continue };
         let Some(param) = params.iter().position(|&p| p == x) else { continue };
         let Some(range) = ranges[param] else { continue };
         let (Some(yes), Some(no)) = (admitted(cc, c), admitted(cc.complement(), c)) else { continue };
@@ -336,14 +325,14 @@ fn plan(func: &ir::Function, guard: &EntryGuard) -> Option<Plan> {
             break;
         }
     }
-    Some(Plan { decisions })
+    Some(decisions)
 }
 
 /// Drop the loop's exit branches its induction ranges decide, and make the pre-header's
 /// branch the guard of the entry values (see the module docs). Returns how many branches
 /// were dropped; with none, the guard is a plain jump into the loop.
 pub fn bound_inductions(func: &mut ir::Function, guard: &EntryGuard) -> usize {
-    let decisions = plan(func, guard).map(|p| p.decisions).unwrap_or_default();
+    let decisions = decide(func, guard).unwrap_or_default();
     let Some((_, into, _)) = brif_parts(func, guard.branch) else { return 0 };
     let entry: Vec<Option<ir::Value>> = into
         .args(&func.dfg.value_lists)
@@ -371,8 +360,7 @@ pub fn bound_inductions(func: &mut ir::Function, guard: &EntryGuard) -> usize {
     }
 
     for d in &kept {
-        let ir::InstructionData::Brif { blocks, .. } = func.dfg.insts[d.branch] else { unreachable!("a brif") };
-        func.dfg.insts[d.branch] = ir::InstructionData::Jump { opcode: ir::Opcode::Jump, destination: blocks[d.side] };
+        crate::clif::take_branch(&mut func.dfg, d.branch, d.side);
     }
 
     let mut cur = FuncCursor::new(func).at_inst(guard.branch);
@@ -401,7 +389,7 @@ pub fn bound_inductions(func: &mut ir::Function, guard: &EntryGuard) -> usize {
             *arg = ok;
         }
         None => {
-            cur.func.dfg.insts[guard.branch] = ir::InstructionData::Jump { opcode: ir::Opcode::Jump, destination: into };
+            crate::clif::take_branch(&mut cur.func.dfg, guard.branch, 0);
         }
     }
     if !kept.is_empty() {
@@ -485,8 +473,8 @@ fn drop_dead_header_params(func: &mut ir::Function, header: ir::Block) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cranelift_codegen::ir::{AbiParam, BlockArg, Signature, UserFuncName};
-    use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
+    use crate::cold::tests::{finish, function_of_one, tidy_and_verify};
+    use cranelift_codegen::ir::BlockArg;
     use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 
     const SMALL_MAX: i64 = 0x7fff_ffff_ffff;
@@ -506,10 +494,7 @@ mod tests {
 
     /// The loop of `shape`, the guard, and the overflow check's branch.
     fn counting_loop(shape: Shape) -> (ir::Function, EntryGuard, ir::Inst) {
-        let mut sig = Signature::new(CallConv::SystemV);
-        sig.params.push(AbiParam::new(I64));
-        sig.returns.push(AbiParam::new(I64));
-        let mut func = ir::Function::with_name_signature(UserFuncName::default(), sig);
+        let mut func = function_of_one(I64);
         let mut fctx = FunctionBuilderContext::new();
         let mut b = FunctionBuilder::new(&mut func, &mut fctx);
         let [entry, pre, leave, header, checked, next, back, overflow, done] = [(); 9].map(|_| b.create_block());
@@ -558,21 +543,14 @@ mod tests {
         b.switch_to_block(done);
         b.ins().return_(&[s]);
         b.seal_all_blocks();
-        b.finalize(TargetFrontendConfig {
-            default_call_conv: CallConv::SystemV,
-            pointer_width: target_lexicon::PointerWidth::U64,
-            page_size_align_log2: 12,
-        });
+        finish(b);
         (func, EntryGuard { header, branch }, check)
     }
 
     /// The pass, then the cold-code passes and Cranelift's verifier.
     fn bound_and_verify(func: &mut ir::Function, guard: &EntryGuard) -> usize {
         let n = bound_inductions(func, guard);
-        crate::cold::spread_coldness(func);
-        crate::cold::sink_into_cold(func);
-        cranelift_codegen::verify_function(&*func, &cranelift_codegen::settings::Flags::new(cranelift_codegen::settings::builder()))
-            .unwrap_or_else(|e| panic!("{e:?}\n{}", func.display()));
+        tidy_and_verify(func);
         n
     }
 

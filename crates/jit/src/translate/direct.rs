@@ -381,11 +381,9 @@ impl<'e> Translator<'_, 'e> {
         // The branch's first destination skips the check, the second makes it.
         let take = if d.revalidates { 1 } else { 0 };
         for &inst in &d.skip_branches {
-            let ir::InstructionData::Brif { blocks, .. } = self.b.func.dfg.insts[inst] else {
+            if !crate::clif::take_branch(&mut self.b.func.dfg, inst, take) {
                 return self.give_up("a direct call's skip branch is no brif");
-            };
-            // The block left out is unreachable now; Cranelift drops it before lowering.
-            self.b.func.dfg.insts[inst] = ir::InstructionData::Jump { opcode: ir::Opcode::Jump, destination: blocks[take] };
+            }
         }
     }
 }

@@ -40,6 +40,7 @@
 use crate::helpers::{
     self, ExitDesc, ExitKind, ExitLevel, ExitName, ExitReg, ResumePoint,
 };
+use crate::clif::iconst_value;
 use crate::deopt::{self, DeoptReason};
 use crate::helper_table::Helper;
 use soma_runtime::int::ArithOp;
@@ -652,8 +653,6 @@ enum VirtualRead {
 
 /// The Register states of every level (saved before, and compared after, inlined branches).
 type RegSnapshot = Vec<RegMode>;
-
-pub(crate) use crate::clif::iconst_value;
 
 struct Translator<'a, 'e> {
     b: FunctionBuilder<'a>,
