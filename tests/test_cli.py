@@ -251,7 +251,7 @@ def test_run_jit_stats(prog, monkeypatch):
                      r"compile time [\d.]+ ms \(median \d+ us per block\), \d+ bytes of code, "
                      r"[\d.]+ ms in native code, \d+ deopts, \d+ revalidated after calls, "
                      r"\d+ recompiles \(\d+ speculating again with type feedback\), \d+ blocks inlined, "
-                     r"\d+ direct self-calls, \d+ translations retried, "
+                     r"\d+ direct self-calls \(\d+ with a leaf copy\), \d+ translations retried, "
                      r"\d+ compiles served by the process's code cache \(\d+ of them replayed, "
                      r"no IR built\), \d+ Blocks tiering up early \(compiled in an earlier VM\)\n"
                      + background + r"(jit: deopts by reason: .*\n)?", r.stderr)

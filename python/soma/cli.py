@@ -62,7 +62,8 @@ def format_jit_stats(stats):
             "speculative), compile time "
             "%.2f ms (median %d us per block), %d bytes of code, %.2f ms in native code, "
             "%d deopts, %d revalidated after calls, %d recompiles (%d speculating again with "
-            "type feedback), %d blocks inlined, %d direct self-calls, %d translations retried, "
+            "type feedback), %d blocks inlined, %d direct self-calls (%d with a leaf copy), "
+            "%d translations retried, "
             "%d compiles served by the process's code cache (%d of them replayed, no IR "
             "built), %d Blocks tiering up early (compiled in an earlier VM)"
             % (stats["blocks_compiled"], stats["compile_failures"], stats.get("optimized", 0),
@@ -72,6 +73,7 @@ def format_jit_stats(stats):
                stats.get("revalidated", 0),
                stats.get("recompiles", 0), stats.get("respecialized", 0),
                stats.get("inlined", 0), stats.get("direct_call_sites", 0),
+               stats.get("leaf_copies", 0),
                stats.get("retranslations", 0),
                stats.get("code_cache_hits", 0) + stats.get("replayed", 0),
                stats.get("replayed", 0), stats.get("known_hot", 0))

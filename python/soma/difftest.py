@@ -549,8 +549,9 @@ def compare(factories, count, seed, report=print, reach=None):
     speculative code (`speculative`), in which that code deoptimized (`deopted`) and in
     which a Block was recompiled speculative with type feedback (`respecialized`), and in
     which a check after a call validated the assumptions again and went on (`revalidated`),
-    in which a Block called itself directly (`direct`) and in which such a Block's
-    recursion was unrolled one level (`unrolled`), in which speculative code left
+    in which a Block called itself directly (`direct`), in which such a call site took
+    the callee's leaves inline (`leaf`, leaf copies) and in which such a Block's
+    recursion was unrolled one level instead (`unrolled`), in which speculative code left
     for the executor where a poll was near (`poll_exits`), and in which it took a poll a
     few entries early instead (`early_polls`), and in which a Register holding a
     `choose`'s pick was known in its arms (`known_choices`), in which code that loops
@@ -585,6 +586,8 @@ def compare(factories, count, seed, report=print, reach=None):
                         reach["revalidated"] = reach.get("revalidated", 0) + 1
                     if LAST_STATS.get("direct_call_sites", 0):
                         reach["direct"] = reach.get("direct", 0) + 1
+                    if LAST_STATS.get("leaf_copies", 0):
+                        reach["leaf"] = reach.get("leaf", 0) + 1
                     if LAST_STATS.get("unrolled", 0):
                         reach["unrolled"] = reach.get("unrolled", 0) + 1
                     if LAST_STATS.get("poll_exits", 0):
@@ -654,10 +657,10 @@ def available_factories(max_depth=200):
     if _native is None:
         return factories
 
-    def native(threshold, background=None, opt="off", unroll=None):
+    def native(threshold, background=None, opt="off", unroll=None, leaf=None):
         return lambda out: NativeVM(stdlib=False, max_depth=max_depth, output=out,
                                     jit_threshold=threshold, jit_background=background,
-                                    jit_opt_threshold=opt, jit_unroll=unroll)
+                                    jit_opt_threshold=opt, jit_unroll=unroll, jit_leaf=leaf)
 
     factories["native"] = native("off")
     factories["jit"] = native("0")
@@ -665,11 +668,13 @@ def available_factories(max_depth=200):
     # installed at the next safepoint, mid-program (lockstep makes that point deterministic,
     # so a divergence reproduces); from their third run, compiled again by the optimizing
     # tier, which replaces the baseline code mid-program too; a recursion whose code polls
-    # is compiled again unrolled, and moves over to that code mid-recursion.
-    factories["jit-background"] = native("1", "lockstep", "3", "1")
+    # is compiled again unrolled (no leaf copies here: code with them is not unrolled), and
+    # moves over to that code mid-recursion.
+    factories["jit-background"] = native("1", "lockstep", "3", "1", leaf=False)
     # Every block compiled by the optimizing tier before its first run: speculative code
-    # (docs/jit.md) wherever a Block can speculate, deopting wherever its assumptions fail.
-    factories["jit-optimized"] = native("0", None, "0")
+    # (docs/jit.md) wherever a Block can speculate, deopting wherever its assumptions fail;
+    # direct recursion with leaf copies.
+    factories["jit-optimized"] = native("0", None, "0", leaf=True)
     return factories
 
 
@@ -691,7 +696,8 @@ def main(argv=None):
     if "jit-optimized" in factories:
         print("speculative code compiled in %d programs, deoptimized in %d, recompiled with "
               "type feedback in %d, validated again after a call in %d, calling itself "
-              "directly in %d (its recursion unrolled in %d), leaving near a poll in %d, "
+              "directly in %d (taking its leaves inline in %d, its recursion unrolled in %d), "
+              "leaving near a poll in %d, "
               "taking a poll early in %d, "
               "folding compares in %d, knowing a choice in its arms in %d, leaving "
               "chained-only code entered outside a chain in %d; machine code "
@@ -703,7 +709,8 @@ def main(argv=None):
               "translations replayed in %d"
               % (reach.get("speculative", 0), reach.get("deopted", 0),
                  reach.get("respecialized", 0), reach.get("revalidated", 0),
-                 reach.get("direct", 0), reach.get("unrolled", 0), reach.get("poll_exits", 0),
+                 reach.get("direct", 0), reach.get("leaf", 0), reach.get("unrolled", 0),
+                 reach.get("poll_exits", 0),
                  reach.get("early_polls", 0), reach.get("folded", 0),
                  reach.get("known_choices", 0), reach.get("not_chained", 0),
                  len(reach.get("cached_in", ())),

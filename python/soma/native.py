@@ -255,7 +255,7 @@ class NativeBackend:
     builtins get it (`fn(host)`, through `_host`)."""
 
     def __init__(self, host, max_depth, max_memory, jit_threshold=None, jit_background=None,
-                 jit_opt_threshold=None, jit_unroll=None):
+                 jit_opt_threshold=None, jit_unroll=None, jit_leaf=None):
         if _native is None:
             raise ImportError(BUILD_HINT)
         if _ORPHAN_MACHINES:
@@ -274,7 +274,8 @@ class NativeBackend:
                                   NativeBlock, NativeCellRef, Builtin,
                                   None if jit_background is None else str(jit_background),
                                   None if jit_opt_threshold is None else str(jit_opt_threshold),
-                                  None if jit_unroll is None else str(jit_unroll))
+                                  None if jit_unroll is None else str(jit_unroll),
+                                  None if jit_leaf is None else bool(jit_leaf))
         factory.machine = weakref.ref(self._m)
         self._m.max_memory = max_memory
         self._interrupter = self._m.interrupter()
@@ -499,13 +500,15 @@ class NativeVM(VM):
                     count, "off"), or None to read SOMA_JIT_OPT_THRESHOLD.
     jit_unroll      polls of a recursion's compiled code before it is compiled again with the
                     recursion unrolled (a count, "off"), or None to read SOMA_JIT_UNROLL.
+    jit_leaf        leaf copies of direct recursion (True, False), or None to read
+                    SOMA_JIT_LEAF (docs/jit.md, "Leaf copies").
     """
 
     def __init__(self, stdlib=None, max_depth=DEFAULT_MAX_DEPTH, output=None, input=None,
                  load_stdlib=True, max_steps=None, time_limit=None, max_memory=None,
                  jit_threshold=None, jit_background=None, jit_opt_threshold=None,
-                 jit_unroll=None):
-        self._jit = (jit_threshold, jit_background, jit_opt_threshold, jit_unroll)
+                 jit_unroll=None, jit_leaf=None):
+        self._jit = (jit_threshold, jit_background, jit_opt_threshold, jit_unroll, jit_leaf)
         super().__init__(stdlib, max_depth, output, input, load_stdlib, max_steps, time_limit,
                          max_memory)
 

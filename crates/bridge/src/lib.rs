@@ -460,10 +460,11 @@ impl Machine {
     /// the JIT's default / `SOMA_JIT_DUMP` etc. from the environment); `background`: where
     /// tier-up generates code (`"1"`, `"0"`, `"lockstep"`; None: `SOMA_JIT_BACKGROUND`);
     /// `opt_threshold`: the optimizing tier's (a count or `"off"`; None: `SOMA_JIT_OPT_THRESHOLD`);
-    /// `unroll`: polls before recursion is unrolled (a count or `"off"`; None: `SOMA_JIT_UNROLL`).
+    /// `unroll`: polls before recursion is unrolled (a count or `"off"`; None: `SOMA_JIT_UNROLL`);
+    /// `leaf`: leaf copies of direct recursion (None: `SOMA_JIT_LEAF`).
     #[new]
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (jit, threshold, max_depth, singletons, make_block, make_cellref, make_builtin, block_type, cellref_type, builtin_type, background=None, opt_threshold=None, unroll=None))]
+    #[pyo3(signature = (jit, threshold, max_depth, singletons, make_block, make_cellref, make_builtin, block_type, cellref_type, builtin_type, background=None, opt_threshold=None, unroll=None, leaf=None))]
     fn new(
         jit: bool,
         threshold: Option<u64>,
@@ -478,6 +479,7 @@ impl Machine {
         background: Option<&str>,
         opt_threshold: Option<&str>,
         unroll: Option<&str>,
+        leaf: Option<bool>,
     ) -> PyResult<Machine> {
         let (t, f, nil, void) = singletons;
         let ctx = Box::new(Ctx {
@@ -525,6 +527,9 @@ impl Machine {
                 config.unroll_after = soma_jit::config::parse_unroll(u).ok_or_else(|| {
                     PyValueError::new_err(format!("unroll must be a count or off, got {u:?}"))
                 })?;
+            }
+            if let Some(l) = leaf {
+                config.leaf_inline = l;
             }
             if let Some(b) = background {
                 config.background = soma_jit::Background::parse(b).ok_or_else(|| {
@@ -871,6 +876,7 @@ impl Machine {
         d.set_item("bounded_checks", s.bounded_checks)?;
         d.set_item("nested_choices", s.nested_choices)?;
         d.set_item("unrolled", s.unrolled)?;
+        d.set_item("leaf_copies", s.leaf_copies)?;
         d.set_item("calls_moved", s.calls_moved)?;
         d.set_item("known_choices", s.known_choices)?;
         d.set_item("retranslations", s.retranslations)?;

@@ -88,6 +88,9 @@ pub struct JitConfig {
     /// `SOMA_JIT_UNROLL=N`, `off` for never, `0` for unrolled from its first optimizing
     /// compile, as with `opt_threshold` 0 (everything optimized at once).
     pub unroll_after: Option<u32>,
+    /// Inline the leaves of direct recursion at the optimizing tier's first compile
+    /// (`CodeEnv::leaf_inline`): `SOMA_JIT_LEAF=0` turns it off.
+    pub leaf_inline: bool,
     /// For tests of the failure path: every job panics on the compile thread.
     #[doc(hidden)]
     pub inject_worker_panic: bool,
@@ -163,6 +166,7 @@ impl Default for JitConfig {
             replay: true,
             check_replay: cfg!(debug_assertions),
             unroll_after: Some(DEFAULT_UNROLL_AFTER),
+            leaf_inline: true,
             inject_worker_panic: false,
             sink_always: false,
             hold_installs: false,
@@ -206,6 +210,9 @@ impl JitConfig {
         }
         if let Ok(v) = std::env::var("SOMA_JIT_UNROLL") {
             c.unroll_after = parse_unroll(&v).unwrap_or(c.unroll_after);
+        }
+        if let Ok(v) = std::env::var("SOMA_JIT_LEAF") {
+            c.leaf_inline = !matches!(v.trim(), "0" | "off");
         }
         if let Ok(v) = std::env::var("SOMA_JIT_CODE_CACHE") {
             c.code_cache = !matches!(v.trim(), "0" | "off");

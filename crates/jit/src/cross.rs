@@ -68,6 +68,7 @@ pub fn compile_module_for(vm: &mut Vm, module: u32, isa: &dyn isa::TargetIsa) ->
             quiet_poll_ahead: translate::continues_a_chain(code).then_some(0),
             // Recursion unrolled where it can be (the most IR).
             unroll: speculate,
+            leaf_inline: false,
             // Every flush point's stores (the most IR).
             sink_always: true,
             log: None,

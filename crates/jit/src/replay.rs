@@ -176,6 +176,7 @@ struct Counts {
     known_choices: usize,
     speculative: bool,
     unrolled: bool,
+    leaf_copies: usize,
 }
 
 /// A translation as every VM can use it (see the module docs).
@@ -436,6 +437,7 @@ pub fn capture(
             known_choices: t.known_choices,
             speculative: t.speculative,
             unrolled: t.unrolled,
+            leaf_copies: t.leaf_copies,
         },
         given_up,
         signature: func.signature.clone(),
@@ -726,6 +728,7 @@ fn instantiate(t: &Template, a: &mut Answers) -> Option<Translated> {
     out.known_choices = c.known_choices;
     out.speculative = c.speculative;
     out.unrolled = c.unrolled;
+    out.leaf_copies = c.leaf_copies;
     Some(out)
 }
 

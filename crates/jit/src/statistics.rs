@@ -123,6 +123,9 @@ pub struct JitStats {
     pub loops_moved: u64,
     /// Compiles whose recursion was unrolled one level (`JitConfig::unroll_after`).
     pub unrolled: u64,
+    /// Direct self-call sites compiled with a leaf copy (docs/jit.md, "Leaf copies"), counted
+    /// per compile.
+    pub leaf_copies: u64,
     /// Superseded code whose direct self-calls went to the newer code of their Block.
     pub calls_moved: u64,
     pub blocks: Vec<BlockStat>,

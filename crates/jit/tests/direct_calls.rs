@@ -39,15 +39,19 @@ fn fib_calls_itself_directly_without_leaving() {
     let src = format!("{FIB} 20 >fib");
     let mut r = calls_directly_like_the_executor(&src, false);
     let s = soma_jit::stats(&mut r.vm).unwrap();
-    // All optimized at once unrolls the recursion one level: fib inlined once into itself,
-    // the two calls of each level direct.
-    assert_eq!(s.unrolled, 1, "{s:?}");
-    assert_eq!(s.direct_call_sites, 4, "{s:?}");
-    assert_eq!(s.deopts, 0, "{s:?}");
+    // All optimized at once gives both call sites a leaf copy (tests/leaf_copies.rs).
+    assert_eq!((s.leaf_copies, s.direct_call_sites, s.deopts), (2, 2, 0), "{s:?}");
     let (o, _) = run_on(ALL_OPTIMIZED, &src, false);
     assert_eq!(o.al, "[6765]");
-    // Not unrolled: one level, two direct calls.
-    let mut r = Runner::with_config(JitConfig { unroll_after: None, ..all_optimized_config() });
+    // Without leaf copies it unrolls the recursion one level: fib inlined once into
+    // itself, the two calls of each level direct.
+    let mut r = Runner::with_config(JitConfig { leaf_inline: false, ..all_optimized_config() });
+    let res = r.run_src(&src);
+    assert_eq!(r.outcome(res).al, "[6765]");
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert_eq!((s.unrolled, s.direct_call_sites, s.deopts), (1, 4, 0), "{s:?}");
+    // Neither: one level, two direct calls.
+    let mut r = Runner::with_config(JitConfig { unroll_after: None, leaf_inline: false, ..all_optimized_config() });
     let res = r.run_src(&src);
     assert_eq!(r.outcome(res).al, "[6765]");
     let s = soma_jit::stats(&mut r.vm).unwrap();
@@ -78,6 +82,8 @@ fn a_recursion_that_keeps_running_unrolls_and_moves_over_mid_recursion() {
         threshold: Some(1),
         opt_threshold: Some(1),
         unroll_after: Some(2),
+        // Code with leaf copies is not unrolled later (tests/leaf_copies.rs).
+        leaf_inline: false,
         verify: true,
         background: Background::Lockstep,
         early_tier_up: false,
@@ -106,11 +112,15 @@ fn a_recursion_that_keeps_running_unrolls_and_moves_over_mid_recursion() {
 #[test]
 fn unrolled_code_deopts_where_its_assumptions_fail() {
     let src = "{ !_.n _. _.n 2 >< { !_. 140737488355000 } { !_. _.n 1 >- >p _.n 2 >- >p >+ } >choose !_.go >_.go } !p 9 >p";
-    let mut r = calls_directly_like_the_executor(src, false);
+    let (reference, _) = run_on(Tier::Executor, src, false);
+    let (o, mut r) = run_on(Tier::Unrolled, src, false);
+    assert_eq!(o, reference);
     let s = soma_jit::stats(&mut r.vm).unwrap();
     // The first code and its recompile with the feedback the overflow taught both unroll.
     assert!(s.unrolled >= 1, "{s:?}");
     assert!(deopt_count(&mut r, DeoptReason::IntOverflow) >= 1, "{s:?}");
+    // And with leaf copies, the same outcome.
+    calls_directly_like_the_executor(src, false);
 }
 
 #[test]

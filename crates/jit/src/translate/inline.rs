@@ -52,7 +52,7 @@ impl<'e> Translator<'_, 'e> {
     /// when this translation unrolls (`unrolls_here`).
     fn recursive(&self, v: Value, copy: usize) -> bool {
         if v == self.levels[0].block && copy == 0 {
-            return !self.unrolls_here();
+            return !(self.unrolls_here() || self.leaf_copy_starts());
         }
         self.levels[copy..].iter().any(|l| l.block == v)
     }
@@ -69,7 +69,8 @@ impl<'e> Translator<'_, 'e> {
     /// calls itself directly past its argument instructions: the copy's own calls of the
     /// Block are then direct calls of this code.
     fn unrolls_here(&self) -> bool {
-        self.env.unroll && self.spec.is_some() && self.direct.as_ref().is_some_and(|d| d.join.is_some())
+        // Leaf copies come first (`leaf.rs`); a translation that cannot make them unrolls.
+        self.env.unroll && !self.env.leaf_inline && self.spec.is_some() && self.direct.as_ref().is_some_and(|d| d.join.is_some())
     }
 
     /// Whether an inlined Code can run without a real frame: nothing in it can observe the
@@ -175,6 +176,12 @@ impl<'e> Translator<'_, 'e> {
     /// Block pushes its own frame, so no virtual frame of this code needs to be real.
     pub(super) fn emit_call_block(&mut self, bits: u64) {
         if self.can_call_direct(bits) {
+            if self.in_leaf_copy() {
+                return self.leave_leaf_copy();
+            }
+            if self.leaf_inlines_here() {
+                return self.emit_leaf_site(bits);
+            }
             return self.emit_direct_self_call(bits);
         }
         if self.spec.is_some() && self.writes_heap_register(bits) {
@@ -399,7 +406,7 @@ impl<'e> Translator<'_, 'e> {
         if !self.out.inlined_codes.contains(&(b.module, b.code)) {
             self.out.inlined_codes.push((b.module, b.code));
         }
-        self.out.unrolled |= v == self.levels[0].block;
+        self.out.unrolled |= v == self.levels[0].block && self.leaf.is_none();
         self.inlined_instrs += code.instrs.len();
         for (pc, &ins) in code.instrs.iter().enumerate() {
             self.levels.last_mut().expect("level").pc = pc;
@@ -407,8 +414,9 @@ impl<'e> Translator<'_, 'e> {
                 continue;
             }
             self.gen_instr(ins);
-            if self.bail.is_some() {
-                // Abandoned: emit nothing more (the current block may be filled).
+            if self.bail.is_some() || self.dead {
+                // Abandoned, or this path left a leaf copy (`leaf.rs`): emit nothing more
+                // (the current block may be filled).
                 self.levels.pop();
                 return;
             }
@@ -545,7 +553,6 @@ impl<'e> Translator<'_, 'e> {
         self.seal_blocks(&[tb, fb]);
 
         let mut arms = Vec::with_capacity(2);
-        let mut regions = Vec::with_capacity(2);
         for (entry, arm) in [(tb, choices[0]), (fb, choices[1])] {
             self.vs = before_vs.clone();
             self.restore_regs(&before_regs);
@@ -559,16 +566,43 @@ impl<'e> Translator<'_, 'e> {
             if self.bail.is_some() {
                 return;
             }
-            // A pristine exit block per arm: what it does (jump with values, or flush first)
-            // is decided once both arms are known.
-            let exit = self.b.create_block();
-            self.b.ins().jump(exit, &[]);
-            self.b.seal_block(exit);
-            arms.push((exit, self.vs.clone(), self.reg_snapshot()));
-            regions.push(self.poll_region);
+            if std::mem::take(&mut self.dead) {
+                // The arm left a leaf copy on every path (`leaf.rs`): nothing to merge.
+                continue;
+            }
+            arms.push(self.end_path());
         }
-        self.poll_region = Self::merge_poll_regions(regions[0], regions[1]);
-        let [(t_exit, t_vs, t_regs), (f_exit, f_vs, f_regs)]: [_; 2] = arms.try_into().expect("two arms");
+        self.join_paths(arms);
+    }
+
+    /// End the path being translated in a pristine exit block of its own: what it does (jump
+    /// with values, or flush first) is decided when [`Self::join_paths`] knows every path.
+    pub(super) fn end_path(&mut self) -> PathEnd {
+        let exit = self.b.create_block();
+        self.b.ins().jump(exit, &[]);
+        self.b.seal_block(exit);
+        PathEnd { exit, vs: self.vs.clone(), regs: self.reg_snapshot(), region: self.poll_region }
+    }
+
+    /// Go on from the ends of the paths `ends` (each jumps to its pristine `exit` block): where
+    /// there are two, merged as the arms of an inlined `choose` are (see
+    /// [`Self::inline_choice`]); where one, in its state; where none, on a dead path.
+    pub(super) fn join_paths(&mut self, mut ends: Vec<PathEnd>) {
+        if ends.len() < 2 {
+            let Some(end) = ends.pop() else {
+                self.dead = true;
+                return;
+            };
+            self.b.switch_to_block(end.exit);
+            self.vs = end.vs;
+            self.restore_regs(&end.regs);
+            self.poll_region = end.region;
+            return;
+        }
+        let [t, f]: [PathEnd; 2] = ends.try_into().ok().expect("two paths");
+        self.poll_region = Self::merge_poll_regions(t.region, f.region);
+        let (t_exit, t_vs, t_regs) = (t.exit, t.vs, t.regs);
+        let (f_exit, f_vs, f_regs) = (f.exit, f.vs, f.regs);
         let Some(regs) = merge_regs(&t_regs, &f_regs) else {
             return self.give_up("inlined branches leave the Registers differently");
         };
@@ -697,6 +731,15 @@ impl<'e> Translator<'_, 'e> {
         }
     }
 
+}
+
+/// Where a path being translated ended, for [`Translator::join_paths`]: its pristine exit
+/// block (sealed, its only predecessor the path's end) and the translation state there.
+pub(super) struct PathEnd {
+    pub exit: ir::Block,
+    pub vs: VStack,
+    pub regs: RegSnapshot,
+    pub region: Option<polls::PollRegion>,
 }
 
 /// The choice whose arms [`Translator::inline_branches`] is translating, as a Register name

@@ -142,6 +142,11 @@ pub struct CodeEnv<'a> {
     /// own Block once into itself, the copy's calls direct (`inline.rs`, `unrolls_here`).
     /// The compiler asks for it when such code keeps running (`JitConfig::unroll_after`).
     pub unroll: bool,
+    /// Inline the leaves of direct recursion: at a direct self-call site, the code's own
+    /// Block inlined once, each of the copy's own calls of it leaving the copy for a direct
+    /// call with the site's arguments (`leaf.rs`). Takes precedence over `unroll`, which a
+    /// translation that cannot make leaf copies falls back to.
+    pub leaf_inline: bool,
     /// Sink the Store writes of the code's own level even where it may call out (see
     /// `speculate.rs`, "Sunk writes"): for tests of the flushes before leaf helpers and
     /// calls, which code chosen by the estimate rarely reaches.
@@ -265,6 +270,8 @@ pub struct Translated {
     pub hoisted: Box<[helpers::HoistedCheck]>,
     /// The code inlined its own Block into itself (`CodeEnv::unroll`).
     pub unrolled: bool,
+    /// Direct self-call sites given a leaf copy (`leaf.rs`).
+    pub leaf_copies: usize,
     /// The code's own entry, set when it is installed: its direct self-calls call it. Back to
     /// 0 when newer code of the Block is installed: the direct calls then go to that code.
     pub self_entry: Box<std::cell::Cell<u64>>,
@@ -274,7 +281,18 @@ pub struct Translated {
 
 /// Why a translation gave up (the compiler retries with less ambition).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Bail(pub &'static str);
+pub struct Bail {
+    pub why: &'static str,
+    /// The translation had made a leaf copy, or tried to (`leaf.rs`): the retry goes without
+    /// them first. Otherwise they had nothing to do with it, and the retry keeps them.
+    pub leaf_copies: bool,
+}
+
+impl Bail {
+    fn new(why: &'static str) -> Bail {
+        Bail { why, leaf_copies: false }
+    }
+}
 
 /// Build the IR of `env.block`'s Code into `func` (whose signature is set here).
 pub fn translate(
@@ -283,8 +301,8 @@ pub fn translate(
     env: &CodeEnv,
     frontend: TargetFrontendConfig,
 ) -> Result<Translated, Bail> {
-    let bo = env.vm.block_obj(env.block).ok_or(Bail("not a Block"))?;
-    let (code, consts) = env.code(bo.module, bo.code).ok_or(Bail("unknown code"))?;
+    let bo = env.vm.block_obj(env.block).ok_or(Bail::new("not a Block"))?;
+    let (code, consts) = env.code(bo.module, bo.code).ok_or(Bail::new("unknown code"))?;
     let code_index = bo.code as usize;
     let is_program = code_index == 0;
     let call_conv = frontend.default_call_conv;
@@ -360,6 +378,9 @@ pub fn translate(
         poll_region: None,
         poll_bounds: Default::default(),
         induction_guard: None,
+        leaf: None,
+        leaf_tried: false,
+        dead: false,
     };
     // Speculative code that can write no Store cell has no writes of its own to add at its
     // sync points, and may call itself directly.
@@ -736,6 +757,13 @@ struct Translator<'a, 'e> {
     poll_bounds: polls::PollBounds,
     /// The pre-header's branch into a loop's body that `induction.rs` makes its entry guard.
     induction_guard: Option<crate::induction::EntryGuard>,
+    /// The leaf copy being translated (`leaf.rs`).
+    leaf: Option<leaf::LeafCopy>,
+    /// A leaf copy was begun.
+    leaf_tried: bool,
+    /// The path being translated left a leaf copy for its direct call: nothing more is
+    /// translated on it until a merge takes the state of a path that did not (`leaf.rs`).
+    dead: bool,
 }
 
 impl<'e> Translator<'_, 'e> {
@@ -931,7 +959,8 @@ impl<'e> Translator<'_, 'e> {
     }
 
     fn give_up(&mut self, why: &'static str) {
-        self.bail.get_or_insert(Bail(why));
+        let leaf_copies = self.leaf_tried;
+        self.bail.get_or_insert(Bail { why, leaf_copies });
     }
 
     fn lvl(&self) -> &Level<'e> {
@@ -1108,6 +1137,7 @@ impl<'e> Translator<'_, 'e> {
 mod direct;
 mod exits;
 mod inline;
+mod leaf;
 mod ops;
 mod polls;
 mod record;

@@ -80,6 +80,9 @@ pub enum Tier {
     Jit(u64),
     /// JIT with this threshold and this optimizing-tier threshold (0: everything optimized).
     Optimizing(u64, u64),
+    /// Everything optimized at once without leaf copies, so that direct recursion is unrolled
+    /// instead (the translation leaf copies fall back to; docs/jit.md, "Leaf copies").
+    Unrolled,
 }
 
 pub struct Runner {
@@ -97,6 +100,7 @@ impl Runner {
             Tier::Executor => None,
             Tier::Jit(t) => Some((t, None)),
             Tier::Optimizing(t, opt) => Some((t, Some(opt))),
+            Tier::Unrolled => Some((0, Some(0))),
         };
         if let Some((t, opt)) = jit {
             let config = JitConfig {
@@ -111,6 +115,7 @@ impl Runner {
                 // Tiers and counts some tests assert must not depend on what other tests of
                 // the process compiled (tests/code_cache.rs tests this).
                 early_tier_up: false,
+                leaf_inline: !matches!(tier, Tier::Unrolled),
                 ..JitConfig::default()
             };
             soma_jit::install_with(&mut vm, config).expect("JIT installs");
@@ -135,7 +140,7 @@ impl Runner {
     pub fn run_id(&mut self, id: u32) -> Result<(), soma_runtime::SomaError> {
         match self.tier {
             Tier::Executor => soma_runtime::exec::run_module(&mut self.vm, id),
-            Tier::Jit(_) | Tier::Optimizing(..) => soma_jit::run_module(&mut self.vm, id),
+            Tier::Jit(_) | Tier::Optimizing(..) | Tier::Unrolled => soma_jit::run_module(&mut self.vm, id),
         }
     }
 
@@ -178,9 +183,10 @@ pub fn run_on(tier: Tier, src: &str, stdlib: bool) -> (Outcome, Runner) {
 /// outcome.
 pub fn diff(src: &str, stdlib: bool) -> Outcome {
     let (reference, _) = run_on(Tier::Executor, src, stdlib);
-    for tier in [Tier::Jit(0), Tier::Jit(1), Tier::Optimizing(0, 0), Tier::Optimizing(1, 2)] {
+    for tier in [Tier::Jit(0), Tier::Jit(1), Tier::Optimizing(0, 0), Tier::Optimizing(1, 2), Tier::Unrolled] {
         let t = match tier {
             Tier::Jit(t) | Tier::Optimizing(t, _) => t,
+            Tier::Unrolled => 0,
             Tier::Executor => unreachable!(),
         };
         let (jit, mut r) = run_on(tier, src, stdlib);
@@ -191,7 +197,7 @@ pub fn diff(src: &str, stdlib: bool) -> Outcome {
             let stats = soma_jit::stats(&mut r.vm).expect("installed");
             assert_eq!(stats.compile_failures, 0, "{stats:?}");
             assert!(stats.blocks_compiled >= 1, "the program itself is compiled at threshold 0");
-            if let Tier::Optimizing(_, 0) = tier {
+            if let Tier::Optimizing(_, 0) | Tier::Unrolled = tier {
                 assert_eq!(stats.optimized, stats.blocks_compiled, "all optimized: {stats:?}");
             }
         }

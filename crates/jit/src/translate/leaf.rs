@@ -1,0 +1,146 @@
+//! Leaf copies: the base cases of direct recursion inlined at its call sites.
+//!
+//! Most calls of a doubly recursive Block are leaves: of fib's calls about 62% take the base
+//! case (`n < 2`) and return at once, yet each is a whole direct call (`direct.rs`): the
+//! checks before it, the frame, the callee's prologue and direct entry, its return, about
+//! a hundred instructions for a compare and a copy. So at a direct self-call site,
+//! speculative code inlines its own Block once (a *leaf copy*, at the site's arguments), and
+//! wherever the copy would call the Block in turn, it leaves the copy instead: it jumps to a
+//! direct call of the Block at the *site's* arguments, which runs the whole call again from
+//! its start. The copy's paths that call nothing (the base cases) end inline; the others
+//! cost the copy's prefix (the pops, the compare, the choice) once more than a plain direct
+//! call would.
+//!
+//! Running a call's beginning twice is the same program only if nothing could observe the
+//! first run. A copy's path from its entry to a point where it leaves must therefore have
+//! no effect: no call, no helper (a helper may write the graph, allocate, print), no store
+//! to memory (the AL, a slot, a cell). That is checked on the function built, not assumed:
+//! when any instruction of a hot block emitted for the copy calls or stores, the
+//! translation gives up and the compiler translates again without leaf copies
+//! (`translate_with_fallbacks`). Exits are cold: a path that leaves for the executor inside
+//! the copy hands it the copy's frames as any inlined body's exit does, and never comes back
+//! to leave the copy. What the copy's pure prefix changed is then put back on the way to the
+//! direct call: the virtual stack and the Registers' state as at the site, and the VM fields
+//! speculative code keeps in variables (`vmstate.rs`): the poll countdown the copy's
+//! entries decremented (the direct call counts its entry and the callee counts its inlined
+//! ones again, as the executor counts each once) and the depth of its virtual frames. The
+//! countdown's poll region is the site's; its bound was raised by the copy's entries, which
+//! only makes the test leave sooner.
+//!
+//! After the copy leaves on a path, nothing more is translated on it (`Translator::dead`):
+//! the merges of inlined arms (`join_paths`) go on from the arms that did not leave, and the
+//! site joins the copy's end (if some path reached it) with the direct call's result.
+
+use super::*;
+use super::vmstate::VmField;
+
+/// The leaf copy being translated.
+#[derive(Clone, Copy)]
+pub(super) struct LeafCopy {
+    /// The number of levels at the site: the copy is the level above.
+    site_levels: usize,
+    /// The direct call the copy leaves for, once a path does.
+    leave: Option<ir::Block>,
+}
+
+impl<'e> Translator<'_, 'e> {
+    /// Whether a direct self-call here gets a leaf copy: speculative code with leaf copies on
+    /// (`CodeEnv::leaf_inline`, which takes precedence over unrolling), not inside a copy.
+    pub(super) fn leaf_inlines_here(&self) -> bool {
+        self.env.leaf_inline && self.spec.is_some() && self.leaf.is_none()
+    }
+
+    /// Whether the translation is inside a leaf copy (its level or deeper).
+    pub(super) fn in_leaf_copy(&self) -> bool {
+        self.leaf.is_some_and(|l| self.levels.len() > l.site_levels)
+    }
+
+    /// Whether the code's own Block is being inlined as a leaf copy right now (the site's
+    /// level is the top one): it may be, once.
+    pub(super) fn leaf_copy_starts(&self) -> bool {
+        self.leaf.is_some_and(|l| self.levels.len() == l.site_levels)
+    }
+
+    /// A direct self-call of Block `bits` (this code's), its arguments on the virtual stack,
+    /// with a leaf copy (see the module docs).
+    pub(super) fn emit_leaf_site(&mut self, bits: u64) {
+        let site_vs = self.vs.clone();
+        let site_regs = self.reg_snapshot();
+        let site_region = self.poll_region;
+        let fields = [VmField::Countdown, VmField::Depth, VmField::MaxDepth];
+        let site_fields = fields.map(|f| self.load_vm_field(f));
+        self.leaf = Some(LeafCopy { site_levels: self.levels.len(), leave: None });
+        if !self.inlinable(bits) {
+            // Over the inlining budget, say: a plain direct call.
+            self.leaf = None;
+            return self.emit_direct_self_call(bits);
+        }
+        let first_inst = self.b.func.dfg.num_insts();
+        self.leaf_tried = true;
+        self.inline_block(bits);
+        let copy = self.leaf.take().expect("the copy being translated");
+        let copy_left = std::mem::take(&mut self.dead);
+        if self.bail.is_some() {
+            return;
+        }
+        let Some(leave) = copy.leave else {
+            // No path calls the Block again: the copy is the whole call.
+            return;
+        };
+        if self.copy_has_effects(first_inst) {
+            return self.give_up("a leaf copy calls or stores before it leaves");
+        }
+        self.out.leaf_copies += 1;
+        let mut ends = Vec::with_capacity(2);
+        if !copy_left {
+            ends.push(self.end_path());
+        }
+        self.b.seal_block(leave);
+        self.b.switch_to_block(leave);
+        self.vs = site_vs;
+        self.restore_regs(&site_regs);
+        self.poll_region = site_region;
+        for (f, v) in fields.into_iter().zip(site_fields) {
+            self.store_vm_field(f, v);
+        }
+        self.emit_direct_self_call(bits);
+        if self.bail.is_some() {
+            return;
+        }
+        ends.push(self.end_path());
+        self.join_paths(ends);
+    }
+
+    /// Inside a leaf copy, a call of the code's own Block: this path leaves the copy for the
+    /// direct call at the site, and is dead from here on.
+    pub(super) fn leave_leaf_copy(&mut self) {
+        let leave = match self.leaf.as_ref().and_then(|l| l.leave) {
+            Some(b) => b,
+            None => {
+                let b = self.b.create_block();
+                self.leaf.as_mut().expect("in a leaf copy").leave = Some(b);
+                b
+            }
+        };
+        self.b.ins().jump(leave, &[]);
+        let dead = self.b.create_block();
+        self.b.seal_block(dead);
+        self.b.switch_to_block(dead);
+        self.dead = true;
+    }
+
+    /// Whether an instruction emitted since `first` (the copy's) in a block that is not cold
+    /// calls or writes memory.
+    fn copy_has_effects(&self, first: usize) -> bool {
+        let func = &*self.b.func;
+        (first..func.dfg.num_insts()).any(|i| {
+            let inst = ir::Inst::from_u32(i as u32);
+            let Some(block) = func.layout.inst_block(inst) else { return false };
+            if func.layout.is_cold(block) {
+                return false;
+            }
+            let op = func.dfg.insts[inst].opcode();
+            op.is_call() || op.can_store()
+        })
+    }
+}
