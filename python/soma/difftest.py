@@ -622,6 +622,8 @@ def compare(factories, count, seed, report=print, reach=None):
                     reach.setdefault("outside_bound", set()).add(index)
                 if LAST_STATS.get("nested_choices", 0):
                     reach.setdefault("nested_choices", set()).add(index)
+                if LAST_STATS.get("partial_flushes", 0):
+                    reach.setdefault("partial_flushes", set()).add(index)
         base = results[names[0]]
         if all(results[n] == base for n in names[1:]):
             continue
@@ -704,6 +706,7 @@ def main(argv=None):
               "from the code cache in %d; record reads compiled in %d; record names in %d "
               "(fields written at once in %d); isNil or isVoid inline in %d; "
               "a recursion moved over to its unrolled code in %d; three-way dispatch compiled in %d; "
+              "inlined paths merged keeping their top entries virtual in %d; "
               "Store writes sunk in %d; rounds re-entered inside their poll region in %d; "
               "overflow checks dropped by a loop's bound in %d (its entry guard failing in %d); "
               "translations replayed in %d"
@@ -717,7 +720,8 @@ def main(argv=None):
                  len(reach.get("child_reads", ())), len(reach.get("records", ())),
                  len(reach.get("record_batches", ())), len(reach.get("singleton_tests", ())),
                  reach.get("calls_moved", 0),
-                 len(reach.get("nested_choices", ())), len(reach.get("sunk", ())),
+                 len(reach.get("nested_choices", ())), len(reach.get("partial_flushes", ())),
+                 len(reach.get("sunk", ())),
                  len(reach.get("region_reentries", ())), len(reach.get("bounded", ())),
                  len(reach.get("outside_bound", ())), len(reach.get("replayed_in", ()))))
     return 1 if found else 0

@@ -877,6 +877,7 @@ impl Machine {
         d.set_item("nested_choices", s.nested_choices)?;
         d.set_item("unrolled", s.unrolled)?;
         d.set_item("leaf_copies", s.leaf_copies)?;
+        d.set_item("partial_flushes", s.partial_flushes)?;
         d.set_item("calls_moved", s.calls_moved)?;
         d.set_item("known_choices", s.known_choices)?;
         d.set_item("retranslations", s.retranslations)?;

@@ -1114,6 +1114,7 @@ impl Jit {
         self.stats.bounded_checks += t.data.bounded_checks as u64;
         self.stats.nested_choices += t.data.nested_choices as u64;
         self.stats.known_choices += t.data.known_choices as u64;
+        self.stats.partial_flushes += t.data.partial_flushes as u64;
         if tier == 2 {
             self.inlined_in_optimized.extend(t.data.inlined_codes.iter().copied());
             self.stats.optimized += 1;

@@ -177,6 +177,7 @@ struct Counts {
     speculative: bool,
     unrolled: bool,
     leaf_copies: usize,
+    partial_flushes: usize,
 }
 
 /// A translation as every VM can use it (see the module docs).
@@ -438,6 +439,7 @@ pub fn capture(
             speculative: t.speculative,
             unrolled: t.unrolled,
             leaf_copies: t.leaf_copies,
+            partial_flushes: t.partial_flushes,
         },
         given_up,
         signature: func.signature.clone(),
@@ -729,6 +731,7 @@ fn instantiate(t: &Template, a: &mut Answers) -> Option<Translated> {
     out.speculative = c.speculative;
     out.unrolled = c.unrolled;
     out.leaf_copies = c.leaf_copies;
+    out.partial_flushes = c.partial_flushes;
     Some(out)
 }
 

@@ -123,6 +123,9 @@ pub struct JitStats {
     pub loops_moved: u64,
     /// Compiles whose recursion was unrolled one level (`JitConfig::unroll_after`).
     pub unrolled: u64,
+    /// Merges of inlined paths that kept the entries both hold at the top virtual and
+    /// flushed only what one path held below them, counted per compile.
+    pub partial_flushes: u64,
     /// Direct self-call sites compiled with a leaf copy (docs/jit.md, "Leaf copies"), counted
     /// per compile.
     pub leaf_copies: u64,

@@ -524,7 +524,8 @@ impl<'e> Translator<'_, 'e> {
 
     /// Execute a `choose` between Blocks `t` and `f` (by `truthy`, an `i8`): both bodies are
     /// inlined on their own branch and the branches meet again with the same virtual stack
-    /// depth (or both flushed) and the same Register states (else the translation bails).
+    /// depth (or what one holds below the other's entries flushed, see [`Self::join_paths`])
+    /// and the same Register states (else the translation bails).
     pub(super) fn inline_choice(&mut self, truthy: ir::Value, t: u64, f: u64) {
         self.inline_branches(truthy, [ChoiceArm::Known(t), ChoiceArm::Known(f)], Chosen::Pair((truthy, t, f)));
     }
@@ -607,68 +608,65 @@ impl<'e> Translator<'_, 'e> {
             return self.give_up("inlined branches leave the Registers differently");
         };
         let merge = self.b.create_block();
+        // The top entries both paths hold virtually merge; below them, the longer path's
+        // entries go to the AL (a call on one path, say, flushed what the other still holds),
+        // so that the AL is the same either way. Top-aligned: the paths may leave stacks of
+        // different depths, and what they share at the top is what follows reads first.
         let same_shape = t_vs.len() == f_vs.len();
-        let values = |vs: &VStack| -> Option<Vec<VValue>> { vs.entries().iter().map(|e| e.value().copied()).collect() };
-        let (t_vals, f_vals) = match (values(&t_vs), values(&f_vs)) {
-            (Some(t), Some(f)) => (t, f),
+        let kept = t_vs.len().min(f_vs.len());
+        let top = |vs: &VStack| -> Option<Vec<VValue>> {
+            vs.entries()[vs.len() - kept..].iter().map(|e| e.value().copied()).collect()
+        };
+        let (kept, t_vals, f_vals) = match (top(&t_vs), top(&f_vs)) {
+            (Some(t), Some(f)) => (kept, t, f),
             _ if same_shape => return self.give_up("a virtual `_.` across inlined branches"),
-            _ => (Vec::new(), Vec::new()),
+            _ => (0, Vec::new(), Vec::new()),
         };
-        let vars: Vec<_> = if same_shape {
-            (0..t_vs.len()).map(|_| self.b.declare_var(I64)).collect()
-        } else {
-            Vec::new()
-        };
+        if !same_shape && kept > 0 {
+            self.out.partial_flushes += 1;
+        }
+        let vars: Vec<_> = (0..kept).map(|_| self.b.declare_var(I64)).collect();
         // An entry that is a small Int on both arms stays one (its integer merges too). Where
         // both arms boxed it themselves, only the integer merges, boxed again after the merge:
         // what uses the boxed form there is mostly an exit, where the boxing then goes
         // (`cold::sink_into_cold`), instead of both arms boxing every time. An arm that had
         // it boxed already (an argument, fib's `_.n`) merges the boxed form as well.
-        let int_vars: Vec<Option<(_, bool)>> = if same_shape {
-            (0..t_vs.len())
-                .map(|i| {
-                    let (t, f) = (t_vals[i], f_vals[i]);
-                    let (Some(ti), Some(fi)) = (t.int, f.int) else { return None };
-                    let int_only = self.is_boxing_of(t.val, ti) && self.is_boxing_of(f.val, fi);
-                    Some((self.b.declare_var(I64), int_only))
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let int_vars: Vec<Option<(_, bool)>> = (0..kept)
+            .map(|i| {
+                let (t, f) = (t_vals[i], f_vals[i]);
+                let (Some(ti), Some(fi)) = (t.int, f.int) else { return None };
+                let int_only = self.is_boxing_of(t.val, ti) && self.is_boxing_of(f.val, fi);
+                Some((self.b.declare_var(I64), int_only))
+            })
+            .collect();
         for (exit, vs, vals) in [(t_exit, &t_vs, &t_vals), (f_exit, &f_vs, &f_vals)] {
             self.b.switch_to_block(exit);
-            if same_shape {
-                for ((var, int_var), e) in vars.iter().zip(&int_vars).zip(vals) {
-                    if let (Some((iv, _)), Some(i)) = (int_var, e.int) {
-                        self.b.def_var(*iv, i);
-                    }
-                    if !matches!(int_var, Some((_, true))) {
-                        self.b.def_var(*var, e.val);
-                    }
+            self.emit_flush(&vs.entries()[..vs.len() - kept]);
+            for ((var, int_var), e) in vars.iter().zip(&int_vars).zip(vals) {
+                if let (Some((iv, _)), Some(i)) = (int_var, e.int) {
+                    self.b.def_var(*iv, i);
                 }
-            } else {
-                self.emit_flush(vs.entries());
+                if !matches!(int_var, Some((_, true))) {
+                    self.b.def_var(*var, e.val);
+                }
             }
             self.b.ins().jump(merge, &[]);
         }
         self.b.seal_block(merge);
         self.b.switch_to_block(merge);
         self.vs = VStack::default();
-        if same_shape {
-            for (i, var) in vars.iter().enumerate() {
-                let (a, b) = (t_vals[i], f_vals[i]);
-                let konst = if a.konst == b.konst { a.konst } else { None };
-                let mut e = match int_vars[i] {
-                    Some((iv, true)) => {
-                        let int = self.b.use_var(iv);
-                        VValue::new(self.box_int(int), konst)
-                    }
-                    _ => VValue::new(self.b.use_var(*var), konst),
-                };
-                e.int = int_vars[i].map(|(iv, _)| self.b.use_var(iv));
-                self.vs.push(VEntry::Value(e));
-            }
+        for (i, var) in vars.iter().enumerate() {
+            let (a, b) = (t_vals[i], f_vals[i]);
+            let konst = if a.konst == b.konst { a.konst } else { None };
+            let mut e = match int_vars[i] {
+                Some((iv, true)) => {
+                    let int = self.b.use_var(iv);
+                    VValue::new(self.box_int(int), konst)
+                }
+                _ => VValue::new(self.b.use_var(*var), konst),
+            };
+            e.int = int_vars[i].map(|(iv, _)| self.b.use_var(iv));
+            self.vs.push(VEntry::Value(e));
         }
         self.restore_regs(&regs);
     }

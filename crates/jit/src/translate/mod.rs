@@ -272,6 +272,9 @@ pub struct Translated {
     pub unrolled: bool,
     /// Direct self-call sites given a leaf copy (`leaf.rs`).
     pub leaf_copies: usize,
+    /// Merges of inlined paths that kept their shared top entries virtual and flushed only
+    /// what one path held below them (`join_paths`).
+    pub partial_flushes: usize,
     /// The code's own entry, set when it is installed: its direct self-calls call it. Back to
     /// 0 when newer code of the Block is installed: the direct calls then go to that code.
     pub self_entry: Box<std::cell::Cell<u64>>,
