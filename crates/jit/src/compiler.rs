@@ -66,9 +66,10 @@ pub struct Jit {
     no_inline: HashSet<(u32, u32)>,
     /// Blocks recompiled without speculation (their speculative code kept deoptimizing).
     no_speculate: HashSet<(u32, u32)>,
-    /// Routine exits of each Block's current speculative code that calls itself directly,
-    /// and the Blocks whose translations unroll their recursion from now on.
-    routine_exits: HashMap<(u32, u32), u32>,
+    /// Polls (routine exits and polls taken early) of each Block's current speculative code
+    /// that calls itself directly, and the Blocks whose translations unroll their recursion
+    /// from now on.
+    polls_of_code: HashMap<(u32, u32), u32>,
     unrolls: HashSet<(u32, u32)>,
     /// Type feedback from deopts (`feedback.rs`), read by every translation.
     feedback: crate::feedback::TypeFeedback,
@@ -210,7 +211,7 @@ impl Jit {
             no_virtual_register: HashSet::new(),
             no_inline: HashSet::new(),
             no_speculate: HashSet::new(),
-            routine_exits: HashMap::new(),
+            polls_of_code: HashMap::new(),
             unrolls: HashSet::new(),
             feedback: Default::default(),
             learnt: HashSet::new(),
@@ -458,27 +459,14 @@ impl Jit {
     /// goes on meanwhile; once the new code is installed, the old code's direct self-calls go
     /// to it (they find their `Translated::self_entry` at 0), so a deep recursion moves over
     /// at its next call rather than when it returns.
+    ///
+    /// Polls taken early count too (`count_poll`, from `jit_poll_ahead`, where nothing may be
+    /// compiled or installed): since directly recursive code takes its polls early, its routine
+    /// exits are the host hook's turns (every ninth poll) and polls near a limit.
     fn consider_unrolling(&mut self, vm: &mut Vm, block: Value) {
+        let Some(key) = self.count_poll(vm, block) else { return };
         let Some(after) = self.config.unroll_after else { return };
-        let Some(b) = vm.block_obj(block) else { return };
-        let key = (b.module, b.code);
-        let Some(&(i, 2)) = self.current.get(&key) else { return };
-        let d = &self.code_data[i];
-        if !d.speculative
-            || d.direct_call_sites == 0
-            || d.unrolled
-            // Leaf copies already take most calls (the leaves) off the native call path; the
-            // unrolled code, which has none, ran about as many instructions (fib(27), callgrind).
-            || d.leaf_copies > 0
-            || self.unrolls.contains(&key)
-            || self.queued.contains_key(&key)
-            || self.failed.contains(&key)
-        {
-            return;
-        }
-        let polls = self.routine_exits.entry(key).or_insert(0);
-        *polls += 1;
-        if *polls < after || !self.within_budget() {
+        if self.polls_of_code[&key] < after || !self.within_budget() {
             return;
         }
         self.unrolls.insert(key);
@@ -492,6 +480,30 @@ impl Jit {
             return;
         }
         self.queue(vm, block, 2);
+    }
+
+    /// A poll of `block`'s code: when that code is one whose recursion may be unrolled
+    /// (`consider_unrolling`), count it and return the Block's key.
+    fn count_poll(&mut self, vm: &Vm, block: Value) -> Option<(u32, u32)> {
+        self.config.unroll_after?;
+        let b = vm.block_obj(block)?;
+        let key = (b.module, b.code);
+        let &(i, 2) = self.current.get(&key)? else { return None };
+        let d = &self.code_data[i];
+        if !d.speculative
+            || d.direct_call_sites == 0
+            || d.unrolled
+            // Leaf copies already take most calls (the leaves) off the native call path; the
+            // unrolled code, which has none, ran about as many instructions (fib(27), callgrind).
+            || d.leaf_copies > 0
+            || self.unrolls.contains(&key)
+            || self.queued.contains_key(&key)
+            || self.failed.contains(&key)
+        {
+            return None;
+        }
+        *self.polls_of_code.entry(key).or_insert(0) += 1;
+        Some(key)
     }
 
     /// Translate `block` for `tier` now and hand its code generation to the compile thread.
@@ -854,7 +866,19 @@ impl Jit {
             _ => None,
         };
         let code = vm.module(mid).and_then(|m| m.module.codes.get(cid as usize)).ok_or("unknown code")?;
-        let quiet_poll_ahead = if translate::continues_a_chain(code) { self.quiet_poll_ahead() } else { None };
+        // Chained loop bodies take polls due in their poll regions early; so does optimized
+        // code that may call itself directly (fib: otherwise about one exit to the executor
+        // in about 830 calls, each running the rest of its call interpreted, 8% of the run).
+        let recursive = || {
+            let codes = &vm.module(mid).expect("looked up above").module.codes;
+            let value_at = |p: &soma_runtime::decode::Path| {
+                let comps: Vec<&str> = p.components.iter().map(|s| &**s).collect();
+                vm.read_store_path(&comps)
+            };
+            translate::runs_block(&|c| codes.get(c as usize), &value_at, cid, block.to_bits(), translate::SPECULATIVE_INLINE_DEPTH)
+        };
+        let quiet_poll_ahead =
+            if translate::continues_a_chain(code) || (tier == 2 && recursive()) { self.quiet_poll_ahead() } else { None };
         Ok(EnvSettings {
             key: (mid, cid),
             hot_at,
@@ -1300,7 +1324,13 @@ fn install_ready(vm: &mut Vm) {
 /// instruction `(site_block, site_pc)`: the recompile of a Block whose deopts taught something
 /// speculates again, with the feedback.
 fn note_early_poll(vm: &mut Vm) {
-    with_jit(vm, |jit, _| jit.stats.early_polls += 1);
+    with_jit(vm, |jit, vm| {
+        jit.stats.early_polls += 1;
+        // Inlined bodies have no frame: the innermost is the polling code's own.
+        if let Some(block) = vm.current_block() {
+            jit.count_poll(vm, block);
+        }
+    });
 }
 
 fn note_deopt(vm: &mut Vm, event: crate::helpers::DeoptEvent) {

@@ -81,7 +81,13 @@ impl<'e> Translator<'_, 'e> {
         }
         let me = self.env.vm.block_obj(self.env.block)?;
         if !writes_no_store_cell
-            || !self.runs_block(me.module, me.code, self.env.block.to_bits(), SPECULATIVE_INLINE_DEPTH)
+            || !runs_block(
+                &|c| self.env.code(me.module, c).map(|(code, _)| code),
+                &|p| self.store_value_at_compile_time(p),
+                me.code,
+                self.env.block.to_bits(),
+                SPECULATIVE_INLINE_DEPTH,
+            )
         {
             return None;
         }
@@ -94,23 +100,6 @@ impl<'e> Translator<'_, 'e> {
             names.push(&p.components[0]);
         }
         Some(names.len())
-    }
-
-    /// Whether the code (or a block literal in it, `depth` levels down) executes the Store
-    /// path that holds the Block with bits `target` now.
-    fn runs_block(&self, module: u32, code: u32, target: u64, depth: usize) -> bool {
-        let Some((c, _)) = self.env.code(module, code) else { return false };
-        c.instrs.iter().any(|ins| {
-            let k = ins.operand as usize;
-            match ins.op {
-                Opcode::ExecStore => self.store_value_at_compile_time(&c.paths[k]).is_some_and(|v| v.to_bits() == target),
-                Opcode::Const => match c.consts[k] {
-                    soma_runtime::decode::Const::Block(inner) => depth > 0 && self.runs_block(module, inner, target, depth - 1),
-                    _ => false,
-                },
-                _ => false,
-            }
-        })
     }
 
     /// The start of a translation that may call itself directly: the buffers, and the entry
@@ -386,4 +375,29 @@ impl<'e> Translator<'_, 'e> {
             }
         }
     }
+}
+
+/// Whether Code `code` (or a block literal in it, `depth` levels down) executes a Store path
+/// that holds the Block with bits `target` now: a direct self-call is possible. `code_of`
+/// gives a Code of the same module, `value_at` the value at a path (as `CodeEnv::code` and
+/// `CodeEnv::store_value` do; the compiler asks before any translation, `Jit::env_settings`).
+pub(crate) fn runs_block<'c>(
+    code_of: &dyn Fn(u32) -> Option<&'c Code>,
+    value_at: &dyn Fn(&Path) -> Option<Value>,
+    code: u32,
+    target: u64,
+    depth: usize,
+) -> bool {
+    let Some(c) = code_of(code) else { return false };
+    c.instrs.iter().any(|ins| {
+        let k = ins.operand as usize;
+        match ins.op {
+            Opcode::ExecStore => value_at(&c.paths[k]).is_some_and(|v| v.to_bits() == target),
+            Opcode::Const => match c.consts[k] {
+                soma_runtime::decode::Const::Block(inner) => depth > 0 && runs_block(code_of, value_at, inner, target, depth - 1),
+                _ => false,
+            },
+            _ => false,
+        }
+    })
 }

@@ -1138,6 +1138,7 @@ impl<'e> Translator<'_, 'e> {
 }
 
 mod direct;
+pub(crate) use direct::runs_block;
 mod exits;
 mod inline;
 mod leaf;

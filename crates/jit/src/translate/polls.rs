@@ -15,8 +15,9 @@
 //! once every 4,096 entries or so and near a step limit, the code leaves for the executor at
 //! that instruction (`DeoptReason::PollNear`, a routine exit that does not count toward a
 //! recompile), which enters the bodies one by one and polls where the countdown says. In a
-//! chained loop's body it first asks `jit_poll_ahead` to take that poll early, which it does
-//! when the poll could stop nothing (see `emit_poll_ahead`), and then stays.
+//! chained loop's body, and in code that calls itself directly, it first asks
+//! `jit_poll_ahead` to take that poll early, which it does when the poll could stop nothing
+//! (see `emit_poll_ahead`), and then stays.
 //!
 //! A region ends at anything that reloads the countdown from the VM (a helper, a call) and
 //! where two inlined arms meet unless both continue the region opened before them.
@@ -62,7 +63,9 @@ impl<'e> Translator<'_, 'e> {
         let above = self.b.ins().icmp(IntCC::UnsignedGreaterThan, n, bound);
         let id = self.poll_bounds.tests.len();
         self.poll_bounds.tests.push((test, 0));
-        let trampoline = self.env.quiet_poll_ahead.filter(|_| continues_a_chain(self.levels[0].code));
+        // Offered to chained loop bodies and to code that may call itself directly
+        // (`Jit::env_settings`); used by those and by code that does.
+        let trampoline = self.env.quiet_poll_ahead.filter(|_| continues_a_chain(self.levels[0].code) || self.direct.is_some());
         let Some(trampoline) = trampoline else {
             self.deopt_unless(above, &[], DeoptReason::PollNear);
             return PollRegion { id, entries: 0 };
