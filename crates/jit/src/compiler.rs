@@ -493,9 +493,6 @@ impl Jit {
         if !d.speculative
             || d.direct_call_sites == 0
             || d.unrolled
-            // Leaf copies already take most calls (the leaves) off the native call path; the
-            // unrolled code, which has none, ran about as many instructions (fib(27), callgrind).
-            || d.leaf_copies > 0
             || self.unrolls.contains(&key)
             || self.queued.contains_key(&key)
             || self.failed.contains(&key)

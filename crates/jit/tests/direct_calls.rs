@@ -39,8 +39,9 @@ fn fib_calls_itself_directly_without_leaving() {
     let src = format!("{FIB} 20 >fib");
     let mut r = calls_directly_like_the_executor(&src, false);
     let s = soma_jit::stats(&mut r.vm).unwrap();
-    // All optimized at once gives both call sites a leaf copy (tests/leaf_copies.rs).
-    assert_eq!((s.leaf_copies, s.direct_call_sites, s.deopts), (2, 2, 0), "{s:?}");
+    // All optimized at once unrolls the recursion and gives the copy's four call sites a
+    // leaf copy each (tests/leaf_copies.rs).
+    assert_eq!((s.unrolled, s.leaf_copies, s.direct_call_sites, s.deopts), (1, 4, 4, 0), "{s:?}");
     let (o, _) = run_on(ALL_OPTIMIZED, &src, false);
     assert_eq!(o.al, "[6765]");
     // Without leaf copies it unrolls the recursion one level: fib inlined once into
@@ -82,8 +83,6 @@ fn a_recursion_that_keeps_running_unrolls_and_moves_over_mid_recursion() {
         threshold: Some(1),
         opt_threshold: Some(1),
         unroll_after: Some(2),
-        // Code with leaf copies is not unrolled later (tests/leaf_copies.rs).
-        leaf_inline: false,
         verify: true,
         background: Background::Lockstep,
         early_tier_up: false,
@@ -95,17 +94,22 @@ fn a_recursion_that_keeps_running_unrolls_and_moves_over_mid_recursion() {
     fn hook(_: &mut soma_runtime::Vm, _: *mut std::ffi::c_void) -> soma_runtime::error::RtResult<()> {
         Ok(())
     }
-    let mut r = Runner::with_config(config.clone());
-    r.vm.set_poll(Some(hook), std::ptr::null_mut());
-    let res = r.run_src(&src);
-    assert_eq!(r.outcome(res), reference);
-    assert_eq!(reference.al, "[17711]");
-    let s = soma_jit::stats(&mut r.vm).unwrap();
-    assert_eq!(s.unrolled, 1, "{s:?}");
-    assert!(s.calls_moved >= 1, "the old code's calls went to the unrolled code: {s:?}");
-    assert!(s.poll_exits >= 1 && s.early_polls >= 2, "{s:?}");
-    assert_eq!(r.vm.shadow_depth(), 0);
-    assert_eq!(r.vm.depth(), 0);
+    // Without leaf copies, and with them (first at the one level's two sites, then at the
+    // unrolled copy's four).
+    for leaf_inline in [false, true] {
+        let mut r = Runner::with_config(JitConfig { leaf_inline, ..config.clone() });
+        r.vm.set_poll(Some(hook), std::ptr::null_mut());
+        let res = r.run_src(&src);
+        assert_eq!(r.outcome(res), reference);
+        assert_eq!(reference.al, "[17711]");
+        let s = soma_jit::stats(&mut r.vm).unwrap();
+        assert_eq!(s.unrolled, 1, "{s:?}");
+        assert_eq!(s.leaf_copies, if leaf_inline { 2 + 4 } else { 0 }, "{s:?}");
+        assert!(s.calls_moved >= 1, "the old code's calls went to the unrolled code: {s:?}");
+        assert!(s.poll_exits >= 1 && s.early_polls >= 2, "{s:?}");
+        assert_eq!(r.vm.shadow_depth(), 0);
+        assert_eq!(r.vm.depth(), 0);
+    }
     // Off: never unrolled, however long it runs.
     let mut r = Runner::with_config(JitConfig { unroll_after: None, ..config });
     let res = r.run_src(&src);

@@ -51,16 +51,20 @@ impl<'e> Translator<'_, 'e> {
     /// level of the code's unrolled copy, else 0). The code's own Block may be inlined once,
     /// when this translation unrolls (`unrolls_here`).
     fn recursive(&self, v: Value, copy: usize) -> bool {
+        if v == self.levels[0].block && self.leaf_copy_starts() {
+            return false;
+        }
         if v == self.levels[0].block && copy == 0 {
-            return !(self.unrolls_here() || self.leaf_copy_starts());
+            return !self.unrolls_here();
         }
         self.levels[copy..].iter().any(|l| l.block == v)
     }
 
-    /// The level at which the code's own Block was inlined into itself, if it was.
+    /// The innermost level at which the code's own Block was inlined into itself (an unrolled
+    /// copy, or a leaf copy, possibly inside an unrolled one), if it was.
     fn own_copy_level(&self) -> Option<usize> {
         let me = self.levels[0].block;
-        self.levels.iter().skip(1).position(|l| l.block == me).map(|i| i + 1)
+        self.levels.iter().skip(1).rposition(|l| l.block == me).map(|i| i + 1)
     }
 
     /// Whether a site executing the code's own Block inlines it (once): recursion unrolled
@@ -69,8 +73,7 @@ impl<'e> Translator<'_, 'e> {
     /// calls itself directly past its argument instructions: the copy's own calls of the
     /// Block are then direct calls of this code.
     fn unrolls_here(&self) -> bool {
-        // Leaf copies come first (`leaf.rs`); a translation that cannot make them unrolls.
-        self.env.unroll && !self.env.leaf_inline && self.spec.is_some() && self.direct.as_ref().is_some_and(|d| d.join.is_some())
+        self.env.unroll && self.spec.is_some() && self.direct.as_ref().is_some_and(|d| d.join.is_some())
     }
 
     /// Whether an inlined Code can run without a real frame: nothing in it can observe the

@@ -34,6 +34,10 @@
 use super::*;
 use super::vmstate::VmField;
 
+/// At most this many leaf copies in one translation (each has a budget of its own): the four
+/// call sites of fib unrolled one level.
+const MAX_LEAF_COPIES: usize = 4;
+
 /// The leaf copy being translated.
 #[derive(Clone, Copy)]
 pub(super) struct LeafCopy {
@@ -45,7 +49,8 @@ pub(super) struct LeafCopy {
 
 impl<'e> Translator<'_, 'e> {
     /// Whether a direct self-call here gets a leaf copy: speculative code with leaf copies on
-    /// (`CodeEnv::leaf_inline`, which takes precedence over unrolling), not inside a copy.
+    /// (`CodeEnv::leaf_inline`), not inside a copy. With recursion unrolled (`CodeEnv::unroll`),
+    /// the sites inside the unrolled copy get them.
     pub(super) fn leaf_inlines_here(&self) -> bool {
         self.env.leaf_inline && self.spec.is_some() && self.leaf.is_none()
     }
@@ -70,14 +75,19 @@ impl<'e> Translator<'_, 'e> {
         let fields = [VmField::Countdown, VmField::Depth, VmField::MaxDepth];
         let site_fields = fields.map(|f| self.load_vm_field(f));
         self.leaf = Some(LeafCopy { site_levels: self.levels.len(), leave: None });
-        if !self.inlinable(bits) {
-            // Over the inlining budget, say: a plain direct call.
+        // A copy has an inlining budget of its own (the paths that leave it are not
+        // translated past that point, and an unrolled copy has used most of the code's).
+        let outer_budget = std::mem::replace(&mut self.inlined_instrs, 0);
+        if self.leaf_tried >= MAX_LEAF_COPIES || !self.inlinable(bits) {
+            // A plain direct call.
             self.leaf = None;
+            self.inlined_instrs = outer_budget;
             return self.emit_direct_self_call(bits);
         }
         let first_inst = self.b.func.dfg.num_insts();
-        self.leaf_tried = true;
+        self.leaf_tried += 1;
         self.inline_block(bits);
+        self.inlined_instrs = outer_budget;
         let copy = self.leaf.take().expect("the copy being translated");
         let copy_left = std::mem::take(&mut self.dead);
         if self.bail.is_some() {

@@ -144,8 +144,8 @@ pub struct CodeEnv<'a> {
     pub unroll: bool,
     /// Inline the leaves of direct recursion: at a direct self-call site, the code's own
     /// Block inlined once, each of the copy's own calls of it leaving the copy for a direct
-    /// call with the site's arguments (`leaf.rs`). Takes precedence over `unroll`, which a
-    /// translation that cannot make leaf copies falls back to.
+    /// call with the site's arguments (`leaf.rs`). With `unroll`, at the sites of the
+    /// unrolled copy.
     pub leaf_inline: bool,
     /// Sink the Store writes of the code's own level even where it may call out (see
     /// `speculate.rs`, "Sunk writes"): for tests of the flushes before leaf helpers and
@@ -382,7 +382,7 @@ pub fn translate(
         poll_bounds: Default::default(),
         induction_guard: None,
         leaf: None,
-        leaf_tried: false,
+        leaf_tried: 0,
         dead: false,
     };
     // Speculative code that can write no Store cell has no writes of its own to add at its
@@ -762,8 +762,8 @@ struct Translator<'a, 'e> {
     induction_guard: Option<crate::induction::EntryGuard>,
     /// The leaf copy being translated (`leaf.rs`).
     leaf: Option<leaf::LeafCopy>,
-    /// A leaf copy was begun.
-    leaf_tried: bool,
+    /// Leaf copies begun (`leaf.rs`).
+    leaf_tried: usize,
     /// The path being translated left a leaf copy for its direct call: nothing more is
     /// translated on it until a merge takes the state of a path that did not (`leaf.rs`).
     dead: bool,
@@ -962,7 +962,7 @@ impl<'e> Translator<'_, 'e> {
     }
 
     fn give_up(&mut self, why: &'static str) {
-        let leaf_copies = self.leaf_tried;
+        let leaf_copies = self.leaf_tried > 0;
         self.bail.get_or_insert(Bail { why, leaf_copies });
     }
 
