@@ -201,8 +201,11 @@ impl<'e> Translator<'_, 'e> {
 
     /// The slots to make current before a call or a helper, which may collect (the slots are
     /// roots): the defined names', except those known to hold a small Int or a truth value,
-    /// which the collector has nothing to find in. Only the collector reads the slots then;
-    /// an exit makes every slot current itself before it materialises the Registers.
+    /// which the collector has nothing to find in, or a value known at compile time (a
+    /// constant of a module, a Block: the module keeps it alive, and compiled code refers to
+    /// it by address, so it never moves). Only the collector reads the slots then; an exit
+    /// makes every slot current itself before it materialises the Registers. A slot left
+    /// unwritten holds Void or a value written earlier, which it kept alive since.
     pub(super) fn root_slots(&self) -> Vec<usize> {
         self.levels
             .iter()
@@ -210,7 +213,9 @@ impl<'e> Translator<'_, 'e> {
                 RegMode::Virtual(names) => Some(
                     names
                         .iter()
-                        .filter(|n| n.defined && !n.info.is_some_and(|e| e.int.is_some() || e.truth.is_some()))
+                        .filter(|n| {
+                            n.defined && !n.info.is_some_and(|e| e.int.is_some() || e.truth.is_some() || e.konst.is_some())
+                        })
                         .map(|n| n.slot),
                 ),
                 _ => None,
