@@ -462,8 +462,15 @@ class Generator:
         rnd = self.rnd
         if rnd.random() < LONG_RUN_SHARE:
             scope = _Scope({}, {}, [])
-            text = "%d !difftest.steps %s %s" % (LONG_STEP_BUDGET, self.body(scope, 0, rnd.randrange(0, 4)),
-                                                 self.hot_loop(scope, rounds=5000))
+            if rnd.random() < 0.7:
+                run = self.hot_loop(scope, rounds=5000)
+            else:
+                # A long direct recursion (fib's shape, leaf copies at its sites): polls
+                # taken early inside a copy that then leaves for its direct call, and the
+                # step budget stopping it far from the start.
+                run = ("{ !_.n _. _.n 2 >< { !_. _.n } { !_. _.n 1 >- >rl  _.n 2 >- >rl >+ } "
+                       ">choose !_.go >_.go } !rl  %d >rl" % rnd.randrange(15, 22))
+            text = "%d !difftest.steps %s %s" % (LONG_STEP_BUDGET, self.body(scope, 0, rnd.randrange(0, 4)), run)
         else:
             text = self.body(_Scope({}, {}, []), 0, rnd.randrange(1, 30))
         if rnd.random() < 0.06:

@@ -154,3 +154,32 @@ fn switched_off_direct_recursion_unrolls_as_before() {
     let s = soma_jit::stats(&mut r.vm).unwrap();
     assert_eq!((s.leaf_copies, s.unrolled, s.direct_call_sites), (0, 1, 4), "{s:?}");
 }
+
+#[test]
+fn polls_taken_early_inside_copies_keep_a_far_step_budget_exact() {
+    // fib(20) makes about 33,000 entries: with budgets that end near its end, the polls
+    // before are taken early (the budget is good for a whole interval), some of them inside
+    // a copy that then leaves for its direct call. The countdown the poll re-armed must
+    // survive the leave (the copy's own entries given back on top of it): restored to the
+    // site's value instead, the next poll comes an interval early and charges steps never
+    // run, and the budget stops the run before the executor would.
+    let src = format!("{FIB} 20 >fib");
+    let run = |tier: Tier, budget: u64| {
+        let mut r = Runner::new(tier);
+        r.vm.begin_budget(Some(budget), None);
+        let res = r.run_src(&src);
+        (r.outcome(res), soma_jit::stats(&mut r.vm))
+    };
+    let mut early = 0;
+    for budget in (30_000..30_040).chain([25_001, 31_337, 32_768]) {
+        let (reference, _) = run(Tier::Executor, budget);
+        assert!(reference.err.is_some(), "budget {budget} stops fib(20): {reference:?}");
+        // With leaf copies, and unrolled without them (the same early polls, no copy).
+        for tier in [ALL_OPTIMIZED, Tier::Unrolled] {
+            let (o, s) = run(tier, budget);
+            assert_eq!(o, reference, "budget {budget}, {tier:?}");
+            early += s.expect("installed").early_polls;
+        }
+    }
+    assert!(early > 0, "no poll was taken early");
+}

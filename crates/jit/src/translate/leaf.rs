@@ -21,11 +21,12 @@
 //! the copy hands it the copy's frames as any inlined body's exit does, and never comes back
 //! to leave the copy. What the copy's pure prefix changed is then put back on the way to the
 //! direct call: the virtual stack and the Registers' state as at the site, and the VM fields
-//! speculative code keeps in variables (`vmstate.rs`): the poll countdown the copy's
-//! entries decremented (the direct call counts its entry and the callee counts its inlined
-//! ones again, as the executor counts each once) and the depth of its virtual frames. The
-//! countdown's poll region is the site's; its bound was raised by the copy's entries, which
-//! only makes the test leave sooner.
+//! speculative code keeps in variables (`vmstate.rs`): the depth of the copy's virtual
+//! frames, and the entries the copy's path counted down the poll countdown, given back on
+//! top of the countdown as it is (the direct call counts its entry and the callee its
+//! inlined ones again, as the executor counts each once; a poll taken early inside the copy
+//! re-armed the countdown, and that stays). The poll region is the site's; its bound was
+//! raised by the copy's entries, which only makes the test leave sooner.
 //!
 //! After the copy leaves on a path, nothing more is translated on it (`Translator::dead`):
 //! the merges of inlined arms (`join_paths`) go on from the arms that did not leave, and the
@@ -43,6 +44,8 @@ const MAX_LEAF_COPIES: usize = 4;
 pub(super) struct LeafCopy {
     /// The number of levels at the site: the copy is the level above.
     site_levels: usize,
+    /// The poll region at the site (`region_entries_since`).
+    site_region: Option<super::polls::PollRegion>,
     /// The direct call the copy leaves for, once a path does.
     leave: Option<ir::Block>,
 }
@@ -72,9 +75,9 @@ impl<'e> Translator<'_, 'e> {
         let site_vs = self.vs.clone();
         let site_regs = self.reg_snapshot();
         let site_region = self.poll_region;
-        let fields = [VmField::Countdown, VmField::Depth, VmField::MaxDepth];
+        let fields = [VmField::Depth, VmField::MaxDepth];
         let site_fields = fields.map(|f| self.load_vm_field(f));
-        self.leaf = Some(LeafCopy { site_levels: self.levels.len(), leave: None });
+        self.leaf = Some(LeafCopy { site_levels: self.levels.len(), site_region: self.poll_region, leave: None });
         // A copy has an inlining budget of its own (the paths that leave it are not
         // translated past that point, and an unrolled copy has used most of the code's).
         let outer_budget = std::mem::replace(&mut self.inlined_instrs, 0);
@@ -110,6 +113,10 @@ impl<'e> Translator<'_, 'e> {
         self.vs = site_vs;
         self.restore_regs(&site_regs);
         self.poll_region = site_region;
+        // The countdown as each leaving path gave it back (see `leave_leaf_copy`); the depth
+        // as at the site (the copy's frames are gone).
+        let countdown = self.b.block_params(leave)[0];
+        self.store_vm_field(VmField::Countdown, countdown);
         for (f, v) in fields.into_iter().zip(site_fields) {
             self.store_vm_field(f, v);
         }
@@ -122,17 +129,26 @@ impl<'e> Translator<'_, 'e> {
     }
 
     /// Inside a leaf copy, a call of the code's own Block: this path leaves the copy for the
-    /// direct call at the site, and is dead from here on.
+    /// direct call at the site, and is dead from here on. The countdown it takes along is
+    /// the one it has with the copy's entries on this path given back, which the direct call
+    /// and its callee count again: not the site's, since a poll taken early inside the copy
+    /// (`emit_poll_ahead`) re-armed it, and the site's would bring the next poll an interval
+    /// early and charge a step budget with entries never run.
     pub(super) fn leave_leaf_copy(&mut self) {
-        let leave = match self.leaf.as_ref().and_then(|l| l.leave) {
+        let copy = self.leaf.expect("in a leaf copy");
+        let leave = match copy.leave {
             Some(b) => b,
             None => {
                 let b = self.b.create_block();
+                self.b.append_block_param(b, I32);
                 self.leaf.as_mut().expect("in a leaf copy").leave = Some(b);
                 b
             }
         };
-        self.b.ins().jump(leave, &[]);
+        let entries = self.region_entries_since(copy.site_region);
+        let now = self.load_vm_field(VmField::Countdown);
+        let back = self.plus_folded(now, i64::from(entries));
+        self.b.ins().jump(leave, &[BlockArg::Value(back)]);
         let dead = self.b.create_block();
         self.b.seal_block(dead);
         self.b.switch_to_block(dead);

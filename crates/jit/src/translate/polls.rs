@@ -109,6 +109,17 @@ impl<'e> Translator<'_, 'e> {
         self.deopt_unless(ok, &[], DeoptReason::PollNear);
     }
 
+    /// The entries made since `site`'s region state on this path, all in the region open now:
+    /// the same region counts on from `site`, a region opened since (`site` had none, or a
+    /// call closed it) counts from its first entry. 0 without an open region.
+    pub(super) fn region_entries_since(&self, site: Option<PollRegion>) -> u32 {
+        match (site, self.poll_region) {
+            (Some(s), Some(now)) if s.id == now.id => now.entries - s.entries,
+            (_, Some(now)) => now.entries,
+            (_, None) => 0,
+        }
+    }
+
     /// The countdown may have changed (reloaded after a helper or a call): no region.
     pub(super) fn close_poll_region(&mut self) {
         self.poll_region = None;
