@@ -42,11 +42,15 @@ pub fn site_signature() -> Signature {
     sig
 }
 
+/// The namespace of a trampoline's name in the functions that call it (the translator's
+/// helpers and VM constants have their own).
+const NAMESPACE: u32 = 0;
+
 /// A call of the trampoline whose function index in the module is `index` (what
 /// [`declare_poll_ahead`] returned), made in `func`: the callee to `call` with `(vm)`.
 pub fn import(func: &mut ir::Function, index: u32) -> ir::FuncRef {
     let signature = func.import_signature(site_signature());
-    let name = func.declare_imported_user_function(ir::UserExternalName::new(0, index));
+    let name = func.declare_imported_user_function(ir::UserExternalName::new(NAMESPACE, index));
     func.import_function(ir::ExtFuncData {
         name: ir::ExternalName::User(name),
         signature,
@@ -54,6 +58,13 @@ pub fn import(func: &mut ir::Function, index: u32) -> ir::FuncRef {
         colocated: false,
         patchable: false,
     })
+}
+
+/// Whether `inst` of `func` is a call of a trampoline ([`import`]).
+pub fn is_quiet_call(func: &ir::Function, inst: ir::Inst) -> bool {
+    let ir::InstructionData::Call { func_ref, .. } = func.dfg.insts[inst] else { return false };
+    let ir::ExternalName::User(name) = func.dfg.ext_funcs[func_ref].name else { return false };
+    func.params.user_named_funcs()[name].namespace == NAMESPACE
 }
 
 /// The machine code of the trampoline to `jit_poll_ahead` (`Helper::PollAhead`; the helper

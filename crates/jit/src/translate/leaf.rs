@@ -74,7 +74,6 @@ impl<'e> Translator<'_, 'e> {
     pub(super) fn emit_leaf_site(&mut self, bits: u64) {
         let site_vs = self.vs.clone();
         let site_regs = self.reg_snapshot();
-        let site_region = self.poll_region;
         let fields = [VmField::Depth, VmField::MaxDepth];
         let site_fields = fields.map(|f| self.load_vm_field(f));
         self.leaf = Some(LeafCopy { site_levels: self.levels.len(), site_region: self.poll_region, leave: None });
@@ -112,7 +111,7 @@ impl<'e> Translator<'_, 'e> {
         self.b.switch_to_block(leave);
         self.vs = site_vs;
         self.restore_regs(&site_regs);
-        self.poll_region = site_region;
+        self.poll_region = copy.site_region;
         // The countdown as each leaving path gave it back (see `leave_leaf_copy`); the depth
         // as at the site (the copy's frames are gone).
         let countdown = self.b.block_params(leave)[0];
@@ -155,17 +154,23 @@ impl<'e> Translator<'_, 'e> {
         self.dead = true;
     }
 
-    /// Whether an instruction emitted since `first` (the copy's) in a block that is not cold
-    /// calls or writes memory.
+    /// Whether an instruction emitted since `first` (the copy's) could be seen: in a block
+    /// that is not cold, any call or store; in a cold one, a call. The copy's cold blocks
+    /// branch to exits, which leave and never come back to leave the copy (the exits' own
+    /// calls and stores are in their shared blocks, filled at the end); the one cold path that
+    /// comes back is a poll taken early (a quiet call of `jit_poll_ahead`, its countdown stored
+    /// for it), whose only effect, the re-armed countdown, the leave keeps
+    /// (`leave_leaf_copy`). Any other call there would be an effect on a path that can still
+    /// leave.
     fn copy_has_effects(&self, first: usize) -> bool {
         let func = &*self.b.func;
         (first..func.dfg.num_insts()).any(|i| {
             let inst = ir::Inst::from_u32(i as u32);
             let Some(block) = func.layout.inst_block(inst) else { return false };
-            if func.layout.is_cold(block) {
-                return false;
-            }
             let op = func.dfg.insts[inst].opcode();
+            if func.layout.is_cold(block) {
+                return op.is_call() && !crate::quiet_calls::is_quiet_call(func, inst);
+            }
             op.is_call() || op.can_store()
         })
     }
