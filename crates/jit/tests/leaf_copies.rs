@@ -15,6 +15,14 @@ const ALL_OPTIMIZED: Tier = Tier::Optimizing(0, 0);
 /// `ifelse` without the stdlib (the arms adopt the caller's Register).
 const FIB: &str = "{ !_.n  _. _.n 2 >< { !_. _.n } { !_. _.n 1 >- >fib  _.n 2 >- >fib >+ } >choose !_.go >_.go } !fib ";
 
+/// `src` run on `tier` with a step budget of `budget`: the outcome and the JIT's statistics.
+fn run_with_budget(src: &str, tier: Tier, budget: u64) -> (common::Outcome, Option<JitStats>) {
+    let mut r = Runner::new(tier);
+    r.vm.begin_budget(Some(budget), None);
+    let res = r.run_src(src);
+    (r.outcome(res), soma_jit::stats(&mut r.vm))
+}
+
 /// The executor's outcome on the all-optimized tier and every other (`diff`, which includes
 /// the unrolled tier leaf copies fall back to); the all-optimized run's statistics.
 fn like_the_executor(src: &str, stdlib: bool) -> JitStats {
@@ -100,12 +108,7 @@ fn a_step_budget_stops_leaf_copies_at_the_same_statement() {
     // from 1 to 400 stops fib(9) (about 330 entries) somewhere else: each must stop where the
     // executor stops, with the same error and AL.
     let src = format!("{FIB} 9 >fib");
-    let run = |tier: Tier, budget: u64| {
-        let mut r = Runner::new(tier);
-        r.vm.begin_budget(Some(budget), None);
-        let res = r.run_src(&src);
-        (r.outcome(res), soma_jit::stats(&mut r.vm))
-    };
+    let run = |tier: Tier, budget: u64| run_with_budget(&src, tier, budget);
     let mut copies = 0;
     for budget in 1..=400 {
         let (reference, _) = run(Tier::Executor, budget);
@@ -164,12 +167,7 @@ fn polls_taken_early_inside_copies_keep_a_far_step_budget_exact() {
     // site's value instead, the next poll comes an interval early and charges steps never
     // run, and the budget stops the run before the executor would.
     let src = format!("{FIB} 20 >fib");
-    let run = |tier: Tier, budget: u64| {
-        let mut r = Runner::new(tier);
-        r.vm.begin_budget(Some(budget), None);
-        let res = r.run_src(&src);
-        (r.outcome(res), soma_jit::stats(&mut r.vm))
-    };
+    let run = |tier: Tier, budget: u64| run_with_budget(&src, tier, budget);
     let mut early = 0;
     for budget in (30_000..30_040).chain([25_001, 31_337, 32_768]) {
         let (reference, _) = run(Tier::Executor, budget);
