@@ -12,7 +12,7 @@ use crate::deopt::DeoptReason;
 use soma_runtime::decode::Path;
 use soma_runtime::error::msg;
 use soma_runtime::ffi::{SOMA_INTERNAL, SOMA_OK};
-use soma_runtime::cell::{CELL_FLAGS_OFFSET, CELL_WALKED_THROUGH};
+use soma_runtime::cell::{CELL_FLAGS_OFFSET, CELL_GUARDED, CELL_WALKED_THROUGH};
 use soma_runtime::heap::CellObj;
 use soma_runtime::store_cache::StoreCacheLine;
 use soma_runtime::{Value, Vm};
@@ -361,7 +361,11 @@ pub unsafe extern "C" fn jit_validate(
                 let (line, path) = unsafe { (&*c.cache, &*c.path) };
                 let Some(cell) = line.resolve(vm.graph(), path) else { return 1 };
                 // From now on a write to this cell moves the write counter this code compares
-                // after its calls (`graph.rs`, "Write counter").
+                // after its calls (`graph.rs`, "Write counter"), and a write to a guarded one
+                // the epoch ("Guarded cells"): the inline re-checks skip guarded paths.
+                if c.guard.is_some() {
+                    vm.graph().guard_cell(cell);
+                }
                 cell.set_watched();
                 cell.as_raw().as_ptr()
             };
@@ -369,7 +373,7 @@ pub unsafe extern "C" fn jit_validate(
             // whenever a walked cell is unlinked), whether resolved just now or when the table
             // was filled under this same epoch.
             let (v, flags) = unsafe { ((*cell).value, *(cell as *const u8).add(CELL_FLAGS_OFFSET)) };
-            if let Some(failed) = check_hoisted(c, i, v, flags & CELL_WALKED_THROUGH != 0) {
+            if let Some(failed) = check_hoisted(c, i, v, flags) {
                 return failed;
             }
             entry[0] = cell as u64;
@@ -387,10 +391,16 @@ pub unsafe extern "C" fn jit_validate(
 /// What `jit_validate` checks of path `i`'s value `v`: `None` when it holds, else the exit's
 /// detail plus one (see there).
 #[inline(always)]
-fn check_hoisted(c: &HoistedCheck, i: usize, v: Value, walked_through: bool) -> Option<u64> {
+fn check_hoisted(c: &HoistedCheck, i: usize, v: Value, flags: u8) -> Option<u64> {
     if c.guard.is_some_and(|g| g != v.to_bits()) {
         return Some(1);
     }
+    // The code's inline stores into a written path's cell do not move the epoch, which
+    // another code guarding the cell relies on (`graph.rs`, "Guarded cells").
+    if c.written && flags & CELL_GUARDED != 0 {
+        return Some(1);
+    }
+    let walked_through = flags & CELL_WALKED_THROUGH != 0;
     if c.int && v.as_small_int().is_none() {
         return Some(2 + i as u64);
     }

@@ -599,6 +599,60 @@ fn a_called_block_that_rebinds_true_deopts_after_the_call() {
 }
 
 #[test]
+fn a_baseline_store_into_a_guarded_cell_moves_the_epoch() {
+    // Everything compiled at once, the loop optimized after a few rounds: the arm that runs
+    // `w` (rounds 20 and 30) stays baseline code, which inlines `w` and stores `f` inline,
+    // the second time through a warm cache line: `f` again in round 20, `g` in round 30. The
+    // cell is guarded, so the store takes the helper, which moves the epoch.
+    let src = "{ 1 } !f  { 2 } !g  f !nf  0 !n  0 !k  { n 1 >+ !n  nf !f  g !nf  Nil } !w \
+               { k >f >+ !k  n 1 >+ !n  n 20 >== n 30 >== >or { >w >chain >drop } { } >ifelse \
+                 n 60 >< >block Nil >choose } >chain >drop k";
+    let (reference, _) = run_on(Tier::Executor, src, true);
+    let (o, mut r) = run_on(Tier::Optimizing(0, 4), src, true);
+    assert_eq!(o, reference);
+    // 29 rounds of 1 (`w` makes `n` skip 21), then 29 of 2 (it skips 31).
+    assert_eq!(o.al, "[87]");
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert!(s.speculative >= 1, "{s:?}");
+    assert!(s.deopt_reasons[DeoptReason::StoreChangedByCall as usize] >= 1, "{:?}", s.deopts_by_reason());
+    diff(src, true);
+}
+
+#[test]
+fn a_speculative_loop_never_stores_inline_into_a_cell_another_code_guards() {
+    // `w` runs a loop of its own that writes `f` (three rounds): validating its written
+    // paths, its pre-header finds `f` guarded by the outer loop and leaves for the executor,
+    // whose write moves the epoch. Stored inline, the outer loop would go on with the old `f`.
+    let src = "{ 1 } !f  { 2 } !g  0 !n  0 !k  0 !wi \
+               { 0 !wi { n 1 >+ !n  g !f  wi 1 >+ !wi  wi 3 >< >block Nil >choose } >chain >drop Nil } !w \
+               { k >f >+ !k  n 1 >+ !n  n 30 >== { >w >chain >drop } { } >ifelse \
+                 n 60 >< >block Nil >choose } >chain >drop k";
+    deopts_like_the_executor(src, 1, DeoptReason::EntryCheck);
+    // 30 rounds of 1, then `n` from 34 to 60 (`w` counts three): 27 rounds of 2.
+    assert_eq!(run_on(ALL_OPTIMIZED, src, true).0.al, "[84]");
+}
+
+#[test]
+fn a_loop_holding_many_unguarded_paths_re_checks_them_in_a_loop_over_the_table() {
+    // Ten counters (more than the re-check tests one after the other), and a chained Block
+    // that writes the first of them every round: after each call the code re-checks the
+    // table in its loop form, takes the new value of `c0` and goes on.
+    let names: Vec<String> = (0..10).map(|i| format!("c{i}")).collect();
+    let init: String = names.iter().map(|n| format!("0 !{n} ")).collect();
+    let steps: String = names.iter().map(|n| format!("{n} 1 >+ !{n} ")).collect();
+    let sum: String = names.iter().skip(1).map(|n| format!("{n} >+ ")).collect();
+    let src = format!(
+        "{init} 0 !i {{ {steps} {{ c0 10 >+ !c0 Nil }} >chain >drop  i 1 >+ !i  i 100 >< >block Nil >choose }} \
+         >chain >drop c0 {sum}"
+    );
+    // c0: 100 rounds of 11; c1..c9: 100 each.
+    speculates_without_deopts(&src, "[2000]");
+    let (_, mut r) = run_on(ALL_OPTIMIZED, &src, true);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert!(s.revalidated >= 99, "{s:?}");
+}
+
+#[test]
 fn a_known_choose_whose_arm_cannot_be_inlined_calls_it_and_validates_again() {
     // collatz's shape: the `ifelse` arm that runs `c.step >chain` needs a real frame, so it
     // cannot be inlined under the loop's virtual ones; the other arm is empty. The `choose`

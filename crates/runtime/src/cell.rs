@@ -10,7 +10,7 @@
 //! is alive (reachable from a root, or no safepoint has run since it was obtained). They never
 //! hand out references into the cell, so no two Rust borrows of one cell can overlap.
 
-pub use crate::object::CELL_WALKED_THROUGH;
+pub use crate::object::{CELL_GUARDED, CELL_WALKED_THROUGH};
 use crate::object::{Header, CELL_WALKED, CELL_WATCHED};
 use crate::sym::Sym;
 use crate::value::{Tag, Value};
@@ -535,6 +535,20 @@ impl CellPtr {
     #[inline]
     pub fn watched(self) -> bool {
         self.flags() & CELL_WATCHED != 0
+    }
+
+    /// Mark the cell guarded (only [`Graph::guard_cell`](crate::graph::Graph::guard_cell),
+    /// which moves the epoch with it).
+    #[inline]
+    pub(crate) fn set_guarded(self) {
+        self.add_flags(CELL_GUARDED);
+    }
+
+    /// Whether speculative code assumes this cell keeps its value (see
+    /// [`Graph::guard_cell`](crate::graph::Graph::guard_cell)).
+    #[inline]
+    pub fn guarded(self) -> bool {
+        self.flags() & CELL_GUARDED != 0
     }
 
     #[inline]

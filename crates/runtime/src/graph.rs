@@ -43,6 +43,19 @@
 //! counters and accumulators in the Store keep their caches. The counter is global (Store and
 //! Register cells) because a CellRef can link the two graphs.
 //!
+//! # Guarded cells
+//! Speculative code assumes of some Store paths that they keep their value: a builtin, a
+//! Block, a constant it inlined or specialised on (a *guard*). Its pre-header marks their
+//! cells *guarded* ([`Graph::guard_cell`]), and every change of a guarded cell's value moves
+//! the epoch. So while the epoch stands, no guarded cell changed: after a call that wrote
+//! cells, speculative code re-checks only the values it holds of unguarded paths (counters,
+//! accumulators), not every guard (docs/jit.md, "Calls of Blocks that write cells"). Marking
+//! a cell that speculative code may hold already (a watched cell, see "Write counter") moves
+//! the epoch too, so that no code goes on storing into a cell it validated as unguarded (its
+//! next check sees the epoch moved and validates again; a path it writes that another code
+//! guards fails that validation). An unwatched cell no speculative code holds. Rebinding a
+//! builtin or a Block is rare; when it happens, every cache resolves again once.
+//!
 //! # Write counter
 //! [`Graph::writes`] counts every change of the value of a *watched* cell: one whose value
 //! some speculative code may hold across a call (its pre-header, `jit_validate`, marks every
@@ -228,10 +241,22 @@ impl Graph {
         self.epoch = self.epoch.wrapping_add(1);
     }
 
-    /// Set a cell's value, bumping the epoch when a CellRef is involved (rule 2).
+    /// Mark `cell` guarded (see "Guarded cells"). When it was not, and speculative code may
+    /// hold it already (it is watched), the epoch moves.
+    pub fn guard_cell(&mut self, cell: CellPtr) {
+        if !cell.guarded() {
+            cell.set_guarded();
+            if cell.watched() {
+                self.bump();
+            }
+        }
+    }
+
+    /// Set a cell's value, bumping the epoch when a CellRef is involved (rule 2) or the cell
+    /// is guarded.
     #[inline]
     fn set_tracked(&mut self, cell: CellPtr, v: Value) {
-        if cell.walked_through() && (v.is_cell_ref() || cell.value().is_cell_ref()) {
+        if cell.guarded() || (cell.walked_through() && (v.is_cell_ref() || cell.value().is_cell_ref())) {
             self.bump();
         }
         if cell.watched() {

@@ -36,6 +36,9 @@ pub(crate) const CELL_WALKED: u8 = 1;
 pub const CELL_WALKED_THROUGH: u8 = 2;
 /// Speculative code may hold this cell's value across a call: writes to it are counted.
 pub(crate) const CELL_WATCHED: u8 = 4;
+/// Speculative code assumes this cell keeps its value (a guard: a builtin, a Block, a
+/// constant): a write to it moves the structural epoch (`graph.rs`, "Guarded cells").
+pub const CELL_GUARDED: u8 = 8;
 
 impl Header {
     pub(crate) fn new(kind: ObjKind) -> Header {

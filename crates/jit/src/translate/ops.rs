@@ -2,6 +2,7 @@
 
 use super::*;
 use super::vmstate::VmField;
+use soma_runtime::cell::{CELL_FLAGS_OFFSET, CELL_GUARDED};
 
 impl<'e> Translator<'_, 'e> {
     pub(super) fn high16(&mut self, v: ir::Value) -> ir::Value {
@@ -375,8 +376,9 @@ impl<'e> Translator<'_, 'e> {
     }
 
     /// SET_STORE of a virtual value: an inline store into the cached cell when neither the old
-    /// nor the new value is a CellRef (no write-through, no epoch change), else the
-    /// value-form helper. Nothing is flushed: neither path collects.
+    /// nor the new value is a CellRef and no speculative code guards the cell (no
+    /// write-through, no epoch change), else the value-form helper. Nothing is flushed:
+    /// neither path collects.
     pub(super) fn gen_set_store_value(&mut self, k: usize, v: ir::Value) {
         let line = self.cache_ptr();
         let cache = self.vm_const(line);
@@ -392,7 +394,11 @@ impl<'e> Translator<'_, 'e> {
         let old_ref = self.is_cell_ref(old);
         let new_ref = self.is_cell_ref(v);
         let any_ref = self.b.ins().bor(old_ref, new_ref);
-        self.b.ins().brif(any_ref, slow, &[], store_b, &[]);
+        let cell_flags = self.b.ins().uload8(I32, flags, cell, CELL_FLAGS_OFFSET as i32);
+        let guarded = self.b.ins().band_imm_s(cell_flags, i64::from(CELL_GUARDED));
+        let guarded = self.b.ins().icmp_imm_s(IntCC::NotEqual, guarded, 0);
+        let slow_needed = self.b.ins().bor(any_ref, guarded);
+        self.b.ins().brif(slow_needed, slow, &[], store_b, &[]);
 
         self.b.switch_to_block(store_b);
         self.b.ins().store(flags, v, cell, CELL_VALUE_OFFSET as i32);

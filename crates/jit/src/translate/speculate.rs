@@ -99,6 +99,10 @@ use cranelift_frontend::Variable;
 use soma_runtime::cell::{CELL_FLAGS_OFFSET, CELL_WALKED_THROUGH};
 use soma_runtime::value::{SMALL_INT_MAX, SMALL_INT_MIN};
 
+/// The most unguarded paths the inline re-check of the validation table tests one after the
+/// other (`emit_recheck_values`); past it, a loop over the table.
+const MAX_STRAIGHT_RECHECKS: usize = 8;
+
 /// A hoisted cell whose writes are sunk (see "Sunk writes" in the module docs): its
 /// variables (the flag is the translation's one, `Translator::sunk_dirty`). Kept apart from
 /// its `Hoisted` entry because exits are filled after the pre-header took the speculation
@@ -1041,7 +1045,7 @@ impl<'e> Translator<'_, 'e> {
             let checks_addr = self.vm_const(checks.as_ptr() as u64);
             let seen_e = self.b.ins().load(I64, flags, tab, helpers::TABLE_EPOCH);
             let counters = Counters { epoch: site.epoch, writes: site.writes, seen_epoch: seen_e };
-            self.emit_recheck_values(n, tab, checks_addr, counters, site.reload, site.full);
+            self.emit_recheck_values(&checks, tab, checks_addr, counters, site.reload, site.full);
             let cont = site.cont;
             // `recheck` dominates `reload` (directly, or through `full`): its `tab` serves.
             self.b.switch_to_block(site.reload);
@@ -1062,7 +1066,7 @@ impl<'e> Translator<'_, 'e> {
         self.b.set_cold_block(full_check);
         let checks_addr = self.vm_const(checks.as_ptr() as u64);
         let counters = Counters { epoch: e0, writes: w0, seen_epoch: seen_e };
-        self.emit_recheck_values(n, tab, checks_addr, counters, cached, full_check);
+        self.emit_recheck_values(&checks, tab, checks_addr, counters, cached, full_check);
 
         // Something moved since (or a value changed past what the inline re-check judges):
         // check everything again, in a helper (out of line, the full checks cost the compile
@@ -1084,7 +1088,14 @@ impl<'e> Translator<'_, 'e> {
         let count = self.iconst(n as u64);
         let r = self.helper(At::Main, Helper::Validate, &[self.vm, checks_addr, count, tab, e0, w0])
             .expect("a result");
-        self.b.ins().brif(r, fail, &[BlockArg::Value(r)], cached, &[]);
+        let passed = self.b.create_block();
+        self.b.ins().brif(r, fail, &[BlockArg::Value(r)], passed, &[]);
+        self.b.seal_block(passed);
+        // Marking a guarded cell may have moved the epoch (`graph.rs`, "Guarded cells"): the
+        // checks after calls compare with the counters as they are now.
+        self.b.switch_to_block(passed);
+        self.define_counters_of(&spec);
+        self.b.ins().jump(cached, &[]);
 
         // An exit at instruction 0 of level 0, as the Block was entered, nothing pending; the
         // check's result less one is the site's detail (which small-Int check failed).
@@ -1148,31 +1159,80 @@ impl<'e> Translator<'_, 'e> {
     }
 
     /// The validation table's re-check when only the write counter moved (`counters`: the
-    /// graph's, just read, and the table's epoch): under the same epoch the table's `n`
-    /// cells are still what every path resolves to (cells change only with the epoch), all
-    /// watched, none shared by a written path, so only the values can have changed. A value
-    /// equal to the table's passed its checks when the table was filled and passes them
-    /// again; a changed one passes when its check (`checks`, `HoistedCheck::recheck`) asks
+    /// graph's, just read, and the table's epoch): under the same epoch the table's cells are
+    /// still what every path resolves to (cells change only with the epoch), all watched,
+    /// none shared by a written path, so only the values can have changed, and not those of
+    /// guarded paths (a write to a guarded cell moves the epoch: `graph.rs`, "Guarded
+    /// cells"). A changed value passes when its check (`checks`, `HoistedCheck::recheck`) asks
     /// only for a small Int and it is one, or for nothing. Then the table takes the new
     /// values and the write count, and the code goes on at `ok`; anything else (a new epoch,
-    /// a guarded value rebound, a CellRef where a written path forbids one) goes to `full`,
-    /// the helper, which decides and reports exactly as on any other entry.
+    /// a CellRef where a written path forbids one) goes to `full`, the helper, which decides
+    /// and reports exactly as on any other entry.
     ///
     /// This is the entry of a loop whose Store cells its caller wrote (collatz's step, a dict
-    /// loop calling the stdlib's speculative Blocks), where the helper call cost as much as a
-    /// dozen rounds of the loop. It is a loop over the table rather than code per path, so
-    /// it costs the compile the same few instructions however many paths the code holds.
+    /// loop calling the stdlib's speculative Blocks), and the check after every call of a
+    /// Block that writes cells, where the helper call cost as much as a dozen rounds of the
+    /// loop. A few unguarded paths are re-checked one after the other; more, in a loop over
+    /// the table, which costs the compile the same few instructions however many there are.
     fn emit_recheck_values(
         &mut self,
-        n: usize,
+        checks: &[helpers::HoistedCheck],
         tab: ir::Value,
-        checks: ir::Value,
+        checks_addr: ir::Value,
         counters: Counters,
         ok: ir::Block,
         full: ir::Block,
     ) {
-        let flags = MemFlagsData::trusted();
         let same_e = self.b.ins().icmp(IntCC::Equal, counters.epoch, counters.seen_epoch);
+        let unguarded: Vec<(usize, helpers::Recheck)> =
+            checks.iter().enumerate().filter(|(_, c)| c.guard.is_none()).map(|(i, c)| (i, c.recheck)).collect();
+        let done = self.b.create_block();
+        if unguarded.len() <= MAX_STRAIGHT_RECHECKS {
+            let first = self.b.create_block();
+            self.b.ins().brif(same_e, first, &[], full, &[]);
+            self.b.switch_to_block(first);
+            for (i, kind) in unguarded {
+                self.emit_recheck_one(tab, i, kind, full);
+            }
+            self.b.ins().jump(done, &[]);
+        } else {
+            self.emit_recheck_loop(checks.len(), tab, checks_addr, same_e, done, full);
+        }
+        self.b.switch_to_block(done);
+        let flags = MemFlagsData::trusted();
+        self.b.ins().store(flags, counters.writes, tab, helpers::TABLE_WRITES);
+        self.b.ins().jump(ok, &[]);
+    }
+
+    /// The re-check of path `i`'s value, which needs `kind`: into the table when it passes,
+    /// else to `full`. Falls through to a new block.
+    fn emit_recheck_one(&mut self, tab: ir::Value, i: usize, kind: helpers::Recheck, full: ir::Block) {
+        let flags = MemFlagsData::trusted();
+        let entry = helpers::TABLE_ENTRIES + helpers::TABLE_ENTRY_SIZE * i as i32;
+        let value_at = entry + helpers::TABLE_ENTRY_VALUE;
+        let cell = self.b.ins().load(I64, flags, tab, entry);
+        let v = self.b.ins().load(I64, flags, cell, CELL_VALUE_OFFSET as i32);
+        let passes = match kind {
+            helpers::Recheck::Any => None,
+            helpers::Recheck::SmallInt => Some(self.is_small_int(v)),
+            helpers::Recheck::Full => {
+                let old = self.b.ins().load(I64, flags, tab, value_at);
+                Some(self.b.ins().icmp(IntCC::Equal, v, old))
+            }
+        };
+        if let Some(passes) = passes {
+            let next = self.b.create_block();
+            self.b.ins().brif(passes, next, &[], full, &[]);
+            self.b.seal_block(next);
+            self.b.switch_to_block(next);
+        }
+        self.b.ins().store(flags, v, tab, value_at);
+    }
+
+    /// [`Self::emit_recheck_values`] as a loop over all `n` paths of the table (guarded ones
+    /// compare equal), when `same_e`; on to `done`, or to `full`.
+    fn emit_recheck_loop(&mut self, n: usize, tab: ir::Value, checks: ir::Value, same_e: ir::Value, done: ir::Block, full: ir::Block) {
+        let flags = MemFlagsData::trusted();
         let head = self.b.create_block();
         let i = self.b.append_block_param(head, I64);
         let zero = self.iconst(0);
@@ -1181,7 +1241,6 @@ impl<'e> Translator<'_, 'e> {
         // head(i): past the last path, done; else compare path i's value with the table's.
         self.b.switch_to_block(head);
         let body = self.b.create_block();
-        let done = self.b.create_block();
         let past = self.b.ins().icmp_imm_s(IntCC::Equal, i, n as i64);
         self.b.ins().brif(past, done, &[], body, &[]);
 
@@ -1213,10 +1272,6 @@ impl<'e> Translator<'_, 'e> {
         self.b.switch_to_block(take);
         self.b.ins().store(flags, v, entry, value_at);
         self.b.ins().jump(head, &[BlockArg::Value(next)]);
-
-        self.b.switch_to_block(done);
-        self.b.ins().store(flags, counters.writes, tab, helpers::TABLE_WRITES);
-        self.b.ins().jump(ok, &[]);
     }
 
     /// Whether the deepest virtual frame (see `frame_nesting`) would pass the depth limit (an
