@@ -69,11 +69,13 @@ pub fn generate(ctx: &mut Context, isa: &dyn TargetIsa, disasm: bool) -> Result<
     let compiled = ctx
         .compile(isa, &mut ControlPlane::default())
         .map_err(|e| format!("{:?}", e.inner))?;
+    let srclocs: Vec<(u32, ir::SourceLoc)> = compiled.buffer.get_srclocs_sorted().iter().map(|l| (l.start, l.loc)).collect();
     Ok(MachineCode {
         bytes: compiled.code_buffer().to_vec(),
         alignment: compiled.buffer.alignment as u64,
         relocs: compiled.buffer.relocs().to_vec(),
         vcode: compiled.vcode.clone(),
+        loop_head: crate::loop_align::header_offset(&srclocs, &compiled.bb_starts),
     })
 }
 

@@ -54,6 +54,22 @@ pub struct MachineCode {
     pub relocs: Vec<cranelift_codegen::FinalizedMachReloc>,
     /// Cranelift's VCode listing, when asked for (`SOMA_JIT_DUMP=asm`; never kept).
     pub vcode: Option<String>,
+    /// Where the chained loop's header starts in `bytes`, if the code has one
+    /// (`loop_align.rs`).
+    pub loop_head: Option<u32>,
+}
+
+impl MachineCode {
+    /// A copy to keep: everything but the listing.
+    pub fn to_keep(&self) -> MachineCode {
+        MachineCode {
+            bytes: self.bytes.clone(),
+            alignment: self.alignment,
+            relocs: self.relocs.clone(),
+            vcode: None,
+            loop_head: self.loop_head,
+        }
+    }
 }
 
 /// Most entries kept.
@@ -133,12 +149,7 @@ pub fn insert(key: CacheKey, func: ir::Function, code: &MachineCode) {
     if bytes > MAX_BYTES {
         return;
     }
-    let code = Arc::new(MachineCode {
-        bytes: code.bytes.clone(),
-        alignment: code.alignment,
-        relocs: code.relocs.clone(),
-        vcode: None,
-    });
+    let code = Arc::new(code.to_keep());
     let mut t = lock();
     let same = t.entries.entry(key).or_default();
     if same.iter().any(|e| e.func.stencil == func.stencil) {
@@ -304,7 +315,7 @@ mod tests {
     }
 
     fn code(tag: u8) -> MachineCode {
-        MachineCode { bytes: vec![tag; 4], alignment: 1, relocs: Vec::new(), vcode: None }
+        MachineCode { bytes: vec![tag; 4], alignment: 1, relocs: Vec::new(), vcode: None, loop_head: None }
     }
 
     // One test: it fills the process's cache, which other tests of this binary do not use.

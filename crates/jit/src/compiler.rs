@@ -1059,15 +1059,17 @@ impl Jit {
             .declare_function(perf_name.as_deref().unwrap_or(&t.symbol), Linkage::Local, &func.signature)
             .map_err(|e| e.to_string())?;
         let (bytes, relocs) = link_vm_consts(code, func, id, &t.data.vm_consts)?;
+        let (alignment, bytes, relocs, pad) = crate::loop_align::pad_entry(code.alignment, code.loop_head, bytes, relocs);
         module
-            .define_function_bytes(id, code.alignment, &bytes, &relocs)
+            .define_function_bytes(id, alignment, &bytes, &relocs)
             .map_err(|e| format!("{e:?}"))?;
         module.finalize_definitions().map_err(|e| e.to_string())?;
         let mut t = t;
         if let Some(template) = t.template.take() {
             crate::replay::keep(*template, code);
         }
-        let ptr = module.get_finalized_function(id);
+        // The entry is past the padding that aligns the loop.
+        let ptr = module.get_finalized_function(id).wrapping_add(pad);
         t.data.self_entry.set(ptr as u64);
         let size = code.bytes.len();
         if self.config.dump.asm {

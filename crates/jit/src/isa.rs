@@ -62,6 +62,8 @@ fn flags_with(opt: &str, regalloc: &str, verify: bool) -> settings::Flags {
     }
     fb.set("use_colocated_libcalls", "false").expect("colocated");
     fb.set("is_pic", "false").expect("is_pic");
+    // Machine block offsets, to find a loop header (`loop_align.rs`).
+    fb.set("machine_code_cfg_info", "true").expect("machine_code_cfg_info");
     fb.set("enable_verifier", if verify { "true" } else { "false" })
         .expect("verifier");
     settings::Flags::new(fb)

@@ -45,6 +45,7 @@ pub mod helpers;
 pub mod hotness;
 pub mod induction;
 pub mod isa;
+pub mod loop_align;
 pub mod naming;
 pub mod queries;
 pub mod quiet_calls;

@@ -541,12 +541,7 @@ fn table() -> std::sync::MutexGuard<'static, Table> {
 /// Keep `t` with the machine code generated for its function, unless an equal template is
 /// kept already.
 pub fn keep(mut t: Template, code: &MachineCode) {
-    t.code = Some(Arc::new(MachineCode {
-        bytes: code.bytes.clone(),
-        alignment: code.alignment,
-        relocs: code.relocs.clone(),
-        vcode: None,
-    }));
+    t.code = Some(Arc::new(code.to_keep()));
     let bytes = t.bytes();
     if bytes > MAX_BYTES {
         return;

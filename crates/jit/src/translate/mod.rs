@@ -445,6 +445,8 @@ pub fn translate(
             return Err(reason);
         }
     }
+    // A chained loop's header, aligned at install (`loop_align.rs`).
+    let loop_header = (t.spec.is_some() && continues_a_chain(code)).then_some(t.body);
     t.join_direct_entry(code.instrs.len());
     t.finish_body();
     t.finishing = true;
@@ -479,6 +481,9 @@ pub fn translate(
     func.sized_stack_slots[flush_slot].size = (used * 8) as u32;
     if let Some(guard) = induction_guard {
         out.bounded_checks = crate::induction::bound_inductions(func, &guard);
+    }
+    if let Some(header) = loop_header.filter(|&h| func.layout.is_block_inserted(h)) {
+        crate::loop_align::mark_header(func, header);
     }
     Ok(out)
 }
