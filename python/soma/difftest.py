@@ -625,6 +625,8 @@ def compare(factories, count, seed, report=print, reach=None):
                     reach.setdefault("region_reentries", set()).add(index)
                 if LAST_STATS.get("bounded_checks", 0):
                     reach.setdefault("bounded", set()).add(index)
+                if LAST_STATS.get("aligned_loops", 0):
+                    reach.setdefault("aligned", set()).add(index)
                 if dict(LAST_STATS.get("deopts_by_reason") or []).get("loop entered outside its bound", 0):
                     reach.setdefault("outside_bound", set()).add(index)
                 if LAST_STATS.get("nested_choices", 0):
@@ -716,7 +718,7 @@ def main(argv=None):
               "inlined paths merged keeping their top entries virtual in %d; "
               "Store writes sunk in %d; rounds re-entered inside their poll region in %d; "
               "overflow checks dropped by a loop's bound in %d (its entry guard failing in %d); "
-              "translations replayed in %d"
+              "loop headers aligned in %d; translations replayed in %d"
               % (reach.get("speculative", 0), reach.get("deopted", 0),
                  reach.get("respecialized", 0), reach.get("revalidated", 0),
                  reach.get("direct", 0), reach.get("leaf", 0), reach.get("unrolled", 0),
@@ -730,7 +732,8 @@ def main(argv=None):
                  len(reach.get("nested_choices", ())), len(reach.get("partial_flushes", ())),
                  len(reach.get("sunk", ())),
                  len(reach.get("region_reentries", ())), len(reach.get("bounded", ())),
-                 len(reach.get("outside_bound", ())), len(reach.get("replayed_in", ()))))
+                 len(reach.get("outside_bound", ())), len(reach.get("aligned", ())),
+                 len(reach.get("replayed_in", ()))))
     return 1 if found else 0
 
 

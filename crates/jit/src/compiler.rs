@@ -1072,6 +1072,7 @@ impl Jit {
         let ptr = module.get_finalized_function(id).wrapping_add(pad);
         t.data.self_entry.set(ptr as u64);
         let size = code.bytes.len();
+        self.stats.aligned_loops += code.loop_head.is_some() as u64;
         if self.config.dump.asm {
             if let Some(vcode) = &code.vcode {
                 self.dump(format!("; jit: machine code of {}\n{vcode}", t.name));

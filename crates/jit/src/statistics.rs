@@ -73,6 +73,9 @@ pub struct JitStats {
     /// Overflow checks in speculative loops that the loop's own bound made unnecessary
     /// (`induction.rs`), counted per compile.
     pub bounded_checks: u64,
+    /// Installed functions whose chained loop header was put on a line boundary
+    /// (`loop_align.rs`), counted per install.
+    pub aligned_loops: u64,
     /// Nested `choose`s of known Blocks (bst's three-way walk) executed as branches, counted
     /// per compile.
     pub nested_choices: u64,
