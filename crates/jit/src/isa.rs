@@ -15,13 +15,13 @@ pub const DEFAULT_REGALLOC: &str = "single_pass";
 /// registers); measured with callgrind on fib (sync compiles), `opt_level=speed` cost 11% more
 /// compile (18.0 M instructions against 16.1 M) for run code within 0.4% of this.
 pub fn optimizing_flags(verify: bool) -> settings::Flags {
-    flags_with("none", "backtracking", verify)
+    flags_with("none", "backtracking", verify, true)
 }
 
 /// Cranelift flags of the baseline tier, shared by the host JIT and cross-compilation.
 pub fn flags(verify: bool) -> settings::Flags {
     let (opt, ra) = flag_settings();
-    flags_with(&opt, &ra, verify)
+    flags_with(&opt, &ra, verify, false)
 }
 
 /// `SOMA_JIT_OPT` / `SOMA_JIT_REGALLOC`, which override the defaults for experiments.
@@ -45,14 +45,16 @@ pub(crate) fn baseline_isa(verify: bool) -> Result<OwnedTargetIsa, String> {
     if let Some((_, isa)) = made.iter().find(|(k, _)| *k == key) {
         return Ok(isa.clone());
     }
-    let isa = host_isa(flags_with(&key.0, &key.1, verify))?;
+    let isa = host_isa(flags_with(&key.0, &key.1, verify, false))?;
     made.push((key, isa.clone()));
     Ok(isa)
 }
 
 /// Flags with this optimisation level and register allocator (an unknown name falls back to
 /// the baseline's) and the settings every tier shares.
-fn flags_with(opt: &str, regalloc: &str, verify: bool) -> settings::Flags {
+/// `loop_offsets`: record machine block offsets, which the optimizing tier's chained loops
+/// need to find their header (`loop_align.rs`); baseline code has no marked header.
+fn flags_with(opt: &str, regalloc: &str, verify: bool, loop_offsets: bool) -> settings::Flags {
     let mut fb = settings::builder();
     if fb.set("opt_level", opt).is_err() {
         fb.set("opt_level", DEFAULT_OPT_LEVEL).expect("opt_level");
@@ -62,8 +64,8 @@ fn flags_with(opt: &str, regalloc: &str, verify: bool) -> settings::Flags {
     }
     fb.set("use_colocated_libcalls", "false").expect("colocated");
     fb.set("is_pic", "false").expect("is_pic");
-    // Machine block offsets, to find a loop header (`loop_align.rs`).
-    fb.set("machine_code_cfg_info", "true").expect("machine_code_cfg_info");
+    fb.set("machine_code_cfg_info", if loop_offsets { "true" } else { "false" })
+        .expect("machine_code_cfg_info");
     fb.set("enable_verifier", if verify { "true" } else { "false" })
         .expect("verifier");
     settings::Flags::new(fb)

@@ -11,7 +11,7 @@
 //! 1. The translator marks the instructions of the loop's header block with [`header_mark`]
 //!    as their source location ([`mark_header`]).
 //! 2. Code generation (with `machine_code_cfg_info`, which records where each machine block
-//!    starts) finds the header's offset: the start of the machine block that holds the last
+//!    starts; set for the optimizing tier only) finds the header's offset: the start of the machine block that holds the last
 //!    marked instruction ([`header_offset`]). The last one, because the header's terminator
 //!    stays in its block, where pure instructions may be hoisted out of the loop. Code whose
 //!    marked instructions all went (a header that became an empty fall-through) is left as
