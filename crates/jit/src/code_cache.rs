@@ -176,12 +176,11 @@ pub const EARLY_TIER_UP: u64 = 2;
 /// Most Codes remembered as compiled (past it the memory starts over).
 const MAX_KNOWN: usize = 4 * MAX_ENTRIES;
 
-/// Codes compiled in this process, by name: each with its content's fingerprint and the
-/// highest tier it was compiled at. (The name, cheap to look up, narrows the search; the
-/// fingerprint, only computed for a name found, decides.)
+/// Codes compiled in this process, by their content's fingerprint, with the highest tier each
+/// was compiled at.
 #[derive(Default)]
 struct Known {
-    by_name: FxHashMap<String, Vec<(u64, u8)>>,
+    by_fingerprint: FxHashMap<u64, u8>,
     count: usize,
 }
 
@@ -191,13 +190,15 @@ fn known() -> std::sync::MutexGuard<'static, Known> {
     KNOWN.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A hash of everything a Code is made of (its instructions with their positions, constants,
-/// paths): equal Codes of two VMs have equal fingerprints.
+/// A hash of everything a Code does (its instructions, constants, paths): equal Codes of two
+/// VMs have equal fingerprints. Not its name nor its instructions' positions: compiled code
+/// does not depend on them (an error's `line:col` is looked up when it happens), and a Code
+/// copied to another place in a source (a test file's helpers, a program loaded again after
+/// an edit above it) is the same Code to the JIT.
 pub fn code_fingerprint(code: &Code) -> u64 {
     let mut h = FxHasher::default();
-    code.name.hash(&mut h);
     for i in &code.instrs {
-        (i.op as u8, i.operand, i.line, i.col).hash(&mut h);
+        (i.op as u8, i.operand).hash(&mut h);
     }
     for c in &code.consts {
         match c {
@@ -213,23 +214,21 @@ pub fn code_fingerprint(code: &Code) -> u64 {
     h.finish()
 }
 
-/// Everything a Code is made of, as bytes: two Codes are equal exactly when their images
-/// are. A fingerprint only says where to look: `code_fingerprint`'s hash collides (two
-/// constants of `i64::MIN` hash as two zeros do), which costs the early tier-up a wrong
-/// guess, but a replay (`replay.rs`) must know the Code is the same.
+/// Everything a Code does, as bytes (what `code_fingerprint` hashes): two Codes translate
+/// alike exactly when their images are equal. A fingerprint only says where to look:
+/// `code_fingerprint`'s hash collides (two constants of `i64::MIN` hash as two zeros do),
+/// which costs the early tier-up a wrong guess, but a replay (`replay.rs`) must know the Code
+/// is the same.
 pub fn code_image(code: &Code) -> Vec<u8> {
     fn put(out: &mut Vec<u8>, bytes: &[u8]) {
         out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
         out.extend_from_slice(bytes);
     }
-    let mut out = Vec::with_capacity(64 + 13 * code.instrs.len());
-    put(&mut out, code.name.as_bytes());
+    let mut out = Vec::with_capacity(64 + 5 * code.instrs.len());
     out.extend_from_slice(&(code.instrs.len() as u64).to_le_bytes());
     for i in &code.instrs {
         out.push(i.op as u8);
-        for n in [i.operand, i.line, i.col] {
-            out.extend_from_slice(&n.to_le_bytes());
-        }
+        out.extend_from_slice(&i.operand.to_le_bytes());
     }
     out.extend_from_slice(&(code.consts.len() as u64).to_le_bytes());
     for c in &code.consts {
@@ -266,11 +265,10 @@ pub fn note_compiled(code: &Code, tier: u8) {
     if k.count >= MAX_KNOWN {
         *k = Known::default();
     }
-    let list = k.by_name.entry(code.name.clone()).or_default();
-    match list.iter_mut().find(|(f, _)| *f == fp) {
-        Some((_, t)) => *t = (*t).max(tier),
+    match k.by_fingerprint.get_mut(&fp) {
+        Some(t) => *t = (*t).max(tier),
         None => {
-            list.push((fp, tier));
+            k.by_fingerprint.insert(fp, tier);
             k.count += 1;
         }
     }
@@ -278,10 +276,8 @@ pub fn note_compiled(code: &Code, tier: u8) {
 
 /// The highest tier a Code equal to `code` was compiled at in this process, if it was.
 pub fn compiled_tier(code: &Code) -> Option<u8> {
-    let k = known();
-    let list = k.by_name.get(&code.name)?;
     let fp = code_fingerprint(code);
-    list.iter().find(|(f, _)| *f == fp).map(|&(_, t)| t)
+    known().by_fingerprint.get(&fp).copied()
 }
 
 /// How many entries the cache holds (tests).

@@ -733,8 +733,8 @@ pub enum ExitReg {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ExitKind {
-    /// An error in a Code of `module` (the status is passed through); its `line:col` comes
-    /// with each call of [`jit_exit`] (exits of the same shape share code).
+    /// An error in a Code of `module` (the status is passed through); which Code and
+    /// instruction comes with each call of [`jit_exit`] (exits of the same shape share code).
     Error { module: u32 },
     /// Interpret the rest of every level.
     Deopt,
@@ -745,7 +745,8 @@ pub enum ExitKind {
 /// pending), push the pending values, release the shadow slots, then either position the
 /// error and unwind the inlined frames, or hand every level to the executor. Returns the
 /// status to return. `values` holds the pending values, `slots` the function's shadow slots
-/// (null when it has none), `site` says where: `line << 32 | col` of an error, the pc of the
+/// (null when it has none), `site` says where: `code << 32 | pc` of an error (the Code's index
+/// in the module and the instruction's; `position_error`), the pc of the
 /// innermost level for a deopt.
 ///
 /// # Safety
@@ -961,22 +962,29 @@ pub unsafe extern "C" fn jit_time_end(clock: *mut NativeClock) {
     }
 }
 
-/// Position the pending error at `line:col` of a Code of module `module` unless it already has
-/// a position, and then (as the executor does) note that module as the error's source.
+/// Position the pending error at the instruction `pc` of Code `code` of module `module` unless
+/// it already has a position, and then (as the executor does) note that module as the error's
+/// source. Compiled code passes the instruction, not its `line:col`, so that its machine code
+/// does not depend on where the Code stands in its source.
 ///
 /// # Safety
 /// Helper contract.
-pub unsafe extern "C" fn jit_error_at(vm: *mut Vm, line: u32, col: u32, module: u32) {
+pub unsafe extern "C" fn jit_error_at(vm: *mut Vm, code: u32, pc: u32, module: u32) {
     // SAFETY: helper contract.
     let Some(vm) = (unsafe { vm.as_mut() }) else { return };
-    catch_panic(vm, (), |vm| position_error(vm, line, col, module));
+    catch_panic(vm, (), |vm| position_error(vm, code, pc, module));
 }
 
-fn position_error(vm: &mut Vm, line: u32, col: u32, module: u32) {
+fn position_error(vm: &mut Vm, code: u32, pc: u32, module: u32) {
     let Some(e) = vm.take_error() else { return };
+    // Every site compiled code passes is an instruction of a loaded module's Code; were one
+    // not, the error would stay unpositioned rather than get a wrong position.
     let e = match vm.module(module).cloned() {
-        Some(m) => vm.position_error(e, line, col, &m),
-        None => e.at(line, col),
+        Some(m) => match m.module.codes.get(code as usize).and_then(|c| c.instrs.get(pc as usize)) {
+            Some(ins) => vm.position_error(e, ins.line, ins.col, &m),
+            None => e,
+        },
+        None => e,
     };
     vm.set_error(e);
 }

@@ -266,3 +266,40 @@ fn codes_whose_fingerprints_collide_are_told_apart() {
     assert_eq!(c, reference(&[mins]));
     assert!(s.replayed > 0, "{s:?}");
 }
+
+#[test]
+fn a_block_moved_in_its_source_replays_and_reports_its_own_positions() {
+    // The same Blocks further down and to the right in another VM's source (a test file's
+    // copy of a helper): compiled code names an error's instruction, not its `line:col`, so
+    // the second VM replays the first one's translations, and the division by zero in its
+    // compiled code reports the second source's position.
+    let src = "{ !_.v  100 _.v >/ } !f7
+               1 !i7
+               { i7 20 >== 0 i7 >choose >f7 !r7  i7 1 >+ !i7  i7 40 >< >block Nil >choose } !body7
+               body7 >chain";
+    let moved = format!("\n\n   {}", src.replace('\n', "\n      "));
+    let run = |src: &str| {
+        // Everything compiled before it runs: the error is raised in compiled code.
+        let mut r = Runner::with_config(JitConfig { threshold: Some(0), ..config() });
+        let res = r.run_src(src);
+        let o = r.outcome(res);
+        (o, soma_jit::stats(&mut r.vm).expect("stats"))
+    };
+    let (first, s1) = run(src);
+    assert_eq!(first, reference_err(src));
+    assert!(s1.blocks_compiled > 0, "{s1:?}");
+    let (second, s2) = run(&moved);
+    let want = reference_err(&moved);
+    assert_eq!(second, want);
+    assert_ne!(want.err.as_ref().map(|e| (e.2, e.3)), first.err.as_ref().map(|e| (e.2, e.3)));
+    assert!(s2.replayed > 0, "{s2:?}");
+}
+
+/// `src` on the executor, which must end in an error.
+fn reference_err(src: &str) -> common::Outcome {
+    let mut r = Runner::new(Tier::Executor);
+    let res = r.run_src(src);
+    let o = r.outcome(res);
+    assert!(o.err.is_some(), "{src}");
+    o
+}

@@ -22,10 +22,9 @@ impl<'e> Translator<'_, 'e> {
             // Shared exit: one cold block per function positions and returns.
             let fail = self.error_exit();
             let cont = self.b.create_block();
-            let (line, col) = self.position();
-            let line = self.b.ins().iconst(I32, line as i64);
-            let col = self.b.ins().iconst(I32, col as i64);
-            let args = [BlockArg::Value(status), BlockArg::Value(line), BlockArg::Value(col)];
+            let (_, pc) = self.error_site();
+            let pc = self.b.ins().iconst(I32, pc as i64);
+            let args = [BlockArg::Value(status), BlockArg::Value(pc)];
             self.b.ins().brif(status, fail, &args, cont, &[]);
             self.b.seal_block(cont);
             self.b.switch_to_block(cont);
@@ -46,16 +45,16 @@ impl<'e> Translator<'_, 'e> {
         self.vs.entries().to_vec()
     }
 
-    /// The function's shared error exit `(status, line, col)` for level 0 with nothing
-    /// pending: position the pending error, release the Register slots, return the status.
-    /// Created on first use, filled by `finish_error_exit`.
+    /// The function's shared error exit `(status, pc)` for level 0 with nothing pending:
+    /// position the pending error at that instruction of level 0's Code, release the Register
+    /// slots, return the status. Created on first use, filled by `finish_error_exit`.
     pub(super) fn error_exit(&mut self) -> ir::Block {
         if let Some(b) = self.shared_exit {
             return b;
         }
         let exit = self.b.create_block();
         self.b.set_cold_block(exit);
-        for _ in 0..3 {
+        for _ in 0..2 {
             self.b.append_block_param(exit, I32);
         }
         self.shared_exit = Some(exit);
@@ -67,8 +66,9 @@ impl<'e> Translator<'_, 'e> {
         let Some(exit) = self.shared_exit else { return };
         self.b.switch_to_block(exit);
         let p = self.b.block_params(exit).to_vec();
+        let code = self.b.ins().iconst(I32, self.levels[0].code_index as i64);
         let module = self.b.ins().iconst(I32, self.levels[0].module as i64);
-        self.helper(At::Leaving, Helper::ErrorAt, &[self.vm, p[1], p[2], module]);
+        self.helper(At::Leaving, Helper::ErrorAt, &[self.vm, code, p[1], module]);
         self.emit_return(p[0]);
     }
 
@@ -82,16 +82,16 @@ impl<'e> Translator<'_, 'e> {
 
     /// Where [`Self::emit_error_return`] jumps, and with what.
     pub(super) fn error_target(&mut self, status: ir::Value, pending: &[VEntry]) -> (ir::Block, Vec<BlockArg>) {
-        let (line, col) = self.position();
+        let (code, pc) = self.error_site();
         let module = self.lvl().module;
-        let site = self.iconst(((line as u64) << 32) | col as u64);
+        let site = self.iconst(((code as u64) << 32) | pc as u64);
         self.exit_target(status, pending, ExitKind::Error { module }, site)
     }
 
     /// Where an exit leaves through `jit_exit`, and the arguments to jump there with. Exits
     /// with the same shape (the levels and their Register states, the pending entries, the
     /// kind) share one block at the end of the function, which gets the status, the site
-    /// (`line << 32 | col` of an error, `deopt::encode_site` of a deopt) and the pending
+    /// (`code << 32 | pc` of an error, `deopt::encode_site` of a deopt) and the pending
     /// values as arguments.
     pub(super) fn exit_target(
         &mut self,

@@ -399,6 +399,7 @@ impl<'e> Translator<'_, 'e> {
             consts,
             block: v,
             module: b.module,
+            code_index: b.code,
             is_program: false,
             pc: 0,
             call_pc,

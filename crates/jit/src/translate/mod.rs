@@ -351,6 +351,7 @@ pub fn translate(
             consts,
             block: env.block,
             module: bo.module,
+            code_index: bo.code,
             is_program,
             pc: 0,
             call_pc: 0,
@@ -627,6 +628,9 @@ struct Level<'e> {
     consts: &'e [Value],
     block: Value,
     module: u32,
+    /// The index of `code` in its module: with the pc, where an error is (its `line:col` is
+    /// looked up when it happens, so that a translation does not depend on positions).
+    code_index: u32,
     /// Code 0 runs at top level, where `>block` is an error.
     is_program: bool,
     /// Index of the instruction being lowered.
@@ -995,10 +999,13 @@ impl<'e> Translator<'_, 'e> {
         p
     }
 
-    fn position(&self) -> (u32, u32) {
+    /// Where an error of the instruction being lowered is: its Code's index in the module and
+    /// its pc (`helpers::position_error` finds the `line:col`). Not the position itself: two
+    /// Codes that differ only in where they stand in their sources (a test file's copies of a
+    /// helper) then translate to the same function, which the code cache and replays share.
+    fn error_site(&self) -> (u32, u32) {
         let l = self.lvl();
-        let ins = l.code.instrs[l.pc];
-        (ins.line, ins.col)
+        (l.code_index, l.pc as u32)
     }
 
     fn gen_instr(&mut self, ins: Instr) {
