@@ -171,6 +171,23 @@ pub fn insert(key: CacheKey, func: ir::Function, code: &MachineCode) {
     }
 }
 
+/// What installing machine code links against besides the VM's constants: the signature the
+/// function is declared with and the external names its relocations index (by
+/// `UserExternalNameRef`). A translated function's own, or a template's copy of them: a
+/// replay then builds no function (declaring a template's hundred-odd names into one took
+/// about a fifth of a replay's time).
+#[derive(Clone, Copy)]
+pub struct Imports<'a> {
+    pub signature: &'a ir::Signature,
+    pub names: &'a [ir::UserExternalName],
+}
+
+impl<'a> Imports<'a> {
+    pub fn of(func: &'a ir::Function) -> Imports<'a> {
+        Imports { signature: &func.signature, names: func.params.user_named_funcs().as_values_slice() }
+    }
+}
+
 /// Executions after which a Code compiled before in the process tiers up in a new VM.
 pub const EARLY_TIER_UP: u64 = 2;
 /// Most Codes remembered as compiled (past it the memory starts over).

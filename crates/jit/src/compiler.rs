@@ -8,7 +8,7 @@
 use crate::background::{self, MachineCode, Worker};
 use crate::config::{Background, JitConfig};
 use crate::deopt::DeoptReason;
-use crate::code_cache::{self, CacheKey};
+use crate::code_cache::{self, CacheKey, Imports};
 use crate::hotness::{heat_weight, is_loop_body, is_recursing};
 use crate::isa::{baseline_isa, host_isa, optimizing_flags};
 use crate::naming::{describe_block, sanitize, write_perf_map};
@@ -18,7 +18,7 @@ use cranelift_codegen::ir;
 use cranelift_codegen::{isa::OwnedTargetIsa, Context};
 use cranelift_frontend::FunctionBuilderContext;
 use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{default_libcall_names, Linkage, Module, ModuleReloc};
+use cranelift_module::{default_libcall_names, Linkage, Module, ModuleReloc, ModuleRelocTarget};
 use soma_runtime::error::{RtResult, SomaError};
 use soma_runtime::abi::NativeEntry;
 use soma_runtime::opcodes::Opcode;
@@ -124,17 +124,18 @@ struct EnvSettings {
 #[allow(clippy::large_enum_variant)]
 enum Prepared {
     /// Machine code at hand: replayed, or the code cache's for the function translated.
-    Ready { t: Translation, func: ir::Function, code: std::sync::Arc<MachineCode>, how: Ready },
+    Ready { t: Translation, code: std::sync::Arc<MachineCode>, how: Ready },
     /// Translated into `Jit::ctx`; the machine code is still to be generated (and kept in the
     /// code cache under `key`).
     Generate { t: Translation, key: Option<CacheKey> },
 }
 
-/// Where ready machine code came from.
-#[derive(Clone, Copy)]
+/// Where ready machine code came from, with what installing it links against.
 enum Ready {
-    Cached,
-    Replayed,
+    /// The code cache's, for this function just translated.
+    Cached(ir::Function),
+    /// A replay of this template (no function was built).
+    Replayed(std::sync::Arc<crate::replay::Template>),
 }
 
 /// A Block translated to CLIF: what the install step needs besides the machine code.
@@ -339,13 +340,13 @@ impl Jit {
             return Err("block is marked not compilable".into());
         }
         let r = self.isa_for(tier).and_then(|isa| match self.prepare(vm, block, tier, &isa)? {
-            Prepared::Ready { t, func, code, how } => self.install_at_hand(vm, t, func, &code, how),
+            Prepared::Ready { t, code, how } => self.install_at_hand(vm, t, &code, how),
             Prepared::Generate { t, key } => {
                 let t0 = Instant::now();
                 let (code, _panicked) =
                     background::generate_and_keep(&mut self.ctx, &*isa, self.config.dump.asm, key);
                 let func = self.take_translated();
-                let installed = code.and_then(|code| self.install(vm, t, &func, &code, t0.elapsed(), None));
+                let installed = code.and_then(|code| self.install(vm, t, Imports::of(&func), &code, t0.elapsed(), None));
                 self.recycle(func);
                 installed
             }
@@ -517,10 +518,10 @@ impl Jit {
             }
         };
         match self.prepare(vm, block, tier, &isa) {
-            Ok(Prepared::Ready { t, func, code, how }) => {
+            Ok(Prepared::Ready { t, code, how }) => {
                 let t0 = Instant::now();
                 self.stats.background_translate_ns += t.translate.as_nanos() as u64;
-                let installed = self.install_at_hand(vm, t, func, &code, how);
+                let installed = self.install_at_hand(vm, t, &code, how);
                 self.stats.background_install_ns += t0.elapsed().as_nanos() as u64;
                 match installed {
                     Ok(_) => self.optimize_if_past(vm, block, tier),
@@ -618,7 +619,7 @@ impl Jit {
             let queue_wait = done.queue_wait;
             let t0 = Instant::now();
             let (block, tier) = (t.block, t.tier);
-            let installed = self.install(vm, t, &done.func, &code, done.generate, Some(queue_wait));
+            let installed = self.install(vm, t, Imports::of(&done.func), &code, done.generate, Some(queue_wait));
             self.recycle(done.func);
             self.stats.background_install_ns += t0.elapsed().as_nanos() as u64;
             match installed {
@@ -680,8 +681,7 @@ impl Jit {
                 if self.config.check_replay {
                     self.check_replay(vm, block, tier, settings, key, &template, isa_fp.unwrap_or(0));
                 }
-                let func = template.function();
-                return Ok(Prepared::Ready { t, func, code, how: Ready::Replayed });
+                return Ok(Prepared::Ready { t, code, how: Ready::Replayed(template) });
             }
         }
         let mut t = self.translate_block(vm, block, tier, settings, replay_key.is_some())?;
@@ -698,7 +698,7 @@ impl Jit {
             Some(code) => {
                 self.stats.code_cache_hits += 1;
                 let func = self.take_translated();
-                Ok(Prepared::Ready { t, func, code, how: Ready::Cached })
+                Ok(Prepared::Ready { t, code, how: Ready::Cached(func) })
             }
             None => Ok(Prepared::Generate { t, key: Some(key) }),
         }
@@ -814,14 +814,19 @@ impl Jit {
     }
 
     /// Install `t` with machine code at hand (replayed or from the code cache).
-    fn install_at_hand(&mut self, vm: &mut Vm, t: Translation, func: ir::Function, code: &MachineCode, how: Ready) -> Result<NativeEntry, String> {
-        let installed = self.install(vm, t, &func, code, Duration::ZERO, None);
-        self.recycle(func);
+    fn install_at_hand(&mut self, vm: &mut Vm, t: Translation, code: &MachineCode, how: Ready) -> Result<NativeEntry, String> {
+        let installed = match &how {
+            Ready::Cached(func) => self.install(vm, t, Imports::of(func), code, Duration::ZERO, None),
+            Ready::Replayed(template) => self.install(vm, t, template.imports(), code, Duration::ZERO, None),
+        };
         if self.config.dump.stats && installed.is_ok() {
             self.dump(match how {
-                Ready::Cached => "jit:   its machine code came from the process's code cache".to_string(),
-                Ready::Replayed => "jit:   replayed: its translation and machine code were made before in the process".to_string(),
+                Ready::Cached(_) => "jit:   its machine code came from the process's code cache".to_string(),
+                Ready::Replayed(_) => "jit:   replayed: its translation and machine code were made before in the process".to_string(),
             });
+        }
+        if let Ready::Cached(func) = how {
+            self.recycle(func);
         }
         installed
     }
@@ -1037,7 +1042,7 @@ impl Jit {
         &mut self,
         vm: &mut Vm,
         t: Translation,
-        func: &ir::Function,
+        imports: Imports,
         code: &MachineCode,
         generate: Duration,
         queue_wait: Option<Duration>,
@@ -1056,9 +1061,9 @@ impl Jit {
             if module.get_name(&name).is_some() { format!("{name}#{}", t.symbol) } else { name }
         });
         let id = module
-            .declare_function(perf_name.as_deref().unwrap_or(&t.symbol), Linkage::Local, &func.signature)
+            .declare_function(perf_name.as_deref().unwrap_or(&t.symbol), Linkage::Local, imports.signature)
             .map_err(|e| e.to_string())?;
-        let (bytes, relocs) = link_vm_consts(code, func, id, &t.data.vm_consts)?;
+        let (bytes, relocs) = link_vm_consts(code, imports.names, id, &t.data.vm_consts)?;
         let (alignment, bytes, relocs, pad) = crate::loop_align::pad_entry(code.alignment, code.loop_head, bytes, relocs);
         module
             .define_function_bytes(id, alignment, &bytes, &relocs)
@@ -1170,7 +1175,7 @@ impl Jit {
 /// left for the module (the quiet trampolines).
 fn link_vm_consts(
     code: &MachineCode,
-    func: &ir::Function,
+    names: &[ir::UserExternalName],
     id: cranelift_module::FuncId,
     vm_consts: &[u64],
 ) -> Result<(Vec<u8>, Vec<ModuleReloc>), String> {
@@ -1179,8 +1184,10 @@ fn link_vm_consts(
     let mut bytes = code.bytes.clone();
     let mut relocs = Vec::with_capacity(code.relocs.len());
     for r in &code.relocs {
+        let mut target = None;
         if let FinalizedRelocTarget::ExternalName(ir::ExternalName::User(name)) = &r.target {
-            let name = &func.params.user_named_funcs()[*name];
+            let name = names.get(name.as_u32() as usize).ok_or_else(|| format!("no external name {name}"))?;
+            target = Some(name);
             // A VM constant, or a helper's address (the code loads it, then calls it).
             let value = match name.namespace {
                 translate::VM_CONST_NAMESPACE => Some(
@@ -1207,7 +1214,15 @@ fn link_vm_consts(
                 continue;
             }
         }
-        relocs.push(ModuleReloc::from_mach_reloc(r, func, id));
+        // What `ModuleReloc::from_mach_reloc` makes, from the names instead of a function.
+        let name = match (&r.target, target) {
+            (_, Some(name)) => ModuleRelocTarget::user(name.namespace, name.index),
+            (FinalizedRelocTarget::Func(offset), _) => ModuleRelocTarget::FunctionOffset(id, *offset),
+            (FinalizedRelocTarget::ExternalName(ir::ExternalName::LibCall(libcall)), _) => ModuleRelocTarget::LibCall(*libcall),
+            (FinalizedRelocTarget::ExternalName(ir::ExternalName::KnownSymbol(ks)), _) => ModuleRelocTarget::KnownSymbol(*ks),
+            (FinalizedRelocTarget::ExternalName(other), _) => return Err(format!("unexpected relocation target {other:?}")),
+        };
+        relocs.push(ModuleReloc { offset: r.offset, kind: r.kind, name, addend: r.addend });
     }
     Ok((bytes, relocs))
 }

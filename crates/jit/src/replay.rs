@@ -496,15 +496,10 @@ impl Template {
             + 256 * (self.exits.len() + self.hoisted.len())
     }
 
-    /// The function the machine code was generated from, as far as installing it needs: its
-    /// signature and external names.
-    pub fn function(&self) -> ir::Function {
-        let mut f = ir::Function::new();
-        f.signature = self.signature.clone();
-        for n in &self.names {
-            f.declare_imported_user_function(n.clone());
-        }
-        f
+    /// What installing the machine code links against: the function's signature and
+    /// external names.
+    pub(crate) fn imports(&self) -> crate::code_cache::Imports<'_> {
+        crate::code_cache::Imports { signature: &self.signature, names: &self.names }
     }
 }
 
