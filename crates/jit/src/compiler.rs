@@ -268,8 +268,9 @@ impl Jit {
     }
 
     /// Let the Blocks of `module` whose Code an earlier VM of the process compiled tier up
-    /// after [`code_cache::EARLY_TIER_UP`] executions rather than the threshold (their
-    /// execution count starts that far below it), at the tier they reached there. They grew
+    /// after [`code_cache::EARLY_TIER_UP`] more executions rather than at the threshold (their
+    /// tier-up is shifted that early; their execution counts stay what they ran), at the tier
+    /// they reached there. They grew
     /// hot there and likely will here (a test file's helpers, a benchmark's repeats), and
     /// their machine code is likely in the code cache: the threshold's interpreted runs
     /// would be spent waiting for code that is ready.
@@ -282,9 +283,9 @@ impl Jit {
         for (i, code) in m.module.codes.iter().enumerate().skip(1) {
             let Some(tier) = code_cache::compiled_tier(code) else { continue };
             let Some(b) = m.blocks.get(i).and_then(|&block| vm.block_obj(block)) else { continue };
-            let start = threshold - code_cache::EARLY_TIER_UP;
-            if b.exec_count.get() < start && b.native_entry.get().is_none() {
-                b.exec_count.set(start);
+            let due = b.exec_count.get() + code_cache::EARLY_TIER_UP;
+            if due < b.tier_up_due(threshold) && b.native_entry.get().is_none() {
+                b.tier_up_shift.set(due as i64 - threshold as i64);
                 self.known_tier.insert((module, i as u32), tier);
                 self.stats.known_hot += 1;
             }
@@ -375,7 +376,7 @@ impl Jit {
         // A Block postponed for the budget waits until its count reaches the new due count,
         // whoever asks: compiled callers ask at every call, and each ask would otherwise cost
         // a budget check and count as one more postponement.
-        if b.tier_up_delay.get() > 0 && b.exec_count.get() < b.tier_up_due(self.config.threshold.unwrap_or(0)) {
+        if b.tier_up_shift.get() > 0 && b.exec_count.get() < b.tier_up_due(self.config.threshold.unwrap_or(0)) {
             return;
         }
         // Threshold 0 means "everything compiled before it first runs": synchronous, so the
@@ -415,12 +416,12 @@ impl Jit {
             && self.started.elapsed().as_nanos() as u64 >= c.budget_exempt_after_ns
     }
 
-    /// Look at `b` again when its execution count has doubled (the hook fires at threshold +
-    /// delay).
+    /// Look at `b` again when its execution count has doubled, and past the count it was due
+    /// at (the hook fires at the threshold shifted by `tier_up_shift`).
     fn postpone(b: &soma_runtime::heap::BlockObj, threshold: Option<u64>) {
         let threshold = threshold.unwrap_or(0);
-        let next = b.exec_count.get().saturating_mul(2).max(threshold.saturating_add(1));
-        b.tier_up_delay.set(next - threshold);
+        let next = b.exec_count.get().saturating_mul(2).max(b.tier_up_due(threshold).saturating_add(1));
+        b.tier_up_shift.set(next.min(i64::MAX as u64) as i64 - threshold.min(i64::MAX as u64) as i64);
     }
 
     /// The baseline code of `block` reached the optimizing tier's threshold: compile it again

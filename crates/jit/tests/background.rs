@@ -164,7 +164,7 @@ fn with_the_main_thread_budget_spent_a_block_is_postponed_until_its_count_double
     let mut r = runner_with_budget_spent();
     let delay = |r: &Runner| {
         let v = r.vm.read_store_path(&["k"]).unwrap();
-        r.vm.block_obj(v).unwrap().tier_up_delay.get()
+        r.vm.block_obj(v).unwrap().tier_up_shift.get()
     };
     r.run_src("{ 7 } !k  >k >k").unwrap();
     assert_eq!(delay(&r), 0);
@@ -219,7 +219,7 @@ fn a_postponed_block_called_from_compiled_code_waits_for_its_due_count() {
     // Asked at counts 0..7: postponed at 0 (due 3: twice the count, at least the threshold
     // plus one), at 3 (due 6) and at 6 (due 12); the asks in between return at once.
     let k = r.vm.read_store_path(&["k"]).unwrap();
-    assert_eq!(r.vm.block_obj(k).unwrap().tier_up_delay.get(), 10);
+    assert_eq!(r.vm.block_obj(k).unwrap().tier_up_shift.get(), 10);
     let s = soma_jit::stats(&mut r.vm).unwrap();
     assert_eq!((s.postponed, s.background_queued), (3, 0), "{s:?}");
 }

@@ -217,6 +217,13 @@ fn a_loop_optimized_in_one_vm_tiers_up_early_in_the_next() {
     assert_eq!(second, reference(&[src]));
     assert!(s2.known_hot > 0 && s2.replayed > 0, "{s2:?}");
     assert_eq!(s2.background_queued, 0, "{s2:?}");
+    // A VM that only defines the body: its Block is known (due two executions from now), and
+    // its execution count is still what it ran, none (`Code.count` reports it).
+    let mut r = Runner::with_config(JitConfig { threshold: Some(50), ..JitConfig::default() });
+    r.run_src("{ n6 1 >+ !n6  n6 300 >< >block Nil >choose } !body6").unwrap();
+    let body = r.vm.read_store_path(&["body6"]).unwrap();
+    let b = r.vm.block_obj(body).unwrap();
+    assert_eq!((b.exec_count.get(), b.tier_up_due(50)), (0, 2));
 }
 
 /// Run `src` on a fresh VM that compiles at the 6th execution and optimizes at the 100th

@@ -155,16 +155,18 @@ pub struct BlockObj {
     /// Compiled body, installed by the JIT; when set, executors call it instead of
     /// interpreting the Code.
     pub native_entry: EntrySlot,
-    /// Executions past the tier-up threshold before the tier-up hook sees this Block: the JIT
-    /// postpones a Block this way when its main-thread compile budget is spent.
-    pub tier_up_delay: StdCell<u64>,
+    /// Where the tier-up hook sees this Block relative to the threshold, in executions: later
+    /// (positive) when the JIT postponed it because its main-thread compile budget was spent,
+    /// earlier (negative) when an earlier VM of the process compiled its Code. The execution
+    /// count itself is never adjusted: it is what the Block ran (`Code.count` reports it).
+    pub tier_up_shift: StdCell<i64>,
 }
 
 impl BlockObj {
     /// The execution count at which the tier-up hook looks at this Block, given the JIT's
-    /// threshold (later by its `tier_up_delay` when it was postponed).
+    /// threshold (shifted by `tier_up_shift`).
     pub fn tier_up_due(&self, threshold: u64) -> u64 {
-        threshold.saturating_add(self.tier_up_delay.get())
+        threshold.saturating_add_signed(self.tier_up_shift.get())
     }
 }
 
@@ -535,7 +537,7 @@ impl Heap {
                 code,
                 exec_count: StdCell::new(0),
                 native_entry: EntrySlot::empty(),
-                tier_up_delay: StdCell::new(0),
+                tier_up_shift: StdCell::new(0),
             }),
             std::mem::size_of::<BlockObj>(),
         );

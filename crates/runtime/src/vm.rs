@@ -729,7 +729,7 @@ impl Vm {
     }
 
     /// Executors call this just before running `block`: fires the tier-up hook when the
-    /// Block's execution count reaches the threshold (plus the Block's `tier_up_delay`) and
+    /// Block's execution count reaches the threshold (shifted by the Block's `tier_up_shift`) and
     /// it has no native entry yet.
     #[inline]
     pub fn maybe_tier_up(&mut self, block: Value) {
