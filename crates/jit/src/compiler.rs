@@ -180,11 +180,6 @@ impl Drop for Jit {
     }
 }
 
-/// Address space reserved for one VM's compiled code (`Jit::module`): made accessible a
-/// segment at a time as code is installed. The benchmark programs use under 1 MiB; a VM
-/// past it gets compile errors (its Blocks stay interpreted), counted as failed compiles.
-pub const CODE_RESERVATION: usize = 128 << 20;
-
 impl Jit {
     pub fn new(config: JitConfig) -> Result<Jit, String> {
         let isa = baseline_isa(config.verify)?;
@@ -981,19 +976,14 @@ impl Jit {
         }
     }
 
-    /// The module compiled code goes into, made on first use (see [`CODE_RESERVATION`]).
+    /// The module compiled code goes into, made on first use. Its memory comes from the
+    /// process's code memory (`code_memory.rs`): functions packed into chunks that later VMs
+    /// use again, rather than a page of its own per function and a reservation per VM.
     fn module(&mut self) -> &mut JITModule {
         let isa = &self.isa;
         self.module.get_or_insert_with(|| {
             let mut builder = JITBuilder::with_isa(isa.clone(), default_libcall_names());
-            // Code memory from one reservation per module (address space only until used):
-            // the default provider maps fresh pages for every function and unmaps them one by
-            // one with the VM, two system calls (and, with the compile thread alive, two TLB
-            // shootdowns) per install that a process of many short VMs (`soma test`) pays
-            // hundreds of times. Where the reservation cannot be made, the default provider.
-            if let Ok(arena) = cranelift_jit::ArenaMemoryProvider::new_with_size(CODE_RESERVATION) {
-                builder.memory_provider(Box::new(arena));
-            }
+            builder.memory_provider(Box::new(crate::code_memory::CodeMemory::new()));
             JITModule::new(builder)
         })
     }

@@ -7,6 +7,7 @@
 //! * `helper_table` — every helper compiled code calls: address, signature, flush needs
 //! * `quiet_calls` — trampolines that let a loop's slow path call a helper clobbering nothing
 //! * `compiler` — the per-VM `JITModule`, tier-up hook, install, dumps
+//! * `code_memory` — the process's code memory: chunks the modules fill densely and give back
 //! * `config` — `JitConfig`: dumps, background mode, thresholds, budget, from `SOMA_JIT_*`
 //! * `isa` — Cranelift's flags for each tier and the host ISA made from them
 //! * `statistics` — `JitStats` and `BlockStat`: what the JIT compiled, deopts, timings
@@ -34,6 +35,7 @@
 pub mod background;
 pub mod clif;
 pub mod code_cache;
+pub mod code_memory;
 pub mod cold;
 pub mod compiler;
 pub mod config;

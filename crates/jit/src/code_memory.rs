@@ -1,0 +1,286 @@
+//! Code memory: where installed machine code lives. One address range per process, cut into
+//! chunks that the VMs' JIT modules take, fill densely and give back when their VM is dropped.
+//!
+//! # Why not cranelift-jit's providers
+//! `ArenaMemoryProvider` reserved 128 MiB per module and started a fresh page at every
+//! finalize: each install wrote a page never touched before (a page fault, the kernel zeroing
+//! it), a 200-byte function took 4 KiB and a page of its own in the i-TLB, and each VM's drop
+//! unmapped its range (with the compile thread running, an inter-processor interrupt to flush
+//! its TLB). A `soma test` file makes a VM per test and installs hundreds of functions in
+//! them (`tests/soma/05_dict_random.soma`: 36 VMs, 450 installs); a benchmark's warm VMs pay
+//! the same for each of theirs. Here a module packs its functions one after the other into
+//! its chunks, and chunks given back are used again by the next VM, their pages already
+//! mapped in.
+//!
+//! # Layout and bounds
+//! [`RESERVATION`] bytes of address space are reserved (inaccessible) on first use and never
+//! unmapped: every function of the process lies within it, so calls between a function and
+//! the trampolines of its module (`quiet_calls.rs`, `call rel32` on x86-64, `bl` on aarch64)
+//! always reach. It is cut into [`CHUNK`]-byte chunks, handed out in address order and, once
+//! given back, from the free list; a function larger than a chunk gets a run of fresh
+//! chunks of its own, which go back to the free list one by one. When the range is used up,
+//! allocation fails and the Block stays interpreted (a failed compile in the statistics), as
+//! when a module's reservation was used up before.
+//!
+//! # W^X
+//! No page is writable and executable at once. A chunk's pages are inaccessible while it is
+//! free; a module's pages are executable except while an install writes them:
+//! [`JITMemoryProvider::allocate`] makes the pages of the new function writable (pages it
+//! shares with functions installed before in the same module too), and `finalize` makes
+//! every page written since executable again, after making the instruction cache see the new
+//! bytes. Turning a page that holds a module's earlier functions writable is safe because
+//! only the VM's own thread runs that module's code, and it is installing: from `allocate` to
+//! `finalize` it runs the JIT's Rust code (`Jit::install` defines and finalizes in one call),
+//! and the compiled frames below it on its stack return into those pages only after
+//! `finalize`. A chunk given back is made inaccessible at once: a stale entry into a dropped
+//! VM's code faults rather than running another VM's code.
+//!
+//! # Threads
+//! The pool is a process-wide `Mutex`: VMs on several threads take and give back chunks
+//! under it. A module's own state is its own (`Send`: the JIT builder requires it; it holds
+//! addresses, no references).
+
+use cranelift_jit::{BranchProtection, JITMemoryKind, JITMemoryProvider};
+use cranelift_module::{ModuleError, ModuleResult};
+use std::io;
+use std::sync::{Mutex, OnceLock};
+
+/// The process's code address space (reserved, not committed: pages cost memory only once
+/// code is written to them).
+pub const RESERVATION: usize = 1 << 30;
+/// The unit a module takes from the pool: 64 KiB, a few of the largest functions the
+/// benchmarks compile (19 KiB) or a few hundred small ones.
+pub const CHUNK: usize = 64 << 10;
+/// Every function starts a cache line, as it did when each had a page of its own: the
+/// placement of its hot code against lines (and the decoded-instruction cache's windows)
+/// then depends on the function alone, not on what was installed before it. (At 16 bytes,
+/// fib's warm VMs ran 1.5x slower, the loop alignment of `loop_align.rs` assumed the same.)
+pub const FUNCTION_ALIGN: usize = 64;
+
+struct Pool {
+    /// The reservation's start (0: it could not be made).
+    base: usize,
+    /// Bytes of it handed out in address order so far.
+    used: usize,
+    /// Chunks given back, by address.
+    free: Vec<usize>,
+}
+
+fn pool() -> std::sync::MutexGuard<'static, Pool> {
+    static POOL: OnceLock<Mutex<Pool>> = OnceLock::new();
+    // Every update below completes before anything can panic: poison is ignored.
+    POOL.get_or_init(|| Mutex::new(Pool { base: reserve().unwrap_or(0), used: 0, free: Vec::new() }))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+/// Reserve [`RESERVATION`] bytes of inaccessible address space.
+fn reserve() -> Option<usize> {
+    // SAFETY: a fresh anonymous mapping at an address of the kernel's choosing; it overlaps
+    // nothing, and nothing refers to it until chunks are handed out.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            RESERVATION,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    (p != libc::MAP_FAILED).then_some(p as usize)
+}
+
+impl Pool {
+    /// `n` consecutive chunks: a free one when `n` is 1, else fresh ones.
+    fn take(&mut self, n: usize) -> Option<usize> {
+        if self.base == 0 {
+            return None;
+        }
+        if n == 1 {
+            if let Some(c) = self.free.pop() {
+                return Some(c);
+            }
+        }
+        let bytes = n * CHUNK;
+        if self.used + bytes > RESERVATION {
+            return None;
+        }
+        let c = self.base + self.used;
+        self.used += bytes;
+        Some(c)
+    }
+}
+
+fn page_size() -> usize {
+    static PAGE: OnceLock<usize> = OnceLock::new();
+    // SAFETY: sysconf reads a constant of the system.
+    *PAGE.get_or_init(|| match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        n if n > 0 => n as usize,
+        _ => 4096,
+    })
+}
+
+/// Set the protection of `len` bytes at `start` (page-aligned, inside the reservation).
+fn protect(start: usize, len: usize, prot: libc::c_int) -> io::Result<()> {
+    // SAFETY: the range lies in the process's code reservation, which is never unmapped; the
+    // caller owns it (chunks of its module) and no code of it runs while it changes (see the
+    // module's W^X notes).
+    match unsafe { libc::mprotect(start as *mut libc::c_void, len, prot) } {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
+/// One JIT module's code memory (see the module docs).
+#[derive(Debug, Default)]
+pub struct CodeMemory {
+    /// Chunks this module holds, by address.
+    chunks: Vec<usize>,
+    /// The chunk being filled and the bytes of it used.
+    current: Option<(usize, usize)>,
+    /// Page ranges written since the last finalize: writable until it.
+    written: Vec<(usize, usize)>,
+    /// Whether any code was finalized (then the memory must outlive every entry into it).
+    finalized: bool,
+}
+
+impl CodeMemory {
+    pub fn new() -> CodeMemory {
+        CodeMemory::default()
+    }
+
+    fn exhausted() -> io::Error {
+        io::Error::new(io::ErrorKind::OutOfMemory, "the process's code memory is used up")
+    }
+
+    /// Where a function of `size` bytes aligned to `align` goes: the current chunk's end, or
+    /// fresh chunks.
+    fn place(&mut self, size: usize, align: usize) -> io::Result<usize> {
+        if let Some((chunk, used)) = self.current {
+            let at = used.next_multiple_of(align);
+            if at + size <= CHUNK {
+                self.current = Some((chunk, at + size));
+                return Ok(chunk + at);
+            }
+        }
+        let n = size.div_ceil(CHUNK).max(1);
+        let start = pool().take(n).ok_or_else(Self::exhausted)?;
+        self.chunks.extend((0..n).map(|i| start + i * CHUNK));
+        // The last chunk of a run is filled on; the others are the function's alone.
+        let last = start + (n - 1) * CHUNK;
+        self.current = Some((last, size - (n - 1) * CHUNK));
+        Ok(start)
+    }
+}
+
+impl JITMemoryProvider for CodeMemory {
+    fn allocate(&mut self, size: usize, align: u64, kind: JITMemoryKind) -> io::Result<*mut u8> {
+        if !matches!(kind, JITMemoryKind::Executable) {
+            // The JIT defines functions only (its constants are written into the code).
+            return Err(io::Error::new(io::ErrorKind::Unsupported, "code memory holds code only"));
+        }
+        let align = usize::try_from(align).unwrap_or(usize::MAX).max(FUNCTION_ALIGN);
+        if !align.is_power_of_two() || align > CHUNK {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("alignment {align}")));
+        }
+        let at = self.place(size.max(1), align)?;
+        let page = page_size();
+        let start = at / page * page;
+        let end = (at + size.max(1)).next_multiple_of(page);
+        protect(start, end - start, libc::PROT_READ | libc::PROT_WRITE)?;
+        self.written.push((start, end));
+        Ok(at as *mut u8)
+    }
+
+    unsafe fn free_memory(&mut self) {
+        self.current = None;
+        self.written.clear();
+        let chunks = std::mem::take(&mut self.chunks);
+        let mut p = pool();
+        for c in chunks {
+            // Inaccessible until a module takes it again; should that fail, the chunk is
+            // left out of the pool rather than handed out in an unknown state.
+            if protect(c, CHUNK, libc::PROT_NONE).is_ok() {
+                p.free.push(c);
+            }
+        }
+        self.finalized = false;
+    }
+
+    fn finalize(&mut self, branch_protection: BranchProtection) -> ModuleResult<()> {
+        let mut ranges = std::mem::take(&mut self.written);
+        ranges.sort_unstable();
+        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(ranges.len());
+        for (s, e) in ranges {
+            match merged.last_mut() {
+                Some(last) if s <= last.1 => last.1 = last.1.max(e),
+                _ => merged.push((s, e)),
+            }
+        }
+        for (s, e) in merged {
+            // SAFETY: the range is this module's code memory, just written by this thread.
+            let cleared = unsafe { wasmtime_jit_icache_coherence::clear_cache(s as *const libc::c_void, e - s) };
+            let mut prot = libc::PROT_READ | libc::PROT_EXEC;
+            if branch_protection == BranchProtection::BTI && cfg!(all(target_arch = "aarch64", target_os = "linux")) {
+                prot |= 0x10; // PROT_BTI
+            }
+            // These pages may hold functions installed before, which their VM runs: left
+            // writable they would fault at their next entry. Nothing can be done for them
+            // but stop here (the kernel refuses only when out of memory for mappings).
+            if let Err(e) = cleared.and_then(|()| protect(s, e - s, prot)) {
+                eprintln!("soma-jit: cannot make installed code executable again: {e}");
+                std::process::abort();
+            }
+        }
+        wasmtime_jit_icache_coherence::pipeline_flush_mt().map_err(|err| ModuleError::Allocation { err })?;
+        self.finalized = true;
+        Ok(())
+    }
+}
+
+impl Drop for CodeMemory {
+    fn drop(&mut self) {
+        // Memory holding finalized code whose module was not freed explicitly may still be
+        // entered: it stays as it is (out of the pool). Memory never finalized goes back.
+        if !self.finalized {
+            // SAFETY: no code in it was made executable, so nothing can run in it.
+            unsafe { self.free_memory() };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn functions_are_packed_into_a_chunk_and_chunks_are_used_again() {
+        let mut m = CodeMemory::new();
+        let a = m.allocate(100, 16, JITMemoryKind::Executable).unwrap() as usize;
+        let b = m.allocate(100, 16, JITMemoryKind::Executable).unwrap() as usize;
+        assert_eq!(b, a + 128, "the second function follows the first, on the next line");
+        assert_eq!(a % FUNCTION_ALIGN, 0);
+        m.finalize(BranchProtection::None).unwrap();
+        // A function larger than a chunk gets a run of its own.
+        let big = m.allocate(CHUNK + 10, 16, JITMemoryKind::Executable).unwrap() as usize;
+        assert_ne!(big / CHUNK, a / CHUNK);
+        m.finalize(BranchProtection::None).unwrap();
+        let held = m.chunks.clone();
+        assert_eq!(held.len(), 3);
+        // SAFETY: nothing runs in this memory.
+        unsafe { m.free_memory() };
+        let mut n = CodeMemory::new();
+        let c = n.allocate(10, 16, JITMemoryKind::Executable).unwrap() as usize;
+        assert!(held.contains(&(c / CHUNK * CHUNK)), "a chunk given back is taken again");
+        // SAFETY: as above.
+        unsafe { n.free_memory() };
+    }
+
+    #[test]
+    fn only_code_is_allocated() {
+        let mut m = CodeMemory::new();
+        assert!(m.allocate(8, 8, JITMemoryKind::Writable).is_err());
+        assert!(m.allocate(8, 8, JITMemoryKind::ReadOnly).is_err());
+    }
+}
