@@ -8,9 +8,9 @@
 //! unmapped its range (with the compile thread running, an inter-processor interrupt to flush
 //! its TLB). A `soma test` file makes a VM per test and installs hundreds of functions in
 //! them (`tests/soma/05_dict_random.soma`: 36 VMs, 450 installs); a benchmark's warm VMs pay
-//! the same for each of theirs. Here a module packs its functions one after the other into
-//! its chunks, and chunks given back are used again by the next VM, their pages already
-//! mapped in.
+//! the same for each of theirs. Here a module's installs go one after the other into its
+//! chunks (each from a page boundary, its functions packed), and chunks given back are used
+//! again by the next VM, their pages already mapped in.
 //!
 //! # Layout and bounds
 //! [`RESERVATION`] bytes of address space are reserved (inaccessible) on first use and never
@@ -23,17 +23,17 @@
 //! when a module's reservation was used up before.
 //!
 //! # W^X
-//! No page is writable and executable at once. A chunk's pages are inaccessible while it is
-//! free; a module's pages are executable except while an install writes them:
-//! [`JITMemoryProvider::allocate`] makes the pages of the new function writable (pages it
-//! shares with functions installed before in the same module too), and `finalize` makes
-//! every page written since executable again, after making the instruction cache see the new
-//! bytes. Turning a page that holds a module's earlier functions writable is safe because
-//! only the VM's own thread runs that module's code, and it is installing: from `allocate` to
-//! `finalize` it runs the JIT's Rust code (`Jit::install` defines and finalizes in one call),
-//! and the compiled frames below it on its stack return into those pages only after
-//! `finalize`. A chunk given back is made inaccessible at once: a stale entry into a dropped
-//! VM's code faults rather than running another VM's code.
+//! No page is writable and executable at once, and no page is ever made writable again while
+//! its module lives. A chunk's pages are writable (never executable) while it is free and
+//! when a module takes it; `finalize` makes the pages written since the last finalize
+//! executable, after making the instruction cache see the new bytes; the next function goes
+//! past them, onto the next page. So an install changes protections once (about two calls
+//! per install before: its page made writable, then executable), and the pages of code that
+//! may be running are never touched. A chunk given back is made writable again: a stale
+//! entry into a dropped VM's code faults rather than running whatever is written there
+//! next. Fresh chunks are carved from the inaccessible reservation and made writable once.
+//! A finalize that fails leaves only the code just written unexecutable: its install fails
+//! and its Block stays interpreted.
 //!
 //! # Threads
 //! The pool is a process-wide `Mutex`: VMs on several threads take and give back chunks
@@ -107,6 +107,9 @@ impl Pool {
             return None;
         }
         let c = self.base + self.used;
+        // Fresh address space is inaccessible: writable from now on (never executable
+        // until a finalize).
+        protect(c, bytes, libc::PROT_READ | libc::PROT_WRITE).ok()?;
         self.used += bytes;
         Some(c)
     }
@@ -124,8 +127,9 @@ fn page_size() -> usize {
 /// Set the protection of `len` bytes at `start` (page-aligned, inside the reservation).
 fn protect(start: usize, len: usize, prot: libc::c_int) -> io::Result<()> {
     // SAFETY: the range lies in the process's code reservation, which is never unmapped; the
-    // caller owns it (chunks of its module) and no code of it runs while it changes (see the
-    // module's W^X notes).
+    // caller owns it (the pool's free space, or chunks of its module), and no code in it can
+    // be running while it changes: it is code just written and not yet entered, or a dropped
+    // VM's (see the module's W^X notes).
     match unsafe { libc::mprotect(start as *mut libc::c_void, len, prot) } {
         0 => Ok(()),
         _ => Err(io::Error::last_os_error()),
@@ -137,9 +141,10 @@ fn protect(start: usize, len: usize, prot: libc::c_int) -> io::Result<()> {
 pub struct CodeMemory {
     /// Chunks this module holds, by address.
     chunks: Vec<usize>,
-    /// The chunk being filled and the bytes of it used.
-    current: Option<(usize, usize)>,
-    /// Page ranges written since the last finalize: writable until it.
+    /// The chunk being filled: its address, the bytes used and the bytes below which its
+    /// pages are executable (a page boundary; new code goes past it).
+    current: Option<(usize, usize, usize)>,
+    /// Page ranges written since the last finalize (still writable).
     written: Vec<(usize, usize)>,
     /// Whether any code was finalized (then the memory must outlive every entry into it).
     finalized: bool,
@@ -154,13 +159,13 @@ impl CodeMemory {
         io::Error::new(io::ErrorKind::OutOfMemory, "the process's code memory is used up")
     }
 
-    /// Where a function of `size` bytes aligned to `align` goes: the current chunk's end, or
-    /// fresh chunks.
+    /// Where a function of `size` bytes aligned to `align` goes: the current chunk past its
+    /// executable pages, or fresh chunks.
     fn place(&mut self, size: usize, align: usize) -> io::Result<usize> {
-        if let Some((chunk, used)) = self.current {
-            let at = used.next_multiple_of(align);
+        if let Some((chunk, used, sealed)) = self.current {
+            let at = used.max(sealed).next_multiple_of(align);
             if at + size <= CHUNK {
-                self.current = Some((chunk, at + size));
+                self.current = Some((chunk, at + size, sealed));
                 return Ok(chunk + at);
             }
         }
@@ -169,7 +174,7 @@ impl CodeMemory {
         self.chunks.extend((0..n).map(|i| start + i * CHUNK));
         // The last chunk of a run is filled on; the others are the function's alone.
         let last = start + (n - 1) * CHUNK;
-        self.current = Some((last, size - (n - 1) * CHUNK));
+        self.current = Some((last, size - (n - 1) * CHUNK, 0));
         Ok(start)
     }
 }
@@ -184,12 +189,10 @@ impl JITMemoryProvider for CodeMemory {
         if !align.is_power_of_two() || align > CHUNK {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("alignment {align}")));
         }
-        let at = self.place(size.max(1), align)?;
+        let size = size.max(1);
+        let at = self.place(size, align)?;
         let page = page_size();
-        let start = at / page * page;
-        let end = (at + size.max(1)).next_multiple_of(page);
-        protect(start, end - start, libc::PROT_READ | libc::PROT_WRITE)?;
-        self.written.push((start, end));
+        self.written.push((at / page * page, (at + size).next_multiple_of(page)));
         Ok(at as *mut u8)
     }
 
@@ -199,9 +202,9 @@ impl JITMemoryProvider for CodeMemory {
         let chunks = std::mem::take(&mut self.chunks);
         let mut p = pool();
         for c in chunks {
-            // Inaccessible until a module takes it again; should that fail, the chunk is
-            // left out of the pool rather than handed out in an unknown state.
-            if protect(c, CHUNK, libc::PROT_NONE).is_ok() {
+            // Writable (never executable) until a module takes it again; should that fail,
+            // the chunk is left out of the pool rather than handed out in an unknown state.
+            if protect(c, CHUNK, libc::PROT_READ | libc::PROT_WRITE).is_ok() {
                 p.free.push(c);
             }
         }
@@ -218,22 +221,23 @@ impl JITMemoryProvider for CodeMemory {
                 _ => merged.push((s, e)),
             }
         }
+        // Code after this goes past the pages made executable now.
+        if let Some((chunk, used, sealed)) = self.current {
+            self.current = Some((chunk, used, sealed.max(used.next_multiple_of(page_size()))));
+        }
+        let fail = |err: io::Error| ModuleError::Allocation { err };
         for (s, e) in merged {
             // SAFETY: the range is this module's code memory, just written by this thread.
-            let cleared = unsafe { wasmtime_jit_icache_coherence::clear_cache(s as *const libc::c_void, e - s) };
+            unsafe { wasmtime_jit_icache_coherence::clear_cache(s as *const libc::c_void, e - s) }.map_err(fail)?;
             let mut prot = libc::PROT_READ | libc::PROT_EXEC;
             if branch_protection == BranchProtection::BTI && cfg!(all(target_arch = "aarch64", target_os = "linux")) {
                 prot |= 0x10; // PROT_BTI
             }
-            // These pages may hold functions installed before, which their VM runs: left
-            // writable they would fault at their next entry. Nothing can be done for them
-            // but stop here (the kernel refuses only when out of memory for mappings).
-            if let Err(e) = cleared.and_then(|()| protect(s, e - s, prot)) {
-                eprintln!("soma-jit: cannot make installed code executable again: {e}");
-                std::process::abort();
-            }
+            // On failure only the code just written stays unexecutable (its install fails;
+            // its Block stays interpreted): the pages hold nothing else.
+            protect(s, e - s, prot).map_err(fail)?;
         }
-        wasmtime_jit_icache_coherence::pipeline_flush_mt().map_err(|err| ModuleError::Allocation { err })?;
+        wasmtime_jit_icache_coherence::pipeline_flush_mt().map_err(fail)?;
         self.finalized = true;
         Ok(())
     }
@@ -261,6 +265,10 @@ mod tests {
         let b = m.allocate(100, 16, JITMemoryKind::Executable).unwrap() as usize;
         assert_eq!(b, a + 128, "the second function follows the first, on the next line");
         assert_eq!(a % FUNCTION_ALIGN, 0);
+        m.finalize(BranchProtection::None).unwrap();
+        // The next install starts past the pages made executable.
+        let c = m.allocate(100, 16, JITMemoryKind::Executable).unwrap() as usize;
+        assert_eq!(c, (b + 100).next_multiple_of(page_size()));
         m.finalize(BranchProtection::None).unwrap();
         // A function larger than a chunk gets a run of its own.
         let big = m.allocate(CHUNK + 10, 16, JITMemoryKind::Executable).unwrap() as usize;
