@@ -390,33 +390,16 @@ impl Jit {
         // compares), which then stop running and never come due again. Their translations
         // were main-thread time spent on code that landed too late to run.
         if tier == 1 && self.pending.values().any(|t| t.tier == 2) {
-            Self::postpone(b, self.config.threshold);
+            crate::budget::postpone(b, self.config.threshold);
             self.stats.deferred += 1;
             return;
         }
-        if !self.within_budget() && !self.exempt_from_budget(b) {
-            Self::postpone(b, self.config.threshold);
+        if !self.within_budget() && !crate::budget::exempt(&self.config, b, self.elapsed_ns()) {
+            crate::budget::postpone(b, self.config.threshold);
             self.stats.postponed += 1;
             return;
         }
         self.queue(vm, block, tier);
-    }
-
-    /// Whether `b`, due for tier-up with the budget spent, is translated anyway (see
-    /// [`BUDGET_EXEMPT_EXECUTIONS`](crate::config::BUDGET_EXEMPT_EXECUTIONS)).
-    fn exempt_from_budget(&self, b: &soma_runtime::heap::BlockObj) -> bool {
-        let c = &self.config;
-        c.budget_exempt_executions > 0
-            && b.exec_count.get() >= c.budget_exempt_executions
-            && self.started.elapsed().as_nanos() as u64 >= c.budget_exempt_after_ns
-    }
-
-    /// Look at `b` again when its execution count has doubled, and past the count it was due
-    /// at (the hook fires at the threshold shifted by `tier_up_shift`).
-    fn postpone(b: &soma_runtime::heap::BlockObj, threshold: Option<u64>) {
-        let threshold = threshold.unwrap_or(0);
-        let next = b.exec_count.get().saturating_mul(2).max(b.tier_up_due(threshold).saturating_add(1));
-        b.tier_up_shift.set(next.min(i64::MAX as u64) as i64 - threshold.min(i64::MAX as u64) as i64);
     }
 
     /// The baseline code of `block` reached the optimizing tier's threshold: compile it again
@@ -550,8 +533,13 @@ impl Jit {
         if self.config.background != Background::On {
             return true;
         }
-        let allowed = self.config.budget_allowed(self.started.elapsed().as_nanos() as u64);
-        self.stats.background_translate_ns + self.stats.background_install_ns < allowed
+        let spent = self.stats.background_translate_ns + self.stats.background_install_ns;
+        crate::budget::within(&self.config, self.elapsed_ns(), spent)
+    }
+
+    /// Nanoseconds since the JIT was created (what the budget is a share of).
+    fn elapsed_ns(&self) -> u64 {
+        self.started.elapsed().as_nanos() as u64
     }
 
     /// Whether the compile thread runs (starting it on first use).

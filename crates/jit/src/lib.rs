@@ -9,6 +9,7 @@
 //! * `compiler` — the per-VM `JITModule`, tier-up hook, install, dumps
 //! * `code_memory` — the process's code memory: chunks the modules fill densely and give back
 //! * `config` — `JitConfig`: dumps, background mode, thresholds, budget, from `SOMA_JIT_*`
+//! * `budget` — the main thread's tier-up budget applied: within it, exemption, postponing
 //! * `isa` — Cranelift's flags for each tier and the host ISA made from them
 //! * `statistics` — `JitStats` and `BlockStat`: what the JIT compiled, deopts, timings
 //! * `naming` — how dumps and the perf map name a Block; the perf map's lines
@@ -33,6 +34,7 @@
 //! ```
 
 pub mod background;
+pub mod budget;
 pub mod clif;
 pub mod code_cache;
 pub mod code_memory;
