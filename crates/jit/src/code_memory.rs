@@ -53,8 +53,8 @@ pub const RESERVATION: usize = 1 << 30;
 pub const CHUNK: usize = 64 << 10;
 /// Every function starts a cache line, as it did when each had a page of its own: the
 /// placement of its hot code against lines (and the decoded-instruction cache's windows)
-/// then depends on the function alone, not on what was installed before it. (At 16 bytes,
-/// fib's warm VMs ran 1.5x slower, the loop alignment of `loop_align.rs` assumed the same.)
+/// then depends on the function alone, not on what was installed before it. (A function
+/// with an aligned loop asks for a line itself, `loop_align::pad_entry`.)
 pub const FUNCTION_ALIGN: usize = 64;
 
 struct Pool {

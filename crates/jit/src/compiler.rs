@@ -1163,43 +1163,42 @@ fn link_vm_consts(
     let mut bytes = code.bytes.clone();
     let mut relocs = Vec::with_capacity(code.relocs.len());
     for r in &code.relocs {
-        let mut target = None;
-        if let FinalizedRelocTarget::ExternalName(ir::ExternalName::User(name)) = &r.target {
-            let name = names.get(name.as_u32() as usize).ok_or_else(|| format!("no external name {name}"))?;
-            target = Some(name);
-            // A VM constant, or a helper's address (the code loads it, then calls it).
-            let value = match name.namespace {
-                translate::VM_CONST_NAMESPACE => Some(
-                    vm_consts
-                        .get(name.index as usize)
-                        .copied()
-                        .ok_or_else(|| format!("VM constant {} not in the translation", name.index))?,
-                ),
-                translate::HELPER_NAMESPACE => Some(
-                    crate::helper_table::Helper::ALL
-                        .get(name.index as usize)
-                        .map(|h| h.entry().addr as u64)
-                        .ok_or_else(|| format!("no helper {}", name.index))?,
-                ),
-                _ => None,
-            };
-            if let Some(value) = value {
-                let at = r.offset as usize;
-                let slot = bytes
-                    .get_mut(at..at + 8)
-                    .filter(|_| r.kind == Reloc::Abs8)
-                    .ok_or_else(|| format!("external {}:{} in a {:?} relocation at {at}", name.namespace, name.index, r.kind))?;
-                slot.copy_from_slice(&(value as i64).wrapping_add(r.addend).to_le_bytes());
-                continue;
+        // What `ModuleReloc::from_mach_reloc` makes, from the names instead of a function;
+        // VM constants and helpers' addresses are written into the bytes instead.
+        let name = match &r.target {
+            FinalizedRelocTarget::ExternalName(ir::ExternalName::User(name)) => {
+                let name = names.get(name.as_u32() as usize).ok_or_else(|| format!("no external name {name}"))?;
+                // A VM constant, or a helper's address (the code loads it, then calls it).
+                let value = match name.namespace {
+                    translate::VM_CONST_NAMESPACE => Some(
+                        vm_consts
+                            .get(name.index as usize)
+                            .copied()
+                            .ok_or_else(|| format!("VM constant {} not in the translation", name.index))?,
+                    ),
+                    translate::HELPER_NAMESPACE => Some(
+                        crate::helper_table::Helper::ALL
+                            .get(name.index as usize)
+                            .map(|h| h.entry().addr as u64)
+                            .ok_or_else(|| format!("no helper {}", name.index))?,
+                    ),
+                    _ => None,
+                };
+                if let Some(value) = value {
+                    let at = r.offset as usize;
+                    let slot = bytes
+                        .get_mut(at..at + 8)
+                        .filter(|_| r.kind == Reloc::Abs8)
+                        .ok_or_else(|| format!("external {}:{} in a {:?} relocation at {at}", name.namespace, name.index, r.kind))?;
+                    slot.copy_from_slice(&(value as i64).wrapping_add(r.addend).to_le_bytes());
+                    continue;
+                }
+                ModuleRelocTarget::user(name.namespace, name.index)
             }
-        }
-        // What `ModuleReloc::from_mach_reloc` makes, from the names instead of a function.
-        let name = match (&r.target, target) {
-            (_, Some(name)) => ModuleRelocTarget::user(name.namespace, name.index),
-            (FinalizedRelocTarget::Func(offset), _) => ModuleRelocTarget::FunctionOffset(id, *offset),
-            (FinalizedRelocTarget::ExternalName(ir::ExternalName::LibCall(libcall)), _) => ModuleRelocTarget::LibCall(*libcall),
-            (FinalizedRelocTarget::ExternalName(ir::ExternalName::KnownSymbol(ks)), _) => ModuleRelocTarget::KnownSymbol(*ks),
-            (FinalizedRelocTarget::ExternalName(other), _) => return Err(format!("unexpected relocation target {other:?}")),
+            FinalizedRelocTarget::Func(offset) => ModuleRelocTarget::FunctionOffset(id, *offset),
+            FinalizedRelocTarget::ExternalName(ir::ExternalName::LibCall(libcall)) => ModuleRelocTarget::LibCall(*libcall),
+            FinalizedRelocTarget::ExternalName(ir::ExternalName::KnownSymbol(ks)) => ModuleRelocTarget::KnownSymbol(*ks),
+            FinalizedRelocTarget::ExternalName(other) => return Err(format!("unexpected relocation target {other:?}")),
         };
         relocs.push(ModuleReloc { offset: r.offset, kind: r.kind, name, addend: r.addend });
     }
