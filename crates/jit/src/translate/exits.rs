@@ -228,8 +228,12 @@ impl<'e> Translator<'_, 'e> {
             b
         });
         self.sunk_flush_in_tail = tail.is_some();
+        // Exits find the shadow slots again (`slots_again`); the address made at entry is only
+        // the hot path's, and the invariant check's.
+        let at_entry = self.slots;
         for (block, desc, sources) in bodies {
             self.b.switch_to_block(block);
+            self.slots = at_entry.map(|entry| self.slots_again(entry));
             let params = self.b.block_params(block).to_vec();
             let mut next = params[2..].iter();
             self.max_flush = self.max_flush.max(desc.pending.len());
@@ -280,6 +284,7 @@ impl<'e> Translator<'_, 'e> {
         }
         if let Some(tail) = tail {
             self.b.switch_to_block(tail);
+            self.slots = at_entry.map(|entry| self.slots_again(entry));
             let p = self.b.block_params(tail).to_vec();
             self.sunk_flush_in_tail = false;
             self.flush_sunk_writes();
@@ -288,6 +293,31 @@ impl<'e> Translator<'_, 'e> {
             let st = self.emit_call(Helper::Exit, &[self.vm, p[0], p[2], buf, slots, p[1]]).expect("a status");
             self.b.ins().return_(&[st]);
         }
+        self.slots = at_entry;
+    }
+
+    /// The address of this code's first shadow slot, computed again from the VM: the shadow
+    /// stack's base (its buffer never moves) plus its top less the slots this code reserved.
+    /// Every call this code makes releases what it reserves (a callee's return, error or exit
+    /// alike, in LIFO order), so wherever this code runs the top is its own. An exit uses this
+    /// instead of `entry`, the address computed at entry: a value only exits read stayed live
+    /// through a loop's rounds, and the register allocator moved it between a register and
+    /// the stack on every round (a load and a store of a loop's dozen instructions, the store
+    /// the next round's load waited for). With the translator's invariant checks on, the two
+    /// are compared.
+    fn slots_again(&mut self, entry: ir::Value) -> ir::Value {
+        let flags = MemFlagsData::trusted();
+        let n = self.slot_count_const();
+        let top = self.b.ins().load(I64, flags, self.vm, JitLayout::SHADOW_TOP);
+        let first = self.b.ins().isub(top, n);
+        let offset = self.b.ins().ishl_imm_s(first, 3);
+        let base = self.b.ins().load(I64, flags, self.vm, JitLayout::SHADOW_BASE);
+        let addr = self.b.ins().iadd(base, offset);
+        if self.env.check_invariants {
+            let moved = self.b.ins().icmp(IntCC::NotEqual, addr, entry);
+            self.b.ins().trapnz(moved, ir::TrapCode::unwrap_user(TRAP_SLOTS_MOVED));
+        }
+        addr
     }
 
     /// `jit_exit`'s Register slots argument (0 without slots).
@@ -370,3 +400,7 @@ impl<'e> Translator<'_, 'e> {
     }
 
 }
+
+/// The user trap code of a failed shadow-slot check (`CodeEnv::check_invariants`): at an exit,
+/// the shadow stack's top was not where this code's slots end.
+const TRAP_SLOTS_MOVED: u8 = 2;
