@@ -251,7 +251,7 @@ impl Children {
     /// Give a cell without children the children `entries` (distinct names, in insertion
     /// order), in the form `insert_new` one by one would leave them, without the spill
     /// along the way: a record's constructor makes all its fields at once.
-    pub fn fill_empty(&mut self, entries: &[(Sym, CellPtr)]) {
+    pub fn fill_empty(&mut self, entries: &[(Sym, CellPtr)], spare: Option<Vec<(Sym, CellPtr)>>) {
         debug_assert!(self.is_empty());
         debug_assert!(entries.iter().all(|&(k, _)| k != NO_SYM && k != SPILLED));
         if entries.len() <= INLINE_CHILDREN {
@@ -264,7 +264,13 @@ impl Children {
             }
             return;
         }
-        let mut v = Vec::with_capacity(entries.len().max(SPILL_CAPACITY));
+        let mut v = match spare {
+            Some(mut v) => {
+                v.clear();
+                v
+            }
+            None => Vec::with_capacity(entries.len().max(SPILL_CAPACITY)),
+        };
         v.extend_from_slice(entries);
         self.set_spilled(v);
     }
@@ -328,15 +334,26 @@ impl Children {
         }
     }
 
-    /// Drop every child of a dead cell: back to empty inline slots (a spilled vector is
-    /// freed), so the next user of the cell starts with its children in its own cache line.
-    /// (Keeping small spilled vectors for reuse, as the cells did before they had inline
-    /// slots, measured 5-15% slower on dict_workload: the next user is usually a leaf.)
+    /// Drop every child of a dead cell: back to empty inline slots, so the next user of the
+    /// cell starts with its children in its own cache line. (Keeping a spilled vector in the
+    /// cell for its next user, as the cells did before they had inline slots, measured 5-15%
+    /// slower on dict_workload: the next user is usually a leaf.) A spilled vector is handed
+    /// back instead, emptied, for a record made with more fields than the inline slots hold
+    /// ([`Children::fill_empty`]); the caller keeps it or drops it.
     #[inline]
-    pub(crate) fn recycle(&mut self) {
-        self.free_spilled();
+    pub(crate) fn recycle(&mut self) -> Option<Vec<(Sym, CellPtr)>> {
+        let spare = if self.syms[0] == SPILLED {
+            // SAFETY: `syms[0] == SPILLED` means `slots.spilled` is the initialised field; the
+            // form is reset right after, so the vector is taken out once.
+            let Spilled { mut entries, .. } = unsafe { std::mem::ManuallyDrop::take(&mut self.slots.spilled) };
+            entries.clear();
+            Some(entries)
+        } else {
+            None
+        };
         self.syms = [NO_SYM; INLINE_CHILDREN];
         self.slots = Slots { cells: EMPTY_CELLS };
+        spare
     }
 
     /// The child at position `i` in insertion order.
@@ -506,8 +523,17 @@ impl CellPtr {
     /// insertion order; [`Children::fill_empty`]).
     #[inline]
     pub fn fill_children(self, entries: &[(Sym, CellPtr)]) {
+        self.fill_children_reusing(entries, None);
+    }
+
+    /// [`Self::fill_children`], keeping more children than the inline slots hold in `spare`
+    /// when it is given (an emptied vector of a dead cell, [`Heap::take_spare_spill`]).
+    ///
+    /// [`Heap::take_spare_spill`]: crate::heap::Heap::take_spare_spill
+    #[inline]
+    pub fn fill_children_reusing(self, entries: &[(Sym, CellPtr)], spare: Option<Vec<(Sym, CellPtr)>>) {
         // SAFETY: as in `insert_child`.
-        unsafe { (*self.0.as_ptr()).children.fill_empty(entries) }
+        unsafe { (*self.0.as_ptr()).children.fill_empty(entries, spare) }
     }
 
     /// Record that a Store lookup went through (or ended at) this cell.
@@ -750,7 +776,8 @@ mod tests {
         assert_eq!(raw_slot(parent, 0).0, SPILLED.0);
         // ... until the cell is recycled, which frees it and starts inline again.
         // SAFETY: `parent` is alive and no other borrow of its children exists.
-        unsafe { (*parent.as_raw().as_ptr()).children.recycle() };
+        let spare = unsafe { (*parent.as_raw().as_ptr()).children.recycle() };
+        assert!(spare.is_some_and(|v| v.is_empty() && v.capacity() >= SPILL_CAPACITY), "the vector is handed back, emptied");
         assert_eq!(parent.child_count(), 0);
         for i in 0..INLINE_CHILDREN {
             assert_eq!(raw_slot(parent, i), (NO_SYM.0, 0));

@@ -4,7 +4,7 @@
 //! `ffi.rs` wrap them and the reference executor calls those helpers. Operations that can
 //! allocate call `safepoint` on entry, before they pop anything.
 
-use crate::cell::CellPtr;
+use crate::cell::{CellPtr, INLINE_CHILDREN};
 use crate::decode::Path;
 use crate::error::{msg, RtResult};
 use crate::graph::Graph;
@@ -177,7 +177,8 @@ impl Vm {
         for (slot, &(name, v)) in children.iter_mut().zip(fields) {
             *slot = (name, self.field_cell(v));
         }
-        cell.fill_children(&children[..fields.len()]);
+        let spare = if fields.len() > INLINE_CHILDREN { self.heap.take_spare_spill() } else { None };
+        cell.fill_children_reusing(&children[..fields.len()], spare);
         cell.as_value()
     }
 
