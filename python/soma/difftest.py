@@ -227,7 +227,10 @@ class Generator:
             if kind == "add":
                 pieces.append(rnd.choice(["ha hi >+ !ha", "ha hb >- !ha", "hb ha >+ !hb"]))
             elif kind == "mul":
-                pieces.append("ha %d >* !ha" % rnd.choice([2, 3, -5]))
+                # A product by a small factor, alone or with a constant added right after
+                # (one overflow check of the sum when optimized; it leaves at the product).
+                pieces.append(rnd.choice(["ha %d >* !ha" % rnd.choice([2, 3, -5]),
+                                          "ha %d >* %d >+ !ha" % (rnd.choice([3, -5]), rnd.choice([1, -7]))]))
             elif kind == "div":
                 pieces.append("ha hi %d >- >%s !hb" % (k, rnd.choice(["/", "%"])))
             elif kind == "parity":
@@ -625,6 +628,8 @@ def compare(factories, count, seed, report=print, reach=None):
                     reach.setdefault("region_reentries", set()).add(index)
                 if LAST_STATS.get("bounded_checks", 0):
                     reach.setdefault("bounded", set()).add(index)
+                if LAST_STATS.get("fused_checks", 0):
+                    reach.setdefault("fused", set()).add(index)
                 if LAST_STATS.get("aligned_loops", 0):
                     reach.setdefault("aligned", set()).add(index)
                 if dict(LAST_STATS.get("deopts_by_reason") or []).get("loop entered outside its bound", 0):
@@ -718,6 +723,7 @@ def main(argv=None):
               "inlined paths merged keeping their top entries virtual in %d; "
               "Store writes sunk in %d; rounds re-entered inside their poll region in %d; "
               "overflow checks dropped by a loop's bound in %d (its entry guard failing in %d); "
+              "a product's and a sum's checks made one in %d; "
               "loop headers aligned in %d; translations replayed in %d"
               % (reach.get("speculative", 0), reach.get("deopted", 0),
                  reach.get("respecialized", 0), reach.get("revalidated", 0),
@@ -732,7 +738,8 @@ def main(argv=None):
                  len(reach.get("nested_choices", ())), len(reach.get("partial_flushes", ())),
                  len(reach.get("sunk", ())),
                  len(reach.get("region_reentries", ())), len(reach.get("bounded", ())),
-                 len(reach.get("outside_bound", ())), len(reach.get("aligned", ())),
+                 len(reach.get("outside_bound", ())), len(reach.get("fused", ())),
+                 len(reach.get("aligned", ())),
                  len(reach.get("replayed_in", ()))))
     return 1 if found else 0
 

@@ -874,6 +874,7 @@ impl Machine {
         d.set_item("sunk_cells", s.sunk_cells)?;
         d.set_item("region_reentries", s.region_reentries)?;
         d.set_item("bounded_checks", s.bounded_checks)?;
+        d.set_item("fused_checks", s.fused_checks)?;
         d.set_item("aligned_loops", s.aligned_loops)?;
         d.set_item("nested_choices", s.nested_choices)?;
         d.set_item("unrolled", s.unrolled)?;

@@ -1120,6 +1120,7 @@ impl Jit {
         self.stats.sunk_cells += t.data.sunk_cells as u64;
         self.stats.region_reentries += t.data.region_reentries as u64;
         self.stats.bounded_checks += t.data.bounded_checks as u64;
+        self.stats.fused_checks += t.data.fused_checks as u64;
         self.stats.nested_choices += t.data.nested_choices as u64;
         self.stats.known_choices += t.data.known_choices as u64;
         self.stats.partial_flushes += t.data.partial_flushes as u64;

@@ -172,6 +172,7 @@ struct Counts {
     sunk_cells: usize,
     region_reentries: usize,
     bounded_checks: usize,
+    fused_checks: usize,
     nested_choices: usize,
     known_choices: usize,
     speculative: bool,
@@ -434,6 +435,7 @@ pub fn capture(
             sunk_cells: t.sunk_cells,
             region_reentries: t.region_reentries,
             bounded_checks: t.bounded_checks,
+            fused_checks: t.fused_checks,
             nested_choices: t.nested_choices,
             known_choices: t.known_choices,
             speculative: t.speculative,
@@ -716,6 +718,7 @@ fn instantiate(t: &Template, a: &mut Answers) -> Option<Translated> {
     out.sunk_cells = c.sunk_cells;
     out.region_reentries = c.region_reentries;
     out.bounded_checks = c.bounded_checks;
+    out.fused_checks = c.fused_checks;
     out.nested_choices = c.nested_choices;
     out.known_choices = c.known_choices;
     out.speculative = c.speculative;

@@ -73,6 +73,10 @@ pub struct JitStats {
     /// Overflow checks in speculative loops that the loop's own bound made unnecessary
     /// (`induction.rs`), counted per compile.
     pub bounded_checks: u64,
+    /// Overflow checks of a product by a small constant and the constant added right after
+    /// it made one check of the sum (`3 >* 1 >+`, `translate/speculate.rs`), counted per
+    /// compile.
+    pub fused_checks: u64,
     /// Installed functions whose chained loop header was put on a line boundary
     /// (`loop_align.rs`), counted per install.
     pub aligned_loops: u64,

@@ -248,6 +248,8 @@ pub struct Translated {
     pub region_reentries: usize,
     /// Overflow checks the loop's bound made unnecessary (`induction.rs`).
     pub bounded_checks: usize,
+    /// Overflow checks of a product and the constant added to it made one (`3 >* 1 >+`).
+    pub fused_checks: usize,
     /// Nested `choose`s executed as branches to known Blocks (`inline_nested_choice`).
     pub nested_choices: usize,
     /// Register names known to hold an arm's Block inside that arm of a `choose`

@@ -833,13 +833,25 @@ impl<'e> Translator<'_, 'e> {
             ArithOp::Sub => b.konst_small_int().map(|c| -c),
             _ => None,
         };
+        let mut step = step;
         let r = match op {
             ArithOp::Add => self.b.ins().iadd(x, y),
             ArithOp::Sub => self.b.ins().isub(x, y),
             // A small Int (below 2^47 in magnitude) times a known factor of at most 2^15 fits
             // an i64: the small-Int check below is the only one needed (collatz's `3 >*`).
+            // A known small Int added right after (`3 >* 1 >+`) still fits an i64 (below
+            // 2^62 + 2^47): both are one check of the sum, which leaves at the product with
+            // its operands, and the executor makes both results again.
             ArithOp::Mul if a.konst_small_int().or(b.konst_small_int()).is_some_and(|c| c.unsigned_abs() <= 1 << 15) => {
-                self.b.ins().imul(x, y)
+                let product = self.b.ins().imul(x, y);
+                match self.add_of_a_constant_next() {
+                    Some(c) => {
+                        self.out.fused_checks += 1;
+                        step = None;
+                        self.b.ins().iadd_imm_s(product, c)
+                    }
+                    None => product,
+                }
             }
             ArithOp::Mul => {
                 let (r, of) = self.b.ins().smul_overflow(x, y);
@@ -866,6 +878,33 @@ impl<'e> Translator<'_, 'e> {
         let mut e = VValue::new(self.box_int(r), None);
         e.int = Some(r);
         self.vpush_entry(VEntry::Value(e));
+    }
+
+    /// The small Int `c` when the next two instructions of this level are `c` (a constant)
+    /// and `>+` (a Store path holding the `+` builtin, its site not made generic by type
+    /// feedback): both then lowered with the instruction being translated, which covers them
+    /// ([`Translator::lowered_ahead`]); the path's guard is taken as its own lowering takes
+    /// it. `None`, changing nothing, otherwise.
+    fn add_of_a_constant_next(&mut self) -> Option<i64> {
+        let l = self.lvl();
+        let (pc, code, consts) = (l.pc, l.code, l.consts);
+        let [push, add] = code.instrs.get(pc + 1..pc + 3)? else { return None };
+        if push.op != Opcode::Const || add.op != Opcode::ExecStore {
+            return None;
+        }
+        let c = consts[push.operand as usize].as_small_int()?;
+        let k = add.operand as usize;
+        let plus = self.store_value_at_compile_time(&code.paths[k])?;
+        // SAFETY: builtin objects are VM roots for the VM's whole life.
+        let is_add = plus.as_builtin_obj().is_some_and(|p| unsafe { (*p.as_ptr()).id } == BuiltinId::Add);
+        let block = self.env.vm.block_obj(l.block)?;
+        if !is_add || self.env.site_is_wide(block.module, block.code, pc + 2) || !self.spec_guard(k, plus.to_bits()) {
+            return None;
+        }
+        let comps = code.paths[k].components.iter().map(|c| c.to_string()).collect();
+        self.out.assumptions.push((comps, plus.to_bits()));
+        self.lowered_ahead = 2;
+        Some(c)
     }
 
     /// `<` on small Ints (anything else: a deopt exit); the result's truth is known.
