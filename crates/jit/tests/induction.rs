@@ -4,25 +4,9 @@
 //! it are driven on purpose.
 
 mod common;
-use common::{diff, run_on, Tier};
+use common::{run_all_optimized as run, SMALL_INT_MAX as MAX};
 use soma_jit::compiler::DEOPTS_BEFORE_RECOMPILE;
 use soma_jit::deopt::DeoptReason;
-
-/// All optimized at once, so the loop Blocks are speculative from their first run.
-const ALL_OPTIMIZED: Tier = Tier::Optimizing(0, 0);
-
-/// The largest small Int.
-const MAX: i64 = (1 << 47) - 1;
-
-/// Run `src` all-optimized: its AL is `al`, every other tier agrees, and the statistics.
-fn run(src: &str, al: &str) -> soma_jit::statistics::JitStats {
-    let (reference, _) = run_on(Tier::Executor, src, true);
-    let (o, mut r) = run_on(ALL_OPTIMIZED, src, true);
-    assert_eq!(o, reference, "source:\n{src}");
-    assert_eq!(o.al, al, "source:\n{src}");
-    diff(src, true);
-    soma_jit::stats(&mut r.vm).unwrap()
-}
 
 #[test]
 fn a_counting_loop_drops_its_step_check_and_guards_its_entry() {

@@ -85,6 +85,23 @@ pub enum Tier {
     Unrolled,
 }
 
+/// All optimized at once, so that loop Blocks are speculative from their first run.
+pub const ALL_OPTIMIZED: Tier = Tier::Optimizing(0, 0);
+
+/// The largest small Int.
+pub const SMALL_INT_MAX: i64 = (1 << 47) - 1;
+
+/// Run `src` (with the stdlib) all-optimized: its AL is `al`, the executor and every other
+/// tier agree. Returns the all-optimized run's statistics.
+pub fn run_all_optimized(src: &str, al: &str) -> soma_jit::statistics::JitStats {
+    let (reference, _) = run_on(Tier::Executor, src, true);
+    let (o, mut r) = run_on(ALL_OPTIMIZED, src, true);
+    assert_eq!(o, reference, "source:\n{src}");
+    assert_eq!(o.al, al, "source:\n{src}");
+    diff(src, true);
+    soma_jit::stats(&mut r.vm).unwrap()
+}
+
 pub struct Runner {
     pub vm: Box<Vm>,
     pub io: Capture,
