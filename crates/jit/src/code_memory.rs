@@ -148,11 +148,27 @@ pub struct CodeMemory {
     written: Vec<(usize, usize)>,
     /// Whether any code was finalized (then the memory must outlive every entry into it).
     finalized: bool,
+    /// Chunks given up are not used again (see [`CodeMemory::with_unique_addresses`]).
+    unique_addresses: bool,
 }
 
 impl CodeMemory {
     pub fn new() -> CodeMemory {
         CodeMemory::default()
+    }
+
+    /// With `unique`, memory whose chunks, when given up, are kept from every later module
+    /// (otherwise [`CodeMemory::new`]): an address then
+    /// names one function for the life of the process. The perf map (`SOMA_JIT_PERFMAP=1`)
+    /// needs this: its lines are never withdrawn, and a process of many VMs (benchmarks'
+    /// warm runs, `soma test`) reused a dropped VM's addresses for other functions, which
+    /// `perf report` then named after the first (a profile of ten warm dict_workload VMs
+    /// gave one Block's samples to another's name). The cost is the memory of every dropped
+    /// VM's code, while profiling only.
+    pub fn with_unique_addresses(unique: bool) -> CodeMemory {
+        let mut m = CodeMemory::default();
+        m.unique_addresses = unique;
+        m
     }
 
     fn exhausted() -> io::Error {
@@ -204,7 +220,7 @@ impl JITMemoryProvider for CodeMemory {
         for c in chunks {
             // Writable (never executable) until a module takes it again; should that fail,
             // the chunk is left out of the pool rather than handed out in an unknown state.
-            if protect(c, CHUNK, libc::PROT_READ | libc::PROT_WRITE).is_ok() {
+            if protect(c, CHUNK, libc::PROT_READ | libc::PROT_WRITE).is_ok() && !self.unique_addresses {
                 p.free.push(c);
             }
         }
@@ -283,6 +299,16 @@ mod tests {
         assert!(held.contains(&(c / CHUNK * CHUNK)), "a chunk given back is taken again");
         // SAFETY: as above.
         unsafe { n.free_memory() };
+    }
+
+    #[test]
+    fn chunks_of_memory_with_unique_addresses_are_not_used_again() {
+        let mut m = CodeMemory::with_unique_addresses(true);
+        let a = m.allocate(100, 16, JITMemoryKind::Executable).unwrap() as usize;
+        m.finalize(BranchProtection::None).unwrap();
+        // SAFETY: nothing runs in this memory.
+        unsafe { m.free_memory() };
+        assert!(!pool().free.contains(&(a / CHUNK * CHUNK)), "kept out of the pool");
     }
 
     #[test]

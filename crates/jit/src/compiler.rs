@@ -966,12 +966,14 @@ impl Jit {
 
     /// The module compiled code goes into, made on first use. Its memory comes from the
     /// process's code memory (`code_memory.rs`): functions packed into chunks that later VMs
-    /// use again, rather than a page of its own per function and a reservation per VM.
+    /// use again, rather than a page of its own per function and a reservation per VM (with
+    /// the perf map on, none again: the map's addresses stay true).
     fn module(&mut self) -> &mut JITModule {
         let isa = &self.isa;
+        let perf_map = self.config.perf_map;
         self.module.get_or_insert_with(|| {
             let mut builder = JITBuilder::with_isa(isa.clone(), default_libcall_names());
-            builder.memory_provider(Box::new(crate::code_memory::CodeMemory::new()));
+            builder.memory_provider(Box::new(crate::code_memory::CodeMemory::with_unique_addresses(perf_map)));
             JITModule::new(builder)
         })
     }
