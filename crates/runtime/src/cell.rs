@@ -171,13 +171,22 @@ impl Children {
     /// Free the spilled vector, if any, and go back to empty inline slots.
     #[inline]
     fn free_spilled(&mut self) {
-        if self.syms[0] == SPILLED {
-            // SAFETY: the spilled form's field is initialised and owned by this `Children`;
-            // the form is reset right after, so it is dropped once.
-            unsafe { std::mem::ManuallyDrop::drop(&mut self.slots.spilled) };
-            self.syms = [NO_SYM; INLINE_CHILDREN];
-            self.slots = Slots { cells: EMPTY_CELLS };
+        drop(self.take_spilled());
+    }
+
+    /// The spilled vector, if any, taken out (its index dropped), the children back to empty
+    /// inline slots.
+    #[inline]
+    fn take_spilled(&mut self) -> Option<Vec<(Sym, CellPtr)>> {
+        if self.syms[0] != SPILLED {
+            return None;
         }
+        // SAFETY: the spilled form's field is initialised and owned by this `Children`; the
+        // form is reset right after, so it is taken out once.
+        let Spilled { entries, .. } = unsafe { std::mem::ManuallyDrop::take(&mut self.slots.spilled) };
+        self.syms = [NO_SYM; INLINE_CHILDREN];
+        self.slots = Slots { cells: EMPTY_CELLS };
+        Some(entries)
     }
 
     #[inline]
@@ -342,15 +351,10 @@ impl Children {
     /// ([`Children::fill_empty`]); the caller keeps it or drops it.
     #[inline]
     pub(crate) fn recycle(&mut self) -> Option<Vec<(Sym, CellPtr)>> {
-        let spare = if self.syms[0] == SPILLED {
-            // SAFETY: `syms[0] == SPILLED` means `slots.spilled` is the initialised field; the
-            // form is reset right after, so the vector is taken out once.
-            let Spilled { mut entries, .. } = unsafe { std::mem::ManuallyDrop::take(&mut self.slots.spilled) };
+        let spare = self.take_spilled().map(|mut entries| {
             entries.clear();
-            Some(entries)
-        } else {
-            None
-        };
+            entries
+        });
         self.syms = [NO_SYM; INLINE_CHILDREN];
         self.slots = Slots { cells: EMPTY_CELLS };
         spare

@@ -463,8 +463,7 @@ impl<'e> Translator<'_, 'e> {
             self.emit_exec_value(v);
             return;
         };
-        let comps = self.path(k).components.iter().map(|c| c.to_string()).collect();
-        self.out.assumptions.push((comps, bits.to_bits()));
+        self.record_assumption(k, bits.to_bits());
         if speculating {
             // Checked once, in the pre-header.
             if self.spec_guard(k, bits.to_bits()) {
@@ -491,6 +490,13 @@ impl<'e> Translator<'_, 'e> {
             None if self.inlinable(bits.to_bits()) => self.inline_block(bits.to_bits()),
             None => self.emit_call_block(bits.to_bits()),
         }
+    }
+
+    /// Record that Store path `k` is assumed to hold `bits` (a guarded site; code whose
+    /// assumptions no longer hold when it would be installed is stale, `Translated::assumptions`).
+    pub(super) fn record_assumption(&mut self, k: usize, bits: u64) {
+        let comps = self.path(k).components.iter().map(|c| c.to_string()).collect();
+        self.out.assumptions.push((comps, bits));
     }
 
     /// A guarded builtin, lowered inline where its operands are virtual.

@@ -270,11 +270,16 @@ impl<'e> Translator<'_, 'e> {
 
     /// Whether type feedback makes the builtin site being lowered generic (`feedback.rs`).
     pub(super) fn site_is_wide(&self) -> bool {
+        self.site_is_wide_at(self.lvl().pc)
+    }
+
+    /// [`Self::site_is_wide`] for instruction `pc` of the current level.
+    fn site_is_wide_at(&self, pc: usize) -> bool {
         let l = self.lvl();
         self.env
             .vm
             .block_obj(l.block)
-            .is_some_and(|b| self.env.site_is_wide(b.module, b.code, l.pc))
+            .is_some_and(|b| self.env.site_is_wide(b.module, b.code, pc))
     }
 
     /// In speculative code, a write the code cannot keep in its variables (through a helper)
@@ -828,12 +833,11 @@ impl<'e> Translator<'_, 'e> {
         let always_fits = divides && divisor.is_some_and(|d| d != 0 && d != -1);
         // Adding (or subtracting) a known Int can leave the range on one side only: one
         // compare instead of the sign-extension test.
-        let step = match op {
+        let mut step = match op {
             ArithOp::Add => b.konst_small_int().or_else(|| a.konst_small_int()),
             ArithOp::Sub => b.konst_small_int().map(|c| -c),
             _ => None,
         };
-        let mut step = step;
         let r = match op {
             ArithOp::Add => self.b.ins().iadd(x, y),
             ArithOp::Sub => self.b.ins().isub(x, y),
@@ -897,12 +901,10 @@ impl<'e> Translator<'_, 'e> {
         let plus = self.store_value_at_compile_time(&code.paths[k])?;
         // SAFETY: builtin objects are VM roots for the VM's whole life.
         let is_add = plus.as_builtin_obj().is_some_and(|p| unsafe { (*p.as_ptr()).id } == BuiltinId::Add);
-        let block = self.env.vm.block_obj(l.block)?;
-        if !is_add || self.env.site_is_wide(block.module, block.code, pc + 2) || !self.spec_guard(k, plus.to_bits()) {
+        if !is_add || self.site_is_wide_at(pc + 2) || !self.spec_guard(k, plus.to_bits()) {
             return None;
         }
-        let comps = code.paths[k].components.iter().map(|c| c.to_string()).collect();
-        self.out.assumptions.push((comps, plus.to_bits()));
+        self.record_assumption(k, plus.to_bits());
         self.lowered_ahead = 2;
         Some(c)
     }
