@@ -307,6 +307,32 @@ const MIN_BUDGET: usize = 1 << 20;
 const GROWTH_NUM: usize = 3;
 const GROWTH_DEN: usize = 2;
 
+/// How many objects [`Heap::trace`] has requested from memory ahead of visiting them. A
+/// visit is a few dozen instructions and a miss to memory hundreds of cycles, so several
+/// misses must be in flight for the loop to stop waiting on each in turn; 16 lines are
+/// 1 KiB, far from evicting one another. Measured on bst (a 6 MB heap), the share of
+/// samples in the trace: 20% with no lookahead, 13% at 4, 11% at 8, 9.5% at 16.
+const TRACE_PREFETCH_DEPTH: usize = 16;
+
+/// Ask the memory system for the cache line at `p`, without waiting for it. Only a hint: it
+/// never faults and never changes what a later load reads, whatever `p` is.
+#[inline(always)]
+fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `prefetcht0` reads no memory architecturally and never faults (SSE, part of
+    // the x86_64 baseline).
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: `prfm` is a hint: it never faults and has no architectural effect.
+    unsafe {
+        std::arch::asm!("prfm pldl1keep, [{p}]", p = in(reg) p, options(nostack, readonly, preserves_flags));
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    let _ = p;
+}
+
 /// Near the memory limit, collections are still at least this many bytes of allocation apart
 /// (so a heap close to its limit does not collect at every safepoint); also how far the
 /// bytes held may overshoot the limit before a safepoint notices.
@@ -664,57 +690,73 @@ impl Heap {
     #[inline]
     pub fn mark_value(&mut self, v: Value) {
         if let Some(h) = v.heap_addr() {
-            self.mark_header(h);
+            self.mark_stack.push(h);
         }
     }
 
+    /// Mark a cell (and, after [`Heap::trace`], everything reachable from it).
     #[inline]
     pub fn mark_cell(&mut self, c: CellPtr) {
-        self.mark_header(c.as_raw().cast());
+        self.mark_stack.push(c.as_raw().cast());
     }
 
-    #[inline]
-    fn mark_header(&mut self, h: NonNull<Header>) {
-        // SAFETY: `h` comes from a root or from a marked object's fields; by the GC invariant
-        // every such object is alive (it was allocated here and not yet swept).
-        let header = unsafe { h.as_ref() };
-        if header.marked.get() != self.mark_epoch {
-            header.marked.set(self.mark_epoch);
-            if header.kind == ObjKind::Cell {
-                self.grey_cell(h);
+    /// Mark everything reachable from the objects [`Heap::mark_value`] and
+    /// [`Heap::mark_cell`] queued.
+    ///
+    /// Objects are marked when they are *visited*, not when they are queued: queuing an
+    /// object reads nothing of it, so a cell's children and its CellRef's target go on the
+    /// mark stack without touching their memory (the same object may be queued more than
+    /// once; its mark is checked on its visit). Between the stack and the visit every object
+    /// waits in a short FIFO, and its cache line is requested as it enters: the cache misses
+    /// of a heap bigger than the cache (one per object, most of this loop's time) overlap
+    /// instead of being paid one after the other.
+    pub fn trace(&mut self) {
+        let mut waiting = [NonNull::<Header>::dangling(); TRACE_PREFETCH_DEPTH];
+        let (mut head, mut len) = (0usize, 0usize);
+        loop {
+            while len < TRACE_PREFETCH_DEPTH {
+                let Some(h) = self.mark_stack.pop() else { break };
+                prefetch(h.as_ptr().cast());
+                waiting[(head + len) % TRACE_PREFETCH_DEPTH] = h;
+                len += 1;
             }
+            if len == 0 {
+                return;
+            }
+            let h = waiting[head];
+            head = (head + 1) % TRACE_PREFETCH_DEPTH;
+            len -= 1;
+            self.visit(h);
         }
     }
 
-    /// Record a cell just marked as live in its chunk's bitmap and queue it for tracing.
+    /// Mark one queued object unless it is marked already; a cell's value and children are
+    /// queued in turn.
     #[inline]
-    fn grey_cell(&mut self, h: NonNull<Header>) {
-        // SAFETY: `h` heads a live CellObj (its kind says so); `slot` never changes.
-        let slot = unsafe { (*h.cast::<CellObj>().as_ptr()).slot } as usize;
+    fn visit(&mut self, h: NonNull<Header>) {
+        // SAFETY: `h` was queued from a root or from a live cell's fields; by the GC invariant
+        // every such object is alive (allocated here and not yet swept).
+        let header = unsafe { h.as_ref() };
+        if header.marked.get() == self.mark_epoch {
+            return;
+        }
+        header.marked.set(self.mark_epoch);
+        if header.kind != ObjKind::Cell {
+            return;
+        }
+        // SAFETY: the header says this is a CellObj; it is alive (above). The shared borrow
+        // of its children lasts for the loop, which only pushes onto `mark_stack`.
+        let cell = unsafe { &*h.cast::<CellObj>().as_ptr() };
+        let slot = cell.slot as usize;
         if let Some(bits) = self.cell_bits.get_mut(slot / CELL_CHUNK) {
             let i = slot % CELL_CHUNK;
             bits.live[i / 64] |= 1 << (i % 64);
         }
-        self.mark_stack.push(h);
-    }
-
-    /// Drain the mark stack: mark the value and children of every grey cell.
-    pub fn trace(&mut self) {
-        while let Some(h) = self.mark_stack.pop() {
-            let cell = CellPtr::from_raw(h.cast::<CellObj>());
-            self.mark_value(cell.value());
-            // SAFETY: the cell is alive (it was just marked); the shared borrow of its
-            // children lasts for the loop, which only touches mark bits and `mark_stack`.
-            let children = unsafe { &(*h.cast::<CellObj>().as_ptr()).children };
-            for c in children.cells() {
-                let kh: NonNull<Header> = c.as_raw().cast();
-                // SAFETY: a child of a live cell is alive (GC invariant).
-                let header = unsafe { kh.as_ref() };
-                if header.marked.get() != self.mark_epoch {
-                    header.marked.set(self.mark_epoch);
-                    self.grey_cell(kh);
-                }
-            }
+        if let Some(v) = cell.value.heap_addr() {
+            self.mark_stack.push(v);
+        }
+        for c in cell.children.cells() {
+            self.mark_stack.push(c.as_raw().cast());
         }
     }
 
@@ -991,6 +1033,70 @@ mod tests {
         assert_eq!(heap.stats().objects, 2, "reachable cycle survives");
         heap.sweep();
         assert_eq!(heap.stats().objects, 0, "unreachable cycle is freed");
+    }
+
+    /// The trace marks on visit, through a lookahead queue: a graph many times deeper and
+    /// wider than the queue, with objects shared by several parents (queued more than once)
+    /// and reached both as children and through CellRef values, keeps exactly what a root
+    /// reaches.
+    #[test]
+    fn a_graph_larger_than_the_trace_lookahead_keeps_exactly_the_reachable() {
+        let mut heap = Heap::new();
+        let shared = heap.alloc_str("shared");
+        // A chain of CellRefs, each link also holding the shared string in a child and the
+        // link before it as a second child: every link is reached twice.
+        let head = heap.alloc_cell();
+        let mut prev = head;
+        for i in 0..(TRACE_PREFETCH_DEPTH * 40) {
+            let link = heap.alloc_cell();
+            let leaf = heap.alloc_cell();
+            leaf.set_value(shared);
+            link.insert_child(format!("s{i}").as_str(), leaf);
+            let back = heap.alloc_cell();
+            back.set_value(prev.as_value());
+            link.insert_child("back", back);
+            prev.set_value(link.as_value());
+            prev = link;
+        }
+        // A wide record (spilled children) reached only through the last link.
+        let wide = heap.alloc_cell();
+        for i in 0..(TRACE_PREFETCH_DEPTH * 3) {
+            let field = heap.alloc_cell();
+            field.set_value(heap.alloc_str(&format!("f{i}")));
+            wide.insert_child(format!("f{i}").as_str(), field);
+        }
+        prev.set_value(wide.as_value());
+        // Garbage of the same shapes, pointing into the live graph.
+        for _ in 0..(TRACE_PREFETCH_DEPTH * 10) {
+            let dead = heap.alloc_cell();
+            dead.set_value(head.as_value());
+            dead.insert_child("w", wide);
+            heap.alloc_str("dead");
+        }
+        let before = heap.stats().objects;
+        let garbage = TRACE_PREFETCH_DEPTH * 10 * 2;
+        heap.mark_cell(head);
+        heap.mark_cell(head); // a root queued twice is marked once
+        heap.trace();
+        heap.sweep();
+        assert_eq!(heap.stats().objects, before - garbage);
+        assert_eq!(heap.stats().freed_objects, garbage as u64);
+        // Everything the root reaches is intact.
+        let mut link = head;
+        let mut links = 0;
+        while let Some(next) = link.value().as_cell() {
+            if next == wide {
+                break;
+            }
+            assert_eq!(next.child_sym(Sym::intern("back")).unwrap().value(), link.as_value());
+            link = next;
+            links += 1;
+        }
+        assert_eq!(links, TRACE_PREFETCH_DEPTH * 40);
+        assert_eq!(shared.as_str(), Some("shared"));
+        let last = TRACE_PREFETCH_DEPTH * 3 - 1;
+        let field = wide.child_sym(Sym::intern(&format!("f{last}"))).unwrap();
+        assert_eq!(field.value().as_str(), Some(format!("f{last}").as_str()));
     }
 
     #[test]
