@@ -235,10 +235,9 @@ helper_table! {
     RestartFrame = helpers::jit_restart_frame, fn(*mut Vm) -> i32, collects: false, al: Untouched;
     /// An inlined body's entry bookkeeping.
     EnterInlined = helpers::jit_enter_inlined, fn(*mut Vm, u64) -> i32, collects: false, al: Untouched;
-    /// Make inlined bodies' virtual frames real before a call.
+    /// Make inlined bodies' virtual frames real before a call, where the frame stack must grow
+    /// first (compiled code pushes them inline where it has room, and pops them inline).
     FramesEnter = helpers::jit_frames_enter, fn(*mut Vm, *const u64, u64) -> i32, collects: false, al: Untouched;
-    /// Undo `FramesEnter` after the call.
-    FramesLeave = helpers::jit_frames_leave, fn(*mut Vm, u64) -> i32, collects: false, al: Untouched;
     /// The recursion error entering an inlined body.
     RecursionError = helpers::jit_recursion_error, fn(*mut Vm) -> i32, collects: false, al: Untouched;
 

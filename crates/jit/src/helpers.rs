@@ -836,7 +836,8 @@ pub unsafe extern "C" fn jit_enter_inlined(vm: *mut Vm, block: u64) -> i32 {
 }
 
 /// Make the virtual frames of inlined bodies real: push frames for `blocks[0..n]`
-/// (outermost first), already counted in the depth. Never collects.
+/// (outermost first), already counted in the depth. Never collects. Compiled code pops them
+/// itself (`Translator::emit_leave_realized`).
 ///
 /// # Safety
 /// Helper contract; `blocks` readable for `n` live Blocks.
@@ -846,20 +847,6 @@ pub unsafe extern "C" fn jit_frames_enter(vm: *mut Vm, blocks: *const u64, n: u6
         let blocks = std::slice::from_raw_parts(blocks as *const Value, n as usize);
         guard(vm, |vm| {
             vm.push_frames_uncounted(blocks);
-            Ok(())
-        })
-    }
-}
-
-/// Undo [`jit_frames_enter`] after a call (the frames are virtual again).
-///
-/// # Safety
-/// Helper contract; the `n` innermost frames were pushed by `jit_frames_enter`.
-pub unsafe extern "C" fn jit_frames_leave(vm: *mut Vm, n: u64) -> i32 {
-    // SAFETY: helper contract.
-    unsafe {
-        guard(vm, |vm| {
-            vm.pop_frames_uncounted(n as usize);
             Ok(())
         })
     }

@@ -174,6 +174,7 @@ struct Counts {
     bounded_checks: usize,
     fused_checks: usize,
     nested_choices: usize,
+    realized_chains: usize,
     known_choices: usize,
     speculative: bool,
     unrolled: bool,
@@ -437,6 +438,7 @@ pub fn capture(
             bounded_checks: t.bounded_checks,
             fused_checks: t.fused_checks,
             nested_choices: t.nested_choices,
+            realized_chains: t.realized_chains,
             known_choices: t.known_choices,
             speculative: t.speculative,
             unrolled: t.unrolled,
@@ -720,6 +722,7 @@ fn instantiate(t: &Template, a: &mut Answers) -> Option<Translated> {
     out.bounded_checks = c.bounded_checks;
     out.fused_checks = c.fused_checks;
     out.nested_choices = c.nested_choices;
+    out.realized_chains = c.realized_chains;
     out.known_choices = c.known_choices;
     out.speculative = c.speculative;
     out.unrolled = c.unrolled;

@@ -83,6 +83,9 @@ pub struct JitStats {
     /// Nested `choose`s of known Blocks (bst's three-way walk) executed as branches, counted
     /// per compile.
     pub nested_choices: u64,
+    /// `chain` loops inside inlined bodies with virtual frames, which make the frames real
+    /// while the loop runs (`gen_chain`), counted per compile.
+    pub realized_chains: u64,
     /// Register names that held a `choose`'s select given the arm's Block inside each arm
     /// (`!_.go` of `ifelse`, `!_.f` of `^`), counted per compile.
     pub known_choices: u64,

@@ -710,6 +710,38 @@ fn frames_of_inlined_bodies_are_real_when_observed() {
 }
 
 #[test]
+fn a_chain_inside_inlined_bodies_runs_with_their_frames_real() {
+    // `{ >chain }` is inlined under `^` with a virtual frame; the chain runs `block`, which
+    // must push `{ >chain }` itself (the innermost frame, made real for the chain), whose
+    // next run finds Nil and ends. With the frame left virtual it would push `f`, which
+    // would then run a second time.
+    let o = diff("{ c.k 1 >+ !c.k  !_.g  _.g { >chain } >^ } !f  0 !c.k  Nil block >f  c.k", true);
+    assert_eq!(o.al, "[Nil, 1]", "{o:?}");
+    // A chain of a known looping Block there, and one whose Block fails mid-way (the error
+    // unwinds every frame, virtual or made real, with the executor's position).
+    let step = "{ c.n 1 >- !c.n  0 c.n >< >block Nil >choose } !step";
+    let o = diff(&format!("{step}  {{ !c.n  c.n 0 >> {{ step >chain >drop }} {{ }} >ifelse  c.n }} !f  5 >f 3 >f"), true);
+    assert_eq!(o.al, "[0, 0]", "{o:?}");
+    diff(&format!("{step}  {{ !c.n  c.n 0 >> {{ step >chain >drop }} {{ }} >ifelse }} !f  (x) >f"), true);
+    diff("{ !_.g  _.g { >chain } >^ } !f  { 1 (a) >+ } >f", true);
+}
+
+#[test]
+fn frames_made_real_for_a_chain_grow_the_frame_stack_when_it_is_full() {
+    // The chain of the test above at every level of a 3,000-deep recursion: at the level
+    // where the frame stack is full, its frames are pushed by `jit_frames_enter` (which grows
+    // it) instead of inline; `f` runs once a level either way.
+    common::on_big_stack(|| {
+        let src = "{ c.k 1 >+ !c.k  !_.g  _.g { >chain } >^ } !f \
+                   { !_.n  Nil block >f >drop  _.n 1 >-  _.n 0 >>  r drop >choose !_.go >_.go } !r \
+                   0 !c.k  3000 >r  c.k";
+        assert_eq!(diff(src, true).al, "[3001]");
+        let (o, _) = run_on(common::ALL_OPTIMIZED, src, true);
+        assert_eq!(o.al, "[3001]");
+    });
+}
+
+#[test]
 fn a_virtual_register_root_escaping_its_inlined_block_falls_back() {
     // `_.` of an inlined Block left behind for its caller: the translation gives up on
     // inlining (it must not fail), and the result is the executor's.

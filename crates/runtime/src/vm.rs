@@ -901,12 +901,6 @@ impl Vm {
         self.frames.extend(blocks.iter().map(|&b| Frame::for_block(b)));
     }
 
-    /// Pop `n` frames pushed by [`Vm::push_frames_uncounted`] (the depth keeps counting them).
-    pub fn pop_frames_uncounted(&mut self, n: usize) {
-        let keep = self.frames.len().saturating_sub(n).max(1);
-        self.frames.truncate(keep);
-    }
-
     /// `_.x.rest` where `_.x` holds `v` but exists only in compiled code (a virtual Register
     /// name, which has no children): the value found below the cell `v` refers to, as the
     /// read would find it through `_.x` holding that CellRef.

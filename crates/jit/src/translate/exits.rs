@@ -18,7 +18,14 @@ impl<'e> Translator<'_, 'e> {
     /// would still hold on the AL), position the error at this instruction and return the
     /// status. Continues in a fresh block on success.
     pub(super) fn check(&mut self, status: ir::Value, pending: &[VEntry]) {
-        if pending.is_empty() && self.depth() == 0 {
+        self.check_leaving_frames(status, pending, 0);
+    }
+
+    /// [`Self::check`] of a status returned with `realized` virtual frames made real
+    /// (`emit_realize_frames`): an exit makes them real itself (`jit_exit`), so the failing
+    /// path leaves them first.
+    pub(super) fn check_leaving_frames(&mut self, status: ir::Value, pending: &[VEntry], realized: usize) {
+        if pending.is_empty() && self.depth() == 0 && realized == 0 {
             // Shared exit: one cold block per function positions and returns.
             let fail = self.error_exit();
             let cont = self.b.create_block();
@@ -36,6 +43,7 @@ impl<'e> Translator<'_, 'e> {
         self.b.ins().brif(status, fail, &[], cont, &[]);
         self.seal_blocks(&[fail, cont]);
         self.b.switch_to_block(fail);
+        self.emit_leave_realized(realized);
         self.emit_error_return(status, pending);
         self.b.switch_to_block(cont);
     }

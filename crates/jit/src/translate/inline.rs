@@ -89,10 +89,10 @@ impl<'e> Translator<'_, 'e> {
                 }
                 match self.store_value_at_compile_time(&code.paths[ins.operand as usize]) {
                     Some(v) if v.as_block_obj().is_some() => true,
+                    // `chain` makes the frames real while it runs (`gen_chain`).
                     Some(v) => v.as_builtin_obj().is_some_and(|p| {
                         // SAFETY: builtin objects are VM roots for the VM's whole life.
-                        let id = unsafe { (*p.as_ptr()).id };
-                        is_specialised(id) && id != BuiltinId::Chain
+                        is_specialised(unsafe { (*p.as_ptr()).id })
                     }),
                     None => false,
                 }
@@ -109,19 +109,60 @@ impl<'e> Translator<'_, 'e> {
     }
 
     /// Push real frames for the levels whose frames are virtual (a slow path about to need
-    /// them); returns how many.
+    /// them); returns how many. Inline where the frame stack has room for them all (a store
+    /// per field, as [`Self::emit_push_frame`]), else `jit_frames_enter` (which grows it):
+    /// the helper cost more than the call it let `gen_chain` inline (about 110 instructions
+    /// for three frames against 20).
     pub(super) fn emit_realize_frames(&mut self) -> usize {
         let blocks = self.virtual_frames();
         if blocks.is_empty() {
             return 0;
         }
         let n = blocks.len();
+        let flags = MemFlagsData::trusted();
+        let len = self.b.ins().load(I64, flags, self.vm, JitLayout::FRAMES_LEN);
+        let cap = self.b.ins().load(I64, flags, self.vm, JitLayout::FRAMES_CAP);
+        let pushed = self.b.ins().iadd_imm_s(len, n as i64);
+        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, pushed, cap);
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.set_cold_block(slow);
+        self.b.ins().brif(fits, fast, &[], slow, &[]);
+        self.seal_blocks(&[fast, slow]);
+
+        self.b.switch_to_block(fast);
+        let frames = self.b.ins().load(I64, flags, self.vm, JitLayout::FRAMES_PTR);
+        let offset = self.b.ins().imul_imm_s(len, JitLayout::FRAME_SIZE as i64);
+        let first = self.b.ins().iadd(frames, offset);
+        for (i, &bits) in blocks.iter().enumerate() {
+            let frame = self.b.ins().iadd_imm_s(first, i as i64 * JitLayout::FRAME_SIZE as i64);
+            self.emit_store_frame(frame, bits);
+        }
+        self.b.ins().store(flags, pushed, self.vm, JitLayout::FRAMES_LEN);
+        self.b.ins().jump(done, &[]);
+
+        self.b.switch_to_block(slow);
         let list: Box<[u64]> = blocks.into_boxed_slice();
         let p = self.vm_const(list.as_ptr() as u64);
         self.out.frame_lists.push(list);
         let count = self.iconst(n as u64);
         self.helper_status(At::Main, Helper::FramesEnter, &[self.vm, p, count]);
+        self.b.ins().jump(done, &[]);
+        self.b.seal_block(done);
+        self.b.switch_to_block(done);
         n
+    }
+
+    /// Make virtual again the `realized` frames [`Self::emit_realize_frames`] pushed (the
+    /// innermost ones: what ran meanwhile left the frame stack as it found it).
+    pub(super) fn emit_leave_realized(&mut self, realized: usize) {
+        if realized > 0 {
+            let flags = MemFlagsData::trusted();
+            let len = self.b.ins().load(I64, flags, self.vm, JitLayout::FRAMES_LEN);
+            let popped = self.b.ins().iadd_imm_s(len, -(realized as i64));
+            self.b.ins().store(flags, popped, self.vm, JitLayout::FRAMES_LEN);
+        }
     }
 
     /// Call the exec helper on `v` (the AL flushed). Under virtual frames the value may be
@@ -129,10 +170,7 @@ impl<'e> Translator<'_, 'e> {
     pub(super) fn emit_exec_value(&mut self, v: ir::Value) {
         let realized = self.emit_realize_frames();
         let st = self.helper_status(At::Main, Helper::Exec, &[self.vm, v]);
-        if realized > 0 {
-            let n = self.iconst(realized as u64);
-            self.helper_status(At::Main, Helper::FramesLeave, &[self.vm, n]);
-        }
+        self.emit_leave_realized(realized);
         self.check(st, &[]);
         self.spec_after_call();
     }
@@ -290,16 +328,23 @@ impl<'e> Translator<'_, 'e> {
         let frames = self.b.ins().load(I64, flags, self.vm, JitLayout::FRAMES_PTR);
         let offset = self.b.ins().imul_imm_s(len, JitLayout::FRAME_SIZE as i64);
         let frame = self.b.ins().iadd(frames, offset);
+        self.emit_store_frame(frame, bits);
+        let pushed = self.b.ins().iadd_imm_s(len, 1);
+        self.b.ins().store(flags, pushed, self.vm, JitLayout::FRAMES_LEN);
+        let deeper = self.b.ins().iadd_imm_s(depth, 1);
+        self.b.ins().store(flags, deeper, self.vm, JitLayout::BLOCK_DEPTH);
+    }
+
+    /// Fill the frame at `frame` (within the frame stack's capacity) as `Frame::for_block`
+    /// of Block `bits` does: no Register yet, not a top-level alias.
+    fn emit_store_frame(&mut self, frame: ir::Value, bits: u64) {
+        let flags = MemFlagsData::trusted();
         let null = self.iconst(0);
         let block = self.value_const(bits);
         let no = self.b.ins().iconst(types::I8, 0);
         self.b.ins().store(flags, null, frame, JitLayout::FRAME_REGISTER);
         self.b.ins().store(flags, block, frame, JitLayout::FRAME_BLOCK);
         self.b.ins().store(flags, no, frame, JitLayout::FRAME_ALIAS);
-        let pushed = self.b.ins().iadd_imm_s(len, 1);
-        self.b.ins().store(flags, pushed, self.vm, JitLayout::FRAMES_LEN);
-        let deeper = self.b.ins().iadd_imm_s(depth, 1);
-        self.b.ins().store(flags, deeper, self.vm, JitLayout::BLOCK_DEPTH);
     }
 
     /// Leave the frame [`Self::emit_push_frame`] pushed: the callee left the frame stack and

@@ -252,6 +252,8 @@ pub struct Translated {
     pub fused_checks: usize,
     /// Nested `choose`s executed as branches to known Blocks (`inline_nested_choice`).
     pub nested_choices: usize,
+    /// `chain` loops run under virtual frames, which they make real (`gen_chain`).
+    pub realized_chains: usize,
     /// Register names known to hold an arm's Block inside that arm of a `choose`
     /// (`know_choice_in_arm`).
     pub known_choices: usize,

@@ -835,6 +835,13 @@ impl<'e> Translator<'_, 'e> {
             self.check(st, &[]);
             self.load_out()
         };
+        // Under virtual frames the chain may run anything (a value its Block leaves on top,
+        // `block` or a host builtin among them): the frames are real while it runs, as for
+        // any call of a value not known here (`emit_exec_value`), once for the whole loop.
+        let realized = self.emit_realize_frames();
+        if realized > 0 {
+            self.out.realized_chains += 1;
+        }
         let head = self.b.create_block();
         let v = self.b.append_block_param(head, I64);
         let body = self.b.create_block();
@@ -848,11 +855,12 @@ impl<'e> Translator<'_, 'e> {
         self.b.switch_to_block(body);
         let out = self.out_addr();
         let st = self.helper_status(At::Main, Helper::ChainStep, &[self.vm, v, out]);
-        self.check(st, &[]);
+        self.check_leaving_frames(st, &[], realized);
         let next = self.load_out();
         self.b.ins().jump(head, &[BlockArg::Value(next)]);
 
         self.b.switch_to_block(exit);
+        self.emit_leave_realized(realized);
         if writer {
             self.spec_after_call_revalidating();
         } else {
