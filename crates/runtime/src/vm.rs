@@ -306,7 +306,8 @@ impl<T: Copy> Drop for RawStack<T> {
 /// reservation), and nothing reads one above the top (the collector scans below it), so the
 /// initial contents are never seen: from `calloc`, the 512 KiB cost a VM only the pages its
 /// compiled code reaches. Filled with Void they were written in full at every `Vm::new`: 128
-/// page faults a VM, a quarter of all those of a `soma test` file of 36 tests.
+/// page faults for a VM whose memory is fresh (a process's first VM, or one made while
+/// earlier VMs live).
 fn fresh_shadow_stack() -> Box<[Value]> {
     let zeroed = Box::<[Value]>::new_zeroed_slice(SHADOW_STACK_SLOTS);
     // SAFETY: `Value` is a transparent `u64`, for which all-zero bits are a valid value (the

@@ -132,9 +132,7 @@ impl<'e> Translator<'_, 'e> {
         self.seal_blocks(&[fast, slow]);
 
         self.b.switch_to_block(fast);
-        let frames = self.b.ins().load(I64, flags, self.vm, JitLayout::FRAMES_PTR);
-        let offset = self.b.ins().imul_imm_s(len, JitLayout::FRAME_SIZE as i64);
-        let first = self.b.ins().iadd(frames, offset);
+        let first = self.frame_at(len);
         for (i, &bits) in blocks.iter().enumerate() {
             let frame = self.b.ins().iadd_imm_s(first, i as i64 * JitLayout::FRAME_SIZE as i64);
             self.emit_store_frame(frame, bits);
@@ -325,14 +323,19 @@ impl<'e> Translator<'_, 'e> {
     /// the frame stack has room (checked).
     fn emit_push_frame(&mut self, len: ir::Value, depth: ir::Value, bits: u64) {
         let flags = MemFlagsData::trusted();
-        let frames = self.b.ins().load(I64, flags, self.vm, JitLayout::FRAMES_PTR);
-        let offset = self.b.ins().imul_imm_s(len, JitLayout::FRAME_SIZE as i64);
-        let frame = self.b.ins().iadd(frames, offset);
+        let frame = self.frame_at(len);
         self.emit_store_frame(frame, bits);
         let pushed = self.b.ins().iadd_imm_s(len, 1);
         self.b.ins().store(flags, pushed, self.vm, JitLayout::FRAMES_LEN);
         let deeper = self.b.ins().iadd_imm_s(depth, 1);
         self.b.ins().store(flags, deeper, self.vm, JitLayout::BLOCK_DEPTH);
+    }
+
+    /// The address of frame `index` of the frame stack (loaded now: a call may have grown it).
+    fn frame_at(&mut self, index: ir::Value) -> ir::Value {
+        let frames = self.b.ins().load(I64, MemFlagsData::trusted(), self.vm, JitLayout::FRAMES_PTR);
+        let offset = self.b.ins().imul_imm_s(index, JitLayout::FRAME_SIZE as i64);
+        self.b.ins().iadd(frames, offset)
     }
 
     /// Fill the frame at `frame` (within the frame stack's capacity) as `Frame::for_block`
