@@ -632,6 +632,8 @@ def compare(factories, count, seed, report=print, reach=None):
                     reach.setdefault("fused", set()).add(index)
                 if LAST_STATS.get("realized_chains", 0):
                     reach.setdefault("realized_chains", set()).add(index)
+                if LAST_STATS.get("known_chains", 0):
+                    reach.setdefault("known_chains", set()).add(index)
                 if LAST_STATS.get("aligned_loops", 0):
                     reach.setdefault("aligned", set()).add(index)
                 if dict(LAST_STATS.get("deopts_by_reason") or []).get("loop entered outside its bound", 0):
@@ -727,6 +729,7 @@ def main(argv=None):
               "overflow checks dropped by a loop's bound in %d (its entry guard failing in %d); "
               "a product's and a sum's checks made one in %d; "
               "a chain run under inlined bodies' frames made real in %d; "
+              "a known Block chained by a direct call in %d; "
               "loop headers aligned in %d; translations replayed in %d"
               % (reach.get("speculative", 0), reach.get("deopted", 0),
                  reach.get("respecialized", 0), reach.get("revalidated", 0),
@@ -743,6 +746,7 @@ def main(argv=None):
                  len(reach.get("region_reentries", ())), len(reach.get("bounded", ())),
                  len(reach.get("outside_bound", ())), len(reach.get("fused", ())),
                  len(reach.get("realized_chains", ())),
+                 len(reach.get("known_chains", ())),
                  len(reach.get("aligned", ())),
                  len(reach.get("replayed_in", ()))))
     return 1 if found else 0

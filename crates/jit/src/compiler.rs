@@ -1125,6 +1125,7 @@ impl Jit {
         self.stats.fused_checks += t.data.fused_checks as u64;
         self.stats.nested_choices += t.data.nested_choices as u64;
         self.stats.realized_chains += t.data.realized_chains as u64;
+        self.stats.known_chains += t.data.known_chains as u64;
         self.stats.known_choices += t.data.known_choices as u64;
         self.stats.partial_flushes += t.data.partial_flushes as u64;
         if tier == 2 {

@@ -221,6 +221,8 @@ helper_table! {
     ChainStart = ffi::soma_rt_chain_start, fn(*mut Vm, *mut u64) -> i32, collects: false, al: Real;
     /// One `>chain` iteration.
     ChainStep = helpers::jit_chain_step, fn(*mut Vm, u64, *mut u64) -> i32, collects: true, al: Real;
+    /// One `>chain` iteration's execution, the next value left on the AL.
+    ChainRound = helpers::jit_chain_round, fn(*mut Vm, u64) -> i32, collects: true, al: Real;
     /// The poll at a block entry: limits, installs, the host's hook.
     Poll = helpers::jit_poll, fn(*mut Vm) -> i32, collects: true, al: Untouched;
     /// The poll at an inlined body's entry (limits only).

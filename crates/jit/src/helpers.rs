@@ -542,22 +542,32 @@ pub unsafe extern "C" fn jit_exec(vm: *mut Vm, v: u64) -> i32 {
 pub unsafe extern "C" fn jit_chain_step(vm: *mut Vm, v: u64, out: *mut u64) -> i32 {
     // SAFETY: helper contract.
     unsafe {
+        let st = jit_chain_round(vm, v);
+        if st == SOMA_OK {
+            out.write((*vm).chain_next().unwrap_or(Value::VOID).to_bits());
+        }
+        st
+    }
+}
+
+/// The execution of one `chain` iteration: `v` run as a chain runs it (a compiled Block
+/// told so, and left to run the rounds that chain it again itself), what it leaves on the
+/// AL. Safepoint. Compiled code that calls a known chained Block inline takes this where
+/// the inline call cannot be made (`Translator::gen_chain_known`).
+///
+/// # Safety
+/// Helper contract.
+pub unsafe extern "C" fn jit_chain_round(vm: *mut Vm, v: u64) -> i32 {
+    // SAFETY: helper contract.
+    unsafe {
         let v = val(v);
         match call_compiled(vm, v, true) {
-            Some(SOMA_OK) => {}
-            Some(st) => return st,
-            None => {
-                let st = guard(vm, |vm| {
-                    vm.safepoint()?;
-                    vm.exec_value(v)
-                });
-                if st != SOMA_OK {
-                    return st;
-                }
-            }
+            Some(st) => st,
+            None => guard(vm, |vm| {
+                vm.safepoint()?;
+                vm.exec_value(v)
+            }),
         }
-        out.write((*vm).chain_next().unwrap_or(Value::VOID).to_bits());
-        SOMA_OK
     }
 }
 

@@ -175,6 +175,7 @@ struct Counts {
     fused_checks: usize,
     nested_choices: usize,
     realized_chains: usize,
+    known_chains: usize,
     known_choices: usize,
     speculative: bool,
     unrolled: bool,
@@ -439,6 +440,7 @@ pub fn capture(
             fused_checks: t.fused_checks,
             nested_choices: t.nested_choices,
             realized_chains: t.realized_chains,
+            known_chains: t.known_chains,
             known_choices: t.known_choices,
             speculative: t.speculative,
             unrolled: t.unrolled,
@@ -723,6 +725,7 @@ fn instantiate(t: &Template, a: &mut Answers) -> Option<Translated> {
     out.fused_checks = c.fused_checks;
     out.nested_choices = c.nested_choices;
     out.realized_chains = c.realized_chains;
+    out.known_chains = c.known_chains;
     out.known_choices = c.known_choices;
     out.speculative = c.speculative;
     out.unrolled = c.unrolled;

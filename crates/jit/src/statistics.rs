@@ -86,6 +86,9 @@ pub struct JitStats {
     /// `chain` loops inside inlined bodies with virtual frames, which make the frames real
     /// while the loop runs (`gen_chain`), counted per compile.
     pub realized_chains: u64,
+    /// `chain`s of a Block known at compile time, which call its compiled code directly
+    /// and chained (`gen_chain_known`), counted per compile.
+    pub known_chains: u64,
     /// Register names that held a `choose`'s select given the arm's Block inside each arm
     /// (`!_.go` of `ifelse`, `!_.f` of `^`), counted per compile.
     pub known_choices: u64,

@@ -727,6 +727,49 @@ fn a_chain_inside_inlined_bodies_runs_with_their_frames_real() {
 }
 
 #[test]
+fn a_chain_of_a_known_block_calls_its_code_directly() {
+    // `step >chain` with `step` guarded: its compiled code is called directly, chained, and
+    // runs its rounds itself; what it leaves decides whether the chain goes on. (Speculative
+    // code guards `step`: `f` optimized after its first run, with type feedback.)
+    let known_chains = |src: &str| {
+        let (_, mut r) = run_on(Tier::Optimizing(1, 2), src, false);
+        soma_jit::stats(&mut r.vm).expect("installed").known_chains
+    };
+    let step = "{ c.n 1 >- !c.n  0 c.n >< >block Nil >choose } !step";
+    let looping = format!("{step}  {{ !c.n  step >chain  c.n }} !f  5 >f 3 >f 0 >f");
+    assert_eq!(diff(&looping, false).al, "[Nil, 0, Nil, 0, Nil, -1]");
+    assert!(known_chains(&looping) >= 1, "the chain of `step` is not a direct call");
+    // A round that leaves another Block on top: the loop of `jit_chain_step` takes over
+    // after the call (a, b, a, b, ... until c.n runs out).
+    let a = "{ c.n 1 >- !c.n  0 c.n >< b Nil >choose } !a  { c.k 1 >+ !c.k  a } !b";
+    let o = diff(&format!("{a}  {{ !c.n 0 !c.k  a >chain !c.end  c.k }} !f  7 >f 4 >f 5 >f 2 >f"), false);
+    assert_eq!(o.al, "[6, 3, 4, 1]", "{o:?}");
+    // Rounds that leave no executable value: nothing (the chain ends on an empty AL), a
+    // value below nothing executable (it stays), a value and a Block under it (the Block
+    // is not on top, so it is not run).
+    assert_eq!(diff("{ } !e  { e >chain 1 } !f >f >f", false).al, "[1, 1]");
+    assert_eq!(diff("{ 5 } !e  { e >chain 1 } !f >f", false).al, "[5, 1]");
+    assert_eq!(diff("{ { 9 } 5 } !e  { e >chain } !f >f", false).al, "[Block, 5]");
+    // A round that chains to a builtin.
+    assert_eq!(diff("{ 2 3 + } !e  { e >chain } !f >f", false).al, "[5]");
+    // An error in a later round, in the first, and the depth limit at the chained Block's
+    // entry (the error of the `chain`, with the executor's position).
+    diff(&format!("{step}  {{ !c.n  step >chain  c.n }} !f  3 >f (x) >f"), false);
+    diff("{ 1 (a) >+ } !e  { e >chain } !f  >f", false);
+    // (On a big stack: compiled code recurses natively, and on a test thread's stack the
+    // native stack check would fail before the depth limit, at another position.)
+    common::on_big_stack(|| {
+        diff("{ { >f } !g  g >chain } !f  >f", false);
+    });
+    // `step` rebound by its own round (the callee's deopt, then the caller's guard on its
+    // next chain), and the chained Block rebound between two calls.
+    let rebinding = "{ c.n 1 >- !c.n  c.n 2 >== { { Nil } !step } { } >ifelse  0 c.n >< >block Nil >choose } !step \
+                     { !c.n  step >chain  c.n } !f  5 >f 5 >f";
+    diff(rebinding, false);
+    diff(&format!("{step}  {{ !c.n  step >chain  c.n }} !f  3 >f  {{ 7 }} !step  3 >f"), false);
+}
+
+#[test]
 fn frames_made_real_for_a_chain_grow_the_frame_stack_when_it_is_full() {
     // The chain of the test above at every level of a 3,000-deep recursion: at the level
     // where the frame stack is full, its frames are pushed by `jit_frames_enter` (which grows

@@ -227,6 +227,20 @@ impl<'e> Translator<'_, 'e> {
             return self.give_up("a call of a Block that writes a heap Register in speculative code");
         }
         self.flush();
+        let st = self.emit_known_call(bits, 0);
+        self.check(st, &[]);
+        if self.spec.is_some() && self.may_write_store(bits) {
+            self.spec_after_call_revalidating();
+        } else {
+            self.spec_after_call();
+        }
+    }
+
+    /// Call Block `bits`, known at compile time, with the AL flushed: its compiled entry with
+    /// `chained` (0 or 1) where it has one and the inline checks pass, else the helper that
+    /// does the same with every detail (`jit_exec`, `jit_chain_round`). Returns the status,
+    /// the VM state reloaded.
+    pub(super) fn emit_known_call(&mut self, bits: u64, chained: i64) -> ir::Value {
         let flags = MemFlagsData::trusted();
         // SAFETY: compile-time constant bits are live values (module constants).
         let obj = unsafe { Value::from_bits(bits) }.as_block_obj().expect("a Block").as_ptr() as u64;
@@ -240,23 +254,19 @@ impl<'e> Translator<'_, 'e> {
         let checks = self.emit_call_checks(compiled, slow);
         self.b.seal_block(slow);
         self.emit_count_execution(obj);
-        let status = self.emit_enter_and_call(entry, 0, &checks, bits);
+        let status = self.emit_enter_and_call(entry, chained, &checks, bits);
         self.b.ins().jump(done, &[BlockArg::Value(status)]);
 
         self.b.switch_to_block(slow);
         let v = self.value_const(bits);
-        let status = self.helper_status(At::Main, Helper::Exec, &[self.vm, v]);
+        let helper = if chained == 1 { Helper::ChainRound } else { Helper::Exec };
+        let status = self.helper_status(At::Main, helper, &[self.vm, v]);
         self.b.ins().jump(done, &[BlockArg::Value(status)]);
         self.b.seal_block(done);
 
         self.b.switch_to_block(done);
         self.reload_vm_state();
-        self.check(st, &[]);
-        if self.spec.is_some() && self.may_write_store(bits) {
-            self.spec_after_call_revalidating();
-        } else {
-            self.spec_after_call();
-        }
+        st
     }
 
     /// The checks `exec::run_native` makes before it calls a compiled Block, inline: the native

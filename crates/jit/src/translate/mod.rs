@@ -254,6 +254,8 @@ pub struct Translated {
     pub nested_choices: usize,
     /// `chain` loops run under virtual frames, which they make real (`gen_chain`).
     pub realized_chains: usize,
+    /// `chain`s of a known Block that call it directly (`gen_chain_known`).
+    pub known_chains: usize,
     /// Register names known to hold an arm's Block inside that arm of a `choose`
     /// (`know_choice_in_arm`).
     pub known_choices: usize,
