@@ -241,7 +241,6 @@ impl<'e> Translator<'_, 'e> {
         let at_entry = self.slots;
         for (block, desc, sources) in bodies {
             self.b.switch_to_block(block);
-            self.slots = at_entry.map(|entry| self.slots_again(entry));
             let params = self.b.block_params(block).to_vec();
             let mut next = params[2..].iter();
             self.max_flush = self.max_flush.max(desc.pending.len());
@@ -272,6 +271,9 @@ impl<'e> Translator<'_, 'e> {
                 })
                 .flatten()
                 .collect();
+            // The address only where something is stored there or `jit_exit` gets it here.
+            let needs_slots = tail.is_none() || slots.iter().any(|s| self.slot_vars.as_ref().is_some_and(|m| m.contains_key(s)));
+            self.slots = at_entry.filter(|_| needs_slots).map(|entry| self.slots_again(entry));
             self.sync_slots(&slots);
             let d = self.vm_const(&*desc as *const ExitDesc as u64);
             self.out.exits.push(desc);
@@ -304,26 +306,31 @@ impl<'e> Translator<'_, 'e> {
         self.slots = at_entry;
     }
 
-    /// The address of this code's first shadow slot, computed again from the VM: the shadow
-    /// stack's base (its buffer never moves) plus its top less the slots this code reserved.
-    /// Every call this code makes releases what it reserves (a callee's return, error or exit
-    /// alike, in LIFO order), so wherever this code runs the top is its own. An exit uses this
-    /// instead of `entry`, the address computed at entry: a value only exits read stayed live
-    /// through a loop's rounds, and the register allocator moved it between a register and
-    /// the stack on every round (a load and a store of a loop's dozen instructions, the store
-    /// the next round's load waited for). With the translator's invariant checks on, the two
-    /// are compared.
+    /// The address of this code's first shadow slot, for an exit: loaded from the frame slot
+    /// where the entry stored it (`reserve_slots`). An exit uses this instead of `entry`, the
+    /// address as an SSA value: a value only exits read stayed live through a loop's rounds,
+    /// and the register allocator moved it between a register and the stack on every round
+    /// (a load and a store of a loop's dozen instructions, the store the next round's load
+    /// waited for). Until 2026-12-07 each exit computed it again from the VM (the shadow
+    /// stack's base plus its top less the slots reserved here: every call this code makes
+    /// releases what it reserves, so wherever this code runs the top is its own), seven
+    /// instructions in each of a function's dozens of exit blocks. With the translator's
+    /// invariant checks on, that computation, the loaded address and `entry` are compared.
     fn slots_again(&mut self, entry: ir::Value) -> ir::Value {
-        let flags = MemFlagsData::trusted();
-        let n = self.slot_count_const();
-        let top = self.b.ins().load(I64, flags, self.vm, JitLayout::SHADOW_TOP);
-        let first = self.b.ins().isub(top, n);
-        let offset = self.b.ins().ishl_imm_s(first, 3);
-        let base = self.b.ins().load(I64, flags, self.vm, JitLayout::SHADOW_BASE);
-        let addr = self.b.ins().iadd(base, offset);
+        let home = self.slots_home.expect("slots reserved at entry");
+        let addr = self.b.ins().stack_load(I64, I64, home, 0);
         if self.env.check_invariants {
-            let moved = self.b.ins().icmp(IntCC::NotEqual, addr, entry);
-            self.b.ins().trapnz(moved, ir::TrapCode::unwrap_user(TRAP_SLOTS_MOVED));
+            let flags = MemFlagsData::trusted();
+            let n = self.slot_count_const();
+            let top = self.b.ins().load(I64, flags, self.vm, JitLayout::SHADOW_TOP);
+            let first = self.b.ins().isub(top, n);
+            let offset = self.b.ins().ishl_imm_s(first, 3);
+            let base = self.b.ins().load(I64, flags, self.vm, JitLayout::SHADOW_BASE);
+            let again = self.b.ins().iadd(base, offset);
+            for other in [again, entry] {
+                let moved = self.b.ins().icmp(IntCC::NotEqual, addr, other);
+                self.b.ins().trapnz(moved, ir::TrapCode::unwrap_user(TRAP_SLOTS_MOVED));
+            }
         }
         addr
     }

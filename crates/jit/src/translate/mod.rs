@@ -365,6 +365,7 @@ pub fn translate(
             virtual_frame: false,
         }],
         slots: None,
+        slots_home: None,
         slot_count: 0,
         slot_count_uses: Vec::new(),
         lowered_ahead: 0,
@@ -728,6 +729,9 @@ struct Translator<'a, 'e> {
     levels: Vec<Level<'e>>,
     /// Address of the first shadow slot reserved at entry (virtual Register names).
     slots: Option<ir::Value>,
+    /// A frame slot holding `slots` (stored once at entry): exits load the address from
+    /// there (`exits.rs`, `slots_again`).
+    slots_home: Option<ir::StackSlot>,
     /// Shadow slots handed out so far (the count reserved is patched in at the end).
     slot_count: usize,
     slot_count_uses: Vec<ir::Inst>,

@@ -59,6 +59,9 @@ impl<'e> Translator<'_, 'e> {
         let base = self.b.ins().load(I64, flags, self.vm, JitLayout::SHADOW_BASE);
         let offset = self.b.ins().ishl_imm_s(top, 3);
         let first = self.b.ins().iadd(base, offset);
+        let home = self.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 8, 3));
+        self.b.ins().stack_store(I64, first, home, 0);
+        self.slots_home = Some(home);
         // The Void stores come when the count is known (`finish_slot_fill`): one store per
         // slot, no loop, for the usual few.
         let fill = self.b.create_block();
