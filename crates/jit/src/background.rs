@@ -132,6 +132,16 @@ pub struct Job {
     signal: Option<Arc<AtomicUsize>>,
 }
 
+/// How a job's machine code is made: the tier's target ISA (baseline or optimizing settings)
+/// and the debugging switches.
+pub struct Codegen {
+    pub isa: OwnedTargetIsa,
+    /// Keep the disassembly (`SOMA_JIT_DUMP=asm`).
+    pub disasm: bool,
+    /// Panic instead of generating code (tests of the failure path).
+    pub inject_panic: bool,
+}
+
 /// A finished job.
 pub struct Done {
     pub id: u64,
@@ -222,16 +232,8 @@ impl Worker {
     }
 
     /// Queue `func` for code generation.
-    pub fn submit(
-        &mut self,
-        id: u64,
-        heat: u64,
-        func: ir::Function,
-        isa: OwnedTargetIsa,
-        disasm: bool,
-        inject_panic: bool,
-        cache: Option<crate::code_cache::CacheKey>,
-    ) {
+    pub fn submit(&mut self, id: u64, heat: u64, func: ir::Function, codegen: Codegen, cache: Option<crate::code_cache::CacheKey>) {
+        let Codegen { isa, disasm, inject_panic } = codegen;
         let job = Job {
             owner: self.owner,
             id,
@@ -433,7 +435,7 @@ mod tests {
         let signal = w.signal();
         assert_eq!(signal.load(Ordering::Acquire), 0);
         let (func, isa) = trivial_job();
-        w.submit(1, 1, func, isa, false, false, None);
+        w.submit(1, 1, func, Codegen { isa, disasm: false, inject_panic: false }, None);
         // The worker counts the result before sending it: once counted, it arrives.
         until_signal_is(&signal, 1);
         let done = w.next_done(true).expect("the result");
@@ -448,7 +450,7 @@ mod tests {
         let mut w = Worker::start(true).expect("compile thread");
         let signal = w.signal();
         let (func, isa) = trivial_job();
-        w.submit(1, 1, func, isa, false, false, None);
+        w.submit(1, 1, func, Codegen { isa, disasm: false, inject_panic: false }, None);
         assert_eq!(signal.load(Ordering::Acquire), 1, "counted at submission");
         assert_eq!(w.next_done(true).map(|d| d.id), Some(1));
         assert_eq!(signal.load(Ordering::Acquire), 0);

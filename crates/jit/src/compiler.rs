@@ -5,7 +5,7 @@
 //! keeps (`statistics.rs`), how it names code (`naming.rs`) and what tier-up reads of how a
 //! Block runs (`hotness.rs`).
 
-use crate::background::{self, MachineCode, Worker};
+use crate::background::{self, Codegen, MachineCode, Worker};
 use crate::config::{Background, JitConfig};
 use crate::deopt::DeoptReason;
 use crate::code_cache::{self, CacheKey, Imports};
@@ -132,8 +132,9 @@ enum Prepared {
 
 /// Where ready machine code came from, with what installing it links against.
 enum Ready {
-    /// The code cache's, for this function just translated.
-    Cached(ir::Function),
+    /// The code cache's, for this function just translated (boxed: a function is about a
+    /// kilobyte, a template's handle one pointer).
+    Cached(Box<ir::Function>),
     /// A replay of this template (no function was built).
     Replayed(std::sync::Arc<crate::replay::Template>),
 }
@@ -518,7 +519,7 @@ impl Jit {
                 self.queued.insert(key, (id, weight));
                 self.pending.insert(id, t);
                 if let Some(Ok(w)) = &mut self.worker {
-                    w.submit(id, heat, func, isa, self.config.dump.asm, self.config.inject_worker_panic, cache);
+                    w.submit(id, heat, func, Codegen { isa, disasm: self.config.dump.asm, inject_panic: self.config.inject_worker_panic }, cache);
                     vm.set_install_hook(Some((install_ready, w.signal())));
                 }
             }
@@ -682,7 +683,7 @@ impl Jit {
             Some(code) => {
                 self.stats.code_cache_hits += 1;
                 let func = self.take_translated();
-                Ok(Prepared::Ready { t, code, how: Ready::Cached(func) })
+                Ok(Prepared::Ready { t, code, how: Ready::Cached(Box::new(func)) })
             }
             None => Ok(Prepared::Generate { t, key: Some(key) }),
         }
@@ -810,7 +811,7 @@ impl Jit {
             });
         }
         if let Ready::Cached(func) = how {
-            self.recycle(func);
+            self.recycle(*func);
         }
         installed
     }

@@ -162,7 +162,7 @@ impl JitStats {
             .map(|&r| (r.name(), self.deopt_reasons[r as usize]))
             .filter(|&(_, n)| n > 0)
             .collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1));
+        v.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
         v
     }
 }
