@@ -56,11 +56,16 @@ pub enum DeoptReason {
     /// (`induction.rs`): the executor runs the round, and type feedback compiles the Code
     /// again without the guard.
     InductionRange,
+    /// The AL entries speculative code pushed under a direct self-call's arguments were not
+    /// on top of the AL when the call returned (a callee that ran unknown code consumed
+    /// them): the executor goes on after the call with the AL as it is
+    /// (`translate/direct.rs`), and type feedback leaves them there in the recompile.
+    AlChangedByCall,
 }
 
 impl DeoptReason {
     /// Every reason, in the order of their numbers.
-    pub const ALL: [DeoptReason; 15] = [
+    pub const ALL: [DeoptReason; 16] = [
         DeoptReason::EntryCheck,
         DeoptReason::StoreChangedByCall,
         DeoptReason::GuardedPathRebound,
@@ -76,6 +81,7 @@ impl DeoptReason {
         DeoptReason::RecordFieldSeen,
         DeoptReason::NotChained,
         DeoptReason::InductionRange,
+        DeoptReason::AlChangedByCall,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -97,6 +103,7 @@ impl DeoptReason {
             DeoptReason::RecordFieldSeen => "record field seen by a lookup",
             DeoptReason::NotChained => "entered outside a chain",
             DeoptReason::InductionRange => "loop entered outside its bound",
+            DeoptReason::AlChangedByCall => "AL changed under a direct call",
         }
     }
 

@@ -14,6 +14,9 @@
 //! * a Code whose loop was entered with a value outside the range its bound keeps later
 //!   rounds in (`induction.rs`) gets a wide site at [`RANGE_SITE`]: its speculative code keeps
 //!   every overflow check;
+//! * a Code in which a direct self-call's callee consumed the entries under its arguments
+//!   (`translate/direct.rs`) gets a wide site at [`RETAKE_SITE`]: its speculative code
+//!   leaves what it flushes for such a call on the AL;
 //! * a Store path that was written something other than a small Int where speculative code
 //!   assumed one, or that held something else when the code was entered, becomes a *wide
 //!   path*: it is no longer assumed to hold a small Int.
@@ -37,6 +40,10 @@ pub const ENTRY_SITE: usize = usize::MAX;
 /// The pseudo-instruction that stands for a Code's loop entry guard (`induction.rs`) among
 /// the wide sites.
 pub const RANGE_SITE: usize = usize::MAX - 1;
+
+/// The pseudo-instruction that stands for a Code's direct self-calls taking back the entries
+/// they flushed (`translate/direct.rs`) among the wide sites.
+pub const RETAKE_SITE: usize = usize::MAX - 2;
 
 #[derive(Debug, Default)]
 pub struct TypeFeedback {
@@ -67,6 +74,7 @@ impl TypeFeedback {
         match reason {
             DeoptReason::NotChained => return self.wide_sites.insert((b.module, b.code, ENTRY_SITE)),
             DeoptReason::InductionRange => return self.wide_sites.insert((b.module, b.code, RANGE_SITE)),
+            DeoptReason::AlChangedByCall => return self.wide_sites.insert((b.module, b.code, RETAKE_SITE)),
             _ => {}
         }
         let Some(ins) = code.instrs.get(pc) else { return false };

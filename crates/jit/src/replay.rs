@@ -176,6 +176,7 @@ struct Counts {
     nested_choices: usize,
     realized_chains: usize,
     known_chains: usize,
+    retaken_entries: usize,
     known_choices: usize,
     speculative: bool,
     unrolled: bool,
@@ -441,6 +442,7 @@ pub fn capture(
             nested_choices: t.nested_choices,
             realized_chains: t.realized_chains,
             known_chains: t.known_chains,
+            retaken_entries: t.retaken_entries,
             known_choices: t.known_choices,
             speculative: t.speculative,
             unrolled: t.unrolled,
@@ -726,6 +728,7 @@ fn instantiate(t: &Template, a: &mut Answers) -> Option<Translated> {
     out.nested_choices = c.nested_choices;
     out.realized_chains = c.realized_chains;
     out.known_chains = c.known_chains;
+    out.retaken_entries = c.retaken_entries;
     out.known_choices = c.known_choices;
     out.speculative = c.speculative;
     out.unrolled = c.unrolled;

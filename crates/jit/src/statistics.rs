@@ -89,6 +89,9 @@ pub struct JitStats {
     /// `chain`s of a Block known at compile time, which call its compiled code directly
     /// and chained (`gen_chain_known`), counted per compile.
     pub known_chains: u64,
+    /// AL entries a direct self-call flushed under its arguments and takes back after it
+    /// when the AL still holds them (`retake_flushed`), counted per compile.
+    pub retaken_entries: u64,
     /// Register names that held a `choose`'s select given the arm's Block inside each arm
     /// (`!_.go` of `ifelse`, `!_.f` of `^`), counted per compile.
     pub known_choices: u64,

@@ -134,6 +134,30 @@ fn unrolled_code_deopts_where_its_assumptions_fail() {
     calls_directly_like_the_executor(src, false);
 }
 
+/// The entries a direct call flushed under its arguments (fib's first result, under the
+/// second call) are taken back after it when the AL's top still holds them; a callee that
+/// changed them makes its caller leave, and the recompile leaves them on the AL.
+#[test]
+fn entries_under_a_direct_call_are_taken_back_unless_the_callee_changed_them() {
+    let src = format!("{FIB} 16 >fib");
+    let mut r = calls_directly_like_the_executor(&src, false);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert!(s.retaken_entries >= 1, "{s:?}");
+    assert_eq!(deopt_count(&mut r, DeoptReason::AlChangedByCall), 0);
+    // The leaves run `_.f`, an argument (unknown when compiled), which replaces the entry
+    // under the leaf's own with 7: at a level's second call, the first call's result. The
+    // callee still returns directly; its caller finds the AL changed and leaves, and the
+    // executor adds the 7.
+    let src = "{ !_.n !_.f _. _.n 2 >< { !_. 5 >_.f } { !_. _.f _.n 1 >- >r  _.f _.n 2 >- >r >+ } >choose !_.go >_.go } !r \
+               0 { >swap >drop 7 >swap } 9 >r";
+    let mut r = calls_directly_like_the_executor(src, true);
+    assert!(deopt_count(&mut r, DeoptReason::AlChangedByCall) >= 1);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert!(s.respecialized >= 1, "recompiled with the feedback: {s:?}");
+    let (o, _) = run_on(ALL_OPTIMIZED, src, true);
+    assert_eq!(o.al, "[7, 33]");
+}
+
 #[test]
 fn the_stdlib_fib_calls_itself_directly() {
     let src = "{ !_.n  _.  _.n 2 ><  { !_. _.n }  { !_. _.n 1 >- >fib  _.n 2 >- >fib >+ } \

@@ -45,6 +45,9 @@ pub(super) const DIRECT: i64 = 3;
 /// At most this many arguments pass in the buffer (more leading pops take the rest from
 /// the AL, as usual).
 pub(super) const MAX_DIRECT_ARGS: usize = 4;
+/// At most this many entries under a direct call's arguments are taken back after it
+/// (`Translator::retake_flushed`); deeper ones stay on the AL.
+const MAX_RETAKEN: usize = 4;
 
 /// A translation whose code may call itself directly.
 pub(super) struct Direct {
@@ -277,6 +280,7 @@ impl<'e> Translator<'_, 'e> {
         self.out.direct_call_sites += 1;
         let (k, buf, self_entry) = (d.args, d.buf, d.self_entry);
         let args: Vec<ir::Value> = self.vs.pop_n(k).iter().map(|e| e.value().expect("can_call_direct").val).collect();
+        let below = self.retakeable_below();
         self.flush();
         let flags = MemFlagsData::trusted();
         // The entry is 0 once newer code of this Block is installed (the recursion unrolled,
@@ -352,7 +356,80 @@ impl<'e> Translator<'_, 'e> {
         self.b.ins().jump(after, &[BlockArg::Value(result)]);
         self.seal_blocks(&[after]);
         self.b.switch_to_block(after);
-        self.vpush(after_v, None);
+        self.retake_flushed(&below, after_v);
+    }
+
+    /// The entries under a direct self-call's arguments that the call takes back after it
+    /// (see [`Self::retake_flushed`]): the top [`MAX_RETAKEN`] of the virtual stack, unless
+    /// type feedback says a callee here consumed them before.
+    fn retakeable_below(&mut self) -> Vec<VValue> {
+        let Some(b) = self.env.vm.block_obj(self.lvl().block) else { return Vec::new() };
+        if self.vs.is_empty() || self.env.site_is_wide(b.module, b.code, crate::feedback::RETAKE_SITE) {
+            return Vec::new();
+        }
+        let entries = self.vs.entries();
+        let from = entries.len().saturating_sub(MAX_RETAKEN);
+        // A virtual `_.` cannot be flushed (the flush gives up): nothing to take back then.
+        entries[from..].iter().map(|e| e.value().copied()).collect::<Option<Vec<_>>>().unwrap_or_default()
+    }
+
+    /// After a direct self-call whose result is `result`: the call flushed the virtual
+    /// entries under its arguments to the AL (the callee may leave for the executor, which
+    /// must find them there), and the code would pop them back with a check of each one's
+    /// kind. Where the AL's top entries still have the bits of `below` (the entries flushed,
+    /// bottom first), they are popped back into the virtual entries they were, with all that
+    /// was known of them: equal bits are an equal value, so the AL and the virtual stack say
+    /// what they said before the call. A callee that consumed them (it ran unknown code
+    /// that pops more than it pushed) leaves them changed: then the code leaves, the executor
+    /// going on after the call with the AL as it is and the result on top
+    /// ([`DeoptReason::AlChangedByCall`]). fib's second call flushed the first one's result:
+    /// both the leaf copy's path and the call's now hold it virtually, and their join no
+    /// longer pushes and pops it.
+    fn retake_flushed(&mut self, below: &[VValue], result: ir::Value) {
+        if below.is_empty() {
+            return self.vpush(result, None);
+        }
+        self.out.retaken_entries += below.len();
+        let flags = MemFlagsData::trusted();
+        let n = below.len();
+        let len = self.b.ins().load(I64, flags, self.vm, JitLayout::AL_LEN);
+        let enough = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, len, n as i64);
+        let compare = self.b.create_block();
+        let same = self.b.create_block();
+        let changed = self.b.create_block();
+        self.b.set_cold_block(changed);
+        self.b.ins().brif(enough, compare, &[], changed, &[]);
+        self.seal_blocks(&[compare]);
+
+        self.b.switch_to_block(compare);
+        let new_len = self.b.ins().iadd_imm_s(len, -(n as i64));
+        let ptr = self.b.ins().load(I64, flags, self.vm, JitLayout::AL_PTR);
+        let offset = self.b.ins().ishl_imm_s(new_len, 3);
+        let at = self.b.ins().iadd(ptr, offset);
+        let mut all_same = None;
+        for (i, e) in below.iter().enumerate() {
+            let bits = self.b.ins().load(I64, flags, at, (i * 8) as i32);
+            let eq = self.b.ins().icmp(IntCC::Equal, bits, e.val);
+            all_same = Some(match all_same {
+                Some(acc) => self.b.ins().band(acc, eq),
+                None => eq,
+            });
+        }
+        self.b.ins().brif(all_same.expect("below is not empty"), same, &[], changed, &[]);
+        self.seal_blocks(&[same, changed]);
+
+        self.b.switch_to_block(changed);
+        self.vs.push(VEntry::new(result, None));
+        let next = self.lvl().pc + 1;
+        self.emit_deopt_at(next, DeoptReason::AlChangedByCall);
+        self.vs.pop();
+
+        self.b.switch_to_block(same);
+        self.b.ins().store(flags, new_len, self.vm, JitLayout::AL_LEN);
+        for e in below {
+            self.vs.push(VEntry::Value(*e));
+        }
+        self.vpush(result, None);
     }
 
     /// A direct callee that returned its result directly ([`DIRECT`]) ran this very code to

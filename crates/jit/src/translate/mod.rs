@@ -256,6 +256,9 @@ pub struct Translated {
     pub realized_chains: usize,
     /// `chain`s of a known Block that call it directly (`gen_chain_known`).
     pub known_chains: usize,
+    /// AL entries flushed for direct self-calls and taken back after them
+    /// (`direct.rs`, `retake_flushed`).
+    pub retaken_entries: usize,
     /// Register names known to hold an arm's Block inside that arm of a `choose`
     /// (`know_choice_in_arm`).
     pub known_choices: usize,
