@@ -638,6 +638,8 @@ def compare(factories, count, seed, report=print, reach=None):
                     reach.setdefault("retaken", set()).add(index)
                 if dict(LAST_STATS.get("deopts_by_reason") or []).get("AL changed under a direct call", 0):
                     reach.setdefault("retake_failed", set()).add(index)
+                if dict(LAST_STATS.get("deopts_by_reason") or []).get("direct call result not a small Int", 0):
+                    reach.setdefault("int_result_failed", set()).add(index)
                 if LAST_STATS.get("aligned_loops", 0):
                     reach.setdefault("aligned", set()).add(index)
                 if dict(LAST_STATS.get("deopts_by_reason") or []).get("loop entered outside its bound", 0):
@@ -735,6 +737,7 @@ def main(argv=None):
               "a chain run under inlined bodies' frames made real in %d; "
               "a known Block chained by a direct call in %d; "
               "entries under a direct call taken back after it in %d (found changed in %d); "
+              "a direct call's result not a small Int in %d; "
               "loop headers aligned in %d; translations replayed in %d"
               % (reach.get("speculative", 0), reach.get("deopted", 0),
                  reach.get("respecialized", 0), reach.get("revalidated", 0),
@@ -753,6 +756,7 @@ def main(argv=None):
                  len(reach.get("realized_chains", ())),
                  len(reach.get("known_chains", ())),
                  len(reach.get("retaken", ())), len(reach.get("retake_failed", ())),
+                 len(reach.get("int_result_failed", ())),
                  len(reach.get("aligned", ())),
                  len(reach.get("replayed_in", ()))))
     return 1 if found else 0

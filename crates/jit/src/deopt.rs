@@ -61,11 +61,15 @@ pub enum DeoptReason {
     /// them): the executor goes on after the call with the AL as it is
     /// (`translate/direct.rs`), and type feedback leaves them there in the recompile.
     AlChangedByCall,
+    /// A direct self-call whose code takes results as small Ints got something else (a
+    /// BigInt the executor made after the callee left, another kind): the executor goes on
+    /// after the call, and type feedback has the recompile take results as they come.
+    CallResultNotSmallInt,
 }
 
 impl DeoptReason {
     /// Every reason, in the order of their numbers.
-    pub const ALL: [DeoptReason; 16] = [
+    pub const ALL: [DeoptReason; 17] = [
         DeoptReason::EntryCheck,
         DeoptReason::StoreChangedByCall,
         DeoptReason::GuardedPathRebound,
@@ -82,6 +86,7 @@ impl DeoptReason {
         DeoptReason::NotChained,
         DeoptReason::InductionRange,
         DeoptReason::AlChangedByCall,
+        DeoptReason::CallResultNotSmallInt,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -104,6 +109,7 @@ impl DeoptReason {
             DeoptReason::NotChained => "entered outside a chain",
             DeoptReason::InductionRange => "loop entered outside its bound",
             DeoptReason::AlChangedByCall => "AL changed under a direct call",
+            DeoptReason::CallResultNotSmallInt => "direct call result not a small Int",
         }
     }
 

@@ -17,6 +17,8 @@
 //! * a Code in which a direct self-call's callee consumed the entries under its arguments
 //!   (`translate/direct.rs`) gets a wide site at [`RETAKE_SITE`]: its speculative code
 //!   leaves what it flushes for such a call on the AL;
+//! * a Code in which a direct self-call's result was not a small Int gets a wide site at
+//!   [`INT_RESULT_SITE`]: its direct calls take results as they come;
 //! * a Store path that was written something other than a small Int where speculative code
 //!   assumed one, or that held something else when the code was entered, becomes a *wide
 //!   path*: it is no longer assumed to hold a small Int.
@@ -44,6 +46,10 @@ pub const RANGE_SITE: usize = usize::MAX - 1;
 /// The pseudo-instruction that stands for a Code's direct self-calls taking back the entries
 /// they flushed (`translate/direct.rs`) among the wide sites.
 pub const RETAKE_SITE: usize = usize::MAX - 2;
+
+/// The pseudo-instruction that stands for a Code's direct self-calls taking their results as
+/// small Ints (`translate/direct.rs`) among the wide sites.
+pub const INT_RESULT_SITE: usize = usize::MAX - 3;
 
 #[derive(Debug, Default)]
 pub struct TypeFeedback {
@@ -75,6 +81,7 @@ impl TypeFeedback {
             DeoptReason::NotChained => return self.wide_sites.insert((b.module, b.code, ENTRY_SITE)),
             DeoptReason::InductionRange => return self.wide_sites.insert((b.module, b.code, RANGE_SITE)),
             DeoptReason::AlChangedByCall => return self.wide_sites.insert((b.module, b.code, RETAKE_SITE)),
+            DeoptReason::CallResultNotSmallInt => return self.wide_sites.insert((b.module, b.code, INT_RESULT_SITE)),
             _ => {}
         }
         let Some(ins) = code.instrs.get(pc) else { return false };

@@ -158,6 +158,24 @@ fn entries_under_a_direct_call_are_taken_back_unless_the_callee_changed_them() {
     assert_eq!(o.al, "[7, 33]");
 }
 
+/// A direct call takes its result as a small Int: as the integer itself when the callee
+/// knew it as one, else tested once at the call. A result of another kind makes the caller
+/// leave, and the recompile takes results as they come.
+#[test]
+fn a_direct_call_that_returns_no_small_int_makes_its_caller_leave_once() {
+    let src = "{ !_.n _. _.n 2 >< { !_. (leaf) } { !_. _.n 1 >- >s  _.n 2 >- >s >drop } >choose !_.go >_.go } !s 12 >s";
+    let mut r = calls_directly_like_the_executor(src, true);
+    assert!(deopt_count(&mut r, DeoptReason::CallResultNotSmallInt) >= 1);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert!(s.respecialized >= 1, "recompiled with the feedback: {s:?}");
+    let (o, mut r) = run_on(ALL_OPTIMIZED, src, true);
+    assert_eq!(o.al, "[(leaf)]");
+    // The recompile's calls take the strings without leaving: a handful of deopts, not one
+    // per call.
+    let deopts = deopt_count(&mut r, DeoptReason::CallResultNotSmallInt);
+    assert!((1..=8).contains(&deopts), "{deopts}");
+}
+
 #[test]
 fn the_stdlib_fib_calls_itself_directly() {
     let src = "{ !_.n  _.  _.n 2 ><  { !_. _.n }  { !_. _.n 1 >- >fib  _.n 2 >- >fib >+ } \

@@ -19,8 +19,12 @@
 //!   (`Translated::direct_buf`), and the callee binds them to the names: no AL traffic.
 //! * **Result.** A callee entered directly that reaches its end with entries on its virtual
 //!   stack flushes all but the top one, stores that one in the buffer and returns
-//!   [`DIRECT`]; the caller holds it as its own top virtual entry. Handing the top entry over
-//!   instead of pushing it changes nothing the executor could see.
+//!   [`DIRECT`] (or its integer and [`DIRECT_INT`], when it knows it as a small Int); the
+//!   caller holds it as its own top virtual entry, as a small Int unless type feedback says
+//!   otherwise (`assumes_int_results`). Handing the top entry over instead of pushing it
+//!   changes nothing the executor could see.
+//! * **Entries below.** What the caller holds virtually under the arguments is flushed for
+//!   the call and taken back after it when the AL still holds it (`retake_flushed`).
 //!
 //! Everything else keeps the ordinary protocol. A callee that returns `SOMA_OK` left its
 //! results on the AL (it deoptimised, or ended with nothing virtual): the caller takes the
@@ -42,6 +46,9 @@ use super::*;
 /// so returns its result in the buffer. The runtime passes only 0 and 1 and is never
 /// returned this: only direct call sites make and see it.
 pub(super) const DIRECT: i64 = 3;
+/// The status with which a callee entered as [`DIRECT`] returns a small Int result as its
+/// integer in the buffer.
+pub(super) const DIRECT_INT: i64 = 4;
 /// At most this many arguments pass in the buffer (more leading pops take the rest from
 /// the AL, as usual).
 pub(super) const MAX_DIRECT_ARGS: usize = 4;
@@ -256,8 +263,13 @@ impl<'e> Translator<'_, 'e> {
         self.b.switch_to_block(direct);
         self.emit_flush(rest);
         let buf = self.vm_const(buf);
-        self.b.ins().store(MemFlagsData::trusted(), top.val, buf, 0);
-        let st = self.b.ins().iconst(I32, DIRECT);
+        // A small Int known as one goes as its integer: the caller need not test or unbox it.
+        let (word, status) = match top.int {
+            Some(i) => (i, DIRECT_INT),
+            None => (top.val, DIRECT),
+        };
+        self.b.ins().store(MemFlagsData::trusted(), word, buf, 0);
+        let st = self.b.ins().iconst(I32, status);
         self.emit_return(st);
         self.b.switch_to_block(ordinary);
     }
@@ -281,6 +293,7 @@ impl<'e> Translator<'_, 'e> {
         let (k, buf, self_entry) = (d.args, d.buf, d.self_entry);
         let args: Vec<ir::Value> = self.vs.pop_n(k).iter().map(|e| e.value().expect("can_call_direct").val).collect();
         let below = self.retakeable_below();
+        let int_result = self.assumes_int_results();
         self.flush();
         let flags = MemFlagsData::trusted();
         // The entry is 0 once newer code of this Block is installed (the recursion unrolled,
@@ -290,11 +303,19 @@ impl<'e> Translator<'_, 'e> {
         let entry = self.b.ins().load(I64, flags, entry_addr, 0);
         let current = self.b.ins().icmp_imm_s(IntCC::NotEqual, entry, 0);
         let slow = self.b.create_block();
-        let got = self.b.create_block();
+        let as_int = self.b.create_block();
+        let not_int = self.b.create_block();
+        let as_value = self.b.create_block();
         let ordinary = self.b.create_block();
         let st = self.b.append_block_param(ordinary, I32);
+        // The result reaches `to_word` as a value (bits), `done` and `after` as the call's
+        // word: its integer when the code assumes small-Int results, else its bits.
+        let to_word = self.b.create_block();
+        let value = self.b.append_block_param(to_word, I64);
         let done = self.b.create_block();
-        let result = self.b.append_block_param(done, I64);
+        let done_word = self.b.append_block_param(done, I64);
+        let after = self.b.create_block();
+        let after_word = self.b.append_block_param(after, I64);
         self.b.set_cold_block(slow);
         let checks = self.emit_call_checks(current, slow);
         self.b.seal_block(slow);
@@ -305,24 +326,33 @@ impl<'e> Translator<'_, 'e> {
         }
         let status = self.emit_enter_and_call(entry, DIRECT, &checks, bits);
         self.reload_vm_state();
-        let returned = self.b.ins().icmp_imm_s(IntCC::Equal, status, DIRECT);
-        self.b.ins().brif(returned, got, &[], ordinary, &[BlockArg::Value(status)]);
-        self.seal_blocks(&[got]);
+        let returned_int = self.b.ins().icmp_imm_s(IntCC::Equal, status, DIRECT_INT);
+        self.b.ins().brif(returned_int, as_int, &[], not_int, &[]);
+        self.seal_blocks(&[as_int, not_int]);
 
-        self.b.switch_to_block(got);
-        let r = self.b.ins().load(I64, flags, buf, 0);
+        // An integer in the buffer (the callee's result was a small Int it knew as one).
+        self.b.switch_to_block(as_int);
+        let i = self.b.ins().load(I64, flags, buf, 0);
+        let word = if int_result { i } else { self.box_int(i) };
         // Becomes a jump to `after` when the callee, this very code, makes no check that
         // validates again, else to `checked` (`finish_direct_checks`): the check after the
         // call is skipped here or made, with no test left in the code.
         let undecided = self.b.ins().iconst(types::I8, 0);
         let checked = self.b.create_block();
-        let after = self.b.create_block();
-        let after_v = self.b.append_block_param(after, I64);
-        let branch = self.b.ins().brif(undecided, after, &[BlockArg::Value(r)], checked, &[]);
+        let branch = self.b.ins().brif(undecided, after, &[BlockArg::Value(word)], checked, &[]);
         self.direct.as_mut().expect("can_call_direct").skip_branches.push(branch);
         self.seal_blocks(&[checked]);
         self.b.switch_to_block(checked);
-        self.b.ins().jump(done, &[BlockArg::Value(r)]);
+        self.b.ins().jump(done, &[BlockArg::Value(word)]);
+
+        // A value in the buffer, or the ordinary protocol.
+        self.b.switch_to_block(not_int);
+        let returned = self.b.ins().icmp_imm_s(IntCC::Equal, status, DIRECT);
+        self.b.ins().brif(returned, as_value, &[], ordinary, &[BlockArg::Value(status)]);
+        self.seal_blocks(&[as_value]);
+        self.b.switch_to_block(as_value);
+        let r = self.b.ins().load(I64, flags, buf, 0);
+        self.b.ins().jump(to_word, &[BlockArg::Value(r)]);
 
         self.b.switch_to_block(slow);
         // Mark superseded code that handed a call over (3, `JitStats::calls_moved`).
@@ -344,19 +374,63 @@ impl<'e> Translator<'_, 'e> {
             let next = t.lvl().pc + 1;
             t.emit_deopt_at(next, DeoptReason::NoCallResult);
         });
-        self.b.ins().jump(done, &[BlockArg::Value(top[0])]);
+        self.b.ins().jump(to_word, &[BlockArg::Value(top[0])]);
+        self.seal_blocks(&[to_word]);
+
+        self.b.switch_to_block(to_word);
+        if int_result {
+            // Not a small Int (a BigInt the executor made, a string): the executor goes on
+            // after the call, and type feedback has the recompile take results as they come.
+            let is_int = self.is_small_int(value);
+            let unboxed = self.b.create_block();
+            let other = self.b.create_block();
+            self.b.set_cold_block(other);
+            self.b.ins().brif(is_int, unboxed, &[], other, &[]);
+            self.seal_blocks(&[unboxed, other]);
+            self.b.switch_to_block(other);
+            self.vs.push(VEntry::new(value, None));
+            let next = self.lvl().pc + 1;
+            self.emit_deopt_at(next, DeoptReason::CallResultNotSmallInt);
+            self.vs.pop();
+            self.b.switch_to_block(unboxed);
+            let i = self.unbox_int(value);
+            self.b.ins().jump(done, &[BlockArg::Value(i)]);
+        } else {
+            self.b.ins().jump(done, &[BlockArg::Value(value)]);
+        }
         self.seal_blocks(&[done]);
 
         self.b.switch_to_block(done);
-        self.vpush(result, None);
+        let e = self.call_result(done_word, int_result);
+        self.vs.push(VEntry::Value(e));
         self.spec_after_call();
         // The deopt exit of the check above left with the result on the AL; past it, the
         // result comes from either path.
         self.vs.pop();
-        self.b.ins().jump(after, &[BlockArg::Value(result)]);
+        self.b.ins().jump(after, &[BlockArg::Value(done_word)]);
         self.seal_blocks(&[after]);
         self.b.switch_to_block(after);
-        self.retake_flushed(&below, after_v);
+        let e = self.call_result(after_word, int_result);
+        self.retake_flushed(&below, e);
+    }
+
+    /// A direct call's result from its word: an integer when `int` (the code assumes small
+    /// Int results; its boxed form is dead code unless it escapes), else the value's bits.
+    fn call_result(&mut self, word: ir::Value, int: bool) -> VValue {
+        if !int {
+            return VValue::new(word, None);
+        }
+        let mut e = VValue::new(self.box_int(word), None);
+        e.int = Some(word);
+        e
+    }
+
+    /// Whether direct self-calls here take their results as small Ints (unless type
+    /// feedback says one here returned something else): the integer a callee that knew its
+    /// result as one hands over, and any other result tag-tested once, at the call.
+    fn assumes_int_results(&mut self) -> bool {
+        let Some(b) = self.env.vm.block_obj(self.lvl().block) else { return false };
+        !self.env.site_is_wide(b.module, b.code, crate::feedback::INT_RESULT_SITE)
     }
 
     /// The entries under a direct self-call's arguments that the call takes back after it
@@ -385,9 +459,9 @@ impl<'e> Translator<'_, 'e> {
     /// ([`DeoptReason::AlChangedByCall`]). fib's second call flushed the first one's result:
     /// both the leaf copy's path and the call's now hold it virtually, and their join no
     /// longer pushes and pops it.
-    fn retake_flushed(&mut self, below: &[VValue], result: ir::Value) {
+    fn retake_flushed(&mut self, below: &[VValue], result: VValue) {
         if below.is_empty() {
-            return self.vpush(result, None);
+            return self.vpush_entry(VEntry::Value(result));
         }
         self.out.retaken_entries += below.len();
         let flags = MemFlagsData::trusted();
@@ -419,7 +493,7 @@ impl<'e> Translator<'_, 'e> {
         self.seal_blocks(&[same, changed]);
 
         self.b.switch_to_block(changed);
-        self.vs.push(VEntry::new(result, None));
+        self.vs.push(VEntry::Value(result));
         let next = self.lvl().pc + 1;
         self.emit_deopt_at(next, DeoptReason::AlChangedByCall);
         self.vs.pop();
@@ -429,7 +503,7 @@ impl<'e> Translator<'_, 'e> {
         for e in below {
             self.vs.push(VEntry::Value(*e));
         }
-        self.vpush(result, None);
+        self.vpush_entry(VEntry::Value(result));
     }
 
     /// A direct callee that returned its result directly ([`DIRECT`]) ran this very code to
