@@ -634,6 +634,8 @@ def compare(factories, count, seed, report=print, reach=None):
                     reach.setdefault("realized_chains", set()).add(index)
                 if LAST_STATS.get("known_chains", 0):
                     reach.setdefault("known_chains", set()).add(index)
+                if LAST_STATS.get("exit_reserved_slots", 0):
+                    reach.setdefault("exit_reserved", set()).add(index)
                 if LAST_STATS.get("retaken_entries", 0):
                     reach.setdefault("retaken", set()).add(index)
                 if dict(LAST_STATS.get("deopts_by_reason") or []).get("AL changed under a direct call", 0):
@@ -738,6 +740,7 @@ def main(argv=None):
               "a known Block chained by a direct call in %d; "
               "entries under a direct call taken back after it in %d (found changed in %d); "
               "a direct call's result not a small Int in %d; "
+              "shadow slots reserved by the exits in %d; "
               "loop headers aligned in %d; translations replayed in %d"
               % (reach.get("speculative", 0), reach.get("deopted", 0),
                  reach.get("respecialized", 0), reach.get("revalidated", 0),
@@ -757,6 +760,7 @@ def main(argv=None):
                  len(reach.get("known_chains", ())),
                  len(reach.get("retaken", ())), len(reach.get("retake_failed", ())),
                  len(reach.get("int_result_failed", ())),
+                 len(reach.get("exit_reserved", ())),
                  len(reach.get("aligned", ())),
                  len(reach.get("replayed_in", ()))))
     return 1 if found else 0

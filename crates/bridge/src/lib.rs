@@ -880,6 +880,7 @@ impl Machine {
         d.set_item("realized_chains", s.realized_chains)?;
         d.set_item("known_chains", s.known_chains)?;
         d.set_item("retaken_entries", s.retaken_entries)?;
+        d.set_item("exit_reserved_slots", s.exit_reserved_slots)?;
         d.set_item("unrolled", s.unrolled)?;
         d.set_item("leaf_copies", s.leaf_copies)?;
         d.set_item("partial_flushes", s.partial_flushes)?;

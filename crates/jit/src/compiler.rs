@@ -1128,6 +1128,7 @@ impl Jit {
         self.stats.realized_chains += t.data.realized_chains as u64;
         self.stats.known_chains += t.data.known_chains as u64;
         self.stats.retaken_entries += t.data.retaken_entries as u64;
+        self.stats.exit_reserved_slots += t.data.exit_reserved_slots as u64;
         self.stats.known_choices += t.data.known_choices as u64;
         self.stats.partial_flushes += t.data.partial_flushes as u64;
         if tier == 2 {

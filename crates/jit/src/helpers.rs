@@ -705,8 +705,13 @@ pub struct ExitDesc {
     /// buffer (same index), `Some(n)` for a virtual `_.` of level n's Register.
     pub pending: Vec<Option<usize>>,
     pub kind: ExitKind,
-    /// Shadow slots the function reserved (filled in when the translation is done).
+    /// Shadow slots the function has (filled in when the translation is done).
     pub slot_count: usize,
+    /// Whether the function reserves its slots at entry. When it does not (nothing but its
+    /// exits ever stores there, see `translate/register.rs`, "Slots reserved by the exits"),
+    /// the slots are the words at the shadow stack's top, the exit stored the names it
+    /// materialises there, and `jit_exit` reserves them before anything can collect.
+    pub slots_reserved: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -773,6 +778,26 @@ pub unsafe extern "C" fn jit_exit(
     // SAFETY: helper contract.
     let (d, vmr) = unsafe { (&*desc, &mut *vm) };
     catch_panic(vmr, SOMA_INTERNAL, |vmr| {
+        if !d.slots_reserved && !slots.is_null() {
+            // Reserve the slots the function left unreserved, before anything here can
+            // collect: the names this exit materialises are stored, the rest is made Void
+            // (it may hold what a callee's frame left there).
+            let mut named = vec![false; d.slot_count];
+            for l in &d.levels {
+                if let ExitReg::Virtual(names) = &l.reg {
+                    for n in names {
+                        named[n.slot] = true;
+                    }
+                }
+            }
+            for (i, _) in named.iter().enumerate().filter(|(_, &n)| !n) {
+                // SAFETY: the slots are the `slot_count` words at the shadow stack's top,
+                // within its capacity (the function's entry checked that they fit), and no
+                // one else uses them now (every callee of the function has returned).
+                unsafe { (slots as *mut u64).add(i).write(Value::VOID.to_bits()) };
+            }
+            vmr.shadow_adopt(slots, d.slot_count);
+        }
         let virtual_frames: Vec<Value> = d.levels.iter().filter(|l| l.virtual_frame).map(|l| l.block).collect();
         vmr.push_frames_uncounted(&virtual_frames);
         let depth = d.levels.len() - 1;

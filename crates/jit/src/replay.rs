@@ -177,6 +177,7 @@ struct Counts {
     realized_chains: usize,
     known_chains: usize,
     retaken_entries: usize,
+    exit_reserved_slots: bool,
     known_choices: usize,
     speculative: bool,
     unrolled: bool,
@@ -443,6 +444,7 @@ pub fn capture(
             realized_chains: t.realized_chains,
             known_chains: t.known_chains,
             retaken_entries: t.retaken_entries,
+            exit_reserved_slots: t.exit_reserved_slots,
             known_choices: t.known_choices,
             speculative: t.speculative,
             unrolled: t.unrolled,
@@ -729,6 +731,7 @@ fn instantiate(t: &Template, a: &mut Answers) -> Option<Translated> {
     out.realized_chains = c.realized_chains;
     out.known_chains = c.known_chains;
     out.retaken_entries = c.retaken_entries;
+    out.exit_reserved_slots = c.exit_reserved_slots;
     out.known_choices = c.known_choices;
     out.speculative = c.speculative;
     out.unrolled = c.unrolled;

@@ -92,6 +92,9 @@ pub struct JitStats {
     /// AL entries a direct self-call flushed under its arguments and takes back after it
     /// when the AL still holds them (`retake_flushed`), counted per compile.
     pub retaken_entries: u64,
+    /// Compiles whose shadow slots the exits reserve, not the entry (`translate/register.rs`,
+    /// "Slots reserved by the exits").
+    pub exit_reserved_slots: u64,
     /// Register names that held a `choose`'s select given the arm's Block inside each arm
     /// (`!_.go` of `ifelse`, `!_.f` of `^`), counted per compile.
     pub known_choices: u64,

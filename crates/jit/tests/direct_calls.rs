@@ -176,6 +176,49 @@ fn a_direct_call_that_returns_no_small_int_makes_its_caller_leave_once() {
     assert!((1..=8).contains(&deopts), "{deopts}");
 }
 
+/// Code that stores nothing in its shadow slots but at its exits leaves them to the exits
+/// (docs/jit.md, "Slots reserved by the exits"): an exit stores the names where the entry
+/// found the top, and `jit_exit` reserves the slots before anything collects. Run with the
+/// collector at every safepoint: the string `_.s` holds, in a variable only, must survive the
+/// exit's materialisation of the Register.
+#[test]
+fn exits_reserve_the_slots_of_code_that_stores_nothing_there() {
+    // `_.n` is known as a small Int from its first use on, before the helper that may
+    // collect (`concat`): no name needs a slot then.
+    let src = "{ !_.n  _.n 1 >+ !_.k  (ab) (cd) >concat !_.s  _.n 140737488355000 >+ !_.m  _.s _.m _.k } !f  1000 >f";
+    let (reference, _) = run_on(Tier::Executor, src, false);
+    assert_eq!(reference.al, "[(abcd), 140737488356000, 1001]");
+    let mut r = Runner::with_config(all_optimized_config());
+    r.vm.heap().set_stress(true);
+    let res = r.run_src(src);
+    assert_eq!(r.outcome(res), reference);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert!(s.exit_reserved_slots >= 1, "{s:?}");
+    assert!(deopt_count(&mut r, DeoptReason::IntOverflow) >= 1, "{s:?}");
+    assert_eq!(r.vm.shadow_depth(), 0);
+    // Under code that does reserve its slots at entry (`_.s`, a string made at run time,
+    // lives across the call of `_.f`, a Block it is given): the exits of `_.f`'s code
+    // reserve its slots above the caller's and release only those, so the caller's
+    // string stays rooted for the collections that follow.
+    let src = "{ !_.n  _.n 140737488355000 >+ } !inner \
+               { !_.f  (ab) (cd) >concat !_.s  1000 >_.f !_.m  (ef) (gh) >concat !_.t  _.s _.t >concat _.m } !outer \
+               inner >outer";
+    let (reference, _) = run_on(Tier::Executor, src, false);
+    assert_eq!(reference.al, "[(abcdefgh), 140737488356000]");
+    let mut r = Runner::with_config(all_optimized_config());
+    r.vm.heap().set_stress(true);
+    let res = r.run_src(src);
+    assert_eq!(r.outcome(res), reference);
+    assert_eq!(r.vm.shadow_depth(), 0);
+    assert!(soma_jit::stats(&mut r.vm).unwrap().exit_reserved_slots >= 1);
+    // fib's names are small Ints: its slots are reserved by its exits too, and a deep
+    // recursion whose leaves overflow leaves through them at every level.
+    let src = "{ !_.n _. _.n 2 >< { !_. 140737488355000 } { !_. _.n 1 >- >p 100 >+ } >choose !_.go >_.go } !p 40 >p";
+    let mut r = calls_directly_like_the_executor(src, false);
+    let s = soma_jit::stats(&mut r.vm).unwrap();
+    assert!(s.exit_reserved_slots >= 1, "{s:?}");
+}
+
 #[test]
 fn the_stdlib_fib_calls_itself_directly() {
     let src = "{ !_.n  _.  _.n 2 ><  { !_. _.n }  { !_. _.n 1 >- >fib  _.n 2 >- >fib >+ } \
@@ -286,10 +329,12 @@ fn deep_direct_recursion_grows_the_frame_stack_and_takes_the_poll() {
 
 #[test]
 fn a_full_shadow_stack_in_a_direct_callee_runs_it_in_the_executor() {
-    // 20 names a level: past about 3,300 levels the shadow stack is full, and the direct
-    // callee that finds it so pushes its arguments and runs in the executor.
+    // 20 names a level, holding strings made at run time, which the slots keep alive across
+    // the calls (so the entry reserves them): past about 3,300 levels the shadow stack is
+    // full, and the direct callee that finds it so pushes its arguments and runs in the
+    // executor.
     on_big_stack(|| {
-        let names: String = (0..19).map(|i| format!("{i} !_.v{i} ")).collect();
+        let names: String = (0..19).map(|i| format!("(v) ({i}) >concat !_.v{i} ")).collect();
         let src = format!(
             "{{ !_.n {names} _. _.n 1 >< {{ !_. 0 }} {{ !_. _.n 1 >- >r 1 >+ }} >choose !_.go >_.go }} !r 4000 >r"
         );

@@ -1059,6 +1059,18 @@ impl Vm {
         Ok(&mut self.shadow[base] as *mut Value)
     }
 
+    /// Reserve the `n` slots at the top, starting at `first`, as they are: compiled code that
+    /// reserves its slots only when it leaves has filled them with live values (or Void).
+    /// Panics when `first` is not the top or the slots do not fit (a bug in the caller).
+    pub fn shadow_adopt(&mut self, first: *const u64, n: usize) {
+        let top = self.shadow_top;
+        assert!(
+            n <= SHADOW_STACK_SLOTS - top && std::ptr::eq(first, self.shadow[top..].as_ptr() as *const u64),
+            "shadow slots adopted away from the top"
+        );
+        self.shadow_top += n;
+    }
+
     /// Release the `n` most recently reserved slots.
     pub fn shadow_release(&mut self, n: usize) {
         self.shadow_top = self.shadow_top.saturating_sub(n);

@@ -189,6 +189,7 @@ impl<'e> Translator<'_, 'e> {
                     pending: pending.iter().map(VEntry::register_root).collect(),
                     kind,
                     slot_count: 0,
+                    slots_reserved: true,
                 });
                 let sources = pending.iter().map(Self::exit_value).collect();
                 self.exits.insert(key, b);
@@ -321,7 +322,7 @@ impl<'e> Translator<'_, 'e> {
         let addr = self.b.ins().stack_load(I64, I64, home, 0);
         if self.env.check_invariants {
             let flags = MemFlagsData::trusted();
-            let n = self.slot_count_const();
+            let n = self.reserved_count_const();
             let top = self.b.ins().load(I64, flags, self.vm, JitLayout::SHADOW_TOP);
             let first = self.b.ins().isub(top, n);
             let offset = self.b.ins().ishl_imm_s(first, 3);
@@ -364,12 +365,26 @@ impl<'e> Translator<'_, 'e> {
             let flags = MemFlagsData::trusted();
             let n = self.slot_count_const();
             let top = self.b.ins().load(I64, flags, self.vm, JitLayout::SHADOW_TOP);
-            let top = self.b.ins().isub(top, n);
-            self.b.ins().store(flags, top, self.vm, JitLayout::SHADOW_TOP);
+            let released = self.b.ins().isub(top, n);
+            let store = self.b.ins().store(flags, released, self.vm, JitLayout::SHADOW_TOP);
+            // Removed when the exits reserve the slots (`exits_reserve_slots`).
+            for v in [top, released] {
+                let inst = self.b.func.dfg.value_def(v).unwrap_inst();
+                self.reservation_insts.push(inst);
+            }
+            self.reservation_insts.push(store);
         }
     }
 
-    /// The number of shadow slots reserved (an `iconst` patched once the count is known).
+    /// The number of shadow slots held while the code runs: the slot count, or 0 when the
+    /// exits reserve them (an `iconst` patched once both are known).
+    fn reserved_count_const(&mut self) -> ir::Value {
+        let (v, inst) = self.placeholder_iconst(I64);
+        self.reserved_count_uses.push(inst);
+        v
+    }
+
+    /// The number of shadow slots the code has (an `iconst` patched once the count is known).
     pub(super) fn slot_count_const(&mut self) -> ir::Value {
         let (v, inst) = self.placeholder_iconst(I64);
         self.slot_count_uses.push(inst);

@@ -256,6 +256,9 @@ pub struct Translated {
     pub realized_chains: usize,
     /// `chain`s of a known Block that call it directly (`gen_chain_known`).
     pub known_chains: usize,
+    /// The shadow slots are reserved by the exits, not at entry (`register.rs`, "Slots
+    /// reserved by the exits").
+    pub exit_reserved_slots: bool,
     /// AL entries flushed for direct self-calls and taken back after them
     /// (`direct.rs`, `retake_flushed`).
     pub retaken_entries: usize,
@@ -371,6 +374,9 @@ pub fn translate(
         slots_home: None,
         slot_count: 0,
         slot_count_uses: Vec::new(),
+        slots_used_in_place: false,
+        reserved_count_uses: Vec::new(),
+        reservation_insts: Vec::new(),
         lowered_ahead: 0,
         slot_fill: None,
         slot_memo: FxHashMap::default(),
@@ -468,6 +474,7 @@ pub fn translate(
     }
     t.finish_error_exit();
     t.finish_exits();
+    let exits_reserve = t.exits_reserve_slots();
     t.finish_slot_fill();
     t.finish_poll_regions();
     t.finish_direct_checks();
@@ -476,6 +483,7 @@ pub fn translate(
     let (flush_slot, used) = (t.flush_slot, t.max_flush.max(1));
     let slot_count = t.slot_count;
     let uses = std::mem::take(&mut t.slot_count_uses);
+    let reserved_uses = std::mem::take(&mut t.reserved_count_uses);
     let induction_guard = t.induction_guard;
     if let Some(reason) = t.bail {
         return Err(reason);
@@ -483,11 +491,22 @@ pub fn translate(
     let mut out = std::mem::take(&mut t.out);
     for exit in &mut out.exits {
         exit.slot_count = slot_count;
+        exit.slots_reserved = !exits_reserve;
     }
+    out.exit_reserved_slots = exits_reserve;
+    let reservation = std::mem::take(&mut t.reservation_insts);
     t.b.seal_all_blocks();
     t.b.finalize(frontend);
+    if exits_reserve {
+        for inst in reservation {
+            func.layout.remove_inst(inst);
+        }
+    }
     for inst in uses {
         patch_iconst(func, inst, slot_count as i64);
+    }
+    for inst in reserved_uses {
+        patch_iconst(func, inst, if exits_reserve { 0 } else { slot_count as i64 });
     }
     func.sized_stack_slots[flush_slot].size = (used * 8) as u32;
     if let Some(guard) = induction_guard {
@@ -738,6 +757,14 @@ struct Translator<'a, 'e> {
     /// Shadow slots handed out so far (the count reserved is patched in at the end).
     slot_count: usize,
     slot_count_uses: Vec<ir::Inst>,
+    /// Something other than an exit stores into the slots (or reads them from memory): they
+    /// must be reserved at entry. Otherwise the exits reserve them (`register.rs`, "Slots
+    /// reserved by the exits").
+    slots_used_in_place: bool,
+    reserved_count_uses: Vec<ir::Inst>,
+    /// The instructions that reserve the slots at entry and release them at each return,
+    /// removed when the exits reserve them instead.
+    reservation_insts: Vec<ir::Inst>,
     /// Instructions after the current one of the current level that its lowering already
     /// covered (a record's consecutive field writes, `record.rs`): the level's loop passes
     /// over them.
@@ -918,7 +945,9 @@ impl<'e> Translator<'_, 'e> {
         } else {
             self.sync_vm_state();
         }
-        if self.slot_vars.is_some() && !self.finishing {
+        // The slots are roots for the collector only: a helper that cannot collect needs them
+        // no more current than it needs the virtual AL flushed (`needs_flushed_al`).
+        if self.slot_vars.is_some() && !self.finishing && e.collects {
             let slots = self.root_slots();
             self.sync_slots(&slots);
         }

@@ -8,6 +8,24 @@ use cranelift_frontend::Variable;
 /// Up to this many shadow slots are filled with one store each; more with a loop.
 const UNROLLED_SLOT_FILL: usize = 16;
 
+// # Slots reserved by the exits
+//
+// A function with virtual names reserves its shadow slots at entry: the top moves past them
+// and they are filled with Void, so that the collector, which scans the shadow stack up to
+// its top, finds valid values there, and the names' values stored before a call or a helper
+// that may collect are roots. Speculative code keeps names in variables and stores them only
+// where something could read them: before such a call (a name that may hold a heap value)
+// and in the exits, which hand every name to `jit_exit`. When the exits are the only places
+// that store there (fib: every name is a small Int), nothing needs the slots reserved while
+// the function runs: the entry only checks that they fit and notes where they start, the
+// returns release nothing, and the calls it makes reserve their own slots from the same
+// top. An exit runs when every callee has returned, so the top is the entry's again: the
+// exit stores the names at the address the entry noted, and `jit_exit` reserves the slots
+// there (`Vm::shadow_adopt`), filling the unnamed ones with Void, before anything can
+// collect. What is decided at the end of the translation (`exits_reserve_slots`): the
+// entry's reservation and the returns' releases are removed, the slot fill left empty, and
+// every exit description says the slots are not reserved.
+
 impl<'e> Translator<'_, 'e> {
     /// Whether the prologue reserves shadow slots: level 0 has virtual names, or some site
     /// executes a Block that may be inlined (which may have some).
@@ -55,7 +73,8 @@ impl<'e> Translator<'_, 'e> {
         self.b.ins().return_(&[st]);
 
         self.b.switch_to_block(cont);
-        self.b.ins().store(flags, new_top, self.vm, JitLayout::SHADOW_TOP);
+        let reserve = self.b.ins().store(flags, new_top, self.vm, JitLayout::SHADOW_TOP);
+        self.reservation_insts.push(reserve);
         let base = self.b.ins().load(I64, flags, self.vm, JitLayout::SHADOW_BASE);
         let offset = self.b.ins().ishl_imm_s(top, 3);
         let first = self.b.ins().iadd(base, offset);
@@ -78,6 +97,11 @@ impl<'e> Translator<'_, 'e> {
         let Some((fill, first, done)) = self.slot_fill.take() else { return };
         let flags = MemFlagsData::trusted();
         self.b.switch_to_block(fill);
+        if self.exits_reserve_slots() {
+            // Nothing reads the slots before an exit reserves them (and fills the rest).
+            self.b.ins().jump(done, &[]);
+            return;
+        }
         let void = self.iconst(Value::VOID.to_bits());
         if self.slot_count <= UNROLLED_SLOT_FILL {
             for slot in 0..self.slot_count {
@@ -98,6 +122,13 @@ impl<'e> Translator<'_, 'e> {
         self.b.ins().store(flags, void, p, 0);
         let next = self.b.ins().iadd_imm_s(p, 8);
         self.b.ins().jump(head, &[BlockArg::Value(next)]);
+    }
+
+    /// Whether the exits reserve the slots rather than the entry (see "Slots reserved by the
+    /// exits" above): speculative code whose slots nothing but an exit stores into. Decided
+    /// once the exits are finished.
+    pub(super) fn exits_reserve_slots(&self) -> bool {
+        self.slots.is_some() && self.slot_vars.is_some() && !self.slots_used_in_place
     }
 
     /// The level whose names the current level's Register instructions use (itself, or the
@@ -175,6 +206,7 @@ impl<'e> Translator<'_, 'e> {
         match self.slot_var(slot) {
             Some(var) => self.b.use_var(var),
             None => {
+                self.slots_used_in_place = true;
                 let base = self.slots.expect("reserved");
                 self.b.ins().load(I64, MemFlagsData::trusted(), base, Self::slot_offset(slot))
             }
@@ -185,6 +217,7 @@ impl<'e> Translator<'_, 'e> {
         match self.slot_var(slot) {
             Some(var) => self.b.def_var(var, v),
             None => {
+                self.slots_used_in_place = true;
                 let base = self.slots.expect("reserved");
                 self.b.ins().store(MemFlagsData::trusted(), v, base, Self::slot_offset(slot));
             }
@@ -196,6 +229,8 @@ impl<'e> Translator<'_, 'e> {
         let Some(base) = self.slots else { return };
         for &slot in slots {
             if let Some(var) = self.slot_vars.as_ref().and_then(|m| m.get(&slot).copied()) {
+                // The exits' own stores come when the translation is finishing.
+                self.slots_used_in_place |= !self.finishing;
                 let v = self.b.use_var(var);
                 self.b.ins().store(MemFlagsData::trusted(), v, base, Self::slot_offset(slot));
             }
