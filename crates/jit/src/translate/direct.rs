@@ -382,17 +382,8 @@ impl<'e> Translator<'_, 'e> {
             // Not a small Int (a BigInt the executor made, a string): the executor goes on
             // after the call, and type feedback has the recompile take results as they come.
             let is_int = self.is_small_int(value);
-            let unboxed = self.b.create_block();
-            let other = self.b.create_block();
-            self.b.set_cold_block(other);
-            self.b.ins().brif(is_int, unboxed, &[], other, &[]);
-            self.seal_blocks(&[unboxed, other]);
-            self.b.switch_to_block(other);
-            self.vs.push(VEntry::new(value, None));
             let next = self.lvl().pc + 1;
-            self.emit_deopt_at(next, DeoptReason::CallResultNotSmallInt);
-            self.vs.pop();
-            self.b.switch_to_block(unboxed);
+            self.deopt_unless_at(is_int, &[VEntry::new(value, None)], next, DeoptReason::CallResultNotSmallInt);
             let i = self.unbox_int(value);
             self.b.ins().jump(done, &[BlockArg::Value(i)]);
         } else {
@@ -466,16 +457,12 @@ impl<'e> Translator<'_, 'e> {
         self.out.retaken_entries += below.len();
         let flags = MemFlagsData::trusted();
         let n = below.len();
+        // Changed: leave with the AL as it is and the result on top.
+        let taken = [VEntry::Value(result)];
+        let next = self.lvl().pc + 1;
         let len = self.b.ins().load(I64, flags, self.vm, JitLayout::AL_LEN);
         let enough = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, len, n as i64);
-        let compare = self.b.create_block();
-        let same = self.b.create_block();
-        let changed = self.b.create_block();
-        self.b.set_cold_block(changed);
-        self.b.ins().brif(enough, compare, &[], changed, &[]);
-        self.seal_blocks(&[compare]);
-
-        self.b.switch_to_block(compare);
+        self.deopt_unless_at(enough, &taken, next, DeoptReason::AlChangedByCall);
         let new_len = self.b.ins().iadd_imm_s(len, -(n as i64));
         let ptr = self.b.ins().load(I64, flags, self.vm, JitLayout::AL_PTR);
         let offset = self.b.ins().ishl_imm_s(new_len, 3);
@@ -489,16 +476,7 @@ impl<'e> Translator<'_, 'e> {
                 None => eq,
             });
         }
-        self.b.ins().brif(all_same.expect("below is not empty"), same, &[], changed, &[]);
-        self.seal_blocks(&[same, changed]);
-
-        self.b.switch_to_block(changed);
-        self.vs.push(VEntry::Value(result));
-        let next = self.lvl().pc + 1;
-        self.emit_deopt_at(next, DeoptReason::AlChangedByCall);
-        self.vs.pop();
-
-        self.b.switch_to_block(same);
+        self.deopt_unless_at(all_same.expect("below is not empty"), &taken, next, DeoptReason::AlChangedByCall);
         self.b.ins().store(flags, new_len, self.vm, JitLayout::AL_LEN);
         for e in below {
             self.vs.push(VEntry::Value(*e));

@@ -475,7 +475,7 @@ pub fn translate(
     t.finish_error_exit();
     t.finish_exits();
     let exits_reserve = t.exits_reserve_slots();
-    t.finish_slot_fill();
+    t.finish_slot_fill(exits_reserve);
     t.finish_poll_regions();
     t.finish_direct_checks();
     // Native stack per nested block matters (deep SOMA recursion runs on it): shrink the

@@ -92,12 +92,13 @@ impl<'e> Translator<'_, 'e> {
     }
 
     /// Fill the block `reserve_slots` left for the Void stores, now that the slot count is
-    /// known: a store per slot, or a loop when there are many.
-    pub(super) fn finish_slot_fill(&mut self) {
+    /// known: a store per slot, or a loop when there are many; nothing when the exits reserve
+    /// the slots. `exits_reserve`: what [`Self::exits_reserve_slots`] decided.
+    pub(super) fn finish_slot_fill(&mut self, exits_reserve: bool) {
         let Some((fill, first, done)) = self.slot_fill.take() else { return };
         let flags = MemFlagsData::trusted();
         self.b.switch_to_block(fill);
-        if self.exits_reserve_slots() {
+        if exits_reserve {
             // Nothing reads the slots before an exit reserves them (and fills the rest).
             self.b.ins().jump(done, &[]);
             return;

@@ -323,15 +323,8 @@ impl<'e> Translator<'_, 'e> {
     /// holds, and the code goes on speculating.
     pub(super) fn spec_after_call(&mut self) {
         let Some((ok, _, _)) = self.counters_unchanged() else { return };
-        let cont = self.b.create_block();
-        let deopt = self.b.create_block();
-        self.b.set_cold_block(deopt);
-        self.b.ins().brif(ok, cont, &[], deopt, &[]);
-        self.seal_blocks(&[cont, deopt]);
-        self.b.switch_to_block(deopt);
         let next = self.lvl().pc + 1;
-        self.emit_deopt_at(next, DeoptReason::StoreChangedByCall);
-        self.b.switch_to_block(cont);
+        self.deopt_unless_at(ok, &[], next, DeoptReason::StoreChangedByCall);
     }
 
     /// After a call of a Block known to write cells (its writes would fail
@@ -756,6 +749,13 @@ impl<'e> Translator<'_, 'e> {
     /// instruction with `taken` (the operands the instruction had popped) back on top of the
     /// AL.
     pub(super) fn deopt_unless(&mut self, ok: ir::Value, taken: &[VEntry], reason: DeoptReason) {
+        let pc = self.lvl().pc;
+        self.deopt_unless_at(ok, taken, pc, reason);
+    }
+
+    /// [`Self::deopt_unless`], resuming the innermost level at instruction `pc` (the next one,
+    /// after a call whose results the exit leaves on the AL).
+    pub(super) fn deopt_unless_at(&mut self, ok: ir::Value, taken: &[VEntry], pc: usize, reason: DeoptReason) {
         let cont = self.b.create_block();
         let deopt = self.b.create_block();
         self.b.set_cold_block(deopt);
@@ -765,7 +765,7 @@ impl<'e> Translator<'_, 'e> {
         for e in taken {
             self.vs.push(*e);
         }
-        self.emit_deopt(reason);
+        self.emit_deopt_at(pc, reason);
         for _ in taken {
             self.vs.pop();
         }
